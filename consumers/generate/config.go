@@ -1,0 +1,43 @@
+package generate
+
+import "github.com/jetflow-dev/jetflow/stage"
+
+// Config is the `generate` consumer's YAML config.
+type Config struct {
+	Seed      int64           `yaml:"seed" default:"1" doc:"Seed of the pseudo-random generator: the same seed, columns and bounds give the same rows, byte for byte."`
+	Rows      int64           `yaml:"rows" doc:"Rows per run instance in bounded mode. Required unless unbounded is set."`
+	BatchRows int             `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch."`
+	Columns   []Column        `yaml:"columns" required:"true" doc:"The columns to generate, in order."`
+	Partition PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions (bounded mode)."`
+	Unbounded *StreamConfig   `yaml:"unbounded" doc:"Generate without end (for 'jetflow run --stream'), cutting partitions by the roll policy."`
+}
+
+// Column declares one generated column.
+type Column struct {
+	Name     string   `yaml:"name" required:"true" doc:"Column name."`
+	Type     string   `yaml:"type" required:"true" doc:"Arrow type, written as in the type reference: int64, float64, bool, string, binary, decimal(18,4), date32, timestamp[us, UTC], list<int32>, struct<a: int64, b: string>."`
+	NullRate float64  `yaml:"null_rate" doc:"Share of nulls, from 0 to 1. A column with null_rate 0 is declared non-nullable."`
+	Min      *float64 `yaml:"min" doc:"Smallest value of a numeric or temporal column (temporal: seconds since the epoch); string and list: shortest length."`
+	Max      *float64 `yaml:"max" doc:"Largest value, as min."`
+	Distinct int      `yaml:"distinct" doc:"Draw string and binary values from this many distinct values (0: all different)."`
+	Sequence bool     `yaml:"sequence" doc:"Integer columns: the global row number (plus min) instead of a random value; a unique key."`
+}
+
+// PartitionConfig cuts a bounded run instance into row ranges.
+type PartitionConfig struct {
+	Rows  int64 `yaml:"rows" doc:"Rows per partition; the last one may be shorter."`
+	Count int   `yaml:"count" doc:"Number of partitions of (nearly) equal size; used when rows is not set. Default 1."`
+}
+
+// StreamConfig makes the generator unbounded.
+type StreamConfig struct {
+	Rate int64      `yaml:"rate" doc:"Rows per second at most (0: as fast as the pipeline takes them)."`
+	Roll RollConfig `yaml:"roll" doc:"When a stream partition is cut: whichever limit is reached first."`
+}
+
+// RollConfig says when a stream partition ends.
+type RollConfig struct {
+	Rows     int64          `yaml:"rows" default:"1000000" doc:"Rows per stream partition at most."`
+	Bytes    stage.ByteSize `yaml:"bytes" default:"128MiB" doc:"Arrow bytes per stream partition at most."`
+	Interval stage.Duration `yaml:"interval" default:"60s" doc:"Time a stream partition stays open at most."`
+}

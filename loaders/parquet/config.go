@@ -1,0 +1,25 @@
+package parquet
+
+import "github.com/jetflow-dev/jetflow/stage"
+
+// Config is the `parquet` loader's YAML config.
+type Config struct {
+	Path             string         `yaml:"path" required:"true" doc:"Where the files go: a local directory or s3://bucket/prefix. A Go template over .Pipeline and .RunInstance (a time.Time; 'date' formats it: {{ .RunInstance | date \"2006-01-02\" }})."`
+	Compression      string         `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Column chunk compression codec."`
+	CompressionLevel int            `yaml:"compression_level" doc:"Codec level (zstd 1-22, gzip 1-9); 0 keeps the codec's default."`
+	RowGroupSize     stage.ByteSize `yaml:"row_group_size" default:"128MiB" doc:"A row group is closed once its encoded bytes reach this size."`
+	TargetFileSize   stage.ByteSize `yaml:"target_file_size" default:"512MiB" doc:"A file is closed and the next one begun once its encoded bytes reach this size."`
+	PartitionBy      []string       `yaml:"partition_by" doc:"Columns whose values make Hive-style directories (year=2026/month=11/); the columns are kept out of the files, as Hive readers expect."`
+	Writers          int            `yaml:"writers" default:"1" doc:"Files written at once for one partition, batches dealt round-robin; more writers use more cores (one pqarrow writer uses one)."`
+	Dictionary       bool           `yaml:"dictionary" default:"true" doc:"Dictionary-encode columns (costs ~20% on high-cardinality columns)."`
+	S3               S3Config       `yaml:"s3" doc:"Object store settings for s3:// paths."`
+}
+
+// S3Config reaches an S3-compatible object store.
+type S3Config struct {
+	Endpoint        string       `yaml:"endpoint" doc:"Endpoint URL of an S3-compatible server (MinIO, R2, ...); empty: AWS."`
+	Region          string       `yaml:"region" default:"us-east-1" doc:"Region to sign requests for."`
+	AccessKeyID     stage.Secret `yaml:"access_key_id" doc:"Access key id; write ${VAR} to take it from the environment. Empty: the AWS default chain (AWS_ACCESS_KEY_ID, profiles, instance roles)."`
+	SecretAccessKey stage.Secret `yaml:"secret_access_key" doc:"Secret access key; write ${VAR}. Never logged."`
+	PathStyle       bool         `yaml:"path_style" doc:"Address buckets as endpoint/bucket (most S3-compatible servers) instead of bucket.endpoint."`
+}

@@ -1,0 +1,55 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+)
+
+// FieldError is a config error at a key of a stage's config, such as "partition.every" or "columns[2].type".
+// The pipeline loader turns Path into the file, line and column of that key.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Err.Error()
+	}
+	return e.Path + ": " + e.Err.Error()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrorf builds a FieldError for the key at path.
+func FieldErrorf(path, format string, args ...any) error {
+	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+// FieldErrors returns every FieldError inside err (joined errors included), and the errors that name no field.
+func FieldErrors(err error) (fields []*FieldError, other []error) {
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		var fe *FieldError
+		if errors.As(e, &fe) && fe == e {
+			fields = append(fields, fe)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if errors.As(e, &fe) {
+			fields = append(fields, fe)
+			return
+		}
+		other = append(other, e)
+	}
+	walk(err)
+	return fields, other
+}

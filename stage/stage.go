@@ -1,0 +1,135 @@
+// Package stage holds the contracts between the jetflow engine and the stages it runs: consumers that read a
+// source into Arrow batches, transformers that reshape batches, and loaders that commit them, one partition at a
+// time. It also holds the registry that maps a YAML `type:` to a stage's config struct and constructor.
+package stage
+
+import (
+	"context"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// RunInstance is the business unit one run covers: a day, an hour, or the open-ended window of a stream.
+type RunInstance struct {
+	Start time.Time // inclusive, UTC
+	End   time.Time // exclusive, UTC; zero for a stream
+	Label string    // canonical text ("2026-11-22", "2026-11-22T13", "stream"); part of every partition id
+}
+
+// Partition is a deterministic slice of one run instance: the unit of retry, of parallel work and of commit.
+// Its bounds follow from the row data alone, so a re-run cuts exactly the same partitions.
+type Partition struct {
+	// ID is set by the engine: a hash of the pipeline name, the output-relevant part of the spec, the run
+	// instance and Key. Loaders name their output after it.
+	ID string
+	// Key is the canonical text of the bounds ("id[0,100000)", "updated_at[2026-11-22T00:00:00Z,...)",
+	// "orders/3@1200"); two partitions of one run instance never share a Key.
+	Key string
+	// Index orders the partitions of a plan; it is not part of the id.
+	Index int
+	// Lo and Hi are the bounds for query templates ({{ .Partition.Lo }}): int64, time.Time or string.
+	Lo, Hi any
+	// Run is the run instance the partition belongs to.
+	Run RunInstance
+	// Lane names the independent sequence a stream partition belongs to (a Kafka topic-partition); "" when bounded.
+	Lane string
+}
+
+// Consumer reads a bounded source. Partitions must be deterministic for a given run instance and config, and
+// Read must deliver exactly the rows inside the partition's bounds.
+type Consumer interface {
+	Source
+	Partitions(ctx context.Context, run RunInstance) ([]Partition, error)
+	// Read streams the partition's rows to out. out owns nothing it is given: it retains what it keeps, and Read
+	// releases each batch after out returns. An error from out stops Read and is returned as is.
+	Read(ctx context.Context, p Partition, out func(arrow.RecordBatch) error) error
+}
+
+// Source is what every consumer, bounded or not, provides.
+type Source interface {
+	// Schema is the Arrow schema of every batch the consumer emits, inferred from the source where it must be.
+	Schema(ctx context.Context) (*arrow.Schema, error)
+}
+
+// DeclaredSchema is implemented by sources whose schema follows from their config alone, so that
+// `jetflow validate` can check a whole pipeline without touching the source. ok is false when the schema is only
+// known at the source (then `validate --connect` calls Schema).
+type DeclaredSchema interface {
+	DeclaredSchema() (schema *arrow.Schema, ok bool, err error)
+}
+
+// StreamConsumer reads an unbounded source (Kafka, a generator without end). It cuts its input into partitions
+// by rows, bytes or time and hands each one to handle, which loads and commits it before returning.
+type StreamConsumer interface {
+	Source
+	// Stream runs until ctx is cancelled (then it returns nil after the partition in flight is committed or
+	// aborted) or until handle fails (then it returns that error). resume returns the checkpoint committed with the
+	// newest partition of a lane, so a restart continues exactly after it. Stream may call handle from several
+	// goroutines at once, one per lane.
+	Stream(ctx context.Context, run RunInstance, resume ResumeFunc, handle PartitionHandler) error
+}
+
+// ResumeFunc returns the checkpoint committed with the newest partition of lane; ok is false for a new lane.
+type ResumeFunc func(ctx context.Context, lane string) (checkpoint string, ok bool, err error)
+
+// PartitionHandler loads one stream partition: it calls read once, writes what read emits to every loader and
+// commits it together with the checkpoint read returns.
+type PartitionHandler func(ctx context.Context, p Partition, read StreamRead) error
+
+// StreamRead emits the partition's batches to out (ownership as in Consumer.Read) and returns the checkpoint
+// that resumes the lane right after this partition.
+type StreamRead func(ctx context.Context, out func(arrow.RecordBatch) error) (checkpoint string, err error)
+
+// Transformer reshapes batches. OutputSchema lets `validate` carry the schema through a pipeline without data;
+// Transform must return batches of exactly that schema.
+type Transformer interface {
+	OutputSchema(in *arrow.Schema) (*arrow.Schema, error)
+	// Transform does not own batch (the engine releases it); the caller owns the result, which may be batch
+	// itself after a Retain. A nil result with a nil error drops the batch.
+	Transform(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error)
+}
+
+// PartitionTransformer is implemented by transformers that keep state within a partition (dedupe) or need its
+// identity (metadata columns): the engine asks for a fresh instance per partition.
+type PartitionTransformer interface {
+	Transformer
+	ForPartition(p Partition) (Transformer, error)
+}
+
+// Loader writes partitions to a destination.
+type Loader interface {
+	// CheckSchema tells whether the loader can write batches of this schema (partition columns exist, types are
+	// supported); validate calls it without touching the destination.
+	CheckSchema(schema *arrow.Schema) error
+	Begin(ctx context.Context, schema *arrow.Schema, p Partition) (PartitionWriter, error)
+}
+
+// PartitionWriter receives one partition's batches. Nothing it writes is visible before Commit returns.
+type PartitionWriter interface {
+	// Write does not own batch: it retains what it keeps past its return.
+	Write(ctx context.Context, batch arrow.RecordBatch) error
+	// Commit makes the partition visible atomically. Committing a partition id that is already committed
+	// replaces the earlier output, never adds to it, so a retry or a racing worker leaves exactly one copy.
+	Commit(ctx context.Context, info CommitInfo) (CommitResult, error)
+	// Abort discards everything written; it is safe after a failed Write or Commit and leaves nothing visible.
+	Abort(ctx context.Context) error
+}
+
+// CommitInfo is what a loader records with a commit (in a marker, a snapshot summary), so the destination alone
+// tells which partitions it holds.
+type CommitInfo struct {
+	Pipeline    string
+	RunInstance string
+	PartitionID string
+	Key         string
+	Checkpoint  string // streams: where the lane resumes after this partition
+	Rows        int64
+}
+
+// CommitResult reports what a commit made visible.
+type CommitResult struct {
+	Token string // loader-specific proof of the commit (marker path, snapshot id)
+	Files int
+	Bytes int64
+}
