@@ -1,0 +1,295 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite: no cgo, one static binary
+)
+
+// SQLite is the embedded store: one file, shared safely by the processes of one machine (WAL, busy timeout,
+// immediate transactions for claims).
+type SQLite struct {
+	db   *sql.DB
+	path string
+}
+
+const schemaSQL = `
+CREATE TABLE IF NOT EXISTS partitions (
+	pipeline    TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	run_label   TEXT NOT NULL,
+	key         TEXT NOT NULL,
+	idx         INTEGER NOT NULL,
+	lane        TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	rows        INTEGER NOT NULL DEFAULT 0,
+	bytes       INTEGER NOT NULL DEFAULT 0,
+	fingerprint TEXT NOT NULL DEFAULT '',
+	tokens      TEXT NOT NULL DEFAULT '',
+	checkpoint  TEXT NOT NULL DEFAULT '',
+	owner       TEXT NOT NULL DEFAULT '',
+	lease_until INTEGER NOT NULL DEFAULT 0,
+	started_at  INTEGER NOT NULL DEFAULT 0,
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	error       TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (pipeline, id)
+);
+CREATE INDEX IF NOT EXISTS partitions_run ON partitions (pipeline, run_label, idx);
+CREATE TABLE IF NOT EXISTS checkpoints (
+	pipeline   TEXT NOT NULL,
+	lane       TEXT NOT NULL,
+	checkpoint TEXT NOT NULL,
+	partition_id TEXT NOT NULL,
+	PRIMARY KEY (pipeline, lane)
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+	pipeline TEXT NOT NULL,
+	name     TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (pipeline, name)
+);`
+
+// OpenSQLite opens (creating if needed) the store file at path and its directory.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("state store: create directory %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: create tables: %w", path, err)
+	}
+	return &SQLite{db: db, path: path}, nil
+}
+
+func (s *SQLite) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("state store %s: %s: %w", s.path, op, err)
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMilli(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Claim implements Store.
+func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil) // immediate: takes the write lock now, so two claims serialize
+	if err != nil {
+		return 0, s.wrap("claim", err)
+	}
+	defer tx.Rollback()
+	now := time.Now()
+	var status, owner string
+	var attempts int
+	var leaseUntil int64
+	err = tx.QueryRowContext(ctx, `SELECT status, owner, attempts, lease_until FROM partitions WHERE pipeline = ? AND id = ?`,
+		c.Pipeline, c.ID).Scan(&status, &owner, &attempts, &leaseUntil)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		attempts = 0
+	case err != nil:
+		return 0, s.wrap("claim", err)
+	case Status(status) == StatusRunning && owner != c.Owner && leaseUntil > now.UnixMilli():
+		return 0, ErrLeased
+	}
+	attempts++
+	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)
+		VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, '')
+		ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = excluded.attempts, owner = excluded.owner,
+			lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx`,
+		c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, attempts, c.Owner, now.Add(c.Lease).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return 0, s.wrap("claim", err)
+	}
+	return attempts, s.wrap("claim", tx.Commit())
+}
+
+// Renew implements Store.
+func (s *SQLite) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE partitions SET lease_until = ? WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
+		time.Now().Add(lease).UnixMilli(), pipeline, id, owner)
+	if err != nil {
+		return s.wrap("renew lease", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// Commit implements Store.
+func (s *SQLite) Commit(ctx context.Context, p Partition) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("commit", err)
+	}
+	defer tx.Rollback()
+	finished := p.FinishedAt
+	if finished.IsZero() {
+		finished = time.Now()
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error)
+		VALUES (?, ?, ?, ?, ?, ?, 'committed', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '')
+		ON CONFLICT (pipeline, id) DO UPDATE SET status = 'committed', rows = excluded.rows, bytes = excluded.bytes,
+			fingerprint = excluded.fingerprint, tokens = excluded.tokens, checkpoint = excluded.checkpoint,
+			owner = excluded.owner, lease_until = 0, finished_at = excluded.finished_at, error = '',
+			attempts = MAX(partitions.attempts, excluded.attempts)`,
+		p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows, p.Bytes, p.Fingerprint, p.Tokens,
+		p.Checkpoint, p.Owner, unixMilli(p.StartedAt), finished.UnixMilli())
+	if err != nil {
+		return s.wrap("commit", err)
+	}
+	if p.Lane != "" && p.Checkpoint != "" {
+		_, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (pipeline, lane, checkpoint, partition_id) VALUES (?, ?, ?, ?)
+			ON CONFLICT (pipeline, lane) DO UPDATE SET checkpoint = excluded.checkpoint, partition_id = excluded.partition_id`,
+			p.Pipeline, p.Lane, p.Checkpoint, p.ID)
+		if err != nil {
+			return s.wrap("commit checkpoint", err)
+		}
+	}
+	return s.wrap("commit", tx.Commit())
+}
+
+// Fail implements Store.
+func (s *SQLite) Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE partitions SET status = ?, error = ?, lease_until = 0, finished_at = ?
+		WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
+		string(status), errText, time.Now().UnixMilli(), pipeline, id, owner)
+	return s.wrap("record failure", err)
+}
+
+const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error`
+
+func scanPartition(row interface{ Scan(...any) error }) (Partition, error) {
+	var p Partition
+	var status string
+	var lease, started, finished int64
+	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
+		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
+	p.Status = Status(status)
+	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromMilli(lease), fromMilli(started), fromMilli(finished)
+	return p, err
+}
+
+// Get implements Store.
+func (s *SQLite) Get(ctx context.Context, pipeline, id string) (Partition, bool, error) {
+	p, err := scanPartition(s.db.QueryRowContext(ctx, `SELECT `+partitionCols+` FROM partitions WHERE pipeline = ? AND id = ?`, pipeline, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Partition{}, false, nil
+	}
+	if err != nil {
+		return Partition{}, false, s.wrap("get partition", err)
+	}
+	return p, true, nil
+}
+
+// List implements Store.
+func (s *SQLite) List(ctx context.Context, pipeline, runLabel string) ([]Partition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+partitionCols+` FROM partitions WHERE pipeline = ? AND (? = '' OR run_label = ?)
+		ORDER BY run_label, idx, id`, pipeline, runLabel, runLabel)
+	if err != nil {
+		return nil, s.wrap("list partitions", err)
+	}
+	defer rows.Close()
+	var out []Partition
+	for rows.Next() {
+		p, err := scanPartition(rows)
+		if err != nil {
+			return nil, s.wrap("list partitions", err)
+		}
+		out = append(out, p)
+	}
+	return out, s.wrap("list partitions", rows.Err())
+}
+
+// Reset implements Store.
+func (s *SQLite) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap("reset", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	if len(ids) == 0 {
+		res, err := tx.ExecContext(ctx, `DELETE FROM partitions WHERE pipeline = ? AND run_label = ?`, pipeline, runLabel)
+		if err != nil {
+			return 0, s.wrap("reset", err)
+		}
+		n, _ = res.RowsAffected()
+	}
+	for _, id := range ids {
+		res, err := tx.ExecContext(ctx, `DELETE FROM partitions WHERE pipeline = ? AND id = ? AND (? = '' OR run_label = ?)`, pipeline, id, runLabel, runLabel)
+		if err != nil {
+			return 0, s.wrap("reset", err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return int(n), s.wrap("reset", tx.Commit())
+}
+
+// Checkpoint implements Store.
+func (s *SQLite) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
+	var cp string
+	err := s.db.QueryRowContext(ctx, `SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND lane = ?`, pipeline, lane).Scan(&cp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, s.wrap("read checkpoint", err)
+	}
+	return cp, true, nil
+}
+
+// Watermark implements Store.
+func (s *SQLite) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM watermarks WHERE pipeline = ? AND name = ?`, pipeline, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, s.wrap("read watermark", err)
+	}
+	return v, true, nil
+}
+
+// SetWatermark implements Store.
+func (s *SQLite) SetWatermark(ctx context.Context, pipeline, name, value string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO watermarks (pipeline, name, value) VALUES (?, ?, ?)
+		ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value`, pipeline, name, value)
+	return s.wrap("write watermark", err)
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error { return s.db.Close() }

@@ -1,0 +1,86 @@
+// Package state records what the engine has done: each partition's status, attempts, rows, bytes and the
+// loaders' commit tokens, leases that keep two workers off the same partition, stream checkpoints and incremental
+// watermarks. The engine talks only to the Store interface, so an embedded SQLite file (one machine) and a shared
+// PostgreSQL database (many machines) are interchangeable.
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is where a partition stands.
+type Status string
+
+const (
+	StatusRunning   Status = "running"   // a worker holds the lease and is loading it
+	StatusCommitted Status = "committed" // every loader committed it
+	StatusFailed    Status = "failed"    // the last attempt failed; the next run retries it
+	StatusAborted   Status = "aborted"   // the run was interrupted; nothing of this attempt is visible
+)
+
+// ErrLeased is returned by Claim when another worker holds a live lease on the partition.
+var ErrLeased = errors.New("partition is being loaded by another worker")
+
+// ErrLeaseLost is returned when a worker's lease was taken over (it expired and another worker claimed it).
+var ErrLeaseLost = errors.New("lease on partition lost to another worker")
+
+// Partition is the stored record of one partition.
+type Partition struct {
+	Pipeline    string
+	RunLabel    string
+	ID          string
+	Key         string
+	Index       int
+	Lane        string
+	Status      Status
+	Attempts    int
+	Rows        int64
+	Bytes       int64
+	Fingerprint string // spec fingerprint of the committed output
+	Tokens      string // JSON object: loader name → commit token
+	Checkpoint  string // streams: where the lane resumes after this partition
+	Owner       string
+	LeaseUntil  time.Time
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Error       string
+}
+
+// Claim is a worker's request to load a partition.
+type Claim struct {
+	Pipeline string
+	RunLabel string
+	ID       string
+	Key      string
+	Index    int
+	Lane     string
+	Owner    string
+	Lease    time.Duration
+}
+
+// Store is the state store. Every method is safe for concurrent use, also across processes sharing the store.
+type Store interface {
+	// Claim takes the lease of a partition for c.Owner and counts an attempt. It fails with ErrLeased while
+	// another owner's lease is live; an expired lease is taken over.
+	Claim(ctx context.Context, c Claim) (attempt int, err error)
+	// Renew extends the owner's lease; ErrLeaseLost if another worker took it over.
+	Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error
+	// Commit records a committed partition and releases the lease.
+	Commit(ctx context.Context, p Partition) error
+	// Fail records a failed or aborted attempt and releases the lease.
+	Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error
+	// Get returns one partition; ok is false when it was never claimed.
+	Get(ctx context.Context, pipeline, id string) (p Partition, ok bool, err error)
+	// List returns the partitions of a run instance (every run instance when runLabel is ""), by run and index.
+	List(ctx context.Context, pipeline, runLabel string) ([]Partition, error)
+	// Reset forgets partitions so the next run loads them again; ids empty means the whole run instance.
+	Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error)
+	// Checkpoint returns the checkpoint of the newest committed partition of a stream lane.
+	Checkpoint(ctx context.Context, pipeline, lane string) (checkpoint string, ok bool, err error)
+	// Watermark and SetWatermark keep incremental positions, as text at full precision.
+	Watermark(ctx context.Context, pipeline, name string) (value string, ok bool, err error)
+	SetWatermark(ctx context.Context, pipeline, name, value string) error
+	Close() error
+}
