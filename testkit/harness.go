@@ -1,0 +1,96 @@
+package testkit
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// ReadPartition reads partition p from consumer c the way the engine does and returns the batches it emitted,
+// each retained (Read releases its own reference after out returns). Release them with ReleaseAll. A Read error
+// fails the test.
+func ReadPartition(ctx context.Context, t testing.TB, c stage.Consumer, p stage.Partition) []arrow.RecordBatch {
+	t.Helper()
+	var got []arrow.RecordBatch
+	err := c.Read(ctx, p, func(b arrow.RecordBatch) error {
+		b.Retain()
+		got = append(got, b)
+		return nil
+	})
+	if err != nil {
+		ReleaseAll(got)
+		t.Fatalf("testkit.ReadPartition: reading partition %q: %v", p.Key, err)
+	}
+	return got
+}
+
+// Transform runs tr over each input batch in order and returns the non-nil results (a nil result drops a batch).
+// It checks that every result has exactly the schema tr.OutputSchema promises for its input, as the engine relies
+// on it. The inputs stay the caller's; release the results with ReleaseAll. For a stage.PartitionTransformer, pass
+// the instance ForPartition returns.
+func Transform(ctx context.Context, t testing.TB, tr stage.Transformer, in ...arrow.RecordBatch) []arrow.RecordBatch {
+	t.Helper()
+	var out []arrow.RecordBatch
+	fail := func(format string, args ...any) {
+		t.Helper()
+		ReleaseAll(out)
+		t.Fatalf(format, args...)
+	}
+	for i, b := range in {
+		want, err := tr.OutputSchema(b.Schema())
+		if err != nil {
+			fail("testkit.Transform: OutputSchema of input batch %d: %v", i, err)
+		}
+		r, err := tr.Transform(ctx, b)
+		if err != nil {
+			fail("testkit.Transform: batch %d: %v", i, err)
+		}
+		if r == nil {
+			continue
+		}
+		out = append(out, r)
+		if !r.Schema().Equal(want) {
+			fail("testkit.Transform: batch %d: result schema differs from OutputSchema:\n%s", i, diffSchemas(want, r.Schema()))
+		}
+	}
+	return out
+}
+
+// LoadPartition writes batches as partition p through loader l and commits it, the way the engine does: Begin,
+// one Write per batch, Commit with a CommitInfo naming p. On any error it aborts the writer and fails the test.
+// The batches stay the caller's.
+func LoadPartition(ctx context.Context, t testing.TB, l stage.Loader, schema *arrow.Schema, p stage.Partition, batches ...arrow.RecordBatch) stage.CommitResult {
+	t.Helper()
+	w, err := l.Begin(ctx, schema, p)
+	if err != nil {
+		t.Fatalf("testkit.LoadPartition: Begin partition %q: %v", p.Key, err)
+	}
+	var rows int64
+	for i, b := range batches {
+		if err := w.Write(ctx, b); err != nil {
+			abortErr := w.Abort(context.WithoutCancel(ctx))
+			t.Fatalf("testkit.LoadPartition: Write batch %d of partition %q: %v (abort: %v)", i, p.Key, err, abortErr)
+		}
+		rows += b.NumRows()
+	}
+	res, err := w.Commit(ctx, CommitInfoFor(p, rows))
+	if err != nil {
+		abortErr := w.Abort(context.WithoutCancel(ctx))
+		t.Fatalf("testkit.LoadPartition: Commit partition %q: %v (abort: %v)", p.Key, err, abortErr)
+	}
+	return res
+}
+
+// CommitInfoFor is the CommitInfo LoadPartition commits p with, for tests that drive a PartitionWriter by hand.
+func CommitInfoFor(p stage.Partition, rows int64) stage.CommitInfo {
+	return stage.CommitInfo{
+		Pipeline:    "testkit",
+		RunInstance: p.Run.Label,
+		PartitionID: p.ID,
+		Key:         p.Key,
+		Rows:        rows,
+	}
+}
