@@ -1,0 +1,170 @@
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gopkg.in/yaml.v3"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// Built is a pipeline whose stages are constructed, ready for the engine.
+type Built struct {
+	Source           stage.Source
+	SourceName       string
+	Transformers     []stage.Transformer
+	TransformerNames []string
+	Loaders          []stage.Loader
+	LoaderNames      []string
+	// Notes are findings of Validate that are not errors, such as a schema only known at the source.
+	Notes ErrorList
+}
+
+// Build runs every stage's constructor. Errors of all stages are returned together, each at the position of the
+// config key it names (a *stage.FieldError), or else at the stage's type:.
+func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
+	if bc.Pipeline == "" {
+		bc.Pipeline = p.Name
+	}
+	if bc.Dir == "" {
+		bc.Dir = filepath.Dir(p.File)
+	}
+	if bc.Alloc == nil {
+		bc.Alloc = memory.DefaultAllocator
+	}
+	if bc.Logger == nil {
+		bc.Logger = slog.Default()
+	}
+	sink := &errorSink{file: p.File}
+	b := &Built{}
+	for _, st := range p.Stages() {
+		sbc := bc
+		sbc.Logger = bc.Logger.With("pipeline", p.Name, "stage", st.Name)
+		v, err := st.Registration.Build(sbc, st.Config)
+		if err != nil {
+			p.stageError(sink, st, "", err)
+			continue
+		}
+		switch st.Kind {
+		case stage.KindConsumer:
+			src, ok := v.(stage.Source)
+			if !ok || src == nil {
+				sink.at(st.TypeNode, "%s: internal error: %s type %q built %T, not a stage.Source", st.Path, st.Kind, st.Type, v)
+				continue
+			}
+			b.Source, b.SourceName = src, st.Name
+		case stage.KindTransformer:
+			t, ok := v.(stage.Transformer)
+			if !ok || t == nil {
+				sink.at(st.TypeNode, "%s: internal error: %s type %q built %T, not a stage.Transformer", st.Path, st.Kind, st.Type, v)
+				continue
+			}
+			b.Transformers, b.TransformerNames = append(b.Transformers, t), append(b.TransformerNames, st.Name)
+		case stage.KindLoader:
+			l, ok := v.(stage.Loader)
+			if !ok || l == nil {
+				sink.at(st.TypeNode, "%s: internal error: %s type %q built %T, not a stage.Loader", st.Path, st.Kind, st.Type, v)
+				continue
+			}
+			b.Loaders, b.LoaderNames = append(b.Loaders, l), append(b.LoaderNames, st.Name)
+		}
+	}
+	if err := sink.list.Err(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// stageError reports err at the config keys its FieldErrors name, or at the stage's type:. what prefixes
+// errors that name no field ("schema check").
+func (p *Pipeline) stageError(sink *errorSink, st *Stage, what string, err error) {
+	fields, other := stage.FieldErrors(err)
+	for _, fe := range fields {
+		path := st.Path
+		if fe.Path != "" {
+			path = st.Path + "." + strings.TrimPrefix(fe.Path, ".")
+		}
+		sink.at(p.nodeAt(path, st), "%s: %s", path, p.scrub(st.Path, fe.Err.Error()))
+	}
+	for _, e := range other {
+		msg := p.scrub(st.Path, e.Error())
+		if what != "" {
+			msg = what + ": " + msg
+		}
+		sink.at(st.TypeNode, "%s (%s): %s", st.Path, st.Type, msg)
+	}
+}
+
+// nodeAt is the key node at path, or that of its nearest ancestor inside the stage, or the stage's type:.
+func (p *Pipeline) nodeAt(path string, st *Stage) *yaml.Node {
+	for len(path) > len(st.Path) {
+		if n := p.keys[path]; n != nil {
+			return n
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	if st.TypeNode != nil {
+		return st.TypeNode
+	}
+	return st.Node
+}
+
+// Validate carries the schema from the source through every transformer into every loader's CheckSchema,
+// without data. It returns the schema at the source then after each transformer. When the source's schema is
+// only known at the source and connect is false, checking stops there: b.Notes says so, and that is no error.
+func (p *Pipeline) Validate(ctx context.Context, b *Built, connect bool) ([]*arrow.Schema, error) {
+	sink := &errorSink{file: p.File}
+	src := p.Consumer
+	var schema *arrow.Schema
+	declared, isDeclared := b.Source.(stage.DeclaredSchema)
+	var ok bool
+	if isDeclared {
+		s, known, err := declared.DeclaredSchema()
+		if err != nil {
+			p.stageError(sink, src, "schema", err)
+			return nil, sink.list.Err()
+		}
+		schema, ok = s, known && s != nil
+	}
+	if !ok {
+		if !connect {
+			b.Notes = append(b.Notes, &Error{File: p.File, Line: src.TypeNode.Line, Col: src.TypeNode.Column, Msg: fmt.Sprintf(
+				"note: %s (%s): the schema is only known at the source, so checking stops here; validate --connect would read it and check the rest",
+				src.Path, src.Type)})
+			return nil, nil
+		}
+		s, err := b.Source.Schema(ctx)
+		if err != nil {
+			p.stageError(sink, src, "reading the schema from the source", err)
+			return nil, sink.list.Err()
+		}
+		schema = s
+	}
+	schemas := []*arrow.Schema{schema}
+	for i, t := range b.Transformers {
+		out, err := t.OutputSchema(schema)
+		if err != nil {
+			p.stageError(sink, p.Transformers[i], "", err)
+			// Later stages would only repeat this error in other words.
+			return schemas, sink.list.Err()
+		}
+		schema = out
+		schemas = append(schemas, schema)
+	}
+	for i, l := range b.Loaders {
+		if err := l.CheckSchema(schema); err != nil {
+			p.stageError(sink, p.Loaders[i], "", err)
+		}
+	}
+	return schemas, sink.list.Err()
+}

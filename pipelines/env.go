@@ -1,0 +1,140 @@
+package pipelines
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LookupFunc finds an environment variable; os.LookupEnv is the default.
+type LookupFunc func(name string) (string, bool)
+
+// expandString replaces ${VAR} and ${VAR:-default} in s and turns $$ into $. A lone $ stays as written.
+// It reports whether anything came from the environment, and the first problem found.
+func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err error) {
+	if !strings.Contains(s, "$") {
+		return s, false, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '{':
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return "", false, fmt.Errorf("unterminated ${ (write $$ for a literal $)")
+			}
+			expr := s[i+2 : i+2+end]
+			name, def, hasDef := strings.Cut(expr, ":-")
+			if !validVarName(name) {
+				return "", false, fmt.Errorf("invalid variable name %q in ${%s}: use letters, digits and _", name, expr)
+			}
+			v, ok := lookup(name)
+			switch {
+			case ok && (v != "" || !hasDef):
+				b.WriteString(v)
+			case hasDef:
+				b.WriteString(def)
+			default:
+				return "", false, fmt.Errorf("environment variable %s is not set (write ${%s:-default} to fall back to a default)", name, name)
+			}
+			fromEnv = true
+			i += 2 + end
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), fromEnv, nil
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// expandTree expands every scalar value under n (keys never), recording the original text of the scalars that
+// changed so that no error prints a value taken from the environment. skip names top-level keys left as written.
+func expandTree(n *yaml.Node, path string, lookup LookupFunc, orig map[*yaml.Node]string, sink *errorSink, skip map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			expandTree(c, path, lookup, orig, sink, skip)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if path == "" && skip[k.Value] {
+				continue
+			}
+			expandTree(n.Content[i+1], joinPath(path, k.Value), lookup, orig, sink, nil)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			expandTree(c, fmt.Sprintf("%s[%d]", path, i), lookup, orig, sink, nil)
+		}
+	case yaml.ScalarNode:
+		out, fromEnv, err := expandString(n.Value, lookup)
+		if err != nil {
+			sink.at(n, "%s: %v", pathOrRoot(path), err)
+			return
+		}
+		if out == n.Value && !fromEnv {
+			return
+		}
+		if fromEnv {
+			orig[n] = n.Value
+		}
+		n.Value = out
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			// A plain scalar takes the type its new text has, as if it had been written in the file.
+			n.Tag = resolvePlain(out)
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func pathOrRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+// resolvePlain gives the YAML 1.2 core-schema tag of a plain scalar's text.
+func resolvePlain(s string) string {
+	var n yaml.Node
+	// Resolving through the parser keeps the rules identical to those of scalars written in the file; a text
+	// that is not one plain scalar is a string.
+	if err := yaml.Unmarshal([]byte(s), &n); err != nil || len(n.Content) != 1 || n.Content[0].Kind != yaml.ScalarNode ||
+		n.Content[0].Style != 0 || n.Content[0].Value != s {
+		if s == "" {
+			return "!!null"
+		}
+		return "!!str"
+	}
+	return n.Content[0].Tag
+}
