@@ -1,0 +1,654 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
+)
+
+// PlanState says what a run would do with a partition.
+type PlanState string
+
+const (
+	PlanNew       PlanState = "new"       // never committed: will be loaded
+	PlanCommitted PlanState = "committed" // committed with the current spec: skipped (unless --force)
+	PlanStale     PlanState = "stale"     // committed with another spec: loaded again, replacing its output
+	PlanFailed    PlanState = "failed"    // last attempt failed or was aborted: loaded again
+	PlanRunning   PlanState = "running"   // another worker holds a live lease
+)
+
+// PlanEntry is one partition of a plan with what is known of it.
+type PlanEntry struct {
+	Partition stage.Partition
+	State     PlanState
+	Record    *state.Partition // nil when never claimed
+}
+
+// Engine runs jobs against a state store.
+type Engine struct {
+	job    *Job
+	store  state.Store
+	opts   Options
+	meters map[string]*stageMeter
+	order  []string
+}
+
+// New prepares an engine; it checks the job and fills option defaults.
+func New(job *Job, store state.Store, opts Options) (*Engine, error) {
+	if err := job.check(); err != nil {
+		return nil, err
+	}
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	if opts.Owner == "" {
+		host, _ := os.Hostname()
+		opts.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	e := &Engine{job: job, store: store, opts: opts, meters: map[string]*stageMeter{}}
+	e.meter("consumer", string(stage.KindConsumer))
+	for _, t := range job.Transformers {
+		e.meter(t.Name, string(stage.KindTransformer))
+	}
+	for _, l := range job.Loaders {
+		e.meter(l.Name, string(stage.KindLoader))
+	}
+	return e, nil
+}
+
+func (e *Engine) meter(name, kind string) *stageMeter {
+	if m, ok := e.meters[name]; ok {
+		return m
+	}
+	m := &stageMeter{s: StageStats{Stage: name, Kind: kind}}
+	e.meters[name] = m
+	e.order = append(e.order, name)
+	return m
+}
+
+// Plan lists the partitions of a run instance (this worker's shard of them) and what a run would do with each.
+func (e *Engine) Plan(ctx context.Context, run stage.RunInstance) ([]PlanEntry, error) {
+	c, ok := e.job.Source.(stage.Consumer)
+	if !ok {
+		return nil, fmt.Errorf("pipeline %q reads an unbounded source: run it with --stream", e.job.Pipeline)
+	}
+	parts, err := c.Partitions(ctx, run)
+	if err != nil {
+		return nil, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
+	}
+	seen := make(map[string]int, len(parts))
+	var out []PlanEntry
+	for i, p := range parts {
+		if j, dup := seen[p.Key]; dup {
+			return nil, fmt.Errorf("plan of run %s: partitions %d and %d share the key %q; a consumer must cut disjoint partitions", run.Label, j, i, p.Key)
+		}
+		seen[p.Key] = i
+		p.Index, p.Run = i, run
+		p.ID = e.job.PartitionID(run.Label, p.Key)
+		if e.opts.Shards > 1 && i%e.opts.Shards != e.opts.Shard {
+			continue
+		}
+		entry := PlanEntry{Partition: p, State: PlanNew}
+		rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			entry.Record = &rec
+			entry.State = e.planState(rec)
+		}
+		out = append(out, entry)
+	}
+	return out, nil
+}
+
+func (e *Engine) planState(rec state.Partition) PlanState {
+	switch rec.Status {
+	case state.StatusCommitted:
+		if rec.Fingerprint != e.job.Fingerprint {
+			return PlanStale
+		}
+		return PlanCommitted
+	case state.StatusRunning:
+		if time.Now().Before(rec.LeaseUntil) {
+			return PlanRunning
+		}
+		return PlanFailed
+	default:
+		return PlanFailed
+	}
+}
+
+// Run loads one run instance. It returns a report of every partition; err is set when the run could not be
+// planned or was interrupted. A run whose report is not OK left failed partitions for the next run to retry.
+func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error) {
+	start := time.Now()
+	tr := e.opts.Tracker
+	tr.Started = start
+	plan, err := e.Plan(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	c := e.job.Source.(stage.Consumer)
+	schema, err := e.outputSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tr.Total.Store(int64(len(plan)))
+	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
+	var mu sync.Mutex
+	record := func(r PartitionResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		rep.Partitions = append(rep.Partitions, r)
+	}
+
+	queue := make(chan stage.Partition)
+	var deferred []stage.Partition // leased by another worker when we got to them
+	var wg sync.WaitGroup
+	for range min(e.opts.Workers, max(len(plan), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range queue {
+				res, leased := e.loadWithRetries(ctx, p, schema, c)
+				if leased {
+					mu.Lock()
+					deferred = append(deferred, p)
+					mu.Unlock()
+					continue
+				}
+				record(res)
+			}
+		}()
+	}
+feed:
+	for _, entry := range plan {
+		if entry.State == PlanCommitted && !e.opts.Force {
+			tr.Skipped.Add(1)
+			record(PartitionResult{ID: entry.Partition.ID, Key: entry.Partition.Key, Outcome: "skipped",
+				Rows: entry.Record.Rows, Bytes: entry.Record.Bytes})
+			continue
+		}
+		select {
+		case queue <- entry.Partition:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(queue)
+	wg.Wait()
+	e.waitForOthers(ctx, deferred, schema, c, record)
+
+	sort.Slice(rep.Partitions, func(i, j int) bool { return rep.Partitions[i].Key < rep.Partitions[j].Key })
+	for _, r := range rep.Partitions {
+		switch r.Outcome {
+		case "committed":
+			rep.Committed++
+			rep.Rows += r.Rows
+			rep.Bytes += r.Bytes
+		case "skipped":
+			rep.Skipped++
+		case "failed":
+			rep.Failed++
+		case "aborted":
+			rep.Aborted++
+		}
+	}
+	// Partitions never started because the run was interrupted count as aborted.
+	if missing := len(plan) - len(rep.Partitions); missing > 0 {
+		rep.Aborted += missing
+	}
+	rep.Stages = e.Stages()
+	rep.Duration = time.Since(start)
+	if ctx.Err() != nil {
+		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
+	}
+	return rep, nil
+}
+
+// waitForOthers handles partitions another worker was loading: it waits until that worker commits them, or
+// takes them over once its lease runs out (the worker died).
+func (e *Engine) waitForOthers(ctx context.Context, parts []stage.Partition, schema *arrow.Schema, c stage.Consumer, record func(PartitionResult)) {
+	for len(parts) > 0 {
+		var still []stage.Partition
+		for _, p := range parts {
+			rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
+			if err == nil && ok && rec.Status == state.StatusCommitted && rec.Fingerprint == e.job.Fingerprint {
+				e.opts.Tracker.Skipped.Add(1)
+				record(PartitionResult{ID: p.ID, Key: p.Key, Outcome: "skipped", Rows: rec.Rows, Bytes: rec.Bytes})
+				continue
+			}
+			if err == nil && ok && rec.Status == state.StatusRunning && time.Now().Before(rec.LeaseUntil) {
+				still = append(still, p)
+				continue
+			}
+			res, leased := e.loadWithRetries(ctx, p, schema, c)
+			if leased {
+				still = append(still, p)
+				continue
+			}
+			record(res)
+		}
+		parts = still
+		if len(parts) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.opts.PollInterval):
+		}
+	}
+}
+
+// outputSchema carries the source schema through the transformers: the schema loaders are begun with.
+func (e *Engine) outputSchema(ctx context.Context) (*arrow.Schema, error) {
+	schema, err := e.job.Source.Schema(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("schema of the source: %w", err)
+	}
+	for _, t := range e.job.Transformers {
+		if schema, err = t.OutputSchema(schema); err != nil {
+			return nil, fmt.Errorf("transformer %s: %w", t.Name, err)
+		}
+	}
+	return schema, nil
+}
+
+// loadWithRetries claims p and loads it, trying again with backoff. leased is true when another worker holds it.
+func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema *arrow.Schema, c stage.Consumer) (res PartitionResult, leased bool) {
+	res = PartitionResult{ID: p.ID, Key: p.Key}
+	read := func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+		return "", c.Read(ctx, p, out)
+	}
+	for attempt := 1; ; attempt++ {
+		n, err := e.store.Claim(ctx, state.Claim{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label, ID: p.ID, Key: p.Key,
+			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease})
+		if errors.Is(err, state.ErrLeased) {
+			return res, true
+		}
+		res.Attempts = n
+		if err == nil {
+			var rows, bytes int64
+			rows, bytes, err = e.load(ctx, p, schema, n, read)
+			if err == nil {
+				res.Outcome, res.Rows, res.Bytes, res.Error = "committed", rows, bytes, ""
+				return res, false
+			}
+		}
+		res.Error = err.Error()
+		if ctx.Err() != nil {
+			res.Outcome = "aborted"
+			return res, false
+		}
+		if attempt >= e.job.Retry.Attempts {
+			res.Outcome = "failed"
+			e.opts.Tracker.Failed.Add(1)
+			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", attempt, "err", err)
+			return res, false
+		}
+		wait := backoff(e.job.Retry, attempt)
+		e.opts.Logger.Warn("partition attempt failed; retrying", "partition", p.Key, "id", p.ID, "attempt", attempt,
+			"retry_in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			res.Outcome = "aborted"
+			return res, false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff is exponential with full jitter: a random wait in [base*2^(n-1)/2, base*2^(n-1)], capped.
+func backoff(p RetryPolicy, attempt int) time.Duration {
+	d := p.Backoff
+	if d <= 0 {
+		d = time.Second
+	}
+	for i := 1; i < attempt && d < p.MaxBackoff; i++ {
+		d *= 2
+	}
+	if p.MaxBackoff > 0 && d > p.MaxBackoff {
+		d = p.MaxBackoff
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+type streamRead = func(ctx context.Context, out func(arrow.RecordBatch) error) (checkpoint string, err error)
+
+// load runs one attempt of one partition, claimed by this worker: read → transform → write to every loader,
+// then commit every loader and record the commit. On any failure every writer is aborted, so nothing of the
+// attempt stays visible, and the failure is recorded.
+func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Schema, attempt int, read streamRead) (rows, bytes int64, err error) {
+	started := time.Now()
+	tr := e.opts.Tracker
+	tr.InFlight.Add(1)
+	defer tr.InFlight.Add(-1)
+	log := e.opts.Logger.With("partition", p.Key, "id", p.ID, "attempt", attempt)
+
+	// The lease is renewed while the partition loads; losing it means another worker took over, so stop.
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go e.renew(lctx, p, cancel)
+
+	defer func() {
+		if err != nil {
+			status := state.StatusFailed
+			if ctx.Err() != nil {
+				status = state.StatusAborted
+			}
+			if ferr := e.store.Fail(context.WithoutCancel(ctx), e.job.Pipeline, p.ID, e.opts.Owner, status, err.Error()); ferr != nil {
+				log.Error("could not record partition failure", "err", ferr)
+			}
+		}
+	}()
+
+	transformers, err := e.partitionTransformers(p)
+	if err != nil {
+		return 0, 0, err
+	}
+	writers := make([]stage.PartitionWriter, 0, len(e.job.Loaders))
+	abort := func() {
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer acancel()
+		for i, w := range writers {
+			if aerr := w.Abort(actx); aerr != nil {
+				log.Error("abort failed; temporary files may remain until the partition is loaded again",
+					"loader", e.job.Loaders[i].Name, "err", aerr)
+			}
+		}
+	}
+	for _, l := range e.job.Loaders {
+		w, berr := l.Begin(lctx, schema, p)
+		if berr != nil {
+			abort()
+			return 0, 0, fmt.Errorf("loader %s: begin partition %s: %w", l.Name, p.Key, berr)
+		}
+		writers = append(writers, w)
+	}
+
+	checkpoint, rows, err := e.pump(lctx, p, read, transformers, writers)
+	if err == nil && lctx.Err() != nil {
+		err = context.Cause(lctx)
+	}
+	if err != nil {
+		abort()
+		return 0, 0, err
+	}
+
+	info := stage.CommitInfo{Pipeline: e.job.Pipeline, RunInstance: p.Run.Label, PartitionID: p.ID, Key: p.Key,
+		Checkpoint: checkpoint, Rows: rows}
+	tokens := make(map[string]string, len(writers))
+	for i, w := range writers {
+		l := e.job.Loaders[i]
+		t0 := time.Now()
+		res, cerr := w.Commit(lctx, info)
+		e.meters[l.Name].add(0, 0, res.Bytes, time.Since(t0), cerr != nil)
+		if cerr != nil {
+			// Loaders committed before this one are replaced by the retry's commit of the same partition id.
+			writers = writers[i:]
+			abort()
+			return 0, 0, fmt.Errorf("loader %s: commit partition %s: %w", l.Name, p.Key, cerr)
+		}
+		tokens[l.Name] = res.Token
+		bytes += res.Bytes
+	}
+	tokenJSON, _ := json.Marshal(tokens)
+	err = e.store.Commit(context.WithoutCancel(ctx), state.Partition{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label,
+		ID: p.ID, Key: p.Key, Index: p.Index, Lane: p.Lane, Attempts: attempt, Rows: rows, Bytes: bytes,
+		Fingerprint: e.job.Fingerprint, Tokens: string(tokenJSON), Checkpoint: checkpoint, Owner: e.opts.Owner,
+		StartedAt: started})
+	if err != nil {
+		// The data is committed; the next run loads the partition again and its commit replaces this one.
+		return 0, 0, fmt.Errorf("record commit of partition %s: %w", p.Key, err)
+	}
+	tr.Committed.Add(1)
+	tr.RowsLoaded.Add(rows)
+	tr.Written.Add(bytes)
+	log.Info("partition committed", "rows", rows, "bytes", bytes, "duration", time.Since(started).Round(time.Millisecond))
+	return rows, bytes, nil
+}
+
+func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(e.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.store.Renew(ctx, e.job.Pipeline, p.ID, e.opts.Owner, e.opts.Lease); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("partition %s: %w", p.Key, err))
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) partitionTransformers(p stage.Partition) ([]NamedTransformer, error) {
+	out := make([]NamedTransformer, len(e.job.Transformers))
+	for i, t := range e.job.Transformers {
+		out[i] = t
+		if pt, ok := t.Transformer.(stage.PartitionTransformer); ok {
+			inst, err := pt.ForPartition(p)
+			if err != nil {
+				return nil, fmt.Errorf("transformer %s: partition %s: %w", t.Name, p.Key, err)
+			}
+			out[i] = NamedTransformer{Name: t.Name, Transformer: inst}
+		}
+	}
+	return out, nil
+}
+
+// pump reads the partition on one goroutine and transforms and writes on another, with a bounded queue between
+// them: a slow loader holds the reader back instead of letting batches pile up in memory.
+func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, ts []NamedTransformer, ws []stage.PartitionWriter) (checkpoint string, rows int64, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	queue := make(chan arrow.RecordBatch, e.opts.Queue)
+	consumer := e.meters["consumer"]
+	var readErr error
+	go func() {
+		defer close(queue)
+		t0 := time.Now()
+		var n, b int64
+		checkpoint, readErr = read(ctx, func(batch arrow.RecordBatch) error {
+			n += batch.NumRows()
+			size := batchBytes(batch)
+			b += size
+			e.opts.Tracker.Rows.Add(batch.NumRows())
+			e.opts.Tracker.Bytes.Add(size)
+			batch.Retain()
+			select {
+			case queue <- batch:
+				return nil
+			case <-ctx.Done():
+				batch.Release()
+				return context.Cause(ctx)
+			}
+		})
+		consumer.add(0, n, b, time.Since(t0), readErr != nil)
+		if readErr != nil {
+			cancel(readErr)
+		}
+	}()
+
+	var writeErr error
+	for batch := range queue {
+		if writeErr == nil {
+			var n int64
+			n, writeErr = e.process(ctx, batch, ts, ws)
+			rows += n
+			if writeErr != nil {
+				cancel(writeErr)
+			}
+		}
+		batch.Release() // after a failure the queue is drained so every batch is released
+	}
+	switch {
+	case writeErr != nil:
+		return "", 0, writeErr
+	case readErr != nil:
+		return "", 0, fmt.Errorf("consumer: read partition %s: %w", p.Key, readErr)
+	}
+	return checkpoint, rows, nil
+}
+
+// process runs one batch through the transformers and into every writer; it returns the rows written.
+func (e *Engine) process(ctx context.Context, batch arrow.RecordBatch, ts []NamedTransformer, ws []stage.PartitionWriter) (int64, error) {
+	cur := batch
+	cur.Retain()
+	defer func() { cur.Release() }()
+	for _, t := range ts {
+		t0 := time.Now()
+		in := cur.NumRows()
+		out, err := t.Transform(ctx, cur)
+		var outRows int64
+		if out != nil {
+			outRows = out.NumRows()
+		}
+		e.meters[t.Name].add(in, outRows, 0, time.Since(t0), err != nil)
+		if err != nil {
+			if out != nil {
+				out.Release()
+			}
+			return 0, fmt.Errorf("transformer %s: %w", t.Name, err)
+		}
+		cur.Release()
+		cur = out
+		if cur == nil {
+			cur = emptyBatch{}
+			return 0, nil
+		}
+	}
+	for i, w := range ws {
+		l := e.job.Loaders[i]
+		t0 := time.Now()
+		err := w.Write(ctx, cur)
+		e.meters[l.Name].add(cur.NumRows(), cur.NumRows(), 0, time.Since(t0), err != nil)
+		if err != nil {
+			return 0, fmt.Errorf("loader %s: write: %w", l.Name, err)
+		}
+	}
+	return cur.NumRows(), nil
+}
+
+// emptyBatch stands for a batch a transformer dropped, so the deferred release has something to release.
+type emptyBatch struct{ arrow.RecordBatch }
+
+func (emptyBatch) Release() {}
+
+// Stages returns the stats of every stage so far, in pipeline order.
+func (e *Engine) Stages() []StageStats {
+	out := make([]StageStats, 0, len(e.order))
+	for _, name := range e.order {
+		out = append(out, e.meters[name].snapshot())
+	}
+	return out
+}
+
+// Stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
+// committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
+func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
+	sc, ok := e.job.Source.(stage.StreamConsumer)
+	if !ok {
+		return nil, fmt.Errorf("pipeline %q reads a bounded source: run it without --stream", e.job.Pipeline)
+	}
+	start := time.Now()
+	e.opts.Tracker.Started = start
+	schema, err := e.outputSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
+	var mu sync.Mutex
+	var index int
+	resume := func(ctx context.Context, lane string) (string, bool, error) {
+		return e.store.Checkpoint(ctx, e.job.Pipeline, lane)
+	}
+	handle := func(ctx context.Context, p stage.Partition, read stage.StreamRead) error {
+		mu.Lock()
+		p.Index = index
+		index++
+		mu.Unlock()
+		p.Run = run
+		p.ID = e.job.PartitionID(run.Label, p.Key)
+		e.opts.Tracker.Total.Add(1)
+		res := PartitionResult{ID: p.ID, Key: p.Key}
+		n, err := e.store.Claim(ctx, state.Claim{Pipeline: e.job.Pipeline, RunLabel: run.Label, ID: p.ID, Key: p.Key,
+			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease})
+		if err != nil {
+			return fmt.Errorf("claim stream partition %s: %w", p.Key, err)
+		}
+		res.Attempts = n
+		res.Rows, res.Bytes, err = e.load(ctx, p, schema, n, read)
+		res.Outcome = "committed"
+		if err != nil {
+			res.Outcome, res.Error = "failed", err.Error()
+			if ctx.Err() != nil {
+				res.Outcome = "aborted"
+			}
+		}
+		mu.Lock()
+		rep.Partitions = append(rep.Partitions, res)
+		mu.Unlock()
+		return err
+	}
+	err = sc.Stream(ctx, run, resume, handle)
+	for _, r := range rep.Partitions {
+		switch r.Outcome {
+		case "committed":
+			rep.Committed++
+			rep.Rows += r.Rows
+			rep.Bytes += r.Bytes
+		case "failed":
+			rep.Failed++
+		case "aborted":
+			rep.Aborted++
+		}
+	}
+	rep.Stages = e.Stages()
+	rep.Duration = time.Since(start)
+	if err != nil {
+		return rep, fmt.Errorf("stream: %w", err)
+	}
+	return rep, nil
+}
+
+// batchBytes is the size of a batch's Arrow buffers (slices count whole, as they hold that memory).
+func batchBytes(b arrow.RecordBatch) int64 {
+	var n int64
+	for _, col := range b.Columns() {
+		n += dataBytes(col.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
+		n += dataBytes(d.Dictionary())
+	}
+	return n
+}

@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
+)
+
+var day = stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
+
+func openStore(t *testing.T) *state.SQLite {
+	t.Helper()
+	s, err := state.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newJob(src stage.Source, tbl *table, ts ...NamedTransformer) *Job {
+	return &Job{Pipeline: "p", Fingerprint: "fp1", Source: src, Transformers: ts,
+		Loaders:     []NamedLoader{{Name: "table", Loader: tbl}},
+		Retry:       RetryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		PartitionID: func(run, key string) string { return run + "/" + key }}
+}
+
+func checked(t *testing.T) *memory.CheckedAllocator {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return mem
+}
+
+func wantSequence(t *testing.T, got []int64, n int) {
+	t.Helper()
+	if len(got) != n {
+		t.Fatalf("destination holds %d rows, want %d (each exactly once)", len(got), n)
+	}
+	for i, v := range got {
+		if v != int64(i) {
+			t.Fatalf("row %d = %d: a row is missing or duplicated", i, v)
+		}
+	}
+}
+
+func run(t *testing.T, job *Job, store state.Store, opts Options) *Report {
+	t.Helper()
+	e, err := New(job, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Run(context.Background(), day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestRunSkipsCommittedAndForceReplaces(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 8, per: 1000, batch: 300}
+	tbl := newTable()
+	store := openStore(t)
+	job := newJob(src, tbl)
+
+	rep := run(t, job, store, Options{Workers: 3})
+	if !rep.OK() || rep.Committed != 8 || rep.Rows != 8000 {
+		t.Fatalf("first run: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 8000)
+
+	rep = run(t, job, store, Options{Workers: 3})
+	if rep.Skipped != 8 || rep.Committed != 0 {
+		t.Fatalf("second run should skip every partition: %+v", rep)
+	}
+	rep = run(t, job, store, Options{Workers: 2, Force: true})
+	if rep.Committed != 8 {
+		t.Fatalf("forced run: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 8000)
+	for id, n := range tbl.commits {
+		if n != 2 {
+			t.Fatalf("partition %s committed %d times, want 2 (first run + force)", id, n)
+		}
+	}
+	// A changed spec makes committed partitions stale: they are loaded again, replacing.
+	job.Fingerprint = "fp2"
+	e, _ := New(job, store, Options{})
+	plan, err := e.Plan(context.Background(), day)
+	if err != nil || len(plan) != 8 || plan[0].State != PlanStale {
+		t.Fatalf("plan after spec change: %v %+v", err, plan)
+	}
+	rep = run(t, job, store, Options{Workers: 2})
+	if rep.Committed != 8 {
+		t.Fatalf("stale partitions not reloaded: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 8000)
+}
+
+func TestRetryAfterFailures(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 4, per: 100, batch: 30}
+	src.failRead = func(p stage.Partition, attempt int) error {
+		if p.Key == "n[000100,000200)" && attempt == 1 {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	}
+	tbl := newTable()
+	tbl.failOnce["n[000300,000400)"] = true
+	store := openStore(t)
+	rep := run(t, newJob(src, tbl), store, Options{Workers: 2})
+	if !rep.OK() || rep.Committed != 4 {
+		t.Fatalf("retries did not recover: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 400)
+	for _, r := range rep.Partitions {
+		want := 1
+		if r.Key == "n[000100,000200)" || r.Key == "n[000300,000400)" {
+			want = 2
+		}
+		if r.Attempts != want {
+			t.Errorf("partition %s: %d attempts, want %d", r.Key, r.Attempts, want)
+		}
+	}
+	rec, _, _ := store.Get(context.Background(), "p", "2026-11-22/n[000100,000200)")
+	if rec.Attempts != 2 || rec.Status != state.StatusCommitted || rec.Tokens != `{"table":"t-1"}` {
+		t.Fatalf("state record: %+v", rec)
+	}
+}
+
+func TestFailedPartitionDoesNotHarmOthers(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 5, per: 100, batch: 40}
+	tbl := newTable()
+	tbl.failWrite = func(p stage.Partition) error {
+		if p.Key == "n[000200,000300)" {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	store := openStore(t)
+	rep := run(t, newJob(src, tbl), store, Options{Workers: 2})
+	if rep.OK() || rep.Failed != 1 || rep.Committed != 4 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if got := len(tbl.all()); got != 400 {
+		t.Fatalf("%d rows visible, want the 400 of the good partitions", got)
+	}
+	rec, _, _ := store.Get(context.Background(), "p", "2026-11-22/n[000200,000300)")
+	if rec.Status != state.StatusFailed || rec.Attempts != 3 || rec.Error == "" {
+		t.Fatalf("failed partition record: %+v", rec)
+	}
+	// The next run retries only the failed partition.
+	tbl.failWrite = nil
+	rep = run(t, newJob(src, tbl), store, Options{Workers: 2})
+	if rep.Committed != 1 || rep.Skipped != 4 {
+		t.Fatalf("rerun: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 500)
+}
+
+func TestCancelAbortsInFlightAndRerunCompletes(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 6, per: 500, batch: 50, delay: 2 * time.Millisecond}
+	tbl := newTable()
+	store := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	tbl.failWrite = func(p stage.Partition) error {
+		if p.Key == "n[001000,001500)" {
+			cancel() // interrupted while the third partition is being written
+		}
+		return nil
+	}
+	e, _ := New(newJob(src, tbl), store, Options{Workers: 1})
+	rep, err := e.Run(ctx, day)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if rep.Committed != 2 || rep.Aborted != 4 {
+		t.Fatalf("interrupted run: %+v", rep)
+	}
+	if got := len(tbl.all()); got != 1000 {
+		t.Fatalf("%d rows visible after interrupt, want only the 1000 of committed partitions", got)
+	}
+	rec, ok, _ := store.Get(context.Background(), "p", "2026-11-22/n[001000,001500)")
+	if !ok || rec.Status != state.StatusAborted {
+		t.Fatalf("in-flight partition record: %+v", rec)
+	}
+	tbl.failWrite = nil
+	rep = run(t, newJob(src, tbl), store, Options{Workers: 3})
+	if !rep.OK() || rep.Committed != 4 || rep.Skipped != 2 {
+		t.Fatalf("rerun: %+v", rep)
+	}
+	wantSequence(t, tbl.all(), 3000)
+}
+
+func TestBackPressureBoundsBatchesInFlight(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 1, per: 5000, batch: 50}
+	tbl := newTable()
+	tbl.slow = time.Millisecond
+	var maxAhead int64
+	tbl.failWrite = func(stage.Partition) error {
+		if ahead := src.produced.Load() - tbl.written.Load(); ahead > maxAhead {
+			maxAhead = ahead
+		}
+		return nil
+	}
+	rep := run(t, newJob(src, tbl), openStore(t), Options{Queue: 2})
+	if !rep.OK() {
+		t.Fatalf("%+v", rep)
+	}
+	// queue (2) + the batch being written + the one the reader is blocked on.
+	if maxAhead > 4 {
+		t.Fatalf("the reader ran %d batches ahead of a slow loader; the queue should hold it to 4", maxAhead)
+	}
+}
+
+// Two engines (two processes in production) on one store and one run: each partition is loaded once.
+func TestTwoWorkersShareOneRun(t *testing.T) {
+	mem := checked(t)
+	store := openStore(t)
+	tbl := newTable()
+	var wg sync.WaitGroup
+	reports := make([]*Report, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := &rangeSource{mem: mem, parts: 10, per: 200, batch: 50, delay: time.Millisecond}
+			e, err := New(newJob(src, tbl), store, Options{Workers: 2, Owner: "worker-" + strconv.Itoa(i), PollInterval: 10 * time.Millisecond})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			reports[i], err = e.Run(context.Background(), day)
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	wantSequence(t, tbl.all(), 2000)
+	total := 0
+	for id, n := range tbl.commits {
+		total += n
+		if n != 1 {
+			t.Errorf("partition %s committed %d times", id, n)
+		}
+	}
+	for i, r := range reports {
+		if r == nil || !r.OK() || r.Committed+r.Skipped != 10 {
+			t.Fatalf("worker %d report: %+v", i, r)
+		}
+	}
+	if total != 10 {
+		t.Fatalf("%d commits, want 10", total)
+	}
+}
+
+func TestShardsSplitTheRun(t *testing.T) {
+	mem := checked(t)
+	store := openStore(t)
+	tbl := newTable()
+	for shard := range 3 {
+		src := &rangeSource{mem: mem, parts: 7, per: 10, batch: 10}
+		rep := run(t, newJob(src, tbl), store, Options{Shard: shard, Shards: 3})
+		if want := []int{3, 2, 2}[shard]; rep.Committed != want {
+			t.Fatalf("shard %d committed %d, want %d", shard, rep.Committed, want)
+		}
+	}
+	wantSequence(t, tbl.all(), 70)
+	if _, err := New(newJob(&rangeSource{}, tbl), store, Options{Shard: 3, Shards: 3}); err == nil {
+		t.Fatal("shard 3/3 accepted")
+	}
+}
+
+// evenOnly keeps even numbers and drops batches that end up empty; it counts the partitions it was made for.
+type evenOnly struct {
+	mem   memory.Allocator
+	mu    *sync.Mutex
+	parts *[]string
+}
+
+func (evenOnly) OutputSchema(in *arrow.Schema) (*arrow.Schema, error) { return in, nil }
+
+func (f evenOnly) ForPartition(p stage.Partition) (stage.Transformer, error) {
+	f.mu.Lock()
+	*f.parts = append(*f.parts, p.ID)
+	f.mu.Unlock()
+	return f, nil
+}
+
+func (f evenOnly) Transform(_ context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	in := b.Column(0).(*array.Int64)
+	bld := array.NewInt64Builder(f.mem)
+	defer bld.Release()
+	for _, v := range in.Int64Values() {
+		if v%2 == 0 {
+			bld.Append(v)
+		}
+	}
+	if bld.Len() == 0 {
+		return nil, nil
+	}
+	col := bld.NewArray()
+	defer col.Release()
+	return array.NewRecordBatch(b.Schema(), []arrow.Array{col}, int64(col.Len())), nil
+}
+
+func TestTransformersPerPartitionAndDroppedBatches(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 3, per: 10, batch: 1} // every odd batch is dropped whole
+	tbl := newTable()
+	var parts []string
+	tr := NamedTransformer{Name: "even", Transformer: evenOnly{mem: mem, mu: &sync.Mutex{}, parts: &parts}}
+	e, _ := New(newJob(src, tbl, tr), openStore(t), Options{Workers: 2})
+	rep, err := e.Run(context.Background(), day)
+	if err != nil || !rep.OK() {
+		t.Fatal(err, rep)
+	}
+	got := tbl.all()
+	if len(got) != 15 || got[0] != 0 || got[14] != 28 {
+		t.Fatalf("rows = %v", got)
+	}
+	if len(parts) != 3 {
+		t.Fatalf("ForPartition called for %v, want once per partition", parts)
+	}
+	stats := map[string]StageStats{}
+	for _, s := range rep.Stages {
+		stats[s.Stage] = s
+	}
+	if s := stats["even"]; s.RowsIn != 30 || s.RowsOut != 15 || s.Kind != "transformer" {
+		t.Fatalf("transformer stats %+v", s)
+	}
+	if s := stats["consumer"]; s.RowsOut != 30 || s.Bytes == 0 {
+		t.Fatalf("consumer stats %+v", s)
+	}
+	if s := stats["table"]; s.RowsIn != 15 || s.Bytes != 15*8 {
+		t.Fatalf("loader stats %+v", s)
+	}
+}
+
+// counterStream is an unbounded source: partitions of `per` integers, checkpoint = next integer.
+type counterStream struct {
+	mem     memory.Allocator
+	per     int64
+	stopAt  int64 // cancel the run once this many rows were handed out in total
+	cancel  context.CancelFunc
+	resumed string
+}
+
+func (s *counterStream) Schema(context.Context) (*arrow.Schema, error) { return intSchema, nil }
+
+func (s *counterStream) Stream(ctx context.Context, run stage.RunInstance, resume stage.ResumeFunc, handle stage.PartitionHandler) error {
+	cp, ok, err := resume(ctx, "0")
+	if err != nil {
+		return err
+	}
+	next := int64(0)
+	if ok {
+		s.resumed = cp
+		next, _ = strconv.ParseInt(cp, 10, 64)
+	}
+	for ctx.Err() == nil {
+		from := next
+		err := handle(ctx, stage.Partition{Key: fmt.Sprintf("n@%d", from), Lane: "0"}, func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+			b := array.NewInt64Builder(s.mem)
+			defer b.Release()
+			for v := from; v < from+s.per; v++ {
+				b.Append(v)
+			}
+			col := b.NewArray()
+			rec := array.NewRecordBatch(intSchema, []arrow.Array{col}, int64(col.Len()))
+			col.Release()
+			defer rec.Release()
+			if err := out(rec); err != nil {
+				return "", err
+			}
+			return strconv.FormatInt(from+s.per, 10), nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		next = from + s.per
+		if next >= s.stopAt {
+			s.cancel()
+		}
+	}
+	return nil
+}
+
+func TestStreamResumesAfterLastCheckpoint(t *testing.T) {
+	mem := checked(t)
+	store := openStore(t)
+	tbl := newTable()
+	streamRun := stage.RunInstance{Label: "stream"}
+	for i, stopAt := range []int64{300, 700} {
+		ctx, cancel := context.WithCancel(context.Background())
+		src := &counterStream{mem: mem, per: 100, stopAt: stopAt, cancel: cancel}
+		e, _ := New(newJob(src, tbl), store, Options{})
+		rep, err := e.Stream(ctx, streamRun)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 && src.resumed != "300" {
+			t.Fatalf("second stream resumed at %q, want 300", src.resumed)
+		}
+		if want := []int{3, 4}[i]; rep.Committed != want {
+			t.Fatalf("stream %d committed %d partitions, want %d", i, rep.Committed, want)
+		}
+	}
+	wantSequence(t, tbl.all(), 700)
+	if last := tbl.infos[len(tbl.infos)-1]; last.Checkpoint != "700" || last.Key != "n@600" {
+		t.Fatalf("loader saw commit info %+v; the checkpoint must travel with the commit", last)
+	}
+	if _, err := New(newJob(&counterStream{}, tbl), store, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := New(newJob(&counterStream{}, tbl), store, Options{})
+	if _, err := e.Run(context.Background(), day); err == nil {
+		t.Fatal("Run of a stream source should ask for --stream")
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	p := RetryPolicy{Backoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+	tests := []struct {
+		attempt int
+		lo, hi  time.Duration
+	}{
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{10, 500 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		for range 50 {
+			if d := backoff(p, tt.attempt); d < tt.lo || d > tt.hi {
+				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", tt.attempt, d, tt.lo, tt.hi)
+			}
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Tracker holds live counters of a run, read by a progress display while the run goes on.
+type Tracker struct {
+	Started    time.Time
+	Total      atomic.Int64 // partitions this worker is responsible for
+	Committed  atomic.Int64 // loaded and committed in this run
+	Skipped    atomic.Int64 // already committed before, or by another worker
+	Failed     atomic.Int64
+	InFlight   atomic.Int64
+	Rows       atomic.Int64 // rows read from the source in this run (retried attempts count again)
+	Bytes      atomic.Int64 // Arrow bytes read
+	Written    atomic.Int64 // bytes the loaders reported at commit
+	RowsLoaded atomic.Int64 // rows of committed partitions
+}
+
+// StageStats is the observability contract every stage reports under, with the same names for every stage type:
+// rows in, rows out, bytes, errors and time spent, labelled by the stage's name and kind.
+type StageStats struct {
+	Stage    string        `json:"stage"`
+	Kind     string        `json:"kind"`
+	RowsIn   int64         `json:"rows_in"`
+	RowsOut  int64         `json:"rows_out"`
+	Bytes    int64         `json:"bytes"`
+	Errors   int64         `json:"errors"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// stageMeter accumulates one stage's stats from many workers.
+type stageMeter struct {
+	mu sync.Mutex
+	s  StageStats
+}
+
+func (m *stageMeter) add(rowsIn, rowsOut, bytes int64, d time.Duration, failed bool) {
+	m.mu.Lock()
+	m.s.RowsIn += rowsIn
+	m.s.RowsOut += rowsOut
+	m.s.Bytes += bytes
+	m.s.Duration += d
+	if failed {
+		m.s.Errors++
+	}
+	m.mu.Unlock()
+}
+
+func (m *stageMeter) snapshot() StageStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s
+}
+
+// PartitionResult is the outcome of one partition in a run.
+type PartitionResult struct {
+	ID       string `json:"id"`
+	Key      string `json:"key"`
+	Outcome  string `json:"outcome"` // committed, skipped, failed, aborted
+	Attempts int    `json:"attempts"`
+	Rows     int64  `json:"rows"`
+	Bytes    int64  `json:"bytes"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Report sums up a run.
+type Report struct {
+	Pipeline   string            `json:"pipeline"`
+	Run        string            `json:"run"`
+	Partitions []PartitionResult `json:"partitions"`
+	Stages     []StageStats      `json:"stages"`
+	Duration   time.Duration     `json:"duration_ns"`
+	Committed  int               `json:"committed"`
+	Skipped    int               `json:"skipped"`
+	Failed     int               `json:"failed"`
+	Aborted    int               `json:"aborted"`
+	Rows       int64             `json:"rows"`
+	Bytes      int64             `json:"bytes"`
+}
+
+// OK tells whether every partition of the run is committed.
+func (r *Report) OK() bool { return r.Failed == 0 && r.Aborted == 0 }
