@@ -139,6 +139,14 @@ func (d *decoder) shown(n *yaml.Node) string {
 	return strconv.Quote(n.Value)
 }
 
+// plain is a number as written, or its ${VAR} text.
+func (d *decoder) plain(n *yaml.Node) string {
+	if o, ok := d.orig[n]; ok {
+		return strconv.Quote(o)
+	}
+	return n.Value
+}
+
 // scrub removes from msg a value that came from the environment, printing its ${VAR} text instead.
 func scrub(msg, value, shown string) string {
 	if value == "" {
@@ -186,6 +194,7 @@ func (d *decoder) decodeStruct(v reflect.Value, n *yaml.Node, path string, paren
 	}
 	seen := map[string]*yaml.Node{}
 	nulls := map[string]*yaml.Node{}
+	suggested := map[string]bool{} // keys offered as "did you mean": not reported missing as well
 	if n != nil {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], deref(n.Content[i+1])
@@ -205,7 +214,10 @@ func (d *decoder) decodeStruct(v reflect.Value, n *yaml.Node, path string, paren
 			f, ok := byKey[k.Value]
 			if !ok {
 				valid := append(slices.Clone(extra), keysOf(fields)...)
-				d.sink.at(k, "%s: unknown key%s", p, didYouMean(k.Value, valid, "valid keys are"))
+				if c, ok := closest(k.Value, valid); ok {
+					suggested[c] = true
+				}
+				d.sink.at(k, "%s: unknown key%s", p, didYouMean(k.Value, valid, "valid keys are:"))
 				continue
 			}
 			d.keys[p], d.vals[p] = k, val
@@ -225,6 +237,7 @@ func (d *decoder) decodeStruct(v reflect.Value, n *yaml.Node, path string, paren
 		switch {
 		case f.required && nulls[f.key] != nil:
 			d.sink.at(nulls[f.key], "%s: required, but has no value", p)
+		case f.required && suggested[f.key]:
 		case f.required && path == "":
 			d.sink.at(at, "missing required key %q", f.key)
 		case f.required:
@@ -342,7 +355,7 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 			return
 		}
 		if v.OverflowInt(i) {
-			d.sink.at(n, "%s: %s is out of range for a %d-bit integer", path, d.shown(n), t.Bits())
+			d.sink.at(n, "%s: %s is out of range for a %d-bit integer", path, d.plain(n), t.Bits())
 			return
 		}
 		v.SetInt(i)
@@ -356,7 +369,7 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 			return
 		}
 		if i < 0 || v.OverflowUint(uint64(i)) {
-			d.sink.at(n, "%s: %s is out of range: want an integer from 0 to %d", path, d.shown(n), uint64(1)<<t.Bits()-1)
+			d.sink.at(n, "%s: %s is out of range: want an integer from 0 to %d", path, d.plain(n), uint64(1)<<t.Bits()-1)
 			return
 		}
 		v.SetUint(uint64(i))

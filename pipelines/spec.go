@@ -309,7 +309,7 @@ func (p *Pipeline) checkTop(sink *errorSink) {
 		sink.at(at("retries.backoff"), "retries.backoff: must not be negative")
 	}
 	if r.MaxBackoff < r.Backoff {
-		sink.at(at("retries.max_backoff"), "retries.max_backoff: %s is shorter than retries.backoff %s", r.MaxBackoff, r.Backoff)
+		sink.at(at("retries.max_backoff"), "retries.max_backoff: %s is shorter than retries.backoff %s", fmtDuration(r.MaxBackoff.D()), fmtDuration(r.Backoff.D()))
 	}
 	if p.State.Type == "postgres" && p.State.DSN == "" {
 		sink.at(at("state"), "state: type postgres needs dsn (write dsn: ${VAR} to take it from the environment)")
@@ -331,15 +331,15 @@ func checkEvery(every time.Duration) error {
 	const day = 24 * time.Hour
 	switch {
 	case every <= 0:
-		return fmt.Errorf("want a positive duration such as 1d or 1h, got %s", stage.Duration(every))
+		return fmt.Errorf("want a positive duration such as 1d or 1h, got %s", fmtDuration(every))
 	case every%day == 0:
 		return nil
 	case every > day:
-		return fmt.Errorf("%s is longer than a day but not a whole number of days", stage.Duration(every))
+		return fmt.Errorf("%s is longer than a day but not a whole number of days", fmtDuration(every))
 	case every%time.Minute != 0:
-		return fmt.Errorf("%s is not a whole number of minutes", stage.Duration(every))
+		return fmt.Errorf("%s is not a whole number of minutes", fmtDuration(every))
 	case day%every != 0:
-		return fmt.Errorf("%s does not divide a day: use whole days or a divisor of 24h such as 1h, 2h, 3h, 4h, 6h, 8h, 12h, 15m or 30m", stage.Duration(every))
+		return fmt.Errorf("%s does not divide a day: use whole days or a divisor of 24h such as 1h, 2h, 3h, 4h, 6h, 8h, 12h, 15m or 30m", fmtDuration(every))
 	}
 	return nil
 }
@@ -375,4 +375,19 @@ func nameStages(sink *errorSink, stages []*Stage) {
 			}
 		}
 	}
+}
+
+// fmtDuration prints a duration as people write it: 7h, 1m30s, 2d.
+func fmtDuration(d time.Duration) string {
+	if d > 0 && d%day == 0 {
+		return stage.Duration(d).String()
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

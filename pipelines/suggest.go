@@ -29,13 +29,14 @@ func didYouMean(s string, candidates []string, listAll string) string {
 		return fmt.Sprintf("; did you mean %q?", c)
 	}
 	if listAll != "" && len(candidates) > 0 {
-		return fmt.Sprintf("; %s: %s", listAll, strings.Join(candidates, ", "))
+		return fmt.Sprintf("; %s %s", listAll, strings.Join(candidates, ", "))
 	}
 	return ""
 }
 
 // editDistance is the Levenshtein distance between a and b, over bytes (keys and type names are ASCII).
 func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -49,8 +50,12 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			// A swap of two neighbours ("fsat" for "fast") is one typo, not two.
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }
