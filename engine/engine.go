@@ -275,9 +275,15 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 	}
 	for attempt := 1; ; attempt++ {
 		n, err := e.store.Claim(ctx, state.Claim{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label, ID: p.ID, Key: p.Key,
-			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease})
+			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease, Fingerprint: e.job.Fingerprint, Force: e.opts.Force})
 		if errors.Is(err, state.ErrLeased) {
 			return res, true
+		}
+		if errors.Is(err, state.ErrCommitted) { // another worker committed it since the plan was made
+			e.opts.Tracker.Skipped.Add(1)
+			rec, _, _ := e.store.Get(ctx, e.job.Pipeline, p.ID)
+			res.Outcome, res.Rows, res.Bytes, res.Attempts = "skipped", rec.Rows, rec.Bytes, 0
+			return res, false
 		}
 		res.Attempts = n
 		if err == nil {

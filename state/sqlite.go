@@ -109,11 +109,11 @@ func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
 	}
 	defer tx.Rollback()
 	now := time.Now()
-	var status, owner string
+	var status, owner, fingerprint string
 	var attempts int
 	var leaseUntil int64
-	err = tx.QueryRowContext(ctx, `SELECT status, owner, attempts, lease_until FROM partitions WHERE pipeline = ? AND id = ?`,
-		c.Pipeline, c.ID).Scan(&status, &owner, &attempts, &leaseUntil)
+	err = tx.QueryRowContext(ctx, `SELECT status, owner, attempts, lease_until, fingerprint FROM partitions WHERE pipeline = ? AND id = ?`,
+		c.Pipeline, c.ID).Scan(&status, &owner, &attempts, &leaseUntil, &fingerprint)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		attempts = 0
@@ -121,6 +121,8 @@ func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
 		return 0, s.wrap("claim", err)
 	case Status(status) == StatusRunning && owner != c.Owner && leaseUntil > now.UnixMilli():
 		return 0, ErrLeased
+	case Status(status) == StatusCommitted && !c.Force && c.Fingerprint != "" && fingerprint == c.Fingerprint:
+		return 0, ErrCommitted
 	}
 	attempts++
 	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)

@@ -169,3 +169,26 @@ func TestListResetCheckpointWatermark(t *testing.T) {
 		t.Fatalf("watermark = %q %v %v", v, ok, err)
 	}
 }
+
+func TestClaimSkipsCommittedUnlessForced(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+		t.Fatal(err)
+	}
+	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute, Fingerprint: "fp"}
+	if _, err := s.Claim(ctx, c); !errors.Is(err, ErrCommitted) {
+		t.Fatalf("claim of committed partition: %v, want ErrCommitted", err)
+	}
+	c.Force = true
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatalf("forced claim: %v", err)
+	}
+	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Force, c.Fingerprint = false, "other"
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatalf("claim of partition committed with another spec: %v", err)
+	}
+}

@@ -23,6 +23,10 @@ const (
 // ErrLeased is returned by Claim when another worker holds a live lease on the partition.
 var ErrLeased = errors.New("partition is being loaded by another worker")
 
+// ErrCommitted is returned by Claim when the partition was committed with the same spec fingerprint meanwhile
+// (by another worker) and the claim does not force a reload.
+var ErrCommitted = errors.New("partition is already committed")
+
 // ErrLeaseLost is returned when a worker's lease was taken over (it expired and another worker claimed it).
 var ErrLeaseLost = errors.New("lease on partition lost to another worker")
 
@@ -58,6 +62,10 @@ type Claim struct {
 	Lane     string
 	Owner    string
 	Lease    time.Duration
+	// Fingerprint of the spec this worker loads with: a partition committed with the same fingerprint is not
+	// claimed again (ErrCommitted) unless Force is set.
+	Fingerprint string
+	Force       bool
 }
 
 // Store is the state store. Every method is safe for concurrent use, also across processes sharing the store.
