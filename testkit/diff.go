@@ -74,10 +74,11 @@ func DiffRecords(want, got arrow.RecordBatch, opts ...DiffOption) string {
 	wantOrder, wantErr := rowOrder(&sb, want, cfg.sortBy)
 	gotOrder, gotErr := rowOrder(&sb, got, cfg.sortBy)
 	if wantErr != nil || gotErr != nil {
-		for _, e := range []error{wantErr, gotErr} {
-			if e != nil {
-				fmt.Fprintf(&out, "cannot sort: %v\n", e)
-			}
+		if wantErr != nil {
+			fmt.Fprintf(&out, "cannot sort want: %v\n", wantErr)
+		}
+		if gotErr != nil {
+			fmt.Fprintf(&out, "cannot sort got: %v\n", gotErr)
 		}
 		return out.String()
 	}
@@ -184,7 +185,7 @@ func rowOrder(sb *strings.Builder, rec arrow.RecordBatch, columns []string) ([]i
 	for k, name := range columns {
 		idx := rec.Schema().FieldIndices(name)
 		if len(idx) != 1 {
-			return nil, fmt.Errorf("sort column %q is not a column of %s", name, rec.Schema())
+			return nil, fmt.Errorf("SortBy column %q is not one of its columns (%s)", name, strings.Join(fieldNames(rec.Schema()), ", "))
 		}
 		keys[k] = rec.Column(idx[0])
 	}

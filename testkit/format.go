@@ -55,6 +55,14 @@ func formatValue(sb *strings.Builder, arr arrow.Array, i int) {
 		sb.WriteString(quoteBytes(a.Value(i)))
 	case *array.FixedSizeBinary:
 		sb.WriteString(quoteBytes(a.Value(i)))
+	case *array.Decimal32:
+		sb.WriteString(a.Value(i).ToString(a.DataType().(arrow.DecimalType).GetScale()))
+	case *array.Decimal64:
+		sb.WriteString(a.Value(i).ToString(a.DataType().(arrow.DecimalType).GetScale()))
+	case *array.Decimal128:
+		sb.WriteString(a.Value(i).ToString(a.DataType().(arrow.DecimalType).GetScale()))
+	case *array.Decimal256:
+		sb.WriteString(a.Value(i).ToString(a.DataType().(arrow.DecimalType).GetScale()))
 	case *array.Date32:
 		sb.WriteString(a.Value(i).ToTime().Format(time.DateOnly))
 	case *array.Date64:
@@ -87,7 +95,7 @@ func formatValue(sb *strings.Builder, arr arrow.Array, i int) {
 		sb.WriteByte('}')
 	case *array.Dictionary:
 		formatValue(sb, a.Dictionary(), a.GetValueIndex(i))
-	default: // decimals, times, durations, intervals: arrow's own text is exact
+	default: // times, durations, intervals: arrow's own text is exact
 		sb.WriteString(arr.ValueStr(i))
 	}
 }

@@ -1,0 +1,36 @@
+# jetflow's everyday commands. CI runs .ci/run, which runs `make test`.
+GO      ?= go
+NPM     ?= npm
+BIN     := bin/jetflow
+DUCKDB  := testkit/duckdb
+
+.PHONY: build test-deps test demo bench fmt clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/jetflow
+
+# DuckDB (an npm package) is the independent Parquet reader tests check loaders with. npm ci installs exactly the
+# locked version; after that, tests need no network.
+test-deps: $(DUCKDB)/node_modules/.package-lock.json
+
+$(DUCKDB)/node_modules/.package-lock.json: $(DUCKDB)/package.json $(DUCKDB)/package-lock.json
+	cd $(DUCKDB) && $(NPM) ci --no-audit --no-fund
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -timeout 20m ./...
+
+# Runs the demo pipeline and shows what it wrote.
+demo: build
+	$(BIN) run examples/demo.yaml
+	@echo "--- files written:"
+	@find out -type f 2>/dev/null | sort || true
+
+bench:
+	$(GO) run ./bench
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin out .jetflow $(DUCKDB)/node_modules
