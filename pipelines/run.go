@@ -54,7 +54,7 @@ func (p *Pipeline) ParseRunAt(s string, now time.Time) (stage.RunInstance, error
 			hint = ", today or yesterday"
 		}
 		return stage.RunInstance{}, fmt.Errorf("%q is not a run instance of pipeline %s: want the form %s%s (run_instance.every: %s)",
-			s, p.Name, layout, hint, p.RunInstance.Every)
+			s, p.Name, layout, hint, fmtDuration(p.RunInstance.Every.D()))
 	}
 	if start.Format(layout) != s {
 		// The wall-clock time does not exist here: clocks skip it when daylight saving time begins.
@@ -63,7 +63,7 @@ func (p *Pipeline) ParseRunAt(s string, now time.Time) (stage.RunInstance, error
 	if aligned := p.containing(start); !aligned.Equal(start) {
 		next := p.step(aligned, 1)
 		return stage.RunInstance{}, fmt.Errorf("%s is not aligned to every: %s; the nearest run instances are %s and %s",
-			s, p.RunInstance.Every, aligned.Format(layout), next.Format(layout))
+			s, fmtDuration(p.RunInstance.Every.D()), aligned.Format(layout), next.Format(layout))
 	}
 	return p.instance(start), nil
 }

@@ -163,7 +163,10 @@ func (s *testSink) Begin(context.Context, *arrow.Schema, stage.Partition) (stage
 
 type testWriter struct{ rows int64 }
 
-func (w *testWriter) Write(_ context.Context, b arrow.RecordBatch) error { w.rows += b.NumRows(); return nil }
+func (w *testWriter) Write(_ context.Context, b arrow.RecordBatch) error {
+	w.rows += b.NumRows()
+	return nil
+}
 func (w *testWriter) Commit(context.Context, stage.CommitInfo) (stage.CommitResult, error) {
 	return stage.CommitResult{Token: fmt.Sprint(w.rows)}, nil
 }
@@ -172,7 +175,9 @@ func (w *testWriter) Abort(context.Context) error { return nil }
 func init() {
 	stage.RegisterConsumer("testsrc", "A test source with a declared schema.", newTestSrc)
 	stage.RegisterTransformer("testmap", "A test transformer that drops columns.",
-		func(_ stage.BuildContext, c *testMapConfig) (stage.Transformer, error) { return &testMap{drop: c.Drop}, nil })
+		func(_ stage.BuildContext, c *testMapConfig) (stage.Transformer, error) {
+			return &testMap{drop: c.Drop}, nil
+		})
 	stage.RegisterLoader("testsink", "A test loader whose schema check wants its partition columns.",
 		func(_ stage.BuildContext, c *testSinkConfig) (stage.Loader, error) { return &testSink{cfg: c}, nil })
 }
