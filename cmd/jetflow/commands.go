@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", "validate [--connect] FILE|DIR...", `  jetflow validate pipelines/
+  jetflow validate --connect pipelines/orders.yaml   # also ask sources for their schema
+`, stderr)
+	connect := fs.Bool("connect", false, "ask sources whose schema is only known at the source (databases) for it")
+	verbose := fs.Bool("v", false, "print the schema after every stage")
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		fs.Usage()
+		return withCode(exitInvalid, errors.New("name at least one pipeline file or directory"))
+	}
+	ps, loadErr := pipelines.LoadPaths(paths...)
+	var all pipelines.ErrorList
+	if loadErr != nil {
+		var list pipelines.ErrorList
+		if !errors.As(loadErr, &list) {
+			return withCode(exitInvalid, loadErr)
+		}
+		all = append(all, list...)
+	}
+	valid := 0
+	for _, p := range ps {
+		built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Dir: dirOf(p.File), Alloc: memory.DefaultAllocator})
+		if err == nil {
+			var schemas []*arrowSchema
+			ss, verr := p.Validate(ctx, built, *connect)
+			err = verr
+			for _, s := range ss {
+				schemas = append(schemas, (*arrowSchema)(s))
+			}
+			for _, n := range built.Notes {
+				fmt.Fprintf(stdout, "%s (note)\n", n)
+			}
+			if err == nil {
+				valid++
+				fmt.Fprintf(stdout, "%s: ok (%d stages)\n", p.File, len(p.Stages()))
+				if *verbose {
+					names := append([]string{built.SourceName}, built.TransformerNames...)
+					for i, s := range schemas {
+						fmt.Fprintf(stdout, "  after %s: %s\n", names[i], s)
+					}
+				}
+			}
+		}
+		if err != nil {
+			var list pipelines.ErrorList
+			if errors.As(err, &list) {
+				all = append(all, list...)
+			} else {
+				all = append(all, &pipelines.Error{File: p.File, Msg: err.Error()})
+			}
+		}
+	}
+	if len(all) > 0 {
+		all.Sort()
+		fmt.Fprintln(stderr, all.Error())
+		fmt.Fprintf(stderr, "%d error(s); %d of %d pipeline file(s) valid\n", len(all), valid, countFiles(ps, all))
+		return withCode(exitInvalid, errQuiet)
+	}
+	return nil
+}
+
+func countFiles(ps []*pipelines.Pipeline, errs pipelines.ErrorList) int {
+	files := map[string]bool{}
+	for _, p := range ps {
+		files[p.File] = true
+	}
+	for _, e := range errs {
+		files[e.File] = true
+	}
+	return len(files)
+}
+
+// arrowSchema prints a schema as "name: type, ..." in the project's type syntax.
+type arrowSchema arrow.Schema
+
+func (s *arrowSchema) String() string {
+	out := ""
+	for i, f := range (*arrow.Schema)(s).Fields() {
+		if i > 0 {
+			out += ", "
+		}
+		out += f.Name + ": " + arrowtype.Format(f.Type)
+		if !f.Nullable {
+			out += " not null"
+		}
+	}
+	return out
+}
+
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c commonFlags
+	fs := newFlagSet("plan", "plan FILE [--run RUN] [--shard I/N]", `  jetflow plan pipelines/orders.yaml --run 2026-11-22
+  jetflow plan pipelines/orders.yaml --json | jq '.[] | select(.state != "committed")'
+`, stderr)
+	c.register(fs)
+	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22 (default: the last complete one)")
+	shardFlag := fs.String("shard", "", "only this worker's share of the partitions, INDEX/COUNT")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return withCode(exitInvalid, errors.New("name exactly one pipeline file"))
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	l, err := loadOne(ctx, files[0], log)
+	if err != nil {
+		return err
+	}
+	run, err := l.parseRun(*runFlag)
+	if err != nil {
+		return err
+	}
+	shard, shards, err := parseShard(*shardFlag)
+	if err != nil {
+		return err
+	}
+	store, err := l.openState(ctx, c.statePath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	e, err := engine.New(l.job(), store, engine.Options{Shard: shard, Shards: shards})
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	plan, err := e.Plan(ctx, run)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	type row struct {
+		Index    int    `json:"index"`
+		Key      string `json:"key"`
+		ID       string `json:"id"`
+		State    string `json:"state"`
+		Attempts int    `json:"attempts"`
+		Rows     int64  `json:"rows"`
+		Bytes    int64  `json:"bytes"`
+		Error    string `json:"error,omitempty"`
+	}
+	rows := make([]row, 0, len(plan))
+	counts := map[engine.PlanState]int{}
+	for _, en := range plan {
+		r := row{Index: en.Partition.Index, Key: en.Partition.Key, ID: en.Partition.ID, State: string(en.State)}
+		if en.Record != nil {
+			r.Attempts, r.Rows, r.Bytes, r.Error = en.Record.Attempts, en.Record.Rows, en.Record.Bytes, en.Record.Error
+		}
+		counts[en.State]++
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	fmt.Fprintf(stdout, "pipeline %s, run %s [%s, %s): %d partitions\n", l.p.Name, run.Label,
+		run.Start.Format(time.RFC3339), run.End.Format(time.RFC3339), len(plan))
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INDEX\tKEY\tID\tSTATE\tATTEMPTS\tROWS\tBYTES")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Index, r.Key, r.ID, r.State, r.Attempts, r.Rows, humanBytes(r.Bytes))
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d new, %d committed, %d stale (spec changed), %d failed, %d running elsewhere\n",
+		counts[engine.PlanNew], counts[engine.PlanCommitted], counts[engine.PlanStale], counts[engine.PlanFailed], counts[engine.PlanRunning])
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c commonFlags
+	fs := newFlagSet("run", "run FILE [--run RUN] [--workers N] [--force] [--shard I/N] [--stream]", `  jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
+  jetflow run pipelines/orders.yaml --shard $JOB_COMPLETION_INDEX/8   # one pod of a Kubernetes Indexed Job
+  jetflow run pipelines/events.yaml --stream                          # until SIGTERM
+`, stderr)
+	c.register(fs)
+	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22 (default: the last complete one)")
+	workers := fs.Int("workers", defaultWorkers(), "partitions loaded at once")
+	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
+	shardFlag := fs.String("shard", "", "load only this worker's share of the partitions, INDEX/COUNT")
+	stream := fs.Bool("stream", false, "read an unbounded source until SIGTERM")
+	reportPath := fs.String("report", "", "write the run report as JSON to this file")
+	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return withCode(exitInvalid, errors.New("name exactly one pipeline file"))
+	}
+	if *workers < 1 {
+		return withCode(exitInvalid, fmt.Errorf("--workers %d: want at least 1", *workers))
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	l, err := loadOne(ctx, files[0], log)
+	if err != nil {
+		return err
+	}
+	shard, shards, err := parseShard(*shardFlag)
+	if err != nil {
+		return err
+	}
+	var run stage.RunInstance
+	if *stream {
+		if *runFlag != "" {
+			return withCode(exitInvalid, errors.New("--run and --stream exclude each other: a stream has no run instance"))
+		}
+		run = pipelines.StreamRun()
+	} else if run, err = l.parseRun(*runFlag); err != nil {
+		return err
+	}
+	store, err := l.openState(ctx, c.statePath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tracker := &engine.Tracker{}
+	e, err := engine.New(l.job(), store, engine.Options{Workers: *workers, Force: *force, Shard: shard, Shards: shards,
+		Logger: log, Tracker: tracker})
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	log.Info("run starting", "pipeline", l.p.Name, "run", run.Label, "workers", *workers, "force", *force, "shard", *shardFlag)
+	stopProgress := startProgress(*progress, stderr, tracker, log)
+	var rep *engine.Report
+	if *stream {
+		rep, err = e.Stream(ctx, run)
+	} else {
+		rep, err = e.Run(ctx, run)
+	}
+	stopProgress()
+	if rep != nil {
+		printReport(stdout, rep)
+		if *reportPath != "" {
+			if werr := writeJSON(*reportPath, rep); werr != nil {
+				log.Error("could not write the run report", "path", *reportPath, "err", werr)
+			}
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return withCode(exitInterrupted, fmt.Errorf("interrupted: in-flight partitions were aborted; run the same command again to finish"))
+	case err != nil:
+		return withCode(exitError, err)
+	case !rep.OK():
+		return withCode(exitFailed, fmt.Errorf("%d partition(s) failed after %d attempt(s); they are retried by the next run", rep.Failed, l.p.Retries.Attempts))
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func printReport(w io.Writer, rep *engine.Report) {
+	secs := rep.Duration.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(rep.Rows) / secs
+	}
+	fmt.Fprintf(w, "pipeline %s, run %s: %d committed, %d skipped, %d failed, %d aborted; %d rows, %s written in %s (%s rows/s)\n",
+		rep.Pipeline, rep.Run, rep.Committed, rep.Skipped, rep.Failed, rep.Aborted, rep.Rows, humanBytes(rep.Bytes),
+		rep.Duration.Round(time.Millisecond), humanCount(rate))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tKIND\tROWS IN\tROWS OUT\tBYTES\tERRORS\tTIME")
+	for _, s := range rep.Stages {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%s\n", s.Stage, s.Kind, s.RowsIn, s.RowsOut, humanBytes(s.Bytes), s.Errors, s.Duration.Round(time.Millisecond))
+	}
+	tw.Flush()
+	for _, p := range rep.Partitions {
+		if p.Outcome == "failed" {
+			fmt.Fprintf(w, "failed: %s (%s) after %d attempt(s): %s\n", p.Key, p.ID, p.Attempts, p.Error)
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanCount(f float64) string {
+	switch {
+	case f >= 1e6:
+		return fmt.Sprintf("%.2fM", f/1e6)
+	case f >= 1e3:
+		return fmt.Sprintf("%.1fk", f/1e3)
+	}
+	return fmt.Sprintf("%.0f", f)
+}

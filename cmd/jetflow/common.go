@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	_ "github.com/jetflow-dev/jetflow/builtin" // every stage type shipped with jetflow
+	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
+)
+
+// commonFlags are the flags every command that loads a pipeline takes.
+type commonFlags struct {
+	logFormat string
+	logLevel  string
+	statePath string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.statePath, "state", "", "SQLite state file (default: the pipeline's state.path, .jetflow/state.db)")
+}
+
+func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, withCode(exitInvalid, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, withCode(exitInvalid, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
+}
+
+// newFlagSet makes a flag set whose --help prints the command's usage and examples.
+func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: jetflow %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		if examples != "" {
+			fmt.Fprintf(stderr, "\nExamples:\n%s", examples)
+		}
+	}
+	return fs
+}
+
+// parseArgs parses flags placed before or after the positional arguments, as users type them.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, withCode(exitOK, errQuiet)
+			}
+			return nil, withCode(exitInvalid, errQuiet)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// loaded is a pipeline with its stages built.
+type loaded struct {
+	p     *pipelines.Pipeline
+	built *pipelines.Built
+	mem   memory.Allocator
+}
+
+// loadOne loads, builds and validates one pipeline file.
+func loadOne(ctx context.Context, file string, log *slog.Logger) (*loaded, error) {
+	p, err := pipelines.Load(file)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	mem := memory.DefaultAllocator
+	built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Dir: dirOf(file), Alloc: mem, Logger: log})
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	if _, err := p.Validate(ctx, built, false); err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	return &loaded{p: p, built: built, mem: mem}, nil
+}
+
+func dirOf(file string) string {
+	if i := strings.LastIndexByte(file, '/'); i >= 0 {
+		return file[:i]
+	}
+	return "."
+}
+
+func (l *loaded) job() *engine.Job {
+	j := &engine.Job{
+		Pipeline:    l.p.Name,
+		Fingerprint: l.p.Fingerprint(),
+		Source:      l.built.Source,
+		Retry: engine.RetryPolicy{Attempts: l.p.Retries.Attempts, Backoff: l.p.Retries.Backoff.D(),
+			MaxBackoff: l.p.Retries.MaxBackoff.D()},
+		PartitionID: func(run, key string) string { return pipelines.PartitionID(l.p.Name, run, key) },
+	}
+	for i, t := range l.built.Transformers {
+		j.Transformers = append(j.Transformers, engine.NamedTransformer{Name: l.built.TransformerNames[i], Transformer: t})
+	}
+	for i, ld := range l.built.Loaders {
+		j.Loaders = append(j.Loaders, engine.NamedLoader{Name: l.built.LoaderNames[i], Loader: ld})
+	}
+	return j
+}
+
+func (l *loaded) openState(ctx context.Context, override string) (state.Store, error) {
+	switch l.p.State.Type {
+	case "", "sqlite":
+		path := l.p.State.Path
+		if override != "" {
+			path = override
+		}
+		s, err := state.OpenSQLite(ctx, path)
+		if err != nil {
+			return nil, withCode(exitError, err)
+		}
+		return s, nil
+	}
+	return nil, withCode(exitInvalid, fmt.Errorf("%s: state.type %q is not available in this build; use sqlite", l.p.File, l.p.State.Type))
+}
+
+// parseRun picks the run instance: --run if given, else the last complete one.
+func (l *loaded) parseRun(s string) (stage.RunInstance, error) {
+	if s == "" {
+		return l.p.PreviousRun(time.Now()), nil
+	}
+	r, err := l.p.ParseRun(s)
+	if err != nil {
+		return r, withCode(exitInvalid, fmt.Errorf("--run: %w", err))
+	}
+	return r, nil
+}
+
+// parseShard reads "i/N".
+func parseShard(s string) (shard, shards int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, withCode(exitInvalid, fmt.Errorf("--shard %q: want INDEX/COUNT with 0 <= INDEX < COUNT, such as 0/4", s))
+	}
+	return i, n, nil
+}
+
+func defaultWorkers() int { return runtime.NumCPU() }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,144 @@
+// Command jetflow validates, plans and runs jetflow pipelines.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK          = 0 // everything asked for was done
+	exitFailed      = 1 // the run ended with partitions that failed after every retry
+	exitInvalid     = 2 // bad command line or invalid pipeline
+	exitInterrupted = 3 // SIGINT or SIGTERM: in-flight partitions were aborted, nothing half-written is visible
+	exitError       = 4 // the run could not proceed: the state store, the source or the destination failed
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitError carries the exit code an error should end the process with.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: code, err: err}
+}
+
+const usage = `jetflow moves data from a source to Parquet and Iceberg, one deterministic partition at a time.
+
+Usage:
+  jetflow <command> [flags] [arguments]
+
+Commands:
+  validate   check pipeline files without touching sources or destinations
+  plan       list the partitions of a run instance and what a run would do with each
+  run        load a run instance (or, with --stream, an unbounded source)
+  state      inspect or reset the recorded state of partitions
+  version    print the version
+
+Examples:
+  jetflow validate pipelines/
+  jetflow plan pipelines/orders.yaml --run 2026-11-22
+  jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
+  jetflow state reset pipelines/orders.yaml --run 2026-11-22
+
+Run 'jetflow <command> --help' for the flags of a command.
+Exit codes: 0 done, 1 partitions failed, 2 invalid input, 3 interrupted, 4 infrastructure error.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitInvalid
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "validate":
+		err = cmdValidate(ctx, rest, stdout, stderr)
+	case "plan":
+		err = cmdPlan(ctx, rest, stdout, stderr)
+	case "run":
+		err = cmdRun(ctx, rest, stdout, stderr)
+	case "state":
+		err = cmdState(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "jetflow %s\n", version)
+	default:
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, suggest(cmd, []string{"validate", "plan", "run", "state", "version"}), usage)
+		return exitInvalid
+	}
+	if err == nil {
+		return exitOK
+	}
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintf(stderr, "jetflow %s: %v\n", args[0], err)
+	}
+	var ce *codedError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	return exitError
+}
+
+// errQuiet marks an error whose details were already printed.
+var errQuiet = errors.New("see above")
+
+func suggest(got string, valid []string) string {
+	best, bestD := "", 3
+	for _, v := range valid {
+		if d := editDistance(got, v); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
