@@ -6,7 +6,7 @@ import "github.com/jetflow-dev/jetflow/stage"
 type Config struct {
 	Seed      int64           `yaml:"seed" default:"1" doc:"Seed of the pseudo-random generator: the same seed, columns and bounds give the same rows, byte for byte."`
 	Rows      int64           `yaml:"rows" doc:"Rows per run instance in bounded mode. Required unless unbounded is set."`
-	BatchRows int             `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch."`
+	BatchRows int             `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch (at least 1). With a rate, batches are also at most a tenth of a second's rows."`
 	Columns   []Column        `yaml:"columns" required:"true" doc:"The columns to generate, in order."`
 	Partition PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions (bounded mode)."`
 	Unbounded *StreamConfig   `yaml:"unbounded" doc:"Generate without end (for 'jetflow run --stream'), cutting partitions by the roll policy."`
@@ -16,11 +16,11 @@ type Config struct {
 type Column struct {
 	Name     string   `yaml:"name" required:"true" doc:"Column name."`
 	Type     string   `yaml:"type" required:"true" doc:"Arrow type, written as in the type reference: int64, float64, bool, string, binary, decimal(18,4), date32, timestamp[us, UTC], list<int32>, struct<a: int64, b: string>."`
-	NullRate float64  `yaml:"null_rate" doc:"Share of nulls, from 0 to 1. A column with null_rate 0 is declared non-nullable."`
-	Min      *float64 `yaml:"min" doc:"Smallest value of a numeric or temporal column (temporal: seconds since the epoch); string and list: shortest length."`
-	Max      *float64 `yaml:"max" doc:"Largest value, as min."`
-	Distinct int      `yaml:"distinct" doc:"Draw string and binary values from this many distinct values (0: all different)."`
-	Sequence bool     `yaml:"sequence" doc:"Integer columns: the global row number (plus min) instead of a random value; a unique key."`
+	NullRate float64  `yaml:"null_rate" doc:"Share of nulls, from 0 to 1, drawn per row. A column with null_rate 0 is declared non-nullable. Values nested inside a column are never null."`
+	Min      *float64 `yaml:"min" doc:"Smallest value. Integers, floats, decimals: the value (default: the type's whole range; floats 0 to 1000; decimals any value of the precision). timestamp, date: seconds since the epoch (default: the run instance's [start, end), else 2020 to 2030). time, duration: seconds (default: 0 to a day). string, binary: shortest length (default 8 to 24). list, map: fewest items (default 0 to 4). dictionary: applies to its values. Nested values always use the defaults."`
+	Max      *float64 `yaml:"max" doc:"Largest value (included), read as min."`
+	Distinct int      `yaml:"distinct" doc:"Draw the column's values from this many distinct values (0: no limit); for a dictionary column, the dictionary's size (default 16)."`
+	Sequence bool     `yaml:"sequence" doc:"Integer columns: the global row number plus min (default 0) instead of a random value; a unique key. In unbounded mode it wraps around at the type's end."`
 }
 
 // PartitionConfig cuts a bounded run instance into row ranges.
@@ -37,7 +37,7 @@ type StreamConfig struct {
 
 // RollConfig says when a stream partition ends.
 type RollConfig struct {
-	Rows     int64          `yaml:"rows" default:"1000000" doc:"Rows per stream partition at most."`
-	Bytes    stage.ByteSize `yaml:"bytes" default:"128MiB" doc:"Arrow bytes per stream partition at most."`
-	Interval stage.Duration `yaml:"interval" default:"60s" doc:"Time a stream partition stays open at most."`
+	Rows     int64          `yaml:"rows" default:"1000000" doc:"Rows per stream partition at most (0: no row limit)."`
+	Bytes    stage.ByteSize `yaml:"bytes" default:"128MiB" doc:"Arrow buffer bytes per stream partition: the partition ends after the batch that reaches it (0: no byte limit)."`
+	Interval stage.Duration `yaml:"interval" default:"60s" doc:"Time a stream partition stays open at most (0: no time limit). A partition always holds at least one batch."`
 }
