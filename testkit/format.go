@@ -169,3 +169,11 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// CellText returns row i of arr in the canonical text DiffRecords compares and reports cells by: 12.50 for a
+// decimal(9,2), "text" quoted, 2026-11-22T10:00:00Z for a timestamp, [1, null] for a list, null for a null.
+func CellText(arr arrow.Array, i int) string {
+	var sb strings.Builder
+	formatValue(&sb, arr, i)
+	return sb.String()
+}
