@@ -4,10 +4,10 @@ import "github.com/jetflow-dev/jetflow/stage"
 
 // Config is the `parquet` loader's YAML config.
 type Config struct {
-	Path             string         `yaml:"path" required:"true" doc:"Where the files go: a local directory or s3://bucket/prefix. A Go template over .Pipeline and .RunInstance (a time.Time; 'date' formats it: {{ .RunInstance | date \"2006-01-02\" }})."`
+	Path             string         `yaml:"path" required:"true" doc:"Where the files go: a local directory or s3://bucket/prefix. A Go template over .Pipeline, .RunInstance (a time.Time, the run's start; 'date' formats it: {{ .RunInstance | date \"2006-01-02\" }}) and .RunLabel. Bookkeeping goes under <path>/_jetflow/, which Hive, Spark and DuckDB globs skip."`
 	Compression      string         `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Column chunk compression codec."`
 	CompressionLevel int            `yaml:"compression_level" doc:"Codec level (zstd 1-22, gzip 1-9); 0 keeps the codec's default."`
-	RowGroupSize     stage.ByteSize `yaml:"row_group_size" default:"128MiB" doc:"A row group is closed once its encoded bytes reach this size."`
+	RowGroupSize     stage.ByteSize `yaml:"row_group_size" default:"128MiB" doc:"A row group is closed once its encoded bytes reach this size (checked after each batch). A writer holds about one row group in memory per open file."`
 	TargetFileSize   stage.ByteSize `yaml:"target_file_size" default:"512MiB" doc:"A file is closed and the next one begun once its encoded bytes reach this size."`
 	PartitionBy      []string       `yaml:"partition_by" doc:"Columns whose values make Hive-style directories (year=2026/month=11/); the columns are kept out of the files, as Hive readers expect."`
 	Writers          int            `yaml:"writers" default:"1" doc:"Files written at once for one partition, batches dealt round-robin; more writers use more cores (one pqarrow writer uses one)."`

@@ -1,0 +1,351 @@
+// Package parquet is the `parquet` loader: it writes each partition as Parquet files under a local directory or
+// an S3 prefix, optionally in Hive-style directories, and commits them atomically under names derived from the
+// partition id, so that a retry or a racing worker replaces the partition's files instead of adding to them.
+//
+// Layout under the rendered path:
+//
+//	<hive dirs>/part-<partition-id>-<writer>-<seq>.parquet   the data
+//	_jetflow/tmp/<partition-id>/<nonce>/...parquet.tmp        files being written (a killed run leaves them)
+//	_jetflow/intents/<partition-id>/<nonce>.json              files a commit is about to publish
+//	_jetflow/commits/<partition-id>.json                      the commit marker, written last
+package parquet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/storage"
+)
+
+const doc = "Writes each partition as Parquet files (zstd by default) to a local directory or an S3-compatible " +
+	"store, optionally in Hive-style directories (partition_by). A partition is committed atomically under names " +
+	"derived from its id, with a marker in _jetflow/commits/: a re-run or a racing worker replaces it, never adds to it."
+
+func init() {
+	stage.RegisterLoader[Config]("parquet", doc, build)
+}
+
+// TemplateData is what the path template sees.
+type TemplateData struct {
+	Pipeline    string
+	RunInstance time.Time // the run instance's start, UTC
+	RunLabel    string    // its canonical text, e.g. 2026-11-22
+}
+
+var templateFuncs = template.FuncMap{
+	// date is written as a pipeline stage: {{ .RunInstance | date "2006-01-02" }}.
+	"date": func(layout string, t time.Time) string { return t.Format(layout) },
+}
+
+var codecs = map[string]compress.Compression{
+	"zstd":   compress.Codecs.Zstd,
+	"snappy": compress.Codecs.Snappy,
+	"gzip":   compress.Codecs.Gzip,
+	// LZ4_RAW: the framed "LZ4" codec is deprecated in the Parquet spec and read inconsistently.
+	"lz4":  compress.Codecs.Lz4Raw,
+	"none": compress.Codecs.Uncompressed,
+}
+
+// Loader is the built `parquet` loader. It is safe for concurrent Begin calls.
+type Loader struct {
+	cfg      Config
+	pipeline string
+	tmpl     *template.Template
+	codec    compress.Compression
+	alloc    memory.Allocator
+	log      *slog.Logger
+	s3       storage.S3Options
+
+	mu     sync.Mutex
+	stores map[string]*storage.Store // by root URL: one connection per bucket or local directory
+}
+
+var _ stage.Loader = (*Loader)(nil)
+
+// New builds a loader from a config, as the registry does.
+func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
+	c := *cfg
+	if c.Compression == "" {
+		c.Compression = "zstd"
+	}
+	if c.RowGroupSize == 0 {
+		c.RowGroupSize = 128 << 20
+	}
+	if c.TargetFileSize == 0 {
+		c.TargetFileSize = 512 << 20
+	}
+	if c.Writers == 0 {
+		c.Writers = 1
+	}
+	l := &Loader{
+		cfg:      c,
+		pipeline: bc.Pipeline,
+		alloc:    bc.Alloc,
+		log:      bc.Logger,
+		stores:   map[string]*storage.Store{},
+		s3: storage.S3Options{
+			Endpoint: c.S3.Endpoint, Region: c.S3.Region, PathStyle: c.S3.PathStyle,
+			AccessKeyID: c.S3.AccessKeyID, SecretAccessKey: c.S3.SecretAccessKey,
+		},
+	}
+	if l.alloc == nil {
+		l.alloc = memory.DefaultAllocator
+	}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	var errs []error
+	tmpl, err := template.New("path").Funcs(templateFuncs).Option("missingkey=error").Parse(c.Path)
+	if err != nil {
+		errs = append(errs, stage.FieldErrorf("path", "invalid template: %v", err))
+	} else {
+		l.tmpl = tmpl
+		// A trial render catches unknown fields and bad function calls now rather than at the first partition.
+		sample := TemplateData{Pipeline: bc.Pipeline, RunInstance: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), RunLabel: "2026-11-22"}
+		if u, err := l.render(sample); err != nil {
+			errs = append(errs, stage.FieldErrorf("path", "%v (the template sees .Pipeline, .RunInstance and .RunLabel)", err))
+		} else if _, _, err := storage.SplitURL(u); err != nil {
+			errs = append(errs, stage.FieldErrorf("path", "%v", err))
+		}
+	}
+	codec, ok := codecs[c.Compression]
+	if !ok {
+		errs = append(errs, stage.FieldErrorf("compression", "unknown codec %q: want zstd, snappy, gzip, lz4 or none", c.Compression))
+	}
+	l.codec = codec
+	switch lvl := c.CompressionLevel; {
+	case lvl == 0:
+	case c.Compression == "zstd" && (lvl < 1 || lvl > 22):
+		errs = append(errs, stage.FieldErrorf("compression_level", "zstd level %d is out of range 1-22", lvl))
+	case c.Compression == "gzip" && (lvl < 1 || lvl > 9):
+		errs = append(errs, stage.FieldErrorf("compression_level", "gzip level %d is out of range 1-9", lvl))
+	case c.Compression != "zstd" && c.Compression != "gzip":
+		errs = append(errs, stage.FieldErrorf("compression_level", "%s has no levels; remove compression_level or use zstd or gzip", c.Compression))
+	}
+	if c.RowGroupSize < 0 {
+		errs = append(errs, stage.FieldErrorf("row_group_size", "must be positive"))
+	}
+	if c.TargetFileSize < 0 {
+		errs = append(errs, stage.FieldErrorf("target_file_size", "must be positive"))
+	}
+	if c.Writers < 1 || c.Writers > 64 {
+		errs = append(errs, stage.FieldErrorf("writers", "%d is out of range 1-64", c.Writers))
+	}
+	seen := map[string]bool{}
+	for i, col := range c.PartitionBy {
+		switch {
+		case col == "":
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", i), "empty column name"))
+		case seen[col]:
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", i), "column %q is listed twice", col))
+		}
+		seen[col] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func build(bc stage.BuildContext, cfg *Config) (stage.Loader, error) {
+	return New(bc, cfg)
+}
+
+func (l *Loader) render(d TemplateData) (string, error) {
+	var b strings.Builder
+	if err := l.tmpl.Execute(&b, d); err != nil {
+		return "", err
+	}
+	u := strings.TrimSpace(b.String())
+	if u == "" {
+		return "", errors.New("renders to an empty path")
+	}
+	return u, nil
+}
+
+// Destination renders the path template for a run instance and opens the store there. ReadMarker and
+// ListMarkers take the store it returns.
+func (l *Loader) Destination(ctx context.Context, run stage.RunInstance) (*storage.Store, error) {
+	u, err := l.render(TemplateData{Pipeline: l.pipeline, RunInstance: run.Start.UTC(), RunLabel: run.Label})
+	if err != nil {
+		return nil, fmt.Errorf("parquet loader: render path for run %s: %w", run.Label, err)
+	}
+	root, prefix, err := storage.SplitURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("parquet loader: run %s: %w", run.Label, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.stores[root]
+	if !ok {
+		if s, err = storage.Open(ctx, root, l.s3); err != nil {
+			return nil, fmt.Errorf("parquet loader: %w", err)
+		}
+		l.stores[root] = s
+	}
+	return s.Sub(prefix), nil
+}
+
+// Close releases the loader's connections to its destinations.
+func (l *Loader) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for k, s := range l.stores {
+		errs = append(errs, s.Close())
+		delete(l.stores, k)
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSchema tells whether batches of schema can be written: partition columns exist and have a type that
+// makes a directory name, and every other column has a Parquet mapping.
+func (l *Loader) CheckSchema(schema *arrow.Schema) error {
+	_, _, err := l.fileSchema(schema)
+	return err
+}
+
+// fileSchema returns the schema of the files (schema without the partition columns) and the indices in schema
+// of the columns kept.
+func (l *Loader) fileSchema(schema *arrow.Schema) (*arrow.Schema, []int, error) {
+	var errs []error
+	part := map[int]bool{}
+	for i, name := range l.cfg.PartitionBy {
+		idx := schema.FieldIndices(name)
+		if len(idx) == 0 {
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", i), "no column %q in the loader's input (columns: %s)", name, columnNames(schema)))
+			continue
+		}
+		f := schema.Field(idx[0])
+		if !hivePartitionType(f.Type) {
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", i),
+				"column %q has type %s, which cannot name a directory: use an integer, string, date32 or bool column (derive one, e.g. year(ts))", name, f.Type))
+			continue
+		}
+		part[idx[0]] = true
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	var fields []arrow.Field
+	var keep []int
+	for i, f := range schema.Fields() {
+		if !part[i] {
+			fields = append(fields, f)
+			keep = append(keep, i)
+		}
+	}
+	if len(fields) == 0 {
+		return nil, nil, stage.FieldErrorf("partition_by", "every column is a partition column; the files would have no columns")
+	}
+	md := schema.Metadata()
+	fs := arrow.NewSchema(fields, &md)
+	if _, err := pqarrow.ToParquet(fs, l.writerProps(len(fields)), l.arrowProps()); err != nil {
+		return nil, nil, fmt.Errorf("parquet loader: the input cannot be written as Parquet: %w", err)
+	}
+	return fs, keep, nil
+}
+
+func columnNames(s *arrow.Schema) string {
+	names := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (l *Loader) writerProps(leafColumns int) *pq.WriterProperties {
+	opts := []pq.WriterProperty{
+		pq.WithDataPageSize(dataPageSize(int64(min(l.cfg.RowGroupSize, l.cfg.TargetFileSize)), leafColumns)),
+		pq.WithAllocator(l.alloc),
+		pq.WithCompression(l.codec),
+		pq.WithDictionaryDefault(l.cfg.Dictionary),
+		pq.WithCreatedBy("jetflow"),
+	}
+	if l.cfg.CompressionLevel != 0 {
+		opts = append(opts, pq.WithCompressionLevel(l.cfg.CompressionLevel))
+	}
+	return pq.NewWriterProperties(opts...)
+}
+
+// dataPageSize keeps pages small enough that the data not yet in a page (which the writer's byte counts do not
+// see) stays under about 1/16 of the size limit, so row groups and files are cut close to their sizes.
+func dataPageSize(limit int64, leafColumns int) int64 {
+	size := limit / int64(16*max(leafColumns, 1))
+	return min(max(size, 8<<10), pq.DefaultDataPageSize)
+}
+
+func (l *Loader) arrowProps() pqarrow.ArrowWriterProperties {
+	// The stored Arrow schema lets Arrow readers get back exact types (time zones, large strings, ...).
+	return pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(l.alloc), pqarrow.WithStoreSchema())
+}
+
+// Begin starts writing partition p. Files of an earlier, killed attempt at p are removed first.
+func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partition) (stage.PartitionWriter, error) {
+	if err := checkPartitionID(p.ID); err != nil {
+		return nil, err
+	}
+	fs, keep, err := l.fileSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	store, err := l.Destination(ctx, p.Run)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeAll(ctx, store, tmpPrefix(p.ID)); err != nil {
+		return nil, fmt.Errorf("parquet loader: partition %s: remove temporary files of an earlier attempt: %w", p.Key, err)
+	}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("parquet loader: %w", err)
+	}
+	return newPartitionWriter(ctx, l, store, schema, fs, keep, p, hex.EncodeToString(nonce[:]))
+}
+
+func checkPartitionID(id string) error {
+	if id == "" {
+		return errors.New("parquet loader: the partition has no id (the engine sets Partition.ID)")
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("parquet loader: partition id %q has characters unsafe in file names; want letters, digits, '-', '_' or '.'", id)
+		}
+	}
+	return nil
+}
+
+func tmpPrefix(pid string) string    { return "_jetflow/tmp/" + pid + "/" }
+func intentPrefix(pid string) string { return "_jetflow/intents/" + pid + "/" }
+func markerKey(pid string) string    { return "_jetflow/commits/" + pid + ".json" }
+func finalName(pid string, w, seq int) string {
+	return fmt.Sprintf("part-%s-%d-%d.parquet", pid, w, seq)
+}
+
+func removeAll(ctx context.Context, s *storage.Store, prefix string) error {
+	objs, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := s.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return s.PruneDirs(prefix)
+}
