@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 )
@@ -53,8 +53,7 @@ func New(job *Job, store state.Store, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	if opts.Owner == "" {
-		host, _ := os.Hostname()
-		opts.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+		opts.Owner = defaultOwner()
 	}
 	e := &Engine{job: job, store: store, opts: opts, meters: map[string]*stageMeter{}}
 	e.meter("consumer", string(stage.KindConsumer))
@@ -224,16 +223,6 @@ func (e *Engine) waitForOthers(ctx context.Context, parts []stage.Partition, sch
 	for len(parts) > 0 {
 		var still []stage.Partition
 		for _, p := range parts {
-			rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
-			if err == nil && ok && rec.Status == state.StatusCommitted && rec.Fingerprint == e.job.Fingerprint {
-				e.opts.Tracker.Skipped.Add(1)
-				record(PartitionResult{ID: p.ID, Key: p.Key, Outcome: "skipped", Rows: rec.Rows, Bytes: rec.Bytes})
-				continue
-			}
-			if err == nil && ok && rec.Status == state.StatusRunning && time.Now().Before(rec.LeaseUntil) {
-				still = append(still, p)
-				continue
-			}
 			res, leased := e.loadWithRetries(ctx, p, schema, c)
 			if leased {
 				still = append(still, p)
@@ -274,8 +263,7 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 		return "", c.Read(ctx, p, out)
 	}
 	for attempt := 1; ; attempt++ {
-		n, err := e.store.Claim(ctx, state.Claim{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label, ID: p.ID, Key: p.Key,
-			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease, Fingerprint: e.job.Fingerprint, Force: e.opts.Force})
+		n, err := e.claim(ctx, p)
 		if errors.Is(err, state.ErrLeased) {
 			return res, true
 		}
@@ -315,6 +303,24 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 		case <-time.After(wait):
 		}
 	}
+}
+
+// claim takes the partition's lease. A lease held by a process of this machine that no longer exists (killed)
+// is taken over at once instead of waiting for it to expire, so a re-run right after a crash does not stall.
+func (e *Engine) claim(ctx context.Context, p stage.Partition) (int, error) {
+	c := state.Claim{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label, ID: p.ID, Key: p.Key, Index: p.Index, Lane: p.Lane,
+		Owner: e.opts.Owner, Lease: e.opts.Lease, Fingerprint: e.job.Fingerprint, Force: e.opts.Force}
+	n, err := e.store.Claim(ctx, c)
+	if !errors.Is(err, state.ErrLeased) {
+		return n, err
+	}
+	rec, ok, gerr := e.store.Get(ctx, e.job.Pipeline, p.ID)
+	if gerr != nil || !ok || !ownerGone(rec.Owner) {
+		return n, err
+	}
+	e.opts.Logger.Warn("taking over a partition whose worker process is gone", "partition", p.Key, "id", p.ID, "owner", rec.Owner)
+	c.TakeOverFrom = rec.Owner
+	return e.store.Claim(ctx, c)
 }
 
 // backoff is exponential with full jitter: a random wait in [base*2^(n-1)/2, base*2^(n-1)], capped.
@@ -411,6 +417,9 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		}
 		tokens[l.Name] = res.Token
 		bytes += res.Bytes
+	}
+	if err := failpoint.Inject("engine.before-state-commit"); err != nil {
+		return 0, 0, err
 	}
 	tokenJSON, _ := json.Marshal(tokens)
 	err = e.store.Commit(context.WithoutCancel(ctx), state.Partition{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label,
@@ -594,8 +603,10 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		p.ID = e.job.PartitionID(run.Label, p.Key)
 		e.opts.Tracker.Total.Add(1)
 		res := PartitionResult{ID: p.ID, Key: p.Key}
-		n, err := e.store.Claim(ctx, state.Claim{Pipeline: e.job.Pipeline, RunLabel: run.Label, ID: p.ID, Key: p.Key,
-			Index: p.Index, Lane: p.Lane, Owner: e.opts.Owner, Lease: e.opts.Lease})
+		n, err := e.claim(ctx, p)
+		if errors.Is(err, state.ErrCommitted) {
+			err = nil // a crash between the commit and the checkpoint read: the stream consumer resumes after it
+		}
 		if err != nil {
 			return fmt.Errorf("claim stream partition %s: %w", p.Key, err)
 		}

@@ -119,7 +119,7 @@ func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
 		attempts = 0
 	case err != nil:
 		return 0, s.wrap("claim", err)
-	case Status(status) == StatusRunning && owner != c.Owner && leaseUntil > now.UnixMilli():
+	case Status(status) == StatusRunning && owner != c.Owner && owner != c.TakeOverFrom && leaseUntil > now.UnixMilli():
 		return 0, ErrLeased
 	case Status(status) == StatusCommitted && !c.Force && c.Fingerprint != "" && fingerprint == c.Fingerprint:
 		return 0, ErrCommitted

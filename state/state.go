@@ -66,6 +66,8 @@ type Claim struct {
 	// claimed again (ErrCommitted) unless Force is set.
 	Fingerprint string
 	Force       bool
+	// TakeOverFrom names an owner known to be dead (its process is gone): its live lease does not block.
+	TakeOverFrom string
 }
 
 // Store is the state store. Every method is safe for concurrent use, also across processes sharing the store.
