@@ -1,0 +1,76 @@
+package conformance_test
+
+import (
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/consumers/generate"
+	"github.com/jetflow-dev/jetflow/loaders/parquet"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/conformance"
+)
+
+// The built-in stages run the suites as any stage would, through their registered constructors where the config
+// defaults matter as much as the code.
+
+func TestGenerateConformance(t *testing.T) {
+	reg, ok := stage.Lookup(stage.KindConsumer, "generate")
+	if !ok {
+		t.Fatal(`consumer "generate" is not registered`)
+	}
+	conformance.Consumers(t, conformance.ConformanceConsumer{
+		New: func(t *testing.T, mem memory.Allocator) stage.Consumer {
+			cfg := reg.NewConfig().(*generate.Config)
+			*cfg = generate.Config{
+				Seed:      7,
+				Rows:      20_000,
+				BatchRows: 1_000,
+				Partition: generate.PartitionConfig{Count: 4},
+				Columns: []generate.Column{
+					{Name: "id", Type: "int64", Sequence: true},
+					{Name: "total", Type: "decimal(18,4)", NullRate: 0.1},
+					{Name: "name", Type: "string", NullRate: 0.2, Distinct: 50},
+					{Name: "at", Type: "timestamp[us, UTC]"},
+					{Name: "tags", Type: "list<int64>", NullRate: 0.1},
+				},
+			}
+			src, err := reg.Build(stage.BuildContext{Pipeline: "conformance", Alloc: mem}, cfg)
+			if err != nil {
+				t.Fatalf("building the generate consumer: %v", err)
+			}
+			c, ok := src.(stage.Consumer)
+			if !ok {
+				t.Fatalf("generate built a %T, want a stage.Consumer in bounded mode", src)
+			}
+			return c
+		},
+		KeyColumns: []string{"id"},
+	})
+}
+
+func TestParquetConformance(t *testing.T) {
+	var dir string
+	conformance.Loaders(t, conformance.ConformanceLoader{
+		New: func(t *testing.T) stage.Loader {
+			dir = t.TempDir()
+			l, err := parquet.New(stage.BuildContext{Pipeline: "conformance", Alloc: memory.NewGoAllocator()}, &parquet.Config{
+				Path:           dir,
+				Compression:    "zstd",
+				RowGroupSize:   128 << 20,
+				TargetFileSize: 512 << 20,
+				Writers:        1,
+				Dictionary:     true,
+			})
+			if err != nil {
+				t.Fatalf("building the parquet loader: %v", err)
+			}
+			return l
+		},
+		ReadBack: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
+			return testkit.ReadParquet(t, mem, dir)
+		},
+	})
+}
