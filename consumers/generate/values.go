@@ -60,8 +60,8 @@ func dataBytes(d arrow.ArrayData) int64 {
 	for _, c := range d.Children() {
 		n += dataBytes(c)
 	}
-	if dict := d.Dictionary(); dict != nil {
-		n += dataBytes(dict)
+	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
+		n += dataBytes(d.Dictionary())
 	}
 	return n
 }
@@ -278,6 +278,18 @@ func (g *decimalGen) build(mem memory.Allocator, coords []uint64, validity *memo
 			}
 			continue
 		}
+		if g.precision <= 18 { // one draw below 10^precision fits a word
+			v := below(hash(h, 1), pow10[g.precision])
+			if h>>63 == 1 {
+				v = -v
+			}
+			ext := uint64(int64(v) >> 63)
+			w[0] = v
+			for k := 1; k < g.words; k++ {
+				w[k] = ext
+			}
+			continue
+		}
 		for k := range w {
 			w[k] = 0
 		}
@@ -304,7 +316,7 @@ func (g *decimalGen) build(mem memory.Allocator, coords []uint64, validity *memo
 	return finish(g.dt, n, validity, nulls, []*memory.Buffer{buf}, nil)
 }
 
-var pow10 = [...]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
+var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
 // listGen makes list, large_list, fixed_size_list and map values: a length per value, then the child values at
 // coordinates derived from (parent coordinate, position).
