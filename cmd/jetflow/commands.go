@@ -271,6 +271,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	switch {
+	case *stream && ctx.Err() != nil && err == nil:
+		return nil // SIGTERM is how a stream is stopped: the partition in flight was committed or aborted
 	case ctx.Err() != nil:
 		return withCode(exitInterrupted, fmt.Errorf("interrupted: in-flight partitions were aborted; run the same command again to finish"))
 	case err != nil:
