@@ -159,9 +159,9 @@ func TestDemoEndToEnd(t *testing.T) {
 // SIGKILL at chosen points of the commit protocol, then a plain re-run: every row exactly once.
 func TestKilledAtCommitPointsThenRerun(t *testing.T) {
 	points := []string{
-		"parquet.before-intent",       // data files written to the temporary area, nothing published
-		"parquet.before-marker",       // files renamed to their final names, commit marker not yet written
-		"engine.before-state-commit",  // destination committed, state store not yet told
+		"parquet.before-intent",      // data files written to the temporary area, nothing published
+		"parquet.before-marker",      // files renamed to their final names, commit marker not yet written
+		"engine.before-state-commit", // destination committed, state store not yet told
 	}
 	for _, point := range points {
 		t.Run(point, func(t *testing.T) {
