@@ -1,0 +1,220 @@
+// Command bench measures jetflow against baselines run on the same machine in the same run, and prints a table
+// (kept in bench/RESULTS.md). Ratios matter, not lone timings: the machine is shared and noisy.
+//
+//	go run ./bench                 # the full table (20M rows; about two minutes on 2 cores)
+//	go run ./bench -rows 2000000   # a quicker look
+//
+// generate → Parquet: `jetflow run` (the real binary, all workers) against a plain single-goroutine pqarrow loop
+// writing the same generated rows with the same codec. Memory: peak RSS of `jetflow run` at 1/10 of the rows and
+// at all of them; flat memory means the two stay within 1.5× of each other.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	_ "github.com/jetflow-dev/jetflow/builtin"
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+const pipelineYAML = `name: bench
+consumer:
+  type: generate
+  seed: 7
+  rows: %d
+  partition: { rows: 1000000 }
+  columns:
+    - { name: id, type: int64, sequence: true }
+    - { name: tenant_id, type: int32, min: 1, max: 500 }
+    - { name: qty, type: int16, min: 1, max: 100 }
+    - { name: status, type: string, distinct: 5, min: 4, max: 9 }
+    - { name: total, type: "decimal(18,4)", min: 0, max: 10000 }
+    - { name: discount, type: float64, min: 0, max: 0.5, null_rate: 0.3 }
+    - { name: paid, type: bool }
+    - { name: ordered_on, type: date32 }
+    - { name: updated_at, type: "timestamp[us, UTC]" }
+    - { name: note, type: string, min: 8, max: 24, null_rate: 0.5 }
+loaders:
+  - type: parquet
+    path: out
+    compression: zstd
+`
+
+type measure struct {
+	name    string
+	rows    int64
+	elapsed time.Duration
+	bytes   int64 // output bytes
+	rssKB   int64
+	userCPU time.Duration
+}
+
+func main() {
+	rows := flag.Int64("rows", 20_000_000, "rows of the large run (the small run has a tenth)")
+	workers := flag.Int("workers", runtime.NumCPU(), "jetflow --workers")
+	flag.Parse()
+	if err := run(*rows, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rows int64, workers int) error {
+	work, err := os.MkdirTemp("", "jetflow-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "jetflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/jetflow")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build jetflow (run from the repository root): %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d rows, %d workers, %d cores\n", rows, workers, runtime.NumCPU())
+
+	small, err := jetflowRun(bin, work, "small", rows/10, workers)
+	if err != nil {
+		return err
+	}
+	large, err := jetflowRun(bin, work, "large", rows, workers)
+	if err != nil {
+		return err
+	}
+	base, err := baseline(work, rows)
+	if err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\trows\tseconds\trows/s\toutput MB/s\tpeak RSS MB\tCPU s\tvs baseline\t")
+	for _, m := range []measure{base, small, large} {
+		rate := float64(m.rows) / m.elapsed.Seconds()
+		ratio := rate / (float64(base.rows) / base.elapsed.Seconds())
+		rss := "-"
+		if m.rssKB > 0 {
+			rss = fmt.Sprintf("%.0f", float64(m.rssKB)/1024)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.1f\t%s\t%.1f\t%.2fx\t\n", m.name, m.rows, m.elapsed.Seconds(), rate,
+			float64(m.bytes)/1e6/m.elapsed.Seconds(), rss, m.userCPU.Seconds(), ratio)
+	}
+	tw.Flush()
+	growth := float64(large.rssKB) / float64(small.rssKB)
+	verdict := "flat"
+	if growth > 1.5 {
+		verdict = "NOT flat (over 1.5x)"
+	}
+	fmt.Printf("\npeak RSS %d rows / %d rows: %.2fx — %s\n", large.rows, small.rows, growth, verdict)
+	return nil
+}
+
+// jetflowRun runs the real binary and reads its peak RSS from the kernel's accounting of the child.
+func jetflowRun(bin, work, name string, rows int64, workers int) (measure, error) {
+	dir := filepath.Join(work, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return measure{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), fmt.Appendf(nil, pipelineYAML, rows), 0o644); err != nil {
+		return measure{}, err
+	}
+	cmd := exec.Command(bin, "run", "p.yaml", "--run", "2026-11-22", "--workers", fmt.Sprint(workers), "--progress", "none", "--log-level", "warn")
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if out, err := cmd.Output(); err != nil {
+		return measure{}, fmt.Errorf("jetflow run (%d rows): %w\n%s", rows, err, out)
+	}
+	elapsed := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measure{name: "jetflow run, " + name, rows: rows, elapsed: elapsed, bytes: parquetBytes(filepath.Join(dir, "out")),
+		rssKB: ru.Maxrss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
+}
+
+func parquetBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".parquet") {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// baseline writes the same generated rows with one pqarrow writer on one goroutine: what a hand-written Go loop
+// does. It is timed in this process (generation included, as in jetflow's run).
+func baseline(work string, rows int64) (measure, error) {
+	ctx := context.Background()
+	p, err := pipelines.Options{}.Parse("bench.yaml", fmt.Appendf(nil, pipelineYAML, rows))
+	if err != nil {
+		return measure{}, err
+	}
+	mem := memory.NewGoAllocator()
+	built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: mem})
+	if err != nil {
+		return measure{}, err
+	}
+	c := built.Source.(stage.Consumer)
+	run, _ := p.ParseRun("2026-11-22")
+	parts, err := c.Partitions(ctx, run)
+	if err != nil {
+		return measure{}, err
+	}
+	schema, _ := c.Schema(ctx)
+	path := filepath.Join(work, "baseline.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		return measure{}, err
+	}
+	var cpu0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+	start := time.Now()
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithAllocator(mem),
+		parquet.WithMaxRowGroupLength(1<<40))
+	fw, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return measure{}, err
+	}
+	for _, part := range parts {
+		err := c.Read(ctx, part, func(b arrow.RecordBatch) error {
+			if err := fw.WriteBuffered(b); err != nil {
+				return err
+			}
+			if fw.RowGroupTotalBytesWritten() >= 128<<20 {
+				fw.NewBufferedRowGroup()
+			}
+			return nil
+		})
+		if err != nil {
+			return measure{}, err
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return measure{}, err
+	}
+	elapsed := time.Since(start)
+	var cpu1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+	fi, _ := os.Stat(path)
+	cpu := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
+	return measure{name: "baseline: pqarrow loop", rows: rows, elapsed: elapsed, bytes: fi.Size(), userCPU: cpu}, nil
+}
