@@ -337,6 +337,11 @@ func (g *listGen) build(mem memory.Allocator, coords []uint64, validity *memory.
 		l := g.fixed
 		if l < 0 {
 			l = g.minLen + int(below(hash(g.lenSeed, c), uint64(g.maxLen-g.minLen+1)))
+			// A null list or map holds no items: Arrow allows items behind a null slot, but Parquet writers
+			// (pqarrow) reject them.
+			if validity != nil && !bitutil.BitIsSet(validity.Bytes(), i) {
+				l = 0
+			}
 		}
 		lens[i] = l
 		total += l
