@@ -1,0 +1,54 @@
+package pipelines_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// TestRealStages checks a pipeline of built-in stages end to end through Load, Build and Validate.
+func TestRealStages(t *testing.T) {
+	src := `name: real
+run_instance: {every: 1h}
+consumer:
+  type: generate
+  rows: ${ROWS}
+  partition: {rows: 10}
+  columns:
+    - {name: id, type: int64, sequence: true}
+    - {name: region, type: string, distinct: 4}
+loaders:
+  - type: parquet
+    path: "${OUT}/real/"
+    partition_by: [region]
+`
+	p, err := pipelines.Options{LookupEnv: pipelines.LookupTestEnv}.Parse("real.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b, err := p.Build(stage.BuildContext{Alloc: mem, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := p.Validate(context.Background(), b, false)
+	if err != nil || len(b.Notes) != 0 {
+		t.Fatalf("validate: %v %v", err, b.Notes)
+	}
+	if len(schemas) != 1 || schemas[0].NumFields() != 2 || schemas[0].Field(1).Name != "region" {
+		t.Fatalf("schemas %v", schemas)
+	}
+	run, err := p.ParseRun("2026-11-22T13")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := b.Source.(stage.Consumer).Partitions(context.Background(), run)
+	if err != nil || len(parts) != 3 { // 25 rows from ${ROWS}, 10 per partition
+		t.Fatalf("partitions: %v %d", err, len(parts))
+	}
+}
