@@ -56,7 +56,7 @@ func New(job *Job, store state.Store, opts Options) (*Engine, error) {
 		opts.Owner = defaultOwner()
 	}
 	e := &Engine{job: job, store: store, opts: opts, meters: map[string]*stageMeter{}}
-	e.meter("consumer", string(stage.KindConsumer))
+	e.meter(job.SourceName, string(stage.KindConsumer))
 	for _, t := range job.Transformers {
 		e.meter(t.Name, string(stage.KindTransformer))
 	}
@@ -474,7 +474,7 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, t
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queue := make(chan arrow.RecordBatch, e.opts.Queue)
-	consumer := e.meters["consumer"]
+	consumer := e.meters[e.job.SourceName]
 	var readErr error
 	go func() {
 		defer close(queue)

@@ -17,6 +17,7 @@ type Job struct {
 	Pipeline     string
 	Fingerprint  string // of the output-relevant spec; a committed partition with another fingerprint is stale
 	Source       stage.Source
+	SourceName   string // label of the consumer in metrics; default "consumer"
 	Transformers []NamedTransformer
 	Loaders      []NamedLoader
 	Retry        RetryPolicy
@@ -86,6 +87,9 @@ func (o *Options) defaults() error {
 func (j *Job) check() error {
 	if j.Source == nil || len(j.Loaders) == 0 || j.PartitionID == nil {
 		return fmt.Errorf("job %q is incomplete: it needs a source, at least one loader and a partition id function", j.Pipeline)
+	}
+	if j.SourceName == "" {
+		j.SourceName = "consumer"
 	}
 	if j.Retry.Attempts < 1 {
 		j.Retry.Attempts = 1

@@ -118,6 +118,7 @@ func (l *loaded) job() *engine.Job {
 		Pipeline:    l.p.Name,
 		Fingerprint: l.p.Fingerprint(),
 		Source:      l.built.Source,
+		SourceName:  l.built.SourceName,
 		Retry: engine.RetryPolicy{Attempts: l.p.Retries.Attempts, Backoff: l.p.Retries.Backoff.D(),
 			MaxBackoff: l.p.Retries.MaxBackoff.D()},
 		PartitionID: func(run, key string) string { return pipelines.PartitionID(l.p.Name, run, key) },

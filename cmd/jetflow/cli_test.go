@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the CLI in-process in dir and returns its exit code and output.
+func runCLI(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+const validPipeline = `name: ok
+consumer:
+  type: generate
+  rows: 100
+  partition: { rows: 40 }
+  columns:
+    - { name: id, type: int64, sequence: true }
+loaders:
+  - type: parquet
+    path: out/ok
+`
+
+func TestCLICommands(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pipes/ok.yaml", validPipeline)
+	writeFile(t, dir, "pipes/bad.yaml", "name: bad\nconsumer:\n  type: generat\nloaders:\n  - type: parquet\n    path: x\n")
+	writeFile(t, dir, "pipes/secret.yaml", strings.Replace(validPipeline, "rows: 100", "rows: ${ROWS}", 1))
+	t.Setenv("ROWS", "twelve-secret-rows")
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		wantOut  []string // substrings of stdout
+		wantErr  []string // substrings of stderr
+		notInOut []string // must appear in neither stream
+	}{
+		{"no args", nil, exitInvalid, []string{"Usage:"}, nil, nil},
+		{"help", []string{"--help"}, exitOK, []string{"validate", "Exit codes"}, nil, nil},
+		{"unknown command", []string{"rnu"}, exitInvalid, nil, []string{`unknown command "rnu" (did you mean "run"?)`}, nil},
+		{"version", []string{"version"}, exitOK, []string{"jetflow dev"}, nil, nil},
+		{"validate one", []string{"validate", "pipes/ok.yaml"}, exitOK, []string{"pipes/ok.yaml: ok (2 stages)"}, nil, nil},
+		{"validate verbose", []string{"validate", "-v", "pipes/ok.yaml"}, exitOK, []string{"after generate: id: int64 not null"}, nil, nil},
+		{"validate dir", []string{"validate", "pipes"}, exitInvalid, []string{"pipes/ok.yaml: ok"},
+			[]string{`pipes/bad.yaml:3:9: consumer.type: unknown consumer type "generat"`, `pipes/secret.yaml:4:9:`, "${ROWS}",
+				"2 error(s); 1 of 3 pipeline file(s) valid"}, []string{"twelve-secret-rows"}},
+		{"validate nothing", []string{"validate"}, exitInvalid, nil, []string{"name at least one pipeline file"}, nil},
+		{"plan", []string{"plan", "pipes/ok.yaml", "--run", "2026-11-22"}, exitOK,
+			[]string{"pipeline ok, run 2026-11-22", "rows[0,40)", "rows[80,100)", "3 new, 0 committed"}, nil, nil},
+		{"plan bad run", []string{"plan", "pipes/ok.yaml", "--run", "2026-11-22T13"}, exitInvalid, nil, []string{"--run:"}, nil},
+		{"plan bad shard", []string{"plan", "pipes/ok.yaml", "--shard", "3/3"}, exitInvalid, nil, []string{"--shard \"3/3\""}, nil},
+		{"run", []string{"run", "pipes/ok.yaml", "--run", "2026-11-22", "--progress", "none"}, exitOK,
+			[]string{"3 committed, 0 skipped, 0 failed", "STAGE", "generate", "parquet"}, nil, nil},
+		{"plan after run", []string{"plan", "pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, []string{"0 new, 3 committed"}, nil, nil},
+		{"state list", []string{"state", "list", "pipes/ok.yaml"}, exitOK, []string{"2026-11-22", "committed", "rows[40,80)"}, nil, nil},
+		{"state reset needs run", []string{"state", "reset", "pipes/ok.yaml"}, exitInvalid, nil, []string{"reset needs --run"}, nil},
+		{"state reset", []string{"state", "reset", "pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, []string{"reset 3 partition(s)"}, nil, nil},
+		{"plan after reset", []string{"plan", "pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, []string{"3 new, 0 committed"}, nil, nil},
+		{"run again replaces", []string{"run", "pipes/ok.yaml", "--run", "2026-11-22", "--progress", "none", "--report", "report.json"}, exitOK,
+			[]string{"3 committed"}, nil, nil},
+		{"run --stream on bounded", []string{"run", "pipes/ok.yaml", "--stream"}, exitError, nil, []string{"bounded source: run it without --stream"}, nil},
+		{"run bad workers", []string{"run", "pipes/ok.yaml", "--workers", "0"}, exitInvalid, nil, []string{"--workers 0"}, nil},
+		{"run invalid pipeline", []string{"run", "pipes/bad.yaml"}, exitInvalid, nil, []string{"unknown consumer type"}, nil},
+		{"bad log format", []string{"plan", "pipes/ok.yaml", "--log-format", "xml"}, exitInvalid, nil, []string{"--log-format \"xml\""}, nil},
+	}
+	for _, tt := range tests {
+		code, stdout, stderr := runCLI(t, dir, tt.args...)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.name, code, tt.code, stdout, stderr)
+			continue
+		}
+		for _, w := range tt.wantOut {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%s: stdout lacks %q:\n%s", tt.name, w, stdout)
+			}
+		}
+		for _, w := range tt.wantErr {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", tt.name, w, stderr)
+			}
+		}
+		for _, w := range tt.notInOut {
+			if strings.Contains(stdout+stderr, w) {
+				t.Errorf("%s: output shows %q, a value from the environment", tt.name, w)
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "report.json")); err != nil || !bytes.Contains(b, []byte(`"committed": 3`)) {
+		t.Errorf("run report: %v\n%s", err, b)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "out", "ok", "part-*.parquet"))
+	if len(files) != 3 {
+		t.Errorf("after reset and re-run: %d data files, want 3 (replaced, not added)", len(files))
+	}
+}
