@@ -23,11 +23,13 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
 
-# Runs the demo pipeline and shows what it wrote.
-demo: build
+# Runs the demo pipeline and shows what it wrote: the data files, and what DuckDB reads from them.
+demo: build test-deps
 	$(BIN) run examples/demo.yaml
-	@echo "--- files written:"
-	@find out -type f 2>/dev/null | sort || true
+	@echo "--- Parquet files under out/:"
+	@find out -name '*.parquet' 2>/dev/null | sort
+	@echo "--- read by DuckDB:"
+	@node $(DUCKDB)/query.mjs "SELECT count(*) AS rows FROM read_parquet('out/**/*.parquet', hive_partitioning = false)"
 
 bench:
 	$(GO) run ./bench
