@@ -16,6 +16,7 @@ import (
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
 )
@@ -213,6 +214,9 @@ func (pw *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (s
 		old = append(old, in.Files...)
 	}
 
+	if err := failpoint.Inject("parquet.before-intent"); err != nil {
+		return stage.CommitResult{}, fmt.Errorf("%s: %w", pw.where(), err)
+	}
 	own := intentPrefix(pid) + pw.nonce + ".json"
 	finals := make([]string, len(files))
 	for i, f := range files {
@@ -253,6 +257,9 @@ func (pw *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (s
 	}
 	if m.Files == nil {
 		m.Files = []MarkerFile{}
+	}
+	if err := failpoint.Inject("parquet.before-marker"); err != nil {
+		return stage.CommitResult{}, fmt.Errorf("%s: %w", pw.where(), err)
 	}
 	mk := markerKey(pid)
 	if err := writeJSON(ctx, st, mk, m); err != nil {
