@@ -229,6 +229,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	defer l.close(log)
 	shard, shards, err := parseShard(*shardFlag)
 	if err != nil {
 		return err

@@ -106,6 +106,25 @@ func loadOne(ctx context.Context, file string, log *slog.Logger) (*loaded, error
 	return &loaded{p: p, built: built, mem: mem}, nil
 }
 
+// close releases what the stages hold open (store connections); a stage that holds nothing has no Close.
+func (l *loaded) close(log *slog.Logger) {
+	var all []any
+	all = append(all, l.built.Source)
+	for _, t := range l.built.Transformers {
+		all = append(all, t)
+	}
+	for _, ld := range l.built.Loaders {
+		all = append(all, ld)
+	}
+	for _, s := range all {
+		if c, ok := s.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Warn("closing a stage", "err", err)
+			}
+		}
+	}
+}
+
 func dirOf(file string) string {
 	if i := strings.LastIndexByte(file, '/'); i >= 0 {
 		return file[:i]
