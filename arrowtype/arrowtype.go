@@ -15,6 +15,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/extensions"
+
+	"github.com/jetflow-dev/jetflow/internal/suggest"
 )
 
 // SyntaxError reports where a type expression went wrong. Offset is the byte offset in Input (0-based); Error
@@ -588,7 +590,7 @@ func (p *parser) parseStruct(form string) (arrow.DataType, error) {
 func nearest(name string) string {
 	best, bestD := "", 3
 	consider := func(k string) {
-		if d := editDistance(name, k); d < bestD || d == bestD && k < best {
+		if d := suggest.Distance(name, k); d < bestD || d == bestD && k < best {
 			best, bestD = k, d
 		}
 	}
@@ -606,24 +608,4 @@ func nearest(name string) string {
 		return f
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

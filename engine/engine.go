@@ -191,20 +191,7 @@ feed:
 	e.waitForOthers(ctx, deferred, schema, c, record)
 
 	sort.Slice(rep.Partitions, func(i, j int) bool { return rep.Partitions[i].Key < rep.Partitions[j].Key })
-	for _, r := range rep.Partitions {
-		switch r.Outcome {
-		case "committed":
-			rep.Committed++
-			rep.Rows += r.Rows
-			rep.Bytes += r.Bytes
-		case "skipped":
-			rep.Skipped++
-		case "failed":
-			rep.Failed++
-		case "aborted":
-			rep.Aborted++
-		}
-	}
+	rep.tally()
 	// Partitions never started because the run was interrupted count as aborted.
 	if missing := len(plan) - len(rep.Partitions); missing > 0 {
 		rep.Aborted += missing
@@ -625,18 +612,7 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		return err
 	}
 	err = sc.Stream(ctx, run, resume, handle)
-	for _, r := range rep.Partitions {
-		switch r.Outcome {
-		case "committed":
-			rep.Committed++
-			rep.Rows += r.Rows
-			rep.Bytes += r.Bytes
-		case "failed":
-			rep.Failed++
-		case "aborted":
-			rep.Aborted++
-		}
-	}
+	rep.tally()
 	rep.Stages = e.Stages()
 	rep.Duration = time.Since(start)
 	if err != nil {

@@ -84,3 +84,21 @@ type Report struct {
 
 // OK tells whether every partition of the run is committed.
 func (r *Report) OK() bool { return r.Failed == 0 && r.Aborted == 0 }
+
+// tally counts the partitions' outcomes into the report's totals.
+func (r *Report) tally() {
+	for _, p := range r.Partitions {
+		switch p.Outcome {
+		case "committed":
+			r.Committed++
+			r.Rows += p.Rows
+			r.Bytes += p.Bytes
+		case "skipped":
+			r.Skipped++
+		case "failed":
+			r.Failed++
+		case "aborted":
+			r.Aborted++
+		}
+	}
+}

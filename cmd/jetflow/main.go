@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/jetflow-dev/jetflow/internal/suggest"
 )
 
 // Exit codes, documented in the README.
@@ -88,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, suggest(cmd, []string{"validate", "plan", "run", "state", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {
@@ -110,35 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // errQuiet marks an error whose details were already printed.
 var errQuiet = errors.New("see above")
 
-func suggest(got string, valid []string) string {
-	best, bestD := "", 3
-	for _, v := range valid {
-		if d := editDistance(got, v); d < bestD {
-			best, bestD = v, d
-		}
+func didYouMean(got string, valid []string) string {
+	if best, ok := suggest.Closest(got, valid); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
