@@ -1,0 +1,365 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultPostgresSchema is the schema the PostgreSQL store keeps its tables in unless PostgresSchema names another.
+const DefaultPostgresSchema = "jetflow"
+
+// Postgres is the shared store: one PostgreSQL database the machines of a run (the pods of a Kubernetes Indexed
+// Job) use together. Claims are single atomic upserts, so two machines never both win a partition, and leases are
+// timed by the database's clock (now()), so machines with skewed clocks agree on when a lease expires.
+// Timestamps keep microseconds.
+type Postgres struct {
+	pool  *pgxpool.Pool
+	where string // the DSN without its password, and the schema: what error messages name
+	q     pgQueries
+}
+
+// PostgresOption adjusts OpenPostgres.
+type PostgresOption func(*pgOptions)
+
+type pgOptions struct{ schema string }
+
+// PostgresSchema keeps the store's tables in schema (created if missing) instead of DefaultPostgresSchema; two
+// schemas in one database are two independent stores.
+func PostgresSchema(schema string) PostgresOption {
+	return func(o *pgOptions) { o.schema = schema }
+}
+
+// OpenPostgres connects to the database at dsn (a postgres:// URL or key=value pairs, as libpq takes them) and
+// creates the store's schema and tables if they are missing. When they exist, it needs no CREATE privilege, so a
+// DBA can create them once and grant only reads and writes.
+func OpenPostgres(ctx context.Context, dsn string, opts ...PostgresOption) (*Postgres, error) {
+	o := pgOptions{schema: DefaultPostgresSchema}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx masks the password in the text it quotes back.
+		return nil, fmt.Errorf("state store postgres: the DSN cannot be parsed (write postgres://user:password@host:port/database): %w", err)
+	}
+	s := &Postgres{where: describe(cfg, o.schema)}
+	if o.schema == "" {
+		return nil, fmt.Errorf("state store %s: the schema name is empty", s.where)
+	}
+	s.q = newPgQueries(o.schema)
+	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, s.wrap("connect", err)
+	}
+	if err := s.createTables(ctx, o.schema); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// describe names the database for messages: host, port, database, user and schema; never the password.
+func describe(cfg *pgxpool.Config, schema string) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s/%s (schema %s)", c.User, net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.Database, schema)
+}
+
+func (s *Postgres) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("state store %s: %s: %w", s.where, op, err)
+}
+
+var pgTables = []string{"partitions", "checkpoints", "watermarks"}
+
+// pgQueries are the store's statements, made once with the schema's quoted name: no statement is built from
+// anything else the user wrote.
+type pgQueries struct {
+	schema, create                                                    string
+	claim, claimState, renew, commit, checkpoint, fail                string
+	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark string
+}
+
+const pgPartitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens,
+	checkpoint, owner, lease_until, started_at, finished_at, error`
+
+func newPgQueries(schema string) pgQueries {
+	parts := pgx.Identifier{schema, "partitions"}.Sanitize()
+	cps := pgx.Identifier{schema, "checkpoints"}.Sanitize()
+	marks := pgx.Identifier{schema, "watermarks"}.Sanitize()
+	// Text keys compare bytewise (COLLATE "C"), as in SQLite: List's order does not depend on the database's locale.
+	create := fmt.Sprintf(`
+CREATE TABLE IF NOT EXISTS %[1]s (
+	pipeline    text COLLATE "C" NOT NULL,
+	id          text COLLATE "C" NOT NULL,
+	run_label   text COLLATE "C" NOT NULL,
+	key         text NOT NULL,
+	idx         integer NOT NULL,
+	lane        text NOT NULL DEFAULT '',
+	status      text NOT NULL,
+	attempts    integer NOT NULL DEFAULT 0,
+	rows        bigint NOT NULL DEFAULT 0,
+	bytes       bigint NOT NULL DEFAULT 0,
+	fingerprint text NOT NULL DEFAULT '',
+	tokens      text NOT NULL DEFAULT '',
+	checkpoint  text NOT NULL DEFAULT '',
+	owner       text NOT NULL DEFAULT '',
+	lease_until timestamptz,
+	started_at  timestamptz,
+	finished_at timestamptz,
+	error       text NOT NULL DEFAULT '',
+	PRIMARY KEY (pipeline, id)
+);
+CREATE INDEX IF NOT EXISTS partitions_run ON %[1]s (pipeline, run_label, idx);
+CREATE TABLE IF NOT EXISTS %[2]s (
+	pipeline     text NOT NULL,
+	lane         text NOT NULL,
+	checkpoint   text NOT NULL,
+	partition_id text NOT NULL,
+	PRIMARY KEY (pipeline, lane)
+);
+CREATE TABLE IF NOT EXISTS %[3]s (
+	pipeline text NOT NULL,
+	name     text NOT NULL,
+	value    text NOT NULL,
+	PRIMARY KEY (pipeline, name)
+);`, parts, cps, marks)
+	return pgQueries{
+		schema: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
+		create: create,
+		// The WHERE is the negation of the reasons to refuse a claim; in READ COMMITTED, PostgreSQL evaluates it on
+		// the newest version of a conflicting row after locking it, so of concurrent claims exactly one wins.
+		claim: `INSERT INTO ` + parts + ` AS p (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)
+			VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, now() + $8::bigint * interval '1 microsecond', now(), '')
+			ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = p.attempts + 1, owner = excluded.owner,
+				lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx
+			WHERE NOT (p.status = 'running' AND p.owner <> $7 AND p.owner <> $9::text AND p.lease_until IS NOT NULL AND p.lease_until > now())
+				AND NOT (p.status = 'committed' AND NOT $10::boolean AND $11::text <> '' AND p.fingerprint = $11::text)
+			RETURNING p.attempts`,
+		claimState: `SELECT status FROM ` + parts + ` WHERE pipeline = $1 AND id = $2`,
+		renew: `UPDATE ` + parts + ` SET lease_until = now() + $4::bigint * interval '1 microsecond'
+			WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running'`,
+		commit: `INSERT INTO ` + parts + ` AS p (pipeline, id, run_label, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error)
+			VALUES ($1, $2, $3, $4, $5, $6, 'committed', $7, $8, $9, $10, $11, $12, $13, NULL, $14, COALESCE($15::timestamptz, now()), '')
+			ON CONFLICT (pipeline, id) DO UPDATE SET status = 'committed', rows = excluded.rows, bytes = excluded.bytes,
+				fingerprint = excluded.fingerprint, tokens = excluded.tokens, checkpoint = excluded.checkpoint,
+				owner = excluded.owner, lease_until = NULL, finished_at = excluded.finished_at, error = '',
+				attempts = GREATEST(p.attempts, excluded.attempts)`,
+		checkpoint: `INSERT INTO ` + cps + ` (pipeline, lane, checkpoint, partition_id) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (pipeline, lane) DO UPDATE SET checkpoint = excluded.checkpoint, partition_id = excluded.partition_id`,
+		fail: `UPDATE ` + parts + ` SET status = $4, error = $5, lease_until = NULL, finished_at = now()
+			WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running'`,
+		get: `SELECT ` + pgPartitionCols + ` FROM ` + parts + ` WHERE pipeline = $1 AND id = $2`,
+		list: `SELECT ` + pgPartitionCols + ` FROM ` + parts + ` WHERE pipeline = $1 AND ($2::text = '' OR run_label = $2::text)
+			ORDER BY run_label, idx, id`,
+		resetRun:       `DELETE FROM ` + parts + ` WHERE pipeline = $1 AND run_label = $2`,
+		resetIDs:       `DELETE FROM ` + parts + ` WHERE pipeline = $1 AND id = ANY($2::text[]) AND ($3::text = '' OR run_label = $3::text)`,
+		readCheckpoint: `SELECT checkpoint FROM ` + cps + ` WHERE pipeline = $1 AND lane = $2`,
+		watermark:      `SELECT value FROM ` + marks + ` WHERE pipeline = $1 AND name = $2`,
+		setMark: `INSERT INTO ` + marks + ` (pipeline, name, value) VALUES ($1, $2, $3)
+			ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value`,
+	}
+}
+
+// createTables creates what is missing. Machines starting together would race on CREATE ... IF NOT EXISTS (it
+// can fail with a unique violation in the catalog), so creation holds a transaction-scoped advisory lock.
+func (s *Postgres) createTables(ctx context.Context, schema string) error {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)`,
+		schema, pgTables).Scan(&n)
+	if err != nil {
+		return s.wrap("connect", err)
+	}
+	if n == len(pgTables) {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("jetflow state store schema " + schema))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, s.q.schema); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, s.q.create)
+		return err
+	})
+	if err != nil {
+		return s.wrap("create tables (the user needs the CREATE privilege on the database, or a DBA creates them once)", err)
+	}
+	return nil
+}
+
+// ts is a timestamp parameter: the zero time is NULL.
+func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
+
+func fromTs(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// Claim implements Store.
+func (s *Postgres) Claim(ctx context.Context, c Claim) (int, error) {
+	var attempt int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, s.q.claim, c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, c.Owner,
+			c.Lease.Microseconds(), c.TakeOverFrom, c.Force, c.Fingerprint).Scan(&attempt)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Refused: the upsert locked the row without changing it, so what it holds now is why.
+		var status string
+		if err := tx.QueryRow(ctx, s.q.claimState, c.Pipeline, c.ID).Scan(&status); err != nil {
+			return err
+		}
+		if Status(status) == StatusCommitted {
+			return ErrCommitted
+		}
+		return ErrLeased
+	})
+	if errors.Is(err, ErrLeased) || errors.Is(err, ErrCommitted) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, s.wrap("claim partition "+c.ID, err)
+	}
+	return attempt, nil
+}
+
+// Renew implements Store.
+func (s *Postgres) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
+	tag, err := s.pool.Exec(ctx, s.q.renew, pipeline, id, owner, lease.Microseconds())
+	if err != nil {
+		return s.wrap("renew lease", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// Commit implements Store.
+func (s *Postgres) Commit(ctx context.Context, p Partition) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
+			p.Bytes, p.Fingerprint, p.Tokens, p.Checkpoint, p.Owner, ts(p.StartedAt), ts(p.FinishedAt))
+		if err != nil || p.Lane == "" || p.Checkpoint == "" {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.q.checkpoint, p.Pipeline, p.Lane, p.Checkpoint, p.ID)
+		return err
+	})
+	return s.wrap("commit partition "+p.ID, err)
+}
+
+// Fail implements Store.
+func (s *Postgres) Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error {
+	_, err := s.pool.Exec(ctx, s.q.fail, pipeline, id, owner, string(status), errText)
+	return s.wrap("record failure of partition "+id, err)
+}
+
+func scanPgPartition(row pgx.Row) (Partition, error) {
+	var p Partition
+	var status string
+	var lease, started, finished pgtype.Timestamptz
+	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
+		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
+	p.Status = Status(status)
+	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromTs(lease), fromTs(started), fromTs(finished)
+	return p, err
+}
+
+// Get implements Store.
+func (s *Postgres) Get(ctx context.Context, pipeline, id string) (Partition, bool, error) {
+	p, err := scanPgPartition(s.pool.QueryRow(ctx, s.q.get, pipeline, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Partition{}, false, nil
+	}
+	if err != nil {
+		return Partition{}, false, s.wrap("get partition "+id, err)
+	}
+	return p, true, nil
+}
+
+// List implements Store.
+func (s *Postgres) List(ctx context.Context, pipeline, runLabel string) ([]Partition, error) {
+	rows, err := s.pool.Query(ctx, s.q.list, pipeline, runLabel)
+	if err != nil {
+		return nil, s.wrap("list partitions", err)
+	}
+	defer rows.Close()
+	var out []Partition
+	for rows.Next() {
+		p, err := scanPgPartition(rows)
+		if err != nil {
+			return nil, s.wrap("list partitions", err)
+		}
+		out = append(out, p)
+	}
+	return out, s.wrap("list partitions", rows.Err())
+}
+
+// Reset implements Store.
+func (s *Postgres) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
+	var tag pgconn.CommandTag
+	var err error
+	if len(ids) == 0 {
+		tag, err = s.pool.Exec(ctx, s.q.resetRun, pipeline, runLabel)
+	} else {
+		tag, err = s.pool.Exec(ctx, s.q.resetIDs, pipeline, ids, runLabel)
+	}
+	if err != nil {
+		return 0, s.wrap("reset partitions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Checkpoint implements Store.
+func (s *Postgres) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
+	return s.text(ctx, "read checkpoint of lane "+lane, s.q.readCheckpoint, pipeline, lane)
+}
+
+// Watermark implements Store.
+func (s *Postgres) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+	return s.text(ctx, "read watermark "+name, s.q.watermark, pipeline, name)
+}
+
+func (s *Postgres) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, s.wrap(op, err)
+	}
+	return v, true, nil
+}
+
+// SetWatermark implements Store.
+func (s *Postgres) SetWatermark(ctx context.Context, pipeline, name, value string) error {
+	_, err := s.pool.Exec(ctx, s.q.setMark, pipeline, name, value)
+	return s.wrap("write watermark "+name, err)
+}
+
+// Close implements Store: it waits for queries in flight and closes the connections.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+var _ Store = (*Postgres)(nil)

@@ -1,0 +1,205 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+// TestMain shares one real PostgreSQL server among the tests (started on first use) and stops it at the end.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// postgresBackend runs the store suite on a fresh database of a real server; the second handle is a second pool,
+// as a second machine would have.
+var postgresBackend = backend{
+	name:      "postgres",
+	precision: time.Microsecond,
+	open: func(t *testing.T) (Store, func(t *testing.T) Store) {
+		dsn := pgtest.Start(t).CreateDatabase(t)
+		open := func(t *testing.T) Store { return openPostgres(t, dsn) }
+		return open(t), open
+	},
+}
+
+func openPostgres(t *testing.T, dsn string, opts ...PostgresOption) *Postgres {
+	t.Helper()
+	s, err := OpenPostgres(t.Context(), dsn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Errors name the database (host, port, database, user) but never the password, whatever went wrong.
+func TestPostgresErrorsHideThePassword(t *testing.T) {
+	srv := pgtest.Start(t)
+	const secret = "s3cr3t-Pa55word"
+	good, err := url.Parse(srv.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPassword := func(u url.URL) string { u.User = url.UserPassword(srv.User, secret); return u.String() }
+	noDB := *good
+	noDB.Path = "/no_such_database"
+	tests := []struct {
+		name, dsn string
+		want      []string // in the message
+	}{
+		{"wrong password", withPassword(*good), []string{"password authentication failed", srv.User, "127.0.0.1", "postgres"}},
+		{"wrong password, key=value DSN", "host=127.0.0.1 port=" + good.Port() + " user=postgres dbname=postgres sslmode=disable password=" + secret,
+			[]string{"password authentication failed"}},
+		{"quoted key=value password", "host=127.0.0.1 port=" + good.Port() + " user=postgres password='" + secret + "' sslmode=disable",
+			[]string{"password authentication failed"}},
+		{"unknown database", withPassword(noDB), []string{"no_such_database"}},
+		{"unparsable port", "postgres://postgres:" + secret + "@127.0.0.1:notaport/db", []string{"DSN cannot be parsed"}},
+		{"unknown sslmode", "postgres://postgres:" + secret + "@127.0.0.1/db?sslmode=sometimes", []string{"DSN cannot be parsed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := OpenPostgres(t.Context(), tt.dsn)
+			if err == nil {
+				s.Close()
+				t.Fatal("open succeeded")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, secret) {
+				t.Fatalf("the error shows the password: %s", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPostgresSchemas(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	tests := []struct {
+		name   string
+		opts   []PostgresOption
+		schema string
+	}{
+		{"default", nil, DefaultPostgresSchema},
+		{"named", []PostgresOption{PostgresSchema("etl_state")}, "etl_state"},
+		{"needs quoting", []PostgresOption{PostgresSchema(`Odd "schema"; DROP TABLE x`)}, `Odd "schema"; DROP TABLE x`},
+	}
+	for _, tt := range tests {
+		s := openPostgres(t, dsn, tt.opts...)
+		// Each schema is its own store: a watermark set in one is absent from the others.
+		if _, ok, err := s.Watermark(ctx, "p", "w"); ok || err != nil {
+			t.Fatalf("%s: a fresh schema holds a watermark (%v, %v)", tt.name, ok, err)
+		}
+		if err := s.SetWatermark(ctx, "p", "w", tt.name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
+			t.Fatalf("%s: claim: %v", tt.name, err)
+		}
+		var n int
+		if err := pgScan(ctx, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, &n, tt.schema); err != nil || n != 3 {
+			t.Fatalf("%s: %d tables in schema %q (%v), want 3", tt.name, n, tt.schema, err)
+		}
+	}
+	if _, err := OpenPostgres(ctx, dsn, PostgresSchema("")); err == nil || !strings.Contains(err.Error(), "schema name is empty") {
+		t.Fatalf("empty schema name: %v", err)
+	}
+}
+
+// The pods of an Indexed Job start at once: all of them must open the store, though only one creates its tables.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := OpenPostgres(t.Context(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Where a DBA created the tables and granted only reads and writes, the store opens and works without CREATE.
+func TestPostgresWithoutCreatePrivilege(t *testing.T) {
+	ctx := t.Context()
+	srv := pgtest.Start(t)
+	dsn := srv.CreateDatabase(t)
+	openPostgres(t, dsn).Close() // the DBA's one-time setup
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := strings.TrimPrefix(u.Path, "/") + "_worker"
+	r, db := pgx.Identifier{role}.Sanitize(), pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	for _, q := range []string{
+		"CREATE ROLE " + r + " LOGIN PASSWORD 'worker-pw'",
+		"REVOKE ALL ON DATABASE " + db + " FROM PUBLIC",
+		"GRANT CONNECT ON DATABASE " + db + " TO " + r,
+		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+		"GRANT USAGE ON SCHEMA jetflow TO " + r,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA jetflow TO " + r,
+	} {
+		if err := pgExec(ctx, dsn, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		// Roles belong to the whole server: drop this one, and first its privileges, which pin it.
+		ctx := context.Background()
+		if err := errors.Join(pgExec(ctx, dsn, "DROP OWNED BY "+r), pgExec(ctx, srv.DSN("postgres"), "DROP ROLE "+r)); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	u.User = url.UserPassword(role, "worker-pw")
+	s := openPostgres(t, u.String())
+	if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Lane: "0", Checkpoint: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	// A schema the role may not create is reported with what to do.
+	_, err = OpenPostgres(ctx, u.String(), PostgresSchema("other"))
+	if err == nil || !strings.Contains(err.Error(), "CREATE privilege") {
+		t.Fatalf("open in a schema the role cannot create: %v", err)
+	}
+}
+
+func pgExec(ctx context.Context, dsn, sql string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func pgScan(ctx context.Context, dsn, sql string, dst any, args ...any) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql, args...).Scan(dst)
+}

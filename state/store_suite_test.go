@@ -1,0 +1,547 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// backend is one Store implementation under the suite.
+type backend struct {
+	name string
+	// open returns an empty store, and a function opening another handle on the same storage: another process,
+	// or another machine.
+	open func(t *testing.T) (s Store, another func(t *testing.T) Store)
+	// precision is how finely the store keeps timestamps.
+	precision time.Duration
+}
+
+// suiteCase is one behaviour every store must have.
+type suiteCase struct {
+	name string
+	run  func(t *testing.T, ctx context.Context, b backend, s Store, another func(t *testing.T) Store)
+}
+
+// TestStore runs every case on every store: the engine must not be able to tell SQLite and PostgreSQL apart.
+func TestStore(t *testing.T) {
+	for _, b := range []backend{sqliteBackend, postgresBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			for _, c := range storeSuite {
+				t.Run(c.name, func(t *testing.T) {
+					s, another := b.open(t)
+					c.run(t, t.Context(), b, s, another)
+				})
+			}
+		})
+	}
+}
+
+var storeSuite = []suiteCase{
+	{"claim lifecycle", testClaimLifecycle},
+	{"expired lease is taken over", testExpiredLease},
+	{"renew keeps the lease", testRenew},
+	{"take over from a dead owner", testTakeOverFrom},
+	{"committed partition is skipped unless forced", testCommittedUnlessForced},
+	{"fail and abort", testFail},
+	{"commit record", testCommitRecord},
+	{"lease duration", testLeaseDuration},
+	{"list order", testListOrder},
+	{"reset", testReset},
+	{"checkpoints", testCheckpoints},
+	{"watermarks", testWatermarks},
+	{"concurrent claims have one winner", testConcurrentClaims},
+}
+
+func wantAttempt(t *testing.T, got, want int) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("attempt = %d, want %d", got, want)
+	}
+}
+
+func mustGet(t *testing.T, ctx context.Context, s Store, pipeline, id string) Partition {
+	t.Helper()
+	p, ok, err := s.Get(ctx, pipeline, id)
+	if err != nil || !ok {
+		t.Fatalf("get %s: ok=%v err=%v", id, ok, err)
+	}
+	return p
+}
+
+func testClaimLifecycle(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	c := Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3, Owner: "a", Lease: time.Minute}
+	steps := []struct {
+		name    string
+		do      func() error
+		wantErr error
+	}{
+		{"first claim", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 1); return err }, nil},
+		{"other owner is kept out", func() error { o := c; o.Owner = "b"; _, err := s.Claim(ctx, o); return err }, ErrLeased},
+		{"same owner reclaims", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 2); return err }, nil},
+		{"renew by owner", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, nil},
+		{"renew by other", func() error { return s.Renew(ctx, "p", "id1", "b", time.Minute) }, ErrLeaseLost},
+		{"renew of unknown partition", func() error { return s.Renew(ctx, "p", "nope", "a", time.Minute) }, ErrLeaseLost},
+		{"fail releases", func() error { return s.Fail(ctx, "p", "id1", "a", StatusFailed, "boom") }, nil},
+		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, ErrLeaseLost},
+		{"other owner claims after failure", func() error {
+			o := c
+			o.Owner = "b"
+			n, err := s.Claim(ctx, o)
+			wantAttempt(t, n, 3)
+			return err
+		}, nil},
+	}
+	for _, st := range steps {
+		if err := st.do(); !errors.Is(err, st.wantErr) {
+			t.Fatalf("%s: err = %v, want %v", st.name, err, st.wantErr)
+		}
+	}
+	err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3,
+		Attempts: 3, Rows: 10, Bytes: 99, Fingerprint: "fp", Tokens: `{"parquet":"m"}`, Owner: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, ctx, s, "p", "id1")
+	if got.Status != StatusCommitted || got.Rows != 10 || got.Bytes != 99 || got.Attempts != 3 || got.Fingerprint != "fp" ||
+		got.Tokens != `{"parquet":"m"}` || got.Key != "rows[0,10)" || got.Index != 3 || got.Error != "" ||
+		got.FinishedAt.IsZero() || !got.LeaseUntil.IsZero() || got.Owner != "b" || got.RunLabel != "2026-11-22" {
+		t.Fatalf("unexpected record %+v", got)
+	}
+	if _, ok, err := s.Get(ctx, "p", "nope"); ok || err != nil {
+		t.Fatalf("unknown partition: ok=%v err=%v, want absent", ok, err)
+	}
+	if _, ok, _ := s.Get(ctx, "other-pipeline", "id1"); ok {
+		t.Fatal("a partition id of one pipeline found under another")
+	}
+}
+
+func testExpiredLease(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Millisecond}
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	c.Owner, c.Lease = "alive", time.Minute
+	n, err := s.Claim(ctx, c)
+	if err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+	wantAttempt(t, n, 2)
+	if err := s.Renew(ctx, "p", "x", "dead", time.Minute); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("old owner renew: %v, want ErrLeaseLost", err)
+	}
+	if err := s.Fail(ctx, "p", "x", "dead", StatusFailed, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ctx, s, "p", "x"); got.Status != StatusRunning || got.Owner != "alive" || got.Error != "" {
+		t.Fatalf("the old owner's failure changed the new owner's record: %+v", got)
+	}
+}
+
+func testRenew(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: 50 * time.Millisecond}
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx, "p", "x", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // past the first lease, well within the renewed one
+	c.Owner = "b"
+	if _, err := s.Claim(ctx, c); !errors.Is(err, ErrLeased) {
+		t.Fatalf("claim of a renewed lease: %v, want ErrLeased", err)
+	}
+}
+
+func testTakeOverFrom(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Hour}
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		owner, takeOverFrom string
+		wantErr             error
+		wantAttempt         int
+	}{
+		{"b", "", ErrLeased, 0},
+		{"b", "someone-else", ErrLeased, 0},
+		{"b", "dead", nil, 2},
+		{"c", "dead", ErrLeased, 0}, // b holds it now
+	}
+	for _, tt := range tests {
+		c.Owner, c.TakeOverFrom = tt.owner, tt.takeOverFrom
+		n, err := s.Claim(ctx, c)
+		if !errors.Is(err, tt.wantErr) || n != tt.wantAttempt {
+			t.Fatalf("claim by %s taking over from %q: attempt %d, err %v; want %d, %v", tt.owner, tt.takeOverFrom, n, err, tt.wantAttempt, tt.wantErr)
+		}
+	}
+	if err := s.Renew(ctx, "p", "x", "dead", time.Hour); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("dead owner renew: %v, want ErrLeaseLost", err)
+	}
+}
+
+func testCommittedUnlessForced(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		fingerprint string
+		force       bool
+		wantErr     error
+	}{
+		{"same spec", "fp", false, ErrCommitted},
+		{"same spec, forced", "fp", true, nil},
+		{"another spec", "other", false, nil},
+		{"no fingerprint", "", false, nil},
+	}
+	for _, tt := range tests {
+		c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute, Fingerprint: tt.fingerprint, Force: tt.force}
+		if _, err := s.Claim(ctx, c); !errors.Is(err, tt.wantErr) {
+			t.Fatalf("%s: claim err = %v, want %v", tt.name, err, tt.wantErr)
+		}
+		if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testFail(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	tests := []struct {
+		id, failer, errText string
+		status              Status
+		want                Status
+		wantText            string
+	}{
+		{"f", "a", "boom", StatusFailed, StatusFailed, "boom"},
+		{"ab", "a", "interrupted", StatusAborted, StatusAborted, "interrupted"},
+		{"other", "b", "boom", StatusFailed, StatusRunning, ""}, // only the owner's attempt can fail
+	}
+	for _, tt := range tests {
+		c := Claim{Pipeline: "p", RunLabel: "r", ID: tt.id, Key: "k", Owner: "a", Lease: time.Hour}
+		if _, err := s.Claim(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Fail(ctx, "p", tt.id, tt.failer, tt.status, tt.errText); err != nil {
+			t.Fatal(err)
+		}
+		got := mustGet(t, ctx, s, "p", tt.id)
+		if got.Status != tt.want || got.Error != tt.wantText || got.Attempts != 1 || got.Owner != "a" {
+			t.Fatalf("%s: record %+v, want status %s error %q", tt.id, got, tt.want, tt.wantText)
+		}
+		if released := got.LeaseUntil.IsZero(); released != (tt.want != StatusRunning) {
+			t.Fatalf("%s: lease until %v after fail by %s", tt.id, got.LeaseUntil, tt.failer)
+		}
+		if tt.want != StatusRunning && got.FinishedAt.IsZero() {
+			t.Fatalf("%s: no finish time after failure", tt.id)
+		}
+	}
+	if err := s.Fail(ctx, "p", "never-claimed", "a", StatusFailed, "x"); err != nil {
+		t.Fatalf("fail of an unknown partition: %v", err)
+	}
+	if _, ok, _ := s.Get(ctx, "p", "never-claimed"); ok {
+		t.Fatal("fail created a record")
+	}
+}
+
+func testCommitRecord(t *testing.T, ctx context.Context, b backend, s Store, _ func(*testing.T) Store) {
+	started := time.Date(2026, 11, 22, 13, 45, 1, 123456789, time.UTC)
+	finished := started.Add(90*time.Second + 987654321)
+	tests := []struct {
+		name            string
+		claimFirst      int // attempts made before the commit
+		commitAttempts  int
+		started, finish time.Time
+		wantAttempts    int
+	}{
+		{"never claimed", 0, 1, started, finished, 1},
+		{"more attempts in the store than in the commit", 3, 1, started, finished, 3},
+		{"more attempts in the commit", 1, 5, time.Time{}, time.Time{}, 5},
+	}
+	for i, tt := range tests {
+		id := fmt.Sprint("x", i)
+		for range tt.claimFirst {
+			if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "a", Lease: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := time.Now()
+		err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Attempts: tt.commitAttempts,
+			Owner: "a", StartedAt: tt.started, FinishedAt: tt.finish})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := mustGet(t, ctx, s, "p", id)
+		if got.Attempts != tt.wantAttempts || got.Status != StatusCommitted {
+			t.Fatalf("%s: %+v, want %d attempts", tt.name, got, tt.wantAttempts)
+		}
+		if tt.finish.IsZero() {
+			// The store stamps the commit time itself.
+			if d := got.FinishedAt.Sub(before); d < -time.Second || d > 10*time.Second {
+				t.Fatalf("%s: finished at %v, want about %v", tt.name, got.FinishedAt, before)
+			}
+			continue
+		}
+		// Timestamps keep the store's precision exactly, in UTC. A claimed partition keeps its claim's start.
+		if want := tt.started.Truncate(b.precision); tt.claimFirst == 0 && (!got.StartedAt.Equal(want) || got.StartedAt.Location() != time.UTC) {
+			t.Fatalf("%s: started at %v, want %v", tt.name, got.StartedAt, want)
+		}
+		if want := tt.finish.Truncate(b.precision); !got.FinishedAt.Equal(want) {
+			t.Fatalf("%s: finished at %v, want %v", tt.name, got.FinishedAt, want)
+		}
+	}
+}
+
+// The lease ends its duration after the claim or renewal (the stores here share the test machine's clock).
+func testLeaseDuration(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	tests := []struct {
+		name  string
+		lease time.Duration
+		renew bool
+	}{
+		{"claim", 90 * time.Minute, false},
+		{"renew", 36 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}
+		if !tt.renew {
+			c.Lease = tt.lease
+		}
+		before := time.Now()
+		if _, err := s.Claim(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if tt.renew {
+			if err := s.Renew(ctx, "p", "x", "a", tt.lease); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := time.Now()
+		got := mustGet(t, ctx, s, "p", "x")
+		if lo, hi := before.Add(tt.lease-time.Second), after.Add(tt.lease+time.Second); got.LeaseUntil.Before(lo) || got.LeaseUntil.After(hi) {
+			t.Fatalf("%s: lease until %v, want between %v and %v", tt.name, got.LeaseUntil, lo, hi)
+		}
+		if got.StartedAt.Before(before.Add(-time.Second)) || got.StartedAt.After(after.Add(time.Second)) {
+			t.Fatalf("%s: started at %v, want about %v", tt.name, got.StartedAt, before)
+		}
+	}
+}
+
+func commitAll(t *testing.T, ctx context.Context, s Store, ps ...Partition) {
+	t.Helper()
+	for _, p := range ps {
+		if p.Pipeline == "" {
+			p.Pipeline = "p"
+		}
+		if err := s.Commit(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ids(ps []Partition) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	return out
+}
+
+func testListOrder(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	// By run label, then index, then id, comparing text bytewise (uppercase before lowercase, as in C).
+	commitAll(t, ctx, s,
+		Partition{RunLabel: "2026-11-23", ID: "c", Key: "c", Index: 0},
+		Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 0},
+		Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 1},
+		Partition{RunLabel: "2026-11-22", ID: "z", Key: "z", Index: 10},
+		Partition{RunLabel: "2026-11-22", ID: "y", Key: "y", Index: 2},
+		Partition{RunLabel: "2026-11-22", ID: "e", Key: "e", Index: 0},
+		Partition{RunLabel: "2026-11-22", ID: "E", Key: "E", Index: 0},
+		Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "other", Key: "o"},
+	)
+	tests := []struct {
+		pipeline, run string
+		want          []string
+	}{
+		{"p", "2026-11-22", []string{"E", "b", "e", "a", "y", "z"}},
+		{"p", "", []string{"E", "b", "e", "a", "y", "z", "c"}},
+		{"p", "2026-11-23", []string{"c"}},
+		{"p", "2026-11-24", nil},
+		{"q", "", []string{"other"}},
+		{"none", "", nil},
+	}
+	for _, tt := range tests {
+		got, err := s.List(ctx, tt.pipeline, tt.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ids(got)) != fmt.Sprint(tt.want) {
+			t.Errorf("list %s %q = %v, want %v", tt.pipeline, tt.run, ids(got), tt.want)
+		}
+	}
+}
+
+func testReset(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	tests := []struct {
+		name   string
+		run    string
+		ids    []string
+		want   int
+		remain []string
+	}{
+		{"one id", "2026-11-22", []string{"a"}, 1, []string{"b", "c", "d", "x"}},
+		{"id of another run is kept", "2026-11-22", []string{"x"}, 0, []string{"b", "c", "d", "x"}},
+		{"ids of any run", "", []string{"x", "b", "unknown", "b"}, 2, []string{"c", "d"}},
+		{"whole run", "2026-11-22", nil, 2, nil},
+	}
+	commitAll(t, ctx, s,
+		Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 0},
+		Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 1},
+		Partition{RunLabel: "2026-11-22", ID: "c", Key: "c", Index: 2},
+		Partition{RunLabel: "2026-11-22", ID: "d", Key: "d", Index: 3},
+		Partition{RunLabel: "2026-11-23", ID: "x", Key: "x", Index: 0},
+		Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "a", Key: "a"},
+	)
+	for _, tt := range tests {
+		n, err := s.Reset(ctx, "p", tt.run, tt.ids)
+		if err != nil || n != tt.want {
+			t.Fatalf("%s: reset = %d, %v; want %d", tt.name, n, err, tt.want)
+		}
+		left, err := s.List(ctx, "p", "2026-11-22")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var remain []string
+		remain = append(remain, ids(left)...)
+		if _, ok, _ := s.Get(ctx, "p", "x"); ok {
+			remain = append(remain, "x")
+		}
+		if fmt.Sprint(remain) != fmt.Sprint(tt.remain) {
+			t.Fatalf("%s: left %v, want %v", tt.name, remain, tt.remain)
+		}
+	}
+	if _, ok, _ := s.Get(ctx, "q", "a"); !ok {
+		t.Fatal("reset of one pipeline removed another's partition")
+	}
+}
+
+func testCheckpoints(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	commitAll(t, ctx, s,
+		Partition{RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "offset=10"},
+		Partition{RunLabel: "r", ID: "b", Key: "b", Lane: "1", Checkpoint: "offset=5"},
+		Partition{RunLabel: "r", ID: "c", Key: "c", Lane: "0", Checkpoint: "offset=20"},
+		Partition{RunLabel: "r", ID: "d", Key: "d", Lane: "0"},                          // no checkpoint: keeps the lane's
+		Partition{RunLabel: "r", ID: "e", Key: "e", Checkpoint: "batch-without-a-lane"}, // no lane: no lane checkpoint
+		Partition{Pipeline: "q", RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "other"},
+	)
+	tests := []struct {
+		pipeline, lane string
+		want           string
+		ok             bool
+	}{
+		{"p", "0", "offset=20", true},
+		{"p", "1", "offset=5", true},
+		{"p", "2", "", false},
+		{"p", "", "", false},
+		{"q", "0", "other", true},
+	}
+	for _, tt := range tests {
+		got, ok, err := s.Checkpoint(ctx, tt.pipeline, tt.lane)
+		if err != nil || ok != tt.ok || got != tt.want {
+			t.Errorf("checkpoint %s lane %q = %q %v %v, want %q %v", tt.pipeline, tt.lane, got, ok, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func testWatermarks(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+	if _, ok, err := s.Watermark(ctx, "p", "updated_at"); ok || err != nil {
+		t.Fatalf("watermark before set: ok=%v err=%v", ok, err)
+	}
+	tests := []struct{ name, value string }{
+		{"updated_at", "2026-11-22T13:45:01.123456Z"}, // microseconds must survive
+		{"updated_at", "2026-11-22T13:45:01.123456789+05:30"},
+		{"id", "123456789012345678901234567890"}, // wider than any integer type
+		{"price", "0.1000000000000000055511151231257827"},
+		{"empty", ""},
+		{"unicode", "ünïcödé ✓ 'quoted' \"x\""},
+	}
+	for _, tt := range tests {
+		if err := s.SetWatermark(ctx, "p", tt.name, tt.value); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := s.Watermark(ctx, "p", tt.name); err != nil || !ok || v != tt.value {
+			t.Fatalf("watermark %s = %q %v %v, want %q", tt.name, v, ok, err, tt.value)
+		}
+	}
+	if _, ok, _ := s.Watermark(ctx, "q", "updated_at"); ok {
+		t.Fatal("a watermark of one pipeline found under another")
+	}
+}
+
+// Of many concurrent claims on one partition through two store handles (two processes, or two machines), exactly
+// one wins, whatever state the partition was in.
+func testConcurrentClaims(t *testing.T, ctx context.Context, _ backend, s1 Store, another func(*testing.T) Store) {
+	s2 := another(t)
+	tests := []struct {
+		name  string
+		setup func(id string)
+	}{
+		{"new partition", func(string) {}},
+		{"expired lease", func(id string) {
+			if _, err := s1.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "dead", Lease: time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}},
+		{"failed", func(id string) {
+			if _, err := s1.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "x", Lease: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s1.Fail(ctx, "p", id, "x", StatusFailed, "boom"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		tt.setup(tt.name)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var winners []string
+		leased := 0
+		start := make(chan struct{})
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := s1
+				if i%2 == 1 {
+					s = s2
+				}
+				owner := fmt.Sprint("w", i)
+				<-start
+				_, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: tt.name, Key: "k", Owner: owner, Lease: time.Minute})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					winners = append(winners, owner)
+				case errors.Is(err, ErrLeased):
+					leased++
+				default:
+					t.Errorf("%s: claim: %v", tt.name, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(winners) != 1 || leased != 15 {
+			t.Fatalf("%s: winners=%v leased=%d, want one winner and 15 ErrLeased", tt.name, winners, leased)
+		}
+		if got := mustGet(t, ctx, s2, "p", tt.name); got.Owner != winners[0] || got.Status != StatusRunning {
+			t.Fatalf("%s: record %+v, want owned by the winner %s", tt.name, got, winners[0])
+		}
+	}
+}
