@@ -215,7 +215,9 @@ func fromTs(t pgtype.Timestamptz) time.Time {
 // Claim implements Store.
 func (s *Postgres) Claim(ctx context.Context, c Claim) (int, error) {
 	var attempt int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	// READ COMMITTED whatever the database's default: the one-winner argument above relies on it, and stricter
+	// levels would fail racing claims with serialization errors instead of ErrLeased.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, s.q.claim, c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, c.Owner,
 			c.Lease.Microseconds(), c.TakeOverFrom, c.Force, c.Fingerprint).Scan(&attempt)
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -254,7 +256,7 @@ func (s *Postgres) Renew(ctx context.Context, pipeline, id, owner string, lease 
 
 // Commit implements Store.
 func (s *Postgres) Commit(ctx context.Context, p Partition) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
 			p.Bytes, p.Fingerprint, p.Tokens, p.Checkpoint, p.Owner, ts(p.StartedAt), ts(p.FinishedAt))
 		if err != nil || p.Lane == "" || p.Checkpoint == "" {

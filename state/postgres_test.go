@@ -203,3 +203,18 @@ func pgScan(ctx context.Context, dsn, sql string, dst any, args ...any) error {
 	defer conn.Close(ctx)
 	return conn.QueryRow(ctx, sql, args...).Scan(dst)
 }
+
+// Claims behave the same where an administrator made SERIALIZABLE the database's default isolation.
+func TestPostgresSerializableDefault(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	if err := pgExec(t.Context(), dsn, "ALTER DATABASE "+db+" SET default_transaction_isolation = 'serializable'"); err != nil {
+		t.Fatal(err)
+	}
+	open := func(t *testing.T) Store { return openPostgres(t, dsn) }
+	testConcurrentClaims(t, t.Context(), postgresBackend, open(t), open)
+}
