@@ -55,6 +55,8 @@ type StateSpec struct {
 	Type string       `yaml:"type" default:"sqlite" enum:"sqlite,postgres" doc:"sqlite: one file, one machine; postgres: shared by several machines."`
 	Path string       `yaml:"path" default:".jetflow/state.db" doc:"SQLite file, relative to the working directory."`
 	DSN  stage.Secret `yaml:"dsn" doc:"PostgreSQL connection string (postgres://...); write ${VAR}."`
+	// Schema is where the postgres store keeps its tables.
+	Schema string `yaml:"schema" default:"jetflow" doc:"PostgreSQL schema of the state tables (created if missing)."`
 }
 
 // Stage is one stage of a pipeline: its registered type and its decoded config.

@@ -38,7 +38,7 @@ func TestDecodeValid(t *testing.T) {
 			want := Spec{Name: "orders",
 				RunInstance: RunInstanceSpec{Every: stage.Duration(24 * time.Hour), Timezone: "UTC"},
 				Retries:     RetrySpec{Attempts: 3, Backoff: stage.Duration(time.Second), MaxBackoff: stage.Duration(time.Minute)},
-				State:       StateSpec{Type: "sqlite", Path: ".jetflow/state.db"}}
+				State:       StateSpec{Type: "sqlite", Path: ".jetflow/state.db", Schema: "jetflow"}}
 			got := p.Spec
 			got.Consumer, got.Loaders = nil, nil
 			if !reflect.DeepEqual(got, want) {

@@ -31,7 +31,7 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&c.statePath, "state", "", "SQLite state file (default: the pipeline's state.path, .jetflow/state.db)")
+	fs.StringVar(&c.statePath, "state", "", "SQLite state file (default: the pipeline's state.path, .jetflow/state.db); ignored with state.type postgres")
 }
 
 func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -163,8 +163,14 @@ func (l *loaded) openState(ctx context.Context, override string) (state.Store, e
 			return nil, withCode(exitError, err)
 		}
 		return s, nil
+	case "postgres":
+		s, err := state.OpenPostgres(ctx, l.p.State.DSN.Reveal(), state.PostgresSchema(l.p.State.Schema))
+		if err != nil {
+			return nil, withCode(exitError, err)
+		}
+		return s, nil
 	}
-	return nil, withCode(exitInvalid, fmt.Errorf("%s: state.type %q is not available in this build; use sqlite", l.p.File, l.p.State.Type))
+	return nil, withCode(exitInvalid, fmt.Errorf("%s: state.type %q is not known; use sqlite or postgres", l.p.File, l.p.State.Type))
 }
 
 // parseRun picks the run instance: --run if given, else the last complete one.

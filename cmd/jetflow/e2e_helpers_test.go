@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // The end-to-end tests run the real jetflow binary as a subprocess, as users and CI do, so that SIGKILL and
@@ -32,9 +33,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building jetflow for the end-to-end tests:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// pgtest.Main runs the tests and stops the PostgreSQL server the shared-state tests start (exits itself; the
+	// binary's temporary directory is small and left to the system's tmp cleaning).
+	pgtest.Main(m)
 }
 
 type result struct {
