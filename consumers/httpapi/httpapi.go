@@ -1,0 +1,629 @@
+// Package httpapi is the `httpapi` consumer: paginated JSON APIs read into Arrow batches.
+//
+// Each response body is walked token by token with encoding/json's streaming Decoder: the records array at
+// `records` is decoded straight into Arrow builders, the few scalars pagination needs (a cursor, a next URL, a
+// total) are picked up on the way, and everything else is skipped without being built. A body is never held
+// whole in memory, and no record becomes a map.
+//
+// A partition is a run instance, a date window of it, or one id of a list. Its pages are read in order and
+// emitted in batches cut between pages; a failure half-way through a partition fails it, and the engine re-reads
+// it whole, so its output appears exactly once.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+const doc = "Reads paginated JSON APIs (REST, SaaS) into Arrow: records at a path of each response are decoded " +
+	"straight into Arrow builders from a streaming JSON decoder. Pagination by page number, offset and limit, a " +
+	"cursor or next URL in the body, or a Link header; bearer, basic, API key and OAuth2 client-credentials auth; " +
+	"a rate limit, a concurrency limit, retries with backoff that honour Retry-After. Partitions are date windows " +
+	"of the run instance or a list of ids."
+
+func init() {
+	stage.RegisterConsumer[Config]("httpapi", doc, func(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
+		return New(bc, cfg)
+	})
+}
+
+// Defaults for zero values, the same as the config's default tags.
+const (
+	defaultTimeout     = 30 * time.Second
+	defaultMaxSize     = 64 << 20
+	defaultBatchRows   = 65536
+	defaultConcurrency = 4
+)
+
+// Consumer is the built `httpapi` consumer. It is safe for concurrent Read calls, which share its rate and
+// concurrency limits.
+type Consumer struct {
+	cfg      Config
+	pipeline string
+	alloc    memory.Allocator
+	log      *slog.Logger
+	client   *client
+	tmpl     tmpls
+	declared *arrow.Schema // nil when inferred
+	captures []string      // cursor_path, next_url_path, total_path (in that order; "" when unused)
+
+	mu       sync.Mutex // held while inferring
+	inferred *arrow.Schema
+	runMu    sync.Mutex
+	lastRun  stage.RunInstance // the run planned last: inference reads its first partition
+}
+
+var (
+	_ stage.Consumer       = (*Consumer)(nil)
+	_ stage.DeclaredSchema = (*Consumer)(nil)
+)
+
+// tmpls are the parsed templates of a request.
+type tmpls struct {
+	url     *template.Template
+	body    *template.Template
+	headers map[string]*template.Template
+	params  map[string]*template.Template
+}
+
+// TemplateData is what the url, params, headers and body templates see.
+type TemplateData struct {
+	Pipeline    string
+	RunInstance Time   // the run instance's start
+	RunLabel    string // its canonical text, e.g. 2026-11-22
+	Partition   TemplatePartition
+}
+
+// TemplatePartition is the partition as templates see it.
+type TemplatePartition struct {
+	Key    string
+	Lo, Hi any // Time for date windows, the id (a string) for id lists
+}
+
+// Time prints as RFC 3339 in templates, which is what most APIs take.
+type Time struct{ time.Time }
+
+func (t Time) String() string { return t.UTC().Format(time.RFC3339) }
+
+func asTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case Time:
+		return t.Time, nil
+	case time.Time:
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%v is not a time", v)
+}
+
+var templateFuncs = template.FuncMap{
+	// date is written as a pipeline stage: {{ .Partition.Lo | date "2006-01-02" }}.
+	"date": func(layout string, v any) (string, error) {
+		t, err := asTime(v)
+		return t.UTC().Format(layout), err
+	},
+	"unix": func(v any) (int64, error) {
+		t, err := asTime(v)
+		return t.Unix(), err
+	},
+}
+
+// New checks cfg and builds the consumer. Every config problem is a stage.FieldError.
+func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
+	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger}
+	if c.alloc == nil {
+		c.alloc = memory.DefaultAllocator
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	cf := &c.cfg
+	if cf.Method == "" {
+		cf.Method = http.MethodGet
+	}
+	if cf.Timeout <= 0 {
+		cf.Timeout = stage.Duration(defaultTimeout)
+	}
+	if cf.MaxResponseSize <= 0 {
+		cf.MaxResponseSize = defaultMaxSize
+	}
+	if cf.BatchRows <= 0 {
+		cf.BatchRows = defaultBatchRows
+	}
+	if cf.Concurrency <= 0 {
+		cf.Concurrency = defaultConcurrency
+	}
+	if cf.InferPages <= 0 {
+		cf.InferPages = 1
+	}
+	pg := &cf.Pagination
+	for _, d := range []struct {
+		p   *string
+		def string
+	}{{&pg.Type, "none"}, {&pg.PageParam, "page"}, {&pg.OffsetParam, "offset"}, {&pg.LimitParam, "limit"}, {&pg.CursorParam, "cursor"}, {&cf.Partition.TimeFormat, time.RFC3339}} {
+		if *d.p == "" {
+			*d.p = d.def
+		}
+	}
+
+	var errs []error
+	fail := func(path, format string, args ...any) { errs = append(errs, stage.FieldErrorf(path, format, args...)) }
+
+	parse := func(path, text string) *template.Template {
+		t, err := template.New(path).Funcs(templateFuncs).Option("missingkey=error").Parse(text)
+		if err != nil {
+			fail(path, "%v", err)
+			return nil
+		}
+		return t
+	}
+	c.tmpl.url = parse("url", cf.URL)
+	if cf.URL == "" {
+		fail("url", "url is required")
+	}
+	if cf.Body != "" {
+		c.tmpl.body = parse("body", cf.Body)
+	}
+	c.tmpl.headers = map[string]*template.Template{}
+	for k, v := range cf.Headers {
+		c.tmpl.headers[k] = parse("headers."+k, v)
+	}
+	c.tmpl.params = map[string]*template.Template{}
+	for k, v := range cf.Params {
+		c.tmpl.params[k] = parse("params."+k, v)
+	}
+	if len(errs) == 0 {
+		// Rendering a sample request finds unknown fields ({{ .Partition.Low }}) and bad URLs now, not mid-run.
+		sample := stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
+		if parts, err := c.Partitions(context.Background(), sample); err == nil && len(parts) > 0 {
+			if _, err := c.render(parts[0], 1); err != nil {
+				var fe *stage.FieldError
+				if errors.As(err, &fe) {
+					errs = append(errs, fe)
+				} else {
+					fail("url", "%v", err)
+				}
+			}
+		}
+	}
+
+	switch cf.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		fail("method", "method %q is not supported; use GET, POST, PUT or PATCH", cf.Method)
+	}
+	if cf.Concurrency < 1 {
+		fail("concurrency", "concurrency must be at least 1")
+	}
+	if cf.RateLimit < 0 {
+		fail("rate_limit", "rate_limit must be 0 (no limit) or positive, not %g", cf.RateLimit)
+	}
+	if cf.Retries < 0 {
+		fail("retries", "retries must be 0 or more, not %d", cf.Retries)
+	}
+	if cf.Backoff < 0 || cf.MaxBackoff < 0 {
+		fail("backoff", "backoff and max_backoff must not be negative")
+	}
+
+	// Pagination.
+	switch pg.Type {
+	case "none", "page", "link_header":
+	case "offset":
+		if pg.Limit <= 0 {
+			fail("pagination.limit", "offset pagination needs limit, the number of records per page")
+		}
+	case "cursor":
+		if pg.CursorPath == "" {
+			fail("pagination.cursor_path", "cursor pagination needs cursor_path, the dotted path of the next cursor in the body")
+		}
+	case "next_url":
+		if pg.NextURLPath == "" {
+			fail("pagination.next_url_path", "next_url pagination needs next_url_path, the dotted path of the next URL in the body")
+		}
+	default:
+		fail("pagination.type", "unknown pagination type %q; use none, page, offset, cursor, next_url or link_header", pg.Type)
+	}
+	if pg.Limit < 0 {
+		fail("pagination.limit", "limit must be positive, not %d", pg.Limit)
+	}
+	if pg.MaxPages < 0 {
+		fail("pagination.max_pages", "max_pages must be 0 (no limit) or positive")
+	}
+	c.captures = []string{pg.CursorPath, pg.NextURLPath, pg.TotalPath}
+	for i, p := range c.captures {
+		if p != "" && (p == cf.Records || strings.HasPrefix(cf.Records+".", p+".") || strings.HasPrefix(p, cf.Records+".") && cf.Records != "") {
+			fail([]string{"pagination.cursor_path", "pagination.next_url_path", "pagination.total_path"}[i],
+				"%q overlaps records %q; it must name a scalar outside the records", p, cf.Records)
+		}
+	}
+
+	// Partitions.
+	pc := cf.Partition
+	if pc.Every < 0 {
+		fail("partition.every", "every must be positive")
+	}
+	if pc.Every > 0 && len(pc.IDs) > 0 {
+		fail("partition", "set partition.every or partition.ids, not both")
+	}
+	if (pc.SinceParam != "" || pc.UntilParam != "") && pc.Every == 0 {
+		fail("partition.every", "since_param and until_param need every, the window length")
+	}
+	if pc.IDParam != "" && len(pc.IDs) == 0 {
+		fail("partition.ids", "id_param needs ids")
+	}
+	seen := map[string]int{}
+	for i, id := range pc.IDs {
+		if j, dup := seen[id]; dup {
+			fail(fmt.Sprintf("partition.ids[%d]", i), "id %q is already listed at ids[%d]", id, j)
+		}
+		seen[id] = i
+	}
+
+	// Schema.
+	if len(cf.Schema) > 0 {
+		names := map[string]int{}
+		var fields []arrow.Field
+		for i, col := range cf.Schema {
+			path := fmt.Sprintf("schema[%d]", i)
+			if col.Name == "" {
+				fail(path+".name", "a column needs a name")
+				continue
+			}
+			if j, dup := names[col.Name]; dup {
+				fail(path+".name", "column %q is already declared at schema[%d]", col.Name, j)
+				continue
+			}
+			names[col.Name] = i
+			dt, err := arrowtype.Parse(col.Type)
+			if err != nil {
+				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
+				continue
+			}
+			if err := checkType(dt); err != nil {
+				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
+				continue
+			}
+			fields = append(fields, arrow.Field{Name: col.Name, Type: dt, Nullable: true})
+		}
+		c.declared = arrow.NewSchema(fields, nil)
+	}
+
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	auth, secrets, err := newAuth(cf.Auth, hc)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	redact := map[string]bool{"authorization": true}
+	for _, n := range cf.Redact {
+		redact[strings.ToLower(n)] = true
+	}
+	if cf.Auth.Type == "api_key" && cf.Auth.In == "query" {
+		name := cf.Auth.Name
+		if name == "" {
+			name = "X-API-Key"
+		}
+		redact[strings.ToLower(name)] = true
+	}
+	var lim *limiter
+	if cf.RateLimit > 0 {
+		lim = &limiter{interval: time.Duration(float64(time.Second) / cf.RateLimit)}
+	}
+	c.client = &client{
+		hc: hc, auth: auth, log: c.log, limiter: lim, sem: make(chan struct{}, cf.Concurrency),
+		retries: cf.Retries, backoff: cf.Backoff.D(), maxBackoff: cf.MaxBackoff.D(), timeout: cf.Timeout.D(),
+		maxSize: int64(cf.MaxResponseSize), redact: redact, secrets: secrets, sleep: sleepCtx,
+	}
+	return c, nil
+}
+
+// DeclaredSchema implements stage.DeclaredSchema: known from the config when schema is declared.
+func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) {
+	return c.declared, c.declared != nil, nil
+}
+
+// Schema is the declared schema, or the one inferred from the first infer_pages pages of the first partition
+// of the run instance planned last (of yesterday, UTC, when none was planned yet). The inferred schema is kept
+// for the consumer's life, so every batch has it.
+func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
+	if c.declared != nil {
+		return c.declared, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inferred != nil {
+		return c.inferred, nil
+	}
+	c.runMu.Lock()
+	run := c.lastRun
+	c.runMu.Unlock()
+	if run.Label == "" {
+		day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+		run = stage.RunInstance{Start: day, End: day.Add(24 * time.Hour), Label: day.Format(time.DateOnly)}
+	}
+	parts, err := c.Partitions(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	in := newInferrer()
+	err = c.pages(ctx, parts[0], c.cfg.InferPages, in, func(int) error { return nil })
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: inferring the schema from partition %q: %w", parts[0].Key, err)
+	}
+	if len(in.root.fields) == 0 {
+		return nil, fmt.Errorf("httpapi: cannot infer a schema: the first %d page(s) of partition %q held no records with fields; declare schema: in the config", c.cfg.InferPages, parts[0].Key)
+	}
+	c.inferred = in.schema()
+	return c.inferred, nil
+}
+
+// Partitions cuts run into windows of partition.every, or one partition per id, or one partition.
+func (c *Consumer) Partitions(_ context.Context, run stage.RunInstance) ([]stage.Partition, error) {
+	pc := c.cfg.Partition
+	var parts []stage.Partition
+	switch {
+	case len(pc.IDs) > 0:
+		for i, id := range pc.IDs {
+			parts = append(parts, stage.Partition{Key: "id=" + id, Index: i, Lo: id, Hi: id, Run: run})
+		}
+	case pc.Every > 0:
+		if run.End.IsZero() {
+			return nil, errors.New("httpapi: partition.every needs a bounded run instance (it has no end)")
+		}
+		step := pc.Every.D()
+		for lo, i := run.Start.UTC(), 0; lo.Before(run.End); lo, i = lo.Add(step), i+1 {
+			hi := lo.Add(step)
+			if hi.After(run.End) {
+				hi = run.End.UTC()
+			}
+			parts = append(parts, stage.Partition{
+				Key:   "window[" + lo.Format(time.RFC3339Nano) + "," + hi.Format(time.RFC3339Nano) + ")",
+				Index: i, Lo: lo, Hi: hi, Run: run,
+			})
+		}
+	default:
+		parts = []stage.Partition{{Key: "all", Lo: run.Start.UTC(), Hi: run.End.UTC(), Run: run}}
+	}
+	c.runMu.Lock()
+	c.lastRun = run
+	c.runMu.Unlock()
+	return parts, nil
+}
+
+// render builds the first request of a partition.
+func (c *Consumer) render(p stage.Partition, page int) (*request, error) {
+	td := TemplateData{Pipeline: c.pipeline, RunInstance: Time{p.Run.Start}, RunLabel: p.Run.Label,
+		Partition: TemplatePartition{Key: p.Key, Lo: tmplValue(p.Lo), Hi: tmplValue(p.Hi)}}
+	var buf bytes.Buffer
+	exec := func(path string, t *template.Template) (string, error) {
+		buf.Reset()
+		if err := t.Execute(&buf, td); err != nil {
+			return "", stage.FieldErrorf(path, "%v (templates see .Pipeline, .RunInstance, .RunLabel, .Partition.Key, .Partition.Lo and .Partition.Hi)", err)
+		}
+		return buf.String(), nil
+	}
+	raw, err := exec("url", c.tmpl.url)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, stage.FieldErrorf("url", "%q is not an absolute http(s) URL", redactURL(raw, c.redactNames()))
+	}
+	q := u.Query()
+	for _, k := range sortedKeys(c.tmpl.params) {
+		v, err := exec("params."+k, c.tmpl.params[k])
+		if err != nil {
+			return nil, err
+		}
+		q.Set(k, v)
+	}
+	pc := c.cfg.Partition
+	if lo, ok := p.Lo.(time.Time); ok && pc.Every > 0 {
+		hi, _ := p.Hi.(time.Time)
+		if pc.SinceParam != "" {
+			q.Set(pc.SinceParam, formatTime(lo, pc.TimeFormat))
+		}
+		if pc.UntilParam != "" {
+			q.Set(pc.UntilParam, formatTime(hi, pc.TimeFormat))
+		}
+	}
+	if id, ok := p.Lo.(string); ok && pc.IDParam != "" {
+		q.Set(pc.IDParam, id)
+	}
+	u.RawQuery = q.Encode()
+	r := &request{method: c.cfg.Method, url: u, header: http.Header{}, page: page}
+	for k, t := range c.tmpl.headers {
+		v, err := exec("headers."+k, t)
+		if err != nil {
+			return nil, err
+		}
+		r.header.Set(k, v)
+	}
+	if c.tmpl.body != nil {
+		b, err := exec("body", c.tmpl.body)
+		if err != nil {
+			return nil, err
+		}
+		r.body = []byte(b)
+		r.header.Set("Content-Type", "application/json")
+	}
+	return r, nil
+}
+
+func (c *Consumer) redactNames() map[string]bool {
+	if c.client != nil {
+		return c.client.redact
+	}
+	return nil
+}
+
+func tmplValue(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return Time{t}
+	}
+	return v
+}
+
+func formatTime(t time.Time, layout string) string {
+	if layout == "unix" {
+		return strconv.FormatInt(t.Unix(), 10)
+	}
+	return t.UTC().Format(layout)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (c *Consumer) paginator() paginator {
+	pg := c.cfg.Pagination
+	switch pg.Type {
+	case "page":
+		return &pageNumber{param: pg.PageParam, limitParam: pg.LimitParam, firstPage: pg.FirstPage, limit: pg.Limit}
+	case "offset":
+		return &offsetLimit{param: pg.OffsetParam, limitParam: pg.LimitParam, limit: pg.Limit}
+	case "cursor":
+		return &bodyCursor{param: pg.CursorParam}
+	case "next_url":
+		return &nextLink{}
+	case "link_header":
+		return &nextLink{fromHeader: true}
+	}
+	return single{}
+}
+
+// pages reads up to maxPages pages of p (0: all), feeding records to sink; afterPage runs after each page with
+// the page's record count, between pages, where batches may be cut.
+func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, sink recordSink, afterPage func(records int) error) error {
+	req, err := c.render(p, 1)
+	if err != nil {
+		return err
+	}
+	pager := c.paginator()
+	pager.first(req.url)
+	w := newWalker(c.cfg.Records, c.captures)
+	var total, read int64
+	for n := 1; ; n++ {
+		req.page = n
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var pg page
+		err := c.client.do(ctx, req, func(resp *http.Response, body io.Reader) error {
+			res, err := w.walk(body, sink)
+			if err != nil {
+				return bodyError(resp, err)
+			}
+			if !res.foundRecord && n == 1 && c.cfg.Records != "" {
+				return fmt.Errorf("the response has no records at %q; check records:", c.cfg.Records)
+			}
+			pg = page{records: res.records, cursor: res.captures[0], nextURL: res.captures[1], header: resp.Header, url: req.url}
+			if tp := res.captures[2]; tp != "" {
+				t, err := strconv.ParseInt(tp, 10, 64)
+				if err != nil {
+					return fmt.Errorf("total at %q is %q, not a whole number", c.cfg.Pagination.TotalPath, tp)
+				}
+				total = t
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := afterPage(pg.records); err != nil {
+			return err
+		}
+		read += int64(pg.records)
+		if maxPages > 0 && n >= maxPages {
+			return nil
+		}
+		if c.cfg.Pagination.TotalPath != "" && total > 0 && read >= total {
+			return nil
+		}
+		more, err := pager.next(pg, req.url)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.client.what(req), err)
+		}
+		if !more {
+			return nil
+		}
+		if c.cfg.Pagination.MaxPages > 0 && n >= c.cfg.Pagination.MaxPages {
+			return fmt.Errorf("%s: partition %q has more than max_pages (%d) pages; raise pagination.max_pages or cut smaller partitions",
+				c.client.what(req), p.Key, c.cfg.Pagination.MaxPages)
+		}
+	}
+}
+
+// bodyError explains a body that could not be read as JSON.
+func bodyError(resp *http.Response, err error) error {
+	ct := resp.Header.Get("Content-Type")
+	switch {
+	case errors.Is(err, errTooLarge):
+		return fmt.Errorf("%w; raise max_response_size or ask for smaller pages", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the body ends in the middle of its JSON (truncated): %w", err)
+	}
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return err // valid JSON of an unexpected shape; the error says what
+	}
+	if ct != "" && !strings.Contains(ct, "json") {
+		return fmt.Errorf("the body is not JSON (Content-Type %s): %w", ct, err)
+	}
+	return fmt.Errorf("malformed JSON body: %w", err)
+}
+
+// Read reads the partition's pages in order and emits batches of at least batch_rows rows, cut between pages.
+func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.RecordBatch) error) error {
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	bb := newBatchBuilder(c.alloc, schema)
+	defer bb.release()
+	emit := func() error {
+		rec := bb.batch()
+		defer rec.Release()
+		return out(rec)
+	}
+	err = c.pages(ctx, p, 0, bb, func(int) error {
+		if bb.rows >= c.cfg.BatchRows {
+			return emit()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("httpapi: partition %q: %w", p.Key, err)
+	}
+	if bb.rows > 0 {
+		return emit()
+	}
+	return nil
+}
