@@ -121,19 +121,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22 (default: the last complete one)")
 	shardFlag := fs.String("shard", "", "only this worker's share of the partitions, INDEX/COUNT")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	files, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(files) != 1 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name exactly one pipeline file"))
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	l, err := loadOne(ctx, files[0], log)
+	l, _, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -210,24 +198,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stream := fs.Bool("stream", false, "read an unbounded source until SIGTERM")
 	reportPath := fs.String("report", "", "write the run report as JSON to this file")
 	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
-	files, err := parseArgs(fs, args)
+	l, log, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err
-	}
-	if len(files) != 1 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name exactly one pipeline file"))
 	}
 	if *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--workers %d: want at least 1", *workers))
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	l, err := loadOne(ctx, files[0], log)
-	if err != nil {
-		return err
 	}
 	defer l.close(log)
 	shard, shards, err := parseShard(*shardFlag)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,6 +81,25 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// parseAndLoad parses a command's flags and its one pipeline file argument, makes the logger and loads the
+// pipeline: what plan, run and state all start with.
+func (c *commonFlags) parseAndLoad(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) (*loaded, *slog.Logger, error) {
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return nil, nil, withCode(exitInvalid, errors.New("name exactly one pipeline file"))
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := loadOne(ctx, files[0], log)
+	return l, log, err
 }
 
 // loaded is a pipeline with its stages built.

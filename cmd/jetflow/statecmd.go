@@ -39,19 +39,7 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var ids stringList
 	fs.Var(&ids, "partition", "reset only this partition id (repeatable)")
 	asJSON := fs.Bool("json", false, "list as JSON")
-	files, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if len(files) != 1 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name exactly one pipeline file"))
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	l, err := loadOne(ctx, files[0], log)
+	l, _, err := c.parseAndLoad(ctx, fs, args[1:], stderr)
 	if err != nil {
 		return err
 	}
