@@ -202,10 +202,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	defer l.close(log)
 	if *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--workers %d: want at least 1", *workers))
 	}
-	defer l.close(log)
 	shard, shards, err := parseShard(*shardFlag)
 	if err != nil {
 		return err
