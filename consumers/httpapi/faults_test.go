@@ -198,7 +198,8 @@ func body(contentType, text string) func(w http.ResponseWriter, r *http.Request)
 var okPage = body("application/json", `[{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]`)
 
 func TestFaults(t *testing.T) {
-	httpDate := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	// HTTP dates have whole seconds: half a second more makes the wait round to 90s.
+	httpDate := time.Now().Add(90*time.Second + 500*time.Millisecond).UTC().Format(http.TimeFormat)
 	tests := []struct {
 		name      string
 		responses []func(w http.ResponseWriter, r *http.Request)

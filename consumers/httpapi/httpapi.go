@@ -608,10 +608,12 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	}
 	bb := newBatchBuilder(c.alloc, schema)
 	defer bb.release()
+	var outErr error // the receiver's error goes back as is, as the Consumer contract asks
 	emit := func() error {
 		rec := bb.batch()
 		defer rec.Release()
-		return out(rec)
+		outErr = out(rec)
+		return outErr
 	}
 	err = c.pages(ctx, p, 0, bb, func(int) error {
 		if bb.rows >= c.cfg.BatchRows {
@@ -619,6 +621,9 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		}
 		return nil
 	})
+	if outErr != nil {
+		return outErr
+	}
 	if err != nil {
 		return fmt.Errorf("httpapi: partition %q: %w", p.Key, err)
 	}
