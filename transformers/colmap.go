@@ -16,9 +16,9 @@ type columnMap struct {
 	mem   memory.Allocator
 	names []string // the columns to replace
 	paths []string // the config key of each, for errors
-	// outType returns the type column i becomes, or a FieldError at paths[i].
-	outType func(i int, f arrow.Field) (arrow.DataType, error)
-	// apply computes column i's new array from the input's; the result must have the type outType gave.
+	// outField returns the field column i becomes (its name is kept), or a FieldError at paths[i].
+	outField func(i int, f arrow.Field) (arrow.Field, error)
+	// apply computes column i's new array from the input's; the result must have the type outField gave.
 	apply func(ctx context.Context, i int, name string, col arrow.Array) (arrow.Array, error)
 }
 
@@ -34,11 +34,11 @@ func (m *columnMap) plan(in *arrow.Schema) (*arrow.Schema, []int, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		dt, err := m.outType(i, fields[j])
+		f, err := m.outField(i, fields[j])
 		if err != nil {
 			return nil, nil, err
 		}
-		fields[j] = arrow.Field{Name: fields[j].Name, Type: dt, Nullable: fields[j].Nullable}
+		fields[j] = arrow.Field{Name: fields[j].Name, Type: f.Type, Nullable: f.Nullable}
 		which[j] = i
 	}
 	md := in.Metadata()

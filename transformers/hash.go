@@ -35,11 +35,11 @@ func init() {
 			}
 			return &columnMap{
 				mem: allocOf(bc), names: c.Columns, paths: indexedPaths("columns", len(c.Columns)),
-				outType: func(i int, f arrow.Field) (arrow.DataType, error) {
+				outField: func(i int, f arrow.Field) (arrow.Field, error) {
 					if !hashable(valueType(f.Type)) {
-						return nil, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "column %q is %s; hash takes string, binary or integer columns: cast it to string first", f.Name, f.Type)
+						return arrow.Field{}, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "column %q is %s; hash takes string, binary or integer columns: cast it to string first", f.Name, f.Type)
 					}
-					return out, nil
+					return arrow.Field{Type: out, Nullable: f.Nullable}, nil
 				},
 				apply: func(ctx context.Context, _ int, _ string, col arrow.Array) (arrow.Array, error) {
 					return perDictionaryValue(ctx, col, func(a arrow.Array) (arrow.Array, error) {

@@ -38,12 +38,12 @@ func init() {
 			mem := allocOf(bc)
 			return &columnMap{
 				mem: mem, names: c.Columns, paths: indexedPaths("columns", len(c.Columns)),
-				outType: func(i int, f arrow.Field) (arrow.DataType, error) {
+				outField: func(i int, f arrow.Field) (arrow.Field, error) {
 					vt := valueType(f.Type)
 					if vt.ID() != arrow.STRING && vt.ID() != arrow.LARGE_STRING {
-						return nil, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "column %q is %s; mask takes string columns (use hash for other types)", f.Name, f.Type)
+						return arrow.Field{}, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "column %q is %s; mask takes string columns (use hash for other types)", f.Name, f.Type)
 					}
-					return vt, nil
+					return arrow.Field{Type: vt, Nullable: f.Nullable}, nil
 				},
 				apply: func(ctx context.Context, _ int, _ string, col arrow.Array) (arrow.Array, error) {
 					return perDictionaryValue(ctx, col, func(a arrow.Array) (arrow.Array, error) {
