@@ -1,0 +1,24 @@
+package postgres
+
+import "github.com/jetflow-dev/jetflow/stage"
+
+// Config is the `postgres` consumer's YAML config.
+type Config struct {
+	DSN       stage.Secret    `yaml:"dsn" required:"true" doc:"Connection string (URL or key=value), normally from the environment: ${ORDERS_PG_DSN}. Its password never appears in logs or errors."`
+	Table     string          `yaml:"table" doc:"Table or view to read, schema-qualified (public.orders) or not (then the search_path finds it). Exactly one of table and query."`
+	Query     string          `yaml:"query" doc:"SELECT to read instead of a table. With a partition, {{ .Partition.Lo }} and {{ .Partition.Hi }} stand for the partition's bounds; they are sent as bind parameters ($1, $2), never spliced as text: WHERE updated_at >= {{ .Partition.Lo }} AND updated_at < {{ .Partition.Hi }}."`
+	Columns   []string        `yaml:"columns" doc:"Columns of table to read, in order (default: every column). Names are quoted as given."`
+	Partition PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions. Default: one partition holding the whole table or query."`
+	Snapshot  string          `yaml:"snapshot" default:"none" enum:"none,export" doc:"export: a first connection exports a snapshot (pg_export_snapshot, in a REPEATABLE READ transaction kept open until the run ends) and every partition reads in it (SET TRANSACTION SNAPSHOT), so parallel partitions of a changing table see one consistent state, as pg_dump -j does. none: each partition reads the latest committed state."`
+	Infinity  string          `yaml:"infinity" default:"error" enum:"error,null,clamp" doc:"What a date or timestamp of +/-infinity becomes: error (the read fails, naming the column), null, or clamp (0001-01-01 and 9999-12-31 23:59:59.999999)."`
+	BatchRows int             `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch (at least 1)."`
+}
+
+// PartitionConfig cuts a run instance into ranges of one column.
+type PartitionConfig struct {
+	Column string         `yaml:"column" doc:"Column whose ranges make the partitions: an integer (int2, int4, int8), date, timestamp or timestamptz column. Rows where it is null are in no partition."`
+	Every  stage.Duration `yaml:"every" doc:"Time columns: windows of this length across the run instance [start, end), aligned on its start (1h, 15m, 1d)."`
+	Step   int64          `yaml:"step" doc:"Integer columns: ranges of this many values, aligned on multiples of step, from the table's min to its max."`
+	Count  int            `yaml:"count" doc:"Number of ranges of (nearly) equal width: for a time column, of the run instance; for an integer column, of [min, max] of the table (needs table:)."`
+	Ranges [][]string     `yaml:"ranges" doc:"Explicit [lo, hi) ranges, lo inclusive, hi exclusive: [[0, 1000], [1000, 5000]] or [[\"2026-11-22T00:00:00Z\", \"2026-11-22T12:00:00Z\"]]."`
+}

@@ -1,0 +1,196 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// Partitions cuts the run instance by the partition column:
+//   - no partition: one partition, Key "all", holding every row;
+//   - every / count on a time column: windows of the run instance [start, end), Key col[lo,hi) in RFC 3339;
+//   - step / count on an integer column: ranges over [min, max] of the table, read in the exported snapshot
+//     when there is one; an empty table has no partition;
+//   - ranges: the listed ranges, as written.
+func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]stage.Partition, error) {
+	src, err := c.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc := c.cfg.Partition
+	if pc.Column == "" {
+		return []stage.Partition{{Key: "all", Run: run}}, nil
+	}
+	var bounds [][2]any
+	switch k := src.part.kind; {
+	case len(c.ranges) > 0:
+		for i, r := range c.ranges {
+			lo, err1 := parseBound(k, r.lo)
+			hi, err2 := parseBound(k, r.hi)
+			if err1 != nil || err2 != nil {
+				return nil, stage.FieldErrorf(fmt.Sprintf("partition.ranges[%d]", i), "[%s, %s] are not bounds of column %q (%s)", r.lo, r.hi, pc.Column, kindText(k))
+			}
+			bounds = append(bounds, [2]any{lo, hi})
+		}
+	case isTime(k):
+		if pc.Step > 0 {
+			return nil, stage.FieldErrorf("partition.step", "applies to integer columns; %q is a %s: use every or count", pc.Column, kindText(k))
+		}
+		if run.End.IsZero() || !run.End.After(run.Start) {
+			return nil, fmt.Errorf("postgres: partition.column %q is a time: the run instance %q needs a start and an end (a run_instance with every:)", pc.Column, run.Label)
+		}
+		step := pc.Every.D()
+		if pc.Count > 0 {
+			step = run.End.Sub(run.Start) / time.Duration(pc.Count)
+			step = step.Truncate(time.Microsecond)
+		}
+		if k == kDate && step%(24*time.Hour) != 0 {
+			return nil, stage.FieldErrorf("partition", "column %q is a date: windows must be whole days, not %s", pc.Column, step)
+		}
+		if step <= 0 {
+			return nil, stage.FieldErrorf("partition", "windows of %s are too short", step)
+		}
+		for lo := run.Start.UTC(); lo.Before(run.End); lo = lo.Add(step) {
+			hi := lo.Add(step)
+			if hi.After(run.End) || (pc.Count > 0 && len(bounds) == pc.Count-1) {
+				hi = run.End.UTC()
+			}
+			bounds = append(bounds, [2]any{lo, hi})
+			if !hi.Before(run.End) {
+				break
+			}
+		}
+	default: // integer column
+		if pc.Every > 0 {
+			return nil, stage.FieldErrorf("partition.every", "applies to time columns; %q is an integer: use step or count", pc.Column)
+		}
+		if c.tmpl != nil {
+			return nil, stage.FieldErrorf("partition", "an integer column with step or count needs the table's min and max: use table:, or ranges: with query:")
+		}
+		lo, hi, ok, err := c.minMax(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nil
+		}
+		bounds = intRanges(lo, hi, pc.Step, pc.Count)
+	}
+	parts := make([]stage.Partition, len(bounds))
+	for i, b := range bounds {
+		parts[i] = stage.Partition{Key: partitionKey(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
+	}
+	return parts, nil
+}
+
+// intRanges cuts [lo, hi] into ranges of step aligned on multiples of step, or into count ranges of nearly
+// equal width. The last range ends at hi+1.
+func intRanges(lo, hi, step int64, count int) [][2]any {
+	var out [][2]any
+	if step > 0 {
+		start := lo - mod(lo, step)
+		for s := start; s <= hi; s += step {
+			out = append(out, [2]any{s, s + step})
+			if s > hi-step { // next s would pass hi (or overflow)
+				break
+			}
+		}
+		return out
+	}
+	width := uint64(hi-lo) + 1
+	n := uint64(max(count, 1))
+	size, extra := width/n, width%n
+	s := lo
+	for i := uint64(0); i < n && (i == 0 || s <= hi); i++ {
+		e := s + int64(size)
+		if i < extra {
+			e++
+		}
+		if i == n-1 {
+			e = hi + 1
+		}
+		if e == s {
+			continue
+		}
+		out = append(out, [2]any{s, e})
+		s = e
+	}
+	return out
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// minMax reads the partition column's range, in the exported snapshot when there is one.
+func (c *Consumer) minMax(ctx context.Context) (lo, hi int64, ok bool, err error) {
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer closeConn(conn)
+	if err := c.begin(ctx, conn); err != nil {
+		return 0, 0, false, err
+	}
+	col := pgx.Identifier{c.cfg.Partition.Column}.Sanitize()
+	var l, h *int64
+	q := "SELECT min(" + col + ")::int8, max(" + col + ")::int8 FROM " + c.table.Sanitize()
+	if err := conn.QueryRow(ctx, q).Scan(&l, &h); err != nil {
+		return 0, 0, false, c.sourceErr("range of "+c.cfg.Partition.Column+" in "+c.table.Sanitize(), err)
+	}
+	if l == nil {
+		return 0, 0, false, nil
+	}
+	return *l, *h, true, nil
+}
+
+func isTime(k kind) bool { return k == kDate || k == kTimestamp || k == kTimestampTZ }
+
+func kindText(k kind) string {
+	switch k {
+	case kDate:
+		return "date"
+	case kTimestamp:
+		return "timestamp"
+	case kTimestampTZ:
+		return "timestamptz"
+	}
+	return "integer"
+}
+
+// parseBound reads a bound of partition.ranges: an integer, or an RFC 3339 time or a date (UTC).
+func parseBound(k kind, s string) (any, error) {
+	if !isTime(k) {
+		return strconv.ParseInt(s, 10, 64)
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return nil, fmt.Errorf("not a time")
+}
+
+// partitionKey is the canonical text of a range: id[0,100000), updated_at[2026-11-22T00:00:00Z,2026-11-22T01:00:00Z).
+func partitionKey(col string, lo, hi any) string {
+	return col + "[" + boundText(lo) + "," + boundText(hi) + ")"
+}
+
+func boundText(v any) string {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,292 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/conformance"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// exec runs SQL statements on dsn, failing the test on error.
+func exec(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// defaults is the config the pipeline loader would give for absent keys.
+func defaults(cfg Config) Config {
+	if cfg.BatchRows == 0 {
+		cfg.BatchRows = 65536
+	}
+	if cfg.Snapshot == "" {
+		cfg.Snapshot = "none"
+	}
+	if cfg.Infinity == "" {
+		cfg.Infinity = "error"
+	}
+	return cfg
+}
+
+func newConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
+	t.Helper()
+	cfg = defaults(cfg)
+	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	c := src.(*Consumer)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readAll reads every partition of the test run instance and returns the rows as cell text, one line per row.
+func readAll(t *testing.T, mem memory.Allocator, c *Consumer) ([]string, *arrow.Schema) {
+	t.Helper()
+	ctx := t.Context()
+	ps, err := c.Partitions(ctx, testkit.RunInstance())
+	if err != nil {
+		t.Fatalf("Partitions: %v", err)
+	}
+	var rows []string
+	for _, p := range ps {
+		batches := testkit.ReadPartition(ctx, t, c, p)
+		for _, b := range batches {
+			for r := 0; r < int(b.NumRows()); r++ {
+				cells := make([]string, b.NumCols())
+				for i, col := range b.Columns() {
+					cells[i] = testkit.CellText(col, r)
+				}
+				rows = append(rows, strings.Join(cells, " | "))
+			}
+		}
+		testkit.ReleaseAll(batches)
+	}
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows, schema
+}
+
+func TestConformance(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn,
+		`CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL, name text, amount numeric(12,2))`,
+		`INSERT INTO public.events SELECT g, '2026-01-01'::timestamptz + g * interval '1 second', 'e' || g,
+			CASE WHEN g % 7 = 0 THEN NULL ELSE g / 100.0 END FROM generate_series(0, 19999) g`)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"integer count", Config{Table: "public.events", Partition: PartitionConfig{Column: "id", Count: 4}, BatchRows: 1000}},
+		{"time every", Config{Table: "events", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}, BatchRows: 500}},
+		{"query with snapshot", Config{Query: `SELECT id, name FROM events WHERE id >= {{ .Partition.Lo }} AND id < {{ .Partition.Hi }}`,
+			Partition: PartitionConfig{Column: "id", Ranges: [][]string{{"0", "10000"}, {"10000", "20000"}}}, BatchRows: 1000, Snapshot: "export"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.DSN = stage.Secret(dsn)
+			conformance.Consumers(t, conformance.ConformanceConsumer{
+				New:        func(t *testing.T, mem memory.Allocator) stage.Consumer { return newConsumer(t, mem, tc.cfg) },
+				KeyColumns: []string{"id"},
+			})
+		})
+	}
+}
+
+func TestTypes(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn,
+		`CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`,
+		`CREATE DOMAIN positive AS numeric(8,3) CHECK (VALUE > 0)`,
+		`CREATE TYPE addr AS (city text, zip int4, tags text[])`,
+	)
+	cases := []struct {
+		typ    string
+		values []string // SQL literals, one row each
+		dt     string   // the Arrow type
+		want   []string // cell text, one per row
+		cfg    Config   // overrides (infinity)
+	}{
+		{typ: "bool", values: []string{"true", "false", "NULL"}, dt: "bool", want: []string{"true", "false", "null"}},
+		{typ: "int2", values: []string{"-32768", "32767", "NULL"}, dt: "int16", want: []string{"-32768", "32767", "null"}},
+		{typ: "int4", values: []string{"-2147483648", "2147483647", "0"}, dt: "int32", want: []string{"-2147483648", "2147483647", "0"}},
+		{typ: "int8", values: []string{"-9223372036854775808", "9223372036854775807", "NULL"}, dt: "int64", want: []string{"-9223372036854775808", "9223372036854775807", "null"}},
+		{typ: "oid", values: []string{"0", "4294967295"}, dt: "uint32", want: []string{"0", "4294967295"}},
+		{typ: "float4", values: []string{"'NaN'", "'Infinity'", "'-Infinity'", "1.5", "'-0'", "NULL"}, dt: "float32", want: []string{"NaN", "+Inf", "-Inf", "1.5", "-0", "null"}},
+		{typ: "float8", values: []string{"'NaN'", "'Infinity'", "'-Infinity'", "1e308", "5e-324", "NULL"}, dt: "float64", want: []string{"NaN", "+Inf", "-Inf", "1e+308", "5e-324", "null"}},
+		{typ: "numeric(18,4)", values: []string{"0", "1.5", "-12345678901234.5678", "0.0001", "100", "NULL"}, dt: "decimal(18, 4)",
+			want: []string{"0.0000", "1.5000", "-12345678901234.5678", "0.0001", "100.0000", "null"}},
+		{typ: "numeric(38,0)", values: []string{"99999999999999999999999999999999999999", "-1"}, dt: "decimal(38, 0)", want: []string{"99999999999999999999999999999999999999", "-1"}},
+		{typ: "numeric(10,10)", values: []string{"0.0000000001", "-0.9999999999"}, dt: "decimal(10, 10)", want: []string{"0.0000000001", "-0.9999999999"}},
+		{typ: "numeric", values: []string{"'NaN'", "'Infinity'", "123456789012345678901234567890.123456789", "-0.000001", "0", "10000", "NULL"}, dt: "utf8",
+			want: []string{`"NaN"`, `"Infinity"`, `"123456789012345678901234567890.123456789"`, `"-0.000001"`, `"0"`, `"10000"`, "null"}},
+		{typ: "numeric(50,2)", values: []string{"1.25"}, dt: "utf8", want: []string{`"1.25"`}},
+		{typ: "positive", values: []string{"1.5", "NULL"}, dt: "decimal(8, 3)", want: []string{"1.500", "null"}},
+		{typ: "text", values: []string{"''", "'héllo ✓'", "NULL"}, dt: "utf8", want: []string{`""`, `"héllo ✓"`, "null"}},
+		{typ: "varchar(5)", values: []string{"'abc'"}, dt: "utf8", want: []string{`"abc"`}},
+		{typ: "char(4)", values: []string{"'ab'"}, dt: "utf8", want: []string{`"ab  "`}},
+		{typ: "name", values: []string{"'pg_class'"}, dt: "utf8", want: []string{`"pg_class"`}},
+		{typ: "bytea", values: []string{"'\\x00ff'::bytea", "''::bytea", "NULL"}, dt: "binary", want: []string{`"\x00\xff"`, `""`, "null"}},
+		{typ: "uuid", values: []string{"'01020304-0506-0708-090a-0b0c0d0e0fff'", "NULL"}, dt: "fixed_size_binary[16]",
+			want: []string{`"\x01\x02\x03\x04\x05\x06\a\b\t\n\v\f\r\x0e\x0f\xff"`, "null"}},
+		{typ: "date", values: []string{"'2026-11-22'", "'0001-01-01'", "'1969-12-31'", "NULL"}, dt: "date32", want: []string{"2026-11-22", "0001-01-01", "1969-12-31", "null"}},
+		{typ: "time", values: []string{"'00:00:00'", "'23:59:59.999999'", "NULL"}, dt: "time64[us]", want: []string{"00:00:00.000000", "23:59:59.999999", "null"}},
+		{typ: "timestamp", values: []string{"'2026-11-22 13:14:15.123456'", "'1900-01-01 00:00:00'", "NULL"}, dt: "timestamp[us]",
+			want: []string{"2026-11-22T13:14:15.123456Z", "1900-01-01T00:00:00Z", "null"}},
+		{typ: "timestamptz", values: []string{"'2026-11-22 13:14:15.000001+02'", "NULL"}, dt: "timestamp[us, tz=UTC]",
+			want: []string{"2026-11-22T11:14:15.000001Z", "null"}},
+		{typ: "timestamptz", values: []string{"'infinity'", "'-infinity'", "'2000-01-01Z'"}, dt: "timestamp[us, tz=UTC]", cfg: Config{Infinity: "null"},
+			want: []string{"null", "null", "2000-01-01T00:00:00Z"}},
+		{typ: "date", values: []string{"'infinity'", "'-infinity'"}, dt: "date32", cfg: Config{Infinity: "clamp"}, want: []string{"9999-12-31", "0001-01-01"}},
+		{typ: "timestamp", values: []string{"'infinity'", "'-infinity'"}, dt: "timestamp[us]", cfg: Config{Infinity: "clamp"},
+			want: []string{"9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"}},
+		{typ: "interval", values: []string{"'1 year 2 months 3 days 04:05:06.000007'", "'-1 day'", "NULL"}, dt: "month_day_nano_interval",
+			want: []string{`{"months":14,"days":3,"nanoseconds":14706000007000}`, `{"months":0,"days":-1,"nanoseconds":0}`, "null"}},
+		{typ: "json", values: []string{`'{"a": [1, 2]}'`, "NULL"}, dt: "utf8", want: []string{`"{\"a\": [1, 2]}"`, "null"}},
+		{typ: "jsonb", values: []string{`'{"b": 1, "a": [true]}'`}, dt: "utf8", want: []string{`"{\"a\": [true], \"b\": 1}"`}},
+		{typ: "int4[]", values: []string{"'{1,NULL,3}'", "'{}'", "NULL", "'[0:1]={7,8}'"}, dt: "list<item: int32, nullable>",
+			want: []string{"[1, null, 3]", "[]", "null", "[7, 8]"}},
+		{typ: "text[]", values: []string{`'{"a b",c}'`}, dt: "list<item: utf8, nullable>", want: []string{`["a b", "c"]`}},
+		{typ: "numeric(6,2)[]", values: []string{"'{1.5,-2}'"}, dt: "list<item: decimal(6, 2), nullable>", want: []string{"[1.50, -2.00]"}},
+		{typ: "mood", values: []string{"'happy'", "NULL"}, dt: "utf8", want: []string{`"happy"`, "null"}},
+		{typ: "mood[]", values: []string{"'{sad,ok}'"}, dt: "list<item: utf8, nullable>", want: []string{`["sad", "ok"]`}},
+		{typ: "inet", values: []string{"'192.168.0.1'", "'10.0.0.0/8'", "'::1'", "'2001:db8::1/64'", "NULL"}, dt: "utf8",
+			want: []string{`"192.168.0.1"`, `"10.0.0.0/8"`, `"::1"`, `"2001:db8::1/64"`, "null"}},
+		{typ: "cidr", values: []string{"'10.0.0.0/8'", "'192.168.1.1/32'"}, dt: "utf8", want: []string{`"10.0.0.0/8"`, `"192.168.1.1/32"`}},
+		{typ: "addr", values: []string{`ROW('Paris', 75001, '{a,b}')`, `ROW(NULL, NULL, NULL)`, "NULL"},
+			dt:   "struct<city: utf8 nullable, zip: int32 nullable, tags: list<item: utf8, nullable> nullable>",
+			want: []string{`{city: "Paris", zip: 75001, tags: ["a", "b"]}`, "{city: null, zip: null, tags: null}", "null"}},
+	}
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%d", tc.typ, i), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			table := fmt.Sprintf("t%d", i)
+			stmts := []string{fmt.Sprintf("CREATE TABLE %s (k serial PRIMARY KEY, v %s)", table, tc.typ)}
+			for _, v := range tc.values {
+				stmts = append(stmts, fmt.Sprintf("INSERT INTO %s (v) VALUES (%s)", table, v))
+			}
+			exec(t, dsn, stmts...)
+			cfg := tc.cfg
+			cfg.DSN, cfg.Table, cfg.Columns, cfg.BatchRows = stage.Secret(dsn), table, []string{"v"}, 2
+			rows, schema := readAll(t, mem, newConsumer(t, mem, cfg))
+			if got := schema.Field(0).Type.String(); got != tc.dt {
+				t.Errorf("Arrow type %s, want %s", got, tc.dt)
+			}
+			if !schema.Field(0).Nullable {
+				t.Errorf("field is not nullable; the column has no NOT NULL")
+			}
+			if strings.Join(rows, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestTypeErrors(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	cases := []struct {
+		name, typ, value string
+		wantErr          []string
+	}{
+		{"decimal NaN", "numeric(10,2)", "'NaN'", []string{`column "v"`, "NaN", "decimal(10, 2)"}},
+		{"infinity", "timestamptz", "'infinity'", []string{`column "v"`, "infinity", "infinity: null"}},
+		{"date -infinity", "date", "'-infinity'", []string{`column "v"`, "-infinity"}},
+		{"2-d array", "int4[]", "'{{1,2},{3,4}}'", []string{`column "v"`, "2-dimensional"}},
+		{"unsupported", "point", "'(1,2)'", []string{"unsupported type point", `column "v"`, "::text"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			table := fmt.Sprintf("e%d", i)
+			exec(t, dsn, fmt.Sprintf("CREATE TABLE %s (v %s)", table, tc.typ), fmt.Sprintf("INSERT INTO %s VALUES (%s)", table, tc.value))
+			c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: table})
+			err := readErr(t, c)
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("decimal overflow names the value", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		// The server enforces a declared numeric(p,s), so a value that does not fit can only come from a type
+		// resolved narrower than the data; narrow it by hand to drive the overflow path with a real value.
+		exec(t, dsn, `CREATE TABLE wide (v numeric(20,2))`, `INSERT INTO wide VALUES (1.25), (123456.78)`)
+		c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Query: `SELECT v::numeric(20,2) AS v FROM wide`})
+		if _, err := c.Schema(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Narrow the resolved type to force the overflow path on a real server value.
+		c.src.types[0] = &pgType{name: "numeric(5,2)", kind: kDecimal, prec: 5, scale: 2, dt: &arrow.Decimal128Type{Precision: 5, Scale: 2}}
+		c.src.schema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: c.src.types[0].dt, Nullable: true}}, nil)
+		err := readErr(t, c)
+		for _, w := range []string{`column "v"`, "123456.78", "decimal(5, 2)", "row 1"} {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("error %v, want it to mention %q", err, w)
+			}
+		}
+	})
+}
+
+func readErr(t *testing.T, c *Consumer) error {
+	t.Helper()
+	ps, err := c.Partitions(t.Context(), testkit.RunInstance())
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := c.Read(t.Context(), p, func(arrow.RecordBatch) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestNotNullAndDomains(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn, `CREATE SCHEMA "Sales"`, `CREATE DOMAIN email AS text`,
+		`CREATE TABLE "Sales"."Order Lines" ("ID" int8 NOT NULL, "e" email, "dropped" int4, "q" int2 NOT NULL)`,
+		`ALTER TABLE "Sales"."Order Lines" DROP COLUMN "dropped"`,
+		`INSERT INTO "Sales"."Order Lines" VALUES (1, 'a@b.c', 3)`)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "Sales.Order Lines"})
+	rows, schema := readAll(t, mem, c)
+	want := arrow.NewSchema([]arrow.Field{
+		{Name: "ID", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "e", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "q", Type: arrow.PrimitiveTypes.Int16},
+	}, nil)
+	if !schema.Equal(want) {
+		t.Errorf("schema %s, want %s", schema, want)
+	}
+	if got := strings.Join(rows, "\n"); got != `1 | "a@b.c" | 3` {
+		t.Errorf("rows %q", got)
+	}
+}
