@@ -349,7 +349,7 @@ func toTime(v, ups int64) time.Time {
 func truncDays(days int64, unit string) int64 {
 	switch unit {
 	case "week":
-		return days - (days+3-floorDiv(days+3, 7)*7) // 1970-01-01 was a Thursday: +3 makes Monday 0
+		return days - (days + 3 - floorDiv(days+3, 7)*7) // 1970-01-01 was a Thursday: +3 makes Monday 0
 	case "day":
 		return days
 	}
