@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -34,7 +32,7 @@ const (
 )
 
 // node decodes JSON values of one Arrow type straight into its builder: a switch on kind and a concrete builder
-// pointer, so no interface call per value besides the decoder's own Token.
+// pointer, so no interface call and no allocation per value.
 type node struct {
 	kind kind
 	name string // dotted name, for errors
@@ -61,7 +59,7 @@ type node struct {
 	index    map[string]int // struct: field name -> child
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
-	raw      *bytes.Buffer // string: scratch for non-string values kept as JSON text
+	raw      []byte // string: scratch for non-string values kept as JSON text
 }
 
 // checkType tells whether httpapi can decode JSON into dt.
@@ -98,9 +96,9 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 	case *arrow.BooleanType:
 		n.kind, n.bo = kBool, b.(*array.BooleanBuilder)
 	case *arrow.StringType:
-		n.kind, n.str, n.raw = kString, b.(*array.StringBuilder), &bytes.Buffer{}
+		n.kind, n.str = kString, b.(*array.StringBuilder)
 	case *arrow.LargeStringType:
-		n.kind, n.lst, n.raw = kLargeString, b.(*array.LargeStringBuilder), &bytes.Buffer{}
+		n.kind, n.lst = kLargeString, b.(*array.LargeStringBuilder)
 	case *arrow.Date32Type:
 		n.kind, n.d32 = kDate32, b.(*array.Date32Builder)
 	case *arrow.TimestampType:
@@ -124,36 +122,38 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 	return n
 }
 
-// decode reads one value from dec and appends it.
-func (n *node) decode(dec *json.Decoder) error {
-	tok, err := dec.Token()
+// decode reads one value and appends it.
+func (n *node) decode(s *scanner, depth int) error {
+	if depth > maxDepth {
+		return s.errorf("JSON nested more than %d levels deep", maxDepth)
+	}
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
-	return n.decodeToken(dec, tok)
-}
-
-func (n *node) mismatch(tok json.Token) error {
-	return fmt.Errorf("field %s: %s does not fit its type; declare the field's type in schema:", n.name, tokenKind(tok))
-}
-
-func (n *node) decodeToken(dec *json.Decoder, tok json.Token) error {
-	if tok == nil {
+	if c == 'n' {
+		if _, err := s.literal(); err != nil {
+			return err
+		}
 		n.b.AppendNull()
 		return nil
 	}
+	isNum := c == '-' || c >= '0' && c <= '9'
 	switch n.kind {
 	case kInt32, kInt64:
-		num, ok := tok.(json.Number)
-		if !ok {
-			return n.skipMismatch(dec, tok)
+		if !isNum {
+			return n.mismatch(c)
 		}
-		v, err := strconv.ParseInt(string(num), 10, 64)
+		b, err := s.number()
 		if err != nil {
+			return err
+		}
+		v, ok := parseInt(b)
+		if !ok {
 			// 3.0 is a whole number written as a float; anything else is not an integer.
-			f, ferr := strconv.ParseFloat(string(num), 64)
+			f, ferr := strconv.ParseFloat(bstr(b), 64)
 			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-				return fmt.Errorf("field %s: %s is not an integer", n.name, num)
+				return fmt.Errorf("field %s: %s is not an integer", n.name, b)
 			}
 			v = int64(f)
 		}
@@ -166,13 +166,18 @@ func (n *node) decodeToken(dec *json.Decoder, tok json.Token) error {
 			n.i64.Append(v)
 		}
 	case kFloat32, kFloat64:
-		num, ok := tok.(json.Number)
-		if !ok {
-			return n.skipMismatch(dec, tok)
+		if !isNum {
+			return n.mismatch(c)
 		}
-		f, err := strconv.ParseFloat(string(num), 64)
+		b, err := s.number()
 		if err != nil {
-			return fmt.Errorf("field %s: %s is not a float64: %w", n.name, num, err)
+			return err
+		}
+		var f float64
+		if i, ok := parseInt(b); ok && i > -1<<53 && i < 1<<53 {
+			f = float64(i)
+		} else if f, err = strconv.ParseFloat(bstr(b), 64); err != nil {
+			return fmt.Errorf("field %s: %s is out of the range of float64", n.name, b)
 		}
 		if n.kind == kFloat32 {
 			n.f32.Append(float32(f))
@@ -180,144 +185,188 @@ func (n *node) decodeToken(dec *json.Decoder, tok json.Token) error {
 			n.f64.Append(f)
 		}
 	case kBool:
-		v, ok := tok.(bool)
-		if !ok {
-			return n.skipMismatch(dec, tok)
+		if c != 't' && c != 'f' {
+			return n.mismatch(c)
 		}
-		n.bo.Append(v)
+		k, err := s.literal()
+		if err != nil {
+			return err
+		}
+		n.bo.Append(k == 't')
 	case kString, kLargeString:
-		var s string
-		switch v := tok.(type) {
-		case string:
-			s = v
-		case json.Number:
-			s = string(v)
-		case bool:
-			s = strconv.FormatBool(v)
-		case json.Delim:
-			n.raw.Reset()
-			if err := rawRest(dec, v, n.raw); err != nil {
+		var b []byte
+		if c == '"' {
+			if b, err = s.str(); err != nil {
 				return err
 			}
-			s = n.raw.String()
+		} else {
+			// Any other JSON value is kept as its compact JSON text.
+			n.raw = n.raw[:0]
+			if err := s.skip(&n.raw, depth); err != nil {
+				return err
+			}
+			b = n.raw
 		}
 		if n.kind == kString {
-			n.str.Append(s)
+			n.str.BinaryBuilder.Append(b)
 		} else {
-			n.lst.Append(s)
+			n.lst.BinaryBuilder.Append(b)
 		}
 	case kDate32:
-		s, ok := tok.(string)
-		if !ok {
-			return n.skipMismatch(dec, tok)
+		if c != '"' {
+			return n.mismatch(c)
 		}
-		t, err := time.Parse(time.DateOnly, s)
+		b, err := s.str()
 		if err != nil {
-			return fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, s)
+			return err
+		}
+		t, err := time.Parse(time.DateOnly, bstr(b))
+		if err != nil {
+			return fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
 		}
 		n.d32.Append(arrow.Date32FromTime(t))
 	case kTimestamp:
-		switch v := tok.(type) {
-		case string:
-			t, err := time.Parse(time.RFC3339Nano, v)
+		switch {
+		case c == '"':
+			b, err := s.str()
 			if err != nil {
-				return fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, v)
+				return err
+			}
+			t, err := time.Parse(time.RFC3339Nano, bstr(b))
+			if err != nil {
+				return fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
 			}
 			ts, err := arrow.TimestampFromTime(t, n.unit)
 			if err != nil {
 				return fmt.Errorf("field %s: %w", n.name, err)
 			}
 			n.ts.Append(ts)
-		case json.Number:
-			i, err := strconv.ParseInt(string(v), 10, 64)
+		case isNum:
+			b, err := s.number()
 			if err != nil {
-				return fmt.Errorf("field %s: %s is not a whole epoch number", n.name, v)
+				return err
+			}
+			i, ok := parseInt(b)
+			if !ok {
+				return fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
 			}
 			n.ts.Append(arrow.Timestamp(i))
 		default:
-			return n.skipMismatch(dec, tok)
+			return n.mismatch(c)
 		}
 	case kDecimal:
-		var s string
-		switch v := tok.(type) {
-		case string:
-			s = v
-		case json.Number:
-			s = string(v)
+		var b []byte
+		switch {
+		case c == '"':
+			b, err = s.str()
+		case isNum:
+			b, err = s.number()
 		default:
-			return n.skipMismatch(dec, tok)
+			return n.mismatch(c)
 		}
-		d, err := decimal128.FromString(s, n.precision, n.scale)
 		if err != nil {
-			return fmt.Errorf("field %s: %q does not fit decimal(%d,%d): %w", n.name, s, n.precision, n.scale, err)
+			return err
+		}
+		d, err := decimal128.FromString(bstr(b), n.precision, n.scale)
+		if err != nil {
+			return fmt.Errorf("field %s: %q does not fit decimal(%d,%d)", n.name, b, n.precision, n.scale)
 		}
 		n.dec.Append(d)
 	case kList:
-		if tok != json.Delim('[') {
-			return n.skipMismatch(dec, tok)
+		if c != '[' {
+			return n.mismatch(c)
 		}
+		s.pos++
 		n.li.Append(true)
-		for dec.More() {
-			if err := n.elem.decode(dec); err != nil {
+		first := true
+		for {
+			more, err := s.more(']', &first)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			if err := n.elem.decode(s, depth+1); err != nil {
 				return err
 			}
 		}
-		if _, err := dec.Token(); err != nil {
-			return err
-		}
 	case kStruct:
-		if tok != json.Delim('{') {
-			return n.skipMismatch(dec, tok)
+		if c != '{' {
+			return n.mismatch(c)
 		}
+		s.pos++
 		n.st.Append(true)
-		return n.object(dec)
+		return n.object(s, depth)
 	}
 	return nil
 }
 
+func (n *node) mismatch(c byte) error {
+	return fmt.Errorf("field %s: %s does not fit its type; declare the field's type in schema:", n.name, kindAt(c))
+}
+
+// parseInt parses a plain decimal integer of up to 18 digits, the common case, without strconv's error path.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		if len(d) > 18 {
+			v, err := strconv.ParseInt(bstr(b), 10, 64)
+			return v, err == nil
+		}
+		return 0, false
+	}
+	var v int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
 // object reads an object's members after its '{' into the struct's children; absent fields become null and
 // fields not in the schema are skipped.
-func (n *node) object(dec *json.Decoder) error {
+func (n *node) object(s *scanner, depth int) error {
 	clear(n.seen)
-	for dec.More() {
-		kt, err := dec.Token()
+	first := true
+	for {
+		more, err := s.more('}', &first)
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
-		i, ok := n.index[key]
+		if !more {
+			break
+		}
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		i, ok := n.index[string(key)]
 		if !ok || n.seen[i] {
 			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
-			if err := skipValue(dec); err != nil {
+			if err := s.skip(nil, depth+1); err != nil {
 				return err
 			}
 			continue
 		}
 		n.seen[i] = true
-		if err := n.children[i].decode(dec); err != nil {
+		if err := n.children[i].decode(s, depth+1); err != nil {
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return err
-	}
-	for i, s := range n.seen {
-		if !s {
+	for i, seen := range n.seen {
+		if !seen {
 			n.children[i].b.AppendNull()
 		}
-	}
-	return nil
-}
-
-func (n *node) skipMismatch(_ *json.Decoder, tok json.Token) error { return n.mismatch(tok) }
-
-func skipValue(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); ok {
-		return skipRest(dec, d)
 	}
 	return nil
 }
@@ -341,18 +390,16 @@ func newBatchBuilder(mem memory.Allocator, schema *arrow.Schema) *batchBuilder {
 }
 
 // record implements recordSink: one JSON object per row.
-func (bb *batchBuilder) record(dec *json.Decoder) error {
-	tok, err := dec.Token()
+func (bb *batchBuilder) record(s *scanner) error {
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
-	if tok != json.Delim('{') {
-		if d, ok := tok.(json.Delim); ok {
-			_ = skipRest(dec, d)
-		}
-		return fmt.Errorf("a record is %s, want an object", tokenKind(tok))
+	if c != '{' {
+		return fmt.Errorf("a record is %s, want an object", kindAt(c))
 	}
-	if err := bb.root.object(dec); err != nil {
+	s.pos++
+	if err := bb.root.object(s, 1); err != nil {
 		return err
 	}
 	bb.rows++

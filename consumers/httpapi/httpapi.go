@@ -13,7 +13,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -590,7 +589,7 @@ func bodyError(resp *http.Response, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("the body ends in the middle of its JSON (truncated): %w", err)
 	}
-	var se *json.SyntaxError
+	var se *syntaxError
 	if !errors.As(err, &se) {
 		return err // valid JSON of an unexpected shape; the error says what
 	}

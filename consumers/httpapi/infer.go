@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -43,81 +41,97 @@ type inferrer struct {
 
 func newInferrer() *inferrer { return &inferrer{root: itype{kind: iStruct, index: map[string]int{}}} }
 
-func (in *inferrer) record(dec *json.Decoder) error {
-	tok, err := dec.Token()
+func (in *inferrer) record(s *scanner) error {
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
-	if tok != json.Delim('{') {
-		return fmt.Errorf("a record is %s, want an object", tokenKind(tok))
+	if c != '{' {
+		return fmt.Errorf("a record is %s, want an object", kindAt(c))
 	}
+	s.pos++
 	in.rows++
-	return in.root.mergeObject(dec)
+	return in.root.mergeObject(s, 1)
 }
 
-func (t *itype) mergeObject(dec *json.Decoder) error {
-	for dec.More() {
-		kt, err := dec.Token()
+func (t *itype) mergeObject(s *scanner, depth int) error {
+	first := true
+	for {
+		more, err := s.more('}', &first)
+		if err != nil || !more {
+			return err
+		}
+		key, err := s.key()
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
-		i, ok := t.index[key]
+		i, ok := t.index[string(key)]
 		if !ok {
 			i = len(t.fields)
-			t.fields = append(t.fields, &ifield{name: key, t: &itype{}})
-			t.index[key] = i
+			t.fields = append(t.fields, &ifield{name: string(key), t: &itype{}})
+			t.index[string(key)] = i
 		}
-		if err := t.fields[i].t.merge(dec); err != nil {
+		if err := t.fields[i].t.merge(s, depth+1); err != nil {
 			return err
 		}
 	}
-	_, err := dec.Token()
-	return err
 }
 
 // merge reads one value and widens t to hold it.
-func (t *itype) merge(dec *json.Decoder) error {
-	tok, err := dec.Token()
+func (t *itype) merge(s *scanner, depth int) error {
+	if depth > maxDepth {
+		return s.errorf("JSON nested more than %d levels deep", maxDepth)
+	}
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
 	var k ikind
-	switch v := tok.(type) {
-	case nil:
-		return nil
-	case bool:
+	switch {
+	case c == 'n':
+		_, err := s.literal()
+		return err
+	case c == 't' || c == 'f':
 		k = iBool
-	case string:
+	case c == '"':
 		k = iString
-	case json.Number:
+	case c == '-' || c >= '0' && c <= '9':
+		b, err := s.number()
+		if err != nil {
+			return err
+		}
 		k = iFloat
-		if _, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		if _, ok := parseInt(b); ok {
 			k = iInt
 		}
-	case json.Delim:
-		if v == '{' {
-			k = iStruct
-		} else {
-			k = iList
-		}
+		t.widen(k)
+		return nil
+	case c == '{':
+		k = iStruct
+	case c == '[':
+		k = iList
+	default:
+		return s.errorf("invalid character %s looking for the beginning of a value", quoteChar(c))
 	}
 	t.widen(k)
 	switch {
 	case k == iStruct && t.kind == iStruct:
-		return t.mergeObject(dec)
+		s.pos++
+		return t.mergeObject(s, depth)
 	case k == iList && t.kind == iList:
-		for dec.More() {
-			if err := t.elem.merge(dec); err != nil {
+		s.pos++
+		first := true
+		for {
+			more, err := s.more(']', &first)
+			if err != nil || !more {
+				return err
+			}
+			if err := t.elem.merge(s, depth+1); err != nil {
 				return err
 			}
 		}
-		_, err := dec.Token()
-		return err
-	case k == iStruct || k == iList:
-		return skipRest(dec, tok.(json.Delim))
 	}
-	return nil
+	return s.skip(nil, depth)
 }
 
 func (t *itype) widen(k ikind) {

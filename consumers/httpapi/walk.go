@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,16 +22,19 @@ type pageResult struct {
 	captures    []string // scalar text at each capture path; "" when absent or null
 }
 
-// recordSink receives each record of a page with the decoder positioned before the record's first token.
+// recordSink receives each record of a page with the scanner positioned before the record's first byte.
 type recordSink interface {
-	record(dec *json.Decoder) error
+	record(s *scanner) error
 }
 
-// walker reads one JSON body token by token: it streams the array at records to a sink and keeps the scalars
-// at the capture paths, skipping everything else without building values.
+// walker reads JSON bodies: it streams the array at records to a sink and keeps the scalars at the capture
+// paths, skipping everything else without building values. One walker serves the pages of one Read, reusing
+// its scanner's buffer.
 type walker struct {
 	records  []string
-	captures [][]string
+	captures [][]string // nil entries are unused
+	sc       scanner
+	path     []string
 }
 
 func newWalker(records string, captures []string) *walker {
@@ -46,19 +47,15 @@ func newWalker(records string, captures []string) *walker {
 
 // walk decodes one body. The error says what was wrong with the JSON; the caller adds the URL and page.
 func (w *walker) walk(r io.Reader, sink recordSink) (pageResult, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
+	w.sc.reset(r)
 	res := pageResult{captures: make([]string, len(w.captures))}
-	if err := w.value(dec, nil, sink, &res); err != nil {
+	if _, err := w.sc.peek(); err == io.EOF {
+		return res, errors.New("the body is empty")
+	}
+	if err := w.value(w.path[:0], sink, &res); err != nil {
 		return res, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return res, errors.New("unexpected data after the JSON value")
-		}
-		return res, err
-	}
-	return res, nil
+	return res, w.sc.finish()
 }
 
 func hasPrefix(path, prefix []string) bool {
@@ -76,48 +73,57 @@ func hasPrefix(path, prefix []string) bool {
 func equalPath(a, b []string) bool { return len(a) == len(b) && hasPrefix(a, b) }
 
 // value walks the value at path.
-func (w *walker) value(dec *json.Decoder, path []string, sink recordSink, res *pageResult) error {
+func (w *walker) value(path []string, sink recordSink, res *pageResult) error {
+	s := &w.sc
 	if equalPath(path, w.records) {
-		return w.recordArray(dec, sink, res)
+		return w.recordArray(sink, res)
 	}
-	tok, err := dec.Token()
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
-	for i, c := range w.captures {
-		if c != nil && equalPath(path, c) {
-			switch v := tok.(type) {
-			case string:
-				res.captures[i] = v
-			case json.Number:
-				res.captures[i] = v.String()
-			case bool:
-				res.captures[i] = fmt.Sprint(v)
-			case json.Delim:
-				return fmt.Errorf("%s is an %s, want a string or a number", strings.Join(c, "."), delimKind(v))
-			}
-			return nil
+	for i, cp := range w.captures {
+		if cp == nil || !equalPath(path, cp) {
+			continue
 		}
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
+		switch {
+		case c == '"':
+			b, err := s.str()
+			if err != nil {
+				return err
+			}
+			res.captures[i] = string(b)
+		case c == '-' || c >= '0' && c <= '9':
+			b, err := s.number()
+			if err != nil {
+				return err
+			}
+			res.captures[i] = string(b)
+		case c == '{' || c == '[':
+			return fmt.Errorf("%s is %s, want a string or a number", strings.Join(cp, "."), kindAt(c))
+		default:
+			return s.skip(nil, 0) // null (no value), or a boolean
+		}
 		return nil
 	}
-	if d != '{' || !w.leadsSomewhere(path) {
-		return skipRest(dec, d)
+	if c != '{' || !w.leadsSomewhere(path) {
+		return s.skip(nil, 0)
 	}
-	for dec.More() {
-		kt, err := dec.Token()
+	s.pos++
+	first := true
+	for {
+		more, err := s.more('}', &first)
+		if err != nil || !more {
+			return err
+		}
+		k, err := s.key()
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
-		if err := w.value(dec, append(path[:len(path):len(path)], key), sink, res); err != nil {
+		if err := w.value(append(path, string(k)), sink, res); err != nil {
 			return err
 		}
 	}
-	_, err = dec.Token() // '}'
-	return err
 }
 
 func (w *walker) leadsSomewhere(path []string) bool {
@@ -132,123 +138,54 @@ func (w *walker) leadsSomewhere(path []string) bool {
 	return false
 }
 
-func (w *walker) recordArray(dec *json.Decoder, sink recordSink, res *pageResult) error {
-	tok, err := dec.Token()
+func (w *walker) recordArray(sink recordSink, res *pageResult) error {
+	s := &w.sc
+	c, err := s.peekValue()
 	if err != nil {
 		return err
 	}
-	if tok == nil {
+	if c == 'n' {
 		res.foundRecord = true
-		return nil
+		return s.skip(nil, 0)
 	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("the records at %q are %s, want an array", strings.Join(w.records, "."), tokenKind(tok))
+	if c != '[' {
+		if kindAt(c) == notAValue {
+			return s.errorf("invalid character %s looking for the beginning of a value", quoteChar(c))
+		}
+		return fmt.Errorf("the records at %q are %s, want an array", strings.Join(w.records, "."), kindAt(c))
 	}
+	s.pos++
 	res.foundRecord = true
-	for dec.More() {
-		if err := sink.record(dec); err != nil {
+	first := true
+	for {
+		more, err := s.more(']', &first)
+		if err != nil || !more {
+			return err
+		}
+		if err := sink.record(s); err != nil {
 			return fmt.Errorf("record %d: %w", res.records, err)
 		}
 		res.records++
 	}
-	_, err = dec.Token() // ']'
-	return err
 }
 
-// skipRest skips the rest of a compound value whose opening delimiter d was just read.
-func skipRest(dec *json.Decoder, d json.Delim) error {
-	if d != '{' && d != '[' {
-		return nil
-	}
-	depth := 1
-	for depth > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		if dd, ok := tok.(json.Delim); ok {
-			if dd == '{' || dd == '[' {
-				depth++
-			} else {
-				depth--
-			}
-		}
-	}
-	return nil
-}
-
-// rawRest writes the compact JSON text of a compound value whose opening delimiter d was just read.
-func rawRest(dec *json.Decoder, d json.Delim, buf *bytes.Buffer) error {
-	buf.WriteByte(byte(d))
-	depth := 1
-	needComma := false
-	inObject := []bool{d == '{'}
-	isKey := d == '{'
-	for depth > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		if dd, ok := tok.(json.Delim); ok && (dd == '}' || dd == ']') {
-			buf.WriteByte(byte(dd))
-			depth--
-			inObject = inObject[:len(inObject)-1]
-			needComma = true
-			isKey = len(inObject) > 0 && inObject[len(inObject)-1]
-			continue
-		}
-		if needComma {
-			buf.WriteByte(',')
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			buf.WriteByte(byte(v))
-			depth++
-			inObject = append(inObject, v == '{')
-			needComma = false
-			isKey = v == '{'
-			continue
-		case string:
-			b, _ := json.Marshal(v)
-			buf.Write(b)
-		case json.Number:
-			buf.WriteString(v.String())
-		case bool:
-			fmt.Fprint(buf, v)
-		case nil:
-			buf.WriteString("null")
-		}
-		if isKey {
-			buf.WriteByte(':')
-			needComma = false
-			isKey = false
-		} else {
-			needComma = true
-			isKey = len(inObject) > 0 && inObject[len(inObject)-1]
-		}
-	}
-	return nil
-}
-
-func delimKind(d json.Delim) string {
-	if d == '{' {
-		return "object"
-	}
-	return "array"
-}
-
-func tokenKind(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		return "an " + delimKind(v)
-	case string:
+// kindAt names the kind of JSON value that starts with c.
+func kindAt(c byte) string {
+	switch {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
 		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
+	case c == 't' || c == 'f':
 		return "a boolean"
-	case nil:
+	case c == 'n':
 		return "null"
+	case c == '-' || c >= '0' && c <= '9':
+		return "a number"
 	}
-	return fmt.Sprintf("%T", tok)
+	return notAValue
 }
+
+const notAValue = "not a JSON value"
