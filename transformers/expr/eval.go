@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -213,21 +214,26 @@ func literalScalar(lit any, dt arrow.DataType) (scalar.Scalar, error) {
 }
 
 func (ev *evaluator) in(n *Node) (compute.Datum, error) {
-	set, err := ev.arrays(n.args[1:])
+	if ev.rows == 0 { // arrow-go's is_in (v18.8.0) leaks its string hash table on empty input
+		out := array.MakeArrayOfNull(ev.mem, dtBool, 0)
+		defer out.Release()
+		return compute.NewDatum(out), nil
+	}
+	set := make([]arrow.Array, 0, len(n.args)-1)
+	defer func() { releaseAll(set) }()
+	for _, a := range n.args[1:] {
+		sc, err := literalScalar(a.lit, a.typ)
+		if err != nil {
+			return nil, err
+		}
+		one, err := scalar.MakeArrayFromScalar(sc, 1, ev.mem)
+		if err != nil {
+			return nil, fmt.Errorf("IN list: %w", err)
+		}
+		set = append(set, one)
+	}
+	values, err := array.Concatenate(set, ev.mem)
 	if err != nil {
-		return nil, err
-	}
-	defer releaseAll(set)
-	// The literals were broadcast to one value per row; the set needs each once.
-	one := make([]arrow.Array, len(set))
-	for i, a := range set {
-		one[i] = array.NewSlice(a, 0, min(1, int64(a.Len())))
-	}
-	defer releaseAll(one)
-	var values arrow.Array
-	if ev.rows == 0 {
-		values = array.MakeArrayOfNull(ev.mem, n.args[0].typ, 0)
-	} else if values, err = array.Concatenate(one, ev.mem); err != nil {
 		return nil, fmt.Errorf("IN list: %w", err)
 	}
 	defer values.Release()
@@ -257,27 +263,14 @@ func (ev *evaluator) unaryKernel(n *Node, k func(memory.Allocator, *Node, arrow.
 	return compute.NewDatum(out), nil
 }
 
-// choose builds the result of CASE and coalesce: pick[i] is the candidate whose value row i takes (-1: null).
+// choose builds the result of CASE and coalesce: idx[i] is k*rows+i to take row i from candidate k, or null.
 // The candidates are concatenated and one Take gathers every row, whatever the type.
-func (ev *evaluator) choose(dt arrow.DataType, candidates []arrow.Array, pick func(i int) int) (compute.Datum, error) {
-	n := ev.rows
-	if n == 0 || len(candidates) == 0 {
-		out := array.MakeArrayOfNull(ev.mem, dt, n)
+func (ev *evaluator) choose(dt arrow.DataType, candidates []arrow.Array, idx *array.Int64) (compute.Datum, error) {
+	if ev.rows == 0 || len(candidates) == 0 {
+		out := array.MakeArrayOfNull(ev.mem, dt, ev.rows)
 		defer out.Release()
 		return compute.NewDatum(out), nil
 	}
-	ib := array.NewInt64Builder(ev.mem)
-	defer ib.Release()
-	ib.Reserve(n)
-	for i := range n {
-		if k := pick(i); k >= 0 {
-			ib.UnsafeAppend(int64(k*n + i))
-		} else {
-			ib.UnsafeAppendBoolToBitmap(false)
-		}
-	}
-	idx := ib.NewInt64Array()
-	defer idx.Release()
 	all, err := array.Concatenate(candidates, ev.mem)
 	if err != nil {
 		return nil, err
@@ -289,6 +282,12 @@ func (ev *evaluator) choose(dt arrow.DataType, candidates []arrow.Array, pick fu
 	}
 	defer out.Release()
 	return compute.NewDatum(out), nil
+}
+
+func (ev *evaluator) indexBuilder() *array.Int64Builder {
+	ib := array.NewInt64Builder(ev.mem)
+	ib.Reserve(ev.rows)
+	return ib
 }
 
 func (ev *evaluator) caseWhen(n *Node) (compute.Datum, error) {
@@ -317,14 +316,26 @@ func (ev *evaluator) caseWhen(n *Node) (compute.Datum, error) {
 	if n.hasElse {
 		elseK = len(conds)
 	}
-	d, err := ev.choose(n.typ, va, func(i int) int {
-		for k, b := range bs {
+	ib := ev.indexBuilder()
+	defer ib.Release()
+	rows := int64(ev.rows)
+	for i := range ev.rows {
+		k := elseK
+		for j, b := range bs {
 			if b.IsValid(i) && b.Value(i) {
-				return k
+				k = j
+				break
 			}
 		}
-		return elseK
-	})
+		if k < 0 {
+			ib.UnsafeAppendBoolToBitmap(false)
+		} else {
+			ib.UnsafeAppend(int64(k)*rows + int64(i))
+		}
+	}
+	idx := ib.NewInt64Array()
+	defer idx.Release()
+	d, err := ev.choose(n.typ, va, idx)
 	if err != nil {
 		return nil, fmt.Errorf("CASE: %w", err)
 	}
@@ -340,14 +351,36 @@ func (ev *evaluator) coalesce(n *Node) (compute.Datum, error) {
 	if va[0].NullN() == 0 {
 		return compute.NewDatum(va[0]), nil
 	}
-	d, err := ev.choose(n.typ, va, func(i int) int {
-		for k, a := range va {
-			if a.IsValid(i) {
-				return k
+	// Validity bitmaps read directly: IsValid through arrow.Array would be an interface call per value.
+	type bitmap struct {
+		bits    []byte
+		off     int
+		allNull bool
+	}
+	bms := make([]bitmap, len(va))
+	for k, a := range va {
+		bms[k] = bitmap{a.NullBitmapBytes(), a.Data().Offset(), a.NullN() == a.Len() || a.DataType().ID() == arrow.NULL}
+	}
+	ib := ev.indexBuilder()
+	defer ib.Release()
+	rows := int64(ev.rows)
+	for i := range ev.rows {
+		k := -1
+		for j, bm := range bms {
+			if !bm.allNull && (len(bm.bits) == 0 || bitutil.BitIsSet(bm.bits, bm.off+i)) {
+				k = j
+				break
 			}
 		}
-		return -1
-	})
+		if k < 0 {
+			ib.UnsafeAppendBoolToBitmap(false)
+		} else {
+			ib.UnsafeAppend(int64(k)*rows + int64(i))
+		}
+	}
+	idx := ib.NewInt64Array()
+	defer idx.Release()
+	d, err := ev.choose(n.typ, va, idx)
 	if err != nil {
 		return nil, fmt.Errorf("coalesce: %w", err)
 	}

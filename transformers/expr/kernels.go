@@ -289,18 +289,16 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 	b := array.NewInt32Builder(mem)
 	defer b.Release()
 	b.Reserve(a.Len())
-	pick := func(y int64, m, d, h int) {
-		switch part {
-		case "year":
-			b.UnsafeAppend(int32(y))
-		case "month":
-			b.UnsafeAppend(int32(m))
-		case "day":
-			b.UnsafeAppend(int32(d))
-		default:
-			b.UnsafeAppend(int32(h))
-		}
+	var which int // 0 year, 1 month, 2 day, 3 hour: an int switch per row, not a closure call
+	switch part {
+	case "month":
+		which = 1
+	case "day":
+		which = 2
+	case "hour":
+		which = 3
 	}
+	pick := [4]int64{}
 	switch a := a.(type) {
 	case *array.Date32:
 		vals := a.Date32Values()
@@ -310,7 +308,8 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 				continue
 			}
 			y, m, d := civil(int64(v))
-			pick(y, m, d, 0)
+			pick = [4]int64{y, int64(m), int64(d), 0}
+			b.UnsafeAppend(int32(pick[which]))
 		}
 	case *array.Timestamp:
 		tt := a.DataType().(*arrow.TimestampType)
@@ -328,11 +327,13 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 			if loc == time.UTC {
 				days := floorDiv(int64(v), perDay)
 				y, m, d := civil(days)
-				pick(y, m, d, int((int64(v)-days*perDay)/(ups*3600)))
+				pick = [4]int64{y, int64(m), int64(d), (int64(v) - days*perDay) / (ups * 3600)}
+				b.UnsafeAppend(int32(pick[which]))
 				continue
 			}
 			t := toTime(int64(v), ups).In(loc)
-			pick(int64(t.Year()), int(t.Month()), t.Day(), t.Hour())
+			pick = [4]int64{int64(t.Year()), int64(t.Month()), int64(t.Day()), int64(t.Hour())}
+			b.UnsafeAppend(int32(pick[which]))
 		}
 	default:
 		return nil, fmt.Errorf("internal error: date part of %s", typeName(a.DataType()))
