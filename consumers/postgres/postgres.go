@@ -517,7 +517,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	}
 	conn, err := c.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: partition %s: %w", p.Key, err)
+		return fmt.Errorf("%w (partition %s)", err, p.Key)
 	}
 	defer func() {
 		// A connection left mid-result (an error, out failed, ctx cancelled) is closed, not drained.
@@ -525,7 +525,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		closeConn(conn)
 	}()
 	if err := c.begin(ctx, conn); err != nil {
-		return fmt.Errorf("postgres: partition %s: %w", p.Key, err)
+		return fmt.Errorf("%w (partition %s)", err, p.Key)
 	}
 
 	decs := make([]*decoder, len(src.types))
@@ -593,7 +593,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		if ctx.Err() != nil {
 			return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, total+int64(n), ctx.Err())
 		}
-		return fmt.Errorf("postgres: partition %s: %w", p.Key, c.sourceErr(fmt.Sprintf("read after %d rows (the partition is read again whole on retry)", total+int64(n)), err))
+		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, total+int64(n)), err)
 	}
 	if n > 0 {
 		if err := emit(n); err != nil {
