@@ -56,12 +56,14 @@ type rawRange struct{ lo, hi string }
 
 // source is what the catalog says about the table or query.
 type source struct {
-	schema  *arrow.Schema
-	types   []*pgType
-	names   []string
-	sql     string // the SELECT, with $1/$2 where the bounds go
-	params  int    // how many bounds the SQL uses: 0 or 2 (table mode); the ones the template used (query mode)
-	loFirst bool   // query mode: $1 is Lo (else Hi), when only one is used
+	schema *arrow.Schema
+	types  []*pgType
+	names  []string
+	sql    string // the SELECT, with $1/$2 where the bounds go
+	// literal renders the SELECT with the bounds as quoted literals, for COPY, which takes no parameters.
+	literal func(lo, hi string) (string, error)
+	params  int  // how many bounds the SQL uses: 0 or 2 (table mode); the ones the template used (query mode)
+	loFirst bool // query mode: $1 is Lo (else Hi), when only one is used
 	part    partColumn
 }
 
@@ -131,6 +133,9 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		c.inf = infClamp
 	default:
 		errs = append(errs, stage.FieldErrorf("infinity", "%q is not one of error, null, clamp", cfg.Infinity))
+	}
+	if cfg.ReadMode != "" && cfg.ReadMode != "extended" && cfg.ReadMode != "copy" {
+		errs = append(errs, stage.FieldErrorf("read_mode", "%q is not one of extended, copy", cfg.ReadMode))
 	}
 	if cfg.Snapshot != "" && cfg.Snapshot != "none" && cfg.Snapshot != "export" {
 		errs = append(errs, stage.FieldErrorf("snapshot", "%q is not one of none, export", cfg.Snapshot))
@@ -360,7 +365,11 @@ func (c *Consumer) tableSource(ctx context.Context, conn *pgx.Conn) (*source, er
 		}
 		src.part = partColumn{name: pc, kind: k}
 		col := pgx.Identifier{pc}.Sanitize()
-		src.sql += " WHERE " + col + " >= $1 AND " + col + " < $2"
+		base := src.sql
+		src.sql = base + " WHERE " + col + " >= $1 AND " + col + " < $2"
+		src.literal = func(lo, hi string) (string, error) {
+			return base + " WHERE " + col + " >= " + lo + " AND " + col + " < " + hi, nil
+		}
 		src.params = 2
 		src.loFirst = true
 	}
@@ -411,6 +420,11 @@ func (c *Consumer) querySource(ctx context.Context, conn *pgx.Conn) (*source, er
 		return nil, stage.FieldErrorf("query", "template: %v (the query sees .Partition.Lo and .Partition.Hi)", err)
 	}
 	src := &source{sql: sb.String(), params: n, loFirst: b.lo == 1}
+	src.literal = func(lo, hi string) (string, error) {
+		var sb strings.Builder
+		err := c.tmpl.Execute(&sb, map[string]any{"Partition": map[string]string{"Lo": lo, "Hi": hi}})
+		return sb.String(), err
+	}
 	if n > 0 && c.cfg.Partition.Column == "" {
 		return nil, stage.FieldErrorf("partition.column", "the query uses {{ .Partition.Lo }}/{{ .Partition.Hi }}: set partition.column and how to cut it")
 	}
@@ -528,77 +542,134 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		return fmt.Errorf("%w (partition %s)", err, p.Key)
 	}
 
-	decs := make([]*decoder, len(src.types))
-	for i, t := range src.types {
-		decs[i] = newDecoder(c.alloc, src.names[i], t, c.inf)
-		decs[i].b.Reserve(c.cfg.BatchRows)
+	bt := newBatcher(c.alloc, src, c.inf, c.cfg.BatchRows, out)
+	defer bt.release()
+	var readErr error
+	if c.cfg.ReadMode == "copy" {
+		readErr = c.readCopy(ctx, conn, src, p, bt)
+	} else {
+		readErr = c.readExtended(ctx, conn, src, params, p, bt)
 	}
-	defer func() {
-		for _, d := range decs {
-			d.b.Release()
+	if readErr != nil {
+		var fail *outError
+		switch {
+		case errors.As(readErr, &fail):
+			return fail.err // the receiver's error, as is
+		case ctx.Err() != nil:
+			return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, bt.rows(), ctx.Err())
+		case errors.As(readErr, new(*decodeError)):
+			return readErr
 		}
-	}()
-	arrs := make([]arrow.Array, len(decs))
-	emit := func(n int) error {
-		for i, d := range decs {
-			arrs[i] = d.b.NewArray()
-		}
-		rec := array.NewRecordBatch(src.schema, arrs, int64(n))
-		for i, a := range arrs {
-			a.Release()
-			arrs[i] = nil
-		}
-		err := out(rec)
-		rec.Release()
-		if err != nil {
-			return err
-		}
-		for _, d := range decs {
-			d.b.Reserve(c.cfg.BatchRows)
-		}
-		return nil
+		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, bt.rows()), readErr)
 	}
+	return bt.flush()
+}
 
-	formats := make([]int16, len(decs))
+// readExtended runs the SELECT through the extended protocol with every result column in binary.
+func (c *Consumer) readExtended(ctx context.Context, conn *pgx.Conn, src *source, params [][]byte, p stage.Partition, bt *batcher) error {
+	formats := make([]int16, len(src.types))
 	for i := range formats {
 		formats[i] = 1 // binary
 	}
 	rr := conn.PgConn().ExecParams(ctx, src.sql, params, nil, nil, formats)
-	var total int64
-	n := 0
 	for rr.NextRow() {
-		vals := rr.Values()
-		for i, v := range vals {
-			if v == nil {
-				decs[i].b.AppendNull()
-				continue
-			}
-			if err := decs[i].decode(v); err != nil {
-				return fmt.Errorf("postgres: partition %s, row %d: %w", p.Key, total+int64(n), err)
-			}
-		}
-		n++
-		if n == c.cfg.BatchRows {
-			if err := emit(n); err != nil {
-				return err
-			}
-			total += int64(n)
-			n = 0
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, total, err)
-			}
-		}
-	}
-	if _, err := rr.Close(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, total+int64(n), ctx.Err())
-		}
-		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, total+int64(n)), err)
-	}
-	if n > 0 {
-		if err := emit(n); err != nil {
+		if err := bt.row(ctx, p, rr.Values()); err != nil {
 			return err
 		}
+	}
+	_, err := rr.Close()
+	return err
+}
+
+// decodeError is a value the Arrow type cannot hold (or one the server sent malformed); its text names the
+// partition, row, column and value.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// outError carries the receiver's error through the read loop so Read returns it unwrapped.
+type outError struct{ err error }
+
+func (e *outError) Error() string { return e.err.Error() }
+
+// batcher decodes rows into reused builders and emits a batch every batchRows rows.
+type batcher struct {
+	schema    *arrow.Schema
+	decs      []*decoder
+	arrs      []arrow.Array
+	batchRows int
+	n         int   // rows in the builders
+	total     int64 // rows emitted
+	out       func(arrow.RecordBatch) error
+}
+
+func newBatcher(mem memory.Allocator, src *source, inf infinityMode, batchRows int, out func(arrow.RecordBatch) error) *batcher {
+	bt := &batcher{schema: src.schema, batchRows: batchRows, out: out, arrs: make([]arrow.Array, len(src.types))}
+	for i, t := range src.types {
+		d := newDecoder(mem, src.names[i], t, inf)
+		d.b.Reserve(batchRows)
+		bt.decs = append(bt.decs, d)
+	}
+	return bt
+}
+
+func (bt *batcher) rows() int64 { return bt.total + int64(bt.n) }
+
+func (bt *batcher) release() {
+	for _, d := range bt.decs {
+		d.b.Release()
+	}
+}
+
+// row decodes one row's binary values (nil is NULL) and emits a batch when it is full.
+func (bt *batcher) row(ctx context.Context, p stage.Partition, vals [][]byte) error {
+	if len(vals) != len(bt.decs) {
+		return &decodeError{fmt.Errorf("postgres: partition %s, row %d: %d values, want %d", p.Key, bt.rows(), len(vals), len(bt.decs))}
+	}
+	for i, v := range vals {
+		if v == nil {
+			bt.decs[i].b.AppendNull()
+			continue
+		}
+		if err := bt.decs[i].decode(v); err != nil {
+			return &decodeError{fmt.Errorf("postgres: partition %s, row %d: %w", p.Key, bt.rows(), err)}
+		}
+	}
+	bt.n++
+	if bt.n == bt.batchRows {
+		if err := bt.flush(); err != nil {
+			return &outError{err}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush emits the rows in the builders as one batch, if any.
+func (bt *batcher) flush() error {
+	if bt.n == 0 {
+		return nil
+	}
+	for i, d := range bt.decs {
+		bt.arrs[i] = d.b.NewArray()
+	}
+	rec := array.NewRecordBatch(bt.schema, bt.arrs, int64(bt.n))
+	for i, a := range bt.arrs {
+		a.Release()
+		bt.arrs[i] = nil
+	}
+	bt.total += int64(bt.n)
+	bt.n = 0
+	err := bt.out(rec)
+	rec.Release()
+	if err != nil {
+		return err
+	}
+	for _, d := range bt.decs {
+		d.b.Reserve(bt.batchRows)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ func defaults(cfg Config) Config {
 	if cfg.Snapshot == "" {
 		cfg.Snapshot = "none"
 	}
+	if cfg.ReadMode == "" {
+		cfg.ReadMode = "extended"
+	}
 	if cfg.Infinity == "" {
 		cfg.Infinity = "error"
 	}
@@ -102,6 +105,9 @@ func TestConformance(t *testing.T) {
 	}{
 		{"integer count", Config{Table: "public.events", Partition: PartitionConfig{Column: "id", Count: 4}, BatchRows: 1000}},
 		{"time every", Config{Table: "events", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}, BatchRows: 500}},
+		{"copy by time", Config{Table: "events", ReadMode: "copy", Partition: PartitionConfig{Column: "at", Count: 3}, BatchRows: 700}},
+		{"copy query", Config{Query: `SELECT id, amount FROM events WHERE id >= {{ .Partition.Lo }} AND id < {{ .Partition.Hi }}`, ReadMode: "copy",
+			Partition: PartitionConfig{Column: "id", Ranges: [][]string{{"0", "5000"}, {"5000", "20000"}}}, BatchRows: 1000}},
 		{"query with snapshot", Config{Query: `SELECT id, name FROM events WHERE id >= {{ .Partition.Lo }} AND id < {{ .Partition.Hi }}`,
 			Partition: PartitionConfig{Column: "id", Ranges: [][]string{{"0", "10000"}, {"10000", "20000"}}}, BatchRows: 1000, Snapshot: "export"}},
 	} {
@@ -189,17 +195,19 @@ func TestTypes(t *testing.T) {
 				stmts = append(stmts, fmt.Sprintf("INSERT INTO %s (v) VALUES (%s)", table, v))
 			}
 			exec(t, dsn, stmts...)
-			cfg := tc.cfg
-			cfg.DSN, cfg.Table, cfg.Columns, cfg.BatchRows = stage.Secret(dsn), table, []string{"v"}, 2
-			rows, schema := readAll(t, mem, newConsumer(t, mem, cfg))
-			if got := schema.Field(0).Type.String(); got != tc.dt {
-				t.Errorf("Arrow type %s, want %s", got, tc.dt)
-			}
-			if !schema.Field(0).Nullable {
-				t.Errorf("field is not nullable; the column has no NOT NULL")
-			}
-			if strings.Join(rows, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(tc.want, "\n"))
+			for _, mode := range []string{"extended", "copy"} {
+				cfg := tc.cfg
+				cfg.DSN, cfg.Table, cfg.Columns, cfg.BatchRows, cfg.ReadMode = stage.Secret(dsn), table, []string{"v"}, 2, mode
+				rows, schema := readAll(t, mem, newConsumer(t, mem, cfg))
+				if got := schema.Field(0).Type.String(); got != tc.dt {
+					t.Errorf("%s: Arrow type %s, want %s", mode, got, tc.dt)
+				}
+				if !schema.Field(0).Nullable {
+					t.Errorf("%s: field is not nullable; the column has no NOT NULL", mode)
+				}
+				if strings.Join(rows, "\n") != strings.Join(tc.want, "\n") {
+					t.Errorf("%s: rows:\n%s\nwant:\n%s", mode, strings.Join(rows, "\n"), strings.Join(tc.want, "\n"))
+				}
 			}
 		})
 	}
