@@ -576,7 +576,8 @@ func textKernel(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
 				b.AppendNull()
 				continue
 			}
-			b.BinaryBuilder.Append(strconv.AppendInt(buf[:0], v, 10))
+			buf = strconv.AppendInt(buf[:0], v, 10)
+			b.BinaryBuilder.Append(buf)
 		}
 	case *array.Float64:
 		for i, v := range a.Float64Values() {
@@ -584,7 +585,8 @@ func textKernel(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
 				b.AppendNull()
 				continue
 			}
-			b.BinaryBuilder.Append(strconv.AppendFloat(buf[:0], v, 'g', -1, 64))
+			buf = strconv.AppendFloat(buf[:0], v, 'g', -1, 64)
+			b.BinaryBuilder.Append(buf)
 		}
 	case *array.Boolean:
 		for i := range a.Len() {
@@ -592,7 +594,8 @@ func textKernel(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
 				b.AppendNull()
 				continue
 			}
-			b.BinaryBuilder.Append(strconv.AppendBool(buf[:0], a.Value(i)))
+			buf = strconv.AppendBool(buf[:0], a.Value(i))
+			b.BinaryBuilder.Append(buf)
 		}
 	case *array.Date32:
 		for i, v := range a.Date32Values() {
