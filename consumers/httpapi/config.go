@@ -19,6 +19,8 @@ type Config struct {
 
 	Pagination Pagination      `yaml:"pagination" doc:"How the pages of one partition follow each other."`
 	Partition  PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions: date windows or a list of ids. Default: one partition per run instance."`
+	// Incremental reads only what changed since the last committed partition.
+	Incremental *Incremental `yaml:"incremental" doc:"Read only the records changed since the previous run: the greatest value of field in a committed partition is kept in the state store (at full precision) and sent as param on the next run. Not combined with partition."`
 
 	RateLimit       float64        `yaml:"rate_limit" doc:"Requests per second at most, across every partition read by this process (0: no limit)."`
 	Concurrency     int            `yaml:"concurrency" default:"4" doc:"Requests in flight at once at most, across every partition read by this process."`
@@ -77,4 +79,11 @@ type PartitionConfig struct {
 	TimeFormat string         `yaml:"time_format" default:"2006-01-02T15:04:05Z07:00" doc:"Go layout of the window bounds in since_param and until_param, or 'unix' for epoch seconds."`
 	IDs        []string       `yaml:"ids" doc:"One partition per id (an account, a tenant); the url template sees it as .Partition.Lo."`
 	IDParam    string         `yaml:"id_param" doc:"Query parameter that carries the id, if any."`
+}
+
+// Incremental configures a watermark kept in the state store.
+type Incremental struct {
+	Field   string `yaml:"field" required:"true" doc:"Top-level record field whose greatest value becomes the watermark: an int64, a timestamp or a string column (strings compare as text, so use a sortable form such as RFC 3339 in UTC)."`
+	Param   string `yaml:"param" required:"true" doc:"Query parameter that receives the watermark (the lower bound of the next read), e.g. updated_since."`
+	Initial string `yaml:"initial" doc:"Lower bound of the first run, before any watermark is stored; empty sends no parameter, reading everything."`
 }

@@ -69,6 +69,11 @@ type Consumer struct {
 	inferred *arrow.Schema
 	runMu    sync.Mutex
 	lastRun  stage.RunInstance // the run planned last: inference reads its first partition
+
+	wmMu     sync.Mutex
+	resume   string            // the stored watermark, given by ResumeWatermark
+	resumed  bool
+	advanced map[string]string // partition key -> watermark after reading it whole
 }
 
 var (
@@ -268,6 +273,17 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 	if pc.IDParam != "" && len(pc.IDs) == 0 {
 		fail("partition.ids", "id_param needs ids")
 	}
+	if inc := cf.Incremental; inc != nil {
+		if pc.Every > 0 || len(pc.IDs) > 0 {
+			fail("incremental", "incremental reads one partition from the stored watermark; it does not combine with partition.every or partition.ids")
+		}
+		if inc.Field == "" {
+			fail("incremental.field", "incremental needs field, the record field whose greatest value is the watermark")
+		}
+		if inc.Param == "" {
+			fail("incremental.param", "incremental needs param, the query parameter that sends the watermark")
+		}
+	}
 	seen := map[string]int{}
 	for i, id := range pc.IDs {
 		if j, dup := seen[id]; dup {
@@ -303,6 +319,11 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 			fields = append(fields, arrow.Field{Name: col.Name, Type: dt, Nullable: true})
 		}
 		c.declared = arrow.NewSchema(fields, nil)
+		if inc := cf.Incremental; inc != nil && inc.Field != "" {
+			if err := checkWatermarkField(c.declared, inc.Field); err != nil {
+				errs = append(errs, &stage.FieldError{Path: "incremental.field", Err: err})
+			}
+		}
 	}
 
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -401,6 +422,9 @@ func (c *Consumer) Partitions(_ context.Context, run stage.RunInstance) ([]stage
 				Index: i, Lo: lo, Hi: hi, Run: run,
 			})
 		}
+	case c.cfg.Incremental != nil:
+		lower := c.lowerBound()
+		parts = []stage.Partition{{Key: "since[" + lower + "]", Lo: lower, Hi: "", Run: run}}
 	default:
 		parts = []stage.Partition{{Key: "all", Lo: run.Start.UTC(), Hi: run.End.UTC(), Run: run}}
 	}
@@ -450,6 +474,11 @@ func (c *Consumer) render(p stage.Partition, page int) (*request, error) {
 	}
 	if id, ok := p.Lo.(string); ok && pc.IDParam != "" {
 		q.Set(pc.IDParam, id)
+	}
+	if inc := c.cfg.Incremental; inc != nil {
+		if lower, _ := p.Lo.(string); lower != "" {
+			q.Set(inc.Param, lower)
+		}
 	}
 	u.RawQuery = q.Encode()
 	r := &request{method: c.cfg.Method, url: u, header: http.Header{}, page: page}
@@ -607,10 +636,19 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	}
 	bb := newBatchBuilder(c.alloc, schema)
 	defer bb.release()
+	var mark *watermark
+	if inc := c.cfg.Incremental; inc != nil {
+		if mark, err = newWatermark(schema, inc.Field); err != nil {
+			return fmt.Errorf("httpapi: incremental.field: %w", err)
+		}
+	}
 	var outErr error // the receiver's error goes back as is, as the Consumer contract asks
 	emit := func() error {
 		rec := bb.batch()
 		defer rec.Release()
+		if mark != nil {
+			mark.observe(rec)
+		}
 		outErr = out(rec)
 		return outErr
 	}
@@ -627,7 +665,17 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		return fmt.Errorf("httpapi: partition %q: %w", p.Key, err)
 	}
 	if bb.rows > 0 {
-		return emit()
+		if err := emit(); err != nil {
+			return err
+		}
+	}
+	if mark != nil && mark.found {
+		c.wmMu.Lock()
+		if c.advanced == nil {
+			c.advanced = map[string]string{}
+		}
+		c.advanced[p.Key] = mark.text()
+		c.wmMu.Unlock()
 	}
 	return nil
 }
