@@ -71,7 +71,7 @@ type Consumer struct {
 	lastRun  stage.RunInstance // the run planned last: inference reads its first partition
 
 	wmMu     sync.Mutex
-	resume   string            // the stored watermark, given by ResumeWatermark
+	resume   string // the stored watermark, given by ResumeWatermark
 	resumed  bool
 	advanced map[string]string // partition key -> watermark after reading it whole
 }
