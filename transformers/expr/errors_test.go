@@ -1,7 +1,9 @@
 package expr
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -111,4 +113,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) returned neither a node nor an error", src)
 		}
 	})
+}
+
+// TestEvalErrors covers what only data can reveal; the message names the expression and the operation.
+func TestEvalErrors(t *testing.T) {
+	tests := []struct {
+		expr, want string
+	}{
+		{"i * 9223372036854775807", `evaluating "i * 9223372036854775807": operator *: int64 overflow (compute in float64 by writing 1.0 * x) at 1:3`},
+		{"-(i - 9223372036854775807 - 10)", `evaluating "-(i - 9223372036854775807 - 10)": operator -: int64 overflow (compute in float64 by writing 1.0 * x) at 1:5`},
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	in := inputBatch(t, mem)
+	defer in.Release()
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			c, err := Compile(tt.expr, in.Schema())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Eval(context.Background(), mem, in, Constants{})
+			if err == nil {
+				got.Release()
+				t.Fatalf("Eval(%q) succeeded, want error %q", tt.expr, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Eval(%q)\n got %v\nwant %s...", tt.expr, err, tt.want)
+			}
+		})
+	}
 }

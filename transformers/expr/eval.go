@@ -2,7 +2,9 @@ package expr
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -26,7 +28,7 @@ type Constants struct {
 // Eval evaluates the expression over a whole batch of the schema it was compiled against. The result has one
 // value per row and belongs to the caller.
 func (c *Compiled) Eval(ctx context.Context, mem memory.Allocator, batch arrow.RecordBatch, k Constants) (arrow.Array, error) {
-	ev := &evaluator{ctx: exec.WithAllocator(ctx, mem), mem: mem, batch: batch, rows: int(batch.NumRows()), k: k}
+	ev := &evaluator{src: c.src, ctx: exec.WithAllocator(ctx, mem), mem: mem, batch: batch, rows: int(batch.NumRows()), k: k}
 	d, err := ev.eval(c.root)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %w", c.src, err)
@@ -35,6 +37,7 @@ func (c *Compiled) Eval(ctx context.Context, mem memory.Allocator, batch arrow.R
 }
 
 type evaluator struct {
+	src   string
 	ctx   context.Context
 	mem   memory.Allocator
 	batch arrow.RecordBatch
@@ -141,7 +144,7 @@ func (ev *evaluator) eval(n *Node) (compute.Datum, error) {
 		}
 		out, err := compute.CastDatum(ev.ctx, d, compute.SafeCastOptions(n.typ))
 		if err != nil {
-			return nil, fmt.Errorf("converting %s to %s: %w", typeName(n.args[0].typ), typeName(n.typ), err)
+			return nil, ev.fail(n, err, "converting %s to %s", typeName(n.args[0].typ), typeName(n.typ))
 		}
 		return out, nil
 	case kUnary:
@@ -165,7 +168,7 @@ func (ev *evaluator) eval(n *Node) (compute.Datum, error) {
 		}
 		d, err := ev.call(name, nil, n.args...)
 		if err != nil {
-			return nil, fmt.Errorf("operator %s: %w", n.op, err)
+			return nil, ev.fail(n, err, "operator %s", n.op)
 		}
 		return d, nil
 	case kIn:
@@ -176,6 +179,19 @@ func (ev *evaluator) eval(n *Node) (compute.Datum, error) {
 		return ev.function(n)
 	}
 	return nil, fmt.Errorf("internal error: node kind %d", n.kind)
+}
+
+// fail reports an error of the kernel at n with n's position, once: an error from deeper down passes through.
+func (ev *evaluator) fail(n *Node, err error, format string, args ...any) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	msg := strings.TrimPrefix(err.Error(), "invalid: ")
+	if strings.Contains(msg, "overflow") && isInt(n.typ) {
+		msg = "int64 overflow (compute in float64 by writing 1.0 * x)"
+	}
+	return errAt(ev.src, n.pos, "", "%s: %s", fmt.Sprintf(format, args...), msg)
 }
 
 // literalScalar builds the scalar of a literal in the type the checker gave it.
