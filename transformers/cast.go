@@ -228,13 +228,31 @@ func (c *caster) arrowCast(ctx context.Context, name string, col arrow.Array, to
 // castError names the column, row and value a safe cast failed on, and Arrow's reason.
 func castError(name string, row int, col arrow.Array, to arrow.DataType, err error) error {
 	reason := strings.TrimPrefix(err.Error(), "invalid: ")
+	if strings.Contains(reason, "%!") { // some Arrow kernels format a nil error into their message
+		reason = "it does not fit without loss"
+	}
 	return fmt.Errorf("column %q, row %d: cannot cast %s value %s to %s (%s); fix the data, choose a wider type, or set safe: false to truncate and turn such values into nulls",
 		name, row, arrowtype.Format(col.DataType()), quoteValue(col, 0), arrowtype.Format(to), reason)
 }
 
 func quoteValue(col arrow.Array, i int) string {
+	if col.IsNull(i) {
+		return "null"
+	}
+	if dt, ok := col.DataType().(arrow.DecimalType); ok { // with every digit of the scale: 12.50, not 12.5
+		switch a := col.(type) {
+		case *array.Decimal32:
+			return a.Value(i).ToString(dt.GetScale())
+		case *array.Decimal64:
+			return a.Value(i).ToString(dt.GetScale())
+		case *array.Decimal128:
+			return a.Value(i).ToString(dt.GetScale())
+		case *array.Decimal256:
+			return a.Value(i).ToString(dt.GetScale())
+		}
+	}
 	v := col.ValueStr(i)
-	if isString(col.DataType()) {
+	if isString(valueType(col.DataType())) {
 		return strconv.Quote(v)
 	}
 	return v
