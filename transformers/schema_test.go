@@ -19,7 +19,7 @@ func TestSchema(t *testing.T) {
 	}{
 		{
 			name: "order, names, types and nullability", inRows: inRows,
-			cfg: `{type: schema, columns: [{name: order_id, from: id, type: int32, nullable: false}, {name: at, type: "timestamp[ms]"}, {name: total, type: "decimal(18,4)"}, {name: name, type: string}]}`,
+			cfg:        `{type: schema, columns: [{name: order_id, from: id, type: int32, nullable: false}, {name: at, type: "timestamp[ms]"}, {name: total, type: "decimal(18,4)"}, {name: name, type: string}]}`,
 			wantSchema: "order_id: int32 not null, at: timestamp[ms], total: decimal(18,4), name: string",
 			wantRows:   `[{order_id: 1, at: "2026-01-01T10:00:00", total: 12.5000, name: ada}, {order_id: 2}, {order_id: 3, at: "2026-01-02T00:00:00", total: -0.0100, name: bob}]`,
 		},
