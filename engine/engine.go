@@ -506,7 +506,46 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, t
 	case readErr != nil:
 		return "", 0, fmt.Errorf("consumer: read partition %s: %w", p.Key, readErr)
 	}
-	return checkpoint, rows, nil
+	n, err := e.flush(ctx, ts, ws)
+	if err != nil {
+		return "", 0, err
+	}
+	return checkpoint, rows + n, nil
+}
+
+// flush drains transformers that hold rows until the partition ends, each one's output going through the
+// transformers after it and into the writers.
+func (e *Engine) flush(ctx context.Context, ts []NamedTransformer, ws []stage.PartitionWriter) (int64, error) {
+	var rows int64
+	for i, t := range ts {
+		f, ok := t.Transformer.(stage.Flusher)
+		if !ok {
+			continue
+		}
+		t0 := time.Now()
+		out, err := f.Flush(ctx)
+		var outRows int64
+		if out != nil {
+			outRows = out.NumRows()
+		}
+		e.meters[t.Name].add(0, outRows, 0, time.Since(t0), err != nil)
+		if err != nil {
+			if out != nil {
+				out.Release()
+			}
+			return 0, fmt.Errorf("transformer %s: flush: %w", t.Name, err)
+		}
+		if out == nil {
+			continue
+		}
+		n, err := e.process(ctx, out, ts[i+1:], ws)
+		out.Release()
+		if err != nil {
+			return 0, err
+		}
+		rows += n
+	}
+	return rows, nil
 }
 
 // process runs one batch through the transformers and into every writer; it returns the rows written.

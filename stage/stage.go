@@ -97,6 +97,14 @@ type PartitionTransformer interface {
 	ForPartition(p Partition) (Transformer, error)
 }
 
+// Flusher is implemented by partition instances of transformers that hold rows back until the partition ends
+// (dedupe keeping the last row of a key). After the partition's last batch the engine calls Flush once on each
+// such instance, in pipeline order, and passes what it returns through the transformers after it. A nil batch
+// with a nil error means nothing was held back. The caller owns the returned batch.
+type Flusher interface {
+	Flush(ctx context.Context) (arrow.RecordBatch, error)
+}
+
 // Loader writes partitions to a destination.
 type Loader interface {
 	// CheckSchema tells whether the loader can write batches of this schema (partition columns exist, types are
