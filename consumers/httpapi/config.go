@@ -14,6 +14,7 @@ type Config struct {
 
 	Records string   `yaml:"records" doc:"Dotted path through objects to the array of records in each response (data.items); empty when the body is the array itself."`
 	Schema  []Column `yaml:"schema" doc:"Columns to read, in order. Without it the schema is inferred from the first infer_pages pages of the first partition: int widens to float, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string. Fields that first appear after inference are ignored (declare them here to keep them); a later value that does not fit its inferred type fails the partition with the field's name."`
+	ParentFields []ParentField `yaml:"parent_fields" doc:"Values from outside the records (the response's envelope, such as data.account_id) added as columns to every record of the page, after the record's columns."`
 	// InferPages is how many pages inference reads.
 	InferPages int `yaml:"infer_pages" default:"1" doc:"Pages read to infer the schema when schema is not declared."`
 
@@ -37,6 +38,13 @@ type Config struct {
 type Column struct {
 	Name string `yaml:"name" required:"true" doc:"Field name in the record (and column name)."`
 	Type string `yaml:"type" required:"true" doc:"Arrow type: int32, int64, float32, float64, bool, string, large_string, date32 (from \"2006-01-02\"), timestamp[unit, zone] (from RFC 3339 text or epoch numbers in the unit), decimal(p,s), list<...>, struct<...>. A string column keeps any other JSON value as its JSON text."`
+}
+
+// ParentField carries a value of the response down to each of its records.
+type ParentField struct {
+	Name string `yaml:"name" required:"true" doc:"Column name."`
+	Path string `yaml:"path" required:"true" doc:"Dotted path of the value in the response body, outside the records."`
+	Type string `yaml:"type" default:"string" doc:"Arrow type of the column, as in schema."`
 }
 
 // Auth configures request authentication.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -375,18 +376,47 @@ func (n *node) object(s *scanner, depth int) error {
 type batchBuilder struct {
 	schema *arrow.Schema
 	rb     *array.RecordBuilder
-	root   *node // a struct-like node over the record builder's fields
+	root   *node   // a struct-like node over the record builder's fields of the records
+	parent []*node // the last columns: parent fields, filled once per page
 	rows   int
+	sc     scanner
+	rd     bytes.Reader
 }
 
-func newBatchBuilder(mem memory.Allocator, schema *arrow.Schema) *batchBuilder {
+// newBatchBuilder builds batches of schema, whose last parents columns are parent fields.
+func newBatchBuilder(mem memory.Allocator, schema *arrow.Schema, parents int) *batchBuilder {
 	rb := array.NewRecordBuilder(mem, schema)
-	root := &node{kind: kStruct, index: make(map[string]int, schema.NumFields()), seen: make([]bool, schema.NumFields())}
+	nrec := schema.NumFields() - parents
+	root := &node{kind: kStruct, index: make(map[string]int, nrec), seen: make([]bool, nrec)}
+	bb := &batchBuilder{schema: schema, rb: rb, root: root}
 	for i, f := range schema.Fields() {
-		root.children = append(root.children, newNode(f.Name, f.Type, rb.Field(i)))
+		n := newNode(f.Name, f.Type, rb.Field(i))
+		if i >= nrec {
+			bb.parent = append(bb.parent, n)
+			continue
+		}
+		root.children = append(root.children, n)
 		root.index[f.Name] = i
 	}
-	return &batchBuilder{schema: schema, rb: rb, root: root}
+	return bb
+}
+
+// appendParents fills the parent columns of the page's n records from the values' JSON text (nil: null).
+func (bb *batchBuilder) appendParents(n int, raw [][]byte) error {
+	for i, p := range bb.parent {
+		if raw[i] == nil {
+			p.b.AppendNulls(n)
+			continue
+		}
+		for range n {
+			bb.rd.Reset(raw[i])
+			bb.sc.reset(&bb.rd)
+			if err := p.decode(&bb.sc, 0); err != nil {
+				return fmt.Errorf("parent field %s: %w", p.name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // record implements recordSink: one JSON object per row.

@@ -64,6 +64,7 @@ type Consumer struct {
 	tmpl     tmpls
 	declared *arrow.Schema // nil when inferred
 	captures []string      // cursor_path, next_url_path, total_path (in that order; "" when unused)
+	parents  []arrow.Field // parent_fields, the last columns of every batch
 
 	mu       sync.Mutex // held while inferring
 	inferred *arrow.Schema
@@ -252,11 +253,41 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		fail("pagination.max_pages", "max_pages must be 0 (no limit) or positive")
 	}
 	c.captures = []string{pg.CursorPath, pg.NextURLPath, pg.TotalPath}
+	overlaps := func(p string) bool {
+		return cf.Records == "" || p == cf.Records || strings.HasPrefix(cf.Records+".", p+".") || strings.HasPrefix(p, cf.Records+".")
+	}
 	for i, p := range c.captures {
-		if p != "" && (p == cf.Records || strings.HasPrefix(cf.Records+".", p+".") || strings.HasPrefix(p, cf.Records+".") && cf.Records != "") {
+		if p != "" && overlaps(p) {
 			fail([]string{"pagination.cursor_path", "pagination.next_url_path", "pagination.total_path"}[i],
 				"%q overlaps records %q; it must name a scalar outside the records", p, cf.Records)
 		}
+	}
+	parentNames := map[string]int{}
+	for i, pf := range cf.ParentFields {
+		path := fmt.Sprintf("parent_fields[%d]", i)
+		switch {
+		case pf.Name == "":
+			fail(path+".name", "a parent field needs a name")
+		case pf.Path == "" || overlaps(pf.Path):
+			fail(path+".path", "path %q must name a value outside the records %q", pf.Path, cf.Records)
+		}
+		if j, dup := parentNames[pf.Name]; dup {
+			fail(path+".name", "parent field %q is already declared at parent_fields[%d]", pf.Name, j)
+		}
+		parentNames[pf.Name] = i
+		typ := pf.Type
+		if typ == "" {
+			typ = "string"
+		}
+		dt, err := arrowtype.Parse(typ)
+		if err == nil {
+			err = checkType(dt)
+		}
+		if err != nil {
+			errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
+			continue
+		}
+		c.parents = append(c.parents, arrow.Field{Name: pf.Name, Type: dt, Nullable: true})
 	}
 
 	// Partitions.
@@ -318,7 +349,12 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 			}
 			fields = append(fields, arrow.Field{Name: col.Name, Type: dt, Nullable: true})
 		}
-		c.declared = arrow.NewSchema(fields, nil)
+		for _, pf := range c.parents {
+			if j, dup := names[pf.Name]; dup {
+				fail("parent_fields", "parent field %q has the name of schema[%d]", pf.Name, j)
+			}
+		}
+		c.declared = arrow.NewSchema(append(fields, c.parents...), nil)
 		if inc := cf.Incremental; inc != nil && inc.Field != "" {
 			if err := checkWatermarkField(c.declared, inc.Field); err != nil {
 				errs = append(errs, &stage.FieldError{Path: "incremental.field", Err: err})
@@ -387,14 +423,20 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 		return nil, err
 	}
 	in := newInferrer()
-	err = c.pages(ctx, parts[0], c.cfg.InferPages, in, func(int) error { return nil })
+	err = c.pages(ctx, parts[0], c.cfg.InferPages, in, func(int, [][]byte) error { return nil })
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: inferring the schema from partition %q: %w", parts[0].Key, err)
 	}
 	if len(in.root.fields) == 0 {
 		return nil, fmt.Errorf("httpapi: cannot infer a schema: the first %d page(s) of partition %q held no records with fields; declare schema: in the config", c.cfg.InferPages, parts[0].Key)
 	}
-	c.inferred = in.schema()
+	fields := in.root.arrowFields()
+	for _, pf := range c.parents {
+		if _, dup := in.root.index[pf.Name]; dup {
+			return nil, fmt.Errorf("httpapi: parent field %q has the name of a field of the records; rename it", pf.Name)
+		}
+	}
+	c.inferred = arrow.NewSchema(append(fields, c.parents...), nil)
 	return c.inferred, nil
 }
 
@@ -549,14 +591,18 @@ func (c *Consumer) paginator() paginator {
 
 // pages reads up to maxPages pages of p (0: all), feeding records to sink; afterPage runs after each page with
 // the page's record count, between pages, where batches may be cut.
-func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, sink recordSink, afterPage func(records int) error) error {
+func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, sink recordSink, afterPage func(records int, parents [][]byte) error) error {
 	req, err := c.render(p, 1)
 	if err != nil {
 		return err
 	}
 	pager := c.paginator()
 	pager.first(req.url)
-	w := newWalker(c.cfg.Records, c.captures)
+	parentPaths := make([]string, len(c.cfg.ParentFields))
+	for i, pf := range c.cfg.ParentFields {
+		parentPaths[i] = pf.Path
+	}
+	w := newWalker(c.cfg.Records, c.captures, parentPaths)
 	var total, read int64
 	for n := 1; ; n++ {
 		req.page = n
@@ -564,6 +610,7 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 			return err
 		}
 		var pg page
+		var parents [][]byte
 		err := c.client.do(ctx, req, func(resp *http.Response, body io.Reader) error {
 			res, err := w.walk(body, sink)
 			if err != nil {
@@ -572,6 +619,7 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 			if !res.foundRecord && n == 1 && c.cfg.Records != "" {
 				return fmt.Errorf("the response has no records at %q; check records:", c.cfg.Records)
 			}
+			parents = res.raw
 			pg = page{records: res.records, cursor: res.captures[0], nextURL: res.captures[1], header: resp.Header, url: req.url}
 			if tp := res.captures[2]; tp != "" {
 				t, err := strconv.ParseInt(tp, 10, 64)
@@ -585,7 +633,7 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 		if err != nil {
 			return err
 		}
-		if err := afterPage(pg.records); err != nil {
+		if err := afterPage(pg.records, parents); err != nil {
 			return err
 		}
 		read += int64(pg.records)
@@ -634,7 +682,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	if err != nil {
 		return err
 	}
-	bb := newBatchBuilder(c.alloc, schema)
+	bb := newBatchBuilder(c.alloc, schema, len(c.parents))
 	defer bb.release()
 	var mark *watermark
 	if inc := c.cfg.Incremental; inc != nil {
@@ -652,7 +700,10 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		outErr = out(rec)
 		return outErr
 	}
-	err = c.pages(ctx, p, 0, bb, func(int) error {
+	err = c.pages(ctx, p, 0, bb, func(n int, parents [][]byte) error {
+		if err := bb.appendParents(n, parents); err != nil {
+			return err
+		}
 		if bb.rows >= c.cfg.BatchRows {
 			return emit()
 		}

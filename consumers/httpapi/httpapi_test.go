@@ -552,3 +552,47 @@ func TestLinkNext(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestParentFields(t *testing.T) {
+	pages := []string{
+		`{"account": {"id": 42, "tags": ["a"]}, "data": {"items": [{"id": 1}, {"id": 2}]}, "generated_at": "2026-01-01T10:00:00Z"}`,
+		// The envelope after the records, a null and an absent value.
+		`{"data": {"items": [{"id": 3}]}, "account": {"id": null, "tags": {"k": 1}}}`,
+		`{"data": {"items": []}}`,
+	}
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("declared schema %v", declared), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, pages[qint(r, "page", 1)-1])
+			}))
+			defer srv.Close()
+			cfg := testConfig(srv.URL)
+			cfg.Records = "data.items"
+			cfg.Pagination.Type = "page"
+			cfg.Schema = []Column{{Name: "id", Type: "int64"}}
+			if !declared {
+				cfg.Schema = nil
+			}
+			cfg.ParentFields = []ParentField{
+				{Name: "account_id", Path: "account.id", Type: "int64"},
+				{Name: "account_tags", Path: "account.tags"}, // string: any JSON as text
+				{Name: "generated_at", Path: "generated_at", Type: "timestamp[s, UTC]"},
+			}
+			c := newConsumer(t, mem, cfg)
+			got := readOne(t, mem, c)
+			defer got.Release()
+			want := testkit.Records(t, mem, got.Schema(), `[
+				{"id": 1, "account_id": 42, "account_tags": "[\"a\"]", "generated_at": 1767261600},
+				{"id": 2, "account_id": 42, "account_tags": "[\"a\"]", "generated_at": 1767261600},
+				{"id": 3, "account_tags": "{\"k\":1}"}
+			]`)
+			defer want.Release()
+			testkit.AssertRecordsEqual(t, want, got)
+			if got.Schema().Field(0).Name != "id" || got.Schema().NumFields() != 4 {
+				t.Errorf("schema %s, want id then the three parent fields", got.Schema())
+			}
+		})
+	}
+}

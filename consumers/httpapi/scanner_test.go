@@ -83,7 +83,7 @@ func TestScannerStringAcrossRefills(t *testing.T) {
 	if err := json.Unmarshal([]byte(doc), &want); err != nil {
 		t.Fatal(err)
 	}
-	w := newWalker("data", nil)
+	w := newWalker("data", nil, nil)
 	var got []string
 	sink := sinkFunc(func(s *scanner) error {
 		if err := s.expect('{'); err != nil {

@@ -20,6 +20,7 @@ type pageResult struct {
 	records     int
 	foundRecord bool     // the records path was present (an array or null)
 	captures    []string // scalar text at each capture path; "" when absent or null
+	raw         [][]byte // JSON text at each raw path; nil when absent (valid until the next walk)
 }
 
 // recordSink receives each record of a page with the scanner positioned before the record's first byte.
@@ -33,22 +34,28 @@ type recordSink interface {
 type walker struct {
 	records  []string
 	captures [][]string // nil entries are unused
+	raws     [][]string // paths whose whole value is kept as JSON text (parent fields)
+	rawBufs  [][]byte
 	sc       scanner
 	path     []string
 }
 
-func newWalker(records string, captures []string) *walker {
+func newWalker(records string, captures, raws []string) *walker {
 	w := &walker{records: splitPath(records)}
 	for _, c := range captures {
 		w.captures = append(w.captures, splitPath(c))
 	}
+	for _, r := range raws {
+		w.raws = append(w.raws, splitPath(r))
+	}
+	w.rawBufs = make([][]byte, len(raws))
 	return w
 }
 
 // walk decodes one body. The error says what was wrong with the JSON; the caller adds the URL and page.
 func (w *walker) walk(r io.Reader, sink recordSink) (pageResult, error) {
 	w.sc.reset(r)
-	res := pageResult{captures: make([]string, len(w.captures))}
+	res := pageResult{captures: make([]string, len(w.captures)), raw: make([][]byte, len(w.raws))}
 	if _, err := w.sc.peek(); err == io.EOF {
 		return res, errors.New("the body is empty")
 	}
@@ -81,6 +88,14 @@ func (w *walker) value(path []string, sink recordSink, res *pageResult) error {
 	c, err := s.peekValue()
 	if err != nil {
 		return err
+	}
+	for i, rp := range w.raws {
+		if equalPath(path, rp) {
+			buf := w.rawBufs[i][:0]
+			err := s.skip(&buf, 0)
+			w.rawBufs[i], res.raw[i] = buf, buf
+			return err
+		}
 	}
 	for i, cp := range w.captures {
 		if cp == nil || !equalPath(path, cp) {
@@ -132,6 +147,11 @@ func (w *walker) leadsSomewhere(path []string) bool {
 	}
 	for _, c := range w.captures {
 		if c != nil && hasPrefix(c, path) {
+			return true
+		}
+	}
+	for _, r := range w.raws {
+		if hasPrefix(r, path) {
 			return true
 		}
 	}
