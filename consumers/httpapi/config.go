@@ -12,8 +12,8 @@ type Config struct {
 	Body    string            `yaml:"body" doc:"JSON request body, a template like url; sent with Content-Type: application/json."`
 	Auth    Auth              `yaml:"auth" doc:"How requests authenticate. Secrets come from the environment (${VAR}) and never appear in logs or errors."`
 
-	Records string   `yaml:"records" doc:"Dotted path through objects to the array of records in each response (data.items); empty when the body is the array itself."`
-	Schema  []Column `yaml:"schema" doc:"Columns to read, in order. Without it the schema is inferred from the first infer_pages pages of the first partition: int widens to float, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string. Fields that first appear after inference are ignored (declare them here to keep them); a later value that does not fit its inferred type fails the partition with the field's name."`
+	Records      string        `yaml:"records" doc:"Dotted path through objects to the array of records in each response (data.items); empty when the body is the array itself."`
+	Schema       []Column      `yaml:"schema" doc:"Columns to read, in order. Without it the schema is inferred from the first infer_pages pages of the first partition: int widens to float, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string. Fields that first appear after inference are ignored (declare them here to keep them); a later value that does not fit its inferred type fails the partition with the field's name."`
 	ParentFields []ParentField `yaml:"parent_fields" doc:"Values from outside the records (the response's envelope, such as data.account_id) added as columns to every record of the page, after the record's columns."`
 	// InferPages is how many pages inference reads.
 	InferPages int `yaml:"infer_pages" default:"1" doc:"Pages read to infer the schema when schema is not declared."`
