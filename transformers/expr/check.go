@@ -244,6 +244,10 @@ func (c *checker) unify(at *Node, xs []*Node, what string) (arrow.DataType, erro
 		case dt == nil:
 			dt, from = t, x
 		case arrow.TypeEqual(dt, t):
+		case isInt(dt) && isInt(t) && x.kind == kLit && fits(x.lit, dt):
+			// an integer literal takes the column's type: no cast per batch, and uint64 stays comparable
+		case isInt(dt) && isInt(t) && from.kind == kLit && fits(from.lit, t):
+			dt, from = t, x
 		case isNumeric(dt) && isNumeric(t):
 			dt = numericResult(dt, t)
 		case isString(dt) && isString(t):
@@ -289,6 +293,12 @@ func (c *checker) castAll(xs []*Node, dt arrow.DataType) error {
 		xs[i] = c.castTo(x, dt)
 	}
 	return nil
+}
+
+// fits tells whether an integer literal is representable in the integer type dt.
+func fits(lit any, dt arrow.DataType) bool {
+	_, err := literalScalar(lit, dt)
+	return err == nil
 }
 
 // castTo converts x to dt: a literal changes its type in place (its scalar is built once), anything else gets a

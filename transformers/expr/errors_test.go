@@ -122,6 +122,7 @@ func TestEvalErrors(t *testing.T) {
 	}{
 		{"i * 9223372036854775807", `evaluating "i * 9223372036854775807": operator *: int64 overflow (compute in float64 by writing 1.0 * x) at 1:3`},
 		{"-(i - 9223372036854775807 - 10)", `evaluating "-(i - 9223372036854775807 - 10)": operator -: int64 overflow (compute in float64 by writing 1.0 * x) at 1:5`},
+		{"u64 + 1", `evaluating "u64 + 1": converting uint64 to int64: `},
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)

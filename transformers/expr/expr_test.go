@@ -31,6 +31,10 @@ var inputColumns = []struct {
 	{"dec", "decimal(10,2)", `["1.25", "-3.50", null, "0.00"]`},
 	{"status", "dictionary<values=string, indices=int32>", ``}, // built below
 	{"odd name", "int64", `[5, 6, 7, 8]`},
+	{"d64", "date64", `["2026-11-22", null, "1969-07-20", "2000-01-01"]`},
+	{"f32", "float32", `[0.5, null, 2, -1]`},
+	{"u64", "uint64", `[18446744073709551615, 1, null, 0]`},
+	{"ns", "timestamp[ns]", `["2026-11-22T23:59:59.999999999", null, "1900-01-01T00:00:00", "2262-04-11T00:00:00"]`},
 }
 
 func inputBatch(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
@@ -189,6 +193,20 @@ func TestEval(t *testing.T) {
 		{"date_trunc('hour', ny)", "timestamp[s, America/New_York]", `["2026-11-22T03:00:00Z", "2026-07-01T04:00:00Z", null, "2026-03-08T07:00:00Z"]`},
 		{"date_trunc('month', d)", "date32", `["2026-11-01", null, "2024-02-01", "1970-01-01"]`},
 		{"date_trunc('week', d)", "date32", `["2026-11-16", null, "2024-02-26", "1969-12-29"]`},
+		// other widths and units
+		{"year(d64)", "int32", `[2026, null, 1969, 2000]`},
+		{"month(d64) + day(d64)", "int64", `[33, null, 27, 2]`},
+		{"f32 * 2", "float64", `[1, null, 4, -2]`},
+		{"f32 = 0.5", "bool", `[true, null, false, false]`},
+		{"u64 = 1", "bool", `[false, true, null, false]`},
+		{"1 = u64", "bool", `[false, true, null, false]`},
+		{"u64 in (0, 1)", "bool", `[false, true, null, true]`},
+		{"j = 10000000000", "bool", `[false, false, false, null]`},
+		{"j in (3, 4)", "bool", `[false, true, true, null]`},
+		{"year(ns)", "int32", `[2026, null, 1900, 2262]`},
+		{"date_trunc('second', ns)", "timestamp[ns]", `["2026-11-22T23:59:59", null, "1900-01-01T00:00:00", "2262-04-11T00:00:00"]`},
+		{"concat(d, ' ', b, ' ', f)", "string", `["2026-11-22 true 1.5", null, null, "1970-01-01 true 0"]`},
+		{"concat(ts)", "string", `["2026-11-22T13:45:30Z", "1969-12-31T23:59:59Z", null, "2024-02-29T00:00:00Z"]`},
 		// hashing
 		{"sha256(s)", "string", `["185f8db32271fe25f561a6fc938b2e264306ec304eda518007d1764826381969", "951bd71e798c0b7103893a53055868c2e31774183200f5f2bf9064e3b76a5f2e", null, "6878edd58ea6a5eb78198e571a9b75aa6b20c363cd2fc14a52c948d9878c228a"]`},
 		{"xxhash64('')", "int64", `[-1205034819632174695, -1205034819632174695, -1205034819632174695, -1205034819632174695]`},
