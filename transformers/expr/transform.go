@@ -57,6 +57,8 @@ type program struct {
 	plans []*plan // few: one per distinct input schema seen
 }
 
+const maxPlans = 8
+
 type plan struct {
 	in, out *arrow.Schema
 	exprs   []*Compiled
@@ -187,6 +189,9 @@ func (p *program) planFor(in *arrow.Schema) (*plan, error) {
 	pl, err := p.compile(in)
 	if err != nil {
 		return nil, err
+	}
+	if len(p.plans) == maxPlans { // input schemas that keep changing must not grow memory without end
+		p.plans = p.plans[1:]
 	}
 	p.plans = append(p.plans, pl)
 	return pl, nil
