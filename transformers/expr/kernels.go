@@ -52,36 +52,28 @@ func (ev *evaluator) kernel(n *Node, args []arrow.Array) (arrow.Array, error) {
 	return nil, fmt.Errorf("internal error: no kernel for %s", n.op)
 }
 
-func newStrings(mem memory.Allocator, n, dataHint int) *array.StringBuilder {
-	b := array.NewStringBuilder(mem)
-	b.Reserve(n)
-	b.ReserveData(dataHint)
-	return b
-}
-
 func stringMap(mem memory.Allocator, a *array.String, op string) arrow.Array {
-	b := newStrings(mem, a.Len(), len(a.ValueBytes()))
-	defer b.Release()
+	w := newStringWriter(mem, a.Len(), len(a.ValueBytes()))
 	var buf []byte
 	for i := range a.Len() {
 		if a.IsNull(i) {
-			b.AppendNull()
+			w.null()
 			continue
 		}
 		s := a.Value(i)
 		switch op {
 		case "trim":
-			b.Append(strings.TrimSpace(s))
+			w.appendString(strings.TrimSpace(s))
 		case "ltrim":
-			b.Append(strings.TrimLeftFunc(s, unicode.IsSpace))
+			w.appendString(strings.TrimLeftFunc(s, unicode.IsSpace))
 		case "rtrim":
-			b.Append(strings.TrimRightFunc(s, unicode.IsSpace))
+			w.appendString(strings.TrimRightFunc(s, unicode.IsSpace))
 		default:
 			buf = mapCase(buf[:0], s, op == "upper")
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	}
-	return b.NewArray()
+	return w.finish()
 }
 
 // mapCase appends s in upper or lower case to buf: ASCII byte by byte, the rest rune by rune.
@@ -113,11 +105,10 @@ func mapCase(buf []byte, s string, upper bool) []byte {
 // substr takes characters from start (1-based; negative counts from the end, 0 is 1) for length characters
 // (-1: to the end).
 func substr(mem memory.Allocator, a *array.String, start, length int64) arrow.Array {
-	b := newStrings(mem, a.Len(), len(a.ValueBytes()))
-	defer b.Release()
+	w := newStringWriter(mem, a.Len(), len(a.ValueBytes()))
 	for i := range a.Len() {
 		if a.IsNull(i) {
-			b.AppendNull()
+			w.null()
 			continue
 		}
 		s := a.Value(i)
@@ -149,18 +140,17 @@ func substr(mem memory.Allocator, a *array.String, start, length int64) arrow.Ar
 		if lo > hi {
 			lo = hi
 		}
-		b.Append(s[lo:hi])
+		w.appendString(s[lo:hi])
 	}
-	return b.NewArray()
+	return w.finish()
 }
 
 func replace(mem memory.Allocator, a *array.String, from, to string) arrow.Array {
-	b := newStrings(mem, a.Len(), len(a.ValueBytes()))
-	defer b.Release()
+	w := newStringWriter(mem, a.Len(), len(a.ValueBytes()))
 	var buf []byte
 	for i := range a.Len() {
 		if a.IsNull(i) {
-			b.AppendNull()
+			w.null()
 			continue
 		}
 		s := a.Value(i)
@@ -173,9 +163,9 @@ func replace(mem memory.Allocator, a *array.String, from, to string) arrow.Array
 			buf = append(append(buf, s[:j]...), to...)
 			s = s[j+len(from):]
 		}
-		b.BinaryBuilder.Append(append(buf, s...))
+		w.append(append(buf, s...))
 	}
-	return b.NewArray()
+	return w.finish()
 }
 
 func regexpMatch(mem memory.Allocator, a *array.String, re *regexp.Regexp) arrow.Array {
@@ -209,11 +199,12 @@ func concat(mem memory.Allocator, n *Node, args []arrow.Array, rows int) arrow.A
 		strs[k] = a.(*array.String)
 		hint += len(strs[k].ValueBytes())
 	}
-	b := newStrings(mem, rows, hint)
-	defer b.Release()
+	w := newStringWriter(mem, rows, hint)
 	if litNull {
-		b.AppendNulls(rows)
-		return b.NewArray()
+		for range rows {
+			w.null()
+		}
+		return w.finish()
 	}
 	var buf []byte
 rows:
@@ -225,14 +216,14 @@ rows:
 				continue
 			}
 			if s.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue rows
 			}
 			buf = append(buf, s.Value(i)...)
 		}
-		b.BinaryBuilder.Append(buf)
+		w.append(buf)
 	}
-	return b.NewArray()
+	return w.finish()
 }
 
 func floorDiv(a, b int64) int64 {
@@ -432,18 +423,17 @@ func dateTrunc(mem memory.Allocator, a arrow.Array, unit string) (arrow.Array, e
 }
 
 func sha256Hex(mem memory.Allocator, a arrow.Array) arrow.Array {
-	b := newStrings(mem, a.Len(), a.Len()*sha256.Size*2)
-	defer b.Release()
+	w := newStringWriter(mem, a.Len(), a.Len()*sha256.Size*2)
 	var out [sha256.Size * 2]byte
 	emit := func(sum [sha256.Size]byte) {
 		hex.Encode(out[:], sum[:])
-		b.BinaryBuilder.Append(out[:])
+		w.append(out[:])
 	}
 	switch a := a.(type) {
 	case *array.String:
 		for i := range a.Len() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			emit(sha256.Sum256(unsafeBytes(a.Value(i))))
@@ -451,13 +441,13 @@ func sha256Hex(mem memory.Allocator, a arrow.Array) arrow.Array {
 	case *array.Binary:
 		for i := range a.Len() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			emit(sha256.Sum256(a.Value(i)))
 		}
 	}
-	return b.NewArray()
+	return w.finish()
 }
 
 func xxhash64(mem memory.Allocator, a arrow.Array) arrow.Array {
@@ -566,63 +556,64 @@ func isNullKernel(mem memory.Allocator, n *Node, a arrow.Array) arrow.Array {
 // textKernel formats int64, float64, bool, date32 and timestamp arrays as text: integers in decimal, floats in
 // the shortest form that reads back the same, dates as 2006-01-02, timestamps as RFC 3339 in their zone.
 func textKernel(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
-	b := newStrings(mem, a.Len(), a.Len()*8)
-	defer b.Release()
+	w := newStringWriter(mem, a.Len(), a.Len()*8)
 	var buf []byte
 	switch a := a.(type) {
 	case *array.Int64:
 		for i, v := range a.Int64Values() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			buf = strconv.AppendInt(buf[:0], v, 10)
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	case *array.Float64:
 		for i, v := range a.Float64Values() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			buf = strconv.AppendFloat(buf[:0], v, 'g', -1, 64)
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	case *array.Boolean:
 		for i := range a.Len() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			buf = strconv.AppendBool(buf[:0], a.Value(i))
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	case *array.Date32:
 		for i, v := range a.Date32Values() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			buf = v.ToTime().AppendFormat(buf[:0], time.DateOnly)
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	case *array.Timestamp:
 		tt := a.DataType().(*arrow.TimestampType)
 		loc, err := zoneOf(tt)
 		if err != nil {
+			w.release()
 			return nil, err
 		}
 		ups := unitsPerSecond(tt.Unit)
 		for i, v := range a.TimestampValues() {
 			if a.IsNull(i) {
-				b.AppendNull()
+				w.null()
 				continue
 			}
 			buf = toTime(int64(v), ups).In(loc).AppendFormat(buf[:0], time.RFC3339Nano)
-			b.BinaryBuilder.Append(buf)
+			w.append(buf)
 		}
 	default:
+		w.release()
 		return nil, fmt.Errorf("cannot format %s as text", typeName(a.DataType()))
 	}
-	return b.NewArray(), nil
+	return w.finish(), nil
 }
