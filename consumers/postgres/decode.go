@@ -38,7 +38,10 @@ const (
 // decoder appends a column's binary values to one reused Arrow builder. Exactly one typed builder field is set,
 // chosen by kind; the read loop calls decode once per value, which switches on kind.
 type decoder struct {
-	col  string // column path for errors ("tags[]", "address.city")
+	col string // column path for errors ("tags[]", "address.city")
+	// top is set on a top-level column, whose builder the batcher reserves batch_rows slots in: fixed-width
+	// values skip Append's capacity check. Values nested in lists and structs have no such bound.
+	top  bool
 	t    *pgType
 	inf  infinityMode
 	b    array.Builder
@@ -129,43 +132,75 @@ func (d *decoder) decode(v []byte) error {
 		if len(v) != 1 {
 			return d.malformed(v)
 		}
-		d.bl.Append(v[0] != 0)
+		if d.top {
+			d.bl.UnsafeAppend(v[0] != 0)
+		} else {
+			d.bl.Append(v[0] != 0)
+		}
 	case kInt16:
 		if len(v) != 2 {
 			return d.malformed(v)
 		}
-		d.i16.Append(int16(be16(v)))
+		if d.top {
+			d.i16.UnsafeAppend(int16(be16(v)))
+		} else {
+			d.i16.Append(int16(be16(v)))
+		}
 	case kInt32:
 		if len(v) != 4 {
 			return d.malformed(v)
 		}
-		d.i32.Append(int32(be32(v)))
+		if d.top {
+			d.i32.UnsafeAppend(int32(be32(v)))
+		} else {
+			d.i32.Append(int32(be32(v)))
+		}
 	case kInt64:
 		if len(v) != 8 {
 			return d.malformed(v)
 		}
-		d.i64.Append(int64(be64(v)))
+		if d.top {
+			d.i64.UnsafeAppend(int64(be64(v)))
+		} else {
+			d.i64.Append(int64(be64(v)))
+		}
 	case kOID:
 		if len(v) != 4 {
 			return d.malformed(v)
 		}
-		d.u32.Append(be32(v))
+		if d.top {
+			d.u32.UnsafeAppend(be32(v))
+		} else {
+			d.u32.Append(be32(v))
+		}
 	case kFloat32:
 		if len(v) != 4 {
 			return d.malformed(v)
 		}
-		d.f32.Append(math.Float32frombits(be32(v)))
+		if d.top {
+			d.f32.UnsafeAppend(math.Float32frombits(be32(v)))
+		} else {
+			d.f32.Append(math.Float32frombits(be32(v)))
+		}
 	case kFloat64:
 		if len(v) != 8 {
 			return d.malformed(v)
 		}
-		d.f64.Append(math.Float64frombits(be64(v)))
+		if d.top {
+			d.f64.UnsafeAppend(math.Float64frombits(be64(v)))
+		} else {
+			d.f64.Append(math.Float64frombits(be64(v)))
+		}
 	case kDecimal:
 		n, err := d.numericDecimal(v)
 		if err != nil {
 			return err
 		}
-		d.dec.Append(n)
+		if d.top {
+			d.dec.UnsafeAppend(n)
+		} else {
+			d.dec.Append(n)
+		}
 	case kNumericString:
 		s, err := appendNumeric(d.buf[:0], v)
 		if err != nil {
@@ -209,7 +244,11 @@ func (d *decoder) decode(v []byte) error {
 		if us == math.MaxInt64 || us == math.MinInt64 {
 			return d.infinity(us > 0)
 		}
-		d.ts.Append(arrow.Timestamp(us + pgEpochMicros))
+		if d.top {
+			d.ts.UnsafeAppend(arrow.Timestamp(us + pgEpochMicros))
+		} else {
+			d.ts.Append(arrow.Timestamp(us + pgEpochMicros))
+		}
 	case kInterval:
 		if len(v) != 16 {
 			return d.malformed(v)

@@ -5,9 +5,11 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -29,6 +32,9 @@ const doc = "Reads a PostgreSQL table or query into Arrow batches through the bi
 	"value by type straight into Arrow builders. The schema (names, types, NOT NULL) comes from the catalog or the " +
 	"query's description. Partitions are ranges of an integer, date or timestamp column; with snapshot: export, " +
 	"every partition reads the same consistent snapshot."
+
+// readBufferSize is the socket read buffer of each connection.
+const readBufferSize = 256 << 10
 
 func init() {
 	stage.RegisterConsumer[Config]("postgres", doc, build)
@@ -92,6 +98,11 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	} else if pc, err := pgx.ParseConfig(cfg.DSN.Reveal()); err != nil {
 		errs = append(errs, stage.FieldErrorf("dsn", "is not a valid PostgreSQL connection string: %s", redact(err.Error(), cfg.DSN.Reveal())))
 	} else {
+		// pgproto3 reads the socket 8 KiB at a time; a larger buffer in front of it cuts the read syscalls of a
+		// long result about 30-fold, which is most of the client's CPU once decoding is cheap.
+		pc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+			return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
+		}
 		c.conn = pc
 		c.where = net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))) + "/" + pc.Database
 	}
@@ -608,6 +619,7 @@ func newBatcher(mem memory.Allocator, src *source, inf infinityMode, batchRows i
 	bt := &batcher{schema: src.schema, batchRows: batchRows, out: out, arrs: make([]arrow.Array, len(src.types))}
 	for i, t := range src.types {
 		d := newDecoder(mem, src.names[i], t, inf)
+		d.top = true
 		d.b.Reserve(batchRows)
 		bt.decs = append(bt.decs, d)
 	}
