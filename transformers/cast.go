@@ -181,6 +181,9 @@ func (c *caster) cast(ctx context.Context, name string, col arrow.Array, spec ca
 		return c.formatTimes(name, col, spec)
 	case isDecimal(from) && isString(spec.to):
 		return c.formatDecimals(col, spec.to)
+	case isString(spec.to) && (arrow.IsInteger(from.ID()) || arrow.IsFloating(from.ID()) || from.ID() == arrow.BOOL):
+		// arrow-go v18.8.0's number-to-string cast leaks part of its buffers, so numbers are written here.
+		return c.formatNumbers(col, spec.to)
 	}
 	return c.arrowCast(ctx, name, col, spec.to, 0)
 }
@@ -686,4 +689,65 @@ func setNulls(mem memory.Allocator, arr arrow.Array, bad func(i int) bool) (arro
 	nd := array.NewData(d.DataType(), n, bufs, d.Children(), nulls, off)
 	defer nd.Release()
 	return array.MakeFromData(nd), nil
+}
+
+// formatNumbers writes integers, floats (shortest form that reads back exactly) and booleans as text.
+func (c *caster) formatNumbers(col arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	b := array.NewBuilder(c.mem, to)
+	defer b.Release()
+	b.Reserve(col.Len())
+	var bb *array.BinaryBuilder
+	switch b := b.(type) {
+	case *array.StringBuilder:
+		bb = b.BinaryBuilder
+	case *array.LargeStringBuilder:
+		bb = b.BinaryBuilder
+	}
+	var buf []byte
+	switch a := col.(type) {
+	case *array.Int8:
+		appendNumbers(bb, a, a.Int8Values(), &buf, func(b []byte, v int8) []byte { return strconv.AppendInt(b, int64(v), 10) })
+	case *array.Int16:
+		appendNumbers(bb, a, a.Int16Values(), &buf, func(b []byte, v int16) []byte { return strconv.AppendInt(b, int64(v), 10) })
+	case *array.Int32:
+		appendNumbers(bb, a, a.Int32Values(), &buf, func(b []byte, v int32) []byte { return strconv.AppendInt(b, int64(v), 10) })
+	case *array.Int64:
+		appendNumbers(bb, a, a.Int64Values(), &buf, func(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) })
+	case *array.Uint8:
+		appendNumbers(bb, a, a.Uint8Values(), &buf, func(b []byte, v uint8) []byte { return strconv.AppendUint(b, uint64(v), 10) })
+	case *array.Uint16:
+		appendNumbers(bb, a, a.Uint16Values(), &buf, func(b []byte, v uint16) []byte { return strconv.AppendUint(b, uint64(v), 10) })
+	case *array.Uint32:
+		appendNumbers(bb, a, a.Uint32Values(), &buf, func(b []byte, v uint32) []byte { return strconv.AppendUint(b, uint64(v), 10) })
+	case *array.Uint64:
+		appendNumbers(bb, a, a.Uint64Values(), &buf, func(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) })
+	case *array.Float32:
+		appendNumbers(bb, a, a.Float32Values(), &buf, func(b []byte, v float32) []byte { return strconv.AppendFloat(b, float64(v), 'g', -1, 32) })
+	case *array.Float64:
+		appendNumbers(bb, a, a.Float64Values(), &buf, func(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'g', -1, 64) })
+	case *array.Boolean:
+		for i := range a.Len() {
+			if a.IsNull(i) {
+				bb.AppendNull()
+			} else {
+				bb.AppendString(strconv.FormatBool(a.Value(i)))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("internal error: cannot write %s as text", col.DataType())
+	}
+	return b.NewArray(), nil
+}
+
+// appendNumbers formats each value with format into one reused buffer, so no value allocates.
+func appendNumbers[T any](bb *array.BinaryBuilder, a arrow.Array, vs []T, buf *[]byte, format func([]byte, T) []byte) {
+	nulls := a.NullN() > 0
+	for i, v := range vs {
+		if nulls && a.IsNull(i) {
+			bb.AppendNull()
+			continue
+		}
+		*buf = format((*buf)[:0], v)
+		bb.Append(*buf)
+	}
 }
