@@ -20,6 +20,7 @@ type Config struct {
 
 	Pagination Pagination      `yaml:"pagination" doc:"How the pages of one partition follow each other."`
 	Partition  PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions: date windows or a list of ids. Default: one partition per run instance."`
+	Fanout *Fanout `yaml:"fanout" doc:"For each record of the responses (a parent), fetch its children from a second endpoint; the children are the rows, with chosen parent fields carried down. The top-level schema and parent_fields do not apply then."`
 	// Incremental reads only what changed since the last committed partition.
 	Incremental *Incremental `yaml:"incremental" doc:"Read only the records changed since the previous run: the greatest value of field in a committed partition is kept in the state store (at full precision) and sent as param on the next run. Not combined with partition."`
 
@@ -38,6 +39,24 @@ type Config struct {
 type Column struct {
 	Name string `yaml:"name" required:"true" doc:"Field name in the record (and column name)."`
 	Type string `yaml:"type" required:"true" doc:"Arrow type: int32, int64, float32, float64, bool, string, large_string, date32 (from \"2006-01-02\"), timestamp[unit, zone] (from RFC 3339 text or epoch numbers in the unit), decimal(p,s), list<...>, struct<...>. A string column keeps any other JSON value as its JSON text."`
+}
+
+// Fanout is a second request per parent record, with its own records path and pagination; headers and auth
+// are the parent's.
+type Fanout struct {
+	URL        string            `yaml:"url" required:"true" doc:"Child endpoint: a template like url that also sees .Parent.<field>, the parent record's top-level scalar fields as text ({{ .Parent.id }})."`
+	Params     map[string]string `yaml:"params" doc:"Query parameters of the child request; templates like url."`
+	Records    string            `yaml:"records" doc:"Dotted path to the array of children in each child response; empty when the body is the array."`
+	Pagination Pagination        `yaml:"pagination" doc:"How the child pages follow each other."`
+	Schema     []Column          `yaml:"schema" required:"true" doc:"The children's columns."`
+	Carry      []CarryField      `yaml:"carry" doc:"Parent fields added as columns to each of its children, after the children's columns."`
+}
+
+// CarryField copies a parent record's field to its children.
+type CarryField struct {
+	Name  string `yaml:"name" required:"true" doc:"Column name."`
+	Field string `yaml:"field" required:"true" doc:"Top-level field of the parent record."`
+	Type  string `yaml:"type" default:"string" doc:"Arrow type of the column, as in schema."`
 }
 
 // ParentField carries a value of the response down to each of its records.

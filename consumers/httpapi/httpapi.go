@@ -63,8 +63,9 @@ type Consumer struct {
 	client   *client
 	tmpl     tmpls
 	declared *arrow.Schema // nil when inferred
-	captures []string      // cursor_path, next_url_path, total_path (in that order; "" when unused)
-	parents  []arrow.Field // parent_fields, the last columns of every batch
+	main     endpoint
+	child    *endpoint     // fanout; nil without
+	parents  []arrow.Field // parent_fields or fanout.carry: the last columns of every batch
 
 	mu       sync.Mutex // held while inferring
 	inferred *arrow.Schema
@@ -82,6 +83,16 @@ var (
 	_ stage.DeclaredSchema = (*Consumer)(nil)
 )
 
+// endpoint is what differs between the parent request and the fan-out's child request.
+type endpoint struct {
+	tmpl        tmpls
+	records     string
+	pg          Pagination
+	captures    []string // cursor_path, next_url_path, total_path (in that order; "" when unused)
+	parentPaths []string // parent_fields paths (parent endpoint only)
+	prefix      string   // config path of the endpoint's keys: "" or "fanout."
+}
+
 // tmpls are the parsed templates of a request.
 type tmpls struct {
 	url     *template.Template
@@ -96,6 +107,7 @@ type TemplateData struct {
 	RunInstance Time   // the run instance's start
 	RunLabel    string // its canonical text, e.g. 2026-11-22
 	Partition   TemplatePartition
+	Parent      map[string]string // fanout: the parent record's top-level scalar fields
 }
 
 // TemplatePartition is the partition as templates see it.
@@ -159,14 +171,9 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 	if cf.InferPages <= 0 {
 		cf.InferPages = 1
 	}
-	pg := &cf.Pagination
-	for _, d := range []struct {
-		p   *string
-		def string
-	}{{&pg.Type, "none"}, {&pg.PageParam, "page"}, {&pg.OffsetParam, "offset"}, {&pg.LimitParam, "limit"}, {&pg.CursorParam, "cursor"}, {&cf.Partition.TimeFormat, time.RFC3339}} {
-		if *d.p == "" {
-			*d.p = d.def
-		}
+	paginationDefaults(&cf.Pagination)
+	if cf.Partition.TimeFormat == "" {
+		cf.Partition.TimeFormat = time.RFC3339
 	}
 
 	var errs []error
@@ -180,26 +187,37 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		}
 		return t
 	}
-	c.tmpl.url = parse("url", cf.URL)
+	c.main.tmpl.url = parse("url", cf.URL)
 	if cf.URL == "" {
 		fail("url", "url is required")
 	}
 	if cf.Body != "" {
-		c.tmpl.body = parse("body", cf.Body)
+		c.main.tmpl.body = parse("body", cf.Body)
 	}
-	c.tmpl.headers = map[string]*template.Template{}
+	c.main.tmpl.headers = map[string]*template.Template{}
 	for k, v := range cf.Headers {
-		c.tmpl.headers[k] = parse("headers."+k, v)
+		c.main.tmpl.headers[k] = parse("headers."+k, v)
 	}
-	c.tmpl.params = map[string]*template.Template{}
+	c.main.tmpl.params = map[string]*template.Template{}
 	for k, v := range cf.Params {
-		c.tmpl.params[k] = parse("params."+k, v)
+		c.main.tmpl.params[k] = parse("params."+k, v)
+	}
+	if fo := cf.Fanout; fo != nil {
+		paginationDefaults(&fo.Pagination)
+		c.child = &endpoint{records: fo.Records, pg: fo.Pagination, prefix: "fanout.", tmpl: tmpls{headers: c.main.tmpl.headers, params: map[string]*template.Template{}}}
+		if fo.URL == "" {
+			fail("fanout.url", "fanout needs url, the child endpoint")
+		}
+		c.child.tmpl.url = parse("fanout.url", fo.URL)
+		for k, v := range fo.Params {
+			c.child.tmpl.params[k] = parse("fanout.params."+k, v)
+		}
 	}
 	if len(errs) == 0 {
 		// Rendering a sample request finds unknown fields ({{ .Partition.Low }}) and bad URLs now, not mid-run.
 		sample := stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
 		if parts, err := c.Partitions(context.Background(), sample); err == nil && len(parts) > 0 {
-			if _, err := c.render(parts[0], 1); err != nil {
+			if _, err := c.render(parts[0], nil); err != nil {
 				var fe *stage.FieldError
 				if errors.As(err, &fe) {
 					errs = append(errs, fe)
@@ -228,40 +246,12 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		fail("backoff", "backoff and max_backoff must not be negative")
 	}
 
-	// Pagination.
-	switch pg.Type {
-	case "none", "page", "link_header":
-	case "offset":
-		if pg.Limit <= 0 {
-			fail("pagination.limit", "offset pagination needs limit, the number of records per page")
-		}
-	case "cursor":
-		if pg.CursorPath == "" {
-			fail("pagination.cursor_path", "cursor pagination needs cursor_path, the dotted path of the next cursor in the body")
-		}
-	case "next_url":
-		if pg.NextURLPath == "" {
-			fail("pagination.next_url_path", "next_url pagination needs next_url_path, the dotted path of the next URL in the body")
-		}
-	default:
-		fail("pagination.type", "unknown pagination type %q; use none, page, offset, cursor, next_url or link_header", pg.Type)
+	c.main.records, c.main.pg = cf.Records, cf.Pagination
+	errs = append(errs, c.main.checkPagination()...)
+	if c.child != nil {
+		errs = append(errs, c.child.checkPagination()...)
 	}
-	if pg.Limit < 0 {
-		fail("pagination.limit", "limit must be positive, not %d", pg.Limit)
-	}
-	if pg.MaxPages < 0 {
-		fail("pagination.max_pages", "max_pages must be 0 (no limit) or positive")
-	}
-	c.captures = []string{pg.CursorPath, pg.NextURLPath, pg.TotalPath}
-	overlaps := func(p string) bool {
-		return cf.Records == "" || p == cf.Records || strings.HasPrefix(cf.Records+".", p+".") || strings.HasPrefix(p, cf.Records+".")
-	}
-	for i, p := range c.captures {
-		if p != "" && overlaps(p) {
-			fail([]string{"pagination.cursor_path", "pagination.next_url_path", "pagination.total_path"}[i],
-				"%q overlaps records %q; it must name a scalar outside the records", p, cf.Records)
-		}
-	}
+	overlaps := func(p string) bool { return overlapsRecords(p, cf.Records) }
 	parentNames := map[string]int{}
 	for i, pf := range cf.ParentFields {
 		path := fmt.Sprintf("parent_fields[%d]", i)
@@ -288,6 +278,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 			continue
 		}
 		c.parents = append(c.parents, arrow.Field{Name: pf.Name, Type: dt, Nullable: true})
+		c.main.parentPaths = append(c.main.parentPaths, pf.Path)
 	}
 
 	// Partitions.
@@ -324,7 +315,45 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 	}
 
 	// Schema.
-	if len(cf.Schema) > 0 {
+	if fo := cf.Fanout; fo != nil {
+		if len(cf.Schema) > 0 {
+			fail("schema", "with fanout the rows are the children: declare their columns in fanout.schema")
+		}
+		if len(cf.ParentFields) > 0 {
+			fail("parent_fields", "with fanout, carry parent values to the children with fanout.carry")
+		}
+		if cf.Incremental != nil {
+			fail("incremental", "incremental does not combine with fanout yet")
+		}
+		fields, ferrs := parseColumns("fanout.schema", fo.Schema)
+		errs = append(errs, ferrs...)
+		if len(fo.Schema) == 0 {
+			fail("fanout.schema", "fanout needs schema, the children's columns")
+		}
+		names := map[string]bool{}
+		for _, f := range fields {
+			names[f.Name] = true
+		}
+		for i, cr := range fo.Carry {
+			path := fmt.Sprintf("fanout.carry[%d]", i)
+			if cr.Name == "" || cr.Field == "" {
+				fail(path, "a carried field needs name and field")
+				continue
+			}
+			if names[cr.Name] {
+				fail(path+".name", "column %q is already a column of the children or carried before", cr.Name)
+				continue
+			}
+			names[cr.Name] = true
+			dt, err := parseType(cr.Type)
+			if err != nil {
+				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
+				continue
+			}
+			c.parents = append(c.parents, arrow.Field{Name: cr.Name, Type: dt, Nullable: true})
+		}
+		c.declared = arrow.NewSchema(append(fields, c.parents...), nil)
+	} else if len(cf.Schema) > 0 {
 		names := map[string]int{}
 		var fields []arrow.Field
 		for i, col := range cf.Schema {
@@ -423,7 +452,11 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 		return nil, err
 	}
 	in := newInferrer()
-	err = c.pages(ctx, parts[0], c.cfg.InferPages, in, func(int, [][]byte) error { return nil })
+	req, err := c.render(parts[0], nil)
+	if err != nil {
+		return nil, err
+	}
+	err = c.pages(ctx, parts[0], &c.main, req, c.cfg.InferPages, in, func(int, [][]byte) error { return nil })
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: inferring the schema from partition %q: %w", parts[0].Key, err)
 	}
@@ -476,33 +509,49 @@ func (c *Consumer) Partitions(_ context.Context, run stage.RunInstance) ([]stage
 	return parts, nil
 }
 
-// render builds the first request of a partition.
-func (c *Consumer) render(p stage.Partition, page int) (*request, error) {
+// render builds the first request of a partition, or with parent, the first child request of a parent record.
+func (c *Consumer) render(p stage.Partition, parent map[string]string) (*request, error) {
 	td := TemplateData{Pipeline: c.pipeline, RunInstance: Time{p.Run.Start}, RunLabel: p.Run.Label,
-		Partition: TemplatePartition{Key: p.Key, Lo: tmplValue(p.Lo), Hi: tmplValue(p.Hi)}}
+		Partition: TemplatePartition{Key: p.Key, Lo: tmplValue(p.Lo), Hi: tmplValue(p.Hi)}, Parent: parent}
+	ep, at, method := &c.main, "", c.cfg.Method
+	if parent != nil {
+		ep, at, method = c.child, "fanout.", http.MethodGet
+	}
 	var buf bytes.Buffer
 	exec := func(path string, t *template.Template) (string, error) {
 		buf.Reset()
 		if err := t.Execute(&buf, td); err != nil {
-			return "", stage.FieldErrorf(path, "%v (templates see .Pipeline, .RunInstance, .RunLabel, .Partition.Key, .Partition.Lo and .Partition.Hi)", err)
+			return "", stage.FieldErrorf(path, "%v (templates see .Pipeline, .RunInstance, .RunLabel, .Partition.Key, .Partition.Lo, .Partition.Hi, and in fanout .Parent)", err)
 		}
 		return buf.String(), nil
 	}
-	raw, err := exec("url", c.tmpl.url)
+	raw, err := exec(at+"url", ep.tmpl.url)
 	if err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, stage.FieldErrorf("url", "%q is not an absolute http(s) URL", redactURL(raw, c.redactNames()))
+		return nil, stage.FieldErrorf(at+"url", "%q is not an absolute http(s) URL", redactURL(raw, c.redactNames()))
 	}
 	q := u.Query()
-	for _, k := range sortedKeys(c.tmpl.params) {
-		v, err := exec("params."+k, c.tmpl.params[k])
+	for _, k := range sortedKeys(ep.tmpl.params) {
+		v, err := exec(at+"params."+k, ep.tmpl.params[k])
 		if err != nil {
 			return nil, err
 		}
 		q.Set(k, v)
+	}
+	if parent != nil {
+		u.RawQuery = q.Encode()
+		r := &request{method: method, url: u, header: http.Header{}, page: 1}
+		for k, t := range ep.tmpl.headers {
+			v, err := exec("headers."+k, t)
+			if err != nil {
+				return nil, err
+			}
+			r.header.Set(k, v)
+		}
+		return r, nil
 	}
 	pc := c.cfg.Partition
 	if lo, ok := p.Lo.(time.Time); ok && pc.Every > 0 {
@@ -523,16 +572,16 @@ func (c *Consumer) render(p stage.Partition, page int) (*request, error) {
 		}
 	}
 	u.RawQuery = q.Encode()
-	r := &request{method: c.cfg.Method, url: u, header: http.Header{}, page: page}
-	for k, t := range c.tmpl.headers {
+	r := &request{method: method, url: u, header: http.Header{}, page: 1}
+	for k, t := range ep.tmpl.headers {
 		v, err := exec("headers."+k, t)
 		if err != nil {
 			return nil, err
 		}
 		r.header.Set(k, v)
 	}
-	if c.tmpl.body != nil {
-		b, err := exec("body", c.tmpl.body)
+	if ep.tmpl.body != nil {
+		b, err := exec("body", ep.tmpl.body)
 		if err != nil {
 			return nil, err
 		}
@@ -572,8 +621,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func (c *Consumer) paginator() paginator {
-	pg := c.cfg.Pagination
+func paginatorFor(pg Pagination) paginator {
 	switch pg.Type {
 	case "page":
 		return &pageNumber{param: pg.PageParam, limitParam: pg.LimitParam, firstPage: pg.FirstPage, limit: pg.Limit}
@@ -589,20 +637,13 @@ func (c *Consumer) paginator() paginator {
 	return single{}
 }
 
-// pages reads up to maxPages pages of p (0: all), feeding records to sink; afterPage runs after each page with
-// the page's record count, between pages, where batches may be cut.
-func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, sink recordSink, afterPage func(records int, parents [][]byte) error) error {
-	req, err := c.render(p, 1)
-	if err != nil {
-		return err
-	}
-	pager := c.paginator()
+// pages reads up to maxPages pages (0: all) of endpoint ep from its first request req, feeding records to sink;
+// afterPage runs after each page with the page's record count and parent_fields values, between pages, where
+// batches may be cut. p names the partition in errors.
+func (c *Consumer) pages(ctx context.Context, p stage.Partition, ep *endpoint, req *request, maxPages int, sink recordSink, afterPage func(records int, parents [][]byte) error) error {
+	pager := paginatorFor(ep.pg)
 	pager.first(req.url)
-	parentPaths := make([]string, len(c.cfg.ParentFields))
-	for i, pf := range c.cfg.ParentFields {
-		parentPaths[i] = pf.Path
-	}
-	w := newWalker(c.cfg.Records, c.captures, parentPaths)
+	w := newWalker(ep.records, ep.captures, ep.parentPaths)
 	var total, read int64
 	for n := 1; ; n++ {
 		req.page = n
@@ -616,15 +657,15 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 			if err != nil {
 				return bodyError(resp, err)
 			}
-			if !res.foundRecord && n == 1 && c.cfg.Records != "" {
-				return fmt.Errorf("the response has no records at %q; check records:", c.cfg.Records)
+			if !res.foundRecord && n == 1 && ep.records != "" {
+				return fmt.Errorf("the response has no records at %q; check %srecords:", ep.records, ep.prefix)
 			}
 			parents = res.raw
 			pg = page{records: res.records, cursor: res.captures[0], nextURL: res.captures[1], header: resp.Header, url: req.url}
 			if tp := res.captures[2]; tp != "" {
 				t, err := strconv.ParseInt(tp, 10, 64)
 				if err != nil {
-					return fmt.Errorf("total at %q is %q, not a whole number", c.cfg.Pagination.TotalPath, tp)
+					return fmt.Errorf("total at %q is %q, not a whole number", ep.pg.TotalPath, tp)
 				}
 				total = t
 			}
@@ -640,7 +681,7 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 		if maxPages > 0 && n >= maxPages {
 			return nil
 		}
-		if c.cfg.Pagination.TotalPath != "" && total > 0 && read >= total {
+		if ep.pg.TotalPath != "" && total > 0 && read >= total {
 			return nil
 		}
 		more, err := pager.next(pg, req.url)
@@ -650,9 +691,9 @@ func (c *Consumer) pages(ctx context.Context, p stage.Partition, maxPages int, s
 		if !more {
 			return nil
 		}
-		if c.cfg.Pagination.MaxPages > 0 && n >= c.cfg.Pagination.MaxPages {
-			return fmt.Errorf("%s: partition %q has more than max_pages (%d) pages; raise pagination.max_pages or cut smaller partitions",
-				c.client.what(req), p.Key, c.cfg.Pagination.MaxPages)
+		if ep.pg.MaxPages > 0 && n >= ep.pg.MaxPages {
+			return fmt.Errorf("%s: partition %q has more than max_pages (%d) pages; raise %spagination.max_pages or cut smaller partitions",
+				c.client.what(req), p.Key, ep.pg.MaxPages, ep.prefix)
 		}
 	}
 }
@@ -700,7 +741,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		outErr = out(rec)
 		return outErr
 	}
-	err = c.pages(ctx, p, 0, bb, func(n int, parents [][]byte) error {
+	afterPage := func(n int, parents [][]byte) error {
 		if err := bb.appendParents(n, parents); err != nil {
 			return err
 		}
@@ -708,7 +749,28 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 			return emit()
 		}
 		return nil
-	})
+	}
+	req, err := c.render(p, nil)
+	if err == nil && c.child == nil {
+		err = c.pages(ctx, p, &c.main, req, 0, bb, afterPage)
+	} else if err == nil {
+		// Fan-out: after each page of parents, read every parent's children, in order.
+		ps := &parentSink{carry: carryFields(c.cfg.Fanout)}
+		err = c.pages(ctx, p, &c.main, req, 0, ps, func(int, [][]byte) error {
+			defer func() { ps.recs = ps.recs[:0] }()
+			for _, pr := range ps.recs {
+				creq, err := c.render(p, pr.scalars)
+				if err != nil {
+					return err
+				}
+				err = c.pages(ctx, p, c.child, creq, 0, bb, func(n int, _ [][]byte) error { return afterPage(n, pr.carry) })
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if outErr != nil {
 		return outErr
 	}
