@@ -77,10 +77,10 @@ func (e *explode) Transform(ctx context.Context, batch arrow.RecordBatch) (arrow
 	switch l := col.(type) {
 	case *array.List:
 		values = l.ListValues()
-		explodeOffsets(l, sliceOffsets(l, l.Offsets()), e.cfg.KeepEmpty, rows, items, posB)
+		explodeOffsets(l, sliceOffsets(l, l.Offsets()), e.cfg.KeepEmpty, rows, items, posB, e.cfg.Position != "")
 	case *array.LargeList:
 		values = l.ListValues()
-		explodeOffsets(l, sliceOffsets(l, l.Offsets()), e.cfg.KeepEmpty, rows, items, posB)
+		explodeOffsets(l, sliceOffsets(l, l.Offsets()), e.cfg.KeepEmpty, rows, items, posB, e.cfg.Position != "")
 	default:
 		return nil, fmt.Errorf("column %q: internal error: %T is not a list", e.cfg.Column, col)
 	}
@@ -111,7 +111,7 @@ func (e *explode) Transform(ctx context.Context, batch arrow.RecordBatch) (arrow
 // explodeOffsets lists, for each output row, the input row it repeats and the index of its item in the list's
 // values array (null for the null item of an empty or null list kept by keepEmpty). Offsets index the values
 // array directly, so a sliced list needs no adjustment.
-func explodeOffsets[O int32 | int64](l arrow.Array, offs []O, keepEmpty bool, rows, items *array.Int64Builder, pos *array.Int32Builder) {
+func explodeOffsets[O int32 | int64](l arrow.Array, offs []O, keepEmpty bool, rows, items *array.Int64Builder, pos *array.Int32Builder, withPos bool) {
 	n := l.Len()
 	total := 0
 	if n > 0 {
@@ -122,7 +122,9 @@ func explodeOffsets[O int32 | int64](l arrow.Array, offs []O, keepEmpty bool, ro
 	}
 	rows.Reserve(total)
 	items.Reserve(total)
-	pos.Reserve(total)
+	if withPos {
+		pos.Reserve(total)
+	}
 	nulls := l.NullN() > 0
 	for i := range n {
 		lo, hi := offs[i], offs[i+1]
@@ -133,14 +135,18 @@ func explodeOffsets[O int32 | int64](l arrow.Array, offs []O, keepEmpty bool, ro
 			if keepEmpty {
 				rows.UnsafeAppend(int64(i))
 				items.UnsafeAppendBoolToBitmap(false)
-				pos.UnsafeAppendBoolToBitmap(false)
+				if withPos {
+					pos.UnsafeAppendBoolToBitmap(false)
+				}
 			}
 			continue
 		}
 		for k := lo; k < hi; k++ {
 			rows.UnsafeAppend(int64(i))
 			items.UnsafeAppend(int64(k))
-			pos.UnsafeAppend(int32(k - lo))
+			if withPos {
+				pos.UnsafeAppend(int32(k - lo))
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package transformers
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,46 @@ func TestLargeInputs(t *testing.T) {
 			testkit.AssertRecordsEqual(t, whole, cut)
 			if whole.NumRows() != in.NumRows() {
 				t.Errorf("%d rows out of %d", whole.NumRows(), in.NumRows())
+			}
+		})
+	}
+}
+
+// TestConcurrentUse runs one built transformer from several goroutines at once, as the engine does when it
+// works on several partitions: the stages keep no state outside their partition instances.
+func TestConcurrentUse(t *testing.T) {
+	mem := checkedMem(t)
+	in := generated(t, mem, 4000)
+	defer in.Release()
+	for _, cfg := range []string{
+		"{type: cast, columns: {f: 'decimal(12,2)', ts: string}, safe: false}",
+		"{type: hash, columns: [s]}",
+		"{type: metadata}",
+		"{type: flatten}",
+		"{type: explode, column: xs}",
+		"{type: dedupe, keys: [s], order_by: id, keep: last}",
+	} {
+		t.Run(cfg, func(t *testing.T) {
+			tr := mustBuild(t, mem, cfg)
+			want := run(t, mem, tr, in)
+			defer want.Release()
+			const workers = 4
+			got := make([]arrow.RecordBatch, workers)
+			errs := make([]error, workers)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() { got[w], errs[w] = tryRun(t, mem, tr, in) })
+			}
+			wg.Wait()
+			defer testkit.ReleaseAll(got)
+			for w := range workers {
+				if errs[w] != nil {
+					t.Fatalf("worker %d: %v", w, errs[w])
+				}
+				if _, isMeta := tr.(*metadata); isMeta {
+					continue // _loaded_at differs per instance by design
+				}
+				testkit.AssertRecordsEqual(t, want, got[w])
 			}
 		})
 	}

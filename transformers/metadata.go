@@ -3,6 +3,8 @@ package transformers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -140,6 +142,9 @@ func (mi *metadataInstance) Transform(_ context.Context, batch arrow.RecordBatch
 		if c.kind == metaLoadedAt {
 			added[i] = constTimestamp(mi.m.mem, c.field.Type, mi.loaded, n)
 		} else {
+			if int64(len(mi.strs[i]))*int64(n) > math.MaxInt32 {
+				return nil, fmt.Errorf("metadata column %q: %d rows of %q exceed a string column's 2 GiB; make the consumer's batches smaller", c.field.Name, n, mi.strs[i])
+			}
 			added[i] = constString(mi.m.mem, mi.strs[i], n)
 		}
 		cols = append(cols, added[i])
