@@ -20,7 +20,7 @@ type Config struct {
 
 	Pagination Pagination      `yaml:"pagination" doc:"How the pages of one partition follow each other."`
 	Partition  PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions: date windows or a list of ids. Default: one partition per run instance."`
-	Fanout *Fanout `yaml:"fanout" doc:"For each record of the responses (a parent), fetch its children from a second endpoint; the children are the rows, with chosen parent fields carried down. The top-level schema and parent_fields do not apply then."`
+	Fanout     *Fanout         `yaml:"fanout" doc:"For each record of the responses (a parent), fetch its children from a second endpoint; the children are the rows, with chosen parent fields carried down. The top-level schema and parent_fields do not apply then."`
 	// Incremental reads only what changed since the last committed partition.
 	Incremental *Incremental `yaml:"incremental" doc:"Read only the records changed since the previous run: the greatest value of field in a committed partition is kept in the state store (at full precision) and sent as param on the next run. Not combined with partition."`
 
