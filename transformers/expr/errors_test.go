@@ -3,6 +3,7 @@ package expr
 import (
 	"context"
 	"errors"
+	"github.com/apache/arrow-go/v18/arrow"
 	"strings"
 	"testing"
 
@@ -94,9 +95,14 @@ func FuzzParse(f *testing.F) {
 		"", "i + 1", "lower(s) = 'x'", `"odd name" is not null`, "case when a then 1 else 2 end", "i in (1, 2, 3)",
 		"not not not b", "((((1))))", "-9223372036854775808", "timestamp '2026-11-22'", "'unterminated", "1e5 + .5",
 		"a || b || c", "x not in ('a''b')", "date_trunc('day', ts) >= now()", "\n\t coalesce(a,\n b)",
+		"case when b then s else upper(status) end", "coalesce(j, i) % 3 in (0, 1)", "sha256(concat(s, i, d))",
+		"substr(s, -3, 2) || replace(ls, 'a', '')", "regexp_match(status, 'p.*') and not b", "xxhash64(bin) > 0",
 	} {
 		f.Add(s)
 	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	in := inputBatch(f, mem)
+	f.Cleanup(func() { in.Release() })
 	f.Fuzz(func(t *testing.T, src string) {
 		n, err := Parse(src)
 		if err != nil {
@@ -111,6 +117,26 @@ func FuzzParse(f *testing.F) {
 		}
 		if n == nil {
 			t.Fatalf("Parse(%q) returned neither a node nor an error", src)
+		}
+		// What parses must also check and evaluate without a panic or a leak.
+		c, err := Compile(src, in.Schema())
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Compile(%q): error %T is not an *Error", src, err)
+			}
+			return
+		}
+		before := mem.CurrentAlloc()
+		out, err := c.Eval(context.Background(), mem, in, testConstants)
+		if err == nil {
+			if out.Len() != int(in.NumRows()) || !arrow.TypeEqual(out.DataType(), c.Type()) {
+				t.Fatalf("Eval(%q): %d values of %s, want %d of %s", src, out.Len(), out.DataType(), in.NumRows(), c.Type())
+			}
+			out.Release()
+		}
+		if after := mem.CurrentAlloc(); after != before {
+			t.Fatalf("Eval(%q) leaked %d bytes", src, after-before)
 		}
 	})
 }

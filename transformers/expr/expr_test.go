@@ -37,7 +37,7 @@ var inputColumns = []struct {
 	{"ns", "timestamp[ns]", `["2026-11-22T23:59:59.999999999", null, "1900-01-01T00:00:00", "2262-04-11T00:00:00"]`},
 }
 
-func inputBatch(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
+func inputBatch(t testing.TB, mem memory.Allocator) arrow.RecordBatch {
 	t.Helper()
 	var fields []arrow.Field
 	var cols []arrow.Array
