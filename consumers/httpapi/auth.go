@@ -110,6 +110,11 @@ func (a *oauth2) fetch(ctx context.Context) error {
 		return fmt.Errorf("oauth2 token response from %s: %w", redactURL(a.tokenURL, nil), err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			// Wrong credentials do not get better with retries.
+			return &permanentError{fmt.Errorf("oauth2 token request to %s: status %s: %s; check auth.client_id, auth.client_secret and auth.scopes",
+				redactURL(a.tokenURL, nil), resp.Status, scrub(snippet(body), a.secret))}
+		}
 		return fmt.Errorf("oauth2 token request to %s: status %s: %s; check auth.client_id, auth.client_secret and auth.scopes",
 			redactURL(a.tokenURL, nil), resp.Status, scrub(snippet(body), a.secret))
 	}

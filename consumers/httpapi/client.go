@@ -166,8 +166,18 @@ func (c *client) once(ctx context.Context, r *request, read func(*http.Response,
 	return nil
 }
 
+// permanentError is a failure that a retry cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
 // retryable tells whether a failed attempt may succeed when repeated.
 func retryable(err error) bool {
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return false
+	}
 	var se *statusError
 	if errors.As(err, &se) {
 		return se.status == http.StatusTooManyRequests || se.status >= 500 && se.status != http.StatusNotImplemented

@@ -104,11 +104,12 @@ func TestAuth(t *testing.T) {
 func TestOAuth2(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	var fetches atomic.Int64
+	var fetches, tokenCalls atomic.Int64
 	var mu sync.Mutex
 	valid := map[string]bool{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		tokenCalls.Add(1)
 		id, secret, _ := r.BasicAuth()
 		if id != "app" || secret != secretOAuth || r.FormValue("grant_type") != "client_credentials" || r.FormValue("scope") != "read write" {
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
@@ -162,7 +163,11 @@ func TestOAuth2(t *testing.T) {
 	// Wrong credentials: a clear error that names the token endpoint and never the secret.
 	cfg.Auth.ClientID = "other"
 	c = newConsumer(t, mem, cfg)
+	before := tokenCalls.Load()
 	err := readErr(t, c)
+	if calls := tokenCalls.Load() - before; calls != 1 {
+		t.Errorf("%d token requests for a rejected client, want 1: a 401 is not retried", calls)
+	}
 	if err == nil || !strings.Contains(err.Error(), "oauth2 token request to "+srv.URL+"/token: status 401") || strings.Contains(err.Error(), secretOAuth) {
 		t.Errorf("error %v, want a 401 from the token endpoint without the secret", err)
 	}

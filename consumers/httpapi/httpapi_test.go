@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -550,8 +549,6 @@ func TestLinkNext(t *testing.T) {
 		}
 	}
 }
-
-var _ = context.Background
 
 func TestParentFields(t *testing.T) {
 	pages := []string{
