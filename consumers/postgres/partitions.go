@@ -22,6 +22,9 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 	if err != nil {
 		return nil, err
 	}
+	if c.cfg.Incremental.Column != "" {
+		return nil, errNoWatermarkHook
+	}
 	pc := c.cfg.Partition
 	if pc.Column == "" {
 		return []stage.Partition{{Key: "all", Run: run}}, nil

@@ -152,6 +152,17 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		errs = append(errs, stage.FieldErrorf("snapshot", "%q is not one of none, export", cfg.Snapshot))
 	}
 	errs = append(errs, c.checkPartition()...)
+	if cfg.Incremental.Column != "" {
+		if cfg.Partition.Column != "" {
+			errs = append(errs, stage.FieldErrorf("incremental.column", "cannot be combined with partition: an incremental run reads one range [watermark, high)"))
+		}
+		if cfg.Table == "" {
+			errs = append(errs, stage.FieldErrorf("incremental.column", "needs table: (the high mark is read from the table)"))
+		}
+	}
+	if cfg.Incremental.Lag < 0 {
+		errs = append(errs, stage.FieldErrorf("incremental.lag", "must not be negative"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -365,10 +376,10 @@ func (c *Consumer) tableSource(ctx context.Context, conn *pgx.Conn) (*source, er
 	}
 	src.schema = arrow.NewSchema(fields, nil)
 	src.sql = "SELECT " + strings.Join(sel, ", ") + " FROM " + name
-	if pc := c.cfg.Partition.Column; pc != "" {
+	if pc := c.rangeColumn(); pc != "" {
 		i, ok := byName[pc]
 		if !ok {
-			return nil, stage.FieldErrorf("partition.column", "no column %q in %s", pc, name)
+			return nil, stage.FieldErrorf(c.rangeKey(), "no column %q in %s", pc, name)
 		}
 		k, err := partKind(ctx, pc, atts[i].oid, res)
 		if err != nil {
