@@ -43,8 +43,6 @@ type Compiled struct {
 	src    string
 	root   *Node
 	schema *arrow.Schema // the input schema it was checked against
-	// uses says which per-partition constants the expression reads, so the transformer knows it needs them.
-	usesPartition bool
 }
 
 // Type is the Arrow type the expression yields.
@@ -64,13 +62,12 @@ func Compile(src string, schema *arrow.Schema) (*Compiled, error) {
 	if err := c.check(n); err != nil {
 		return nil, err
 	}
-	return &Compiled{src: src, root: n, schema: schema, usesPartition: c.usesPartition}, nil
+	return &Compiled{src: src, root: n, schema: schema}, nil
 }
 
 type checker struct {
-	src           string
-	schema        *arrow.Schema
-	usesPartition bool
+	src    string
+	schema *arrow.Schema
 }
 
 func (c *checker) errf(n *Node, format string, args ...any) error {
@@ -317,6 +314,19 @@ func (c *checker) castTo(x *Node, dt arrow.DataType) *Node {
 	return &Node{kind: kCast, pos: x.pos, typ: dt, args: []*Node{x}}
 }
 
+// usesPartition tells whether a parsed expression reads now(), run_instance() or partition_id().
+func usesPartition(n *Node) bool {
+	if f, ok := functions[n.op]; ok && n.kind == kCall && f.partition {
+		return true
+	}
+	for _, a := range n.args {
+		if usesPartition(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // function is one entry of the function table.
 type function struct {
 	name      string
@@ -352,7 +362,6 @@ func (c *checker) call(n *Node) error {
 		return c.errf(n, "%s takes %s, got %d", f.sig, countText(f.min, f.max), len(n.args))
 	}
 	n.fn = f
-	c.usesPartition = c.usesPartition || f.partition
 	return f.check(c, n)
 }
 

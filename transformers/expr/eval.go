@@ -28,6 +28,9 @@ type Constants struct {
 // Eval evaluates the expression over a whole batch of the schema it was compiled against. The result has one
 // value per row and belongs to the caller.
 func (c *Compiled) Eval(ctx context.Context, mem memory.Allocator, batch arrow.RecordBatch, k Constants) (arrow.Array, error) {
+	if int(batch.NumCols()) != c.schema.NumFields() {
+		return nil, fmt.Errorf("evaluating %q: batch has %d columns, but the expression was checked against %d", c.src, batch.NumCols(), c.schema.NumFields())
+	}
 	ev := &evaluator{src: c.src, ctx: exec.WithAllocator(ctx, mem), mem: mem, batch: batch, rows: int(batch.NumRows()), k: k}
 	d, err := ev.eval(c.root)
 	if err != nil {

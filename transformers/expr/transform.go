@@ -52,6 +52,8 @@ type program struct {
 	mem   memory.Allocator
 	// filter is true for the filter transformer (one boolean expression), false for derive.
 	filter bool
+	// partition is true when an expression reads now(), run_instance() or partition_id().
+	partition bool
 
 	mu    sync.Mutex
 	plans []*plan // few: one per distinct input schema seen
@@ -76,16 +78,19 @@ var _ stage.PartitionTransformer = (*Transformer)(nil)
 
 // NewFilter builds a filter transformer over where.
 func NewFilter(mem memory.Allocator, where string) (*Transformer, error) {
-	if _, err := Parse(where); err != nil {
+	n, err := Parse(where)
+	if err != nil {
 		return nil, err
 	}
-	return &Transformer{prog: &program{exprs: []Column{{Name: "where", Expr: where, path: "where"}}, mem: mem, filter: true}}, nil
+	prog := &program{exprs: []Column{{Name: "where", Expr: where, path: "where"}}, mem: mem, filter: true, partition: usesPartition(n)}
+	return &Transformer{prog: prog}, nil
 }
 
 // NewDerive builds a derive transformer over columns, applied in order.
 func NewDerive(mem memory.Allocator, columns []Column) (*Transformer, error) {
 	var errs []error
 	seen := map[string]bool{}
+	partition := false
 	for i, c := range columns {
 		if columns[i].path == "" {
 			columns[i].path = fmt.Sprintf("columns[%d]", i)
@@ -98,9 +103,12 @@ func NewDerive(mem memory.Allocator, columns []Column) (*Transformer, error) {
 			errs = append(errs, stage.FieldErrorf(columns[i].path, "column %q is derived twice; combine the two expressions", c.Name))
 		}
 		seen[c.Name] = true
-		if _, err := Parse(c.Expr); err != nil {
+		n, err := Parse(c.Expr)
+		if err != nil {
 			errs = append(errs, stage.FieldErrorf(columns[i].path, "%w", err))
+			continue
 		}
+		partition = partition || usesPartition(n)
 	}
 	if len(columns) == 0 {
 		errs = append(errs, stage.FieldErrorf("columns", "no columns to derive: give at least one name: expression"))
@@ -108,7 +116,7 @@ func NewDerive(mem memory.Allocator, columns []Column) (*Transformer, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Transformer{prog: &program{exprs: columns, mem: mem}}, nil
+	return &Transformer{prog: &program{exprs: columns, mem: mem, partition: partition}}, nil
 }
 
 func newFilter(bc stage.BuildContext, c *FilterConfig) (stage.Transformer, error) {
@@ -166,6 +174,9 @@ func columnsOf(n *yaml.Node) ([]Column, error) {
 
 // ForPartition returns an instance whose now(), run_instance() and partition_id() are those of p.
 func (t *Transformer) ForPartition(p stage.Partition) (stage.Transformer, error) {
+	if !t.prog.partition {
+		return t, nil // nothing differs between partitions
+	}
 	return &Transformer{prog: t.prog, k: Constants{Now: time.Now().UTC(), RunInstance: p.Run.Label, PartitionID: p.ID, Set: true}}, nil
 }
 

@@ -243,6 +243,14 @@ func TestPartitionConstants(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, s, w)
 		}
 	}
+	// Without partition constants every partition shares the one instance.
+	plain, err := NewFilter(mem, "i > 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := plain.ForPartition(p); err != nil || same != stage.Transformer(plain) {
+		t.Errorf("ForPartition of a filter without constants = %v, %v; want the filter itself", same, err)
+	}
 }
 
 // TestPipeline loads whole pipelines through the real loader: the filter and derive keys, and error positions a
