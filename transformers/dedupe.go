@@ -1,11 +1,13 @@
 package transformers
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -24,20 +26,23 @@ type DedupeConfig struct {
 
 const dedupeDoc = "Removes rows whose key columns repeat within a partition, keeping the first or last by an order column or by arrival. " +
 	"Memory: one entry per distinct key for the partition's length. With keep: first and no order_by, rows stream through; " +
-	"otherwise every input batch of the partition is held until its end, when the kept rows are emitted as one batch, so the partition must fit in memory."
+	"otherwise rows are held until the partition ends, when the kept rows are emitted as one batch: the held batches are compacted to the rows " +
+	"still kept whenever they hold more than twice as many rows (and over 64k), so memory follows the number of distinct keys, not the partition's size."
 
 func init() {
 	stage.RegisterTransformer("dedupe", dedupeDoc, func(bc stage.BuildContext, c *DedupeConfig) (stage.Transformer, error) {
 		if err := noDuplicates(c.Keys, "keys"); err != nil {
 			return nil, err
 		}
-		return &dedupe{mem: allocOf(bc), cfg: c}, nil
+		return &dedupe{mem: allocOf(bc), cfg: c, compactAt: 1 << 16}, nil
 	})
 }
 
 type dedupe struct {
 	mem memory.Allocator
 	cfg *DedupeConfig
+	// compactAt is the number of held rows below which held batches are never compacted.
+	compactAt int64
 }
 
 // plan returns the key column indices and the order column index (-1 without one).
@@ -88,8 +93,9 @@ type dedupeInstance struct {
 	d       *dedupe
 	index   map[string]int // key bytes → index in winners
 	winners []winner
-	held    []arrow.RecordBatch // buffered mode: every input batch, retained until Flush
-	keyBuf  []byte
+	held     []arrow.RecordBatch // buffered mode: the batches winners point into, retained until Flush
+	heldRows int64
+	keyBuf   []byte
 }
 
 // winner is the row currently kept for one key.
@@ -183,23 +189,64 @@ func (di *dedupeInstance) Transform(ctx context.Context, batch arrow.RecordBatch
 	}
 	batch.Retain()
 	di.held = append(di.held, batch)
+	di.heldRows += batch.NumRows()
+	if di.heldRows > di.d.compactAt && di.heldRows > 2*int64(len(di.winners)) {
+		if err := di.compact(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return nil, nil
+}
+
+// compact replaces the held batches by one batch of the rows still kept.
+func (di *dedupeInstance) compact(ctx context.Context) error {
+	kept, err := di.gather(ctx)
+	if err != nil {
+		return err
+	}
+	di.releaseHeld()
+	if kept != nil {
+		di.held, di.heldRows = []arrow.RecordBatch{kept}, kept.NumRows()
+	}
+	return nil
+}
+
+func (di *dedupeInstance) releaseHeld() {
+	for _, b := range di.held {
+		b.Release()
+	}
+	di.held, di.heldRows = nil, 0
 }
 
 // Flush emits the kept rows of a buffered partition, in the order they arrived, as one batch.
 func (di *dedupeInstance) Flush(ctx context.Context) (arrow.RecordBatch, error) {
 	defer func() {
-		for _, b := range di.held {
-			b.Release()
-		}
-		di.held, di.winners, di.index = nil, nil, map[string]int{}
+		di.releaseHeld()
+		di.winners, di.index = nil, map[string]int{}
 	}()
-	if len(di.held) == 0 {
+	return di.gather(ctx)
+}
+
+// gather takes the kept rows out of the held batches, in arrival order, into one batch (nil when there are
+// none), and points the winners at their rows in it.
+func (di *dedupeInstance) gather(ctx context.Context) (arrow.RecordBatch, error) {
+	if len(di.winners) == 0 {
 		return nil, nil
 	}
+	order := make([]int, len(di.winners))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		wa, wb := di.winners[a], di.winners[b]
+		if wa.batch != wb.batch {
+			return cmp.Compare(wa.batch, wb.batch)
+		}
+		return cmp.Compare(wa.row, wb.row)
+	})
 	picks := make([][]int32, len(di.held))
-	for _, w := range di.winners {
-		picks[w.batch] = append(picks[w.batch], w.row)
+	for _, w := range order {
+		picks[di.winners[w].batch] = append(picks[di.winners[w].batch], di.winners[w].row)
 	}
 	ctx = compute.WithAllocator(ctx, di.d.mem)
 	var parts []arrow.RecordBatch
@@ -212,7 +259,6 @@ func (di *dedupeInstance) Flush(ctx context.Context) (arrow.RecordBatch, error) 
 		if len(rows) == 0 {
 			continue
 		}
-		slicesSortInt32(rows)
 		ib := array.NewInt32Builder(di.d.mem)
 		ib.AppendValues(rows, nil)
 		idx := ib.NewArray()
@@ -224,14 +270,20 @@ func (di *dedupeInstance) Flush(ctx context.Context) (arrow.RecordBatch, error) 
 		}
 		parts = append(parts, out.(*compute.RecordDatum).Value)
 	}
-	switch len(parts) {
-	case 0:
-		return nil, nil
-	case 1:
+	var kept arrow.RecordBatch
+	if len(parts) == 1 {
 		parts[0].Retain()
-		return parts[0], nil
+		kept = parts[0]
+	} else {
+		var err error
+		if kept, err = concatBatches(di.d.mem, parts); err != nil {
+			return nil, err
+		}
 	}
-	return concatBatches(di.d.mem, parts)
+	for r, w := range order {
+		di.winners[w].batch, di.winners[w].row = 0, int32(r)
+	}
+	return kept, nil
 }
 
 // concatBatches joins batches of one schema into one.
@@ -257,14 +309,6 @@ func concatBatches(mem memory.Allocator, parts []arrow.RecordBatch) (arrow.Recor
 	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
-func slicesSortInt32(s []int32) {
-	// Winners are appended in first-seen order and replaced in place, so rows of one batch are nearly sorted.
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
 
 func keyable(dt arrow.DataType) bool {
 	switch valueType(dt).ID() {

@@ -78,6 +78,9 @@ func TestDedupe(t *testing.T) {
 			check("one batch", run(t, mem, tr, in))
 			check("three batches", splitRun(t, mem, tr, in, 3))
 			check("one row per batch", splitRun(t, mem, tr, in, int(in.NumRows())))
+			compacting := mustBuild(t, mem, tc.cfg).(*dedupe)
+			compacting.compactAt = 1 // compact after every batch that leaves duplicates behind
+			check("compacting after each row", splitRun(t, mem, compacting, in, int(in.NumRows())))
 			s := sliced(t, mem, in)
 			check("sliced", splitRun(t, mem, tr, s, 2))
 			s.Release()
@@ -126,8 +129,14 @@ func TestDedupeLarge(t *testing.T) {
 	sb.WriteString("]")
 	in := testkit.Records(t, mem, schemaOf(t, "k: string, v: int64"), sb.String())
 	defer in.Release()
-	for _, keep := range []string{"first", "last"} {
-		got := splitRun(t, mem, mustBuild(t, mem, "{type: dedupe, keys: [k], order_by: v, keep: "+keep+"}"), in, 7)
+	for _, tc := range []struct {
+		keep      string
+		compactAt int64
+	}{{"first", 1 << 16}, {"last", 1 << 16}, {"first", 1}, {"last", 1}} {
+		keep := tc.keep
+		tr := mustBuild(t, mem, "{type: dedupe, keys: [k], order_by: v, keep: "+keep+"}").(*dedupe)
+		tr.compactAt = tc.compactAt
+		got := splitRun(t, mem, tr, in, 7)
 		if got.NumRows() != 250 {
 			t.Fatalf("keep %s: %d rows, want 250", keep, got.NumRows())
 		}
@@ -142,5 +151,43 @@ func TestDedupeLarge(t *testing.T) {
 			}
 		}
 		got.Release()
+	}
+}
+
+// TestDedupeCompacts checks that held rows stay proportional to the distinct keys, not to the input.
+func TestDedupeCompacts(t *testing.T) {
+	mem := checkedMem(t)
+	var sb strings.Builder
+	sb.WriteString("[")
+	for i := range 10000 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"k": %d, "v": %d}`, i%10, i)
+	}
+	sb.WriteString("]")
+	in := testkit.Records(t, mem, schemaOf(t, "k: int64, v: int64"), sb.String())
+	defer in.Release()
+	tr := mustBuild(t, mem, "{type: dedupe, keys: [k], keep: last}").(*dedupe)
+	tr.compactAt = 100
+	pt, _ := tr.ForPartition(testkit.PartitionFor("p"))
+	inst := pt.(*dedupeInstance)
+	for lo := int64(0); lo < in.NumRows(); lo += 500 {
+		s := in.NewSlice(lo, lo+500)
+		if out, err := inst.Transform(t.Context(), s); err != nil || out != nil {
+			t.Fatalf("Transform: %v, %v", out, err)
+		}
+		s.Release()
+		if inst.heldRows > 600 {
+			t.Fatalf("after row %d: %d rows held for %d keys", lo+500, inst.heldRows, len(inst.winners))
+		}
+	}
+	got, err := inst.Flush(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if got.NumRows() != 10 || got.Column(1).ValueStr(0) != "9990" {
+		t.Errorf("kept %d rows, first v = %s", got.NumRows(), got.Column(1).ValueStr(0))
 	}
 }
