@@ -90,9 +90,9 @@ func (d *dedupe) ForPartition(stage.Partition) (stage.Transformer, error) {
 
 // dedupeInstance deduplicates one partition. It is driven by one goroutine, as the engine does per partition.
 type dedupeInstance struct {
-	d       *dedupe
-	index   map[string]int // key bytes → index in winners
-	winners []winner
+	d        *dedupe
+	index    map[string]int // key bytes → index in winners
+	winners  []winner
 	held     []arrow.RecordBatch // buffered mode: the batches winners point into, retained until Flush
 	heldRows int64
 	keyBuf   []byte
@@ -308,7 +308,6 @@ func concatBatches(mem memory.Allocator, parts []arrow.RecordBatch) (arrow.Recor
 	}
 	return array.NewRecordBatch(schema, cols, rows), nil
 }
-
 
 func keyable(dt arrow.DataType) bool {
 	switch valueType(dt).ID() {
