@@ -177,3 +177,16 @@ func TestREADMEExample(t *testing.T) {
 		t.Errorf("columns %s, want %s", got, want)
 	}
 }
+
+// TestREADMEFunctions keeps the function table complete: every function the checker knows is documented.
+func TestREADMEFunctions(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range functionList {
+		if !strings.Contains(string(readme), "`"+f.sig+"`") {
+			t.Errorf("README.md does not document %s", f.sig)
+		}
+	}
+}
