@@ -231,11 +231,13 @@ func TestTypeErrors(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			table := fmt.Sprintf("e%d", i)
 			exec(t, dsn, fmt.Sprintf("CREATE TABLE %s (v %s)", table, tc.typ), fmt.Sprintf("INSERT INTO %s VALUES (%s)", table, tc.value))
-			c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: table})
-			err := readErr(t, c)
-			for _, w := range tc.wantErr {
-				if err == nil || !strings.Contains(err.Error(), w) {
-					t.Errorf("error %v, want it to mention %q", err, w)
+			for _, mode := range []string{"extended", "copy"} {
+				c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: table, ReadMode: mode})
+				err := readErr(t, c)
+				for _, w := range tc.wantErr {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("%s: error %v, want it to mention %q", mode, err, w)
+					}
 				}
 			}
 		})
