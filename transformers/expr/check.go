@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -294,8 +295,29 @@ func (c *checker) castAll(xs []*Node, dt arrow.DataType) error {
 
 // fits tells whether an integer literal is representable in the integer type dt.
 func fits(lit any, dt arrow.DataType) bool {
-	_, err := literalScalar(lit, dt)
-	return err == nil
+	v, ok := lit.(int64)
+	if !ok {
+		return false
+	}
+	switch dt.ID() {
+	case arrow.INT8:
+		return v >= math.MinInt8 && v <= math.MaxInt8
+	case arrow.INT16:
+		return v >= math.MinInt16 && v <= math.MaxInt16
+	case arrow.INT32:
+		return v >= math.MinInt32 && v <= math.MaxInt32
+	case arrow.INT64:
+		return true
+	case arrow.UINT8:
+		return v >= 0 && v <= math.MaxUint8
+	case arrow.UINT16:
+		return v >= 0 && v <= math.MaxUint16
+	case arrow.UINT32:
+		return v >= 0 && v <= math.MaxUint32
+	case arrow.UINT64:
+		return v >= 0
+	}
+	return false
 }
 
 // castTo converts x to dt: a literal changes its type in place (its scalar is built once), anything else gets a

@@ -203,6 +203,9 @@ func TestEval(t *testing.T) {
 		{"u64 in (0, 1)", "bool", `[false, true, null, true]`},
 		{"j = 10000000000", "bool", `[false, false, false, null]`},
 		{"j in (3, 4)", "bool", `[false, true, true, null]`},
+		{"u = 456", "bool", `[false, false, false, null]`}, // 456 does not fit uint8: compared as int64, never wrapped
+		{"u > -1", "bool", `[true, true, true, null]`},
+		{"u in (200, 456)", "bool", `[true, false, false, null]`},
 		{"year(ns)", "int32", `[2026, null, 1900, 2262]`},
 		{"date_trunc('second', ns)", "timestamp[ns]", `["2026-11-22T23:59:59", null, "1900-01-01T00:00:00", "2262-04-11T00:00:00"]`},
 		{"concat(d, ' ', b, ' ', f)", "string", `["2026-11-22 true 1.5", null, null, "1970-01-01 true 0"]`},
