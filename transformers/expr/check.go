@@ -289,6 +289,12 @@ func (c *checker) castAll(xs []*Node, dt arrow.DataType) error {
 			return c.errf(x, "cannot convert %s to %s", typeName(x.typ), typeName(dt))
 		}
 		xs[i] = c.castTo(x, dt)
+		if x.kind == kLit {
+			// A literal that cannot take the type is a mistake in the file: say so at validate time.
+			if _, err := literalScalar(x.lit, dt); err != nil {
+				return c.errf(x, "%v", err)
+			}
+		}
 	}
 	return nil
 }
