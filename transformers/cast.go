@@ -158,6 +158,10 @@ type caster struct {
 
 // cast converts col (dictionary-encoded or not) to spec.to.
 func (c *caster) cast(ctx context.Context, name string, col arrow.Array, spec castSpec) (arrow.Array, error) {
+	if arrow.TypeEqual(col.DataType(), spec.to) {
+		col.Retain()
+		return col, nil
+	}
 	if d, ok := col.DataType().(*arrow.DictionaryType); ok {
 		if arrow.TypeEqual(d.ValueType, spec.to) {
 			return compute.CastArray(ctx, col, compute.SafeCastOptions(spec.to))

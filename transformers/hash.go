@@ -3,6 +3,7 @@ package transformers
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -17,7 +18,7 @@ import (
 
 // HashConfig is the `hash` transformer's YAML config.
 type HashConfig struct {
-	Columns   []string     `yaml:"columns" required:"true" doc:"The columns to replace by their hash: string, binary or integer columns (an integer is hashed as its decimal text, so 42 and \"42\" hash alike). Nulls stay null."`
+	Columns   []string     `yaml:"columns" required:"true" doc:"The columns to replace by their hash: string, binary or integer columns. sha256 hashes an integer as its decimal text (42 as \"42\"); xxhash64 hashes it as its 8 bytes, little-endian, widened to 64 bits (as Spark does for a long, and as the expression function xxhash64 does). Nulls stay null."`
 	Algorithm string       `yaml:"algorithm" default:"sha256" enum:"sha256,xxhash64" doc:"sha256: a string of 64 lowercase hex digits, for PII that must not be reversible by brute force (with a salt). xxhash64: an int64 (the 64 bits of XXH64, seed 0, as Spark's xxhash64 returns them), fast, for ids and bucketing; not a protection for PII."`
 	Salt      stage.Secret `yaml:"salt" doc:"Bytes put before each value before hashing, so that hashes cannot be matched against a table of hashed common values. Keep it secret (${VAR}); changing it changes every hash."`
 }
@@ -172,7 +173,11 @@ func hashInts[T int8 | int16 | int32 | int64](s *hashSink, a arrow.Array, vs []T
 			s.null()
 			continue
 		}
-		s.add(strconv.AppendInt(buf[:0], int64(v), 10))
+		if s.str != nil {
+			s.add(strconv.AppendInt(buf[:0], int64(v), 10))
+		} else {
+			s.add(binary.LittleEndian.AppendUint64(buf[:0], uint64(int64(v))))
+		}
 	}
 }
 
@@ -184,6 +189,10 @@ func hashUints[T uint8 | uint16 | uint32 | uint64](s *hashSink, a arrow.Array, v
 			s.null()
 			continue
 		}
-		s.add(strconv.AppendUint(buf[:0], uint64(v), 10))
+		if s.str != nil {
+			s.add(strconv.AppendUint(buf[:0], uint64(v), 10))
+		} else {
+			s.add(binary.LittleEndian.AppendUint64(buf[:0], uint64(v)))
+		}
 	}
 }

@@ -1,10 +1,13 @@
 package transformers
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -42,6 +45,12 @@ func TestHashAndMask(t *testing.T) {
 			name: "xxhash64", cfg: "{type: hash, algorithm: xxhash64, columns: [email]}",
 			wantSchema: "id: int64, email: int64, card: string not null, raw: binary",
 			wantRows:   `[{id: 42, email: 4952883123889572249, card: "4111111111111111", raw: "YWJj"}, {card: ""}, {id: 7, email: -1205034819632174695, card: "héllo wörld", raw: ""}]`,
+		},
+		{
+			name: "xxhash64 of integers hashes their 8 bytes", cfg: "{type: hash, algorithm: xxhash64, columns: [id]}",
+			wantSchema: "id: int64, email: string, card: string not null, raw: binary",
+			wantRows: fmt.Sprintf(`[{id: %d, email: abc, card: "4111111111111111", raw: "YWJj"}, {card: ""}, {id: %d, email: "", card: "héllo wörld", raw: ""}]`,
+				int64(xxhash.Sum64(binary.LittleEndian.AppendUint64(nil, 42))), int64(xxhash.Sum64(binary.LittleEndian.AppendUint64(nil, 7)))),
 		},
 		{
 			name: "mask keeps the last four", cfg: "{type: mask, columns: [card, email], keep_last: 4}",
