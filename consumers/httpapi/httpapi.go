@@ -91,6 +91,9 @@ type endpoint struct {
 	captures    []string // cursor_path, next_url_path, total_path (in that order; "" when unused)
 	parentPaths []string // parent_fields paths (parent endpoint only)
 	prefix      string   // config path of the endpoint's keys: "" or "fanout."
+	// walkers keeps walkers and their 64KiB scanner buffers between reads: a fan-out reads one child
+	// endpoint per parent record.
+	walkers sync.Pool
 }
 
 // tmpls are the parsed templates of a request.
@@ -643,7 +646,14 @@ func paginatorFor(pg Pagination) paginator {
 func (c *Consumer) pages(ctx context.Context, p stage.Partition, ep *endpoint, req *request, maxPages int, sink recordSink, afterPage func(records int, parents [][]byte) error) error {
 	pager := paginatorFor(ep.pg)
 	pager.first(req.url)
-	w := newWalker(ep.records, ep.captures, ep.parentPaths)
+	w, _ := ep.walkers.Get().(*walker)
+	if w == nil {
+		w = newWalker(ep.records, ep.captures, ep.parentPaths)
+	}
+	defer func() {
+		w.sc.r = nil // not the response body past its request
+		ep.walkers.Put(w)
+	}()
 	var total, read int64
 	for n := 1; ; n++ {
 		req.page = n
