@@ -292,9 +292,9 @@ func eachOffset[O int32 | int64](a arrow.Array, offs []O, data []byte, fn func(i
 	if len(offs) > 0 {
 		base = offs[0]
 	}
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i := range a.Len() {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			if err := fn(i, "", true); err != nil {
 				return err
 			}
@@ -526,8 +526,9 @@ func (c *caster) formatTimes(name string, col arrow.Array, spec castSpec) (arrow
 	bb.Reserve(n)
 	layout := spec.layout
 	var buf []byte
+	valid := validityOf(col)
 	emit := func(i int, t time.Time) {
-		if col.IsNull(i) {
+		if valid.null(i) {
 			bb.AppendNull()
 			return
 		}
@@ -609,8 +610,9 @@ type decimalNum interface {
 }
 
 func formatDecimalValues[T decimalNum](bb *array.BinaryBuilder, a arrow.Array, vals []T, scale int32) {
+	valid := validityOf(a)
 	for i, v := range vals {
-		if a.IsNull(i) {
+		if valid.null(i) {
 			bb.AppendNull()
 			continue
 		}
@@ -730,8 +732,9 @@ func (c *caster) formatNumbers(col arrow.Array, to arrow.DataType) (arrow.Array,
 	case *array.Float64:
 		appendNumbers(bb, a, a.Float64Values(), &buf, func(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'g', -1, 64) })
 	case *array.Boolean:
+		valid := validityOf(a)
 		for i := range a.Len() {
-			if a.IsNull(i) {
+			if valid.null(i) {
 				bb.AppendNull()
 			} else {
 				bb.AppendString(strconv.FormatBool(a.Value(i)))
@@ -745,9 +748,9 @@ func (c *caster) formatNumbers(col arrow.Array, to arrow.DataType) (arrow.Array,
 
 // appendNumbers formats each value with format into one reused buffer, so no value allocates.
 func appendNumbers[T any](bb *array.BinaryBuilder, a arrow.Array, vs []T, buf *[]byte, format func([]byte, T) []byte) {
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i, v := range vs {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			bb.AppendNull()
 			continue
 		}

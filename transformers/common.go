@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/suggest"
@@ -102,4 +103,22 @@ func sortedKeys[V any](m map[string]V) []string {
 // after the partition's last batch and passes on what it returns (nil: nothing left).
 type Flusher interface {
 	Flush(ctx context.Context) (arrow.RecordBatch, error)
+}
+
+// validity reads an array's validity bitmap directly, so loops over values test nulls without an interface call
+// per value. Its zero value (an array without nulls) reports no nulls.
+type validity struct {
+	bits []byte
+	off  int
+}
+
+func validityOf(a arrow.Array) validity {
+	if a.NullN() == 0 || a.NullBitmapBytes() == nil {
+		return validity{}
+	}
+	return validity{bits: a.NullBitmapBytes(), off: a.Data().Offset()}
+}
+
+func (v validity) null(i int) bool {
+	return v.bits != nil && !bitutil.BitIsSet(v.bits, v.off+i)
 }

@@ -346,9 +346,10 @@ func (e *keyEncoder) appendKey(buf []byte, row int) []byte {
 // columnEncoder returns the encoder of one column: a null marker byte, then the value (fixed width, or
 // length-prefixed for variable width, so that ("ab","c") and ("a","bc") differ).
 func columnEncoder(col arrow.Array) (func([]byte, int) []byte, error) {
+	valid := validityOf(col)
 	withNull := func(enc func([]byte, int) []byte) func([]byte, int) []byte {
 		return func(buf []byte, i int) []byte {
-			if col.IsNull(i) {
+			if valid.null(i) {
 				return append(buf, 0)
 			}
 			return enc(append(buf, 1), i)
@@ -470,7 +471,7 @@ func cmp3(less bool) int {
 
 // orderReader returns a reader of the order column's values, chosen once per batch.
 func orderReader(col arrow.Array) func(i int) orderValue {
-	null := func(i int) bool { return col.NullN() > 0 && col.IsNull(i) }
+	null := validityOf(col).null
 	ints := func(get func(i int) int64) func(int) orderValue {
 		return func(i int) orderValue {
 			if null(i) {

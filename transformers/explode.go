@@ -125,10 +125,10 @@ func explodeOffsets[O int32 | int64](l arrow.Array, offs []O, keepEmpty bool, ro
 	if withPos {
 		pos.Reserve(total)
 	}
-	nulls := l.NullN() > 0
+	valid := validityOf(l)
 	for i := range n {
 		lo, hi := offs[i], offs[i+1]
-		if nulls && l.IsNull(i) {
+		if valid.null(i) {
 			hi = lo // a null list may still span values; they are not items
 		}
 		if hi == lo {

@@ -155,9 +155,9 @@ func hashOffsets[O int32 | int64](s *hashSink, a arrow.Array, offs []O, data []b
 	if len(offs) > 0 {
 		base = offs[0]
 	}
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i := range a.Len() {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			s.null()
 			continue
 		}
@@ -167,9 +167,9 @@ func hashOffsets[O int32 | int64](s *hashSink, a arrow.Array, offs []O, data []b
 
 func hashInts[T int8 | int16 | int32 | int64](s *hashSink, a arrow.Array, vs []T) {
 	var buf [24]byte
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i, v := range vs {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			s.null()
 			continue
 		}
@@ -183,9 +183,9 @@ func hashInts[T int8 | int16 | int32 | int64](s *hashSink, a arrow.Array, vs []T
 
 func hashUints[T uint8 | uint16 | uint32 | uint64](s *hashSink, a arrow.Array, vs []T) {
 	var buf [24]byte
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i, v := range vs {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			s.null()
 			continue
 		}

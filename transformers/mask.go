@@ -85,9 +85,9 @@ func maskOffsets[O int32 | int64](bb *array.BinaryBuilder, a arrow.Array, offs [
 	}
 	with := []byte(c.With)
 	var out []byte // reused for every value
-	nulls := a.NullN() > 0
+	valid := validityOf(a)
 	for i := range a.Len() {
-		if nulls && a.IsNull(i) {
+		if valid.null(i) {
 			bb.AppendNull()
 			continue
 		}
