@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -130,6 +131,30 @@ func BenchmarkRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			return count
+		})
+	})
+	// Two partitions on two connections at once: what parallel reading gains when server and client share 2 cores.
+	b.Run("consumer-extended-2conn", func(b *testing.B) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(b, 0)
+		c := newConsumer(b, mem, Config{DSN: stage.Secret(dsn), Table: "bench",
+			Partition: PartitionConfig{Column: "id", Count: 2}})
+		ps, err := c.Partitions(ctx, testkit.RunInstance())
+		if err != nil || len(ps) != 2 {
+			b.Fatalf("partitions: %v, %d", err, len(ps))
+		}
+		measure(b, func() int {
+			var g errgroup.Group
+			counts := make([]int, len(ps))
+			for i, p := range ps {
+				g.Go(func() error {
+					return c.Read(ctx, p, func(r arrow.RecordBatch) error { counts[i] += int(r.NumRows()); return nil })
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			return counts[0] + counts[1]
 		})
 	})
 	for _, mode := range []string{"extended", "copy"} {

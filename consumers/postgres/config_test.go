@@ -74,6 +74,20 @@ func TestPipelineConfig(t *testing.T) {
 	}
 }
 
+func TestBadDSNHidesPassword(t *testing.T) {
+	for _, dsn := range []string{"postgres://u:s3cretPW@host:notaport/db", "host=h port=x password=s3cretPW", "postgres://u:s3cretPW@[::1/db"} {
+		_, err := build(stage.BuildContext{}, &Config{DSN: stage.Secret(dsn), Table: "t", BatchRows: 1})
+		if err == nil || !strings.Contains(err.Error(), "dsn") {
+			t.Errorf("%s: error %v, want one at dsn", strings.ReplaceAll(dsn, "s3cretPW", "***"), err)
+			continue
+		}
+		t.Log(err)
+		if strings.Contains(err.Error(), "s3cretPW") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
+
 // TestConnectErrors: connection faults name host:port and the object, never the password.
 func TestConnectErrors(t *testing.T) {
 	srv := pgtest.Start(t)

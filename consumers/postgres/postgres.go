@@ -564,6 +564,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		return fmt.Errorf("%w (partition %s)", err, p.Key)
 	}
 
+	started := time.Now()
 	bt := newBatcher(c.alloc, src, c.inf, c.cfg.BatchRows, out)
 	defer bt.release()
 	var readErr error
@@ -584,7 +585,12 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		}
 		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, bt.rows()), readErr)
 	}
-	return bt.flush()
+	if err := bt.flush(); err != nil {
+		return err
+	}
+	c.log.Debug("postgres: partition read", "where", c.where, "partition", p.Key, "rows", bt.total,
+		"mode", c.cfg.ReadMode, "took", time.Since(started))
+	return nil
 }
 
 // readExtended runs the SELECT through the extended protocol with every result column in binary.
