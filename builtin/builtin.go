@@ -4,4 +4,5 @@ package builtin
 import (
 	_ "github.com/jetflow-dev/jetflow/consumers/generate" // consumer "generate"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"    // loader "parquet"
+	_ "github.com/jetflow-dev/jetflow/transformers/expr"  // transformers "filter", "derive"
 )

@@ -288,12 +288,36 @@ func (d *decoder) decodeField(v reflect.Value, n *yaml.Node, path string, f *fie
 	}
 }
 
+// recordRaw records the positions inside a value kept as a raw node, so that a stage's FieldError for
+// "columns.year" or "columns[2]" still points at that entry's own line.
+func (d *decoder) recordRaw(n *yaml.Node, path string) {
+	n = deref(n)
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := path + "." + n.Content[i].Value
+			d.keys[p], d.vals[p] = n.Content[i], deref(n.Content[i+1])
+			d.recordRaw(n.Content[i+1], p)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.keys[p], d.vals[p] = item, deref(item)
+			d.recordRaw(item, p)
+		}
+	}
+}
+
 func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fieldInfo) {
 	n = deref(n)
 	t := v.Type()
 	switch {
 	case t == nodePtrType:
 		v.Set(reflect.ValueOf(n))
+		d.recordRaw(n, path)
 		return
 	case t == stageType && f != nil && f.kind != "":
 		st := v.Addr().Interface().(*Stage)

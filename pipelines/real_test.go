@@ -2,6 +2,7 @@ package pipelines_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -50,5 +51,36 @@ loaders:
 	parts, err := b.Source.(stage.Consumer).Partitions(context.Background(), run)
 	if err != nil || len(parts) != 3 { // 25 rows from ${ROWS}, 10 per partition
 		t.Fatalf("partitions: %v %d", err, len(parts))
+	}
+}
+
+// A stage whose config keeps a raw YAML node (derive's columns) still gets its errors at the entry's own line.
+func TestFieldErrorInsideRawNodeIsPositioned(t *testing.T) {
+	src := `name: raw
+consumer:
+  type: generate
+  rows: 5
+  columns:
+    - {name: ts, type: "timestamp[us, UTC]"}
+transformers:
+  - type: derive
+    columns:
+      ok: year(ts)
+      bad: yeer(ts)
+loaders:
+  - type: parquet
+    path: out
+`
+	p, err := pipelines.Options{}.Parse("raw.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: memory.NewGoAllocator()})
+	if err == nil {
+		_, err = p.Validate(context.Background(), b, false)
+	}
+	const want = `raw.yaml:11:7: transformers[0].columns.bad: unknown function "yeer"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error = %v, want it to start with %q", err, want)
 	}
 }
