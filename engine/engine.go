@@ -135,6 +135,10 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	start := time.Now()
 	tr := e.opts.Tracker
 	tr.Started = start
+	wmName, err := e.resumeWatermark(ctx)
+	if err != nil {
+		return nil, err
+	}
 	plan, err := e.Plan(ctx, run)
 	if err != nil {
 		return nil, err
@@ -201,7 +205,46 @@ feed:
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
 	}
+	if wmName != "" && rep.OK() {
+		if err := e.storeWatermark(ctx, wmName, plan); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+// resumeWatermark gives an incremental consumer its stored watermark; it returns the watermark's name, or "".
+func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
+	w, ok := e.job.Source.(stage.Watermarked)
+	if !ok {
+		return "", nil
+	}
+	name, ok := w.WatermarkName()
+	if !ok {
+		return "", nil
+	}
+	v, found, err := e.store.Watermark(ctx, e.job.Pipeline, name)
+	if err != nil {
+		return "", fmt.Errorf("read watermark %s: %w", name, err)
+	}
+	w.ResumeWatermark(v, found)
+	return name, nil
+}
+
+// storeWatermark records, after a run in which every partition committed, the watermark of the last partition
+// of the plan that has one.
+func (e *Engine) storeWatermark(ctx context.Context, name string, plan []PlanEntry) error {
+	w := e.job.Source.(stage.Watermarked)
+	for i := len(plan) - 1; i >= 0; i-- {
+		if v, ok := w.PartitionWatermark(plan[i].Partition); ok {
+			if err := e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, name, v); err != nil {
+				return fmt.Errorf("store watermark %s: %w", name, err)
+			}
+			e.opts.Logger.Info("watermark advanced", "name", name, "value", v)
+			return nil
+		}
+	}
+	return nil
 }
 
 // waitForOthers handles partitions another worker was loading: it waits until that worker commits them, or

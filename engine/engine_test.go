@@ -509,3 +509,56 @@ func TestFlushAtPartitionEndFeedsLaterStages(t *testing.T) {
 		}
 	}
 }
+
+// incSource is an incremental source: it loads the integers after the stored watermark, up to `upTo`.
+type incSource struct {
+	rangeSource
+	upTo    int64
+	from    int64
+	resumed bool
+}
+
+func (s *incSource) WatermarkName() (string, bool) { return "n", true }
+func (s *incSource) ResumeWatermark(v string, ok bool) {
+	s.resumed = ok
+	s.from = 0
+	if ok {
+		s.from, _ = strconv.ParseInt(v, 10, 64)
+	}
+}
+func (s *incSource) PartitionWatermark(p stage.Partition) (string, bool) {
+	return strconv.FormatInt(p.Hi.(int64), 10), true
+}
+func (s *incSource) Partitions(context.Context, stage.RunInstance) ([]stage.Partition, error) {
+	if s.from >= s.upTo {
+		return nil, nil
+	}
+	return []stage.Partition{{Key: fmt.Sprintf("n[%06d,%06d)", s.from, s.upTo), Lo: s.from, Hi: s.upTo}}, nil
+}
+
+func TestWatermarkAdvancesOnlyAfterACompleteRun(t *testing.T) {
+	mem := checked(t)
+	store := openStore(t)
+	tbl := newTable()
+	src := &incSource{rangeSource: rangeSource{mem: mem, batch: 100}, upTo: 300}
+	job := newJob(src, tbl)
+	job.Retry.Attempts = 1
+	tbl.failOnce["n[000300,000500)"] = true
+	for i, upTo := range []int64{300, 500, 500, 500} {
+		src.upTo = upTo
+		e, _ := New(job, store, Options{})
+		rep, err := e.Run(context.Background(), day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOK := i != 1 // the second run's only partition fails once: the watermark must stay at 300
+		if rep.OK() != wantOK {
+			t.Fatalf("run %d: %+v", i, rep)
+		}
+		v, _, _ := store.Watermark(context.Background(), "p", "n")
+		if want := map[int]string{0: "300", 1: "300", 2: "500", 3: "500"}[i]; v != want {
+			t.Fatalf("after run %d the watermark is %q, want %q", i, v, want)
+		}
+	}
+	wantSequence(t, tbl.all(), 500)
+}

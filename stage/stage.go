@@ -59,6 +59,17 @@ type DeclaredSchema interface {
 	DeclaredSchema() (schema *arrow.Schema, ok bool, err error)
 }
 
+// Watermarked is implemented by consumers that load incrementally: only rows past a watermark (the greatest
+// updated_at loaded so far). Before planning, the engine hands them the stored watermark (ok false on the first
+// run); Partitions cuts from it. Once every partition of the run is committed, the engine stores the watermark of
+// the last partition of the plan that reports one. A run with a failed partition stores nothing, so the next run
+// plans from the same watermark, cuts the same partition keys and replaces what was committed.
+type Watermarked interface {
+	WatermarkName() (name string, ok bool)
+	ResumeWatermark(value string, ok bool)
+	PartitionWatermark(p Partition) (value string, ok bool)
+}
+
 // StreamConsumer reads an unbounded source (Kafka, a generator without end). It cuts its input into partitions
 // by rows, bytes or time and hands each one to handle, which loads and commits it before returning.
 type StreamConsumer interface {

@@ -56,6 +56,16 @@ func Transform(ctx context.Context, t testing.TB, tr stage.Transformer, in ...ar
 			fail("testkit.Transform: batch %d: result schema differs from OutputSchema:\n%s", i, diffSchemas(want, r.Schema()))
 		}
 	}
+	// Transformers that hold rows until the partition ends give them back at Flush, as the engine asks them to.
+	if f, ok := tr.(stage.Flusher); ok {
+		r, err := f.Flush(ctx)
+		if err != nil {
+			fail("testkit.Transform: Flush: %v", err)
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
 	return out
 }
 

@@ -7,7 +7,6 @@
 package transformers
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -98,12 +97,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Flusher is implemented by the partition instances of transformers that hold rows back until the partition
-// ends (dedupe keeping the first or last row by an order column). Whoever drives the instance calls Flush once
-// after the partition's last batch and passes on what it returns (nil: nothing left).
-type Flusher interface {
-	Flush(ctx context.Context) (arrow.RecordBatch, error)
-}
+// Flusher is stage.Flusher: the engine calls Flush on dedupe's partition instances after the last batch.
+type Flusher = stage.Flusher
 
 // validity reads an array's validity bitmap directly, so loops over values test nulls without an interface call
 // per value. Its zero value (an array without nulls) reports no nulls.
