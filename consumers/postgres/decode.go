@@ -64,6 +64,8 @@ type decoder struct {
 	elem *decoder
 	kids []*decoder
 	buf  []byte // scratch for values formatted as text (numeric, inet)
+	// lastData is the bytes of string or binary data in the last batch, reserved for the next one.
+	lastData int
 }
 
 func newDecoder(mem memory.Allocator, col string, t *pgType, inf infinityMode) *decoder {

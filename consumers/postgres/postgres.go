@@ -683,6 +683,9 @@ func (bt *batcher) flush() error {
 		return nil
 	}
 	for i, d := range bt.decs {
+		if d.bin != nil {
+			d.lastData = d.bin.DataLen()
+		}
 		bt.arrs[i] = d.b.NewArray()
 	}
 	rec := array.NewRecordBatch(bt.schema, bt.arrs, int64(bt.n))
@@ -699,6 +702,10 @@ func (bt *batcher) flush() error {
 	}
 	for _, d := range bt.decs {
 		d.b.Reserve(bt.batchRows)
+		if d.bin != nil {
+			// The next batch likely holds as many bytes: one allocation instead of a series of doublings.
+			d.bin.ReserveData(d.lastData)
+		}
 	}
 	return nil
 }
