@@ -276,7 +276,7 @@ func TestPipeline(t *testing.T) {
 			name:         "type error",
 			transformers: "  - type: derive\n    columns:\n      n: id + status\n",
 			// At the columns: key: the loader records no positions inside a raw *yaml.Node (see the report).
-			wantErr: `t.yaml:11:5: transformers[0].columns.n: operator + wants numbers, got int64 + string at 1:4`,
+			wantErr: `t.yaml:12:7: transformers[0].columns.n: operator + wants numbers, got int64 + string at 1:4`,
 		},
 		{
 			name:         "not a condition",
