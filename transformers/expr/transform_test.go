@@ -275,7 +275,7 @@ func TestPipeline(t *testing.T) {
 		{
 			name:         "type error",
 			transformers: "  - type: derive\n    columns:\n      n: id + status\n",
-			// At the columns: key: the loader records no positions inside a raw *yaml.Node (see the report).
+			// At the column's own line: the loader records positions inside raw *yaml.Node configs.
 			wantErr: `t.yaml:12:7: transformers[0].columns.n: operator + wants numbers, got int64 + string at 1:4`,
 		},
 		{
