@@ -31,8 +31,11 @@ demo: build test-deps
 	@echo "--- read by DuckDB:"
 	@node $(DUCKDB)/query.mjs "SELECT count(*) AS rows FROM read_parquet('out/**/*.parquet', hive_partitioning = false)"
 
+# The end-to-end table (jetflow run vs a pqarrow loop, peak RSS), then each stage's own benchmarks, each against
+# its baseline in the same run (see bench/RESULTS.md).
 bench:
 	$(GO) run ./bench
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
