@@ -219,3 +219,50 @@ func TestPartitions(t *testing.T) {
 		}
 	})
 }
+
+// TestValidate: without --connect, validate notes that the schema is only known at the source; with it, the
+// schema comes from the catalog and a config error found there lands on its key's line.
+func TestValidate(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn, `CREATE TABLE v (id int8 NOT NULL, name text)`)
+	for _, tc := range []struct {
+		name, table string
+		connect     bool
+		wantNote    bool
+		wantErr     string
+	}{
+		{"offline", "v", false, true, ""},
+		{"connect", "v", true, false, ""},
+		{"connect, missing table", "nope", true, false, "orders.yaml:6:3: consumer.table: no table or view"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "name: orders\nrun_instance: {every: 1d}\nconsumer:\n  type: postgres\n  dsn: ${PG_DSN}\n  table: " + tc.table +
+				"\nloaders:\n  - {type: parquet, path: /tmp/x/}\n"
+			p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { return dsn, k == "PG_DSN" }}.Parse("orders.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := p.Build(stage.BuildContext{Alloc: memory.NewGoAllocator()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Source.(*Consumer).Close()
+			schemas, err := p.Validate(t.Context(), b, tc.connect)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(b.Notes) > 0; got != tc.wantNote {
+				t.Errorf("notes %v, want a note: %v", b.Notes, tc.wantNote)
+			}
+			if tc.connect && (len(schemas) != 1 || schemas[0].String() != "schema:\n  fields: 2\n    - id: type=int64\n    - name: type=utf8, nullable") {
+				t.Errorf("schemas %v", schemas)
+			}
+		})
+	}
+}
