@@ -1,0 +1,451 @@
+package stagetest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/csv"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"gopkg.in/yaml.v3"
+
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+// rowsRecord builds one record of schema from a YAML sequence of row mappings. A key that is not a column is an
+// error (a typo would otherwise pass as a null); a missing key is a null.
+func rowsRecord(mem memory.Allocator, schema *arrow.Schema, rows *yaml.Node) (arrow.RecordBatch, error) {
+	for _, row := range rows.Content {
+		row = deref(row)
+		for i := 0; i+1 < len(row.Content); i += 2 {
+			if k := row.Content[i]; !schema.HasField(k.Value) {
+				return nil, fmt.Errorf("line %d:%d: column %q is not in the schema (%s)", k.Line, k.Column, k.Value, columnList(schema))
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := yamlToJSON(&buf, rows); err != nil {
+		return nil, err
+	}
+	rec, _, err := array.RecordFromJSON(mem, schema, &buf, array.WithUseNumber())
+	if err != nil {
+		return nil, fmt.Errorf("rows at line %d do not fit the schema %s: %w", rows.Line, columnList(schema), err)
+	}
+	return rec, nil
+}
+
+func columnList(s *arrow.Schema) string {
+	parts := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		parts[i] = f.Name + ": " + f.Type.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// yamlToJSON rewrites YAML as JSON keeping each scalar's literal text, so 12.50 reaches a decimal column exactly and
+// a date stays the text it was written as. testkit has the same walk behind a testing.TB; this one returns errors.
+func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.SequenceNode:
+		buf.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := yamlToJSON(buf, c); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case yaml.MappingNode:
+		buf.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			k, _ := json.Marshal(n.Content[i].Value)
+			buf.Write(k)
+			buf.WriteByte(':')
+			if err := yamlToJSON(buf, n.Content[i+1]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			buf.WriteString("null")
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err != nil {
+				return fmt.Errorf("line %d:%d: %w", n.Line, n.Column, err)
+			}
+			buf.WriteString(strconv.FormatBool(b))
+		case "!!int":
+			var i int64
+			if err := n.Decode(&i); err != nil {
+				var u uint64
+				if err2 := n.Decode(&u); err2 != nil {
+					return fmt.Errorf("line %d:%d: integer %q: %w", n.Line, n.Column, n.Value, err)
+				}
+				buf.WriteString(strconv.FormatUint(u, 10))
+				break
+			}
+			buf.WriteString(strconv.FormatInt(i, 10))
+		case "!!float":
+			if _, err := strconv.ParseFloat(n.Value, 64); err == nil && !strings.ContainsAny(n.Value, "_xX") {
+				buf.WriteString(n.Value)
+				break
+			}
+			var f float64
+			if err := n.Decode(&f); err != nil {
+				return fmt.Errorf("line %d:%d: number %q: %w", n.Line, n.Column, n.Value, err)
+			}
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("line %d:%d: %q has no JSON form, so it cannot be given inline; use a Parquet fixture", n.Line, n.Column, n.Value)
+			}
+			buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+		default:
+			s, _ := json.Marshal(n.Value)
+			buf.Write(s)
+		}
+	default:
+		return fmt.Errorf("line %d:%d: unexpected YAML node", n.Line, n.Column)
+	}
+	return nil
+}
+
+// readFixture reads a CSV (header row), JSON (an array of objects, or one object a line) or Parquet file into one
+// record. CSV and JSON need schema (the columns they are read into); Parquet brings its own and ignores it.
+func readFixture(ctx context.Context, mem memory.Allocator, path string, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".parquet" {
+		return readParquet(ctx, mem, path)
+	}
+	if schema == nil {
+		return nil, fmt.Errorf("fixture %s: no schema to read it into: write schema: next to file:", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fixture: %w", err)
+	}
+	defer f.Close()
+	switch ext {
+	case ".csv":
+		return readCSV(mem, f, path, schema)
+	case ".json", ".jsonl", ".ndjson":
+		return readJSON(mem, f, path, schema)
+	}
+	return nil, fmt.Errorf("fixture %s: unknown format %q: use .csv, .json (or .jsonl) or .parquet", path, ext)
+}
+
+func readCSV(mem memory.Allocator, f io.Reader, path string, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	// The header decides the column order of the file; read it first so the columns map by name, not position.
+	br := bufio.NewReader(f)
+	header, err := br.ReadString('\n')
+	if err != nil && header == "" {
+		return nil, fmt.Errorf("fixture %s: empty CSV file: the first line names the columns", path)
+	}
+	names := strings.Split(strings.TrimRight(header, "\r\n"), ",")
+	fields := make([]arrow.Field, len(names))
+	for i, name := range names {
+		name = strings.Trim(strings.TrimSpace(name), `"`)
+		idx := schema.FieldIndices(name)
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("fixture %s: CSV column %q is not in the schema (%s)", path, name, columnList(schema))
+		}
+		fields[i] = schema.Field(idx[0])
+	}
+	fileSchema := arrow.NewSchema(fields, nil)
+	r := csv.NewReader(br, fileSchema, csv.WithAllocator(mem), csv.WithChunk(-1), csv.WithNullReader(true, ""))
+	defer r.Release()
+	var batches []arrow.RecordBatch
+	defer func() { testkit.ReleaseAll(batches) }()
+	for r.Next() {
+		b := r.RecordBatch()
+		b.Retain()
+		batches = append(batches, b)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("fixture %s: %w", path, err)
+	}
+	rec, err := concatOrEmpty(mem, fileSchema, batches)
+	if err != nil {
+		return nil, fmt.Errorf("fixture %s: %w", path, err)
+	}
+	defer rec.Release()
+	return project(rec, schema)
+}
+
+func readJSON(mem memory.Allocator, f io.Reader, path string, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("fixture %s: %w", path, err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		rec, _, err := array.RecordFromJSON(mem, schema, bytes.NewReader(trimmed), array.WithUseNumber())
+		if err != nil {
+			return nil, fmt.Errorf("fixture %s: rows do not fit the schema %s: %w", path, columnList(schema), err)
+		}
+		return rec, nil
+	}
+	r := array.NewJSONReader(bytes.NewReader(trimmed), schema, array.WithAllocator(mem), array.WithChunk(-1))
+	defer r.Release()
+	var batches []arrow.RecordBatch
+	defer func() { testkit.ReleaseAll(batches) }()
+	for r.Next() {
+		b := r.RecordBatch()
+		b.Retain()
+		batches = append(batches, b)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("fixture %s: rows do not fit the schema %s: %w", path, columnList(schema), err)
+	}
+	rec, err := concatOrEmpty(mem, schema, batches)
+	if err != nil {
+		return nil, fmt.Errorf("fixture %s: %w", path, err)
+	}
+	return rec, nil
+}
+
+// project returns rec's columns in schema's order (rec must hold each of them).
+func project(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		idx := rec.Schema().FieldIndices(f.Name)
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("column %q is missing (the file has %s)", f.Name, columnList(rec.Schema()))
+		}
+		cols[i] = rec.Column(idx[0])
+	}
+	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
+}
+
+// readParquet reads a Parquet file, or every *.parquet file under a directory (skipping names that start with .
+// or _, as Hive readers do), into one record. It returns nil when there is no file.
+func readParquet(ctx context.Context, mem memory.Allocator, pathOrDir string) (arrow.RecordBatch, error) {
+	files, err := parquetFiles(pathOrDir)
+	if err != nil {
+		return nil, err
+	}
+	var batches []arrow.RecordBatch
+	defer func() { testkit.ReleaseAll(batches) }()
+	for _, file := range files {
+		rec, err := readParquetFile(ctx, mem, file)
+		if err != nil {
+			return nil, err
+		}
+		batches = append(batches, rec)
+	}
+	if len(batches) == 0 {
+		return nil, nil
+	}
+	return concatOrEmpty(mem, batches[0].Schema(), batches)
+}
+
+func parquetFiles(pathOrDir string) ([]string, error) {
+	st, err := os.Stat(pathOrDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading Parquet: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{pathOrDir}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(pathOrDir, func(p string, de os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := de.Name()
+		if p != pathOrDir && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+			if de.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !de.IsDir() && strings.HasSuffix(name, ".parquet") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing Parquet files under %s: %w", pathOrDir, err)
+	}
+	return files, nil // WalkDir visits in lexical order
+}
+
+func readParquetFile(ctx context.Context, mem memory.Allocator, path string) (arrow.RecordBatch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening Parquet file: %w", err)
+	}
+	defer f.Close()
+	tbl, err := pqarrow.ReadTable(ctx, f, nil, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("reading Parquet file %s: %w", path, err)
+	}
+	defer tbl.Release()
+	schema := arrow.NewSchema(tbl.Schema().Fields(), nil) // without the writer's metadata, so records compare by content
+	cols := make([]arrow.Array, tbl.NumCols())
+	defer releaseArrays(cols)
+	for i := range cols {
+		chunks := tbl.Column(i).Data().Chunks()
+		switch len(chunks) {
+		case 0:
+			b := array.NewBuilder(mem, schema.Field(i).Type)
+			cols[i] = b.NewArray()
+			b.Release()
+		case 1:
+			chunks[0].Retain()
+			cols[i] = chunks[0]
+		default:
+			c, err := array.Concatenate(chunks, mem)
+			if err != nil {
+				return nil, fmt.Errorf("reading Parquet file %s: column %q: %w", path, schema.Field(i).Name, err)
+			}
+			cols[i] = c
+		}
+	}
+	return array.NewRecordBatch(schema, cols, tbl.NumRows()), nil
+}
+
+func releaseArrays(cols []arrow.Array) {
+	for _, c := range cols {
+		if c != nil {
+			c.Release()
+		}
+	}
+}
+
+// concatOrEmpty joins batches of schema into one record; no batches give an empty record of schema.
+func concatOrEmpty(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(batches) == 1 {
+		batches[0].Retain()
+		return batches[0], nil
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	defer releaseArrays(cols)
+	var rows int64
+	for _, b := range batches {
+		if !b.Schema().Equal(schema) {
+			return nil, fmt.Errorf("a batch has schema %s, want %s", b.Schema(), schema)
+		}
+		rows += b.NumRows()
+	}
+	parts := make([]arrow.Array, len(batches))
+	for j := range cols {
+		if len(batches) == 0 {
+			b := array.NewBuilder(mem, schema.Field(j).Type)
+			cols[j] = b.NewArray()
+			b.Release()
+			continue
+		}
+		for i, b := range batches {
+			parts[i] = b.Column(j)
+		}
+		c, err := array.Concatenate(parts, mem)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", schema.Field(j).Name, err)
+		}
+		cols[j] = c
+	}
+	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// rowsNode renders rec as a YAML sequence of flow mappings, one per row, in a form rowsRecord reads back to the
+// same values: what --update writes.
+func rowsNode(rec arrow.RecordBatch) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for r := range int(rec.NumRows()) {
+		row := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+		for c, f := range rec.Schema().Fields() {
+			row.Content = append(row.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: f.Name},
+				valueNode(rec.Column(c), r))
+		}
+		seq.Content = append(seq.Content, row)
+	}
+	return seq
+}
+
+func valueNode(arr arrow.Array, i int) *yaml.Node {
+	if arr.IsNull(i) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	}
+	switch a := arr.(type) {
+	case *array.Dictionary:
+		return valueNode(a.Dictionary(), a.GetValueIndex(i))
+	case *array.String:
+		return strNode(a.Value(i))
+	case *array.LargeString:
+		return strNode(a.Value(i))
+	case *array.StringView:
+		return strNode(a.Value(i))
+	case *array.Binary:
+		return strNode(string(a.Value(i)))
+	case *array.LargeBinary:
+		return strNode(string(a.Value(i)))
+	case *array.Boolean:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(a.Value(i))}
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		// Without a Z: arrow's JSON reader takes wall-clock text for every timestamp type, zoned or not.
+		text := a.Value(i).ToTime(unit).UTC().Format("2006-01-02T15:04:05.999999999")
+		return strNode(text)
+	case *array.Date32, *array.Date64:
+		return strNode(testkit.CellText(arr, i))
+	case array.ListLike:
+		if _, isMap := arr.(*array.Map); isMap {
+			break
+		}
+		start, end := a.ValueOffsets(i)
+		seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+		for j := start; j < end; j++ {
+			seq.Content = append(seq.Content, valueNode(a.ListValues(), int(j)))
+		}
+		return seq
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+		for f := 0; f < a.NumField(); f++ {
+			m.Content = append(m.Content, strNode(st.Field(f).Name), valueNode(a.Field(f), i))
+		}
+		return m
+	}
+	text := testkit.CellText(arr, i)
+	switch arr.DataType().ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: text}
+	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL32, arrow.DECIMAL64, arrow.DECIMAL128, arrow.DECIMAL256:
+		if _, err := strconv.ParseFloat(text, 64); err == nil {
+			if !strings.ContainsAny(text, ".eE") {
+				text += ".0" // stays a float in YAML, so the literal reaches the column as written
+			}
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: text}
+		}
+	}
+	return strNode(text)
+}
+
+func strNode(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	// Quote what YAML would otherwise read as another type (true, 12, 2026-01-01, null) so it stays a string.
+	var probe yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &probe); err != nil || len(probe.Content) != 1 || probe.Content[0].ShortTag() != "!!str" || probe.Content[0].Value != s {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
