@@ -39,6 +39,8 @@ type Case struct {
 // Data is input or expected rows: inline (Rows, with an optional Schema) or a fixture File.
 type Data struct {
 	Rows     *yaml.Node // sequence of mappings; nil when not given
+	RowsKey  *yaml.Node // the rows: key, where --update splices the new rows
+	rowsEnd  int        // last line of the rows as written
 	Schema   *arrow.Schema
 	File     string // absolute or relative to the test file's directory, as written
 	FileNode *yaml.Node
@@ -213,7 +215,7 @@ func (d *caseDecoder) decodeData(v *yaml.Node, path string, inExpect bool) Data 
 					d.errorf(r, "%s.rows[%d]: want a row mapping column: value, got a %s", path, j, kindWord(r))
 				}
 			}
-			data.Rows = val
+			data.Rows, data.RowsKey, data.rowsEnd = val, k, lastLine(val)
 		case "schema":
 			data.Schema = d.decodeSchema(val, path+".schema")
 		case "file":
@@ -341,6 +343,15 @@ func (d *caseDecoder) strList(v *yaml.Node, path string) []string {
 		out = append(out, d.str(deref(item), fmt.Sprintf("%s[%d]", path, i)))
 	}
 	return out
+}
+
+// lastLine is the last line on which n or a node inside it starts.
+func lastLine(n *yaml.Node) int {
+	line := n.Line
+	for _, c := range n.Content {
+		line = max(line, lastLine(c))
+	}
+	return line
 }
 
 func kindWord(n *yaml.Node) string {

@@ -370,6 +370,7 @@ func concatOrEmpty(mem memory.Allocator, schema *arrow.Schema, batches []arrow.R
 func rowsNode(rec arrow.RecordBatch) *yaml.Node {
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for r := range int(rec.NumRows()) {
+		// one flow mapping per row: a diff of the test file then shows one line per changed row
 		row := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
 		for c, f := range rec.Schema().Fields() {
 			row.Content = append(row.Content,
@@ -401,12 +402,16 @@ func valueNode(arr arrow.Array, i int) *yaml.Node {
 	case *array.Boolean:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(a.Value(i))}
 	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		// Without a Z: arrow's JSON reader takes wall-clock text for every timestamp type, zoned or not.
-		text := a.Value(i).ToTime(unit).UTC().Format("2006-01-02T15:04:05.999999999")
-		return strNode(text)
+		tt := a.DataType().(*arrow.TimestampType)
+		// Arrow's JSON reader wants an instant (with Z) for a zoned type and wall-clock text without a zone for
+		// a naive one.
+		layout := "2006-01-02T15:04:05.999999999"
+		if tt.TimeZone != "" {
+			layout += "Z07:00"
+		}
+		return plainNode(a.Value(i).ToTime(tt.Unit).UTC().Format(layout))
 	case *array.Date32, *array.Date64:
-		return strNode(testkit.CellText(arr, i))
+		return plainNode(testkit.CellText(arr, i))
 	case array.ListLike:
 		if _, isMap := arr.(*array.Map); isMap {
 			break
@@ -439,6 +444,10 @@ func valueNode(arr arrow.Array, i int) *yaml.Node {
 	}
 	return strNode(text)
 }
+
+// plainNode writes text unquoted with no tag: dates and timestamps, which YAML resolves to timestamps and the rows
+// reader takes as their text.
+func plainNode(text string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: text} }
 
 func strNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
