@@ -169,7 +169,7 @@ func TestCases(t *testing.T) {
   input:
     rows:
       - { id: 1, nmae: a }
-`+"  expect: { rows: [] }\n", stagetest.Error, []string{`people.test.yaml:6:7: input.rows: line 6:18: column "nmae" is not in the schema (id: int64, name: utf8)`}},
+` + "  expect: { rows: [] }\n", stagetest.Error, []string{`people.test.yaml:6:7: input.rows: line 6:18: column "nmae" is not in the schema (id: int64, name: utf8)`}},
 		{"JSON fixture", `
 - name: c
   stages: upper
