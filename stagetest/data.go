@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -23,26 +24,68 @@ import (
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
+// posError is a problem at a node of a test file.
+type posError struct {
+	node *yaml.Node
+	msg  string
+}
+
+func (e *posError) Error() string { return e.msg }
+
 // rowsRecord builds one record of schema from a YAML sequence of row mappings. A key that is not a column is an
-// error (a typo would otherwise pass as a null); a missing key is a null.
+// error (a typo would otherwise pass as a null); a missing key is a null. Timestamps may be written with or without
+// a zone whatever the column's type: a zoned column reads zone-less text as UTC, as the cast transformer does.
 func rowsRecord(mem memory.Allocator, schema *arrow.Schema, rows *yaml.Node) (arrow.RecordBatch, error) {
+	text := map[*yaml.Node]string{}
 	for _, row := range rows.Content {
 		row = deref(row)
 		for i := 0; i+1 < len(row.Content); i += 2 {
-			if k := row.Content[i]; !schema.HasField(k.Value) {
-				return nil, fmt.Errorf("line %d:%d: column %q is not in the schema (%s)", k.Line, k.Column, k.Value, columnList(schema))
+			k, v := row.Content[i], deref(row.Content[i+1])
+			idx := schema.FieldIndices(k.Value)
+			if len(idx) != 1 {
+				return nil, &posError{k, fmt.Sprintf("column %q is not in the schema (%s)", k.Value, columnList(schema))}
+			}
+			if tt, ok := schema.Field(idx[0]).Type.(*arrow.TimestampType); ok && v.Kind == yaml.ScalarNode && !isNull(v) {
+				if norm, ok := normTimestamp(v.Value, tt.TimeZone != ""); ok {
+					text[v] = norm
+				}
 			}
 		}
 	}
 	var buf bytes.Buffer
-	if err := yamlToJSON(&buf, rows); err != nil {
+	if err := yamlToJSON(&buf, rows, text); err != nil {
 		return nil, err
 	}
 	rec, _, err := array.RecordFromJSON(mem, schema, &buf, array.WithUseNumber())
 	if err != nil {
-		return nil, fmt.Errorf("rows at line %d do not fit the schema %s: %w", rows.Line, columnList(schema), err)
+		return nil, &posError{rows, fmt.Sprintf("the rows do not fit the schema %s: %v", columnList(schema), err)}
 	}
 	return rec, nil
+}
+
+var (
+	zonedLayouts = []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07:00"}
+	naiveLayouts = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"}
+)
+
+// normTimestamp rewrites timestamp text into the form arrow's JSON reader takes for a zoned (an instant with Z)
+// or a naive (wall-clock text) column. Text written with a zone goes to a naive column as its UTC wall clock.
+func normTimestamp(s string, zoned bool) (string, bool) {
+	var t time.Time
+	found := false
+	for _, l := range append(zonedLayouts, naiveLayouts...) {
+		if v, err := time.Parse(l, s); err == nil {
+			t, found = v, true
+			break
+		}
+	}
+	if !found {
+		return "", false
+	}
+	if zoned {
+		return t.UTC().Format(time.RFC3339Nano), true
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.999999999"), true
 }
 
 func columnList(s *arrow.Schema) string {
@@ -55,8 +98,14 @@ func columnList(s *arrow.Schema) string {
 
 // yamlToJSON rewrites YAML as JSON keeping each scalar's literal text, so 12.50 reaches a decimal column exactly and
 // a date stays the text it was written as. testkit has the same walk behind a testing.TB; this one returns errors.
-func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
+// override gives the text to use for some scalars instead of their own.
+func yamlToJSON(buf *bytes.Buffer, n *yaml.Node, override map[*yaml.Node]string) error {
 	n = deref(n)
+	if t, ok := override[n]; ok {
+		s, _ := json.Marshal(t)
+		buf.Write(s)
+		return nil
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		buf.WriteByte('[')
@@ -64,7 +113,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := yamlToJSON(buf, c); err != nil {
+			if err := yamlToJSON(buf, c, override); err != nil {
 				return err
 			}
 		}
@@ -78,7 +127,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 			k, _ := json.Marshal(n.Content[i].Value)
 			buf.Write(k)
 			buf.WriteByte(':')
-			if err := yamlToJSON(buf, n.Content[i+1]); err != nil {
+			if err := yamlToJSON(buf, n.Content[i+1], override); err != nil {
 				return err
 			}
 		}
@@ -90,7 +139,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 		case "!!bool":
 			var b bool
 			if err := n.Decode(&b); err != nil {
-				return fmt.Errorf("line %d:%d: %w", n.Line, n.Column, err)
+				return &posError{n, err.Error()}
 			}
 			buf.WriteString(strconv.FormatBool(b))
 		case "!!int":
@@ -98,7 +147,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 			if err := n.Decode(&i); err != nil {
 				var u uint64
 				if err2 := n.Decode(&u); err2 != nil {
-					return fmt.Errorf("line %d:%d: integer %q: %w", n.Line, n.Column, n.Value, err)
+					return &posError{n, fmt.Sprintf("integer %q: %v", n.Value, err)}
 				}
 				buf.WriteString(strconv.FormatUint(u, 10))
 				break
@@ -111,10 +160,10 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 			}
 			var f float64
 			if err := n.Decode(&f); err != nil {
-				return fmt.Errorf("line %d:%d: number %q: %w", n.Line, n.Column, n.Value, err)
+				return &posError{n, fmt.Sprintf("number %q: %v", n.Value, err)}
 			}
 			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return fmt.Errorf("line %d:%d: %q has no JSON form, so it cannot be given inline; use a Parquet fixture", n.Line, n.Column, n.Value)
+				return &posError{n, fmt.Sprintf("%q has no JSON form, so it cannot be given inline; use a Parquet fixture", n.Value)}
 			}
 			buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
 		default:
@@ -122,7 +171,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node) error {
 			buf.Write(s)
 		}
 	default:
-		return fmt.Errorf("line %d:%d: unexpected YAML node", n.Line, n.Column)
+		return &posError{n, "unexpected YAML node"}
 	}
 	return nil
 }

@@ -267,7 +267,7 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 				res.Status, res.Updated, res.c = Pass, true, c
 				return
 			}
-			res.Status, res.Err = Error, &caseError{at: c.where(exp.Rows), err: fmt.Errorf("expect.rows: %w", err)}
+			res.Status, res.Err = Error, &caseError{at: c.where(errNode(err, exp.Rows)), err: fmt.Errorf("expect.rows: %w", err)}
 			return
 		}
 	case exp.File != "":
@@ -296,6 +296,15 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 		return
 	}
 	res.Status, res.Diff = Fail, diff.String()
+}
+
+// errNode is where a rows error points: its own node, or else def.
+func errNode(err error, def *yaml.Node) *yaml.Node {
+	var pe *posError
+	if errors.As(err, &pe) && pe.node != nil {
+		return pe.node
+	}
+	return def
 }
 
 // updatable: --update rewrites *.test.yaml files only; a pipeline file is the user's to format.
@@ -485,7 +494,7 @@ func (r *runner) input(ctx context.Context, c *Case, i int) (arrow.RecordBatch, 
 	if in.Rows != nil {
 		rec, err := rowsRecord(r.opts.Alloc, schema, in.Rows)
 		if err != nil {
-			return nil, &caseError{at: c.where(in.Rows), err: fmt.Errorf("input.rows: %w", err)}
+			return nil, &caseError{at: c.where(errNode(err, in.Rows)), err: fmt.Errorf("input.rows: %w", err)}
 		}
 		return rec, nil
 	}

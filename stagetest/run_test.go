@@ -169,7 +169,29 @@ func TestCases(t *testing.T) {
   input:
     rows:
       - { id: 1, nmae: a }
-` + "  expect: { rows: [] }\n", stagetest.Error, []string{`people.test.yaml:6:7: input.rows: line 6:18: column "nmae" is not in the schema (id: int64, name: utf8)`}},
+` + "  expect: { rows: [] }\n", stagetest.Error, []string{`people.test.yaml:6:18: input.rows: column "nmae" is not in the schema (id: int64, name: utf8)`}},
+		{"timestamps with or without a zone", `
+- name: c
+  stages: named
+  input:
+    schema: { id: int64, at: "timestamp[us, UTC]", naive: "timestamp[ms]" }
+    rows:
+      - { id: 1, at: 2026-11-22T10:00:00, naive: 2026-11-22T10:00:00Z }
+      - { id: 2, at: "2026-11-22 10:00:00+02:00", naive: "2026-11-22 10:00:00.5" }
+  expect:
+    rows:
+      - { person_id: 1, at: 2026-11-22T10:00:00Z, naive: 2026-11-22T10:00:00 }
+      - { person_id: 2, at: 2026-11-22T08:00:00Z, naive: 2026-11-22T10:00:00.500 }
+`, stagetest.Pass, nil},
+		{"a timestamp off by a second is shown", `
+- name: c
+  stages: named
+  input:
+    schema: { id: int64, at: "timestamp[us, UTC]" }
+    rows: [{ id: 1, at: 2026-11-22T10:00:00 }]
+  expect:
+    rows: [{ person_id: 1, at: 2026-11-22T10:00:01 }]
+`, stagetest.Fail, []string{`row 0, column "at": want 2026-11-22T10:00:01Z, got 2026-11-22T10:00:00Z`}},
 		{"JSON fixture", `
 - name: c
   stages: upper
