@@ -28,6 +28,9 @@ type Case struct {
 	PartitionKey    string // "" : "test" for transformers and loaders; the only partition for consumers
 	Run             string // run instance label; "" : the instance that holds 2026-01-01
 	SortBy          []string
+	// Serve holds recorded HTTP responses for a consumer case: the consumer's url: is pointed at a local server
+	// that answers each request with the fixture of the entry that matches its path and query.
+	Serve []Served
 
 	File      string     // where the case is written
 	Node      *yaml.Node // the case's mapping, for positions
@@ -44,6 +47,14 @@ type Data struct {
 	Schema   *arrow.Schema
 	File     string // absolute or relative to the test file's directory, as written
 	FileNode *yaml.Node
+}
+
+// Served is one recorded response: Request is a path with an optional query ("/v1/orders?page=2"); a request
+// matches when its path is equal and it carries every parameter of the query with the same value.
+type Served struct {
+	Request string
+	File    string
+	node    *yaml.Node
 }
 
 // Expectation is what a case checks: exactly one of rows (inline or file), schema, or error.
@@ -125,7 +136,7 @@ func (d *caseDecoder) decodeCases(list *yaml.Node, where string) []*Case {
 	return out
 }
 
-var caseKeys = []string{"name", "stages", "input", "expect", "partition", "sort_by"}
+var caseKeys = []string{"name", "stages", "input", "expect", "partition", "sort_by", "serve"}
 
 func (d *caseDecoder) decodeCase(n *yaml.Node, path string) *Case {
 	if n.Kind != yaml.MappingNode {
@@ -155,6 +166,8 @@ func (d *caseDecoder) decodeCase(n *yaml.Node, path string) *Case {
 			d.decodePartition(c, v, path+".partition")
 		case "sort_by":
 			c.SortBy = d.strList(v, path+".sort_by")
+		case "serve":
+			d.decodeServe(c, v, path+".serve")
 		default:
 			d.errorf(k, "%s: unknown key %q; a case has %s", path, k.Value, strings.Join(caseKeys, ", "))
 		}
@@ -272,6 +285,21 @@ func (d *caseDecoder) decodeExpect(c *Case, v *yaml.Node, path string) {
 		d.errorf(v, "%s: expect one of rows:, file: or error: (schema: may go with rows:)", path)
 	case c.Expect.HasError && c.Expect.Schema != nil:
 		d.errorf(v, "%s: an error expectation has no schema:", path)
+	}
+}
+
+func (d *caseDecoder) decodeServe(c *Case, v *yaml.Node, path string) {
+	if v.Kind != yaml.MappingNode {
+		d.errorf(v, "%s: want a mapping of request path to response file, such as {/v1/orders: testdata/orders.json}, got a %s", path, kindWord(v))
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], deref(v.Content[i+1])
+		if !strings.HasPrefix(k.Value, "/") {
+			d.errorf(k, "%s: %q: a request is a path starting with / (and an optional ?query)", path, k.Value)
+			continue
+		}
+		c.Serve = append(c.Serve, Served{Request: k.Value, File: d.str(val, path+"."+k.Value), node: val})
 	}
 }
 

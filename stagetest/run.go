@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +122,12 @@ func LoadCases(p *pipelines.Pipeline) ([]*Case, error) {
 		} else {
 			var doc yaml.Node
 			if err := yaml.Unmarshal(data, &doc); err != nil {
-				fd.errorf(nil, "YAML syntax: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+				e := &pipelines.Error{File: sib, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+				if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+					e.Line, _ = strconv.Atoi(m[1])
+					e.Msg = "YAML syntax: " + m[2]
+				}
+				fd.errs = append(fd.errs, e)
 			} else if len(doc.Content) > 0 {
 				more := fd.decodeCases(&doc, "test file")
 				for _, c := range more {
@@ -138,6 +144,8 @@ func LoadCases(p *pipelines.Pipeline) ([]*Case, error) {
 	}
 	return cases, d.errs.Err()
 }
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // siblings are the test files that belong to a pipeline file.
 func siblings(file string) []string {
@@ -357,6 +365,9 @@ func names(s *arrow.Schema) []string {
 // produce runs the stages under test on the case's input and returns their output as one record. A *caseError
 // means the case itself is wrong; any other error comes from a stage (what expect: {error: ...} matches).
 func (r *runner) produce(ctx context.Context, c *Case) (arrow.RecordBatch, error) {
+	if len(c.Serve) > 0 && (c.Stage == "" || c.Stage != r.built.SourceName) {
+		return nil, &caseError{at: c.where(c.Serve[0].node), err: fmt.Errorf("serve: recorded responses are for a case on the consumer (stages: %s)", r.built.SourceName)}
+	}
 	if c.Stage != "" {
 		if c.Stage == r.built.SourceName {
 			return r.readConsumer(ctx, c)
@@ -580,7 +591,45 @@ func (r *runner) transform(ctx context.Context, ts []stage.Transformer, in arrow
 
 // readConsumer reads the case's partition from the consumer.
 func (r *runner) readConsumer(ctx context.Context, c *Case) (arrow.RecordBatch, error) {
-	cons, ok := r.built.Source.(stage.Consumer)
+	src := r.built.Source
+	var rec *recorded
+	if len(c.Serve) > 0 {
+		srv, rs, err := startServer(c)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close()
+		rec = rs
+		st := r.p.Consumer
+		cfg, err := withBaseURL(st.Config, srv.URL)
+		if err != nil {
+			return nil, &caseError{at: c.where(c.Serve[0].node), err: fmt.Errorf("serve: consumer %s (%s): %w", st.Name, st.Type, err)}
+		}
+		v, err := st.Registration.Build(stage.BuildContext{Pipeline: r.p.Name, Dir: filepath.Dir(r.p.File), Alloc: r.opts.Alloc,
+			Logger: r.opts.Logger.With("pipeline", r.p.Name, "stage", st.Name)}, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: building it against the recorded responses at %s: %w", st.Name, srv.URL, err)
+		}
+		src = v.(stage.Source)
+		if cl, ok := src.(io.Closer); ok {
+			defer cl.Close()
+		}
+	}
+	out, err := r.readPartition(ctx, c, src)
+	if rec != nil {
+		if missed := rec.missedErr(); missed != nil {
+			if out != nil {
+				out.Release()
+			}
+			return nil, &caseError{at: c.where(c.Serve[0].node), err: fmt.Errorf("serve: %w (read: %v)", missed, err)}
+		}
+	}
+	return out, err
+}
+
+// readPartition reads the case's partition from src.
+func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (arrow.RecordBatch, error) {
+	cons, ok := src.(stage.Consumer)
 	if !ok {
 		return nil, &caseError{at: c.where(c.stageNode), err: fmt.Errorf("stages: consumer %s reads a stream; only bounded consumers can be tested by partition", c.Stage)}
 	}

@@ -308,7 +308,7 @@ func TestInvalidCasesArePositioned(t *testing.T) {
 - { name: c, input: { rows: [] }, expect: { rows: [] } }
 `, []string{`people.test.yaml:3:3: test file[1]: a case named "c" is already defined at line 2`}},
 		{"not a list", "people.test.yaml", "name: c\n", []string{`people.test.yaml:1:1: test file: want a list of test cases`}},
-		{"YAML syntax", "people.test.yaml", "- name: [c\n", []string{`people.test.yaml: YAML syntax:`}},
+		{"YAML syntax", "people.test.yaml", "- name: c\n  expect: [c\n", []string{`people.test.yaml:1: YAML syntax:`}},
 		{"inside the pipeline file", "people.yaml", basePipeline + `tests:
   - name: c
     input: { rows: [] }
@@ -452,5 +452,95 @@ func TestUpdateLeavesPipelineFilesAlone(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(file); string(data) != content {
 		t.Errorf("--update changed the pipeline file")
+	}
+}
+
+const apiPipeline = `name: api
+consumer:
+  name: src
+  type: httpapi
+  url: https://api.example.com/v1/items
+  records: items
+  pagination: { type: page, limit: 1 }
+  schema:
+    - { name: id, type: int64 }
+transformers:
+  - { name: keep, type: select, columns: [id] }
+loaders:
+  - { name: out, type: parquet, path: out/api }
+`
+
+func TestServeRecordedResponses(t *testing.T) {
+	tests := []struct {
+		name   string
+		cases  string
+		status stagetest.Status
+		want   []string
+	}{
+		{"pages served in order", `
+- name: c
+  stages: src
+  serve:
+    /v1/items: one.json
+    /v1/items?page=2: two.json
+    /v1/items?page=3: empty.json
+  expect: { rows: [{ id: 1 }, { id: 2 }] }
+`, stagetest.Pass, nil},
+		{"a wrong expectation fails", `
+- name: c
+  stages: src
+  serve:
+    /v1/items: one.json
+    /v1/items?page=2: two.json
+    /v1/items?page=3: empty.json
+  expect: { rows: [{ id: 1 }, { id: 3 }] }
+`, stagetest.Fail, []string{`row 1, column "id": want 3, got 2`}},
+		{"a request without a response is named", `
+- name: c
+  stages: src
+  serve:
+    /v1/items?page=1: one.json
+  expect: { rows: [] }
+`, stagetest.Error, []string{"people.test.yaml:5:23: serve: the consumer asked for /v1/items?limit=1&page=2, which serve: has no response"}},
+		{"a missing fixture is named", `
+- name: c
+  stages: src
+  serve: { /v1/items: nope.json }
+  expect: { rows: [] }
+`, stagetest.Error, []string{"people.test.yaml:4:23: serve:", "nope.json"}},
+		{"serve on a transformer case", `
+- name: c
+  stages: keep
+  serve: { /v1/items: one.json }
+  input: { rows: [] }
+  expect: { rows: [] }
+`, stagetest.Error, []string{"serve: recorded responses are for a case on the consumer (stages: src)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, "people.yaml", apiPipeline)
+			write(t, dir, "people.test.yaml", tc.cases)
+			write(t, dir, "one.json", `{"items": [{"id": 1}]}`)
+			write(t, dir, "two.json", `{"items": [{"id": 2}]}`)
+			write(t, dir, "empty.json", `{"items": []}`)
+			rep := runFiles(t, dir, stagetest.Options{})
+			if len(rep.Invalid) > 0 || len(rep.Results) != 1 {
+				t.Fatalf("invalid %v, %d results", rep.Invalid, len(rep.Results))
+			}
+			r := rep.Results[0]
+			text := r.Diff
+			if r.Err != nil {
+				text = r.Err.Error()
+			}
+			if r.Status != tc.status {
+				t.Fatalf("status %s, want %s: %s", r.Status, tc.status, text)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("report lacks %q:\n%s", w, text)
+				}
+			}
+		})
 	}
 }
