@@ -306,6 +306,22 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 	res.Status, res.Diff = Fail, diff.String()
 }
 
+// nullInNotNull finds the first null in a column the schema declares not null: a batch no source would send.
+func nullInNotNull(rec arrow.RecordBatch) (col string, row int, found bool) {
+	for i, f := range rec.Schema().Fields() {
+		a := rec.Column(i)
+		if f.Nullable || a.NullN() == 0 {
+			continue
+		}
+		for j := range a.Len() {
+			if a.IsNull(j) {
+				return f.Name, j, true
+			}
+		}
+	}
+	return "", 0, false
+}
+
 // errNode is where a rows error points: its own node, or else def.
 func errNode(err error, def *yaml.Node) *yaml.Node {
 	var pe *posError
@@ -506,6 +522,11 @@ func (r *runner) input(ctx context.Context, c *Case, i int) (arrow.RecordBatch, 
 		rec, err := rowsRecord(r.opts.Alloc, schema, in.Rows)
 		if err != nil {
 			return nil, &caseError{at: c.where(errNode(err, in.Rows)), err: fmt.Errorf("input.rows: %w", err)}
+		}
+		if col, row, ok := nullInNotNull(rec); ok {
+			rec.Release()
+			return nil, &caseError{at: c.where(deref(in.Rows.Content[row])), err: fmt.Errorf(
+				"input.rows[%d]: column %q is null, but the schema arriving at the stage declares it not null; write input.schema to test with another schema", row, col)}
 		}
 		return rec, nil
 	}

@@ -192,6 +192,15 @@ func TestCases(t *testing.T) {
   expect:
     rows: [{ person_id: 1, at: 2026-11-22T10:00:01 }]
 `, stagetest.Fail, []string{`row 0, column "at": want 2026-11-22T10:00:01Z, got 2026-11-22T10:00:00Z`}},
+		{"null in a column declared not null", `
+- name: c
+  stages: upper
+  input:
+    rows:
+      - { id: 1, name: a }
+      - { id: null, name: b }
+  expect: { rows: [] }
+`, stagetest.Error, []string{`people.test.yaml:7:9: input.rows[1]: column "id" is null, but the schema arriving at the stage declares it not null`}},
 		{"JSON fixture", `
 - name: c
   stages: upper
@@ -379,6 +388,7 @@ func TestUpdateRewritesThenPasses(t *testing.T) {
 - name: stale
   stages: { from: upper, to: named }
   input:
+    schema: { id: int64, name: string }
     rows:
       - { id: 1, name: ann }
       - { id: 2, name: bob }
