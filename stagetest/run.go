@@ -177,15 +177,14 @@ func Run(ctx context.Context, ps []*pipelines.Pipeline, opts Options) Report {
 		if len(selected) == 0 {
 			continue
 		}
-		r := &runner{p: p, opts: opts}
 		built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: opts.Alloc, Logger: opts.Logger})
+		r := &runner{p: p, built: built, opts: opts}
 		for _, c := range selected {
 			res := Result{Pipeline: p.Name, Case: c.Name, Where: c.where(c.Node)}
 			start := time.Now()
 			if err != nil {
 				res.Status, res.Err = Error, fmt.Errorf("the pipeline's stages do not build: %w", err)
 			} else {
-				r.built = built
 				r.runCase(ctx, c, &res)
 			}
 			res.Duration = time.Since(start)

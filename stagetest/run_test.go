@@ -554,3 +554,30 @@ func TestServeRecordedResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestPartitionStateDoesNotLeak: each case runs as a partition of its own, as the engine runs partitions, so a
+// stateful transformer starts afresh and gives back what it holds at Flush.
+func TestPartitionStateDoesNotLeak(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "d.yaml", `name: d
+consumer:
+  type: generate
+  rows: 1
+  columns: [{ name: id, type: int64 }, { name: v, type: string }]
+transformers:
+  - { name: latest, type: dedupe, keys: [id], keep: last }
+  - { name: keep, type: select, columns: [v] }
+loaders: [{ type: parquet, path: out }]
+tests:
+  - name: first
+    input: { rows: [{ id: 1, v: a }, { id: 1, v: b }] }
+    expect: { rows: [{ v: b }] }
+  - name: second
+    input: { rows: [{ id: 1, v: c }] }
+    expect: { rows: [{ v: c }] }
+`)
+	rep := runFiles(t, dir, stagetest.Options{})
+	if !rep.OK() || len(rep.Results) != 2 {
+		t.Fatalf("want 2 passing cases, got %+v (invalid %v)", rep.Results, rep.Invalid)
+	}
+}
