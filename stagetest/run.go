@@ -279,6 +279,9 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 		}
 	case exp.File != "":
 		want, err = readFixture(ctx, r.opts.Alloc, c.fixturePath(exp.File), got.Schema())
+		if err != nil && r.opts.Update && errors.Is(err, os.ErrNotExist) {
+			want, err = nil, nil // a golden file not written yet: --update writes it below
+		}
 		if err != nil {
 			res.Status, res.Err = Error, &caseError{at: c.where(exp.FileNode), err: fmt.Errorf("expect.file: %w", err)}
 			return
@@ -293,8 +296,16 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 		// The expected rows take the output's schema, so nullability is not theirs to differ in.
 		diff.WriteString(testkit.DiffRecords(want, got, opts...))
 	}
-	if diff.Len() == 0 {
+	if diff.Len() == 0 && (want != nil || exp.File == "") {
 		res.Status = Pass
+		return
+	}
+	if r.opts.Update && exp.File != "" {
+		if err := writeGolden(c.fixturePath(exp.File), got); err != nil {
+			res.Status, res.Err = Error, &caseError{at: c.where(exp.FileNode), err: fmt.Errorf("expect.file: --update: %w", err)}
+			return
+		}
+		res.Status, res.Updated = Pass, true
 		return
 	}
 	if r.opts.Update && exp.Rows != nil && c.updatable() {

@@ -581,3 +581,56 @@ tests:
 		t.Fatalf("want 2 passing cases, got %+v (invalid %v)", rep.Results, rep.Invalid)
 	}
 }
+
+// TestUpdateGoldenFiles: --update writes an expected-output fixture that is missing or stale, in its own format,
+// and the next run reads it back equal.
+func TestUpdateGoldenFiles(t *testing.T) {
+	for _, ext := range []string{"parquet", "csv", "json", "jsonl"} {
+		t.Run(ext, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, "people.yaml", basePipeline)
+			cases := func(name string) string {
+				return `
+- name: c
+  stages: upper
+  input:
+    schema: { id: int64, name: string, at: "timestamp[us, UTC]", amount: "decimal(9,2)" }
+    rows:
+      - { id: 1, name: ` + name + `, at: 2026-11-22T10:00:00.25Z, amount: 12.50 }
+      - { id: 2, name: null, at: null, amount: null }
+  expect: { file: golden/want.` + ext + ` }
+`
+			}
+			write(t, dir, "people.test.yaml", cases("ann"))
+			if err := os.MkdirAll(filepath.Join(dir, "golden"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			steps := []struct {
+				name     string
+				update   bool
+				names    string
+				status   stagetest.Status
+				updated  bool
+				wantDiff string
+			}{
+				{"missing golden is an error", false, "ann", stagetest.Error, false, ""},
+				{"update writes it", true, "ann", stagetest.Pass, true, ""},
+				{"then it passes", false, "ann", stagetest.Pass, false, ""},
+				{"a change fails against it", false, "bob", stagetest.Fail, false, `row 0, column "name": want "ANN", got "BOB"`},
+				{"update rewrites it", true, "bob", stagetest.Pass, true, ""},
+				{"then it passes again", false, "bob", stagetest.Pass, false, ""},
+			}
+			for _, st := range steps {
+				write(t, dir, "people.test.yaml", cases(st.names))
+				rep := runFiles(t, dir, stagetest.Options{Update: st.update})
+				if len(rep.Results) != 1 || len(rep.Invalid) > 0 {
+					t.Fatalf("%s: results %+v, invalid %v", st.name, rep.Results, rep.Invalid)
+				}
+				r := rep.Results[0]
+				if r.Status != st.status || r.Updated != st.updated || !strings.Contains(r.Diff, st.wantDiff) {
+					t.Fatalf("%s: status %s updated %v, want %s %v; diff %q, err %v", st.name, r.Status, r.Updated, st.status, st.updated, r.Diff, r.Err)
+				}
+			}
+		})
+	}
+}
