@@ -86,6 +86,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return withCode(exitFailed, errQuiet)
 	case len(rep.Results) == 0 && opts.Run != nil:
 		fmt.Fprintf(stderr, "no case matches -run %q\n", *runFlag)
+	case len(rep.Results) == 0:
+		fmt.Fprintf(stderr, "no stage tests under %s: add tests: to a pipeline, or a <name>.test.yaml next to it\n", strings.Join(paths, " "))
 	}
 	return nil
 }

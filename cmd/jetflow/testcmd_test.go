@@ -57,6 +57,7 @@ func TestCmdTest(t *testing.T) {
   input: { rows: [{ id: 1, name: ann }, { id: 2, name: bob }] }
   expect: { rows: [{ id: 1, name: ANN }, { id: 2, name: BOX }] }
 `)
+	writeFile(t, dir, "none/people.yaml", testCmdPipeline[:strings.Index(testCmdPipeline, "tests:")])
 	writeFile(t, dir, "bad/people.yaml", testCmdPipeline)
 	writeFile(t, dir, "bad/people.test.yaml", "- name: x\n  stages: upper\n  expect: { rows: [], eror: y }\n")
 	p := func(s string) string { return filepath.Join(dir, s) }
@@ -76,6 +77,7 @@ func TestCmdTest(t *testing.T) {
 				`      row 1, column "name": want "BOX", got "BOB"`, "1 passed, 1 failed"}, nil, nil},
 		{"-run filters", []string{p("failing"), "-run", "people/upper$"}, exitOK, []string{"1 passed, 0 failed"}, nil, []string{"wrong"}},
 		{"-run matching nothing", []string{p("good"), "-run", "nothing"}, exitOK, []string{"0 passed, 0 failed"}, []string{`no case matches -run "nothing"`}, nil},
+		{"no tests", []string{p("none")}, exitOK, []string{"0 passed, 0 failed"}, []string{"no stage tests under " + p("none")}, nil},
 		{"bad test file", []string{p("bad")}, exitInvalid, []string{"error(s) in test or pipeline files"},
 			[]string{p("bad/people.test.yaml") + `:3:23: test file[0].expect: unknown key "eror"`}, nil},
 		{"bad regexp", []string{p("good"), "-run", "("}, exitInvalid, nil, []string{`-run "(": not a regular expression`}, nil},
