@@ -634,3 +634,23 @@ func TestUpdateGoldenFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateFlowStyleRewritesTheFile: rows inside a flow mapping cannot be cut out by lines, so --update writes the
+// whole file again; the comments stay and the case passes afterwards.
+func TestUpdateFlowStyleRewritesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "people.yaml", basePipeline)
+	file := write(t, dir, "people.test.yaml", `# kept
+- { name: c, stages: upper, input: { rows: [{ id: 1, name: ann }] }, expect: { rows: [{ id: 1, name: X }] } }
+`)
+	if rep := runFiles(t, dir, stagetest.Options{Update: true}); !rep.OK() {
+		t.Fatalf("update: %+v %v", rep.Results, rep.Invalid)
+	}
+	data, _ := os.ReadFile(file)
+	if !strings.Contains(string(data), "# kept") || !strings.Contains(string(data), "ANN") {
+		t.Errorf("rewritten file:\n%s", data)
+	}
+	if rep := runFiles(t, dir, stagetest.Options{}); !rep.OK() || len(rep.Results) != 1 {
+		t.Errorf("after update: %+v %v\n%s", rep.Results, rep.Invalid, data)
+	}
+}
