@@ -50,7 +50,8 @@ func TestCLICommands(t *testing.T) {
 		notInOut []string // must appear in neither stream
 	}{
 		{"no args", nil, exitInvalid, []string{"Usage:"}, nil, nil},
-		{"help", []string{"--help"}, exitOK, []string{"validate", "Exit codes"}, nil, nil},
+		{"help", []string{"--help"}, exitOK, []string{"validate", "test ", "Exit codes"}, nil, nil},
+		{"unknown command near test", []string{"tset"}, exitInvalid, nil, []string{`(did you mean "test"?)`}, nil},
 		{"unknown command", []string{"rnu"}, exitInvalid, nil, []string{`unknown command "rnu" (did you mean "run"?)`}, nil},
 		{"version", []string{"version"}, exitOK, []string{"jetflow dev"}, nil, nil},
 		{"validate one", []string{"validate", "pipes/ok.yaml"}, exitOK, []string{"pipes/ok.yaml: ok (2 stages)"}, nil, nil},

@@ -55,6 +55,7 @@ Commands:
   plan       list the partitions of a run instance and what a run would do with each
   run        load a run instance (or, with --stream, an unbounded source)
   state      inspect or reset the recorded state of partitions
+  test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
   version    print the version
 
 Examples:
@@ -62,6 +63,7 @@ Examples:
   jetflow plan pipelines/orders.yaml --run 2026-11-22
   jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
   jetflow state reset pipelines/orders.yaml --run 2026-11-22
+  jetflow test pipelines/
 
 Run 'jetflow <command> --help' for the flags of a command.
 Exit codes: 0 done, 1 partitions failed, 2 invalid input, 3 interrupted, 4 infrastructure error.
@@ -87,10 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, rest, stdout, stderr)
 	case "state":
 		err = cmdState(ctx, rest, stdout, stderr)
+	case "test":
+		err = cmdTest(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {
