@@ -12,6 +12,10 @@ type Config struct {
 	PartitionBy      []string       `yaml:"partition_by" doc:"Columns whose values make Hive-style directories (year=2026/month=11/); the columns are kept out of the files, as Hive readers expect."`
 	Writers          int            `yaml:"writers" default:"1" doc:"Files written at once for one partition, batches dealt round-robin; more writers use more cores (one pqarrow writer uses one)."`
 	Dictionary       bool           `yaml:"dictionary" default:"true" doc:"Dictionary-encode columns (costs ~20% on high-cardinality columns)."`
+	TimestampUnit    string         `yaml:"timestamp_unit" enum:"ms,us,ns" doc:"Write every timestamp column in this unit (values truncated when finer), as a legacy reader expects; empty keeps each column's unit."`
+	Int96Timestamps  bool           `yaml:"int96_timestamps" doc:"Write timestamps as the deprecated INT96 type that older Spark and Hive readers need to merge with legacy tables."`
+	LegacyMaps       bool           `yaml:"legacy_maps" doc:"Write map columns as plain repeated key/value groups without Parquet's MAP annotation, as some legacy writers did."`
+	OmitArrowSchema  bool           `yaml:"omit_arrow_schema" doc:"Leave the Arrow schema out of the file metadata (it lets Arrow readers get exact types back), keeping the footer as plain as a non-Arrow writer's."`
 	S3               S3Config       `yaml:"s3" doc:"Object store settings for s3:// paths."`
 }
 

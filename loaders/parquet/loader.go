@@ -123,6 +123,12 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 			errs = append(errs, stage.FieldErrorf("path", "%v", err))
 		}
 	}
+	if c.Int96Timestamps && c.TimestampUnit != "" && c.TimestampUnit != "ns" {
+		errs = append(errs, stage.FieldErrorf("timestamp_unit", "%s cannot go with int96_timestamps: INT96 holds nanoseconds (leave timestamp_unit empty or write ns)", c.TimestampUnit))
+	}
+	if _, ok := timestampUnits[c.TimestampUnit]; !ok && c.TimestampUnit != "" {
+		errs = append(errs, stage.FieldErrorf("timestamp_unit", "unknown unit %q: want ms, us or ns", c.TimestampUnit))
+	}
 	codec, ok := codecs[c.Compression]
 	if !ok {
 		errs = append(errs, stage.FieldErrorf("compression", "unknown codec %q: want zstd, snappy, gzip, lz4 or none", c.Compression))
@@ -291,9 +297,25 @@ func dataPageSize(limit int64, leafColumns int) int64 {
 }
 
 func (l *Loader) arrowProps() pqarrow.ArrowWriterProperties {
-	// The stored Arrow schema lets Arrow readers get back exact types (time zones, large strings, ...).
-	return pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(l.alloc), pqarrow.WithStoreSchema())
+	opts := []pqarrow.WriterOption{pqarrow.WithAllocator(l.alloc)}
+	if !l.cfg.OmitArrowSchema {
+		// The stored Arrow schema lets Arrow readers get back exact types (time zones, large strings, ...).
+		opts = append(opts, pqarrow.WithStoreSchema())
+	}
+	if unit, ok := timestampUnits[l.cfg.TimestampUnit]; ok {
+		opts = append(opts, pqarrow.WithCoerceTimestamps(unit), pqarrow.WithTruncatedTimestamps(true))
+	}
+	if l.cfg.Int96Timestamps {
+		// INT96 holds nanoseconds: pqarrow writes it only for timestamps coerced to that unit.
+		opts = append(opts, pqarrow.WithDeprecatedInt96Timestamps(true), pqarrow.WithCoerceTimestamps(arrow.Nanosecond))
+	}
+	if l.cfg.LegacyMaps {
+		opts = append(opts, pqarrow.WithNoMapLogicalType())
+	}
+	return pqarrow.NewArrowWriterProperties(opts...)
 }
+
+var timestampUnits = map[string]arrow.TimeUnit{"ms": arrow.Millisecond, "us": arrow.Microsecond, "ns": arrow.Nanosecond}
 
 // Begin starts writing partition p. Files of an earlier, killed attempt at p are removed first.
 func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partition) (stage.PartitionWriter, error) {
