@@ -185,6 +185,8 @@ func (c *caster) cast(ctx context.Context, name string, col arrow.Array, spec ca
 		return c.formatTimes(name, col, spec)
 	case isDecimal(from) && isString(spec.to):
 		return c.formatDecimals(col, spec.to)
+	case smallRescale(from, spec.to):
+		return c.rescaleDecimals(name, col.(*array.Decimal128), spec.to.(*arrow.Decimal128Type))
 	case isString(spec.to) && (arrow.IsInteger(from.ID()) || arrow.IsFloating(from.ID()) || from.ID() == arrow.BOOL):
 		// arrow-go v18.8.0's number-to-string cast leaks part of its buffers, so numbers are written here.
 		return c.formatNumbers(col, spec.to)

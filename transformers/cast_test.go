@@ -111,6 +111,22 @@ func TestCast(t *testing.T) {
 			cfg: "{type: cast, safe: false, columns: {d: 'decimal(5,1)'}}", wantSchema: "d: decimal(5,1)", wantRows: "[{d: 1.2}, {d: null}, {d: -1.2}]",
 		},
 		{
+			name: "safe decimal overflow is an error", inSchema: "d: decimal(9,2)", inRows: "[{d: 1.20}, {d: -12345.60}]",
+			cfg: "{type: cast, columns: {d: 'decimal(5,1)'}}", wantErr: []string{`column "d", row 1`, "-12345.60", "precision"},
+		},
+		{
+			name: "decimal rescale at 18 digits", inSchema: "d: decimal(18,0)", inRows: "[{d: 999999999999999999}, {d: -999999999999999999}]",
+			cfg: "{type: cast, columns: {d: 'decimal(18,0)'}, safe: true}", wantSchema: "d: decimal(18,0)", wantRows: "[{d: 999999999999999999}, {d: -999999999999999999}]",
+		},
+		{
+			name: "decimal widening scale within 18 digits", inSchema: "d: decimal(10,0)", inRows: "[{d: 9999999999}, {d: -1}]",
+			cfg: "{type: cast, columns: {d: 'decimal(18,8)'}}", wantSchema: "d: decimal(18,8)", wantRows: "[{d: 9999999999.00000000}, {d: -1.00000000}]",
+		},
+		{
+			name: "decimal widening scale overflow", inSchema: "d: decimal(10,0)", inRows: "[{d: 9999999999}]",
+			cfg: "{type: cast, columns: {d: 'decimal(17,8)'}}", wantErr: []string{`column "d", row 0`, "9999999999"},
+		},
+		{
 			name: "string to decimal", inSchema: "d: string", inRows: "[{d: '12.5'}, {d: null}, {d: '-3'}, {d: ' 0.01 '}]",
 			cfg: "{type: cast, columns: {d: 'decimal(9,2)'}}", wantSchema: "d: decimal(9,2)", wantRows: "[{d: 12.50}, {}, {d: -3.00}, {d: 0.01}]",
 		},
