@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -30,6 +31,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	_ "github.com/jetflow-dev/jetflow/builtin"
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -55,6 +57,27 @@ loaders:
   - type: parquet
     path: out
     compression: zstd
+`
+
+// chainYAML is the transformer chain of the issue: select, cast, two derives, filter, metadata, hash, schema.
+const chainYAML = `transformers:
+  - { type: select, columns: [id, tenant_id, qty, status, total, discount, paid, ordered_on, updated_at] }
+  - { type: cast, columns: { total: "decimal(12,2)" }, safe: false }
+  - { name: year, type: derive, columns: { year: year(ordered_on) } }
+  - { name: net, type: derive, columns: { net: "qty * 2 + tenant_id" } }
+  - { type: filter, where: "tenant_id > 10" }
+  - { type: metadata, loaded_at: "" }
+  - { type: hash, columns: [status] }
+  - type: schema
+    extra: drop
+    columns:
+      - { name: id, type: int64, nullable: false }
+      - { name: tenant_id, type: int32, nullable: false }
+      - { name: total, type: "decimal(12,2)" }
+      - { name: net, type: int64 }
+      - { name: year, type: int64 }
+      - { name: status, type: string }
+      - { name: updated_at, type: "timestamp[us, UTC]" }
 `
 
 type measure struct {
@@ -102,10 +125,14 @@ func run(rows int64, workers int) error {
 	if err != nil {
 		return err
 	}
+	chain, chainStages, err := jetflowChain(bin, work, rows/2, workers)
+	if err != nil {
+		return err
+	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\trows\tseconds\trows/s\toutput MB/s\tpeak RSS MB\tCPU s\tvs baseline\t")
-	for _, m := range []measure{base, small, large} {
+	for _, m := range []measure{base, small, large, chain} {
 		rate := float64(m.rows) / m.elapsed.Seconds()
 		ratio := rate / (float64(base.rows) / base.elapsed.Seconds())
 		rss := "-"
@@ -122,7 +149,53 @@ func run(rows int64, workers int) error {
 		verdict = "NOT flat (over 1.5x)"
 	}
 	fmt.Printf("\npeak RSS %d rows / %d rows: %.2fx — %s\n", large.rows, small.rows, growth, verdict)
+
+	// The chain's cost against the Parquet write that follows it, in stage time summed over the workers.
+	var tr, ld time.Duration
+	fmt.Printf("\ntransformer chain over %d rows (stage time summed over workers):\n", chain.rows)
+	for _, st := range chainStages {
+		fmt.Printf("  %-10s %-11s %8.2fs  %10d rows in\n", st.Stage, st.Kind, st.Duration.Seconds(), st.RowsIn)
+		switch st.Kind {
+		case "transformer":
+			tr += st.Duration
+		case "loader":
+			ld += st.Duration
+		}
+	}
+	fmt.Printf("chain %.2fs vs Parquet write %.2fs: the chain costs %.2fx the write\n", tr.Seconds(), ld.Seconds(), tr.Seconds()/ld.Seconds())
 	return nil
+}
+
+// jetflowChain runs the pipeline with the 8-transformer chain and returns its per-stage report.
+func jetflowChain(bin, work string, rows int64, workers int) (measure, []engine.StageStats, error) {
+	dir := filepath.Join(work, "chain")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return measure{}, nil, err
+	}
+	yaml := strings.Replace(fmt.Sprintf(pipelineYAML, rows), "loaders:", chainYAML+"loaders:", 1)
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(yaml), 0o644); err != nil {
+		return measure{}, nil, err
+	}
+	cmd := exec.Command(bin, "run", "p.yaml", "--run", "2026-11-22", "--workers", fmt.Sprint(workers), "--progress", "none",
+		"--log-level", "warn", "--report", "report.json")
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if out, err := cmd.Output(); err != nil {
+		return measure{}, nil, fmt.Errorf("jetflow run with the chain: %w\n%s", err, out)
+	}
+	elapsed := time.Since(start)
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return measure{}, nil, err
+	}
+	var rep engine.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return measure{}, nil, fmt.Errorf("run report: %w", err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return measure{name: "jetflow run, 8 transformers", rows: rows, elapsed: elapsed, bytes: parquetBytes(filepath.Join(dir, "out")),
+		rssKB: ru.Maxrss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, rep.Stages, nil
 }
 
 // jetflowRun runs the real binary and reads its peak RSS from the kernel's accounting of the child.
