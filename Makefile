@@ -19,9 +19,11 @@ $(DUCKDB)/node_modules/.package-lock.json: $(DUCKDB)/package.json $(DUCKDB)/pack
 	cd $(DUCKDB) && { $(NPM) ci --no-audit --no-fund || $(NPM) install --no-save --no-audit --no-fund; }
 	@touch $@
 
-test: test-deps
+test: test-deps build
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
+	$(BIN) validate examples/
+	$(BIN) test examples/
 
 # Runs the demo pipeline and shows what it wrote: the data files, and what DuckDB reads from them.
 demo: build test-deps
