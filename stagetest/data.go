@@ -18,7 +18,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/csv"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"gopkg.in/yaml.v3"
 
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -181,7 +180,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node, override map[*yaml.Node]string)
 func readFixture(ctx context.Context, mem memory.Allocator, path string, schema *arrow.Schema) (arrow.RecordBatch, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".parquet" {
-		return readParquet(ctx, mem, path)
+		return testkit.ReadParquetFiles(mem, path)
 	}
 	if schema == nil {
 		return nil, fmt.Errorf("fixture %s: no schema to read it into: write schema: next to file:", path)
@@ -230,7 +229,7 @@ func readCSV(mem memory.Allocator, f io.Reader, path string, schema *arrow.Schem
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
-	rec, err := concatOrEmpty(mem, fileSchema, batches)
+	rec, err := testkit.Concat(mem, fileSchema, batches)
 	if err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
@@ -263,7 +262,7 @@ func readJSON(mem memory.Allocator, f io.Reader, path string, schema *arrow.Sche
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("fixture %s: rows do not fit the schema %s: %w", path, columnList(schema), err)
 	}
-	rec, err := concatOrEmpty(mem, schema, batches)
+	rec, err := testkit.Concat(mem, schema, batches)
 	if err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
@@ -281,137 +280,6 @@ func project(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, er
 		cols[i] = rec.Column(idx[0])
 	}
 	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
-}
-
-// readParquet reads a Parquet file, or every *.parquet file under a directory (skipping names that start with .
-// or _, as Hive readers do), into one record. It returns nil when there is no file.
-func readParquet(ctx context.Context, mem memory.Allocator, pathOrDir string) (arrow.RecordBatch, error) {
-	files, err := parquetFiles(pathOrDir)
-	if err != nil {
-		return nil, err
-	}
-	var batches []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(batches) }()
-	for _, file := range files {
-		rec, err := readParquetFile(ctx, mem, file)
-		if err != nil {
-			return nil, err
-		}
-		batches = append(batches, rec)
-	}
-	if len(batches) == 0 {
-		return nil, nil
-	}
-	return concatOrEmpty(mem, batches[0].Schema(), batches)
-}
-
-func parquetFiles(pathOrDir string) ([]string, error) {
-	st, err := os.Stat(pathOrDir)
-	if err != nil {
-		return nil, fmt.Errorf("reading Parquet: %w", err)
-	}
-	if !st.IsDir() {
-		return []string{pathOrDir}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(pathOrDir, func(p string, de os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := de.Name()
-		if p != pathOrDir && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
-			if de.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !de.IsDir() && strings.HasSuffix(name, ".parquet") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing Parquet files under %s: %w", pathOrDir, err)
-	}
-	return files, nil // WalkDir visits in lexical order
-}
-
-func readParquetFile(ctx context.Context, mem memory.Allocator, path string) (arrow.RecordBatch, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening Parquet file: %w", err)
-	}
-	defer f.Close()
-	tbl, err := pqarrow.ReadTable(ctx, f, nil, pqarrow.ArrowReadProperties{}, mem)
-	if err != nil {
-		return nil, fmt.Errorf("reading Parquet file %s: %w", path, err)
-	}
-	defer tbl.Release()
-	schema := arrow.NewSchema(tbl.Schema().Fields(), nil) // without the writer's metadata, so records compare by content
-	cols := make([]arrow.Array, tbl.NumCols())
-	defer releaseArrays(cols)
-	for i := range cols {
-		chunks := tbl.Column(i).Data().Chunks()
-		switch len(chunks) {
-		case 0:
-			b := array.NewBuilder(mem, schema.Field(i).Type)
-			cols[i] = b.NewArray()
-			b.Release()
-		case 1:
-			chunks[0].Retain()
-			cols[i] = chunks[0]
-		default:
-			c, err := array.Concatenate(chunks, mem)
-			if err != nil {
-				return nil, fmt.Errorf("reading Parquet file %s: column %q: %w", path, schema.Field(i).Name, err)
-			}
-			cols[i] = c
-		}
-	}
-	return array.NewRecordBatch(schema, cols, tbl.NumRows()), nil
-}
-
-func releaseArrays(cols []arrow.Array) {
-	for _, c := range cols {
-		if c != nil {
-			c.Release()
-		}
-	}
-}
-
-// concatOrEmpty joins batches of schema into one record; no batches give an empty record of schema.
-func concatOrEmpty(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if len(batches) == 1 {
-		batches[0].Retain()
-		return batches[0], nil
-	}
-	cols := make([]arrow.Array, schema.NumFields())
-	defer releaseArrays(cols)
-	var rows int64
-	for _, b := range batches {
-		if !b.Schema().Equal(schema) {
-			return nil, fmt.Errorf("a batch has schema %s, want %s", b.Schema(), schema)
-		}
-		rows += b.NumRows()
-	}
-	parts := make([]arrow.Array, len(batches))
-	for j := range cols {
-		if len(batches) == 0 {
-			b := array.NewBuilder(mem, schema.Field(j).Type)
-			cols[j] = b.NewArray()
-			b.Release()
-			continue
-		}
-		for i, b := range batches {
-			parts[i] = b.Column(j)
-		}
-		c, err := array.Concatenate(parts, mem)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", schema.Field(j).Name, err)
-		}
-		cols[j] = c
-	}
-	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
 // rowsNode renders rec as a YAML sequence of flow mappings, one per row, in a form rowsRecord reads back to the

@@ -617,7 +617,7 @@ func (r *runner) transform(ctx context.Context, ts []stage.Transformer, in arrow
 			return nil, fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", o.Schema(), schema)
 		}
 	}
-	return concatOrEmpty(r.opts.Alloc, schema, outs)
+	return testkit.Concat(r.opts.Alloc, schema, outs)
 }
 
 // readConsumer reads the case's partition from the consumer.
@@ -708,7 +708,7 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 	if len(batches) > 0 {
 		schema = batches[0].Schema()
 	}
-	return concatOrEmpty(r.opts.Alloc, schema, batches)
+	return testkit.Concat(r.opts.Alloc, schema, batches)
 }
 
 // load writes the case's input through loader i, rebuilt with its path: pointing into a temporary directory,
@@ -756,7 +756,7 @@ func (r *runner) load(ctx context.Context, c *Case, i int) (arrow.RecordBatch, e
 	if _, err := w.Commit(ctx, info); err != nil {
 		return nil, errors.Join(err, w.Abort(context.WithoutCancel(ctx)))
 	}
-	rec, err := readParquet(ctx, r.opts.Alloc, dir)
+	rec, err := testkit.ReadParquetFiles(r.opts.Alloc, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading back what loader %s wrote: %w", st.Name, err)
 	}

@@ -24,35 +24,39 @@ import (
 // cannot be read, or two files have different schemas. The caller releases the result.
 func ReadParquet(t testing.TB, mem memory.Allocator, pathOrDir string) arrow.RecordBatch {
 	t.Helper()
-	files, err := parquetFiles(pathOrDir)
+	rec, err := ReadParquetFiles(mem, pathOrDir)
 	if err != nil {
 		t.Fatalf("testkit.ReadParquet: %v", err)
 	}
+	return rec
+}
+
+// ReadParquetFiles is ReadParquet for code that is not a test (the stage test runner): it returns its errors.
+func ReadParquetFiles(mem memory.Allocator, pathOrDir string) (arrow.RecordBatch, error) {
+	files, err := parquetFiles(pathOrDir)
+	if err != nil {
+		return nil, err
+	}
 	if len(files) == 0 {
-		return nil
+		return nil, nil
 	}
 	var batches []arrow.RecordBatch
 	defer func() { ReleaseAll(batches) }()
 	for _, f := range files {
 		rec, err := readParquetFile(mem, f)
 		if err != nil {
-			t.Fatalf("testkit.ReadParquet: %v", err)
+			return nil, err
 		}
 		batches = append(batches, rec)
 		if s0 := batches[0].Schema(); !rec.Schema().Equal(s0) {
-			t.Fatalf("testkit.ReadParquet: %s and %s have different schemas:\n%s", files[0], f, diffSchemas(s0, rec.Schema()))
+			return nil, fmt.Errorf("%s and %s have different schemas:\n%s", files[0], f, diffSchemas(s0, rec.Schema()))
 		}
 	}
-	if len(batches) == 1 {
-		rec := batches[0]
-		batches = nil
-		return rec
-	}
-	rec, err := concat(mem, batches[0].Schema(), batches)
+	rec, err := Concat(mem, batches[0].Schema(), batches)
 	if err != nil {
-		t.Fatalf("testkit.ReadParquet: joining the files under %s: %v", pathOrDir, err)
+		return nil, fmt.Errorf("joining the files under %s: %w", pathOrDir, err)
 	}
-	return rec
+	return rec, nil
 }
 
 // ParquetFiles lists the Parquet files ReadParquet reads for pathOrDir, in the order it reads them.

@@ -158,15 +158,20 @@ func ConcatRecords(mem memory.Allocator, batches []arrow.RecordBatch) arrow.Reco
 	if len(batches) == 0 {
 		return nil
 	}
-	rec, err := concat(mem, batches[0].Schema(), batches)
+	rec, err := Concat(mem, batches[0].Schema(), batches)
 	if err != nil {
 		panic(fmt.Sprintf("testkit.ConcatRecords: %v", err))
 	}
 	return rec
 }
 
-// concat joins batches into one record of schema; with no batches it returns an empty record of schema.
-func concat(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+// Concat joins batches of schema into one record; with no batches it returns an empty record of schema, and
+// one batch comes back retained. The caller releases the result.
+func Concat(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(batches) == 1 && batches[0].Schema().Equal(schema) {
+		batches[0].Retain()
+		return batches[0], nil
+	}
 	var rows int64
 	for i, b := range batches {
 		if !b.Schema().Equal(schema) {
