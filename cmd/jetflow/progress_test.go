@@ -26,7 +26,10 @@ func TestProgressLineAndLogMode(t *testing.T) {
 	tr.Rows.Store(2_500_000)
 	tr.Bytes.Store(3 << 20)
 	line := progressLine(tr)
-	for _, want := range []string{"partitions 5/10 (2 in flight)", "rows 2.50M", "3.0 MiB", "rows/s", "ETA 13s"} {
+	if !regexp.MustCompile(`ETA 1[34]s`).MatchString(line) { // 13s, or 14s on a machine slow to get here
+		t.Errorf("progress line %q: ETA should be about 12.5s", line)
+	}
+	for _, want := range []string{"partitions 5/10 (2 in flight)", "rows 2.50M", "3.0 MiB", "rows/s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("progress line %q lacks %q", line, want)
 		}
