@@ -32,4 +32,9 @@
 //
 // Loaders and consumers get a whole battery of checks (empty and one-row partitions, nulls, every type,
 // abort, retry, re-commit, concurrency, cancellation) from the conformance subpackage with one test function.
+//
+// Stage tests written in YAML next to a pipeline (`tests:` or <name>.test.yaml, run by `jetflow test`) run inside
+// a Go test through the stagetest package, which builds on this one (hence its own package):
+//
+//	func TestPipelines(t *testing.T) { stagetest.RunTests(t, stagetest.Options{}, "../pipelines") }
 package testkit
