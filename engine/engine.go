@@ -112,6 +112,29 @@ func (e *Engine) Plan(ctx context.Context, run stage.RunInstance) ([]PlanEntry, 
 	return out, nil
 }
 
+// Orphans lists the partitions of run committed earlier that the plan no longer has: the consumer's partitioning
+// changed since. Their output stays where it was, beside the new partitions' output, until someone removes it.
+func (e *Engine) Orphans(ctx context.Context, run stage.RunInstance, plan []PlanEntry) ([]state.Partition, error) {
+	if e.opts.Shards > 1 {
+		return nil, nil // a shard's plan is a part of the whole: anything else looks orphaned
+	}
+	recs, err := e.store.List(ctx, e.job.Pipeline, run.Label)
+	if err != nil {
+		return nil, err
+	}
+	planned := make(map[string]bool, len(plan))
+	for _, en := range plan {
+		planned[en.Partition.ID] = true
+	}
+	var out []state.Partition
+	for _, r := range recs {
+		if r.Status == state.StatusCommitted && !planned[r.ID] && r.Lane == "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func (e *Engine) planState(rec state.Partition) PlanState {
 	switch rec.Status {
 	case state.StatusCommitted:
@@ -142,6 +165,11 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	plan, err := e.Plan(ctx, run)
 	if err != nil {
 		return nil, err
+	}
+	if orphans, err := e.Orphans(ctx, run, plan); err == nil && len(orphans) > 0 {
+		e.opts.Logger.Warn("committed partitions of this run instance are not in the plan: the partitioning changed, "+
+			"and their output stays beside the new partitions' output; remove it, then `jetflow state reset --partition ID`",
+			"run", run.Label, "count", len(orphans), "first", orphans[0].Key, "first_id", orphans[0].ID)
 	}
 	c := e.job.Source.(stage.Consumer)
 	schema, err := e.outputSchema(ctx)

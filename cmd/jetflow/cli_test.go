@@ -108,3 +108,22 @@ func TestCLICommands(t *testing.T) {
 		t.Errorf("after reset and re-run: %d data files, want 3 (replaced, not added)", len(files))
 	}
 }
+
+// Changing the partitioning of a loaded run instance leaves its old partitions' output in place: plan says so.
+func TestPlanWarnsAboutOrphanedPartitions(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", validPipeline)
+	if code, out, errOut := runCLI(t, dir, "run", "p.yaml", "--run", "2026-11-22", "--progress", "none"); code != exitOK {
+		t.Fatalf("run: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ := runCLI(t, dir, "plan", "p.yaml", "--run", "2026-11-22")
+	if code != exitOK || strings.Contains(out, "warning") {
+		t.Fatalf("plan before the change warns or fails (%d):\n%s", code, out)
+	}
+	writeFile(t, dir, "p.yaml", strings.Replace(validPipeline, "partition: { rows: 40 }", "partition: { rows: 50 }", 1))
+	code, out, _ = runCLI(t, dir, "plan", "p.yaml", "--run", "2026-11-22")
+	if code != exitOK || !strings.Contains(out, "warning: 3 committed partition(s) of run 2026-11-22 are not in this plan") ||
+		!strings.Contains(out, "rows[40,80)") || !strings.Contains(out, "2 new, 0 committed") {
+		t.Fatalf("plan after repartitioning (%d):\n%s", code, out)
+	}
+}

@@ -181,6 +181,19 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tw.Flush()
 	fmt.Fprintf(stdout, "%d new, %d committed, %d stale (spec changed), %d failed, %d running elsewhere\n",
 		counts[engine.PlanNew], counts[engine.PlanCommitted], counts[engine.PlanStale], counts[engine.PlanFailed], counts[engine.PlanRunning])
+	orphans, err := e.Orphans(ctx, run, plan)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	if len(orphans) > 0 {
+		fmt.Fprintf(stdout, "warning: %d committed partition(s) of run %s are not in this plan: the partitioning changed since they were loaded.\n"+
+			"Their output stays beside the new partitions' output (duplicates for a glob reader). Remove their files (see each\n"+
+			"loader's commit marker), then forget them with `jetflow state reset %s --run %s --partition ID`:\n",
+			len(orphans), run.Label, l.p.File, run.Label)
+		for _, o := range orphans {
+			fmt.Fprintf(stdout, "  %s  %s  %d rows\n", o.ID, o.Key, o.Rows)
+		}
+	}
 	return nil
 }
 
