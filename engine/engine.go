@@ -78,13 +78,37 @@ func (e *Engine) meter(name, kind string) *stageMeter {
 
 // Plan lists the partitions of a run instance (this worker's shard of them) and what a run would do with each.
 func (e *Engine) Plan(ctx context.Context, run stage.RunInstance) ([]PlanEntry, error) {
+	return e.plan(ctx, run, false)
+}
+
+// plan cuts the run instance into partitions. For an incremental source the plan depends on the source's state
+// at planning time (its newest row), so Run pins it (pin true) until every partition commits: a retry then loads
+// exactly the same partitions, and a partition committed before a crash is replaced, never loaded twice.
+func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) ([]PlanEntry, error) {
 	c, ok := e.job.Source.(stage.Consumer)
 	if !ok {
 		return nil, fmt.Errorf("pipeline %q reads an unbounded source: run it with --stream", e.job.Pipeline)
 	}
-	parts, err := c.Partitions(ctx, run)
+	wmName, err := e.resumeWatermark(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
+		return nil, err
+	}
+	var parts []stage.Partition
+	pinned := false
+	if wmName != "" {
+		if parts, pinned, err = e.loadPinnedPlan(ctx, run); err != nil {
+			return nil, err
+		}
+	}
+	if !pinned {
+		if parts, err = c.Partitions(ctx, run); err != nil {
+			return nil, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
+		}
+		if wmName != "" && pin && len(parts) > 0 {
+			if err := e.pinPlan(ctx, run, parts); err != nil {
+				return nil, err
+			}
+		}
 	}
 	seen := make(map[string]int, len(parts))
 	var out []PlanEntry
@@ -158,14 +182,11 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	start := time.Now()
 	tr := e.opts.Tracker
 	tr.Started = start
-	wmName, err := e.resumeWatermark(ctx)
+	plan, err := e.plan(ctx, run, true)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := e.Plan(ctx, run)
-	if err != nil {
-		return nil, err
-	}
+	wmName := e.watermarkName()
 	if orphans, err := e.Orphans(ctx, run, plan); err == nil && len(orphans) > 0 {
 		e.opts.Logger.Warn("committed partitions of this run instance are not in the plan: the partitioning changed, "+
 			"and their output stays beside the new partitions' output; remove it, then `jetflow state reset --partition ID`",
@@ -241,16 +262,23 @@ feed:
 	return rep, nil
 }
 
-// resumeWatermark gives an incremental consumer its stored watermark; it returns the watermark's name, or "".
-func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
+// watermarkName is the name of the source's watermark, or "" when it does not load incrementally.
+func (e *Engine) watermarkName() string {
 	w, ok := e.job.Source.(stage.Watermarked)
 	if !ok {
+		return ""
+	}
+	name, _ := w.WatermarkName()
+	return name
+}
+
+// resumeWatermark gives an incremental consumer its stored watermark; it returns the watermark's name, or "".
+func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
+	name := e.watermarkName()
+	if name == "" {
 		return "", nil
 	}
-	name, ok := w.WatermarkName()
-	if !ok {
-		return "", nil
-	}
+	w := e.job.Source.(stage.Watermarked)
 	v, found, err := e.store.Watermark(ctx, e.job.Pipeline, name)
 	if err != nil {
 		return "", fmt.Errorf("read watermark %s: %w", name, err)
@@ -269,10 +297,11 @@ func (e *Engine) storeWatermark(ctx context.Context, name string, plan []PlanEnt
 				return fmt.Errorf("store watermark %s: %w", name, err)
 			}
 			e.opts.Logger.Info("watermark advanced", "name", name, "value", v)
-			return nil
+			break
 		}
 	}
-	return nil
+	// The watermark moved past the pinned plan: the next run plans afresh.
+	return e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, pinnedPlanName, "")
 }
 
 // waitForOthers handles partitions another worker was loading: it waits until that worker commits them, or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -561,4 +562,39 @@ func TestWatermarkAdvancesOnlyAfterACompleteRun(t *testing.T) {
 		}
 	}
 	wantSequence(t, tbl.all(), 500)
+}
+
+// A failed incremental run pins its plan: the retry loads the very same partition even though the source grew,
+// so what the failed attempt may have committed is replaced, not loaded again under another key.
+func TestIncrementalRetryReusesThePinnedPlan(t *testing.T) {
+	mem := checked(t)
+	store := openStore(t)
+	tbl := newTable()
+	src := &incSource{rangeSource: rangeSource{mem: mem, batch: 100}}
+	job := newJob(src, tbl)
+	job.Retry.Attempts = 1
+	tbl.failOnce["n[000000,000300)"] = true
+	runOnce := func(upTo int64, r stage.RunInstance) (*Report, error) {
+		src.upTo = upTo
+		e, _ := New(job, store, Options{})
+		return e.Run(context.Background(), r)
+	}
+	if rep, err := runOnce(300, day); err != nil || rep.OK() {
+		t.Fatalf("first run should fail its partition: %v %+v", err, rep)
+	}
+	next := stage.RunInstance{Label: "2026-11-23"}
+	if _, err := runOnce(700, next); err == nil || !strings.Contains(err.Error(), "run 2026-11-22 of incremental pipeline p has not finished") {
+		t.Fatalf("a later run instance must wait for the unfinished one: %v", err)
+	}
+	rep, err := runOnce(700, day) // the source grew to 700, the retry still loads [0,300)
+	if err != nil || !rep.OK() || len(rep.Partitions) != 1 || rep.Partitions[0].Key != "n[000000,000300)" {
+		t.Fatalf("retry: %v %+v", err, rep)
+	}
+	if v, _, _ := store.Watermark(context.Background(), "p", "n"); v != "300" {
+		t.Fatalf("watermark after the retry = %q, want 300", v)
+	}
+	if rep, err = runOnce(700, next); err != nil || !rep.OK() || rep.Partitions[0].Key != "n[000300,000700)" {
+		t.Fatalf("next run: %v %+v", err, rep)
+	}
+	wantSequence(t, tbl.all(), 700)
 }
