@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -28,9 +27,32 @@ func (c *Consumer) rangeKey() string {
 	return "partition.column"
 }
 
-// errNoWatermarkHook: the engine plans with Partitions, which cannot see the stored watermark.
-var errNoWatermarkHook = errors.New("postgres: incremental: the engine does not pass the stored watermark to consumers yet, " +
-	"so an incremental read cannot be planned; remove incremental: or use partition: until it does")
+// WatermarkName implements stage.Watermarked: the incremental column names the watermark.
+func (c *Consumer) WatermarkName() (string, bool) {
+	return c.cfg.Incremental.Column, c.cfg.Incremental.Column != ""
+}
+
+// ResumeWatermark implements stage.Watermarked: Partitions plans from the watermark the engine stored.
+func (c *Consumer) ResumeWatermark(value string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watermark = ""
+	if ok {
+		c.watermark = value
+	}
+}
+
+// PartitionWatermark implements stage.Watermarked: once the partition [lo, hi) is committed, the next run starts
+// at hi (the "next" PartitionsSince computed, written the same way).
+func (c *Consumer) PartitionWatermark(p stage.Partition) (string, bool) {
+	switch hi := p.Hi.(type) {
+	case time.Time:
+		return hi.UTC().Format(time.RFC3339Nano), true
+	case int64:
+		return strconv.FormatInt(hi, 10), true
+	}
+	return "", false
+}
 
 // PartitionsSince plans an incremental read: one partition [watermark, high) of the watermark column, where high
 // is max+1 for an integer column and the server's now() minus lag for a time column (in the exported snapshot

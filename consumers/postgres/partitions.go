@@ -23,7 +23,11 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		return nil, err
 	}
 	if c.cfg.Incremental.Column != "" {
-		return nil, errNoWatermarkHook
+		c.mu.Lock()
+		wm := c.watermark
+		c.mu.Unlock()
+		parts, _, err := c.PartitionsSince(ctx, run, wm)
+		return parts, err
 	}
 	pc := c.cfg.Partition
 	if pc.Column == "" {

@@ -52,10 +52,11 @@ type Consumer struct {
 	table  pgx.Identifier     // table mode
 	ranges []rawRange         // partition.ranges, parsed once the column's type is known
 
-	mu       sync.Mutex
-	src      *source // resolved on first use
-	snapConn *pgx.Conn
-	snapID   string
+	mu        sync.Mutex
+	watermark string  // incremental: the stored watermark the engine resumed from ("" on the first run)
+	src       *source // resolved on first use
+	snapConn  *pgx.Conn
+	snapID    string
 }
 
 type rawRange struct{ lo, hi string }
