@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/faultproxy"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
@@ -226,6 +230,87 @@ loaders:
 		seen[id]++
 	}
 	for id := int64(1); id <= 2000; id++ {
+		if seen[id] != 1 {
+			t.Fatalf("id %d appears %d times, want once", id, seen[id])
+		}
+	}
+}
+
+// The connection drops in the middle of a partition's result (a proxy cuts it after 200 KB): the engine retries
+// the partition, and the Parquet output holds every row exactly once.
+func TestConnectionCutMidPartition(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.CreateDatabase(t)
+	exec(t, dsn, `CREATE TABLE big (id int8 PRIMARY KEY, note text NOT NULL)`,
+		`INSERT INTO big SELECT g, repeat('x', 40) || g FROM generate_series(1, 100000) g`)
+	proxy := faultproxy.Start(t, net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)))
+	viaProxy := strings.Replace(dsn, net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), proxy.Addr, 1)
+	out := t.TempDir()
+	src := `name: big
+consumer:
+  type: postgres
+  dsn: ${PG_DSN}
+  table: public.big
+  partition: {column: id, count: 2}
+  batch_rows: 2000
+loaders:
+  - type: parquet
+    path: ${OUT}/big/
+`
+	env := map[string]string{"PG_DSN": viaProxy, "OUT": out}
+	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.Parse("big.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	built, err := p.Build(stage.BuildContext{Alloc: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built.Source.(*Consumer).Close()
+	job := &engine.Job{Pipeline: p.Name, Fingerprint: p.Fingerprint(), Source: built.Source,
+		Retry:       engine.RetryPolicy{Attempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
+		PartitionID: func(run, key string) string { return pipelines.PartitionID(p.Name, run, key) }}
+	for i, l := range built.Loaders {
+		job.Loaders = append(job.Loaders, engine.NamedLoader{Name: built.LoaderNames[i], Loader: l})
+	}
+	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eng, err := engine.New(job, store, engine.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := p.ParseRun("2026-11-22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Planning reads little; the first result stream past 200 KB is a partition's rows.
+	proxy.CutAfter(200_000, 1)
+	report, err := eng.Run(t.Context(), run)
+	if err != nil || !report.OK() {
+		t.Fatalf("run: %v %+v", err, report)
+	}
+	if proxy.Cuts() != 1 {
+		t.Fatalf("the proxy cut %d connections, want 1", proxy.Cuts())
+	}
+	retried := false
+	for _, pr := range report.Partitions {
+		retried = retried || pr.Attempts > 1
+	}
+	if !retried {
+		t.Fatalf("no partition took a second attempt after the cut: %+v", report.Partitions)
+	}
+	rec := testkit.ReadParquet(t, mem, filepath.Join(out, "big"))
+	defer rec.Release()
+	seen := map[int64]int{}
+	for _, id := range rec.Column(0).(*array.Int64).Int64Values() {
+		seen[id]++
+	}
+	for id := int64(1); id <= 100000; id++ {
 		if seen[id] != 1 {
 			t.Fatalf("id %d appears %d times, want once", id, seen[id])
 		}
