@@ -91,15 +91,16 @@ type measure struct {
 
 func main() {
 	rows := flag.Int64("rows", 20_000_000, "rows of the large run (the small run has a tenth)")
+	pgRows := flag.Int64("pg-rows", 10_000_000, "rows of the PostgreSQL table (0: skip the PostgreSQL table)")
 	workers := flag.Int("workers", runtime.NumCPU(), "jetflow --workers")
 	flag.Parse()
-	if err := run(*rows, *workers); err != nil {
+	if err := run(*rows, *workers, *pgRows); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int64, workers int) error {
+func run(rows int64, workers int, pgRows int64) error {
 	work, err := os.MkdirTemp("", "jetflow-bench-")
 	if err != nil {
 		return err
@@ -163,6 +164,9 @@ func run(rows int64, workers int) error {
 		}
 	}
 	fmt.Printf("chain %.2fs vs Parquet write %.2fs: the chain costs %.2fx the write\n", tr.Seconds(), ld.Seconds(), tr.Seconds()/ld.Seconds())
+	if pgRows > 0 {
+		return pgBench(bin, work, pgRows)
+	}
 	return nil
 }
 
@@ -181,8 +185,9 @@ func jetflowChain(bin, work string, rows int64, workers int) (measure, []engine.
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	start := time.Now()
-	if out, err := cmd.Output(); err != nil {
-		return measure{}, nil, fmt.Errorf("jetflow run with the chain: %w\n%s", err, out)
+	rss, err := runPeakRSS(cmd)
+	if err != nil {
+		return measure{}, nil, fmt.Errorf("jetflow run with the chain: %w", err)
 	}
 	elapsed := time.Since(start)
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
@@ -193,12 +198,11 @@ func jetflowChain(bin, work string, rows int64, workers int) (measure, []engine.
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return measure{}, nil, fmt.Errorf("run report: %w", err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return measure{name: "jetflow run, 8 transformers", rows: rows, elapsed: elapsed, bytes: parquetBytes(filepath.Join(dir, "out")),
-		rssKB: ru.Maxrss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, rep.Stages, nil
+		rssKB: rss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, rep.Stages, nil
 }
 
-// jetflowRun runs the real binary and reads its peak RSS from the kernel's accounting of the child.
+// jetflowRun runs the real binary and reads its peak RSS (see runPeakRSS).
 func jetflowRun(bin, work, name string, rows int64, workers int) (measure, error) {
 	dir := filepath.Join(work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -211,13 +215,13 @@ func jetflowRun(bin, work, name string, rows int64, workers int) (measure, error
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	start := time.Now()
-	if out, err := cmd.Output(); err != nil {
-		return measure{}, fmt.Errorf("jetflow run (%d rows): %w\n%s", rows, err, out)
+	rss, err := runPeakRSS(cmd)
+	if err != nil {
+		return measure{}, fmt.Errorf("jetflow run (%d rows): %w", rows, err)
 	}
 	elapsed := time.Since(start)
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return measure{name: "jetflow run, " + name, rows: rows, elapsed: elapsed, bytes: parquetBytes(filepath.Join(dir, "out")),
-		rssKB: ru.Maxrss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
+		rssKB: rss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
 }
 
 func parquetBytes(dir string) int64 {
