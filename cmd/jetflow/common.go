@@ -152,24 +152,7 @@ func dirOf(file string) string {
 	return "."
 }
 
-func (l *loaded) job() *engine.Job {
-	j := &engine.Job{
-		Pipeline:    l.p.Name,
-		Fingerprint: l.p.Fingerprint(),
-		Source:      l.built.Source,
-		SourceName:  l.built.SourceName,
-		Retry: engine.RetryPolicy{Attempts: l.p.Retries.Attempts, Backoff: l.p.Retries.Backoff.D(),
-			MaxBackoff: l.p.Retries.MaxBackoff.D()},
-		PartitionID: func(run, key string) string { return pipelines.PartitionID(l.p.Name, run, key) },
-	}
-	for i, t := range l.built.Transformers {
-		j.Transformers = append(j.Transformers, engine.NamedTransformer{Name: l.built.TransformerNames[i], Transformer: t})
-	}
-	for i, ld := range l.built.Loaders {
-		j.Loaders = append(j.Loaders, engine.NamedLoader{Name: l.built.LoaderNames[i], Loader: ld})
-	}
-	return j
-}
+func (l *loaded) job() *engine.Job { return l.p.Job(l.built) }
 
 func (l *loaded) openState(ctx context.Context, override string) (state.Store, error) {
 	switch l.p.State.Type {

@@ -151,17 +151,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	job := &engine.Job{
-		Pipeline: p.Name, Fingerprint: p.Fingerprint(), Source: b.Source,
-		Retry:       engine.RetryPolicy{Attempts: p.Retries.Attempts, Backoff: p.Retries.Backoff.D(), MaxBackoff: p.Retries.MaxBackoff.D()},
-		PartitionID: func(run, key string) string { return pipelines.PartitionID(p.Name, run, key) },
-	}
-	for i, tr := range b.Transformers {
-		job.Transformers = append(job.Transformers, engine.NamedTransformer{Name: b.TransformerNames[i], Transformer: tr})
-	}
-	for i, l := range b.Loaders {
-		job.Loaders = append(job.Loaders, engine.NamedLoader{Name: b.LoaderNames[i], Loader: l})
-	}
+	job := p.Job(b)
 	run, err := p.ParseRun("2026-11-22")
 	if err != nil {
 		t.Fatal(err)

@@ -59,12 +59,7 @@ loaders:
 		t.Fatal(err)
 	}
 	defer built.Source.(*Consumer).Close()
-	job := &engine.Job{Pipeline: p.Name, Fingerprint: p.Fingerprint(), Source: built.Source,
-		Retry:       engine.RetryPolicy{Attempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		PartitionID: func(run, key string) string { return pipelines.PartitionID(p.Name, run, key) }}
-	for i, l := range built.Loaders {
-		job.Loaders = append(job.Loaders, engine.NamedLoader{Name: built.LoaderNames[i], Loader: l})
-	}
+	job := p.Job(built)
 	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +141,7 @@ func TestIncrementalRunsThroughTheEngine(t *testing.T) {
 		`INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 1000) g`)
 	out := t.TempDir()
 	src := `name: events
+retries: {attempts: 1}
 consumer:
   type: postgres
   dsn: ${PG_DSN}
@@ -174,12 +170,7 @@ loaders:
 			t.Fatal(err)
 		}
 		defer built.Source.(*Consumer).Close()
-		job := &engine.Job{Pipeline: p.Name, Fingerprint: p.Fingerprint(), Source: built.Source,
-			Retry:       engine.RetryPolicy{Attempts: 1},
-			PartitionID: func(run, key string) string { return pipelines.PartitionID(p.Name, run, key) }}
-		for i, l := range built.Loaders {
-			job.Loaders = append(job.Loaders, engine.NamedLoader{Name: built.LoaderNames[i], Loader: l})
-		}
+		job := p.Job(built)
 		eng, err := engine.New(job, store, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -247,6 +238,7 @@ func TestConnectionCutMidPartition(t *testing.T) {
 	viaProxy := strings.Replace(dsn, net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), proxy.Addr, 1)
 	out := t.TempDir()
 	src := `name: big
+retries: {attempts: 3, backoff: 10ms, max_backoff: 50ms}
 consumer:
   type: postgres
   dsn: ${PG_DSN}
@@ -269,12 +261,7 @@ loaders:
 		t.Fatal(err)
 	}
 	defer built.Source.(*Consumer).Close()
-	job := &engine.Job{Pipeline: p.Name, Fingerprint: p.Fingerprint(), Source: built.Source,
-		Retry:       engine.RetryPolicy{Attempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
-		PartitionID: func(run, key string) string { return pipelines.PartitionID(p.Name, run, key) }}
-	for i, l := range built.Loaders {
-		job.Loaders = append(job.Loaders, engine.NamedLoader{Name: built.LoaderNames[i], Loader: l})
-	}
+	job := p.Job(built)
 	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
