@@ -283,3 +283,21 @@ func checkVariants(t *testing.T, mem memory.Allocator, tr stage.Transformer, in,
 		wo.Release()
 	}
 }
+
+// runCase runs one row of a transformer's table: the input rows through the transformer built from cfg, expecting
+// either errors containing wantErr or the wanted rows, checked on every input variant (checkVariants).
+func runCase(t *testing.T, inSchema, inRows, cfg string, wantErr []string, wantSchema, wantRows string, rowwise bool) {
+	t.Helper()
+	mem := checkedMem(t)
+	in := testkit.RecordsYAML(t, mem, schemaOf(t, inSchema), inRows)
+	defer in.Release()
+	tr := mustBuild(t, mem, cfg)
+	if wantErr != nil {
+		_, err := tryRun(t, mem, tr, in)
+		errContains(t, err, wantErr...)
+		return
+	}
+	want := testkit.RecordsYAML(t, mem, schemaOf(t, wantSchema), wantRows)
+	defer want.Release()
+	checkVariants(t, mem, tr, in, want, rowwise)
+}

@@ -81,18 +81,7 @@ func TestFlattenExplode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := checkedMem(t)
-			in := testkit.RecordsYAML(t, mem, schemaOf(t, tc.inSchema), tc.inRows)
-			defer in.Release()
-			tr := mustBuild(t, mem, tc.cfg)
-			if tc.wantErr != nil {
-				_, err := tryRun(t, mem, tr, in)
-				errContains(t, err, tc.wantErr...)
-				return
-			}
-			want := testkit.RecordsYAML(t, mem, schemaOf(t, tc.wantSchema), tc.wantRows)
-			defer want.Release()
-			checkVariants(t, mem, tr, in, want, tc.rowwise)
+			runCase(t, tc.inSchema, tc.inRows, tc.cfg, tc.wantErr, tc.wantSchema, tc.wantRows, tc.rowwise)
 		})
 	}
 }

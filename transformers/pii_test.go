@@ -67,18 +67,7 @@ func TestHashAndMask(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := checkedMem(t)
-			in := testkit.RecordsYAML(t, mem, schemaOf(t, inSchema), inRows)
-			defer in.Release()
-			tr := mustBuild(t, mem, tc.cfg)
-			if tc.wantErr != nil {
-				_, err := tryRun(t, mem, tr, in)
-				errContains(t, err, tc.wantErr...)
-				return
-			}
-			want := testkit.RecordsYAML(t, mem, schemaOf(t, tc.wantSchema), tc.wantRows)
-			defer want.Release()
-			checkVariants(t, mem, tr, in, want, true)
+			runCase(t, inSchema, inRows, tc.cfg, tc.wantErr, tc.wantSchema, tc.wantRows, true)
 		})
 	}
 }

@@ -2,8 +2,6 @@ package transformers
 
 import (
 	"testing"
-
-	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 func TestSchema(t *testing.T) {
@@ -55,18 +53,7 @@ func TestSchema(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := checkedMem(t)
-			in := testkit.RecordsYAML(t, mem, schemaOf(t, inSchema), tc.inRows)
-			defer in.Release()
-			tr := mustBuild(t, mem, tc.cfg)
-			if tc.wantErr != nil {
-				_, err := tryRun(t, mem, tr, in)
-				errContains(t, err, tc.wantErr...)
-				return
-			}
-			want := testkit.RecordsYAML(t, mem, schemaOf(t, tc.wantSchema), tc.wantRows)
-			defer want.Release()
-			checkVariants(t, mem, tr, in, want, true)
+			runCase(t, inSchema, tc.inRows, tc.cfg, tc.wantErr, tc.wantSchema, tc.wantRows, true)
 		})
 	}
 }
