@@ -48,27 +48,10 @@ loaders:
     path: ${OUT}/orders/
 `
 	env := map[string]string{"PG_DSN": dsn, "OUT": out}
-	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.Parse("orders.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := parsePipeline(t, "orders.yaml", src, env)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	built, err := p.Build(stage.BuildContext{Alloc: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer built.Source.(*Consumer).Close()
-	job := p.Job(built)
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	eng, err := engine.New(job, store, engine.Options{Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := pipelineEngine(t, p, mem, tempStore(t), 2)
 
 	// The killer ends the first backend it finds streaming a partition, once.
 	var killed atomic.Int64
@@ -152,29 +135,13 @@ loaders:
     path: ${OUT}/events/
 `
 	env := map[string]string{"PG_DSN": dsn, "OUT": out}
-	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.Parse("events.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := parsePipeline(t, "events.yaml", src, env)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := tempStore(t)
 	runOnce := func(label string) *engine.Report {
 		t.Helper()
-		built, err := p.Build(stage.BuildContext{Alloc: mem})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer built.Source.(*Consumer).Close()
-		job := p.Job(built)
-		eng, err := engine.New(job, store, engine.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eng := pipelineEngine(t, p, mem, store, 1)
 		run, err := p.ParseRun(label)
 		if err != nil {
 			t.Fatal(err)
@@ -250,27 +217,10 @@ loaders:
     path: ${OUT}/big/
 `
 	env := map[string]string{"PG_DSN": viaProxy, "OUT": out}
-	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.Parse("big.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := parsePipeline(t, "big.yaml", src, env)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	built, err := p.Build(stage.BuildContext{Alloc: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer built.Source.(*Consumer).Close()
-	job := p.Job(built)
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	eng, err := engine.New(job, store, engine.Options{Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := pipelineEngine(t, p, mem, tempStore(t), 1)
 	run, err := p.ParseRun("2026-11-22")
 	if err != nil {
 		t.Fatal(err)
@@ -302,4 +252,41 @@ loaders:
 			t.Fatalf("id %d appears %d times, want once", id, seen[id])
 		}
 	}
+}
+
+// parsePipeline reads a pipeline given as text, with ${VAR}s from env.
+func parsePipeline(t *testing.T, file, src string, env map[string]string) *pipelines.Pipeline {
+	t.Helper()
+	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.Parse(file, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pipelineEngine builds p on mem and returns an engine for it over a fresh SQLite state store; the consumer and
+// the store are closed when the test ends.
+func pipelineEngine(t *testing.T, p *pipelines.Pipeline, mem memory.Allocator, store state.Store, workers int) *engine.Engine {
+	t.Helper()
+	built, err := p.Build(stage.BuildContext{Alloc: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { built.Source.(*Consumer).Close() })
+	eng, err := engine.New(p.Job(built), store, engine.Options{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// tempStore opens a SQLite state store in the test's temporary directory, closed when the test ends.
+func tempStore(t *testing.T) state.Store {
+	t.Helper()
+	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
