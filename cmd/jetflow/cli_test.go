@@ -127,3 +127,21 @@ func TestPlanWarnsAboutOrphanedPartitions(t *testing.T) {
 		t.Fatalf("plan after repartitioning (%d):\n%s", code, out)
 	}
 }
+
+// The pipeline the README opens with is valid, as shown.
+func TestREADMEPipelineIsValid(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no yaml block")
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "readme.yaml", block)
+	if code, out, errOut := runCLI(t, dir, "validate", "readme.yaml"); code != exitOK {
+		t.Fatalf("README pipeline: exit %d\n%s%s", code, out, errOut)
+	}
+}
