@@ -30,6 +30,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/jetflow-dev/jetflow/bench/benchkit"
 	_ "github.com/jetflow-dev/jetflow/builtin"
 	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/pipelines"
@@ -106,11 +107,9 @@ func run(rows int64, workers int, pgRows int64) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "jetflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/jetflow")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build jetflow (run from the repository root): %w", err)
+	bin, err := benchkit.BuildJetflow(work)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: %d rows, %d workers, %d cores\n", rows, workers, runtime.NumCPU())
 
@@ -185,7 +184,7 @@ func jetflowChain(bin, work string, rows int64, workers int) (measure, []engine.
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	start := time.Now()
-	rss, err := runPeakRSS(cmd)
+	rss, err := benchkit.RunPeakRSS(cmd)
 	if err != nil {
 		return measure{}, nil, fmt.Errorf("jetflow run with the chain: %w", err)
 	}
@@ -202,7 +201,7 @@ func jetflowChain(bin, work string, rows int64, workers int) (measure, []engine.
 		rssKB: rss, userCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, rep.Stages, nil
 }
 
-// jetflowRun runs the real binary and reads its peak RSS (see runPeakRSS).
+// jetflowRun runs the real binary and reads its peak RSS (see benchkit.RunPeakRSS).
 func jetflowRun(bin, work, name string, rows int64, workers int) (measure, error) {
 	dir := filepath.Join(work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -215,7 +214,7 @@ func jetflowRun(bin, work, name string, rows int64, workers int) (measure, error
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	start := time.Now()
-	rss, err := runPeakRSS(cmd)
+	rss, err := benchkit.RunPeakRSS(cmd)
 	if err != nil {
 		return measure{}, fmt.Errorf("jetflow run (%d rows): %w", rows, err)
 	}

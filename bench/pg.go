@@ -7,17 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/jetflow-dev/jetflow/pipelines"
-	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/bench/benchkit"
+
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
@@ -29,29 +26,6 @@ INSERT INTO %[1]s SELECT g, g %% 1000, (g %% 100000) / 7.0, 'c' || (g %% 50), g 
 	g * 7, CASE WHEN g %% 4 = 0 THEN NULL ELSE g / 3.0 END, date '2026-01-01' + (g %% 300) FROM generate_series(1, %[2]d) g`
 
 const pgSelect = `SELECT id, n, amount, code, ok, note, at, qty, ratio, day FROM `
-
-type pgCase struct {
-	name    string
-	rows    int64
-	elapsed time.Duration
-	cpu     time.Duration // client CPU, user+sys
-	rssKB   int64
-}
-
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// inProcess times fn and the CPU this process spent on it.
-func inProcess(name string, rows int64, fn func() error) (pgCase, error) {
-	c0, t0 := cpuNow(), time.Now()
-	if err := fn(); err != nil {
-		return pgCase{}, fmt.Errorf("%s: %w", name, err)
-	}
-	return pgCase{name: name, rows: rows, elapsed: time.Since(t0), cpu: cpuNow() - c0}, nil
-}
 
 // pgBench measures reading a PostgreSQL table: the wire ceiling, pgx's Rows.Scan, psql's binary COPY, the
 // postgres consumer into Arrow (one and two connections), and jetflow end to end into Parquet at two sizes.
@@ -83,15 +57,15 @@ func pgBench(bin, work string, rows int64) error {
 			return err
 		}
 	}
-	var cases []pgCase
-	add := func(c pgCase, err error) error {
+	var cases []benchkit.Case
+	add := func(c benchkit.Case, err error) error {
 		if err == nil {
 			cases = append(cases, c)
 		}
 		return err
 	}
 
-	if err := add(inProcess("wire ceiling: pgconn binary, values discarded", rows, func() error {
+	if err := add(benchkit.InProcess("wire ceiling: pgconn binary, values discarded", rows, func() error {
 		rr := conn.PgConn().ExecParams(ctx, pgSelect+"bench_large", nil, nil, nil, []int16{1})
 		for rr.NextRow() {
 			_ = rr.Values()
@@ -101,7 +75,7 @@ func pgBench(bin, work string, rows int64) error {
 	})); err != nil {
 		return err
 	}
-	if err := add(inProcess("pgx Query + Rows.Scan", rows, func() error {
+	if err := add(benchkit.InProcess("pgx Query + Rows.Scan", rows, func() error {
 		r, err := conn.Query(ctx, pgSelect+"bench_large")
 		if err != nil {
 			return err
@@ -130,12 +104,12 @@ func pgBench(bin, work string, rows int64) error {
 	var psqlErr bytes.Buffer
 	psql.Stdout, psql.Stderr = nil, &psqlErr // stdout: /dev/null
 	t0 := time.Now()
-	psqlRSS, err := runPeakRSS(psql)
+	psqlRSS, err := benchkit.RunPeakRSS(psql)
 	if err != nil {
 		return fmt.Errorf("psql COPY: %w\n%s", err, psqlErr.Bytes())
 	}
-	cases = append(cases, pgCase{name: "psql COPY binary > /dev/null", rows: rows, elapsed: time.Since(t0),
-		cpu: psql.ProcessState.UserTime() + psql.ProcessState.SystemTime(), rssKB: psqlRSS})
+	cases = append(cases, benchkit.Case{Name: "psql COPY binary > /dev/null", Rows: rows, Elapsed: time.Since(t0),
+		CPU: psql.ProcessState.UserTime() + psql.ProcessState.SystemTime(), RSSKB: psqlRSS})
 
 	for _, parts := range []int{1, 2} {
 		name := "jetflow postgres consumer → Arrow"
@@ -144,7 +118,7 @@ func pgBench(bin, work string, rows int64) error {
 		}
 		yaml := fmt.Sprintf("name: pgbench\nconsumer:\n  type: postgres\n  dsn: %q\n  table: public.bench_large\n  partition: {column: id, count: %d}\nloaders:\n  - {type: parquet, path: %s}\n",
 			dsn, parts, filepath.Join(work, "unused"))
-		if err := add(inProcess(name, rows, func() error { return readConsumer(ctx, yaml) })); err != nil {
+		if err := add(benchkit.InProcess(name, rows, func() error { _, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22"); return err })); err != nil {
 			return err
 		}
 	}
@@ -162,67 +136,35 @@ func pgBench(bin, work string, rows int64) error {
 	fmt.Printf("\nPostgreSQL, %d rows × 10 columns, server and client on the same 2 cores:\n", rows)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\trows\tseconds\trows/s\tclient CPU ns/row\tpeak RSS MB\tvs ceiling\t")
-	ceiling := float64(cases[0].rows) / cases[0].elapsed.Seconds()
+	ceiling := float64(cases[0].Rows) / cases[0].Elapsed.Seconds()
 	for _, c := range cases {
-		rate := float64(c.rows) / c.elapsed.Seconds()
+		rate := float64(c.Rows) / c.Elapsed.Seconds()
 		rss := "-"
-		if c.rssKB > 0 {
-			rss = fmt.Sprintf("%.0f", float64(c.rssKB)/1024)
+		if c.RSSKB > 0 {
+			rss = fmt.Sprintf("%.0f", float64(c.RSSKB)/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%s\t%.2fx\t\n", c.name, c.rows, c.elapsed.Seconds(), rate,
-			float64(c.cpu.Nanoseconds())/float64(c.rows), rss, rate/ceiling)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%s\t%.2fx\t\n", c.Name, c.Rows, c.Elapsed.Seconds(), rate,
+			float64(c.CPU.Nanoseconds())/float64(c.Rows), rss, rate/ceiling)
 	}
 	tw.Flush()
 	scan, ours := cases[1], cases[3]
 	fmt.Printf("client CPU per row, consumer / Rows.Scan: %.2fx (target ≤ 0.5x)\n",
-		(float64(ours.cpu)/float64(ours.rows))/(float64(scan.cpu)/float64(scan.rows)))
+		(float64(ours.CPU)/float64(ours.Rows))/(float64(scan.CPU)/float64(scan.Rows)))
 	small, large := cases[len(cases)-2], cases[len(cases)-1]
 	fmt.Printf("end-to-end peak RSS %d rows / %d rows: %.2fx (target ≤ 1.3x); Sling v1.4.5 reference: 72k rows/s, 862 MB\n",
-		large.rows, small.rows, float64(large.rssKB)/float64(small.rssKB))
-	return nil
-}
-
-// readConsumer builds the postgres consumer from yaml and reads every partition, one goroutine each, discarding
-// the batches.
-func readConsumer(ctx context.Context, yaml string) error {
-	p, err := pipelines.Options{}.Parse("pgbench.yaml", []byte(yaml))
-	if err != nil {
-		return err
-	}
-	b, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: memory.DefaultAllocator})
-	if err != nil {
-		return err
-	}
-	c := b.Source.(stage.Consumer)
-	if cl, ok := c.(interface{ Close() error }); ok {
-		defer cl.Close()
-	}
-	run, _ := p.ParseRun("2026-11-22")
-	parts, err := c.Partitions(ctx, run)
-	if err != nil {
-		return err
-	}
-	errs := make(chan error, len(parts))
-	for _, part := range parts {
-		go func() { errs <- c.Read(ctx, part, func(arrow.RecordBatch) error { return nil }) }()
-	}
-	for range parts {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
+		large.Rows, small.Rows, float64(large.RSSKB)/float64(small.RSSKB))
 	return nil
 }
 
 // pgEndToEnd runs `jetflow run` postgres → Parquet (zstd) on one connection and reads the child's peak RSS.
-func pgEndToEnd(bin, work, dsn, table string, rows int64) (pgCase, error) {
+func pgEndToEnd(bin, work, dsn, table string, rows int64) (benchkit.Case, error) {
 	dir := filepath.Join(work, "pg-"+table)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return pgCase{}, err
+		return benchkit.Case{}, err
 	}
 	yaml := fmt.Sprintf("name: pg_%s\nconsumer:\n  type: postgres\n  dsn: ${BENCH_PG_DSN}\n  table: public.%s\nloaders:\n  - {type: parquet, path: out, compression: zstd}\n", table, table)
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(yaml), 0o644); err != nil {
-		return pgCase{}, err
+		return benchkit.Case{}, err
 	}
 	cmd := exec.Command(bin, "run", "p.yaml", "--run", "2026-11-22", "--workers", "1", "--progress", "none", "--log-level", "warn")
 	cmd.Dir = dir
@@ -230,10 +172,10 @@ func pgEndToEnd(bin, work, dsn, table string, rows int64) (pgCase, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t0 := time.Now()
-	rss, err := runPeakRSS(cmd)
+	rss, err := benchkit.RunPeakRSS(cmd)
 	if err != nil {
-		return pgCase{}, fmt.Errorf("jetflow run %s: %w\n%s", table, err, stderr.Bytes())
+		return benchkit.Case{}, fmt.Errorf("jetflow run %s: %w\n%s", table, err, stderr.Bytes())
 	}
-	return pgCase{name: fmt.Sprintf("jetflow run postgres → Parquet, %d rows", rows), rows: rows, elapsed: time.Since(t0),
-		cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rssKB: rss}, nil
+	return benchkit.Case{Name: fmt.Sprintf("jetflow run postgres → Parquet, %d rows", rows), Rows: rows, Elapsed: time.Since(t0),
+		CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), RSSKB: rss}, nil
 }
