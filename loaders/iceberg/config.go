@@ -1,0 +1,46 @@
+package iceberg
+
+import "github.com/jetflow-dev/jetflow/stage"
+
+// Config is the `iceberg` loader's YAML config.
+type Config struct {
+	Catalog         CatalogConfig     `yaml:"catalog" doc:"Where the table is registered."`
+	Table           string            `yaml:"table" required:"true" doc:"The table as namespace.name (namespace.sub.name for nested namespaces). It is created on the first run from the pipeline's schema, with its namespace."`
+	PartitionBy     []string          `yaml:"partition_by" doc:"Iceberg partition spec of a new table: column, identity(column), year(ts), month(ts), day(ts), hour(ts), bucket(N, column), truncate(W, column). An existing table keeps its own spec."`
+	Mode            string            `yaml:"mode" default:"append" enum:"append,overwrite_partition" doc:"append adds each jetflow partition's rows (a re-run of the same partition replaces its earlier files, never adds to them); overwrite_partition also replaces every row already in the Iceberg partitions (e.g. the days) the new files fall in, in the same snapshot."`
+	SchemaEvolution string            `yaml:"schema_evolution" default:"fail" enum:"fail,add_columns,widen" doc:"What to do when the pipeline's schema differs from the table's: fail; add_columns adds new source columns as optional; widen also promotes int to long, float to double and widens decimal precision. Anything else is an error showing both schemas."`
+	Compression     string            `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Parquet codec of the data files (table property write.parquet.compression-codec of a new table)."`
+	TargetFileSize  stage.ByteSize    `yaml:"target_file_size" default:"512MiB" doc:"A data file is closed and the next begun at about this size (write.target-file-size-bytes)."`
+	RowGroupSize    stage.ByteSize    `yaml:"row_group_size" default:"128MiB" doc:"Parquet row group size in bytes (write.parquet.row-group-size-bytes)."`
+	Clustered       bool              `yaml:"clustered" doc:"Input arrives sorted by the partition spec (e.g. one day per jetflow partition): keep one file open at a time instead of one per Iceberg partition, so file counts and memory stay low. Input that is not clustered fails the write."`
+	Properties      map[string]string `yaml:"properties" doc:"Extra table properties of a new table (Iceberg names, e.g. write.metadata.delete-after-commit.enabled: \"true\")."`
+	Commit          CommitConfig      `yaml:"commit" doc:"How commits are retried when other writers commit at the same time."`
+	S3              S3Config          `yaml:"s3" doc:"Object store settings for an s3:// warehouse."`
+}
+
+// CatalogConfig selects and reaches the catalog.
+type CatalogConfig struct {
+	Type       string            `yaml:"type" default:"sql" enum:"sql,rest" doc:"sql: a catalog in a SQLite file (the default, no server) or a PostgreSQL database shared by many workers; rest: an Iceberg REST catalog (R2 Data Catalog, Polaris, Lakekeeper, Nessie)."`
+	URI        stage.Secret      `yaml:"uri" doc:"sql: a SQLite file path (default <warehouse>/catalog.db for a local warehouse) or a postgres:// DSN (write ${VAR} when it holds a password); rest: the catalog's base URL."`
+	Warehouse  string            `yaml:"warehouse" doc:"Where new tables' files go: a local directory or s3://bucket/prefix. Required for the sql catalog; for rest, the warehouse name or location the catalog expects."`
+	Name       string            `yaml:"name" default:"jetflow" doc:"Catalog name recorded in the sql catalog's rows (lets several catalogs share one database)."`
+	Token      stage.Secret      `yaml:"token" doc:"rest: bearer token; write ${VAR}."`
+	Credential stage.Secret      `yaml:"credential" doc:"rest: OAuth2 client credential as client_id:client_secret, exchanged for a token; write ${VAR}."`
+	Scope      string            `yaml:"scope" doc:"rest: OAuth2 scope of the credential (e.g. PRINCIPAL_ROLE:ALL for Polaris)."`
+	Headers    map[string]string `yaml:"headers" doc:"rest: extra HTTP headers sent with every request."`
+}
+
+// CommitConfig tunes the commit retry loop.
+type CommitConfig struct {
+	Retries int            `yaml:"retries" default:"30" doc:"Commit attempts after the first when another writer moved the table (each reloads the table and checks the partition again)."`
+	MaxWait stage.Duration `yaml:"max_wait" default:"5s" doc:"Longest pause between attempts; pauses grow from 50ms with random jitter."`
+}
+
+// S3Config reaches an S3-compatible object store.
+type S3Config struct {
+	Endpoint        string       `yaml:"endpoint" doc:"Endpoint URL of an S3-compatible server (MinIO, R2, ...); empty: AWS."`
+	Region          string       `yaml:"region" default:"us-east-1" doc:"Region to sign requests for."`
+	AccessKeyID     stage.Secret `yaml:"access_key_id" doc:"Access key id; write ${VAR}. Empty: the AWS default chain."`
+	SecretAccessKey stage.Secret `yaml:"secret_access_key" doc:"Secret access key; write ${VAR}. Never logged."`
+	PathStyle       bool         `yaml:"path_style" doc:"Address buckets as endpoint/bucket (most S3-compatible servers) instead of bucket.endpoint."`
+}

@@ -1,0 +1,121 @@
+package iceberg
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newLoader builds a loader on a SQLite catalog and local warehouse in dir; edit adjusts the config first.
+func newLoader(t testing.TB, dir string, edit func(*Config)) *Loader {
+	t.Helper()
+	cfg := Config{
+		Catalog: CatalogConfig{Warehouse: filepath.Join(dir, "warehouse")},
+		Table:   "analytics.orders",
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	l, err := New(stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator(), Logger: quietLogger()}, &cfg)
+	if err != nil {
+		t.Fatalf("building the iceberg loader: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// loadTable reloads the loader's table from its catalog.
+func loadTable(t testing.TB, l *Loader) *table.Table {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := l.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.LoadTable(ctx, l.Ident())
+	if err != nil {
+		t.Fatalf("load table: %v", err)
+	}
+	return tbl
+}
+
+// scan reads the table back with iceberg-go's own scanner into one record in mem (nil when the table has no
+// snapshot); filter narrows it when not nil.
+func scan(t testing.TB, l *Loader, mem memory.Allocator, filter iceberg.BooleanExpression) arrow.RecordBatch {
+	t.Helper()
+	tbl := loadTable(t, l)
+	if tbl.CurrentSnapshot() == nil {
+		return nil
+	}
+	opts := []table.ScanOption{}
+	if filter != nil {
+		opts = append(opts, table.WithRowFilter(filter))
+	}
+	sc, recs, err := tbl.Scan(opts...).ToArrowRecords(context.Background())
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	var batches []arrow.RecordBatch
+	for b, err := range recs {
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		batches = append(batches, b)
+	}
+	defer testkit.ReleaseAll(batches)
+	out, err := testkit.Concat(mem, sc, batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dataFiles lists the table's live data files as local paths.
+func dataFiles(t testing.TB, l *Loader) []string {
+	t.Helper()
+	tbl := loadTable(t, l)
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return nil
+	}
+	fs, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := liveFiles(context.Background(), fs, snap, func(iceberg.DataFile) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, strings.TrimPrefix(f.FilePath(), "file://"))
+	}
+	return out
+}
+
+// duckList is a DuckDB list literal of paths for read_parquet.
+func duckList(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
