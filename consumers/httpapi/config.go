@@ -12,9 +12,12 @@ type Config struct {
 	Body    string            `yaml:"body" doc:"JSON request body, a template like url; sent with Content-Type: application/json."`
 	Auth    Auth              `yaml:"auth" doc:"How requests authenticate. Secrets come from the environment (${VAR}) and never appear in logs or errors."`
 
-	Records      string        `yaml:"records" doc:"Dotted path through objects to the array of records in each response (data.items); empty when the body is the array itself."`
-	Schema       []Column      `yaml:"schema" doc:"Columns to read, in order. Without it the schema is inferred from the first infer_pages pages of the first partition: int widens to float, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string. Fields that first appear after inference are ignored (declare them here to keep them); a later value that does not fit its inferred type fails the partition with the field's name."`
-	ParentFields []ParentField `yaml:"parent_fields" doc:"Values from outside the records (the response's envelope, such as data.account_id) added as columns to every record of the page, after the record's columns."`
+	Records string   `yaml:"records" doc:"Dotted path through objects to the array of records in each response (data.items); empty when the body is the array itself."`
+	Schema  []Column `yaml:"schema" doc:"Columns to read, in order. Without it the schema is inferred from the first infer_pages pages of the first partition: int widens to float, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string. Fields that first appear after inference follow schema_evolution; a later value that does not fit its inferred type fails the partition with the field's name."`
+	// SchemaEvolution decides what happens to record fields the schema does not have.
+	SchemaEvolution string        `yaml:"schema_evolution" default:"ignore" enum:"ignore,fail,extra_column" doc:"What happens to a top-level record field that is not in the schema (not declared, or first seen after inference): ignore drops it and logs, once per partition, each dropped field with the number of records that had it; fail fails the partition, naming the field and the page; extra_column keeps all such fields of a record as one JSON object in the string column extra_column (null when there are none), so nothing is lost and a later run can declare them. The schema of a run never changes mid-run; an inferred schema picks up new fields on the next run that sees them in its first pages."`
+	ExtraColumn     string        `yaml:"extra_column" default:"_extra" doc:"schema_evolution: extra_column: the name of the string column that collects the fields not in the schema; it comes after the record's columns and before parent fields."`
+	ParentFields    []ParentField `yaml:"parent_fields" doc:"Values from outside the records (the response's envelope, such as data.account_id) added as columns to every record of the page, after the record's columns."`
 	// InferPages is how many pages inference reads.
 	InferPages int `yaml:"infer_pages" default:"1" doc:"Pages read to infer the schema when schema is not declared."`
 
@@ -22,7 +25,7 @@ type Config struct {
 	Partition  PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions: date windows or a list of ids. Default: one partition per run instance."`
 	Fanout     *Fanout         `yaml:"fanout" doc:"For each record of the responses (a parent), fetch its children from a second endpoint; the children are the rows, with chosen parent fields carried down. The top-level schema and parent_fields do not apply then."`
 	// Incremental reads only what changed since the last committed partition.
-	Incremental *Incremental `yaml:"incremental" doc:"Read only the records changed since the previous run: the greatest value of field in a committed partition is kept in the state store (at full precision) and sent as param on the next run. Not combined with partition."`
+	Incremental *Incremental `yaml:"incremental" doc:"Read only what changed since the previous run, resuming from a watermark kept in the state store (at full precision). Alone: the greatest value of field in the committed records, sent as param on the next run. With partition.every: the end of the last window read; the next run's windows start there and reach the end of its run instance, so missed runs are caught up and no window is read twice. Not combined with partition.ids or fanout."`
 
 	RateLimit       float64        `yaml:"rate_limit" doc:"Requests per second at most, across every partition read by this process (0: no limit)."`
 	Concurrency     int            `yaml:"concurrency" default:"4" doc:"Requests in flight at once at most, across every partition read by this process."`
@@ -110,7 +113,7 @@ type PartitionConfig struct {
 
 // Incremental configures a watermark kept in the state store.
 type Incremental struct {
-	Field   string `yaml:"field" required:"true" doc:"Top-level record field whose greatest value becomes the watermark: an int64, a timestamp or a string column (strings compare as text, so use a sortable form such as RFC 3339 in UTC)."`
-	Param   string `yaml:"param" required:"true" doc:"Query parameter that receives the watermark (the lower bound of the next read), e.g. updated_since."`
-	Initial string `yaml:"initial" doc:"Lower bound of the first run, before any watermark is stored; empty sends no parameter, reading everything."`
+	Field   string `yaml:"field" doc:"Without partition.every (then required): top-level record field whose greatest value becomes the watermark: an int64, a timestamp or a string column (strings compare as text, so use a sortable form such as RFC 3339 in UTC). Not used with partition.every."`
+	Param   string `yaml:"param" doc:"Without partition.every (then required): query parameter that receives the watermark (the lower bound of the next read), e.g. updated_since. With partition.every the windows' since_param and until_param carry the bounds."`
+	Initial string `yaml:"initial" doc:"Lower bound of the first run, before any watermark is stored. Without partition.every: sent as param, and empty sends no parameter, reading everything. With partition.every: an RFC 3339 time or a date (2026-01-01) where the first run's windows start (a backfill); empty starts at the run instance."`
 }

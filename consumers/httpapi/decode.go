@@ -60,7 +60,61 @@ type node struct {
 	index    map[string]int // struct: field name -> child
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
-	raw      []byte // string: scratch for non-string values kept as JSON text
+	raw      []byte     // string: scratch for non-string values kept as JSON text
+	evo      *evolution // the records' root only: what to do with fields not in the schema
+}
+
+// Policies of schema_evolution for record fields that are not in the schema.
+const (
+	evolveIgnore = "ignore"
+	evolveFail   = "fail"
+	evolveExtra  = "extra_column"
+)
+
+// evolution applies schema_evolution to the top-level fields of records that the schema does not have.
+type evolution struct {
+	mode    string
+	extra   *array.StringBuilder // extra_column: the column collecting them
+	buf     []byte               // extra_column: the current record's unknown fields as a JSON object
+	dropped map[string]*int64    // ignore: how many records had each dropped field, logged after the partition
+}
+
+// unknown handles the member key, not in the schema, whose value is next in s.
+func (e *evolution) unknown(s *scanner, key []byte, depth int) error {
+	switch e.mode {
+	case evolveFail:
+		return fmt.Errorf("field %q is not in the schema (schema_evolution: fail); declare it under schema, or set schema_evolution to ignore or extra_column", key)
+	case evolveExtra:
+		if len(e.buf) == 0 {
+			e.buf = append(e.buf, '{')
+		} else {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = appendJSONString(e.buf, key)
+		e.buf = append(e.buf, ':')
+		return s.skip(&e.buf, depth)
+	}
+	if n := e.dropped[string(key)]; n != nil {
+		*n++
+	} else {
+		one := int64(1)
+		e.dropped[string(key)] = &one
+	}
+	return s.skip(nil, depth)
+}
+
+// endRecord closes the record's extra column value.
+func (e *evolution) endRecord() {
+	if e.extra == nil {
+		return
+	}
+	if len(e.buf) == 0 {
+		e.extra.AppendNull()
+		return
+	}
+	e.buf = append(e.buf, '}')
+	e.extra.BinaryBuilder.Append(e.buf)
+	e.buf = e.buf[:0]
 }
 
 // checkType tells whether httpapi can decode JSON into dt.
@@ -352,6 +406,12 @@ func (n *node) object(s *scanner, depth int) error {
 			return err
 		}
 		i, ok := n.index[string(key)]
+		if !ok && n.evo != nil {
+			if err := n.evo.unknown(s, key, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
 		if !ok || n.seen[i] {
 			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
 			if err := s.skip(nil, depth+1); err != nil {
@@ -369,6 +429,9 @@ func (n *node) object(s *scanner, depth int) error {
 			n.children[i].b.AppendNull()
 		}
 	}
+	if n.evo != nil {
+		n.evo.endRecord()
+	}
 	return nil
 }
 
@@ -383,13 +446,23 @@ type batchBuilder struct {
 	rd     bytes.Reader
 }
 
-// newBatchBuilder builds batches of schema, whose last parents columns are parent fields.
-func newBatchBuilder(mem memory.Allocator, schema *arrow.Schema, parents int) *batchBuilder {
+// newBatchBuilder builds batches of schema, whose last parents columns are parent fields. Record fields that
+// schema lacks are handled by policy (schema_evolution); with extra_column, the column just before the parent
+// fields collects them.
+func newBatchBuilder(mem memory.Allocator, schema *arrow.Schema, parents int, policy string) *batchBuilder {
 	rb := array.NewRecordBuilder(mem, schema)
 	nrec := schema.NumFields() - parents
-	root := &node{kind: kStruct, index: make(map[string]int, nrec), seen: make([]bool, nrec)}
+	evo := &evolution{mode: policy, dropped: map[string]*int64{}}
+	if policy == evolveExtra {
+		nrec--
+		evo.extra = rb.Field(nrec).(*array.StringBuilder)
+	}
+	root := &node{kind: kStruct, index: make(map[string]int, nrec), seen: make([]bool, nrec), evo: evo}
 	bb := &batchBuilder{schema: schema, rb: rb, root: root}
 	for i, f := range schema.Fields() {
+		if i == nrec && evo.extra != nil {
+			continue
+		}
 		n := newNode(f.Name, f.Type, rb.Field(i))
 		if i >= nrec {
 			bb.parent = append(bb.parent, n)

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -299,15 +300,54 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		fail("partition.ids", "id_param needs ids")
 	}
 	if inc := cf.Incremental; inc != nil {
-		if pc.Every > 0 || len(pc.IDs) > 0 {
-			fail("incremental", "incremental reads one partition from the stored watermark; it does not combine with partition.every or partition.ids")
+		switch {
+		case len(pc.IDs) > 0:
+			fail("incremental", "incremental does not combine with partition.ids: each id would need a watermark of its own; run one pipeline per id, or read by date windows (partition.every)")
+		case pc.Every > 0:
+			// The windows carry the bounds; a field's greatest value would leave gaps (a window with no record
+			// keeps an old watermark) and re-read the record at the watermark.
+			if inc.Field != "" {
+				fail("incremental.field", "with partition.every the watermark is the end of the last window read, not a field: remove incremental.field")
+			}
+			if inc.Param != "" {
+				fail("incremental.param", "with partition.every the windows' bounds go to partition.since_param and partition.until_param: remove incremental.param")
+			}
+			if inc.Initial != "" {
+				if _, err := parseWindowBound(inc.Initial); err != nil {
+					fail("incremental.initial", "%v", err)
+				}
+			}
+		default:
+			if inc.Field == "" {
+				fail("incremental.field", "incremental needs field, the record field whose greatest value is the watermark (or partition.every, to resume by date windows)")
+			}
+			if inc.Param == "" {
+				fail("incremental.param", "incremental needs param, the query parameter that sends the watermark")
+			}
 		}
-		if inc.Field == "" {
-			fail("incremental.field", "incremental needs field, the record field whose greatest value is the watermark")
+	}
+	switch cf.SchemaEvolution {
+	case "":
+		cf.SchemaEvolution = evolveIgnore
+	case evolveIgnore, evolveFail:
+	case evolveExtra:
+		if cf.ExtraColumn == "" {
+			cf.ExtraColumn = "_extra"
 		}
-		if inc.Param == "" {
-			fail("incremental.param", "incremental needs param, the query parameter that sends the watermark")
+		if cf.Fanout == nil {
+			for i, col := range cf.Schema {
+				if col.Name == cf.ExtraColumn {
+					fail("extra_column", "extra_column %q is already declared at schema[%d]; choose another name", cf.ExtraColumn, i)
+				}
+			}
 		}
+		for i, pf := range cf.ParentFields {
+			if pf.Name == cf.ExtraColumn {
+				fail("extra_column", "extra_column %q is already a parent field (parent_fields[%d]); choose another name", cf.ExtraColumn, i)
+			}
+		}
+	default:
+		fail("schema_evolution", "schema_evolution %q is not one of ignore, fail, extra_column", cf.SchemaEvolution)
 	}
 	seen := map[string]int{}
 	for i, id := range pc.IDs {
@@ -355,7 +395,14 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 			}
 			c.parents = append(c.parents, arrow.Field{Name: cr.Name, Type: dt, Nullable: true})
 		}
-		c.declared = arrow.NewSchema(append(fields, c.parents...), nil)
+		if cf.SchemaEvolution == evolveExtra {
+			for i, col := range fo.Schema {
+				if col.Name == cf.ExtraColumn {
+					fail("extra_column", "extra_column %q is already declared at fanout.schema[%d]; choose another name", cf.ExtraColumn, i)
+				}
+			}
+		}
+		c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
 	} else if len(cf.Schema) > 0 {
 		names := map[string]int{}
 		var fields []arrow.Field
@@ -386,7 +433,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 				fail("parent_fields", "parent field %q has the name of schema[%d]", pf.Name, j)
 			}
 		}
-		c.declared = arrow.NewSchema(append(fields, c.parents...), nil)
+		c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
 		if inc := cf.Incremental; inc != nil && inc.Field != "" {
 			if err := checkWatermarkField(c.declared, inc.Field); err != nil {
 				errs = append(errs, &stage.FieldError{Path: "incremental.field", Err: err})
@@ -472,7 +519,10 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 			return nil, fmt.Errorf("httpapi: parent field %q has the name of a field of the records; rename it", pf.Name)
 		}
 	}
-	c.inferred = arrow.NewSchema(append(fields, c.parents...), nil)
+	if _, dup := in.root.index[c.cfg.ExtraColumn]; dup && c.cfg.SchemaEvolution == evolveExtra {
+		return nil, fmt.Errorf("httpapi: the records have a field %q, the name of extra_column; choose another extra_column", c.cfg.ExtraColumn)
+	}
+	c.inferred = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
 	return c.inferred, nil
 }
 
@@ -489,16 +539,20 @@ func (c *Consumer) Partitions(_ context.Context, run stage.RunInstance) ([]stage
 		if run.End.IsZero() {
 			return nil, errors.New("httpapi: partition.every needs a bounded run instance (it has no end)")
 		}
-		step := pc.Every.D()
-		for lo, i := run.Start.UTC(), 0; lo.Before(run.End); lo, i = lo.Add(step), i+1 {
-			hi := lo.Add(step)
-			if hi.After(run.End) {
-				hi = run.End.UTC()
+		from := run.Start.UTC()
+		if c.cfg.Incremental != nil {
+			var err error
+			if from, err = c.windowsFrom(run); err != nil {
+				return nil, err
 			}
-			parts = append(parts, stage.Partition{
-				Key:   "window[" + lo.Format(time.RFC3339Nano) + "," + hi.Format(time.RFC3339Nano) + ")",
-				Index: i, Lo: lo, Hi: hi, Run: run,
-			})
+			if !from.Before(run.End) {
+				c.log.Info("httpapi: nothing to read: the watermark is at or past the end of the run instance",
+					"watermark", from.Format(time.RFC3339Nano), "run", run.Label)
+			}
+		}
+		var err error
+		if parts, err = windows(run, from, pc.Every.D()); err != nil {
+			return nil, err
 		}
 	case c.cfg.Incremental != nil:
 		lower := c.lowerBound()
@@ -733,10 +787,11 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	if err != nil {
 		return err
 	}
-	bb := newBatchBuilder(c.alloc, schema, len(c.parents))
+	bb := newBatchBuilder(c.alloc, schema, len(c.parents), c.cfg.SchemaEvolution)
 	defer bb.release()
+	defer c.logDropped(p, bb.root.evo)
 	var mark *watermark
-	if inc := c.cfg.Incremental; inc != nil {
+	if inc := c.cfg.Incremental; inc != nil && inc.Field != "" {
 		if mark, err = newWatermark(schema, inc.Field); err != nil {
 			return fmt.Errorf("httpapi: incremental.field: %w", err)
 		}
@@ -801,4 +856,100 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		c.wmMu.Unlock()
 	}
 	return nil
+}
+
+// extraFields is the extra column when schema_evolution is extra_column (none otherwise).
+func (c *Consumer) extraFields() []arrow.Field {
+	if c.cfg.SchemaEvolution != evolveExtra {
+		return nil
+	}
+	return []arrow.Field{{Name: c.cfg.ExtraColumn, Type: arrow.BinaryTypes.String, Nullable: true}}
+}
+
+// logDropped says which fields schema_evolution: ignore dropped from the partition's records, so that a field
+// the API added is noticed, never lost in silence.
+func (c *Consumer) logDropped(p stage.Partition, evo *evolution) {
+	if evo == nil || len(evo.dropped) == 0 {
+		return
+	}
+	names := make([]string, 0, len(evo.dropped))
+	for name := range evo.dropped {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var sb strings.Builder
+	for i, name := range names {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%s (%d records)", name, *evo.dropped[name])
+	}
+	c.log.Warn("httpapi: record fields not in the schema were dropped (schema_evolution: ignore); declare them under schema, or set schema_evolution: extra_column to keep them",
+		"partition", p.Key, "fields", sb.String())
+}
+
+// windows cuts [from, run.End) into windows of step on the grid run.Start + k·step: the first window runs from
+// `from` to the next grid line, so an incremental run resuming mid-window lines up with the grid after it.
+func windows(run stage.RunInstance, from time.Time, step time.Duration) ([]stage.Partition, error) {
+	end := run.End.UTC()
+	if !from.Before(end) {
+		return nil, nil
+	}
+	// The grid line at or before from (floor division, from may lie before run.Start).
+	d := from.Sub(run.Start)
+	k := d / step
+	if d%step < 0 {
+		k--
+	}
+	if n := (end.Sub(from) + step - 1) / step; n > maxWindows {
+		return nil, fmt.Errorf("httpapi: reading from %s to %s in windows of %s makes %d partitions, over %d; raise partition.every or move incremental.initial later",
+			from.Format(time.RFC3339Nano), end.Format(time.RFC3339), step, n, maxWindows)
+	}
+	var parts []stage.Partition
+	lo := from.UTC()
+	for hi, i := run.Start.Add((k+1)*step).UTC(), 0; lo.Before(end); hi, i = hi.Add(step), i+1 {
+		if hi.After(end) {
+			hi = end
+		}
+		parts = append(parts, stage.Partition{
+			Key:   "window[" + lo.Format(time.RFC3339Nano) + "," + hi.Format(time.RFC3339Nano) + ")",
+			Index: i, Lo: lo, Hi: hi, Run: run,
+		})
+		lo = hi
+	}
+	return parts, nil
+}
+
+// maxWindows bounds the partitions one plan may have, so a far-away incremental.initial is an error, not a plan
+// of millions of partitions.
+const maxWindows = 100_000
+
+// parseWindowBound reads incremental.initial, or a stored watermark, of a windowed read.
+func parseWindowBound(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-01T00:00:00Z) nor a date (2026-01-01)", s)
+}
+
+// windowsFrom is where an incremental windowed read starts: the stored watermark (the end of the last window
+// read), else incremental.initial, else the run instance's start.
+func (c *Consumer) windowsFrom(run stage.RunInstance) (time.Time, error) {
+	c.wmMu.Lock()
+	stored, ok := c.resume, c.resumed
+	c.wmMu.Unlock()
+	if ok {
+		t, err := parseWindowBound(stored)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("httpapi: the stored watermark %s; reset it with `jetflow state reset`", err)
+		}
+		return t, nil
+	}
+	if init := c.cfg.Incremental.Initial; init != "" {
+		return parseWindowBound(init)
+	}
+	return run.Start.UTC(), nil
 }

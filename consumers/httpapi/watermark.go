@@ -18,8 +18,11 @@ import (
 
 // WatermarkName names the watermark in the state store; ok is false when the consumer is not incremental.
 func (c *Consumer) WatermarkName() (name string, ok bool) {
-	if c.cfg.Incremental == nil {
+	switch {
+	case c.cfg.Incremental == nil:
 		return "", false
+	case c.cfg.Partition.Every > 0:
+		return "httpapi:windows", true
 	}
 	return "httpapi:" + c.cfg.Incremental.Field, true
 }
@@ -34,7 +37,16 @@ func (c *Consumer) ResumeWatermark(value string, ok bool) {
 // PartitionWatermark is the watermark once partition p is committed: the greatest value of the field in the
 // rows it read, at full precision. ok is false when p read no row (the stored watermark stays) or was not read
 // whole by this consumer.
+//
+// Date windows: the window's end, so the next run starts exactly where this one stopped.
 func (c *Consumer) PartitionWatermark(p stage.Partition) (value string, ok bool) {
+	if c.cfg.Incremental != nil && c.cfg.Partition.Every > 0 {
+		hi, ok := p.Hi.(time.Time)
+		if !ok {
+			return "", false
+		}
+		return hi.UTC().Format(time.RFC3339Nano), true
+	}
 	c.wmMu.Lock()
 	defer c.wmMu.Unlock()
 	v, ok := c.advanced[p.Key]

@@ -115,9 +115,25 @@ func TestIncrementalConfig(t *testing.T) {
 		{"not a column", "incremental.field", func(c *Config) { c.Incremental = &Incremental{Field: "nope", Param: "since"} }},
 		{"float column", "incremental.field", func(c *Config) { c.Incremental = &Incremental{Field: "score", Param: "since"} }},
 		{"no param", "incremental.param", func(c *Config) { c.Incremental = &Incremental{Field: "id"} }},
-		{"with windows", "incremental", func(c *Config) {
-			c.Incremental = &Incremental{Field: "id", Param: "since"}
+		{"field with windows", "incremental.field", func(c *Config) {
+			c.Incremental = &Incremental{Field: "id"}
 			c.Partition.Every = stage.Duration(time.Hour)
+		}},
+		{"param with windows", "incremental.param", func(c *Config) {
+			c.Incremental = &Incremental{Param: "since"}
+			c.Partition.Every = stage.Duration(time.Hour)
+		}},
+		{"bad initial with windows", "incremental.initial", func(c *Config) {
+			c.Incremental = &Incremental{Initial: "last tuesday"}
+			c.Partition.Every = stage.Duration(time.Hour)
+		}},
+		{"with ids", "incremental", func(c *Config) {
+			c.Incremental = &Incremental{Field: "id", Param: "since"}
+			c.Partition.IDs = []string{"a", "b"}
+		}},
+		{"no field, no windows", "incremental.field", func(c *Config) { c.Incremental = &Incremental{Param: "since"} }},
+		{"extra column clashes", "extra_column", func(c *Config) {
+			c.SchemaEvolution, c.ExtraColumn = "extra_column", "id"
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +143,50 @@ func TestIncrementalConfig(t *testing.T) {
 			fields, _ := stage.FieldErrors(err)
 			if len(fields) != 1 || fields[0].Path != tt.path {
 				t.Errorf("error %v, want one at %s", err, tt.path)
+			}
+		})
+	}
+}
+
+// TestWindows cuts [from, end of run) on the grid of the run instance's start, whatever from is.
+func TestWindows(t *testing.T) {
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	run := stage.RunInstance{Start: day, End: day.Add(24 * time.Hour), Label: "2026-11-22"}
+	ts := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t }
+	for _, tt := range []struct {
+		name        string
+		from        time.Time
+		step        time.Duration
+		n           int
+		first, last string
+		err         string
+	}{
+		{"the run instance", day, 6 * time.Hour, 4, "window[2026-11-22T00:00:00Z,2026-11-22T06:00:00Z)", "window[2026-11-22T18:00:00Z,2026-11-23T00:00:00Z)", ""},
+		{"from mid-window", ts("2026-11-22T07:30:00.000001Z"), 6 * time.Hour, 3, "window[2026-11-22T07:30:00.000001Z,2026-11-22T12:00:00Z)", "window[2026-11-22T18:00:00Z,2026-11-23T00:00:00Z)", ""},
+		{"backfill off the grid", ts("2026-11-20T22:15:00Z"), 12 * time.Hour, 5, "window[2026-11-20T22:15:00Z,2026-11-21T00:00:00Z)", "window[2026-11-22T12:00:00Z,2026-11-23T00:00:00Z)", ""},
+		{"a step longer than the run", day, 36 * time.Hour, 1, "window[2026-11-22T00:00:00Z,2026-11-23T00:00:00Z)", "window[2026-11-22T00:00:00Z,2026-11-23T00:00:00Z)", ""},
+		{"at the end", run.End, time.Hour, 0, "", "", ""},
+		{"past the end", run.End.Add(time.Hour), time.Hour, 0, "", "", ""},
+		{"too many", ts("2000-01-01T00:00:00Z"), time.Minute, 0, "", "", "over 100000; raise partition.every or move incremental.initial later"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			parts, err := windows(run, tt.from, tt.step)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || len(parts) != tt.n {
+				t.Fatalf("%d windows, %v; want %d", len(parts), err, tt.n)
+			}
+			for i := 1; i < len(parts); i++ {
+				if parts[i].Lo != parts[i-1].Hi {
+					t.Errorf("window %d starts at %v, not where %d ends (%v)", i, parts[i].Lo, i-1, parts[i-1].Hi)
+				}
+			}
+			if tt.n > 0 && (parts[0].Key != tt.first || parts[tt.n-1].Key != tt.last) {
+				t.Errorf("windows %s … %s, want %s … %s", parts[0].Key, parts[tt.n-1].Key, tt.first, tt.last)
 			}
 		})
 	}
