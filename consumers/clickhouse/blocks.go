@@ -1,0 +1,132 @@
+package clickhouse
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// blockResult implements ch-go's proto.Result: ch-go reads the packet framing and decompresses, and calls
+// DecodeResult with the reader positioned on a block's columns, which the nodes decode straight into Arrow
+// buffers. The first block (the header, no rows) fixes the columns and their types.
+type blockResult struct {
+	mem    memory.Allocator
+	names  []string
+	types  []string
+	nodes  []node
+	schema *arrow.Schema
+	arrs   []arrow.Array
+}
+
+func newBlockResult(mem memory.Allocator) *blockResult { return &blockResult{mem: mem} }
+
+var _ proto.Result = (*blockResult)(nil)
+
+// DecodeResult reads one block's columns: name, type, then the values when the block has rows.
+func (b *blockResult) DecodeResult(r *proto.Reader, version int, blk proto.Block) error {
+	first := b.schema == nil
+	if !first && blk.Columns != len(b.nodes) {
+		return fmt.Errorf("a block of %d columns after a header of %d", blk.Columns, len(b.nodes))
+	}
+	for i := 0; i < blk.Columns; i++ {
+		name, err := r.Str()
+		if err != nil {
+			return fmt.Errorf("column %d name: %w", i, err)
+		}
+		typ, err := r.Str()
+		if err != nil {
+			return fmt.Errorf("column %q type: %w", name, err)
+		}
+		if proto.FeatureCustomSerialization.In(version) {
+			custom, err := r.Bool()
+			if err != nil {
+				return fmt.Errorf("column %q serialization: %w", name, err)
+			}
+			if custom {
+				// Sparse serialization; servers only send it to clients that ask for it.
+				return columnErr(name, typ, "custom (sparse) serialization is not supported")
+			}
+		}
+		if first {
+			n, err := newNode(b.mem, name, typ)
+			if err != nil {
+				return err
+			}
+			b.names, b.types, b.nodes = append(b.names, name), append(b.types, typ), append(b.nodes, n)
+		} else if name != b.names[i] || typ != b.types[i] {
+			return fmt.Errorf("column %d is %s %s in this block, %s %s in the header", i, name, typ, b.names[i], b.types[i])
+		}
+		if blk.Rows == 0 {
+			continue
+		}
+		if err := b.nodes[i].decodeState(r); err != nil {
+			return columnErr(name, typ, "%v", err)
+		}
+		if err := b.nodes[i].decode(r, blk.Rows); err != nil {
+			return columnErr(name, typ, "%v", err)
+		}
+	}
+	if first {
+		fields := make([]arrow.Field, len(b.nodes))
+		for i, n := range b.nodes {
+			fields[i] = arrow.Field{Name: b.names[i], Type: n.dataType(), Nullable: isNullable(n)}
+		}
+		b.schema = arrow.NewSchema(fields, nil)
+		b.arrs = make([]arrow.Array, len(b.nodes))
+	}
+	return nil
+}
+
+// record hands the decoded block over as a record batch; the caller releases it.
+func (b *blockResult) record(rows int) arrow.RecordBatch {
+	for i, n := range b.nodes {
+		d := n.finish()
+		b.arrs[i] = array.MakeFromData(d)
+		d.Release()
+	}
+	rec := array.NewRecordBatch(b.schema, b.arrs, int64(rows))
+	for i, a := range b.arrs {
+		a.Release()
+		b.arrs[i] = nil
+	}
+	return rec
+}
+
+// release drops anything decoded and not handed over, and what the nodes hold (enum dictionaries).
+func (b *blockResult) release() {
+	for _, n := range b.nodes {
+		n.release()
+	}
+}
+
+// decodeNative decodes a stream of Native-format blocks (the output of `SELECT ... FORMAT Native`, protocol
+// revision 0: no block info, no serialization flags) through the same nodes as a query's result, calling out
+// with each block's batch.
+func decodeNative(mem memory.Allocator, r io.Reader, out func(arrow.RecordBatch) error) (*arrow.Schema, error) {
+	res := newBlockResult(mem)
+	defer res.release()
+	pr := proto.NewReader(r)
+	for {
+		var blk proto.Block
+		if err := blk.DecodeRawBlock(pr, 0, res); err != nil {
+			if errors.Is(err, io.EOF) {
+				return res.schema, nil
+			}
+			return res.schema, err
+		}
+		if blk.Rows == 0 {
+			continue
+		}
+		rec := res.record(blk.Rows)
+		err := out(rec)
+		rec.Release()
+		if err != nil {
+			return res.schema, err
+		}
+	}
+}
