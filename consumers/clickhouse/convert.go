@@ -561,7 +561,7 @@ type nullableNode struct {
 	nulls   int
 }
 
-func (n *nullableNode) dataType() arrow.DataType            { return n.inner.dataType() }
+func (n *nullableNode) dataType() arrow.DataType          { return n.inner.dataType() }
 func (n *nullableNode) decodeState(r *proto.Reader) error { return n.inner.decodeState(r) }
 func (n *nullableNode) decode(r *proto.Reader, rows int) error {
 	nm, err := readScratch(r, &n.scratch, rows)
@@ -608,7 +608,7 @@ type arrayNode struct {
 	rows    int
 }
 
-func (n *arrayNode) dataType() arrow.DataType            { return n.dt }
+func (n *arrayNode) dataType() arrow.DataType          { return n.dt }
 func (n *arrayNode) decodeState(r *proto.Reader) error { return n.elem.decodeState(r) }
 
 // readOffsets reads the row ends and converts them to Arrow's int32 offsets; it returns the element count.
@@ -740,7 +740,7 @@ func (n *tupleNode) release() {
 type enumNode struct {
 	mem     memory.Allocator
 	dt      *arrow.DictionaryType
-	width   int // 1 or 2
+	width   int     // 1 or 2
 	index   []int32 // value - min → dictionary index, -1 for a value not in the type
 	min     int
 	dict    arrow.ArrayData

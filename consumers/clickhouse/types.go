@@ -84,7 +84,7 @@ func skipQuoted(s string, i int) (int, error) {
 	return 0, fmt.Errorf("unterminated quote")
 }
 
-// unquote reads a ClickHouse string literal ('...' with backslash escapes and '' for a quote).
+// unquote reads a ClickHouse string literal ('...' with backslash escapes and ” for a quote).
 func unquote(s string) (string, error) {
 	if len(s) < 2 || s[0] != s[len(s)-1] || (s[0] != '\'' && s[0] != '`' && s[0] != '"') {
 		return "", fmt.Errorf("%s is not a quoted string", s)
