@@ -1,0 +1,191 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/table/compaction"
+)
+
+// ExpireOptions says which snapshots ExpireSnapshots removes: those older than OlderThan (0: every one), always
+// keeping the newest RetainLast (at least 1).
+type ExpireOptions struct {
+	OlderThan  time.Duration
+	RetainLast int
+	// KeepFiles leaves the data and manifest files only the expired snapshots used on storage (for readers still
+	// on them); `jetflow iceberg show --orphans` lists them later.
+	KeepFiles bool
+}
+
+// ExpireSnapshots removes old snapshots from the table's metadata and, unless opts.KeepFiles, the files only
+// they referenced. Files of jetflow partitions stay findable by their names, so a later re-run of a partition
+// still replaces its files.
+func ExpireSnapshots(ctx context.Context, tbl *table.Table, opts ExpireOptions) (*table.Table, error) {
+	if opts.RetainLast < 1 {
+		opts.RetainLast = 1
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.ExpireSnapshots(table.WithOlderThan(opts.OlderThan), table.WithRetainLast(opts.RetainLast), table.WithPostCommit(!opts.KeepFiles)); err != nil {
+		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
+	next, err := txn.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
+	return next, nil
+}
+
+// Orphans lists files under the table's location that no snapshot references and that are older than
+// olderThan: what killed runs and aborted writes left. A file younger than a write in progress may be one that
+// is about to be committed, so keep olderThan above the longest partition's write time when removing.
+func Orphans(ctx context.Context, tbl *table.Table, olderThan time.Duration) ([]string, int64, error) {
+	plan, err := tbl.PlanOrphanFiles(ctx, table.WithFilesOlderThan(olderThan))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list orphan files of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
+	files := plan.Files()
+	sort.Strings(files)
+	return files, plan.TotalSizeBytes(), nil
+}
+
+// RemoveOrphans deletes the files Orphans lists and returns them.
+func RemoveOrphans(ctx context.Context, tbl *table.Table, olderThan time.Duration) ([]string, error) {
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(olderThan))
+	if err != nil {
+		return nil, fmt.Errorf("remove orphan files of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
+	files := res.DeletedFiles
+	sort.Strings(files)
+	return files, nil
+}
+
+// CompactResult reports what Compact did.
+type CompactResult struct {
+	Groups       int
+	FilesRemoved int
+	FilesAdded   int
+	BytesBefore  int64
+	BytesAfter   int64
+}
+
+// Compact rewrites small data files into files of about targetSize, one Iceberg partition at a time, in one
+// snapshot. Rewritten files lose their jetflow partition tag: a --force re-run of a single jetflow partition
+// can then no longer find its rows among them (overwrite_partition mode still replaces by Iceberg partition).
+func Compact(ctx context.Context, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, error) {
+	name := strings.Join(tbl.Identifier(), ".")
+	cfg := compaction.DefaultConfig()
+	if targetSize > 0 {
+		cfg.TargetFileSizeBytes = targetSize
+		cfg.MinFileSizeBytes = targetSize * 3 / 4
+		cfg.MaxFileSizeBytes = targetSize * 9 / 5
+	}
+	if minInputFiles > 0 {
+		cfg.MinInputFiles = uint(minInputFiles)
+	}
+	plan, err := compaction.Analyze(ctx, tbl, cfg)
+	if err != nil {
+		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+	}
+	if len(plan.Groups) == 0 {
+		return CompactResult{}, nil
+	}
+	groups := make([]table.CompactionTaskGroup, len(plan.Groups))
+	for i, g := range plan.Groups {
+		groups[i] = table.CompactionTaskGroup{PartitionKey: g.PartitionKey, Tasks: g.Tasks, TotalSizeBytes: g.TotalSizeBytes}
+	}
+	res, err := tbl.RewriteDataFiles(ctx, groups, table.RewriteDataFilesOptions{
+		SnapshotProps: map[string]string{"jetflow.operation": "compact"},
+		GroupOptions:  []table.CompactionGroupOption{table.WithCompactionTargetFileSize(cfg.TargetFileSizeBytes)},
+	})
+	if err != nil {
+		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+	}
+	return CompactResult{Groups: res.RewrittenGroups, FilesRemoved: res.RemovedDataFiles, FilesAdded: res.AddedDataFiles,
+		BytesBefore: res.BytesBefore, BytesAfter: res.BytesAfter}, nil
+}
+
+// Describe writes the table's location, schema, partition spec, properties and snapshots (with the jetflow
+// partitions each committed) as text.
+func Describe(w io.Writer, tbl *table.Table, maxSnapshots int) error {
+	md := tbl.Metadata()
+	fmt.Fprintf(w, "table:     %s\n", strings.Join(tbl.Identifier(), "."))
+	fmt.Fprintf(w, "location:  %s\n", tbl.Location())
+	fmt.Fprintf(w, "metadata:  %s\n", tbl.MetadataLocation())
+	fmt.Fprintf(w, "format:    v%d\n", md.Version())
+	fmt.Fprintf(w, "\nschema (id %d):\n", tbl.Schema().ID)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, f := range tbl.Schema().Fields() {
+		req := "optional"
+		if f.Required {
+			req = "required"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\n", f.ID, f.Name, f.Type, req)
+	}
+	tw.Flush()
+	spec := tbl.Spec()
+	fmt.Fprintf(w, "\npartition spec (id %d):", spec.ID())
+	if spec.NumFields() == 0 {
+		fmt.Fprint(w, " unpartitioned")
+	}
+	fmt.Fprintln(w)
+	for _, f := range spec.Fields() {
+		src := "?"
+		if sf, ok := tbl.Schema().FindFieldByID(f.SourceIDs[0]); ok {
+			src = sf.Name
+		}
+		fmt.Fprintf(w, "  %s = %s(%s)\n", f.Name, f.Transform, src)
+	}
+	props := tbl.Properties()
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "\nproperties:")
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s = %s\n", k, props[k])
+	}
+	snaps := md.Snapshots()
+	fmt.Fprintf(w, "\nsnapshots (%d", len(snaps))
+	if maxSnapshots > 0 && len(snaps) > maxSnapshots {
+		fmt.Fprintf(w, ", newest %d", maxSnapshots)
+		snaps = snaps[len(snaps)-maxSnapshots:]
+	}
+	fmt.Fprintln(w, "):")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  snapshot\ttime\toperation\tadded files\tdeleted files\trecords\tjetflow partitions")
+	cur := tbl.CurrentSnapshot()
+	for _, s := range snaps {
+		mark := " "
+		if cur != nil && s.SnapshotID == cur.SnapshotID {
+			mark = "*"
+		}
+		var op, added, deleted, records, parts string
+		if s.Summary != nil {
+			p := s.Summary.Properties
+			op, added, deleted, records = string(s.Summary.Operation), p["added-data-files"], p["deleted-data-files"], p["total-records"]
+			parts = p[PropPartitionKeys]
+			if ids := p[PropPartitionIDs]; ids != "" {
+				parts = fmt.Sprintf("%s (%s, run %s)", parts, ids, p[PropRunInstance])
+			} else if p["jetflow.operation"] != "" {
+				parts = p["jetflow.operation"]
+			}
+		}
+		fmt.Fprintf(tw, "%s %d\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.SnapshotID, time.UnixMilli(s.TimestampMs).UTC().Format(time.RFC3339),
+			op, dash(added), dash(deleted), dash(records), parts)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
