@@ -37,6 +37,7 @@ demo: build test-deps
 # its baseline in the same run (see bench/RESULTS.md).
 bench:
 	$(GO) run ./bench
+	$(GO) run ./bench/httpapi
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi
 
 fmt:
