@@ -1,0 +1,407 @@
+package kafka
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
+)
+
+type kind uint8
+
+const (
+	kInt32 kind = iota
+	kInt64
+	kFloat32
+	kFloat64
+	kBool
+	kString
+	kLargeString
+	kBinary
+	kDate32
+	kTimestamp
+	kDecimal
+	kStruct
+	kList
+)
+
+// node decodes JSON values of one Arrow type straight into its builder: a switch on kind and a concrete builder
+// pointer, so no interface call and no allocation per value.
+//
+// Whatever happens, decode appends exactly one value to its builder (a null when the value is bad), so a bad
+// message leaves every column one row longer and the reader can cut that row off the batch.
+type node struct {
+	kind kind
+	name string // dotted name, for errors
+	b    array.Builder
+
+	i32 *array.Int32Builder
+	i64 *array.Int64Builder
+	f32 *array.Float32Builder
+	f64 *array.Float64Builder
+	bo  *array.BooleanBuilder
+	str *array.StringBuilder
+	lst *array.LargeStringBuilder
+	bin *array.BinaryBuilder
+	d32 *array.Date32Builder
+	ts  *array.TimestampBuilder
+	dec *array.Decimal128Builder
+	st  *array.StructBuilder
+	li  *array.ListBuilder
+
+	unit      arrow.TimeUnit
+	precision int32
+	scale     int32
+
+	children []*node
+	index    map[string]int // struct: field name -> child
+	seen     []bool         // struct: scratch, which fields the current object had
+	elem     *node
+	raw      []byte // string: scratch for non-string values kept as JSON text
+}
+
+// checkType tells whether JSON can be decoded into dt.
+func checkType(dt arrow.DataType) error {
+	switch t := dt.(type) {
+	case *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type, *arrow.Float64Type, *arrow.BooleanType,
+		*arrow.StringType, *arrow.LargeStringType, *arrow.BinaryType, *arrow.Date32Type, *arrow.TimestampType,
+		*arrow.Decimal128Type:
+		return nil
+	case *arrow.ListType:
+		return checkType(t.Elem())
+	case *arrow.StructType:
+		for _, f := range t.Fields() {
+			if err := checkType(f.Type); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("type %s is not read from JSON; use int32, int64, float32, float64, bool, string, large_string, binary, date32, timestamp, decimal(p,s), list or struct", arrowtype.Format(dt))
+}
+
+// newNode wires a node tree onto builder b, which has type dt (checked by checkType).
+func newNode(name string, dt arrow.DataType, b array.Builder) *node {
+	n := &node{name: name, b: b}
+	switch t := dt.(type) {
+	case *arrow.Int32Type:
+		n.kind, n.i32 = kInt32, b.(*array.Int32Builder)
+	case *arrow.Int64Type:
+		n.kind, n.i64 = kInt64, b.(*array.Int64Builder)
+	case *arrow.Float32Type:
+		n.kind, n.f32 = kFloat32, b.(*array.Float32Builder)
+	case *arrow.Float64Type:
+		n.kind, n.f64 = kFloat64, b.(*array.Float64Builder)
+	case *arrow.BooleanType:
+		n.kind, n.bo = kBool, b.(*array.BooleanBuilder)
+	case *arrow.StringType:
+		n.kind, n.str = kString, b.(*array.StringBuilder)
+	case *arrow.LargeStringType:
+		n.kind, n.lst = kLargeString, b.(*array.LargeStringBuilder)
+	case *arrow.BinaryType:
+		n.kind, n.bin = kBinary, b.(*array.BinaryBuilder)
+	case *arrow.Date32Type:
+		n.kind, n.d32 = kDate32, b.(*array.Date32Builder)
+	case *arrow.TimestampType:
+		n.kind, n.ts, n.unit = kTimestamp, b.(*array.TimestampBuilder), t.Unit
+	case *arrow.Decimal128Type:
+		n.kind, n.dec, n.precision, n.scale = kDecimal, b.(*array.Decimal128Builder), t.Precision, t.Scale
+	case *arrow.ListType:
+		n.kind, n.li = kList, b.(*array.ListBuilder)
+		n.elem = newNode(name+"[]", t.Elem(), n.li.ValueBuilder())
+	case *arrow.StructType:
+		n.kind, n.st = kStruct, b.(*array.StructBuilder)
+		n.index = make(map[string]int, t.NumFields())
+		for i, f := range t.Fields() {
+			n.children = append(n.children, newNode(name+"."+f.Name, f.Type, n.st.FieldBuilder(i)))
+			n.index[f.Name] = i
+		}
+		n.seen = make([]bool, t.NumFields())
+	default:
+		panic("kafka: newNode on unchecked type " + dt.String())
+	}
+	return n
+}
+
+// decode reads one value and appends it; on error it has still appended exactly one value.
+func (n *node) decode(s *jscan, depth int) error {
+	opened, err := n.value(s, depth)
+	if err != nil && !opened {
+		n.b.AppendNull()
+	}
+	return err
+}
+
+// value reads one value and appends it. opened tells whether it appended a list or struct slot before failing.
+func (n *node) value(s *jscan, depth int) (opened bool, err error) {
+	if depth > maxDepth {
+		return false, s.errorf("JSON nested more than %d levels deep", maxDepth)
+	}
+	c, err := s.peek()
+	if err != nil {
+		return false, err
+	}
+	if c == 'n' {
+		if _, err := s.literal(); err != nil {
+			return false, err
+		}
+		n.b.AppendNull()
+		return true, nil
+	}
+	isNum := c == '-' || c >= '0' && c <= '9'
+	switch n.kind {
+	case kInt32, kInt64:
+		if !isNum {
+			return false, n.mismatch(c)
+		}
+		b, err := s.number()
+		if err != nil {
+			return false, err
+		}
+		v, ok := parseInt(b)
+		if !ok {
+			// 3.0 is a whole number written as a float; anything else is not an integer of this column.
+			f, ferr := strconv.ParseFloat(bstr(b), 64)
+			whole := ferr == nil && f == math.Trunc(f)
+			switch {
+			case whole && math.Abs(f) <= 1<<53:
+				v = int64(f)
+			case whole || errors.Is(ferr, strconv.ErrRange) || !bytes.ContainsAny(b, ".eE"):
+				return false, fmt.Errorf("field %s: %s overflows %s", n.name, b, arrowtype.Format(n.b.Type()))
+			default:
+				return false, fmt.Errorf("field %s: %s is not an integer", n.name, b)
+			}
+		}
+		if n.kind == kInt32 {
+			if v < math.MinInt32 || v > math.MaxInt32 {
+				return false, fmt.Errorf("field %s: %d overflows int32", n.name, v)
+			}
+			n.i32.Append(int32(v))
+		} else {
+			n.i64.Append(v)
+		}
+	case kFloat32, kFloat64:
+		if !isNum {
+			return false, n.mismatch(c)
+		}
+		b, err := s.number()
+		if err != nil {
+			return false, err
+		}
+		var f float64
+		if i, ok := parseInt(b); ok && i > -1<<53 && i < 1<<53 {
+			f = float64(i)
+		} else if f, err = strconv.ParseFloat(bstr(b), 64); err != nil {
+			return false, fmt.Errorf("field %s: %s overflows float64", n.name, b)
+		}
+		if n.kind == kFloat32 {
+			if f32 := float32(f); math.IsInf(float64(f32), 0) {
+				return false, fmt.Errorf("field %s: %s overflows float32", n.name, b)
+			}
+			n.f32.Append(float32(f))
+		} else {
+			n.f64.Append(f)
+		}
+	case kBool:
+		if c != 't' && c != 'f' {
+			return false, n.mismatch(c)
+		}
+		k, err := s.literal()
+		if err != nil {
+			return false, err
+		}
+		n.bo.Append(k == 't')
+	case kString, kLargeString, kBinary:
+		var b []byte
+		if c == '"' {
+			if b, err = s.str(); err != nil {
+				if errors.Is(err, errInvalidUTF8) {
+					return false, fmt.Errorf("field %s: invalid UTF-8 in a string at byte %d", n.name, s.pos)
+				}
+				return false, err
+			}
+		} else if n.kind == kBinary {
+			return false, n.mismatch(c)
+		} else {
+			// Any other JSON value is kept as its compact JSON text.
+			n.raw = n.raw[:0]
+			if err := s.skip(&n.raw, depth); err != nil {
+				return false, err
+			}
+			b = n.raw
+		}
+		switch n.kind {
+		case kString:
+			n.str.BinaryBuilder.Append(b)
+		case kLargeString:
+			n.lst.BinaryBuilder.Append(b)
+		default:
+			n.bin.Append(b)
+		}
+	case kDate32:
+		if c != '"' {
+			return false, n.mismatch(c)
+		}
+		b, err := s.str()
+		if err != nil {
+			return false, err
+		}
+		t, err := time.Parse(time.DateOnly, bstr(b))
+		if err != nil {
+			return false, fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
+		}
+		n.d32.Append(arrow.Date32FromTime(t))
+	case kTimestamp:
+		switch {
+		case c == '"':
+			b, err := s.str()
+			if err != nil {
+				return false, err
+			}
+			t, err := time.Parse(time.RFC3339Nano, bstr(b))
+			if err != nil {
+				return false, fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
+			}
+			ts, err := arrow.TimestampFromTime(t, n.unit)
+			if err != nil {
+				return false, fmt.Errorf("field %s: %w", n.name, err)
+			}
+			n.ts.Append(ts)
+		case isNum:
+			b, err := s.number()
+			if err != nil {
+				return false, err
+			}
+			i, ok := parseInt(b)
+			if !ok {
+				return false, fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
+			}
+			n.ts.Append(arrow.Timestamp(i))
+		default:
+			return false, n.mismatch(c)
+		}
+	case kDecimal:
+		var b []byte
+		switch {
+		case c == '"':
+			b, err = s.str()
+		case isNum:
+			b, err = s.number()
+		default:
+			return false, n.mismatch(c)
+		}
+		if err != nil {
+			return false, err
+		}
+		d, err := decimal128.FromString(bstr(b), n.precision, n.scale)
+		if err != nil {
+			return false, fmt.Errorf("field %s: %q overflows decimal(%d,%d)", n.name, b, n.precision, n.scale)
+		}
+		n.dec.Append(d)
+	case kList:
+		if c != '[' {
+			return false, n.mismatch(c)
+		}
+		s.pos++
+		n.li.Append(true)
+		first := true
+		for {
+			more, err := s.more(']', &first)
+			if err != nil {
+				return true, err
+			}
+			if !more {
+				break
+			}
+			if err := n.elem.decode(s, depth+1); err != nil {
+				return true, err
+			}
+		}
+	case kStruct:
+		if c != '{' {
+			return false, n.mismatch(c)
+		}
+		s.pos++
+		n.st.Append(true)
+		return true, n.object(s, depth)
+	}
+	return true, nil
+}
+
+func (n *node) mismatch(c byte) error {
+	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.b.Type()))
+}
+
+// parseInt parses a plain decimal integer, the common case, without strconv's error path.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		if len(d) > 18 {
+			v, err := strconv.ParseInt(bstr(b), 10, 64)
+			return v, err == nil
+		}
+		return 0, false
+	}
+	var v int64
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// object reads an object's members after its '{' into the struct's children: absent fields become null, fields
+// not in the schema are skipped. On error, every child still gets exactly one value.
+func (n *node) object(s *jscan, depth int) (err error) {
+	clear(n.seen)
+	defer func() {
+		for i, seen := range n.seen {
+			if !seen {
+				n.children[i].b.AppendNull()
+			}
+		}
+	}()
+	first := true
+	for {
+		more, err := s.more('}', &first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		i, ok := n.index[bstr(key)]
+		if !ok || n.seen[i] {
+			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
+			if err := s.skip(nil, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		n.seen[i] = true
+		if err := n.children[i].decode(s, depth+1); err != nil {
+			return err
+		}
+	}
+}

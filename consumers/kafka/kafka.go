@@ -1,0 +1,494 @@
+// Package kafka is the `kafka` consumer: topics read with franz-go into Arrow batches, in two modes from one
+// config. Batch (`jetflow run`): each run reads every topic-partition from the offset the last complete run
+// ended at to the end offset seen when the run plans, one jetflow partition per topic-partition, and stores the
+// end offsets as its watermark. Stream (`jetflow run --stream`): one lane per topic-partition, cut into
+// partitions by rows, bytes or time, each committed with the offset it resumes at.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+const doc = "Reads Kafka topics with franz-go. Batch mode (jetflow run) reads each topic-partition from where the " +
+	"last complete run ended to the end offset seen at planning, one partition per topic-partition, and stores the " +
+	"offsets as its watermark. Stream mode (jetflow run --stream) reads until SIGTERM, cutting a partition per " +
+	"topic-partition by rows, bytes or time and committing the next offset with the data, so crashes, restarts and " +
+	"rebalances neither lose nor duplicate a message. Values are decoded from JSON (declared schema) or kept raw; " +
+	"key, headers, topic, partition, offset and timestamp can be added as columns."
+
+func init() {
+	stage.RegisterConsumer[Config]("kafka", doc, build)
+}
+
+// Consumer is the kafka consumer; it is a stage.Consumer (batch) and a stage.StreamConsumer (stream).
+type Consumer struct {
+	cfg      Config
+	pipeline string
+	alloc    memory.Allocator
+	log      *slog.Logger
+	schema   *arrow.Schema
+	metas    []metaKind
+	topicRe  *regexp.Regexp
+	startMs  int64 // start: an RFC 3339 time, in ms; -2 earliest, -1 latest
+	base     []kgo.Opt
+	dead     deadLetter
+
+	mu    sync.Mutex
+	admin *kgo.Client
+
+	resumed   map[string]int64 // batch: the stored watermark, topic/partition -> next offset
+	resumedOK bool
+
+	badMessages atomic.Int64 // bad messages skipped or dead-lettered since the consumer was built
+}
+
+var (
+	_ stage.Consumer       = (*Consumer)(nil)
+	_ stage.StreamConsumer = (*Consumer)(nil)
+	_ stage.Watermarked    = (*Consumer)(nil)
+	_ stage.DeclaredSchema = (*Consumer)(nil)
+)
+
+func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
+	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger}
+	if c.alloc == nil {
+		c.alloc = memory.DefaultAllocator
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, stage.FieldErrorf("brokers", "list at least one broker, host:port")
+	}
+	switch {
+	case len(cfg.Topics) > 0 && cfg.TopicRegex != "":
+		return nil, stage.FieldErrorf("topic_regex", "give topics or topic_regex, not both")
+	case len(cfg.Topics) == 0 && cfg.TopicRegex == "":
+		return nil, stage.FieldErrorf("topics", "name the topics to read (topics: [orders]) or a topic_regex")
+	case cfg.TopicRegex != "":
+		re, err := regexp.Compile("^(?:" + cfg.TopicRegex + ")$")
+		if err != nil {
+			return nil, stage.FieldErrorf("topic_regex", "%v", err)
+		}
+		c.topicRe = re
+	}
+	for i, t := range cfg.Topics {
+		if t == "" || strings.ContainsAny(t, "/@ ") {
+			return nil, stage.FieldErrorf(fmt.Sprintf("topics[%d]", i), "%q is not a Kafka topic name", t)
+		}
+	}
+	switch cfg.Start {
+	case "", "earliest":
+		c.startMs = -2
+	case "latest":
+		c.startMs = -1
+	default:
+		t, err := time.Parse(time.RFC3339Nano, cfg.Start)
+		if err != nil {
+			return nil, stage.FieldErrorf("start", "start is earliest, latest or an RFC 3339 time (2026-11-22T00:00:00Z), not %q", cfg.Start)
+		}
+		c.startMs = t.UnixMilli()
+	}
+	if cfg.BatchRows < 1 {
+		return nil, stage.FieldErrorf("batch_rows", "batch_rows must be at least 1")
+	}
+	if c.cfg.Group == "" {
+		c.cfg.Group = "jetflow-" + bc.Pipeline
+	}
+	var err error
+	if c.schema, c.metas, err = buildSchema(cfg); err != nil {
+		return nil, err
+	}
+	if c.base, err = clientOpts(bc, cfg); err != nil {
+		return nil, err
+	}
+	switch cfg.OnError {
+	case "", "fail", "skip":
+		if cfg.DeadLetter != (DeadLetterConfig{}) {
+			return nil, stage.FieldErrorf("dead_letter", "dead_letter is used only with on_error: dead_letter")
+		}
+	case "dead_letter":
+		switch dl := cfg.DeadLetter; {
+		case dl.Topic != "" && dl.Path != "":
+			return nil, stage.FieldErrorf("dead_letter", "give dead_letter.topic or dead_letter.path, not both")
+		case dl.Topic != "":
+			c.dead = &topicDeadLetter{topic: dl.Topic, opts: c.base}
+		case dl.Path != "":
+			path := dl.Path
+			if !filepath.IsAbs(path) && bc.Dir != "" {
+				path = filepath.Join(bc.Dir, path)
+			}
+			c.dead = &fileDeadLetter{dir: path, alloc: c.alloc}
+		default:
+			return nil, stage.FieldErrorf("dead_letter", "on_error: dead_letter needs dead_letter.topic or dead_letter.path")
+		}
+	}
+	return c, nil
+}
+
+// clientOpts are the options every franz-go client of the consumer shares: brokers, fetch sizes, SASL, TLS.
+func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.FetchMaxBytes(int32(min(int64(cfg.Fetch.MaxBytes), 1<<30))),
+		kgo.FetchMaxPartitionBytes(int32(min(int64(cfg.Fetch.PartitionMaxBytes), 1<<30))),
+		kgo.FetchMaxWait(cfg.Fetch.MaxWait.D()),
+		kgo.ClientID("jetflow"),
+	}
+	if cfg.Fetch.MaxWait <= 0 {
+		opts[3] = kgo.FetchMaxWait(500 * time.Millisecond)
+	}
+	switch cfg.SASL.Mechanism {
+	case "":
+	case "plain":
+		opts = append(opts, kgo.SASL(plain.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password.Reveal()}.AsMechanism()))
+	case "scram-sha-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password.Reveal()}.AsSha256Mechanism()))
+	case "scram-sha-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password.Reveal()}.AsSha512Mechanism()))
+	default:
+		return nil, stage.FieldErrorf("sasl.mechanism", "unknown mechanism %q; use plain, scram-sha-256 or scram-sha-512", cfg.SASL.Mechanism)
+	}
+	if cfg.TLS.Enabled {
+		tc := &tls.Config{InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
+		if cfg.TLS.CAFile != "" {
+			path := cfg.TLS.CAFile
+			if !filepath.IsAbs(path) && bc.Dir != "" {
+				path = filepath.Join(bc.Dir, path)
+			}
+			pem, err := os.ReadFile(path)
+			if err != nil {
+				return nil, stage.FieldErrorf("tls.ca_file", "%v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, stage.FieldErrorf("tls.ca_file", "%s holds no PEM certificate", path)
+			}
+			tc.RootCAs = pool
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	return opts, nil
+}
+
+// Schema implements stage.Source: the declared value columns, then the metadata columns.
+func (c *Consumer) Schema(context.Context) (*arrow.Schema, error) { return c.schema, nil }
+
+// DeclaredSchema implements stage.DeclaredSchema: the schema follows from the config alone.
+func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) { return c.schema, true, nil }
+
+// BadMessages is the number of messages skipped or dead-lettered since the consumer was built.
+func (c *Consumer) BadMessages() int64 { return c.badMessages.Load() }
+
+// Close closes the consumer's admin connection and its dead-letter producer.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.admin != nil {
+		c.admin.Close()
+		c.admin = nil
+	}
+	if c.dead != nil {
+		c.dead.close()
+	}
+	return nil
+}
+
+func (c *Consumer) adminClient() (*kadm.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.admin == nil {
+		cl, err := kgo.NewClient(c.base...)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: connect to %s: %w", strings.Join(c.cfg.Brokers, ","), err)
+		}
+		c.admin = cl
+	}
+	return kadm.NewClient(c.admin), nil
+}
+
+// topics lists the topics to read: the configured ones, or those matching topic_regex now.
+func (c *Consumer) topics(ctx context.Context, adm *kadm.Client) ([]string, error) {
+	if c.topicRe == nil {
+		return c.cfg.Topics, nil
+	}
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: list topics on %s: %w", strings.Join(c.cfg.Brokers, ","), err)
+	}
+	var out []string
+	for _, t := range details.Names() {
+		if c.topicRe.MatchString(t) {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// lane names a topic-partition: "orders/3".
+func lane(topic string, partition int32) string {
+	return topic + "/" + strconv.FormatInt(int64(partition), 10)
+}
+
+func parseLane(s string) (topic string, partition int32, err error) {
+	i := strings.LastIndexByte(s, '/')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%q is not topic/partition", s)
+	}
+	p, err := strconv.ParseInt(s[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return "", 0, fmt.Errorf("%q is not topic/partition", s)
+	}
+	return s[:i], int32(p), nil
+}
+
+// WatermarkName implements stage.Watermarked: batch runs keep the offsets they ended at.
+func (c *Consumer) WatermarkName() (string, bool) { return "kafka-offsets", true }
+
+// ResumeWatermark implements stage.Watermarked: the next offset of each topic-partition, as JSON.
+func (c *Consumer) ResumeWatermark(value string, ok bool) {
+	c.resumed, c.resumedOK = map[string]int64{}, false
+	if !ok || value == "" {
+		return
+	}
+	if err := json.Unmarshal([]byte(value), &c.resumed); err != nil {
+		// Partitions reports it: planning from scratch would read everything again.
+		c.resumed = nil
+		c.resumedOK = true
+		return
+	}
+	c.resumedOK = true
+}
+
+// A batch partition's bounds: Lo is the first offset (int64). Hi is the end offset (int64), except on the last
+// partition of a plan, whose Hi is "<end> <watermark JSON>": the engine stores the watermark of the last partition
+// from the (possibly pinned) plan alone, and the watermark must hold the next offset of every topic-partition.
+
+// PartitionWatermark implements stage.Watermarked: only the last partition of a plan carries the watermark.
+func (c *Consumer) PartitionWatermark(p stage.Partition) (string, bool) {
+	s, ok := p.Hi.(string)
+	if !ok {
+		return "", false
+	}
+	_, wm, ok := strings.Cut(s, " ")
+	return wm, ok
+}
+
+func partitionBounds(p stage.Partition) (lo, hi int64, err error) {
+	lo, ok := p.Lo.(int64)
+	if !ok {
+		return 0, 0, fmt.Errorf("kafka: partition %s: lower bound %v is not an offset", p.Key, p.Lo)
+	}
+	switch h := p.Hi.(type) {
+	case int64:
+		return lo, h, nil
+	case string:
+		end, _, _ := strings.Cut(h, " ")
+		hi, err := strconv.ParseInt(end, 10, 64)
+		if err == nil {
+			return lo, hi, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("kafka: partition %s: upper bound %v is not an offset", p.Key, p.Hi)
+}
+
+// Partitions implements stage.Consumer: one partition per topic-partition with messages past the watermark,
+// from the next offset the last complete run stored to the end offset now.
+func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]stage.Partition, error) {
+	if c.resumedOK && c.resumed == nil {
+		return nil, errors.New("kafka: the stored watermark kafka-offsets is not an offsets map; was it written by another consumer type? " +
+			"`jetflow state reset` clears it (the next run then starts at start:)")
+	}
+	adm, err := c.adminClient()
+	if err != nil {
+		return nil, err
+	}
+	topics, err := c.topics(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: end offsets of %s: %w", strings.Join(topics, ","), err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafka: start offsets of %s: %w", strings.Join(topics, ","), err)
+	}
+	var after kadm.ListedOffsets
+	if c.startMs >= 0 {
+		if after, err = adm.ListOffsetsAfterMilli(ctx, c.startMs, topics...); err == nil {
+			err = after.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kafka: offsets after %s of %s: %w", c.cfg.Start, strings.Join(topics, ","), err)
+		}
+	}
+	wm := make(map[string]int64, len(c.resumed))
+	for k, v := range c.resumed {
+		wm[k] = v
+	}
+	var parts []stage.Partition
+	ends.Each(func(o kadm.ListedOffset) {
+		l := lane(o.Topic, o.Partition)
+		from, known := c.resumed[l]
+		first, _ := starts.Lookup(o.Topic, o.Partition)
+		switch {
+		case known:
+		case c.startMs == -2:
+			from = first.Offset
+		case c.startMs == -1:
+			from = o.Offset
+		default:
+			a, _ := after.Lookup(o.Topic, o.Partition)
+			from = a.Offset
+		}
+		if from < first.Offset {
+			c.log.Warn("kafka: messages were deleted by retention before they were read", "topic_partition", l,
+				"next_offset", from, "log_start", first.Offset, "lost", first.Offset-from)
+			from = first.Offset
+		}
+		wm[l] = o.Offset
+		// A known topic-partition with nothing new needs no partition; a new one gets one even when empty, so
+		// that its start offset is stored (start: latest would otherwise move on with the log).
+		if known && from >= o.Offset {
+			return
+		}
+		parts = append(parts, stage.Partition{Key: fmt.Sprintf("%s@%d-%d", l, from, o.Offset), Lo: from, Hi: o.Offset})
+	})
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Key < parts[j].Key })
+	if len(parts) > 0 {
+		b, err := json.Marshal(wm)
+		if err != nil {
+			return nil, err
+		}
+		last := &parts[len(parts)-1]
+		last.Hi = fmt.Sprintf("%d %s", last.Hi.(int64), b)
+	}
+	for i := range parts {
+		parts[i].Index, parts[i].Run = i, run
+	}
+	return parts, nil
+}
+
+// Read implements stage.Consumer: the messages of one topic-partition in [Lo, Hi).
+func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.RecordBatch) error) error {
+	at, _, ok := strings.Cut(p.Key, "@")
+	if !ok {
+		return fmt.Errorf("kafka: partition key %q is not topic/partition@from-to", p.Key)
+	}
+	topic, part, err := parseLane(at)
+	if err != nil {
+		return fmt.Errorf("kafka: partition key %q: %w", p.Key, err)
+	}
+	lo, hi, err := partitionBounds(p)
+	if err != nil {
+		return err
+	}
+	r := c.newPartReader(out)
+	defer r.b.release()
+	if lo < hi {
+		opts := append(append([]kgo.Opt(nil), c.base...),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(lo)}}))
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return fmt.Errorf("kafka: connect to %s: %w", strings.Join(c.cfg.Brokers, ","), err)
+		}
+		defer cl.Close()
+		next := lo
+		for next < hi {
+			fetches := cl.PollRecords(ctx, c.cfg.BatchRows)
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("kafka: partition %s stopped at offset %d: %w", p.Key, next, err)
+			}
+			if err := fetchError(fetches); err != nil {
+				return fmt.Errorf("kafka: read %s from offset %d: %w", at, next, err)
+			}
+			var rerr error
+			fetches.EachRecord(func(rec *kgo.Record) {
+				if rerr != nil || rec.Offset >= hi || rec.Offset < next {
+					return
+				}
+				next = rec.Offset + 1
+				rerr = r.record(rec)
+			})
+			if rerr != nil {
+				return rerr
+			}
+		}
+	}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	return c.finishBad(ctx, r, p.Run.Label+"/"+strings.ReplaceAll(at, "/", "-")+"@"+strconv.FormatInt(lo, 10))
+}
+
+func (c *Consumer) newPartReader(out func(arrow.RecordBatch) error) *partReader {
+	return &partReader{
+		b:         newBatcher(c.alloc, c.schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes)),
+		out:       out,
+		batchRows: c.cfg.BatchRows,
+		onError:   c.cfg.OnError,
+		log:       c.log,
+	}
+}
+
+// finishBad counts a partition's bad messages and writes them to the dead letter, before the partition commits.
+func (c *Consumer) finishBad(ctx context.Context, r *partReader, name string) error {
+	if r.badCount == 0 {
+		return nil
+	}
+	c.badMessages.Add(r.badCount)
+	c.log.Warn("kafka: partition had bad messages", "partition", name, "bad", r.badCount, "on_error", r.onError)
+	if c.dead != nil && len(r.bad) > 0 {
+		if err := c.dead.write(ctx, name, r.bad); err != nil {
+			return fmt.Errorf("kafka: write %d bad messages to the dead letter: %w", len(r.bad), err)
+		}
+	}
+	return nil
+}
+
+// fetchError returns the first error of a poll that is not a retriable hiccup franz-go handles itself.
+func fetchError(f kgo.Fetches) error {
+	var first error
+	f.EachError(func(topic string, partition int32, err error) {
+		if first == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			first = fmt.Errorf("%s: %w", lane(topic, partition), err)
+		}
+	})
+	return first
+}

@@ -1,0 +1,342 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// The metadata columns a pipeline may ask for, in the order they are written.
+var metaColumns = []struct {
+	name string
+	typ  arrow.DataType
+}{
+	{"key", arrow.BinaryTypes.Binary},
+	{"headers", arrow.ListOf(arrow.StructOf(
+		arrow.Field{Name: "key", Type: arrow.BinaryTypes.String},
+		arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true}))},
+	{"topic", arrow.BinaryTypes.String},
+	{"partition", arrow.PrimitiveTypes.Int32},
+	{"offset", arrow.PrimitiveTypes.Int64},
+	{"timestamp", &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}},
+}
+
+type metaKind int
+
+const (
+	mKey metaKind = iota
+	mHeaders
+	mTopic
+	mPartition
+	mOffset
+	mTimestamp
+)
+
+// buildSchema makes the schema of every batch from the config: the value's columns, then the metadata columns.
+func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
+	var fields []arrow.Field
+	switch cfg.Format {
+	case "raw":
+		if len(cfg.Schema) > 0 {
+			return nil, nil, stage.FieldErrorf("schema", "format raw reads the value's bytes into one column named value; remove schema or use format json")
+		}
+		fields = append(fields, arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true})
+	case "json":
+		if len(cfg.Schema) == 0 {
+			return nil, nil, stage.FieldErrorf("schema", "format json needs the columns to read: schema: [{name: id, type: int64}, ...]")
+		}
+		seen := map[string]bool{}
+		for i, c := range cfg.Schema {
+			dt, err := arrowtype.Parse(c.Type)
+			if err != nil {
+				return nil, nil, stage.FieldErrorf(fmt.Sprintf("schema[%d].type", i), "%v", err)
+			}
+			if err := checkType(dt); err != nil {
+				return nil, nil, stage.FieldErrorf(fmt.Sprintf("schema[%d].type", i), "%v", err)
+			}
+			if seen[c.Name] {
+				return nil, nil, stage.FieldErrorf(fmt.Sprintf("schema[%d].name", i), "column %q is declared twice", c.Name)
+			}
+			seen[c.Name] = true
+			fields = append(fields, arrow.Field{Name: c.Name, Type: dt, Nullable: true})
+		}
+	default:
+		return nil, nil, stage.FieldErrorf("format", "unknown format %q; use json or raw", cfg.Format)
+	}
+	var metas []metaKind
+	seen := map[string]bool{}
+	for i, m := range cfg.Metadata {
+		k := -1
+		for j, mc := range metaColumns {
+			if mc.name == m {
+				k = j
+			}
+		}
+		if k < 0 {
+			return nil, nil, stage.FieldErrorf(fmt.Sprintf("metadata[%d]", i), "unknown metadata %q; use key, headers, topic, partition, offset or timestamp", m)
+		}
+		if seen[m] {
+			return nil, nil, stage.FieldErrorf(fmt.Sprintf("metadata[%d]", i), "metadata %q is listed twice", m)
+		}
+		seen[m] = true
+		metas = append(metas, metaKind(k))
+		fields = append(fields, arrow.Field{Name: "kafka_" + m, Type: metaColumns[k].typ, Nullable: k == int(mKey)})
+	}
+	return arrow.NewSchema(fields, nil), metas, nil
+}
+
+// batcher turns Kafka records into Arrow batches of one schema. One batcher serves one partition read at a time;
+// its builders and scratch space are reused from batch to batch.
+type batcher struct {
+	rb     *array.RecordBuilder
+	raw    *array.BinaryBuilder // format raw
+	root   *node                // format json: a struct-like node over the value's columns
+	scan   jscan
+	max    int
+	metas  []metaKind
+	key    *array.BinaryBuilder
+	hl     *array.ListBuilder
+	hs     *array.StructBuilder
+	hk     *array.StringBuilder
+	hv     *array.BinaryBuilder
+	topic  *array.StringBuilder
+	part   *array.Int32Builder
+	offset *array.Int64Builder
+	ts     *array.TimestampBuilder
+	rows   int // complete rows in the builders (a failed message leaves one more, cut off at the flush)
+}
+
+func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
+	rb := array.NewRecordBuilder(mem, schema)
+	b := &batcher{rb: rb, max: maxBytes, metas: metas}
+	nval := schema.NumFields() - len(metas)
+	if format == "raw" {
+		b.raw = rb.Field(0).(*array.BinaryBuilder)
+	} else {
+		root := &node{kind: kStruct, index: make(map[string]int, nval), seen: make([]bool, nval)}
+		for i := range nval {
+			f := schema.Field(i)
+			root.children = append(root.children, newNode(f.Name, f.Type, rb.Field(i)))
+			root.index[f.Name] = i
+		}
+		b.root = root
+	}
+	for i, m := range metas {
+		fb := rb.Field(nval + i)
+		switch m {
+		case mKey:
+			b.key = fb.(*array.BinaryBuilder)
+		case mHeaders:
+			b.hl = fb.(*array.ListBuilder)
+			b.hs = b.hl.ValueBuilder().(*array.StructBuilder)
+			b.hk = b.hs.FieldBuilder(0).(*array.StringBuilder)
+			b.hv = b.hs.FieldBuilder(1).(*array.BinaryBuilder)
+		case mTopic:
+			b.topic = fb.(*array.StringBuilder)
+		case mPartition:
+			b.part = fb.(*array.Int32Builder)
+		case mOffset:
+			b.offset = fb.(*array.Int64Builder)
+		case mTimestamp:
+			b.ts = fb.(*array.TimestampBuilder)
+		}
+	}
+	return b
+}
+
+// add appends one record as a row. On error the builders hold one more row than b.rows: the bad one.
+func (b *batcher) add(r *kgo.Record) error {
+	var metaErr error
+	for _, m := range b.metas {
+		switch m {
+		case mKey:
+			if r.Key == nil {
+				b.key.AppendNull()
+			} else {
+				b.key.Append(r.Key)
+			}
+		case mHeaders:
+			b.hl.Append(true)
+			for _, h := range r.Headers {
+				b.hs.Append(true)
+				if !utf8.ValidString(h.Key) {
+					metaErr = fmt.Errorf("header key %q is not valid UTF-8", h.Key)
+				}
+				b.hk.Append(h.Key)
+				if h.Value == nil {
+					b.hv.AppendNull()
+				} else {
+					b.hv.Append(h.Value)
+				}
+			}
+		case mTopic:
+			b.topic.Append(r.Topic)
+		case mPartition:
+			b.part.Append(r.Partition)
+		case mOffset:
+			b.offset.Append(r.Offset)
+		case mTimestamp:
+			b.ts.Append(arrow.Timestamp(r.Timestamp.UnixMilli()))
+		}
+	}
+	var err error
+	switch {
+	case b.max > 0 && len(r.Value) > b.max:
+		err = fmt.Errorf("the value is %d bytes, over max_message_bytes (%d)", len(r.Value), b.max)
+		b.nullValue()
+	case b.raw != nil:
+		if r.Value == nil {
+			b.raw.AppendNull()
+		} else {
+			b.raw.Append(r.Value)
+		}
+	default:
+		err = b.json(r.Value)
+	}
+	if err == nil {
+		err = metaErr
+	}
+	if err == nil {
+		b.rows++
+	}
+	return err
+}
+
+// nullValue appends a null to every value column, completing a row whose value could not be read.
+func (b *batcher) nullValue() {
+	if b.raw != nil {
+		b.raw.AppendNull()
+		return
+	}
+	for _, c := range b.root.children {
+		c.b.AppendNull()
+	}
+}
+
+// json decodes one message: a JSON object whose fields are the value's columns.
+func (b *batcher) json(v []byte) error {
+	s := &b.scan
+	s.reset(v)
+	c, err := s.peek()
+	if err == nil && c != '{' {
+		err = fmt.Errorf("the value is %s, want a JSON object", kindAt(c))
+	}
+	if err != nil {
+		b.nullValue()
+		return err
+	}
+	s.pos++
+	if err := b.root.object(s, 1); err != nil {
+		return err
+	}
+	if s.ws(); s.pos < len(v) {
+		return s.errorf("data after the JSON object")
+	}
+	return nil
+}
+
+// take returns the complete rows as a batch (nil when there are none), leaving the builders empty. A bad row
+// at the end is cut off.
+func (b *batcher) take() arrow.RecordBatch {
+	rec := b.rb.NewRecordBatch()
+	n := b.rows
+	b.rows = 0
+	if int64(n) == rec.NumRows() {
+		if n == 0 {
+			rec.Release()
+			return nil
+		}
+		return rec
+	}
+	defer rec.Release()
+	if n == 0 {
+		return nil
+	}
+	return rec.NewSlice(0, int64(n))
+}
+
+func (b *batcher) release() { b.rb.Release() }
+
+// badMessage is a message that could not be decoded, kept for the dead letter.
+type badMessage struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp int64 // ms
+	Key       []byte
+	Value     []byte
+	Headers   []kgo.RecordHeader
+	Err       string
+}
+
+// partReader reads the records of one partition into batches for out, applying on_error.
+type partReader struct {
+	b         *batcher
+	out       func(arrow.RecordBatch) error
+	batchRows int
+	onError   string
+	log       *slog.Logger
+	bad       []badMessage // dead_letter: written before the partition commits
+	badCount  int64
+	rows      int64
+}
+
+func (r *partReader) record(rec *kgo.Record) error {
+	err := r.b.add(rec)
+	if err == nil {
+		r.rows++
+		if r.b.rows >= r.batchRows {
+			return r.flush()
+		}
+		return nil
+	}
+	err = fmt.Errorf("message %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+	if r.onError == "fail" {
+		return fmt.Errorf("%w (on_error: skip or dead_letter keeps going past bad messages)", err)
+	}
+	r.badCount++
+	r.log.Warn("kafka: bad message left out of the batch", "topic", rec.Topic, "partition", rec.Partition,
+		"offset", rec.Offset, "on_error", r.onError, "err", err)
+	if r.onError == "dead_letter" {
+		hs := make([]kgo.RecordHeader, len(rec.Headers))
+		for i, h := range rec.Headers {
+			hs[i] = kgo.RecordHeader{Key: h.Key, Value: clone(h.Value)}
+		}
+		r.bad = append(r.bad, badMessage{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+			Timestamp: rec.Timestamp.UnixMilli(), Key: clone(rec.Key), Value: clone(rec.Value), Headers: hs, Err: err.Error()})
+	}
+	// The bad row sits at the end of the builders: emit the rows before it and drop it.
+	return r.flush()
+}
+
+// flush emits the complete rows built so far.
+func (r *partReader) flush() error {
+	rec := r.b.take()
+	if rec == nil {
+		return nil
+	}
+	defer rec.Release()
+	return r.out(rec)
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// deadLetter writes the bad messages of a partition before it commits.
+type deadLetter interface {
+	write(ctx context.Context, name string, msgs []badMessage) error
+	close()
+}

@@ -1,0 +1,391 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// StreamKey is the key of the stream partition of a topic-partition that starts at offset first: "orders/3@1200".
+func StreamKey(topic string, partition int32, first int64) string {
+	return lane(topic, partition) + "@" + strconv.FormatInt(first, 10)
+}
+
+// streamer is one Stream call: a group member whose assigned topic-partitions each run as a lane.
+type streamer struct {
+	c      *Consumer
+	run    stage.RunInstance
+	resume stage.ResumeFunc
+	handle stage.PartitionHandler
+	ctx    context.Context // cancelled when the stream ends: lanes abort the partition in flight
+	cl     *kgo.Client
+
+	mu       sync.Mutex
+	lanes    map[string]*laneState
+	resumeAt map[string]int64 // offsets recovered from checkpoints at assignment, for lanes not started yet
+	failed   error
+	failc    chan struct{} // closed once failed is set
+	stopPoll context.CancelFunc
+}
+
+// laneState is one topic-partition being read: a goroutine that cuts partitions and hands them to the engine.
+type laneState struct {
+	name      string
+	topic     string
+	partition int32
+	next      int64 // first offset of the next partition
+	known     bool  // next came from a checkpoint; otherwise the first record seen sets it
+	ch        chan []*kgo.Record
+	stop      chan struct{} // closed: finish the partition in flight, then end (revoked)
+	stopOnce  sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc // abort the partition in flight (partitions lost, stream ending)
+	done      chan struct{}
+}
+
+// Stream implements stage.StreamConsumer. It joins the consumer group; each assigned topic-partition resumes at
+// the checkpoint committed with its newest partition (never at the group's offsets) and runs as a lane that cuts
+// partitions by roll. When the group revokes a topic-partition, its lane finishes and commits the partition in
+// flight before the revocation completes, so the next owner resumes exactly after it.
+func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume stage.ResumeFunc, handle stage.PartitionHandler) error {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &streamer{c: c, run: run, resume: resume, handle: handle, ctx: sctx,
+		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, failc: make(chan struct{})}
+	pctx, stopPoll := context.WithCancel(sctx) // also stopped when a lane fails
+	s.stopPoll = stopPoll
+	opts := append(append([]kgo.Opt(nil), c.base...),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(s.adjust),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.lost),
+		kgo.ConsumeResetOffset(c.startOffset()),
+	)
+	if c.topicRe != nil {
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(c.topicRe.String()))
+	} else {
+		opts = append(opts, kgo.ConsumeTopics(c.cfg.Topics...))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		stopPoll()
+		cancel()
+		return fmt.Errorf("kafka: connect to %s: %w", strings.Join(c.cfg.Brokers, ","), err)
+	}
+	s.cl = cl
+	err = s.poll(pctx)
+	stopPoll()
+	// Lanes abort their partition in flight (it is read again after a restart) and end before the client leaves
+	// the group, so no other member can start on a topic-partition this one still loads.
+	cancel()
+	s.waitLanes()
+	cl.Close()
+	if err == nil {
+		s.mu.Lock()
+		err = s.failed
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (c *Consumer) startOffset() kgo.Offset {
+	switch {
+	case c.startMs == -2:
+		return kgo.NewOffset().AtStart()
+	case c.startMs == -1:
+		return kgo.NewOffset().AtEnd()
+	default:
+		return kgo.NewOffset().AfterMilli(c.startMs)
+	}
+}
+
+// poll fetches and hands each topic-partition's records to its lane until ctx ends or a lane fails.
+func (s *streamer) poll(ctx context.Context) error {
+	for {
+		fetches := s.cl.PollRecords(ctx, 4*s.c.cfg.BatchRows)
+		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		select {
+		case <-s.failc:
+			s.cl.AllowRebalance()
+			return nil
+		default:
+		}
+		if err := fetchError(fetches); err != nil {
+			if errors.Is(err, kgo.ErrClientClosed) {
+				s.cl.AllowRebalance()
+				return nil
+			}
+			s.c.log.Warn("kafka: fetch failed; franz-go retries", "err", err)
+		}
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			ln := s.laneFor(p.Topic, p.Partition)
+			select {
+			case ln.ch <- p.Records:
+			case <-ln.done:
+			case <-ctx.Done():
+			}
+		})
+		s.cl.AllowRebalance()
+	}
+}
+
+// laneFor returns the running lane of a topic-partition, starting it on its first records.
+func (s *streamer) laneFor(topic string, partition int32) *laneState {
+	name := lane(topic, partition)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ln := s.lanes[name]; ln != nil {
+		select {
+		case <-ln.done:
+		default:
+			return ln
+		}
+	}
+	lctx, cancel := context.WithCancel(s.ctx)
+	ln := &laneState{name: name, topic: topic, partition: partition, ch: make(chan []*kgo.Record, 4),
+		stop: make(chan struct{}), ctx: lctx, cancel: cancel, done: make(chan struct{})}
+	if off, ok := s.resumeAt[name]; ok {
+		ln.next, ln.known = off, true
+		delete(s.resumeAt, name)
+	}
+	s.lanes[name] = ln
+	go s.runLane(ln)
+	return ln
+}
+
+// adjust is called after the group assigns topic-partitions and before fetching starts: each starts at the
+// checkpoint committed with its newest partition, whatever offset the group has committed.
+func (s *streamer) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	for topic, ps := range offsets {
+		for p := range ps {
+			name := lane(topic, p)
+			cp, ok, err := s.resume(ctx, name)
+			if err != nil {
+				s.fail(fmt.Errorf("kafka: read the checkpoint of lane %s: %w", name, err))
+				return nil, err
+			}
+			if !ok {
+				ps[p] = s.c.startOffset()
+				continue
+			}
+			off, err := strconv.ParseInt(cp, 10, 64)
+			if err != nil || off < 0 {
+				err = fmt.Errorf("kafka: the checkpoint of lane %s is %q, not an offset; was it written by another consumer type?", name, cp)
+				s.fail(err)
+				return nil, err
+			}
+			ps[p] = kgo.NewOffset().At(off).WithEpoch(-1)
+			s.mu.Lock()
+			s.resumeAt[name] = off
+			s.mu.Unlock()
+		}
+	}
+	return offsets, nil
+}
+
+// revoked finishes the partitions in flight of the revoked topic-partitions (commits them) before the group
+// moves them to another member.
+func (s *streamer) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.endLanes(revoked, false)
+}
+
+// lost aborts the partitions in flight of topic-partitions the member lost: another member may already own them.
+func (s *streamer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.endLanes(lost, true)
+}
+
+func (s *streamer) endLanes(tps map[string][]int32, abort bool) {
+	var ending []*laneState
+	s.mu.Lock()
+	for topic, ps := range tps {
+		for _, p := range ps {
+			name := lane(topic, p)
+			delete(s.resumeAt, name)
+			if ln := s.lanes[name]; ln != nil {
+				ending = append(ending, ln)
+				delete(s.lanes, name)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, ln := range ending {
+		if abort {
+			ln.cancel()
+		}
+		ln.stopOnce.Do(func() { close(ln.stop) })
+	}
+	for _, ln := range ending {
+		<-ln.done
+		s.c.log.Info("kafka: lane handed back to the group", "lane", ln.name, "next_offset", ln.next, "aborted", abort)
+	}
+}
+
+func (s *streamer) waitLanes() {
+	s.mu.Lock()
+	lanes := make([]*laneState, 0, len(s.lanes))
+	for _, ln := range s.lanes {
+		lanes = append(lanes, ln)
+	}
+	s.mu.Unlock()
+	for _, ln := range lanes {
+		<-ln.done
+	}
+}
+
+func (s *streamer) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+		close(s.failc)
+		if s.stopPoll != nil {
+			s.stopPoll()
+		}
+	}
+}
+
+// runLane cuts the lane's records into partitions and hands each to the engine, until stopped.
+func (s *streamer) runLane(ln *laneState) {
+	defer close(ln.done)
+	defer ln.cancel()
+	var pending []*kgo.Record
+	for {
+		if len(pending) == 0 {
+			select {
+			case pending = <-ln.ch:
+			case <-ln.stop:
+				return
+			case <-ln.ctx.Done():
+				return
+			}
+		}
+		if !ln.known {
+			ln.next, ln.known = pending[0].Offset, true
+		}
+		first := ln.next
+		p := stage.Partition{Key: StreamKey(ln.topic, ln.partition, first), Lane: ln.name, Lo: first, Run: s.run}
+		called, end := false, int64(-1)
+		read := func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+			if called {
+				return "", fmt.Errorf("kafka: stream partition %s read twice; a failed load is read again after a restart", p.Key)
+			}
+			called = true
+			var err error
+			end, err = s.readPartition(ctx, ln, p, &pending, out)
+			if err != nil {
+				return "", err
+			}
+			return strconv.FormatInt(end, 10), nil
+		}
+		err := s.handle(ln.ctx, p, read)
+		if ln.ctx.Err() != nil {
+			if err != nil {
+				s.c.log.Debug("kafka: stream partition aborted", "key", p.Key, "err", err)
+			}
+			return
+		}
+		if err == nil && end < 0 {
+			err = fmt.Errorf("kafka: the handler of stream partition %s returned without reading it", p.Key)
+		}
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		ln.next = end
+		// The group's offsets only serve lag monitoring: jetflow resumes from its own checkpoints.
+		s.cl.CommitOffsets(context.WithoutCancel(ln.ctx), map[string]map[int32]kgo.EpochOffset{
+			ln.topic: {ln.partition: {Epoch: -1, Offset: end}},
+		}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				s.c.log.Debug("kafka: committing the group offset failed (lag monitoring only)", "lane", ln.name, "err", err)
+			}
+		})
+		select {
+		case <-ln.stop:
+			return
+		default:
+		}
+	}
+}
+
+// readPartition emits records from *pending and the lane's channel until a roll limit is reached, the lane is
+// stopped, or ctx ends; it returns the offset after the last record of the partition.
+func (s *streamer) readPartition(ctx context.Context, ln *laneState, p stage.Partition, pending *[]*kgo.Record, out func(arrow.RecordBatch) error) (int64, error) {
+	roll := s.c.cfg.Roll
+	r := s.c.newPartReader(out)
+	defer r.b.release()
+	var timer <-chan time.Time
+	if roll.Interval > 0 {
+		t := time.NewTimer(roll.Interval.D())
+		defer t.Stop()
+		timer = t.C
+	}
+	next := ln.next
+	var rows, bytes int64
+	for {
+		for len(*pending) > 0 {
+			if (roll.Rows > 0 && rows >= roll.Rows) || (roll.Bytes > 0 && bytes >= int64(roll.Bytes)) {
+				return s.finish(ctx, r, p, next)
+			}
+			rec := (*pending)[0]
+			*pending = (*pending)[1:]
+			if rec.Offset < next {
+				continue
+			}
+			if rec.Offset > next && rows == 0 && rec.Offset-next > 1 {
+				s.c.log.Warn("kafka: offsets skipped at the start of a partition (deleted by retention or compaction, or transaction markers)",
+					"lane", ln.name, "expected", next, "got", rec.Offset)
+			}
+			if err := r.record(rec); err != nil {
+				return 0, err
+			}
+			next = rec.Offset + 1
+			rows++
+			bytes += int64(len(rec.Key) + len(rec.Value))
+		}
+		if (roll.Rows > 0 && rows >= roll.Rows) || (roll.Bytes > 0 && bytes >= int64(roll.Bytes)) {
+			return s.finish(ctx, r, p, next)
+		}
+		// Nothing buffered: hand over what is built before waiting, so a quiet topic does not hold rows back.
+		if err := r.flush(); err != nil {
+			return 0, err
+		}
+		select {
+		case recs := <-ln.ch:
+			*pending = recs
+		case <-timer:
+			return s.finish(ctx, r, p, next)
+		case <-ln.stop:
+			return s.finish(ctx, r, p, next)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("kafka: stream partition %s stopped at offset %d: %w", p.Key, next, context.Cause(ctx))
+		}
+	}
+}
+
+func (s *streamer) finish(ctx context.Context, r *partReader, p stage.Partition, next int64) (int64, error) {
+	if err := r.flush(); err != nil {
+		return 0, err
+	}
+	if err := s.c.finishBad(ctx, r, s.run.Label+"/"+strings.ReplaceAll(p.Key, "/", "-")); err != nil {
+		return 0, err
+	}
+	return next, nil
+}
