@@ -4,6 +4,7 @@ package builtin
 import (
 	_ "github.com/jetflow-dev/jetflow/consumers/generate" // consumer "generate"
 	_ "github.com/jetflow-dev/jetflow/consumers/httpapi"  // consumer "httpapi"
+	_ "github.com/jetflow-dev/jetflow/consumers/kafka"    // consumer "kafka"
 	_ "github.com/jetflow-dev/jetflow/consumers/postgres" // consumer "postgres"
 	_ "github.com/jetflow-dev/jetflow/loaders/iceberg"    // loader "iceberg"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"    // loader "parquet"
