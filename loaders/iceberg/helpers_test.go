@@ -23,6 +23,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // newLoader builds a loader on a SQLite catalog and local warehouse in dir; edit adjusts the config first.
 func newLoader(t testing.TB, dir string, edit func(*Config)) *Loader {
 	t.Helper()
+	return newLoaderLog(t, dir, quietLogger(), edit)
+}
+
+// newLoaderLog is newLoader logging to log.
+func newLoaderLog(t testing.TB, dir string, log *slog.Logger, edit func(*Config)) *Loader {
+	t.Helper()
 	cfg := Config{
 		Catalog: CatalogConfig{Warehouse: filepath.Join(dir, "warehouse")},
 		Table:   "analytics.orders",
@@ -30,7 +36,7 @@ func newLoader(t testing.TB, dir string, edit func(*Config)) *Loader {
 	if edit != nil {
 		edit(&cfg)
 	}
-	l, err := New(stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator(), Logger: quietLogger()}, &cfg)
+	l, err := New(stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator(), Logger: log}, &cfg)
 	if err != nil {
 		t.Fatalf("building the iceberg loader: %v", err)
 	}

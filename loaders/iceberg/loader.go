@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -272,6 +273,15 @@ func (l *Loader) Catalog(ctx context.Context) (catalog.Catalog, error) {
 			return nil, err
 		}
 		cat, err := sqlcat.NewCatalog(l.cfg.Catalog.Name, db, dialect, props)
+		// NewCatalog creates the catalog's tables if missing; workers starting together race on that, and
+		// PostgreSQL lets one CREATE TABLE IF NOT EXISTS fail with a unique violation when another wins.
+		for attempt := 0; err != nil && attempt < 5 && creationRace(err); attempt++ {
+			if err := sleepBackoff(ctx, attempt, time.Second); err != nil {
+				db.Close()
+				return nil, err
+			}
+			cat, err = sqlcat.NewCatalog(l.cfg.Catalog.Name, db, dialect, props)
+		}
 		if err != nil {
 			db.Close()
 			return nil, fmt.Errorf("iceberg loader: open the sql catalog in %s: %w", where, err)
@@ -316,6 +326,11 @@ func OpenSQLite(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("iceberg loader: open the SQLite catalog %s: %w", path, err)
 	}
 	return db, nil
+}
+
+func creationRace(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "already exists") || strings.Contains(msg, "database is locked")
 }
 
 func redactURL(s string) string {
