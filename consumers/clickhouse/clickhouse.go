@@ -1,0 +1,616 @@
+// Package clickhouse is the `clickhouse` consumer: it reads a table or a query from ClickHouse over the native
+// protocol with ch-go and decodes each Native block column by column straight into Arrow buffers (see
+// convert.go): one block is one Arrow batch. The schema comes from the result's header block; partitions are
+// windows of a time column or ranges of an integer column.
+package clickhouse
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/ch-go"
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+const doc = "Reads a ClickHouse table or query over the native protocol (ch-go) and decodes each Native block " +
+	"column by column straight into Arrow buffers, one batch per block. The schema comes from the result's " +
+	"header. Partitions are windows of a Date/DateTime column or ranges of an integer column."
+
+func init() {
+	stage.RegisterConsumer[Config]("clickhouse", doc, build)
+}
+
+// Consumer reads one table or query. It is safe for concurrent Reads of different partitions.
+type Consumer struct {
+	cfg      Config
+	alloc    memory.Allocator
+	log      *slog.Logger
+	tls      *tls.Config
+	comp     ch.Compression
+	db, name string             // table mode
+	tmpl     *template.Template // query mode
+	settings string             // " SETTINGS k = v, ..." appended to every query
+
+	mu  sync.Mutex
+	src *source
+}
+
+// source is what the server says about the table or query.
+type source struct {
+	schema *arrow.Schema
+	body   string   // table mode: SELECT ... FROM ...; its WHERE is added per partition
+	part   partKind // the partition column's kind
+	ptype  string   // the partition column's ClickHouse type
+}
+
+type partKind int
+
+const (
+	partNone partKind = iota
+	partInt
+	partDate   // Date, Date32
+	partTime   // DateTime
+	partTime64 // DateTime64
+)
+
+var (
+	_ stage.Consumer       = (*Consumer)(nil)
+	_ stage.DeclaredSchema = (*Consumer)(nil)
+)
+
+var (
+	settingName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	trailingClause = regexp.MustCompile(`(?is)\b(FORMAT\s+\w+|SETTINGS\s+.*)\s*;?\s*$`)
+)
+
+func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
+	var errs []error
+	c := &Consumer{cfg: *cfg, alloc: bc.Alloc, log: bc.Logger}
+	if c.alloc == nil {
+		c.alloc = memory.DefaultAllocator
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if cfg.Addr == "" {
+		errs = append(errs, stage.FieldErrorf("addr", "is empty: give host:port of the native protocol (9000)"))
+	} else if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		errs = append(errs, stage.FieldErrorf("addr", "%q is not host:port (the native protocol's port, 9000 or 9440 with TLS)", cfg.Addr))
+	}
+	if c.cfg.Database == "" {
+		c.cfg.Database = "default"
+	}
+	if c.cfg.User == "" {
+		c.cfg.User = "default"
+	}
+	switch cfg.Compression {
+	case "", "lz4":
+		c.comp = ch.CompressionLZ4
+	case "zstd":
+		c.comp = ch.CompressionZSTD
+	case "none":
+		c.comp = ch.CompressionDisabled
+	default:
+		errs = append(errs, stage.FieldErrorf("compression", "%q is not one of none, lz4, zstd", cfg.Compression))
+	}
+	if cfg.TLS.Enabled {
+		t, err := tlsConfig(cfg.TLS, cfg.Addr)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.tls = t
+	} else if cfg.TLS.CAFile != "" || cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify {
+		errs = append(errs, stage.FieldErrorf("tls.enabled", "is false, but other tls keys are set: set enabled: true"))
+	}
+	switch {
+	case cfg.Table == "" && cfg.Query == "":
+		errs = append(errs, stage.FieldErrorf("table", "set table: (name or database.name) or query: (a SELECT)"))
+	case cfg.Table != "" && cfg.Query != "":
+		errs = append(errs, stage.FieldErrorf("query", "set either table: or query:, not both"))
+	case cfg.Table != "":
+		c.db, c.name = c.cfg.Database, cfg.Table
+		if db, name, ok := strings.Cut(cfg.Table, "."); ok {
+			c.db, c.name = db, name
+		}
+		if c.db == "" || c.name == "" || strings.Contains(c.name, ".") {
+			errs = append(errs, stage.FieldErrorf("table", "%q is not a table name: write name or database.name", cfg.Table))
+		}
+	case cfg.Query != "":
+		t, err := template.New("query").Option("missingkey=error").Parse(cfg.Query)
+		if err != nil {
+			errs = append(errs, stage.FieldErrorf("query", "template: %v", err))
+		}
+		c.tmpl = t
+		if len(cfg.Columns) > 0 {
+			errs = append(errs, stage.FieldErrorf("columns", "applies to table:; with query:, list the columns in the SELECT"))
+		}
+		if trailingClause.MatchString(cfg.Query) {
+			errs = append(errs, stage.FieldErrorf("query", "ends with FORMAT or SETTINGS: leave them out (the consumer reads the Native format; settings go in settings:)"))
+		}
+	}
+	for i, col := range cfg.Columns {
+		if col == "" {
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "is empty"))
+		}
+	}
+	if cfg.BlockRows < 1 {
+		errs = append(errs, stage.FieldErrorf("block_rows", "must be at least 1, not %d", cfg.BlockRows))
+	}
+	if cfg.DialTimeout < 0 {
+		errs = append(errs, stage.FieldErrorf("dial_timeout", "must not be negative"))
+	}
+	if cfg.ReadTimeout < 0 {
+		errs = append(errs, stage.FieldErrorf("read_timeout", "must not be negative"))
+	}
+	settings, err := settingsClause(cfg.Settings, cfg.BlockRows)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.settings = settings
+	errs = append(errs, c.checkPartition()...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func tlsConfig(cfg TLSConfig, addr string) (*tls.Config, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	t := &tls.Config{ServerName: host, InsecureSkipVerify: cfg.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if cfg.ServerName != "" {
+		t.ServerName = cfg.ServerName
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, stage.FieldErrorf("tls.ca_file", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, stage.FieldErrorf("tls.ca_file", "%s holds no PEM certificate", cfg.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+// settingsClause renders settings (and max_block_size) as a SETTINGS clause, names checked and values quoted.
+func settingsClause(settings map[string]string, blockRows int) (string, error) {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := []string{}
+	if _, ok := settings["max_block_size"]; !ok && blockRows > 0 {
+		parts = append(parts, "max_block_size = "+strconv.Itoa(blockRows))
+	}
+	var errs []error
+	for _, k := range keys {
+		if !settingName.MatchString(k) {
+			errs = append(errs, stage.FieldErrorf("settings."+k, "%q is not a setting name", k))
+			continue
+		}
+		parts = append(parts, k+" = "+settingValue(settings[k]))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	return " SETTINGS " + strings.Join(parts, ", "), nil
+}
+
+// settingValue writes a number as is and anything else as a quoted string.
+func settingValue(v string) string {
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return v
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXnN") {
+		return v
+	}
+	return quoteString(v)
+}
+
+// quoteString writes a ClickHouse string literal.
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// quoteIdent writes a ClickHouse identifier in backquotes, so any name is read as a name.
+func quoteIdent(s string) string {
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(s) + "`"
+}
+
+func (c *Consumer) checkPartition() []error {
+	p := c.cfg.Partition
+	var errs []error
+	set := 0
+	for _, on := range []bool{p.Every > 0, p.Step > 0, p.Count > 0} {
+		if on {
+			set++
+		}
+	}
+	if p.Column == "" {
+		if set > 0 {
+			errs = append(errs, stage.FieldErrorf("partition.column", "is required with every, step or count"))
+		}
+		return errs
+	}
+	if set != 1 {
+		errs = append(errs, stage.FieldErrorf("partition", "set exactly one of every (time columns), step (integer columns) or count"))
+	}
+	if p.Every < 0 {
+		errs = append(errs, stage.FieldErrorf("partition.every", "must be positive"))
+	}
+	if p.Step < 0 {
+		errs = append(errs, stage.FieldErrorf("partition.step", "must be positive"))
+	}
+	if p.Count < 0 {
+		errs = append(errs, stage.FieldErrorf("partition.count", "must be positive"))
+	}
+	if c.cfg.Query != "" && p.Step > 0 {
+		errs = append(errs, stage.FieldErrorf("partition.step", "needs the column's min and max from table:; with query:, partition a time column by every or count"))
+	}
+	return errs
+}
+
+// DeclaredSchema implements stage.DeclaredSchema: the schema is only known at the source.
+func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) { return nil, false, nil }
+
+// Schema is the result's header: the table's (or selected) columns, or the query's.
+func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
+	src, err := c.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return src.schema, nil
+}
+
+// errAuth is the hint for a failed login.
+var errAuth = errors.New("check user and password (and that the user may log in from this host)")
+
+// dial opens a connection; errors name the address and user, never the password.
+func (c *Consumer) dial(ctx context.Context) (*ch.Client, error) {
+	client, err := ch.Dial(ctx, ch.Options{
+		Address:     c.cfg.Addr,
+		Database:    c.cfg.Database,
+		User:        c.cfg.User,
+		Password:    c.cfg.Password.Reveal(),
+		Compression: c.comp,
+		ClientName:  "jetflow",
+		TLS:         c.tls,
+		DialTimeout: c.cfg.DialTimeout.D(),
+		ReadTimeout: c.readTimeout(),
+	})
+	if err == nil {
+		return client, nil
+	}
+	where := fmt.Sprintf("clickhouse: connect to %s as %s", c.cfg.Addr, c.cfg.User)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", where, ctx.Err())
+	}
+	if ex, ok := ch.AsException(err); ok {
+		if ex.IsCode(proto.ErrAuthenticationFailed, proto.ErrWrongPassword, proto.ErrUnknownUser, proto.ErrRequiredPassword) {
+			return nil, fmt.Errorf("%s: %s: %w", where, c.redact(ex.Message), errAuth)
+		}
+		if ex.IsCode(proto.ErrUnknownDatabase) {
+			return nil, stage.FieldErrorf("database", "%s: %s", where, c.redact(ex.Message))
+		}
+		return nil, fmt.Errorf("%s: %s (%s)", where, c.redact(ex.Message), ex.Code)
+	}
+	return nil, fmt.Errorf("%s: %s (is the server up, and addr its native port, 9000, not the HTTP port 8123?)", where, c.redact(err.Error()))
+}
+
+func (c *Consumer) readTimeout() time.Duration {
+	if c.cfg.ReadTimeout == 0 {
+		return 5 * time.Minute
+	}
+	return c.cfg.ReadTimeout.D()
+}
+
+// redact removes the password from a message from a library or the server, in case it quoted it.
+func (c *Consumer) redact(msg string) string {
+	if pw := c.cfg.Password.Reveal(); pw != "" {
+		return strings.ReplaceAll(msg, pw, "[redacted]")
+	}
+	return msg
+}
+
+// queryErr wraps an error of a query with what was being done; the server's exception keeps its code.
+func (c *Consumer) queryErr(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("clickhouse: %s on %s: %w", what, c.cfg.Addr, err)
+	}
+	if ex, ok := ch.AsException(err); ok {
+		return fmt.Errorf("clickhouse: %s on %s: server error %s: %s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)))
+	}
+	return fmt.Errorf("clickhouse: %s on %s: %s", what, c.cfg.Addr, c.redact(err.Error()))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// source resolves the table or query once: its columns from a LIMIT 0 read of the real SELECT's header.
+func (c *Consumer) source(ctx context.Context) (*source, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.src != nil {
+		return c.src, nil
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	src := &source{}
+	var probe string
+	if c.tmpl != nil {
+		if c.cfg.Partition.Column != "" {
+			src.part = partTime
+		}
+		// Any bounds do for the header: the partition's only change the WHERE.
+		now := time.Now().UTC().Truncate(24 * time.Hour)
+		body, used, err := c.render(stage.Partition{Lo: now, Hi: now.Add(time.Hour)}, src.part)
+		if err != nil {
+			return nil, err
+		}
+		if used && c.cfg.Partition.Column == "" {
+			return nil, stage.FieldErrorf("partition.column", "the query uses {{ .Partition.Lo }}/{{ .Partition.Hi }}: set partition.column and how to cut it")
+		}
+		if !used && c.cfg.Partition.Column != "" {
+			return nil, stage.FieldErrorf("query", "partition.column is set but the query does not use {{ .Partition.Lo }} and {{ .Partition.Hi }}; every partition would read every row")
+		}
+		probe = "SELECT * FROM (" + body + ") LIMIT 0"
+	} else {
+		cols, err := c.tableColumns(ctx, client)
+		if err != nil {
+			return nil, err
+		}
+		sel := make([]string, 0, len(c.cfg.Columns))
+		if len(c.cfg.Columns) == 0 {
+			sel = append(sel, "*")
+		}
+		var errs []error
+		for i, col := range c.cfg.Columns {
+			if _, ok := cols[col]; !ok {
+				errs = append(errs, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "no column %q in %s.%s", col, c.db, c.name))
+			}
+			sel = append(sel, quoteIdent(col))
+		}
+		if pc := c.cfg.Partition.Column; pc != "" {
+			typ, ok := cols[pc]
+			if !ok {
+				errs = append(errs, stage.FieldErrorf("partition.column", "no column %q in %s.%s", pc, c.db, c.name))
+			} else if src.part, err = partitionKind(pc, typ); err != nil {
+				errs = append(errs, err)
+			}
+			src.ptype = typ
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		src.body = "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(c.db) + "." + quoteIdent(c.name)
+		probe = src.body + " LIMIT 0"
+	}
+	res := newBlockResult(c.alloc)
+	defer res.release()
+	if err := client.Do(ctx, ch.Query{Body: probe + c.settings, Result: res, OnResult: func(context.Context, proto.Block) error { return nil }}); err != nil {
+		if c.tmpl != nil {
+			return nil, stage.FieldErrorf("query", "%s", c.queryErr("read the query's columns", err))
+		}
+		return nil, c.queryErr("read the columns of "+c.db+"."+c.name, err)
+	}
+	if res.schema == nil {
+		return nil, fmt.Errorf("clickhouse: the server sent no header for %s", probe)
+	}
+	src.schema = res.schema
+	c.src = src
+	return src, nil
+}
+
+// tableColumns looks the table up in system.columns: its columns and their types. A missing table is a
+// config error on table:.
+func (c *Consumer) tableColumns(ctx context.Context, client *ch.Client) (map[string]string, error) {
+	var names, types proto.ColStr
+	cols := map[string]string{}
+	q := "SELECT name, type FROM system.columns WHERE database = " + quoteString(c.db) + " AND table = " + quoteString(c.name)
+	err := client.Do(ctx, ch.Query{Body: q, Result: proto.Results{{Name: "name", Data: &names}, {Name: "type", Data: &types}},
+		OnResult: func(context.Context, proto.Block) error {
+			for i := 0; i < names.Rows(); i++ {
+				cols[names.Row(i)] = types.Row(i)
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, c.queryErr("look up table "+c.db+"."+c.name, err)
+	}
+	if len(cols) == 0 {
+		return nil, stage.FieldErrorf("table", "no table or view %s.%s on %s (names are case-sensitive)", c.db, c.name, c.cfg.Addr)
+	}
+	return cols, nil
+}
+
+// partitionKind checks that the partition column is an integer or a time.
+func partitionKind(col, typ string) (partKind, error) {
+	t, err := parseType(typ)
+	if err != nil {
+		return 0, err
+	}
+	switch t.name {
+	case "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64":
+		return partInt, nil
+	case "Date", "Date32":
+		return partDate, nil
+	case "DateTime":
+		return partTime, nil
+	case "DateTime64":
+		return partTime64, nil
+	}
+	return 0, stage.FieldErrorf("partition.column", "column %q is %s; a partition column is an integer ((U)Int8-64), Date, Date32, DateTime or DateTime64", col, typ)
+}
+
+// literal renders a partition bound as a ClickHouse literal of the column's kind.
+func literal(k partKind, v any) (string, error) {
+	switch x := v.(type) {
+	case int64:
+		if k != partInt {
+			return "", fmt.Errorf("%d is not a time", x)
+		}
+		return strconv.FormatInt(x, 10), nil
+	case time.Time:
+		x = x.UTC()
+		switch k {
+		case partDate:
+			if x != x.Truncate(24*time.Hour) {
+				return "", fmt.Errorf("%s is not a whole day", x.Format(time.RFC3339Nano))
+			}
+			return "toDate('" + x.Format("2006-01-02") + "')", nil
+		case partTime:
+			if x.Nanosecond() != 0 {
+				// Sub-second bounds need DateTime64 (servers since 20.1).
+				return "toDateTime64('" + x.Format("2006-01-02 15:04:05.999999999") + "', 9, 'UTC')", nil
+			}
+			return "toDateTime('" + x.Format("2006-01-02 15:04:05") + "', 'UTC')", nil
+		case partTime64:
+			return "toDateTime64('" + x.Format("2006-01-02 15:04:05.999999999") + "', 9, 'UTC')", nil
+		}
+		return "", fmt.Errorf("%s is not an integer", x.Format(time.RFC3339Nano))
+	}
+	return "", fmt.Errorf("bound %v of type %T", v, v)
+}
+
+// render executes the query template with the partition's bounds as literals; used says whether the template
+// referred to them.
+func (c *Consumer) render(p stage.Partition, k partKind) (sql string, used bool, err error) {
+	b := &bounds{k: k, lo: p.Lo, hi: p.Hi}
+	var sb strings.Builder
+	if err := c.tmpl.Execute(&sb, map[string]any{"Partition": b}); err != nil {
+		return "", false, stage.FieldErrorf("query", "template: %v (the query sees .Partition.Lo and .Partition.Hi)", err)
+	}
+	if b.err != nil {
+		return "", false, fmt.Errorf("clickhouse: partition %s: %w", p.Key, b.err)
+	}
+	return strings.TrimRight(strings.TrimSpace(sb.String()), ";"), b.used, nil
+}
+
+// bounds renders {{ .Partition.Lo }} and {{ .Partition.Hi }} as literals.
+type bounds struct {
+	k      partKind
+	lo, hi any
+	used   bool
+	err    error
+}
+
+func (b *bounds) Lo() string { return b.lit(b.lo) }
+func (b *bounds) Hi() string { return b.lit(b.hi) }
+func (b *bounds) lit(v any) string {
+	b.used = true
+	s, err := literal(b.k, v)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return s
+}
+
+// sql is the SELECT of one partition.
+func (c *Consumer) sql(src *source, p stage.Partition) (string, error) {
+	if c.tmpl != nil {
+		body, _, err := c.render(p, src.part)
+		if err != nil {
+			return "", err
+		}
+		return body + c.settings, nil
+	}
+	if src.part == partNone {
+		return src.body + c.settings, nil
+	}
+	lo, err := literal(src.part, p.Lo)
+	if err != nil {
+		return "", fmt.Errorf("clickhouse: partition %s: lower bound: %w; was it planned with a different config?", p.Key, err)
+	}
+	hi, err := literal(src.part, p.Hi)
+	if err != nil {
+		return "", fmt.Errorf("clickhouse: partition %s: upper bound: %w; was it planned with a different config?", p.Key, err)
+	}
+	col := quoteIdent(c.cfg.Partition.Column)
+	return src.body + " WHERE " + col + " >= " + lo + " AND " + col + " < " + hi + c.settings, nil
+}
+
+// outError carries the receiver's error through ch-go so Read returns it unwrapped.
+type outError struct{ err error }
+
+func (e *outError) Error() string { return e.err.Error() }
+
+// Read streams the partition's rows: each Native block the server sends becomes one Arrow batch.
+func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.RecordBatch) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("clickhouse: partition %s: %w", p.Key, err)
+	}
+	src, err := c.source(ctx)
+	if err != nil {
+		return err
+	}
+	sql, err := c.sql(src, p)
+	if err != nil {
+		return err
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (partition %s)", err, p.Key)
+	}
+	defer client.Close()
+	started := time.Now()
+	res := newBlockResult(c.alloc)
+	defer res.release()
+	var rows, blocks int64
+	var fail *outError
+	err = client.Do(ctx, ch.Query{Body: sql, Result: res, OnResult: func(ctx context.Context, blk proto.Block) error {
+		if blk.Rows == 0 {
+			if !res.schema.Equal(src.schema) {
+				return fmt.Errorf("the columns changed since the plan: now %s", res.schema)
+			}
+			return nil
+		}
+		rec := res.record(blk.Rows)
+		err := out(rec)
+		rec.Release()
+		if err != nil {
+			fail = &outError{err}
+			return fail
+		}
+		rows += int64(blk.Rows)
+		blocks++
+		return nil
+	}})
+	if err != nil {
+		switch {
+		case fail != nil:
+			return fail.err
+		case ctx.Err() != nil:
+			return fmt.Errorf("clickhouse: partition %s stopped after %d rows: %w", p.Key, rows, ctx.Err())
+		}
+		return c.queryErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, rows), err)
+	}
+	c.log.Debug("clickhouse: partition read", "addr", c.cfg.Addr, "partition", p.Key, "rows", rows, "blocks", blocks, "took", time.Since(started))
+	return nil
+}

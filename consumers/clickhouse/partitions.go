@@ -1,0 +1,153 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/ch-go"
+	"github.com/ClickHouse/ch-go/proto"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// Partitions cuts the run instance by the partition column:
+//   - no partition: one partition, Key "all", holding every row;
+//   - every / count on a time column: windows of the run instance [start, end), Key col[lo,hi) in RFC 3339;
+//   - step / count on an integer column: ranges over [min, max] of the table; an empty table has none.
+func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]stage.Partition, error) {
+	src, err := c.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc := c.cfg.Partition
+	if pc.Column == "" {
+		return []stage.Partition{{Key: "all", Run: run}}, nil
+	}
+	var bounds [][2]any
+	if src.part == partInt {
+		if pc.Every > 0 {
+			return nil, stage.FieldErrorf("partition.every", "applies to time columns; %q is %s: use step or count", pc.Column, src.ptype)
+		}
+		lo, hi, ok, err := c.minMax(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nil
+		}
+		bounds = intRanges(lo, hi, pc.Step, pc.Count)
+	} else {
+		if pc.Step > 0 {
+			return nil, stage.FieldErrorf("partition.step", "applies to integer columns; %q is %s: use every or count", pc.Column, src.ptype)
+		}
+		if run.End.IsZero() || !run.End.After(run.Start) {
+			return nil, fmt.Errorf("clickhouse: partition.column %q is a time: the run instance %q needs a start and an end (a run_instance with every:)", pc.Column, run.Label)
+		}
+		step := pc.Every.D()
+		if pc.Count > 0 {
+			step = (run.End.Sub(run.Start) / time.Duration(pc.Count)).Truncate(time.Second)
+		}
+		if src.part == partDate && step%(24*time.Hour) != 0 {
+			return nil, stage.FieldErrorf("partition", "column %q is %s: windows must be whole days, not %s", pc.Column, src.ptype, step)
+		}
+		if step <= 0 {
+			return nil, stage.FieldErrorf("partition", "windows of %s are too short", step)
+		}
+		for lo := run.Start.UTC(); lo.Before(run.End); lo = lo.Add(step) {
+			hi := lo.Add(step)
+			if hi.After(run.End) || (pc.Count > 0 && len(bounds) == pc.Count-1) {
+				hi = run.End.UTC()
+			}
+			bounds = append(bounds, [2]any{lo, hi})
+			if !hi.Before(run.End) {
+				break
+			}
+		}
+	}
+	parts := make([]stage.Partition, len(bounds))
+	for i, b := range bounds {
+		parts[i] = stage.Partition{Key: partitionKey(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
+	}
+	return parts, nil
+}
+
+// minMax reads the integer partition column's range.
+func (c *Consumer) minMax(ctx context.Context) (lo, hi int64, ok bool, err error) {
+	client, err := c.dial(ctx)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer client.Close()
+	col := quoteIdent(c.cfg.Partition.Column)
+	var l, h proto.ColInt64
+	var n proto.ColUInt64
+	q := "SELECT toInt64(min(" + col + ")) AS lo, toInt64(max(" + col + ")) AS hi, count() AS n FROM " +
+		quoteIdent(c.db) + "." + quoteIdent(c.name) + c.settings
+	if err := client.Do(ctx, ch.Query{Body: q, Result: proto.Results{{Name: "lo", Data: &l}, {Name: "hi", Data: &h}, {Name: "n", Data: &n}}}); err != nil {
+		return 0, 0, false, c.queryErr("range of "+c.cfg.Partition.Column+" in "+c.db+"."+c.name, err)
+	}
+	if n.Rows() != 1 || n[0] == 0 {
+		return 0, 0, false, nil
+	}
+	return l[0], h[0], true, nil
+}
+
+// intRanges cuts [lo, hi] into ranges of step aligned on multiples of step, or into count ranges of nearly
+// equal width. The last range ends at hi+1.
+func intRanges(lo, hi, step int64, count int) [][2]any {
+	var out [][2]any
+	if step > 0 {
+		start := lo - mod(lo, step)
+		for s := start; s <= hi; s += step {
+			out = append(out, [2]any{s, s + step})
+			if s > hi-step { // the next s would pass hi (or overflow)
+				break
+			}
+		}
+		return out
+	}
+	width := uint64(hi-lo) + 1
+	n := uint64(max(count, 1))
+	size, extra := width/n, width%n
+	s := lo
+	for i := uint64(0); i < n && (i == 0 || s <= hi); i++ {
+		e := s + int64(size)
+		if i < extra {
+			e++
+		}
+		if i == n-1 {
+			e = hi + 1
+		}
+		if e == s {
+			continue
+		}
+		out = append(out, [2]any{s, e})
+		s = e
+	}
+	return out
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// partitionKey is the canonical text of a range: id[0,100000), ts[2026-11-22T00:00:00Z,2026-11-22T01:00:00Z).
+func partitionKey(col string, lo, hi any) string {
+	return col + "[" + boundText(lo) + "," + boundText(hi) + ")"
+}
+
+func boundText(v any) string {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
