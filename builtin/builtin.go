@@ -2,12 +2,13 @@
 package builtin
 
 import (
-	_ "github.com/jetflow-dev/jetflow/consumers/generate" // consumer "generate"
-	_ "github.com/jetflow-dev/jetflow/consumers/httpapi"  // consumer "httpapi"
-	_ "github.com/jetflow-dev/jetflow/consumers/kafka"    // consumer "kafka"
-	_ "github.com/jetflow-dev/jetflow/consumers/postgres" // consumer "postgres"
-	_ "github.com/jetflow-dev/jetflow/loaders/iceberg"    // loader "iceberg"
-	_ "github.com/jetflow-dev/jetflow/loaders/parquet"    // loader "parquet"
-	_ "github.com/jetflow-dev/jetflow/transformers"       // select, drop, rename, reorder, cast, metadata, hash, mask, flatten, explode, dedupe, json_extract, schema
-	_ "github.com/jetflow-dev/jetflow/transformers/expr"  // transformers "filter", "derive"
+	_ "github.com/jetflow-dev/jetflow/consumers/clickhouse" // consumer "clickhouse"
+	_ "github.com/jetflow-dev/jetflow/consumers/generate"   // consumer "generate"
+	_ "github.com/jetflow-dev/jetflow/consumers/httpapi"    // consumer "httpapi"
+	_ "github.com/jetflow-dev/jetflow/consumers/kafka"      // consumer "kafka"
+	_ "github.com/jetflow-dev/jetflow/consumers/postgres"   // consumer "postgres"
+	_ "github.com/jetflow-dev/jetflow/loaders/iceberg"      // loader "iceberg"
+	_ "github.com/jetflow-dev/jetflow/loaders/parquet"      // loader "parquet"
+	_ "github.com/jetflow-dev/jetflow/transformers"         // select, drop, rename, reorder, cast, metadata, hash, mask, flatten, explode, dedupe, json_extract, schema
+	_ "github.com/jetflow-dev/jetflow/transformers/expr"    // transformers "filter", "derive"
 )
