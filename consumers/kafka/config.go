@@ -4,13 +4,15 @@ import "github.com/jetflow-dev/jetflow/stage"
 
 // Config is the `kafka` consumer's YAML config.
 type Config struct {
-	Brokers    []string `yaml:"brokers" fingerprint:"-" required:"true" doc:"Seed brokers, host:port."`
-	Topics     []string `yaml:"topics" doc:"Topics to read. Exactly one of topics and topic_regex."`
-	TopicRegex string   `yaml:"topic_regex" doc:"Read every topic whose whole name matches this regular expression (RE2), as found when the run plans (batch) or by the group's metadata refreshes (stream)."`
-	Group      string   `yaml:"group" fingerprint:"-" doc:"Consumer group (stream mode). Default: jetflow-<pipeline name>. jetflow resumes from the offsets it committed with the data, never from the group's; it commits the group's offsets after each partition only so that the usual tools show the lag."`
-	Start      string   `yaml:"start" default:"earliest" doc:"Where a topic-partition jetflow has never read starts: earliest, latest, or an RFC 3339 time (the first message at or after it)."`
-	Format     string   `yaml:"format" default:"json" enum:"json,avro,raw" doc:"How message values are decoded: json (one object per message, into the columns of schema, or of a schema inferred from infer_sample messages), avro (binary Avro of avro_schema, without a schema-registry header) or raw (the value's bytes in one binary column named value)."`
-	Schema     []Column `yaml:"schema" doc:"format json: the columns to read from each message's top-level object, in order; fields not listed are ignored, absent ones are null. Without it the schema is inferred from a sample (infer_sample)."`
+	Brokers        []string       `yaml:"brokers" fingerprint:"-" required:"true" doc:"Seed brokers, host:port."`
+	Topics         []string       `yaml:"topics" doc:"Topics to read. Exactly one of topics and topic_regex."`
+	TopicRegex     string         `yaml:"topic_regex" doc:"Read every topic whose whole name matches this regular expression (RE2), as found when the run plans (batch) or by the group's metadata refreshes (stream)."`
+	Group          string         `yaml:"group" fingerprint:"-" doc:"Consumer group (stream mode). Default: jetflow-<pipeline name>. jetflow resumes from the offsets it committed with the data, never from the group's; it commits the group's offsets after each partition only so that the usual tools show the lag."`
+	InstanceID     string         `yaml:"group_instance_id" fingerprint:"-" doc:"Static group membership (KIP-345): a stable id per process (a StatefulSet pod's name, ${HOSTNAME}). A process that restarts with the same id takes its topic-partitions back at once instead of waiting for the group to time the old member out. Two live processes must never share one."`
+	SessionTimeout stage.Duration `yaml:"session_timeout" fingerprint:"-" default:"45s" doc:"Stream mode: how long the group waits for a silent member (a crashed process) before giving its topic-partitions to the others."`
+	Start          string         `yaml:"start" default:"earliest" doc:"Where a topic-partition jetflow has never read starts: earliest, latest, or an RFC 3339 time (the first message at or after it)."`
+	Format         string         `yaml:"format" default:"json" enum:"json,avro,raw" doc:"How message values are decoded: json (one object per message, into the columns of schema, or of a schema inferred from infer_sample messages), avro (binary Avro of avro_schema, without a schema-registry header) or raw (the value's bytes in one binary column named value)."`
+	Schema         []Column       `yaml:"schema" doc:"format json: the columns to read from each message's top-level object, in order; fields not listed are ignored, absent ones are null. Without it the schema is inferred from a sample (infer_sample)."`
 	// InferSample is how many messages schema inference reads.
 	InferSample int      `yaml:"infer_sample" default:"1000" doc:"format json without schema: how many messages (from the start of each topic-partition, in turn) the schema is inferred from: integers widen to float64, numbers and booleans mixed with other kinds become string, objects become structs, arrays lists, fields seen only as null become string."`
 	AvroSchema  string   `yaml:"avro_schema" doc:"format avro: the writer's schema, Avro JSON. Records become columns; nested records structs, arrays lists, [\"null\", T] unions nullable T, enums strings, timestamp-millis/micros logical types timestamps."`

@@ -33,6 +33,7 @@ type streamer struct {
 	mu       sync.Mutex
 	lanes    map[string]*laneState
 	resumeAt map[string]int64 // offsets recovered from checkpoints at assignment, for lanes not started yet
+	done     map[string]map[int32]kgo.EpochOffset // next offset after the newest committed partition of each owned lane
 	failed   error
 	failc    chan struct{} // closed once failed is set
 	stopPoll context.CancelFunc
@@ -60,7 +61,7 @@ type laneState struct {
 func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume stage.ResumeFunc, handle stage.PartitionHandler) error {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &streamer{c: c, run: run, resume: resume, handle: handle, ctx: sctx,
-		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, failc: make(chan struct{})}
+		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, done: map[string]map[int32]kgo.EpochOffset{}, failc: make(chan struct{})}
 	pctx, stopPoll := context.WithCancel(sctx) // also stopped when a lane fails
 	s.stopPoll = stopPoll
 	opts := append(append([]kgo.Opt(nil), c.base...),
@@ -72,6 +73,12 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 		kgo.OnPartitionsLost(s.lost),
 		kgo.ConsumeResetOffset(c.startOffset()),
 	)
+	if c.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.cfg.SessionTimeout.D()))
+	}
+	if c.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
+	}
 	if c.topicRe != nil {
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(c.topicRe.String()))
 	} else {
@@ -90,6 +97,16 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	// the group, so no other member can start on a topic-partition this one still loads.
 	cancel()
 	s.waitLanes()
+	// A last synchronous commit of the group's offsets, so lag tools see where this member stopped.
+	s.mu.Lock()
+	final := s.done
+	s.done = nil
+	s.mu.Unlock()
+	if len(final) > 0 {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		cl.CommitOffsetsSync(cctx, final, nil)
+		ccancel()
+	}
 	cl.Close()
 	if err == nil {
 		s.mu.Lock()
@@ -218,6 +235,7 @@ func (s *streamer) endLanes(tps map[string][]int32, abort bool) {
 		for _, p := range ps {
 			name := lane(topic, p)
 			delete(s.resumeAt, name)
+			delete(s.done[topic], p)
 			if ln := s.lanes[name]; ln != nil {
 				ending = append(ending, ln)
 				delete(s.lanes, name)
@@ -309,6 +327,14 @@ func (s *streamer) runLane(ln *laneState) {
 			return
 		}
 		ln.next = end
+		s.mu.Lock()
+		if s.done != nil {
+			if s.done[ln.topic] == nil {
+				s.done[ln.topic] = map[int32]kgo.EpochOffset{}
+			}
+			s.done[ln.topic][ln.partition] = kgo.EpochOffset{Epoch: -1, Offset: end}
+		}
+		s.mu.Unlock()
 		// The group's offsets only serve lag monitoring: jetflow resumes from its own checkpoints.
 		s.cl.CommitOffsets(context.WithoutCancel(ln.ctx), map[string]map[int32]kgo.EpochOffset{
 			ln.topic: {ln.partition: {Epoch: -1, Offset: end}},
