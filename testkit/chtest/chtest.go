@@ -11,7 +11,8 @@
 //		...
 //	}
 //
-// Two users exist: "default" without a password, and User with Password (to test a wrong one). The server is a
+// LowCardinality columns, experimental in 18.16, are allowed in every session. Two users exist:
+// "default" without a password, and User with Password (to test a wrong one). The server is a
 // child of the test binary and gets SIGTERM through the parent-death signal if the binary dies before Main's
 // cleanup runs.
 //
@@ -116,8 +117,7 @@ func (s *Server) CreateDatabase(t testing.TB) string {
 	return name
 }
 
-// Exec runs statements in database over HTTP, failing the test on an error. Settings such as
-// allow_experimental_low_cardinality_type=1 go in the statement's SETTINGS clause.
+// Exec runs statements in database over HTTP, failing the test on an error.
 func (s *Server) Exec(t testing.TB, database string, sqls ...string) {
 	t.Helper()
 	for _, q := range sqls {
@@ -281,6 +281,7 @@ const usersXML = `<?xml version="1.0"?>
         <default>
             <max_memory_usage>4000000000</max_memory_usage>
             <load_balancing>random</load_balancing>
+            <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
         </default>
     </profiles>
     <users>
