@@ -32,7 +32,7 @@ type streamer struct {
 
 	mu       sync.Mutex
 	lanes    map[string]*laneState
-	resumeAt map[string]int64 // offsets recovered from checkpoints at assignment, for lanes not started yet
+	resumeAt map[string]int64                     // offsets recovered from checkpoints at assignment, for lanes not started yet
 	done     map[string]map[int32]kgo.EpochOffset // next offset after the newest committed partition of each owned lane
 	failed   error
 	failc    chan struct{} // closed once failed is set
