@@ -56,6 +56,7 @@ Commands:
   run        load a run instance (or, with --stream, an unbounded source)
   state      inspect or reset the recorded state of partitions
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
+  iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
   version    print the version
 
 Examples:
@@ -91,10 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdState(ctx, rest, stdout, stderr)
 	case "test":
 		err = cmdTest(ctx, rest, stdout, stderr)
+	case "iceberg":
+		err = cmdIceberg(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {

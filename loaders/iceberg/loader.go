@@ -413,6 +413,28 @@ func (l *Loader) tableProps() iceberg.Properties {
 	return p
 }
 
+// LoadTable loads the table as it is, without creating it.
+func (l *Loader) LoadTable(ctx context.Context) (*table.Table, error) {
+	cat, err := l.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, l.ident)
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("table %s does not exist yet (the first run creates it)", l.cfg.Table)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", l.cfg.Table, err)
+	}
+	return tbl, nil
+}
+
+// TableName is the table as the config names it.
+func (l *Loader) TableName() string { return l.cfg.Table }
+
+// TargetFileSize is the configured target size of data files.
+func (l *Loader) TargetFileSize() int64 { return int64(l.cfg.TargetFileSize) }
+
 // Table loads the table, creating it (and its namespace) from schema when it does not exist, and reconciles
 // its schema with schema under the schema_evolution policy (once per loader and schema).
 func (l *Loader) Table(ctx context.Context, schema *arrow.Schema) (*table.Table, error) {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/loaders/iceberg"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+const icebergSynopsis = "iceberg show|expire-snapshots|compact FILE [--table NAMESPACE.TABLE] [flags]"
+
+const icebergExamples = `  jetflow iceberg show pipelines/orders.yaml                       # schema, spec, snapshots with jetflow partitions
+  jetflow iceberg show pipelines/orders.yaml --orphans             # files no snapshot references (killed runs)
+  jetflow iceberg show pipelines/orders.yaml --orphans --remove    # ... and delete those older than an hour
+  jetflow iceberg expire-snapshots pipelines/orders.yaml --older-than 168h --retain-last 10
+  jetflow iceberg compact pipelines/orders.yaml --target-file-size 256MiB
+`
+
+// cmdIceberg runs the maintenance commands on the Iceberg table(s) a pipeline loads into.
+func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := []string{"show", "expire-snapshots", "compact"}
+	if len(args) == 0 || !slices.Contains(subs, args[0]) {
+		fs := newFlagSet("iceberg", icebergSynopsis, icebergExamples, stderr)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fs.Usage()
+			return withCode(exitOK, errQuiet)
+		}
+		fs.Usage()
+		if len(args) > 0 {
+			return withCode(exitInvalid, fmt.Errorf("unknown subcommand %q%s", args[0], didYouMean(args[0], subs)))
+		}
+		return withCode(exitInvalid, errors.New("want a subcommand: show, expire-snapshots or compact"))
+	}
+	sub := args[0]
+	var c commonFlags
+	fs := newFlagSet("iceberg "+sub, icebergSynopsis, icebergExamples, stderr)
+	c.register(fs)
+	tableFlag := fs.String("table", "", "the iceberg loader's table, when the pipeline has several")
+	var (
+		snapshots, retainLast, minInputs int
+		orphans, remove, keepFiles       bool
+		olderThan                        time.Duration
+		target                           stage.ByteSize
+	)
+	switch sub {
+	case "show":
+		fs.IntVar(&snapshots, "snapshots", 20, "show the newest N snapshots (0: all)")
+		fs.BoolVar(&orphans, "orphans", false, "list files under the table's location that no snapshot references")
+		fs.BoolVar(&remove, "remove", false, "with --orphans: delete them")
+		fs.DurationVar(&olderThan, "older-than", -1, "with --orphans: only files older than this (default 0 to list, 1h to remove: a younger file may belong to a write in progress)")
+	case "expire-snapshots":
+		fs.DurationVar(&olderThan, "older-than", 7*24*time.Hour, "expire snapshots older than this")
+		fs.IntVar(&retainLast, "retain-last", 1, "always keep this many newest snapshots")
+		fs.BoolVar(&keepFiles, "keep-files", false, "leave the files only expired snapshots used on storage (readers may still be on them)")
+	case "compact":
+		fs.TextVar(&target, "target-file-size", stage.ByteSize(0), "size of the rewritten files (default: the loader's target_file_size)")
+		fs.IntVar(&minInputs, "min-input-files", 5, "rewrite an Iceberg partition only when it has at least this many small files")
+	}
+	l, log, err := c.parseAndLoad(ctx, fs, args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close(log)
+	var targets []*iceberg.Loader
+	var names []string
+	for _, ld := range l.built.Loaders {
+		if il, ok := ld.(*iceberg.Loader); ok {
+			names = append(names, il.TableName())
+			if *tableFlag == "" || il.TableName() == *tableFlag {
+				targets = append(targets, il)
+			}
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return withCode(exitInvalid, fmt.Errorf("%s has no iceberg loader", l.p.File))
+	case len(targets) == 0:
+		return withCode(exitInvalid, fmt.Errorf("--table %s: the pipeline's iceberg tables are %s", *tableFlag, strings.Join(names, ", ")))
+	case len(targets) > 1:
+		return withCode(exitInvalid, fmt.Errorf("the pipeline loads several iceberg tables (%s): pick one with --table", strings.Join(names, ", ")))
+	}
+	il := targets[0]
+	tbl, err := il.LoadTable(ctx)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	switch sub {
+	case "show":
+		if !orphans {
+			if remove {
+				return withCode(exitInvalid, errors.New("--remove goes with --orphans"))
+			}
+			return iceberg.Describe(stdout, tbl, snapshots)
+		}
+		if olderThan < 0 {
+			olderThan = 0
+			if remove {
+				olderThan = time.Hour
+			}
+		}
+		if remove {
+			files, err := iceberg.RemoveOrphans(ctx, tbl, olderThan)
+			for _, f := range files {
+				fmt.Fprintf(stdout, "removed %s\n", f)
+			}
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			fmt.Fprintf(stdout, "%d orphan file(s) removed\n", len(files))
+			return nil
+		}
+		files, size, err := iceberg.Orphans(ctx, tbl, olderThan)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		for _, f := range files {
+			fmt.Fprintln(stdout, f)
+		}
+		fmt.Fprintf(stdout, "%d orphan file(s), %s; remove them with --orphans --remove\n", len(files), humanBytes(size))
+		return nil
+	case "expire-snapshots":
+		before := len(tbl.Metadata().Snapshots())
+		next, err := iceberg.ExpireSnapshots(ctx, tbl, iceberg.ExpireOptions{OlderThan: olderThan, RetainLast: retainLast, KeepFiles: keepFiles})
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		fmt.Fprintf(stdout, "expired %d snapshot(s) of %s; %d remain\n", before-len(next.Metadata().Snapshots()), il.TableName(), len(next.Metadata().Snapshots()))
+		return nil
+	default: // compact
+		size := int64(target)
+		if size == 0 {
+			size = il.TargetFileSize()
+		}
+		res, err := iceberg.Compact(ctx, tbl, size, minInputs)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		if res.Groups == 0 {
+			fmt.Fprintf(stdout, "nothing to compact in %s: no Iceberg partition has %d or more small files\n", il.TableName(), minInputs)
+			return nil
+		}
+		fmt.Fprintf(stdout, "compacted %d partition(s) of %s: %d files (%s) rewritten into %d (%s)\n", res.Groups, il.TableName(),
+			res.FilesRemoved, humanBytes(res.BytesBefore), res.FilesAdded, humanBytes(res.BytesAfter))
+		return nil
+	}
+}
