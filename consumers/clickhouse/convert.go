@@ -138,6 +138,9 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 		if err != nil {
 			return nil, err
 		}
+		if e, ok := in.(*enumNode); ok {
+			e.underNull = true
+		}
 		return &nullableNode{mem: mem, inner: in}, nil
 	case "LowCardinality":
 		if len(t.args) != 1 {
@@ -747,6 +750,8 @@ type enumNode struct {
 	scratch []byte
 	buf     *memory.Buffer
 	rows    int
+	// underNull: inside Nullable, where null rows hold 0, which need not be one of the enum's values.
+	underNull bool
 }
 
 func newEnumNode(mem memory.Allocator, name string, t chType) (node, error) {
@@ -801,7 +806,12 @@ func (n *enumNode) decode(r *proto.Reader, rows int) error {
 		}
 	}
 	if bad < 0 {
-		return fmt.Errorf("a value not among the enum's (corrupt block)")
+		if !n.underNull {
+			return fmt.Errorf("a value not among the enum's (corrupt block)")
+		}
+		for i, v := range dst {
+			dst[i] = max(v, 0) // a null row's placeholder; the validity bitmap hides it
+		}
 	}
 	return nil
 }

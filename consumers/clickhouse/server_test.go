@@ -78,14 +78,3 @@ func readAll(t *testing.T, c *Consumer) ([]string, *arrow.Schema) {
 	return rows, schema
 }
 
-func TestSmoke(t *testing.T) {
-	srv := chtest.Start(t)
-	db := srv.CreateDatabase(t)
-	srv.Exec(t, db, "CREATE TABLE t (id UInt64, s String, n Nullable(Int32), dt DateTime('Asia/Tokyo')) ENGINE = MergeTree ORDER BY id",
-		"INSERT INTO t SELECT number, toString(number), if(number % 2 = 0, NULL, toInt32(number)), toDateTime(number) FROM system.numbers LIMIT 5")
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "t"})
-	rows, schema := readAll(t, c)
-	t.Log(schema, rows)
-}
