@@ -1,0 +1,106 @@
+package kafka
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// TestDecodeJSON decodes messages into declared columns and checks each row, including what does not fit.
+func TestDecodeJSON(t *testing.T) {
+	cols := []Column{
+		{Name: "i", Type: "int32"}, {Name: "l", Type: "int64"}, {Name: "f", Type: "float64"}, {Name: "b", Type: "bool"},
+		{Name: "s", Type: "string"}, {Name: "d", Type: "decimal(6,2)"}, {Name: "ts", Type: "timestamp[ms, UTC]"},
+		{Name: "day", Type: "date32"}, {Name: "xs", Type: "list<int64>"}, {Name: "o", Type: "struct<a: string, n: int32>"},
+	}
+	tests := []struct {
+		name string
+		msg  string
+		row  string // the decoded row, "" when the message is bad
+		err  string // part of the error of a bad message
+	}{
+		{"all types", `{"i": 1, "l": 9007199254740993, "f": 1.5, "b": true, "s": "é\n", "d": "12.34", "ts": "2026-11-22T10:00:00.5Z", "day": "2026-11-22", "xs": [1, 2], "o": {"a": "x", "n": 3}}`,
+			`i=1 l=9007199254740993 f=1.5 b=true s=é
+ d=12.34 ts=2026-11-22T10:00:00.5Z day=2026-11-22 xs=[1,2] o={"a":"x","n":3}`, ""},
+		{"absent and null fields", `{"i": null, "extra": {"deep": [1, {"x": null}]}}`,
+			"i=(null) l=(null) f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
+		{"escapes and surrogates", `{"s": "a\"b\\c\u00e9\ud83d\ude00"}`,
+			`i=(null) l=(null) f=(null) b=(null) s=a"b\cé😀 d=(null) ts=(null) day=(null) xs=(null) o=(null)`, ""},
+		{"non-string kept as JSON text", `{"s": {"k": [1, true]}}`,
+			`i=(null) l=(null) f=(null) b=(null) s={"k": [1, true]} d=(null) ts=(null) day=(null) xs=(null) o=(null)`, ""},
+		{"whole float into int", `{"i": 3.0}`,
+			"i=3 l=(null) f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
+		{"int32 overflow", `{"i": 2147483648}`, "", "field i: 2147483648 overflows int32"},
+		{"int64 overflow", `{"l": 9223372036854775808}`, "", "field l: 9223372036854775808 overflows int64"},
+		{"float overflow", `{"f": 1e400}`, "", "field f: 1e400 overflows float64"},
+		{"decimal overflow", `{"d": 123456.7}`, "", "overflows decimal(6,2)"},
+		{"nested overflow", `{"o": {"a": "x", "n": 99999999999}}`, "", "field o.n: 99999999999 overflows int32"},
+		{"invalid UTF-8", "{\"s\": \"ab\xff\"}", "", "field s: invalid UTF-8 in a string"},
+		{"lone surrogate", `{"s": "\ud800"}`, "", "field s: invalid UTF-8"},
+		{"not an integer", `{"l": 1.5}`, "", "field l: 1.5 is not an integer"},
+		{"wrong kind", `{"b": "yes"}`, "", "field b: a string does not fit its type bool"},
+		{"bad list element", `{"xs": [1, "two"]}`, "", "field xs[]: a string does not fit"},
+		{"not an object", `[1, 2]`, "", "the value is an array, want a JSON object"},
+		{"truncated", `{"i": 1`, "", "unexpected end of JSON"},
+		{"trailing data", `{"i": 1} x`, "", "data after the JSON object"},
+		{"trailing comma", `{"i": 1,}`, "", "trailing comma"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			c := newTestConsumer(t, mem, Config{Schema: cols, OnError: "skip"})
+			// A good message on each side of the one under test: a bad message must not shift its neighbours.
+			rows, errs := decodeAll(t, c, `{"i": 7}`, tc.msg, `{"i": 8}`)
+			first, last := "i=7 ", "i=8 "
+			if len(rows) < 2 || !strings.HasPrefix(rows[0], first) || !strings.HasPrefix(rows[len(rows)-1], last) {
+				t.Fatalf("neighbour rows damaged: %q", rows)
+			}
+			if tc.err == "" {
+				if len(errs) > 0 || len(rows) != 3 || rows[1] != tc.row {
+					t.Fatalf("got rows %q errs %q, want row\n%s", rows, errs, tc.row)
+				}
+				return
+			}
+			if len(rows) != 2 || len(errs) != 0 {
+				t.Fatalf("bad message: got rows %q errs %q, want it left out", rows, errs)
+			}
+		})
+	}
+	// The same messages with on_error: fail report the error, naming the message.
+	for _, tc := range tests {
+		if tc.err == "" {
+			continue
+		}
+		t.Run("fail/"+tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			c := newTestConsumer(t, mem, Config{Schema: cols, OnError: "fail"})
+			_, errs := decodeAll(t, c, tc.msg)
+			if len(errs) != 1 || !strings.Contains(errs[0], tc.err) || !strings.Contains(errs[0], "message t/0@0") {
+				t.Fatalf("errors %q, want one naming message t/0@0 with %q", errs, tc.err)
+			}
+		})
+	}
+}
+
+// TestMetadataAndRaw checks the metadata columns and format raw, and the size limit in both formats.
+func TestMetadataAndRaw(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newTestConsumer(t, mem, Config{Format: "raw", MaxMessageBytes: 8, OnError: "dead_letter",
+		DeadLetter: DeadLetterConfig{Path: t.TempDir()},
+		Metadata:   []string{"key", "headers", "topic", "partition", "offset", "timestamp"}})
+	rows, errs := decodeAll(t, c, "abc", "0123456789", "\xff")
+	want := []string{
+		`value=YWJj kafka_key=azA= kafka_headers=[{"key":"h","value":"dg=="}] kafka_topic=t kafka_partition=0 kafka_offset=0 kafka_timestamp=2023-11-14T22:13:20Z`,
+		`value=/w== kafka_key=azI= kafka_headers=[{"key":"h","value":"dg=="}] kafka_topic=t kafka_partition=0 kafka_offset=2 kafka_timestamp=2023-11-14T22:13:20.002Z`,
+	}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "message t/0@1: the value is 10 bytes, over max_message_bytes (8)") {
+		t.Errorf("errors %q, want the oversized message dead-lettered", errs)
+	}
+}
