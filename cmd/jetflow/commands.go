@@ -211,11 +211,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stream := fs.Bool("stream", false, "read an unbounded source until SIGTERM")
 	reportPath := fs.String("report", "", "write the run report as JSON to this file")
 	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the run to this file (for go tool pprof)")
+	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof)")
 	l, log, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	defer l.close(log)
+	if *cpuProfile != "" || *memProfile != "" {
+		prof, err := startProfiler(*cpuProfile, *memProfile)
+		if err != nil {
+			return withCode(exitInvalid, err)
+		}
+		defer func() {
+			if err := prof.finish(); err != nil {
+				log.Error("profile not written", "err", err)
+			}
+		}()
+	}
 	if *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--workers %d: want at least 1", *workers))
 	}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// `jetflow run --cpu-profile --mem-profile` writes two profiles in pprof's format (gzipped protobuf) naming the
+// run's own code.
+func TestRunWritesProfiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", seqPipeline("profiled", 300_000, 2, ""))
+	jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--cpu-profile", "cpu.pprof", "--mem-profile", "mem.pprof").must(t, exitOK)
+	for _, name := range []string{"cpu.pprof", "mem.pprof"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("%s is not a pprof profile: %v", name, err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Contains(raw, []byte("github.com/jetflow-dev/jetflow/")) {
+			t.Errorf("%s (%d bytes) names none of jetflow's functions", name, len(raw))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mem.pprof.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary heap profile left behind: %v", err)
+	}
+}
