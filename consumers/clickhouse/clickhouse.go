@@ -77,7 +77,7 @@ var (
 
 var (
 	settingName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	trailingClause = regexp.MustCompile(`(?is)\b(FORMAT\s+\w+|SETTINGS\s+.*)\s*;?\s*$`)
+	trailingClause = regexp.MustCompile(`(?is)(\bFORMAT\s+\w+|\bSETTINGS\s+\w+\s*=[^()]*)\s*;?\s*$`)
 )
 
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {

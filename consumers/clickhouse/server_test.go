@@ -5,12 +5,14 @@ package clickhouse
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/conformance"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
 )
 
@@ -78,3 +80,147 @@ func readAll(t *testing.T, c *Consumer) ([]string, *arrow.Schema) {
 	return rows, schema
 }
 
+
+// events: 20,000 rows, one every 4 s from 2026-01-01 00:00 UTC (the test run instance's day), with a Date column.
+func createEvents(t *testing.T, srv *chtest.Server, db string) {
+	t.Helper()
+	srv.Exec(t, db, "CREATE TABLE events (id Int64, at DateTime, day Date, name String, amount Nullable(Decimal(12, 2))) ENGINE = MergeTree ORDER BY id",
+		"INSERT INTO events SELECT toInt64(number), toDateTime('2026-01-01 00:00:00', 'UTC') + number * 4, toDate('2026-01-01'), "+
+			"concat('e', toString(number)), if(number % 7 = 0, NULL, toDecimal64(number / 100, 2)) FROM system.numbers LIMIT 20000")
+}
+
+func TestConformance(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	createEvents(t, srv, db)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"integer count", Config{Table: "events", Partition: PartitionConfig{Column: "id", Count: 4}, BlockRows: 1000}},
+		{"integer step", Config{Table: db + ".events", Columns: []string{"id", "name"}, Partition: PartitionConfig{Column: "id", Step: 6000}, BlockRows: 1000}},
+		{"time every", Config{Table: "events", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}, BlockRows: 500}},
+		{"time count, zstd", Config{Table: "events", Compression: "zstd", Partition: PartitionConfig{Column: "at", Count: 3}, BlockRows: 700}},
+		{"no compression", Config{Table: "events", Compression: "none", BlockRows: 3000}},
+		{"query by time", Config{Query: "SELECT id, amount FROM events WHERE at >= {{ .Partition.Lo }} AND at < {{ .Partition.Hi }}",
+			Partition: PartitionConfig{Column: "at", Count: 4}, BlockRows: 1000}},
+		{"date column", Config{Table: "events", Partition: PartitionConfig{Column: "day", Every: stage.Duration(24 * time.Hour)}, BlockRows: 1000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Addr, tc.cfg.Database = srv.Addr(), db
+			conformance.Consumers(t, conformance.ConformanceConsumer{
+				New:        func(t *testing.T, mem memory.Allocator) stage.Consumer { return newConsumer(t, mem, tc.cfg) },
+				KeyColumns: []string{"id"},
+			})
+		})
+	}
+}
+
+// The partitions of each kind of config cover every row once, and their keys are the canonical bounds.
+func TestPartitions(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	createEvents(t, srv, db)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		keys []string
+	}{
+		{"none", Config{Table: "events"}, []string{"all"}},
+		{"integer step", Config{Table: "events", Partition: PartitionConfig{Column: "id", Step: 8000}},
+			[]string{"id[0,8000)", "id[8000,16000)", "id[16000,24000)"}},
+		{"integer count", Config{Table: "events", Partition: PartitionConfig{Column: "id", Count: 2}},
+			[]string{"id[0,10000)", "id[10000,20000)"}},
+		{"time every", Config{Table: "events", Partition: PartitionConfig{Column: "at", Every: stage.Duration(12 * time.Hour)}},
+			[]string{"at[2026-01-01T00:00:00Z,2026-01-01T12:00:00Z)", "at[2026-01-01T12:00:00Z,2026-01-02T00:00:00Z)"}},
+		{"query, time count", Config{Query: "SELECT id FROM events WHERE at >= {{ .Partition.Lo }} AND at < {{ .Partition.Hi }}",
+			Partition: PartitionConfig{Column: "at", Count: 2}},
+			[]string{"at[2026-01-01T00:00:00Z,2026-01-01T12:00:00Z)", "at[2026-01-01T12:00:00Z,2026-01-02T00:00:00Z)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			tc.cfg.Addr, tc.cfg.Database = srv.Addr(), db
+			c := newConsumer(t, mem, tc.cfg)
+			ps, err := c.Partitions(t.Context(), testkit.RunInstance())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, p := range ps {
+				keys = append(keys, p.Key)
+			}
+			if strings.Join(keys, " ") != strings.Join(tc.keys, " ") {
+				t.Errorf("keys %q, want %q", keys, tc.keys)
+			}
+			rows, _ := readAll(t, c)
+			seen := map[string]bool{}
+			for _, r := range rows {
+				id := strings.Split(r, " | ")[0]
+				if seen[id] {
+					t.Fatalf("id %s read twice", id)
+				}
+				seen[id] = true
+			}
+			if len(seen) != 20000 {
+				t.Errorf("%d distinct rows, want 20000", len(seen))
+			}
+		})
+	}
+}
+
+// An empty table has no integer partitions; a time partition of an empty table reads nothing.
+func TestEmpty(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	srv.Exec(t, db, "CREATE TABLE e (id UInt32, at DateTime) ENGINE = MergeTree ORDER BY id")
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "e", Partition: PartitionConfig{Column: "id", Count: 3}})
+	if ps, err := c.Partitions(t.Context(), testkit.RunInstance()); err != nil || len(ps) != 0 {
+		t.Fatalf("partitions of an empty table: %v %v", ps, err)
+	}
+	c = newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "e", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}})
+	if rows, schema := readAll(t, c); len(rows) != 0 || schema.NumFields() != 2 {
+		t.Fatalf("rows %q, schema %s", rows, schema)
+	}
+}
+
+// Names that need quoting are read as names; settings reach the server in the SETTINGS clause (a result limit
+// set there fails a read that passes it).
+func TestQuotingAndSettings(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	srv.Exec(t, db, "CREATE TABLE `we'ird ``t` (`the id` UInt32, `sel``ect` String) ENGINE = MergeTree ORDER BY `the id`",
+		"INSERT INTO `we'ird ``t` SELECT number, toString(number) FROM system.numbers LIMIT 10")
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "we'ird `t", Columns: []string{"sel`ect", "the id"},
+		Partition: PartitionConfig{Column: "the id", Step: 5}, Settings: map[string]string{"max_threads": "2", "load_balancing": "in_order"}})
+	rows, schema := readAll(t, c)
+	if len(rows) != 10 || rows[0] != `"0" | 0` || schema.Field(0).Name != "sel`ect" {
+		t.Fatalf("rows %q, schema %s", rows, schema)
+	}
+	// The session's settings as the server sees them while running the consumer's query.
+	c = newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, BlockRows: 777,
+		Query:    "SELECT name, value FROM system.settings WHERE name IN ('max_threads', 'load_balancing', 'max_block_size') ORDER BY name",
+		Settings: map[string]string{"max_threads": "3", "load_balancing": "in_order"}})
+	rows, _ = readAll(t, c)
+	if got := strings.Join(rows, "; "); got != `"load_balancing" | "in_order"; "max_block_size" | "777"; "max_threads" | "3"` {
+		t.Fatalf("settings seen by the server: %s", got)
+	}
+}
+
+func readErr(t *testing.T, c *Consumer) error {
+	t.Helper()
+	ps, err := c.Partitions(t.Context(), testkit.RunInstance())
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := c.Read(t.Context(), p, func(arrow.RecordBatch) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
