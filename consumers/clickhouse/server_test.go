@@ -12,8 +12,8 @@ import (
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
-	"github.com/jetflow-dev/jetflow/testkit/conformance"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
+	"github.com/jetflow-dev/jetflow/testkit/conformance"
 )
 
 // The tests in the files tagged chserver run against a real clickhouse-server (Debian's 18.16, started by
@@ -79,7 +79,6 @@ func readAll(t *testing.T, c *Consumer) ([]string, *arrow.Schema) {
 	}
 	return rows, schema
 }
-
 
 // events: 20,000 rows, one every 4 s from 2026-01-01 00:00 UTC (the test run instance's day), with a Date column.
 func createEvents(t *testing.T, srv *chtest.Server, db string) {
