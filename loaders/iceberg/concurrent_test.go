@@ -105,6 +105,17 @@ func TestConcurrentWorkers(t *testing.T) {
 			if len(snaps) != job.Partitions*concurrentWorkers || overwrites != job.Partitions*(concurrentWorkers-1) {
 				t.Errorf("%d snapshots (%d overwrites), want %d (%d)", len(snaps), overwrites, job.Partitions*concurrentWorkers, job.Partitions*(concurrentWorkers-1))
 			}
+			// Conflicting attempts removed the manifests they staged. (The sql catalog itself leaves the
+			// metadata.json of a commit whose compare-and-swap lost; `show --orphans --remove` clears those.)
+			orphans, _, err := Orphans(context.Background(), loadTable(t, l), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range orphans {
+				if !strings.HasSuffix(o, ".metadata.json") {
+					t.Errorf("orphan file after the race: %s", o)
+				}
+			}
 			conflicts := 0
 			for _, out := range outs {
 				conflicts += strings.Count(string(out), "commit conflict, retrying")

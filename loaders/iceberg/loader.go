@@ -127,9 +127,10 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	if c.Commit.Retries < 0 || c.Commit.Retries > 1000 {
 		errs = append(errs, stage.FieldErrorf("commit.retries", "%d is out of range 0-1000", c.Commit.Retries))
 	}
-	for i, expr := range c.PartitionBy {
+	exprs, at := joinSplit(c.PartitionBy)
+	for i, expr := range exprs {
 		if _, err := parsePartitionExpr(expr); err != nil {
-			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", i), "%v", err))
+			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", at[i]), "%v", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

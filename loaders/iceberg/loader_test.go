@@ -254,6 +254,10 @@ func TestCheckSchema(t *testing.T) {
 		{"day of a string", []string{"day(s)"}, []arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, "partition_by[0]: day cannot apply to column \"s\""},
 		{"uint32", nil, []arrow.Field{{Name: "u", Type: arrow.PrimitiveTypes.Uint32}}, "column \"u\" is uint32"},
 		{"nested uint64", nil, []arrow.Field{{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "u", Type: arrow.PrimitiveTypes.Uint64})}}, "column \"s.u\" is uint64"},
+		{"split by a YAML flow sequence", []string{"bucket(16", "id)", "truncate(4", " s)"},
+			[]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, ""},
+		{"error after a split", []string{"bucket(16", "id)", "day(s)"},
+			[]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String}}, "partition_by[2]: day cannot apply"},
 		{"field twice", []string{"day(at)", "day(at)"}, []arrow.Field{{Name: "at", Type: ts}}, "partition_by[1]: partition field \"at_day\" is listed twice"},
 	}
 	for _, tc := range cases {

@@ -88,15 +88,31 @@ func parsePartitionExpr(s string) (partitionExpr, error) {
 	return partitionExpr{}, fmt.Errorf("unknown transform %q: want identity, year, month, day, hour, bucket, truncate or void", fn)
 }
 
+// joinSplit undoes YAML's split of a flow sequence at the comma inside bucket(16, id): `[day(ts), bucket(16,
+// id)]` reaches the loader as "day(ts)", "bucket(16", "id)". It joins pieces until the parentheses balance and
+// returns, for each expression, the index of its first piece (where errors point).
+func joinSplit(in []string) (exprs []string, at []int) {
+	for i := 0; i < len(in); i++ {
+		s, start := in[i], i
+		for strings.Count(s, "(") > strings.Count(s, ")") && i+1 < len(in) {
+			i++
+			s += ", " + strings.TrimSpace(in[i])
+		}
+		exprs, at = append(exprs, s), append(at, start)
+	}
+	return exprs, at
+}
+
 // buildSpec makes the partition spec of partition_by over sc, with errors at the offending entry.
-func buildSpec(exprs []string, sc *iceberg.Schema) (iceberg.PartitionSpec, error) {
+func buildSpec(list []string, sc *iceberg.Schema) (iceberg.PartitionSpec, error) {
 	var (
 		opts []iceberg.PartitionOption
 		errs []error
 	)
 	names := map[string]bool{}
+	exprs, at := joinSplit(list)
 	for i, s := range exprs {
-		key := fmt.Sprintf("partition_by[%d]", i)
+		key := fmt.Sprintf("partition_by[%d]", at[i])
 		e, err := parsePartitionExpr(s)
 		if err != nil {
 			errs = append(errs, stage.FieldErrorf(key, "%v", err))

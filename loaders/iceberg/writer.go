@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -278,6 +279,10 @@ func (l *Loader) commitFiles(ctx context.Context, p stage.Partition, info stage.
 		if err != nil {
 			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: stage the commit: %w", p.Key, err)
 		}
+		staged, err := txn.StagedTable()
+		if err != nil {
+			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: stage the commit: %w", p.Key, err)
+		}
 		if err := failpoint.Inject(FailCommit); err != nil {
 			return stage.CommitResult{}, err
 		}
@@ -299,9 +304,38 @@ func (l *Loader) commitFiles(ctx context.Context, p stage.Partition, info stage.
 		if attempt >= l.cfg.Commit.Retries {
 			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: commit to table %s still conflicted after %d attempts (raise commit.retries, or commit fewer, larger partitions): %w", p.Key, l.cfg.Table, attempt+1, err)
 		}
+		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
 		l.log.Debug("iceberg: commit conflict, retrying", "table", l.cfg.Table, "partition", p.Key, "attempt", attempt+1, "error", err)
 		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
 			return stage.CommitResult{}, err
+		}
+	}
+}
+
+// removeStaged deletes the manifest list and the manifests a commit that certainly failed wrote for its
+// snapshot, so that conflict retries do not pile up orphan metadata files. Failures only leave orphans behind.
+func removeStaged(ctx context.Context, tbl *table.Table, snap *table.Snapshot, log *slog.Logger) {
+	if snap == nil {
+		return
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return
+	}
+	var paths []string
+	if mfs, err := snap.Manifests(fs); err == nil {
+		for _, mf := range mfs {
+			if mf.SnapshotID() == snap.SnapshotID {
+				paths = append(paths, mf.FilePath())
+			}
+		}
+	}
+	if snap.ManifestList != "" {
+		paths = append(paths, snap.ManifestList)
+	}
+	for _, p := range paths {
+		if err := fs.Remove(p); err != nil {
+			log.Debug("iceberg: could not remove a manifest of a failed commit", "path", p, "error", err)
 		}
 	}
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/loaders/iceberg"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+// icebergPipeline numbers rows 0..rows-1 in id and loads them into the table lake.<name> of the warehouse
+// <dir>/wh; catalogURI empty means the embedded SQLite catalog; extra is appended (a state: section).
+func icebergPipeline(name string, rows, parts int, catalogURI, extra string) string {
+	uri := ""
+	if catalogURI != "" {
+		uri = ", uri: '" + catalogURI + "'"
+	}
+	return fmt.Sprintf(`name: %s
+retries: { attempts: 3, backoff: 10ms, max_backoff: 50ms }
+consumer:
+  type: generate
+  rows: %d
+  batch_rows: 4096
+  partition: { count: %d }
+  columns:
+    - { name: id, type: int64, sequence: true }
+    - { name: v, type: float64, null_rate: 0.1 }
+    - { name: s, type: string, distinct: 100 }
+loaders:
+  - type: iceberg
+    catalog: { warehouse: wh%s }
+    table: lake.%s
+    partition_by: [bucket(4, id)]
+    commit: { retries: 200, max_wait: 500ms }
+%s`, name, rows, parts, uri, name, extra)
+}
+
+// icebergTable opens the table a pipeline of icebergPipeline wrote, through a loader of its own.
+func icebergTable(t *testing.T, dir, name, catalogURI string) *iceberg.Loader {
+	t.Helper()
+	l, err := iceberg.New(stage.BuildContext{Pipeline: name, Alloc: memory.NewGoAllocator()}, &iceberg.Config{
+		Catalog: iceberg.CatalogConfig{Warehouse: filepath.Join(dir, "wh"), URI: stage.Secret(catalogURI)},
+		Table:   "lake." + name,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// assertIcebergExactlyOnce checks that the table's current snapshot holds ids 0..n-1 once each: iceberg-go plans
+// the live data files, DuckDB reads them.
+func assertIcebergExactlyOnce(t *testing.T, l *iceberg.Loader, n int) {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := l.LoadTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, task := range tasks {
+		files = append(files, "'"+strings.TrimPrefix(task.File.FilePath(), "file://")+"'")
+	}
+	if len(files) == 0 {
+		t.Fatalf("table %s has no data files", l.TableName())
+	}
+	rows := testkit.DuckDBQuery(t, fmt.Sprintf(
+		`SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet([%s])`, strings.Join(files, ", ")))
+	want := map[string]string{"n": fmt.Sprint(n), "d": fmt.Sprint(n), "lo": "0", "hi": fmt.Sprint(n - 1)}
+	for k, v := range want {
+		if rows[0][k] != v {
+			t.Fatalf("DuckDB over the live data files of %s: %s = %s, want %s (all: %v) — rows lost or duplicated", l.TableName(), k, rows[0][k], v, rows[0])
+		}
+	}
+}
+
+// SIGKILL between writing the data files and committing them, during the commit, and after the commit but
+// before the state store heard of it; a plain re-run then leaves every row once, and the files of the killed
+// attempt are listed by `jetflow iceberg show --orphans` and removed by --remove.
+func TestIcebergKilledAtCommitPoints(t *testing.T) {
+	cases := []struct {
+		point   string
+		orphans bool // the killed attempt surely leaves files no snapshot references
+	}{
+		{iceberg.FailBeforeCommit, true},
+		{iceberg.FailCommit, true},
+		// Committed: the re-run replaces the partition and older snapshots keep its files; only the other
+		// worker's partition in flight, if any, leaves orphans.
+		{"engine.before-state-commit", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.point, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "p.yaml", icebergPipeline("crash", 60_000, 6, "", ""))
+			r := jetflow(t, dir, []string{failpoint.EnvVar + "=" + tc.point + "=kill"}, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2")
+			if !r.killed {
+				t.Fatalf("process was not killed at %s (code %d)\n%s", tc.point, r.code, r.stderr)
+			}
+			jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2").must(t, exitOK)
+			l := icebergTable(t, dir, "crash", "")
+			assertIcebergExactlyOnce(t, l, 60_000)
+
+			show := jetflow(t, dir, nil, "iceberg", "show", "p.yaml", "--orphans").must(t, exitOK)
+			listed := strings.Count(show.stdout, ".parquet\n")
+			if tc.orphans && listed == 0 {
+				t.Fatalf("no orphan data file listed after a kill at %s:\n%s", tc.point, show.stdout)
+			}
+			jetflow(t, dir, nil, "iceberg", "show", "p.yaml", "--orphans", "--remove", "--older-than", "0s").must(t, exitOK)
+			show = jetflow(t, dir, nil, "iceberg", "show", "p.yaml", "--orphans").must(t, exitOK)
+			if !strings.Contains(show.stdout, "0 orphan file(s)") {
+				t.Fatalf("orphans left after --remove:\n%s", show.stdout)
+			}
+			assertIcebergExactlyOnce(t, l, 60_000)
+
+			// The table shows the partitions its snapshots committed.
+			show = jetflow(t, dir, nil, "iceberg", "show", "p.yaml").must(t, exitOK)
+			if !strings.Contains(show.stdout, "bucket[4]") || !strings.Contains(show.stdout, "rows[") {
+				t.Fatalf("show lacks the spec or the jetflow partitions:\n%s", show.stdout)
+			}
+		})
+	}
+}
+
+// 4 processes `jetflow run --shard i/4` load one run instance into one table at once (SQLite catalog and state
+// file; PostgreSQL catalog and state), then all 4 again with --force: every row once after each round.
+func TestIcebergShardedRuns(t *testing.T) {
+	for _, catalog := range []string{"sqlite", "postgres"} {
+		t.Run(catalog, func(t *testing.T) {
+			dir := t.TempDir()
+			var uri, extra string
+			var env []string
+			if catalog == "postgres" {
+				dsn := pgtest.Start(t).CreateDatabase(t)
+				uri, extra = "${CATALOG_DSN}", "state:\n  type: postgres\n  dsn: ${CATALOG_DSN}\n"
+				env = []string{"CATALOG_DSN=" + dsn}
+			}
+			writeFile(t, dir, "p.yaml", icebergPipeline("sharded", 160_000, 16, uri, extra))
+			round := func(args ...string) {
+				var wg sync.WaitGroup
+				results := make([]result, 4)
+				for i := range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						results[i] = jetflow(t, dir, env, append([]string{"run", "p.yaml", "--run", "2026-11-22", "--workers", "2", "--shard", fmt.Sprintf("%d/4", i)}, args...)...)
+					}()
+				}
+				wg.Wait()
+				for _, r := range results {
+					r.must(t, exitOK)
+					if len(env) > 0 && strings.Contains(r.stdout+r.stderr, strings.TrimPrefix(env[0], "CATALOG_DSN=")) {
+						t.Fatal("a run printed the catalog DSN")
+					}
+				}
+			}
+			round()
+			catURI := ""
+			if len(env) > 0 {
+				catURI = strings.TrimPrefix(env[0], "CATALOG_DSN=")
+			}
+			l := icebergTable(t, dir, "sharded", catURI)
+			assertIcebergExactlyOnce(t, l, 160_000)
+			round("--force")
+			assertIcebergExactlyOnce(t, l, 160_000)
+			tbl, err := l.LoadTable(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(tbl.Metadata().Snapshots()); n != 32 {
+				t.Errorf("%d snapshots, want 32 (16 partitions, twice)", n)
+			}
+		})
+	}
+}
