@@ -50,8 +50,12 @@ type Consumer struct {
 	pipeline string
 	alloc    memory.Allocator
 	log      *slog.Logger
-	schema   *arrow.Schema
 	metas    []metaKind
+	infer    bool          // format json without schema: the value's columns are inferred on first use
+	metaOnly *arrow.Schema // the metadata fields, after the value's columns
+
+	schemaMu sync.Mutex
+	schema   *arrow.Schema // nil until inferred
 	topicRe  *regexp.Regexp
 	startMs  int64 // start: an RFC 3339 time, in ms; -2 earliest, -1 latest
 	base     []kgo.Opt
@@ -119,9 +123,15 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	if c.cfg.Group == "" {
 		c.cfg.Group = "jetflow-" + bc.Pipeline
 	}
-	var err error
-	if c.schema, c.metas, err = buildSchema(cfg); err != nil {
+	schema, metas, err := buildSchema(cfg)
+	if err != nil {
 		return nil, err
+	}
+	c.metas = metas
+	if cfg.Format == "json" && len(cfg.Schema) == 0 {
+		c.infer, c.metaOnly = true, schema
+	} else {
+		c.schema = schema
 	}
 	if c.base, err = clientOpts(bc, cfg); err != nil {
 		return nil, err
@@ -195,11 +205,38 @@ func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// Schema implements stage.Source: the declared value columns, then the metadata columns.
-func (c *Consumer) Schema(context.Context) (*arrow.Schema, error) { return c.schema, nil }
+// Schema implements stage.Source: the value's columns (declared, or inferred from a sample of messages on first
+// call), then the metadata columns.
+func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	if c.schema != nil {
+		return c.schema, nil
+	}
+	fields, err := c.inferSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		seen[f.Name] = true
+	}
+	for _, f := range c.metaOnly.Fields() {
+		if seen[f.Name] {
+			return nil, fmt.Errorf("kafka: the messages have a field %s, as the metadata column of that name; declare schema: without it", f.Name)
+		}
+	}
+	c.schema = arrow.NewSchema(append(fields, c.metaOnly.Fields()...), nil)
+	return c.schema, nil
+}
 
-// DeclaredSchema implements stage.DeclaredSchema: the schema follows from the config alone.
-func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) { return c.schema, true, nil }
+// DeclaredSchema implements stage.DeclaredSchema: the schema follows from the config alone, unless it is inferred.
+func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) {
+	if c.infer {
+		return nil, false, nil
+	}
+	return c.schema, true, nil
+}
 
 // BadMessages is the number of messages skipped or dead-lettered since the consumer was built.
 func (c *Consumer) BadMessages() int64 { return c.badMessages.Load() }
@@ -419,7 +456,11 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	if err != nil {
 		return err
 	}
-	r := c.newPartReader(out)
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	r := c.newPartReader(schema, out)
 	defer r.b.release()
 	if lo < hi {
 		opts := append(append([]kgo.Opt(nil), c.base...),
@@ -457,9 +498,9 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	return c.finishBad(ctx, r, p.Run.Label+"/"+strings.ReplaceAll(at, "/", "-")+"@"+strconv.FormatInt(lo, 10))
 }
 
-func (c *Consumer) newPartReader(out func(arrow.RecordBatch) error) *partReader {
+func (c *Consumer) newPartReader(schema *arrow.Schema, out func(arrow.RecordBatch) error) *partReader {
 	return &partReader{
-		b:         newBatcher(c.alloc, c.schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes)),
+		b:         newBatcher(c.alloc, schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes)),
 		out:       out,
 		batchRows: c.cfg.BatchRows,
 		onError:   c.cfg.OnError,

@@ -42,6 +42,7 @@ const (
 )
 
 // buildSchema makes the schema of every batch from the config: the value's columns, then the metadata columns.
+// Without declared JSON columns, it returns only the metadata fields (as a schema) for inference to complete.
 func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 	var fields []arrow.Field
 	switch cfg.Format {
@@ -52,7 +53,10 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 		fields = append(fields, arrow.Field{Name: "value", Type: arrow.BinaryTypes.Binary, Nullable: true})
 	case "json":
 		if len(cfg.Schema) == 0 {
-			return nil, nil, stage.FieldErrorf("schema", "format json needs the columns to read: schema: [{name: id, type: int64}, ...]")
+			if cfg.InferSample < 1 {
+				return nil, nil, stage.FieldErrorf("infer_sample", "without schema:, infer_sample must be at least 1")
+			}
+			fields = nil // inferred from the topic when the engine first asks for the schema
 		}
 		seen := map[string]bool{}
 		for i, c := range cfg.Schema {

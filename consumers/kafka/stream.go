@@ -28,6 +28,7 @@ type streamer struct {
 	resume stage.ResumeFunc
 	handle stage.PartitionHandler
 	ctx    context.Context // cancelled when the stream ends: lanes abort the partition in flight
+	schema *arrow.Schema
 	cl     *kgo.Client
 
 	mu       sync.Mutex
@@ -59,8 +60,12 @@ type laneState struct {
 // partitions by roll. When the group revokes a topic-partition, its lane finishes and commits the partition in
 // flight before the revocation completes, so the next owner resumes exactly after it.
 func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume stage.ResumeFunc, handle stage.PartitionHandler) error {
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		return err
+	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &streamer{c: c, run: run, resume: resume, handle: handle, ctx: sctx,
+	s := &streamer{c: c, schema: schema, run: run, resume: resume, handle: handle, ctx: sctx,
 		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, done: map[string]map[int32]kgo.EpochOffset{}, failc: make(chan struct{})}
 	pctx, stopPoll := context.WithCancel(sctx) // also stopped when a lane fails
 	s.stopPoll = stopPoll
@@ -355,7 +360,7 @@ func (s *streamer) runLane(ln *laneState) {
 // stopped, or ctx ends; it returns the offset after the last record of the partition.
 func (s *streamer) readPartition(ctx context.Context, ln *laneState, p stage.Partition, pending *[]*kgo.Record, out func(arrow.RecordBatch) error) (int64, error) {
 	roll := s.c.cfg.Roll
-	r := s.c.newPartReader(out)
+	r := s.c.newPartReader(s.schema, out)
 	defer r.b.release()
 	var timer <-chan time.Time
 	if roll.Interval > 0 {
