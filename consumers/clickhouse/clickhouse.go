@@ -337,6 +337,10 @@ func (c *Consumer) queryErr(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("clickhouse: %s on %s: %w", what, c.cfg.Addr, err)
 	}
+	var ce *columnError
+	if errors.As(err, &ce) { // without ch-go's "decode block: raw block: target:" chain
+		return fmt.Errorf("clickhouse: %s on %s: %w", what, c.cfg.Addr, ce)
+	}
 	if ex, ok := ch.AsException(err); ok {
 		return fmt.Errorf("clickhouse: %s on %s: server error %s: %s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)))
 	}

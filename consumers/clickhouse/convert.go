@@ -35,9 +35,14 @@ type node interface {
 	release()
 }
 
+// columnError is an error about one column: a type that is not supported, or a block that does not decode.
+type columnError struct{ msg string }
+
+func (e *columnError) Error() string { return e.msg }
+
 // columnErr names the column and its ClickHouse type.
 func columnErr(name, typ string, format string, args ...any) error {
-	return fmt.Errorf("column %q (%s): %s", name, typ, fmt.Sprintf(format, args...))
+	return &columnError{fmt.Sprintf("column %q (%s): %s", name, typ, fmt.Sprintf(format, args...))}
 }
 
 // newNode builds the node of a ClickHouse type; name is the column's, for errors.
