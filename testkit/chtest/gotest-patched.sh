@@ -5,6 +5,7 @@
 #   testkit/chtest/gotest-patched.sh ./consumers/clickhouse/...            # go test -tags chserver ...
 #   testkit/chtest/gotest-patched.sh -run TestRead -v ./consumers/clickhouse/
 #   testkit/chtest/gotest-patched.sh run ./bench/clickhouse -rows 1000000   # go run -tags chserver ...
+#   (the go commands these start inherit the patch through GOFLAGS: the bench's `go build ./cmd/jetflow` too)
 #   testkit/chtest/gotest-patched.sh build -o bin/x ./bench/clickhouse     # go build -tags chserver ...
 #
 # Why: ch-go's proto.Query.EncodeAware sends a query's client-info block only from revision 54420
@@ -57,13 +58,15 @@ cp go.mod "$modfile"
 cp go.sum "${modfile%.mod}.sum"
 go mod edit -modfile="$modfile" -replace="$mod=$copy"
 
+# Through GOFLAGS, so that a `go build` the command itself runs (the bench builds cmd/jetflow) is patched too.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modfile=$modfile -tags=chserver"
 case "${1:-}" in
 run | build)
 	cmd=$1
 	shift
-	go "$cmd" -modfile="$modfile" -tags chserver "$@"
+	go "$cmd" "$@"
 	;;
 *)
-	go test -modfile="$modfile" -tags chserver "$@"
+	go test "$@"
 	;;
 esac
