@@ -28,6 +28,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	_ "github.com/jetflow-dev/jetflow/internal/parquetzstd" // zstd pages with a page-sized window: a quarter of the encoder memory
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
 )
@@ -84,7 +85,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		c.Compression = "zstd"
 	}
 	if c.RowGroupSize == 0 {
-		c.RowGroupSize = 128 << 20
+		c.RowGroupSize = 32 << 20
 	}
 	if c.TargetFileSize == 0 {
 		c.TargetFileSize = 512 << 20
