@@ -32,8 +32,10 @@ type CatalogConfig struct {
 
 // CommitConfig tunes the commit retry loop.
 type CommitConfig struct {
-	Retries int            `yaml:"retries" default:"30" doc:"Commit attempts after the first when another writer moved the table (each reloads the table and checks the partition again)."`
-	MaxWait stage.Duration `yaml:"max_wait" default:"5s" doc:"Longest pause between attempts; pauses grow from 50ms with random jitter."`
+	Retries       int            `yaml:"retries" default:"30" doc:"Commit attempts after the first when another writer moved the table (each reloads the table and checks the partition again)."`
+	MaxWait       stage.Duration `yaml:"max_wait" default:"5s" doc:"Longest pause between attempts; pauses grow from 50ms with random jitter."`
+	MaxPartitions int            `yaml:"max_partitions" default:"1" doc:"Commit up to this many jetflow partitions in one snapshot, so a run of many small partitions does not make thousands of snapshots. A group is committed when full, when no other partition of the process is still being written, or after max_interval; each partition's Commit returns once its group is committed. Set it to about --workers."`
+	MaxInterval   stage.Duration `yaml:"max_interval" default:"30s" doc:"Longest a finished partition waits for others to join its group."`
 }
 
 // S3Config reaches an S3-compatible object store.

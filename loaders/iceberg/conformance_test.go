@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -22,6 +23,24 @@ func TestConformance(t *testing.T) {
 		},
 		// Iceberg has no 8- or 16-bit integers: these are stored as int and read back as int32
 		// (TestSmallIntegers checks the values); uint32 and uint64 are refused (TestCheckSchema).
+		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
+	})
+}
+
+// TestConformanceGrouped runs the suite with commit grouping on: several partitions per snapshot.
+func TestConformanceGrouped(t *testing.T) {
+	var l *Loader
+	conformance.Loaders(t, conformance.ConformanceLoader{
+		New: func(t *testing.T) stage.Loader {
+			l = newLoader(t, t.TempDir(), func(c *Config) {
+				c.Commit.MaxPartitions = 3
+				c.Commit.MaxInterval = stage.Duration(200 * time.Millisecond)
+			})
+			return l
+		},
+		ReadBack: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
+			return scan(t, l, mem, nil)
+		},
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
 	})
 }

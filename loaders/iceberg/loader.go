@@ -73,6 +73,8 @@ type Loader struct {
 	alloc    memory.Allocator
 	log      *slog.Logger
 
+	group *grouper // nil unless commit.max_partitions > 1
+
 	mu      sync.Mutex
 	cat     catalog.Catalog
 	db      *sql.DB // the sql catalog's handle, closed by Close
@@ -127,6 +129,11 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	if c.Commit.Retries < 0 || c.Commit.Retries > 1000 {
 		errs = append(errs, stage.FieldErrorf("commit.retries", "%d is out of range 0-1000", c.Commit.Retries))
 	}
+	if c.Commit.MaxPartitions < 1 || c.Commit.MaxPartitions > 10000 {
+		errs = append(errs, stage.FieldErrorf("commit.max_partitions", "%d is out of range 1-10000", c.Commit.MaxPartitions))
+	} else if c.Commit.MaxPartitions > 1 {
+		l.group = &grouper{l: l, max: c.Commit.MaxPartitions, interval: c.Commit.MaxInterval.D()}
+	}
 	exprs, at := joinSplit(c.PartitionBy)
 	for i, expr := range exprs {
 		if _, err := parsePartitionExpr(expr); err != nil {
@@ -165,7 +172,13 @@ func setDefaults(c *Config) {
 		c.Commit.Retries = 30
 	}
 	if c.Commit.MaxWait == 0 {
-		c.Commit.MaxWait = stage.Duration(5e9)
+		c.Commit.MaxWait = stage.Duration(5 * time.Second)
+	}
+	if c.Commit.MaxPartitions == 0 {
+		c.Commit.MaxPartitions = 1
+	}
+	if c.Commit.MaxInterval == 0 {
+		c.Commit.MaxInterval = stage.Duration(30 * time.Second)
 	}
 	if c.S3.Region == "" {
 		c.S3.Region = "us-east-1"

@@ -4,11 +4,13 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,8 @@ type partitionWriter struct {
 	files []iceberg.DataFile
 	err   error
 
+	leaveOnce sync.Once // leaves the commit group (when grouping) exactly once
+
 	mu        sync.Mutex
 	finished  bool // committed or aborted
 	maybeLive bool // a commit failed in an unknown state: the files may be in the table, never delete them
@@ -59,6 +63,9 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	// ctx of Begin, so it gets its own, cancelled by Abort.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &partitionWriter{l: l, p: p, tbl: tbl, ch: make(chan arrow.RecordBatch, 2), cancel: cancel, done: make(chan struct{})}
+	if l.group != nil {
+		l.group.join()
+	}
 	opts := []table.WriteRecordOption{table.WithWriteUUID(id), table.WithRecordBatchBufferSize(4)}
 	if l.cfg.Clustered {
 		opts = append(opts, table.WithClusteredWrite())
@@ -152,18 +159,30 @@ func (w *partitionWriter) finish(ctx context.Context) ([]iceberg.DataFile, error
 
 func (w *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.CommitResult, error) {
 	files, err := w.finish(ctx)
-	if err != nil {
-		return stage.CommitResult{}, err
+	if err == nil {
+		err = failpoint.Inject(FailBeforeCommit)
 	}
-	if err := failpoint.Inject(FailBeforeCommit); err != nil {
+	if err != nil {
+		w.leaveGroup()
 		return stage.CommitResult{}, err
 	}
 	if info.PartitionID == "" {
 		info.PartitionID = w.p.ID
 	}
-	res, err := w.l.commitFiles(ctx, w.p, info, files, func() { w.mu.Lock(); w.maybeLive = true; w.mu.Unlock() })
+	m := member{p: w.p, info: info, files: files, unknown: func() { w.mu.Lock(); w.maybeLive = true; w.mu.Unlock() }}
+	var token string
+	if w.l.group != nil {
+		w.leaveOnce.Do(func() {}) // the group counts this writer out as it joins the pending members
+		token, err = w.l.group.commit(ctx, m)
+	} else {
+		token, err = w.l.commitFiles(ctx, []member{m})
+	}
 	if err != nil {
 		return stage.CommitResult{}, err
+	}
+	res := stage.CommitResult{Token: token, Files: len(files)}
+	for _, f := range files {
+		res.Bytes += f.FileSizeBytes()
 	}
 	w.mu.Lock()
 	w.finished = true
@@ -171,8 +190,15 @@ func (w *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (st
 	return res, nil
 }
 
+func (w *partitionWriter) leaveGroup() {
+	if w.l.group != nil {
+		w.leaveOnce.Do(w.l.group.leave)
+	}
+}
+
 // Abort stops the writer and deletes the data files it wrote, unless a commit may have made them live.
 func (w *partitionWriter) Abort(ctx context.Context) error {
+	w.leaveGroup()
 	w.mu.Lock()
 	if w.finished {
 		w.mu.Unlock()
@@ -235,40 +261,55 @@ func sleepBackoff(ctx context.Context, attempt int, max time.Duration) error {
 	}
 }
 
-// commitFiles commits files as partition p: it reloads the table, finds the live files an earlier commit of p
-// left (and, in overwrite_partition mode, every live file in the Iceberg partitions files fall in), and commits
-// the removal of those and the addition of files in one snapshot; on a conflict it starts again from the reload.
-// unknown is called when a commit failed in a state that may have committed.
-func (l *Loader) commitFiles(ctx context.Context, p stage.Partition, info stage.CommitInfo, files []iceberg.DataFile, unknown func()) (stage.CommitResult, error) {
+// member is one partition of a commit.
+type member struct {
+	p       stage.Partition
+	info    stage.CommitInfo
+	files   []iceberg.DataFile
+	unknown func() // called when a commit failed in a state that may have committed
+}
+
+// what names the members for messages.
+func what(ms []member) string {
+	if len(ms) == 1 {
+		return "partition " + ms[0].p.Key
+	}
+	return fmt.Sprintf("%d partitions (%s, ...)", len(ms), ms[0].p.Key)
+}
+
+// commitFiles commits the members' files in one snapshot: it reloads the table, finds the live files earlier
+// commits of the members' partitions left (and, in overwrite_partition mode, every live file in the Iceberg
+// partitions the new files fall in), and commits the removal of those and the addition of the new files; on a
+// conflict it starts again from the reload. It returns the snapshot id ("" when there was nothing to commit).
+func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 	cat, err := l.Catalog(ctx)
 	if err != nil {
-		return stage.CommitResult{}, err
+		return "", err
 	}
-	props := iceberg.Properties{
-		PropPartitionIDs:  info.PartitionID,
-		PropPartitionKeys: info.Key,
-		PropRunInstance:   info.RunInstance,
-		PropPipeline:      info.Pipeline,
+	props := summaryProps(ms)
+	var files []iceberg.DataFile
+	ids := make([]string, len(ms))
+	tags := make([]string, len(ms))
+	for i, m := range ms {
+		files = append(files, m.files...)
+		ids[i], tags[i] = m.info.PartitionID, FileTag(m.info.PartitionID)
 	}
-	if info.Checkpoint != "" {
-		props[PropCheckpoint] = info.Checkpoint
+	unknown := func() {
+		for _, m := range ms {
+			m.unknown()
+		}
 	}
-	var bytes int64
-	for _, f := range files {
-		bytes += f.FileSizeBytes()
-	}
-	tag := FileTag(info.PartitionID)
 	for attempt := 0; ; attempt++ {
 		tbl, err := cat.LoadTable(ctx, l.ident)
 		if err != nil {
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: reload table %s: %w", p.Key, l.cfg.Table, err)
+			return "", fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, err)
 		}
-		old, err := l.filesToReplace(ctx, tbl, info.PartitionID, tag, files)
+		old, err := l.filesToReplace(ctx, tbl, ids, tags, files)
 		if err != nil {
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: list the table's files: %w", p.Key, err)
+			return "", fmt.Errorf("iceberg loader: %s: list the table's files: %w", what(ms), err)
 		}
 		if len(files) == 0 && len(old) == 0 {
-			return stage.CommitResult{}, nil // an empty partition with nothing to replace: no snapshot
+			return "", nil // empty partitions with nothing to replace: no snapshot
 		}
 		txn := tbl.NewTransaction()
 		if len(old) > 0 {
@@ -277,14 +318,14 @@ func (l *Loader) commitFiles(ctx context.Context, p stage.Partition, info stage.
 			err = txn.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck())
 		}
 		if err != nil {
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: stage the commit: %w", p.Key, err)
+			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), err)
 		}
 		staged, err := txn.StagedTable()
 		if err != nil {
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: stage the commit: %w", p.Key, err)
+			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), err)
 		}
 		if err := failpoint.Inject(FailCommit); err != nil {
-			return stage.CommitResult{}, err
+			return "", err
 		}
 		next, err := txn.Commit(ctx)
 		if err == nil {
@@ -293,23 +334,57 @@ func (l *Loader) commitFiles(ctx context.Context, p stage.Partition, info stage.
 				token = strconv.FormatInt(s.SnapshotID, 10)
 			}
 			if len(old) > 0 {
-				l.log.Info("iceberg: replaced partition files", "table", l.cfg.Table, "partition", p.Key, "removed", len(old), "added", len(files))
+				l.log.Info("iceberg: replaced partition files", "table", l.cfg.Table, "partitions", what(ms), "removed", len(old), "added", len(files))
 			}
-			return stage.CommitResult{Token: token, Files: len(files), Bytes: bytes}, nil
+			return token, nil
 		}
 		if !retryable(err) {
 			unknown()
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: commit to table %s (the outcome is unknown; a re-run replaces whatever landed): %w", p.Key, l.cfg.Table, err)
+			return "", fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run replaces whatever landed): %w", what(ms), l.cfg.Table, err)
 		}
 		if attempt >= l.cfg.Commit.Retries {
-			return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: commit to table %s still conflicted after %d attempts (raise commit.retries, or commit fewer, larger partitions): %w", p.Key, l.cfg.Table, attempt+1, err)
+			return "", fmt.Errorf("iceberg loader: %s: commit to table %s still conflicted after %d attempts (raise commit.retries, or commit fewer, larger partitions): %w", what(ms), l.cfg.Table, attempt+1, err)
 		}
 		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
-		l.log.Debug("iceberg: commit conflict, retrying", "table", l.cfg.Table, "partition", p.Key, "attempt", attempt+1, "error", err)
+		l.log.Debug("iceberg: commit conflict, retrying", "table", l.cfg.Table, "partitions", what(ms), "attempt", attempt+1, "error", err)
 		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
-			return stage.CommitResult{}, err
+			return "", err
 		}
 	}
+}
+
+// summaryProps are the snapshot summary properties naming the members.
+func summaryProps(ms []member) iceberg.Properties {
+	var ids, keys, runs, pipes []string
+	checkpoints := map[string]string{}
+	for _, m := range ms {
+		ids = append(ids, m.info.PartitionID)
+		keys = append(keys, m.info.Key)
+		if !slices.Contains(runs, m.info.RunInstance) {
+			runs = append(runs, m.info.RunInstance)
+		}
+		if !slices.Contains(pipes, m.info.Pipeline) {
+			pipes = append(pipes, m.info.Pipeline)
+		}
+		if m.info.Checkpoint != "" {
+			checkpoints[m.info.PartitionID] = m.info.Checkpoint
+		}
+	}
+	props := iceberg.Properties{
+		PropPartitionIDs:  strings.Join(ids, ","),
+		PropPartitionKeys: strings.Join(keys, " | "),
+		PropRunInstance:   strings.Join(runs, ","),
+		PropPipeline:      strings.Join(pipes, ","),
+	}
+	switch {
+	case len(checkpoints) == 0:
+	case len(ms) == 1:
+		props[PropCheckpoint] = ms[0].info.Checkpoint
+	default:
+		b, _ := json.Marshal(checkpoints)
+		props[PropCheckpoint] = string(b) // partition id → checkpoint
+	}
+	return props
 }
 
 // removeStaged deletes the manifest list and the manifests a commit that certainly failed wrote for its
@@ -340,14 +415,15 @@ func removeStaged(ctx context.Context, tbl *table.Table, snap *table.Snapshot, l
 	}
 }
 
-// filesToReplace returns the live data files of tbl that a commit of the partition must remove.
-func (l *Loader) filesToReplace(ctx context.Context, tbl *table.Table, pid, tag string, files []iceberg.DataFile) ([]iceberg.DataFile, error) {
+// filesToReplace returns the live data files of tbl that a commit of the partitions ids (whose files carry
+// tags) must remove.
+func (l *Loader) filesToReplace(ctx context.Context, tbl *table.Table, ids, tags []string, files []iceberg.DataFile) ([]iceberg.DataFile, error) {
 	snap := tbl.CurrentSnapshot()
 	if snap == nil {
 		return nil, nil
 	}
 	overwrite := l.cfg.Mode == "overwrite_partition" && len(files) > 0
-	if !overwrite && !mayHoldPartition(tbl.Metadata(), pid) {
+	if !overwrite && !mayHoldPartitions(tbl.Metadata(), ids) {
 		return nil, nil
 	}
 	targets := map[string]bool{}
@@ -361,13 +437,18 @@ func (l *Loader) filesToReplace(ctx context.Context, tbl *table.Table, pid, tag 
 		return nil, err
 	}
 	return liveFiles(ctx, fs, snap, func(df iceberg.DataFile) bool {
-		return fileHasTag(df.FilePath(), tag) || overwrite && targets[partitionKey(df)]
+		for _, tag := range tags {
+			if fileHasTag(df.FilePath(), tag) {
+				return true
+			}
+		}
+		return overwrite && targets[partitionKey(df)]
 	})
 }
 
-// mayHoldPartition tells whether the table may hold files of partition pid: a retained snapshot names it, or
-// older snapshots were expired (their summaries are gone, so only a look at the files can tell).
-func mayHoldPartition(md table.Metadata, pid string) bool {
+// mayHoldPartitions tells whether the table may hold files of the partitions ids: a retained snapshot names
+// one, or older snapshots were expired (their summaries are gone, so only a look at the files can tell).
+func mayHoldPartitions(md table.Metadata, ids []string) bool {
 	snaps := md.Snapshots()
 	if len(snaps) == 0 {
 		return false
@@ -380,8 +461,13 @@ func mayHoldPartition(md table.Metadata, pid string) bool {
 		if s.ParentSnapshotID != nil && !known[*s.ParentSnapshotID] {
 			return true // history was expired
 		}
-		if s.Summary != nil && hasID(s.Summary.Properties[PropPartitionIDs], pid) {
-			return true
+		if s.Summary == nil {
+			continue
+		}
+		for _, id := range ids {
+			if hasID(s.Summary.Properties[PropPartitionIDs], id) {
+				return true
+			}
 		}
 	}
 	return false
