@@ -63,6 +63,7 @@ type node struct {
 
 	children []*node
 	index    map[string]int // struct: field name -> child
+	fields   []string       // struct: field names in schema order
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
 	raw      []byte // string: scratch for non-string values kept as JSON text
@@ -123,6 +124,7 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 		for i, f := range t.Fields() {
 			n.children = append(n.children, newNode(name+"."+f.Name, f.Type, n.st.FieldBuilder(i)))
 			n.index[f.Name] = i
+			n.fields = append(n.fields, f.Name)
 		}
 		n.seen = make([]bool, t.NumFields())
 	default:
@@ -301,7 +303,13 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		d, err := decimal128.FromString(bstr(b), n.precision, n.scale)
+		d, ok := parseDecimal(b, n.precision, n.scale)
+		if !ok {
+			d, err = decimal128.FromString(bstr(b), n.precision, n.scale)
+		}
+		if err == nil && !d.FitsInPrecision(n.precision) {
+			err = errors.New("too many digits")
+		}
 		if err != nil {
 			return false, fmt.Errorf("field %s: %q overflows decimal(%d,%d)", n.name, b, n.precision, n.scale)
 		}
@@ -378,7 +386,7 @@ func (n *node) object(s *jscan, depth int) (err error) {
 			}
 		}
 	}()
-	first := true
+	first, guess := true, 0
 	for {
 		more, err := s.more('}', &first)
 		if err != nil {
@@ -391,7 +399,17 @@ func (n *node) object(s *jscan, depth int) (err error) {
 		if err != nil {
 			return err
 		}
-		i, ok := n.index[bstr(key)]
+		// Producers write an object's fields in the same order message after message: try the field after the
+		// last one first, and hash the key only when the guess is wrong.
+		i, ok := guess, false
+		if i < len(n.fields) && n.fields[i] == bstr(key) {
+			ok = true
+		} else {
+			i, ok = n.index[bstr(key)]
+		}
+		if ok {
+			guess = i + 1
+		}
 		if !ok || n.seen[i] {
 			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
 			if err := s.skip(nil, depth+1); err != nil {
@@ -404,4 +422,52 @@ func (n *node) object(s *jscan, depth int) (err error) {
 			return err
 		}
 	}
+}
+
+var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// parseDecimal parses plain decimal text ("-12.5") of up to 18 significant digits exactly, the common case,
+// without decimal128.FromString's big.Float. ok is false for anything else (exponents, more digits, fraction
+// digits beyond scale), which the caller hands to FromString.
+func parseDecimal(b []byte, precision, scale int32) (decimal128.Num, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var v int64
+	digits, frac := 0, -1
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 || c != '0' {
+				digits++
+			}
+			if digits > 18 {
+				return decimal128.Num{}, false
+			}
+			v = v*10 + int64(c-'0')
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return decimal128.Num{}, false
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	if len(b) == 0 || int32(frac) > scale || scale > 18 {
+		return decimal128.Num{}, false
+	}
+	shift := int(scale) - frac
+	if digits+shift > 18 {
+		return decimal128.Num{}, false
+	}
+	v *= pow10[shift]
+	if neg {
+		v = -v
+	}
+	return decimal128.FromI64(v), true
 }

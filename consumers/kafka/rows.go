@@ -117,6 +117,12 @@ type batcher struct {
 	offset *array.Int64Builder
 	ts     *array.TimestampBuilder
 	rows   int // complete rows in the builders (a failed message leaves one more, cut off at the flush)
+
+	// Variable-length builders and the data bytes each held in the last batch: the next batch reserves as much
+	// up front, so the builders do not grow (copy) their buffers step by step in every batch.
+	varlen   []*array.BinaryBuilder
+	lastData []int
+	lastRows int
 }
 
 func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
@@ -131,6 +137,7 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 			f := schema.Field(i)
 			root.children = append(root.children, newNode(f.Name, f.Type, rb.Field(i)))
 			root.index[f.Name] = i
+			root.fields = append(root.fields, f.Name)
 		}
 		b.root = root
 	}
@@ -154,7 +161,26 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 			b.ts = fb.(*array.TimestampBuilder)
 		}
 	}
+	for i := range schema.NumFields() {
+		b.collectVarlen(rb.Field(i))
+	}
+	b.lastData = make([]int, len(b.varlen))
 	return b
+}
+
+func (b *batcher) collectVarlen(fb array.Builder) {
+	switch t := fb.(type) {
+	case *array.StringBuilder:
+		b.varlen = append(b.varlen, t.BinaryBuilder)
+	case *array.BinaryBuilder:
+		b.varlen = append(b.varlen, t)
+	case *array.StructBuilder:
+		for i := range t.NumField() {
+			b.collectVarlen(t.FieldBuilder(i))
+		}
+	case *array.ListBuilder:
+		b.collectVarlen(t.ValueBuilder())
+	}
 }
 
 // add appends one record as a row. On error the builders hold one more row than b.rows: the bad one.
@@ -251,7 +277,17 @@ func (b *batcher) json(v []byte) error {
 // take returns the complete rows as a batch (nil when there are none), leaving the builders empty. A bad row
 // at the end is cut off.
 func (b *batcher) take() arrow.RecordBatch {
+	for i, v := range b.varlen {
+		b.lastData[i] = v.DataLen()
+	}
+	b.lastRows = b.rows
 	rec := b.rb.NewRecordBatch()
+	if b.lastRows > 0 {
+		b.rb.Reserve(b.lastRows)
+		for i, v := range b.varlen {
+			v.ReserveData(b.lastData[i])
+		}
+	}
 	n := b.rows
 	b.rows = 0
 	if int64(n) == rec.NumRows() {
