@@ -103,7 +103,6 @@ func (s *jscan) key() ([]byte, error) {
 
 var errInvalidUTF8 = errors.New("invalid UTF-8")
 
-
 // str reads a string at '"' and returns its unescaped bytes, valid UTF-8. The result aliases the message or the
 // scratch buffer: it is valid until the next call.
 func (s *jscan) str() ([]byte, error) {
