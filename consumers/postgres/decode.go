@@ -42,6 +42,7 @@ type decoder struct {
 	// top is set on a top-level column, whose builder the batcher reserves batch_rows slots in: fixed-width
 	// values skip Append's capacity check. Values nested in lists and structs have no such bound.
 	top  bool
+	kind kind // t.kind, kept here so the per-value switch does not chase t
 	t    *pgType
 	inf  infinityMode
 	b    array.Builder
@@ -74,7 +75,7 @@ func newDecoder(mem memory.Allocator, col string, t *pgType, inf infinityMode) *
 }
 
 func wrapBuilder(b array.Builder, col string, t *pgType, inf infinityMode) *decoder {
-	d := &decoder{col: col, t: t, inf: inf, b: b}
+	d := &decoder{col: col, kind: t.kind, t: t, inf: inf, b: b}
 	switch t.kind {
 	case kBool:
 		d.bl = b.(*array.BooleanBuilder)
@@ -129,7 +130,7 @@ func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 // decode appends one non-null binary value.
 func (d *decoder) decode(v []byte) error {
-	switch d.t.kind {
+	switch d.kind {
 	case kBool:
 		if len(v) != 1 {
 			return d.malformed(v)

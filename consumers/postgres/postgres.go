@@ -594,22 +594,6 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	return nil
 }
 
-// readExtended runs the SELECT through the extended protocol with every result column in binary.
-func (c *Consumer) readExtended(ctx context.Context, conn *pgx.Conn, src *source, params [][]byte, p stage.Partition, bt *batcher) error {
-	formats := make([]int16, len(src.types))
-	for i := range formats {
-		formats[i] = 1 // binary
-	}
-	rr := conn.PgConn().ExecParams(ctx, src.sql, params, nil, nil, formats)
-	for rr.NextRow() {
-		if err := bt.row(ctx, p, rr.Values()); err != nil {
-			return err
-		}
-	}
-	_, err := rr.Close()
-	return err
-}
-
 // decodeError is a value the Arrow type cannot hold (or one the server sent malformed); its text names the
 // partition, row, column and value.
 type decodeError struct{ err error }
@@ -666,6 +650,11 @@ func (bt *batcher) row(ctx context.Context, p stage.Partition, vals [][]byte) er
 			return &decodeError{fmt.Errorf("postgres: partition %s, row %d: %w", p.Key, bt.rows(), err)}
 		}
 	}
+	return bt.endRow(ctx)
+}
+
+// endRow counts a decoded row and emits a batch when it is full.
+func (bt *batcher) endRow(ctx context.Context) error {
 	bt.n++
 	if bt.n == bt.batchRows {
 		if err := bt.flush(); err != nil {

@@ -253,7 +253,7 @@ func TestTypeErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Narrow the resolved type to force the overflow path on a real server value.
-		c.src.types[0] = &pgType{name: "numeric(5,2)", kind: kDecimal, prec: 5, scale: 2, dt: &arrow.Decimal128Type{Precision: 5, Scale: 2}}
+		c.src.types[0] = &pgType{oid: 1700, name: "numeric(5,2)", kind: kDecimal, prec: 5, scale: 2, dt: &arrow.Decimal128Type{Precision: 5, Scale: 2}}
 		c.src.schema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: c.src.types[0].dt, Nullable: true}}, nil)
 		err := readErr(t, c)
 		for _, w := range []string{`column "v"`, "123456.78", "decimal(5, 2)", "row 1"} {
@@ -298,5 +298,23 @@ func TestNotNullAndDomains(t *testing.T) {
 	}
 	if got := strings.Join(rows, "\n"); got != `1 | "a@b.c" | 3` {
 		t.Errorf("rows %q", got)
+	}
+}
+
+// A table altered between reading its schema and reading a partition fails the partition clearly, in both read
+// modes' reach: the extended read compares the result's column types with the schema's before decoding a row.
+func TestTableChangedMidRun(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn, `CREATE TABLE t (id int8, v int4)`, `INSERT INTO t SELECT g, g FROM generate_series(1, 10) g`)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "public.t"})
+	if _, err := c.Schema(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, dsn, `ALTER TABLE t ALTER COLUMN v TYPE text`)
+	err := readErr(t, c)
+	if err == nil || !strings.Contains(err.Error(), `column "v" has type OID 25, but the schema read at the start has 23 (integer); did the table change during the run?`) {
+		t.Fatalf("error %v", err)
 	}
 }

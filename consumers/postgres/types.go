@@ -37,6 +37,7 @@ const (
 
 // pgType is a resolved source type: what the server sends and the Arrow type it becomes.
 type pgType struct {
+	oid         uint32 // the type the server sends for it (a domain's base type)
 	name        string // as format_type prints it, for errors
 	kind        kind
 	dt          arrow.DataType
@@ -94,6 +95,14 @@ type resolver struct {
 
 // resolve finds what a value of type oid with modifier typmod becomes. column names it in errors.
 func (r *resolver) resolve(ctx context.Context, column string, oid uint32, typmod int32, depth int) (*pgType, error) {
+	t, err := r.resolveType(ctx, column, oid, typmod, depth)
+	if err == nil && t.oid == 0 {
+		t.oid = oid // a domain's type already has its base type's oid, which is what the server sends
+	}
+	return t, err
+}
+
+func (r *resolver) resolveType(ctx context.Context, column string, oid uint32, typmod int32, depth int) (*pgType, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("column %q: types nested more than %d deep", column, maxDepth)
 	}
