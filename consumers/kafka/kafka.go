@@ -499,8 +499,14 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 }
 
 func (c *Consumer) newPartReader(schema *arrow.Schema, out func(arrow.RecordBatch) error) *partReader {
+	b := newBatcher(c.alloc, schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes))
+	if c.cfg.Format == "avro" {
+		if err := b.setAvro(c.cfg.AvroSchema, c.cfg.AvroWire); err != nil {
+			panic("kafka: avro_schema was checked at build: " + err.Error())
+		}
+	}
 	return &partReader{
-		b:         newBatcher(c.alloc, schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes)),
+		b:         b,
 		out:       out,
 		batchRows: c.cfg.BatchRows,
 		onError:   c.cfg.OnError,

@@ -243,3 +243,7 @@ func decodeAll(t *testing.T, c *Consumer, values ...string) (rows []string, errs
 	}
 	return rows, errs
 }
+
+func stageContext() stage.BuildContext {
+	return stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator()}
+}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"unicode/utf8"
@@ -9,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
@@ -73,8 +75,20 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 			seen[c.Name] = true
 			fields = append(fields, arrow.Field{Name: c.Name, Type: dt, Nullable: true})
 		}
+	case "avro":
+		if len(cfg.Schema) > 0 {
+			return nil, nil, stage.FieldErrorf("schema", "format avro takes its columns from avro_schema; remove schema")
+		}
+		if cfg.AvroSchema == "" {
+			return nil, nil, stage.FieldErrorf("avro_schema", "format avro needs the writer's schema: avro_schema: '{\"type\": \"record\", ...}'")
+		}
+		fs, _, err := avroSchema(cfg.AvroSchema)
+		if err != nil {
+			return nil, nil, stage.FieldErrorf("avro_schema", "%v", err)
+		}
+		fields = fs
 	default:
-		return nil, nil, stage.FieldErrorf("format", "unknown format %q; use json or raw", cfg.Format)
+		return nil, nil, stage.FieldErrorf("format", "unknown format %q; use json, avro or raw", cfg.Format)
 	}
 	var metas []metaKind
 	seen := map[string]bool{}
@@ -101,22 +115,25 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 // batcher turns Kafka records into Arrow batches of one schema. One batcher serves one partition read at a time;
 // its builders and scratch space are reused from batch to batch.
 type batcher struct {
-	rb     *array.RecordBuilder
-	raw    *array.BinaryBuilder // format raw
-	root   *node                // format json: a struct-like node over the value's columns
-	scan   jscan
-	max    int
-	metas  []metaKind
-	key    *array.BinaryBuilder
-	hl     *array.ListBuilder
-	hs     *array.StructBuilder
-	hk     *array.StringBuilder
-	hv     *array.BinaryBuilder
-	topic  *array.StringBuilder
-	part   *array.Int32Builder
-	offset *array.Int64Builder
-	ts     *array.TimestampBuilder
-	rows   int // complete rows in the builders (a failed message leaves one more, cut off at the flush)
+	rb        *array.RecordBuilder
+	raw       *array.BinaryBuilder // format raw
+	avro      []*anode             // format avro: the top-level record's fields
+	avroR     areader
+	confluent bool
+	root      *node // format json: a struct-like node over the value's columns
+	scan      jscan
+	max       int
+	metas     []metaKind
+	key       *array.BinaryBuilder
+	hl        *array.ListBuilder
+	hs        *array.StructBuilder
+	hk        *array.StringBuilder
+	hv        *array.BinaryBuilder
+	topic     *array.StringBuilder
+	part      *array.Int32Builder
+	offset    *array.Int64Builder
+	ts        *array.TimestampBuilder
+	rows      int // complete rows in the builders (a failed message leaves one more, cut off at the flush)
 
 	// Variable-length builders and the data bytes each held in the last batch: the next batch reserves as much
 	// up front, so the builders do not grow (copy) their buffers step by step in every batch.
@@ -129,9 +146,12 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 	rb := array.NewRecordBuilder(mem, schema)
 	b := &batcher{rb: rb, max: maxBytes, metas: metas}
 	nval := schema.NumFields() - len(metas)
-	if format == "raw" {
+	switch format {
+	case "raw":
 		b.raw = rb.Field(0).(*array.BinaryBuilder)
-	} else {
+	case "avro":
+		// set by setAvro
+	default:
 		root := &node{kind: kStruct, index: make(map[string]int, nval), seen: make([]bool, nval)}
 		for i := range nval {
 			f := schema.Field(i)
@@ -223,6 +243,8 @@ func (b *batcher) add(r *kgo.Record) error {
 	case b.max > 0 && len(r.Value) > b.max:
 		err = fmt.Errorf("the value is %d bytes, over max_message_bytes (%d)", len(r.Value), b.max)
 		b.nullValue()
+	case b.avro != nil:
+		err = b.avroMsg(r.Value)
 	case b.raw != nil:
 		if r.Value == nil {
 			b.raw.AppendNull()
@@ -247,9 +269,54 @@ func (b *batcher) nullValue() {
 		b.raw.AppendNull()
 		return
 	}
+	if b.avro != nil {
+		for _, a := range b.avro {
+			a.b.AppendNull()
+		}
+		return
+	}
 	for _, c := range b.root.children {
 		c.b.AppendNull()
 	}
+}
+
+// setAvro compiles the Avro decoders of the value's columns.
+func (b *batcher) setAvro(text, wire string) error {
+	_, plan, err := avroSchema(text)
+	if err != nil {
+		return err
+	}
+	named := map[string]*avro.SchemaNode{}
+	for i, f := range plan {
+		b.avro = append(b.avro, newANode(f.name, f.node, b.rb.Field(i), named))
+	}
+	b.confluent = wire == "confluent"
+	return nil
+}
+
+// avroMsg decodes one message: the binary encoding of the schema's record.
+func (b *batcher) avroMsg(v []byte) error {
+	if b.confluent {
+		if len(v) < 5 || v[0] != 0 {
+			b.nullValue()
+			return errors.New("the value does not start with the Confluent header (a zero byte and a 4-byte schema id)")
+		}
+		v = v[5:]
+	}
+	r := &b.avroR
+	r.b, r.pos = v, 0
+	for i, a := range b.avro {
+		if err := a.decode(r, 0); err != nil {
+			for _, rest := range b.avro[i+1:] {
+				rest.b.AppendNull()
+			}
+			return err
+		}
+	}
+	if r.pos != len(v) {
+		return fmt.Errorf("%d bytes after the Avro record", len(v)-r.pos)
+	}
+	return nil
 }
 
 // json decodes one message: a JSON object whose fields are the value's columns.
