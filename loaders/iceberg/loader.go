@@ -125,6 +125,8 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	}
 	if c.RowGroupSize <= 0 {
 		errs = append(errs, stage.FieldErrorf("row_group_size", "must be positive"))
+	} else if c.RowGroupSize > c.TargetFileSize {
+		errs = append(errs, stage.FieldErrorf("row_group_size", "%s is above target_file_size %s: files are cut at row group boundaries, so they would outgrow the target", c.RowGroupSize, c.TargetFileSize))
 	}
 	if c.Commit.Retries < 0 || c.Commit.Retries > 1000 {
 		errs = append(errs, stage.FieldErrorf("commit.retries", "%d is out of range 0-1000", c.Commit.Retries))

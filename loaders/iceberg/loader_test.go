@@ -222,6 +222,7 @@ func TestConfigErrors(t *testing.T) {
 			c.Catalog = CatalogConfig{Type: "rest", URI: "http://x", Token: "a", Credential: "b:c"}
 		}, "catalog.credential: give either token or credential"},
 		{"bad compression", func(c *Config) { c.Compression = "brotli" }, "compression: unknown codec"},
+		{"row groups above the file size", func(c *Config) { c.TargetFileSize, c.RowGroupSize = 1<<20, 2<<20 }, "row_group_size: 2MiB is above target_file_size 1MiB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
