@@ -584,7 +584,9 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	}
 	defer client.Close()
 	started := time.Now()
-	res := newBlockResult(c.alloc)
+	pl := newPool(c.alloc)
+	defer pl.close()
+	res := newBlockResult(pl)
 	defer res.release()
 	var rows, blocks int64
 	var fail *outError

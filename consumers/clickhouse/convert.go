@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strconv"
@@ -450,6 +451,7 @@ type stringNode struct {
 	data     *memory.Buffer
 	rows     int
 	lastData int // bytes of the previous block: the first guess for the next one
+	one      [1]byte
 }
 
 func (n *stringNode) dataType() arrow.DataType          { return arrow.BinaryTypes.String }
@@ -463,12 +465,12 @@ func (n *stringNode) decode(r *proto.Reader, rows int) error {
 	pos := 0
 	off[0] = 0
 	for i := 0; i < rows; i++ {
-		l, err := r.StrLen()
+		l, err := readUvarint(r, n.one[:])
 		if err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
+			return fmt.Errorf("row %d: string length: %w", i, err)
 		}
-		end := pos + l
-		if end > math.MaxInt32 {
+		end := pos + int(l)
+		if l > math.MaxInt32 || end > math.MaxInt32 {
 			return fmt.Errorf("more than 2 GiB of strings in one block: lower block_rows")
 		}
 		if end > len(data) {
@@ -476,7 +478,7 @@ func (n *stringNode) decode(r *proto.Reader, rows int) error {
 			n.data.Reserve(max(end, 2*len(data)))
 			data = n.data.Buf()[:n.data.Cap()]
 		}
-		if err := r.ReadFull(data[pos:end]); err != nil {
+		if err := readFull(r, data[pos:end]); err != nil {
 			return fmt.Errorf("row %d: %w", i, err)
 		}
 		pos = end
@@ -486,6 +488,41 @@ func (n *stringNode) decode(r *proto.Reader, rows int) error {
 	n.lastData = pos
 	return nil
 }
+
+// readFull and readUvarint read through proto.Reader.Read, which goes straight to the buffered (or
+// decompressing) source: a string's length and bytes cost two calls instead of the dozen of
+// proto.Reader.StrLen/ReadFull (io.ReadFull, a byte-at-a-time varint through an internal buffer), which made
+// most of the time of a string column.
+func readFull(r *proto.Reader, p []byte) error {
+	for len(p) > 0 {
+		n, err := r.Read(p)
+		p = p[n:]
+		if len(p) > 0 && err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readUvarint reads a LEB128 varint a byte at a time into b (a one-byte slice of the caller's: a local array
+// would escape to the heap through the io.Reader call, an allocation per string).
+func readUvarint(r *proto.Reader, b []byte) (uint64, error) {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if err := readFull(r, b); err != nil {
+			return 0, err
+		}
+		if b[0] < 0x80 {
+			return x | uint64(b[0])<<shift, nil
+		}
+		x |= uint64(b[0]&0x7f) << shift
+	}
+	return 0, fmt.Errorf("varint overflows 64 bits")
+}
+
 func (n *stringNode) finish() arrow.ArrayData {
 	d := array.NewData(arrow.BinaryTypes.String, n.rows, []*memory.Buffer{nil, n.offsets, n.data}, nil, 0, 0)
 	releaseBuf(&n.offsets)
@@ -773,6 +810,9 @@ func newEnumNode(mem memory.Allocator, name string, t chType) (node, error) {
 	for i := range n.index {
 		n.index[i] = -1
 	}
+	if p, ok := mem.(*pool); ok {
+		mem = p.base // a builder may count on zeroed memory; the dictionary is made once
+	}
 	b := array.NewStringBuilder(mem)
 	defer b.Release()
 	for i, v := range values {
@@ -974,7 +1014,11 @@ func (n *lowCardNode) finish() arrow.ArrayData {
 	if n.hasDict {
 		dict = n.index.finish()
 	} else {
-		dict = array.MakeArrayOfNull(n.mem, n.dt.ValueType, 0).Data()
+		mem := n.mem
+		if p, ok := mem.(*pool); ok {
+			mem = p.base
+		}
+		dict = array.MakeArrayOfNull(mem, n.dt.ValueType, 0).Data()
 		dict.Retain()
 		defer dict.Release() // the array's own reference
 	}

@@ -1,0 +1,189 @@
+// Command clickhouse measures the clickhouse consumer on one connection against its ceilings, in one run, on a
+// table of 14 columns of the types ClickHouse 18.16 has:
+//
+//  1. the ceiling: clickhouse-client --compression 0 --query "SELECT ... FORMAT Native" > /dev/null;
+//  2. ch-go alone, decoding into its own proto columns (inferred), discarded;
+//  3. the clickhouse consumer → Arrow batches, discarded (wire compression none, as 1 and 2; and lz4);
+//  4. jetflow run clickhouse → Parquet (zstd), with 1 and 2 Parquet writers per partition.
+//
+// The test server is Debian's clickhouse-server 18.16, which stock ch-go cannot query (see testkit/chtest), so the
+// command runs with the patched ch-go, and the jetflow binary it builds for case 4 is patched the same way:
+//
+//	testkit/chtest/gotest-patched.sh run ./bench/clickhouse              # 10M rows, as in the issue
+//	testkit/chtest/gotest-patched.sh run ./bench/clickhouse -rows 1000000 # a quick run
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/ch-go"
+	"github.com/ClickHouse/ch-go/proto"
+
+	"github.com/jetflow-dev/jetflow/bench/benchkit"
+	"github.com/jetflow-dev/jetflow/testkit/chtest"
+)
+
+// The table: 14 columns, fixed-width, strings, dictionary-encoded and nullable.
+const tableSQL = `CREATE TABLE bench (id UInt64, n Int32, small Int8, qty UInt16, price Float64, ratio Float32,
+	name String, code FixedString(8), day Date, at DateTime, amount Decimal(18, 4), uid UUID,
+	city LowCardinality(String), note Nullable(String)) ENGINE = MergeTree ORDER BY id`
+
+const insertSQL = `INSERT INTO bench SELECT number, toInt32(number %% 1000000), toInt8(number %% 100), toUInt16(number %% 60000),
+	number / 7, toFloat32(number / 3), concat('name-', toString(number)), toFixedString(toString(number %% 100000000), 8),
+	toDate('2026-01-01') + number %% 300, toDateTime('2026-11-22 00:00:00', 'UTC') + number, toDecimal64(number / 100, 4),
+	generateUUIDv4(), concat('city-', toString(number %% 50)), if(number %% 5 = 0, NULL, concat('note ', toString(number)))
+	FROM system.numbers LIMIT %d`
+
+const selectSQL = "SELECT id, n, small, qty, price, ratio, name, code, day, at, amount, uid, city, note FROM "
+
+func main() {
+	rows := flag.Int64("rows", 10_000_000, "rows in the table")
+	work := flag.String("work", "", "directory for the binary and the Parquet output (default: a temporary one, removed)")
+	flag.Parse()
+	if err := run(*rows, *work); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rows int64, work string) error {
+	ctx := context.Background()
+	if work == "" {
+		dir, err := os.MkdirTemp("", "jetflow-bench-ch-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	fmt.Fprintln(os.Stderr, "bench: building jetflow")
+	bin, err := benchkit.BuildJetflow(work)
+	if err != nil {
+		return err
+	}
+	srv, err := chtest.StartServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	fmt.Fprintf(os.Stderr, "bench: creating a ClickHouse table of %d rows\n", rows)
+	if _, err := srv.Query(ctx, "", "CREATE DATABASE bench"); err != nil {
+		return err
+	}
+	for _, q := range []string{tableSQL, fmt.Sprintf(insertSQL, rows), "OPTIMIZE TABLE bench FINAL"} {
+		if _, err := srv.Query(ctx, "bench", q); err != nil {
+			return err
+		}
+	}
+	out, err := srv.Query(ctx, "bench", "SELECT sum(data_uncompressed_bytes) FROM system.parts WHERE database = 'bench' AND table = 'bench' AND active")
+	if err != nil {
+		return err
+	}
+	dataBytes, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return fmt.Errorf("table size %q: %w", out, err)
+	}
+
+	var cases []benchkit.Case
+	add := func(c benchkit.Case, err error) error {
+		if err == nil {
+			c.Bytes = dataBytes
+			cases = append(cases, c)
+		}
+		return err
+	}
+	client := exec.Command("clickhouse-client", "--host", srv.Host, "--port", strconv.Itoa(srv.TCPPort), "--compression", "0",
+		"--query", selectSQL+"bench.bench FORMAT Native")
+	var clientErr bytes.Buffer
+	client.Stdout, client.Stderr = nil, &clientErr // stdout: /dev/null
+	if err := add(benchkit.Child("1. clickhouse-client --compression 0 FORMAT Native > /dev/null", rows, client)); err != nil {
+		return fmt.Errorf("%w\n%s", err, clientErr.Bytes())
+	}
+	if err := add(benchkit.InProcess("2. ch-go alone: proto columns (inferred), discarded", rows, func() error {
+		return chgoAlone(ctx, srv.Addr(), ch.CompressionDisabled, rows)
+	})); err != nil {
+		return err
+	}
+	for _, comp := range []string{"none", "lz4"} {
+		yaml := fmt.Sprintf("name: chbench\nconsumer:\n  type: clickhouse\n  addr: %s\n  database: bench\n  table: bench\n  compression: %s\nloaders:\n  - {type: parquet, path: %s}\n",
+			srv.Addr(), comp, filepath.Join(work, "unused"))
+		var n int64
+		if err := add(benchkit.InProcess("3. clickhouse consumer → Arrow, discarded, compression "+comp, rows, func() error {
+			var err error
+			n, err = benchkit.ReadConsumer(ctx, yaml, "2026-11-22")
+			return err
+		})); err != nil {
+			return err
+		}
+		if n != rows {
+			return fmt.Errorf("the consumer read %d rows, want %d", n, rows)
+		}
+	}
+	for _, writers := range []int{1, 2} {
+		c, err := endToEnd(bin, work, srv.Addr(), rows, writers)
+		if err := add(c, err); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("\nClickHouse 18.16, %d rows × 14 columns (%.0f MB uncompressed), one connection, server and client on the same 2 cores:\n",
+		rows, float64(dataBytes)/1e6)
+	if err := benchkit.Table(os.Stdout, cases, 1); err != nil {
+		return err
+	}
+	fmt.Printf("consumer → Arrow / ch-go alone (rows/s, both uncompressed): %.2fx (target ≥ 0.90x)\n",
+		cases[2].RowsPerSec()/cases[1].RowsPerSec())
+	fmt.Printf("end to end with 2 Parquet writers / 1: %.2fx\n", cases[5].RowsPerSec()/cases[4].RowsPerSec())
+	return nil
+}
+
+// chgoAlone reads the table with ch-go into columns it infers from the header, discarding each block.
+func chgoAlone(ctx context.Context, addr string, comp ch.Compression, want int64) error {
+	client, err := ch.Dial(ctx, ch.Options{Address: addr, Database: "bench", Compression: comp, ReadTimeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	var res proto.Results
+	var n int64
+	if err := client.Do(ctx, ch.Query{Body: selectSQL + "bench", Result: res.Auto(),
+		OnResult: func(_ context.Context, b proto.Block) error { n += int64(b.Rows); return nil }}); err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("ch-go read %d rows, want %d", n, want)
+	}
+	return nil
+}
+
+// endToEnd runs `jetflow run` clickhouse → Parquet (zstd) on one connection and reads the child's peak RSS.
+func endToEnd(bin, work, addr string, rows int64, writers int) (benchkit.Case, error) {
+	dir := filepath.Join(work, fmt.Sprintf("e2e-%d", writers))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return benchkit.Case{}, err
+	}
+	yaml := fmt.Sprintf("name: ch_e2e_%d\nconsumer:\n  type: clickhouse\n  addr: ${BENCH_CH_ADDR}\n  database: bench\n  table: bench\n"+
+		"loaders:\n  - {type: parquet, path: out, compression: zstd, writers: %d}\n", writers, writers)
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(yaml), 0o644); err != nil {
+		return benchkit.Case{}, err
+	}
+	cmd := exec.Command(bin, "run", "p.yaml", "--run", "2026-11-22", "--workers", "1", "--progress", "none", "--log-level", "warn")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BENCH_CH_ADDR="+addr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	c, err := benchkit.Child(fmt.Sprintf("4. jetflow run → Parquet zstd, %d writer(s)", writers), rows, cmd)
+	if err != nil {
+		return c, fmt.Errorf("%w\n%s", err, stderr.Bytes())
+	}
+	return c, nil
+}
