@@ -394,6 +394,24 @@ func icebergSchema(schema *arrow.Schema) (*iceberg.Schema, error) {
 			errs = append(errs, fmt.Errorf("column %q is uint32, which Iceberg's int cannot hold: cast it to int64 first", path))
 		case *arrow.Uint64Type:
 			errs = append(errs, fmt.Errorf("column %q is uint64, which Iceberg's long cannot hold: cast it to decimal(20,0) (or int64 when values stay below 2^63) first", path))
+		case *arrow.TimestampType:
+			if t.TimeZone != "" && t.TimeZone != "UTC" && t.TimeZone != "Etc/UTC" && t.TimeZone != "+00:00" {
+				errs = append(errs, fmt.Errorf("column %q is %s: Iceberg's timestamptz is stored in UTC; cast it to timestamp[us, UTC] first (the instants stay the same)", path, t))
+			}
+		case *arrow.Date64Type:
+			errs = append(errs, fmt.Errorf("column %q is date64, which Iceberg has no type for: cast it to date32 first", path))
+		case *arrow.Time32Type:
+			errs = append(errs, fmt.Errorf("column %q is %s, which Iceberg has no type for: cast it to time64[us] first", path, t))
+		case *arrow.Time64Type:
+			if t.Unit != arrow.Microsecond {
+				errs = append(errs, fmt.Errorf("column %q is %s: Iceberg's time is in microseconds; cast it to time64[us] first", path, t))
+			}
+		case *arrow.DurationType:
+			errs = append(errs, fmt.Errorf("column %q is %s, which Iceberg has no type for: cast it to int64 first", path, t))
+		case *arrow.Decimal256Type:
+			errs = append(errs, fmt.Errorf("column %q is %s: Iceberg decimals hold 38 digits at most; cast it to decimal(38, s) or string first", path, t))
+		case *arrow.StringViewType, *arrow.BinaryViewType:
+			errs = append(errs, fmt.Errorf("column %q is %s: cast it to string or binary first", path, t))
 		case arrow.NestedType:
 			for _, f := range t.Fields() {
 				walk(path+"."+f.Name, f.Type)
