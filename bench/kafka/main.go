@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func main() {
 	rate := flag.Int("rate", 5000, "records per second during the latency and soak streams")
 	soak := flag.Duration("soak", 0, "run the flat-memory stream this long (at least 2m; 0: skip)")
 	work := flag.String("work", "", "working directory (default: a temporary one, removed after)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file")
 	flag.Parse()
 	if err := run(*records, *partitions, *latency, *rate, *soak, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/kafka:", err)
@@ -90,6 +92,17 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	cases = append(cases, c)
 	yaml := fmt.Sprintf(pipelineYAML, brokers, filepath.Join(work, "unused"))
 	c, err = benchkit.InProcess("jetflow kafka consumer → Arrow, batches discarded", records, func() error {
+		if cpuProfile != "" {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		n, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22")
 		if err == nil && n != records {
 			err = fmt.Errorf("read %d records, want %d", n, records)
@@ -136,6 +149,8 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	}
 	return nil
 }
+
+var cpuProfile string
 
 const pipelineYAML = `name: kafkabench
 run_instance: {every: 1d}
