@@ -68,6 +68,7 @@ const (
 	partDate   // Date, Date32
 	partTime   // DateTime
 	partTime64 // DateTime64
+	partParts  // the table's own partitions, by _partition_id
 )
 
 var (
@@ -246,6 +247,15 @@ func (c *Consumer) checkPartition() []error {
 			set++
 		}
 	}
+	if p.Parts {
+		if p.Column != "" || set > 0 {
+			errs = append(errs, stage.FieldErrorf("partition.parts", "cannot be combined with column, every, step or count"))
+		}
+		if c.cfg.Table == "" {
+			errs = append(errs, stage.FieldErrorf("partition.parts", "needs table: (a MergeTree table)"))
+		}
+		return errs
+	}
 	if p.Column == "" {
 		if set > 0 {
 			errs = append(errs, stage.FieldErrorf("partition.column", "is required with every, step or count"))
@@ -410,6 +420,9 @@ func (c *Consumer) source(ctx context.Context) (*source, error) {
 			}
 			src.ptype = typ
 		}
+		if c.cfg.Partition.Parts {
+			src.part = partParts
+		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
@@ -547,6 +560,13 @@ func (c *Consumer) sql(src *source, p stage.Partition) (string, error) {
 	}
 	if src.part == partNone {
 		return src.body + c.settings, nil
+	}
+	if src.part == partParts {
+		id, ok := p.Lo.(string)
+		if !ok {
+			return "", fmt.Errorf("clickhouse: partition %s: no partition id; was it planned with a different config?", p.Key)
+		}
+		return src.body + " WHERE _partition_id = " + quoteString(id) + c.settings, nil
 	}
 	lo, err := literal(src.part, p.Lo)
 	if err != nil {

@@ -34,4 +34,5 @@ type PartitionConfig struct {
 	Every  stage.Duration `yaml:"every" doc:"Time columns: windows of this length across the run instance [start, end), aligned on its start (1h, 15m, 1d)."`
 	Step   int64          `yaml:"step" doc:"Integer columns of table:: ranges of this many values, aligned on multiples of step, from the column's min to its max."`
 	Count  int            `yaml:"count" doc:"Number of ranges of (nearly) equal width: for a time column, of the run instance; for an integer column of table:, of [min, max]."`
+	Parts  bool           `yaml:"parts" doc:"One partition per partition of the table's own PARTITION BY (a MergeTree table of table:), read with WHERE _partition_id = '...'; keys are _partition_id[202611]. Every partition of the table is read, whatever the run instance. Not with column."`
 }

@@ -30,6 +30,8 @@ func TestBuildErrors(t *testing.T) {
 		{"partition without column", Config{Addr: "h:9000", Table: "t", Partition: PartitionConfig{Count: 2}}, map[string]string{"partition.column": "required"}},
 		{"partition two ways", Config{Addr: "h:9000", Table: "t", Partition: PartitionConfig{Column: "a", Count: 2, Step: 3}}, map[string]string{"partition": "exactly one"}},
 		{"step with query", Config{Addr: "h:9000", Query: "SELECT 1", Partition: PartitionConfig{Column: "a", Step: 3}}, map[string]string{"partition.step": "table:"}},
+		{"parts with query", Config{Addr: "h:9000", Query: "SELECT 1", Partition: PartitionConfig{Parts: true}}, map[string]string{"partition.parts": "needs table"}},
+		{"parts and a column", Config{Addr: "h:9000", Table: "t", Partition: PartitionConfig{Parts: true, Column: "a", Count: 2}}, map[string]string{"partition.parts": "cannot be combined"}},
 		{"tls keys without tls", Config{Addr: "h:9000", Table: "t", TLS: TLSConfig{ServerName: "x"}}, map[string]string{"tls.enabled": "enabled: true"}},
 		{"tls ca file", Config{Addr: "h:9000", Table: "t", TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent.pem"}}, map[string]string{"tls.ca_file": "nonexistent"}},
 		{"block rows", Config{Addr: "h:9000", Table: "t", BlockRows: -1}, map[string]string{"block_rows": "at least 1"}},

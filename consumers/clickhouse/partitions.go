@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/ch-go"
@@ -22,6 +23,9 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		return nil, err
 	}
 	pc := c.cfg.Partition
+	if pc.Parts {
+		return c.parts(ctx, run)
+	}
 	if pc.Column == "" {
 		return []stage.Partition{{Key: "all", Run: run}}, nil
 	}
@@ -69,6 +73,43 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 	parts := make([]stage.Partition, len(bounds))
 	for i, b := range bounds {
 		parts[i] = stage.Partition{Key: partitionKey(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
+	}
+	return parts, nil
+}
+
+// parts lists the table's own partitions (active parts' partition ids), in order.
+func (c *Consumer) parts(ctx context.Context, run stage.RunInstance) ([]stage.Partition, error) {
+	client, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	var engine proto.ColStr
+	q := "SELECT engine FROM system.tables WHERE database = " + quoteString(c.db) + " AND name = " + quoteString(c.name)
+	if err := client.Do(ctx, ch.Query{Body: q, Result: proto.Results{{Name: "engine", Data: &engine}}}); err != nil {
+		return nil, c.queryErr("engine of "+c.db+"."+c.name, err)
+	}
+	if engine.Rows() != 1 || !strings.HasSuffix(engine.Row(0), "MergeTree") {
+		e := ""
+		if engine.Rows() == 1 {
+			e = engine.Row(0)
+		}
+		return nil, stage.FieldErrorf("partition.parts", "%s.%s is a %s table: only the MergeTree family has partitions", c.db, c.name, e)
+	}
+	var ids proto.ColStr
+	q = "SELECT DISTINCT partition_id FROM system.parts WHERE database = " + quoteString(c.db) + " AND table = " +
+		quoteString(c.name) + " AND active ORDER BY partition_id"
+	var parts []stage.Partition
+	err = client.Do(ctx, ch.Query{Body: q, Result: proto.Results{{Name: "partition_id", Data: &ids}},
+		OnResult: func(context.Context, proto.Block) error {
+			for i := 0; i < ids.Rows(); i++ {
+				id := ids.Row(i)
+				parts = append(parts, stage.Partition{Key: "_partition_id[" + id + "]", Index: len(parts), Lo: id, Hi: id, Run: run})
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, c.queryErr("partitions of "+c.db+"."+c.name, err)
 	}
 	return parts, nil
 }

@@ -168,6 +168,43 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
+// partition.parts: one partition per partition of the table's PARTITION BY, each read by its id.
+func TestTableParts(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	srv.Exec(t, db, "CREATE TABLE p (d Date, x UInt32) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY x",
+		"INSERT INTO p SELECT toDate('2026-01-01') + number, toUInt32(number) FROM system.numbers LIMIT 70",
+		"CREATE TABLE m (x UInt32) ENGINE = Memory")
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "p", Partition: PartitionConfig{Parts: true}})
+	ps, err := c.Partitions(t.Context(), testkit.RunInstance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, p := range ps {
+		keys = append(keys, p.Key)
+	}
+	if got := strings.Join(keys, " "); got != "_partition_id[202601] _partition_id[202602] _partition_id[202603]" {
+		t.Fatalf("keys %s", got)
+	}
+	counts := map[string]int64{}
+	for _, p := range ps {
+		for _, b := range testkit.ReadPartition(t.Context(), t, c, p) {
+			counts[p.Key] += b.NumRows()
+			b.Release()
+		}
+	}
+	if counts["_partition_id[202601]"] != 31 || counts["_partition_id[202602]"] != 28 || counts["_partition_id[202603]"] != 11 {
+		t.Fatalf("rows per partition %v", counts)
+	}
+	c = newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "m", Partition: PartitionConfig{Parts: true}})
+	if _, err := c.Partitions(t.Context(), testkit.RunInstance()); err == nil || !strings.Contains(err.Error(), "Memory table") {
+		t.Fatalf("parts of a Memory table: %v", err)
+	}
+}
+
 // An empty table has no integer partitions; a time partition of an empty table reads nothing.
 func TestEmpty(t *testing.T) {
 	srv := chtest.Start(t)
