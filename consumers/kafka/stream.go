@@ -102,6 +102,9 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	// the group, so no other member can start on a topic-partition this one still loads.
 	cancel()
 	s.waitLanes()
+	s.mu.Lock()
+	s.lanes = map[string]*laneState{} // all ended: the revocation Close triggers has nothing left to hand back
+	s.mu.Unlock()
 	// A last synchronous commit of the group's offsets, so lag tools see where this member stopped.
 	s.mu.Lock()
 	final := s.done
