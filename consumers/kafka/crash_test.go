@@ -15,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/loaders/iceberg"
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
 
@@ -118,7 +123,7 @@ func (p *producer) finish(t testing.TB) int {
 	return int(p.n.Load())
 }
 
-const crashPipeline = `name: events
+const crashConsumer = `name: events
 consumer:
   type: kafka
   brokers: ["${BROKERS}"]
@@ -126,58 +131,125 @@ consumer:
   group_instance_id: ${INSTANCE}
   session_timeout: 6s
   batch_rows: 200
-  roll: {rows: 400, interval: 150ms}
-` + ordersSchema + `loaders:
-  - type: parquet
-    path: ${OUT}/
-`
+  roll: {rows: 400, interval: %s}
+` + ordersSchema
+
+// crashSinks are the loaders the crash test streams into, each with how to count the keys it holds.
+var crashSinks = []struct {
+	name     string
+	interval string
+	loader   string
+	keys     func(t testing.TB, out string) map[int64]int
+}{
+	{"parquet", "150ms", "loaders:\n  - type: parquet\n    path: ${OUT}/\n", ids},
+	{"iceberg", "400ms", "loaders:\n  - type: iceberg\n    catalog: {type: sql, warehouse: \"${OUT}\"}\n    table: lake.events\n", icebergIDs},
+}
 
 // TestStreamSurvivesSIGKILL runs `jetflow run --stream` as a child process and SIGKILLs it at random moments 10
 // times while a producer keeps writing; a last run catches up and stops on SIGTERM. Every produced key is in the
-// Parquet output exactly once.
+// output exactly once, for a Parquet and an Iceberg sink.
 func TestStreamSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the jetflow binary")
 	}
-	kc := kafkatest.StartProcess(t, "-topic", "events:4")
-	dir, out := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "events.yaml"), []byte(crashPipeline), 0o644); err != nil {
-		t.Fatal(err)
+	for _, sink := range crashSinks {
+		t.Run(sink.name, func(t *testing.T) {
+			kc := kafkatest.StartProcess(t, "-topic", "events:4")
+			dir, out := t.TempDir(), t.TempDir()
+			yaml := fmt.Sprintf(crashConsumer, sink.interval) + sink.loader
+			if err := os.WriteFile(filepath.Join(dir, "events.yaml"), []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"BROKERS=" + kc.Brokers(), "OUT=" + out, "INSTANCE=crash-test"}
+			log := filepath.Join(t.TempDir(), "jetflow.log")
+			t.Cleanup(func() {
+				if t.Failed() {
+					b, _ := os.ReadFile(log)
+					t.Logf("jetflow output:\n%s", b)
+				}
+			})
+			jetflowBinary(t)
+			prod := startProducer(t, kc, "events", 4, 50, 10*time.Millisecond)
+			for i := range 10 {
+				cmd := startJetflow(t, dir, env, log, "run", "events.yaml", "--stream")
+				time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				err := cmd.Wait()
+				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+					t.Fatalf("kill %d: jetflow ended on its own before the kill: %v", i+1, err)
+				}
+			}
+			before := len(sink.keys(t, out))
+			n := prod.finish(t)
+			if before == 0 {
+				t.Fatalf("no partition committed across 10 runs (%d keys produced)", n)
+			}
+			cmd := startJetflow(t, dir, env, log, "run", "events.yaml", "--stream")
+			waitFor(t, 90*time.Second, fmt.Sprintf("all %d keys in the output", n), func() bool { return len(sink.keys(t, out)) >= n })
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("jetflow after SIGTERM: %v", err)
+			}
+			checkExactlyOnce(t, sink.keys(t, out), n)
+			t.Logf("%d keys produced; %d committed before the last run", n, before)
+		})
 	}
-	env := []string{"BROKERS=" + kc.Brokers(), "OUT=" + out, "INSTANCE=crash-test"}
-	log := filepath.Join(t.TempDir(), "jetflow.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(log)
-			t.Logf("jetflow output:\n%s", b)
-		}
-	})
-	jetflowBinary(t)
-	prod := startProducer(t, kc, "events", 4, 50, 10*time.Millisecond)
-	for i := range 10 {
-		cmd := startJetflow(t, dir, env, log, "run", "events.yaml", "--stream")
-		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-			t.Fatalf("kill %d: jetflow ended on its own before the kill: %v", i+1, err)
-		}
-	}
-	before := len(ids(t, out))
-	n := prod.finish(t)
-	if before == 0 {
-		t.Fatalf("no partition committed across 10 runs (%d keys produced)", n)
-	}
-	cmd := startJetflow(t, dir, env, log, "run", "events.yaml", "--stream")
-	waitFor(t, 60*time.Second, fmt.Sprintf("all %d keys in the output", n), func() bool { return len(ids(t, out)) >= n })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("jetflow after SIGTERM: %v", err)
-	}
-	checkExactlyOnce(t, ids(t, out), n)
-	t.Logf("%d keys produced; %d committed before the last run", n, before)
 }
+
+// icebergIDs scans the Iceberg table lake.events of the SQLite catalog in warehouse with iceberg-go's own
+// scanner and counts each id.
+func icebergIDs(t testing.TB, warehouse string) map[int64]int {
+	t.Helper()
+	out := map[int64]int{}
+	if _, err := os.Stat(filepath.Join(warehouse, "catalog.db")); err != nil {
+		return out // no commit yet
+	}
+	p := parsePipeline(t, crashReader+"    catalog: {type: sql, warehouse: \""+warehouse+"\"}\n", nil)
+	built, err := p.Build(stage.BuildContext{Pipeline: "events", Alloc: memory.NewGoAllocator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	built.Source.(*Consumer).Close()
+	l := built.Loaders[0].(*iceberg.Loader)
+	defer l.Close()
+	ctx := context.Background()
+	cat, err := l.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.LoadTable(ctx, l.Ident())
+	if err != nil {
+		return out // not created yet
+	}
+	if tbl.CurrentSnapshot() == nil {
+		return out
+	}
+	_, recs, err := tbl.Scan(table.WithSelectedFields("id")).ToArrowRecords(ctx)
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	for b, err := range recs {
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		col := b.Column(0).(*array.Int64)
+		for i := range col.Len() {
+			out[col.Value(i)]++
+		}
+		b.Release()
+	}
+	return out
+}
+
+// crashReader is a pipeline whose only use is to build the iceberg loader the crash test wrote with, to read
+// the table back.
+const crashReader = `name: events
+consumer: {type: kafka, brokers: ["localhost:1"], topics: [events], format: raw}
+loaders:
+  - type: iceberg
+    table: lake.events
+`
