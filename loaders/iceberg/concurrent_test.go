@@ -23,6 +23,7 @@ import (
 const workerEnv = "JETFLOW_ICEBERG_TEST_WORKER"
 
 type workerJob struct {
+	Catalog    string // sql or hadoop
 	Warehouse  string
 	URI        string
 	Worker     int
@@ -33,13 +34,16 @@ type workerJob struct {
 const concurrentWorkers = 4
 
 // TestConcurrentWorkers runs 4 processes that each commit the same 8 partitions into one table at once, in
-// different orders, starting from a catalog without the table: they race on creating the namespace and the
+// different orders, starting from a catalog without the table (SQLite, PostgreSQL and hadoop catalogs): they race on creating the namespace and the
 // table, on every commit, and on the same partition ids. The table ends with every row exactly once.
 func TestConcurrentWorkers(t *testing.T) {
-	for _, catalog := range []string{"sqlite", "postgres"} {
+	for _, catalog := range []string{"sqlite", "postgres", "hadoop"} {
 		t.Run(catalog, func(t *testing.T) {
 			dir := t.TempDir()
-			job := workerJob{Warehouse: filepath.Join(dir, "warehouse"), Partitions: 8, Rows: 250}
+			job := workerJob{Catalog: "sql", Warehouse: filepath.Join(dir, "warehouse"), Partitions: 8, Rows: 250}
+			if catalog == "hadoop" {
+				job.Catalog = "hadoop"
+			}
 			if catalog == "postgres" {
 				job.URI = pgtest.Start(t).CreateDatabase(t)
 			}
@@ -77,7 +81,7 @@ func TestConcurrentWorkers(t *testing.T) {
 			}
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			l := newLoader(t, dir, func(c *Config) { c.Catalog.URI = stage.Secret(job.URI) })
+			l := newLoader(t, dir, func(c *Config) { c.Catalog.URI, c.Catalog.Type = stage.Secret(job.URI), job.Catalog })
 			got := scan(t, l, mem, nil)
 			defer got.Release()
 			want := job.Partitions * job.Rows
@@ -141,7 +145,7 @@ func TestWorkerProcess(t *testing.T) {
 	mem := memory.NewGoAllocator()
 	debug := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l := newLoaderLog(t, filepath.Dir(job.Warehouse), debug, func(c *Config) {
-		c.Catalog.URI = stage.Secret(job.URI)
+		c.Catalog.URI, c.Catalog.Type = stage.Secret(job.URI), job.Catalog
 		c.PartitionBy = []string{"day(updated_at)", "identity(tenant_id)"}
 		c.Commit.Retries = 200
 		c.Commit.MaxWait = stage.Duration(500 * time.Millisecond)

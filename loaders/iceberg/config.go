@@ -20,7 +20,7 @@ type Config struct {
 
 // CatalogConfig selects and reaches the catalog.
 type CatalogConfig struct {
-	Type       string            `yaml:"type" default:"sql" enum:"sql,rest" doc:"sql: a catalog in a SQLite file (the default, no server) or a PostgreSQL database shared by many workers; rest: an Iceberg REST catalog (R2 Data Catalog, Polaris, Lakekeeper, Nessie)."`
+	Type       string            `yaml:"type" default:"sql" enum:"sql,rest,hadoop" doc:"sql: a catalog in a SQLite file (the default, no server) or a PostgreSQL database shared by many workers; rest: an Iceberg REST catalog (R2 Data Catalog, Polaris, Lakekeeper, Nessie); hadoop: no catalog at all, the tables' metadata files under a local warehouse directory (readers find a table by its path)."`
 	URI        stage.Secret      `yaml:"uri" doc:"sql: a SQLite file path (default <warehouse>/catalog.db for a local warehouse) or a postgres:// DSN (write ${VAR} when it holds a password); rest: the catalog's base URL."`
 	Warehouse  string            `yaml:"warehouse" doc:"Where new tables' files go: a local directory or s3://bucket/prefix. Required for the sql catalog; for rest, the warehouse name or location the catalog expects."`
 	Name       string            `yaml:"name" default:"jetflow" doc:"Catalog name recorded in the sql catalog's rows (lets several catalogs share one database)."`

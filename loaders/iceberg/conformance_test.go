@@ -44,3 +44,18 @@ func TestConformanceGrouped(t *testing.T) {
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
 	})
 }
+
+// TestConformanceHadoop runs the suite on the hadoop catalog: metadata files only, no database.
+func TestConformanceHadoop(t *testing.T) {
+	var l *Loader
+	conformance.Loaders(t, conformance.ConformanceLoader{
+		New: func(t *testing.T) stage.Loader {
+			l = newLoader(t, t.TempDir(), func(c *Config) { c.Catalog.Type = "hadoop" })
+			return l
+		},
+		ReadBack: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
+			return scan(t, l, mem, nil)
+		},
+		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
+	})
+}

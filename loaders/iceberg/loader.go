@@ -34,6 +34,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/hadoop"
 	"github.com/apache/iceberg-go/catalog/rest"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	icebergio "github.com/apache/iceberg-go/io"
@@ -107,6 +108,10 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		} else if c.Catalog.URI == "" && isRemote(c.Catalog.Warehouse) {
 			errs = append(errs, stage.FieldErrorf("catalog.uri", "an %s warehouse needs the catalog's uri: a SQLite file path or a postgres:// DSN", schemeOf(c.Catalog.Warehouse)))
 		}
+	case "hadoop":
+		if c.Catalog.Warehouse == "" || isRemote(c.Catalog.Warehouse) {
+			errs = append(errs, stage.FieldErrorf("catalog.warehouse", "the hadoop catalog needs a local warehouse directory (its commits rely on the file system's atomic create; use the sql catalog for object stores)"))
+		}
 	case "rest":
 		if c.Catalog.URI == "" {
 			errs = append(errs, stage.FieldErrorf("catalog.uri", "the rest catalog needs its base URL"))
@@ -115,7 +120,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 			errs = append(errs, stage.FieldErrorf("catalog.credential", "give either token or credential, not both"))
 		}
 	default:
-		errs = append(errs, stage.FieldErrorf("catalog.type", "unknown catalog type %q: want sql or rest", c.Catalog.Type))
+		errs = append(errs, stage.FieldErrorf("catalog.type", "unknown catalog type %q: want sql, rest or hadoop", c.Catalog.Type))
 	}
 	if _, ok := codecs[c.Compression]; !ok {
 		errs = append(errs, stage.FieldErrorf("compression", "unknown codec %q: want zstd, snappy, gzip, lz4 or none", c.Compression))
@@ -281,6 +286,12 @@ func (l *Loader) Catalog(ctx context.Context) (catalog.Catalog, error) {
 		cat, err := rest.NewCatalog(ctx, l.cfg.Catalog.Name, l.cfg.Catalog.URI.Reveal(), opts...)
 		if err != nil {
 			return nil, fmt.Errorf("iceberg loader: connect to the REST catalog at %s: %w", redactURL(l.cfg.Catalog.URI.Reveal()), err)
+		}
+		l.cat = cat
+	case "hadoop":
+		cat, err := hadoop.NewCatalog(l.cfg.Catalog.Name, wh, props)
+		if err != nil {
+			return nil, fmt.Errorf("iceberg loader: open the hadoop catalog in %s: %w", wh, err)
 		}
 		l.cat = cat
 	default:
