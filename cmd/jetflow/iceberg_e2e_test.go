@@ -186,3 +186,36 @@ func TestIcebergShardedRuns(t *testing.T) {
 		})
 	}
 }
+
+// Maintenance through the binary: compact the small files of 6 partitions, expire the older snapshots, and the
+// table still holds every row once; a --force re-run after expiry still replaces (the files carry their
+// partition's tag), while show reports what happened.
+func TestIcebergMaintenanceCommands(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", icebergPipeline("maint", 30_000, 6, "", ""))
+	jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2").must(t, exitOK)
+	l := icebergTable(t, dir, "maint", "")
+
+	jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--force").must(t, exitOK)
+	r := jetflow(t, dir, nil, "iceberg", "expire-snapshots", "p.yaml", "--older-than", "0s").must(t, exitOK)
+	if !strings.Contains(r.stdout, "expired 11 snapshot(s) of lake.maint; 1 remain") {
+		t.Fatalf("expire-snapshots:\n%s", r.stdout)
+	}
+	jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--force").must(t, exitOK)
+	assertIcebergExactlyOnce(t, l, 30_000)
+
+	r = jetflow(t, dir, nil, "iceberg", "compact", "p.yaml", "--min-input-files", "2").must(t, exitOK)
+	if !strings.Contains(r.stdout, "compacted 4 partition(s) of lake.maint: 24 files") {
+		t.Fatalf("compact:\n%s", r.stdout)
+	}
+	assertIcebergExactlyOnce(t, l, 30_000)
+	show := jetflow(t, dir, nil, "iceberg", "show", "p.yaml", "--snapshots", "1").must(t, exitOK)
+	if !strings.Contains(show.stdout, "replace") || !strings.Contains(show.stdout, "compact") {
+		t.Fatalf("show after compaction:\n%s", show.stdout)
+	}
+	r = jetflow(t, dir, nil, "iceberg", "compact", "p.yaml", "--table", "lake.other")
+	r.must(t, exitInvalid)
+	if !strings.Contains(r.stderr, "the pipeline's iceberg tables are lake.maint") {
+		t.Fatalf("--table of another table:\n%s", r.stderr)
+	}
+}
