@@ -25,9 +25,16 @@ package chtest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +61,8 @@ var ErrNotInstalled = errors.New("clickhouse-server not found at " + Binary +
 type Server struct {
 	Host     string // always 127.0.0.1
 	TCPPort  int    // native protocol
+	TLSPort  int    // native protocol over TLS, with a self-signed certificate for 127.0.0.1
+	CAFile   string // PEM of that certificate, which verifies it
 	HTTPPort int
 	User     string // a user with a password: "jetflow"
 	Password string
@@ -68,6 +77,9 @@ type Server struct {
 
 // Addr is host:port of the native protocol.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.TCPPort)) }
+
+// TLSAddr is host:port of the native protocol over TLS.
+func (s *Server) TLSAddr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.TLSPort)) }
 
 var shared struct {
 	once   sync.Once
@@ -253,6 +265,18 @@ const configXML = `<?xml version="1.0"?>
     </logger>
     <listen_host>127.0.0.1</listen_host>
     <tcp_port>{{tcp}}</tcp_port>
+    <tcp_port_secure>{{tls}}</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>{{dir}}/cert.pem</certificateFile>
+            <privateKeyFile>{{dir}}/key.pem</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
     <http_port>{{http}}</http_port>
     <interserver_http_port>{{inter}}</interserver_http_port>
     <max_connections>256</max_connections>
@@ -308,7 +332,7 @@ const usersXML = `<?xml version="1.0"?>
 
 // run starts clickhouse-server as a child of the test binary and waits until GET /ping answers.
 func (s *Server) run(ctx context.Context) error {
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -316,9 +340,12 @@ func (s *Server) run(ctx context.Context) error {
 		}
 		ports[i] = p
 	}
-	s.TCPPort, s.HTTPPort = ports[0], ports[1]
+	s.TCPPort, s.HTTPPort, s.TLSPort = ports[0], ports[1], ports[3]
+	if err := s.writeCert(); err != nil {
+		return err
+	}
 	r := strings.NewReplacer("{{dir}}", s.dir, "{{tcp}}", strconv.Itoa(ports[0]), "{{http}}", strconv.Itoa(ports[1]),
-		"{{inter}}", strconv.Itoa(ports[2]), "{{user}}", s.User, "{{password}}", s.Password)
+		"{{inter}}", strconv.Itoa(ports[2]), "{{tls}}", strconv.Itoa(ports[3]), "{{user}}", s.User, "{{password}}", s.Password)
 	cfg := filepath.Join(s.dir, "config.xml")
 	if err := os.WriteFile(cfg, []byte(r.Replace(configXML)), 0o644); err != nil {
 		return fmt.Errorf("chtest: %w", err)
@@ -365,6 +392,42 @@ func (s *Server) run(ctx context.Context) error {
 			return fmt.Errorf("chtest: clickhouse-server does not answer %s after 60s (%v):\n%s", ping, err, s.logTail())
 		}
 	}
+}
+
+// writeCert makes a self-signed certificate for 127.0.0.1 (its own CA) and its key.
+func (s *Server) writeCert() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("chtest: key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "jetflow chtest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("chtest: certificate: %w", err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("chtest: key: %w", err)
+	}
+	s.CAFile = filepath.Join(s.dir, "cert.pem")
+	if err := os.WriteFile(s.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("chtest: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return fmt.Errorf("chtest: %w", err)
+	}
+	return nil
 }
 
 // logTail is the end of the server's logs, for error messages.

@@ -2,6 +2,9 @@ package chtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
 	"strings"
 	"testing"
 )
@@ -22,4 +25,20 @@ func TestServer(t *testing.T) {
 	if _, err := s.Query(context.Background(), db, "SELECT * FROM missing"); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("a query on a missing table: got %v", err)
 	}
+}
+
+// The TLS port answers a handshake verified with CAFile.
+func TestTLS(t *testing.T) {
+	s := Start(t)
+	pemBytes, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	conn, err := tls.Dial("tcp", s.TLSAddr(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("TLS handshake with %s: %v", s.TLSAddr(), err)
+	}
+	conn.Close()
 }
