@@ -83,6 +83,22 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("TLS to the plain port", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Query: "SELECT 1 AS one", TLS: TLSConfig{Enabled: true, CAFile: srv.CAFile}, DialTimeout: stage.Duration(2e9)})
+		if err := readErr(t, c); err == nil || !strings.Contains(err.Error(), "connect to "+srv.Addr()) {
+			t.Fatalf("TLS to a port without it: %v", err)
+		}
+	})
+	t.Run("TLS, certificate not trusted", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		c := newConsumer(t, mem, Config{Addr: srv.TLSAddr(), Database: db, Query: "SELECT 1 AS one", TLS: TLSConfig{Enabled: true}})
+		if err := readErr(t, c); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("a self-signed certificate without ca_file: %v", err)
+		}
+	})
 	t.Run("right password", func(t *testing.T) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		defer mem.AssertSize(t, 0)

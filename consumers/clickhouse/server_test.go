@@ -115,6 +115,21 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TLS to the server's secure port, the certificate verified with ca_file; a read is the same as in plain text.
+func TestTLS(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.CreateDatabase(t)
+	createEvents(t, srv, db)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newConsumer(t, mem, Config{Addr: srv.TLSAddr(), Database: db, Table: "events", Columns: []string{"id"},
+		Partition: PartitionConfig{Column: "id", Count: 2}, TLS: TLSConfig{Enabled: true, CAFile: srv.CAFile}})
+	rows, _ := readAll(t, c)
+	if len(rows) != 20000 || rows[19999] != "19999" {
+		t.Fatalf("%d rows over TLS", len(rows))
+	}
+}
+
 // The partitions of each kind of config cover every row once, and their keys are the canonical bounds.
 func TestPartitions(t *testing.T) {
 	srv := chtest.Start(t)
