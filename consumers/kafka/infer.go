@@ -258,6 +258,9 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 					return
 				}
 				next = r.Offset + 1
+				if r.Attrs.IsControl() {
+					return
+				}
 				s.reset(r.Value)
 				if err := root.mergeMessage(&s); err != nil {
 					bad++

@@ -162,15 +162,26 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 
 // clientOpts are the options every franz-go client of the consumer shares: brokers, fetch sizes, SASL, TLS.
 func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
+	fetch := cfg.Fetch
+	if fetch.MaxBytes <= 0 {
+		fetch.MaxBytes = 50 << 20
+	}
+	if fetch.PartitionMaxBytes <= 0 {
+		fetch.PartitionMaxBytes = 4 << 20
+	}
+	if fetch.MaxWait <= 0 {
+		fetch.MaxWait = stage.Duration(500 * time.Millisecond)
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.FetchMaxBytes(int32(min(int64(cfg.Fetch.MaxBytes), 1<<30))),
-		kgo.FetchMaxPartitionBytes(int32(min(int64(cfg.Fetch.PartitionMaxBytes), 1<<30))),
-		kgo.FetchMaxWait(cfg.Fetch.MaxWait.D()),
+		kgo.FetchMaxBytes(int32(min(int64(fetch.MaxBytes), 1<<30))),
+		kgo.FetchMaxPartitionBytes(int32(min(int64(fetch.PartitionMaxBytes), 1<<30))),
+		kgo.FetchMaxWait(fetch.MaxWait.D()),
 		kgo.ClientID("jetflow"),
-	}
-	if cfg.Fetch.MaxWait <= 0 {
-		opts[3] = kgo.FetchMaxWait(500 * time.Millisecond)
+		// Transaction markers come through as control records, so a read can see its way past the markers that
+		// end a partition's range; aborted transactions' messages are never read.
+		kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	}
 	switch cfg.SASL.Mechanism {
 	case "":
@@ -372,7 +383,8 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 	if len(topics) == 0 {
 		return nil, nil
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	// The end of a run is the last stable offset: past it, open transactions may still commit or abort.
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -485,6 +497,9 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 					return
 				}
 				next = rec.Offset + 1
+				if rec.Attrs.IsControl() {
+					return
+				}
 				rerr = r.record(rec)
 			})
 			if rerr != nil {

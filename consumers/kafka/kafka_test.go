@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -246,4 +247,52 @@ func decodeAll(t *testing.T, c *Consumer, values ...string) (rows []string, errs
 
 func stageContext() stage.BuildContext {
 	return stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator()}
+}
+
+// TestBatchTransactionalTopic reads a topic written by a transactional producer: committed transactions load,
+// aborted ones do not, and the transaction markers at the end of the range do not keep the read waiting.
+func TestBatchTransactionalTopic(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "tx", 1)
+	cl := kc.Client(t, kgo.TransactionalID("jetflow-test"))
+	txn := func(from, to int, commit bool) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for k := from; k < to; k++ {
+			if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: "tx", Value: orderJSON(k)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(t.Context(), kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn(0, 10, true)
+	txn(100, 105, false)
+	txn(10, 13, true)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := newTestConsumer(t, mem, Config{Brokers: kc.Addrs, Topics: []string{"tx"}, Schema: []Column{{Name: "id", Type: "int64"}}})
+	defer c.Close()
+	c.ResumeWatermark("", false)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	parts, err := c.Partitions(ctx, stage.RunInstance{Label: "r"})
+	if err != nil || len(parts) != 1 {
+		t.Fatalf("partitions %v, %v", parts, err)
+	}
+	got := map[int64]int{}
+	err = c.Read(ctx, parts[0], func(rec arrow.RecordBatch) error {
+		col := rec.Column(0).(*array.Int64)
+		for i := range col.Len() {
+			got[col.Value(i)]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, got, 13)
 }

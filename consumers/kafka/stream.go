@@ -383,6 +383,10 @@ func (s *streamer) readPartition(ctx context.Context, ln *laneState, p stage.Par
 			if rec.Offset < next {
 				continue
 			}
+			if rec.Attrs.IsControl() { // a transaction marker: nothing to load, but the checkpoint moves past it
+				next = rec.Offset + 1
+				continue
+			}
 			if rec.Offset > next && rows == 0 && rec.Offset-next > 1 {
 				s.c.log.Warn("kafka: offsets skipped at the start of a partition (deleted by retention or compaction, or transaction markers)",
 					"lane", ln.name, "expected", next, "got", rec.Offset)
