@@ -2,10 +2,15 @@ package clickhouse
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
+	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -172,5 +177,61 @@ func TestIntRanges(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("intRanges(%d, %d, %d, %d) = %s, want %s", tc.lo, tc.hi, tc.step, tc.count, got, tc.want)
 		}
+	}
+}
+
+// Whole pipelines through the pipeline loader: defaults, enums and the file:line:col of config errors are the
+// ones a user sees, and the password stays out of them.
+func TestPipelineConfig(t *testing.T) {
+	const password = "s3cret-PW"
+	for _, tc := range []struct {
+		name     string
+		addr     string // default ch:9000
+		consumer string
+		want     []string // substrings of the error; none: it builds
+	}{
+		{"table", "", "table: events\n  partition: {column: ts, every: 1h}\n  settings: {max_threads: 4}", nil},
+		{"query", "", "query: 'SELECT * FROM t WHERE ts >= {{ .Partition.Lo }} AND ts < {{ .Partition.Hi }}'\n  partition: {column: ts, count: 4}", nil},
+		{"neither", "", "block_rows: 10", []string{"p.yaml:4:", "table", "set table:"}},
+		{"bad compression", "", "table: t\n  compression: gzip", []string{"p.yaml:8:", "compression"}},
+		{"bad setting name", "", "table: t\n  settings: {\"x; DROP\": 1}", []string{"p.yaml:", "settings.x; DROP", "not a setting name"}},
+		{"two cuts", "", "table: t\n  partition: {column: id, count: 4, step: 10}", []string{"p.yaml:8:", "partition", "exactly one"}},
+		{"bad addr", "nowhere", "table: t", []string{"p.yaml:5:", "addr", "host:port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := "ch:9000"
+			if tc.addr != "" {
+				addr = tc.addr
+			}
+			src := fmt.Sprintf("name: p\nrun_instance: {every: 1d}\nconsumer:\n  type: clickhouse\n  addr: %s\n  password: ${CH_PASSWORD}\n  %s\nloaders:\n  - {type: parquet, path: /tmp/x/}\n", addr, tc.consumer)
+			p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { return password, k == "CH_PASSWORD" }}.Parse("p.yaml", []byte(src))
+			if err == nil {
+				var built *pipelines.Built
+				built, err = p.Build(stage.BuildContext{Alloc: memory.NewGoAllocator()})
+				if err == nil {
+					c := built.Source.(*Consumer)
+					if c.cfg.Compression != "lz4" || c.cfg.BlockRows != 65536 || c.cfg.Database != "default" || c.cfg.Password.Reveal() != password {
+						t.Errorf("defaults: %+v", c.cfg)
+					}
+				}
+			}
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want it to mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
 	}
 }
