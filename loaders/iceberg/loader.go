@@ -76,6 +76,8 @@ type Loader struct {
 
 	group *grouper // nil unless commit.max_partitions > 1
 
+	specOnce sync.Once // warns once when an existing table's spec is not partition_by
+
 	mu      sync.Mutex
 	cat     catalog.Catalog
 	db      *sql.DB // the sql catalog's handle, closed by Close
@@ -494,6 +496,7 @@ func (l *Loader) Table(ctx context.Context, schema *arrow.Schema) (*table.Table,
 	if err != nil {
 		return nil, fmt.Errorf("iceberg loader: load table %s: %w", l.cfg.Table, err)
 	}
+	l.specOnce.Do(func() { l.checkSpec(tbl) })
 	key := schemaKey(schema)
 	l.mu.Lock()
 	done := l.checked[key]
@@ -541,6 +544,36 @@ func (l *Loader) create(ctx context.Context, cat catalog.Catalog, schema *arrow.
 	}
 	l.log.Info("iceberg: created table", "table", l.cfg.Table, "location", tbl.Location(), "spec", spec.String())
 	return tbl, nil
+}
+
+// checkSpec warns when the table's partition spec is not the one partition_by describes: an existing table keeps
+// its spec (Iceberg evolves specs explicitly, not by a config edit).
+func (l *Loader) checkSpec(tbl *table.Table) {
+	spec := tbl.Spec()
+	have := specText(&spec, tbl.Schema())
+	want := "(unpartitioned)"
+	if desired, err := buildSpec(l.cfg.PartitionBy, tbl.Schema()); err == nil {
+		want = specText(&desired, tbl.Schema())
+	}
+	if have != want {
+		l.log.Warn("iceberg: the table keeps its own partition spec; partition_by applies to new tables only",
+			"table", l.cfg.Table, "spec", have, "partition_by", want)
+	}
+}
+
+func specText(spec *iceberg.PartitionSpec, sc *iceberg.Schema) string {
+	var parts []string
+	for _, f := range spec.Fields() {
+		src := "?"
+		if sf, ok := sc.FindFieldByID(f.SourceIDs[0]); ok {
+			src = sf.Name
+		}
+		parts = append(parts, fmt.Sprintf("%s(%s)", f.Transform, src))
+	}
+	if len(parts) == 0 {
+		return "(unpartitioned)"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Begin starts writing partition p: data files are written as batches arrive, so memory stays bounded.

@@ -3,6 +3,7 @@ package iceberg
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -308,5 +309,24 @@ func TestAbortRemovesFiles(t *testing.T) {
 	})
 	if len(parquet) != 0 {
 		t.Errorf("files left after Abort: %v", parquet)
+	}
+}
+
+// TestSpecKept: an existing table keeps its spec when partition_by changes, and the loader says so.
+func TestSpecKept(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	rec := orders(t, mem, 0, 10)
+	defer rec.Release()
+	load(t, newLoader(t, dir, func(c *Config) { c.PartitionBy = []string{"day(updated_at)"} }), "a", rec)
+	var logs strings.Builder
+	l := newLoaderLog(t, dir, slog.New(slog.NewTextHandler(&logs, nil)), func(c *Config) { c.PartitionBy = []string{"tenant_id"} })
+	load(t, l, "b", rec)
+	if spec := loadTable(t, l).Spec(); spec.String() != "[\n\t1000: updated_at_day: day(5)\n]" {
+		t.Errorf("spec %q, want the table's own day(updated_at)", spec.String())
+	}
+	if !strings.Contains(logs.String(), "partition_by applies to new tables only") || !strings.Contains(logs.String(), "identity(tenant_id)") {
+		t.Errorf("no warning about the kept spec:\n%s", logs.String())
 	}
 }
