@@ -12,7 +12,6 @@ import (
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -56,7 +55,7 @@ func benchNative(tb testing.TB, blocks, rows int) []byte {
 			day.Append(t0.AddDate(0, 0, i%300))
 			at.Append(t0.Add(time.Duration(i) * time.Second))
 			amount.Append(proto.Decimal64(i))
-			uid.Append(uuid.UUID{byte(i), byte(i >> 8), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+			uid = append(uid, [16]byte{byte(i), byte(i >> 8), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
 			city.Append("city-" + itoa(i%50))
 			if i%5 == 0 {
 				note.Append(proto.Null[string]())
