@@ -14,7 +14,7 @@ type Config struct {
 	RowGroupSize    stage.ByteSize    `yaml:"row_group_size" default:"128MiB" doc:"Parquet row group size in bytes (write.parquet.row-group-size-bytes)."`
 	Clustered       bool              `yaml:"clustered" doc:"Input arrives sorted by the partition spec (e.g. one day per jetflow partition): keep one file open at a time instead of one per Iceberg partition, so file counts and memory stay low. Input that is not clustered fails the write."`
 	Properties      map[string]string `yaml:"properties" doc:"Extra table properties of a new table (Iceberg names, e.g. write.metadata.delete-after-commit.enabled: \"true\")."`
-	Commit          CommitConfig      `yaml:"commit" doc:"How commits are retried when other writers commit at the same time."`
+	Commit          CommitConfig      `yaml:"commit" fingerprint:"-" doc:"How commits are retried and grouped (tuning only: changing it does not re-run committed partitions)."`
 	S3              S3Config          `yaml:"s3" doc:"Object store settings for an s3:// warehouse."`
 }
 
