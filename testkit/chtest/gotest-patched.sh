@@ -44,8 +44,8 @@ if [ ! -f "$copy/.patched" ]; then
 	mv "$q.new" "$q"
 	touch "$tmp/ch-go/.patched"
 	mkdir -p "$work"
-	rm -rf "$copy"
-	mv "$tmp/ch-go" "$copy" 2>/dev/null || true # another run may have won the race: its copy is the same
+	[ -f "$copy/.patched" ] || rm -rf "$copy" # an incomplete copy; a complete one is only ever renamed into place
+	mv -T "$tmp/ch-go" "$copy" 2>/dev/null || true # another run may have won the race: its copy is the same
 	rm -rf "$tmp"
 fi
 
