@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -329,4 +330,49 @@ func TestSpecKept(t *testing.T) {
 	if !strings.Contains(logs.String(), "partition_by applies to new tables only") || !strings.Contains(logs.String(), "identity(tenant_id)") {
 		t.Errorf("no warning about the kept spec:\n%s", logs.String())
 	}
+}
+
+// TestWriterAllocator: the data file writers allocate from the BuildContext allocator and give back all of it,
+// for a committed partition, a partitioned one, and an aborted one.
+func TestWriterAllocator(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := Config{Catalog: CatalogConfig{Warehouse: t.TempDir()}, Table: "a.b", PartitionBy: []string{"tenant_id", "day(updated_at)"}}
+	counting := &countingAlloc{Allocator: mem}
+	l, err := New(stage.BuildContext{Pipeline: "p", Alloc: counting, Logger: quietLogger()}, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rec := orders(t, mem, 0, 500)
+	defer rec.Release()
+	before := mem.CurrentAlloc()
+	load(t, l, "a", rec, rec)
+	ctx := context.Background()
+	w, err := l.Begin(ctx, ordersSchema(), testkit.PartitionFor("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := mem.CurrentAlloc(); after != before {
+		t.Errorf("%d bytes still allocated after the partitions ended (%d before)", after, before)
+	}
+	if counting.n.Load() == 0 {
+		t.Error("the writers allocated nothing from the BuildContext allocator")
+	}
+}
+
+type countingAlloc struct {
+	memory.Allocator
+	n atomic.Int64
+}
+
+func (c *countingAlloc) Allocate(size int) []byte {
+	c.n.Add(1)
+	return c.Allocator.Allocate(size)
 }

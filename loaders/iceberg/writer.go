@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -62,6 +63,7 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	// The writer goroutine outlives Begin's ctx only until Commit or Abort; it must not stop with a request-scoped
 	// ctx of Begin, so it gets its own, cancelled by Abort.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	wctx = compute.WithAllocator(wctx, l.alloc) // iceberg-go's writers allocate from the context's allocator
 	w := &partitionWriter{l: l, p: p, tbl: tbl, ch: make(chan arrow.RecordBatch, 2), cancel: cancel, done: make(chan struct{})}
 	if l.group != nil {
 		l.group.join()
