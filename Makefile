@@ -22,6 +22,7 @@ $(DUCKDB)/node_modules/.package-lock.json: $(DUCKDB)/package.json $(DUCKDB)/pack
 test: test-deps build
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
+	testkit/chtest/gotest-patched.sh -timeout 10m ./consumers/clickhouse/...
 	$(BIN) validate examples/
 	$(BIN) test examples/
 
@@ -38,6 +39,7 @@ demo: build test-deps
 bench:
 	$(GO) run ./bench
 	$(GO) run ./bench/httpapi
+	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi
 
 fmt:
