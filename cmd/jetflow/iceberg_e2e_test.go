@@ -94,18 +94,28 @@ func assertIcebergExactlyOnce(t *testing.T, l *iceberg.Loader, n int) {
 func TestIcebergKilledAtCommitPoints(t *testing.T) {
 	cases := []struct {
 		point   string
-		orphans bool // the killed attempt surely leaves files no snapshot references
+		orphans bool   // the killed attempt surely leaves files no snapshot references
+		extra   string // loader config appended
 	}{
-		{iceberg.FailBeforeCommit, true},
-		{iceberg.FailCommit, true},
+		{iceberg.FailBeforeCommit, true, ""},
+		{iceberg.FailCommit, true, ""},
+		{iceberg.FailCommit, true, "    commit: { max_partitions: 2, max_interval: 5s }\n"}, // a group of two killed
 		// Committed: the re-run replaces the partition and older snapshots keep its files; only the other
 		// worker's partition in flight, if any, leaves orphans.
-		{"engine.before-state-commit", false},
+		{"engine.before-state-commit", false, ""},
 	}
 	for _, tc := range cases {
-		t.Run(tc.point, func(t *testing.T) {
+		name := tc.point
+		if tc.extra != "" {
+			name += "/grouped"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, dir, "p.yaml", icebergPipeline("crash", 60_000, 6, "", ""))
+			p := icebergPipeline("crash", 60_000, 6, "", "")
+			if tc.extra != "" {
+				p = strings.Replace(p, "    commit: { retries: 200, max_wait: 500ms }\n", tc.extra, 1)
+			}
+			writeFile(t, dir, "p.yaml", p)
 			r := jetflow(t, dir, []string{failpoint.EnvVar + "=" + tc.point + "=kill"}, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2")
 			if !r.killed {
 				t.Fatalf("process was not killed at %s (code %d)\n%s", tc.point, r.code, r.stderr)
@@ -130,6 +140,9 @@ func TestIcebergKilledAtCommitPoints(t *testing.T) {
 			show = jetflow(t, dir, nil, "iceberg", "show", "p.yaml").must(t, exitOK)
 			if !strings.Contains(show.stdout, "bucket[4]") || !strings.Contains(show.stdout, "rows[") {
 				t.Fatalf("show lacks the spec or the jetflow partitions:\n%s", show.stdout)
+			}
+			if tc.extra != "" && !strings.Contains(show.stdout, ") | rows[") {
+				t.Fatalf("no snapshot holds two partitions with max_partitions 2:\n%s", show.stdout)
 			}
 		})
 	}
