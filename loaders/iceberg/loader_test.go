@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -375,4 +377,26 @@ type countingAlloc struct {
 func (c *countingAlloc) Allocate(size int) []byte {
 	c.n.Add(1)
 	return c.Allocator.Allocate(size)
+}
+
+// TestRetryable: the commit errors that mean "nothing was committed, another writer moved the table" are retried;
+// an error in an unknown state is not (the commit may have landed).
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("commit: %w: table ns.t metadata-location moved underneath us", table.ErrCommitFailed), true},
+		{errors.New(`requirement failed: branch "main" has changed: expected id 1, found 2`), true},
+		{errors.New(`requirement failed: branch "main" was created concurrently`), true},
+		{errors.New("error updating table information: database is locked (5) (SQLITE_BUSY)"), true},
+		{errors.New("unexpected EOF"), false},
+		{context.DeadlineExceeded, false},
+		{errors.New("ServiceUnavailableException: catalog down"), false},
+	}
+	for _, tc := range cases {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
