@@ -66,6 +66,10 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if remove && !orphans {
+		l.close(log)
+		return withCode(exitInvalid, errors.New("--remove goes with --orphans"))
+	}
 	defer l.close(log)
 	var targets []*iceberg.Loader
 	var names []string
@@ -93,9 +97,6 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch sub {
 	case "show":
 		if !orphans {
-			if remove {
-				return withCode(exitInvalid, errors.New("--remove goes with --orphans"))
-			}
 			return iceberg.Describe(stdout, tbl, snapshots)
 		}
 		if olderThan < 0 {

@@ -232,3 +232,29 @@ func TestIcebergMaintenanceCommands(t *testing.T) {
 		t.Fatalf("--table of another table:\n%s", r.stderr)
 	}
 }
+
+// Usage errors of the iceberg command family.
+func TestIcebergCommandUsage(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", seqPipeline("noice", 10, 1, ""))
+	writeFile(t, dir, "i.yaml", icebergPipeline("fresh", 10, 1, "", ""))
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"iceberg"}, exitInvalid, "want a subcommand: show, expire-snapshots or compact"},
+		{[]string{"iceberg", "shwo", "i.yaml"}, exitInvalid, `unknown subcommand "shwo" (did you mean "show"?)`},
+		{[]string{"icebreg"}, exitInvalid, `did you mean "iceberg"?`},
+		{[]string{"iceberg", "show", "p.yaml"}, exitInvalid, "p.yaml has no iceberg loader"},
+		{[]string{"iceberg", "show", "i.yaml", "--remove"}, exitInvalid, "--remove goes with --orphans"},
+		{[]string{"iceberg", "show", "i.yaml"}, exitError, "table lake.fresh does not exist yet (the first run creates it)"},
+	}
+	for _, tc := range cases {
+		r := jetflow(t, dir, nil, tc.args...)
+		r.must(t, tc.code)
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("jetflow %v: stderr lacks %q:\n%s", tc.args, tc.want, r.stderr)
+		}
+	}
+}
