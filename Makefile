@@ -40,7 +40,8 @@ bench:
 	$(GO) run ./bench
 	$(GO) run ./bench/httpapi
 	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi
+	$(GO) run ./bench/iceberg
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
