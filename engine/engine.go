@@ -374,7 +374,7 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 			res.Outcome = "aborted"
 			return res, false
 		}
-		if attempt >= e.job.Retry.Attempts {
+		if attempt >= e.job.Retry.Attempts || stage.IsPermanent(err) {
 			res.Outcome = "failed"
 			e.opts.Tracker.Failed.Add(1)
 			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", attempt, "err", err)

@@ -142,6 +142,28 @@ func TestRetryAfterFailures(t *testing.T) {
 	}
 }
 
+// An error marked permanent fails its partition at the first attempt; the others load as usual.
+func TestPermanentErrorIsNotRetried(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 3, per: 100, batch: 30}
+	src.failRead = func(p stage.Partition, attempt int) error {
+		if p.Key == "n[000100,000200)" {
+			return fmt.Errorf("row 7: %w", stage.Permanent(errors.New(`column "v": 123456.78 does not fit decimal(5, 2)`)))
+		}
+		return nil
+	}
+	tbl := newTable()
+	rep := run(t, newJob(src, tbl), openStore(t), Options{Workers: 2})
+	if rep.Failed != 1 || rep.Committed != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, r := range rep.Partitions {
+		if r.Key == "n[000100,000200)" && (r.Attempts != 1 || !strings.Contains(r.Error, "does not fit")) {
+			t.Errorf("the permanent failure took %d attempts (want 1): %s", r.Attempts, r.Error)
+		}
+	}
+}
+
 func TestFailedPartitionDoesNotHarmOthers(t *testing.T) {
 	mem := checked(t)
 	src := &rangeSource{mem: mem, parts: 5, per: 100, batch: 40}

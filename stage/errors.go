@@ -53,3 +53,24 @@ func FieldErrors(err error) (fields []*FieldError, other []error) {
 	walk(err)
 	return fields, other
 }
+
+// Permanent marks err as one no retry can fix — a value that does not fit its column, a record field the
+// pipeline refuses, a schema the destination rejects — so the engine fails the partition at once instead of
+// reading it again attempts times. It returns nil for nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// IsPermanent tells whether err, or an error it wraps, was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

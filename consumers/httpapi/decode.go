@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
 type kind uint8
@@ -83,7 +84,7 @@ type evolution struct {
 func (e *evolution) unknown(s *scanner, key []byte, depth int) error {
 	switch e.mode {
 	case evolveFail:
-		return fmt.Errorf("field %q is not in the schema (schema_evolution: fail); declare it under schema, or set schema_evolution to ignore or extra_column", key)
+		return stage.Permanent(fmt.Errorf("field %q is not in the schema (schema_evolution: fail); declare it under schema, or set schema_evolution to ignore or extra_column", key))
 	case evolveExtra:
 		if len(e.buf) == 0 {
 			e.buf = append(e.buf, '{')
@@ -324,7 +325,7 @@ func (n *node) decode(s *scanner, depth int) error {
 		}
 		d, err := decimal128.FromString(bstr(b), n.precision, n.scale)
 		if err != nil {
-			return fmt.Errorf("field %s: %q does not fit decimal(%d,%d)", n.name, b, n.precision, n.scale)
+			return stage.Permanent(fmt.Errorf("field %s: %q does not fit decimal(%d,%d)", n.name, b, n.precision, n.scale))
 		}
 		n.dec.Append(d)
 	case kList:
@@ -358,7 +359,7 @@ func (n *node) decode(s *scanner, depth int) error {
 }
 
 func (n *node) mismatch(c byte) error {
-	return fmt.Errorf("field %s: %s does not fit its type; declare the field's type in schema:", n.name, kindAt(c))
+	return stage.Permanent(fmt.Errorf("field %s: %s does not fit its type; declare the field's type in schema:", n.name, kindAt(c)))
 }
 
 // parseInt parses a plain decimal integer of up to 18 digits, the common case, without strconv's error path.

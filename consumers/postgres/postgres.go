@@ -582,7 +582,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		case ctx.Err() != nil:
 			return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, bt.rows(), ctx.Err())
 		case errors.As(readErr, new(*decodeError)):
-			return readErr
+			return stage.Permanent(readErr) // the same rows would not fit the second time either
 		}
 		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, bt.rows()), readErr)
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
 // schemaChange is one difference between the pipeline's schema and the table's that the policy allows.
@@ -101,7 +103,8 @@ func (l *Loader) evolve(ctx context.Context, cat catalog.Catalog, tbl *table.Tab
 	for attempt := 0; ; attempt++ {
 		changes, err := planEvolution(tbl.Schema(), src, l.cfg.SchemaEvolution)
 		if err != nil {
-			return nil, fmt.Errorf("iceberg loader: table %s: %w", l.cfg.Table, err)
+			// Reading the partition again cannot change either schema: fail it at once.
+			return nil, stage.Permanent(fmt.Errorf("iceberg loader: table %s: %w", l.cfg.Table, err))
 		}
 		if len(changes) == 0 {
 			return tbl, nil
