@@ -2,12 +2,18 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -84,4 +90,53 @@ consumer:
 	}
 	stream(func() { produceOrders(t, kc, "events", 4, 2000, 3000) }, 3000)
 	checkExactlyOnce(t, ids(t, out), 3000)
+	checkMarkerChain(t, out, 4, 750)
+}
+
+// checkMarkerChain reads the Parquet loader's commit markers: each stream partition's checkpoint is committed
+// with its data, and per lane the partitions tile the offsets from 0 to end with no gap and no overlap.
+func checkMarkerChain(t *testing.T, out string, lanes int, end int64) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(out, "_jetflow", "commits", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no commit markers under %s: %v", out, err)
+	}
+	ranges := map[string]map[int64]int64{} // lane -> first offset -> checkpoint
+
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m parquet.Marker
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		lane, first, ok := strings.Cut(m.Key, "@")
+		lo, err := strconv.ParseInt(first, 10, 64)
+		cp, cerr := strconv.ParseInt(m.Checkpoint, 10, 64)
+		if !ok || err != nil || cerr != nil || cp <= lo {
+			t.Fatalf("marker %s: key %q checkpoint %q", f, m.Key, m.Checkpoint)
+		}
+		if ranges[lane] == nil {
+			ranges[lane] = map[int64]int64{}
+		}
+		ranges[lane][lo] = cp
+	}
+	if len(ranges) != lanes {
+		t.Fatalf("markers of %d lanes, want %d", len(ranges), lanes)
+	}
+	for lane, rs := range ranges {
+		at := int64(0)
+		for range rs {
+			cp, ok := rs[at]
+			if !ok {
+				t.Fatalf("lane %s: no partition starts at offset %d (partitions %v)", lane, at, rs)
+			}
+			at = cp
+		}
+		if at != end {
+			t.Errorf("lane %s: partitions end at offset %d, want %d", lane, at, end)
+		}
+	}
 }
