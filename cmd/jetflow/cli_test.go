@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,42 @@ func TestREADMEPipelineIsValid(t *testing.T) {
 	writeFile(t, dir, "readme.yaml", block)
 	if code, out, errOut := runCLI(t, dir, "validate", "readme.yaml"); code != exitOK {
 		t.Fatalf("README pipeline: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// Every `jetflow ...` line the README shows names a real command, and every flag on it is one that command has.
+func TestREADMECommandsAreReal(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineRE := regexp.MustCompile(`(?m)^jetflow +([a-z]+)( +[a-z-|]+)?(.*)$`)
+	flagRE := regexp.MustCompile(`(?:^|\s|\[)--([a-z][a-z-]*)`)
+	var shell strings.Builder // the ```sh blocks, where commands are
+	for _, block := range strings.Split(string(readme), "```sh\n")[1:] {
+		code, _, _ := strings.Cut(block, "```")
+		shell.WriteString(code)
+	}
+	lines := lineRE.FindAllStringSubmatch(shell.String(), -1)
+	if len(lines) < 8 {
+		t.Fatalf("found %d jetflow command lines in the README", len(lines))
+	}
+	for _, m := range lines {
+		args := []string{m[1]}
+		if sub := strings.TrimSpace(m[2]); sub != "" && (m[1] == "state" || m[1] == "iceberg") {
+			args = append(args, strings.Split(sub, "|")[0])
+		}
+		var help bytes.Buffer
+		code := run(context.Background(), append(args, "--help"), &help, &help)
+		if code != exitOK {
+			t.Errorf("README line %q: `jetflow %s --help` exits %d:\n%s", m[0], strings.Join(args, " "), code, help.String())
+			continue
+		}
+		rest, _, _ := strings.Cut(m[3], "#") // the comment after the command
+		for _, f := range flagRE.FindAllStringSubmatch(rest, -1) {
+			if !regexp.MustCompile(`-` + regexp.QuoteMeta(f[1]) + `\b`).MatchString(help.String()) {
+				t.Errorf("README line %q uses --%s, which `jetflow %s` does not have", m[0], f[1], strings.Join(args, " "))
+			}
+		}
 	}
 }
