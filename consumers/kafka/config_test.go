@@ -27,6 +27,7 @@ func TestConfigErrors(t *testing.T) {
 		{"topics: [a]\n  dead_letter: {topic: d}", "consumer.dead_letter: dead_letter is used only with on_error: dead_letter"},
 		{"topics: [a]\n  format: avro", "consumer.avro_schema: format avro needs the writer's schema"},
 		{"topics: [a/b]", "consumer.topics[0]: \"a/b\" is not a Kafka topic name"},
+		{"topics: [a]\n  metadata_max_age: 2h", "consumer.metadata_max_age: metadata_max_age must be between 10ms and 1h"},
 	} {
 		src := "name: k\nconsumer:\n  type: kafka\n  brokers: [\"localhost:9092\"]\n  " + tc.consumer + "\nloaders:\n  - {type: parquet, path: /tmp/x/}\n"
 		p, err := pipelines.Options{}.Parse("k.yaml", []byte(src))

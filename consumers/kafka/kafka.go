@@ -117,6 +117,9 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		}
 		c.startMs = t.UnixMilli()
 	}
+	if a := cfg.MetadataMaxAge.D(); a != 0 && (a < 10*time.Millisecond || a > time.Hour) {
+		return nil, stage.FieldErrorf("metadata_max_age", "metadata_max_age must be between 10ms and 1h")
+	}
 	if cfg.BatchRows < 1 {
 		return nil, stage.FieldErrorf("batch_rows", "batch_rows must be at least 1")
 	}

@@ -81,6 +81,10 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	if c.cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(c.cfg.SessionTimeout.D()))
 	}
+	if c.cfg.MetadataMaxAge > 0 {
+		age := c.cfg.MetadataMaxAge.D()
+		opts = append(opts, kgo.MetadataMaxAge(age), kgo.MetadataMinAge(min(age, 5*time.Second)))
+	}
 	if c.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
 	}

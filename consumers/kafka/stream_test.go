@@ -140,3 +140,55 @@ func checkMarkerChain(t *testing.T, out string, lanes int, end int64) {
 		}
 	}
 }
+
+// TestStreamTopicRegex streams every topic matching a regex: a topic created while the stream runs is picked up
+// at the next metadata refresh, and a topic that does not match is left alone.
+func TestStreamTopicRegex(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "logs-a", 2)
+	kc.CreateTopic(t, "other", 1)
+	out := t.TempDir()
+	p := parsePipeline(t, `name: logs
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topic_regex: "logs-.*"
+  metadata_max_age: 300ms
+  roll: {interval: 200ms}
+  schema: [{name: id, type: int64}]
+  metadata: [topic]
+loaders:
+  - type: parquet
+    path: ${OUT}/
+`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Stream(ctx, pipelines.StreamRun())
+		done <- err
+	}()
+	produceOrders(t, kc, "logs-a", 2, 0, 100)
+	produceOrders(t, kc, "other", 1, 1000, 1100)
+	loaded := func(n int) func() bool {
+		return func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("the stream ended early: %v", err)
+			default:
+			}
+			return len(ids(t, out)) >= n
+		}
+	}
+	waitFor(t, 30*time.Second, "logs-a loaded", loaded(100))
+	kc.CreateTopic(t, "logs-b", 1)
+	produceOrders(t, kc, "logs-b", 1, 100, 200)
+	waitFor(t, 30*time.Second, "logs-b, created during the stream, loaded", loaded(200))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	checkExactlyOnce(t, ids(t, out), 200)
+}
