@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -289,7 +290,7 @@ func (c *Consumer) topics(ctx context.Context, adm *kadm.Client) ([]string, erro
 	}
 	details, err := adm.ListTopics(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: list topics on %s: %w", strings.Join(c.cfg.Brokers, ","), err)
+		return nil, c.connErr("list topics", err)
 	}
 	var out []string
 	for _, t := range details.Names() {
@@ -392,14 +393,14 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		err = ends.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kafka: end offsets of %s: %w", strings.Join(topics, ","), err)
+		return nil, c.connErr("end offsets of "+strings.Join(topics, ","), err)
 	}
 	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kafka: start offsets of %s: %w", strings.Join(topics, ","), err)
+		return nil, c.connErr("start offsets of "+strings.Join(topics, ","), err)
 	}
 	var after kadm.ListedOffsets
 	if c.startMs >= 0 {
@@ -545,6 +546,16 @@ func (c *Consumer) finishBad(ctx context.Context, r *partReader, name string) er
 		}
 	}
 	return nil
+}
+
+// connErr wraps an error of a request to the brokers with where it went and what to check: a broker that drops
+// the connection (EOF) is often one that refused the SASL or TLS handshake.
+func (c *Consumer) connErr(what string, err error) error {
+	hint := ""
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		hint = "; the broker closed the connection: check sasl: (mechanism, user, password) and tls:"
+	}
+	return fmt.Errorf("kafka: %s on %s: %w%s", what, strings.Join(c.cfg.Brokers, ","), err, hint)
 }
 
 // fetchError returns the first error of a poll that is not a retriable hiccup franz-go handles itself.
