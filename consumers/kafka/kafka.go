@@ -500,6 +500,10 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 				if rerr != nil || rec.Offset >= hi || rec.Offset < next {
 					return
 				}
+				if next == lo && rec.Offset > lo {
+					c.log.Warn("kafka: the partition's first offsets are gone (deleted by retention or compaction, or transaction markers)",
+						"partition", p.Key, "expected", lo, "got", rec.Offset)
+				}
 				next = rec.Offset + 1
 				if rec.Attrs.IsControl() {
 					return
