@@ -41,7 +41,8 @@ bench:
 	$(GO) run ./bench/httpapi
 	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
 	$(GO) run ./bench/iceberg
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
+	$(GO) run ./bench/kafka
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg ./consumers/kafka
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
