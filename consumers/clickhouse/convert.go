@@ -68,7 +68,8 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 			"Float32": &arrow.Float32Type{}, "Float64": &arrow.Float64Type{},
 		}[t.name])
 	case "Int128":
-		return fixed(&arrow.Decimal128Type{Precision: 38, Scale: 0})
+		// Widened: Int128 reaches 39 digits, one more than decimal128 declares.
+		return &widenNode{mem: mem, dt: &arrow.Decimal256Type{Precision: 39, Scale: 0}, in: 16, conv: i128ToDec256}, nil
 	case "Int256":
 		return fixed(&arrow.Decimal256Type{Precision: 76, Scale: 0})
 	case "UInt128":

@@ -69,7 +69,7 @@ func TestNativeFixtures(t *testing.T) {
 			{"lcn", "dictionary<values=utf8, indices=int32, ordered=false>", `{ dictionary: ["" "" "v0"]
   indices: [2 (null) 2] }`},
 			{"d32", "date32", "[1900-01-01 1900-01-02 1900-01-03]"},
-			{"i128", "decimal(38, 0)", "[-170141183460469231731687303715884105728 -170141183460469231731687303715884105727 -170141183460469231731687303715884105726]"},
+			{"i128", "decimal256(39, 0)", "[-170141183460469231731687303715884105728 -170141183460469231731687303715884105727 -170141183460469231731687303715884105726]"},
 			{"u128", "decimal256(39, 0)", "[0 1000000000000000000000 2000000000000000000000]"},
 			{"i256", "decimal256(76, 0)", "[-100000000000000000000000000000000000000000 -200000000000000000000000000000000000000000 -300000000000000000000000000000000000000000]"},
 			{"u256", "fixed_size_binary[32]", ""},
@@ -126,7 +126,7 @@ func TestNativeFixtures(t *testing.T) {
 				}
 				if c[0] == "i128" {
 					// Arrow prints 39 digits in float notation: compare the integers.
-					d := col.(*array.Decimal128)
+					d := col.(*array.Decimal256)
 					var vs []string
 					for r := 0; r < d.Len(); r++ {
 						vs = append(vs, d.Value(r).BigInt().String())
