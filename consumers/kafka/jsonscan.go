@@ -33,7 +33,8 @@ func (s *jscan) errorf(format string, args ...any) error {
 }
 
 func (s *jscan) ws() {
-	for s.pos < len(s.b) {
+	// One comparison for the usual case, a value right where it should be.
+	for s.pos < len(s.b) && s.b[s.pos] <= ' ' {
 		switch s.b[s.pos] {
 		case ' ', '\t', '\n', '\r':
 			s.pos++
@@ -42,6 +43,19 @@ func (s *jscan) ws() {
 		}
 	}
 }
+
+// strStop marks the bytes that end str's fast scan: the closing quote, a backslash, control characters (an error)
+// and the bytes of multi-byte UTF-8 (checked once the string ends). A table lookup per byte instead of four tests.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := 0x80; c < 256; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // peek skips white space and returns the next byte without taking it.
 func (s *jscan) peek() (byte, error) {
@@ -109,31 +123,34 @@ func (s *jscan) str() ([]byte, error) {
 	start := s.pos + 1
 	i := start
 	ascii := true
-	for i < len(s.b) {
-		c := s.b[i]
-		if c == '"' {
-			out := s.b[start:i]
+	b := s.b
+	for {
+		for i < len(b) && !strStop[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			s.pos = i
+			return nil, s.errorf("unterminated string")
+		}
+		switch c := b[i]; {
+		case c == '"':
+			out := b[start:i]
 			s.pos = i + 1
 			if !ascii && !utf8.Valid(out) {
 				s.pos = start
 				return nil, errInvalidUTF8
 			}
 			return out, nil
-		}
-		if c == '\\' {
+		case c == '\\':
 			return s.strEscaped(start, i)
-		}
-		if c < 0x20 {
+		case c < 0x20:
 			s.pos = i
 			return nil, s.errorf("control character in a string")
-		}
-		if c >= 0x80 {
+		default: // a byte of multi-byte UTF-8
 			ascii = false
+			i++
 		}
-		i++
 	}
-	s.pos = i
-	return nil, s.errorf("unterminated string")
 }
 
 // strEscaped is str's slow path from the first backslash at i.
