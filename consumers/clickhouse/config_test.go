@@ -158,28 +158,6 @@ func TestParseType(t *testing.T) {
 	}
 }
 
-func TestIntRanges(t *testing.T) {
-	for _, tc := range []struct {
-		lo, hi, step int64
-		count        int
-		want         string
-	}{
-		{0, 19999, 8000, 0, "[0 8000] [8000 16000] [16000 24000]"},
-		{-5, 5, 10, 0, "[-10 0] [0 10]"},
-		{0, 9, 0, 3, "[0 4] [4 7] [7 10]"},
-		{5, 5, 0, 4, "[5 6]"},
-	} {
-		var parts []string
-		for _, r := range intRanges(tc.lo, tc.hi, tc.step, tc.count) {
-			parts = append(parts, strings.Trim(strings.ReplaceAll(strings.TrimSpace(strings.Join([]string{boundText(r[0]), boundText(r[1])}, " ")), "  ", " "), " "))
-		}
-		got := "[" + strings.Join(parts, "] [") + "]"
-		if got != tc.want {
-			t.Errorf("intRanges(%d, %d, %d, %d) = %s, want %s", tc.lo, tc.hi, tc.step, tc.count, got, tc.want)
-		}
-	}
-}
-
 // Whole pipelines through the pipeline loader: defaults, enums and the file:line:col of config errors are the
 // ones a user sees, and the password stays out of them.
 func TestPipelineConfig(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -125,5 +126,5 @@ func (c *Consumer) PartitionsSince(ctx context.Context, run stage.RunInstance, w
 		}
 		lo, hi, next = l, h, strconv.FormatInt(h, 10)
 	}
-	return []stage.Partition{{Key: partitionKey(col, lo, hi), Lo: lo, Hi: hi, Run: run}}, next, nil
+	return []stage.Partition{{Key: cut.Key(col, lo, hi), Lo: lo, Hi: hi, Run: run}}, next, nil
 }

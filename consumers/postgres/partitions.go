@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -51,26 +52,12 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		if run.End.IsZero() || !run.End.After(run.Start) {
 			return nil, fmt.Errorf("postgres: partition.column %q is a time: the run instance %q needs a start and an end (a run_instance with every:)", pc.Column, run.Label)
 		}
-		step := pc.Every.D()
-		if pc.Count > 0 {
-			step = run.End.Sub(run.Start) / time.Duration(pc.Count)
-			step = step.Truncate(time.Microsecond)
-		}
+		step := cut.Step(run.Start, run.End, pc.Every.D(), pc.Count, time.Microsecond)
 		if k == kDate && step%(24*time.Hour) != 0 {
 			return nil, stage.FieldErrorf("partition", "column %q is a date: windows must be whole days, not %s", pc.Column, step)
 		}
-		if step <= 0 {
-			return nil, stage.FieldErrorf("partition", "windows of %s are too short", step)
-		}
-		for lo := run.Start.UTC(); lo.Before(run.End); lo = lo.Add(step) {
-			hi := lo.Add(step)
-			if hi.After(run.End) || (pc.Count > 0 && len(bounds) == pc.Count-1) {
-				hi = run.End.UTC()
-			}
-			bounds = append(bounds, [2]any{lo, hi})
-			if !hi.Before(run.End) {
-				break
-			}
+		if bounds, err = cut.Windows(run.Start, run.End, pc.Every.D(), pc.Count, time.Microsecond); err != nil {
+			return nil, stage.FieldErrorf("partition", "%v", err)
 		}
 	default: // integer column
 		if pc.Every > 0 {
@@ -86,56 +73,15 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		if !ok {
 			return nil, nil
 		}
-		bounds = intRanges(lo, hi, pc.Step, pc.Count)
+		if bounds, err = cut.IntRanges(lo, hi, pc.Step, pc.Count); err != nil {
+			return nil, stage.FieldErrorf("partition.column", "%q: %v", pc.Column, err)
+		}
 	}
 	parts := make([]stage.Partition, len(bounds))
 	for i, b := range bounds {
-		parts[i] = stage.Partition{Key: partitionKey(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
+		parts[i] = stage.Partition{Key: cut.Key(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
 	}
 	return parts, nil
-}
-
-// intRanges cuts [lo, hi] into ranges of step aligned on multiples of step, or into count ranges of nearly
-// equal width. The last range ends at hi+1.
-func intRanges(lo, hi, step int64, count int) [][2]any {
-	var out [][2]any
-	if step > 0 {
-		start := lo - mod(lo, step)
-		for s := start; s <= hi; s += step {
-			out = append(out, [2]any{s, s + step})
-			if s > hi-step { // next s would pass hi (or overflow)
-				break
-			}
-		}
-		return out
-	}
-	width := uint64(hi-lo) + 1
-	n := uint64(max(count, 1))
-	size, extra := width/n, width%n
-	s := lo
-	for i := uint64(0); i < n && (i == 0 || s <= hi); i++ {
-		e := s + int64(size)
-		if i < extra {
-			e++
-		}
-		if i == n-1 {
-			e = hi + 1
-		}
-		if e == s {
-			continue
-		}
-		out = append(out, [2]any{s, e})
-		s = e
-	}
-	return out
-}
-
-func mod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
 }
 
 // minMax reads the partition column's range, in the exported snapshot when there is one.
@@ -185,19 +131,4 @@ func parseBound(k kind, s string) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("not a time")
-}
-
-// partitionKey is the canonical text of a range: id[0,100000), updated_at[2026-11-22T00:00:00Z,2026-11-22T01:00:00Z).
-func partitionKey(col string, lo, hi any) string {
-	return col + "[" + boundText(lo) + "," + boundText(hi) + ")"
-}
-
-func boundText(v any) string {
-	switch x := v.(type) {
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return fmt.Sprint(v)
 }

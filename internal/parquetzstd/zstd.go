@@ -76,7 +76,9 @@ func (c *codec) CompressBound(n int64) int64 { return c.base.CompressBound(n) }
 func (c *codec) Decode(dst, src []byte) []byte { return c.base.Decode(dst, src) }
 
 // DecodeWithError keeps arrow-go's error reporting for corrupt pages.
-func (c *codec) DecodeWithError(dst, src []byte) ([]byte, error) { return compress.Decode(c.base, dst, src) }
+func (c *codec) DecodeWithError(dst, src []byte) ([]byte, error) {
+	return compress.Decode(c.base, dst, src)
+}
 
 func (c *codec) NewReader(r io.Reader) io.ReadCloser {
 	return c.base.(compress.StreamingCodec).NewReader(r)
