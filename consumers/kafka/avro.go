@@ -193,7 +193,8 @@ func avroArrow(n *avro.SchemaNode, named map[string]*avro.SchemaNode, depth int)
 	return nil, false, fmt.Errorf("Avro type %s is not supported", n.Type)
 }
 
-// newANode wires a decoder for schema node n onto builder b (whose type avroArrow gave).
+// newANode wires a decoder for schema node n onto builder b (whose type avroArrow gave). With b nil the node
+// can only skip values (a field only the writer's schema has).
 func newANode(name string, n *avro.SchemaNode, b array.Builder, named map[string]*avro.SchemaNode) *anode {
 	inner, nullIdx, nullable, _ := unwrapNullable(n)
 	inner = resolveNamed(inner, named)
@@ -230,16 +231,33 @@ func newANode(name string, n *avro.SchemaNode, b array.Builder, named map[string
 			a.kind, a.prec, a.scale = aDecimalFixed, int32(inner.Precision), int32(inner.Scale)
 		}
 	case "array":
-		a.kind, a.li = aArray, b.(*array.ListBuilder)
-		a.elem = newANode(name+"[]", inner.Items, a.li.ValueBuilder(), named)
+		a.kind = aArray
+		var eb array.Builder
+		if b != nil {
+			a.li = b.(*array.ListBuilder)
+			eb = a.li.ValueBuilder()
+		}
+		a.elem = newANode(name+"[]", inner.Items, eb, named)
 	case "map":
-		a.kind, a.mp = aMap, b.(*array.MapBuilder)
-		a.key = a.mp.KeyBuilder().(*array.StringBuilder)
-		a.elem = newANode(name+"{}", inner.Values, a.mp.ItemBuilder(), named)
+		a.kind = aMap
+		var ib array.Builder
+		if b != nil {
+			a.mp = b.(*array.MapBuilder)
+			a.key = a.mp.KeyBuilder().(*array.StringBuilder)
+			ib = a.mp.ItemBuilder()
+		}
+		a.elem = newANode(name+"{}", inner.Values, ib, named)
 	case "record", "error":
-		a.kind, a.st = aRecord, b.(*array.StructBuilder)
+		a.kind = aRecord
+		if b != nil {
+			a.st = b.(*array.StructBuilder)
+		}
 		for i := range inner.Fields {
-			a.children = append(a.children, newANode(name+"."+inner.Fields[i].Name, &inner.Fields[i].Type, a.st.FieldBuilder(i), named))
+			var fb array.Builder
+			if a.st != nil {
+				fb = a.st.FieldBuilder(i)
+			}
+			a.children = append(a.children, newANode(name+"."+inner.Fields[i].Name, &inner.Fields[i].Type, fb, named))
 		}
 	}
 	return a

@@ -30,7 +30,7 @@ func BenchmarkDecode(b *testing.B) {
 				recs[i] = &kgo.Record{Topic: "t", Offset: int64(i), Key: []byte(strconv.Itoa(i)), Value: orderJSON(i), Timestamp: time.Now()}
 				size += len(recs[i].Value)
 			}
-			r := c.newPartReader(c.schema, func(arrow.RecordBatch) error { return nil })
+			r := c.newPartReader(b.Context(), c.schema, func(arrow.RecordBatch) error { return nil })
 			defer r.b.release()
 			b.SetBytes(int64(size / len(recs)))
 			b.ReportAllocs()

@@ -55,8 +55,14 @@ type Consumer struct {
 	infer    bool          // format json without schema: the value's columns are inferred on first use
 	metaOnly *arrow.Schema // the metadata fields, after the value's columns
 
+	// fromRegistry: format avro with schema_registry and no avro_schema: the value's columns are the subject's
+	// latest version, fetched on first use into readerText.
+	fromRegistry bool
+	reg          *registry // nil without schema_registry
+	readerText   string    // with reg: the reader's schema (avro_schema, or fetched)
+
 	schemaMu sync.Mutex
-	schema   *arrow.Schema // nil until inferred
+	schema   *arrow.Schema // nil until inferred or fetched
 	topicRe  *regexp.Regexp
 	startMs  int64 // start: an RFC 3339 time, in ms; -2 earliest, -1 latest
 	base     []kgo.Opt
@@ -127,14 +133,30 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	if c.cfg.Group == "" {
 		c.cfg.Group = "jetflow-" + bc.Pipeline
 	}
+	switch {
+	case cfg.Registry.URL != "":
+		base, err := checkRegistry(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.reg, c.readerText = newRegistry(cfg, base), cfg.AvroSchema
+		c.cfg.AvroWire = "confluent"
+	case cfg.Registry.Username != "" || cfg.Registry.Password != "" || cfg.Registry.Token != "":
+		return nil, stage.FieldErrorf("schema_registry.url", "schema_registry needs its url")
+	case cfg.AvroWire == "":
+		c.cfg.AvroWire = "plain"
+	}
 	schema, metas, err := buildSchema(cfg)
 	if err != nil {
 		return nil, err
 	}
 	c.metas = metas
-	if cfg.Format == "json" && len(cfg.Schema) == 0 {
+	switch {
+	case cfg.Format == "json" && len(cfg.Schema) == 0:
 		c.infer, c.metaOnly = true, schema
-	} else {
+	case c.reg != nil && cfg.AvroSchema == "":
+		c.fromRegistry, c.metaOnly = true, schema
+	default:
 		c.schema = schema
 	}
 	if c.base, err = clientOpts(bc, cfg); err != nil {
@@ -228,7 +250,13 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 	if c.schema != nil {
 		return c.schema, nil
 	}
-	fields, err := c.inferSchema(ctx)
+	var fields []arrow.Field
+	var err error
+	if c.fromRegistry {
+		fields, err = c.registryFields(ctx)
+	} else {
+		fields, err = c.inferSchema(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +275,7 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 
 // DeclaredSchema implements stage.DeclaredSchema: the schema follows from the config alone, unless it is inferred.
 func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) {
-	if c.infer {
+	if c.infer || c.fromRegistry {
 		return nil, false, nil
 	}
 	return c.schema, true, nil
@@ -476,7 +504,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	if err != nil {
 		return err
 	}
-	r := c.newPartReader(schema, out)
+	r := c.newPartReader(ctx, schema, out)
 	defer r.b.release()
 	if lo < hi {
 		opts := append(append([]kgo.Opt(nil), c.base...),
@@ -521,9 +549,14 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	return c.finishBad(ctx, r, p.Run.Label+"/"+strings.ReplaceAll(at, "/", "-")+"@"+strconv.FormatInt(lo, 10))
 }
 
-func (c *Consumer) newPartReader(schema *arrow.Schema, out func(arrow.RecordBatch) error) *partReader {
+// newPartReader makes the reader of one partition; ctx is the read's, for schema registry requests.
+func (c *Consumer) newPartReader(ctx context.Context, schema *arrow.Schema, out func(arrow.RecordBatch) error) *partReader {
 	b := newBatcher(c.alloc, schema, c.cfg.Format, c.metas, int(c.cfg.MaxMessageBytes))
-	if c.cfg.Format == "avro" {
+	if c.reg != nil {
+		if err := b.setRegistry(ctx, c.reg, c.readerText); err != nil {
+			panic("kafka: the reader's schema was checked when fetched: " + err.Error())
+		}
+	} else if c.cfg.Format == "avro" {
 		if err := b.setAvro(c.cfg.AvroSchema, c.cfg.AvroWire); err != nil {
 			panic("kafka: avro_schema was checked at build: " + err.Error())
 		}

@@ -218,7 +218,7 @@ func newTestConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 // decodeAll runs messages through a partition reader and returns the batches' rows as JSON lines and the errors.
 func decodeAll(t *testing.T, c *Consumer, values ...string) (rows []string, errs []string) {
 	t.Helper()
-	r := c.newPartReader(c.schema, func(rec arrow.RecordBatch) error {
+	r := c.newPartReader(t.Context(), c.schema, func(rec arrow.RecordBatch) error {
 		for i := range int(rec.NumRows()) {
 			var cells []string
 			for j, col := range rec.Columns() {

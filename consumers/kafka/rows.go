@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,7 +81,10 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 			return nil, nil, stage.FieldErrorf("schema", "format avro takes its columns from avro_schema; remove schema")
 		}
 		if cfg.AvroSchema == "" {
-			return nil, nil, stage.FieldErrorf("avro_schema", "format avro needs the writer's schema: avro_schema: '{\"type\": \"record\", ...}'")
+			if cfg.Registry.URL != "" {
+				break // the subject's latest version, fetched when the engine first asks for the schema
+			}
+			return nil, nil, stage.FieldErrorf("avro_schema", "format avro needs the writer's schema: avro_schema: '{\"type\": \"record\", ...}', or a schema_registry: {url: ...}")
 		}
 		fs, _, err := avroSchema(cfg.AvroSchema)
 		if err != nil {
@@ -140,6 +144,15 @@ type batcher struct {
 	varlen   []*array.BinaryBuilder
 	lastData []int
 	lastRows int
+
+	// With a schema registry: the reader's fields (the value's columns), the writer's schemas resolved against
+	// them by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
+	reg      *registry
+	ctx      context.Context // of the read, for registry requests
+	rfields  []avroField
+	rindex   map[string]int
+	resolved map[uint32]*resolved
+	last     *resolved
 }
 
 func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
@@ -294,12 +307,35 @@ func (b *batcher) setAvro(text, wire string) error {
 	return nil
 }
 
+// setRegistry makes the batcher resolve each message's writer's schema (by its Confluent id) against the
+// reader's schema text, whose fields are the value's columns.
+func (b *batcher) setRegistry(ctx context.Context, reg *registry, reader string) error {
+	if err := b.setAvro(reader, "confluent"); err != nil {
+		return err
+	}
+	_, plan, err := avroSchema(reader)
+	if err != nil {
+		return err
+	}
+	b.reg, b.ctx = reg, ctx
+	b.rindex = make(map[string]int, len(plan))
+	for i, f := range plan {
+		b.rfields = append(b.rfields, *f)
+		b.rindex[f.name] = i
+	}
+	b.resolved = map[uint32]*resolved{}
+	return nil
+}
+
 // avroMsg decodes one message: the binary encoding of the schema's record.
 func (b *batcher) avroMsg(v []byte) error {
 	if b.confluent {
 		if len(v) < 5 || v[0] != 0 {
 			b.nullValue()
 			return errors.New("the value does not start with the Confluent header (a zero byte and a 4-byte schema id)")
+		}
+		if b.reg != nil {
+			return b.avroResolved(binary.BigEndian.Uint32(v[1:5]), v[5:])
 		}
 		v = v[5:]
 	}
@@ -407,6 +443,10 @@ func (r *partReader) record(rec *kgo.Record) error {
 		return nil
 	}
 	err = fmt.Errorf("message %s/%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+	var re *registryError
+	if errors.As(err, &re) { // not the message's fault: skipping it would drop a good message
+		return err
+	}
 	if r.onError == "fail" {
 		return fmt.Errorf("%w (on_error: skip or dead_letter keeps going past bad messages)", err)
 	}

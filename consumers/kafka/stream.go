@@ -367,7 +367,7 @@ func (s *streamer) runLane(ln *laneState) {
 // stopped, or ctx ends; it returns the offset after the last record of the partition.
 func (s *streamer) readPartition(ctx context.Context, ln *laneState, p stage.Partition, pending *[]*kgo.Record, out func(arrow.RecordBatch) error) (int64, error) {
 	roll := s.c.cfg.Roll
-	r := s.c.newPartReader(s.schema, out)
+	r := s.c.newPartReader(ctx, s.schema, out)
 	defer r.b.release()
 	var timer <-chan time.Time
 	if roll.Interval > 0 {

@@ -1,0 +1,292 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// RegistryConfig points format avro at a Confluent-compatible schema registry.
+type RegistryConfig struct {
+	URL      string         `yaml:"url" fingerprint:"-" doc:"Base URL of a Confluent-compatible schema registry (http or https), without credentials in it: https://registry:8081. With it, avro_wire is confluent: each message's schema id is looked up there (GET /schemas/ids/{id}, once per id) as the writer's schema."`
+	Subject  string         `yaml:"subject" default:"'{topic}-value'" doc:"Subject whose latest version (GET /subjects/{subject}/versions/latest, read once when the consumer starts) is the reader's schema, the columns; {topic} is replaced by each topic's name. With several topics, every topic's subject must give the same columns."`
+	Username string         `yaml:"username" fingerprint:"-" doc:"HTTP basic auth user (with password)."`
+	Password stage.Secret   `yaml:"password" fingerprint:"-" doc:"HTTP basic auth password, from the environment: ${REGISTRY_PASSWORD}."`
+	Token    stage.Secret   `yaml:"token" fingerprint:"-" doc:"Bearer token, from the environment: ${REGISTRY_TOKEN}; instead of username and password."`
+	Timeout  stage.Duration `yaml:"timeout" fingerprint:"-" default:"10s" doc:"Time one registry request may take at most."`
+}
+
+// checkRegistry validates schema_registry and the keys it goes with; it returns the base URL.
+func checkRegistry(cfg *Config) (*url.URL, error) {
+	r := &cfg.Registry
+	if cfg.Format != "avro" {
+		return nil, stage.FieldErrorf("schema_registry", "schema_registry holds Avro schemas; it needs format: avro")
+	}
+	if cfg.AvroWire == "plain" {
+		return nil, stage.FieldErrorf("avro_wire", "with schema_registry each message starts with the Confluent header (a zero byte and the schema id); set avro_wire: confluent or remove it")
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, stage.FieldErrorf("schema_registry.url", "schema_registry.url must be an http:// or https:// URL, like https://registry:8081")
+	}
+	if u.User != nil {
+		return nil, stage.FieldErrorf("schema_registry.url", "put credentials in schema_registry.username and password (or token), not in the URL")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, stage.FieldErrorf("schema_registry.url", "schema_registry.url is a base URL, without ?query or #fragment")
+	}
+	switch {
+	case r.Token != "" && (r.Username != "" || r.Password != ""):
+		return nil, stage.FieldErrorf("schema_registry.token", "give a token or username and password, not both")
+	case (r.Username == "") != (r.Password == ""):
+		return nil, stage.FieldErrorf("schema_registry.username", "basic auth needs both username and password")
+	}
+	if r.Subject == "" {
+		return nil, stage.FieldErrorf("schema_registry.subject", "subject must not be empty (default: {topic}-value)")
+	}
+	if r.Timeout < 0 {
+		return nil, stage.FieldErrorf("schema_registry.timeout", "timeout must not be negative")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+// registry fetches schemas from a schema registry and keeps every writer's schema it has compiled, by id. It is
+// shared by all of a consumer's partition readers.
+type registry struct {
+	base    *url.URL
+	subject string
+	user    string
+	pass    stage.Secret
+	token   stage.Secret
+	hc      *http.Client
+
+	mu  sync.RWMutex
+	ids map[uint32]*writerSchema
+}
+
+// writerSchema is a writer's schema compiled, or why it cannot be used (an id the registry does not know, a
+// schema jetflow cannot read); the latter is a property of every message with that id.
+type writerSchema struct {
+	id     uint32
+	fields []arrow.Field
+	plan   []*avroField
+	err    error
+}
+
+func newRegistry(cfg *Config, base *url.URL) *registry {
+	timeout := cfg.Registry.Timeout.D()
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	return &registry{base: base, subject: cfg.Registry.Subject, user: cfg.Registry.Username, pass: cfg.Registry.Password,
+		token: cfg.Registry.Token, hc: &http.Client{Timeout: timeout}, ids: map[uint32]*writerSchema{}}
+}
+
+// subjectOf is the subject of a topic's values.
+func (g *registry) subjectOf(topic string) string {
+	return strings.ReplaceAll(g.subject, "{topic}", topic)
+}
+
+// registryError is a failed request the message is not to blame for (the registry is down, refuses the
+// credentials): it fails the read whatever on_error says.
+type registryError struct{ err error }
+
+func (e *registryError) Error() string { return e.err.Error() }
+func (e *registryError) Unwrap() error { return e.err }
+
+// errNotFound marks a 404: the subject, version or id does not exist.
+var errNotFound = errors.New("not found")
+
+// registrySchema is the body of GET /schemas/ids/{id} and GET /subjects/{s}/versions/{v}.
+type registrySchema struct {
+	Subject    string `json:"subject"`
+	Version    int    `json:"version"`
+	ID         uint32 `json:"id"`
+	SchemaType string `json:"schemaType"`
+	Schema     string `json:"schema"`
+}
+
+// get fetches path (under the base URL) into a registrySchema. Errors name the URL and never the credentials.
+func (g *registry) get(ctx context.Context, path, what string) (*registrySchema, error) {
+	where := g.base.String() + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %s: %w", what, err)
+	}
+	req.Header.Set("Accept", "application/vnd.schemaregistry.v1+json, application/json")
+	switch {
+	case g.token != "":
+		req.Header.Set("Authorization", "Bearer "+g.token.Reveal())
+	case g.user != "":
+		req.SetBasicAuth(g.user, g.pass.Reveal())
+	}
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // its text repeats the URL; keep only the cause
+			err = ue.Err
+		}
+		return nil, &registryError{fmt.Errorf("schema registry %s is unreachable (%s): %w", where, what, err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, &registryError{fmt.Errorf("schema registry %s (%s): reading the response: %w", where, what, err)}
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, &registryError{fmt.Errorf("schema registry %s refused %s (HTTP %d): check schema_registry.username and password, or token",
+			where, what, resp.StatusCode)}
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("schema registry %s: %s: %w (HTTP 404%s)", where, what, errNotFound, registryMessage(body))
+	case resp.StatusCode != http.StatusOK:
+		return nil, &registryError{fmt.Errorf("schema registry %s: %s: HTTP %d%s", where, what, resp.StatusCode, registryMessage(body))}
+	}
+	var s registrySchema
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, &registryError{fmt.Errorf("schema registry %s: %s: the response is not the registry's JSON: %w", where, what, err)}
+	}
+	if s.SchemaType != "" && s.SchemaType != "AVRO" {
+		return nil, fmt.Errorf("schema registry %s: %s is a %s schema, not Avro", where, what, s.SchemaType)
+	}
+	if s.Schema == "" {
+		return nil, &registryError{fmt.Errorf("schema registry %s: %s: the response has no schema", where, what)}
+	}
+	return &s, nil
+}
+
+// registryMessage is the registry's own error message, if its body has one.
+func registryMessage(body []byte) string {
+	var e struct {
+		Code    int    `json:"error_code"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+		return ""
+	}
+	return ": " + e.Message
+}
+
+// latest fetches the reader's schema of a subject: its latest version's text.
+func (g *registry) latest(ctx context.Context, subject string) (string, error) {
+	what := "subject " + strconv.Quote(subject)
+	s, err := g.get(ctx, "/subjects/"+url.PathEscape(subject)+"/versions/latest", what)
+	if err != nil {
+		return "", err
+	}
+	fields, plan, err := avroSchema(s.Schema)
+	if err != nil {
+		return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, s.ID, err)
+	}
+	if s.ID != 0 { // the messages written with the latest version need not ask for it again
+		g.mu.Lock()
+		if g.ids[s.ID] == nil {
+			g.ids[s.ID] = &writerSchema{id: s.ID, fields: fields, plan: plan}
+		}
+		g.mu.Unlock()
+	}
+	return s.Schema, nil
+}
+
+// writer returns the compiled writer's schema of id, asking the registry once per id. An id the registry does not
+// have, or a schema that cannot be read, comes back as a writerSchema with err set (cached: the messages with it
+// are bad); a failed request (registry down, credentials refused) is an error and not cached.
+func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error) {
+	g.mu.RLock()
+	w := g.ids[id]
+	g.mu.RUnlock()
+	if w != nil {
+		return w, nil
+	}
+	w = &writerSchema{id: id}
+	s, err := g.get(ctx, "/schemas/ids/"+strconv.FormatUint(uint64(id), 10), "schema id "+strconv.FormatUint(uint64(id), 10))
+	var re *registryError
+	switch {
+	case errors.As(err, &re):
+		return nil, err
+	case err != nil:
+		w.err = err
+	default:
+		w.fields, w.plan, err = avroSchema(s.Schema)
+		if err != nil {
+			w.err = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, err)
+		}
+	}
+	g.mu.Lock()
+	if prev := g.ids[id]; prev != nil {
+		w = prev
+	} else {
+		g.ids[id] = w
+	}
+	g.mu.Unlock()
+	return w, nil
+}
+
+// registryFields fetches the reader's schema, the latest version of each topic's subject, and returns its
+// columns. Every subject must give the same columns, as every partition's batches have one schema.
+func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
+	topics := c.cfg.Topics
+	if c.topicRe != nil && strings.Contains(c.reg.subject, "{topic}") {
+		adm, err := c.adminClient()
+		if err != nil {
+			return nil, err
+		}
+		if topics, err = c.topics(ctx, adm); err != nil {
+			return nil, err
+		}
+		if len(topics) == 0 {
+			return nil, fmt.Errorf("kafka: no topic matches topic_regex %q yet, so there is no subject to read the schema from; create a topic or set schema_registry.subject to a plain subject", c.cfg.TopicRegex)
+		}
+	} else if c.topicRe != nil {
+		topics = []string{""} // the subject names no topic
+	}
+	var first string
+	var fields []arrow.Field
+	seen := map[string]bool{}
+	for _, t := range topics {
+		subject := c.reg.subjectOf(t)
+		if seen[subject] {
+			continue
+		}
+		seen[subject] = true
+		text, err := c.reg.latest(ctx, subject)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: the reader's schema: %w", err)
+		}
+		fs, _, err := avroSchema(text)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: the reader's schema, subject %q: %w", subject, err)
+		}
+		if first == "" {
+			first, fields, c.readerText = subject, fs, text
+			continue
+		}
+		if !arrow.NewSchema(fs, nil).Equal(arrow.NewSchema(fields, nil)) {
+			return nil, fmt.Errorf("kafka: subjects %q and %q have different columns in their latest versions (%s; %s): read their topics in separate pipelines, or give avro_schema as the reader's schema of both",
+				first, subject, columnList(fields), columnList(fs))
+		}
+	}
+	return fields, nil
+}
+
+func columnList(fs []arrow.Field) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.Name + " " + arrowtype.Format(f.Type)
+	}
+	return strings.Join(parts, ", ")
+}

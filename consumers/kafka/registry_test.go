@@ -1,0 +1,447 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/avro"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
+)
+
+// The writer's schemas of the tests, by registry id. orders-value has versions 1 (id 1) and 2 (id 2, adds the
+// optional note); the others are registered under other subjects, as a producer of another team might.
+var testSchemas = map[uint32]string{
+	1: `{"type": "record", "name": "Order", "fields": [
+		{"name": "id", "type": "long"}, {"name": "customer", "type": "string"}]}`,
+	2: `{"type": "record", "name": "Order", "fields": [
+		{"name": "id", "type": "long"}, {"name": "customer", "type": "string"},
+		{"name": "note", "type": ["null", "string"], "default": null}]}`,
+	// a writer with fields the reader does not have (skipped), in another order
+	3: `{"type": "record", "name": "Order", "fields": [
+		{"name": "extra", "type": {"type": "array", "items": {"type": "record", "name": "X", "fields": [
+			{"name": "a", "type": "string"}, {"name": "m", "type": {"type": "map", "values": "double"}}]}}},
+		{"name": "customer", "type": "string"}, {"name": "id", "type": "long"},
+		{"name": "flag", "type": ["null", "boolean"]}, {"name": "fx", "type": {"type": "fixed", "name": "F", "size": 3}}]}`,
+	// id is an int here: the reader's long column cannot take it as is
+	4: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "int"}, {"name": "customer", "type": "string"}]}`,
+	// no customer, which the reader's schema does not let be null
+	5: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}]}`,
+}
+
+// fakeRegistry serves the Confluent schema registry endpoints the consumer uses, from testSchemas, and counts
+// the requests per path.
+type fakeRegistry struct {
+	*httptest.Server
+	subjects map[string][]uint32 // subject -> ids of its versions, oldest first
+	auth     string              // the Authorization header it wants, if any
+
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func startRegistry(t *testing.T, auth string, subjects map[string][]uint32) *fakeRegistry {
+	f := &fakeRegistry{subjects: subjects, auth: auth, hits: map[string]int{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.hits[r.URL.Path]++
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	fail := func(status, code int, msg string) {
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"error_code": code, "message": msg})
+	}
+	if f.auth != "" && r.Header.Get("Authorization") != f.auth {
+		fail(http.StatusUnauthorized, 401, "Unauthorized")
+		return
+	}
+	var subject string
+	var version int
+	var id uint32
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/schemas/ids/"):
+		if _, err := fmt.Sscan(strings.TrimPrefix(r.URL.Path, "/schemas/ids/"), &id); err != nil || testSchemas[id] == "" {
+			fail(http.StatusNotFound, 40403, "Schema not found")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"schema": testSchemas[id]})
+		return
+	case strings.HasPrefix(r.URL.Path, "/subjects/") && strings.HasSuffix(r.URL.Path, "/versions/latest"):
+		subject = strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/subjects/"), "/versions/latest")
+		ids := f.subjects[subject]
+		if len(ids) == 0 {
+			fail(http.StatusNotFound, 40401, "Subject '"+subject+"' not found.")
+			return
+		}
+		version, id = len(ids), ids[len(ids)-1]
+	default:
+		fail(http.StatusNotFound, 404, "HTTP 404 Not Found")
+		return
+	}
+	text := testSchemas[id]
+	if subject == "broken-value" {
+		text = `{"type": "record", "name": `
+	}
+	json.NewEncoder(w).Encode(map[string]any{"subject": subject, "version": version, "id": id, "schema": text})
+}
+
+func (f *fakeRegistry) count(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[path]
+}
+
+// confluentMsg encodes a value given in Avro's JSON encoding with writer's schema id, behind the Confluent header.
+func confluentMsg(t *testing.T, id uint32, jsonText string) []byte {
+	t.Helper()
+	text := testSchemas[id]
+	if text == "" {
+		text = testSchemas[1]
+	}
+	body := encodeAvro(t, avro.MustParse(text), jsonText)
+	return append(binary.BigEndian.AppendUint32([]byte{0}, id), body...)
+}
+
+// registryConsumer builds the consumer from YAML, so the config's tags (defaults, secrets from env) are in play.
+func registryConsumer(t *testing.T, mem memory.Allocator, extra string, env map[string]string) (*Consumer, error) {
+	t.Helper()
+	if !strings.Contains(extra, "  topics:") {
+		extra = "  topics: [orders]\n" + extra
+	}
+	p := parsePipeline(t, `name: orders
+run_instance: {every: 1d}
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  format: avro
+`+extra+`loaders:
+  - type: parquet
+    path: /tmp/unused/
+`, env)
+	built, err := p.Build(stage.BuildContext{Alloc: mem})
+	if err != nil {
+		return nil, err
+	}
+	c := built.Source.(*Consumer)
+	t.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// readAll plans the batch run and reads every partition, returning the rows and the first Read error.
+func readAll(t *testing.T, mem memory.Allocator, c *Consumer) (arrow.RecordBatch, error) {
+	t.Helper()
+	ctx := t.Context()
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := c.Partitions(ctx, testkit.RunInstance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []arrow.RecordBatch
+	defer func() { testkit.ReleaseAll(got) }()
+	for _, p := range parts {
+		if err := c.Read(ctx, p, func(b arrow.RecordBatch) error {
+			b.Retain()
+			got = append(got, b)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	rec, err := testkit.Concat(mem, schema, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, nil
+}
+
+// TestRegistryEvolution reads messages written with several writer's schemas — v1 and v2 of the subject (v2 adds
+// an optional field), one with fields the reader lacks, one whose field type the reader's column cannot take,
+// one without a required field, an id the registry does not know — with the subject's latest version, under
+// each on_error.
+func TestRegistryEvolution(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "orders", 1)
+	reg := startRegistry(t, "", map[string][]uint32{"orders-value": {1, 2}})
+	msgs := []struct {
+		id   uint32
+		json string
+	}{
+		{1, `{"id": 1, "customer": "ann"}`},
+		{2, `{"id": 2, "customer": "bob", "note": {"string": "gift"}}`},
+		{3, `{"extra": [{"a": "x", "m": {"k": 1.5}}], "customer": "cy", "id": 3, "flag": {"boolean": true}, "fx": "abc"}`},
+		{4, `{"id": 4, "customer": "dee"}`},
+		{1, `{"id": 5, "customer": "eve"}`},
+		{5, `{"id": 6}`},
+		{99, `{"id": 7, "customer": "unknown id"}`},
+		{2, `{"id": 8, "customer": "fay", "note": null}`},
+	}
+	var recs []*kgo.Record
+	for _, m := range msgs {
+		recs = append(recs, &kgo.Record{Topic: "orders", Value: confluentMsg(t, m.id, m.json)})
+	}
+	recs = append(recs, &kgo.Record{Topic: "orders", Value: []byte{1, 0, 0, 0, 1, 2}}) // not the Confluent header
+	kc.Produce(t, recs...)
+
+	good := `[{"id": 1, "customer": "ann"}, {"id": 2, "customer": "bob", "note": "gift"}, {"id": 3, "customer": "cy"},
+		{"id": 5, "customer": "eve"}, {"id": 8, "customer": "fay"}]`
+	wantBad := []string{
+		"orders/0@3: writer's schema id 4: field id is int32, which its column (int64) cannot take",
+		"orders/0@5: writer's schema id 5 has no field customer",
+		"orders/0@6: schema registry " + reg.URL + "/schemas/ids/99: schema id 99: not found (HTTP 404: Schema not found)",
+		"orders/0@8: the value does not start with the Confluent header",
+	}
+	for _, tc := range []struct {
+		onError string
+		wantErr string // on_error fail: the Read error
+	}{
+		{"fail", wantBad[0]},
+		{"skip", ""},
+		{"dead_letter", ""},
+	} {
+		t.Run(tc.onError, func(t *testing.T) {
+			reg.mu.Lock()
+			clear(reg.hits)
+			reg.mu.Unlock()
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dl := t.TempDir()
+			extra := "  schema_registry: {url: \"${REGISTRY}\"}\n  metadata: [offset]\n  on_error: " + tc.onError + "\n"
+			if tc.onError == "dead_letter" {
+				extra += "  dead_letter: {path: " + dl + "}\n"
+			}
+			c, err := registryConsumer(t, mem, extra, map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := c.DeclaredSchema(); ok {
+				t.Error("DeclaredSchema: the schema comes from the registry, yet it says the config declares it")
+			}
+			rec, err := readAll(t, mem, c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rec.Release()
+			want := testkit.Records(t, mem, arrow.NewSchema(rec.Schema().Fields()[:3], nil), good)
+			defer want.Release()
+			got := array.NewRecordBatch(want.Schema(), rec.Columns()[:3], rec.NumRows())
+			defer got.Release()
+			testkit.AssertRecordsEqual(t, want, got)
+			if n := c.BadMessages(); n != int64(len(wantBad)) {
+				t.Errorf("%d bad messages, want %d", n, len(wantBad))
+			}
+			if tc.onError == "dead_letter" {
+				dead := testkit.ReadParquet(t, mem, dl)
+				defer dead.Release()
+				var errs []string
+				offsets := dead.Column(2).(*array.Int64)
+				texts := dead.Column(6).(*array.String)
+				for i := range int(dead.NumRows()) {
+					errs = append(errs, fmt.Sprintf("orders/0@%d: %s", offsets.Value(i), texts.Value(i)))
+				}
+				sort.Strings(errs)
+				for i, w := range wantBad {
+					if i >= len(errs) || !strings.Contains(errs[i], strings.SplitN(w, ": ", 2)[1]) || !strings.HasPrefix(errs[i], strings.SplitN(w, ": ", 2)[0]) {
+						t.Errorf("dead letter %d: %q, want %q", i, errs, w)
+						break
+					}
+				}
+			}
+			// once per id; the latest version (id 2) came with the subject
+			for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 1, 5: 1, 99: 1} {
+				if n := reg.count(fmt.Sprintf("/schemas/ids/%d", id)); n != want {
+					t.Errorf("schema id %d fetched %d times, want %d", id, n, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRegistryAuth checks the credentials reach the registry as basic auth or a bearer token, and that a refusal
+// names the URL but never the secret.
+func TestRegistryAuth(t *testing.T) {
+	basic := "Basic " + "dXNlcjpzM2NyZXQ=" // user:s3cret
+	for _, tc := range []struct {
+		name, want, extra, err string
+	}{
+		{"basic", basic, `username: user, password: "${PW}"`, ""},
+		{"bearer", "Bearer t0ken", `token: "${TOKEN}"`, ""},
+		{"wrong password", basic, `username: user, password: "${TOKEN}"`, "refused subject \"orders-value\" (HTTP 401)"},
+		{"no credentials", "Bearer t0ken", ``, "(HTTP 401)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := startRegistry(t, tc.want, map[string][]uint32{"orders-value": {2}})
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			c, err := registryConsumer(t, mem, "  schema_registry: {url: \"${REGISTRY}\", "+tc.extra+"}\n",
+				map[string]string{"BROKERS": "127.0.0.1:1", "REGISTRY": reg.URL, "PW": "s3cret", "TOKEN": "t0ken"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			schema, err := c.Schema(t.Context())
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := columnList(schema.Fields()); got != "id int64, customer string, note string" {
+					t.Errorf("columns %s", got)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), reg.URL) {
+				t.Fatalf("error %v, want %q naming %s", err, tc.err, reg.URL)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+				t.Errorf("the error shows a secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestRegistryErrors covers a registry that is down, a subject or schema it does not have, and topics whose
+// subjects disagree.
+func TestRegistryErrors(t *testing.T) {
+	reg := startRegistry(t, "", map[string][]uint32{"orders-value": {2}, "refunds-value": {1}, "broken-value": {1}})
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	for _, tc := range []struct {
+		name, url, extra, err string
+	}{
+		{"down", down.URL, "", "schema registry " + down.URL + "/subjects/orders-value/versions/latest is unreachable (subject \"orders-value\")"},
+		{"no subject", reg.URL, "  topics: [nope]\n", "subject \"nope-value\": not found (HTTP 404: Subject 'nope-value' not found.)"},
+		{"malformed schema", reg.URL, "  topics: [broken]\n", "subject \"broken-value\" version 1 (id 1)"},
+		{"subjects differ", reg.URL, "  topics: [orders, refunds]\n", `subjects "orders-value" and "refunds-value" have different columns`},
+		{"plain subject", reg.URL, "  topics: [a, b]\n  schema_registry: {url: \"${REGISTRY}\", subject: orders-value}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := tc.extra
+			if !strings.Contains(extra, "schema_registry") {
+				extra += "  schema_registry: {url: \"${REGISTRY}\"}\n"
+			}
+			c, err := registryConsumer(t, memory.NewGoAllocator(), extra, map[string]string{"BROKERS": "127.0.0.1:1", "REGISTRY": tc.url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Schema(t.Context())
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestRegistryDownWhileReading: a new schema id while the registry is down fails the read even with on_error:
+// skip, since the message itself may be fine.
+func TestRegistryDownWhileReading(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "orders", 1)
+	reg := startRegistry(t, "", map[string][]uint32{"orders-value": {1, 2}})
+	kc.Produce(t, &kgo.Record{Topic: "orders", Value: confluentMsg(t, 1, `{"id": 1, "customer": "ann"}`)})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c, err := registryConsumer(t, mem, "  schema_registry: {url: \"${REGISTRY}\", timeout: 2s}\n  on_error: skip\n",
+		map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Schema(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	reg.Close()
+	_, err = readAll(t, mem, c)
+	want := "message orders/0@0: schema registry " + reg.URL + "/schemas/ids/1 is unreachable (schema id 1)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	if n := c.BadMessages(); n != 0 {
+		t.Errorf("%d bad messages: a registry that is down must not make messages bad", n)
+	}
+}
+
+// TestRegistryConfig checks the keys that go with schema_registry, at the key to fix.
+func TestRegistryConfig(t *testing.T) {
+	for _, tc := range []struct{ yaml, err string }{
+		{"  format: json\n  schema_registry: {url: \"http://r:8081\"}\n", "consumer.schema_registry: schema_registry holds Avro schemas"},
+		{"  avro_wire: plain\n  schema_registry: {url: \"http://r:8081\"}\n", "consumer.avro_wire: with schema_registry"},
+		{"  schema_registry: {url: \"http://u:p@r:8081\"}\n", "consumer.schema_registry.url: put credentials"},
+		{"  schema_registry: {url: \"r:8081\"}\n", "consumer.schema_registry.url: schema_registry.url must be an http"},
+		{"  schema_registry: {url: \"http://r:8081\", token: x, username: u, password: p}\n", "consumer.schema_registry.token: give a token or"},
+		{"  schema_registry: {url: \"http://r:8081\", username: u}\n", "consumer.schema_registry.username: basic auth needs"},
+		{"  schema_registry: {token: x}\n", "consumer.schema_registry.url: schema_registry needs its url"},
+		{"", "consumer.avro_schema: format avro needs"},
+	} {
+		yaml := strings.Replace(tc.yaml, "  format: json\n", "", 1)
+		src := "name: t\nconsumer:\n  type: kafka\n  brokers: [\"x:1\"]\n  topics: [t]\n"
+		if strings.Contains(tc.yaml, "format: json") {
+			src += "  format: json\n  schema: [{name: a, type: int64}]\n"
+		} else {
+			src += "  format: avro\n"
+		}
+		src += yaml + "loaders:\n  - type: parquet\n    path: /tmp/x/\n"
+		p, err := pipelines.Options{}.Parse("k.yaml", []byte(src))
+		if err == nil {
+			_, err = p.Build(stage.BuildContext{Alloc: memory.NewGoAllocator()})
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: error %v, want %q", tc.yaml, err, tc.err)
+		}
+	}
+}
+
+// BenchmarkDecodeRegistry decodes messages of an older writer's schema into the latest: once an id is cached,
+// no allocation per message.
+func BenchmarkDecodeRegistry(b *testing.B) {
+	reg := httptest.NewServer(http.HandlerFunc((&fakeRegistry{hits: map[string]int{}}).serve))
+	defer reg.Close()
+	mem := memory.NewGoAllocator()
+	c := newTestConsumer(b, mem, Config{Format: "avro", AvroSchema: testSchemas[2],
+		Registry: RegistryConfig{URL: reg.URL, Subject: "{topic}-value"}})
+	body, err := avro.MustParse(testSchemas[1]).Encode(map[string]any{"id": int64(7), "customer": "customer-000007"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := append([]byte{0, 0, 0, 0, 1}, body...)
+	r := c.newPartReader(context.Background(), c.schema, func(arrow.RecordBatch) error { return nil })
+	defer r.b.release()
+	rec := &kgo.Record{Topic: "t", Value: v}
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.record(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
