@@ -76,6 +76,8 @@ type registry struct {
 
 	mu  sync.RWMutex
 	ids map[uint32]*writerSchema
+	// fetch is held while an id is asked for, so partitions meeting a new id at once ask the registry once.
+	fetch sync.Mutex
 }
 
 // writerSchema is a writer's schema compiled, or why it cannot be used (an id the registry does not know, a
@@ -212,6 +214,14 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 	if w != nil {
 		return w, nil
 	}
+	g.fetch.Lock()
+	defer g.fetch.Unlock()
+	g.mu.RLock()
+	w = g.ids[id]
+	g.mu.RUnlock()
+	if w != nil {
+		return w, nil
+	}
 	w = &writerSchema{id: id}
 	s, err := g.get(ctx, "/schemas/ids/"+strconv.FormatUint(uint64(id), 10), "schema id "+strconv.FormatUint(uint64(id), 10))
 	var re *registryError
@@ -227,11 +237,7 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 		}
 	}
 	g.mu.Lock()
-	if prev := g.ids[id]; prev != nil {
-		w = prev
-	} else {
-		g.ids[id] = w
-	}
+	g.ids[id] = w
 	g.mu.Unlock()
 	return w, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -421,27 +422,110 @@ func TestRegistryConfig(t *testing.T) {
 	}
 }
 
-// BenchmarkDecodeRegistry decodes messages of an older writer's schema into the latest: once an id is cached,
-// no allocation per message.
+// BenchmarkDecodeRegistry decodes messages written with an older writer's schema into the latest through the
+// registry, against the same messages read with avro_schema (no resolution) as the baseline: once an id is
+// cached, no allocation per message.
 func BenchmarkDecodeRegistry(b *testing.B) {
 	reg := httptest.NewServer(http.HandlerFunc((&fakeRegistry{hits: map[string]int{}}).serve))
 	defer reg.Close()
-	mem := memory.NewGoAllocator()
-	c := newTestConsumer(b, mem, Config{Format: "avro", AvroSchema: testSchemas[2],
-		Registry: RegistryConfig{URL: reg.URL, Subject: "{topic}-value"}})
 	body, err := avro.MustParse(testSchemas[1]).Encode(map[string]any{"id": int64(7), "customer": "customer-000007"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := append([]byte{0, 0, 0, 0, 1}, body...)
-	r := c.newPartReader(context.Background(), c.schema, func(arrow.RecordBatch) error { return nil })
-	defer r.b.release()
-	rec := &kgo.Record{Topic: "t", Value: v}
-	b.SetBytes(int64(len(v)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := r.record(rec); err != nil {
-			b.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"avro_schema", Config{Format: "avro", AvroSchema: testSchemas[1], AvroWire: "confluent"}},
+		{"registry_v1_into_v2", Config{Format: "avro", AvroSchema: testSchemas[2], Registry: RegistryConfig{URL: reg.URL, Subject: "{topic}-value"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newTestConsumer(b, memory.NewGoAllocator(), tc.cfg)
+			rec := &kgo.Record{Topic: "t", Value: append([]byte{0, 0, 0, 0, 1}, body...)}
+			r := c.newPartReader(context.Background(), c.schema, func(arrow.RecordBatch) error { return nil })
+			defer r.b.release()
+			b.SetBytes(int64(len(rec.Value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.record(rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestRegistryStream streams a topic of three partitions whose messages mix three writer's schemas into
+// Parquet: the lanes share the registry's cache (each id is asked for once, whichever lane meets it first), and
+// every message is in the output once, decoded into the latest version's columns.
+func TestRegistryStream(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "events", 3)
+	reg := startRegistry(t, "Bearer t0ken", map[string][]uint32{"events-value": {1, 2}})
+	const n = 900
+	var recs []*kgo.Record
+	for k := range n {
+		var v []byte
+		switch k % 3 {
+		case 0:
+			v = confluentMsg(t, 1, fmt.Sprintf(`{"id": %d, "customer": "c%d"}`, k, k))
+		case 1:
+			v = confluentMsg(t, 2, fmt.Sprintf(`{"id": %d, "customer": "c%d", "note": {"string": "n%d"}}`, k, k, k))
+		default:
+			v = confluentMsg(t, 3, fmt.Sprintf(`{"extra": [], "customer": "c%d", "id": %d, "flag": null, "fx": "xyz"}`, k, k))
 		}
+		recs = append(recs, &kgo.Record{Topic: "events", Partition: int32(k % 3), Value: v})
+	}
+	out := t.TempDir()
+	p := parsePipeline(t, `name: events
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topics: [events]
+  format: avro
+  schema_registry: {url: "${REGISTRY}", token: "${TOKEN}"}
+  batch_rows: 100
+  roll: {rows: 200, interval: 300ms}
+loaders:
+  - type: parquet
+    path: ${OUT}/
+`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out, "REGISTRY": reg.URL, "TOKEN": "t0ken"})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Stream(ctx, pipelines.StreamRun())
+		done <- err
+	}()
+	kc.Produce(t, recs...)
+	waitFor(t, 30*time.Second, "every key in the output", func() bool { return len(ids(t, out)) >= n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	checkExactlyOnce(t, ids(t, out), n)
+	for id, want := range map[int]int{1: 1, 2: 0, 3: 1} {
+		if got := reg.count(fmt.Sprintf("/schemas/ids/%d", id)); got != want {
+			t.Errorf("schema id %d fetched %d times, want %d", id, got, want)
+		}
+	}
+	rec := testkit.ReadParquet(t, mem, out)
+	defer rec.Release()
+	notes := 0
+	idc := rec.Column(0).(*array.Int64)
+	note := rec.Column(2).(*array.String)
+	for i := range int(rec.NumRows()) {
+		k := idc.Value(i)
+		if want := fmt.Sprintf("n%d", k); k%3 == 1 && note.Value(i) != want || k%3 != 1 && note.IsValid(i) {
+			t.Fatalf("id %d: note %q (valid %v)", k, note.Value(i), note.IsValid(i))
+		}
+		if note.IsValid(i) {
+			notes++
+		}
+	}
+	if notes != n/3 {
+		t.Errorf("%d notes, want %d", notes, n/3)
 	}
 }
