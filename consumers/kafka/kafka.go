@@ -38,7 +38,8 @@ const doc = "Reads Kafka topics with franz-go. Batch mode (jetflow run) reads ea
 	"last complete run ended to the end offset seen at planning, one partition per topic-partition, and stores the " +
 	"offsets as its watermark. Stream mode (jetflow run --stream) reads until SIGTERM, cutting a partition per " +
 	"topic-partition by rows, bytes or time and committing the next offset with the data, so crashes, restarts and " +
-	"rebalances neither lose nor duplicate a message. Values are decoded from JSON (declared schema) or kept raw; " +
+	"rebalances neither lose nor duplicate a message. Values are decoded from JSON (declared or inferred schema), " +
+	"Avro (schema in YAML or from a Confluent-compatible schema registry, evolving by field name) or kept raw; " +
 	"key, headers, topic, partition, offset and timestamp can be added as columns."
 
 func init() {
