@@ -41,6 +41,7 @@ const (
 // whatever happens, so a bad message can be cut off the batch.
 type anode struct {
 	kind     akind
+	promote  promotion // a writer's value read as kind, appended to a builder of a wider type
 	name     string
 	nullable bool // a ["null", T] union: a branch index comes first
 	nullIdx  int64
@@ -323,6 +324,12 @@ func (a *anode) value(r *areader, depth int) (bool, error) {
 		if idx != 1-a.nullIdx {
 			return false, fmt.Errorf("union branch %d does not exist", idx)
 		}
+	}
+	if a.promote != pNone {
+		if err := a.promoted(r); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
 	switch a.kind {
 	case aBool:

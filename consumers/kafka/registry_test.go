@@ -39,10 +39,12 @@ var testSchemas = map[uint32]string{
 			{"name": "a", "type": "string"}, {"name": "m", "type": {"type": "map", "values": "double"}}]}}},
 		{"name": "customer", "type": "string"}, {"name": "id", "type": "long"},
 		{"name": "flag", "type": ["null", "boolean"]}, {"name": "fx", "type": {"type": "fixed", "name": "F", "size": 3}}]}`,
-	// id is an int here: the reader's long column cannot take it as is
-	4: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "int"}, {"name": "customer", "type": "string"}]}`,
+	// id is a string here: the reader's long column cannot take it
+	4: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}, {"name": "customer", "type": "string"}]}`,
 	// no customer, which the reader's schema does not let be null
 	5: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}]}`,
+	// types Avro promotes: int to long, bytes to string
+	6: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "int"}, {"name": "customer", "type": "bytes"}]}`,
 }
 
 // fakeRegistry serves the Confluent schema registry endpoints the consumer uses, from testSchemas, and counts
@@ -193,11 +195,12 @@ func TestRegistryEvolution(t *testing.T) {
 		{1, `{"id": 1, "customer": "ann"}`},
 		{2, `{"id": 2, "customer": "bob", "note": {"string": "gift"}}`},
 		{3, `{"extra": [{"a": "x", "m": {"k": 1.5}}], "customer": "cy", "id": 3, "flag": {"boolean": true}, "fx": "abc"}`},
-		{4, `{"id": 4, "customer": "dee"}`},
+		{4, `{"id": "4", "customer": "dee"}`},
 		{1, `{"id": 5, "customer": "eve"}`},
 		{5, `{"id": 6}`},
 		{99, `{"id": 7, "customer": "unknown id"}`},
 		{2, `{"id": 8, "customer": "fay", "note": null}`},
+		{6, `{"id": 9, "customer": "gus"}`},
 	}
 	var recs []*kgo.Record
 	for _, m := range msgs {
@@ -207,12 +210,12 @@ func TestRegistryEvolution(t *testing.T) {
 	kc.Produce(t, recs...)
 
 	good := `[{"id": 1, "customer": "ann"}, {"id": 2, "customer": "bob", "note": "gift"}, {"id": 3, "customer": "cy"},
-		{"id": 5, "customer": "eve"}, {"id": 8, "customer": "fay"}]`
+		{"id": 5, "customer": "eve"}, {"id": 8, "customer": "fay"}, {"id": 9, "customer": "gus"}]`
 	wantBad := []string{
-		"orders/0@3: writer's schema id 4: field id is int32, which its column (int64) cannot take",
+		"orders/0@3: writer's schema id 4: field id is string, which its column (int64) cannot take",
 		"orders/0@5: writer's schema id 5 has no field customer",
 		"orders/0@6: schema registry " + reg.URL + "/schemas/ids/99: schema id 99: not found (HTTP 404: Schema not found)",
-		"orders/0@8: the value does not start with the Confluent header",
+		"orders/0@9: the value does not start with the Confluent header",
 	}
 	for _, tc := range []struct {
 		onError string
@@ -277,7 +280,7 @@ func TestRegistryEvolution(t *testing.T) {
 				}
 			}
 			// once per id; the latest version (id 2) came with the subject
-			for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 1, 5: 1, 99: 1} {
+			for id, want := range map[int]int{1: 1, 2: 0, 3: 1, 4: 1, 5: 1, 6: 1, 99: 1} {
 				if n := reg.count(fmt.Sprintf("/schemas/ids/%d", id)); n != want {
 					t.Errorf("schema id %d fetched %d times, want %d", id, n, want)
 				}
@@ -527,5 +530,48 @@ loaders:
 	}
 	if notes != n/3 {
 		t.Errorf("%d notes, want %d", notes, n/3)
+	}
+}
+
+// TestPromotions decodes one field written as one Avro type into a column of another: Avro's promotions work,
+// the rest make the message bad.
+func TestPromotions(t *testing.T) {
+	record := func(typ string) string {
+		return `{"type": "record", "name": "R", "fields": [{"name": "v", "type": ` + typ + `}]}`
+	}
+	for _, tc := range []struct {
+		writer, reader, value, want string // want: the row, or the error
+	}{
+		{`"int"`, `"long"`, `-7`, "v=-7"},
+		{`"int"`, `"float"`, `3`, "v=3"},
+		{`"long"`, `"double"`, `9007199254740993`, "v=9.007199254740992e+15"},
+		{`"long"`, `"float"`, `16777217`, "v=1.6777216e+07"},
+		{`"float"`, `"double"`, `0.5`, "v=0.5"},
+		{`"string"`, `"bytes"`, `"ab"`, "v=YWI="},
+		{`"bytes"`, `"string"`, `"ab"`, "v=ab"},
+		{`["null", "int"]`, `["null", "long"]`, `{"int": 5}`, "v=5"},
+		{`["null", "int"]`, `["null", "long"]`, `null`, "v=(null)"},
+		{`"long"`, `"int"`, `1`, "field v is int64, which its column (int32) cannot take"},
+		{`"double"`, `"float"`, `1`, "field v is float64, which its column (float32) cannot take"},
+		{`{"type": "enum", "name": "E", "symbols": ["A"]}`, `"bytes"`, `"A"`, "field v is string, which its column (binary) cannot take"},
+		{`{"type": "int", "logicalType": "date"}`, `"long"`, `1`, "field v is date32, which its column (int64) cannot take"},
+	} {
+		t.Run(tc.writer+"→"+tc.reader, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: record(tc.reader), OnError: "fail",
+				Registry: RegistryConfig{URL: "http://127.0.0.1:1", Subject: "s"}})
+			fields, plan, err := avroSchema(record(tc.writer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.reg.ids[7] = &writerSchema{id: 7, fields: fields, plan: plan} // as if fetched
+			body := encodeAvro(t, avro.MustParse(record(tc.writer)), `{"v": `+tc.value+`}`)
+			rows, errs := decodeAll(t, c, string(append([]byte{0, 0, 0, 0, 7}, body...)))
+			got := strings.Join(append(rows, errs...), "; ")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

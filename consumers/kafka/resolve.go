@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -14,7 +16,8 @@ import (
 
 // Schema evolution through a registry: a message is decoded with its writer's schema into the reader's columns,
 // top-level fields matched by name. A column the writer lacks is null (if the reader's field is nullable), a
-// field only the writer has is skipped, a field whose Arrow type differs from its column's makes the message bad.
+// field only the writer has is skipped, a field whose Arrow type differs from its column's is promoted if Avro
+// allows it (int → long, …) and otherwise makes the message bad.
 
 // resolved is one writer's schema resolved against a batcher's reader columns.
 type resolved struct {
@@ -92,13 +95,16 @@ func (b *batcher) resolve(w *writerSchema) *resolved {
 			res.steps = append(res.steps, rstep{n: newANode(f.name, f.node, nil, named)})
 			continue
 		}
+		n := newANode(f.name, f.node, b.rb.Field(ri), named)
 		if want := schema.Field(ri).Type; !arrow.TypeEqual(w.fields[i].Type, want) {
-			res.err = fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
-				w.id, f.name, arrowtype.Format(w.fields[i].Type), arrowtype.Format(want))
-			return res
+			if n.promote = promotionOf(n.kind, w.fields[i].Type, want); n.promote == pNone {
+				res.err = fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
+					w.id, f.name, arrowtype.Format(w.fields[i].Type), arrowtype.Format(want))
+				return res
+			}
 		}
 		has[ri] = true
-		res.steps = append(res.steps, rstep{n: newANode(f.name, f.node, b.rb.Field(ri), named), col: true})
+		res.steps = append(res.steps, rstep{n: n, col: true})
 	}
 	for ri, f := range b.rfields {
 		if has[ri] {
@@ -195,6 +201,82 @@ func (a *anode) skip(r *areader, depth int) error {
 					return err
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// promotion is how a writer's value becomes a reader's of a wider type: Avro's promotions int → long, float,
+// double; long → float, double; float → double; string ↔ bytes.
+type promotion uint8
+
+const (
+	pNone promotion = iota
+	pLong
+	pFloat32
+	pFloat64
+	pBinary
+	pString
+)
+
+// promotionOf is the promotion from a writer's node of kind k (Arrow type from) to a column of type to.
+func promotionOf(k akind, from, to arrow.DataType) promotion {
+	switch {
+	case k == aInt32 && from.ID() == arrow.INT32 && to.ID() == arrow.INT64:
+		return pLong
+	case (k == aInt32 || k == aInt64) && to.ID() == arrow.FLOAT32:
+		return pFloat32
+	case (k == aInt32 || k == aInt64 || k == aFloat32) && to.ID() == arrow.FLOAT64:
+		return pFloat64
+	case k == aString && to.ID() == arrow.BINARY:
+		return pBinary
+	case k == aBytes && to.ID() == arrow.STRING:
+		return pString
+	}
+	return pNone
+}
+
+// promoted reads one value of the node's (writer's) kind and appends it promoted.
+func (a *anode) promoted(r *areader) error {
+	switch a.kind {
+	case aInt32, aInt64:
+		v, err := r.long()
+		if err != nil {
+			return err
+		}
+		if a.kind == aInt32 && (v < math.MinInt32 || v > math.MaxInt32) {
+			return fmt.Errorf("%d overflows int", v)
+		}
+		switch a.promote {
+		case pLong:
+			a.b.(*array.Int64Builder).Append(v)
+		case pFloat32:
+			a.b.(*array.Float32Builder).Append(float32(v))
+		default:
+			a.b.(*array.Float64Builder).Append(float64(v))
+		}
+	case aFloat32:
+		v, err := r.take(4)
+		if err != nil {
+			return err
+		}
+		a.b.(*array.Float64Builder).Append(float64(math.Float32frombits(binary.LittleEndian.Uint32(v))))
+	default: // aString, aBytes
+		n, err := r.long()
+		if err != nil {
+			return err
+		}
+		v, err := r.take(n)
+		if err != nil {
+			return err
+		}
+		if a.promote == pString {
+			if !utf8.Valid(v) {
+				return errors.New("invalid UTF-8 in bytes read as a string")
+			}
+			a.b.(*array.StringBuilder).BinaryBuilder.Append(v)
+		} else {
+			a.b.(*array.BinaryBuilder).Append(v)
 		}
 	}
 	return nil
