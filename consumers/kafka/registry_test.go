@@ -22,6 +22,7 @@ import (
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/conformance"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
 
@@ -574,4 +575,42 @@ func TestPromotions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRegistryConformance runs the consumer conformance suite over Avro messages of three writer's schemas read
+// through the registry.
+func TestRegistryConformance(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "confavro", 3)
+	reg := startRegistry(t, "", map[string][]uint32{"confavro-value": {1, 2}})
+	var recs []*kgo.Record
+	for k := range 1500 {
+		v := confluentMsg(t, uint32(1+k%3), map[int]string{
+			0: fmt.Sprintf(`{"id": %d, "customer": "c%d"}`, k, k),
+			1: fmt.Sprintf(`{"id": %d, "customer": "c%d", "note": {"string": "n"}}`, k, k),
+			2: fmt.Sprintf(`{"extra": [], "customer": "c%d", "id": %d, "flag": null, "fx": "xyz"}`, k, k),
+		}[k%3])
+		recs = append(recs, &kgo.Record{Topic: "confavro", Partition: int32(k % 3), Value: v})
+	}
+	kc.Produce(t, recs...)
+	sreg, ok := stage.Lookup(stage.KindConsumer, "kafka")
+	if !ok {
+		t.Fatal(`consumer "kafka" is not registered`)
+	}
+	conformance.Consumers(t, conformance.ConformanceConsumer{
+		New: func(t *testing.T, mem memory.Allocator) stage.Consumer {
+			cfg := sreg.NewConfig().(*Config)
+			*cfg = Config{Brokers: kc.Addrs, Topics: []string{"confavro"}, Format: "avro", OnError: "fail", BatchRows: 100,
+				MaxMessageBytes: 1 << 20, Start: "earliest", Metadata: []string{"partition", "offset"},
+				Registry: RegistryConfig{URL: reg.URL, Subject: "{topic}-value"}}
+			src, err := sreg.Build(stage.BuildContext{Pipeline: "conformance", Alloc: mem}, cfg)
+			if err != nil {
+				t.Fatalf("building the kafka consumer: %v", err)
+			}
+			c := src.(*Consumer)
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+		KeyColumns: []string{"id"},
+	})
 }
