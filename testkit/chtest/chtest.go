@@ -48,6 +48,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	sharedsrv "github.com/jetflow-dev/jetflow/testkit/shared"
 )
 
 // Binary is where Debian's clickhouse-server package installs the server.
@@ -81,37 +83,18 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.
 // TLSAddr is host:port of the native protocol over TLS.
 func (s *Server) TLSAddr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.TLSPort)) }
 
-var shared struct {
-	once   sync.Once
-	inMain atomic.Bool
-	srv    *Server
-	err    error
-}
+// The server shared by the tests of one binary: started by the first Start, stopped by Main after the tests.
+var shared = sharedsrv.New("chtest", "ClickHouse", StartServer, (*Server).Stop)
 
-// Main runs the tests and then stops the server Start shared among them. Call it from TestMain.
-func Main(m *testing.M) {
-	shared.inMain.Store(true)
-	code := m.Run()
-	if shared.srv != nil {
-		if err := shared.srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "chtest:", err)
-		}
-	}
-	os.Exit(code)
-}
+// Main runs the tests and then stops the server Start shared among them (if any test started it). Call it from
+// TestMain.
+func Main(m *testing.M) { shared.Main(m) }
 
-// Start returns the server shared by the tests of this binary, starting it on first use.
+// Start returns the server shared by the tests of this binary, starting it on first use. It fails the test when
+// ClickHouse is not installed or does not start. The package's TestMain must call Main, which stops the server.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if !shared.inMain.Load() {
-		t.Fatal("chtest.Start: add `func TestMain(m *testing.M) { chtest.Main(m) }` to the package's tests, " +
-			"so the shared ClickHouse server is stopped after them")
-	}
-	shared.once.Do(func() { shared.srv, shared.err = StartServer(context.Background()) })
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.srv
+	return shared.Get(t)
 }
 
 // CreateDatabase creates an empty database for this test, dropped when the test ends, and returns its name.

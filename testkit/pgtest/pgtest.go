@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	sharedsrv "github.com/jetflow-dev/jetflow/testkit/shared"
 )
 
 // Root is where Debian's postgresql-<version> packages put their binaries.
@@ -64,39 +66,17 @@ type Server struct {
 }
 
 // The server shared by the tests of one binary: started by the first Start, stopped by Main after the tests.
-var shared struct {
-	once   sync.Once
-	inMain atomic.Bool
-	srv    *Server
-	err    error
-}
+var shared = sharedsrv.New("pgtest", "PostgreSQL", start, (*Server).Stop)
 
 // Main runs the tests and then stops the server Start shared among them (if any test started it). Call it from
 // TestMain.
-func Main(m *testing.M) {
-	shared.inMain.Store(true)
-	code := m.Run()
-	if shared.srv != nil {
-		if err := shared.srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "pgtest:", err)
-		}
-	}
-	os.Exit(code)
-}
+func Main(m *testing.M) { shared.Main(m) }
 
 // Start returns the server shared by the tests of this binary, starting it on first use. It fails the test when
 // PostgreSQL is not installed or does not start. The package's TestMain must call Main, which stops the server.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if !shared.inMain.Load() {
-		t.Fatal("pgtest.Start: add `func TestMain(m *testing.M) { pgtest.Main(m) }` to the package's tests, " +
-			"so the shared PostgreSQL server is stopped after them")
-	}
-	shared.once.Do(func() { shared.srv, shared.err = start(context.Background()) })
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.srv
+	return shared.Get(t)
 }
 
 // StartMain starts a server for a TestMain that manages it itself; stop stops it and removes its files.
