@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -25,7 +24,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -71,7 +69,7 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	if out, err := exec.Command("go", "build", "-o", kfake, "./testkit/kafkatest/cmd/kfake").CombinedOutput(); err != nil {
 		return fmt.Errorf("build kfake (run from the repository root): %v\n%s", err, out)
 	}
-	brokers, stop, err := startBroker(kfake, partitions)
+	brokers, stop, err := benchkit.StartKfake(kfake, partitions)
 	if err != nil {
 		return err
 	}
@@ -84,7 +82,7 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	}
 	var cases []benchkit.Case
 	c, err := benchkit.InProcess("franz-go PollRecords, records discarded (baseline)", records, func() error {
-		return franzAlone(ctx, brokers, "bench", partitions, records)
+		return benchkit.FranzAlone(ctx, brokers, "bench", partitions, records)
 	})
 	if err != nil {
 		return err
@@ -171,32 +169,6 @@ loaders:
   - {type: parquet, path: %s}
 `
 
-// startBroker runs the standalone kfake broker and returns its address.
-func startBroker(bin string, partitions int) (string, func(), error) {
-	cmd := exec.Command(bin, "-partitions", strconv.Itoa(partitions))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if addrs, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return addrs, stop, nil
-		}
-	}
-	stop()
-	return "", nil, errors.New("kfake ended before listening")
-}
-
 // record is the ~200-byte JSON message of id; sent is the producer's clock in ns (0 for throughput runs).
 func record(id int64, sent int64) []byte {
 	return fmt.Appendf(nil, `{"id": %d, "customer": "customer-%06d", "total": %d.%02d, "status": "shipped", "tags": ["a", "b%d"], `+
@@ -204,58 +176,10 @@ func record(id int64, sent int64) []byte {
 		id, id%1000, id%997, id%100, id%7, id%20, sent)
 }
 
-// produce writes ids [from, from+n) round-robin over the partitions and returns the value bytes written.
+// produce writes the JSON records of ids [from, from+n) round-robin over the partitions and returns the value
+// bytes written.
 func produce(ctx context.Context, brokers, topic string, partitions int, from, n int64) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	var bytes int64
-	var first error
-	var mu sync.Mutex
-	for id := from; id < from+n; id++ {
-		v := record(id, 0)
-		bytes += int64(len(v))
-		part := int32((id%int64(partitions) + int64(partitions)) % int64(partitions))
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: part, Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return 0, err
-	}
-	return bytes, first
-}
-
-// franzAlone reads every partition from the start with franz-go, discarding the records: the ceiling.
-func franzAlone(ctx context.Context, brokers, topic string, partitions int, want int64) error {
-	offsets := map[int32]kgo.Offset{}
-	for p := range partitions {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(50<<20), kgo.FetchMaxPartitionBytes(4<<20))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var n int64
-	for n < want {
-		f := cl.PollRecords(ctx, 0)
-		if err := f.Err(); err != nil {
-			return err
-		}
-		n += int64(f.NumRecords())
-	}
-	return nil
+	return benchkit.Produce(ctx, brokers, topic, partitions, from, n, func(id int64) ([]byte, error) { return record(id, 0), nil })
 }
 
 // endToEnd runs `jetflow run` kafka → Parquet (zstd) with 4 workers.

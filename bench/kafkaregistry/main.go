@@ -12,11 +12,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -26,12 +24,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/twmb/avro"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/bench/benchkit"
 )
@@ -77,7 +72,7 @@ func run(records int64, partitions, rounds int, work string) error {
 	if out, err := exec.Command("go", "build", "-o", kfake, "./testkit/kafkatest/cmd/kfake").CombinedOutput(); err != nil {
 		return fmt.Errorf("build kfake (run from the repository root): %v\n%s", err, out)
 	}
-	brokers, stop, err := startBroker(kfake, partitions)
+	brokers, stop, err := benchkit.StartKfake(kfake, partitions)
 	if err != nil {
 		return err
 	}
@@ -116,7 +111,7 @@ consumer:
 		name string
 		fn   func() error
 	}{
-		{"franz-go PollRecords, records discarded (baseline)", func() error { return franzAlone(ctx, brokers, "bench", partitions, records) }},
+		{"franz-go PollRecords, records discarded (baseline)", func() error { return benchkit.FranzAlone(ctx, brokers, "bench", partitions, records) }},
 		{"jetflow → Arrow, avro_schema v1 in YAML (no registry)", read("  avro_schema: " + quote(v1) + "\n  avro_wire: confluent\n")},
 		{"jetflow → Arrow, schema_registry: v1 messages into v2", read("  schema_registry: {url: " + quote(reg.URL) + "}\n")},
 	}
@@ -167,87 +162,16 @@ func registry(idHits *atomic.Int64) http.Handler {
 	})
 }
 
-func startBroker(bin string, partitions int) (string, func(), error) {
-	cmd := exec.Command(bin, "-partitions", strconv.Itoa(partitions))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if addrs, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return addrs, stop, nil
-		}
-	}
-	stop()
-	return "", nil, errors.New("kfake ended before listening")
-}
-
 // produce writes n v1 records round-robin over the partitions and returns the value bytes written.
 func produce(ctx context.Context, brokers, topic string, partitions int, n int64) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
 	s := avro.MustParse(v1)
-	var bytes int64
-	var first error
-	var mu sync.Mutex
-	for id := range n {
+	return benchkit.Produce(ctx, brokers, topic, partitions, 0, n, func(id int64) ([]byte, error) {
 		body, err := s.Encode(map[string]any{"id": id, "customer": fmt.Sprintf("customer-%06d", id%1000),
 			"total": []byte{byte(id % 97), byte(id % 251)}, "status": "shipped", "tags": []any{"a", "b" + strconv.FormatInt(id%7, 10)},
 			"address": map[string]any{"city": "Paris", "zip": fmt.Sprintf("750%02d", id%20)}, "note": "the quick brown fox"})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		v := append(binary.BigEndian.AppendUint32([]byte{0}, 1), body...)
-		bytes += int64(len(v))
-		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(id % int64(partitions)), Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return 0, err
-	}
-	return bytes, first
-}
-
-// franzAlone reads every partition from the start with franz-go, discarding the records: the ceiling.
-func franzAlone(ctx context.Context, brokers, topic string, partitions int, want int64) error {
-	offsets := map[int32]kgo.Offset{}
-	for p := range partitions {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(50<<20), kgo.FetchMaxPartitionBytes(4<<20))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var n int64
-	for n < want {
-		f := cl.PollRecords(ctx, 0)
-		if err := f.Err(); err != nil {
-			return err
-		}
-		n += int64(f.NumRecords())
-	}
-	return nil
+		return append(binary.BigEndian.AppendUint32([]byte{0}, 1), body...), nil // Confluent framing, schema id 1
+	})
 }
