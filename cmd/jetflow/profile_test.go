@@ -25,10 +25,12 @@ func TestRunWritesProfiles(t *testing.T) {
 			t.Fatalf("%s is not a pprof profile: %v", name, err)
 		}
 		raw, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		if err != nil || len(raw) == 0 {
+			t.Fatalf("%s: %d bytes, %v", name, len(raw), err)
 		}
-		if !bytes.Contains(raw, []byte("github.com/jetflow-dev/jetflow/")) {
+		// A CPU profile of a sub-second run may hold few samples; the heap profile always holds the run's own
+		// allocations (the generated batches).
+		if name == "mem.pprof" && !bytes.Contains(raw, []byte("github.com/jetflow-dev/jetflow/")) {
 			t.Errorf("%s (%d bytes) names none of jetflow's functions", name, len(raw))
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -240,15 +241,9 @@ func quoteIdent(s string) string {
 
 func (c *Consumer) checkPartition() []error {
 	p := c.cfg.Partition
-	var errs []error
-	set := 0
-	for _, on := range []bool{p.Every > 0, p.Step > 0, p.Count > 0} {
-		if on {
-			set++
-		}
-	}
 	if p.Parts {
-		if p.Column != "" || set > 0 {
+		var errs []error
+		if p.Column != "" || p.Every > 0 || p.Step > 0 || p.Count > 0 {
 			errs = append(errs, stage.FieldErrorf("partition.parts", "cannot be combined with column, every, step or count"))
 		}
 		if c.cfg.Table == "" {
@@ -256,25 +251,8 @@ func (c *Consumer) checkPartition() []error {
 		}
 		return errs
 	}
-	if p.Column == "" {
-		if set > 0 {
-			errs = append(errs, stage.FieldErrorf("partition.column", "is required with every, step or count"))
-		}
-		return errs
-	}
-	if set != 1 {
-		errs = append(errs, stage.FieldErrorf("partition", "set exactly one of every (time columns), step (integer columns) or count"))
-	}
-	if p.Every < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.every", "must be positive"))
-	}
-	if p.Step < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.step", "must be positive"))
-	}
-	if p.Count < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.count", "must be positive"))
-	}
-	if c.cfg.Query != "" && p.Step > 0 {
+	errs := cut.Check(p.Column, p.Every.D(), p.Step, p.Count, -1)
+	if p.Column != "" && c.cfg.Query != "" && p.Step > 0 {
 		errs = append(errs, stage.FieldErrorf("partition.step", "needs the column's min and max from table:; with query:, partition a time column by every or count"))
 	}
 	return errs

@@ -55,7 +55,7 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		if src.part == partDate && step%(24*time.Hour) != 0 {
 			return nil, stage.FieldErrorf("partition", "column %q is %s: windows must be whole days, not %s", pc.Column, src.ptype, step)
 		}
-		if bounds, err = cut.Windows(run.Start, run.End, pc.Every.D(), pc.Count, time.Second); err != nil {
+		if bounds, err = cut.Windows(run.Start, run.End, step, pc.Count); err != nil {
 			return nil, stage.FieldErrorf("partition", "%v", err)
 		}
 	}

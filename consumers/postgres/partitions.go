@@ -56,7 +56,7 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		if k == kDate && step%(24*time.Hour) != 0 {
 			return nil, stage.FieldErrorf("partition", "column %q is a date: windows must be whole days, not %s", pc.Column, step)
 		}
-		if bounds, err = cut.Windows(run.Start, run.End, pc.Every.D(), pc.Count, time.Microsecond); err != nil {
+		if bounds, err = cut.Windows(run.Start, run.End, step, pc.Count); err != nil {
 			return nil, stage.FieldErrorf("partition", "%v", err)
 		}
 	default: // integer column

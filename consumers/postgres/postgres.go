@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -181,30 +182,9 @@ func slicesContainsEmpty(s []string) bool {
 
 func (c *Consumer) checkPartition() []error {
 	p := c.cfg.Partition
-	var errs []error
-	set := 0
-	for _, on := range []bool{p.Every > 0, p.Step > 0, p.Count > 0, len(p.Ranges) > 0} {
-		if on {
-			set++
-		}
-	}
+	errs := cut.Check(p.Column, p.Every.D(), p.Step, p.Count, len(p.Ranges))
 	if p.Column == "" {
-		if set > 0 {
-			errs = append(errs, stage.FieldErrorf("partition.column", "is required with every, step, count or ranges"))
-		}
 		return errs
-	}
-	if set != 1 {
-		errs = append(errs, stage.FieldErrorf("partition", "set exactly one of every (time columns), step (integer columns), count or ranges"))
-	}
-	if p.Every < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.every", "must be positive"))
-	}
-	if p.Step < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.step", "must be positive"))
-	}
-	if p.Count < 0 {
-		errs = append(errs, stage.FieldErrorf("partition.count", "must be positive"))
 	}
 	for i, r := range p.Ranges {
 		if len(r) != 2 {

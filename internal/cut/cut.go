@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
 // ErrMaxInt64 is returned by IntRanges for a column whose maximum is math.MaxInt64: no exclusive upper bound of
@@ -72,13 +75,18 @@ func mod(a, b int64) int64 {
 // ErrTooShort is returned by Windows for a window length that is not positive.
 var ErrTooShort = errors.New("windows are too short")
 
-// Windows cuts [start, end) into windows of every, or into count windows (count > 0) whose length is truncated to
-// unit; the last window always ends at end. Each element is {time.Time, time.Time} in UTC.
-func Windows(start, end time.Time, every time.Duration, count int, unit time.Duration) ([][2]any, error) {
-	step := every
+// Step is the window length for windows of every, or for count windows (count > 0) of [start, end), truncated to
+// unit (the source's time precision).
+func Step(start, end time.Time, every time.Duration, count int, unit time.Duration) time.Duration {
 	if count > 0 {
-		step = (end.Sub(start) / time.Duration(count)).Truncate(unit)
+		return (end.Sub(start) / time.Duration(count)).Truncate(unit)
 	}
+	return every
+}
+
+// Windows cuts [start, end) into windows of step (from Step); with count > 0 the count-th window takes whatever
+// truncating step left over, so there are exactly count. Each element is {time.Time, time.Time} in UTC.
+func Windows(start, end time.Time, step time.Duration, count int) ([][2]any, error) {
 	if step <= 0 {
 		return nil, fmt.Errorf("%w: %s", ErrTooShort, step)
 	}
@@ -96,12 +104,39 @@ func Windows(start, end time.Time, every time.Duration, count int, unit time.Dur
 	return out, nil
 }
 
-// Step is the window length Windows uses for every and count.
-func Step(start, end time.Time, every time.Duration, count int, unit time.Duration) time.Duration {
-	if count > 0 {
-		return (end.Sub(start) / time.Duration(count)).Truncate(unit)
+// Check validates how a config asks to cut by a column: column set whenever any of every, step, count (or
+// explicit ranges, where the consumer has them: ranges ≥ 0) is, exactly one of them, none negative. Errors are
+// stage.FieldErrors at partition.* keys.
+func Check(column string, every time.Duration, step int64, count, ranges int) []error {
+	options := "every, step or count"
+	if ranges >= 0 {
+		options = "every, step, count or ranges"
 	}
-	return every
+	set := 0
+	for _, on := range []bool{every > 0, step > 0, count > 0, ranges > 0} {
+		if on {
+			set++
+		}
+	}
+	var errs []error
+	if column == "" {
+		if set > 0 {
+			errs = append(errs, stage.FieldErrorf("partition.column", "is required with %s", options))
+		}
+		return errs
+	}
+	if set != 1 {
+		errs = append(errs, stage.FieldErrorf("partition", "set exactly one of %s", strings.Replace(options, "every, step", "every (time columns), step (integer columns)", 1)))
+	}
+	for _, neg := range []struct {
+		key string
+		bad bool
+	}{{"partition.every", every < 0}, {"partition.step", step < 0}, {"partition.count", count < 0}} {
+		if neg.bad {
+			errs = append(errs, stage.FieldErrorf(neg.key, "must be positive"))
+		}
+	}
+	return errs
 }
 
 // Key is the canonical text of a range of column col: id[0,100000),

@@ -62,7 +62,8 @@ func TestWindows(t *testing.T) {
 		{"too many windows for the unit", 0, 100_000, time.Second, 0, "", "", ErrTooShort},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ws, err := Windows(day, day.Add(24*time.Hour), tc.every, tc.count, tc.unit)
+			end := day.Add(24 * time.Hour)
+			ws, err := Windows(day, end, Step(day, end, tc.every, tc.count, tc.unit), tc.count)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
@@ -81,6 +82,36 @@ func TestWindows(t *testing.T) {
 				if got := Key("at", ws[tc.n-1][0], ws[tc.n-1][1]); got != tc.last {
 					t.Errorf("last %s, want %s", got, tc.last)
 				}
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		column        string
+		every         time.Duration
+		step          int64
+		count, ranges int
+		want          string
+	}{
+		{"no partitioning", "", 0, 0, 0, 0, ""},
+		{"every without a column", "", time.Hour, 0, 0, 0, "partition.column: is required with every, step, count or ranges"},
+		{"no ranges option", "", 0, 10, 0, -1, "partition.column: is required with every, step or count"},
+		{"two ways", "id", 0, 10, 4, 0, "partition: set exactly one of every (time columns), step (integer columns), count or ranges"},
+		{"none", "id", 0, 0, 0, -1, "partition: set exactly one of every (time columns), step (integer columns) or count"},
+		{"negative", "at", -time.Hour, 0, 0, 0, "partition: set exactly one of every (time columns), step (integer columns), count or ranges; partition.every: must be positive"},
+		{"ranges", "id", 0, 0, 0, 3, ""},
+		{"every", "at", time.Hour, 0, 0, -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var msgs []string
+			for _, err := range Check(tc.column, tc.every, tc.step, tc.count, tc.ranges) {
+				msgs = append(msgs, err.Error())
+			}
+			if got := strings.Join(msgs, "; "); got != tc.want {
+				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
 		})
 	}
