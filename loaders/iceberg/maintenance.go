@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/table/compaction"
 )
@@ -72,12 +75,20 @@ type CompactResult struct {
 	FilesAdded   int
 	BytesBefore  int64
 	BytesAfter   int64
+	// SkippedDeletes counts groups left as they are because their files have delete files (written by another
+	// engine): their row counts no longer say which rows came from which jetflow partition.
+	SkippedDeletes int
 }
 
 // Compact rewrites small data files into files of about targetSize, one Iceberg partition at a time, in one
-// snapshot. Rewritten files lose their jetflow partition tag: a --force re-run of a single jetflow partition
-// can then no longer find its rows among them (overwrite_partition mode still replaces by Iceberg partition).
+// snapshot. Each new file holds the rows of many jetflow partitions, so its name carries none of their tags:
+// the table property jetflow.compacted.<file> records which partition each run of its rows came from, and a
+// later commit of one of those partitions rewrites the file without its rows (see compacted.go).
 func Compact(ctx context.Context, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, error) {
+	return compact(ctx, memory.DefaultAllocator, tbl, targetSize, minInputFiles)
+}
+
+func compact(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, error) {
 	name := strings.Join(tbl.Identifier(), ".")
 	cfg := compaction.DefaultConfig()
 	if targetSize > 0 {
@@ -92,22 +103,83 @@ func Compact(ctx context.Context, tbl *table.Table, targetSize int64, minInputFi
 	if err != nil {
 		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
 	}
+	var res CompactResult
 	if len(plan.Groups) == 0 {
-		return CompactResult{}, nil
+		return res, nil
 	}
-	groups := make([]table.CompactionTaskGroup, len(plan.Groups))
-	for i, g := range plan.Groups {
-		groups[i] = table.CompactionTaskGroup{PartitionKey: g.PartitionKey, Tasks: g.Tasks, TotalSizeBytes: g.TotalSizeBytes}
-	}
-	res, err := tbl.RewriteDataFiles(ctx, groups, table.RewriteDataFilesOptions{
-		SnapshotProps: map[string]string{"jetflow.operation": "compact"},
-		GroupOptions:  []table.CompactionGroupOption{table.WithCompactionTargetFileSize(cfg.TargetFileSizeBytes)},
-	})
-	if err != nil {
+	props := tbl.Properties()
+	txn := tbl.NewTransaction()
+	rewrite := txn.NewRewrite(iceberg.Properties{"jetflow.operation": "compact"})
+	ch := compactedChanges{set: iceberg.Properties{}}
+	fail := func(err error) (CompactResult, error) {
+		removeFiles(ctx, tbl, ch.added)
 		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
 	}
-	return CompactResult{Groups: res.RewrittenGroups, FilesRemoved: res.RemovedDataFiles, FilesAdded: res.AddedDataFiles,
-		BytesBefore: res.BytesBefore, BytesAfter: res.BytesAfter}, nil
+	for _, g := range plan.Groups {
+		if g.DeleteFileCount > 0 {
+			res.SkippedDeletes++
+			continue
+		}
+		// A partition's rows next to each other: one run per partition, however many files it had.
+		type input struct {
+			task table.FileScanTask
+			segs []segment
+		}
+		ins := make([]input, len(g.Tasks))
+		for i, task := range g.Tasks {
+			segs, err := segmentsOf(props, task.File)
+			if err != nil {
+				return fail(err)
+			}
+			ins[i] = input{task, segs}
+		}
+		slices.SortStableFunc(ins, func(a, b input) int { return strings.Compare(a.segs[0].tag, b.segs[0].tag) })
+		tasks := make([]table.FileScanTask, len(ins))
+		old := make([]iceberg.DataFile, len(ins))
+		var segs []segment
+		for i, in := range ins {
+			tasks[i], old[i] = in.task, in.task.File
+			for _, s := range in.segs {
+				segs = appendSegment(segs, s.tag, s.rows)
+			}
+			if _, ok := props[compactedKey(in.task.File.FilePath())]; ok {
+				ch.drop = append(ch.drop, compactedKey(in.task.File.FilePath()))
+			}
+		}
+		df, err := rewriteRows(ctx, alloc, tbl, tasks, segs, nil)
+		if err != nil {
+			return fail(fmt.Errorf("partition %s: %w", g.PartitionKey, err))
+		}
+		var added []iceberg.DataFile
+		if df != nil {
+			added = []iceberg.DataFile{df}
+			ch.added = append(ch.added, df)
+			ch.set[compactedKey(df.FilePath())] = encodeSegments(segs)
+			res.FilesAdded++
+			res.BytesAfter += df.FileSizeBytes()
+		}
+		rewrite.ApplyResult(table.CompactionGroupResult{PartitionKey: g.PartitionKey, OldDataFiles: old, NewDataFiles: added})
+		res.Groups++
+		res.FilesRemoved += len(old)
+		res.BytesBefore += g.TotalSizeBytes
+	}
+	if res.Groups == 0 {
+		return res, nil
+	}
+	if err := rewrite.Commit(ctx); err != nil {
+		return fail(err)
+	}
+	if err := ch.stage(txn); err != nil {
+		return fail(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		if !retryable(err) {
+			// The outcome is unknown: the new files may be live, so they stay (an orphan is listed by --orphans).
+			return CompactResult{}, fmt.Errorf("compact %s (the outcome is unknown; `jetflow iceberg show` tells): %w", name, err)
+		}
+		return fail(fmt.Errorf("another writer committed first; run compact again: %w", err))
+	}
+	return res, nil
 }
 
 // Describe writes the table's location, schema, partition spec, properties and snapshots (with the jetflow

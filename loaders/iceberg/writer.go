@@ -310,20 +310,31 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("iceberg loader: %s: list the table's files: %w", what(ms), err)
 		}
-		if len(files) == 0 && len(old) == 0 {
+		// Rows of the partitions that compaction merged into shared files: those files are rewritten without
+		// them and swapped in the same snapshot.
+		cc, err := l.replaceCompacted(ctx, tbl, ids, old)
+		if err != nil {
+			return "", fmt.Errorf("iceberg loader: %s: table %s: %w", what(ms), l.cfg.Table, err)
+		}
+		old = append(old, cc.removed...)
+		add := append(slices.Clip(files), cc.added...)
+		if len(add) == 0 && len(old) == 0 {
 			return "", nil // empty partitions with nothing to replace: no snapshot
 		}
 		txn := tbl.NewTransaction()
-		if len(old) > 0 {
-			err = txn.ReplaceDataFilesWithDataFiles(ctx, old, files, props)
-		} else {
-			err = txn.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck())
+		err = cc.stage(txn)
+		if err == nil && len(old) > 0 {
+			err = txn.ReplaceDataFilesWithDataFiles(ctx, old, add, props)
+		} else if err == nil {
+			err = txn.AddDataFiles(ctx, add, props, table.WithoutDuplicateCheck())
 		}
 		if err != nil {
+			removeFiles(ctx, tbl, cc.added)
 			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), err)
 		}
 		staged, err := txn.StagedTable()
 		if err != nil {
+			removeFiles(ctx, tbl, cc.added)
 			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), err)
 		}
 		if err := failpoint.Inject(FailCommit); err != nil {
@@ -336,7 +347,8 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 				token = strconv.FormatInt(s.SnapshotID, 10)
 			}
 			if len(old) > 0 {
-				l.log.Info("iceberg: replaced partition files", "table", l.cfg.Table, "partitions", what(ms), "removed", len(old), "added", len(files))
+				l.log.Info("iceberg: replaced partition files", "table", l.cfg.Table, "partitions", what(ms), "removed", len(old), "added", len(files),
+					"compacted_rewritten", len(cc.removed))
 			}
 			return token, nil
 		}
@@ -345,9 +357,11 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 			return "", fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run replaces whatever landed): %w", what(ms), l.cfg.Table, err)
 		}
 		if attempt >= l.cfg.Commit.Retries {
+			removeFiles(ctx, tbl, cc.added)
 			return "", fmt.Errorf("iceberg loader: %s: commit to table %s still conflicted after %d attempts (raise commit.retries, or commit fewer, larger partitions): %w", what(ms), l.cfg.Table, attempt+1, err)
 		}
 		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
+		removeFiles(ctx, tbl, cc.added) // the next attempt rewrites the compacted files of its own head
 		l.log.Debug("iceberg: commit conflict, retrying", "table", l.cfg.Table, "partitions", what(ms), "attempt", attempt+1, "error", err)
 		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
 			return "", err

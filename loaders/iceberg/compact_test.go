@@ -1,0 +1,127 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+// Compaction merges the files of many jetflow partitions; a later commit of one of them (a --force re-run, a
+// retry) must still leave each of its rows exactly once: it finds its rows in the compacted files through their
+// properties and rewrites those files without them.
+func TestCompactThenRerun(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	l := newLoader(t, t.TempDir(), func(c *Config) { c.PartitionBy = []string{"tenant_id"} })
+
+	// want[key] is what the table holds for partition key; 6 partitions of 30 ids over 3 tenants.
+	want := map[string]arrow.RecordBatch{}
+	defer func() {
+		for _, r := range want {
+			r.Release()
+		}
+	}()
+	put := func(key string, rec arrow.RecordBatch) {
+		if old := want[key]; old != nil {
+			old.Release()
+		}
+		want[key] = rec
+		load(t, l, key, rec)
+	}
+	for i := range 6 {
+		put(fmt.Sprint(i), orders(t, mem, i*30, 30))
+	}
+	check := func(step string) {
+		t.Helper()
+		keys := make([]string, 0, len(want))
+		for k := range want {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var all []arrow.RecordBatch
+		var rows int64
+		for _, k := range keys {
+			all = append(all, want[k])
+			rows += want[k].NumRows()
+		}
+		exp := testkit.ConcatRecords(mem, all)
+		defer exp.Release()
+		got := scan(t, l, mem, nil)
+		defer got.Release()
+		if d := testkit.DiffRecords(exp, got, testkit.SortBy("id")); d != "" {
+			t.Fatalf("%s: iceberg-go's scan differs from what was loaded:\n%s", step, d)
+		}
+		files := dataFiles(t, l)
+		res := testkit.DuckDBQuery(t, "SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(total) AS s FROM read_parquet("+duckList(files)+")")
+		if res[0]["n"] != fmt.Sprint(rows) || res[0]["ids"] != fmt.Sprint(rows) {
+			t.Fatalf("%s: DuckDB over the %d live files: %v, want %d rows, each id once", step, len(files), res, rows)
+		}
+		// Every compacted file has its property and every property a live file.
+		tbl := loadTable(t, l)
+		var keysLive []string
+		for _, f := range files {
+			if fileHasTag(f, FileTag(compactedID)) {
+				keysLive = append(keysLive, compactedKey(f))
+			}
+		}
+		var keysProp []string
+		for k := range tbl.Properties() {
+			if strings.HasPrefix(k, PropCompactedPrefix) {
+				keysProp = append(keysProp, k)
+			}
+		}
+		slices.Sort(keysLive)
+		slices.Sort(keysProp)
+		if !slices.Equal(keysLive, keysProp) {
+			t.Fatalf("%s: compacted files %v, properties %v", step, keysLive, keysProp)
+		}
+	}
+	check("loaded")
+
+	res, err := Compact(ctx, loadTable(t, l), 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Groups != 3 || res.FilesRemoved != 18 || res.FilesAdded != 3 {
+		t.Fatalf("compaction %+v, want 3 groups, 18 files into 3", res)
+	}
+	check("compacted")
+
+	// A forced re-run with the same rows, one with fewer and changed rows (a wrong run of rows cut would show),
+	// and one with none.
+	put("2", orders(t, mem, 60, 30))
+	check("re-run of 2 with the same rows")
+	put("3", testkit.Records(t, mem, ordersSchema(), `[
+		{"id": 95, "tenant_id": "t2", "total": "7.0000", "updated_at": "2026-11-22T00:00:00Z"},
+		{"id": 1000, "tenant_id": "t9", "total": "8.0000", "updated_at": "2026-11-22T00:00:00Z"}]`))
+	check("re-run of 3 with other rows")
+	put("5", testkit.Records(t, mem, ordersSchema(), `[]`))
+	check("re-run of 5 with no rows")
+
+	// Compacting again merges compacted files with new small ones; the runs carry over.
+	res, err = Compact(ctx, loadTable(t, l), 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Groups == 0 {
+		t.Fatalf("second compaction did nothing: %+v", res)
+	}
+	check("compacted again")
+	put("0", orders(t, mem, 0, 10))
+	check("re-run of 0 after the second compaction")
+
+	// Expiry removes the summaries, not the properties.
+	if _, err := ExpireSnapshots(ctx, loadTable(t, l), ExpireOptions{RetainLast: 1}); err != nil {
+		t.Fatal(err)
+	}
+	put("1", orders(t, mem, 30, 30))
+	check("re-run of 1 after expiry")
+}
