@@ -142,6 +142,9 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return withCode(exitError, err)
 		}
+		if res.SkippedDeletes > 0 {
+			fmt.Fprintf(stdout, "left %d group(s) of small files as they are: they have delete files (of another engine), so their rows cannot be told apart by jetflow partition\n", res.SkippedDeletes)
+		}
 		if res.Groups == 0 {
 			fmt.Fprintf(stdout, "nothing to compact in %s: no Iceberg partition has %d or more small files\n", il.TableName(), minInputs)
 			return nil
