@@ -377,28 +377,43 @@ func parseInt(b []byte) (int64, bool) {
 
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
 // not in the schema are skipped. On error, every child still gets exactly one value.
-func (n *node) object(s *jscan, depth int) (err error) {
+func (n *node) object(s *jscan, depth int) error {
 	clear(n.seen)
-	defer func() {
-		for i, seen := range n.seen {
-			if !seen {
-				n.children[i].b.AppendNull()
-			}
+	err := n.members(s, depth)
+	for i, seen := range n.seen {
+		if !seen {
+			n.children[i].b.AppendNull()
 		}
-	}()
-	first, guess := true, 0
+	}
+	return err
+}
+
+// members is object's loop. The separators are read inline, the common case; anything unexpected is handed to
+// jscan's more and key, whose errors say what was wanted.
+func (n *node) members(s *jscan, depth int) error {
+	b := s.b
+	if s.ws(); s.pos < len(b) && b[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	guess := 0
 	for {
-		more, err := s.more('}', &first)
+		if s.pos >= len(b) || b[s.pos] != '"' {
+			_, err := s.key()
+			return err
+		}
+		key, err := s.str()
 		if err != nil {
 			return err
 		}
-		if !more {
-			return nil
+		if s.ws(); s.pos >= len(b) || b[s.pos] != ':' {
+			c, err := s.peek()
+			if err != nil {
+				return err
+			}
+			return s.errorf("want : after an object key, got %s", quoteChar(c))
 		}
-		key, err := s.key()
-		if err != nil {
-			return err
-		}
+		s.pos++
 		// Producers write an object's fields in the same order message after message: try the field after the
 		// last one first, and hash the key only when the guess is wrong.
 		i, ok := guess, false
@@ -415,12 +430,30 @@ func (n *node) object(s *jscan, depth int) (err error) {
 			if err := s.skip(nil, depth+1); err != nil {
 				return err
 			}
-			continue
+		} else {
+			n.seen[i] = true
+			if err := n.children[i].decode(s, depth+1); err != nil {
+				return err
+			}
 		}
-		n.seen[i] = true
-		if err := n.children[i].decode(s, depth+1); err != nil {
+		if s.ws(); s.pos < len(b) {
+			switch b[s.pos] {
+			case ',':
+				s.pos++
+				if s.ws(); s.pos < len(b) && b[s.pos] == '}' {
+					return s.errorf("trailing comma")
+				}
+				continue
+			case '}':
+				s.pos++
+				return nil
+			}
+		}
+		first := false
+		if _, err := s.more('}', &first); err != nil {
 			return err
 		}
+		return s.errorf("want , or }")
 	}
 }
 

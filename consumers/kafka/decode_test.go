@@ -1,6 +1,9 @@
 package kafka
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -45,6 +48,16 @@ func TestDecodeJSON(t *testing.T) {
 		{"truncated", `{"i": 1`, "", "unexpected end of JSON"},
 		{"trailing data", `{"i": 1} x`, "", "data after the JSON object"},
 		{"trailing comma", `{"i": 1,}`, "", "trailing comma"},
+		{"empty object", `{ }`, "i=(null) l=(null) f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
+		{"white space everywhere", "{ \"i\" :\t1 ,\n\"o\" : { \"n\" : 2 } }",
+			`i=1 l=(null) f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o={"a":null,"n":2}`, ""},
+		{"long strings, escapes and UTF-8 past the first 8 bytes", `{"s": "0123456789abcdef\tXYZé0123456789\u00e9"}`,
+			"i=(null) l=(null) f=(null) b=(null) s=0123456789abcdef\tXYZé0123456789é d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
+		{"missing comma", `{"i": 1 "l": 2}`, "", `want , or }, got '"' at byte 8`},
+		{"missing colon", `{"i" 1}`, "", "want : after an object key"},
+		{"key not a string", `{1: 2}`, "", "want an object key"},
+		{"control character in a long string", "{\"s\": \"0123456789\x01\"}", "", "control character in a string"},
+		{"unterminated long string", `{"s": "0123456789abcdefgh`, "", "unterminated string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +115,47 @@ func TestMetadataAndRaw(t *testing.T) {
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0], "message t/0@1: the value is 10 bytes, over max_message_bytes (8)") {
 		t.Errorf("errors %q, want the oversized message dead-lettered", errs)
+	}
+}
+
+// TestStopMask checks the eight-bytes-at-a-time string scan against the byte table, for every byte at every
+// position of a word and for random words.
+func TestStopMask(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if strStop[c] {
+				return i
+			}
+		}
+		return 8
+	}
+	got := func(w [8]byte) int {
+		m := stopMask(binary.LittleEndian.Uint64(w[:]))
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) >> 3
+	}
+	check := func(w [8]byte) {
+		if g, want := got(w), first(w); g != want {
+			t.Fatalf("word % x: stopMask finds byte %d, the table %d", w, g, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+			for j := pos + 1; j < 8; j++ { // a borrow from a stop byte must not hide it or mark an earlier one
+				w[j] = 0
+			}
+			check(w)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], rng.Uint64())
+		check(w)
 	}
 }

@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -56,6 +58,20 @@ var strStop = func() (t [256]bool) {
 	t['"'], t['\\'] = true, true
 	return t
 }()
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// stopMask sets the high bit of each byte of w (little-endian) that strStop marks: a quote, a backslash, a control
+// character or a byte of multi-byte UTF-8. A borrow can also mark bytes after the first marked one, never before
+// it, so the lowest set bit is exact.
+func stopMask(w uint64) uint64 {
+	q := w ^ ('"' * lsb8)
+	e := w ^ ('\\' * lsb8)
+	return ((q - lsb8) &^ q | (e - lsb8) &^ e | (w - 0x20*lsb8) | w) & msb8
+}
 
 // peek skips white space and returns the next byte without taking it.
 func (s *jscan) peek() (byte, error) {
@@ -125,9 +141,18 @@ func (s *jscan) str() ([]byte, error) {
 	ascii := true
 	b := s.b
 	for {
+		// Eight bytes at a time while they hold no stop byte, then the table for the rest.
+		for i+8 <= len(b) {
+			if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto stop
+			}
+			i += 8
+		}
 		for i < len(b) && !strStop[b[i]] {
 			i++
 		}
+	stop:
 		if i >= len(b) {
 			s.pos = i
 			return nil, s.errorf("unterminated string")
