@@ -3,8 +3,8 @@ package kafka
 import (
 	"encoding/binary"
 	"errors"
-	"math/bits"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -70,7 +70,7 @@ const (
 func stopMask(w uint64) uint64 {
 	q := w ^ ('"' * lsb8)
 	e := w ^ ('\\' * lsb8)
-	return ((q - lsb8) &^ q | (e - lsb8) &^ e | (w - 0x20*lsb8) | w) & msb8
+	return ((q-lsb8)&^q | (e-lsb8)&^e | (w - 0x20*lsb8) | w) & msb8
 }
 
 // peek skips white space and returns the next byte without taking it.
