@@ -188,7 +188,11 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			}
 			n.i32.Append(int32(v))
 		} else {
-			n.i64.Append(v)
+			if n.i64.Len() < n.i64.Cap() { // reserved for the batch: skip Append's growth check
+				n.i64.UnsafeAppend(v)
+			} else {
+				n.i64.Append(v)
+			}
 		}
 	case kFloat32, kFloat64:
 		if !isNum {
@@ -242,11 +246,11 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		}
 		switch n.kind {
 		case kString:
-			n.str.BinaryBuilder.Append(b)
+			appendBin(n.str.BinaryBuilder, b)
 		case kLargeString:
 			n.lst.BinaryBuilder.Append(b)
 		default:
-			n.bin.Append(b)
+			appendBin(n.bin, b)
 		}
 	case kDate32:
 		if c != '"' {
@@ -313,7 +317,11 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if err != nil {
 			return false, fmt.Errorf("field %s: %q overflows decimal(%d,%d)", n.name, b, n.precision, n.scale)
 		}
-		n.dec.Append(d)
+		if n.dec.Len() < n.dec.Cap() {
+			n.dec.UnsafeAppend(d)
+		} else {
+			n.dec.Append(d)
+		}
 	case kList:
 		if c != '[' {
 			return false, n.mismatch(c)
@@ -342,6 +350,16 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		return true, n.object(s, depth)
 	}
 	return true, nil
+}
+
+// appendBin appends v to a string or binary builder, without Append's growth checks when the batch's reserve
+// has room (the usual case: take reserves as much as the last batch held).
+func appendBin(bb *array.BinaryBuilder, v []byte) {
+	if bb.Len() < bb.Cap() && bb.DataLen()+len(v) <= bb.DataCap() {
+		bb.UnsafeAppend(v)
+		return
+	}
+	bb.Append(v)
 }
 
 func (n *node) mismatch(c byte) error {
