@@ -51,7 +51,8 @@ type anode struct {
 	scale    int32
 	prec     int32
 
-	children []*anode // record fields, in order
+	children []*anode // record fields, in order (the writer's, when resolved; nil b: skipped)
+	fill     []filler // resolved record: the reader's fields the writer lacks
 	elem     *anode   // array items, map values
 	st       *array.StructBuilder
 	li       *array.ListBuilder
@@ -79,7 +80,7 @@ func avroSchema(text string) ([]arrow.Field, []*avroField, error) {
 			return nil, nil, fmt.Errorf("field %s: %w", f.Name, err)
 		}
 		fields = append(fields, arrow.Field{Name: f.Name, Type: dt, Nullable: true})
-		plan = append(plan, &avroField{name: f.Name, node: &f.Type, nullable: nullable})
+		plan = append(plan, &avroField{name: f.Name, node: &f.Type, field: f, nullable: nullable})
 	}
 	return fields, plan, nil
 }
@@ -88,6 +89,7 @@ func avroSchema(text string) ([]arrow.Field, []*avroField, error) {
 type avroField struct {
 	name     string
 	node     *avro.SchemaNode
+	field    *avro.SchemaField // for its default
 	nullable bool
 }
 
@@ -415,13 +417,32 @@ func (a *anode) value(r *areader, depth int) (bool, error) {
 		a.b.(*array.StringBuilder).Append(a.symbols[i])
 	case aRecord:
 		a.st.Append(true)
+		var ferr error
+		for i := range a.fill { // resolved against a reader's record: its fields the writer lacks
+			if err := a.fill[i].append(); err != nil && ferr == nil {
+				ferr = fmt.Errorf("the reader's default of %w", err)
+			}
+		}
 		for i, c := range a.children {
-			if err := c.decode(r, depth+1); err != nil {
+			var err error
+			if c.b == nil { // only the writer's record has this field
+				if err = c.skip(r, depth+1); err != nil {
+					err = fmt.Errorf("field %s: %w", c.name, err)
+				}
+			} else {
+				err = c.decode(r, depth+1)
+			}
+			if err != nil {
 				for _, rest := range a.children[i+1:] {
-					rest.b.AppendNull()
+					if rest.b != nil {
+						rest.b.AppendNull()
+					}
 				}
 				return true, err
 			}
+		}
+		if ferr != nil {
+			return true, ferr
 		}
 	case aArray, aMap:
 		if a.kind == aArray {

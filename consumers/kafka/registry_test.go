@@ -46,6 +46,14 @@ var testSchemas = map[uint32]string{
 	5: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}]}`,
 	// types Avro promotes: int to long, bytes to string
 	6: `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "int"}, {"name": "customer", "type": "bytes"}]}`,
+	// customers-value v1 (id 7) and v2 (id 8): v2 adds a top-level field with a default and a field with a default
+	// inside the nested address record
+	7: `{"type": "record", "name": "Customer", "fields": [{"name": "id", "type": "long"},
+		{"name": "address", "type": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}]}}]}`,
+	8: `{"type": "record", "name": "Customer", "fields": [{"name": "id", "type": "long"},
+		{"name": "address", "type": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"},
+			{"name": "country", "type": "string", "default": "FR"}]}},
+		{"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["basic", "gold"]}, "default": "basic"}]}`,
 }
 
 // fakeRegistry serves the Confluent schema registry endpoints the consumer uses, from testSchemas, and counts
@@ -613,4 +621,37 @@ func TestRegistryConformance(t *testing.T) {
 		},
 		KeyColumns: []string{"id"},
 	})
+}
+
+// TestRegistryDefaults reads, through Kafka and the registry, messages of a subject's v1 and v2 with v2 as the
+// reader's schema: v1's messages get v2's defaults, at the top level and inside the nested record.
+func TestRegistryDefaults(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "customers", 1)
+	reg := startRegistry(t, "", map[string][]uint32{"customers-value": {7, 8}})
+	kc.Produce(t,
+		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 7, `{"id": 1, "address": {"city": "Paris"}}`)},
+		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 8, `{"id": 2, "address": {"city": "Bonn", "country": "DE"}, "tier": "gold"}`)},
+		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 7, `{"id": 3, "address": {"city": "Lyon"}}`)})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c, err := registryConsumer(t, mem, "  topics: [customers]\n  schema_registry: {url: \"${REGISTRY}\"}\n",
+		map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := readAll(t, mem, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	want := testkit.Records(t, mem, rec.Schema(), `[
+		{"id": 1, "address": {"city": "Paris", "country": "FR"}, "tier": "basic"},
+		{"id": 2, "address": {"city": "Bonn", "country": "DE"}, "tier": "gold"},
+		{"id": 3, "address": {"city": "Lyon", "country": "FR"}, "tier": "basic"}]`)
+	defer want.Release()
+	testkit.AssertRecordsEqual(t, want, rec)
+	if n := reg.count("/schemas/ids/7"); n != 1 {
+		t.Errorf("schema id 7 fetched %d times, want 1", n)
+	}
 }

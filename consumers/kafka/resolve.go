@@ -15,21 +15,39 @@ import (
 )
 
 // Schema evolution through a registry: a message is decoded with its writer's schema into the reader's columns,
-// top-level fields matched by name. A column the writer lacks is null (if the reader's field is nullable), a
-// field only the writer has is skipped, a field whose Arrow type differs from its column's is promoted if Avro
-// allows it (int → long, …) and otherwise makes the message bad.
+// following Avro's resolution rules: record fields (at the top level and in nested records) are matched by name;
+// a field the writer lacks gets the reader's default (any type), or null if the reader's field is nullable; a
+// field only the writer has is skipped; a value whose type differs from the reader's is promoted if Avro allows
+// it (int → long, …), and otherwise makes the message bad. Arrays and maps resolve their items the same way.
 
 // resolved is one writer's schema resolved against a batcher's reader columns.
 type resolved struct {
 	id      uint32
-	err     error           // every message with this id is bad
-	steps   []rstep         // the writer's fields, in its order
-	missing []array.Builder // reader columns the writer does not have: null
+	err     error    // every message with this id is bad
+	steps   []rstep  // the writer's fields, in its order
+	missing []filler // reader columns the writer does not have
 }
 
 type rstep struct {
 	n   *anode
 	col bool // decoded into a reader column; else skipped
+}
+
+// filler appends the value of a reader's field the writer's schema lacks: its default, decoded from the default's
+// Avro encoding (made once, when the writer's schema is resolved), or null.
+type filler struct {
+	b   array.Builder
+	def *anode // nil: null
+	val []byte
+}
+
+func (f *filler) append() error {
+	if f.def == nil {
+		f.b.AppendNull()
+		return nil
+	}
+	r := areader{b: f.val}
+	return f.def.decode(&r, 0)
 }
 
 // avroResolved decodes one message body v written with schema id.
@@ -52,8 +70,11 @@ func (b *batcher) avroResolved(id uint32, v []byte) error {
 		b.nullValue()
 		return res.err
 	}
-	for _, m := range res.missing {
-		m.AppendNull()
+	var ferr error
+	for i := range res.missing {
+		if err := res.missing[i].append(); err != nil && ferr == nil {
+			ferr = fmt.Errorf("schema id %d: the reader's default of %w", id, err)
+		}
 	}
 	r := &b.avroR
 	r.b, r.pos = v, 0
@@ -73,6 +94,9 @@ func (b *batcher) avroResolved(id uint32, v []byte) error {
 			return fmt.Errorf("schema id %d: %w", id, err)
 		}
 	}
+	if ferr != nil {
+		return ferr
+	}
 	if r.pos != len(v) {
 		return fmt.Errorf("schema id %d: %d bytes after the Avro record", id, len(v)-r.pos)
 	}
@@ -86,22 +110,19 @@ func (b *batcher) resolve(w *writerSchema) *resolved {
 		res.err = w.err
 		return res
 	}
+	rz := &resolver{id: w.id, wNamed: namedTypes(w.plan), rNamed: namedTypes(b.rfields)}
 	schema := b.rb.Schema()
-	named := map[string]*avro.SchemaNode{}
 	has := make([]bool, len(b.rfields))
 	for i, f := range w.plan {
 		ri, ok := b.rindex[f.name]
 		if !ok {
-			res.steps = append(res.steps, rstep{n: newANode(f.name, f.node, nil, named)})
+			res.steps = append(res.steps, rstep{n: newANode(f.name, f.node, nil, rz.wNamed)})
 			continue
 		}
-		n := newANode(f.name, f.node, b.rb.Field(ri), named)
-		if want := schema.Field(ri).Type; !arrow.TypeEqual(w.fields[i].Type, want) {
-			if n.promote = promotionOf(n.kind, w.fields[i].Type, want); n.promote == pNone {
-				res.err = fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
-					w.id, f.name, arrowtype.Format(w.fields[i].Type), arrowtype.Format(want))
-				return res
-			}
+		n, err := rz.node(f.name, f.node, b.rfields[ri].node, b.rb.Field(ri), w.fields[i].Type, schema.Field(ri).Type)
+		if err != nil {
+			res.err = err
+			return res
 		}
 		has[ri] = true
 		res.steps = append(res.steps, rstep{n: n, col: true})
@@ -110,13 +131,109 @@ func (b *batcher) resolve(w *writerSchema) *resolved {
 		if has[ri] {
 			continue
 		}
-		if !f.nullable {
-			res.err = fmt.Errorf("writer's schema id %d has no field %s, and the reader's schema does not allow it to be null", w.id, f.name)
+		fl, err := rz.filler(f.name, f.field, b.rb.Field(ri))
+		if err != nil {
+			res.err = err
 			return res
 		}
-		res.missing = append(res.missing, b.rb.Field(ri))
+		res.missing = append(res.missing, fl)
 	}
 	return res
+}
+
+// namedTypes collects the named types (records, enums, fixed) a schema's fields define, so that references to
+// them resolve whatever order the resolution visits the fields in.
+func namedTypes(plan []*avroField) map[string]*avro.SchemaNode {
+	named := map[string]*avro.SchemaNode{}
+	for _, f := range plan {
+		_, _, _ = avroArrow(f.node, named, 0) // checked when the schema was compiled
+	}
+	return named
+}
+
+// resolver resolves the nodes of one writer's schema against the reader's.
+type resolver struct {
+	id             uint32
+	wNamed, rNamed map[string]*avro.SchemaNode
+}
+
+// node compiles the decoder of the writer's node w (Arrow type wt) into builder b of the reader's node r (Arrow
+// type rt).
+func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt, rt arrow.DataType) (*anode, error) {
+	if arrow.TypeEqual(wt, rt) {
+		return newANode(name, w, b, rz.wNamed), nil
+	}
+	wi, nullIdx, nullable, _ := unwrapNullable(w)
+	ri, _, _, _ := unwrapNullable(r)
+	wi, ri = resolveNamed(wi, rz.wNamed), resolveNamed(ri, rz.rNamed)
+	isRecord := func(n *avro.SchemaNode) bool { return n.Type == "record" || n.Type == "error" }
+	switch {
+	case isRecord(wi) && isRecord(ri):
+		a := &anode{kind: aRecord, name: name, b: b, nullable: nullable, nullIdx: nullIdx, st: b.(*array.StructBuilder)}
+		wst, rst := wt.(*arrow.StructType), rt.(*arrow.StructType)
+		has := make([]bool, len(ri.Fields))
+		for j := range wi.Fields {
+			wf := &wi.Fields[j]
+			k, ok := rst.FieldIdx(wf.Name)
+			if !ok {
+				a.children = append(a.children, newANode(name+"."+wf.Name, &wf.Type, nil, rz.wNamed))
+				continue
+			}
+			c, err := rz.node(name+"."+wf.Name, &wf.Type, &ri.Fields[k].Type, a.st.FieldBuilder(k), wst.Field(j).Type, rst.Field(k).Type)
+			if err != nil {
+				return nil, err
+			}
+			has[k] = true
+			a.children = append(a.children, c)
+		}
+		for k := range ri.Fields {
+			if has[k] {
+				continue
+			}
+			fl, err := rz.filler(name+"."+ri.Fields[k].Name, &ri.Fields[k], a.st.FieldBuilder(k))
+			if err != nil {
+				return nil, err
+			}
+			a.fill = append(a.fill, fl)
+		}
+		return a, nil
+	case wi.Type == "array" && ri.Type == "array":
+		a := &anode{kind: aArray, name: name, b: b, nullable: nullable, nullIdx: nullIdx, li: b.(*array.ListBuilder)}
+		var err error
+		a.elem, err = rz.node(name+"[]", wi.Items, ri.Items, a.li.ValueBuilder(), wt.(*arrow.ListType).Elem(), rt.(*arrow.ListType).Elem())
+		return a, err
+	case wi.Type == "map" && ri.Type == "map":
+		mp := b.(*array.MapBuilder)
+		a := &anode{kind: aMap, name: name, b: b, nullable: nullable, nullIdx: nullIdx, mp: mp, key: mp.KeyBuilder().(*array.StringBuilder)}
+		var err error
+		a.elem, err = rz.node(name+"{}", wi.Values, ri.Values, mp.ItemBuilder(), wt.(*arrow.MapType).ItemType(), rt.(*arrow.MapType).ItemType())
+		return a, err
+	}
+	n := newANode(name, w, b, rz.wNamed)
+	if n.promote = promotionOf(n.kind, wt, rt); n.promote == pNone {
+		return nil, fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
+			rz.id, name, arrowtype.Format(wt), arrowtype.Format(rt))
+	}
+	return n, nil
+}
+
+// filler makes the filler of reader's field f, which the writer's schema lacks, appending to b.
+func (rz *resolver) filler(name string, f *avro.SchemaField, b array.Builder) (filler, error) {
+	if !f.HasDefault {
+		if _, _, nullable, _ := unwrapNullable(&f.Type); nullable {
+			return filler{b: b}, nil
+		}
+		return filler{}, fmt.Errorf("writer's schema id %d has no field %s, and the reader's schema gives it no default and does not allow it to be null", rz.id, name)
+	}
+	s, err := f.Type.Schema()
+	var val []byte
+	if err == nil {
+		val, err = s.AppendEncode(nil, f.Default)
+	}
+	if err != nil {
+		return filler{}, fmt.Errorf("writer's schema id %d has no field %s, and the reader's default for it cannot be encoded: %w", rz.id, name, err)
+	}
+	return filler{b: b, def: newANode(name, &f.Type, b, rz.rNamed), val: val}, nil
 }
 
 // skip reads past one value of the node's schema without appending it.

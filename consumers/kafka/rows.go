@@ -149,7 +149,7 @@ type batcher struct {
 	// them by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
 	reg      *registry
 	ctx      context.Context // of the read, for registry requests
-	rfields  []avroField
+	rfields  []*avroField
 	rindex   map[string]int
 	resolved map[uint32]*resolved
 	last     *resolved
@@ -320,7 +320,7 @@ func (b *batcher) setRegistry(ctx context.Context, reg *registry, reader string)
 	b.reg, b.ctx = reg, ctx
 	b.rindex = make(map[string]int, len(plan))
 	for i, f := range plan {
-		b.rfields = append(b.rfields, *f)
+		b.rfields = append(b.rfields, f)
 		b.rindex[f.name] = i
 	}
 	b.resolved = map[uint32]*resolved{}
