@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,11 @@ type Consumer struct {
 	fromRegistry bool
 	reg          *registry // nil without schema_registry
 	readerText   string    // with reg: the reader's schema (avro_schema, or fetched)
+	// keyAvro: key_format avro: the kafka_key column's type is the key subject's latest version, fetched on first
+	// use into keyReaderText.
+	keyAvro       bool
+	keyReaderText string
+	declared      []arrow.Field // with keyAvro: the value's columns when the config declares them
 
 	schemaMu sync.Mutex
 	schema   *arrow.Schema // nil until inferred or fetched
@@ -152,11 +158,27 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		return nil, err
 	}
 	c.metas = metas
+	switch cfg.KeyFormat {
+	case "", "bytes", "string":
+	case "avro":
+		if c.reg == nil {
+			return nil, stage.FieldErrorf("key_format", "key_format: avro reads the keys' schemas from a schema_registry; add one (with format: avro), or use key_format bytes or string")
+		}
+		c.keyAvro = true
+	default:
+		return nil, stage.FieldErrorf("key_format", "unknown key_format %q; use bytes, string or avro", cfg.KeyFormat)
+	}
+	if cfg.KeyFormat != "" && cfg.KeyFormat != "bytes" && !slices.Contains(cfg.Metadata, "key") {
+		return nil, stage.FieldErrorf("key_format", "key_format says how the kafka_key column is read; add key to metadata")
+	}
 	switch {
 	case cfg.Format == "json" && len(cfg.Schema) == 0:
 		c.infer, c.metaOnly = true, schema
 	case c.reg != nil && cfg.AvroSchema == "":
 		c.fromRegistry, c.metaOnly = true, schema
+	case c.keyAvro:
+		n := schema.NumFields() - len(metas)
+		c.declared, c.metaOnly = schema.Fields()[:n], arrow.NewSchema(schema.Fields()[n:], nil)
 	default:
 		c.schema = schema
 	}
@@ -253,30 +275,45 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 	}
 	var fields []arrow.Field
 	var err error
-	if c.fromRegistry {
+	switch {
+	case c.fromRegistry:
 		fields, err = c.registryFields(ctx)
-	} else {
+	case c.infer:
 		fields, err = c.inferSchema(ctx)
+	default:
+		fields = c.declared
 	}
 	if err != nil {
 		return nil, err
+	}
+	metas := c.metaOnly.Fields()
+	if c.keyAvro {
+		kt, err := c.registryKeyType(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range metas {
+			if metas[i].Name == "kafka_key" {
+				metas[i].Type = kt
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, f := range fields {
 		seen[f.Name] = true
 	}
-	for _, f := range c.metaOnly.Fields() {
+	for _, f := range metas {
 		if seen[f.Name] {
 			return nil, fmt.Errorf("kafka: the messages have a field %s, as the metadata column of that name; declare schema: without it", f.Name)
 		}
 	}
-	c.schema = arrow.NewSchema(append(fields, c.metaOnly.Fields()...), nil)
+	c.schema = arrow.NewSchema(append(append([]arrow.Field(nil), fields...), metas...), nil)
 	return c.schema, nil
 }
 
 // DeclaredSchema implements stage.DeclaredSchema: the schema follows from the config alone, unless it is inferred.
 func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) {
-	if c.infer || c.fromRegistry {
+	if c.infer || c.fromRegistry || c.keyAvro {
 		return nil, false, nil
 	}
 	return c.schema, true, nil
@@ -560,6 +597,11 @@ func (c *Consumer) newPartReader(ctx context.Context, schema *arrow.Schema, out 
 	} else if c.cfg.Format == "avro" {
 		if err := b.setAvro(c.cfg.AvroSchema, c.cfg.AvroWire); err != nil {
 			panic("kafka: avro_schema was checked at build: " + err.Error())
+		}
+	}
+	if c.keyAvro {
+		if err := b.setKeyRegistry(c.keyReaderText); err != nil {
+			panic("kafka: the reader's schema of the keys was checked when fetched: " + err.Error())
 		}
 	}
 	return &partReader{

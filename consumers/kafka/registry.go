@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/twmb/avro"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -21,12 +22,13 @@ import (
 
 // RegistryConfig points format avro at a Confluent-compatible schema registry.
 type RegistryConfig struct {
-	URL      string         `yaml:"url" fingerprint:"-" doc:"Base URL of a Confluent-compatible schema registry (http or https), without credentials in it: https://registry:8081. With it, avro_wire is confluent: each message's schema id is looked up there (GET /schemas/ids/{id}, once per id) as the writer's schema."`
-	Subject  string         `yaml:"subject" default:"'{topic}-value'" doc:"Subject whose latest version (GET /subjects/{subject}/versions/latest, read once when the consumer starts) is the reader's schema, the columns; {topic} is replaced by each topic's name. With several topics, every topic's subject must give the same columns."`
-	Username string         `yaml:"username" fingerprint:"-" doc:"HTTP basic auth user (with password)."`
-	Password stage.Secret   `yaml:"password" fingerprint:"-" doc:"HTTP basic auth password, from the environment: ${REGISTRY_PASSWORD}."`
-	Token    stage.Secret   `yaml:"token" fingerprint:"-" doc:"Bearer token, from the environment: ${REGISTRY_TOKEN}; instead of username and password."`
-	Timeout  stage.Duration `yaml:"timeout" fingerprint:"-" default:"10s" doc:"Time one registry request may take at most."`
+	URL        string         `yaml:"url" fingerprint:"-" doc:"Base URL of a Confluent-compatible schema registry (http or https), without credentials in it: https://registry:8081. With it, avro_wire is confluent: each message's schema id is looked up there (GET /schemas/ids/{id}, once per id) as the writer's schema."`
+	Subject    string         `yaml:"subject" default:"'{topic}-value'" doc:"Subject whose latest version (GET /subjects/{subject}/versions/latest, read once when the consumer starts) is the reader's schema, the columns; {topic} is replaced by each topic's name. With several topics, every topic's subject must give the same columns."`
+	KeySubject string         `yaml:"key_subject" default:"'{topic}-key'" doc:"With key_format: avro, the subject whose latest version is the reader's schema of the keys, the kafka_key column's type; {topic} is replaced by each topic's name, and every topic's must give the same type."`
+	Username   string         `yaml:"username" fingerprint:"-" doc:"HTTP basic auth user (with password)."`
+	Password   stage.Secret   `yaml:"password" fingerprint:"-" doc:"HTTP basic auth password, from the environment: ${REGISTRY_PASSWORD}."`
+	Token      stage.Secret   `yaml:"token" fingerprint:"-" doc:"Bearer token, from the environment: ${REGISTRY_TOKEN}; instead of username and password."`
+	Timeout    stage.Duration `yaml:"timeout" fingerprint:"-" default:"10s" doc:"Time one registry request may take at most."`
 }
 
 // checkRegistry validates schema_registry and the keys it goes with; it returns the base URL.
@@ -87,6 +89,24 @@ type writerSchema struct {
 	fields []arrow.Field
 	plan   []*avroField
 	err    error
+	// The whole schema as one value, for keys (which need not be records): its root node and Arrow type.
+	root     *avro.SchemaNode
+	rootType arrow.DataType
+	rootErr  error
+}
+
+// compileWriter compiles schema text both ways: as a record of columns (values) and as one value (keys).
+func compileWriter(id uint32, text string) *writerSchema {
+	w := &writerSchema{id: id}
+	w.fields, w.plan, w.err = avroSchema(text)
+	s, err := avro.Parse(text)
+	if err != nil {
+		w.rootErr = err
+		return w
+	}
+	w.root = s.Root()
+	w.rootType, _, w.rootErr = avroArrow(w.root, map[string]*avro.SchemaNode{}, 0)
+	return w
 }
 
 func newRegistry(cfg *Config, base *url.URL) *registry {
@@ -183,21 +203,27 @@ func registryMessage(body []byte) string {
 	return ": " + e.Message
 }
 
-// latest fetches the reader's schema of a subject: its latest version's text.
-func (g *registry) latest(ctx context.Context, subject string) (string, error) {
+// latest fetches the reader's schema of a subject: its latest version's text. key: the schema is of keys, one
+// value of any type; otherwise a record whose fields are the columns.
+func (g *registry) latest(ctx context.Context, subject string, key bool) (string, error) {
 	what := "subject " + strconv.Quote(subject)
 	s, err := g.get(ctx, "/subjects/"+url.PathEscape(subject)+"/versions/latest", what)
 	if err != nil {
 		return "", err
 	}
-	fields, plan, err := avroSchema(s.Schema)
-	if err != nil {
-		return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, s.ID, err)
+	w := compileWriter(s.ID, s.Schema)
+	if err := w.err; key || err != nil {
+		if key {
+			err = w.rootErr
+		}
+		if err != nil {
+			return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, s.ID, err)
+		}
 	}
 	if s.ID != 0 { // the messages written with the latest version need not ask for it again
 		g.mu.Lock()
 		if g.ids[s.ID] == nil {
-			g.ids[s.ID] = &writerSchema{id: s.ID, fields: fields, plan: plan}
+			g.ids[s.ID] = w
 		}
 		g.mu.Unlock()
 	}
@@ -229,11 +255,14 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 	case errors.As(err, &re):
 		return nil, err
 	case err != nil:
-		w.err = err
+		w.err, w.rootErr = err, err
 	default:
-		w.fields, w.plan, err = avroSchema(s.Schema)
-		if err != nil {
-			w.err = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, err)
+		w = compileWriter(id, s.Schema)
+		if w.err != nil {
+			w.err = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.err)
+		}
+		if w.rootErr != nil {
+			w.rootErr = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.rootErr)
 		}
 	}
 	g.mu.Lock()
@@ -269,7 +298,7 @@ func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
 			continue
 		}
 		seen[subject] = true
-		text, err := c.reg.latest(ctx, subject)
+		text, err := c.reg.latest(ctx, subject, false)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: the reader's schema: %w", err)
 		}
@@ -287,6 +316,49 @@ func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
 		}
 	}
 	return fields, nil
+}
+
+// registryKeyType fetches the reader's schema of the keys, the latest version of each topic's key subject, and
+// returns the kafka_key column's type. Every subject must give the same type.
+func (c *Consumer) registryKeyType(ctx context.Context) (arrow.DataType, error) {
+	topics := c.cfg.Topics
+	subjectOf := func(t string) string { return strings.ReplaceAll(c.cfg.Registry.KeySubject, "{topic}", t) }
+	if c.topicRe != nil && strings.Contains(c.cfg.Registry.KeySubject, "{topic}") {
+		adm, err := c.adminClient()
+		if err != nil {
+			return nil, err
+		}
+		if topics, err = c.topics(ctx, adm); err != nil {
+			return nil, err
+		}
+		if len(topics) == 0 {
+			return nil, fmt.Errorf("kafka: no topic matches topic_regex %q yet, so there is no key subject to read the schema from; create a topic or set schema_registry.key_subject to a plain subject", c.cfg.TopicRegex)
+		}
+	} else if c.topicRe != nil {
+		topics = []string{""}
+	}
+	var first string
+	var typ arrow.DataType
+	for _, t := range topics {
+		subject := subjectOf(t)
+		if subject == first {
+			continue
+		}
+		text, err := c.reg.latest(ctx, subject, true)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: the reader's schema of the keys (key_format: avro): %w", err)
+		}
+		w := compileWriter(0, text)
+		if first == "" {
+			first, typ, c.keyReaderText = subject, w.rootType, text
+			continue
+		}
+		if !arrow.TypeEqual(typ, w.rootType) {
+			return nil, fmt.Errorf("kafka: key subjects %q and %q have different types in their latest versions (%s; %s): read their topics in separate pipelines",
+				first, subject, arrowtype.Format(typ), arrowtype.Format(w.rootType))
+		}
+	}
+	return typ, nil
 }
 
 func columnList(fs []arrow.Field) string {

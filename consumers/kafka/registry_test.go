@@ -54,6 +54,12 @@ var testSchemas = map[uint32]string{
 		{"name": "address", "type": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"},
 			{"name": "country", "type": "string", "default": "FR"}]}},
 		{"name": "tier", "type": {"type": "enum", "name": "Tier", "symbols": ["basic", "gold"]}, "default": "basic"}]}`,
+	// customers-key v1 (id 9) and v2 (id 10, adds region with a default); id 11: a key that is a plain string;
+	// id 12: a key whose tenant is a long, which the reader's string cannot take
+	9:  `{"type": "record", "name": "CustomerKey", "fields": [{"name": "tenant", "type": "string"}, {"name": "id", "type": "int"}]}`,
+	10: `{"type": "record", "name": "CustomerKey", "fields": [{"name": "tenant", "type": "string"}, {"name": "id", "type": "long"}, {"name": "region", "type": "string", "default": "eu"}]}`,
+	11: `"string"`,
+	12: `{"type": "record", "name": "CustomerKey", "fields": [{"name": "tenant", "type": "long"}, {"name": "id", "type": "long"}]}`,
 }
 
 // fakeRegistry serves the Confluent schema registry endpoints the consumer uses, from testSchemas, and counts
@@ -415,6 +421,9 @@ func TestRegistryConfig(t *testing.T) {
 		{"  schema_registry: {url: \"http://r:8081\", username: u}\n", "consumer.schema_registry.username: basic auth needs"},
 		{"  schema_registry: {token: x}\n", "consumer.schema_registry.url: schema_registry needs its url"},
 		{"", "consumer.avro_schema: format avro needs"},
+		{"  key_format: avro\n  avro_schema: '{\"type\": \"record\", \"name\": \"R\", \"fields\": []}'\n  metadata: [key]\n", "consumer.key_format: key_format: avro reads the keys' schemas from a schema_registry"},
+		{"  key_format: avro\n  schema_registry: {url: \"http://r:8081\"}\n", "consumer.key_format: key_format says how the kafka_key column is read; add key to metadata"},
+		{"  key_format: text\n  schema_registry: {url: \"http://r:8081\"}\n  metadata: [key]\n", "key_format"},
 	} {
 		yaml := strings.Replace(tc.yaml, "  format: json\n", "", 1)
 		src := "name: t\nconsumer:\n  type: kafka\n  brokers: [\"x:1\"]\n  topics: [t]\n"
@@ -564,6 +573,9 @@ func TestPromotions(t *testing.T) {
 		{`"double"`, `"float"`, `1`, "field v is float64, which its column (float32) cannot take"},
 		{`{"type": "enum", "name": "E", "symbols": ["A"]}`, `"bytes"`, `"A"`, "field v is string, which its column (binary) cannot take"},
 		{`{"type": "int", "logicalType": "date"}`, `"long"`, `1`, "field v is date32, which its column (int64) cannot take"},
+		{`{"type": "record", "name": "In", "fields": [{"name": "a", "type": "int"}]}`, `"string"`, `{"a": 1}`, "field v is struct<a: int32>, which its column (string) cannot take"},
+		{`{"type": "array", "items": "int"}`, `{"type": "map", "values": "int"}`, `[1]`, "field v is list<int32>, which its column (map<string, int32>) cannot take"},
+		{`"long"`, `{"type": "record", "name": "In", "fields": [{"name": "a", "type": "int"}]}`, `1`, "field v is int64, which its column (struct<a: int32>) cannot take"},
 	} {
 		t.Run(tc.writer+"→"+tc.reader, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -653,5 +665,99 @@ func TestRegistryDefaults(t *testing.T) {
 	testkit.AssertRecordsEqual(t, want, rec)
 	if n := reg.count("/schemas/ids/7"); n != 1 {
 		t.Errorf("schema id 7 fetched %d times, want 1", n)
+	}
+}
+
+// TestRegistryKeys reads keys with key_format avro (through the key subject's latest version, older writer's
+// schemas resolved into it), string and bytes, and checks what makes a key bad.
+func TestRegistryKeys(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "customers", 1)
+	reg := startRegistry(t, "", map[string][]uint32{"customers-value": {7, 8}, "customers-key": {9, 10}, "names-key": {11}})
+	value := confluentMsg(t, 7, `{"id": 1, "address": {"city": "Paris"}}`)
+	kc.Produce(t,
+		&kgo.Record{Topic: "customers", Key: confluentMsg(t, 9, `{"tenant": "acme", "id": 1}`), Value: value},
+		&kgo.Record{Topic: "customers", Key: confluentMsg(t, 10, `{"tenant": "acme", "id": 2, "region": "us"}`), Value: value},
+		&kgo.Record{Topic: "customers", Key: nil, Value: value},
+		&kgo.Record{Topic: "customers", Key: confluentMsg(t, 12, `{"tenant": 5, "id": 3}`), Value: value},
+		&kgo.Record{Topic: "customers", Key: []byte("plain\xff"), Value: value})
+	for _, tc := range []struct {
+		name, extra string
+		want        string   // the kafka_key column, as JSON rows
+		bad         []string // the errors of the bad messages, in offset order
+	}{
+		{"avro", "  key_format: avro\n", `[{"k": {"tenant": "acme", "id": 1, "region": "eu"}}, {"k": {"tenant": "acme", "id": 2, "region": "us"}}, {"k": null}]`,
+			[]string{"key: writer's schema id 12: field kafka_key.tenant is int64, which its column (string) cannot take",
+				"key: the key does not start with the Confluent header"}},
+		{"avro, string key subject", "  key_format: avro\n  schema_registry: {url: \"${REGISTRY}\", key_subject: names-key}\n", ``,
+			nil},
+		{"string", "  key_format: string\n", ``, []string{"the key is not valid UTF-8 (key_format: string)"}},
+		{"bytes", "", ``, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dl := t.TempDir()
+			extra := "  topics: [customers]\n  metadata: [key]\n  on_error: dead_letter\n  dead_letter: {path: \"" + dl + "\"}\n" + tc.extra
+			if !strings.Contains(extra, "schema_registry") {
+				extra += "  schema_registry: {url: \"${REGISTRY}\"}\n"
+			}
+			c, err := registryConsumer(t, mem, extra, map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := c.DeclaredSchema(); ok {
+				t.Error("DeclaredSchema: the schema comes from the registry, yet it says the config declares it")
+			}
+			rec, err := readAll(t, mem, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rec.Release()
+			keys := rec.Column(rec.Schema().NumFields() - 1)
+			var got []string
+			for i := range keys.Len() {
+				got = append(got, keys.ValueStr(i))
+			}
+			switch tc.name {
+			case "avro":
+				ks := arrow.NewSchema([]arrow.Field{{Name: "k", Type: keys.DataType(), Nullable: true}}, nil)
+				want := testkit.Records(t, mem, ks, tc.want)
+				defer want.Release()
+				gotRec := array.NewRecordBatch(ks, []arrow.Array{keys}, int64(keys.Len()))
+				defer gotRec.Release()
+				testkit.AssertRecordsEqual(t, want, gotRec)
+			case "avro, string key subject": // every key's writer's schema is a record, the reader's a string
+				if keys.DataType().ID() != arrow.STRING || keys.Len() != 1 || !keys.IsNull(0) {
+					t.Errorf("keys %s %q, want the null key alone", keys.DataType(), got)
+				}
+			case "string":
+				if keys.DataType().ID() != arrow.STRING || len(got) != 4 || got[2] != "(null)" {
+					t.Errorf("keys %s %q", keys.DataType(), got)
+				}
+			case "bytes":
+				if keys.DataType().ID() != arrow.BINARY || len(got) != 5 {
+					t.Errorf("keys %s %q", keys.DataType(), got)
+				}
+			}
+			if tc.name == "avro, string key subject" {
+				tc.bad = []string{"key: writer's schema id 9: field kafka_key is struct<tenant: string, id: int32>, which its column (string) cannot take",
+					"key: writer's schema id 10:", "key: writer's schema id 12:", "key: the key does not start with the Confluent header"}
+			}
+			if n := c.BadMessages(); n != int64(len(tc.bad)) {
+				t.Errorf("%d bad messages, want %d", n, len(tc.bad))
+			}
+			if len(tc.bad) == 0 {
+				return
+			}
+			dead := testkit.ReadParquet(t, mem, dl)
+			defer dead.Release()
+			texts := dead.Column(6).(*array.String)
+			for i, w := range tc.bad {
+				if i >= texts.Len() || !strings.Contains(texts.Value(i), w) {
+					t.Errorf("dead letter %d: %q, want %q", i, texts, w)
+				}
+			}
+		})
 	}
 }

@@ -209,11 +209,15 @@ func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt
 		a.elem, err = rz.node(name+"{}", wi.Values, ri.Values, mp.ItemBuilder(), wt.(*arrow.MapType).ItemType(), rt.(*arrow.MapType).ItemType())
 		return a, err
 	}
-	n := newANode(name, w, b, rz.wNamed)
-	if n.promote = promotionOf(n.kind, wt, rt); n.promote == pNone {
+	// The kind first, on a node without builder: a record, list or map node would take b for a builder of its own
+	// kind, and promotions are between primitives only.
+	p := promotionOf(newANode(name, w, nil, rz.wNamed).kind, wt, rt)
+	if p == pNone {
 		return nil, fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
 			rz.id, name, arrowtype.Format(wt), arrowtype.Format(rt))
 	}
+	n := newANode(name, w, b, rz.wNamed)
+	n.promote = p
 	return n, nil
 }
 
@@ -397,4 +401,88 @@ func (a *anode) promoted(r *areader) error {
 		}
 	}
 	return nil
+}
+
+// keyDecoder decodes Confluent-framed Avro keys (key_format: avro) into the kafka_key column: each key with the
+// writer's schema its id names, resolved against the reader's schema of the keys as values are.
+type keyDecoder struct {
+	reader   *avro.SchemaNode
+	typ      arrow.DataType
+	b        array.Builder
+	resolved map[uint32]*keyResolved
+	last     *keyResolved
+	r        areader
+}
+
+type keyResolved struct {
+	id  uint32
+	n   *anode
+	err error
+}
+
+// setKeyRegistry makes the batcher decode keys as Avro through its registry (set by setRegistry), with reader's
+// schema text.
+func (b *batcher) setKeyRegistry(text string) error {
+	w := compileWriter(0, text)
+	if w.rootErr != nil {
+		return w.rootErr
+	}
+	if !arrow.TypeEqual(w.rootType, b.keyB.Type()) {
+		return fmt.Errorf("the reader's schema of the keys is %s, the column %s", arrowtype.Format(w.rootType), arrowtype.Format(b.keyB.Type()))
+	}
+	b.key, b.keyStr = nil, nil // a string or bytes key schema: still Avro-encoded
+	b.keyAvro = &keyDecoder{reader: w.root, typ: w.rootType, b: b.keyB, resolved: map[uint32]*keyResolved{}}
+	return nil
+}
+
+// decode appends key k (not nil); on error it has still appended exactly one value.
+func (d *keyDecoder) decode(b *batcher, k []byte) error {
+	if len(k) < 5 || k[0] != 0 {
+		d.b.AppendNull()
+		return errors.New("the key does not start with the Confluent header (a zero byte and a 4-byte schema id)")
+	}
+	id := binary.BigEndian.Uint32(k[1:5])
+	res := d.last
+	if res == nil || res.id != id {
+		res = d.resolved[id]
+		if res == nil {
+			w, err := b.reg.writer(b.ctx, id)
+			if err != nil {
+				d.b.AppendNull()
+				return err
+			}
+			res = d.resolve(w)
+			d.resolved[id] = res
+		}
+		d.last = res
+	}
+	if res.err != nil {
+		d.b.AppendNull()
+		return res.err
+	}
+	r := &d.r
+	r.b, r.pos = k[5:], 0
+	if err := res.n.decode(r, 0); err != nil {
+		return fmt.Errorf("schema id %d: %w", id, err)
+	}
+	if r.pos != len(r.b) {
+		return fmt.Errorf("schema id %d: %d bytes after the Avro value", id, len(r.b)-r.pos)
+	}
+	return nil
+}
+
+func (d *keyDecoder) resolve(w *writerSchema) *keyResolved {
+	res := &keyResolved{id: w.id}
+	if w.rootErr != nil {
+		res.err = w.rootErr
+		return res
+	}
+	named := func(n *avro.SchemaNode) map[string]*avro.SchemaNode {
+		m := map[string]*avro.SchemaNode{}
+		_, _, _ = avroArrow(n, m, 0) // checked when compiled
+		return m
+	}
+	rz := &resolver{id: w.id, wNamed: named(w.root), rNamed: named(d.reader)}
+	res.n, res.err = rz.node("kafka_key", w.root, d.reader, d.b, w.rootType, d.typ)
+	return res
 }

@@ -111,7 +111,11 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 		}
 		seen[m] = true
 		metas = append(metas, metaKind(k))
-		fields = append(fields, arrow.Field{Name: "kafka_" + m, Type: metaColumns[k].typ, Nullable: k == int(mKey)})
+		typ := metaColumns[k].typ
+		if metaKind(k) == mKey && cfg.KeyFormat == "string" {
+			typ = arrow.BinaryTypes.String
+		} // key_format avro: the type comes from the registry when the schema is first asked for
+		fields = append(fields, arrow.Field{Name: "kafka_" + m, Type: typ, Nullable: k == int(mKey)})
 	}
 	return arrow.NewSchema(fields, nil), metas, nil
 }
@@ -128,7 +132,10 @@ type batcher struct {
 	scan      jscan
 	max       int
 	metas     []metaKind
-	key       *array.BinaryBuilder
+	key       *array.BinaryBuilder // key_format bytes
+	keyStr    *array.StringBuilder // key_format string
+	keyAvro   *keyDecoder          // key_format avro
+	keyB      array.Builder
 	hl        *array.ListBuilder
 	hs        *array.StructBuilder
 	hk        *array.StringBuilder
@@ -178,7 +185,13 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 		fb := rb.Field(nval + i)
 		switch m {
 		case mKey:
-			b.key = fb.(*array.BinaryBuilder)
+			b.keyB = fb
+			switch kb := fb.(type) {
+			case *array.BinaryBuilder:
+				b.key = kb
+			case *array.StringBuilder:
+				b.keyStr = kb
+			} // otherwise Avro, set by setKeyRegistry
 		case mHeaders:
 			b.hl = fb.(*array.ListBuilder)
 			b.hs = b.hl.ValueBuilder().(*array.StructBuilder)
@@ -222,10 +235,22 @@ func (b *batcher) add(r *kgo.Record) error {
 	for _, m := range b.metas {
 		switch m {
 		case mKey:
-			if r.Key == nil {
-				b.key.AppendNull()
-			} else {
+			switch {
+			case r.Key == nil:
+				b.keyB.AppendNull()
+			case b.key != nil:
 				b.key.Append(r.Key)
+			case b.keyStr != nil:
+				if utf8.Valid(r.Key) {
+					b.keyStr.BinaryBuilder.Append(r.Key)
+				} else {
+					b.keyStr.AppendNull()
+					metaErr = errors.New("the key is not valid UTF-8 (key_format: string)")
+				}
+			default:
+				if err := b.keyAvro.decode(b, r.Key); err != nil {
+					metaErr = fmt.Errorf("key: %w", err)
+				}
 			}
 		case mHeaders:
 			b.hl.Append(true)
