@@ -2,7 +2,7 @@
 // running as its own process (started from testkit/kafkatest/cmd/kfake):
 //
 //	go run ./bench/kafka                          # 1M ~200-byte JSON records, 4 partitions; latency for 10 s
-//	go run ./bench/kafka -records 200000 -latency 3s   # a quicker look
+//	go run ./bench/kafka -records 200000 -latency 3s -rounds 1   # a quicker look
 //	go run ./bench/kafka -soak 10m                # also the flat-memory stream (RSS after 1 minute and at the end)
 //
 // Throughput: franz-go PollRecords with records discarded (the baseline), the consumer decoding into Arrow with
@@ -43,16 +43,21 @@ func main() {
 	rate := flag.Int("rate", 5000, "records per second during the latency and soak streams")
 	soak := flag.Duration("soak", 0, "run the flat-memory stream this long (at least 2m; 0: skip)")
 	work := flag.String("work", "", "working directory (default: a temporary one, removed after)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file")
+	rounds := flag.Int("rounds", 3, "rounds of the franz-go and Kafka → Arrow cases (each keeps its fastest)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file (its last round)")
 	flag.Parse()
-	if err := run(*records, *partitions, *latency, *rate, *soak, *work); err != nil {
+	if err := run(*records, *partitions, max(*rounds, 1), *latency, *rate, *soak, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/kafka:", err)
 		os.Exit(1)
 	}
 }
 
-func run(records int64, partitions int, latency time.Duration, rate int, soak time.Duration, work string) error {
+func run(records int64, partitions, rounds int, latency time.Duration, rate int, soak time.Duration, work string) error {
 	ctx := context.Background()
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	if work == "" {
 		dir, err := os.MkdirTemp("", "bench-kafka-")
 		if err != nil {
@@ -80,38 +85,53 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	if err != nil {
 		return err
 	}
-	var cases []benchkit.Case
-	c, err := benchkit.InProcess("franz-go PollRecords, records discarded (baseline)", records, func() error {
-		return benchkit.FranzAlone(ctx, brokers, "bench", partitions, records)
-	})
-	if err != nil {
-		return err
-	}
-	cases = append(cases, c)
 	yaml := fmt.Sprintf(pipelineYAML, brokers, filepath.Join(work, "unused"))
-	c, err = benchkit.InProcess("jetflow kafka consumer → Arrow, batches discarded", records, func() error {
-		if cpuProfile != "" {
-			f, err := os.Create(cpuProfile)
+	runs := []struct {
+		name string
+		fn   func() error
+	}{
+		{"franz-go PollRecords, records discarded (baseline)", func() error {
+			return benchkit.FranzAlone(ctx, brokers, "bench", partitions, records)
+		}},
+		{"jetflow kafka consumer → Arrow, batches discarded", func() error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			n, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22")
+			if err == nil && n != records {
+				err = fmt.Errorf("read %d records, want %d", n, records)
+			}
+			return err
+		}},
+	}
+	// The two in-process cases alternate for several rounds and each keeps its fastest: the first read of a topic
+	// runs slower (the broker's and this process's first touches), and other work on the machine comes and goes;
+	// one round would favour whichever case ran at the better moment. Every round's ratio is printed too.
+	cases := make([]benchkit.Case, len(runs))
+	var ratios []string
+	for round := range rounds {
+		var secs [2]float64
+		for i, r := range runs {
+			c, err := benchkit.InProcess(r.name, records, r.fn)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
+			secs[i] = c.Elapsed.Seconds()
+			if round == 0 || c.Elapsed < cases[i].Elapsed {
+				cases[i] = c
 			}
-			defer pprof.StopCPUProfile()
 		}
-		n, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22")
-		if err == nil && n != records {
-			err = fmt.Errorf("read %d records, want %d", n, records)
-		}
-		return err
-	})
-	if err != nil {
-		return err
+		ratios = append(ratios, fmt.Sprintf("%.2fx", secs[0]/secs[1]))
 	}
-	cases = append(cases, c)
-	c, err = endToEnd(bin, work, brokers, records)
+	c, err := endToEnd(bin, work, brokers, records)
 	if err != nil {
 		return err
 	}
@@ -119,12 +139,13 @@ func run(records int64, partitions int, latency time.Duration, rate int, soak ti
 	for i := range cases {
 		cases[i].Bytes = bytes
 	}
-	fmt.Printf("\nKafka (kfake broker process), %d JSON records of ~%d bytes, %d partitions, broker and client on the same 2 cores:\n",
-		records, bytes/records, partitions)
+	fmt.Printf("\nKafka (kfake broker process), %d JSON records of ~%d bytes, %d partitions, broker and client on the same 2 cores; load average %s at the start:\n",
+		records, bytes/records, partitions, load)
 	if err := benchkit.Table(os.Stdout, cases, 0); err != nil {
 		return err
 	}
-	fmt.Printf("Kafka → Arrow / franz-go alone: %.2fx (target ≥ 0.70x)\n", cases[1].RowsPerSec()/cases[0].RowsPerSec())
+	fmt.Printf("Kafka → Arrow / franz-go alone: %.2fx, fastest of %d rounds each (target ≥ 0.70x); round by round: %s\n",
+		cases[1].RowsPerSec()/cases[0].RowsPerSec(), rounds, strings.Join(ratios, " "))
 
 	if latency > 0 {
 		lat, err := streamLatency(bin, work, brokers, partitions, latency, rate)
