@@ -3,13 +3,17 @@ package iceberg
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -117,6 +121,44 @@ func TestCompactThenRerun(t *testing.T) {
 	check("compacted again")
 	put("0", orders(t, mem, 0, 10))
 	check("re-run of 0 after the second compaction")
+
+	// A commit group re-running two partitions at once (one snapshot) cuts both out of the compacted files.
+	grouped := newLoader(t, filepath.Dir(l.cfg.Catalog.Warehouse), func(c *Config) {
+		c.PartitionBy = []string{"tenant_id"}
+		c.Commit.MaxPartitions = 2
+		c.Commit.MaxInterval = stage.Duration(time.Minute)
+	})
+	var ws []stage.PartitionWriter
+	for _, key := range []string{"4", "2"} {
+		w, err := grouped.Begin(ctx, ordersSchema(), testkit.PartitionFor(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	recs := []arrow.RecordBatch{orders(t, mem, 120, 5), orders(t, mem, 60, 7)}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, key := range []string{"4", "2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = ws[i].Write(ctx, recs[i]); errs[i] == nil {
+				_, errs[i] = ws[i].Commit(ctx, testkit.CommitInfoFor(testkit.PartitionFor(key), recs[i].NumRows()))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, key := range []string{"4", "2"} {
+		want[key].Release()
+		want[key] = recs[i]
+	}
+	check("grouped re-run of 4 and 2")
 
 	// Expiry removes the summaries, not the properties.
 	if _, err := ExpireSnapshots(ctx, loadTable(t, l), ExpireOptions{RetainLast: 1}); err != nil {
