@@ -120,6 +120,8 @@ key); Arrow to Iceberg types: [the Iceberg loader](../loaders/iceberg/README.md)
 Notes:
 - Timestamps with a zone are stored as Parquet TIMESTAMP adjusted to UTC; without a zone, as local (not adjusted)
   timestamps. Second-precision timestamps and date64 are widened by the Parquet format (it has no such units).
+- Decimals of up to 18 digits are stored as INT32/INT64, the Parquet spec's preferred form (and what Iceberg
+  requires); wider ones as the smallest FIXED_LEN_BYTE_ARRAY that holds them.
 - Decimals over 38 digits are Arrow decimal256; DuckDB reads those Parquet columns as DOUBLE (its decimals stop at
   38 digits), arrow-go reads them exactly.
 - Unsigned integers keep their logical type; readers without unsigned support (Spark) see the signed physical type.

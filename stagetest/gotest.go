@@ -5,6 +5,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 )
 
@@ -19,7 +20,7 @@ func RunTests(t *testing.T, opts Options, paths ...string) Report {
 	if err != nil {
 		t.Errorf("loading %v:\n%v", paths, err)
 	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded()) // a use after release faults
 	defer mem.AssertSize(t, 0)
 	opts.Alloc, opts.TempDir = mem, t.TempDir()
 	rep := Run(t.Context(), ps, opts)

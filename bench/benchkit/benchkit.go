@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	_ "github.com/jetflow-dev/jetflow/builtin" // every stage type, as the binary has them
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -124,7 +124,7 @@ func ReadConsumer(ctx context.Context, yaml, run string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	b, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: memory.DefaultAllocator})
+	b, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: offheap.New(0)}) // as jetflow run does
 	if err != nil {
 		return 0, err
 	}

@@ -213,7 +213,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reportPath := fs.String("report", "", "write the run report as JSON to this file")
 	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the run to this file (for go tool pprof)")
-	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof)")
+	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof); Arrow buffers are then kept on the Go heap so that it shows them")
 	l, log, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err

@@ -48,11 +48,11 @@ const (
 )
 
 func newPartitionWriter(ctx context.Context, l *Loader, store *storage.Store, schema, fileSchema *arrow.Schema, keep []int, p stage.Partition, nonce string) (*partitionWriter, error) {
-	sc, err := pqarrow.ToParquet(fileSchema, l.writerProps(0), l.arrowProps())
+	sc, err := pqarrow.ToParquet(fileSchema, l.writerProps(nil), l.arrowProps())
 	if err != nil {
 		return nil, fmt.Errorf("parquet loader: partition %s: %w", p.Key, err)
 	}
-	props := l.writerProps(sc.NumColumns()) // page size depends on the leaf column count
+	props := l.writerProps(sc) // page size and dictionary fallback depend on the leaf columns
 	wctx, cancel := context.WithCancel(ctx)
 	pw := &partitionWriter{l: l, store: store, schema: schema, p: p, nonce: nonce, ctx: wctx, cancel: cancel}
 	for i := range l.cfg.Writers {

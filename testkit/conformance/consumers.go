@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -61,7 +62,7 @@ func Consumers(t *testing.T, cc ConformanceConsumer) {
 	}
 	for _, ch := range checks {
 		t.Run(ch.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded()) // a use after release faults
 			defer mem.AssertSize(t, 0)
 			ch.run(t, cc, mem, cc.New(t, mem))
 		})

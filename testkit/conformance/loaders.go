@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -59,7 +60,7 @@ func Loaders(t *testing.T, cl ConformanceLoader) {
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded()) // a use after release faults
 			defer mem.AssertSize(t, 0)
 			h := &loaderHarness{cl: cl, mem: mem, loader: cl.New(t)}
 			c.run(t, h)
