@@ -66,7 +66,17 @@ type node struct {
 	fields   []string       // struct: field names in schema order
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
-	raw      []byte // string: scratch for non-string values kept as JSON text
+	raw      []byte  // string: scratch for non-string values kept as JSON text
+	sc       *strCol // a top-level string or binary column built by the batcher itself, instead of b
+}
+
+// appendNull appends a null to the node's column.
+func (n *node) appendNull() {
+	if n.sc != nil {
+		n.sc.appendNull()
+		return
+	}
+	n.b.AppendNull()
 }
 
 // checkType tells whether JSON can be decoded into dt.
@@ -137,7 +147,7 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 func (n *node) decode(s *jscan, depth int) error {
 	opened, err := n.value(s, depth)
 	if err != nil && !opened {
-		n.b.AppendNull()
+		n.appendNull()
 	}
 	return err
 }
@@ -155,7 +165,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if _, err := s.literal(); err != nil {
 			return false, err
 		}
-		n.b.AppendNull()
+		n.appendNull()
 		return true, nil
 	}
 	isNum := c == '-' || c >= '0' && c <= '9'
@@ -244,10 +254,12 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			}
 			b = n.raw
 		}
-		switch n.kind {
-		case kString:
+		switch {
+		case n.sc != nil:
+			n.sc.append(b)
+		case n.kind == kString:
 			appendBin(n.str.BinaryBuilder, b)
-		case kLargeString:
+		case n.kind == kLargeString:
 			n.lst.BinaryBuilder.Append(b)
 		default:
 			appendBin(n.bin, b)
@@ -400,7 +412,7 @@ func (n *node) object(s *jscan, depth int) error {
 	err := n.members(s, depth)
 	for i, seen := range n.seen {
 		if !seen {
-			n.children[i].b.AppendNull()
+			n.children[i].appendNull()
 		}
 	}
 	return err

@@ -152,6 +152,12 @@ type batcher struct {
 	lastData []int
 	lastRows int
 
+	// format json: the top-level string and binary columns, built by the batcher instead of rb's builders (nil
+	// for every other column), and the data bytes each held in the last batch.
+	strcols  []*strCol
+	lastSize []int
+	cols     []arrow.Array // take's scratch
+
 	// With a schema registry: the reader's fields (the value's columns), the writer's schemas resolved against
 	// them by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
 	reg      *registry
@@ -173,9 +179,15 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 		// set by setAvro
 	default:
 		root := &node{kind: kStruct, index: make(map[string]int, nval), seen: make([]bool, nval)}
+		b.strcols = make([]*strCol, schema.NumFields())
 		for i := range nval {
 			f := schema.Field(i)
-			root.children = append(root.children, newNode(f.Name, f.Type, rb.Field(i)))
+			n := newNode(f.Name, f.Type, rb.Field(i))
+			if id := f.Type.ID(); id == arrow.STRING || id == arrow.BINARY {
+				n.sc = &strCol{mem: mem, dt: f.Type}
+				b.strcols[i] = n.sc
+			}
+			root.children = append(root.children, n)
 			root.index[f.Name] = i
 			root.fields = append(root.fields, f.Name)
 		}
@@ -211,6 +223,7 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 		b.collectVarlen(rb.Field(i))
 	}
 	b.lastData = make([]int, len(b.varlen))
+	b.lastSize = make([]int, len(b.strcols))
 	return b
 }
 
@@ -314,7 +327,7 @@ func (b *batcher) nullValue() {
 		return
 	}
 	for _, c := range b.root.children {
-		c.b.AppendNull()
+		c.appendNull()
 	}
 }
 
@@ -409,9 +422,39 @@ func (b *batcher) take() arrow.RecordBatch {
 		b.lastData[i] = v.DataLen()
 	}
 	b.lastRows = b.rows
-	rec := b.rb.NewRecordBatch()
+	var rec arrow.RecordBatch
+	if b.strcols == nil {
+		rec = b.rb.NewRecordBatch()
+		if b.lastRows > 0 {
+			b.rb.Reserve(b.lastRows)
+		}
+	} else {
+		// What rb.NewRecordBatch does, with the batcher's own columns in their places.
+		schema := b.rb.Schema()
+		b.cols = b.cols[:0]
+		for i := range schema.NumFields() {
+			if sc := b.strcols[i]; sc != nil {
+				b.lastSize[i] = sc.size
+				b.cols = append(b.cols, sc.finish(b.lastRows, b.lastSize[i]))
+				continue
+			}
+			fb := b.rb.Field(i)
+			b.cols = append(b.cols, fb.NewArray())
+			if b.lastRows > 0 {
+				fb.Reserve(b.lastRows)
+			}
+		}
+		var rows int64
+		if len(b.cols) > 0 {
+			rows = int64(b.cols[0].Len())
+		}
+		rec = array.NewRecordBatch(schema, b.cols, rows)
+		for i, c := range b.cols {
+			c.Release()
+			b.cols[i] = nil
+		}
+	}
 	if b.lastRows > 0 {
-		b.rb.Reserve(b.lastRows)
 		for i, v := range b.varlen {
 			v.ReserveData(b.lastData[i])
 		}
@@ -432,7 +475,14 @@ func (b *batcher) take() arrow.RecordBatch {
 	return rec.NewSlice(0, int64(n))
 }
 
-func (b *batcher) release() { b.rb.Release() }
+func (b *batcher) release() {
+	b.rb.Release()
+	for _, sc := range b.strcols {
+		if sc != nil {
+			sc.release()
+		}
+	}
+}
 
 // badMessage is a message that could not be decoded, kept for the dead letter.
 type badMessage struct {
