@@ -489,7 +489,7 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	}
 
 	info := stage.CommitInfo{Pipeline: e.job.Pipeline, RunInstance: p.Run.Label, PartitionID: p.ID, Key: p.Key,
-		Checkpoint: checkpoint, Rows: rows}
+		Lane: p.Lane, Checkpoint: checkpoint, Rows: rows}
 	tokens := make(map[string]string, len(writers))
 	for i, w := range writers {
 		l := e.job.Loaders[i]
@@ -717,8 +717,13 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
 	var mu sync.Mutex
 	var index int
+	recovered := e.destinationCheckpoints(sc, run)
 	resume := func(ctx context.Context, lane string) (string, bool, error) {
-		return e.store.Checkpoint(ctx, e.job.Pipeline, lane)
+		cp, ok, err := e.store.Checkpoint(ctx, e.job.Pipeline, lane)
+		if err != nil || ok {
+			return cp, ok, err
+		}
+		return recovered(ctx, lane)
 	}
 	handle := func(ctx context.Context, p stage.Partition, read stage.StreamRead) error {
 		mu.Lock()

@@ -4,7 +4,10 @@
 package stage
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -81,6 +84,34 @@ type StreamConsumer interface {
 	Stream(ctx context.Context, run RunInstance, resume ResumeFunc, handle PartitionHandler) error
 }
 
+// CheckpointComparer is implemented by stream consumers whose checkpoints have an order (Kafka offsets, row
+// numbers). With it the engine can find a lane's newest checkpoint among those a destination holds, when the
+// state store has none (a lost or new state store): Compare returns <0, 0 or >0 as a is before, at or after b.
+type CheckpointComparer interface {
+	CompareCheckpoints(a, b string) (int, error)
+}
+
+// CompareIntCheckpoints orders checkpoints that are decimal integers (an offset, a row number), for consumers
+// that implement CheckpointComparer with such checkpoints.
+func CompareIntCheckpoints(a, b string) (int, error) {
+	x, err := strconv.ParseInt(a, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %q is not an offset: %w", a, err)
+	}
+	y, err := strconv.ParseInt(b, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %q is not an offset: %w", b, err)
+	}
+	return cmp.Compare(x, y), nil
+}
+
+// CheckpointRecoverer is implemented by loaders that record each stream commit's lane and checkpoint in the
+// destination (a commit marker, a snapshot summary). Checkpoints returns, per lane, the checkpoints of the
+// partitions committed for pipeline: what a stream resumes from when the state store lost them.
+type CheckpointRecoverer interface {
+	Checkpoints(ctx context.Context, pipeline string, run RunInstance) (map[string][]string, error)
+}
+
 // ResumeFunc returns the checkpoint committed with the newest partition of lane; ok is false for a new lane.
 type ResumeFunc func(ctx context.Context, lane string) (checkpoint string, ok bool, err error)
 
@@ -142,6 +173,7 @@ type CommitInfo struct {
 	RunInstance string
 	PartitionID string
 	Key         string
+	Lane        string // streams: the lane (a Kafka topic-partition) the partition belongs to
 	Checkpoint  string // streams: where the lane resumes after this partition
 	Rows        int64
 }

@@ -324,6 +324,57 @@ loaders:
 	}
 }
 
+// A stream whose state store is lost (an ephemeral SQLite file in a pod) resumes from the checkpoints in the
+// Parquet commit markers: the second round starts after the first round's newest partition, not at row 0, and
+// the output is one gap-free sequence.
+func TestStreamResumesFromDestinationWhenStateIsLost(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "s.yaml", `name: events
+consumer:
+  type: generate
+  batch_rows: 1000
+  unbounded: { rate: 20000, roll: { rows: 3000, interval: 700ms } }
+  columns:
+    - { name: id, type: int64, sequence: true }
+loaders:
+  - type: parquet
+    path: out/events
+`)
+	var rounds []string
+	for round := range 2 {
+		if round == 1 {
+			if err := os.RemoveAll(filepath.Join(dir, ".jetflow")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "three stream commits", time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= 3 })
+		cmd.Process.Signal(syscall.SIGTERM)
+		r := finish(t, cmd, cmd.Wait(), out.String(), "")
+		if r.code != exitOK {
+			t.Fatalf("round %d: stream stopped by SIGTERM exited %d, want 0\n%s", round, r.code, r.stdout)
+		}
+		rounds = append(rounds, out.String())
+	}
+	if !strings.Contains(rounds[1], "resuming after the newest partition the destination holds") {
+		t.Errorf("the second round did not say it resumed from the destination:\n%s", rounds[1])
+	}
+	if strings.Contains(rounds[1], `"partition":"rows@0"`) {
+		t.Errorf("the second round started again at row 0 instead of after the committed partitions:\n%s", rounds[1])
+	}
+	rows := testkit.DuckDBQuery(t, `SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet('`+
+		filepath.Join(dir, "out", "events")+`/**/*.parquet')`)
+	n := rows[0]["n"]
+	if n == "0" || rows[0]["d"] != n || rows[0]["lo"] != "0" || fmt.Sprint(mustAtoi(t, rows[0]["hi"])+1) != n {
+		t.Fatalf("stream output is not one gap-free sequence: %v", rows[0])
+	}
+}
+
 func mustAtoi(t *testing.T, s string) int {
 	t.Helper()
 	var n int

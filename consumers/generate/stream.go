@@ -23,8 +23,9 @@ type Stream struct {
 }
 
 var (
-	_ stage.StreamConsumer = (*Stream)(nil)
-	_ stage.DeclaredSchema = (*Stream)(nil)
+	_ stage.StreamConsumer     = (*Stream)(nil)
+	_ stage.DeclaredSchema     = (*Stream)(nil)
+	_ stage.CheckpointComparer = (*Stream)(nil)
 )
 
 // StreamKey is the key of the stream partition that starts at row first.
@@ -191,4 +192,9 @@ func (l *limiter) wait(ctx context.Context, n int, until time.Time) (bool, error
 	}
 	l.tokens -= float64(n)
 	return true, nil
+}
+
+// CompareCheckpoints implements stage.CheckpointComparer: checkpoints are row numbers.
+func (s *Stream) CompareCheckpoints(a, b string) (int, error) {
+	return stage.CompareIntCheckpoints(a, b)
 }

@@ -77,7 +77,10 @@ type Loader struct {
 	stores map[string]*storage.Store // by root URL: one connection per bucket or local directory
 }
 
-var _ stage.Loader = (*Loader)(nil)
+var (
+	_ stage.Loader              = (*Loader)(nil)
+	_ stage.CheckpointRecoverer = (*Loader)(nil)
+)
 
 // New builds a loader from a config, as the registry does.
 func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
@@ -207,6 +210,27 @@ func (l *Loader) Destination(ctx context.Context, run stage.RunInstance) (*stora
 		l.stores[root] = s
 	}
 	return s.Sub(prefix), nil
+}
+
+// Checkpoints implements stage.CheckpointRecoverer from the commit markers under the run's rendered path: the
+// lane and checkpoint of every stream partition committed for pipeline. Markers written before markers had a
+// lane are left out.
+func (l *Loader) Checkpoints(ctx context.Context, pipeline string, run stage.RunInstance) (map[string][]string, error) {
+	store, err := l.Destination(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	markers, err := ListMarkers(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("parquet loader: list commit markers in %s: %w", store.URL(), err)
+	}
+	out := map[string][]string{}
+	for _, m := range markers {
+		if m.Pipeline == pipeline && m.Lane != "" && m.Checkpoint != "" {
+			out[m.Lane] = append(out[m.Lane], m.Checkpoint)
+		}
+	}
+	return out, nil
 }
 
 // Close releases the loader's connections to its destinations.

@@ -16,7 +16,8 @@ type Marker struct {
 	RunInstance string       `json:"run_instance"`
 	PartitionID string       `json:"partition_id"`
 	Key         string       `json:"key"`
-	Checkpoint  string       `json:"checkpoint,omitempty"`
+	Lane        string       `json:"lane,omitempty"`       // streams: the partition's lane
+	Checkpoint  string       `json:"checkpoint,omitempty"` // streams: where the lane resumes after it
 	Rows        int64        `json:"rows"`
 	Bytes       int64        `json:"bytes"`
 	Files       []MarkerFile `json:"files"`

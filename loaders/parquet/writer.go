@@ -253,7 +253,7 @@ func (pw *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (s
 	}
 	m := Marker{
 		Pipeline: info.Pipeline, RunInstance: info.RunInstance, PartitionID: pid, Key: info.Key,
-		Checkpoint: info.Checkpoint, Rows: rows, Bytes: size, Files: files,
+		Lane: info.Lane, Checkpoint: info.Checkpoint, Rows: rows, Bytes: size, Files: files,
 	}
 	if m.Files == nil {
 		m.Files = []MarkerFile{}

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"context"
+	"maps"
+	"testing"
+
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// recordedLoader is a loader whose destination holds the given stream checkpoints.
+type recordedLoader struct {
+	stage.Loader
+	lanes map[string][]string
+}
+
+func (r recordedLoader) Checkpoints(context.Context, string, stage.RunInstance) (map[string][]string, error) {
+	return r.lanes, nil
+}
+
+// orderedStream is a stream consumer whose checkpoints are offsets.
+type orderedStream struct{ stage.StreamConsumer }
+
+func (orderedStream) CompareCheckpoints(a, b string) (int, error) {
+	return stage.CompareIntCheckpoints(a, b)
+}
+
+func TestRecoverCheckpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		loaders []stage.Loader
+		want    map[string]string
+	}{
+		{"one loader: each lane's newest, by offset not by text", []stage.Loader{
+			recordedLoader{lanes: map[string][]string{"t/0": {"900", "1200", "300"}, "t/1": {"5"}}},
+		}, map[string]string{"t/0": "1200", "t/1": "5"}},
+		{"two loaders: the older of their newest (the later loader missed the last commit)", []stage.Loader{
+			recordedLoader{lanes: map[string][]string{"t/0": {"100", "200"}, "t/1": {"50"}}},
+			recordedLoader{lanes: map[string][]string{"t/0": {"100"}, "t/1": {"50", "70"}}},
+		}, map[string]string{"t/0": "100", "t/1": "50"}},
+		{"a lane one loader lacks starts anew", []stage.Loader{
+			recordedLoader{lanes: map[string][]string{"t/0": {"100"}, "t/1": {"50"}}},
+			recordedLoader{lanes: map[string][]string{"t/0": {"100"}}},
+		}, map[string]string{"t/0": "100"}},
+		{"a loader that keeps no checkpoints: nothing is recovered", []stage.Loader{
+			recordedLoader{lanes: map[string][]string{"t/0": {"100"}}},
+			newTable(),
+		}, map[string]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Engine{job: &Job{Pipeline: "p"}}
+			if err := e.opts.defaults(); err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range tc.loaders {
+				e.job.Loaders = append(e.job.Loaders, NamedLoader{Name: string(rune('a' + i)), Loader: l})
+			}
+			resume := e.destinationCheckpoints(orderedStream{}, stage.RunInstance{})
+			got := map[string]string{}
+			for _, lane := range []string{"t/0", "t/1", "t/2"} {
+				cp, ok, err := resume(t.Context(), lane)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					got[lane] = cp
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("recovered %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecoverCheckpointsNeedsAnOrder(t *testing.T) {
+	e := &Engine{job: &Job{Pipeline: "p", Loaders: []NamedLoader{{Name: "a", Loader: recordedLoader{lanes: map[string][]string{"t/0": {"1", "2"}}}}}}}
+	if err := e.opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	var unordered struct{ stage.StreamConsumer }
+	if _, ok, err := e.destinationCheckpoints(unordered, stage.RunInstance{})(t.Context(), "t/0"); ok || err != nil {
+		t.Errorf("a consumer without CompareCheckpoints recovered a checkpoint (ok %v, err %v); want none", ok, err)
+	}
+}
