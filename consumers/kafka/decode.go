@@ -64,10 +64,22 @@ type node struct {
 	children []*node
 	index    map[string]int // struct: field name -> child
 	fields   []string       // struct: field names in schema order
+	quoted   [][]byte       // struct: each field name as a JSON string without escapes ("id"), nil if it needs some
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
 	raw      []byte  // string: scratch for non-string values kept as JSON text
 	sc       *strCol // a top-level string or binary column built by the batcher itself, instead of b
+}
+
+// quotedKey is name as a JSON string written without escapes, or nil if it cannot be (a quote, a backslash or
+// a control character in it).
+func quotedKey(name string) []byte {
+	for i := range len(name) {
+		if c := name[i]; c == '"' || c == '\\' || c < 0x20 {
+			return nil
+		}
+	}
+	return []byte(`"` + name + `"`)
 }
 
 // appendNull appends a null to the node's column.
@@ -135,6 +147,7 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 			n.children = append(n.children, newNode(name+"."+f.Name, f.Type, n.st.FieldBuilder(i)))
 			n.index[f.Name] = i
 			n.fields = append(n.fields, f.Name)
+			n.quoted = append(n.quoted, quotedKey(f.Name))
 		}
 		n.seen = make([]bool, t.NumFields())
 	default:
@@ -157,8 +170,10 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 	if depth > maxDepth {
 		return false, s.errorf("JSON nested more than %d levels deep", maxDepth)
 	}
-	c, err := s.peek()
-	if err != nil {
+	var c byte
+	if s.pos < len(s.b) && s.b[s.pos] > ' ' { // no white space before the value: peek's work, without the call
+		c = s.b[s.pos]
+	} else if c, err = s.peek(); err != nil {
 		return false, err
 	}
 	if c == 'n' {
@@ -432,9 +447,17 @@ func (n *node) members(s *jscan, depth int) error {
 			_, err := s.key()
 			return err
 		}
-		key, err := s.str()
-		if err != nil {
-			return err
+		// The key the guess expects, as it is usually written (quoted, no escapes), is one comparison; anything
+		// else is scanned and looked up.
+		var key []byte
+		if guess < len(n.quoted) && n.quoted[guess] != nil && bytes.HasPrefix(b[s.pos:], n.quoted[guess]) {
+			key = b[s.pos+1 : s.pos+len(n.quoted[guess])-1]
+			s.pos += len(n.quoted[guess])
+		} else {
+			var err error
+			if key, err = s.str(); err != nil {
+				return err
+			}
 		}
 		if s.ws(); s.pos >= len(b) || b[s.pos] != ':' {
 			c, err := s.peek()
