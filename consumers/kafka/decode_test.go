@@ -53,6 +53,8 @@ func TestDecodeJSON(t *testing.T) {
 			`i=1 l=(null) f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o={"a":null,"n":2}`, ""},
 		{"long strings, escapes and UTF-8 past the first 8 bytes", `{"s": "0123456789abcdef\tXYZé0123456789\u00e9"}`,
 			"i=(null) l=(null) f=(null) b=(null) s=0123456789abcdef\tXYZé0123456789é d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
+		{"escaped keys, keys out of order", `{"l": 2, "\u0069": 1, "x": 0, "\u006c": 3}`,
+			"i=1 l=2 f=(null) b=(null) s=(null) d=(null) ts=(null) day=(null) xs=(null) o=(null)", ""},
 		{"missing comma", `{"i": 1 "l": 2}`, "", `want , or }, got '"' at byte 8`},
 		{"missing colon", `{"i" 1}`, "", "want : after an object key"},
 		{"key not a string", `{1: 2}`, "", "want an object key"},
