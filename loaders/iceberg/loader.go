@@ -494,7 +494,7 @@ func (l *Loader) Table(ctx context.Context, schema *arrow.Schema) (*table.Table,
 		tbl, err = l.create(ctx, cat, schema)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("iceberg loader: load table %s: %w", l.cfg.Table, err)
+		return nil, fmt.Errorf("iceberg loader: load table %s: %w", l.cfg.Table, l.s3Context(l.cfg.Catalog.Warehouse, err))
 	}
 	l.specOnce.Do(func() { l.checkSpec(tbl) })
 	key := schemaKey(schema)
@@ -599,4 +599,28 @@ func FileTag(partitionID string) string {
 func fileHasTag(path, tag string) bool {
 	base := path[strings.LastIndexByte(path, '/')+1:]
 	return strings.Contains(base, tag)
+}
+
+// s3Context names the S3 bucket and endpoint an error of files at loc (an s3:// location) came from, never the
+// keys, and says what to check when the store refused the credentials; errors of other locations pass unchanged.
+func (l *Loader) s3Context(loc string, err error) error {
+	rest, ok := strings.CutPrefix(loc, "s3://")
+	if !ok {
+		rest, ok = strings.CutPrefix(loc, "s3a://")
+	}
+	if err == nil || !ok {
+		return err
+	}
+	bucket, _, _ := strings.Cut(rest, "/")
+	at := "AWS S3 (region " + l.cfg.S3.Region + ")"
+	if l.cfg.S3.Endpoint != "" {
+		at = redactURL(l.cfg.S3.Endpoint)
+	}
+	msg := err.Error()
+	for _, refused := range []string{"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "StatusCode: 403"} {
+		if strings.Contains(msg, refused) {
+			return fmt.Errorf("S3 bucket %q at %s refused the request (check s3.access_key_id and s3.secret_access_key, and the bucket's policy): %w", bucket, at, err)
+		}
+	}
+	return fmt.Errorf("S3 bucket %q at %s: %w", bucket, at, err)
 }

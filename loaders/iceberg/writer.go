@@ -84,7 +84,7 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 		defer w.drain()
 		for df, err := range table.WriteRecords(wctx, tbl, schema, iter.Seq2[arrow.RecordBatch, error](records), opts...) {
 			if err != nil {
-				w.err = fmt.Errorf("iceberg loader: partition %s: write data files of table %s: %w", p.Key, l.cfg.Table, err)
+				w.err = fmt.Errorf("iceberg loader: partition %s: write data files of table %s: %w", p.Key, l.cfg.Table, l.s3Context(tbl.Location(), err))
 				return
 			}
 			w.files = append(w.files, df)
@@ -304,17 +304,17 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 	for attempt := 0; ; attempt++ {
 		tbl, err := cat.LoadTable(ctx, l.ident)
 		if err != nil {
-			return "", fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, err)
+			return "", fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, l.s3Context(l.cfg.Catalog.Warehouse, err))
 		}
 		old, err := l.filesToReplace(ctx, tbl, ids, tags, files)
 		if err != nil {
-			return "", fmt.Errorf("iceberg loader: %s: list the table's files: %w", what(ms), err)
+			return "", fmt.Errorf("iceberg loader: %s: list the table's files: %w", what(ms), l.s3Context(tbl.Location(), err))
 		}
 		// Rows of the partitions that compaction merged into shared files: those files are rewritten without
 		// them and swapped in the same snapshot.
 		cc, err := l.replaceCompacted(ctx, tbl, ids, old)
 		if err != nil {
-			return "", fmt.Errorf("iceberg loader: %s: table %s: %w", what(ms), l.cfg.Table, err)
+			return "", fmt.Errorf("iceberg loader: %s: table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
 		}
 		old = append(old, cc.removed...)
 		add := append(slices.Clip(files), cc.added...)
@@ -330,7 +330,7 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 		}
 		if err != nil {
 			removeFiles(ctx, tbl, cc.added)
-			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), err)
+			return "", fmt.Errorf("iceberg loader: %s: stage the commit: %w", what(ms), l.s3Context(tbl.Location(), err))
 		}
 		staged, err := txn.StagedTable()
 		if err != nil {
@@ -354,7 +354,7 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 		}
 		if !retryable(err) {
 			unknown()
-			return "", fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run replaces whatever landed): %w", what(ms), l.cfg.Table, err)
+			return "", fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run replaces whatever landed): %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
 		}
 		if attempt >= l.cfg.Commit.Retries {
 			removeFiles(ctx, tbl, cc.added)
