@@ -79,3 +79,57 @@ func BenchmarkWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRerun re-runs one of 16 partitions (16Ki rows each, 8 tenants under [tenant]) per iteration: on a
+// table of its own small files, and after compaction, where the re-run also rewrites the 8 compacted files that
+// hold its rows (each about 1/8 of the table) without them. The table is compacted again, untimed, before each
+// iteration, so every re-run meets compacted files.
+func BenchmarkRerun(b *testing.B) {
+	for _, compacted := range []bool{false, true} {
+		name := "own files"
+		if compacted {
+			name = "after compaction"
+		}
+		b.Run(name, func(b *testing.B) {
+			mem := memory.NewGoAllocator()
+			const parts = 16
+			schema, batches := benchBatches(mem, parts, 1<<14)
+			defer func() {
+				for _, r := range batches {
+					r.Release()
+				}
+			}()
+			l := newLoader(b, b.TempDir(), func(c *Config) { c.PartitionBy = []string{"tenant"} })
+			ctx := context.Background()
+			commit := func(i int) {
+				p := stage.Partition{ID: fmt.Sprintf("p%d", i), Key: fmt.Sprint(i)}
+				w, err := l.Begin(ctx, schema, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Write(ctx, batches[i]); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := w.Commit(ctx, stage.CommitInfo{PartitionID: p.ID, Key: p.Key}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range parts {
+				commit(i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if compacted {
+					b.StopTimer()
+					if _, err := Compact(ctx, loadTable(b, l), 0, 2); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				commit(i % parts)
+			}
+			b.ReportMetric(float64(b.N<<14)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
