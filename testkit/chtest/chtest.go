@@ -69,12 +69,11 @@ type Server struct {
 	User     string // a user with a password: "jetflow"
 	Password string
 
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	seq    atomic.Int64
-	stop   sync.Once
-	errs   error
+	dir  string
+	proc *sharedsrv.Proc
+	seq  atomic.Int64
+	stop sync.Once
+	errs error
 }
 
 // Addr is host:port of the native protocol.
@@ -100,7 +99,7 @@ func Start(t testing.TB) *Server {
 // CreateDatabase creates an empty database for this test, dropped when the test ends, and returns its name.
 func (s *Server) CreateDatabase(t testing.TB) string {
 	t.Helper()
-	name := dbName(t.Name(), s.seq.Add(1))
+	name := sharedsrv.DBName(t.Name(), s.seq.Add(1), 63)
 	if _, err := s.Query(context.Background(), "", "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("chtest: create database %s: %v", name, err)
 	}
@@ -156,24 +155,6 @@ func short(s string) string {
 	return s
 }
 
-// dbName makes a valid, unique database name from a test name.
-func dbName(test string, n int64) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(test) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	base := b.String()
-	if len(base) > 60 {
-		base = base[:60]
-	}
-	return "t_" + base + "_" + strconv.FormatInt(n, 10)
-}
-
 // Stop shuts the server down and removes its files.
 func (s *Server) Stop() error {
 	s.stop.Do(func() {
@@ -186,23 +167,7 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) shutdown() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("clickhouse-server in %s did not stop within 30s and was killed", s.dir)
-	}
+	return s.proc.Stop(syscall.SIGTERM, 30*time.Second, "clickhouse-server in "+s.dir)
 }
 
 // StartServer starts a server of its own (for a TestMain or a benchmark that manages it); Stop stops it.
@@ -217,7 +182,6 @@ func StartServer(ctx context.Context) (*Server, error) {
 	s := &Server{Host: "127.0.0.1", User: "jetflow", Password: "jetflow-test-password", dir: dir}
 	// A free port can be taken between our probe and the server binding it: try a few times.
 	for try := 0; ; try++ {
-		s.exited = make(chan struct{})
 		err = s.run(ctx)
 		if err == nil {
 			return s, nil
@@ -227,15 +191,6 @@ func StartServer(ctx context.Context) (*Server, error) {
 			return nil, err
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 const configXML = `<?xml version="1.0"?>
@@ -317,7 +272,7 @@ const usersXML = `<?xml version="1.0"?>
 func (s *Server) run(ctx context.Context) error {
 	var ports [4]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := sharedsrv.FreePort()
 		if err != nil {
 			return fmt.Errorf("chtest: find a free port: %w", err)
 		}
@@ -345,13 +300,11 @@ func (s *Server) run(ctx context.Context) error {
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	proc, err := sharedsrv.StartProc(cmd, syscall.SIGTERM)
+	if err != nil {
 		return fmt.Errorf("chtest: start %s: %w", Binary, err)
 	}
-	s.cmd = cmd
-	exited := s.exited
-	go func() { cmd.Wait(); close(exited) }()
+	s.proc = proc
 
 	ping := "http://" + net.JoinHostPort(s.Host, strconv.Itoa(s.HTTPPort)) + "/ping"
 	deadline := time.Now().Add(60 * time.Second)
@@ -367,8 +320,8 @@ func (s *Server) run(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-exited:
-			return fmt.Errorf("chtest: clickhouse-server exited at start (%s):\n%s", cmd.ProcessState, s.logTail())
+		case <-proc.Exited():
+			return fmt.Errorf("chtest: clickhouse-server exited at start (%s):\n%s", proc.State(), s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -57,12 +57,11 @@ type Server struct {
 	Password string // the superuser's password, checked on TCP connections
 	Version  string // the major version, e.g. "15"
 
-	dir    string // holds data/, sock/, pwfile and server.log
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the postmaster process has exited
-	seq    atomic.Int64  // numbers the databases CreateDatabase makes
-	stop   sync.Once
-	errs   error
+	dir  string // holds data/, sock/, pwfile and server.log
+	proc *sharedsrv.Proc
+	seq  atomic.Int64 // numbers the databases CreateDatabase makes
+	stop sync.Once
+	errs error
 }
 
 // The server shared by the tests of one binary: started by the first Start, stopped by Main after the tests.
@@ -102,7 +101,7 @@ func (s *Server) DSN(database string) string {
 // CreateDatabase creates an empty database for this test, dropped when the test ends, and returns its DSN.
 func (s *Server) CreateDatabase(t testing.TB) string {
 	t.Helper()
-	name := dbName(t.Name(), s.seq.Add(1))
+	name := sharedsrv.DBName(t.Name(), s.seq.Add(1), 63)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.admin(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -129,25 +128,6 @@ func (s *Server) admin(ctx context.Context, sql string) error {
 	return err
 }
 
-// dbName makes a valid, unique, recognizable database name from a test name (63 bytes at most).
-func dbName(test string, n int64) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(test) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	base := b.String()
-	suffix := "_" + strconv.FormatInt(n, 10)
-	if max := 63 - len("t_") - len(suffix); len(base) > max {
-		base = base[:max]
-	}
-	return "t_" + base + suffix
-}
-
 // Stop shuts the server down (fast shutdown: open sessions are ended) and removes its files.
 func (s *Server) Stop() error {
 	s.stop.Do(func() {
@@ -160,23 +140,7 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) shutdown() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("PostgreSQL in %s did not shut down within 30s and was killed", s.dir)
-	}
+	return s.proc.Stop(syscall.SIGINT, 30*time.Second, "PostgreSQL in "+s.dir) // SIGINT: fast shutdown
 }
 
 // binDir finds the bin directory of the newest PostgreSQL version installed.
@@ -233,7 +197,7 @@ func start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: temporary directory: %w", err)
 	}
-	s := &Server{Host: "127.0.0.1", User: "postgres", Version: version, dir: dir, exited: make(chan struct{})}
+	s := &Server{Host: "127.0.0.1", User: "postgres", Version: version, dir: dir}
 	if err := s.initdb(ctx, bin, cred); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -248,7 +212,6 @@ func start(ctx context.Context) (*Server, error) {
 			s.Stop()
 			return nil, err
 		}
-		s.exited = make(chan struct{})
 	}
 }
 
@@ -299,19 +262,10 @@ func (s *Server) initdb(ctx context.Context, bin string, cred *syscall.Credentia
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // run starts the postmaster as a child of the test binary (not daemonized through pg_ctl), so its parent-death
 // signal stops it if the binary dies without cleaning up, and waits until it accepts connections.
 func (s *Server) run(ctx context.Context, bin string, cred *syscall.Credential) error {
-	port, err := freePort()
+	port, err := sharedsrv.FreePort()
 	if err != nil {
 		return fmt.Errorf("pgtest: find a free port: %w", err)
 	}
@@ -326,13 +280,12 @@ func (s *Server) run(ctx context.Context, bin string, cred *syscall.Credential) 
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
 	cmd.Dir, cmd.Env = s.dir, env()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGINT}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	proc, err := sharedsrv.StartProc(cmd, syscall.SIGINT)
+	if err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
-	s.cmd = cmd
-	exited := s.exited
-	go func() { cmd.Wait(); close(exited) }()
+	s.proc = proc
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -344,8 +297,8 @@ func (s *Server) run(ctx context.Context, bin string, cred *syscall.Credential) 
 			return nil
 		}
 		select {
-		case <-exited:
-			return fmt.Errorf("pgtest: postgres exited at start (%s):\n%s", cmd.ProcessState, s.logTail())
+		case <-proc.Exited():
+			return fmt.Errorf("pgtest: postgres exited at start (%s):\n%s", proc.State(), s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

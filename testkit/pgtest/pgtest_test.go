@@ -61,23 +61,6 @@ func TestBinDirPicksNewestVersion(t *testing.T) {
 	}
 }
 
-func TestDBName(t *testing.T) {
-	tests := []struct {
-		test string
-		n    int64
-		want string
-	}{
-		{"TestX", 1, "t_testx_1"},
-		{"TestStore/postgres/Claim lifecycle", 12, "t_teststore_postgres_claim_lifecycle_12"},
-		{strings.Repeat("a", 100), 3, "t_" + strings.Repeat("a", 59) + "_3"},
-	}
-	for _, tt := range tests {
-		if got := dbName(tt.test, tt.n); got != tt.want || len(got) > 63 {
-			t.Errorf("dbName(%q, %d) = %q, want %q", tt.test, tt.n, got, tt.want)
-		}
-	}
-}
-
 // The server is real: databases are separate, dropped after their test, and TCP logins check the password.
 func TestServer(t *testing.T) {
 	ctx := context.Background()
