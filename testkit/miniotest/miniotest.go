@@ -16,9 +16,7 @@ package miniotest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/jetflow-dev/jetflow/testkit/shared"
 )
 
 // Module and Version are the MinIO build the tests use (MinIO has no semantic version tags; this is the newest
@@ -49,8 +49,7 @@ type Server struct {
 	Endpoint  string // http://127.0.0.1:PORT
 	AccessKey string
 	SecretKey string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	proc      *shared.Proc
 	log       *logBuffer
 }
 
@@ -122,46 +121,31 @@ func Start(t testing.TB, accessKey, secretKey string) *Server {
 	return srv
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(dir, bin, accessKey, secretKey string) (*Server, error) {
-	port, err := freePort()
+	port, err := shared.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("miniotest: find a free port: %w", err)
 	}
-	console, err := freePort()
+	console, err := shared.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("miniotest: find a free port: %w", err)
 	}
 	data := filepath.Join(dir, "data")
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: accessKey, SecretKey: secretKey,
-		done: make(chan struct{}), log: &logBuffer{}}
-	s.cmd = exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: accessKey, SecretKey: secretKey, log: &logBuffer{}}
+	cmd := exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), data)
 	// MINIO_* variables of the caller would change the server; only ours go in.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MINIO_") {
-			s.cmd.Env = append(s.cmd.Env, kv)
+			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	s.cmd.Env = append(s.cmd.Env, "MINIO_ROOT_USER="+accessKey, "MINIO_ROOT_PASSWORD="+secretKey,
+	cmd.Env = append(cmd.Env, "MINIO_ROOT_USER="+accessKey, "MINIO_ROOT_PASSWORD="+secretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "HOME="+dir)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if s.proc, err = shared.StartProc(cmd, syscall.SIGKILL); err != nil {
 		return nil, fmt.Errorf("miniotest: start %s: %w", bin, err)
 	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
 	if err := s.ready(30 * time.Second); err != nil {
 		s.Stop()
 		return nil, err
@@ -174,8 +158,8 @@ func (s *Server) ready(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		select {
-		case <-s.done:
-			return fmt.Errorf("miniotest: MinIO exited at start:\n%s", s.log.tail(4000))
+		case <-s.proc.Exited():
+			return fmt.Errorf("miniotest: MinIO exited at start (%s):\n%s", s.proc.State(), s.log.tail(4000))
 		default:
 		}
 		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
@@ -234,27 +218,7 @@ func (s *Server) Keys(t testing.TB, bucket, prefix string) []string {
 
 // Stop ends the server (SIGTERM, then SIGKILL after 5s) and waits for it.
 func (s *Server) Stop() error {
-	if s.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-s.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(5 * time.Second):
-		return errors.New("miniotest: MinIO did not exit after SIGKILL")
-	}
+	return s.proc.Stop(syscall.SIGTERM, 5*time.Second, "MinIO at "+s.Endpoint)
 }
 
 // logBuffer keeps the server's output for failure messages.
