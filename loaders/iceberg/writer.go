@@ -18,6 +18,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -39,6 +40,7 @@ type partitionWriter struct {
 	l      *Loader
 	p      stage.Partition
 	tbl    *table.Table
+	goHeap bool // batches are copied to the Go heap before iceberg-go sees them (keepsValueReferences)
 	ch     chan arrow.RecordBatch
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the writer goroutine ends
@@ -63,8 +65,13 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	// The writer goroutine outlives Begin's ctx only until Commit or Abort; it must not stop with a request-scoped
 	// ctx of Begin, so it gets its own, cancelled by Abort.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	wctx = compute.WithAllocator(wctx, l.alloc) // iceberg-go's writers allocate from the context's allocator
-	w := &partitionWriter{l: l, p: p, tbl: tbl, ch: make(chan arrow.RecordBatch, 2), cancel: cancel, done: make(chan struct{})}
+	w := &partitionWriter{l: l, p: p, tbl: tbl, ch: make(chan arrow.RecordBatch, 2), cancel: cancel, done: make(chan struct{}),
+		goHeap: keepsValueReferences(tbl)}
+	alloc := l.alloc
+	if w.goHeap {
+		alloc = memory.DefaultAllocator
+	}
+	wctx = compute.WithAllocator(wctx, alloc) // iceberg-go's writers allocate from the context's allocator
 	if l.group != nil {
 		l.group.join()
 	}
@@ -125,7 +132,15 @@ func (w *partitionWriter) Write(ctx context.Context, batch arrow.RecordBatch) er
 	if batch.NumRows() == 0 {
 		return nil
 	}
-	batch.Retain() // iceberg-go releases what it consumes
+	if w.goHeap {
+		cp, err := goHeapCopy(batch)
+		if err != nil {
+			return fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
+		}
+		batch = cp
+	} else {
+		batch.Retain() // iceberg-go releases what it consumes
+	}
 	select {
 	case w.ch <- batch:
 		return nil

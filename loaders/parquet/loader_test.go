@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
@@ -216,7 +217,9 @@ func TestWritersDealBatchesRoundRobin(t *testing.T) {
 }
 
 func TestHivePartitioning(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	// Guarded: the batch is released once Write returns, as the engine does, and a directory name or other value
+	// kept as a reference into it would fault at Commit.
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "year", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
@@ -232,9 +235,19 @@ func TestHivePartitioning(t *testing.T) {
 		{"year": null, "region": "",        "day": "2026-11-23", "ok": false, "amount": 4},
 		{"year": 2026, "region": null,      "day": "2026-11-22", "ok": true, "amount": 5}
 	]`)
-	defer rec.Release()
 	l := newLoader(t, mem, parquet.Config{Path: t.TempDir(), PartitionBy: []string{"year", "region", "day", "ok"}})
-	load(t, l, schema, "hv", rec)
+	w, err := l.Begin(context.Background(), schema, testPartition("hv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Write(context.Background(), rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(context.Background(), stage.CommitInfo{Pipeline: "orders", RunInstance: testRun.Label, PartitionID: "hv", Key: "id[hv]", Rows: 5}); err != nil {
+		t.Fatal(err)
+	}
 	s, _ := l.Destination(context.Background(), testRun)
 	files := dataFiles(t, s)
 	want := []string{

@@ -1,0 +1,61 @@
+package iceberg
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+// iceberg-go keeps a data file's string partition values (identity, truncate) until the manifest is written at
+// commit. The engine releases each batch once Write returns, and jetflow run's allocator unmaps released buffers:
+// on the guarded allocator a reference kept into a released batch faults, so this test fails loudly unless the
+// loader hands iceberg-go copies on the Go heap.
+func TestStringPartitionValuesOutliveReleasedBatches(t *testing.T) {
+	tests := []struct {
+		name        string
+		partitionBy []string
+		wantCopy    bool
+	}{
+		{"identity and truncate of strings", []string{"identity(tenant_id)", "truncate(4, sku)"}, true},
+		{"numbers and times only", []string{"day(updated_at)", "bucket(4, id)"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+			defer mem.AssertSize(t, 0)
+			l := newLoader(t, t.TempDir(), func(c *Config) { c.PartitionBy = tc.partitionBy })
+			batches := []arrow.RecordBatch{orders(t, mem, 0, 150), orders(t, mem, 150, 150)}
+			want := testkit.ConcatRecords(mem, batches)
+			defer want.Release()
+
+			ctx := context.Background()
+			p := testkit.PartitionFor("released")
+			w, err := l.Begin(ctx, ordersSchema(), p)
+			if err != nil {
+				testkit.ReleaseAll(batches)
+				t.Fatal(err)
+			}
+			if got := w.(*partitionWriter).goHeap; got != tc.wantCopy {
+				t.Errorf("copies to the Go heap: %v, want %v", got, tc.wantCopy)
+			}
+			for _, b := range batches {
+				err := w.Write(ctx, b)
+				b.Release() // as the engine does: the loader keeps what it needs
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.Commit(ctx, testkit.CommitInfoFor(p, want.NumRows())); err != nil {
+				t.Fatal(err)
+			}
+			got := scan(t, l, mem, nil)
+			defer got.Release()
+			testkit.AssertRecordsEqual(t, want, got, testkit.SortBy("id"))
+		})
+	}
+}
