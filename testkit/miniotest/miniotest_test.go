@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -36,5 +37,16 @@ func TestServer(t *testing.T) {
 	if resp, err := http.Get(srv.Endpoint + "/minio/health/live"); err == nil {
 		resp.Body.Close()
 		t.Fatal("MinIO still answers after Stop")
+	}
+}
+
+// CI builds the MinIO the tests look for: .ci/run must name this package's Version.
+func TestCIBuildsThisVersion(t *testing.T) {
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ci), "MINIO_VERSION="+Version+"\n") {
+		t.Errorf(".ci/run does not build MinIO %s (set its MINIO_VERSION to it)", Version)
 	}
 }
