@@ -51,7 +51,8 @@ type Store struct {
 	prefix string // "" or ends with "/"
 	// localDir is the directory of the root for local stores; Rename uses os.Rename there.
 	localDir string
-	owner    bool // Close closes the bucket only on the store Open returned
+	owner    bool   // Close closes the bucket only on the store Open returned
+	endpoint string // S3 stores: the server errors name, "AWS S3" when none was given
 }
 
 // ErrNotFound is returned (wrapped) when a key does not exist.
@@ -109,7 +110,11 @@ func Open(ctx context.Context, rawURL string, opts S3Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", root, err)
 	}
-	return &Store{bucket: b, url: root + "/" + prefix, prefix: prefix, owner: true}, nil
+	endpoint := opts.Endpoint
+	if endpoint == "" {
+		endpoint = "AWS S3"
+	}
+	return &Store{bucket: b, url: root + "/" + prefix, prefix: prefix, owner: true, endpoint: endpoint}, nil
 }
 
 func openLocal(rawURL string) (*Store, error) {
@@ -219,9 +224,26 @@ func (s *Store) checkKey(key string) (string, error) {
 
 func (s *Store) wrap(op, key string, err error) error {
 	if gcerrors.Code(err) == gcerrors.NotFound || errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %s%s: %w", op, s.url, key, ErrNotFound)
+		return fmt.Errorf("%s %s%s%s: %w", op, s.url, key, s.at(), ErrNotFound)
 	}
-	return fmt.Errorf("%s %s%s: %w", op, s.url, key, err)
+	return fmt.Errorf("%s %s%s%s: %w%s", op, s.url, key, s.at(), err, authHint(err))
+}
+
+// at names the S3 server in errors (" at http://minio:9000"); local stores need nothing.
+func (s *Store) at() string {
+	if s.endpoint == "" {
+		return ""
+	}
+	return " at " + s.endpoint
+}
+
+// authHint tells what to check when the server refused the credentials.
+func authHint(err error) string {
+	if err == nil || gcerrors.Code(err) != gcerrors.PermissionDenied && !strings.Contains(err.Error(), "SignatureDoesNotMatch") &&
+		!strings.Contains(err.Error(), "InvalidAccessKeyId") {
+		return ""
+	}
+	return " (the server refused the credentials: check the s3 access_key_id and secret_access_key, or the bucket's policy)"
 }
 
 // Create opens key for writing. The object becomes visible only when Close returns nil; cancelling ctx before
@@ -377,7 +399,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s%s: %w", s.url, prefix, err)
+			return nil, fmt.Errorf("list %s%s%s: %w%s", s.url, prefix, s.at(), err, authHint(err))
 		}
 		if obj.IsDir {
 			continue
