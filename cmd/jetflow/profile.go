@@ -43,22 +43,28 @@ func startProfiler(cpuPath, memPath string) (*profiler, error) {
 func (p *profiler) watchHeap() {
 	defer p.done.Done()
 	var peak uint64
-	tick := time.NewTicker(500 * time.Millisecond)
+	written := false
+	// Checked often enough to catch the peak of a run of a second; ReadMemStats stops the world for microseconds.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		select {
+		case <-p.stop:
+			if !written { // a run shorter than a tick: its profile is the one at its end
+				p.err = p.writeHeap()
+			}
+			return
+		case <-tick.C:
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		if ms.HeapInuse > peak || peak == 0 {
+		if ms.HeapInuse > peak {
 			peak = ms.HeapInuse
 			if err := p.writeHeap(); err != nil {
 				p.err = err
 				return
 			}
-		}
-		select {
-		case <-p.stop:
-			return
-		case <-tick.C:
+			written = true
 		}
 	}
 }
