@@ -59,4 +59,3 @@ func TestConformanceHadoop(t *testing.T) {
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
 	})
 }
-

@@ -18,7 +18,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -40,7 +39,7 @@ type partitionWriter struct {
 	l      *Loader
 	p      stage.Partition
 	tbl    *table.Table
-	goHeap bool // batches are copied to the Go heap before iceberg-go sees them (keepsValueReferences)
+	goHeap []string // columns copied to the Go heap before iceberg-go sees a batch (referencedColumns)
 	ch     chan arrow.RecordBatch
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the writer goroutine ends
@@ -66,12 +65,8 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	// ctx of Begin, so it gets its own, cancelled by Abort.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w := &partitionWriter{l: l, p: p, tbl: tbl, ch: make(chan arrow.RecordBatch, 2), cancel: cancel, done: make(chan struct{}),
-		goHeap: keepsValueReferences(tbl)}
-	alloc := l.alloc
-	if w.goHeap {
-		alloc = memory.DefaultAllocator
-	}
-	wctx = compute.WithAllocator(wctx, alloc) // iceberg-go's writers allocate from the context's allocator
+		goHeap: referencedColumns(tbl)}
+	wctx = compute.WithAllocator(wctx, l.alloc) // iceberg-go's writers allocate from the context's allocator
 	if l.group != nil {
 		l.group.join()
 	}
@@ -132,8 +127,8 @@ func (w *partitionWriter) Write(ctx context.Context, batch arrow.RecordBatch) er
 	if batch.NumRows() == 0 {
 		return nil
 	}
-	if w.goHeap {
-		cp, err := goHeapCopy(batch)
+	if len(w.goHeap) > 0 {
+		cp, err := withGoHeapColumns(batch, w.goHeap)
 		if err != nil {
 			return fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
 		}
