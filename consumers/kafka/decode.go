@@ -447,16 +447,22 @@ func (n *node) members(s *jscan, depth int) error {
 			_, err := s.key()
 			return err
 		}
-		// The key the guess expects, as it is usually written (quoted, no escapes), is one comparison; anything
-		// else is scanned and looked up.
-		var key []byte
-		if guess < len(n.quoted) && n.quoted[guess] != nil && bytes.HasPrefix(b[s.pos:], n.quoted[guess]) {
-			key = b[s.pos+1 : s.pos+len(n.quoted[guess])-1]
-			s.pos += len(n.quoted[guess])
+		// Producers write an object's fields in the same order message after message: the key after the last one
+		// is tried first, as it is usually written (quoted, no escapes), in one comparison; any other key is
+		// scanned, compared with the guess and otherwise looked up.
+		i, ok := guess, false
+		if q := n.quoted; i < len(q) && q[i] != nil && bytes.HasPrefix(b[s.pos:], q[i]) {
+			s.pos += len(q[i])
+			ok = true
 		} else {
-			var err error
-			if key, err = s.str(); err != nil {
+			key, err := s.str()
+			if err != nil {
 				return err
+			}
+			if i < len(n.fields) && n.fields[i] == bstr(key) {
+				ok = true
+			} else {
+				i, ok = n.index[bstr(key)]
 			}
 		}
 		if s.ws(); s.pos >= len(b) || b[s.pos] != ':' {
@@ -467,14 +473,7 @@ func (n *node) members(s *jscan, depth int) error {
 			return s.errorf("want : after an object key, got %s", quoteChar(c))
 		}
 		s.pos++
-		// Producers write an object's fields in the same order message after message: try the field after the
-		// last one first, and hash the key only when the guess is wrong.
-		i, ok := guess, false
-		if i < len(n.fields) && n.fields[i] == bstr(key) {
-			ok = true
-		} else {
-			i, ok = n.index[bstr(key)]
-		}
+		s.ws() // so that the value starts right at s.pos, value's fast case
 		if ok {
 			guess = i + 1
 		}
