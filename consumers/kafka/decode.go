@@ -433,17 +433,20 @@ func (n *node) object(s *jscan, depth int) error {
 	return err
 }
 
-// members is object's loop. The separators are read inline, the common case; anything unexpected is handed to
-// jscan's more and key, whose errors say what was wanted.
+// members is object's loop. The separators are read inline, on a local position the compiler keeps in a
+// register (s.pos is set before anything that reads it); anything unexpected is handed to jscan's more and key,
+// whose errors say what was wanted.
 func (n *node) members(s *jscan, depth int) error {
 	b := s.b
-	if s.ws(); s.pos < len(b) && b[s.pos] == '}' {
-		s.pos++
+	pos := skipWS(b, s.pos)
+	if pos < len(b) && b[pos] == '}' {
+		s.pos = pos + 1
 		return nil
 	}
 	guess := 0
 	for {
-		if s.pos >= len(b) || b[s.pos] != '"' {
+		if pos >= len(b) || b[pos] != '"' {
+			s.pos = pos
 			_, err := s.key()
 			return err
 		}
@@ -451,29 +454,31 @@ func (n *node) members(s *jscan, depth int) error {
 		// is tried first, as it is usually written (quoted, no escapes), in one comparison; any other key is
 		// scanned, compared with the guess and otherwise looked up.
 		i, ok := guess, false
-		if q := n.quoted; i < len(q) && q[i] != nil && bytes.HasPrefix(b[s.pos:], q[i]) {
-			s.pos += len(q[i])
+		if q := n.quoted; i < len(q) && q[i] != nil && bytes.HasPrefix(b[pos:], q[i]) {
+			pos += len(q[i])
 			ok = true
 		} else {
+			s.pos = pos
 			key, err := s.str()
 			if err != nil {
 				return err
 			}
+			pos = s.pos
 			if i < len(n.fields) && n.fields[i] == bstr(key) {
 				ok = true
 			} else {
 				i, ok = n.index[bstr(key)]
 			}
 		}
-		if s.ws(); s.pos >= len(b) || b[s.pos] != ':' {
+		if pos = skipWS(b, pos); pos >= len(b) || b[pos] != ':' {
+			s.pos = pos
 			c, err := s.peek()
 			if err != nil {
 				return err
 			}
 			return s.errorf("want : after an object key, got %s", quoteChar(c))
 		}
-		s.pos++
-		s.ws() // so that the value starts right at s.pos, value's fast case
+		s.pos = skipWS(b, pos+1) // the value starts right at s.pos: value's fast case
 		if ok {
 			guess = i + 1
 		}
@@ -488,25 +493,34 @@ func (n *node) members(s *jscan, depth int) error {
 				return err
 			}
 		}
-		if s.ws(); s.pos < len(b) {
-			switch b[s.pos] {
+		if pos = skipWS(b, s.pos); pos < len(b) {
+			switch b[pos] {
 			case ',':
-				s.pos++
-				if s.ws(); s.pos < len(b) && b[s.pos] == '}' {
+				if pos = skipWS(b, pos+1); pos < len(b) && b[pos] == '}' {
+					s.pos = pos
 					return s.errorf("trailing comma")
 				}
 				continue
 			case '}':
-				s.pos++
+				s.pos = pos + 1
 				return nil
 			}
 		}
+		s.pos = pos
 		first := false
 		if _, err := s.more('}', &first); err != nil {
 			return err
 		}
 		return s.errorf("want , or }")
 	}
+}
+
+// skipWS returns the position of the first byte at or after i that is not JSON white space.
+func skipWS(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
