@@ -324,12 +324,39 @@ loaders:
 	}
 }
 
-// A stream whose state store is lost (an ephemeral SQLite file in a pod) resumes from the checkpoints in the
-// Parquet commit markers: the second round starts after the first round's newest partition, not at row 0, and
-// the output is one gap-free sequence.
+// A stream whose state store is lost (an ephemeral SQLite file in a pod) resumes from the checkpoints the
+// destination holds (the Parquet commit markers, the Iceberg snapshot summaries): the second round starts after
+// the first round's newest partition, not at row 0, and the output is one gap-free sequence.
 func TestStreamResumesFromDestinationWhenStateIsLost(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "s.yaml", `name: events
+	tests := []struct {
+		name   string
+		loader string
+		files  func(t *testing.T, dir string) string // the live data files, for DuckDB's read_parquet
+	}{
+		{"parquet", "  - type: parquet\n    path: out/events\n", func(t *testing.T, dir string) string {
+			return "'" + filepath.Join(dir, "out", "events") + "/**/*.parquet'"
+		}},
+		{"iceberg", "  - type: iceberg\n    catalog: { warehouse: wh }\n    table: lake.events\n", func(t *testing.T, dir string) string {
+			l := icebergTable(t, dir, "events", "")
+			tbl, err := l.LoadTable(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tasks, err := tbl.Scan().PlanFiles(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var files []string
+			for _, task := range tasks {
+				files = append(files, "'"+strings.TrimPrefix(task.File.FilePath(), "file://")+"'")
+			}
+			return "[" + strings.Join(files, ", ") + "]"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "s.yaml", `name: events
 consumer:
   type: generate
   batch_rows: 1000
@@ -337,41 +364,40 @@ consumer:
   columns:
     - { name: id, type: int64, sequence: true }
 loaders:
-  - type: parquet
-    path: out/events
-`)
-	var rounds []string
-	for round := range 2 {
-		if round == 1 {
-			if err := os.RemoveAll(filepath.Join(dir, ".jetflow")); err != nil {
-				t.Fatal(err)
+`+tc.loader)
+			var rounds []string
+			for round := range 2 {
+				if round == 1 {
+					if err := os.RemoveAll(filepath.Join(dir, ".jetflow")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
+				var out syncBuffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "three stream commits", time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= 3 })
+				cmd.Process.Signal(syscall.SIGTERM)
+				r := finish(t, cmd, cmd.Wait(), out.String(), "")
+				if r.code != exitOK {
+					t.Fatalf("round %d: stream stopped by SIGTERM exited %d, want 0\n%s", round, r.code, r.stdout)
+				}
+				rounds = append(rounds, out.String())
 			}
-		}
-		cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "three stream commits", time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= 3 })
-		cmd.Process.Signal(syscall.SIGTERM)
-		r := finish(t, cmd, cmd.Wait(), out.String(), "")
-		if r.code != exitOK {
-			t.Fatalf("round %d: stream stopped by SIGTERM exited %d, want 0\n%s", round, r.code, r.stdout)
-		}
-		rounds = append(rounds, out.String())
-	}
-	if !strings.Contains(rounds[1], "resuming after the newest partition the destination holds") {
-		t.Errorf("the second round did not say it resumed from the destination:\n%s", rounds[1])
-	}
-	if strings.Contains(rounds[1], `"partition":"rows@0"`) {
-		t.Errorf("the second round started again at row 0 instead of after the committed partitions:\n%s", rounds[1])
-	}
-	rows := testkit.DuckDBQuery(t, `SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet('`+
-		filepath.Join(dir, "out", "events")+`/**/*.parquet')`)
-	n := rows[0]["n"]
-	if n == "0" || rows[0]["d"] != n || rows[0]["lo"] != "0" || fmt.Sprint(mustAtoi(t, rows[0]["hi"])+1) != n {
-		t.Fatalf("stream output is not one gap-free sequence: %v", rows[0])
+			if !strings.Contains(rounds[1], "resuming after the newest partition the destination holds") {
+				t.Errorf("the second round did not say it resumed from the destination:\n%s", rounds[1])
+			}
+			if strings.Contains(rounds[1], `"partition":"rows@0"`) {
+				t.Errorf("the second round started again at row 0 instead of after the committed partitions:\n%s", rounds[1])
+			}
+			rows := testkit.DuckDBQuery(t, `SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet(`+tc.files(t, dir)+`)`)
+			n := rows[0]["n"]
+			if n == "0" || rows[0]["d"] != n || rows[0]["lo"] != "0" || fmt.Sprint(mustAtoi(t, rows[0]["hi"])+1) != n {
+				t.Fatalf("stream output is not one gap-free sequence: %v", rows[0])
+			}
+		})
 	}
 }
 

@@ -62,6 +62,9 @@ const (
 	PropRunInstance   = "jetflow.run-instance"
 	PropPipeline      = "jetflow.pipeline"
 	PropCheckpoint    = "jetflow.checkpoint"
+	// PropStream lists the lane and checkpoint of each stream partition of the commit, as JSON
+	// [{"lane": ..., "checkpoint": ...}], so a stream whose state store was lost resumes from the table.
+	PropStream = "jetflow.stream"
 )
 
 var codecs = map[string]string{"zstd": "zstd", "snappy": "snappy", "gzip": "gzip", "lz4": "lz4_raw", "none": "uncompressed"}

@@ -383,6 +383,7 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 func summaryProps(ms []member) iceberg.Properties {
 	var ids, keys, runs, pipes []string
 	checkpoints := map[string]string{}
+	var stream []streamCheckpoint
 	for _, m := range ms {
 		ids = append(ids, m.info.PartitionID)
 		keys = append(keys, m.info.Key)
@@ -394,6 +395,9 @@ func summaryProps(ms []member) iceberg.Properties {
 		}
 		if m.info.Checkpoint != "" {
 			checkpoints[m.info.PartitionID] = m.info.Checkpoint
+			if m.info.Lane != "" {
+				stream = append(stream, streamCheckpoint{Lane: m.info.Lane, Checkpoint: m.info.Checkpoint})
+			}
 		}
 	}
 	props := iceberg.Properties{
@@ -410,7 +414,17 @@ func summaryProps(ms []member) iceberg.Properties {
 		b, _ := json.Marshal(checkpoints)
 		props[PropCheckpoint] = string(b) // partition id → checkpoint
 	}
+	if len(stream) > 0 {
+		b, _ := json.Marshal(stream)
+		props[PropStream] = string(b)
+	}
 	return props
+}
+
+// streamCheckpoint is one stream partition's place in PropStream.
+type streamCheckpoint struct {
+	Lane       string `json:"lane"`
+	Checkpoint string `json:"checkpoint"`
 }
 
 // removeStaged deletes the manifest list and the manifests a commit that certainly failed wrote for its
