@@ -89,7 +89,10 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		c.Compression = "zstd"
 	}
 	if c.RowGroupSize == 0 {
-		c.RowGroupSize = 32 << 20
+		c.RowGroupSize = 16 << 20
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = 64 << 20
 	}
 	if c.TargetFileSize == 0 {
 		c.TargetFileSize = 512 << 20
@@ -153,6 +156,9 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	}
 	if c.TargetFileSize < 0 {
 		errs = append(errs, stage.FieldErrorf("target_file_size", "must be positive"))
+	}
+	if c.BufferSize < 0 {
+		errs = append(errs, stage.FieldErrorf("buffer_size", "must be positive"))
 	}
 	if c.Writers < 1 || c.Writers > 64 {
 		errs = append(errs, stage.FieldErrorf("writers", "%d is out of range 1-64", c.Writers))

@@ -429,7 +429,32 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 			return err
 		}
 	}
-	return nil
+	return w.holdWithinBuffer()
+}
+
+// holdWithinBuffer writes out row groups early, the largest first, while the row groups the open files hold
+// together exceed buffer_size: with many Hive directories open, row groups get smaller instead of memory bigger.
+func (w *fileWorker) holdWithinBuffer() error {
+	if len(w.files) < 2 { // one file's row group is cut at row_group_size
+		return nil
+	}
+	for {
+		var total, largest int64
+		var big *openFile
+		for _, f := range w.files {
+			rg := f.fw.RowGroupTotalBytesWritten()
+			total += rg
+			if rg > largest {
+				largest, big = rg, f
+			}
+		}
+		if total <= int64(w.pw.l.cfg.BufferSize) || big == nil {
+			return nil
+		}
+		if err := big.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
+		}
+	}
 }
 
 func (w *fileWorker) openFile(dir string) (*openFile, error) {
