@@ -82,6 +82,8 @@ type Consumer struct {
 	resumedOK bool
 
 	badMessages atomic.Int64 // bad messages skipped or dead-lettered since the consumer was built
+
+	pools *recordPools // the reading clients' record and decompression memory; every record read is recycled
 }
 
 var (
@@ -92,7 +94,7 @@ var (
 )
 
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
-	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger}
+	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, pools: &recordPools{}}
 	if c.alloc == nil {
 		c.alloc = memory.DefaultAllocator
 	}
@@ -546,7 +548,8 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	defer r.b.release()
 	if lo < hi {
 		opts := append(append([]kgo.Opt(nil), c.base...),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(lo)}}))
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(lo)}}),
+			kgo.WithPools(c.pools))
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return fmt.Errorf("kafka: connect to %s: %w", strings.Join(c.cfg.Brokers, ","), err)
@@ -563,6 +566,9 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 			}
 			var rerr error
 			fetches.EachRecord(func(rec *kgo.Record) {
+				// Every value is copied into the batch (or cloned for the dead letter) before the record goes back
+				// to the pools.
+				defer rec.Recycle()
 				if rerr != nil || rec.Offset >= hi || rec.Offset < next {
 					return
 				}

@@ -77,6 +77,7 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 		kgo.ConsumeResetOffset(c.startOffset()),
+		kgo.WithPools(c.pools), // the lanes recycle each record once it is in a batch
 	)
 	if c.cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(c.cfg.SessionTimeout.D()))
@@ -385,22 +386,27 @@ func (s *streamer) readPartition(ctx context.Context, ln *laneState, p stage.Par
 			rec := (*pending)[0]
 			*pending = (*pending)[1:]
 			if rec.Offset < next {
+				rec.Recycle()
 				continue
 			}
 			if rec.Attrs.IsControl() { // a transaction marker: nothing to load, but the checkpoint moves past it
 				next = rec.Offset + 1
+				rec.Recycle()
 				continue
 			}
 			if rec.Offset > next && rows == 0 && rec.Offset-next > 1 {
 				s.c.log.Warn("kafka: offsets skipped at the start of a partition (deleted by retention or compaction, or transaction markers)",
 					"lane", ln.name, "expected", next, "got", rec.Offset)
 			}
-			if err := r.record(rec); err != nil {
+			err := r.record(rec) // copies the record into the batch, or clones it for the dead letter
+			off, size := rec.Offset, int64(len(rec.Key)+len(rec.Value))
+			rec.Recycle() // zeroes *rec
+			if err != nil {
 				return 0, err
 			}
-			next = rec.Offset + 1
+			next = off + 1
 			rows++
-			bytes += int64(len(rec.Key) + len(rec.Value))
+			bytes += size
 		}
 		if (roll.Rows > 0 && rows >= roll.Rows) || (roll.Bytes > 0 && bytes >= int64(roll.Bytes)) {
 			return s.finish(ctx, r, p, next)
