@@ -79,12 +79,26 @@ func Produce(ctx context.Context, brokers, topic string, partitions int, from, n
 // FranzAlone reads want records of the topic's partitions from the start with franz-go, discarding them: the
 // ceiling a Kafka consumer is measured against.
 func FranzAlone(ctx context.Context, brokers, topic string, partitions int, want int64) error {
+	return franz(ctx, brokers, topic, partitions, want, false)
+}
+
+// FranzPooled is FranzAlone with franz-go's record and decompression pools (kgo.WithPools), every record
+// recycled as it is discarded: what franz-go alone costs with the memory reuse the kafka consumer does.
+func FranzPooled(ctx context.Context, brokers, topic string, partitions int, want int64) error {
+	return franz(ctx, brokers, topic, partitions, want, true)
+}
+
+func franz(ctx context.Context, brokers, topic string, partitions int, want int64, pooled bool) error {
 	offsets := map[int32]kgo.Offset{}
 	for p := range partitions {
 		offsets[int32(p)] = kgo.NewOffset().AtStart()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(50<<20), kgo.FetchMaxPartitionBytes(4<<20))
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxBytes(50 << 20), kgo.FetchMaxPartitionBytes(4 << 20)}
+	if pooled {
+		opts = append(opts, kgo.WithPools(&pools{}))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
@@ -96,6 +110,33 @@ func FranzAlone(ctx context.Context, brokers, topic string, partitions int, want
 			return err
 		}
 		n += int64(f.NumRecords())
+		if pooled {
+			f.EachRecord(func(r *kgo.Record) { r.Recycle() })
+		}
 	}
 	return nil
 }
+
+// pools is a kgo.PoolRecords and kgo.PoolDecompressBytes, as the kafka consumer's.
+type pools struct {
+	recs  sync.Pool // *[]kgo.Record
+	bytes sync.Pool // *[]byte
+}
+
+func (p *pools) GetRecords(n int) []kgo.Record {
+	if v, ok := p.recs.Get().(*[]kgo.Record); ok && cap(*v) >= n {
+		return (*v)[:0]
+	}
+	return make([]kgo.Record, 0, n)
+}
+
+func (p *pools) PutRecords(s []kgo.Record) { p.recs.Put(&s) }
+
+func (p *pools) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
+	if v, ok := p.bytes.Get().(*[]byte); ok && cap(*v) >= 4*len(compressed) {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, 4*len(compressed))
+}
+
+func (p *pools) PutDecompressBytes(b []byte) { p.bytes.Put(&b) }
