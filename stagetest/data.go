@@ -306,12 +306,14 @@ func valueNode(arr arrow.Array, i int) *yaml.Node {
 	switch a := arr.(type) {
 	case *array.Dictionary:
 		return valueNode(a.Dictionary(), a.GetValueIndex(i))
+	// Arrow's string values point into the batch's buffers, which are released (and, off the Go heap, unmapped)
+	// before the nodes are written out: clone them.
 	case *array.String:
-		return strNode(a.Value(i))
+		return strNode(strings.Clone(a.Value(i)))
 	case *array.LargeString:
-		return strNode(a.Value(i))
+		return strNode(strings.Clone(a.Value(i)))
 	case *array.StringView:
-		return strNode(a.Value(i))
+		return strNode(strings.Clone(a.Value(i)))
 	case *array.Binary:
 		return strNode(string(a.Value(i)))
 	case *array.LargeBinary:

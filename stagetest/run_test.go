@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stagetest"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -54,7 +55,7 @@ func runFiles(t *testing.T, dir string, opts stagetest.Options) stagetest.Report
 	if err != nil {
 		t.Fatalf("loading %s: %v", dir, err)
 	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	opts.Alloc, opts.TempDir = mem, t.TempDir()
 	return stagetest.Run(context.Background(), ps, opts)

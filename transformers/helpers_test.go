@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	_ "github.com/jetflow-dev/jetflow/consumers/generate"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -195,7 +196,7 @@ func dictEncode(t testing.TB, mem memory.Allocator, in arrow.RecordBatch) arrow.
 }
 
 func checkedMem(t testing.TB) *memory.CheckedAllocator {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
 	return mem
 }

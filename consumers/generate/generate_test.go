@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -131,7 +132,7 @@ func release(arrs []arrow.Array) {
 }
 
 func TestDeterministicAcrossPartitioningAndBatching(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	const rows = 1000
 	layouts := []struct {
@@ -183,7 +184,7 @@ func TestDeterministicAcrossPartitioningAndBatching(t *testing.T) {
 }
 
 func TestEveryType(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	const rows = 4000
 	cols := allTypes()
@@ -392,7 +393,7 @@ func TestPartitions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			g := newGen(t, mem, Config{Rows: tt.rows, BatchRows: 3, Columns: []Column{{Name: "id", Type: "int64", Sequence: true}}, Partition: tt.part})
 			parts, err := g.Partitions(context.Background(), day)
@@ -438,7 +439,7 @@ func TestPartitions(t *testing.T) {
 }
 
 func TestReadRejectsForeignBounds(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	g := newGen(t, mem, Config{Rows: 10, BatchRows: 3, Columns: []Column{{Name: "x", Type: "int8"}}})
 	for _, p := range []stage.Partition{
@@ -454,7 +455,7 @@ func TestReadRejectsForeignBounds(t *testing.T) {
 }
 
 func TestReadCancellationAndOutError(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	g := newGen(t, mem, Config{Rows: 1000, BatchRows: 100, Columns: allTypes()})
 	parts, _ := g.Partitions(context.Background(), day)

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -101,7 +102,7 @@ func releaseStreamed(parts []*streamed) {
 }
 
 func TestStreamRollByRowsAndResume(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	cols := []Column{
 		{Name: "id", Type: "int64", Sequence: true},
@@ -173,7 +174,7 @@ func fmtInts(v []int64) string {
 }
 
 func TestStreamRollByBytes(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	// 10 int64 rows without nulls are 80 buffer bytes: the partition ends after the batch that reaches 200.
 	s := newStream(t, mem, Config{BatchRows: 10, Columns: []Column{{Name: "x", Type: "int64"}},
@@ -192,7 +193,7 @@ func TestStreamRollByBytes(t *testing.T) {
 }
 
 func TestStreamRollByIntervalWithRate(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	const rate = 2000
 	s := newStream(t, mem, Config{BatchRows: 1000, Columns: []Column{{Name: "x", Type: "int32"}},
@@ -304,7 +305,7 @@ func TestStreamStopsAndFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

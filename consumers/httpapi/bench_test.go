@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkDecode(b *testing.B) {
 	const records = benchPageSize * benchPages
 
 	b.Run("consumer", func(b *testing.B) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		cfg := testConfig(srv.URL)
 		cfg.Records = "data"
 		cfg.BatchRows = 64 * 1024

@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/jetflow-dev/jetflow/consumers/httpapi"
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -137,7 +138,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	b, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: mem, Dir: out})
 	if err != nil {

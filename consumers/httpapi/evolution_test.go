@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -56,7 +57,7 @@ func TestSchemaEvolution(t *testing.T) {
 			wantExtra:  []string{"", "", `{"late":{"x":[1,2.5]},"q":"say \"hi\"\u000a"}`, `{"late":null}`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			cfg := testConfig(srv.URL)
 			cfg.Pagination.Type = "page"

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -198,7 +199,7 @@ func TestPagination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			var requests atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -266,7 +267,7 @@ func TestRepeatsAreDetected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			var requests atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -292,7 +293,7 @@ func TestRepeatsAreDetected(t *testing.T) {
 }
 
 func TestDecodeDeclaredTypes(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	body := `{"data": {"items": [
 		{"i": 1, "i32": 7, "f": 1.5, "b": true, "s": "x", "d": "2026-01-01", "ts": "2026-01-01T10:00:00.5Z", "ep": 1767261600000000,
@@ -324,7 +325,7 @@ func TestDecodeDeclaredTypes(t *testing.T) {
 }
 
 func TestInferSchema(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	pages := []string{
 		`[{"id": 1, "n": 1, "mixed": 1, "obj": {"a": 1}, "tags": [1], "nul": null},
@@ -373,7 +374,7 @@ func TestInferSchema(t *testing.T) {
 }
 
 func TestEmptyFirstPage(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	for _, body := range []string{`{"data": []}`, `{"data": null}`} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) }))
@@ -389,7 +390,7 @@ func TestEmptyFirstPage(t *testing.T) {
 }
 
 func TestBatchesAreCutBetweenPages(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lo := qint(r, "offset", 0)
@@ -457,7 +458,7 @@ func TestRenderRequest(t *testing.T) {
 }
 
 func TestPartitionsByID(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		acct := strings.TrimPrefix(r.URL.Path, "/accounts/")
@@ -559,7 +560,7 @@ func TestParentFields(t *testing.T) {
 	}
 	for _, declared := range []bool{true, false} {
 		t.Run(fmt.Sprintf("declared schema %v", declared), func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, pages[qint(r, "page", 1)-1])

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -21,7 +22,7 @@ import (
 // TestIncremental plays the engine's part of the proposed watermark hook against a real SQLite state store:
 // resume from the stored watermark, read, store the partition's watermark after its commit, run again.
 func TestIncremental(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	var mu sync.Mutex
 	updated := []string{"2026-11-22T08:00:00Z", "2026-11-22T09:30:00.123456Z", "2026-11-22T09:00:00Z"}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -119,7 +120,7 @@ func TestConnectErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newConsumer(t, mem, tc.cfg)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -175,7 +176,7 @@ func TestPartitions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			tc.cfg.DSN = stage.Secret(dsn)
 			c := newConsumer(t, mem, tc.cfg)

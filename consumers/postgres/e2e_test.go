@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
@@ -49,7 +50,7 @@ loaders:
 `
 	env := map[string]string{"PG_DSN": dsn, "OUT": out}
 	p := parsePipeline(t, "orders.yaml", src, env)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng := pipelineEngine(t, p, mem, tempStore(t), 2)
 
@@ -136,7 +137,7 @@ loaders:
 `
 	env := map[string]string{"PG_DSN": dsn, "OUT": out}
 	p := parsePipeline(t, "events.yaml", src, env)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
 	runOnce := func(label string) *engine.Report {
@@ -218,7 +219,7 @@ loaders:
 `
 	env := map[string]string{"PG_DSN": viaProxy, "OUT": out}
 	p := parsePipeline(t, "big.yaml", src, env)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng := pipelineEngine(t, p, mem, tempStore(t), 1)
 	run, err := p.ParseRun("2026-11-22")

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
@@ -27,7 +28,7 @@ func TestIncremental(t *testing.T) {
 			table := "inc_" + tc.column
 			exec(t, dsn, `CREATE TABLE `+table+` (id int8, at timestamptz)`,
 				`INSERT INTO `+table+` SELECT g, now() - interval '1 day' + g * interval '1.000001 second' FROM generate_series(1, 1000) g`)
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: table, Columns: []string{"id"},
 				Incremental: IncrementalConfig{Column: tc.column, Lag: stage.Duration(tc.lag)}})

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/conformance"
@@ -187,7 +188,7 @@ func TestTypes(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%d", tc.typ, i), func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			table := fmt.Sprintf("t%d", i)
 			stmts := []string{fmt.Sprintf("CREATE TABLE %s (k serial PRIMARY KEY, v %s)", table, tc.typ)}
@@ -227,7 +228,7 @@ func TestTypeErrors(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			table := fmt.Sprintf("e%d", i)
 			exec(t, dsn, fmt.Sprintf("CREATE TABLE %s (v %s)", table, tc.typ), fmt.Sprintf("INSERT INTO %s VALUES (%s)", table, tc.value))
@@ -243,7 +244,7 @@ func TestTypeErrors(t *testing.T) {
 		})
 	}
 	t.Run("decimal overflow names the value", func(t *testing.T) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		// The server enforces a declared numeric(p,s), so a value that does not fit can only come from a type
 		// resolved narrower than the data; narrow it by hand to drive the overflow path with a real value.
@@ -284,7 +285,7 @@ func TestNotNullAndDomains(t *testing.T) {
 		`CREATE TABLE "Sales"."Order Lines" ("ID" int8 NOT NULL, "e" email, "dropped" int4, "q" int2 NOT NULL)`,
 		`ALTER TABLE "Sales"."Order Lines" DROP COLUMN "dropped"`,
 		`INSERT INTO "Sales"."Order Lines" VALUES (1, 'a@b.c', 3)`)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "Sales.Order Lines"})
 	rows, schema := readAll(t, mem, c)
@@ -306,7 +307,7 @@ func TestNotNullAndDomains(t *testing.T) {
 func TestTableChangedMidRun(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
 	exec(t, dsn, `CREATE TABLE t (id int8, v int4)`, `INSERT INTO t SELECT g, g FROM generate_series(1, 10) g`)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "public.t"})
 	if _, err := c.Schema(t.Context()); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
@@ -62,7 +63,7 @@ func TestSnapshotConsistency(t *testing.T) {
 		same     bool
 	}{{"export", true}, {"none", false}} {
 		t.Run("sequential/"+tc.snapshot, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newConsumer(t, mem, cfg(tc.snapshot))
 			ps, err := c.Partitions(t.Context(), testkit.RunInstance())
@@ -86,7 +87,7 @@ func TestSnapshotConsistency(t *testing.T) {
 	}
 
 	t.Run("parallel under concurrent inserts", func(t *testing.T) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		c := newConsumer(t, mem, cfg("export"))
 		ps, err := c.Partitions(t.Context(), testkit.RunInstance())
@@ -136,7 +137,7 @@ func TestKilledConnection(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
 	exec(t, dsn, `CREATE TABLE big (id int8, s text)`,
 		`INSERT INTO big SELECT g, repeat('x', 40) FROM generate_series(1, 1000000) g`)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "big", BatchRows: 1000})
 	admin, err := pgx.Connect(t.Context(), dsn)

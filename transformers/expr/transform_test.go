@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	_ "github.com/jetflow-dev/jetflow/consumers/generate"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -56,7 +57,7 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.where+"/"+strconv.FormatInt(tt.rows[0], 10)+"-"+strconv.FormatInt(tt.rows[1], 10), func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			full := inputBatch(t, mem)
 			defer full.Release()
@@ -91,7 +92,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestFilterLarge(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	const n = 300_000
 	ib := array.NewInt64Builder(mem)
@@ -164,7 +165,7 @@ func TestDerive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			in := inputBatch(t, mem)
 			defer in.Release()
@@ -215,7 +216,7 @@ func TestDerive(t *testing.T) {
 }
 
 func TestPartitionConstants(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	in := inputBatch(t, mem)
 	defer in.Release()
@@ -296,7 +297,7 @@ func TestPipeline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			b, err := p.Build(stage.BuildContext{Alloc: mem})
 			var schemas []*arrow.Schema
