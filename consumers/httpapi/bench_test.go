@@ -12,7 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -62,7 +61,7 @@ func BenchmarkDecode(b *testing.B) {
 	const records = benchPageSize * benchPages
 
 	b.Run("consumer", func(b *testing.B) {
-		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		cfg := testConfig(srv.URL)
 		cfg.Records = "data"
 		cfg.BatchRows = 64 * 1024
