@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -58,7 +59,7 @@ func TestErrors(t *testing.T) {
 			Query: "SELECT id, throwIf(id = 250000) AS boom FROM t"}, []string{"partition all: read failed after 250000 rows", "FUNCTION_THROW_IF_VALUE_IS_NON_ZERO"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			if tc.cfg.Database == "" {
 				tc.cfg.Database = db
@@ -84,7 +85,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	t.Run("TLS to the plain port", func(t *testing.T) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Query: "SELECT 1 AS one", TLS: TLSConfig{Enabled: true, CAFile: srv.CAFile}, DialTimeout: stage.Duration(2e9)})
 		if err := readErr(t, c); err == nil || !strings.Contains(err.Error(), "connect to "+srv.Addr()) {
@@ -92,7 +93,7 @@ func TestErrors(t *testing.T) {
 		}
 	})
 	t.Run("TLS, certificate not trusted", func(t *testing.T) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		c := newConsumer(t, mem, Config{Addr: srv.TLSAddr(), Database: db, Query: "SELECT 1 AS one", TLS: TLSConfig{Enabled: true}})
 		if err := readErr(t, c); err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -100,7 +101,7 @@ func TestErrors(t *testing.T) {
 		}
 	})
 	t.Run("right password", func(t *testing.T) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, User: srv.User, Password: stage.Secret(srv.Password), Query: "SELECT 1 AS one"})
 		if rows, _ := readAll(t, c); len(rows) != 1 || rows[0] != "1" {
@@ -137,7 +138,7 @@ loaders:
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	built, err := p.Build(stage.BuildContext{Alloc: mem})
 	if err != nil {
@@ -188,7 +189,7 @@ loaders:
 // A receiver's error stops the read and comes back as is.
 func TestReceiverError(t *testing.T) {
 	srv := chtest.Start(t)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), BlockRows: 1000, Query: "SELECT number FROM system.numbers LIMIT 100000"})
 	stop := errors.New("enough")

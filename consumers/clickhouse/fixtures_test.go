@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -80,7 +81,7 @@ func TestNativeFixtures(t *testing.T) {
 	}
 	for fixture, cols := range want {
 		t.Run(fixture, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			f, err := os.Open("testdata/" + fixture + ".native")
 			if err != nil {
@@ -149,7 +150,7 @@ func TestNativeFixtures(t *testing.T) {
 func TestNativeFixturesToParquet(t *testing.T) {
 	for _, fixture := range []string{"common", "modern"} {
 		t.Run(fixture, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			f, err := os.Open("testdata/" + fixture + ".native")
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
@@ -120,7 +121,7 @@ func TestTLS(t *testing.T) {
 	srv := chtest.Start(t)
 	db := srv.CreateDatabase(t)
 	createEvents(t, srv, db)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.TLSAddr(), Database: db, Table: "events", Columns: []string{"id"},
 		Partition: PartitionConfig{Column: "id", Count: 2}, TLS: TLSConfig{Enabled: true, CAFile: srv.CAFile}})
@@ -152,7 +153,7 @@ func TestPartitions(t *testing.T) {
 			[]string{"at[2026-01-01T00:00:00Z,2026-01-01T12:00:00Z)", "at[2026-01-01T12:00:00Z,2026-01-02T00:00:00Z)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			tc.cfg.Addr, tc.cfg.Database = srv.Addr(), db
 			c := newConsumer(t, mem, tc.cfg)
@@ -190,7 +191,7 @@ func TestTableParts(t *testing.T) {
 	srv.Exec(t, db, "CREATE TABLE p (d Date, x UInt32) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY x",
 		"INSERT INTO p SELECT toDate('2026-01-01') + number, toUInt32(number) FROM system.numbers LIMIT 70",
 		"CREATE TABLE m (x UInt32) ENGINE = Memory")
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "p", Partition: PartitionConfig{Parts: true}})
 	ps, err := c.Partitions(t.Context(), testkit.RunInstance())
@@ -225,7 +226,7 @@ func TestEmpty(t *testing.T) {
 	srv := chtest.Start(t)
 	db := srv.CreateDatabase(t)
 	srv.Exec(t, db, "CREATE TABLE e (id UInt32, at DateTime) ENGINE = MergeTree ORDER BY id")
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "e", Partition: PartitionConfig{Column: "id", Count: 3}})
 	if ps, err := c.Partitions(t.Context(), testkit.RunInstance()); err != nil || len(ps) != 0 {
@@ -244,7 +245,7 @@ func TestQuotingAndSettings(t *testing.T) {
 	db := srv.CreateDatabase(t)
 	srv.Exec(t, db, "CREATE TABLE `we'ird ``t` (`the id` UInt32, `sel``ect` String) ENGINE = MergeTree ORDER BY `the id`",
 		"INSERT INTO `we'ird ``t` SELECT number, toString(number) FROM system.numbers LIMIT 10")
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "we'ird `t", Columns: []string{"sel`ect", "the id"},
 		Partition: PartitionConfig{Column: "the id", Step: 5}, Settings: map[string]string{"max_threads": "2", "load_balancing": "in_order"}})

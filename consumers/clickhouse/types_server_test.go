@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
 )
 
@@ -75,7 +76,7 @@ func TestTypes(t *testing.T) {
 	srv.Exec(t, db, "CREATE TABLE types (row UInt8, "+strings.Join(cols, ", ")+") ENGINE = MergeTree ORDER BY row",
 		"INSERT INTO types VALUES "+strings.Join(vals, ", "))
 
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Query: "SELECT * FROM types ORDER BY row"})
 	got, schema := readAll(t, c)
