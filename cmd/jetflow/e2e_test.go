@@ -337,20 +337,7 @@ func TestStreamResumesFromDestinationWhenStateIsLost(t *testing.T) {
 			return "'" + filepath.Join(dir, "out", "events") + "/**/*.parquet'"
 		}},
 		{"iceberg", "  - type: iceberg\n    catalog: { warehouse: wh }\n    table: lake.events\n", func(t *testing.T, dir string) string {
-			l := icebergTable(t, dir, "events", "")
-			tbl, err := l.LoadTable(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			tasks, err := tbl.Scan().PlanFiles(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var files []string
-			for _, task := range tasks {
-				files = append(files, "'"+strings.TrimPrefix(task.File.FilePath(), "file://")+"'")
-			}
-			return "[" + strings.Join(files, ", ") + "]"
+			return liveFilesSQL(t, icebergTable(t, dir, "events", ""))
 		}},
 	}
 	for _, tc := range tests {
