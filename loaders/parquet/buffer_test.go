@@ -24,7 +24,7 @@ func TestBufferSizeBoundsManyDirectories(t *testing.T) {
 		wantSplitRGs  bool // some file holds more than one row group
 		dirs, batches int
 	}{
-		{"within the buffer: one row group per file", 64 << 20, false, 20, 4},
+		{"within the buffer: one row group per file", 32 << 20, false, 20, 4},
 		{"over the buffer: row groups written early", 32 << 10, true, 20, 4},
 	}
 	for _, tc := range tests {

@@ -92,7 +92,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		c.RowGroupSize = 16 << 20
 	}
 	if c.BufferSize == 0 {
-		c.BufferSize = 64 << 20
+		c.BufferSize = 32 << 20
 	}
 	if c.TargetFileSize == 0 {
 		c.TargetFileSize = 512 << 20

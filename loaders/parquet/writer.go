@@ -472,7 +472,7 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 		return nil, fmt.Errorf("%s: %w", pw.where(), err)
 	}
 	f := &openFile{dir: dir, tmp: tmp, final: final, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, 1<<20)
+	f.buf = bufio.NewWriterSize(sink, 256<<10) // one per open file: with many Hive directories, many at once
 	f.count.w = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
 	fw, err := pqarrow.NewFileWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps())
