@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -84,7 +85,7 @@ func TestSASLAndTLS(t *testing.T) {
 			if err := prod.ProduceSync(t.Context(), &kgo.Record{Topic: "auth", Value: orderJSON(1)}).FirstErr(); err != nil {
 				t.Fatalf("produce: %v", err)
 			}
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Brokers: kc.Addrs, Topics: []string{"auth"}, SASL: tc.sasl, TLS: tc.tls,
 				Schema: []Column{{Name: "id", Type: "int64"}}})

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/avro"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
 const testAvroSchema = `{"type": "record", "name": "Order", "namespace": "shop", "fields": [
@@ -52,7 +53,7 @@ func TestDecodeAvro(t *testing.T) {
 	badUTF8 := append([]byte(nil), good...)
 	badUTF8[2] = 0xff // the first byte of "é" (id 7 is one byte, the name's length another)
 
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: testAvroSchema, OnError: "dead_letter",
 		DeadLetter: DeadLetterConfig{Path: t.TempDir()}})

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
 // TestDecodeJSON decodes messages into declared columns and checks each row, including what does not fit.
@@ -63,7 +65,7 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Schema: cols, OnError: "skip"})
 			// A good message on each side of the one under test: a bad message must not shift its neighbours.
@@ -89,7 +91,7 @@ func TestDecodeJSON(t *testing.T) {
 			continue
 		}
 		t.Run("fail/"+tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Schema: cols, OnError: "fail"})
 			_, errs := decodeAll(t, c, tc.msg)
@@ -102,7 +104,7 @@ func TestDecodeJSON(t *testing.T) {
 
 // TestMetadataAndRaw checks the metadata columns and format raw, and the size limit in both formats.
 func TestMetadataAndRaw(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Format: "raw", MaxMessageBytes: 8, OnError: "dead_letter",
 		DeadLetter: DeadLetterConfig{Path: t.TempDir()},

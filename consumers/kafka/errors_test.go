@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
@@ -122,7 +123,7 @@ loaders:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			eng, c := pipelineEngine(t, p, mem, tempStore(t))
 			rep, err := eng.Run(t.Context(), stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
@@ -153,7 +154,7 @@ loaders:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		eng, _ := pipelineEngine(t, p, mem, tempStore(t))
 		rep, _ := eng.Run(t.Context(), stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -28,7 +29,7 @@ func TestInferSchema(t *testing.T) {
 	for i, m := range msgs {
 		kc.Produce(t, &kgo.Record{Topic: "inf", Partition: int32(i % 2), Value: []byte(m)})
 	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Brokers: kc.Addrs, Topics: []string{"inf"}, InferSample: 100, OnError: "skip",
 		Metadata: []string{"partition"}})

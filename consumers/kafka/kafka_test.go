@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -148,7 +149,7 @@ consumer:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
 
@@ -272,7 +273,7 @@ func TestBatchTransactionalTopic(t *testing.T) {
 	txn(0, 10, true)
 	txn(100, 105, false)
 	txn(10, 13, true)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Brokers: kc.Addrs, Topics: []string{"tx"}, Schema: []Column{{Name: "id", Type: "int64"}}})
 	defer c.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
@@ -63,7 +64,7 @@ loaders:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
 	rep, err := eng.Run(t.Context(), stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -244,7 +245,7 @@ func TestRegistryEvolution(t *testing.T) {
 			reg.mu.Lock()
 			clear(reg.hits)
 			reg.mu.Unlock()
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			dl := t.TempDir()
 			extra := "  schema_registry: {url: \"${REGISTRY}\"}\n  metadata: [offset]\n  on_error: " + tc.onError + "\n"
@@ -318,7 +319,7 @@ func TestRegistryAuth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := startRegistry(t, tc.want, map[string][]uint32{"orders-value": {2}})
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			c, err := registryConsumer(t, mem, "  schema_registry: {url: \"${REGISTRY}\", "+tc.extra+"}\n",
 				map[string]string{"BROKERS": "127.0.0.1:1", "REGISTRY": reg.URL, "PW": "s3cret", "TOKEN": "t0ken"})
 			if err != nil {
@@ -389,7 +390,7 @@ func TestRegistryDownWhileReading(t *testing.T) {
 	kc.CreateTopic(t, "orders", 1)
 	reg := startRegistry(t, "", map[string][]uint32{"orders-value": {1, 2}})
 	kc.Produce(t, &kgo.Record{Topic: "orders", Value: confluentMsg(t, 1, `{"id": 1, "customer": "ann"}`)})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c, err := registryConsumer(t, mem, "  schema_registry: {url: \"${REGISTRY}\", timeout: 2s}\n  on_error: skip\n",
 		map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
@@ -511,7 +512,7 @@ loaders:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out, "REGISTRY": reg.URL, "TOKEN": "t0ken"})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -578,7 +579,7 @@ func TestPromotions(t *testing.T) {
 		{`"long"`, `{"type": "record", "name": "In", "fields": [{"name": "a", "type": "int"}]}`, `1`, "field v is int64, which its column (struct<a: int32>) cannot take"},
 	} {
 		t.Run(tc.writer+"→"+tc.reader, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: record(tc.reader), OnError: "fail",
 				Registry: RegistryConfig{URL: "http://127.0.0.1:1", Subject: "s"}})
@@ -645,7 +646,7 @@ func TestRegistryDefaults(t *testing.T) {
 		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 7, `{"id": 1, "address": {"city": "Paris"}}`)},
 		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 8, `{"id": 2, "address": {"city": "Bonn", "country": "DE"}, "tier": "gold"}`)},
 		&kgo.Record{Topic: "customers", Value: confluentMsg(t, 7, `{"id": 3, "address": {"city": "Lyon"}}`)})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c, err := registryConsumer(t, mem, "  topics: [customers]\n  schema_registry: {url: \"${REGISTRY}\"}\n",
 		map[string]string{"BROKERS": kc.Brokers(), "REGISTRY": reg.URL})
@@ -695,7 +696,7 @@ func TestRegistryKeys(t *testing.T) {
 		{"bytes", "", ``, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			dl := t.TempDir()
 			extra := "  topics: [customers]\n  metadata: [key]\n  on_error: dead_letter\n  dead_letter: {path: \"" + dl + "\"}\n" + tc.extra

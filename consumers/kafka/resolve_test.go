@@ -6,13 +6,15 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/avro"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
 // resolveRows decodes messages written with writer (as schema id 7 of the registry) into the columns of reader,
 // and returns the rows and the errors (on_error: fail, so each bad message's error comes back).
 func resolveRows(t *testing.T, writer, reader string, values ...string) (rows, errs []string) {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: reader, OnError: "fail",
 		Registry: RegistryConfig{URL: "http://127.0.0.1:1", Subject: "s"}})

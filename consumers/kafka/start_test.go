@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -36,7 +37,7 @@ func TestStartPosition(t *testing.T) {
 		{"2030-01-01T00:00:00Z", nil},
 	} {
 		t.Run(tc.start, func(t *testing.T) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Brokers: kc.Addrs, Topics: []string{"st"}, Start: tc.start,
 				Schema: []Column{{Name: "id", Type: "int64"}}})

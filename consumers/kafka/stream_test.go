@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
@@ -48,7 +49,7 @@ consumer:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
 
@@ -161,7 +162,7 @@ loaders:
   - type: parquet
     path: ${OUT}/
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
 	ctx, cancel := context.WithCancel(t.Context())
