@@ -696,7 +696,13 @@ func (emptyBatch) Release() {}
 func (e *Engine) Stages() []StageStats {
 	out := make([]StageStats, 0, len(e.order))
 	for _, name := range e.order {
-		out = append(out, e.meters[name].snapshot())
+		st := e.meters[name].snapshot()
+		if name == e.job.SourceName {
+			if bc, ok := e.job.Source.(stage.BadRecordCounter); ok {
+				st.BadRecords = bc.BadRecords()
+			}
+		}
+		out = append(out, st)
 	}
 	return out
 }

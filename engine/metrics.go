@@ -23,13 +23,16 @@ type Tracker struct {
 // StageStats is the observability contract every stage reports under, with the same names for every stage type:
 // rows in, rows out, bytes, errors and time spent, labelled by the stage's name and kind.
 type StageStats struct {
-	Stage    string        `json:"stage"`
-	Kind     string        `json:"kind"`
-	RowsIn   int64         `json:"rows_in"`
-	RowsOut  int64         `json:"rows_out"`
-	Bytes    int64         `json:"bytes"`
-	Errors   int64         `json:"errors"`
-	Duration time.Duration `json:"duration_ns"`
+	Stage   string `json:"stage"`
+	Kind    string `json:"kind"`
+	RowsIn  int64  `json:"rows_in"`
+	RowsOut int64  `json:"rows_out"`
+	Bytes   int64  `json:"bytes"`
+	Errors  int64  `json:"errors"`
+	// BadRecords counts the source's records left out as bad (skipped or dead-lettered), for sources that
+	// count them (stage.BadRecordCounter).
+	BadRecords int64         `json:"bad_records"`
+	Duration   time.Duration `json:"duration_ns"`
 }
 
 // stageMeter accumulates one stage's stats from many workers.

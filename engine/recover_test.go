@@ -84,3 +84,21 @@ func TestRecoverCheckpointsNeedsAnOrder(t *testing.T) {
 		t.Errorf("a consumer without CompareCheckpoints recovered a checkpoint (ok %v, err %v); want none", ok, err)
 	}
 }
+
+// countingSource is a source that reports records it left out.
+type countingSource struct {
+	stage.Consumer
+	bad int64
+}
+
+func (c countingSource) BadRecords() int64 { return c.bad }
+
+func TestStagesReportBadRecords(t *testing.T) {
+	e := &Engine{job: &Job{Pipeline: "p", Source: countingSource{bad: 7}, SourceName: "kafka"}, meters: map[string]*stageMeter{}}
+	e.meter("kafka", "consumer")
+	e.meter("t", "transformer")
+	got := e.Stages()
+	if len(got) != 2 || got[0].BadRecords != 7 || got[1].BadRecords != 0 {
+		t.Errorf("stages %+v: want the consumer's 7 bad records on its own row only", got)
+	}
+}

@@ -84,6 +84,13 @@ type StreamConsumer interface {
 	Stream(ctx context.Context, run RunInstance, resume ResumeFunc, handle PartitionHandler) error
 }
 
+// BadRecordCounter is implemented by sources that leave bad records out of their batches (on_error: skip or
+// dead_letter): how many since the source was built. The engine reports it with the source's stage metrics, so a
+// record left out is counted where a run's numbers are read, never silently dropped.
+type BadRecordCounter interface {
+	BadRecords() int64
+}
+
 // CheckpointComparer is implemented by stream consumers whose checkpoints have an order (Kafka offsets, row
 // numbers). With it the engine can find a lane's newest checkpoint among those a destination holds, when the
 // state store has none (a lost or new state store): Compare returns <0, 0 or >0 as a is before, at or after b.

@@ -308,9 +308,10 @@ func printReport(w io.Writer, rep *engine.Report) {
 		rep.Pipeline, rep.Run, rep.Committed, rep.Skipped, rep.Failed, rep.Aborted, rep.Rows, humanBytes(rep.Bytes),
 		rep.Duration.Round(time.Millisecond), humanCount(rate))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tKIND\tROWS IN\tROWS OUT\tBYTES\tERRORS\tTIME")
+	fmt.Fprintln(tw, "STAGE\tKIND\tROWS IN\tROWS OUT\tBYTES\tERRORS\tBAD RECORDS\tTIME")
 	for _, s := range rep.Stages {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%s\n", s.Stage, s.Kind, s.RowsIn, s.RowsOut, humanBytes(s.Bytes), s.Errors, s.Duration.Round(time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%s\n", s.Stage, s.Kind, s.RowsIn, s.RowsOut, humanBytes(s.Bytes), s.Errors, s.BadRecords,
+			s.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, p := range rep.Partitions {

@@ -2,7 +2,10 @@ package kafka
 
 import "github.com/jetflow-dev/jetflow/stage"
 
-var _ stage.CheckpointComparer = (*Consumer)(nil)
+var (
+	_ stage.CheckpointComparer = (*Consumer)(nil)
+	_ stage.BadRecordCounter   = (*Consumer)(nil)
+)
 
 // CompareCheckpoints implements stage.CheckpointComparer: a lane's checkpoint is the offset it resumes at, so a
 // stream whose state store was lost resumes after the newest partition its destination holds.

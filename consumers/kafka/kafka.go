@@ -324,6 +324,9 @@ func (c *Consumer) DeclaredSchema() (*arrow.Schema, bool, error) {
 // BadMessages is the number of messages skipped or dead-lettered since the consumer was built.
 func (c *Consumer) BadMessages() int64 { return c.badMessages.Load() }
 
+// BadRecords implements stage.BadRecordCounter: the run report shows the bad messages with the consumer's stats.
+func (c *Consumer) BadRecords() int64 { return c.badMessages.Load() }
+
 // Close closes the consumer's admin connection and its dead-letter producer.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
