@@ -275,7 +275,7 @@ func baseline(work string, rows int64) (measure, error) {
 			if err := fw.WriteBuffered(b); err != nil {
 				return err
 			}
-			if fw.RowGroupTotalBytesWritten() >= 32<<20 { // the loader's default row_group_size
+			if fw.RowGroupTotalBytesWritten() >= 16<<20 { // the loader's default row_group_size
 				fw.NewBufferedRowGroup()
 			}
 			return nil
