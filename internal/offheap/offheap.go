@@ -5,6 +5,8 @@
 // (GOGC=100), so a load that holds 150 MB reaches 300 MB and more of RSS. Mapped with mmap and unmapped as soon
 // as the batch is released, those buffers cost exactly what is in use, and the collector neither scans nor waits
 // for them. Small buffers stay on the Go heap, where a system call per allocation would cost more than it saves.
+// Released mappings of up to 32 MiB in all are kept for the next buffers of the same size (batches repeat their
+// sizes), cleared as new ones are, so a steady load maps nothing after its first batches.
 package offheap
 
 import (
@@ -19,6 +21,9 @@ import (
 // calls and the page rounding.
 const DefaultMinSize = 64 << 10
 
+// maxSpare bounds the released mappings kept for reuse: about the buffers of a few batches.
+const maxSpare = 32 << 20
+
 // Allocator hands out buffers of at least minSize bytes from anonymous private mappings and smaller ones from
 // the Go allocator. Free of a mapped buffer unmaps it at once, so a buffer must not be touched after it is
 // released. Arrow's reference counting guarantees that for code that releases what it retains; the test suites
@@ -31,6 +36,11 @@ type Allocator struct {
 
 	mu     sync.Mutex
 	mapped map[uintptr][]byte // first byte → the whole mapping
+	// spare holds released mappings by length, up to maxSpare bytes in all, for the next batch's buffers of the
+	// same size: a batch of a few hundred KiB per column otherwise costs two system calls and a page fault per
+	// 4 KiB each time, which is most of what the Go heap would have cost.
+	spare      map[int][][]byte
+	spareBytes int
 
 	inUse atomic.Int64 // mapped bytes
 	peak  atomic.Int64
@@ -41,7 +51,7 @@ func New(minSize int) *Allocator {
 	if minSize <= 0 {
 		minSize = DefaultMinSize
 	}
-	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}}
+	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}, spare: map[int][][]byte{}}
 }
 
 // NewGuarded returns an allocator for tests: every buffer is mapped, and Free makes its pages inaccessible and
@@ -59,9 +69,13 @@ func (a *Allocator) Allocate(size int) []byte {
 	if size < a.minSize || !supported {
 		return a.small.Allocate(size)
 	}
-	m, err := mapBytes(pageRound(size))
-	if err != nil { // out of mappings or address space: the Go heap still works
-		return a.small.Allocate(size)
+	n := pageRound(size)
+	m := a.reuse(n)
+	if m == nil {
+		var err error
+		if m, err = mapBytes(n); err != nil { // out of mappings or address space: the Go heap still works
+			return a.small.Allocate(size)
+		}
 	}
 	a.track(m)
 	return m[:size:size] // capacity as asked, as Go's allocator gives: callers free b[:cap(b)] and count it
@@ -96,6 +110,9 @@ func (a *Allocator) Free(b []byte) {
 		return
 	}
 	a.untrack(old)
+	if a.keep(old) {
+		return
+	}
 	if a.guarded {
 		if err := revokeBytes(old); err != nil {
 			panic("offheap: revoke: " + err.Error())
@@ -105,6 +122,40 @@ func (a *Allocator) Free(b []byte) {
 	if err := unmapBytes(old); err != nil {
 		panic("offheap: munmap: " + err.Error()) // the mapping table and the kernel disagree: nothing is safe now
 	}
+}
+
+// reuse returns a released mapping of n bytes, zeroed as a new one is, or nil.
+func (a *Allocator) reuse(n int) []byte {
+	if a.guarded {
+		return nil
+	}
+	a.mu.Lock()
+	l := a.spare[n]
+	if len(l) == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	m := l[len(l)-1]
+	a.spare[n] = l[:len(l)-1]
+	a.spareBytes -= n
+	a.mu.Unlock()
+	clear(m)
+	return m
+}
+
+// keep holds a released mapping for reuse when there is room; a guarded allocator never reuses.
+func (a *Allocator) keep(m []byte) bool {
+	if a.guarded {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spareBytes+len(m) > maxSpare {
+		return false
+	}
+	a.spare[len(m)] = append(a.spare[len(m)], m)
+	a.spareBytes += len(m)
+	return true
 }
 
 func (a *Allocator) lookup(b []byte) ([]byte, bool) {

@@ -116,3 +116,51 @@ func TestGuardedFaultsAfterFree(t *testing.T) {
 
 // read keeps the compiler from dropping the read the guarded test expects to fault.
 var read byte
+
+// A released mapping serves the next buffer of its size, zeroed like a new one; past maxSpare, releases unmap.
+func TestReleasedMappingsAreReusedZeroed(t *testing.T) {
+	a := New(0)
+	b := a.Allocate(DefaultMinSize)
+	for i := range b {
+		b[i] = 0xff
+	}
+	first := start(b)
+	a.Free(b)
+	c := a.Allocate(DefaultMinSize)
+	if start(c) != first {
+		t.Errorf("a buffer of the released size got a new mapping at %#x, not the released one at %#x", start(c), first)
+	}
+	for i, v := range c {
+		if v != 0 {
+			t.Fatalf("reused buffer byte %d is %#x, want zero", i, v)
+		}
+	}
+	a.Free(c)
+
+	var bufs [][]byte
+	for range maxSpare/(1<<20) + 4 {
+		bufs = append(bufs, a.Allocate(1<<20))
+	}
+	for _, b := range bufs {
+		a.Free(b)
+	}
+	a.mu.Lock()
+	spare := a.spareBytes
+	a.mu.Unlock()
+	if spare > maxSpare {
+		t.Errorf("%d bytes kept for reuse, want at most %d", spare, maxSpare)
+	}
+	if now, _ := a.Mapped(); now != 0 {
+		t.Errorf("%d bytes still counted in use after every buffer was released", now)
+	}
+}
+
+func TestGuardedNeverReuses(t *testing.T) {
+	a := NewGuarded()
+	b := a.Allocate(100)
+	first := start(b)
+	a.Free(b)
+	if c := a.Allocate(100); start(c) == first {
+		t.Error("the guarded allocator reused a released mapping: a late access to it would not fault")
+	}
+}
