@@ -274,20 +274,9 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 // registryFields fetches the reader's schema, the latest version of each topic's subject, and returns its
 // columns. Every subject must give the same columns, as every partition's batches have one schema.
 func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
-	topics := c.cfg.Topics
-	if c.topicRe != nil && strings.Contains(c.reg.subject, "{topic}") {
-		adm, err := c.adminClient()
-		if err != nil {
-			return nil, err
-		}
-		if topics, err = c.topics(ctx, adm); err != nil {
-			return nil, err
-		}
-		if len(topics) == 0 {
-			return nil, fmt.Errorf("kafka: no topic matches topic_regex %q yet, so there is no subject to read the schema from; create a topic or set schema_registry.subject to a plain subject", c.cfg.TopicRegex)
-		}
-	} else if c.topicRe != nil {
-		topics = []string{""} // the subject names no topic
+	topics, err := c.subjectTopics(ctx, c.reg.subject, "subject")
+	if err != nil {
+		return nil, err
 	}
 	var first string
 	var fields []arrow.Field
@@ -318,24 +307,36 @@ func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
 	return fields, nil
 }
 
+// subjectTopics lists the topics whose subjects (schema_registry.<key>, a name with {topic} in it) hold the
+// schemas: the configured topics, those matching topic_regex now, or one "" when the subject names no topic.
+func (c *Consumer) subjectTopics(ctx context.Context, subject, key string) ([]string, error) {
+	if c.topicRe == nil {
+		return c.cfg.Topics, nil
+	}
+	if !strings.Contains(subject, "{topic}") {
+		return []string{""}, nil // the subject names no topic
+	}
+	adm, err := c.adminClient()
+	if err != nil {
+		return nil, err
+	}
+	topics, err := c.topics(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
+	if len(topics) == 0 {
+		return nil, fmt.Errorf("kafka: no topic matches topic_regex %q yet, so there is no %s to read the schema from; create a topic or set schema_registry.%s to a plain subject", c.cfg.TopicRegex, strings.ReplaceAll(key, "_", " "), key)
+	}
+	return topics, nil
+}
+
 // registryKeyType fetches the reader's schema of the keys, the latest version of each topic's key subject, and
 // returns the kafka_key column's type. Every subject must give the same type.
 func (c *Consumer) registryKeyType(ctx context.Context) (arrow.DataType, error) {
-	topics := c.cfg.Topics
 	subjectOf := func(t string) string { return strings.ReplaceAll(c.cfg.Registry.KeySubject, "{topic}", t) }
-	if c.topicRe != nil && strings.Contains(c.cfg.Registry.KeySubject, "{topic}") {
-		adm, err := c.adminClient()
-		if err != nil {
-			return nil, err
-		}
-		if topics, err = c.topics(ctx, adm); err != nil {
-			return nil, err
-		}
-		if len(topics) == 0 {
-			return nil, fmt.Errorf("kafka: no topic matches topic_regex %q yet, so there is no key subject to read the schema from; create a topic or set schema_registry.key_subject to a plain subject", c.cfg.TopicRegex)
-		}
-	} else if c.topicRe != nil {
-		topics = []string{""}
+	topics, err := c.subjectTopics(ctx, c.cfg.Registry.KeySubject, "key_subject")
+	if err != nil {
+		return nil, err
 	}
 	var first string
 	var typ arrow.DataType
