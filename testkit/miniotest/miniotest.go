@@ -14,7 +14,6 @@
 package miniotest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -22,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +48,7 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 	proc      *shared.Proc
-	log       *logBuffer
+	log       *shared.SyncBuffer
 }
 
 // CachedBinary is where the tests look for the binary.
@@ -115,7 +113,7 @@ func Start(t testing.TB, accessKey, secretKey string) *Server {
 			t.Error(err)
 		}
 		if t.Failed() {
-			t.Logf("miniotest: MinIO's log ends with:\n%s", srv.log.tail(4000))
+			t.Logf("miniotest: MinIO's log ends with:\n%s", srv.log.Tail(4000))
 		}
 	})
 	return srv
@@ -131,7 +129,7 @@ func start(dir, bin, accessKey, secretKey string) (*Server, error) {
 		return nil, fmt.Errorf("miniotest: find a free port: %w", err)
 	}
 	data := filepath.Join(dir, "data")
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: accessKey, SecretKey: secretKey, log: &logBuffer{}}
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: accessKey, SecretKey: secretKey, log: &shared.SyncBuffer{}}
 	cmd := exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), data)
 	// MINIO_* variables of the caller would change the server; only ours go in.
@@ -159,7 +157,7 @@ func (s *Server) ready(within time.Duration) error {
 	for {
 		select {
 		case <-s.proc.Exited():
-			return fmt.Errorf("miniotest: MinIO exited at start (%s):\n%s", s.proc.State(), s.log.tail(4000))
+			return fmt.Errorf("miniotest: MinIO exited at start (%s):\n%s", s.proc.State(), s.log.Tail(4000))
 		default:
 		}
 		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
@@ -171,7 +169,7 @@ func (s *Server) ready(within time.Duration) error {
 			err = fmt.Errorf("GET /minio/health/ready: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("miniotest: MinIO at %s is not ready after %s: %v\n%s", s.Endpoint, within, err, s.log.tail(4000))
+			return fmt.Errorf("miniotest: MinIO at %s is not ready after %s: %v\n%s", s.Endpoint, within, err, s.log.Tail(4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -219,26 +217,4 @@ func (s *Server) Keys(t testing.TB, bucket, prefix string) []string {
 // Stop ends the server (SIGTERM, then SIGKILL after 5s) and waits for it.
 func (s *Server) Stop() error {
 	return s.proc.Stop(syscall.SIGTERM, 5*time.Second, "MinIO at "+s.Endpoint)
-}
-
-// logBuffer keeps the server's output for failure messages.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
 }
