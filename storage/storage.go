@@ -73,13 +73,13 @@ func SplitURL(rawURL string) (root, prefix string, err error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", "", fmt.Errorf("invalid storage URL %q: %w", redact(rawURL), err)
+		return "", "", fmt.Errorf("invalid storage URL %q: %w", RedactURL(rawURL), err)
 	}
 	if u.Scheme != "s3" {
-		return "", "", fmt.Errorf("unsupported storage URL %q: want a local path, file:// or s3://bucket/prefix", redact(rawURL))
+		return "", "", fmt.Errorf("unsupported storage URL %q: want a local path, file:// or s3://bucket/prefix", RedactURL(rawURL))
 	}
 	if u.Host == "" {
-		return "", "", fmt.Errorf("storage URL %q names no bucket: want s3://bucket/prefix", redact(rawURL))
+		return "", "", fmt.Errorf("storage URL %q names no bucket: want s3://bucket/prefix", RedactURL(rawURL))
 	}
 	p := strings.Trim(u.Path, "/")
 	if p != "" {
@@ -110,7 +110,7 @@ func Open(ctx context.Context, rawURL string, opts S3Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", root, err)
 	}
-	endpoint := opts.Endpoint
+	endpoint := RedactURL(opts.Endpoint)
 	if endpoint == "" {
 		endpoint = "AWS S3"
 	}
@@ -229,6 +229,24 @@ func (s *Store) wrap(op, key string, err error) error {
 	return fmt.Errorf("%s %s%s%s: %w%s", op, s.url, key, s.at(), err, authHint(err))
 }
 
+// CredentialsRefused tells whether an object store refused a request for its credentials or permissions (a bad
+// secret key, an unknown access key, a bucket policy), as S3 and S3-compatible servers report it.
+func CredentialsRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+		return true
+	}
+	msg := err.Error()
+	for _, refused := range []string{"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "StatusCode: 403"} {
+		if strings.Contains(msg, refused) {
+			return true
+		}
+	}
+	return false
+}
+
 // at names the S3 server in errors (" at http://minio:9000"); local stores need nothing.
 func (s *Store) at() string {
 	if s.endpoint == "" {
@@ -239,8 +257,7 @@ func (s *Store) at() string {
 
 // authHint tells what to check when the server refused the credentials.
 func authHint(err error) string {
-	if err == nil || gcerrors.Code(err) != gcerrors.PermissionDenied && !strings.Contains(err.Error(), "SignatureDoesNotMatch") &&
-		!strings.Contains(err.Error(), "InvalidAccessKeyId") {
+	if !CredentialsRefused(err) {
 		return ""
 	}
 	return " (the server refused the credentials: check the s3 access_key_id and secret_access_key, or the bucket's policy)"
@@ -459,8 +476,8 @@ func (s *Store) PruneDirs(prefix string) error {
 	return nil
 }
 
-// redact drops user info (credentials) from a URL for messages.
-func redact(raw string) string {
+// RedactURL drops user info (credentials) from a URL for messages.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

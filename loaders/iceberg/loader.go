@@ -44,6 +44,7 @@ import (
 	_ "modernc.org/sqlite"             // pure-Go SQLite for the embedded catalog
 
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/storage"
 )
 
 const doc = "Writes each partition as Parquet data files of an Iceberg table and commits them in one snapshot whose " +
@@ -290,7 +291,7 @@ func (l *Loader) Catalog(ctx context.Context) (catalog.Catalog, error) {
 		}
 		cat, err := rest.NewCatalog(ctx, l.cfg.Catalog.Name, l.cfg.Catalog.URI.Reveal(), opts...)
 		if err != nil {
-			return nil, fmt.Errorf("iceberg loader: connect to the REST catalog at %s: %w", redactURL(l.cfg.Catalog.URI.Reveal()), err)
+			return nil, fmt.Errorf("iceberg loader: connect to the REST catalog at %s: %w", storage.RedactURL(l.cfg.Catalog.URI.Reveal()), err)
 		}
 		l.cat = cat
 	case "hadoop":
@@ -329,9 +330,9 @@ func (l *Loader) openSQL(wh string) (*sql.DB, sqlcat.SupportedDialect, string, e
 	if strings.HasPrefix(uri, "postgres://") || strings.HasPrefix(uri, "postgresql://") {
 		db, err := sql.Open("pgx", uri)
 		if err != nil {
-			return nil, "", "", fmt.Errorf("iceberg loader: open the PostgreSQL catalog at %s: %w", redactURL(uri), err)
+			return nil, "", "", fmt.Errorf("iceberg loader: open the PostgreSQL catalog at %s: %w", storage.RedactURL(uri), err)
 		}
-		return db, sqlcat.Postgres, redactURL(uri), nil
+		return db, sqlcat.Postgres, storage.RedactURL(uri), nil
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite://"), "sqlite:")
 	if path == "" {
@@ -363,14 +364,6 @@ func OpenSQLite(path string) (*sql.DB, error) {
 func creationRace(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "already exists") || strings.Contains(msg, "database is locked")
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // Close releases the catalog.
@@ -617,13 +610,10 @@ func (l *Loader) s3Context(loc string, err error) error {
 	bucket, _, _ := strings.Cut(rest, "/")
 	at := "AWS S3 (region " + l.cfg.S3.Region + ")"
 	if l.cfg.S3.Endpoint != "" {
-		at = redactURL(l.cfg.S3.Endpoint)
+		at = storage.RedactURL(l.cfg.S3.Endpoint)
 	}
-	msg := err.Error()
-	for _, refused := range []string{"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "StatusCode: 403"} {
-		if strings.Contains(msg, refused) {
-			return fmt.Errorf("S3 bucket %q at %s refused the request (check s3.access_key_id and s3.secret_access_key, and the bucket's policy): %w", bucket, at, err)
-		}
+	if storage.CredentialsRefused(err) {
+		return fmt.Errorf("S3 bucket %q at %s refused the request (check s3.access_key_id and s3.secret_access_key, and the bucket's policy): %w", bucket, at, err)
 	}
 	return fmt.Errorf("S3 bucket %q at %s: %w", bucket, at, err)
 }
