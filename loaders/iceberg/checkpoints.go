@@ -16,7 +16,7 @@ import (
 var _ stage.CheckpointRecoverer = (*Loader)(nil)
 
 // Checkpoints implements stage.CheckpointRecoverer from the summaries of the table's snapshots: the lane and
-// checkpoint of every stream partition pipeline committed (PropStream). Expired snapshots take their summaries
+// checkpoint of every stream partition pipeline committed (PropCheckpoint). Expired snapshots take their summaries
 // with them; a lane whose every commit was expired is not recovered and starts as new, so expire snapshots no
 // sooner than the state store could be lost and rebuilt (the README says so).
 func (l *Loader) Checkpoints(ctx context.Context, pipeline string, _ stage.RunInstance) (map[string][]string, error) {
@@ -37,16 +37,18 @@ func (l *Loader) Checkpoints(ctx context.Context, pipeline string, _ stage.RunIn
 			continue
 		}
 		props := snap.Summary.Properties
-		raw := props[PropStream]
+		raw := props[PropCheckpoint]
 		if raw == "" || !slices.Contains(strings.Split(props[PropPipeline], ","), pipeline) {
 			continue
 		}
 		var cps []streamCheckpoint
 		if err := json.Unmarshal([]byte(raw), &cps); err != nil {
-			return nil, fmt.Errorf("iceberg loader: table %s, snapshot %d: %s is not a list of lanes and checkpoints: %w", l.cfg.Table, snap.SnapshotID, PropStream, err)
+			return nil, fmt.Errorf("iceberg loader: table %s, snapshot %d: %s is not a list of lanes and checkpoints: %w", l.cfg.Table, snap.SnapshotID, PropCheckpoint, err)
 		}
 		for _, c := range cps {
-			out[c.Lane] = append(out[c.Lane], c.Checkpoint)
+			if c.Lane != "" {
+				out[c.Lane] = append(out[c.Lane], c.Checkpoint)
+			}
 		}
 	}
 	return out, nil

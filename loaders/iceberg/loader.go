@@ -62,10 +62,10 @@ const (
 	PropPartitionKeys = "jetflow.partition-keys"
 	PropRunInstance   = "jetflow.run-instance"
 	PropPipeline      = "jetflow.pipeline"
-	PropCheckpoint    = "jetflow.checkpoint"
-	// PropStream lists the lane and checkpoint of each stream partition of the commit, as JSON
-	// [{"lane": ..., "checkpoint": ...}], so a stream whose state store was lost resumes from the table.
-	PropStream = "jetflow.stream"
+	// PropCheckpoint lists the stream partitions of the commit with their lanes and checkpoints, as JSON
+	// [{"partition_id": ..., "lane": ..., "checkpoint": ...}], so a stream whose state store was lost resumes
+	// from the table.
+	PropCheckpoint = "jetflow.checkpoint"
 )
 
 var codecs = map[string]string{"zstd": "zstd", "snappy": "snappy", "gzip": "gzip", "lz4": "lz4_raw", "none": "uncompressed"}

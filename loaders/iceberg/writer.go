@@ -382,8 +382,7 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 // summaryProps are the snapshot summary properties naming the members.
 func summaryProps(ms []member) iceberg.Properties {
 	var ids, keys, runs, pipes []string
-	checkpoints := map[string]string{}
-	var stream []streamCheckpoint
+	var checkpoints []streamCheckpoint
 	for _, m := range ms {
 		ids = append(ids, m.info.PartitionID)
 		keys = append(keys, m.info.Key)
@@ -394,10 +393,7 @@ func summaryProps(ms []member) iceberg.Properties {
 			pipes = append(pipes, m.info.Pipeline)
 		}
 		if m.info.Checkpoint != "" {
-			checkpoints[m.info.PartitionID] = m.info.Checkpoint
-			if m.info.Lane != "" {
-				stream = append(stream, streamCheckpoint{Lane: m.info.Lane, Checkpoint: m.info.Checkpoint})
-			}
+			checkpoints = append(checkpoints, streamCheckpoint{PartitionID: m.info.PartitionID, Lane: m.info.Lane, Checkpoint: m.info.Checkpoint})
 		}
 	}
 	props := iceberg.Properties{
@@ -406,25 +402,18 @@ func summaryProps(ms []member) iceberg.Properties {
 		PropRunInstance:   strings.Join(runs, ","),
 		PropPipeline:      strings.Join(pipes, ","),
 	}
-	switch {
-	case len(checkpoints) == 0:
-	case len(ms) == 1:
-		props[PropCheckpoint] = ms[0].info.Checkpoint
-	default:
+	if len(checkpoints) > 0 {
 		b, _ := json.Marshal(checkpoints)
-		props[PropCheckpoint] = string(b) // partition id → checkpoint
-	}
-	if len(stream) > 0 {
-		b, _ := json.Marshal(stream)
-		props[PropStream] = string(b)
+		props[PropCheckpoint] = string(b)
 	}
 	return props
 }
 
-// streamCheckpoint is one stream partition's place in PropStream.
+// streamCheckpoint is one stream partition's entry in PropCheckpoint.
 type streamCheckpoint struct {
-	Lane       string `json:"lane"`
-	Checkpoint string `json:"checkpoint"`
+	PartitionID string `json:"partition_id"`
+	Lane        string `json:"lane,omitempty"`
+	Checkpoint  string `json:"checkpoint"`
 }
 
 // removeStaged deletes the manifest list and the manifests a commit that certainly failed wrote for its
