@@ -163,6 +163,9 @@ func (t *itype) arrow() arrow.DataType {
 	case iFloat:
 		return arrow.PrimitiveTypes.Float64
 	case iStruct:
+		if len(t.fields) == 0 {
+			return arrow.BinaryTypes.String // an always-empty object: no fields to make a struct of, keep its text
+		}
 		return arrow.StructOf(t.arrowFields()...)
 	case iList:
 		return arrow.ListOf(t.elem.arrow())
