@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/stage"
@@ -99,6 +101,9 @@ func TestStagesReportBadRecords(t *testing.T) {
 	e.meter("t", "transformer")
 	got := e.Stages()
 	if len(got) != 2 || got[0].BadRecords != 7 || got[1].BadRecords != 0 {
-		t.Errorf("stages %+v: want the consumer's 7 bad records on its own row only", got)
+		t.Fatalf("stages %+v: want the consumer's 7 bad records on its own row only", got)
+	}
+	if b, _ := json.Marshal(got[0]); !strings.Contains(string(b), `"bad_records":7`) {
+		t.Errorf("the run report's JSON of the stage is %s: want bad_records", b)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
 // `jetflow run --cpu-profile --mem-profile` writes two profiles in pprof's format (gzipped protobuf) naming the
@@ -36,5 +38,25 @@ func TestRunWritesProfiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "mem.pprof.tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary heap profile left behind: %v", err)
+	}
+}
+
+// jetflow run maps large Arrow buffers off the Go heap unless JETFLOW_ALLOCATOR=go asks for Go's allocator (the
+// README's way out).
+func TestAllocatorChoice(t *testing.T) {
+	tests := []struct {
+		env     string
+		offHeap bool
+	}{
+		{"", true},
+		{"go", false},
+		{"anything else", true},
+	}
+	for _, tc := range tests {
+		t.Setenv("JETFLOW_ALLOCATOR", tc.env)
+		_, off := allocator().(*offheap.Allocator)
+		if off != tc.offHeap {
+			t.Errorf("JETFLOW_ALLOCATOR=%q: off-heap allocator %v, want %v", tc.env, off, tc.offHeap)
+		}
 	}
 }
