@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/jetflow-dev/jetflow/consumers/kafka"
 )
 
 // StartKfake runs the standalone kfake broker (testkit/kafkatest/cmd/kfake, built to bin) with partitions per
@@ -96,7 +98,7 @@ func franz(ctx context.Context, brokers, topic string, partitions int, want int6
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxBytes(50 << 20), kgo.FetchMaxPartitionBytes(4 << 20)}
 	if pooled {
-		opts = append(opts, kgo.WithPools(&pools{}))
+		opts = append(opts, kgo.WithPools(&kafka.RecordPools{})) // the consumer's own
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -116,27 +118,3 @@ func franz(ctx context.Context, brokers, topic string, partitions int, want int6
 	}
 	return nil
 }
-
-// pools is a kgo.PoolRecords and kgo.PoolDecompressBytes, as the kafka consumer's.
-type pools struct {
-	recs  sync.Pool // *[]kgo.Record
-	bytes sync.Pool // *[]byte
-}
-
-func (p *pools) GetRecords(n int) []kgo.Record {
-	if v, ok := p.recs.Get().(*[]kgo.Record); ok && cap(*v) >= n {
-		return (*v)[:0]
-	}
-	return make([]kgo.Record, 0, n)
-}
-
-func (p *pools) PutRecords(s []kgo.Record) { p.recs.Put(&s) }
-
-func (p *pools) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
-	if v, ok := p.bytes.Get().(*[]byte); ok && cap(*v) >= 4*len(compressed) {
-		return (*v)[:0]
-	}
-	return make([]byte, 0, 4*len(compressed))
-}
-
-func (p *pools) PutDecompressBytes(b []byte) { p.bytes.Put(&b) }

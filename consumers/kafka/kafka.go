@@ -83,7 +83,7 @@ type Consumer struct {
 
 	badMessages atomic.Int64 // bad messages skipped or dead-lettered since the consumer was built
 
-	pools *recordPools // the reading clients' record and decompression memory; every record read is recycled
+	pools *RecordPools // the reading clients' record and decompression memory; every record read is recycled
 }
 
 var (
@@ -94,7 +94,7 @@ var (
 )
 
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
-	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, pools: &recordPools{}}
+	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, pools: &RecordPools{}}
 	if c.alloc == nil {
 		c.alloc = memory.DefaultAllocator
 	}
