@@ -3,6 +3,7 @@
 //
 //	go run ./bench/kafka                          # 1M ~200-byte JSON records, 4 partitions; latency for 10 s
 //	go run ./bench/kafka -records 200000 -latency 3s -rounds 1   # a quicker look
+//	go run ./bench/kafka -e2e=false -latency 0 -cpuprofile /tmp/k.prof # the in-process cases only, profiled
 //	go run ./bench/kafka -soak 10m                # also the flat-memory stream (RSS after 1 minute and at the end)
 //
 // Throughput: franz-go PollRecords with records discarded (the baseline), the consumer decoding into Arrow with
@@ -43,16 +44,17 @@ func main() {
 	rate := flag.Int("rate", 5000, "records per second during the latency and soak streams")
 	soak := flag.Duration("soak", 0, "run the flat-memory stream this long (at least 2m; 0: skip)")
 	work := flag.String("work", "", "working directory (default: a temporary one, removed after)")
+	e2e := flag.Bool("e2e", true, "also run `jetflow run` kafka → Parquet (builds the binary)")
 	rounds := flag.Int("rounds", 3, "rounds of the franz-go and Kafka → Arrow cases (each keeps its fastest)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file (its last round)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file, and of the format raw case to this file + .raw (their last rounds)")
 	flag.Parse()
-	if err := run(*records, *partitions, max(*rounds, 1), *latency, *rate, *soak, *work); err != nil {
+	if err := run(*records, *partitions, max(*rounds, 1), *e2e, *latency, *rate, *soak, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/kafka:", err)
 		os.Exit(1)
 	}
 }
 
-func run(records int64, partitions, rounds int, latency time.Duration, rate int, soak time.Duration, work string) error {
+func run(records int64, partitions, rounds int, e2e bool, latency time.Duration, rate int, soak time.Duration, work string) error {
 	ctx := context.Background()
 	load := "?"
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -66,9 +68,12 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 		defer os.RemoveAll(dir)
 		work = dir
 	}
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
+	var bin string
+	if e2e || latency > 0 || soak > 0 {
+		var err error
+		if bin, err = benchkit.BuildJetflow(work); err != nil {
+			return err
+		}
 	}
 	kfake := filepath.Join(work, "kfake")
 	if out, err := exec.Command("go", "build", "-o", kfake, "./testkit/kafkatest/cmd/kfake").CombinedOutput(); err != nil {
@@ -96,18 +101,24 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 		{"franz-go with the consumer's pools, records recycled", func() error {
 			return benchkit.FranzPooled(ctx, brokers, "bench", partitions, records)
 		}},
-		{"jetflow kafka consumer → Arrow, batches discarded", func() error {
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+		{"jetflow kafka consumer, format raw → Arrow, batches discarded", func() error {
+			stop, err := profile(cpuProfile + ".raw")
+			if err != nil {
+				return err
 			}
+			defer stop()
+			n, err := benchkit.ReadConsumer(ctx, fmt.Sprintf(rawYAML, brokers), "2026-11-22")
+			if err == nil && n != records {
+				err = fmt.Errorf("read %d records, want %d", n, records)
+			}
+			return err
+		}},
+		{"jetflow kafka consumer → Arrow, batches discarded", func() error {
+			stop, err := profile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			n, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22")
 			if err == nil && n != records {
 				err = fmt.Errorf("read %d records, want %d", n, records)
@@ -121,7 +132,7 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 	cases := make([]benchkit.Case, len(runs))
 	var ratios []string
 	for round := range rounds {
-		var secs [3]float64
+		var secs [4]float64
 		for i, r := range runs {
 			c, err := benchkit.InProcess(r.name, records, r.fn)
 			if err != nil {
@@ -132,13 +143,15 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 				cases[i] = c
 			}
 		}
-		ratios = append(ratios, fmt.Sprintf("%.2fx", secs[0]/secs[2]))
+		ratios = append(ratios, fmt.Sprintf("%.2fx", secs[0]/secs[3]))
 	}
-	c, err := endToEnd(bin, work, brokers, records)
-	if err != nil {
-		return err
+	if e2e {
+		c, err := endToEnd(bin, work, brokers, records)
+		if err != nil {
+			return err
+		}
+		cases = append(cases, c)
 	}
-	cases = append(cases, c)
 	for i := range cases {
 		cases[i].Bytes = bytes
 	}
@@ -148,7 +161,7 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 		return err
 	}
 	fmt.Printf("Kafka → Arrow / franz-go alone: %.2fx, fastest of %d rounds each (target ≥ 0.70x); round by round: %s; / franz-go with pools: %.2fx\n",
-		cases[2].RowsPerSec()/cases[0].RowsPerSec(), rounds, strings.Join(ratios, " "), cases[2].RowsPerSec()/cases[1].RowsPerSec())
+		cases[3].RowsPerSec()/cases[0].RowsPerSec(), rounds, strings.Join(ratios, " "), cases[3].RowsPerSec()/cases[1].RowsPerSec())
 
 	if latency > 0 {
 		lat, err := streamLatency(bin, work, brokers, partitions, latency, rate)
@@ -173,6 +186,22 @@ func run(records int64, partitions, rounds int, latency time.Duration, rate int,
 }
 
 var cpuProfile string
+
+// profile starts a CPU profile into path (nothing when cpuProfile is unset) and returns what stops it.
+func profile(path string) (stop func(), err error) {
+	if cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 const pipelineYAML = `name: kafkabench
 run_instance: {every: 1d}
@@ -225,6 +254,19 @@ func endToEnd(bin, work, brokers string, records int64) (benchkit.Case, error) {
 	}
 	return c, nil
 }
+
+// rawYAML reads the same topic with format raw: each value's bytes into one column. Its cost over the baseline
+// is the consumer's own per-record work outside the JSON decoder (fetch clients, batches, copies).
+const rawYAML = `name: kafkabench
+run_instance: {every: 1d}
+consumer:
+  type: kafka
+  brokers: [%q]
+  topics: [bench]
+  format: raw
+loaders:
+  - {type: parquet, path: unused}
+`
 
 const streamYAML = `name: %s
 consumer:

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -64,22 +65,46 @@ type node struct {
 	children []*node
 	index    map[string]int // struct: field name -> child
 	fields   []string       // struct: field names in schema order
-	quoted   [][]byte       // struct: each field name as a JSON string without escapes ("id"), nil if it needs some
+	keys     []keyMatch     // struct: each field name as a JSON string without escapes ("id"), to match in place
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
 	raw      []byte  // string: scratch for non-string values kept as JSON text
 	sc       *strCol // a top-level string or binary column built by the batcher itself, instead of b
 }
 
-// quotedKey is name as a JSON string written without escapes, or nil if it cannot be (a quote, a backslash or
-// a control character in it).
-func quotedKey(name string) []byte {
+// keyMatch tells whether a message has a field's name, quoted and without escapes, at a position: in two 8-byte
+// loads and masks for names of up to 14 bytes (nearly all), else by comparing the bytes.
+type keyMatch struct {
+	w, m [2]uint64
+	n    int    // bytes of the quoted name; 0 when the loads cannot match it
+	q    []byte // the quoted name, nil if it cannot be written without escapes
+}
+
+func newKeyMatch(name string) keyMatch {
 	for i := range len(name) {
 		if c := name[i]; c == '"' || c == '\\' || c < 0x20 {
-			return nil
+			return keyMatch{}
 		}
 	}
-	return []byte(`"` + name + `"`)
+	k := keyMatch{q: []byte(`"` + name + `"`)}
+	if len(k.q) <= 16 {
+		k.n = len(k.q)
+		var w [16]byte
+		copy(w[:], k.q)
+		for i := range k.n {
+			k.m[i/8] |= 0xff << (8 * (i % 8))
+		}
+		k.w[0], k.w[1] = binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
+	}
+	return k
+}
+
+// at reports whether b holds the quoted name at pos.
+func (k *keyMatch) at(b []byte, pos int) bool {
+	if k.n != 0 && pos+16 <= len(b) {
+		return binary.LittleEndian.Uint64(b[pos:])&k.m[0] == k.w[0] && binary.LittleEndian.Uint64(b[pos+8:])&k.m[1] == k.w[1]
+	}
+	return k.q != nil && bytes.HasPrefix(b[pos:], k.q)
 }
 
 // appendNull appends a null to the node's column.
@@ -147,7 +172,7 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 			n.children = append(n.children, newNode(name+"."+f.Name, f.Type, n.st.FieldBuilder(i)))
 			n.index[f.Name] = i
 			n.fields = append(n.fields, f.Name)
-			n.quoted = append(n.quoted, quotedKey(f.Name))
+			n.keys = append(n.keys, newKeyMatch(f.Name))
 		}
 		n.seen = make([]bool, t.NumFields())
 	default:
@@ -364,6 +389,14 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			if !more {
 				break
 			}
+			if e := n.elem; e.kind == kString && s.b[s.pos] == '"' { // more has peeked: a value is at s.pos
+				p := s.pos
+				if v, err := s.str(); err == nil {
+					appendBin(e.str.BinaryBuilder, v)
+					continue
+				}
+				s.pos = p
+			}
 			if err := n.elem.decode(s, depth+1); err != nil {
 				return true, err
 			}
@@ -420,6 +453,30 @@ func parseInt(b []byte) (int64, bool) {
 	return v, true
 }
 
+// plainInt reads a JSON number at pos that is a plain integer of up to 18 digits (no fraction, no exponent, no
+// leading zero) and returns it and the position after it; ok is false for any other number, left to the general
+// path.
+func plainInt(b []byte, pos int) (v int64, end int, ok bool) {
+	i := pos
+	neg := b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + int64(b[i]-'0')
+		i++
+	}
+	d := i - start
+	if d == 0 || d > 18 || d > 1 && b[start] == '0' || i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
+		return 0, 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, i, true
+}
+
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
 // not in the schema are skipped. On error, every child still gets exactly one value.
 func (n *node) object(s *jscan, depth int) error {
@@ -454,8 +511,8 @@ func (n *node) members(s *jscan, depth int) error {
 		// is tried first, as it is usually written (quoted, no escapes), in one comparison; any other key is
 		// scanned, compared with the guess and otherwise looked up.
 		i, ok := guess, false
-		if q := n.quoted; i < len(q) && q[i] != nil && bytes.HasPrefix(b[pos:], q[i]) {
-			pos += len(q[i])
+		if i < len(n.keys) && n.keys[i].at(b, pos) {
+			pos += len(n.keys[i].q)
 			ok = true
 		} else {
 			s.pos = pos
@@ -489,10 +546,38 @@ func (n *node) members(s *jscan, depth int) error {
 			}
 		} else {
 			n.seen[i] = true
-			if err := n.children[i].decode(s, depth+1); err != nil {
+			c := n.children[i]
+			// The usual values, a string of a top-level column or a plain integer, are read here, without value's
+			// call and switch; anything else, and any error, goes through decode.
+			if p := s.pos; p < len(b) {
+				switch ch := b[p]; {
+				case ch == '"' && (c.sc != nil || c.kind == kString):
+					if v, err := s.str(); err == nil {
+						if c.sc != nil {
+							c.sc.append(v)
+						} else {
+							appendBin(c.str.BinaryBuilder, v)
+						}
+						goto next
+					}
+					s.pos = p
+				case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
+					if v, end, ok := plainInt(b, p); ok {
+						if c.i64.Len() < c.i64.Cap() {
+							c.i64.UnsafeAppend(v)
+						} else {
+							c.i64.Append(v)
+						}
+						s.pos = end
+						goto next
+					}
+				}
+			}
+			if err := c.decode(s, depth+1); err != nil {
 				return err
 			}
 		}
+	next:
 		if pos = skipWS(b, s.pos); pos < len(b) {
 			switch b[pos] {
 			case ',':

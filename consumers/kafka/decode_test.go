@@ -102,6 +102,65 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
+// TestDecodeJSONFastPaths runs a batch of messages through the decoder's in-place paths (field names matched in
+// two 8-byte loads, plain integers, strings at any depth) and the cases they hand on to the general path: long
+// names, names near the end of a message, names that only start like a field's, numbers that are not plain
+// integers, bad strings in lists and structs, and nulls after values in a column whose validity bits are
+// written only from its first null.
+func TestDecodeJSONFastPaths(t *testing.T) {
+	cols := []Column{
+		{Name: "id", Type: "int64"}, {Name: "s", Type: "string"}, {Name: "a_name_of_twenty_chars", Type: "string"},
+		{Name: "tags", Type: "list<string>"}, {Name: "o", Type: "struct<city: string, n: int64>"},
+	}
+	msgs := []struct {
+		msg, row, err string
+	}{
+		{`{"id": 1, "s": "x", "a_name_of_twenty_chars": "long", "tags": ["a", "b"], "o": {"city": "Paris", "n": -5}}`,
+			`id=1 s=x a_name_of_twenty_chars=long tags=["a","b"] o={"city":"Paris","n":-5}`, ""},
+		{`{"id":-42,"s":"y"}`, `id=-42 s=y a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"idx": 9, "id": 2, "ss": "no", "s": null}`, `id=2 s=(null) a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"id": 3, "s": "after a null"}`, `id=3 s=after a null a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"id": 1e2}`, `id=100 s=(null) a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"id": 7.0, "tags": [], "o": {}}`, `id=7 s=(null) a_name_of_twenty_chars=(null) tags=[] o={"city":null,"n":null}`, ""},
+		{`{"id": 123456789012345678}`, `id=123456789012345678 s=(null) a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"id": 1234567890123456789}`, `id=1234567890123456789 s=(null) a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+		{`{"tags": ["a", 1, null], "id": 4}`, `id=4 s=(null) a_name_of_twenty_chars=(null) tags=["a","1",null] o=(null)`, ""},
+		{`{"id": 01}`, "", "malformed number"},
+		{`{"id": -}`, "", "malformed number"},
+		{`{"id": 1.5}`, "", "field id: 1.5 is not an integer"},
+		{"{\"tags\": [\"a\", \"b\xff\"]}", "", "field tags[]: invalid UTF-8"},
+		{"{\"o\": {\"city\": \"\xff\"}}", "", "field o.city: invalid UTF-8"},
+		{"{\"s\": \"\x01\"}", "", "control character in a string"},
+		{`{"id": 5, "s": "last"}`, `id=5 s=last a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
+	}
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	c := newTestConsumer(t, mem, Config{Schema: cols, OnError: "fail", BatchRows: 1000})
+	var want []string
+	for _, m := range msgs {
+		rows, errs := decodeAll(t, c, m.msg)
+		switch {
+		case m.err == "" && (len(errs) > 0 || len(rows) != 1 || rows[0] != m.row):
+			t.Errorf("%s: rows %q errs %q, want %s", m.msg, rows, errs, m.row)
+		case m.err != "" && (len(errs) != 1 || !strings.Contains(errs[0], m.err)):
+			t.Errorf("%s: errs %q, want %q", m.msg, errs, m.err)
+		}
+		if m.err == "" {
+			want = append(want, m.row)
+		}
+	}
+	// All of them in one batch: a bad message cuts the batch, the rows around it stay whole.
+	skip := newTestConsumer(t, mem, Config{Schema: cols, OnError: "skip", BatchRows: 1000})
+	var all []string
+	for _, m := range msgs {
+		all = append(all, m.msg)
+	}
+	rows, _ := decodeAll(t, skip, all...)
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("one batch:\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // TestMetadataAndRaw checks the metadata columns and format raw, and the size limit in both formats.
 func TestMetadataAndRaw(t *testing.T) {
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())

@@ -190,7 +190,7 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 			root.children = append(root.children, n)
 			root.index[f.Name] = i
 			root.fields = append(root.fields, f.Name)
-			root.quoted = append(root.quoted, quotedKey(f.Name))
+			root.keys = append(root.keys, newKeyMatch(f.Name))
 		}
 		b.root = root
 	}

@@ -10,8 +10,9 @@ import (
 // strCol builds a top-level string or binary column of the JSON path straight into its three buffers (validity,
 // int32 offsets, data), allocated from the consumer's allocator. Arrow's BinaryBuilder zeroes every buffer it
 // grows and checks capacity three times per value; these are most of a JSON message's bytes, so the consumer
-// writes them itself: one capacity check, a copy, an offset and a bit per value. Every validity bit is written,
-// so the buffers need not start zeroed.
+// writes them itself: one capacity check, a copy and an offset per value. The validity bits are written from the
+// first null on (the ones before it set then), each bit written, so the buffers need not start zeroed; a column
+// without nulls has no validity buffer.
 type strCol struct {
 	mem   memory.Allocator
 	dt    arrow.DataType
@@ -51,7 +52,9 @@ func (c *strCol) append(v []byte) {
 		c.reserve(1, len(v))
 	}
 	c.size += copy(c.dat[c.size:], v)
-	bitutil.SetBit(c.bits, c.n)
+	if c.nulls != 0 { // until the first null, the validity bits are not written (finish drops them)
+		bitutil.SetBit(c.bits, c.n)
+	}
 	c.n++
 	c.off[c.n] = int32(c.size)
 }
@@ -59,6 +62,9 @@ func (c *strCol) append(v []byte) {
 func (c *strCol) appendNull() {
 	if c.n+2 > len(c.off) {
 		c.reserve(1, 0)
+	}
+	if c.nulls == 0 {
+		bitutil.SetBitsTo(c.bits, 0, int64(c.n), true)
 	}
 	bitutil.ClearBit(c.bits, c.n)
 	c.n++
