@@ -40,6 +40,7 @@ type partitionWriter struct {
 	p      stage.Partition
 	tbl    *table.Table
 	goHeap []string // columns copied to the Go heap before iceberg-go sees a batch (referencedColumns)
+	direct bool     // jetflow's directWriter writes the files, not iceberg-go's WriteRecords
 	ch     chan arrow.RecordBatch
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the writer goroutine ends
@@ -70,6 +71,20 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	if l.group != nil {
 		l.group.join()
 	}
+	if !l.cfg.Clustered { // clustered writes keep iceberg-go's one-open-file writer and its check of the order
+		dw, err := newDirectWriter(ctx, l, tbl, schema, id)
+		if err != nil {
+			cancel()
+			w.leaveGroup()
+			return nil, fmt.Errorf("iceberg loader: partition %s: table %s: %w", p.Key, l.cfg.Table, err)
+		}
+		if dw != nil {
+			w.goHeap = nil // partition values are copied when computed
+			w.direct = true
+			go w.runDirect(wctx, dw)
+			return w, nil
+		}
+	}
 	opts := []table.WriteRecordOption{table.WithWriteUUID(id), table.WithRecordBatchBufferSize(4)}
 	if l.cfg.Clustered {
 		opts = append(opts, table.WithClusteredWrite())
@@ -93,6 +108,36 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 		}
 	}()
 	return w, nil
+}
+
+// runDirect writes the batches with jetflow's own data file writer (directWriter) until the input closes or
+// the writer is cancelled; on a failure it discards its open files and keeps the finished ones in w.files, for
+// Abort to remove.
+func (w *partitionWriter) runDirect(ctx context.Context, dw *directWriter) {
+	defer close(w.done)
+	defer w.drain()
+	fail := func(err error) {
+		w.files = dw.abandon()
+		w.err = fmt.Errorf("iceberg loader: partition %s: write data files of table %s: %w", w.p.Key, w.l.cfg.Table, w.l.s3Context(w.tbl.Location(), err))
+	}
+	for b := range w.ch {
+		if err := ctx.Err(); err != nil {
+			b.Release()
+			fail(err)
+			return
+		}
+		err := dw.write(ctx, b)
+		b.Release()
+		if err != nil {
+			fail(err)
+			return
+		}
+	}
+	files, err := dw.close()
+	w.files = files
+	if err != nil {
+		w.err = fmt.Errorf("iceberg loader: partition %s: write data files of table %s: %w", w.p.Key, w.l.cfg.Table, w.l.s3Context(w.tbl.Location(), err))
+	}
 }
 
 // drain releases the batches queued when the iceberg writer stopped early (an error or a cancel); finish

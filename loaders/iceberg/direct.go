@@ -1,0 +1,474 @@
+package iceberg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+)
+
+// directWriter writes the data files of one jetflow partition itself and hands iceberg-go finished DataFiles
+// (table.DataFileFromMetadata: statistics, bounds and split offsets from the Parquet footer) to commit. Compared
+// with table.WriteRecords it splits batches by Iceberg partition column-wise (specSplitter), writes with the
+// Parquet loader's tuned settings (decimals as integers, small pages, dictionaries dropped early), and bounds the
+// row groups all its open files hold together (buffer_size). Files are named and placed as iceberg-go names and
+// places them, so orphan listing, compaction and replace work on either writer's files.
+//
+// Tables it cannot write the same way iceberg-go would (another file format, a sort order, format version 3,
+// column names Parquet needs sanitized, a transform of a type the splitter has no key for) are left to
+// table.WriteRecords: newDirectWriter says so.
+type directWriter struct {
+	l    *Loader
+	tbl  *table.Table
+	fs   icebergio.WriteFileIO
+	sc   *iceberg.Schema
+	spec iceberg.PartitionSpec
+	// props are the table's properties: codec, sizes, metrics modes.
+	props      iceberg.Properties
+	version    int
+	fileSchema *arrow.Schema   // the table schema as written, with field ids
+	taskSchema *iceberg.Schema // the input's schema in table ids, when its columns need converting; nil when not
+	split      *specSplitter   // nil for an unpartitioned spec
+	wprops     *pq.WriterProperties
+	aprops     pqarrow.ArrowWriterProperties
+	uuid       uuid.UUID
+
+	rowGroupBytes, targetSize, bufferSize int64
+
+	root     *url.URL
+	locs     table.LocationProvider
+	partLocs map[string]table.LocationProvider
+
+	open  map[string]*dataFile // by partition key
+	seq   int
+	files []iceberg.DataFile
+	idx   *array.Int32Builder
+	cols  []arrow.Array
+}
+
+type dataFile struct {
+	key, path string
+	values    map[int]any // partition values by field id; nil when unpartitioned
+	sink      icebergio.FileWriter
+	buf       *bufio.Writer
+	count     countingWriter
+	fw        *pqarrow.FileWriter
+}
+
+// countingWriter counts the bytes of a file; discard drops writes so an abandoned file closes cheaply.
+type countingWriter struct {
+	w       *bufio.Writer
+	n       int64
+	discard bool
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.discard {
+		return len(p), nil
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// newDirectWriter prepares a writer for batches of input into tbl, or returns nil (and no error) when the table
+// is one table.WriteRecords must write.
+func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *arrow.Schema, id uuid.UUID) (*directWriter, error) {
+	md := tbl.Metadata()
+	props := md.Properties()
+	if props.Get(table.WriteFormatDefaultKey, "parquet") != "parquet" || md.Version() >= 3 {
+		return nil, nil
+	}
+	if so := tbl.SortOrder(); so.OrderID() != table.UnsortedSortOrderID && so.Len() > 0 {
+		return nil, nil
+	}
+	sc := tbl.Schema()
+	if sanitized, err := iceberg.SanitizeColumnNames(sc); err != nil || !sanitized.Equals(sc) {
+		return nil, nil
+	}
+	spec := tbl.Spec()
+	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
+		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
+	if !spec.IsUnpartitioned() {
+		split, ok := newSpecSplitter(spec, sc, input)
+		if !ok {
+			return nil, nil
+		}
+		d.split = split
+	}
+	var err error
+	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
+		return nil, nil
+	}
+	if !sameColumns(input, d.fileSchema) {
+		d.taskSchema, err = table.ArrowSchemaToIcebergWithOptions(input, table.ArrowToIcebergOptions{
+			NameMapping: sc.NameMapping(), TableSchema: sc, TableProperties: props})
+		if err != nil {
+			return nil, nil
+		}
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the table's file system: %w", err)
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return nil, nil
+	}
+	d.fs = wfs
+	if d.root, err = url.Parse(tbl.Location()); err != nil {
+		return nil, fmt.Errorf("table location %q: %w", tbl.Location(), err)
+	}
+	if d.locs, err = table.LoadLocationProvider(tbl.Location(), props); err != nil {
+		return nil, fmt.Errorf("table location: %w", err)
+	}
+	d.rowGroupBytes = int64(props.GetInt(table.ParquetRowGroupSizeBytesKey, table.ParquetRowGroupSizeBytesDefault))
+	d.targetSize = int64(props.GetInt(table.WriteTargetFileSizeBytesKey, table.WriteTargetFileSizeBytesDefault))
+	d.bufferSize = int64(l.cfg.BufferSize)
+	if d.wprops, err = d.writerProps(); err != nil {
+		return nil, err
+	}
+	d.aprops = pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(l.alloc), pqarrow.WithStoreSchema())
+	d.idx = array.NewInt32Builder(l.alloc)
+	return d, nil
+}
+
+// sameColumns tells whether batches of input can be written as file's columns unchanged: the same names and
+// types in the same order, and no column that may hold nulls where the table requires values.
+func sameColumns(input, file *arrow.Schema) bool {
+	if input.NumFields() != file.NumFields() {
+		return false
+	}
+	for i, f := range input.Fields() {
+		g := file.Field(i)
+		if f.Name != g.Name || !arrow.TypeEqual(f.Type, g.Type) || (f.Nullable && !g.Nullable) {
+			return false
+		}
+	}
+	return true
+}
+
+// Table properties iceberg-go reads but does not export.
+const (
+	propDictEnabled      = "parquet.enable.dictionary"
+	propDictColumnPrefix = "write.parquet.dict-encoding-enabled.column"
+)
+
+// codecsByName are the Parquet codecs of write.parquet.compression-codec, by the names Iceberg's Java
+// implementation and iceberg-go write.
+var codecsByName = map[string]compress.Compression{
+	"zstd": compress.Codecs.Zstd, "snappy": compress.Codecs.Snappy, "gzip": compress.Codecs.Gzip,
+	"uncompressed": compress.Codecs.Uncompressed, "none": compress.Codecs.Uncompressed,
+	"lz4": compress.Codecs.Lz4, "lz4_raw": compress.Codecs.Lz4Raw, "lz4raw": compress.Codecs.Lz4Raw,
+	"brotli": compress.Codecs.Brotli,
+}
+
+// writerProps are the Parquet settings of the table's properties, with the Parquet loader's tuning where the
+// table leaves a setting open.
+func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
+	name := strings.ToLower(d.props.Get(table.ParquetCompressionKey, table.ParquetCompressionDefault))
+	codec, ok := codecsByName[name]
+	if !ok {
+		return nil, fmt.Errorf("table property %s is %q, a codec jetflow cannot write: set zstd, snappy, gzip, lz4, lz4_raw, brotli or uncompressed", table.ParquetCompressionKey, name)
+	}
+	sc, err := pqarrow.ToParquet(d.fileSchema, pq.NewWriterProperties(pq.WithStoreDecimalAsInteger(true)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		return nil, fmt.Errorf("the table's Parquet schema: %w", err)
+	}
+	page := int64(d.props.GetInt(table.ParquetPageSizeBytesKey, 0))
+	if page <= 0 {
+		// Small pages keep what the writer's byte counts do not see (the page under construction) small, so
+		// row groups and files are cut close to their sizes, as the Parquet loader does.
+		// buffer_size bounds them too: every open file has a page under construction per column.
+		page = min(max(min(d.rowGroupBytes, d.targetSize, d.bufferSize)/int64(16*max(sc.NumColumns(), 1)), 8<<10), pq.DefaultDataPageSize)
+	}
+	opts := []pq.WriterProperty{
+		pq.WithAllocator(d.l.alloc),
+		pq.WithCreatedBy("jetflow"),
+		pq.WithCompression(codec),
+		pq.WithDataPageSize(page),
+		pq.WithMaxRowGroupLength(int64(d.props.GetInt(table.ParquetRowGroupLimitKey, table.ParquetRowGroupLimitDefault))),
+		pq.WithDictionaryPageSizeLimit(int64(d.props.GetInt(table.ParquetDictSizeBytesKey, table.ParquetDictSizeBytesDefault))),
+		pq.WithDictionaryDefault(d.props.Get(propDictEnabled, "true") != "false"),
+		// Decimals of up to 18 digits as INT32/INT64, as the Iceberg spec prefers.
+		pq.WithStoreDecimalAsInteger(true),
+	}
+	if level := d.props.GetInt(table.ParquetCompressionLevelKey, 0); level != 0 {
+		opts = append(opts, pq.WithCompressionLevel(level))
+	}
+	for i := range sc.NumColumns() {
+		// parquet-mr's rule: drop a dictionary that is not smaller than the plain values, also when compressed.
+		opts = append(opts, pq.WithDictionaryCostFallbackFor(sc.Column(i).ColumnPath().String(), true))
+	}
+	for key, val := range d.props {
+		if col, ok := strings.CutPrefix(key, propDictColumnPrefix+"."); ok && col != "" {
+			opts = append(opts, pq.WithDictionaryFor(col, strings.EqualFold(val, "true")))
+		}
+		if col, ok := strings.CutPrefix(key, table.ParquetBloomFilterColumnEnabledKeyPrefix+"."); ok && col != "" {
+			opts = append(opts, pq.WithBloomFilterEnabledFor(col, strings.EqualFold(val, "true")))
+		}
+	}
+	return pq.NewWriterProperties(opts...), nil
+}
+
+// write splits batch by Iceberg partition and appends each part to its partition's open file. The caller keeps
+// ownership of batch.
+func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error {
+	rec, err := d.toFile(ctx, batch)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	if d.split == nil {
+		return d.writeTo(ctx, "", nil, nil, rec, nil)
+	}
+	n := d.split.split(rec)
+	for g := range n {
+		vals, row, key := d.split.partition(rec, d.split.first[g])
+		if n == 1 {
+			return d.writeTo(ctx, key, vals, row, rec, nil)
+		}
+		d.idx.Reserve(d.split.counts[g])
+		for i, rg := range d.split.rowGrp {
+			if rg == int32(g) {
+				d.idx.UnsafeAppend(int32(i))
+			}
+		}
+		ind := d.idx.NewInt32Array()
+		err := d.writeTo(ctx, key, vals, row, rec, ind)
+		ind.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
+func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if d.taskSchema == nil {
+		return array.NewRecordBatch(d.fileSchema, batch.Columns(), batch.NumRows()), nil
+	}
+	conv, err := table.ToRequestedSchema(compute.WithAllocator(ctx, d.l.alloc), d.sc, d.taskSchema, batch, table.SchemaOptions{IncludeFieldIDs: true})
+	if err != nil {
+		return nil, fmt.Errorf("convert the batch to the table's schema: %w", err)
+	}
+	defer conv.Release()
+	return array.NewRecordBatch(d.fileSchema, conv.Columns(), conv.NumRows()), nil
+}
+
+// writeTo appends the rows ind of rec (all rows when ind is nil) to the open file of partition key.
+func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any, row partitionRow, rec arrow.RecordBatch, ind *array.Int32) error {
+	if ind != nil {
+		cctx := compute.WithAllocator(ctx, d.l.alloc)
+		d.cols = d.cols[:0]
+		defer func() {
+			for _, c := range d.cols {
+				c.Release()
+			}
+			clear(d.cols)
+		}()
+		for _, c := range rec.Columns() {
+			t, err := compute.TakeArray(cctx, c, ind)
+			if err != nil {
+				return fmt.Errorf("select the rows of partition %s: %w", d.spec.PartitionToPath(row, d.sc), err)
+			}
+			d.cols = append(d.cols, t)
+		}
+		rec = array.NewRecordBatch(d.fileSchema, d.cols, int64(ind.Len()))
+		defer rec.Release()
+	}
+	f := d.open[key]
+	if f == nil {
+		var err error
+		if f, err = d.openFile(key, vals, row); err != nil {
+			return err
+		}
+	}
+	if err := f.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	rg := f.fw.RowGroupTotalBytesWritten()
+	if rg >= d.rowGroupBytes {
+		if err := f.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		rg = 0
+	}
+	if f.count.n+rg >= d.targetSize {
+		if err := d.closeFile(f); err != nil {
+			return err
+		}
+	}
+	return d.holdWithinBuffer()
+}
+
+// holdWithinBuffer writes out row groups early, the largest first, while the open files' row groups together
+// exceed buffer_size: with many Iceberg partitions open, row groups get smaller instead of memory bigger.
+func (d *directWriter) holdWithinBuffer() error {
+	if len(d.open) < 2 {
+		return nil
+	}
+	for {
+		var total, largest int64
+		var big *dataFile
+		for _, f := range d.open {
+			rg := f.fw.RowGroupTotalBytesWritten()
+			total += rg
+			if rg > largest {
+				largest, big = rg, f
+			}
+		}
+		if total <= d.bufferSize || big == nil {
+			return nil
+		}
+		if err := big.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("write %s: %w", big.path, err)
+		}
+	}
+}
+
+// location places a data file as iceberg-go does: under data/<partition path>/ of the table (or the object
+// storage layout the table's properties ask for).
+func (d *directWriter) location(name string, row partitionRow) (string, error) {
+	if d.split == nil {
+		return d.locs.NewDataLocation(name), nil
+	}
+	dir := d.spec.PartitionToPath(row, d.sc)
+	lp, ok := d.partLocs[dir]
+	if !ok {
+		props := maps.Clone(d.props)
+		if props == nil {
+			props = iceberg.Properties{}
+		}
+		props[table.WriteDataPathKey] = d.root.JoinPath("data", dir).String()
+		var err error
+		if lp, err = table.LoadLocationProvider(d.tbl.Location(), props); err != nil {
+			return "", fmt.Errorf("location of partition %s: %w", dir, err)
+		}
+		d.partLocs[dir] = lp
+	}
+	return lp.NewDataLocation(name), nil
+}
+
+func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) (*dataFile, error) {
+	// iceberg-go's name pattern, with the write UUID that carries the partition's FileTag.
+	name := fmt.Sprintf("00000-%d-%s-00000.parquet", d.seq, d.uuid)
+	d.seq++
+	path, err := d.location(name, row)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := d.fs.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	f := &dataFile{key: key, path: path, values: vals, sink: sink}
+	f.buf = bufio.NewWriterSize(sink, 256<<10)
+	f.count.w = f.buf
+	// countingWriter is no io.Closer: pqarrow leaves closing the object (keep or discard) to us.
+	if f.fw, err = pqarrow.NewFileWriter(d.fileSchema, &f.count, d.wprops, d.aprops); err != nil {
+		_ = sink.Close()
+		_ = d.fs.Remove(path)
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	d.open[key] = f
+	return f, nil
+}
+
+// closeFile finishes f (footer, flush, upload) and records its DataFile.
+func (d *directWriter) closeFile(f *dataFile) error {
+	delete(d.open, f.key)
+	fail := func(err error) error {
+		_ = f.sink.Close()
+		_ = d.fs.Remove(f.path)
+		return fmt.Errorf("finish %s: %w", f.path, err)
+	}
+	if err := f.fw.Close(); err != nil {
+		return fail(err)
+	}
+	if err := f.buf.Flush(); err != nil {
+		return fail(err)
+	}
+	if err := f.sink.Close(); err != nil {
+		_ = d.fs.Remove(f.path)
+		return fmt.Errorf("finish %s: %w", f.path, err)
+	}
+	meta, err := f.fw.FileMetadata()
+	if err != nil {
+		return fmt.Errorf("footer of %s: %w", f.path, err)
+	}
+	df, err := table.DataFileFromMetadata(table.DataFileArgs{
+		Schema: d.sc, Spec: d.spec, Format: iceberg.ParquetFile, Metadata: meta,
+		FilePath: f.path, FileSize: f.count.n, Content: iceberg.EntryContentData,
+		PartitionValues: f.values, Properties: d.props, FormatVersion: d.version,
+	})
+	if err != nil {
+		_ = d.fs.Remove(f.path)
+		return fmt.Errorf("data file entry of %s: %w", f.path, err)
+	}
+	d.files = append(d.files, df)
+	return nil
+}
+
+// close finishes every open file and returns all data files written.
+func (d *directWriter) close() ([]iceberg.DataFile, error) {
+	defer d.idx.Release()
+	var errs []error
+	for _, f := range d.sortedOpen() {
+		if len(errs) > 0 {
+			d.discard(f)
+			continue
+		}
+		if err := d.closeFile(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return d.files, errors.Join(errs...)
+}
+
+// abandon discards the open files (a failed or cancelled write); the finished ones are returned for the caller
+// to remove.
+func (d *directWriter) abandon() []iceberg.DataFile {
+	defer d.idx.Release()
+	for _, f := range d.sortedOpen() {
+		d.discard(f)
+	}
+	return d.files
+}
+
+func (d *directWriter) discard(f *dataFile) {
+	delete(d.open, f.key)
+	f.count.discard = true
+	_ = f.fw.Close()
+	_ = f.sink.Close()
+	_ = d.fs.Remove(f.path)
+}
+
+func (d *directWriter) sortedOpen() []*dataFile {
+	keys := make([]string, 0, len(d.open))
+	for k := range d.open {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fs := make([]*dataFile, len(keys))
+	for i, k := range keys {
+		fs[i] = d.open[k]
+	}
+	return fs
+}

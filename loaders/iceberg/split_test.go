@@ -1,0 +1,301 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+// oracleLiteral reads row i of col as an iceberg-go literal, independently of the splitter's readers.
+func oracleLiteral(t *testing.T, col arrow.Array, i int) iceberg.Literal {
+	switch a := col.(type) {
+	case *array.Int8:
+		return iceberg.NewLiteral(int32(a.Value(i)))
+	case *array.Int16:
+		return iceberg.NewLiteral(int32(a.Value(i)))
+	case *array.Int32:
+		return iceberg.NewLiteral(a.Value(i))
+	case *array.Int64:
+		return iceberg.NewLiteral(a.Value(i))
+	case *array.Boolean:
+		return iceberg.NewLiteral(a.Value(i))
+	case *array.Date32:
+		return iceberg.NewLiteral(iceberg.Date(a.Value(i)))
+	case *array.Timestamp:
+		return iceberg.NewLiteral(iceberg.Timestamp(a.Value(i)))
+	case *array.String:
+		return iceberg.NewLiteral(a.Value(i))
+	case *array.LargeString:
+		return iceberg.NewLiteral(a.Value(i))
+	}
+	t.Fatalf("no oracle literal for %s", col.DataType())
+	return nil
+}
+
+// randomColumn makes n values of dt with nulls, negative values, times before 1970 and multi-byte strings.
+func randomColumn(mem memory.Allocator, dt arrow.DataType, n int, rng *rand.Rand) arrow.Array {
+	b := array.NewBuilder(mem, dt)
+	defer b.Release()
+	words := []string{"", "a", "ab", "abcd", "abcde", "héllo wörld", "日本語のテキスト", "\xff\xfe bad utf8", "tenant-1", "tenant-2"}
+	for range n {
+		if rng.IntN(10) == 0 {
+			b.AppendNull()
+			continue
+		}
+		v := rng.Int64N(1<<40) - 1<<39
+		switch bb := b.(type) {
+		case *array.Int8Builder:
+			bb.Append(int8(v))
+		case *array.Int16Builder:
+			bb.Append(int16(v))
+		case *array.Int32Builder:
+			bb.Append(int32(v % 100000))
+		case *array.Int64Builder:
+			bb.Append(v)
+		case *array.BooleanBuilder:
+			bb.Append(v%2 == 0)
+		case *array.Date32Builder:
+			bb.Append(arrow.Date32(v % 40000)) // 1860 to 2079
+		case *array.TimestampBuilder:
+			bb.Append(arrow.Timestamp(v % (40000 * microsPerDay)))
+		case *array.StringBuilder:
+			bb.Append(words[rng.IntN(len(words))] + strings.Repeat("x", rng.IntN(3)))
+		case *array.LargeStringBuilder:
+			bb.Append(words[rng.IntN(len(words))])
+		}
+	}
+	return b.NewArray()
+}
+
+// TestSplitterGroupsAsIcebergTransforms runs every transform the splitter has keys for over random columns of
+// every type it accepts, and checks each row against iceberg-go's own Transform.Apply: rows of one group share
+// one transform result, rows of different groups do not, and the group's recorded value is that result.
+func TestSplitterGroupsAsIcebergTransforms(t *testing.T) {
+	ts := &arrow.TimestampType{Unit: arrow.Microsecond}
+	tstz := &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	ints := []arrow.DataType{arrow.PrimitiveTypes.Int8, arrow.PrimitiveTypes.Int16, arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int64}
+	strs := []arrow.DataType{arrow.BinaryTypes.String, arrow.BinaryTypes.LargeString}
+	times := []arrow.DataType{arrow.FixedWidthTypes.Date32, ts, tstz}
+	all := slices.Concat(ints, strs, times, []arrow.DataType{arrow.FixedWidthTypes.Boolean})
+	tests := []struct {
+		transform string
+		types     []arrow.DataType
+	}{
+		{"identity", all},
+		{"bucket(16, %s)", slices.Concat(ints, strs, times)},
+		{"bucket(7, %s)", slices.Concat(ints, strs)},
+		{"truncate(10, %s)", ints},
+		{"truncate(3, %s)", strs},
+		{"year", times},
+		{"month", times},
+		{"day", times},
+		{"hour", []arrow.DataType{ts, tstz}},
+		{"void", all},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range tests {
+		for _, dt := range tc.types {
+			expr := tc.transform + "(%s)"
+			if strings.Contains(tc.transform, "%s") {
+				expr = tc.transform
+			}
+			expr = fmt.Sprintf(expr, "c")
+			t.Run(expr+" of "+dt.String(), func(t *testing.T) {
+				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+				defer mem.AssertSize(t, 0)
+				schema := arrow.NewSchema([]arrow.Field{{Name: "other", Type: arrow.PrimitiveTypes.Int64}, {Name: "c", Type: dt, Nullable: true}}, nil)
+				sc, err := icebergSchema(schema)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec, err := buildSpec([]string{expr}, sc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, ok := newSpecSplitter(spec, sc, schema)
+				if !ok {
+					t.Fatalf("the splitter does not take %s", expr)
+				}
+				pf := spec.Field(0)
+				other := randomColumn(mem, arrow.PrimitiveTypes.Int64, 3000, rng)
+				col := randomColumn(mem, dt, 3000, rng)
+				rec := array.NewRecordBatch(schema, []arrow.Array{other, col}, 3000)
+				other.Release()
+				col.Release()
+				defer rec.Release()
+				for range 2 { // a second batch reuses the splitter's maps
+					n := s.split(rec)
+					oracle := func(i int) any {
+						if col.IsNull(i) {
+							return nil
+						}
+						out := pf.Transform.Apply(iceberg.Optional[iceberg.Literal]{Valid: true, Val: oracleLiteral(t, col, i)})
+						if !out.Valid {
+							return nil
+						}
+						return out.Val.Any()
+					}
+					seen := map[string]int{}
+					for g := range n {
+						vals, row, key := s.partition(rec, s.first[g])
+						want := oracle(s.first[g])
+						if got := vals[pf.FieldID]; got != want {
+							t.Fatalf("group %d: value %#v (%T), iceberg-go says %#v (%T)", g, got, got, want, want)
+						}
+						if row[0] != want {
+							t.Fatalf("group %d: path value %#v, want %#v", g, row[0], want)
+						}
+						if other, dup := seen[key]; dup {
+							t.Fatalf("groups %d and %d have one partition key %q", other, g, key)
+						}
+						seen[key] = g
+					}
+					for i, g := range s.rowGrp {
+						if got, want := oracle(i), oracle(s.first[g]); got != want {
+							t.Fatalf("row %d (%s) is in group %d with value %#v, iceberg-go gives it %#v", i, col.ValueStr(i), g, want, got)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSplitterLeavesUnhandledSpecsToIcebergGo: transforms of types the splitter has no key for, and nested
+// source columns, make newSpecSplitter decline, so that iceberg-go's writer handles them.
+func TestSplitterLeavesUnhandledSpecsToIcebergGo(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "d", Type: &arrow.Decimal128Type{Precision: 10, Scale: 2}, Nullable: true},
+		{Name: "f", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "b", Type: arrow.BinaryTypes.Binary, Nullable: true},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true}), Nullable: true},
+		{Name: "ns", Type: &arrow.TimestampType{Unit: arrow.Nanosecond}, Nullable: true},
+	}, nil)
+	sc, err := icebergSchema(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, expr := range []string{"identity(d)", "bucket(4, d)", "truncate(2, d)", "identity(f)", "identity(b)", "bucket(4, b)", "identity(s.x)"} {
+		t.Run(expr, func(t *testing.T) {
+			spec, err := buildSpec([]string{expr}, sc)
+			if err != nil {
+				t.Skipf("not a spec jetflow builds: %v", err)
+			}
+			if _, ok := newSpecSplitter(spec, sc, schema); ok {
+				t.Errorf("the splitter took %s", expr)
+			}
+		})
+	}
+}
+
+// TestDirectWriterMatchesIcebergGo writes the same batches into one table with jetflow's writer and with
+// iceberg-go's table.WriteRecords, and compares the data files they describe: the same partitions, directories,
+// row counts, value and null counts and lower/upper bounds, which readers use to prune files.
+func TestDirectWriterMatchesIcebergGo(t *testing.T) {
+	for _, spec := range [][]string{
+		nil,
+		{"identity(tenant_id)", "day(updated_at)", "bucket(16, id)", "truncate(4, sku)", "month(ts)"},
+		{"hour(updated_at)", "year(ts)", "truncate(100, id)"},
+	} {
+		name := "unpartitioned"
+		if spec != nil {
+			name = strings.Join(spec, ",")
+		}
+		t.Run(name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+			defer mem.AssertSize(t, 0)
+			ctx := context.Background()
+			l := newLoader(t, t.TempDir(), func(c *Config) { c.PartitionBy = spec })
+			l.alloc = mem
+			tbl, err := l.Table(ctx, ordersSchema())
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches := []arrow.RecordBatch{orders(t, mem, 0, 500), orders(t, mem, 500, 700)}
+			defer testkit.ReleaseAll(batches)
+
+			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
+			if err != nil || dw == nil {
+				t.Fatalf("no direct writer for the table: %v", err)
+			}
+			for _, b := range batches {
+				if err := dw.write(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ours, err := dw.close()
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var theirs []iceberg.DataFile
+			records := func(yield func(arrow.RecordBatch, error) bool) {
+				for _, b := range batches {
+					b.Retain()
+					if !yield(b, nil) {
+						return
+					}
+				}
+			}
+			for df, err := range table.WriteRecords(compute.WithAllocator(ctx, mem), tbl, ordersSchema(), iter.Seq2[arrow.RecordBatch, error](records)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				theirs = append(theirs, df)
+			}
+			if got, want := describeFiles(tbl, ours), describeFiles(tbl, theirs); !slices.Equal(got, want) {
+				t.Errorf("jetflow's data files:\n%s\niceberg-go's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			t.Logf("%d files, e.g. %s", len(ours), describeFiles(tbl, ours)[0])
+			if len(ours) < 2 && len(spec) > 0 {
+				t.Errorf("%d data files for a partitioned table: the test data should reach several partitions", len(ours))
+			}
+		})
+	}
+}
+
+// describeFiles renders what a reader learns about each data file, apart from its name and byte sizes.
+func describeFiles(tbl *table.Table, files []iceberg.DataFile) []string {
+	var out []string
+	for _, df := range files {
+		dir := strings.TrimPrefix(path.Dir(df.FilePath()), tbl.Location())
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s rows=%d partition=%v spec=%d", dir, df.Count(), sortedMap(df.Partition()), df.SpecID())
+		fmt.Fprintf(&b, " values=%v nulls=%v lower=%v upper=%v", sortedMap(df.ValueCounts()), sortedMap(df.NullValueCounts()),
+			sortedMap(df.LowerBoundValues()), sortedMap(df.UpperBoundValues()))
+		out = append(out, b.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedMap[V any](m map[int]V) string {
+	keys := slices.Sorted(func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%d:%v ", k, m[k])
+	}
+	return b.String()
+}
