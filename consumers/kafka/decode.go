@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 )
@@ -42,21 +43,20 @@ const (
 type node struct {
 	kind kind
 	name string // dotted name, for errors
-	b    array.Builder
+	dt   arrow.DataType
+	b    array.Builder // the other columns' builder: a batch column's, or the node's own (alone) under a list or struct
+	// alone: b is the node's own, not one of the batch's record builder (a column under a list or struct).
+	alone bool
 
 	i32 *array.Int32Builder
 	i64 *array.Int64Builder
 	f32 *array.Float32Builder
 	f64 *array.Float64Builder
 	bo  *array.BooleanBuilder
-	str *array.StringBuilder
 	lst *array.LargeStringBuilder
-	bin *array.BinaryBuilder
 	d32 *array.Date32Builder
 	ts  *array.TimestampBuilder
 	dec *array.Decimal128Builder
-	st  *array.StructBuilder
-	li  *array.ListBuilder
 
 	unit      arrow.TimeUnit
 	precision int32
@@ -68,8 +68,10 @@ type node struct {
 	keys     []keyMatch     // struct: each field name as a JSON string without escapes ("id"), to match in place
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
-	raw      []byte  // string: scratch for non-string values kept as JSON text
-	sc       *strCol // a top-level string or binary column built by the batcher itself, instead of b
+	raw      []byte   // string: scratch for non-string values kept as JSON text
+	sc       *strCol  // string and binary: the column, built by the decoder (b is unused)
+	nc       *nestCol // list and struct: the slots, built by the decoder (b is unused)
+	last     int      // alone: the values of the last batch, reserved for the next
 }
 
 // keyMatch tells whether a message has a field's name, quoted and without escapes, at a position: in two 8-byte
@@ -107,13 +109,77 @@ func (k *keyMatch) at(b []byte, pos int) bool {
 	return k.q != nil && bytes.HasPrefix(b[pos:], k.q)
 }
 
-// appendNull appends a null to the node's column.
+// appendNull appends a null to the node's column (and to a struct's fields, as Arrow's struct builder does).
 func (n *node) appendNull() {
-	if n.sc != nil {
+	switch {
+	case n.sc != nil:
 		n.sc.appendNull()
-		return
+	case n.nc == nil:
+		n.b.AppendNull()
+	case n.kind == kList:
+		n.nc.add(n.elem.len(), false)
+	default:
+		n.nc.add(0, false)
+		for _, c := range n.children {
+			c.appendNull()
+		}
 	}
-	n.b.AppendNull()
+}
+
+// len is the number of values in the node's column.
+func (n *node) len() int {
+	switch {
+	case n.sc != nil:
+		return n.sc.n
+	case n.nc != nil:
+		return n.nc.n
+	}
+	return n.b.Len()
+}
+
+// finish returns the node's values as array data, for a column built by the decoder (sc or nc) or alone, and
+// leaves the column empty with room for as many values. A batch column's builder is finished by the batcher.
+func (n *node) finish() arrow.ArrayData {
+	switch {
+	case n.sc != nil:
+		return n.sc.finish()
+	case n.nc != nil && n.kind == kList:
+		end := n.elem.len()
+		return n.nc.finish(end, []arrow.ArrayData{n.elem.finish()})
+	case n.nc != nil:
+		kids := make([]arrow.ArrayData, len(n.children))
+		for i, c := range n.children {
+			kids[i] = c.finish()
+		}
+		return n.nc.finish(0, kids)
+	}
+	n.last = n.b.Len()
+	a := n.b.NewArray()
+	d := a.Data()
+	d.Retain()
+	a.Release()
+	if n.last > 0 {
+		n.b.Reserve(n.last)
+	}
+	return d
+}
+
+// release frees the columns the node and its children build.
+func (n *node) release() {
+	switch {
+	case n.sc != nil:
+		n.sc.release()
+	case n.nc != nil:
+		n.nc.release()
+	case n.alone:
+		n.b.Release()
+	}
+	if n.elem != nil {
+		n.elem.release()
+	}
+	for _, c := range n.children {
+		c.release()
+	}
 }
 
 // checkType tells whether JSON can be decoded into dt.
@@ -136,9 +202,35 @@ func checkType(dt arrow.DataType) error {
 	return fmt.Errorf("type %s is not read from JSON; use int32, int64, float32, float64, bool, string, large_string, binary, date32, timestamp, decimal(p,s), list or struct", arrowtype.Format(dt))
 }
 
-// newNode wires a node tree onto builder b, which has type dt (checked by checkType).
-func newNode(name string, dt arrow.DataType, b array.Builder) *node {
-	n := &node{name: name, b: b}
+// newNode makes the decoder of a column of type dt (checked by checkType): onto builder b, a column of the batch's
+// record builder, or (b nil) a column of its own under a list or struct. String, binary, list and struct columns
+// are built by the decoder itself at any depth (b, if any, stays empty).
+func newNode(mem memory.Allocator, name string, dt arrow.DataType, b array.Builder) *node {
+	n := &node{name: name, dt: dt}
+	switch t := dt.(type) {
+	case *arrow.StringType, *arrow.BinaryType:
+		n.kind = kString
+		if t.ID() == arrow.BINARY {
+			n.kind = kBinary
+		}
+		n.sc = &strCol{mem: mem, dt: dt}
+		return n
+	case *arrow.ListType:
+		n.kind, n.nc = kList, &nestCol{mem: mem, dt: dt, list: true}
+		n.elem = newNode(mem, name+"[]", t.Elem(), nil)
+		return n
+	case *arrow.StructType:
+		n.kind, n.nc = kStruct, &nestCol{mem: mem, dt: dt}
+		for _, f := range t.Fields() {
+			n.children = append(n.children, newNode(mem, name+"."+f.Name, f.Type, nil))
+		}
+		n.setFields(t.Fields())
+		return n
+	}
+	if b == nil {
+		b, n.alone = array.NewBuilder(mem, dt), true
+	}
+	n.b = b
 	switch t := dt.(type) {
 	case *arrow.Int32Type:
 		n.kind, n.i32 = kInt32, b.(*array.Int32Builder)
@@ -150,35 +242,30 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 		n.kind, n.f64 = kFloat64, b.(*array.Float64Builder)
 	case *arrow.BooleanType:
 		n.kind, n.bo = kBool, b.(*array.BooleanBuilder)
-	case *arrow.StringType:
-		n.kind, n.str = kString, b.(*array.StringBuilder)
 	case *arrow.LargeStringType:
 		n.kind, n.lst = kLargeString, b.(*array.LargeStringBuilder)
-	case *arrow.BinaryType:
-		n.kind, n.bin = kBinary, b.(*array.BinaryBuilder)
 	case *arrow.Date32Type:
 		n.kind, n.d32 = kDate32, b.(*array.Date32Builder)
 	case *arrow.TimestampType:
 		n.kind, n.ts, n.unit = kTimestamp, b.(*array.TimestampBuilder), t.Unit
 	case *arrow.Decimal128Type:
 		n.kind, n.dec, n.precision, n.scale = kDecimal, b.(*array.Decimal128Builder), t.Precision, t.Scale
-	case *arrow.ListType:
-		n.kind, n.li = kList, b.(*array.ListBuilder)
-		n.elem = newNode(name+"[]", t.Elem(), n.li.ValueBuilder())
-	case *arrow.StructType:
-		n.kind, n.st = kStruct, b.(*array.StructBuilder)
-		n.index = make(map[string]int, t.NumFields())
-		for i, f := range t.Fields() {
-			n.children = append(n.children, newNode(name+"."+f.Name, f.Type, n.st.FieldBuilder(i)))
-			n.index[f.Name] = i
-			n.fields = append(n.fields, f.Name)
-			n.keys = append(n.keys, newKeyMatch(f.Name))
-		}
-		n.seen = make([]bool, t.NumFields())
 	default:
 		panic("kafka: newNode on unchecked type " + dt.String())
 	}
 	return n
+}
+
+// setFields indexes a struct node's children by the fields' names.
+func (n *node) setFields(fields []arrow.Field) {
+	n.index = make(map[string]int, len(fields))
+	n.fields, n.keys = nil, nil
+	for i, f := range fields {
+		n.index[f.Name] = i
+		n.fields = append(n.fields, f.Name)
+		n.keys = append(n.keys, newKeyMatch(f.Name))
+	}
+	n.seen = make([]bool, len(fields))
 }
 
 // decode reads one value and appends it; on error it has still appended exactly one value.
@@ -227,7 +314,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			case whole && math.Abs(f) <= 1<<53:
 				v = int64(f)
 			case whole || errors.Is(ferr, strconv.ErrRange) || !bytes.ContainsAny(b, ".eE"):
-				return false, fmt.Errorf("field %s: %s overflows %s", n.name, b, arrowtype.Format(n.b.Type()))
+				return false, fmt.Errorf("field %s: %s overflows %s", n.name, b, arrowtype.Format(n.dt))
 			default:
 				return false, fmt.Errorf("field %s: %s is not an integer", n.name, b)
 			}
@@ -294,15 +381,10 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			}
 			b = n.raw
 		}
-		switch {
-		case n.sc != nil:
+		if n.sc != nil {
 			n.sc.append(b)
-		case n.kind == kString:
-			appendBin(n.str.BinaryBuilder, b)
-		case n.kind == kLargeString:
+		} else {
 			n.lst.BinaryBuilder.Append(b)
-		default:
-			appendBin(n.bin, b)
 		}
 	case kDate32:
 		if c != '"' {
@@ -378,52 +460,47 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if c != '[' {
 			return false, n.mismatch(c)
 		}
-		s.pos++
-		n.li.Append(true)
-		first := true
-		for {
-			more, err := s.more(']', &first)
-			if err != nil {
-				return true, err
-			}
-			if !more {
-				break
-			}
-			if e := n.elem; e.kind == kString && s.b[s.pos] == '"' { // more has peeked: a value is at s.pos
-				p := s.pos
-				if v, err := s.str(); err == nil {
-					appendBin(e.str.BinaryBuilder, v)
-					continue
-				}
-				s.pos = p
-			}
-			if err := n.elem.decode(s, depth+1); err != nil {
-				return true, err
-			}
-		}
+		return true, n.list(s, depth)
 	case kStruct:
 		if c != '{' {
 			return false, n.mismatch(c)
 		}
 		s.pos++
-		n.st.Append(true)
+		n.nc.add(0, true)
 		return true, n.object(s, depth)
 	}
 	return true, nil
 }
 
-// appendBin appends v to a string or binary builder, without Append's growth checks when the batch's reserve
-// has room (the usual case: take reserves as much as the last batch held).
-func appendBin(bb *array.BinaryBuilder, v []byte) {
-	if bb.Len() < bb.Cap() && bb.DataLen()+len(v) <= bb.DataCap() {
-		bb.UnsafeAppend(v)
-		return
+// list reads an array at '[' into the list column: its slot, then each element.
+func (n *node) list(s *jscan, depth int) error {
+	s.pos++
+	n.nc.add(n.elem.len(), true)
+	first := true
+	for {
+		more, err := s.more(']', &first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		if e := n.elem; e.sc != nil && s.b[s.pos] == '"' { // more has peeked: a value is at s.pos
+			p := s.pos
+			if v, err := s.str(); err == nil {
+				e.sc.append(v)
+				continue
+			}
+			s.pos = p
+		}
+		if err := n.elem.decode(s, depth+1); err != nil {
+			return err
+		}
 	}
-	bb.Append(v)
 }
 
 func (n *node) mismatch(c byte) error {
-	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.b.Type()))
+	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.dt))
 }
 
 // parseInt parses a plain decimal integer, the common case, without strconv's error path.
@@ -469,6 +546,53 @@ func plainInt(b []byte, pos int) (v int64, end int, ok bool) {
 	}
 	d := i - start
 	if d == 0 || d > 18 || d > 1 && b[start] == '0' || i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
+		return 0, 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, i, true
+}
+
+// plainDecimal reads a JSON number at pos written plainly (no exponent, no leading zero, at most scale fraction
+// digits, at most 18 digits in all once scaled) that fits decimal(precision, scale), and returns it scaled and the
+// position after it; ok is false for anything else, left to the general path.
+func plainDecimal(b []byte, pos int, precision, scale int32) (v int64, end int, ok bool) {
+	if scale < 0 || scale > 18 {
+		return 0, 0, false
+	}
+	i := pos
+	neg := b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + int64(b[i]-'0')
+		i++
+	}
+	whole := i - start
+	if whole == 0 || whole > 1 && b[start] == '0' {
+		return 0, 0, false
+	}
+	frac := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		f := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' && i-f < 19 {
+			v = v*10 + int64(b[i]-'0')
+			i++
+		}
+		if frac = i - f; frac == 0 {
+			return 0, 0, false
+		}
+	}
+	if i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == 'e' || b[i] == 'E' || b[i] == '.') ||
+		int32(frac) > scale || whole+int(scale) > 18 {
+		return 0, 0, false
+	}
+	v *= pow10[int(scale)-frac]
+	if precision <= 18 && v >= pow10[precision] {
 		return 0, 0, false
 	}
 	if neg {
@@ -551,16 +675,34 @@ func (n *node) members(s *jscan, depth int) error {
 			// call and switch; anything else, and any error, goes through decode.
 			if p := s.pos; p < len(b) {
 				switch ch := b[p]; {
-				case ch == '"' && (c.sc != nil || c.kind == kString):
+				case ch == '"' && c.sc != nil:
 					if v, err := s.str(); err == nil {
-						if c.sc != nil {
-							c.sc.append(v)
-						} else {
-							appendBin(c.str.BinaryBuilder, v)
-						}
+						c.sc.append(v)
 						goto next
 					}
 					s.pos = p
+				case c.kind == kDecimal && (ch >= '0' && ch <= '9' || ch == '-'):
+					if v, end, ok := plainDecimal(b, p, c.precision, c.scale); ok {
+						if c.dec.Len() < c.dec.Cap() {
+							c.dec.UnsafeAppend(decimal128.FromI64(v))
+						} else {
+							c.dec.Append(decimal128.FromI64(v))
+						}
+						s.pos = end
+						goto next
+					}
+				case c.kind == kList && ch == '[' && depth < maxDepth:
+					if err := c.list(s, depth+1); err != nil {
+						return err
+					}
+					goto next
+				case c.kind == kStruct && ch == '{' && depth < maxDepth:
+					s.pos++
+					c.nc.add(0, true)
+					if err := c.object(s, depth+1); err != nil {
+						return err
+					}
+					goto next
 				case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
 					if v, end, ok := plainInt(b, p); ok {
 						if c.i64.Len() < c.i64.Cap() {

@@ -131,6 +131,8 @@ func TestDecodeJSONFastPaths(t *testing.T) {
 		{"{\"tags\": [\"a\", \"b\xff\"]}", "", "field tags[]: invalid UTF-8"},
 		{"{\"o\": {\"city\": \"\xff\"}}", "", "field o.city: invalid UTF-8"},
 		{"{\"s\": \"\x01\"}", "", "control character in a string"},
+		{`{"s": ` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "", "JSON nested more than 64 levels deep"},
+		{`{"tags": ` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "", "JSON nested more than 64 levels deep"},
 		{`{"id": 5, "s": "last"}`, `id=5 s=last a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
 	}
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())

@@ -152,11 +152,10 @@ type batcher struct {
 	lastData []int
 	lastRows int
 
-	// format json: the top-level string and binary columns, built by the batcher instead of rb's builders (nil
-	// for every other column), and the data bytes each held in the last batch.
-	strcols  []*strCol
-	lastSize []int
-	cols     []arrow.Array // take's scratch
+	// format json: the columns the decoder builds itself (strings, binaries, lists, structs) instead of rb's
+	// builders, nil for every other column.
+	own  []*node
+	cols []arrow.Array // take's scratch
 
 	// With a schema registry: the reader's fields (the value's columns), the writer's schemas resolved against
 	// them by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
@@ -178,20 +177,17 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 	case "avro":
 		// set by setAvro
 	default:
-		root := &node{kind: kStruct, index: make(map[string]int, nval), seen: make([]bool, nval)}
-		b.strcols = make([]*strCol, schema.NumFields())
+		root := &node{kind: kStruct}
+		b.own = make([]*node, schema.NumFields())
 		for i := range nval {
 			f := schema.Field(i)
-			n := newNode(f.Name, f.Type, rb.Field(i))
-			if id := f.Type.ID(); id == arrow.STRING || id == arrow.BINARY {
-				n.sc = &strCol{mem: mem, dt: f.Type}
-				b.strcols[i] = n.sc
+			n := newNode(mem, f.Name, f.Type, rb.Field(i))
+			if n.sc != nil || n.nc != nil {
+				b.own[i] = n
 			}
 			root.children = append(root.children, n)
-			root.index[f.Name] = i
-			root.fields = append(root.fields, f.Name)
-			root.keys = append(root.keys, newKeyMatch(f.Name))
 		}
+		root.setFields(schema.Fields()[:nval])
 		b.root = root
 	}
 	for i, m := range metas {
@@ -224,7 +220,6 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 		b.collectVarlen(rb.Field(i))
 	}
 	b.lastData = make([]int, len(b.varlen))
-	b.lastSize = make([]int, len(b.strcols))
 	return b
 }
 
@@ -424,7 +419,7 @@ func (b *batcher) take() arrow.RecordBatch {
 	}
 	b.lastRows = b.rows
 	var rec arrow.RecordBatch
-	if b.strcols == nil {
+	if b.own == nil {
 		rec = b.rb.NewRecordBatch()
 		if b.lastRows > 0 {
 			b.rb.Reserve(b.lastRows)
@@ -434,9 +429,10 @@ func (b *batcher) take() arrow.RecordBatch {
 		schema := b.rb.Schema()
 		b.cols = b.cols[:0]
 		for i := range schema.NumFields() {
-			if sc := b.strcols[i]; sc != nil {
-				b.lastSize[i] = sc.size
-				b.cols = append(b.cols, sc.finish(b.lastRows, b.lastSize[i]))
+			if n := b.own[i]; n != nil {
+				d := n.finish()
+				b.cols = append(b.cols, array.MakeFromData(d))
+				d.Release()
 				continue
 			}
 			fb := b.rb.Field(i)
@@ -478,10 +474,8 @@ func (b *batcher) take() arrow.RecordBatch {
 
 func (b *batcher) release() {
 	b.rb.Release()
-	for _, sc := range b.strcols {
-		if sc != nil {
-			sc.release()
-		}
+	if b.root != nil {
+		b.root.release()
 	}
 }
 

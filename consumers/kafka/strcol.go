@@ -7,39 +7,93 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// strCol builds a top-level string or binary column of the JSON path straight into its three buffers (validity,
-// int32 offsets, data), allocated from the consumer's allocator. Arrow's BinaryBuilder zeroes every buffer it
-// grows and checks capacity three times per value; these are most of a JSON message's bytes, so the consumer
-// writes them itself: one capacity check, a copy and an offset per value. The validity bits are written from the
-// first null on (the ones before it set then), each bit written, so the buffers need not start zeroed; a column
-// without nulls has no validity buffer.
-type strCol struct {
-	mem   memory.Allocator
-	dt    arrow.DataType
+// The JSON path builds its string, binary, list and struct columns itself, at every depth, straight into their
+// buffers allocated from the consumer's allocator. Arrow's builders zero every buffer they grow, check capacity
+// several times per value and, for lists and structs, go through an interface per child; these columns hold most
+// of a JSON message's bytes and values, so the decoder writes them itself: one capacity check, then a copy, an
+// offset or a count per value.
+//
+// Validity bits are written from a column's first null on (the ones before it set then), so the buffers need not
+// start zeroed and a column without nulls has no validity buffer.
+
+// validity is the lazily written validity bitmap of a column the decoder builds.
+type validity struct {
 	valid *memory.Buffer
-	offs  *memory.Buffer
-	data  *memory.Buffer
 	bits  []byte
-	off   []int32 // len: rows the buffers hold + 1
-	dat   []byte
-	n     int // values
 	nulls int
-	size  int // data bytes
+}
+
+// grow makes room for rows bits, keeping the bits written.
+func (v *validity) grow(mem memory.Allocator, rows int) {
+	if v.valid == nil {
+		v.valid = memory.NewResizableBuffer(mem)
+	}
+	v.valid.Reserve(int(bitutil.BytesForBits(int64(rows))))
+	v.bits = v.valid.Buf()
+}
+
+// null clears bit i, the first null setting every bit before it.
+func (v *validity) null(i int) {
+	if v.nulls == 0 {
+		bitutil.SetBitsTo(v.bits, 0, int64(i), true)
+	}
+	bitutil.ClearBit(v.bits, i)
+	v.nulls++
+}
+
+// set sets bit i once a null has been written (before, no bit is).
+func (v *validity) set(i int) {
+	if v.nulls != 0 {
+		bitutil.SetBit(v.bits, i)
+	}
+}
+
+// buffer returns the bitmap of n values (nil without nulls) and starts a new one.
+func (v *validity) buffer(n int) *memory.Buffer {
+	b := v.valid
+	b.ResizeNoShrink(int(bitutil.BytesForBits(int64(n))))
+	v.valid, v.bits = nil, nil
+	if v.nulls == 0 {
+		b.Release()
+		return nil
+	}
+	v.nulls = 0
+	return b
+}
+
+func (v *validity) release() {
+	if v.valid != nil {
+		v.valid.Release()
+	}
+	v.valid, v.bits, v.nulls = nil, nil, 0
+}
+
+// strCol builds a string or binary column: validity, int32 offsets, data.
+type strCol struct {
+	mem  memory.Allocator
+	dt   arrow.DataType
+	v    validity
+	offs *memory.Buffer
+	data *memory.Buffer
+	off  []int32 // len: rows the buffers hold + 1
+	dat  []byte
+	n    int // values
+	size int // data bytes
 }
 
 // reserve makes room for rows more values of bytes more data bytes, growing the buffers at least twofold.
 func (c *strCol) reserve(rows, bytes int) {
 	if c.offs == nil {
-		c.valid, c.offs, c.data = memory.NewResizableBuffer(c.mem), memory.NewResizableBuffer(c.mem), memory.NewResizableBuffer(c.mem)
-		c.bits, c.off, c.dat = nil, nil, nil
+		c.offs, c.data = memory.NewResizableBuffer(c.mem), memory.NewResizableBuffer(c.mem)
+		c.off, c.dat = nil, nil
+		c.v.grow(c.mem, 0)
 	}
 	if need := c.n + rows + 1; need > len(c.off) {
 		capRows := max(need, 2*len(c.off), 64)
 		c.offs.Reserve(capRows * arrow.Int32SizeBytes)
 		c.off = arrow.Int32Traits.CastFromBytes(c.offs.Buf())
 		c.off[0] = 0
-		c.valid.Reserve(int(bitutil.BytesForBits(int64(capRows))))
-		c.bits = c.valid.Buf()
+		c.v.grow(c.mem, capRows)
 	}
 	if need := c.size + bytes; need > len(c.dat) {
 		c.data.Reserve(max(need, 2*len(c.dat), 1024))
@@ -52,9 +106,7 @@ func (c *strCol) append(v []byte) {
 		c.reserve(1, len(v))
 	}
 	c.size += copy(c.dat[c.size:], v)
-	if c.nulls != 0 { // until the first null, the validity bits are not written (finish drops them)
-		bitutil.SetBit(c.bits, c.n)
-	}
+	c.v.set(c.n)
 	c.n++
 	c.off[c.n] = int32(c.size)
 }
@@ -63,42 +115,119 @@ func (c *strCol) appendNull() {
 	if c.n+2 > len(c.off) {
 		c.reserve(1, 0)
 	}
-	if c.nulls == 0 {
-		bitutil.SetBitsTo(c.bits, 0, int64(c.n), true)
-	}
-	bitutil.ClearBit(c.bits, c.n)
+	c.v.null(c.n)
 	c.n++
-	c.nulls++
 	c.off[c.n] = int32(c.size)
 }
 
-// finish returns the values as an array and starts a new one with room for rows values of bytes data bytes.
-func (c *strCol) finish(rows, bytes int) arrow.Array {
+// finish returns the values as array data and starts a new column with room for as many values and bytes.
+func (c *strCol) finish() arrow.ArrayData {
 	c.reserve(0, 0)
-	c.valid.ResizeNoShrink(int(bitutil.BytesForBits(int64(c.n))))
 	c.offs.ResizeNoShrink((c.n + 1) * arrow.Int32SizeBytes)
 	c.data.ResizeNoShrink(c.size)
-	valid := c.valid
-	if c.nulls == 0 {
-		valid = nil
+	nulls := c.v.nulls
+	valid := c.v.buffer(c.n)
+	data := array.NewData(c.dt, c.n, []*memory.Buffer{valid, c.offs, c.data}, nil, nulls, 0)
+	rows, bytes := c.n, c.size
+	if valid != nil {
+		valid.Release()
 	}
-	data := array.NewData(c.dt, c.n, []*memory.Buffer{valid, c.offs, c.data}, nil, c.nulls, 0)
-	arr := array.MakeFromData(data)
-	data.Release()
-	c.release()
-	c.n, c.nulls, c.size = 0, 0, 0
+	c.offs.Release()
+	c.data.Release()
+	c.offs, c.data, c.off, c.dat = nil, nil, nil, nil
+	c.n, c.size = 0, 0
 	if rows > 0 {
 		c.reserve(rows, bytes)
 	}
-	return arr
+	return data
 }
 
 func (c *strCol) release() {
-	for _, b := range []*memory.Buffer{c.valid, c.offs, c.data} {
+	for _, b := range []*memory.Buffer{c.offs, c.data} {
 		if b != nil {
 			b.Release()
 		}
 	}
-	c.valid, c.offs, c.data = nil, nil, nil
-	c.bits, c.off, c.dat = nil, nil, nil
+	c.v.release()
+	c.offs, c.data, c.off, c.dat = nil, nil, nil, nil
+	c.n, c.size = 0, 0
+}
+
+// nestCol builds the slots of a list (validity and int32 offsets into its elements) or a struct (validity); the
+// elements and fields are the node's children, each building its own column.
+type nestCol struct {
+	mem  memory.Allocator
+	dt   arrow.DataType
+	list bool
+	v    validity
+	offs *memory.Buffer
+	off  []int32 // list: len = rows the buffers hold + 1
+	cap  int
+	n    int
+}
+
+func (c *nestCol) reserve(rows int) {
+	if need := c.n + rows + 1; need > c.cap || c.v.valid == nil {
+		capRows := max(need, 2*c.cap, 64)
+		c.v.grow(c.mem, capRows)
+		if c.list {
+			if c.offs == nil {
+				c.offs = memory.NewResizableBuffer(c.mem)
+			}
+			c.offs.Reserve(capRows * arrow.Int32SizeBytes)
+			c.off = arrow.Int32Traits.CastFromBytes(c.offs.Buf())
+		}
+		c.cap = capRows
+	}
+}
+
+// add appends a slot: a list's starting at element start, or a struct's.
+func (c *nestCol) add(start int, valid bool) {
+	if c.n+2 > c.cap {
+		c.reserve(1)
+	}
+	if c.list {
+		c.off[c.n] = int32(start)
+	}
+	if valid {
+		c.v.set(c.n)
+	} else {
+		c.v.null(c.n)
+	}
+	c.n++
+}
+
+// finish returns the slots as array data over the children's data (end: a list's element count) and starts a
+// new column with room for as many slots.
+func (c *nestCol) finish(end int, children []arrow.ArrayData) arrow.ArrayData {
+	c.reserve(0)
+	nulls := c.v.nulls
+	valid := c.v.buffer(c.n)
+	bufs := []*memory.Buffer{valid}
+	if c.list {
+		c.off[c.n] = int32(end)
+		c.offs.ResizeNoShrink((c.n + 1) * arrow.Int32SizeBytes)
+		bufs = append(bufs, c.offs)
+	}
+	data := array.NewData(c.dt, c.n, bufs, children, nulls, 0)
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	for _, ch := range children {
+		ch.Release()
+	}
+	rows := c.n
+	c.offs, c.off, c.cap, c.n = nil, nil, 0, 0
+	c.reserve(rows)
+	return data
+}
+
+func (c *nestCol) release() {
+	if c.offs != nil {
+		c.offs.Release()
+	}
+	c.v.release()
+	c.offs, c.off, c.cap, c.n = nil, nil, 0, 0
 }
