@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -44,6 +46,10 @@ type directWriter struct {
 	fileSchema *arrow.Schema   // the table schema as written, with field ids
 	taskSchema *iceberg.Schema // the input's schema in table ids, when its columns need converting; nil when not
 	split      *specSplitter   // nil for an unpartitioned spec
+	// constant are the file columns that hold one value per data file: identity partition sources. Their part of
+	// a batch is made by repeating the value, not gathered row by row, and written without a dictionary (a
+	// single repeated value costs a hash lookup per row to dictionary-encode and compresses as well plain).
+	constant map[int]bool
 	wprops     *pq.WriterProperties
 	aprops     pqarrow.ArrowWriterProperties
 	uuid       uuid.UUID
@@ -110,6 +116,17 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 			return nil, nil
 		}
 		d.split = split
+		d.constant = map[int]bool{}
+		for _, pf := range spec.Fields() {
+			if _, ok := pf.Transform.(iceberg.IdentityTransform); !ok {
+				continue
+			}
+			if src, ok := sc.FindFieldByID(pf.SourceID()); ok {
+				for _, i := range input.FieldIndices(src.Name) {
+					d.constant[i] = true
+				}
+			}
+		}
 	}
 	var err error
 	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
@@ -215,6 +232,9 @@ func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
 		// parquet-mr's rule: drop a dictionary that is not smaller than the plain values, also when compressed.
 		opts = append(opts, pq.WithDictionaryCostFallbackFor(sc.Column(i).ColumnPath().String(), true))
 	}
+	for i := range d.constant {
+		opts = append(opts, pq.WithDictionaryFor(d.fileSchema.Field(i).Name, false))
+	}
 	for key, val := range d.props {
 		if col, ok := strings.CutPrefix(key, propDictColumnPrefix+"."); ok && col != "" {
 			opts = append(opts, pq.WithDictionaryFor(col, strings.EqualFold(val, "true")))
@@ -235,13 +255,13 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 	}
 	defer rec.Release()
 	if d.split == nil {
-		return d.writeTo(ctx, "", nil, nil, rec, nil)
+		return d.writeTo(ctx, "", nil, nil, rec, nil, 0)
 	}
 	n := d.split.split(rec)
 	for g := range n {
 		vals, row, key := d.split.partition(rec, d.split.first[g])
 		if n == 1 {
-			return d.writeTo(ctx, key, vals, row, rec, nil)
+			return d.writeTo(ctx, key, vals, row, rec, nil, 0)
 		}
 		d.idx.Reserve(d.split.counts[g])
 		for i, rg := range d.split.rowGrp {
@@ -250,7 +270,7 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 			}
 		}
 		ind := d.idx.NewInt32Array()
-		err := d.writeTo(ctx, key, vals, row, rec, ind)
+		err := d.writeTo(ctx, key, vals, row, rec, ind, d.split.first[g])
 		ind.Release()
 		if err != nil {
 			return err
@@ -272,8 +292,9 @@ func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arr
 	return array.NewRecordBatch(d.fileSchema, conv.Columns(), conv.NumRows()), nil
 }
 
-// writeTo appends the rows ind of rec (all rows when ind is nil) to the open file of partition key.
-func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any, row partitionRow, rec arrow.RecordBatch, ind *array.Int32) error {
+// writeTo appends the rows ind of rec (all rows when ind is nil) to the open file of partition key; first is
+// the first of those rows.
+func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any, row partitionRow, rec arrow.RecordBatch, ind *array.Int32, first int) error {
 	if ind != nil {
 		cctx := compute.WithAllocator(ctx, d.l.alloc)
 		d.cols = d.cols[:0]
@@ -283,7 +304,15 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 			}
 			clear(d.cols)
 		}()
-		for _, c := range rec.Columns() {
+		for i, c := range rec.Columns() {
+			if d.constant[i] {
+				t, err := repeatValue(c, first, ind.Len(), d.l.alloc)
+				if err != nil {
+					return fmt.Errorf("the rows of partition %s: %w", d.spec.PartitionToPath(row, d.sc), err)
+				}
+				d.cols = append(d.cols, t)
+				continue
+			}
 			t, err := compute.TakeArray(cctx, c, ind)
 			if err != nil {
 				return fmt.Errorf("select the rows of partition %s: %w", d.spec.PartitionToPath(row, d.sc), err)
@@ -471,4 +500,16 @@ func (d *directWriter) sortedOpen() []*dataFile {
 		fs[i] = d.open[k]
 	}
 	return fs
+}
+
+// repeatValue makes an array of n copies of c's value at row.
+func repeatValue(c arrow.Array, row, n int, mem memory.Allocator) (arrow.Array, error) {
+	sc, err := scalar.GetScalar(c, row)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := sc.(scalar.Releasable); ok {
+		defer r.Release()
+	}
+	return scalar.MakeArrayFromScalar(sc, n, mem)
 }

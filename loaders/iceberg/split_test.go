@@ -212,6 +212,7 @@ func TestDirectWriterMatchesIcebergGo(t *testing.T) {
 		nil,
 		{"identity(tenant_id)", "day(updated_at)", "bucket(16, id)", "truncate(4, sku)", "month(ts)"},
 		{"hour(updated_at)", "year(ts)", "truncate(100, id)"},
+		{"identity(sku)", "day(updated_at)"}, // a null partition value, and an identity column repeated per file
 	} {
 		name := "unpartitioned"
 		if spec != nil {
@@ -227,7 +228,7 @@ func TestDirectWriterMatchesIcebergGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			batches := []arrow.RecordBatch{orders(t, mem, 0, 500), orders(t, mem, 500, 700)}
+			batches := []arrow.RecordBatch{orders(t, mem, 0, 500), orders(t, mem, 500, 700), ordersWithoutSKU(t, mem, 1200, 60)}
 			defer testkit.ReleaseAll(batches)
 
 			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
@@ -298,4 +299,25 @@ func sortedMap[V any](m map[int]V) string {
 		fmt.Fprintf(&b, "%d:%v ", k, m[k])
 	}
 	return b.String()
+}
+
+// ordersWithoutSKU is orders whose every third row has no sku.
+func ordersWithoutSKU(t testing.TB, mem memory.Allocator, first, n int) arrow.RecordBatch {
+	rec := orders(t, mem, first, n)
+	defer rec.Release()
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	sku := rec.Column(2).(*array.String)
+	for i := range n {
+		if i%3 == 0 {
+			b.AppendNull()
+		} else {
+			b.Append(sku.Value(i))
+		}
+	}
+	col := b.NewArray()
+	defer col.Release()
+	cols := slices.Clone(rec.Columns())
+	cols[2] = col
+	return array.NewRecordBatch(rec.Schema(), cols, int64(n))
 }
