@@ -50,9 +50,9 @@ type directWriter struct {
 	// a batch is made by repeating the value, not gathered row by row, and written without a dictionary (a
 	// single repeated value costs a hash lookup per row to dictionary-encode and compresses as well plain).
 	constant map[int]bool
-	wprops     *pq.WriterProperties
-	aprops     pqarrow.ArrowWriterProperties
-	uuid       uuid.UUID
+	wprops   *pq.WriterProperties
+	aprops   pqarrow.ArrowWriterProperties
+	uuid     uuid.UUID
 
 	rowGroupBytes, targetSize, bufferSize int64
 
