@@ -17,15 +17,17 @@ import (
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+	"github.com/jetflow-dev/jetflow/testkit/restcatalog"
 )
 
 // workerEnv carries a worker process's job (workerJob as JSON).
 const workerEnv = "JETFLOW_ICEBERG_TEST_WORKER"
 
 type workerJob struct {
-	Catalog    string // sql or hadoop
+	Catalog    string // sql, hadoop or rest
 	Warehouse  string
 	URI        string
+	Token      string // rest: the catalog's bearer token
 	Worker     int
 	Partitions int
 	Rows       int
@@ -34,10 +36,11 @@ type workerJob struct {
 const concurrentWorkers = 4
 
 // TestConcurrentWorkers runs 4 processes that each commit the same 8 partitions into one table at once, in
-// different orders, starting from a catalog without the table (SQLite, PostgreSQL and hadoop catalogs): they race on creating the namespace and the
-// table, on every commit, and on the same partition ids. The table ends with every row exactly once.
+// different orders, starting from a catalog without the table (SQLite, PostgreSQL, hadoop and REST catalogs):
+// they race on creating the namespace and the table, on every commit, and on the same partition ids. The table
+// ends with every row exactly once.
 func TestConcurrentWorkers(t *testing.T) {
-	for _, catalog := range []string{"sqlite", "postgres", "hadoop"} {
+	for _, catalog := range []string{"sqlite", "postgres", "hadoop", "rest"} {
 		t.Run(catalog, func(t *testing.T) {
 			dir := t.TempDir()
 			job := workerJob{Catalog: "sql", Warehouse: filepath.Join(dir, "warehouse"), Partitions: 8, Rows: 250}
@@ -46,6 +49,11 @@ func TestConcurrentWorkers(t *testing.T) {
 			}
 			if catalog == "postgres" {
 				job.URI = pgtest.Start(t).CreateDatabase(t)
+			}
+			var rest *restcatalog.Server
+			if catalog == "rest" {
+				rest = restcatalog.Start(t, dir, restcatalog.Options{Token: "workers-token"})
+				job.Catalog, job.URI, job.Token = "rest", rest.URL, "workers-token"
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -81,7 +89,9 @@ func TestConcurrentWorkers(t *testing.T) {
 			}
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			l := newLoader(t, dir, func(c *Config) { c.Catalog.URI, c.Catalog.Type = stage.Secret(job.URI), job.Catalog })
+			l := newLoader(t, dir, func(c *Config) {
+				c.Catalog.URI, c.Catalog.Type, c.Catalog.Token = stage.Secret(job.URI), job.Catalog, stage.Secret(job.Token)
+			})
 			got := scan(t, l, mem, nil)
 			defer got.Release()
 			want := job.Partitions * job.Rows
@@ -128,6 +138,10 @@ func TestConcurrentWorkers(t *testing.T) {
 			if conflicts == 0 {
 				t.Error("no worker met a commit conflict: the test did not exercise the retry loop")
 			}
+			if rest != nil {
+				ok, refused := rest.Commits()
+				t.Logf("the REST catalog committed %d times and answered 409 %d times", ok, refused)
+			}
 		})
 	}
 }
@@ -145,7 +159,7 @@ func TestWorkerProcess(t *testing.T) {
 	mem := memory.NewGoAllocator()
 	debug := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l := newLoaderLog(t, filepath.Dir(job.Warehouse), debug, func(c *Config) {
-		c.Catalog.URI, c.Catalog.Type = stage.Secret(job.URI), job.Catalog
+		c.Catalog.URI, c.Catalog.Type, c.Catalog.Token = stage.Secret(job.URI), job.Catalog, stage.Secret(job.Token)
 		c.PartitionBy = []string{"day(updated_at)", "identity(tenant_id)"}
 		c.Commit.Retries = 200
 		c.Commit.MaxWait = stage.Duration(500 * time.Millisecond)
