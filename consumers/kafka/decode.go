@@ -472,30 +472,49 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 	return true, nil
 }
 
-// list reads an array at '[' into the list column: its slot, then each element.
+// list reads an array at '[' into the list column: its slot, then each element. The separators are read inline,
+// as members does; anything unexpected is handed to jscan's more, whose errors say what was wanted.
 func (n *node) list(s *jscan, depth int) error {
 	s.pos++
 	n.nc.add(n.elem.len(), true)
-	first := true
+	b, e := s.b, n.elem
+	pos := skipWS(b, s.pos)
+	if pos < len(b) && b[pos] == ']' {
+		s.pos = pos + 1
+		return nil
+	}
 	for {
-		more, err := s.more(']', &first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		if e := n.elem; e.sc != nil && s.b[s.pos] == '"' { // more has peeked: a value is at s.pos
-			p := s.pos
+		s.pos = pos
+		if e.sc != nil && pos < len(b) && b[pos] == '"' {
 			if v, err := s.str(); err == nil {
 				e.sc.append(v)
-				continue
+				goto next
 			}
-			s.pos = p
+			s.pos = pos
 		}
-		if err := n.elem.decode(s, depth+1); err != nil {
+		if err := e.decode(s, depth+1); err != nil {
 			return err
 		}
+	next:
+		if pos = skipWS(b, s.pos); pos < len(b) {
+			switch b[pos] {
+			case ',':
+				if pos = skipWS(b, pos+1); pos < len(b) && b[pos] == ']' {
+					s.pos = pos
+					return s.errorf("trailing comma")
+				}
+				continue
+			case ']':
+				s.pos = pos + 1
+				return nil
+			}
+		}
+		s.pos = pos
+		first := false
+		if _, err := s.more(']', &first); err != nil {
+			return err
+		}
+		return s.errorf("want , or ]")
 	}
 }
 

@@ -133,6 +133,10 @@ func TestDecodeJSONFastPaths(t *testing.T) {
 		{"{\"s\": \"\x01\"}", "", "control character in a string"},
 		{`{"s": ` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "", "JSON nested more than 64 levels deep"},
 		{`{"tags": ` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "", "JSON nested more than 64 levels deep"},
+		{`{"tags": ["a" "b"]}`, "", `want , or ], got '"'`},
+		{`{"tags": ["a",]}`, "", "trailing comma"},
+		{`{"tags": ["a"`, "", "unexpected end of JSON"},
+		{`{"tags": [,"a"]}`, "", "unexpected ','"},
 		{`{"id": 5, "s": "last"}`, `id=5 s=last a_name_of_twenty_chars=(null) tags=(null) o=(null)`, ""},
 	}
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
