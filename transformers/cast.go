@@ -20,6 +20,7 @@ import (
 	"github.com/ncruces/go-strftime"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/civil"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -395,9 +396,9 @@ func (c *caster) parse(ctx context.Context, name string, col arrow.Array, spec c
 		}
 		switch to.ID() {
 		case arrow.DATE32:
-			v32[i] = int32(floorDiv(t.Unix()+offsetOf(t), 86400))
+			v32[i] = int32(civil.FloorDiv(t.Unix()+offsetOf(t), 86400))
 		case arrow.DATE64:
-			v64[i] = floorDiv(t.Unix()+offsetOf(t), 86400) * 86400000
+			v64[i] = civil.FloorDiv(t.Unix()+offsetOf(t), 86400) * 86400000
 		default:
 			v64[i] = toUnit(t, unit)
 		}
@@ -431,14 +432,6 @@ func lostBelow(t time.Time, unit time.Duration) bool {
 func offsetOf(t time.Time) int64 {
 	_, off := t.Zone()
 	return int64(off)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 func toUnit(t time.Time, unit time.Duration) int64 {
@@ -556,7 +549,7 @@ func (c *caster) formatTimes(name string, col arrow.Array, spec castSpec) (arrow
 		}
 		mult := int64(dt.Unit.Multiplier())
 		for i, v := range a.TimestampValues() {
-			emit(i, time.Unix(floorDiv(int64(v), int64(time.Second)/mult), floorMod(int64(v), int64(time.Second)/mult)*mult).In(loc))
+			emit(i, time.Unix(civil.FloorDiv(int64(v), int64(time.Second)/mult), floorMod(int64(v), int64(time.Second)/mult)*mult).In(loc))
 		}
 	case *array.Date32:
 		if layout == "" {
@@ -578,7 +571,7 @@ func (c *caster) formatTimes(name string, col arrow.Array, spec castSpec) (arrow
 	return b.NewArray(), nil
 }
 
-func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
+func floorMod(a, b int64) int64 { return a - civil.FloorDiv(a, b)*b }
 
 // formatDecimals writes decimals as plain text with all their scale's digits (12.50 stays "12.50").
 func (c *caster) formatDecimals(col arrow.Array, to arrow.DataType) (arrow.Array, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/extensions"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/civil"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -537,17 +538,9 @@ func dayRange(run stage.RunInstance) (lo, hi int64) {
 	if start.IsZero() || end.IsZero() || !end.After(start) {
 		start, end = defaultStart, defaultEnd
 	}
-	lo = floorDiv(start.Unix(), daySeconds)
-	hi = floorDiv(end.Unix()-1, daySeconds)
+	lo = civil.FloorDiv(start.Unix(), daySeconds)
+	hi = civil.FloorDiv(end.Unix()-1, daySeconds)
 	return lo, hi
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // toU64 converts a whole float to its 64-bit two's complement pattern, saturating at the uint64 top.

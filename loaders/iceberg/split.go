@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/twmb/murmur3"
+
+	"github.com/jetflow-dev/jetflow/internal/civil"
 )
 
 // specSplitter assigns the rows of a batch to the Iceberg partitions of a spec, a column at a time: each
@@ -341,7 +343,7 @@ func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.
 		if days {
 			return v
 		}
-		return floorDiv(v, microsPerDay)
+		return civil.FloorDiv(v, microsPerDay)
 	}
 	var key func(v int64) int64
 	switch t.(type) {
@@ -351,50 +353,21 @@ func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.
 		if days {
 			return nil
 		}
-		key = func(v int64) int64 { return floorDiv(v, microsPerHour) }
+		key = func(v int64) int64 { return civil.FloorDiv(v, microsPerHour) }
 	case iceberg.MonthTransform:
 		key = func(v int64) int64 {
-			y, m, _ := civil(toDays(v))
-			return (y-1970)*12 + m - 1
+			y, m, _ := civil.FromDays(toDays(v))
+			return (y-1970)*12 + int64(m) - 1
 		}
 	case iceberg.YearTransform:
 		key = func(v int64) int64 {
-			y, _, _ := civil(toDays(v))
+			y, _, _ := civil.FromDays(toDays(v))
 			return y - 1970
 		}
 	default:
 		return nil
 	}
 	return func(s *specSplitter, col arrow.Array) { forInts(col, func(i int, v int64) { s.keys[i] = key(v) }) }
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
-// civil converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days).
-func civil(days int64) (y, m, d int64) {
-	z := days + 719468
-	era := floorDiv(z, 146097)
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	if mp < 10 {
-		m = mp + 3
-	} else {
-		m = mp - 9
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
 }
 
 // split assigns each row of rec to a group and returns the number of groups; first and counts describe them,

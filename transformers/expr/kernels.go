@@ -18,6 +18,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/jetflow-dev/jetflow/internal/civil"
 )
 
 // The kernels below are what arrow-go's compute lacks. Each is one typed loop over a whole array, writing into a
@@ -226,52 +228,6 @@ rows:
 	return w.finish()
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-// civil converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm): no time.Time,
-// no zone lookup, for the common case of UTC.
-func civil(z int64) (y int64, m, d int) {
-	z += 719468
-	era := floorDiv(z, 146097)
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = int(doy - (153*mp+2)/5 + 1)
-	if mp < 10 {
-		m = int(mp + 3)
-	} else {
-		m = int(mp - 9)
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
-}
-
-// daysFromCivil is the inverse of civil.
-func daysFromCivil(y int64, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := floorDiv(y, 400)
-	yoe := y - era*400
-	mm := int64(m) + 9
-	if m > 2 {
-		mm = int64(m) - 3
-	}
-	doy := (153*mm+2)/5 + int64(d) - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
-
 func unitsPerSecond(u arrow.TimeUnit) int64 {
 	return int64(time.Second / u.Multiplier())
 }
@@ -298,7 +254,7 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 				b.UnsafeAppendBoolToBitmap(false)
 				continue
 			}
-			y, m, d := civil(int64(v))
+			y, m, d := civil.FromDays(int64(v))
 			pick = [4]int64{y, int64(m), int64(d), 0}
 			b.UnsafeAppend(int32(pick[which]))
 		}
@@ -316,8 +272,8 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 				continue
 			}
 			if loc == time.UTC {
-				days := floorDiv(int64(v), perDay)
-				y, m, d := civil(days)
+				days := civil.FloorDiv(int64(v), perDay)
+				y, m, d := civil.FromDays(days)
 				pick = [4]int64{y, int64(m), int64(d), (int64(v) - days*perDay) / (ups * 3600)}
 				b.UnsafeAppend(int32(pick[which]))
 				continue
@@ -333,7 +289,7 @@ func datePart(mem memory.Allocator, a arrow.Array, part string) (arrow.Array, er
 }
 
 func toTime(v, ups int64) time.Time {
-	s := floorDiv(v, ups)
+	s := civil.FloorDiv(v, ups)
 	return time.Unix(s, (v-s*ups)*(int64(time.Second)/ups))
 }
 
@@ -341,18 +297,18 @@ func toTime(v, ups int64) time.Time {
 func truncDays(days int64, unit string) int64 {
 	switch unit {
 	case "week":
-		return days - (days + 3 - floorDiv(days+3, 7)*7) // 1970-01-01 was a Thursday: +3 makes Monday 0
+		return days - (days + 3 - civil.FloorDiv(days+3, 7)*7) // 1970-01-01 was a Thursday: +3 makes Monday 0
 	case "day":
 		return days
 	}
-	y, m, _ := civil(days)
+	y, m, _ := civil.FromDays(days)
 	switch unit {
 	case "year":
 		m = 1
 	case "quarter":
 		m = (m-1)/3*3 + 1
 	}
-	return daysFromCivil(y, m, 1)
+	return civil.Days(y, m, 1)
 }
 
 func dateTrunc(mem memory.Allocator, a arrow.Array, unit string) (arrow.Array, error) {
@@ -398,9 +354,9 @@ func dateTrunc(mem memory.Allocator, a arrow.Array, unit string) (arrow.Array, e
 			switch {
 			case step != 0 && (loc == time.UTC || unit != "hour"):
 				// Zones are offset by whole minutes almost everywhere, so minute and second need no zone.
-				x = floorDiv(x, step) * step
+				x = civil.FloorDiv(x, step) * step
 			case loc == time.UTC:
-				x = truncDays(floorDiv(x, perDay), unit) * perDay
+				x = truncDays(civil.FloorDiv(x, perDay), unit) * perDay
 			default:
 				t := toTime(x, ups).In(loc)
 				y, m, d := t.Date()
@@ -409,8 +365,8 @@ func dateTrunc(mem memory.Allocator, a arrow.Array, unit string) (arrow.Array, e
 				case "hour":
 					tr = time.Date(y, m, d, t.Hour(), 0, 0, 0, loc)
 				default:
-					days := truncDays(daysFromCivil(int64(y), int(m), d), unit)
-					yy, mm, dd := civil(days)
+					days := truncDays(civil.Days(int64(y), int(m), d), unit)
+					yy, mm, dd := civil.FromDays(days)
 					tr = time.Date(int(yy), time.Month(mm), dd, 0, 0, 0, 0, loc)
 				}
 				x = tr.Unix()*ups + int64(tr.Nanosecond())/(int64(time.Second)/ups)
