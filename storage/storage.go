@@ -485,3 +485,22 @@ func RedactURL(raw string) string {
 	u.User = nil
 	return u.String()
 }
+
+// CountingWriter counts the bytes written through it to W; with Discard set it drops them instead, so that a
+// file being abandoned can still be closed cleanly (its footer written nowhere) and give its memory back. It is
+// no io.Closer on purpose: a Parquet writer closing it leaves the object's fate (publish or discard) to the
+// caller.
+type CountingWriter struct {
+	W       io.Writer
+	N       int64
+	Discard bool
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	if c.Discard {
+		return len(p), nil
+	}
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}

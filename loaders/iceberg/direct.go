@@ -22,6 +22,8 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
+
+	"github.com/jetflow-dev/jetflow/storage"
 )
 
 // directWriter writes the data files of one jetflow partition itself and hands iceberg-go finished DataFiles
@@ -72,24 +74,8 @@ type dataFile struct {
 	values    map[int]any // partition values by field id; nil when unpartitioned
 	sink      icebergio.FileWriter
 	buf       *bufio.Writer
-	count     countingWriter
+	count     storage.CountingWriter
 	fw        *pqarrow.FileWriter
-}
-
-// countingWriter counts the bytes of a file; discard drops writes so an abandoned file closes cheaply.
-type countingWriter struct {
-	w       *bufio.Writer
-	n       int64
-	discard bool
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.discard {
-		return len(p), nil
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // newDirectWriter prepares a writer for batches of input into tbl, or returns nil (and no error) when the table
@@ -258,19 +244,15 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 		return d.writeTo(ctx, "", nil, nil, rec, nil, 0)
 	}
 	n := d.split.split(rec)
+	groups := &d.split.groups
 	for g := range n {
-		vals, row, key := d.split.partition(rec, d.split.first[g])
+		vals, row, key := d.split.partition(rec, groups.First[g])
 		if n == 1 {
 			return d.writeTo(ctx, key, vals, row, rec, nil, 0)
 		}
-		d.idx.Reserve(d.split.counts[g])
-		for i, rg := range d.split.rowGrp {
-			if rg == int32(g) {
-				d.idx.UnsafeAppend(int32(i))
-			}
-		}
+		groups.Rows(g, d.idx)
 		ind := d.idx.NewInt32Array()
-		err := d.writeTo(ctx, key, vals, row, rec, ind, d.split.first[g])
+		err := d.writeTo(ctx, key, vals, row, rec, ind, groups.First[g])
 		ind.Release()
 		if err != nil {
 			return err
@@ -339,7 +321,7 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 		}
 		rg = 0
 	}
-	if f.count.n+rg >= d.targetSize {
+	if f.count.N+rg >= d.targetSize {
 		if err := d.closeFile(f); err != nil {
 			return err
 		}
@@ -409,8 +391,7 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 	}
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
 	f.buf = bufio.NewWriterSize(sink, 256<<10)
-	f.count.w = f.buf
-	// countingWriter is no io.Closer: pqarrow leaves closing the object (keep or discard) to us.
+	f.count.W = f.buf
 	if f.fw, err = pqarrow.NewFileWriter(d.fileSchema, &f.count, d.wprops, d.aprops); err != nil {
 		_ = sink.Close()
 		_ = d.fs.Remove(path)
@@ -444,7 +425,7 @@ func (d *directWriter) closeFile(f *dataFile) error {
 	}
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema: d.sc, Spec: d.spec, Format: iceberg.ParquetFile, Metadata: meta,
-		FilePath: f.path, FileSize: f.count.n, Content: iceberg.EntryContentData,
+		FilePath: f.path, FileSize: f.count.N, Content: iceberg.EntryContentData,
 		PartitionValues: f.values, Properties: d.props, FormatVersion: d.version,
 	})
 	if err != nil {
@@ -483,7 +464,7 @@ func (d *directWriter) abandon() []iceberg.DataFile {
 
 func (d *directWriter) discard(f *dataFile) {
 	delete(d.open, f.key)
-	f.count.discard = true
+	f.count.Discard = true
 	_ = f.fw.Close()
 	_ = f.sink.Close()
 	_ = d.fs.Remove(f.path)

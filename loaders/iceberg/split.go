@@ -11,12 +11,13 @@ import (
 	"github.com/twmb/murmur3"
 
 	"github.com/jetflow-dev/jetflow/internal/civil"
+	"github.com/jetflow-dev/jetflow/internal/groupby"
 )
 
 // specSplitter assigns the rows of a batch to the Iceberg partitions of a spec, a column at a time: each
 // partition field's transform becomes an integer key per row, computed in a typed loop, and the keys of the
-// fields are combined into groups with one map lookup per row and field (none when a row repeats the row
-// before it). iceberg-go's fanout writer instead converts every row's value to an `any`, transforms it through
+// fields are combined into groups by internal/groupby: one map lookup per row and field (none when a row
+// repeats the row before it). iceberg-go's fanout writer instead converts every row's value to an `any`, transforms it through
 // an interface and walks a map tree, about 260 ns a row, a quarter of the whole load's CPU. The partition values
 // themselves are computed once per group, from the group's first row, with iceberg-go's own transforms, so they
 // are exactly what iceberg-go would record; the keys only decide which rows share them
@@ -26,20 +27,9 @@ type specSplitter struct {
 	sc     *iceberg.Schema
 	fields []splitField
 
-	groups map[groupKey]int32
 	strIDs map[string]int64
 	keys   []int64
-	rowGrp []int32
-	first  []int // first row of each group
-	counts []int // rows of each group
-}
-
-// groupKey identifies a combination of partition keys: the group of the fields before, this field's key, and
-// whether the source value is null.
-type groupKey struct {
-	prev int32
-	val  int64
-	null bool
+	groups groupby.Grouper
 }
 
 type splitField struct {
@@ -56,7 +46,7 @@ type splitField struct {
 // the splitter does not handle (a nested source column, a transform of a type it has no key for): the caller
 // then leaves the whole write to iceberg-go.
 func newSpecSplitter(spec iceberg.PartitionSpec, sc *iceberg.Schema, input *arrow.Schema) (s *specSplitter, ok bool) {
-	s = &specSplitter{spec: spec, sc: sc, groups: map[groupKey]int32{}, strIDs: map[string]int64{}}
+	s = &specSplitter{spec: spec, sc: sc, strIDs: map[string]int64{}}
 	top := map[int]bool{}
 	for _, f := range sc.Fields() {
 		top[f.ID] = true
@@ -370,61 +360,27 @@ func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.
 	return func(s *specSplitter, col arrow.Array) { forInts(col, func(i int, v int64) { s.keys[i] = key(v) }) }
 }
 
-// split assigns each row of rec to a group and returns the number of groups; first and counts describe them,
-// rowGrp holds each row's group.
+// split groups the rows of rec by Iceberg partition and returns the number of groups; s.groups describes them.
 func (s *specSplitter) split(rec arrow.RecordBatch) int {
 	n := int(rec.NumRows())
-	if cap(s.rowGrp) < n {
-		s.rowGrp = make([]int32, n)
+	if cap(s.keys) < n {
 		s.keys = make([]int64, n)
 	}
-	s.rowGrp = s.rowGrp[:n]
 	s.keys = s.keys[:n]
-	clear(s.rowGrp)
-	ngroups := int32(1)
+	s.groups.Start(n)
 	for _, f := range s.fields {
 		if f.constant {
 			continue
 		}
 		col := rec.Column(f.col)
 		f.keys(s, col)
-		clear(s.groups)
-		ngroups = 0
-		nulls := col.NullN() > 0
-		var last groupKey
-		lastGroup := int32(-1)
-		for i := range n {
-			k := groupKey{prev: s.rowGrp[i], val: s.keys[i]}
-			if nulls && col.IsNull(i) {
-				k.val, k.null = 0, true
-			}
-			if lastGroup >= 0 && k == last {
-				s.rowGrp[i] = lastGroup
-				continue
-			}
-			g, ok := s.groups[k]
-			if !ok {
-				g = ngroups
-				s.groups[k] = g
-				ngroups++
-			}
-			s.rowGrp[i] = g
-			last, lastGroup = k, g
+		var null func(int) bool
+		if col.NullN() > 0 {
+			null = col.IsNull
 		}
+		s.groups.Refine(s.keys, null)
 	}
-	s.first = s.first[:0]
-	s.counts = s.counts[:0]
-	for range ngroups {
-		s.first = append(s.first, -1)
-		s.counts = append(s.counts, 0)
-	}
-	for i, g := range s.rowGrp {
-		if s.first[g] < 0 {
-			s.first[g] = i
-		}
-		s.counts[g]++
-	}
-	return int(ngroups)
+	return s.groups.Finish()
 }
 
 // partition returns the partition values of row (by partition field id, as iceberg-go's writer records them),

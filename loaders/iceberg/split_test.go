@@ -153,8 +153,8 @@ func TestSplitterGroupsAsIcebergTransforms(t *testing.T) {
 					}
 					seen := map[string]int{}
 					for g := range n {
-						vals, row, key := s.partition(rec, s.first[g])
-						want := oracle(s.first[g])
+						vals, row, key := s.partition(rec, s.groups.First[g])
+						want := oracle(s.groups.First[g])
 						if got := vals[pf.FieldID]; got != want {
 							t.Fatalf("group %d: value %#v (%T), iceberg-go says %#v (%T)", g, got, got, want, want)
 						}
@@ -166,8 +166,8 @@ func TestSplitterGroupsAsIcebergTransforms(t *testing.T) {
 						}
 						seen[key] = g
 					}
-					for i, g := range s.rowGrp {
-						if got, want := oracle(i), oracle(s.first[g]); got != want {
+					for i, g := range s.groups.Group {
+						if got, want := oracle(i), oracle(s.groups.First[g]); got != want {
 							t.Fatalf("row %d (%s) is in group %d with value %#v, iceberg-go gives it %#v", i, col.ValueStr(i), g, want, got)
 						}
 					}

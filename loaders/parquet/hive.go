@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/jetflow-dev/jetflow/internal/groupby"
 )
 
 // hiveDefaultPartition is the directory value Hive, Spark and DuckDB read back as NULL.
@@ -59,28 +61,18 @@ func hiveUnsafe(c byte) bool {
 	return false
 }
 
-// groupKey identifies a combination of partition values: the group of the columns before, this column's value
-// (an integer, or a string's index in the batch's dictionary) and whether it is null.
-type groupKey struct {
-	prev int32
-	val  int64
-	null bool
-}
-
-// splitter assigns the rows of a batch to Hive partition groups. It is reused across batches so that the maps
+// splitter assigns the rows of a batch to Hive partition groups. It is reused across batches so that its maps
 // keep their capacity: per row it does one map lookup per partition column and allocates nothing.
 type splitter struct {
 	cols    []int    // partition column indices in the input schema
 	names   []string // escaped column names
 	strDict map[string]int64
-	groups  map[groupKey]int32
-	rowGrp  []int32 // group of each row of the current batch, per column pass
-	first   []int   // first row of each final group
-	counts  []int
+	keys    []int64
+	groups  groupby.Grouper
 }
 
 func newSplitter(schema *arrow.Schema, partitionBy []string) *splitter {
-	s := &splitter{strDict: map[string]int64{}, groups: map[groupKey]int32{}}
+	s := &splitter{strDict: map[string]int64{}}
 	for _, name := range partitionBy {
 		s.cols = append(s.cols, schema.FieldIndices(name)[0])
 		s.names = append(s.names, hiveEscape(name))
@@ -88,101 +80,80 @@ func newSplitter(schema *arrow.Schema, partitionBy []string) *splitter {
 	return s
 }
 
-// split fills rowGrp with each row's group and returns the number of groups; first and counts describe them.
+// split groups the rows of rec by their partition values and returns the number of groups; s.groups describes
+// them.
 func (s *splitter) split(rec arrow.RecordBatch) int {
 	n := int(rec.NumRows())
-	if cap(s.rowGrp) < n {
-		s.rowGrp = make([]int32, n)
+	if cap(s.keys) < n {
+		s.keys = make([]int64, n)
 	}
-	s.rowGrp = s.rowGrp[:n]
-	clear(s.rowGrp)
-	ngroups := int32(1)
+	s.keys = s.keys[:n]
+	s.groups.Start(n)
 	for _, ci := range s.cols {
-		clear(s.groups)
 		clear(s.strDict)
 		col := rec.Column(ci)
-		ngroups = 0
-		assign := func(i int, v int64, null bool) {
-			k := groupKey{prev: s.rowGrp[i], val: v, null: null}
-			g, ok := s.groups[k]
-			if !ok {
-				g = ngroups
-				s.groups[k] = g
-				ngroups++
-			}
-			s.rowGrp[i] = g
-		}
+		keys := s.keys
 		switch a := col.(type) {
 		case *array.Int8:
 			for i, v := range a.Int8Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Int16:
 			for i, v := range a.Int16Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Int32:
 			for i, v := range a.Int32Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Int64:
-			for i, v := range a.Int64Values() {
-				assign(i, v, a.IsNull(i))
-			}
+			copy(keys, a.Int64Values())
 		case *array.Uint8:
 			for i, v := range a.Uint8Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Uint16:
 			for i, v := range a.Uint16Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Uint32:
 			for i, v := range a.Uint32Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Uint64:
 			for i, v := range a.Uint64Values() {
-				assign(i, int64(v), a.IsNull(i)) // bit pattern: distinct values stay distinct
+				keys[i] = int64(v) // bit pattern: distinct values stay distinct
 			}
 		case *array.Date32:
 			for i, v := range a.Date32Values() {
-				assign(i, int64(v), a.IsNull(i))
+				keys[i] = int64(v)
 			}
 		case *array.Boolean:
-			for i := 0; i < n; i++ {
-				var v int64
+			for i := range n {
+				keys[i] = 0
 				if a.Value(i) {
-					v = 1
+					keys[i] = 1
 				}
-				assign(i, v, a.IsNull(i))
 			}
 		case *array.String:
-			for i := 0; i < n; i++ {
-				assign(i, s.strID(a.Value(i)), a.IsNull(i))
+			for i := range n {
+				keys[i] = s.strID(a.Value(i))
 			}
 		case *array.LargeString:
-			for i := 0; i < n; i++ {
-				assign(i, s.strID(a.Value(i)), a.IsNull(i))
+			for i := range n {
+				keys[i] = s.strID(a.Value(i))
 			}
 		default:
 			// CheckSchema admits only the types above.
 			panic(fmt.Sprintf("parquet loader: partition column of type %s", col.DataType()))
 		}
-	}
-	s.first = s.first[:0]
-	s.counts = s.counts[:0]
-	for range ngroups {
-		s.first = append(s.first, -1)
-		s.counts = append(s.counts, 0)
-	}
-	for i, g := range s.rowGrp {
-		if s.first[g] < 0 {
-			s.first[g] = i
+		var null func(int) bool
+		if col.NullN() > 0 {
+			null = col.IsNull
 		}
-		s.counts[g]++
+		s.groups.Refine(keys, null)
 	}
-	return int(ngroups)
+	return s.groups.Finish()
 }
 
 // strID maps a string to a small id within the batch. The lookup with an existing key does not allocate;

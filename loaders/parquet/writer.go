@@ -300,26 +300,9 @@ type openFile struct {
 	dir, tmp, final string
 	sink            io.WriteCloser
 	buf             *bufio.Writer
-	count           countingWriter
+	count           storage.CountingWriter
 	fw              *pqarrow.FileWriter
 	rows, bytes     int64
-}
-
-// countingWriter counts what reaches the store; discard drops writes so an aborted file can close cleanly and
-// give its memory back.
-type countingWriter struct {
-	w       io.Writer
-	n       int64
-	discard bool
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.discard {
-		return len(p), nil
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func (w *fileWorker) run() {
@@ -359,14 +342,9 @@ func (w *fileWorker) write(b arrow.RecordBatch) error {
 		return w.writeDir(w.split.dir(b, 0), b, nil)
 	}
 	for g := range n {
-		w.idx.Reserve(w.split.counts[g])
-		for i, rg := range w.split.rowGrp {
-			if rg == int32(g) {
-				w.idx.UnsafeAppend(int32(i))
-			}
-		}
+		w.split.groups.Rows(g, w.idx)
 		ind := w.idx.NewInt32Array()
-		err := w.writeDir(w.split.dir(b, w.split.first[g]), b, ind)
+		err := w.writeDir(w.split.dir(b, w.split.groups.First[g]), b, ind)
 		ind.Release()
 		if err != nil {
 			return err
@@ -424,7 +402,7 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 		}
 		rg = 0
 	}
-	if f.count.n+rg >= int64(pw.l.cfg.TargetFileSize) {
+	if f.count.N+rg >= int64(pw.l.cfg.TargetFileSize) {
 		if err := w.closeFile(f, false); err != nil {
 			return err
 		}
@@ -473,7 +451,7 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 	}
 	f := &openFile{dir: dir, tmp: tmp, final: final, sink: sink}
 	f.buf = bufio.NewWriterSize(sink, 256<<10) // one per open file: with many Hive directories, many at once
-	f.count.w = f.buf
+	f.count.W = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
 	fw, err := pqarrow.NewFileWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps())
 	if err != nil {
@@ -490,7 +468,7 @@ func (w *fileWorker) closeFile(f *openFile, discard bool) error {
 	delete(w.files, f.dir)
 	pw := w.pw
 	if discard {
-		f.count.discard = true
+		f.count.Discard = true
 		_ = f.fw.Close()
 		pw.cancel() // a cancelled upload is never published
 		_ = f.sink.Close()
@@ -509,7 +487,7 @@ func (w *fileWorker) closeFile(f *openFile, discard bool) error {
 	if err := f.sink.Close(); err != nil {
 		return fmt.Errorf("%s: finish %s: %w", pw.where(), f.final, err)
 	}
-	f.bytes = f.count.n
+	f.bytes = f.count.N
 	w.done = append(w.done, f)
 	return nil
 }
