@@ -35,7 +35,7 @@ import (
 //
 // Tables it cannot write the same way iceberg-go would (another file format, a sort order, format version 3,
 // column names Parquet needs sanitized, a transform of a type the splitter has no key for) are left to
-// table.WriteRecords: newDirectWriter says so.
+// table.WriteRecords: newDirectWriter says so. With clustered: true it keeps one file open at a time.
 type directWriter struct {
 	l    *Loader
 	tbl  *table.Table
@@ -61,6 +61,11 @@ type directWriter struct {
 	root     *url.URL
 	locs     table.LocationProvider
 	partLocs map[string]table.LocationProvider
+
+	// clustered keeps one file open: a new partition closes the others, and a partition whose file was closed
+	// that way must not come again (the input is not sorted by the spec).
+	clustered bool
+	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
 	seq   int
@@ -95,6 +100,7 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	}
 	spec := tbl.Spec()
 	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
+		clustered: l.cfg.Clustered, passed: map[string]bool{},
 		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
 	if !spec.IsUnpartitioned() {
 		split, ok := newSpecSplitter(spec, sc, input)
@@ -305,6 +311,17 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 		defer rec.Release()
 	}
 	f := d.open[key]
+	if f == nil && d.clustered {
+		if d.passed[key] {
+			return fmt.Errorf("clustered: rows of partition %s came after the input had moved on to other partitions: the input is not sorted by the partition spec [%s]; sort it (e.g. cut jetflow partitions by the spec's time unit) or leave clustered off", d.spec.PartitionToPath(row, d.sc), specText(&d.spec, d.sc))
+		}
+		for _, other := range d.sortedOpen() {
+			d.passed[other.key] = true
+			if err := d.closeFile(other); err != nil {
+				return err
+			}
+		}
+	}
 	if f == nil {
 		var err error
 		if f, err = d.openFile(key, vals, row); err != nil {

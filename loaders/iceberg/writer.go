@@ -71,19 +71,17 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	if l.group != nil {
 		l.group.join()
 	}
-	if !l.cfg.Clustered { // clustered writes keep iceberg-go's one-open-file writer and its check of the order
-		dw, err := newDirectWriter(ctx, l, tbl, schema, id)
-		if err != nil {
-			cancel()
-			w.leaveGroup()
-			return nil, fmt.Errorf("iceberg loader: partition %s: table %s: %w", p.Key, l.cfg.Table, err)
-		}
-		if dw != nil {
-			w.goHeap = nil // partition values are copied when computed
-			w.direct = true
-			go w.runDirect(wctx, dw)
-			return w, nil
-		}
+	dw, err := newDirectWriter(ctx, l, tbl, schema, id)
+	if err != nil {
+		cancel()
+		w.leaveGroup()
+		return nil, fmt.Errorf("iceberg loader: partition %s: table %s: %w", p.Key, l.cfg.Table, err)
+	}
+	if dw != nil {
+		w.goHeap = nil // partition values are copied when computed
+		w.direct = true
+		go w.runDirect(wctx, dw)
+		return w, nil
 	}
 	opts := []table.WriteRecordOption{table.WithWriteUUID(id), table.WithRecordBatchBufferSize(4)}
 	if l.cfg.Clustered {
