@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -204,10 +205,10 @@ func (n *node) decode(s *scanner, depth int) error {
 		if err != nil {
 			return err
 		}
-		v, ok := parseInt(b)
+		v, ok := jsonarrow.ParseInt(b)
 		if !ok {
 			// 3.0 is a whole number written as a float; anything else is not an integer.
-			f, ferr := strconv.ParseFloat(bstr(b), 64)
+			f, ferr := strconv.ParseFloat(jsonarrow.Bstr(b), 64)
 			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 				return fmt.Errorf("field %s: %s is not an integer", n.name, b)
 			}
@@ -230,9 +231,9 @@ func (n *node) decode(s *scanner, depth int) error {
 			return err
 		}
 		var f float64
-		if i, ok := parseInt(b); ok && i > -1<<53 && i < 1<<53 {
+		if i, ok := jsonarrow.ParseInt(b); ok && i > -1<<53 && i < 1<<53 {
 			f = float64(i)
-		} else if f, err = strconv.ParseFloat(bstr(b), 64); err != nil {
+		} else if f, err = strconv.ParseFloat(jsonarrow.Bstr(b), 64); err != nil {
 			return fmt.Errorf("field %s: %s is out of the range of float64", n.name, b)
 		}
 		if n.kind == kFloat32 {
@@ -276,7 +277,7 @@ func (n *node) decode(s *scanner, depth int) error {
 		if err != nil {
 			return err
 		}
-		t, err := time.Parse(time.DateOnly, bstr(b))
+		t, err := time.Parse(time.DateOnly, jsonarrow.Bstr(b))
 		if err != nil {
 			return fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
 		}
@@ -288,7 +289,7 @@ func (n *node) decode(s *scanner, depth int) error {
 			if err != nil {
 				return err
 			}
-			t, err := time.Parse(time.RFC3339Nano, bstr(b))
+			t, err := time.Parse(time.RFC3339Nano, jsonarrow.Bstr(b))
 			if err != nil {
 				return fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
 			}
@@ -302,7 +303,7 @@ func (n *node) decode(s *scanner, depth int) error {
 			if err != nil {
 				return err
 			}
-			i, ok := parseInt(b)
+			i, ok := jsonarrow.ParseInt(b)
 			if !ok {
 				return fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
 			}
@@ -323,7 +324,7 @@ func (n *node) decode(s *scanner, depth int) error {
 		if err != nil {
 			return err
 		}
-		d, err := decimal128.FromString(bstr(b), n.precision, n.scale)
+		d, err := decimal128.FromString(jsonarrow.Bstr(b), n.precision, n.scale)
 		if err != nil {
 			return stage.Permanent(fmt.Errorf("field %s: %q does not fit decimal(%d,%d)", n.name, b, n.precision, n.scale))
 		}
@@ -360,33 +361,6 @@ func (n *node) decode(s *scanner, depth int) error {
 
 func (n *node) mismatch(c byte) error {
 	return stage.Permanent(fmt.Errorf("field %s: %s does not fit its type; declare the field's type in schema:", n.name, kindAt(c)))
-}
-
-// parseInt parses a plain decimal integer of up to 18 digits, the common case, without strconv's error path.
-func parseInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	d := b
-	if neg {
-		d = b[1:]
-	}
-	if len(d) == 0 || len(d) > 18 {
-		if len(d) > 18 {
-			v, err := strconv.ParseInt(bstr(b), 10, 64)
-			return v, err == nil
-		}
-		return 0, false
-	}
-	var v int64
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
 }
 
 // object reads an object's members after its '{' into the struct's children; absent fields become null and

@@ -510,16 +510,16 @@ func (c *Consumer) Schema(ctx context.Context) (*arrow.Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: inferring the schema from partition %q: %w", parts[0].Key, err)
 	}
-	if len(in.root.fields) == 0 {
+	if in.root.NumFields() == 0 {
 		return nil, fmt.Errorf("httpapi: cannot infer a schema: the first %d page(s) of partition %q held no records with fields; declare schema: in the config", c.cfg.InferPages, parts[0].Key)
 	}
-	fields := in.root.arrowFields()
+	fields := in.root.ArrowFields()
 	for _, pf := range c.parents {
-		if _, dup := in.root.index[pf.Name]; dup {
+		if in.root.Has(pf.Name) {
 			return nil, fmt.Errorf("httpapi: parent field %q has the name of a field of the records; rename it", pf.Name)
 		}
 	}
-	if _, dup := in.root.index[c.cfg.ExtraColumn]; dup && c.cfg.SchemaEvolution == evolveExtra {
+	if in.root.Has(c.cfg.ExtraColumn) && c.cfg.SchemaEvolution == evolveExtra {
 		return nil, fmt.Errorf("httpapi: the records have a field %q, the name of extra_column; choose another extra_column", c.cfg.ExtraColumn)
 	}
 	c.inferred = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)

@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
 
 // scanner is a streaming JSON reader over a fixed buffer that refills from its reader. It hands out strings and
@@ -448,7 +449,7 @@ func (s *scanner) skip(dst *[]byte, depth int) error {
 					return err
 				}
 				if dst != nil {
-					*dst = strconv.AppendQuote(*dst, bstr(k))
+					*dst = strconv.AppendQuote(*dst, jsonarrow.Bstr(k))
 					*dst = append(*dst, ':')
 				}
 			}
@@ -525,9 +526,6 @@ func (s *scanner) finish() error {
 	}
 	return s.errorf("invalid character %s after the JSON value", quoteChar(c))
 }
-
-// bstr views b as a string without copying, for parsing calls that do not keep it.
-func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func quoteChar(c byte) string {
 	if c < 0x20 || c >= 0x7f {

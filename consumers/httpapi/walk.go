@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
 
 // splitPath turns "data.items" into ["data", "items"]; "" is the body itself.
@@ -191,19 +193,8 @@ func (w *walker) recordArray(sink recordSink, res *pageResult) error {
 
 // kindAt names the kind of JSON value that starts with c.
 func kindAt(c byte) string {
-	switch {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || c >= '0' && c <= '9':
-		return "a number"
+	if k := jsonarrow.KindAt(c); k != "" {
+		return k
 	}
 	return notAValue
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
 
 type kind uint8
@@ -305,10 +306,10 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		v, ok := parseInt(b)
+		v, ok := jsonarrow.ParseInt(b)
 		if !ok {
 			// 3.0 is a whole number written as a float; anything else is not an integer of this column.
-			f, ferr := strconv.ParseFloat(bstr(b), 64)
+			f, ferr := strconv.ParseFloat(jsonarrow.Bstr(b), 64)
 			whole := ferr == nil && f == math.Trunc(f)
 			switch {
 			case whole && math.Abs(f) <= 1<<53:
@@ -340,9 +341,9 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			return false, err
 		}
 		var f float64
-		if i, ok := parseInt(b); ok && i > -1<<53 && i < 1<<53 {
+		if i, ok := jsonarrow.ParseInt(b); ok && i > -1<<53 && i < 1<<53 {
 			f = float64(i)
-		} else if f, err = strconv.ParseFloat(bstr(b), 64); err != nil {
+		} else if f, err = strconv.ParseFloat(jsonarrow.Bstr(b), 64); err != nil {
 			return false, fmt.Errorf("field %s: %s overflows float64", n.name, b)
 		}
 		if n.kind == kFloat32 {
@@ -394,7 +395,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		t, err := time.Parse(time.DateOnly, bstr(b))
+		t, err := time.Parse(time.DateOnly, jsonarrow.Bstr(b))
 		if err != nil {
 			return false, fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
 		}
@@ -406,7 +407,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			t, err := time.Parse(time.RFC3339Nano, bstr(b))
+			t, err := time.Parse(time.RFC3339Nano, jsonarrow.Bstr(b))
 			if err != nil {
 				return false, fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
 			}
@@ -420,7 +421,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			i, ok := parseInt(b)
+			i, ok := jsonarrow.ParseInt(b)
 			if !ok {
 				return false, fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
 			}
@@ -443,7 +444,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		}
 		d, ok := parseDecimal(b, n.precision, n.scale)
 		if !ok {
-			d, err = decimal128.FromString(bstr(b), n.precision, n.scale)
+			d, err = decimal128.FromString(jsonarrow.Bstr(b), n.precision, n.scale)
 		}
 		if err == nil && !d.FitsInPrecision(n.precision) {
 			err = errors.New("too many digits")
@@ -520,33 +521,6 @@ func (n *node) list(s *jscan, depth int) error {
 
 func (n *node) mismatch(c byte) error {
 	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.dt))
-}
-
-// parseInt parses a plain decimal integer, the common case, without strconv's error path.
-func parseInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	d := b
-	if neg {
-		d = b[1:]
-	}
-	if len(d) == 0 || len(d) > 18 {
-		if len(d) > 18 {
-			v, err := strconv.ParseInt(bstr(b), 10, 64)
-			return v, err == nil
-		}
-		return 0, false
-	}
-	var v int64
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
 }
 
 // plainInt reads a JSON number at pos that is a plain integer of up to 18 digits (no fraction, no exponent, no
@@ -664,10 +638,10 @@ func (n *node) members(s *jscan, depth int) error {
 				return err
 			}
 			pos = s.pos
-			if i < len(n.fields) && n.fields[i] == bstr(key) {
+			if i < len(n.fields) && n.fields[i] == jsonarrow.Bstr(key) {
 				ok = true
 			} else {
-				i, ok = n.index[bstr(key)]
+				i, ok = n.index[jsonarrow.Bstr(key)]
 			}
 		}
 		if pos = skipWS(b, pos); pos >= len(b) || b[pos] != ':' {

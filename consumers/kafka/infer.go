@@ -10,36 +10,29 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
 
-type ikind uint8
+// jscan is read by inference (jsonarrow.Merge) through jsonarrow.Scanner.
+var _ jsonarrow.Scanner = (*jscan)(nil)
 
-const (
-	iNull ikind = iota // only nulls seen so far
-	iBool
-	iInt
-	iFloat
-	iString
-	iStruct
-	iList
-)
-
-// itype is the type inferred for a value so far; it only widens.
-type itype struct {
-	kind   ikind
-	fields []ifield
-	index  map[string]int
-	elem   *itype
+func (s *jscan) PeekValue() (byte, error)                     { return s.peek() }
+func (s *jscan) Take()                                        { s.pos++ }
+func (s *jscan) Literal() (byte, error)                       { return s.literal() }
+func (s *jscan) Str() ([]byte, error)                         { return s.str() }
+func (s *jscan) Number() ([]byte, error)                      { return s.number() }
+func (s *jscan) More(closing byte, first *bool) (bool, error) { return s.more(closing, first) }
+func (s *jscan) Key() ([]byte, error)                         { return s.key() }
+func (s *jscan) Skip(depth int) error                         { return s.skip(nil, depth) }
+func (s *jscan) NotAValue(c byte) error                       { return s.errorf("unexpected %s", quoteChar(c)) }
+func (s *jscan) TooDeep() error {
+	return s.errorf("JSON nested more than %d levels deep", maxDepth)
 }
 
-type ifield struct {
-	name string
-	t    itype
-}
-
-// mergeMessage widens t (the top-level object's type) by one message; a message that is not a JSON object is
+// mergeMessage widens root (the top-level object's type) by one message; a message that is not a JSON object is
 // an error, reported with its position by the caller.
-func (t *itype) mergeMessage(s *jscan) error {
+func mergeMessage(root *jsonarrow.Type, s *jscan) error {
 	c, err := s.peek()
 	if err != nil {
 		return err
@@ -47,138 +40,7 @@ func (t *itype) mergeMessage(s *jscan) error {
 	if c != '{' {
 		return fmt.Errorf("the value is %s, want a JSON object", kindAt(c))
 	}
-	return t.merge(s, 0)
-}
-
-func (t *itype) merge(s *jscan, depth int) error {
-	if depth > maxDepth {
-		return s.errorf("JSON nested more than %d levels deep", maxDepth)
-	}
-	c, err := s.peek()
-	if err != nil {
-		return err
-	}
-	switch {
-	case c == 'n':
-		_, err := s.literal()
-		return err
-	case c == 't' || c == 'f':
-		if _, err := s.literal(); err != nil {
-			return err
-		}
-		t.widen(iBool)
-	case c == '"':
-		if _, err := s.str(); err != nil {
-			return err
-		}
-		t.widen(iString)
-	case c == '-' || c >= '0' && c <= '9':
-		b, err := s.number()
-		if err != nil {
-			return err
-		}
-		if _, ok := parseInt(b); ok {
-			t.widen(iInt)
-		} else {
-			t.widen(iFloat)
-		}
-	case c == '{':
-		if t.widen(iStruct); t.kind != iStruct {
-			return s.skip(nil, depth)
-		}
-		s.pos++
-		if t.index == nil {
-			t.index = map[string]int{}
-		}
-		first := true
-		for {
-			more, err := s.more('}', &first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
-			k, err := s.key()
-			if err != nil {
-				return err
-			}
-			i, ok := t.index[string(k)]
-			if !ok {
-				i = len(t.fields)
-				t.index[string(k)] = i
-				t.fields = append(t.fields, ifield{name: string(k)})
-			}
-			if err := t.fields[i].t.merge(s, depth+1); err != nil {
-				return err
-			}
-		}
-	case c == '[':
-		if t.widen(iList); t.kind != iList {
-			return s.skip(nil, depth)
-		}
-		s.pos++
-		if t.elem == nil {
-			t.elem = &itype{}
-		}
-		first := true
-		for {
-			more, err := s.more(']', &first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
-			if err := t.elem.merge(s, depth+1); err != nil {
-				return err
-			}
-		}
-	default:
-		return s.errorf("unexpected %s", quoteChar(c))
-	}
-	return nil
-}
-
-// widen makes t able to hold values of kind k: int widens to float; any other mix becomes string (kept as JSON
-// text by the decoder).
-func (t *itype) widen(k ikind) {
-	switch {
-	case t.kind == k:
-	case t.kind == iNull:
-		t.kind = k
-	case t.kind == iInt && k == iFloat, t.kind == iFloat && k == iInt:
-		t.kind = iFloat
-	default:
-		t.kind, t.fields, t.index, t.elem = iString, nil, nil, nil
-	}
-}
-
-func (t *itype) arrow() arrow.DataType {
-	switch t.kind {
-	case iBool:
-		return arrow.FixedWidthTypes.Boolean
-	case iInt:
-		return arrow.PrimitiveTypes.Int64
-	case iFloat:
-		return arrow.PrimitiveTypes.Float64
-	case iStruct:
-		if len(t.fields) == 0 {
-			return arrow.BinaryTypes.String // an always-empty object: no fields to make a struct of, keep its text
-		}
-		return arrow.StructOf(t.arrowFields()...)
-	case iList:
-		return arrow.ListOf(t.elem.arrow())
-	}
-	return arrow.BinaryTypes.String // strings, mixed kinds, and fields only ever null
-}
-
-func (t *itype) arrowFields() []arrow.Field {
-	out := make([]arrow.Field, len(t.fields))
-	for i, f := range t.fields {
-		out[i] = arrow.Field{Name: f.name, Type: f.t.arrow(), Nullable: true}
-	}
-	return out
+	return jsonarrow.Merge(s, root, 0, maxDepth)
 }
 
 // inferSchema reads up to infer_sample messages, from the start of each topic-partition in turn, and returns the
@@ -233,7 +95,7 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 	})
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	root := itype{kind: iStruct, index: map[string]int{}}
+	root := jsonarrow.NewObject()
 	var s jscan
 	n, bad := 0, 0
 	for _, sp := range spans {
@@ -265,7 +127,7 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 					return
 				}
 				s.reset(r.Value)
-				if err := root.mergeMessage(&s); err != nil {
+				if err := mergeMessage(root, &s); err != nil {
 					bad++
 					return
 				}
@@ -277,6 +139,6 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("kafka: none of the %d sampled messages is a JSON object; declare schema: or use format raw", bad)
 	}
-	c.log.Info("kafka: schema inferred", "messages", n, "not_objects", bad, "columns", len(root.fields))
-	return root.arrowFields(), nil
+	c.log.Info("kafka: schema inferred", "messages", n, "not_objects", bad, "columns", root.NumFields())
+	return root.ArrowFields(), nil
 }

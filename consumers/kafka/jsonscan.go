@@ -7,7 +7,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
 
 // maxDepth bounds the nesting of a message, so a hostile message cannot exhaust the stack.
@@ -397,19 +398,8 @@ func (s *jscan) skip(dst *[]byte, depth int) error {
 }
 
 func kindAt(c byte) string {
-	switch {
-	case c == '"':
-		return "a string"
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || c >= '0' && c <= '9':
-		return "a number"
+	if k := jsonarrow.KindAt(c); k != "" {
+		return k
 	}
 	return quoteChar(c)
 }
@@ -420,6 +410,3 @@ func quoteChar(c byte) string {
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
 }
-
-// bstr views b as a string without copying, for parsers that do not keep it.
-func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
