@@ -486,41 +486,39 @@ func (n *node) list(s *jscan, depth int) error {
 	}
 	for {
 		s.pos = pos
-		if e.sc != nil && pos < len(b) && b[pos] == '"' {
-			if v, err := s.str(); err == nil {
-				e.sc.append(v)
-				goto next
-			}
-			s.pos = pos
+		if e.quickStr(s) {
+			goto next
 		}
 		if err := e.decode(s, depth+1); err != nil {
 			return err
 		}
 	next:
-		if pos = skipWS(b, s.pos); pos < len(b) {
-			switch b[pos] {
-			case ',':
-				if pos = skipWS(b, pos+1); pos < len(b) && b[pos] == ']' {
-					s.pos = pos
-					return s.errorf("trailing comma")
-				}
-				continue
-			case ']':
-				s.pos = pos + 1
-				return nil
-			}
-		}
-		s.pos = pos
-		first := false
-		if _, err := s.more(']', &first); err != nil {
+		if more, err := s.next(']'); !more {
 			return err
 		}
-		return s.errorf("want , or ]")
+		pos = s.pos
 	}
 }
 
 func (n *node) mismatch(c byte) error {
 	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.dt))
+}
+
+// quickStr reads a string value at s.pos straight into the node's string column. It returns false, s.pos
+// unchanged, when the value is not a string or the node not a string column, or when the string is bad: the
+// general path reads it again and reports the error with the field's name.
+func (n *node) quickStr(s *jscan) bool {
+	p := s.pos
+	if n.sc == nil || p >= len(s.b) || s.b[p] != '"' {
+		return false
+	}
+	v, err := s.str()
+	if err != nil {
+		s.pos = p
+		return false
+	}
+	n.sc.append(v)
+	return true
 }
 
 // plainInt reads a JSON number at pos that is a plain integer of up to 18 digits (no fraction, no exponent, no
@@ -668,12 +666,8 @@ func (n *node) members(s *jscan, depth int) error {
 			// call and switch; anything else, and any error, goes through decode.
 			if p := s.pos; p < len(b) {
 				switch ch := b[p]; {
-				case ch == '"' && c.sc != nil:
-					if v, err := s.str(); err == nil {
-						c.sc.append(v)
-						goto next
-					}
-					s.pos = p
+				case ch == '"' && c.quickStr(s):
+					goto next
 				case c.kind == kDecimal && (ch >= '0' && ch <= '9' || ch == '-'):
 					if v, end, ok := plainDecimal(b, p, c.precision, c.scale); ok {
 						if c.dec.Len() < c.dec.Cap() {
@@ -713,25 +707,10 @@ func (n *node) members(s *jscan, depth int) error {
 			}
 		}
 	next:
-		if pos = skipWS(b, s.pos); pos < len(b) {
-			switch b[pos] {
-			case ',':
-				if pos = skipWS(b, pos+1); pos < len(b) && b[pos] == '}' {
-					s.pos = pos
-					return s.errorf("trailing comma")
-				}
-				continue
-			case '}':
-				s.pos = pos + 1
-				return nil
-			}
-		}
-		s.pos = pos
-		first := false
-		if _, err := s.more('}', &first); err != nil {
+		if more, err := s.next('}'); !more {
 			return err
 		}
-		return s.errorf("want , or }")
+		pos = s.pos
 	}
 }
 

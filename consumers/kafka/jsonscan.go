@@ -109,6 +109,40 @@ func (s *jscan) more(closing byte, first *bool) (bool, error) {
 	return true, nil
 }
 
+// next reads what follows a member of an object or array: true at a comma, the next member then at s.pos (after
+// white space); false after the closing byte, or with an error saying what was wanted.
+func (s *jscan) next(closing byte) (bool, error) {
+	b := s.b
+	pos := skipWS(b, s.pos)
+	comma := pos < len(b) && b[pos] == ','
+	if comma {
+		if pos = skipWS(b, pos+1); pos >= len(b) || b[pos] != closing {
+			s.pos = pos
+			return true, nil
+		}
+	}
+	return false, s.closeAt(pos, closing, comma)
+}
+
+// closeAt reads the end of an object or array at pos, where a member ended without a comma after it, or (comma)
+// where a comma was followed by the closing byte: nil after the closing byte, else an error saying what was
+// wanted.
+func (s *jscan) closeAt(pos int, closing byte, comma bool) error {
+	s.pos = pos
+	switch {
+	case comma:
+		return s.errorf("trailing comma")
+	case pos < len(s.b) && s.b[pos] == closing:
+		s.pos++
+		return nil
+	}
+	first := false
+	if _, err := s.more(closing, &first); err != nil {
+		return err
+	}
+	return s.errorf("want , or %c", closing)
+}
+
 // key reads an object key and its colon.
 func (s *jscan) key() ([]byte, error) {
 	c, err := s.peek()
