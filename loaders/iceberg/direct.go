@@ -102,8 +102,20 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
 		clustered: l.cfg.Clustered, passed: map[string]bool{},
 		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
+	var err error
+	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
+		return nil, nil
+	}
+	if !sameColumns(input, d.fileSchema) {
+		d.taskSchema, err = table.ArrowSchemaToIcebergWithOptions(input, table.ArrowToIcebergOptions{
+			NameMapping: sc.NameMapping(), TableSchema: sc, TableProperties: props})
+		if err != nil {
+			return nil, nil
+		}
+	}
+	// Batches are split after they are made the file's columns (toFile), so column positions are the file's.
 	if !spec.IsUnpartitioned() {
-		split, ok := newSpecSplitter(spec, sc, input)
+		split, ok := newSpecSplitter(spec, sc, d.fileSchema)
 		if !ok {
 			return nil, nil
 		}
@@ -114,21 +126,10 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 				continue
 			}
 			if src, ok := sc.FindFieldByID(pf.SourceID()); ok {
-				for _, i := range input.FieldIndices(src.Name) {
+				for _, i := range d.fileSchema.FieldIndices(src.Name) {
 					d.constant[i] = true
 				}
 			}
-		}
-	}
-	var err error
-	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
-		return nil, nil
-	}
-	if !sameColumns(input, d.fileSchema) {
-		d.taskSchema, err = table.ArrowSchemaToIcebergWithOptions(input, table.ArrowToIcebergOptions{
-			NameMapping: sc.NameMapping(), TableSchema: sc, TableProperties: props})
-		if err != nil {
-			return nil, nil
 		}
 	}
 	fsys, err := tbl.FS(ctx)

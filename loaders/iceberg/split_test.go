@@ -271,6 +271,76 @@ func TestDirectWriterMatchesIcebergGo(t *testing.T) {
 	}
 }
 
+// TestDirectWriterConvertsInput: batches whose columns come in another order than the table's, and lack one of
+// its optional columns, are converted by name and split by the right columns: the same data files as
+// iceberg-go's, which converts them its own way.
+func TestDirectWriterConvertsInput(t *testing.T) {
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.PartitionBy = []string{"identity(tenant_id)", "day(updated_at)", "bucket(4, id)"}
+	})
+	l.alloc = mem
+	tbl, err := l.Table(ctx, ordersSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// updated_at, tenant_id, sku, id, total: reordered, without ts.
+	order := []int{4, 1, 2, 0, 3}
+	var fields []arrow.Field
+	for _, i := range order {
+		fields = append(fields, ordersSchema().Field(i))
+	}
+	input := arrow.NewSchema(fields, nil)
+	var batches []arrow.RecordBatch
+	for _, first := range []int{0, 400} {
+		rec := orders(t, mem, first, 400)
+		var cols []arrow.Array
+		for _, i := range order {
+			cols = append(cols, rec.Column(i))
+		}
+		batches = append(batches, array.NewRecordBatch(input, cols, rec.NumRows()))
+		rec.Release()
+	}
+	defer testkit.ReleaseAll(batches)
+
+	dw, err := newDirectWriter(ctx, l, tbl, input, uuid.New())
+	if err != nil || dw == nil {
+		t.Fatalf("no direct writer for reordered input: %v", err)
+	}
+	if dw.taskSchema == nil {
+		t.Fatal("reordered input taken as the file's columns")
+	}
+	for _, b := range batches {
+		if err := dw.write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours, err := dw.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var theirs []iceberg.DataFile
+	records := func(yield func(arrow.RecordBatch, error) bool) {
+		for _, b := range batches {
+			b.Retain()
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+	for df, err := range table.WriteRecords(compute.WithAllocator(ctx, mem), tbl, input, iter.Seq2[arrow.RecordBatch, error](records)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs = append(theirs, df)
+	}
+	if got, want := describeFiles(tbl, ours), describeFiles(tbl, theirs); !slices.Equal(got, want) {
+		t.Errorf("jetflow's data files:\n%s\niceberg-go's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // describeFiles renders what a reader learns about each data file, apart from its name and byte sizes.
 func describeFiles(tbl *table.Table, files []iceberg.DataFile) []string {
 	var out []string
