@@ -521,33 +521,10 @@ func (n *node) quickStr(s *jscan) bool {
 	return true
 }
 
-// plainInt reads a JSON number at pos that is a plain integer of up to 18 digits (no fraction, no exponent, no
-// leading zero) and returns it and the position after it; ok is false for any other number, left to the general
-// path.
-func plainInt(b []byte, pos int) (v int64, end int, ok bool) {
-	i := pos
-	neg := b[i] == '-'
-	if neg {
-		i++
-	}
-	start := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		v = v*10 + int64(b[i]-'0')
-		i++
-	}
-	d := i - start
-	if d == 0 || d > 18 || d > 1 && b[start] == '0' || i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
-		return 0, 0, false
-	}
-	if neg {
-		v = -v
-	}
-	return v, i, true
-}
-
 // plainDecimal reads a JSON number at pos written plainly (no exponent, no leading zero, at most scale fraction
 // digits, at most 18 digits in all once scaled) that fits decimal(precision, scale), and returns it scaled and the
-// position after it; ok is false for anything else, left to the general path.
+// position after it; ok is false for anything else, left to the general path. With scale 0 and precision 19 it
+// reads the plain integers of up to 18 digits.
 func plainDecimal(b []byte, pos int, precision, scale int32) (v int64, end int, ok bool) {
 	if scale < 0 || scale > 18 {
 		return 0, 0, false
@@ -691,7 +668,7 @@ func (n *node) members(s *jscan, depth int) error {
 					}
 					goto next
 				case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
-					if v, end, ok := plainInt(b, p); ok {
+					if v, end, ok := plainDecimal(b, p, 19, 0); ok { // a plain integer
 						if c.i64.Len() < c.i64.Cap() {
 							c.i64.UnsafeAppend(v)
 						} else {
