@@ -67,7 +67,8 @@ type node struct {
 	index    map[string]int // struct: field name -> child
 	fields   []string       // struct: field names in schema order
 	keys     []keyMatch     // struct: each field name as a JSON string without escapes ("id"), to match in place
-	seen     []bool         // struct: scratch, which fields the current object had
+	seen     []uint32       // struct: scratch, the fields the current object had are those equal to gen
+	gen      uint32         // struct: the current object's number (so seen needs no clearing per object)
 	elem     *node
 	raw      []byte   // string: scratch for non-string values kept as JSON text
 	sc       *strCol  // string and binary: the column, built by the decoder (b is unused)
@@ -266,7 +267,7 @@ func (n *node) setFields(fields []arrow.Field) {
 		n.fields = append(n.fields, f.Name)
 		n.keys = append(n.keys, newKeyMatch(f.Name))
 	}
-	n.seen = make([]bool, len(fields))
+	n.seen, n.gen = make([]uint32, len(fields)), 0
 }
 
 // decode reads one value and appends it; on error it has still appended exactly one value.
@@ -572,17 +573,20 @@ func plainDecimal(b []byte, pos int, precision, scale int32) (v int64, end int, 
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
 // not in the schema are skipped. On error, every child still gets exactly one value.
 func (n *node) object(s *jscan, depth int) error {
-	clear(n.seen)
+	if n.gen++; n.gen == 0 { // wrapped: no stale number may match
+		clear(n.seen)
+		n.gen = 1
+	}
 	err := n.members(s, depth)
-	for i, seen := range n.seen {
-		if !seen {
+	for i, g := range n.seen {
+		if g != n.gen {
 			n.children[i].appendNull()
 		}
 	}
 	return err
 }
 
-// members is object's loop. The separators are read inline, on a local position the compiler keeps in a
+// members is object's loop. The key and colon are read inline, on a local position the compiler keeps in a
 // register (s.pos is set before anything that reads it); anything unexpected is handed to jscan's more and key,
 // whose errors say what was wanted.
 func (n *node) members(s *jscan, depth int) error {
@@ -631,13 +635,13 @@ func (n *node) members(s *jscan, depth int) error {
 		if ok {
 			guess = i + 1
 		}
-		if !ok || n.seen[i] {
+		if !ok || n.seen[i] == n.gen {
 			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
 			if err := s.skip(nil, depth+1); err != nil {
 				return err
 			}
 		} else {
-			n.seen[i] = true
+			n.seen[i] = n.gen
 			c := n.children[i]
 			// The usual values, a string of a top-level column or a plain integer, are read here, without value's
 			// call and switch; anything else, and any error, goes through decode.
