@@ -26,10 +26,11 @@ type Config struct {
 	MaxMessageBytes stage.ByteSize   `yaml:"max_message_bytes" default:"1MiB" doc:"A message whose value is larger is a bad message (see on_error)."`
 	BatchRows       int              `yaml:"batch_rows" fingerprint:"-" default:"16384" doc:"Messages per Arrow batch at most (at least 1)."`
 
-	Roll  RollConfig  `yaml:"roll" doc:"Stream mode: when a stream partition (the messages of one topic-partition loaded and committed together) is cut; whichever limit is reached first."`
-	Fetch FetchConfig `yaml:"fetch" fingerprint:"-" doc:"Fetch sizes and waits."`
-	SASL  SASLConfig  `yaml:"sasl" fingerprint:"-" doc:"SASL authentication (none when mechanism is empty)."`
-	TLS   TLSConfig   `yaml:"tls" fingerprint:"-" doc:"TLS to the brokers."`
+	Roll         RollConfig     `yaml:"roll" doc:"Stream mode: when a stream partition (the messages of one topic-partition loaded and committed together) is cut; whichever limit is reached first."`
+	DrainTimeout stage.Duration `yaml:"drain_timeout" fingerprint:"-" default:"20s" doc:"Stream mode: on SIGTERM, the partitions in flight are ended early and committed, as on a rebalance; what is not committed within this time is aborted (and read again after a restart). 0 aborts at once. Keep it below the orchestrator's grace period (Kubernetes: terminationGracePeriodSeconds, 30s by default); a second SIGTERM stops the process at once."`
+	Fetch        FetchConfig    `yaml:"fetch" fingerprint:"-" doc:"Fetch sizes and waits."`
+	SASL         SASLConfig     `yaml:"sasl" fingerprint:"-" doc:"SASL authentication (none when mechanism is empty)."`
+	TLS          TLSConfig      `yaml:"tls" fingerprint:"-" doc:"TLS to the brokers."`
 }
 
 // Column declares one JSON column.

@@ -27,7 +27,7 @@ type streamer struct {
 	run    stage.RunInstance
 	resume stage.ResumeFunc
 	handle stage.PartitionHandler
-	ctx    context.Context // cancelled when the stream ends: lanes abort the partition in flight
+	ctx    context.Context // cancelled when the stream is aborted: lanes abort the partition in flight
 	schema *arrow.Schema
 	cl     *kgo.Client
 
@@ -38,6 +38,7 @@ type streamer struct {
 	failed   error
 	failc    chan struct{} // closed once failed is set
 	stopPoll context.CancelFunc
+	draining bool // the stream was stopped: lanes finish their partition in flight and end
 }
 
 // laneState is one topic-partition being read: a goroutine that cuts partitions and hands them to the engine.
@@ -64,7 +65,9 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	// Lanes outlive ctx: when it ends (SIGTERM) they drain, ending and committing their partitions in flight,
+	// until drain_timeout; cancel aborts them.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &streamer{c: c, schema: schema, run: run, resume: resume, handle: handle, ctx: sctx,
 		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, done: map[string]map[int32]kgo.EpochOffset{}, failc: make(chan struct{})}
 	pctx, stopPoll := context.WithCancel(sctx) // also stopped when a lane fails
@@ -101,12 +104,19 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 		return fmt.Errorf("kafka: connect to %s: %w", strings.Join(c.cfg.Brokers, ","), err)
 	}
 	s.cl = cl
+	ended := make(chan struct{})
+	go s.drainOnStop(ctx, ended, cancel)
 	err = s.poll(pctx)
 	stopPoll()
-	// Lanes abort their partition in flight (it is read again after a restart) and end before the client leaves
-	// the group, so no other member can start on a topic-partition this one still loads.
-	cancel()
+	if ctx.Err() == nil {
+		// A lane failed: the others abort their partition in flight (it is read again after a restart).
+		cancel()
+	}
+	// Lanes end (drained or aborted) before the client leaves the group, so no other member can start on a
+	// topic-partition this one still loads.
 	s.waitLanes()
+	close(ended)
+	cancel()
 	s.mu.Lock()
 	s.lanes = map[string]*laneState{} // all ended: the revocation Close triggers has nothing left to hand back
 	s.mu.Unlock()
@@ -127,6 +137,37 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// drainOnStop waits for ctx to end (the stream is stopped) and then drains: polling stops, every lane ends its
+// partition in flight early and commits it, as on a revocation. Lanes still running after drain_timeout are
+// aborted (abort). It returns when the stream has ended.
+func (s *streamer) drainOnStop(ctx context.Context, ended <-chan struct{}, abort context.CancelFunc) {
+	select {
+	case <-ctx.Done():
+	case <-ended:
+		return
+	}
+	s.stopPoll()
+	s.mu.Lock()
+	s.draining = true
+	lanes := make([]*laneState, 0, len(s.lanes))
+	for _, ln := range s.lanes {
+		lanes = append(lanes, ln)
+	}
+	s.mu.Unlock()
+	s.c.log.Info("kafka: stream stopped; committing the partitions in flight", "lanes", len(lanes), "drain_timeout", s.c.cfg.DrainTimeout.D())
+	for _, ln := range lanes {
+		ln.stopOnce.Do(func() { close(ln.stop) })
+	}
+	t := time.NewTimer(s.c.cfg.DrainTimeout.D())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		s.c.log.Warn("kafka: drain_timeout reached; aborting the partitions still in flight (they are read again after a restart)")
+		abort()
+	case <-ended:
+	}
 }
 
 func (c *Consumer) startOffset() kgo.Offset {
@@ -191,6 +232,9 @@ func (s *streamer) laneFor(topic string, partition int32) *laneState {
 	lctx, cancel := context.WithCancel(s.ctx)
 	ln := &laneState{name: name, topic: topic, partition: partition, ch: make(chan []*kgo.Record, 4),
 		stop: make(chan struct{}), ctx: lctx, cancel: cancel, done: make(chan struct{})}
+	if s.draining { // records polled just before the stop: loaded as one last partition, then the lane ends
+		close(ln.stop)
+	}
 	if off, ok := s.resumeAt[name]; ok {
 		ln.next, ln.known = off, true
 		delete(s.resumeAt, name)
@@ -207,6 +251,9 @@ func (s *streamer) adjust(ctx context.Context, offsets map[string]map[int32]kgo.
 		for p := range ps {
 			name := lane(topic, p)
 			cp, ok, err := s.resume(ctx, name)
+			if err != nil && ctx.Err() != nil {
+				return nil, err // the client is closing (the stream stopped during a rebalance): nothing to load
+			}
 			if err != nil {
 				s.fail(fmt.Errorf("kafka: read the checkpoint of lane %s: %w", name, err))
 				return nil, err

@@ -193,3 +193,78 @@ loaders:
 	}
 	checkExactlyOnce(t, ids(t, out), 200)
 }
+
+// TestStreamStopCommitsPartitionsInFlight stops a stream (as SIGTERM does) while its partitions are far from
+// rolling: they are ended early and committed (drain_timeout), not aborted, so the stop loses no work; a
+// restart continues after them with every key once.
+func TestStreamStopCommitsPartitionsInFlight(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "events", 4)
+	out := t.TempDir()
+	p := parsePipeline(t, `name: events
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topics: [events]
+  batch_rows: 100
+  roll: {rows: 1000000, interval: 10m}
+  drain_timeout: 30s
+`+ordersSchema+`loaders:
+  - type: parquet
+    path: ${OUT}/
+`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	store := tempStore(t)
+
+	eng, _ := pipelineEngine(t, p, mem, store)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Stream(ctx, pipelines.StreamRun())
+		done <- err
+	}()
+	produceOrders(t, kc, "events", 4, 0, 1000)
+	// Let the lanes take the records in: nothing rolls for 10 minutes, so only the stop can commit them.
+	time.Sleep(2 * time.Second)
+	stopped := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if took := time.Since(stopped); took > 20*time.Second {
+		t.Errorf("the stream took %s to stop", took)
+	}
+	first := ids(t, out)
+	if len(first) == 0 {
+		t.Fatal("nothing committed when the stream stopped: the partitions in flight were aborted, not drained")
+	}
+	checkExactlyOnce(t, first, len(first))
+
+	// A restart (rolling quickly now) continues after what the stop committed.
+	p2 := parsePipeline(t, `name: events
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topics: [events]
+  batch_rows: 100
+  roll: {rows: 250, interval: 300ms}
+`+ordersSchema+`loaders:
+  - type: parquet
+    path: ${OUT}/
+`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	eng2, _ := pipelineEngine(t, p2, mem, store)
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	go func() {
+		_, err := eng2.Stream(ctx2, pipelines.StreamRun())
+		done <- err
+	}()
+	produceOrders(t, kc, "events", 4, 1000, 2000)
+	waitFor(t, 30*time.Second, "every key in the output", func() bool { return len(ids(t, out)) >= 2000 })
+	cancel2()
+	if err := <-done; err != nil {
+		t.Fatalf("stream after the restart: %v", err)
+	}
+	checkExactlyOnce(t, ids(t, out), 2000)
+	t.Logf("the stop committed %d of 1000 records", len(first))
+}
