@@ -400,3 +400,45 @@ func mustAtoi(t *testing.T, s string) int {
 
 // syncBuffer collects a process's output while the test reads it.
 type syncBuffer = shared.SyncBuffer
+
+// A second SIGTERM stops the process at once: here the first one waits for a stream commit that a failpoint
+// holds for a minute.
+func TestSecondSIGTERMStopsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "s.yaml", `name: events
+consumer:
+  type: generate
+  batch_rows: 1000
+  unbounded: { rate: 20000, roll: { rows: 5000, interval: 1s } }
+  columns:
+    - { name: id, type: int64, sequence: true }
+loaders:
+  - type: parquet
+    path: out/events
+`)
+	cmd := command(dir, []string{failpoint.EnvVar + "=parquet.before-marker=sleep:60s"}, "run", "s.yaml", "--stream", "--log-format", "json")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first partition rolls after a second and then sleeps in its commit.
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	if cmd.ProcessState != nil {
+		t.Fatalf("the process ended on the first SIGTERM although a commit was held:\n%s", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the process still ran 10s after a second SIGTERM:\n%s", out.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("exit status %v after a second SIGTERM, want killed by SIGTERM", cmd.ProcessState)
+	}
+}

@@ -80,6 +80,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks for a clean stop (a stream commits the partitions it holds, for up to its drain
+	// time); a second one stops the process at once, as if no handler were installed. Either way nothing is
+	// lost: what was not committed is read again by the next run.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "validate":
