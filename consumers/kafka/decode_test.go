@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
@@ -184,6 +186,33 @@ func TestMetadataAndRaw(t *testing.T) {
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0], "message t/0@1: the value is 10 bytes, over max_message_bytes (8)") {
 		t.Errorf("errors %q, want the oversized message dead-lettered", errs)
+	}
+}
+
+// TestRawValues reads values into format raw's column across several batches: a null value (a tombstone) is
+// null, an empty one empty.
+func TestRawValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	c := newTestConsumer(t, mem, Config{Format: "raw", BatchRows: 2})
+	var got []string
+	r := c.newPartReader(t.Context(), c.schema, func(rec arrow.RecordBatch) error {
+		for i := range int(rec.NumRows()) {
+			got = append(got, rec.Column(0).ValueStr(i))
+		}
+		return nil
+	})
+	defer r.b.release()
+	for i, v := range [][]byte{[]byte("abc"), nil, {}, []byte("\x00\xff"), nil} {
+		if err := r.record(&kgo.Record{Topic: "t", Offset: int64(i), Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "YWJj (null)  AP8= (null)"; strings.Join(got, " ") != want {
+		t.Errorf("values %q, want %q", strings.Join(got, " "), want)
 	}
 }
 

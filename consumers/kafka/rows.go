@@ -124,8 +124,8 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 // its builders and scratch space are reused from batch to batch.
 type batcher struct {
 	rb        *array.RecordBuilder
-	raw       *array.BinaryBuilder // format raw
-	avro      []*anode             // format avro: the top-level record's fields
+	raw       *strCol  // format raw: the value column, built as the JSON path builds its strings
+	avro      []*anode // format avro: the top-level record's fields
 	avroR     areader
 	confluent bool
 	root      *node // format json: a struct-like node over the value's columns
@@ -152,8 +152,8 @@ type batcher struct {
 	lastData []int
 	lastRows int
 
-	// format json: the columns the decoder builds itself (strings, binaries, lists, structs) instead of rb's
-	// builders, nil for every other column.
+	// The columns built by the batcher itself instead of rb's builders (format json: strings, binaries, lists,
+	// structs; format raw: the value), nil for every other column.
 	own  []*node
 	cols []arrow.Array // take's scratch
 
@@ -173,7 +173,9 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 	nval := schema.NumFields() - len(metas)
 	switch format {
 	case "raw":
-		b.raw = rb.Field(0).(*array.BinaryBuilder)
+		n := &node{kind: kBinary, name: "value", dt: schema.Field(0).Type, sc: &strCol{mem: mem, dt: schema.Field(0).Type}}
+		b.own = make([]*node, schema.NumFields())
+		b.own[0], b.raw = n, n.sc
 	case "avro":
 		// set by setAvro
 	default:
@@ -294,9 +296,9 @@ func (b *batcher) add(r *kgo.Record) error {
 		err = b.avroMsg(r.Value)
 	case b.raw != nil:
 		if r.Value == nil {
-			b.raw.AppendNull()
+			b.raw.appendNull()
 		} else {
-			b.raw.Append(r.Value)
+			b.raw.append(r.Value)
 		}
 	default:
 		err = b.json(r.Value)
@@ -313,7 +315,7 @@ func (b *batcher) add(r *kgo.Record) error {
 // nullValue appends a null to every value column, completing a row whose value could not be read.
 func (b *batcher) nullValue() {
 	if b.raw != nil {
-		b.raw.AppendNull()
+		b.raw.appendNull()
 		return
 	}
 	if b.avro != nil {
@@ -474,8 +476,10 @@ func (b *batcher) take() arrow.RecordBatch {
 
 func (b *batcher) release() {
 	b.rb.Release()
-	if b.root != nil {
-		b.root.release()
+	for _, n := range b.own { // the columns under them too
+		if n != nil {
+			n.release()
+		}
 	}
 }
 
