@@ -2,9 +2,11 @@ package testkit
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -25,6 +27,56 @@ func ReadPartition(ctx context.Context, t testing.TB, c stage.Consumer, p stage.
 		t.Fatalf("testkit.ReadPartition: reading partition %q: %v", p.Key, err)
 	}
 	return got
+}
+
+// ReadAllText reads every partition c plans for the test run instance (RunInstance) and returns the rows as cell
+// text (CellText), one line per row with cells joined by " | ", and c's schema.
+func ReadAllText(t testing.TB, c stage.Consumer) ([]string, *arrow.Schema) {
+	t.Helper()
+	ctx := t.Context()
+	ps, err := c.Partitions(ctx, RunInstance())
+	if err != nil {
+		t.Fatalf("testkit.ReadAllText: Partitions: %v", err)
+	}
+	var rows []string
+	for _, p := range ps {
+		batches := ReadPartition(ctx, t, c, p)
+		for _, b := range batches {
+			for r := range int(b.NumRows()) {
+				cells := make([]string, b.NumCols())
+				for i, col := range b.Columns() {
+					cells[i] = CellText(col, r)
+				}
+				rows = append(rows, strings.Join(cells, " | "))
+			}
+		}
+		ReleaseAll(batches)
+	}
+	schema, err := c.Schema(ctx)
+	if err != nil {
+		t.Fatalf("testkit.ReadAllText: Schema: %v", err)
+	}
+	return rows, schema
+}
+
+// AssertIDsOnce fails the test unless ids holds every value from lo to hi exactly once and nothing else.
+func AssertIDsOnce(t testing.TB, ids *array.Int64, lo, hi int64) {
+	t.Helper()
+	seen := make(map[int64]int, ids.Len())
+	for i, id := range ids.Int64Values() {
+		if ids.IsNull(i) {
+			t.Fatalf("row %d has no id", i)
+		}
+		seen[id]++
+	}
+	for id := lo; id <= hi; id++ {
+		if seen[id] != 1 {
+			t.Fatalf("id %d appears %d times, want once", id, seen[id])
+		}
+	}
+	if int64(len(seen)) != hi-lo+1 {
+		t.Fatalf("%d distinct ids, want %d (%d to %d)", len(seen), hi-lo+1, lo, hi)
+	}
 }
 
 // Transform runs tr over each input batch in order and returns the non-nil results (a nil result drops a batch).

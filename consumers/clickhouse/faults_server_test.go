@@ -104,7 +104,7 @@ func TestErrors(t *testing.T) {
 		mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 		defer mem.AssertSize(t, 0)
 		c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, User: srv.User, Password: stage.Secret(srv.Password), Query: "SELECT 1 AS one"})
-		if rows, _ := readAll(t, c); len(rows) != 1 || rows[0] != "1" {
+		if rows, _ := testkit.ReadAllText(t, c); len(rows) != 1 || rows[0] != "1" {
 			t.Fatalf("rows %q", rows)
 		}
 	})
@@ -175,15 +175,7 @@ loaders:
 	}
 	rec := testkit.ReadParquet(t, mem, filepath.Join(out, "big"))
 	defer rec.Release()
-	seen := map[int64]int{}
-	for _, id := range rec.Column(0).(*array.Int64).Int64Values() {
-		seen[id]++
-	}
-	for id := int64(1); id <= 300000; id++ {
-		if seen[id] != 1 {
-			t.Fatalf("id %d appears %d times, want once", id, seen[id])
-		}
-	}
+	testkit.AssertIDsOnce(t, rec.Column(0).(*array.Int64), 1, 300000)
 }
 
 // A receiver's error stops the read and comes back as is.

@@ -52,35 +52,6 @@ func newConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 	return src.(*Consumer)
 }
 
-// readAll reads every partition of the test run instance and returns the rows as cell text, one line per row.
-func readAll(t *testing.T, c *Consumer) ([]string, *arrow.Schema) {
-	t.Helper()
-	ctx := t.Context()
-	ps, err := c.Partitions(ctx, testkit.RunInstance())
-	if err != nil {
-		t.Fatalf("Partitions: %v", err)
-	}
-	var rows []string
-	for _, p := range ps {
-		batches := testkit.ReadPartition(ctx, t, c, p)
-		for _, b := range batches {
-			for r := 0; r < int(b.NumRows()); r++ {
-				cells := make([]string, b.NumCols())
-				for i, col := range b.Columns() {
-					cells[i] = testkit.CellText(col, r)
-				}
-				rows = append(rows, strings.Join(cells, " | "))
-			}
-		}
-		testkit.ReleaseAll(batches)
-	}
-	schema, err := c.Schema(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows, schema
-}
-
 // events: 20,000 rows, one every 4 s from 2026-01-01 00:00 UTC (the test run instance's day), with a Date column.
 func createEvents(t *testing.T, srv *chtest.Server, db string) {
 	t.Helper()
@@ -125,7 +96,7 @@ func TestTLS(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.TLSAddr(), Database: db, Table: "events", Columns: []string{"id"},
 		Partition: PartitionConfig{Column: "id", Count: 2}, TLS: TLSConfig{Enabled: true, CAFile: srv.CAFile}})
-	rows, _ := readAll(t, c)
+	rows, _ := testkit.ReadAllText(t, c)
 	if len(rows) != 20000 || rows[19999] != "19999" {
 		t.Fatalf("%d rows over TLS", len(rows))
 	}
@@ -168,7 +139,7 @@ func TestPartitions(t *testing.T) {
 			if strings.Join(keys, " ") != strings.Join(tc.keys, " ") {
 				t.Errorf("keys %q, want %q", keys, tc.keys)
 			}
-			rows, _ := readAll(t, c)
+			rows, _ := testkit.ReadAllText(t, c)
 			seen := map[string]bool{}
 			for _, r := range rows {
 				id := strings.Split(r, " | ")[0]
@@ -233,7 +204,7 @@ func TestEmpty(t *testing.T) {
 		t.Fatalf("partitions of an empty table: %v %v", ps, err)
 	}
 	c = newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "e", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}})
-	if rows, schema := readAll(t, c); len(rows) != 0 || schema.NumFields() != 2 {
+	if rows, schema := testkit.ReadAllText(t, c); len(rows) != 0 || schema.NumFields() != 2 {
 		t.Fatalf("rows %q, schema %s", rows, schema)
 	}
 }
@@ -249,7 +220,7 @@ func TestQuotingAndSettings(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Table: "we'ird `t", Columns: []string{"sel`ect", "the id"},
 		Partition: PartitionConfig{Column: "the id", Step: 5}, Settings: map[string]string{"max_threads": "2", "load_balancing": "in_order"}})
-	rows, schema := readAll(t, c)
+	rows, schema := testkit.ReadAllText(t, c)
 	if len(rows) != 10 || rows[0] != `"0" | 0` || schema.Field(0).Name != "sel`ect" {
 		t.Fatalf("rows %q, schema %s", rows, schema)
 	}
@@ -257,7 +228,7 @@ func TestQuotingAndSettings(t *testing.T) {
 	c = newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, BlockRows: 777,
 		Query:    "SELECT name, value FROM system.settings WHERE name IN ('max_threads', 'load_balancing', 'max_block_size') ORDER BY name",
 		Settings: map[string]string{"max_threads": "3", "load_balancing": "in_order"}})
-	rows, _ = readAll(t, c)
+	rows, _ = testkit.ReadAllText(t, c)
 	if got := strings.Join(rows, "; "); got != `"load_balancing" | "in_order"; "max_block_size" | "777"; "max_threads" | "3"` {
 		t.Fatalf("settings seen by the server: %s", got)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
 )
 
@@ -79,7 +80,7 @@ func TestTypes(t *testing.T) {
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{Addr: srv.Addr(), Database: db, Query: "SELECT * FROM types ORDER BY row"})
-	got, schema := readAll(t, c)
+	got, schema := testkit.ReadAllText(t, c)
 	if len(got) != rows {
 		t.Fatalf("%d rows, want %d", len(got), rows)
 	}

@@ -184,15 +184,7 @@ loaders:
 	}
 	got := testkit.ReadParquet(t, mem, filepath.Join(out, "events"))
 	defer got.Release()
-	seen := map[int64]int{}
-	for _, id := range got.Column(0).(*array.Int64).Int64Values() {
-		seen[id]++
-	}
-	for id := int64(1); id <= 2000; id++ {
-		if seen[id] != 1 {
-			t.Fatalf("id %d appears %d times, want once", id, seen[id])
-		}
-	}
+	testkit.AssertIDsOnce(t, got.Column(0).(*array.Int64), 1, 2000)
 }
 
 // The connection drops in the middle of a partition's result (a proxy cuts it after 200 KB): the engine retries
@@ -244,15 +236,7 @@ loaders:
 	}
 	rec := testkit.ReadParquet(t, mem, filepath.Join(out, "big"))
 	defer rec.Release()
-	seen := map[int64]int{}
-	for _, id := range rec.Column(0).(*array.Int64).Int64Values() {
-		seen[id]++
-	}
-	for id := int64(1); id <= 100000; id++ {
-		if seen[id] != 1 {
-			t.Fatalf("id %d appears %d times, want once", id, seen[id])
-		}
-	}
+	testkit.AssertIDsOnce(t, rec.Column(0).(*array.Int64), 1, 100000)
 }
 
 // parsePipeline reads a pipeline given as text, with ${VAR}s from env.

@@ -65,35 +65,6 @@ func newConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 	return c
 }
 
-// readAll reads every partition of the test run instance and returns the rows as cell text, one line per row.
-func readAll(t *testing.T, mem memory.Allocator, c *Consumer) ([]string, *arrow.Schema) {
-	t.Helper()
-	ctx := t.Context()
-	ps, err := c.Partitions(ctx, testkit.RunInstance())
-	if err != nil {
-		t.Fatalf("Partitions: %v", err)
-	}
-	var rows []string
-	for _, p := range ps {
-		batches := testkit.ReadPartition(ctx, t, c, p)
-		for _, b := range batches {
-			for r := 0; r < int(b.NumRows()); r++ {
-				cells := make([]string, b.NumCols())
-				for i, col := range b.Columns() {
-					cells[i] = testkit.CellText(col, r)
-				}
-				rows = append(rows, strings.Join(cells, " | "))
-			}
-		}
-		testkit.ReleaseAll(batches)
-	}
-	schema, err := c.Schema(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows, schema
-}
-
 func TestConformance(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
 	exec(t, dsn,
@@ -199,7 +170,7 @@ func TestTypes(t *testing.T) {
 			for _, mode := range []string{"extended", "copy"} {
 				cfg := tc.cfg
 				cfg.DSN, cfg.Table, cfg.Columns, cfg.BatchRows, cfg.ReadMode = stage.Secret(dsn), table, []string{"v"}, 2, mode
-				rows, schema := readAll(t, mem, newConsumer(t, mem, cfg))
+				rows, schema := testkit.ReadAllText(t, newConsumer(t, mem, cfg))
 				if got := schema.Field(0).Type.String(); got != tc.dt {
 					t.Errorf("%s: Arrow type %s, want %s", mode, got, tc.dt)
 				}
@@ -288,7 +259,7 @@ func TestNotNullAndDomains(t *testing.T) {
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	c := newConsumer(t, mem, Config{DSN: stage.Secret(dsn), Table: "Sales.Order Lines"})
-	rows, schema := readAll(t, mem, c)
+	rows, schema := testkit.ReadAllText(t, c)
 	want := arrow.NewSchema([]arrow.Field{
 		{Name: "ID", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "e", Type: arrow.BinaryTypes.String, Nullable: true},
