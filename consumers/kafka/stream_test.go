@@ -31,6 +31,23 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// eventsPipeline streams topic events of kc into Parquet files under out; consumer is more of the consumer's
+// YAML (its keys at two spaces).
+func eventsPipeline(t *testing.T, kc *kafkatest.Cluster, out, consumer string) *pipelines.Pipeline {
+	t.Helper()
+	return parsePipeline(t, `name: events
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topics: [events]
+  batch_rows: 100
+  `+consumer+`
+`+ordersSchema+`loaders:
+  - type: parquet
+    path: ${OUT}/
+`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+}
+
 // TestStreamThroughTheEngine streams a topic of four partitions into Parquet, stops the stream (as SIGTERM does),
 // produces more and starts it again: the restart resumes from the checkpoints committed with the data, and every
 // key is in the output exactly once.
@@ -38,17 +55,7 @@ func TestStreamThroughTheEngine(t *testing.T) {
 	kc := kafkatest.Start(t)
 	kc.CreateTopic(t, "events", 4)
 	out := t.TempDir()
-	p := parsePipeline(t, `name: events
-consumer:
-  type: kafka
-  brokers: ["${BROKERS}"]
-  topics: [events]
-  batch_rows: 100
-  roll: {rows: 250, interval: 300ms}
-`+ordersSchema+`loaders:
-  - type: parquet
-    path: ${OUT}/
-`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	p := eventsPipeline(t, kc, out, "roll: {rows: 250, interval: 300ms}")
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
@@ -201,18 +208,7 @@ func TestStreamStopCommitsPartitionsInFlight(t *testing.T) {
 	kc := kafkatest.Start(t)
 	kc.CreateTopic(t, "events", 4)
 	out := t.TempDir()
-	p := parsePipeline(t, `name: events
-consumer:
-  type: kafka
-  brokers: ["${BROKERS}"]
-  topics: [events]
-  batch_rows: 100
-  roll: {rows: 1000000, interval: 10m}
-  drain_timeout: 30s
-`+ordersSchema+`loaders:
-  - type: parquet
-    path: ${OUT}/
-`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	p := eventsPipeline(t, kc, out, "roll: {rows: 1000000, interval: 10m}\n  drain_timeout: 30s")
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
@@ -242,17 +238,7 @@ consumer:
 	checkExactlyOnce(t, first, len(first))
 
 	// A restart (rolling quickly now) continues after what the stop committed.
-	p2 := parsePipeline(t, `name: events
-consumer:
-  type: kafka
-  brokers: ["${BROKERS}"]
-  topics: [events]
-  batch_rows: 100
-  roll: {rows: 250, interval: 300ms}
-`+ordersSchema+`loaders:
-  - type: parquet
-    path: ${OUT}/
-`, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
+	p2 := eventsPipeline(t, kc, out, "roll: {rows: 250, interval: 300ms}")
 	eng2, _ := pipelineEngine(t, p2, mem, store)
 	ctx2, cancel2 := context.WithCancel(t.Context())
 	go func() {
