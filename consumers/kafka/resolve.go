@@ -430,7 +430,10 @@ func (b *batcher) setKeyRegistry(text string) error {
 	if !arrow.TypeEqual(w.rootType, b.keyB.Type()) {
 		return fmt.Errorf("the reader's schema of the keys is %s, the column %s", arrowtype.Format(w.rootType), arrowtype.Format(b.keyB.Type()))
 	}
-	b.key, b.keyStr = nil, nil // a string or bytes key schema: still Avro-encoded
+	if b.key != nil { // a string or bytes key schema: still Avro-encoded, into the column's builder
+		b.own[b.keyAt].release()
+		b.own[b.keyAt], b.key = nil, nil
+	}
 	b.keyAvro = &keyDecoder{reader: w.root, typ: w.rootType, b: b.keyB, resolved: map[uint32]*keyResolved{}}
 	return nil
 }

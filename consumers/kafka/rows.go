@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -132,15 +133,13 @@ type batcher struct {
 	scan      jscan
 	max       int
 	metas     []metaKind
-	key       *array.BinaryBuilder // key_format bytes
-	keyStr    *array.StringBuilder // key_format string
-	keyAvro   *keyDecoder          // key_format avro
-	keyB      array.Builder
-	hl        *array.ListBuilder
-	hs        *array.StructBuilder
-	hk        *array.StringBuilder
-	hv        *array.BinaryBuilder
-	topic     *array.StringBuilder
+	key       *strCol       // key_format bytes or string: the kafka_key column, built as JSON strings are
+	keyUTF8   bool          // key_format string: keys are checked
+	keyAt     int           // the kafka_key column's index
+	keyAvro   *keyDecoder   // key_format avro
+	keyB      array.Builder // key_format avro: the kafka_key column's builder
+	hdr       *node         // the kafka_headers column: list<struct<key: string, value: binary>>
+	topic     *strCol
 	part      *array.Int32Builder
 	offset    *array.Int64Builder
 	ts        *array.TimestampBuilder
@@ -153,7 +152,7 @@ type batcher struct {
 	lastRows int
 
 	// The columns built by the batcher itself instead of rb's builders (format json: strings, binaries, lists,
-	// structs; format raw: the value), nil for every other column.
+	// structs; format raw: the value; the kafka_key, kafka_headers and kafka_topic columns), nil for the others.
 	own  []*node
 	cols []arrow.Array // take's scratch
 
@@ -169,18 +168,16 @@ type batcher struct {
 
 func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
 	rb := array.NewRecordBuilder(mem, schema)
-	b := &batcher{rb: rb, max: maxBytes, metas: metas}
+	b := &batcher{rb: rb, max: maxBytes, metas: metas, own: make([]*node, schema.NumFields())}
 	nval := schema.NumFields() - len(metas)
 	switch format {
 	case "raw":
 		n := &node{kind: kBinary, name: "value", dt: schema.Field(0).Type, sc: &strCol{mem: mem, dt: schema.Field(0).Type}}
-		b.own = make([]*node, schema.NumFields())
 		b.own[0], b.raw = n, n.sc
 	case "avro":
 		// set by setAvro
 	default:
 		root := &node{kind: kStruct}
-		b.own = make([]*node, schema.NumFields())
 		for i := range nval {
 			f := schema.Field(i)
 			n := newNode(mem, f.Name, f.Type, rb.Field(i))
@@ -193,23 +190,23 @@ func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas
 		b.root = root
 	}
 	for i, m := range metas {
-		fb := rb.Field(nval + i)
+		at := nval + i
+		fb := rb.Field(at)
+		// The key (bytes or string), the headers and the topic are built as the JSON path builds its columns.
+		own := func() *node {
+			b.own[at] = newNode(mem, schema.Field(at).Name, schema.Field(at).Type, nil)
+			return b.own[at]
+		}
 		switch m {
 		case mKey:
-			b.keyB = fb
-			switch kb := fb.(type) {
-			case *array.BinaryBuilder:
-				b.key = kb
-			case *array.StringBuilder:
-				b.keyStr = kb
+			b.keyB, b.keyAt = fb, at
+			if id := fb.Type().ID(); id == arrow.BINARY || id == arrow.STRING {
+				b.key, b.keyUTF8 = own().sc, id == arrow.STRING
 			} // otherwise Avro, set by setKeyRegistry
 		case mHeaders:
-			b.hl = fb.(*array.ListBuilder)
-			b.hs = b.hl.ValueBuilder().(*array.StructBuilder)
-			b.hk = b.hs.FieldBuilder(0).(*array.StringBuilder)
-			b.hv = b.hs.FieldBuilder(1).(*array.BinaryBuilder)
+			b.hdr = own()
 		case mTopic:
-			b.topic = fb.(*array.StringBuilder)
+			b.topic = own().sc
 		case mPartition:
 			b.part = fb.(*array.Int32Builder)
 		case mOffset:
@@ -247,42 +244,49 @@ func (b *batcher) add(r *kgo.Record) error {
 		switch m {
 		case mKey:
 			switch {
-			case r.Key == nil:
-				b.keyB.AppendNull()
-			case b.key != nil:
-				b.key.Append(r.Key)
-			case b.keyStr != nil:
-				if utf8.Valid(r.Key) {
-					b.keyStr.BinaryBuilder.Append(r.Key)
-				} else {
-					b.keyStr.AppendNull()
-					metaErr = errors.New("the key is not valid UTF-8 (key_format: string)")
-				}
-			default:
-				if err := b.keyAvro.decode(b, r.Key); err != nil {
+			case b.key == nil:
+				if r.Key == nil {
+					b.keyB.AppendNull()
+				} else if err := b.keyAvro.decode(b, r.Key); err != nil {
 					metaErr = fmt.Errorf("key: %w", err)
 				}
+			case r.Key == nil:
+				b.key.appendNull()
+			case b.keyUTF8 && !utf8.Valid(r.Key):
+				b.key.appendNull()
+				metaErr = errors.New("the key is not valid UTF-8 (key_format: string)")
+			default:
+				b.key.append(r.Key)
 			}
 		case mHeaders:
-			b.hl.Append(true)
-			for _, h := range r.Headers {
-				b.hs.Append(true)
-				if !utf8.ValidString(h.Key) {
-					metaErr = fmt.Errorf("header key %q is not valid UTF-8", h.Key)
+			h, kv := b.hdr, b.hdr.elem
+			h.nc.add(kv.len(), true)
+			for _, hd := range r.Headers {
+				kv.nc.add(0, true)
+				if !utf8.ValidString(hd.Key) {
+					metaErr = fmt.Errorf("header key %q is not valid UTF-8", hd.Key)
 				}
-				b.hk.Append(h.Key)
-				if h.Value == nil {
-					b.hv.AppendNull()
+				kv.children[0].sc.append(sbytes(hd.Key))
+				if hd.Value == nil {
+					kv.children[1].sc.appendNull()
 				} else {
-					b.hv.Append(h.Value)
+					kv.children[1].sc.append(hd.Value)
 				}
 			}
 		case mTopic:
-			b.topic.Append(r.Topic)
+			b.topic.append(sbytes(r.Topic))
 		case mPartition:
-			b.part.Append(r.Partition)
+			if b.part.Len() < b.part.Cap() { // reserved for the batch
+				b.part.UnsafeAppend(r.Partition)
+			} else {
+				b.part.Append(r.Partition)
+			}
 		case mOffset:
-			b.offset.Append(r.Offset)
+			if b.offset.Len() < b.offset.Cap() {
+				b.offset.UnsafeAppend(r.Offset)
+			} else {
+				b.offset.Append(r.Offset)
+			}
 		case mTimestamp:
 			b.ts.Append(arrow.Timestamp(r.Timestamp.UnixMilli()))
 		}
@@ -420,38 +424,30 @@ func (b *batcher) take() arrow.RecordBatch {
 		b.lastData[i] = v.DataLen()
 	}
 	b.lastRows = b.rows
-	var rec arrow.RecordBatch
-	if b.own == nil {
-		rec = b.rb.NewRecordBatch()
+	// What rb.NewRecordBatch does, with the batcher's own columns in their places.
+	schema := b.rb.Schema()
+	b.cols = b.cols[:0]
+	for i := range schema.NumFields() {
+		if n := b.own[i]; n != nil {
+			d := n.finish()
+			b.cols = append(b.cols, array.MakeFromData(d))
+			d.Release()
+			continue
+		}
+		fb := b.rb.Field(i)
+		b.cols = append(b.cols, fb.NewArray())
 		if b.lastRows > 0 {
-			b.rb.Reserve(b.lastRows)
+			fb.Reserve(b.lastRows)
 		}
-	} else {
-		// What rb.NewRecordBatch does, with the batcher's own columns in their places.
-		schema := b.rb.Schema()
-		b.cols = b.cols[:0]
-		for i := range schema.NumFields() {
-			if n := b.own[i]; n != nil {
-				d := n.finish()
-				b.cols = append(b.cols, array.MakeFromData(d))
-				d.Release()
-				continue
-			}
-			fb := b.rb.Field(i)
-			b.cols = append(b.cols, fb.NewArray())
-			if b.lastRows > 0 {
-				fb.Reserve(b.lastRows)
-			}
-		}
-		var rows int64
-		if len(b.cols) > 0 {
-			rows = int64(b.cols[0].Len())
-		}
-		rec = array.NewRecordBatch(schema, b.cols, rows)
-		for i, c := range b.cols {
-			c.Release()
-			b.cols[i] = nil
-		}
+	}
+	var rows int64
+	if len(b.cols) > 0 {
+		rows = int64(b.cols[0].Len())
+	}
+	rec := array.NewRecordBatch(schema, b.cols, rows)
+	for i, c := range b.cols {
+		c.Release()
+		b.cols[i] = nil
 	}
 	if b.lastRows > 0 {
 		for i, v := range b.varlen {
@@ -482,6 +478,9 @@ func (b *batcher) release() {
 		}
 	}
 }
+
+// sbytes views s as bytes without copying, for appends that copy them.
+func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // badMessage is a message that could not be decoded, kept for the dead letter.
 type badMessage struct {
