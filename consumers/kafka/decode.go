@@ -604,8 +604,8 @@ func (n *node) members(s *jscan, depth int) error {
 			return err
 		}
 		// Producers write an object's fields in the same order message after message: the key after the last one
-		// is tried first, as it is usually written (quoted, no escapes), in one comparison; any other key is
-		// scanned, compared with the guess and otherwise looked up.
+		// is tried first, as it is usually written (quoted, no escapes), in two 8-byte comparisons; any other key
+		// is scanned, compared with the guess and otherwise looked up.
 		i, ok := guess, false
 		if i < len(n.keys) && n.keys[i].at(b, pos) {
 			pos += len(n.keys[i].q)
@@ -643,8 +643,8 @@ func (n *node) members(s *jscan, depth int) error {
 		} else {
 			n.seen[i] = n.gen
 			c := n.children[i]
-			// The usual values, a string of a top-level column or a plain integer, are read here, without value's
-			// call and switch; anything else, and any error, goes through decode.
+			// The usual values — strings, plain decimals and integers, lists and objects — are read here, without
+			// value's call and switch; anything else, and any error, goes through decode.
 			if p := s.pos; p < len(b) {
 				switch ch := b[p]; {
 				case ch == '"' && c.quickStr(s):
