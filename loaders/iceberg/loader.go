@@ -134,6 +134,9 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	if c.TargetFileSize <= 0 {
 		errs = append(errs, stage.FieldErrorf("target_file_size", "must be positive"))
 	}
+	if c.BufferSize < 0 {
+		errs = append(errs, stage.FieldErrorf("buffer_size", "must be positive"))
+	}
 	if c.RowGroupSize <= 0 {
 		errs = append(errs, stage.FieldErrorf("row_group_size", "must be positive"))
 	} else if c.RowGroupSize > c.TargetFileSize {
@@ -180,6 +183,9 @@ func setDefaults(c *Config) {
 	}
 	if c.RowGroupSize == 0 {
 		c.RowGroupSize = 128 << 20
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = 16 << 20
 	}
 	if c.Commit.Retries == 0 {
 		c.Commit.Retries = 30

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -399,4 +400,31 @@ func TestRetryable(t *testing.T) {
 			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestDefaultsOfCodeConfigs: a Config built in Go (not from YAML, which applies the `default` tags) gets every
+// tagged default from setDefaults, so code and pipelines behave alike (buffer_size once did not, which made
+// Go-built loaders write 8 KiB pages).
+func TestDefaultsOfCodeConfigs(t *testing.T) {
+	var c Config
+	setDefaults(&c)
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		for i := range v.NumField() {
+			sf := v.Type().Field(i)
+			name := path + sf.Tag.Get("yaml")
+			if sf.Type.Kind() == reflect.Struct && sf.Tag.Get("default") == "" {
+				walk(name+".", v.Field(i))
+				continue
+			}
+			def, ok := sf.Tag.Lookup("default")
+			if !ok || def == "" || def == "false" || def == "0" {
+				continue
+			}
+			if v.Field(i).IsZero() {
+				t.Errorf("%s has the default %q in YAML but is left zero by setDefaults", name, def)
+			}
+		}
+	}
+	walk("", reflect.ValueOf(c))
 }
