@@ -12,7 +12,7 @@ type Config struct {
 	TargetFileSize   stage.ByteSize `yaml:"target_file_size" default:"512MiB" doc:"A file is closed and the next one begun once its encoded bytes reach this size."`
 	PartitionBy      []string       `yaml:"partition_by" doc:"Columns whose values make Hive-style directories (year=2026/month=11/); the columns are kept out of the files, as Hive readers expect."`
 	Writers          int            `yaml:"writers" default:"1" doc:"Files written at once for one partition, batches dealt round-robin; more writers use more cores (one pqarrow writer uses one)."`
-	Dictionary       bool           `yaml:"dictionary" default:"true" doc:"Dictionary-encode columns (costs ~20% on high-cardinality columns)."`
+	Dictionary       bool           `yaml:"dictionary" default:"true" doc:"Dictionary-encode columns (a column whose dictionary would not pay falls back to plain in each row group). arrow-go's encoder hashes, and allocates for, every string value: false measured 14% less CPU and 7% less memory on generate → Parquet for 4% larger files, and 20% less CPU on Kafka → Parquet; readers filter and group dictionary columns faster."`
 	TimestampUnit    string         `yaml:"timestamp_unit" enum:"ms,us,ns" doc:"Write every timestamp column in this unit (values truncated when finer), as a legacy reader expects; empty keeps each column's unit."`
 	Int96Timestamps  bool           `yaml:"int96_timestamps" doc:"Write timestamps as the deprecated INT96 type that older Spark and Hive readers need to merge with legacy tables."`
 	LegacyMaps       bool           `yaml:"legacy_maps" doc:"Write map columns as plain repeated key/value groups without Parquet's MAP annotation, as some legacy writers did."`
