@@ -6,7 +6,12 @@
 // partitions are both cut this way.
 package groupby
 
-import "github.com/apache/arrow-go/v18/arrow/array"
+import (
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
 
 // Grouper holds the groups of the current batch. Reuse one across batches: its maps and slices keep their
 // capacity.
@@ -92,4 +97,104 @@ func (g *Grouper) Rows(grp int, b *array.Int32Builder) {
 			b.UnsafeAppend(int32(i))
 		}
 	}
+}
+
+// IntKeys fills keys with each row's value of an integer-like column as an int64 key: signed and unsigned
+// integers (unsigned ones by their bit pattern, so distinct values stay distinct), dates in days, timestamps in
+// their unit, booleans as 0 and 1. It reports false, leaving keys alone, for any other type. Null rows get
+// whatever their slot holds: pass the column's IsNull to Refine.
+func IntKeys(col arrow.Array, keys []int64) bool {
+	switch a := col.(type) {
+	case *array.Int8:
+		for i, v := range a.Int8Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Int16:
+		for i, v := range a.Int16Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Int32:
+		for i, v := range a.Int32Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Int64:
+		copy(keys, a.Int64Values())
+	case *array.Uint8:
+		for i, v := range a.Uint8Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Uint16:
+		for i, v := range a.Uint16Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Uint32:
+		for i, v := range a.Uint32Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Uint64:
+		for i, v := range a.Uint64Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Date32:
+		for i, v := range a.Date32Values() {
+			keys[i] = int64(v)
+		}
+	case *array.Timestamp:
+		for i, v := range a.TimestampValues() {
+			keys[i] = int64(v)
+		}
+	case *array.Boolean:
+		for i := range a.Len() {
+			keys[i] = 0
+			if a.Value(i) {
+				keys[i] = 1
+			}
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// Dict numbers the distinct strings of a batch, for string columns' keys. Reuse one across batches.
+type Dict struct {
+	ids map[string]int64
+}
+
+// Reset forgets the strings of the previous batch (ids restart at 0, the map keeps its capacity).
+func (d *Dict) Reset() {
+	if d.ids == nil {
+		d.ids = map[string]int64{}
+	}
+	clear(d.ids)
+}
+
+// ID returns v's number within the batch. Looking up a known string does not allocate; a new one is cloned,
+// since v usually points into a batch that is released after it is written.
+func (d *Dict) ID(v string) int64 {
+	id, ok := d.ids[v]
+	if !ok {
+		id = int64(len(d.ids))
+		d.ids[strings.Clone(v)] = id
+	}
+	return id
+}
+
+// StringKeys resets d and fills keys with the number of each row's string, for string and large_string columns;
+// it reports false, leaving keys alone, for any other type.
+func (d *Dict) StringKeys(col arrow.Array, keys []int64) bool {
+	d.Reset()
+	switch a := col.(type) {
+	case *array.String:
+		for i := range a.Len() {
+			keys[i] = d.ID(a.Value(i))
+		}
+	case *array.LargeString:
+		for i := range a.Len() {
+			keys[i] = d.ID(a.Value(i))
+		}
+	default:
+		return false
+	}
+	return true
 }

@@ -3,8 +3,10 @@ package groupby
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -77,4 +79,60 @@ func BenchmarkRefine(b *testing.B) {
 		g.Finish()
 	}
 	_ = fmt.Sprint(g.Counts[0])
+}
+
+func TestIntKeys(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	tests := []struct {
+		name string
+		dt   arrow.DataType
+		json string
+		want []int64
+		ok   bool
+	}{
+		{"int8", arrow.PrimitiveTypes.Int8, `[-128, 0, 127]`, []int64{-128, 0, 127}, true},
+		{"uint64 keeps distinct values distinct", arrow.PrimitiveTypes.Uint64, `[18446744073709551615, 1]`, []int64{-1, 1}, true},
+		{"date32 in days", arrow.FixedWidthTypes.Date32, `["1970-01-02", "1969-12-31"]`, []int64{1, -1}, true},
+		{"timestamp in its unit", &arrow.TimestampType{Unit: arrow.Microsecond}, `["1970-01-01 00:00:01"]`, []int64{1_000_000}, true},
+		{"boolean", arrow.FixedWidthTypes.Boolean, `[true, false]`, []int64{1, 0}, true},
+		{"string is not integer-like", arrow.BinaryTypes.String, `["a", "b"]`, []int64{7, 7}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			col, _, err := array.FromJSON(mem, tc.dt, strings.NewReader(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer col.Release()
+			keys := slices.Repeat([]int64{7}, col.Len())
+			if ok := IntKeys(col, keys); ok != tc.ok || !slices.Equal(keys, tc.want) {
+				t.Errorf("IntKeys = %v, %v; want %v, %v", keys, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestDictStringKeys(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	var d Dict
+	for _, dt := range []arrow.DataType{arrow.BinaryTypes.String, arrow.BinaryTypes.LargeString} {
+		col, _, err := array.FromJSON(mem, dt, strings.NewReader(`["b", "a", "b", "", "a"]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]int64, col.Len())
+		ok := d.StringKeys(col, keys)
+		col.Release() // the dictionary keeps clones, not views into the released column
+		if want := []int64{0, 1, 0, 2, 1}; !ok || !slices.Equal(keys, want) {
+			t.Errorf("%s: keys %v (%v), want %v", dt, keys, ok, want)
+		}
+		if id := d.ID("a"); id != 1 {
+			t.Errorf("%s: ID(a) after the batch = %d, want 1", dt, id)
+		}
+	}
+	if d.StringKeys(array.NewNull(2), make([]int64, 2)) {
+		t.Error("StringKeys took a null column")
+	}
 }

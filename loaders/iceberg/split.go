@@ -23,11 +23,9 @@ import (
 // are exactly what iceberg-go would record; the keys only decide which rows share them
 // (TestSplitterGroupsAsIcebergTransforms checks that against iceberg-go row by row).
 type specSplitter struct {
-	spec   iceberg.PartitionSpec
-	sc     *iceberg.Schema
 	fields []splitField
 
-	strIDs map[string]int64
+	dict   groupby.Dict
 	keys   []int64
 	groups groupby.Grouper
 }
@@ -46,7 +44,7 @@ type splitField struct {
 // the splitter does not handle (a nested source column, a transform of a type it has no key for): the caller
 // then leaves the whole write to iceberg-go.
 func newSpecSplitter(spec iceberg.PartitionSpec, sc *iceberg.Schema, input *arrow.Schema) (s *specSplitter, ok bool) {
-	s = &specSplitter{spec: spec, sc: sc, strIDs: map[string]int64{}}
+	s = &specSplitter{}
 	top := map[int]bool{}
 	for _, f := range sc.Fields() {
 		top[f.ID] = true
@@ -172,40 +170,6 @@ func sourceValue(dt arrow.DataType, src iceberg.Type) (func(arrow.Array, int) an
 	return nil, false
 }
 
-// forInts calls f with each row's value widened to int64, for the integer-like types (dates in days,
-// timestamps in their unit); it reports false for other types.
-func forInts(col arrow.Array, f func(i int, v int64)) bool {
-	switch a := col.(type) {
-	case *array.Int8:
-		for i, v := range a.Int8Values() {
-			f(i, int64(v))
-		}
-	case *array.Int16:
-		for i, v := range a.Int16Values() {
-			f(i, int64(v))
-		}
-	case *array.Int32:
-		for i, v := range a.Int32Values() {
-			f(i, int64(v))
-		}
-	case *array.Int64:
-		for i, v := range a.Int64Values() {
-			f(i, v)
-		}
-	case *array.Date32:
-		for i, v := range a.Date32Values() {
-			f(i, int64(v))
-		}
-	case *array.Timestamp:
-		for i, v := range a.TimestampValues() {
-			f(i, int64(v))
-		}
-	default:
-		return false
-	}
-	return true
-}
-
 func isIntLike(dt arrow.DataType) bool {
 	switch dt.ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.DATE32, arrow.TIMESTAMP:
@@ -218,51 +182,15 @@ func isString(dt arrow.DataType) bool {
 	return dt.ID() == arrow.STRING || dt.ID() == arrow.LARGE_STRING
 }
 
-// forStrings calls f with each row's string (unsafe: pointing into the batch; f must not keep it).
-func forStrings(col arrow.Array, f func(i int, v string)) {
-	switch a := col.(type) {
-	case *array.String:
-		for i := range a.Len() {
-			f(i, a.Value(i))
-		}
-	case *array.LargeString:
-		for i := range a.Len() {
-			f(i, a.Value(i))
-		}
-	}
-}
-
-// strID maps a string to a small id within the batch; a new key is cloned, the batch's memory being released
-// after the batch is written.
-func (s *specSplitter) strID(v string) int64 {
-	id, ok := s.strIDs[v]
-	if !ok {
-		id = int64(len(s.strIDs))
-		s.strIDs[strings.Clone(v)] = id
-	}
-	return id
-}
+// The key functions below fill s.keys a column at a time: the raw values first (groupby.IntKeys,
+// groupby.Dict.StringKeys), then the transform in a plain loop over them, with no call per row.
 
 func identityKeys(dt arrow.DataType) func(*specSplitter, arrow.Array) {
 	switch {
-	case isIntLike(dt):
-		return func(s *specSplitter, col arrow.Array) { forInts(col, func(i int, v int64) { s.keys[i] = v }) }
-	case dt.ID() == arrow.BOOL:
-		return func(s *specSplitter, col arrow.Array) {
-			a := col.(*array.Boolean)
-			for i := range a.Len() {
-				if a.Value(i) {
-					s.keys[i] = 1
-				} else {
-					s.keys[i] = 0
-				}
-			}
-		}
+	case isIntLike(dt) || dt.ID() == arrow.BOOL:
+		return func(s *specSplitter, col arrow.Array) { groupby.IntKeys(col, s.keys) }
 	case isString(dt):
-		return func(s *specSplitter, col arrow.Array) {
-			clear(s.strIDs)
-			forStrings(col, func(i int, v string) { s.keys[i] = s.strID(v) })
-		}
+		return func(s *specSplitter, col arrow.Array) { s.dict.StringKeys(col, s.keys) }
 	}
 	return nil
 }
@@ -273,33 +201,55 @@ func bucketKeys(dt arrow.DataType, n int64) func(*specSplitter, arrow.Array) {
 	switch {
 	case isIntLike(dt):
 		return func(s *specSplitter, col arrow.Array) {
+			groupby.IntKeys(col, s.keys)
 			var b [8]byte
-			forInts(col, func(i int, v int64) {
+			for i, v := range s.keys {
 				binary.LittleEndian.PutUint64(b[:], uint64(v))
 				s.keys[i] = int64(murmur3.Sum32(b[:])&0x7fffffff) % n
-			})
+			}
 		}
 	case isString(dt):
 		return func(s *specSplitter, col arrow.Array) {
-			forStrings(col, func(i int, v string) { s.keys[i] = int64(murmur3.StringSum32(v)&0x7fffffff) % n })
+			switch a := col.(type) {
+			case *array.String:
+				for i := range a.Len() {
+					s.keys[i] = int64(murmur3.StringSum32(a.Value(i))&0x7fffffff) % n
+				}
+			case *array.LargeString:
+				for i := range a.Len() {
+					s.keys[i] = int64(murmur3.StringSum32(a.Value(i))&0x7fffffff) % n
+				}
+			}
 		}
 	}
 	return nil
 }
 
 // truncateKeys computes Iceberg's truncate: v - (v mod w) rounded toward negative infinity for integers; the
-// first w code points of a string (as an id within the batch).
+// first w code points of a string (as its number within the batch).
 func truncateKeys(dt arrow.DataType, w int) func(*specSplitter, arrow.Array) {
 	width := int64(w)
 	switch {
 	case dt.ID() == arrow.INT8 || dt.ID() == arrow.INT16 || dt.ID() == arrow.INT32 || dt.ID() == arrow.INT64:
 		return func(s *specSplitter, col arrow.Array) {
-			forInts(col, func(i int, v int64) { s.keys[i] = v - (((v % width) + width) % width) })
+			groupby.IntKeys(col, s.keys)
+			for i, v := range s.keys {
+				s.keys[i] = v - (((v % width) + width) % width)
+			}
 		}
 	case isString(dt):
 		return func(s *specSplitter, col arrow.Array) {
-			clear(s.strIDs)
-			forStrings(col, func(i int, v string) { s.keys[i] = s.strID(truncateRunes(v, w)) })
+			s.dict.Reset()
+			switch a := col.(type) {
+			case *array.String:
+				for i := range a.Len() {
+					s.keys[i] = s.dict.ID(truncateRunes(a.Value(i), w))
+				}
+			case *array.LargeString:
+				for i := range a.Len() {
+					s.keys[i] = s.dict.ID(truncateRunes(a.Value(i), w))
+				}
+			}
 		}
 	}
 	return nil
@@ -321,7 +271,7 @@ func truncateRunes(v string, w int) string {
 
 // timeKeys computes year, month, day and hour ordinals since the epoch of dates and microsecond timestamps.
 func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.Array) {
-	var days bool
+	var days bool // the values are days already (date32), not microseconds
 	switch dt.ID() {
 	case arrow.DATE32:
 		days = true
@@ -329,35 +279,50 @@ func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.
 	default:
 		return nil
 	}
-	toDays := func(v int64) int64 {
-		if days {
-			return v
+	// toDays turns timestamps into days, in place.
+	toDays := func(keys []int64) {
+		if !days {
+			for i, v := range keys {
+				keys[i] = civil.FloorDiv(v, microsPerDay)
+			}
 		}
-		return civil.FloorDiv(v, microsPerDay)
 	}
-	var key func(v int64) int64
 	switch t.(type) {
 	case iceberg.DayTransform:
-		key = toDays
+		return func(s *specSplitter, col arrow.Array) {
+			groupby.IntKeys(col, s.keys)
+			toDays(s.keys)
+		}
 	case iceberg.HourTransform:
 		if days {
 			return nil
 		}
-		key = func(v int64) int64 { return civil.FloorDiv(v, microsPerHour) }
+		return func(s *specSplitter, col arrow.Array) {
+			groupby.IntKeys(col, s.keys)
+			for i, v := range s.keys {
+				s.keys[i] = civil.FloorDiv(v, microsPerHour)
+			}
+		}
 	case iceberg.MonthTransform:
-		key = func(v int64) int64 {
-			y, m, _ := civil.FromDays(toDays(v))
-			return (y-1970)*12 + int64(m) - 1
+		return func(s *specSplitter, col arrow.Array) {
+			groupby.IntKeys(col, s.keys)
+			toDays(s.keys)
+			for i, v := range s.keys {
+				y, m, _ := civil.FromDays(v)
+				s.keys[i] = (y-1970)*12 + int64(m) - 1
+			}
 		}
 	case iceberg.YearTransform:
-		key = func(v int64) int64 {
-			y, _, _ := civil.FromDays(toDays(v))
-			return y - 1970
+		return func(s *specSplitter, col arrow.Array) {
+			groupby.IntKeys(col, s.keys)
+			toDays(s.keys)
+			for i, v := range s.keys {
+				y, _, _ := civil.FromDays(v)
+				s.keys[i] = y - 1970
+			}
 		}
-	default:
-		return nil
 	}
-	return func(s *specSplitter, col arrow.Array) { forInts(col, func(i int, v int64) { s.keys[i] = key(v) }) }
+	return nil
 }
 
 // split groups the rows of rec by Iceberg partition and returns the number of groups; s.groups describes them.

@@ -64,15 +64,15 @@ func hiveUnsafe(c byte) bool {
 // splitter assigns the rows of a batch to Hive partition groups. It is reused across batches so that its maps
 // keep their capacity: per row it does one map lookup per partition column and allocates nothing.
 type splitter struct {
-	cols    []int    // partition column indices in the input schema
-	names   []string // escaped column names
-	strDict map[string]int64
-	keys    []int64
-	groups  groupby.Grouper
+	cols   []int    // partition column indices in the input schema
+	names  []string // escaped column names
+	dict   groupby.Dict
+	keys   []int64
+	groups groupby.Grouper
 }
 
 func newSplitter(schema *arrow.Schema, partitionBy []string) *splitter {
-	s := &splitter{strDict: map[string]int64{}}
+	s := &splitter{}
 	for _, name := range partitionBy {
 		s.cols = append(s.cols, schema.FieldIndices(name)[0])
 		s.names = append(s.names, hiveEscape(name))
@@ -90,81 +90,18 @@ func (s *splitter) split(rec arrow.RecordBatch) int {
 	s.keys = s.keys[:n]
 	s.groups.Start(n)
 	for _, ci := range s.cols {
-		clear(s.strDict)
 		col := rec.Column(ci)
-		keys := s.keys
-		switch a := col.(type) {
-		case *array.Int8:
-			for i, v := range a.Int8Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Int16:
-			for i, v := range a.Int16Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Int32:
-			for i, v := range a.Int32Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Int64:
-			copy(keys, a.Int64Values())
-		case *array.Uint8:
-			for i, v := range a.Uint8Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Uint16:
-			for i, v := range a.Uint16Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Uint32:
-			for i, v := range a.Uint32Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Uint64:
-			for i, v := range a.Uint64Values() {
-				keys[i] = int64(v) // bit pattern: distinct values stay distinct
-			}
-		case *array.Date32:
-			for i, v := range a.Date32Values() {
-				keys[i] = int64(v)
-			}
-		case *array.Boolean:
-			for i := range n {
-				keys[i] = 0
-				if a.Value(i) {
-					keys[i] = 1
-				}
-			}
-		case *array.String:
-			for i := range n {
-				keys[i] = s.strID(a.Value(i))
-			}
-		case *array.LargeString:
-			for i := range n {
-				keys[i] = s.strID(a.Value(i))
-			}
-		default:
-			// CheckSchema admits only the types above.
+		if !groupby.IntKeys(col, s.keys) && !s.dict.StringKeys(col, s.keys) {
+			// CheckSchema admits only integer-like, boolean and string columns.
 			panic(fmt.Sprintf("parquet loader: partition column of type %s", col.DataType()))
 		}
 		var null func(int) bool
 		if col.NullN() > 0 {
 			null = col.IsNull
 		}
-		s.groups.Refine(keys, null)
+		s.groups.Refine(s.keys, null)
 	}
 	return s.groups.Finish()
-}
-
-// strID maps a string to a small id within the batch. The lookup with an existing key does not allocate;
-// a new key is cloned because the batch's memory is released after the batch is written.
-func (s *splitter) strID(v string) int64 {
-	id, ok := s.strDict[v]
-	if !ok {
-		id = int64(len(s.strDict))
-		s.strDict[strings.Clone(v)] = id
-	}
-	return id
 }
 
 // dir renders the Hive directories ("year=2026/month=11") of the group whose first row is row.
