@@ -23,6 +23,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
+	"github.com/jetflow-dev/jetflow/internal/rowgroup"
 	"github.com/jetflow-dev/jetflow/storage"
 )
 
@@ -332,44 +333,19 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 	if err := f.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
-	rg := f.fw.RowGroupTotalBytesWritten()
-	if rg >= d.rowGroupBytes {
-		if err := f.fw.NewBufferedRowGroupChecked(); err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
-		}
-		rg = 0
+	full, err := rowgroup.AfterWrite(f.fw, f.count.N, d.rowGroupBytes, d.targetSize)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
 	}
-	if f.count.N+rg >= d.targetSize {
+	if full {
 		if err := d.closeFile(f); err != nil {
 			return err
 		}
 	}
-	return d.holdWithinBuffer()
-}
-
-// holdWithinBuffer writes out row groups early, the largest first, while the open files' row groups together
-// exceed buffer_size: with many Iceberg partitions open, row groups get smaller instead of memory bigger.
-func (d *directWriter) holdWithinBuffer() error {
-	if len(d.open) < 2 {
-		return nil
+	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) *pqarrow.FileWriter { return f.fw }, d.bufferSize); err != nil {
+		return fmt.Errorf("write %s: %w", big.path, err)
 	}
-	for {
-		var total, largest int64
-		var big *dataFile
-		for _, f := range d.open {
-			rg := f.fw.RowGroupTotalBytesWritten()
-			total += rg
-			if rg > largest {
-				largest, big = rg, f
-			}
-		}
-		if total <= d.bufferSize || big == nil {
-			return nil
-		}
-		if err := big.fw.NewBufferedRowGroupChecked(); err != nil {
-			return fmt.Errorf("write %s: %w", big.path, err)
-		}
-	}
+	return nil
 }
 
 // location places a data file as iceberg-go does: under data/<partition path>/ of the table (or the object

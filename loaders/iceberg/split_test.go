@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -245,25 +246,7 @@ func TestDirectWriterMatchesIcebergGo(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var theirs []iceberg.DataFile
-			records := func(yield func(arrow.RecordBatch, error) bool) {
-				for _, b := range batches {
-					b.Retain()
-					if !yield(b, nil) {
-						return
-					}
-				}
-			}
-			for df, err := range table.WriteRecords(compute.WithAllocator(ctx, mem), tbl, ordersSchema(), iter.Seq2[arrow.RecordBatch, error](records)) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				theirs = append(theirs, df)
-			}
-			if got, want := describeFiles(tbl, ours), describeFiles(tbl, theirs); !slices.Equal(got, want) {
-				t.Errorf("jetflow's data files:\n%s\niceberg-go's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			t.Logf("%d files, e.g. %s", len(ours), describeFiles(tbl, ours)[0])
+			assertFilesAsIcebergGo(t, mem, tbl, ordersSchema(), batches, ours)
 			if len(ours) < 2 && len(spec) > 0 {
 				t.Errorf("%d data files for a partitioned table: the test data should reach several partitions", len(ours))
 			}
@@ -321,16 +304,24 @@ func TestDirectWriterConvertsInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertFilesAsIcebergGo(t, mem, tbl, input, batches, ours)
+}
+
+// assertFilesAsIcebergGo writes batches (of schema) into tbl with iceberg-go's table.WriteRecords and checks
+// that ours describe the same data files to a reader (describeFiles).
+func assertFilesAsIcebergGo(t *testing.T, mem memory.Allocator, tbl *table.Table, schema *arrow.Schema, batches []arrow.RecordBatch, ours []iceberg.DataFile) {
+	t.Helper()
 	var theirs []iceberg.DataFile
 	records := func(yield func(arrow.RecordBatch, error) bool) {
 		for _, b := range batches {
-			b.Retain()
+			b.Retain() // WriteRecords releases what it consumes
 			if !yield(b, nil) {
 				return
 			}
 		}
 	}
-	for df, err := range table.WriteRecords(compute.WithAllocator(ctx, mem), tbl, input, iter.Seq2[arrow.RecordBatch, error](records)) {
+	ctx := compute.WithAllocator(context.Background(), mem)
+	for df, err := range table.WriteRecords(ctx, tbl, schema, iter.Seq2[arrow.RecordBatch, error](records)) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,4 +381,57 @@ func ordersWithoutSKU(t testing.TB, mem memory.Allocator, first, n int) arrow.Re
 	cols := slices.Clone(rec.Columns())
 	cols[2] = col
 	return array.NewRecordBatch(rec.Schema(), cols, int64(n))
+}
+
+// TestBufferSizeBoundsOpenFiles: with several Iceberg partitions open, buffer_size makes the writer cut row
+// groups early (smaller, more of them) instead of holding each file's whole row group; with room enough, each
+// file keeps one.
+func TestBufferSizeBoundsOpenFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		buffer     stage.ByteSize
+		manyGroups bool
+	}{
+		{"a small buffer cuts row groups early", 16 << 10, true},
+		{"room enough: one row group a file", 64 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			ctx := context.Background()
+			l := newLoader(t, t.TempDir(), func(c *Config) {
+				c.PartitionBy = []string{"identity(tenant_id)"}
+				c.BufferSize = tc.buffer
+			})
+			l.alloc = mem
+			tbl, err := l.Table(ctx, ordersSchema())
+			if err != nil {
+				t.Fatal(err)
+			}
+			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
+			if err != nil || dw == nil {
+				t.Fatalf("no direct writer: %v", err)
+			}
+			for i := range 8 {
+				rec := orders(t, mem, i*4000, 4000)
+				err := dw.write(ctx, rec)
+				rec.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			files, err := dw.close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 3 {
+				t.Fatalf("%d data files, want one per tenant (3)", len(files))
+			}
+			for _, f := range files {
+				if groups := len(f.SplitOffsets()); (groups > 1) != tc.manyGroups {
+					t.Errorf("%s: %d row groups with buffer_size %s", path.Base(f.FilePath()), groups, tc.buffer)
+				}
+			}
+		})
+	}
 }

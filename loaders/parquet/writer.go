@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/internal/rowgroup"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
 )
@@ -395,44 +396,19 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 		return fmt.Errorf("%s: write %s: %w", pw.where(), f.final, err)
 	}
 	f.rows += nrows
-	rg := f.fw.RowGroupTotalBytesWritten()
-	if rg >= int64(pw.l.cfg.RowGroupSize) {
-		if err := f.fw.NewBufferedRowGroupChecked(); err != nil {
-			return fmt.Errorf("%s: write %s: %w", pw.where(), f.final, err)
-		}
-		rg = 0
+	full, err := rowgroup.AfterWrite(f.fw, f.count.N, int64(pw.l.cfg.RowGroupSize), int64(pw.l.cfg.TargetFileSize))
+	if err != nil {
+		return fmt.Errorf("%s: write %s: %w", pw.where(), f.final, err)
 	}
-	if f.count.N+rg >= int64(pw.l.cfg.TargetFileSize) {
+	if full {
 		if err := w.closeFile(f, false); err != nil {
 			return err
 		}
 	}
-	return w.holdWithinBuffer()
-}
-
-// holdWithinBuffer writes out row groups early, the largest first, while the row groups the open files hold
-// together exceed buffer_size: with many Hive directories open, row groups get smaller instead of memory bigger.
-func (w *fileWorker) holdWithinBuffer() error {
-	if len(w.files) < 2 { // one file's row group is cut at row_group_size
-		return nil
+	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) *pqarrow.FileWriter { return f.fw }, int64(pw.l.cfg.BufferSize)); err != nil {
+		return fmt.Errorf("%s: write %s: %w", pw.where(), big.final, err)
 	}
-	for {
-		var total, largest int64
-		var big *openFile
-		for _, f := range w.files {
-			rg := f.fw.RowGroupTotalBytesWritten()
-			total += rg
-			if rg > largest {
-				largest, big = rg, f
-			}
-		}
-		if total <= int64(w.pw.l.cfg.BufferSize) || big == nil {
-			return nil
-		}
-		if err := big.fw.NewBufferedRowGroupChecked(); err != nil {
-			return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
-		}
-	}
+	return nil
 }
 
 func (w *fileWorker) openFile(dir string) (*openFile, error) {

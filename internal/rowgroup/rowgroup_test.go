@@ -1,0 +1,143 @@
+package rowgroup
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+var schema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+type testFile struct {
+	buf bytes.Buffer
+	fw  *pqarrow.FileWriter
+}
+
+func newFile(t *testing.T) *testFile {
+	t.Helper()
+	f := &testFile{}
+	// Small pages so that buffered row groups count their bytes as they grow; no dictionary, no compression:
+	// the sizes follow the rows written.
+	props := parquet.NewWriterProperties(parquet.WithDataPageSize(1<<10), parquet.WithDictionaryDefault(false))
+	fw, err := pqarrow.NewFileWriter(schema, &f.buf, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fw = fw
+	return f
+}
+
+func (f *testFile) write(t *testing.T, rows int) {
+	t.Helper()
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	for i := range rows {
+		b.Append(int64(i * 7919))
+	}
+	col := b.NewArray()
+	defer col.Release()
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(rows))
+	defer rec.Release()
+	if err := f.fw.WriteBuffered(rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *testFile) rowGroups(t *testing.T) int {
+	t.Helper()
+	if err := f.fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(f.buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return r.NumRowGroups()
+}
+
+func TestAfterWrite(t *testing.T) {
+	tests := []struct {
+		name                      string
+		flushed, rowGroup, target int64
+		wantFull                  bool
+		wantRowGroups             int
+	}{
+		{"below both sizes", 0, 1 << 30, 1 << 30, false, 1},
+		{"row group size reached: cut", 0, 1 << 10, 1 << 30, false, 2},
+		{"target reached by the flushed bytes", 1 << 30, 1 << 30, 1 << 30, true, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFile(t)
+			f.write(t, 4000)
+			full, err := AfterWrite(f.fw, tc.flushed, tc.rowGroup, tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.write(t, 10) // lands in a new row group if AfterWrite cut one
+			if full != tc.wantFull {
+				t.Errorf("full = %v, want %v", full, tc.wantFull)
+			}
+			if n := f.rowGroups(t); n != tc.wantRowGroups {
+				t.Errorf("%d row groups, want %d", n, tc.wantRowGroups)
+			}
+		})
+	}
+}
+
+// TestHoldWithin: the open files' buffered row groups stay within the budget after each call, the largest are cut
+// first, and one file alone is never cut.
+func TestHoldWithin(t *testing.T) {
+	open := map[string]*testFile{}
+	for i := range 4 {
+		open[fmt.Sprint(i)] = newFile(t)
+	}
+	writer := func(f *testFile) *pqarrow.FileWriter { return f.fw }
+	total := func() (n int64) {
+		for _, f := range open {
+			n += f.fw.RowGroupTotalBytesWritten()
+		}
+		return n
+	}
+	const budget = 40 << 10
+	cuts := 0
+	for round := range 20 {
+		for k, f := range open {
+			f.write(t, 1000*(1+len(k)+round%3))
+		}
+		before := total()
+		if _, err := HoldWithin(open, writer, budget); err != nil {
+			t.Fatal(err)
+		}
+		if after := total(); after > budget {
+			t.Fatalf("round %d: %d bytes buffered after HoldWithin, budget %d", round, after, budget)
+		} else if after < before {
+			cuts++
+		}
+	}
+	if cuts == 0 {
+		t.Fatal("HoldWithin never cut a row group: the test wrote too little")
+	}
+	for k, f := range open {
+		if n := f.rowGroups(t); n < 2 {
+			t.Errorf("file %s: %d row groups, want several", k, n)
+		}
+	}
+
+	alone := map[string]*testFile{"only": newFile(t)}
+	alone["only"].write(t, 20000)
+	if _, err := HoldWithin(alone, writer, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := alone["only"].rowGroups(t); n != 1 {
+		t.Errorf("a single open file was cut: %d row groups", n)
+	}
+}
