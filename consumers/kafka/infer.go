@@ -46,11 +46,7 @@ func mergeMessage(root *jsonarrow.Type, s *jscan) error {
 // inferSchema reads up to infer_sample messages, from the start of each topic-partition in turn, and returns the
 // widened schema of their values. Messages that are not JSON objects are left out of the sample.
 func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
-	adm, err := c.adminClient()
-	if err != nil {
-		return nil, err
-	}
-	topics, err := c.topics(ctx, adm)
+	adm, topics, err := c.topics(ctx)
 	if err != nil {
 		return nil, err
 	}

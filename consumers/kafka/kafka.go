@@ -354,14 +354,19 @@ func (c *Consumer) adminClient() (*kadm.Client, error) {
 	return kadm.NewClient(c.admin), nil
 }
 
-// topics lists the topics to read: the configured ones, or those matching topic_regex now.
-func (c *Consumer) topics(ctx context.Context, adm *kadm.Client) ([]string, error) {
+// topics lists the topics to read (the configured ones, or those matching topic_regex now) and returns the admin
+// client it used, for the requests about them that follow.
+func (c *Consumer) topics(ctx context.Context) (*kadm.Client, []string, error) {
+	adm, err := c.adminClient()
+	if err != nil {
+		return nil, nil, err
+	}
 	if c.topicRe == nil {
-		return c.cfg.Topics, nil
+		return adm, c.cfg.Topics, nil
 	}
 	details, err := adm.ListTopics(ctx)
 	if err != nil {
-		return nil, c.connErr("list topics", err)
+		return nil, nil, c.connErr("list topics", err)
 	}
 	var out []string
 	for _, t := range details.Names() {
@@ -370,7 +375,7 @@ func (c *Consumer) topics(ctx context.Context, adm *kadm.Client) ([]string, erro
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return adm, out, nil
 }
 
 // lane names a topic-partition: "orders/3".
@@ -447,11 +452,7 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		return nil, errors.New("kafka: the stored watermark kafka-offsets is not an offsets map; was it written by another consumer type? " +
 			"`jetflow state reset` clears it (the next run then starts at start:)")
 	}
-	adm, err := c.adminClient()
-	if err != nil {
-		return nil, err
-	}
-	topics, err := c.topics(ctx, adm)
+	adm, topics, err := c.topics(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -316,11 +316,7 @@ func (c *Consumer) subjectTopics(ctx context.Context, subject, key string) ([]st
 	if !strings.Contains(subject, "{topic}") {
 		return []string{""}, nil // the subject names no topic
 	}
-	adm, err := c.adminClient()
-	if err != nil {
-		return nil, err
-	}
-	topics, err := c.topics(ctx, adm)
+	_, topics, err := c.topics(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -515,16 +515,10 @@ loaders:
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := eng.Stream(ctx, pipelines.StreamRun())
-		done <- err
-	}()
+	stream := startStream(t, eng)
 	kc.Produce(t, recs...)
 	waitFor(t, 30*time.Second, "every key in the output", func() bool { return len(ids(t, out)) >= n })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stream.stop(); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 	checkExactlyOnce(t, ids(t, out), n)

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
@@ -48,6 +49,28 @@ consumer:
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
 }
 
+// runningStream is an engine's stream running on a goroutine until stop (as SIGTERM stops jetflow run --stream).
+type runningStream struct {
+	cancel context.CancelFunc
+	done   chan error // Stream's result
+}
+
+func startStream(t *testing.T, eng *engine.Engine) *runningStream {
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &runningStream{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		_, err := eng.Stream(ctx, pipelines.StreamRun())
+		s.done <- err
+	}()
+	return s
+}
+
+// stop stops the stream and returns its error.
+func (s *runningStream) stop() error {
+	s.cancel()
+	return <-s.done
+}
+
 // TestStreamThroughTheEngine streams a topic of four partitions into Parquet, stops the stream (as SIGTERM does),
 // produces more and starts it again: the restart resumes from the checkpoints committed with the data, and every
 // key is in the output exactly once.
@@ -63,16 +86,10 @@ func TestStreamThroughTheEngine(t *testing.T) {
 	stream := func(produce func(), n int) {
 		t.Helper()
 		eng, _ := pipelineEngine(t, p, mem, store)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() {
-			_, err := eng.Stream(ctx, pipelines.StreamRun())
-			done <- err
-		}()
+		running := startStream(t, eng)
 		produce()
 		waitFor(t, 30*time.Second, "every key in the output", func() bool { return len(ids(t, out)) >= n })
-		cancel()
-		if err := <-done; err != nil {
+		if err := running.stop(); err != nil {
 			t.Fatalf("stream: %v", err)
 		}
 	}
@@ -172,18 +189,13 @@ loaders:
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	eng, _ := pipelineEngine(t, p, mem, tempStore(t))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := eng.Stream(ctx, pipelines.StreamRun())
-		done <- err
-	}()
+	stream := startStream(t, eng)
 	produceOrders(t, kc, "logs-a", 2, 0, 100)
 	produceOrders(t, kc, "other", 1, 1000, 1100)
 	loaded := func(n int) func() bool {
 		return func() bool {
 			select {
-			case err := <-done:
+			case err := <-stream.done:
 				t.Fatalf("the stream ended early: %v", err)
 			default:
 			}
@@ -194,8 +206,7 @@ loaders:
 	kc.CreateTopic(t, "logs-b", 1)
 	produceOrders(t, kc, "logs-b", 1, 100, 200)
 	waitFor(t, 30*time.Second, "logs-b, created during the stream, loaded", loaded(200))
-	cancel()
-	if err := <-done; err != nil {
+	if err := stream.stop(); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 	checkExactlyOnce(t, ids(t, out), 200)
@@ -214,18 +225,12 @@ func TestStreamStopCommitsPartitionsInFlight(t *testing.T) {
 	store := tempStore(t)
 
 	eng, _ := pipelineEngine(t, p, mem, store)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := eng.Stream(ctx, pipelines.StreamRun())
-		done <- err
-	}()
+	stream := startStream(t, eng)
 	produceOrders(t, kc, "events", 4, 0, 1000)
 	// Let the lanes take the records in: nothing rolls for 10 minutes, so only the stop can commit them.
 	time.Sleep(2 * time.Second)
 	stopped := time.Now()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stream.stop(); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 	if took := time.Since(stopped); took > 20*time.Second {
@@ -240,15 +245,10 @@ func TestStreamStopCommitsPartitionsInFlight(t *testing.T) {
 	// A restart (rolling quickly now) continues after what the stop committed.
 	p2 := eventsPipeline(t, kc, out, "roll: {rows: 250, interval: 300ms}")
 	eng2, _ := pipelineEngine(t, p2, mem, store)
-	ctx2, cancel2 := context.WithCancel(t.Context())
-	go func() {
-		_, err := eng2.Stream(ctx2, pipelines.StreamRun())
-		done <- err
-	}()
+	stream2 := startStream(t, eng2)
 	produceOrders(t, kc, "events", 4, 1000, 2000)
 	waitFor(t, 30*time.Second, "every key in the output", func() bool { return len(ids(t, out)) >= 2000 })
-	cancel2()
-	if err := <-done; err != nil {
+	if err := stream2.stop(); err != nil {
 		t.Fatalf("stream after the restart: %v", err)
 	}
 	checkExactlyOnce(t, ids(t, out), 2000)
