@@ -287,6 +287,25 @@ func TestSIGTERMAbortsCleanly(t *testing.T) {
 	assertExactlyOnce(t, filepath.Join(dir, "out", "term"), 400_000)
 }
 
+// streamUntilCommits runs `jetflow run s.yaml --stream` in dir until it has committed n partitions, stops it with
+// SIGTERM, checks that it exited 0, and returns its JSON log.
+func streamUntilCommits(t *testing.T, dir string, n int) string {
+	t.Helper()
+	cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprintf("%d stream commits", n), time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= n })
+	cmd.Process.Signal(syscall.SIGTERM)
+	r := finish(t, cmd, cmd.Wait(), out.String(), "")
+	if r.code != exitOK {
+		t.Fatalf("stream stopped by SIGTERM exited %d, want 0\n%s", r.code, r.stdout)
+	}
+	return out.String()
+}
+
 // Stream mode: an unbounded generator is stopped by SIGTERM and restarted; the rows of both runs form one
 // gap-free, duplicate-free sequence.
 func TestStreamStopAndResume(t *testing.T) {
@@ -303,19 +322,8 @@ loaders:
   - type: parquet
     path: out/events
 `)
-	for round := range 2 {
-		cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "two stream commits", time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= 2 })
-		cmd.Process.Signal(syscall.SIGTERM)
-		r := finish(t, cmd, cmd.Wait(), out.String(), "")
-		if r.code != exitOK {
-			t.Fatalf("round %d: stream stopped by SIGTERM exited %d, want 0\n%s", round, r.code, r.stdout)
-		}
+	for range 2 {
+		streamUntilCommits(t, dir, 2)
 	}
 	rows := testkit.DuckDBQuery(t, `SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet('`+
 		filepath.Join(dir, "out", "events")+`/**/*.parquet')`)
@@ -360,19 +368,7 @@ loaders:
 						t.Fatal(err)
 					}
 				}
-				cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json")
-				var out syncBuffer
-				cmd.Stdout, cmd.Stderr = &out, &out
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, "three stream commits", time.Minute, func() bool { return strings.Count(out.String(), `"partition committed"`) >= 3 })
-				cmd.Process.Signal(syscall.SIGTERM)
-				r := finish(t, cmd, cmd.Wait(), out.String(), "")
-				if r.code != exitOK {
-					t.Fatalf("round %d: stream stopped by SIGTERM exited %d, want 0\n%s", round, r.code, r.stdout)
-				}
-				rounds = append(rounds, out.String())
+				rounds = append(rounds, streamUntilCommits(t, dir, 3))
 			}
 			if !strings.Contains(rounds[1], "resuming after the newest partition the destination holds") {
 				t.Errorf("the second round did not say it resumed from the destination:\n%s", rounds[1])
