@@ -96,7 +96,7 @@ func franz(ctx context.Context, brokers, topic string, partitions int, want int6
 		offsets[int32(p)] = kgo.NewOffset().AtStart()
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(50 << 20), kgo.FetchMaxPartitionBytes(4 << 20)}
+		kgo.FetchMaxBytes(50 << 20), kgo.FetchMaxPartitionBytes(1 << 20)} // the consumer's defaults (and franz-go's)
 	if pooled {
 		opts = append(opts, kgo.WithPools(&kafka.RecordPools{})) // the consumer's own
 	}

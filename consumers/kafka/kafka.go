@@ -218,7 +218,7 @@ func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
 		fetch.MaxBytes = 50 << 20
 	}
 	if fetch.PartitionMaxBytes <= 0 {
-		fetch.PartitionMaxBytes = 4 << 20
+		fetch.PartitionMaxBytes = 1 << 20
 	}
 	if fetch.MaxWait <= 0 {
 		fetch.MaxWait = stage.Duration(500 * time.Millisecond)
