@@ -66,9 +66,12 @@ type node struct {
 	children []*node
 	index    map[string]int // struct: field name -> child
 	fields   []string       // struct: field names in schema order
-	keys     []keyMatch     // struct: each field name as a JSON string without escapes ("id"), to match in place
+	keys     []literal      // struct: each field name as a JSON string without escapes ("id"), to match in place
 	seen     []uint32       // struct: scratch, the fields the current object had are those equal to gen
 	gen      uint32         // struct: the current object's number (so seen needs no clearing per object)
+	shape    shape          // struct: the layout of the last object read whole
+	rec      []shapeRec     // struct: scratch, the layout of the object being read, to learn its shape
+	noShape  bool           // struct: never learn a shape (tests compare the general loop with shaped)
 	elem     *node
 	raw      []byte   // string: scratch for non-string values kept as JSON text
 	sc       *strCol  // string and binary: the column, built by the decoder (b is unused)
@@ -76,35 +79,40 @@ type node struct {
 	last     int      // alone: the values of the last batch, reserved for the next
 }
 
-// keyMatch tells whether a message has a field's name, quoted and without escapes, at a position: in two 8-byte
-// loads and masks for names of up to 14 bytes (nearly all), else by comparing the bytes.
-type keyMatch struct {
+// literal tells whether a message holds given bytes at a position: in two 8-byte loads and masks for up to 16
+// bytes (nearly all field names, quoted, and the gaps between values a shape holds), else by comparing the bytes.
+type literal struct {
 	w, m [2]uint64
-	n    int    // bytes of the quoted name; 0 when the loads cannot match it
-	q    []byte // the quoted name, nil if it cannot be written without escapes
+	n    int    // len(q) when the loads can match it, else 0
+	q    []byte // the bytes; nil for a field name that cannot be written without escapes (never matches)
 }
 
-func newKeyMatch(name string) keyMatch {
+func newLiteral(q []byte) literal {
+	l := literal{q: q}
+	if len(q) <= 16 {
+		l.n = len(q)
+		var w [16]byte
+		copy(w[:], q)
+		for i := range l.n {
+			l.m[i/8] |= 0xff << (8 * (i % 8))
+		}
+		l.w[0], l.w[1] = binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
+	}
+	return l
+}
+
+// newKeyMatch matches a field's name quoted, as producers write it ("id"), or nothing if the name needs escapes.
+func newKeyMatch(name string) literal {
 	for i := range len(name) {
 		if c := name[i]; c == '"' || c == '\\' || c < 0x20 {
-			return keyMatch{}
+			return literal{}
 		}
 	}
-	k := keyMatch{q: []byte(`"` + name + `"`)}
-	if len(k.q) <= 16 {
-		k.n = len(k.q)
-		var w [16]byte
-		copy(w[:], k.q)
-		for i := range k.n {
-			k.m[i/8] |= 0xff << (8 * (i % 8))
-		}
-		k.w[0], k.w[1] = binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
-	}
-	return k
+	return newLiteral([]byte(`"` + name + `"`))
 }
 
-// at reports whether b holds the quoted name at pos.
-func (k *keyMatch) at(b []byte, pos int) bool {
+// at reports whether b holds the literal at pos.
+func (k *literal) at(b []byte, pos int) bool {
 	if k.n != 0 && pos+16 <= len(b) {
 		return binary.LittleEndian.Uint64(b[pos:])&k.m[0] == k.w[0] && binary.LittleEndian.Uint64(b[pos+8:])&k.m[1] == k.w[1]
 	}
@@ -513,6 +521,10 @@ func (n *node) quickStr(s *jscan) bool {
 	if n.sc == nil || p >= len(s.b) || s.b[p] != '"' {
 		return false
 	}
+	if end, ok := n.sc.appendJSON(s.b, p); ok {
+		s.pos = end
+		return true
+	}
 	v, err := s.str()
 	if err != nil {
 		s.pos = p
@@ -571,13 +583,39 @@ func plainDecimal(b []byte, pos int, precision, scale int32) (v int64, end int, 
 }
 
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
-// not in the schema are skipped. On error, every child still gets exactly one value.
+// not in the schema are skipped. On error, every child still gets exactly one value. An object laid out as the
+// last one read whole is read by shaped; where it differs, the general loop goes on.
 func (n *node) object(s *jscan, depth int) error {
 	if n.gen++; n.gen == 0 { // wrapped: no stale number may match
 		clear(n.seen)
 		n.gen = 1
 	}
-	err := n.members(s, depth)
+	var err error
+	if n.shape.ok {
+		matched, done, serr := n.shaped(s, depth)
+		if done && serr == nil {
+			for _, i := range n.shape.absent {
+				n.children[i].appendNull()
+			}
+			return nil
+		}
+		guess := 0
+		for _, m := range n.shape.members[:matched] {
+			if m.child >= 0 {
+				n.seen[m.child] = n.gen
+				guess = m.child + 1
+			}
+		}
+		err = serr
+		if !done {
+			// A gap differs: the general loop goes on from there, and the next object read whole teaches the
+			// shape again.
+			n.shape.ok = false
+			err = n.members(s, depth, matched > 0, guess)
+		}
+	} else {
+		err = n.members(s, depth, false, 0)
+	}
 	for i, g := range n.seen {
 		if g != n.gen {
 			n.children[i].appendNull()
@@ -586,17 +624,29 @@ func (n *node) object(s *jscan, depth int) error {
 	return err
 }
 
-// members is object's loop. The key and colon are read inline, on a local position the compiler keeps in a
-// register (s.pos is set before anything that reads it); anything unexpected is handed to jscan's more and key,
-// whose errors say what was wanted.
-func (n *node) members(s *jscan, depth int) error {
+// members is object's general loop. The key and colon are read inline, on a local position the compiler keeps in
+// a register (s.pos is set before anything that reads it); anything unexpected is handed to jscan's more and key,
+// whose errors say what was wanted. after: s.pos is right after a member's value (where shaped stopped), guess
+// the field expected next. Read from the object's start, an object read whole teaches the node its shape.
+func (n *node) members(s *jscan, depth int, after bool, guess int) error {
 	b := s.b
-	pos := skipWS(b, s.pos)
-	if pos < len(b) && b[pos] == '}' {
+	learn := !after && !n.noShape
+	if learn {
+		n.rec = append(n.rec[:0], shapeRec{gap: s.pos})
+	}
+	var pos int
+	if after {
+		if more, err := s.next('}'); !more {
+			return err
+		}
+		pos = s.pos
+	} else if pos = skipWS(b, s.pos); pos < len(b) && b[pos] == '}' {
 		s.pos = pos + 1
+		if learn {
+			n.learnShape(s.b, s.pos)
+		}
 		return nil
 	}
-	guess := 0
 	for {
 		if pos >= len(b) || b[pos] != '"' {
 			s.pos = pos
@@ -637,62 +687,72 @@ func (n *node) members(s *jscan, depth int) error {
 		}
 		if !ok || n.seen[i] == n.gen {
 			// Not in the schema, or a repeated key (the first one wins, as most JSON readers do).
+			if learn {
+				n.rec[len(n.rec)-1].value, n.rec[len(n.rec)-1].child = s.pos, -1
+			}
 			if err := s.skip(nil, depth+1); err != nil {
 				return err
 			}
 		} else {
-			n.seen[i] = n.gen
-			c := n.children[i]
-			// The usual values — strings, plain decimals and integers, lists and objects — are read here, without
-			// value's call and switch; anything else, and any error, goes through decode.
-			if p := s.pos; p < len(b) {
-				switch ch := b[p]; {
-				case ch == '"' && c.quickStr(s):
-					goto next
-				case c.kind == kDecimal && (ch >= '0' && ch <= '9' || ch == '-'):
-					if v, end, ok := plainDecimal(b, p, c.precision, c.scale); ok {
-						if c.dec.Len() < c.dec.Cap() {
-							c.dec.UnsafeAppend(decimal128.FromI64(v))
-						} else {
-							c.dec.Append(decimal128.FromI64(v))
-						}
-						s.pos = end
-						goto next
-					}
-				case c.kind == kList && ch == '[' && depth < maxDepth:
-					if err := c.list(s, depth+1); err != nil {
-						return err
-					}
-					goto next
-				case c.kind == kStruct && ch == '{' && depth < maxDepth:
-					s.pos++
-					c.nc.add(0, true)
-					if err := c.object(s, depth+1); err != nil {
-						return err
-					}
-					goto next
-				case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
-					if v, end, ok := plainDecimal(b, p, 19, 0); ok { // a plain integer
-						if c.i64.Len() < c.i64.Cap() {
-							c.i64.UnsafeAppend(v)
-						} else {
-							c.i64.Append(v)
-						}
-						s.pos = end
-						goto next
-					}
-				}
+			if learn {
+				n.rec[len(n.rec)-1].value, n.rec[len(n.rec)-1].child = s.pos, i
 			}
-			if err := c.decode(s, depth+1); err != nil {
+			n.seen[i] = n.gen
+			if err := n.children[i].member(s, depth); err != nil {
 				return err
 			}
 		}
-	next:
+		if learn {
+			n.rec = append(n.rec, shapeRec{gap: s.pos})
+		}
 		if more, err := s.next('}'); !more {
+			if err == nil && learn {
+				n.learnShape(s.b, s.pos)
+			}
 			return err
 		}
 		pos = s.pos
 	}
+}
+
+// member reads the value of a field of an object at depth, at s.pos. The usual values — strings, plain decimals
+// and integers, lists and objects — are read here, without value's call and switch; anything else, and any
+// error, goes through decode.
+func (c *node) member(s *jscan, depth int) error {
+	b := s.b
+	if p := s.pos; p < len(b) {
+		switch ch := b[p]; {
+		case ch == '"' && c.quickStr(s):
+			return nil
+		case c.kind == kDecimal && (ch >= '0' && ch <= '9' || ch == '-'):
+			if v, end, ok := plainDecimal(b, p, c.precision, c.scale); ok {
+				if c.dec.Len() < c.dec.Cap() {
+					c.dec.UnsafeAppend(decimal128.FromI64(v))
+				} else {
+					c.dec.Append(decimal128.FromI64(v))
+				}
+				s.pos = end
+				return nil
+			}
+		case c.kind == kList && ch == '[' && depth < maxDepth:
+			return c.list(s, depth+1)
+		case c.kind == kStruct && ch == '{' && depth < maxDepth:
+			s.pos++
+			c.nc.add(0, true)
+			return c.object(s, depth+1)
+		case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
+			if v, end, ok := plainDecimal(b, p, 19, 0); ok { // a plain integer
+				if c.i64.Len() < c.i64.Cap() {
+					c.i64.UnsafeAppend(v)
+				} else {
+					c.i64.Append(v)
+				}
+				s.pos = end
+				return nil
+			}
+		}
+	}
+	return c.decode(s, depth+1)
 }
 
 // skipWS returns the position of the first byte at or after i that is not JSON white space.

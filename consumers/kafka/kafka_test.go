@@ -219,6 +219,12 @@ func newTestConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 // decodeAll runs messages through a partition reader and returns the batches' rows as JSON lines and the errors.
 func decodeAll(t *testing.T, c *Consumer, values ...string) (rows []string, errs []string) {
 	t.Helper()
+	return decodeWith(t, c, nil, values...)
+}
+
+// decodeWith is decodeAll with prepare called on the reader's batcher first.
+func decodeWith(t *testing.T, c *Consumer, prepare func(*batcher), values ...string) (rows []string, errs []string) {
+	t.Helper()
 	r := c.newPartReader(t.Context(), c.schema, func(rec arrow.RecordBatch) error {
 		for i := range int(rec.NumRows()) {
 			var cells []string
@@ -230,6 +236,9 @@ func decodeAll(t *testing.T, c *Consumer, values ...string) (rows []string, errs
 		return nil
 	})
 	defer r.b.release()
+	if prepare != nil {
+		prepare(r.b)
+	}
 	for i, v := range values {
 		rec := &kgo.Record{Topic: "t", Partition: 0, Offset: int64(i), Value: []byte(v), Key: []byte("k" + strconv.Itoa(i)),
 			Timestamp: time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}

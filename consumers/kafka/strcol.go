@@ -1,6 +1,10 @@
 package kafka
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -109,6 +113,55 @@ func (c *strCol) append(v []byte) {
 	c.v.set(c.n)
 	c.n++
 	c.off[c.n] = int32(c.size)
+}
+
+// appendJSON appends the JSON string at b[p] ('"'), copying it eight bytes at a time as it looks for the closing
+// quote, and returns the position after it. ok is false, nothing appended, for a string with escapes or control
+// characters or invalid UTF-8, or when the column's room is short of the rest of the message: str reads those.
+// Scanning and copying in one pass reads each byte once and needs no copy call per value, which for the short
+// strings of a JSON message cost as much as the scan.
+func (c *strCol) appendJSON(b []byte, p int) (end int, ok bool) {
+	src := b[p+1:]
+	if c.n+2 > len(c.off) || c.size+len(src)+8 > len(c.dat) {
+		return 0, false
+	}
+	dst := c.dat[c.size : c.size+len(src)+8]
+	ascii := true
+	i := 0
+	for {
+		for ; i+8 <= len(src); i += 8 {
+			w := binary.LittleEndian.Uint64(src[i:])
+			binary.LittleEndian.PutUint64(dst[i:i+8], w)
+			if m := stopMask(w); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto stop
+			}
+		}
+		for ; i < len(src) && !strStop[src[i]]; i++ {
+			dst[i] = src[i]
+		}
+	stop:
+		if i >= len(src) {
+			return 0, false
+		}
+		switch ch := src[i]; {
+		case ch == '"':
+			if !ascii && !utf8.Valid(dst[:i]) {
+				return 0, false
+			}
+			c.size += i
+			c.v.set(c.n)
+			c.n++
+			c.off[c.n] = int32(c.size)
+			return p + 1 + i + 1, true
+		case ch >= 0x80: // a byte of multi-byte UTF-8, checked once the string ends
+			dst[i] = ch
+			ascii = false
+			i++
+		default: // an escape or a control character
+			return 0, false
+		}
+	}
 }
 
 func (c *strCol) appendNull() {
