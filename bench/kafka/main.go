@@ -45,7 +45,7 @@ func main() {
 	soak := flag.Duration("soak", 0, "run the flat-memory stream this long (at least 2m; 0: skip)")
 	work := flag.String("work", "", "working directory (default: a temporary one, removed after)")
 	e2e := flag.Bool("e2e", true, "also run `jetflow run` kafka → Parquet (builds the binary)")
-	rounds := flag.Int("rounds", 3, "rounds of the franz-go and Kafka → Arrow cases (each keeps its fastest)")
+	rounds := flag.Int("rounds", 7, "rounds of the franz-go and Kafka → Arrow cases (each keeps its fastest; the ratio's median over rounds is printed too)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the Kafka → Arrow case to this file, and of the format raw case to this file + .raw (their last rounds)")
 	flag.Parse()
 	if err := run(*records, *partitions, max(*rounds, 1), *e2e, *latency, *rate, *soak, *work); err != nil {
@@ -131,6 +131,7 @@ func run(records int64, partitions, rounds int, e2e bool, latency time.Duration,
 	// one round would favour whichever case ran at the better moment. Every round's ratio is printed too.
 	cases := make([]benchkit.Case, len(runs))
 	var ratios []string
+	var ratioValues []float64
 	for round := range rounds {
 		var secs [4]float64
 		for i, r := range runs {
@@ -144,6 +145,7 @@ func run(records int64, partitions, rounds int, e2e bool, latency time.Duration,
 			}
 		}
 		ratios = append(ratios, fmt.Sprintf("%.2fx", secs[0]/secs[3]))
+		ratioValues = append(ratioValues, secs[0]/secs[3])
 	}
 	if e2e {
 		c, err := endToEnd(bin, work, brokers, records)
@@ -160,8 +162,9 @@ func run(records int64, partitions, rounds int, e2e bool, latency time.Duration,
 	if err := benchkit.Table(os.Stdout, cases, 0); err != nil {
 		return err
 	}
-	fmt.Printf("Kafka → Arrow / franz-go alone: %.2fx, fastest of %d rounds each (target ≥ 0.70x); round by round: %s; / franz-go with pools: %.2fx\n",
-		cases[3].RowsPerSec()/cases[0].RowsPerSec(), rounds, strings.Join(ratios, " "), cases[3].RowsPerSec()/cases[1].RowsPerSec())
+	sort.Float64s(ratioValues)
+	fmt.Printf("Kafka → Arrow / franz-go alone: %.2fx, fastest of %d rounds each (target ≥ 0.70x); median of the rounds' ratios %.2fx; round by round: %s; / franz-go with pools: %.2fx\n",
+		cases[3].RowsPerSec()/cases[0].RowsPerSec(), rounds, ratioValues[len(ratioValues)/2], strings.Join(ratios, " "), cases[3].RowsPerSec()/cases[1].RowsPerSec())
 
 	if latency > 0 {
 		lat, err := streamLatency(bin, work, brokers, partitions, latency, rate)
