@@ -190,7 +190,9 @@ func (c *strCol) finish() arrow.ArrayData {
 	c.offs, c.data, c.off, c.dat = nil, nil, nil, nil
 	c.n, c.size = 0, 0
 	if rows > 0 {
-		c.reserve(rows, bytes)
+		// An eighth more bytes than the last batch's: a batch a little larger than the last would otherwise grow
+		// the buffer to twice its size, and a mapping twice the size asked for is not reused for the next one.
+		c.reserve(rows, bytes+bytes/8)
 	}
 	return data
 }

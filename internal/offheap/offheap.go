@@ -5,8 +5,8 @@
 // (GOGC=100), so a load that holds 150 MB reaches 300 MB and more of RSS. Mapped with mmap and unmapped as soon
 // as the batch is released, those buffers cost exactly what is in use, and the collector neither scans nor waits
 // for them. Small buffers stay on the Go heap, where a system call per allocation would cost more than it saves.
-// Released mappings of up to 32 MiB in all are kept for the next buffers of the same size (batches repeat their
-// sizes), cleared as new ones are, so a steady load maps nothing after its first batches.
+// Released mappings of up to 32 MiB in all are kept for the next buffers of about their size (batches repeat their
+// sizes roughly), cleared as new ones are, so a steady load maps nothing after its first batches.
 package offheap
 
 import (
@@ -37,10 +37,10 @@ type Allocator struct {
 
 	mu     sync.Mutex
 	mapped map[uintptr][]byte // first byte → the whole mapping
-	// spare holds released mappings by length, up to maxSpare bytes in all, for the next batch's buffers of the
-	// same size: a batch of a few hundred KiB per column otherwise costs two system calls and a page fault per
-	// 4 KiB each time, which is most of what the Go heap would have cost.
-	spare      map[int][][]byte
+	// spare holds released mappings, oldest first, up to maxSpare bytes in all, for the next batch's buffers of
+	// about their size: a batch of a few hundred KiB per column otherwise costs two system calls and a page fault
+	// per 4 KiB each time, which is most of what the Go heap would have cost.
+	spare      [][]byte
 	spareBytes int
 
 	inUse atomic.Int64 // mapped bytes
@@ -52,7 +52,7 @@ func New(minSize int) *Allocator {
 	if minSize <= 0 {
 		minSize = DefaultMinSize
 	}
-	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}, spare: map[int][][]byte{}}
+	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}}
 }
 
 // NewGuarded returns an allocator for tests: every buffer is mapped, and Free makes its pages inaccessible and
@@ -125,37 +125,54 @@ func (a *Allocator) Free(b []byte) {
 	}
 }
 
-// reuse returns a released mapping of n bytes, zeroed as a new one is, or nil.
+// reuse returns the smallest released mapping of n bytes up to n + n/4, zeroed as a new one is, or nil. Not
+// only an exact size: a string column's buffer differs by a few pages from batch to batch, and a mapping kept
+// for one size only was reused by almost none.
 func (a *Allocator) reuse(n int) []byte {
 	if a.guarded {
 		return nil
 	}
 	a.mu.Lock()
-	l := a.spare[n]
-	if len(l) == 0 {
+	best := -1
+	for i, m := range a.spare {
+		if len(m) >= n && len(m) <= n+n/4 && (best < 0 || len(m) < len(a.spare[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
 		a.mu.Unlock()
 		return nil
 	}
-	m := l[len(l)-1]
-	a.spare[n] = l[:len(l)-1]
-	a.spareBytes -= n
+	m := a.spare[best]
+	a.spare = append(a.spare[:best], a.spare[best+1:]...)
+	a.spareBytes -= len(m)
 	a.mu.Unlock()
 	clear(m)
 	return m
 }
 
-// keep holds a released mapping for reuse when there is room; a guarded allocator never reuses.
+// keep holds a released mapping for reuse, unmapping the oldest ones kept when they would pass maxSpare (sizes
+// that are no longer asked for make way); a guarded allocator never reuses.
 func (a *Allocator) keep(m []byte) bool {
-	if a.guarded {
+	if a.guarded || len(m) > maxSpare {
 		return false
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.spareBytes+len(m) > maxSpare {
-		return false
+	var evict [][]byte
+	for a.spareBytes+len(m) > maxSpare {
+		evict = append(evict, a.spare[0])
+		a.spareBytes -= len(a.spare[0])
+		a.spare[0] = nil
+		a.spare = a.spare[1:]
 	}
-	a.spare[len(m)] = append(a.spare[len(m)], m)
+	a.spare = append(a.spare, m)
 	a.spareBytes += len(m)
+	a.mu.Unlock()
+	for _, old := range evict {
+		if err := unmapBytes(old); err != nil {
+			panic("offheap: munmap: " + err.Error())
+		}
+	}
 	return true
 }
 

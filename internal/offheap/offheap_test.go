@@ -3,6 +3,7 @@ package offheap
 import (
 	"bytes"
 	"runtime/debug"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -152,6 +153,76 @@ func TestReleasedMappingsAreReusedZeroed(t *testing.T) {
 	}
 	if now, _ := a.Mapped(); now != 0 {
 		t.Errorf("%d bytes still counted in use after every buffer was released", now)
+	}
+}
+
+// A released mapping serves a buffer a little smaller (a batch's column differs by a few pages from the last
+// one's), not one under four fifths of it; the smallest that fits is taken; past maxSpare the oldest make way.
+func TestReleasedMappingsServeAboutTheirSize(t *testing.T) {
+	a := New(0)
+	free := func(sizes ...int) []uintptr {
+		var starts []uintptr
+		var bufs [][]byte
+		for _, n := range sizes {
+			b := a.Allocate(n)
+			starts = append(starts, start(b))
+			bufs = append(bufs, b)
+		}
+		for _, b := range bufs {
+			a.Free(b)
+		}
+		return starts
+	}
+	tests := []struct {
+		name  string
+		freed []int
+		ask   int
+		want  int // index into freed of the mapping that must serve, -1 for a new one
+	}{
+		{"the same size", []int{1 << 20}, 1 << 20, 0},
+		{"a few pages smaller", []int{1 << 20}, 1<<20 - 40<<10, 0},
+		{"a fifth smaller", []int{1 << 20}, 1<<20 - 1<<20/5, 0},
+		{"half: a new mapping", []int{1 << 20}, 1 << 19, -1},
+		{"larger: a new mapping", []int{1 << 20}, 1<<20 + 1, -1},
+		{"the smallest that fits", []int{1<<20 + 200<<10, 1<<20 + 8<<10, 1<<20 + 100<<10}, 1 << 20, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			starts := free(tc.freed...)
+			b := a.Allocate(tc.ask)
+			defer a.Free(b)
+			got := slices.Index(starts, start(b))
+			if got != tc.want {
+				t.Fatalf("served by freed mapping %d, want %d", got, tc.want)
+			}
+			if len(b) != tc.ask {
+				t.Fatalf("len %d, want %d", len(b), tc.ask)
+			}
+		})
+		a.mu.Lock()
+		for _, m := range a.spare { // start each case empty
+			_ = unmapBytes(m)
+		}
+		a.spare, a.spareBytes = nil, 0
+		a.mu.Unlock()
+	}
+
+	// Past maxSpare, the mappings released first are unmapped: the last one released is still there to reuse.
+	var sizes []int
+	for i := range maxSpare/(1<<20) + 4 {
+		sizes = append(sizes, 1<<20+i*pageSize)
+	}
+	starts := free(sizes...)
+	last := len(sizes) - 1
+	b := a.Allocate(sizes[last])
+	if start(b) != starts[last] {
+		t.Error("the mapping released last was not kept for reuse")
+	}
+	a.Free(b)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spareBytes > maxSpare || len(a.spare) == 0 {
+		t.Errorf("%d bytes in %d mappings kept, want at most %d", a.spareBytes, len(a.spare), maxSpare)
 	}
 }
 
