@@ -539,13 +539,34 @@ func (l *Loader) create(ctx context.Context, cat catalog.Catalog, schema *arrow.
 	}
 	tbl, err := cat.CreateTable(ctx, l.ident, sc, catalog.WithPartitionSpec(&spec), catalog.WithProperties(l.tableProps()))
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
-		return cat.LoadTable(ctx, l.ident)
+		return l.loadCreated(ctx, cat)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create table: %w", err)
 	}
 	l.log.Info("iceberg: created table", "table", l.cfg.Table, "location", tbl.Location(), "spec", spec.String())
 	return tbl, nil
+}
+
+// loadCreated loads a table another worker is creating. A catalog may show the table before it can be loaded:
+// the hadoop catalog makes the table's directory, then writes its first metadata file, and in between it refuses
+// the create (the table exists) and the load (no metadata yet). So a load that finds no table is tried again for a
+// few seconds before it fails.
+func (l *Loader) loadCreated(ctx context.Context, cat catalog.Catalog) (*table.Table, error) {
+	wait := 10 * time.Millisecond
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tbl, err := cat.LoadTable(ctx, l.ident)
+		if !errors.Is(err, catalog.ErrNoSuchTable) || time.Now().After(deadline) {
+			return tbl, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }
 
 // checkSpec warns when the table's partition spec is not the one partition_by describes: an existing table keeps
