@@ -494,14 +494,24 @@ func (n *node) list(s *jscan, depth int) error {
 		return nil
 	}
 	for {
-		s.pos = pos
-		if e.quickStr(s) {
-			goto next
+		if e.sc != nil && pos < len(b) && b[pos] == '"' { // a string, straight into its column
+			if end, ok := e.sc.appendJSON(b, pos); ok {
+				pos = end
+				goto next
+			}
 		}
+		s.pos = pos
 		if err := e.decode(s, depth+1); err != nil {
 			return err
 		}
+		pos = s.pos
 	next:
+		// The usual separator, ", " before a value, without next's call; anything else goes through next.
+		if pos+2 < len(b) && b[pos] == ',' && b[pos+1] == ' ' && b[pos+2] > ' ' && b[pos+2] != ']' {
+			pos += 2
+			continue
+		}
+		s.pos = pos
 		if more, err := s.next(']'); !more {
 			return err
 		}

@@ -19,6 +19,7 @@ type shape struct {
 type shapeMember struct {
 	gap   literal // from the end of the value before (or the opening brace) to the start of this one
 	child int     // the field's child, -1 for a member not in the schema or a repeated one (skipped)
+	node  *node   // the child, nil when skipped
 }
 
 // shapeRec is where a member of the object being read starts (its gap) and where its value starts.
@@ -38,19 +39,27 @@ func (n *node) shaped(s *jscan, depth int) (matched int, done bool, err error) {
 			s.pos = pos
 			return k, false, nil
 		}
-		s.pos = pos + len(m.gap.q)
-		if m.child < 0 {
+		pos += len(m.gap.q)
+		c := m.node
+		if c != nil && c.sc != nil && pos < len(b) && b[pos] == '"' { // a string, member's first case, without its calls
+			if end, ok := c.sc.appendJSON(b, pos); ok {
+				pos = end
+				continue
+			}
+		}
+		s.pos = pos
+		if c == nil {
 			err = s.skip(nil, depth+1)
 		} else {
-			err = n.children[m.child].member(s, depth)
+			err = c.member(s, depth)
 		}
 		if err != nil {
 			return k + 1, true, err
 		}
 		pos = s.pos
 	}
+	s.pos = pos
 	if !sh.end.at(b, pos) {
-		s.pos = pos
 		return len(sh.members), false, nil
 	}
 	s.pos = pos + len(sh.end.q)
@@ -70,7 +79,11 @@ func (n *node) learnShape(b []byte, end int) {
 	off := 0
 	for _, r := range n.rec[:last] {
 		l := r.value - r.gap
-		sh.members = append(sh.members, shapeMember{gap: newLiteral(sh.buf[off : off+l : off+l]), child: r.child})
+		m := shapeMember{gap: newLiteral(sh.buf[off : off+l : off+l]), child: r.child}
+		if r.child >= 0 {
+			m.node = n.children[r.child]
+		}
+		sh.members = append(sh.members, m)
 		off += l
 	}
 	sh.end = newLiteral(sh.buf[off:])
