@@ -153,3 +153,60 @@ func TestNestedColumns(t *testing.T) {
 		t.Fatalf("%d rows, want %d", at, len(msgs))
 	}
 }
+
+// TestAppendJSONReadsAsStr checks the one-pass scan and copy against str on strings of every length up to past
+// three words, with a quote, a backslash, a control character, multi-byte or invalid UTF-8 at every position, and
+// the message ending right after the string or inside it: appendJSON appends what str returns, or declines
+// (appending nothing) where str reports an error or must unescape.
+func TestAppendJSONReadsAsStr(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	c := &strCol{mem: mem, dt: arrow.BinaryTypes.String}
+	defer c.release()
+	specials := []string{"", `\"`, `\\`, `\n`, `\u00e9`, "\x01", "é", "😀", "\xff", "\xc3", `"`}
+	var want [][]byte
+	declined := 0
+	for n := range 28 {
+		for _, sp := range specials {
+			for at := 0; at <= n; at += max(1, n/5) {
+				body := strings.Repeat("a", at) + sp + strings.Repeat("b", n-at)
+				for _, after := range []string{"", `, "next": 1}`, "}"} {
+					msg := []byte(`"` + body + `"` + after)
+					if after == "" && sp == `"` {
+						msg = msg[:len(msg)-1] // unterminated
+					}
+					var s jscan
+					s.reset(msg)
+					v, err := s.str()
+					c.reserve(1, len(msg)+16)
+					before := c.n
+					end, ok := c.appendJSON(msg, 0)
+					switch {
+					case ok && (err != nil || end != s.pos):
+						t.Fatalf("%q: appendJSON took it (end %d), str: %q %v (end %d)", msg, end, v, err, s.pos)
+					case ok:
+						want = append(want, bytes.Clone(v))
+					case c.n != before:
+						t.Fatalf("%q: declined but appended", msg)
+					case err == nil && !bytes.Contains(msg[:s.pos], []byte(`\`)):
+						t.Fatalf("%q: declined a plain string str reads as %q", msg, v)
+					default:
+						declined++
+					}
+				}
+			}
+		}
+	}
+	d := c.finish()
+	got := array.MakeFromData(d)
+	d.Release()
+	defer got.Release()
+	if got.Len() != len(want) || declined == 0 {
+		t.Fatalf("%d values appended, want %d; %d declined", got.Len(), len(want), declined)
+	}
+	for i, w := range want {
+		if v := got.(*array.String).Value(i); v != string(w) {
+			t.Fatalf("value %d: %q, want %q", i, v, w)
+		}
+	}
+}
