@@ -22,6 +22,7 @@ type Grouper struct {
 
 	seen map[key]int32
 	n    int32
+	keys []int64 // the buffer Start hands out
 }
 
 // key is a combination of key values: the group of the columns before, this column's key, and whether the
@@ -32,10 +33,12 @@ type key struct {
 	null bool
 }
 
-// Start begins a batch of rows rows, all in one group.
-func (g *Grouper) Start(rows int) {
+// Start begins a batch of rows rows, all in one group, and returns a buffer of rows keys for the caller to fill
+// before each Refine (reused from batch to batch).
+func (g *Grouper) Start(rows int) []int64 {
 	if cap(g.Group) < rows {
 		g.Group = make([]int32, rows)
+		g.keys = make([]int64, rows)
 	}
 	g.Group = g.Group[:rows]
 	clear(g.Group)
@@ -43,6 +46,7 @@ func (g *Grouper) Start(rows int) {
 	if g.seen == nil {
 		g.seen = map[key]int32{}
 	}
+	return g.keys[:rows]
 }
 
 // Refine splits the current groups by one column: keys[i] is row i's key, null(i) tells whether row i is null

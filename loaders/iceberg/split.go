@@ -328,11 +328,7 @@ func timeKeys(dt arrow.DataType, t iceberg.Transform) func(*specSplitter, arrow.
 // split groups the rows of rec by Iceberg partition and returns the number of groups; s.groups describes them.
 func (s *specSplitter) split(rec arrow.RecordBatch) int {
 	n := int(rec.NumRows())
-	if cap(s.keys) < n {
-		s.keys = make([]int64, n)
-	}
-	s.keys = s.keys[:n]
-	s.groups.Start(n)
+	s.keys = s.groups.Start(n)
 	for _, f := range s.fields {
 		if f.constant {
 			continue

@@ -84,11 +84,7 @@ func newSplitter(schema *arrow.Schema, partitionBy []string) *splitter {
 // them.
 func (s *splitter) split(rec arrow.RecordBatch) int {
 	n := int(rec.NumRows())
-	if cap(s.keys) < n {
-		s.keys = make([]int64, n)
-	}
-	s.keys = s.keys[:n]
-	s.groups.Start(n)
+	s.keys = s.groups.Start(n)
 	for _, ci := range s.cols {
 		col := rec.Column(ci)
 		if !groupby.IntKeys(col, s.keys) && !s.dict.StringKeys(col, s.keys) {
