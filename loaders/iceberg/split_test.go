@@ -236,15 +236,7 @@ func TestDirectWriterMatchesIcebergGo(t *testing.T) {
 			if err != nil || dw == nil {
 				t.Fatalf("no direct writer for the table: %v", err)
 			}
-			for _, b := range batches {
-				if err := dw.write(ctx, b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			ours, err := dw.close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			ours := writeAll(t, dw, batches)
 
 			assertFilesAsIcebergGo(t, mem, tbl, ordersSchema(), batches, ours)
 			if len(ours) < 2 && len(spec) > 0 {
@@ -295,8 +287,15 @@ func TestDirectWriterConvertsInput(t *testing.T) {
 	if dw.taskSchema == nil {
 		t.Fatal("reordered input taken as the file's columns")
 	}
+	ours := writeAll(t, dw, batches)
+	assertFilesAsIcebergGo(t, mem, tbl, input, batches, ours)
+}
+
+// writeAll writes batches through dw and returns the data files it closes with.
+func writeAll(t *testing.T, dw *directWriter, batches []arrow.RecordBatch) []iceberg.DataFile {
+	t.Helper()
 	for _, b := range batches {
-		if err := dw.write(ctx, b); err != nil {
+		if err := dw.write(t.Context(), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -304,7 +303,7 @@ func TestDirectWriterConvertsInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertFilesAsIcebergGo(t, mem, tbl, input, batches, ours)
+	return ours
 }
 
 // assertFilesAsIcebergGo writes batches (of schema) into tbl with iceberg-go's table.WriteRecords and checks
