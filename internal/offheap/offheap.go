@@ -25,7 +25,7 @@ const DefaultMinSize = 64 << 10
 const maxSpare = 32 << 20
 
 // Allocator hands out buffers of at least minSize bytes from anonymous private mappings and smaller ones from
-// the Go allocator. Free of a mapped buffer unmaps it, or keeps it for the next buffer of its size, so a buffer
+// the Go allocator. Free of a mapped buffer unmaps it, or keeps it for a next buffer of about its size, so a buffer
 // must not be touched after it is released. Arrow's reference counting guarantees that for code that releases
 // what it retains; the test suites
 // run on a guarded allocator (NewGuarded) so that a stage that keeps a slice past Release fails loudly there

@@ -118,7 +118,8 @@ func TestGuardedFaultsAfterFree(t *testing.T) {
 // read keeps the compiler from dropping the read the guarded test expects to fault.
 var read byte
 
-// A released mapping serves the next buffer of its size, zeroed like a new one; past maxSpare, releases unmap.
+// A released mapping serves the next buffer of its size, zeroed like a new one; past maxSpare, the oldest kept are
+// unmapped.
 func TestReleasedMappingsAreReusedZeroed(t *testing.T) {
 	a := New(0)
 	b := a.Allocate(DefaultMinSize)
