@@ -10,13 +10,12 @@ build:
 	$(GO) build -o $(BIN) ./cmd/jetflow
 
 # DuckDB (an npm package) is the independent Parquet reader tests check loaders with; after this, tests need no
-# network. npm ci installs exactly the lock file, but refuses it when the registry lacks some of
-# @duckdb/node-bindings' per-platform optional packages (a mirror that carries only linux-x64 does), so it falls
-# back to npm install, which installs the same pinned versions from the same lock without rewriting it.
+# network. npm ci installs exactly the lock file, which locks every platform's optional DuckDB bindings (npm ci
+# refuses a lock without them; testkit's TestDuckDBLockFileIsComplete keeps it so) and installs this platform's.
 test-deps: $(DUCKDB)/node_modules/.package-lock.json
 
 $(DUCKDB)/node_modules/.package-lock.json: $(DUCKDB)/package.json $(DUCKDB)/package-lock.json
-	cd $(DUCKDB) && { $(NPM) ci --no-audit --no-fund || $(NPM) install --no-save --no-audit --no-fund; }
+	cd $(DUCKDB) && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
 test: test-deps build
