@@ -76,6 +76,13 @@ func TestCLICommands(t *testing.T) {
 			[]string{"3 committed"}, nil, nil},
 		{"run --stream on bounded", []string{"run", "pipes/ok.yaml", "--stream"}, exitError, nil, []string{"bounded source: run it without --stream"}, nil},
 		{"run bad workers", []string{"run", "pipes/ok.yaml", "--workers", "0"}, exitInvalid, nil, []string{"--workers 0"}, nil},
+		{"mistyped flag", []string{"run", "pipes/ok.yaml", "--wrokers", "2"}, exitInvalid, nil,
+			[]string{"Usage: jetflow run FILE", "  --workers N", "unknown flag --wrokers: did you mean --workers?"},
+			[]string{"flag provided but not defined", "\n  -workers"}},
+		{"unknown flag", []string{"plan", "pipes/ok.yaml", "--colour"}, exitInvalid, nil,
+			[]string{"unknown flag --colour (the flags are listed above)"}, nil},
+		{"flag without value", []string{"plan", "pipes/ok.yaml", "--run"}, exitInvalid, nil, []string{"flag --run needs a value"}, nil},
+		{"flag help", []string{"run", "--help"}, exitOK, nil, []string{"Usage: jetflow run", "  --force\n", "Examples:"}, nil},
 		{"run invalid pipeline", []string{"run", "pipes/bad.yaml"}, exitInvalid, nil, []string{"unknown consumer type"}, nil},
 		{"bad log format", []string{"plan", "pipes/ok.yaml", "--log-format", "xml"}, exitInvalid, nil, []string{"--log-format \"xml\""}, nil},
 	}
@@ -97,7 +104,7 @@ func TestCLICommands(t *testing.T) {
 		}
 		for _, w := range tt.notInOut {
 			if strings.Contains(stdout+stderr, w) {
-				t.Errorf("%s: output shows %q, a value from the environment", tt.name, w)
+				t.Errorf("%s: output shows %q, which it must not (a value from the environment, or Go's raw flag text)", tt.name, w)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	_ "github.com/jetflow-dev/jetflow/builtin" // every stage type shipped with jetflow
 	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/internal/suggest"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
@@ -51,13 +53,14 @@ func (c *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, withCode(exitInvalid, fmt.Errorf("--log-format %q: want text or json", c.logFormat))
 }
 
-// newFlagSet makes a flag set whose --help prints the command's usage and examples.
+// newFlagSet makes a flag set whose --help prints the command's usage, flags and examples. Flags are shown as
+// the README writes them (--workers N); Go's own messages are kept out, parseArgs says what went wrong.
 func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: jetflow %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 		if examples != "" {
 			fmt.Fprintf(stderr, "\nExamples:\n%s", examples)
 		}
@@ -65,7 +68,26 @@ func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet
 	return fs
 }
 
-// parseArgs parses flags placed before or after the positional arguments, as users type them.
+// printFlags lists a flag set's flags with two dashes, a placeholder for their value and their default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + cmp.Or(flagPlaceholders[arg], strings.ToUpper(arg))
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
+}
+
+// flagPlaceholders name a flag's value by what it is rather than by its Go type.
+var flagPlaceholders = map[string]string{"int": "N", "string": "VALUE", "duration": "DURATION", "float": "NUMBER"}
+
+// parseArgs parses flags placed before or after the positional arguments, as users type them. A flag it does
+// not know is named with two dashes, with the nearest known flag when it looks like a typo, after the usage.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
@@ -73,7 +95,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if err == flag.ErrHelp {
 				return nil, withCode(exitOK, errQuiet)
 			}
-			return nil, withCode(exitInvalid, errQuiet)
+			return nil, withCode(exitInvalid, flagError(fs, err)) // the flag package printed the usage
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -82,6 +104,25 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// flagError rewrites the flag package's message for the README's double-dash style.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var known []string
+		fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
+		if best, ok := suggest.Closest(name, known); ok {
+			return fmt.Errorf("unknown flag --%s: did you mean --%s?", name, best)
+		}
+		return fmt.Errorf("unknown flag --%s (the flags are listed above)", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("flag --%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	// "invalid value "x" for flag -workers: ..." keeps its text, with the flag written as the README does.
+	return errors.New(strings.Replace(msg, " for flag -", " for flag --", 1))
 }
 
 // parseAndLoad parses a command's flags and its one pipeline file argument, makes the logger and loads the
