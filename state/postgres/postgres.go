@@ -278,7 +278,7 @@ func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status sta
 	return s.wrap("record failure of partition "+id, err)
 }
 
-func scanPgPartition(row pgx.Row) (state.Partition, error) {
+func scanPgPartition(row state.Scanner) (state.Partition, error) {
 	var p state.Partition
 	var status string
 	var lease, started, finished pgtype.Timestamptz
@@ -308,15 +308,8 @@ func (s *Store) List(ctx context.Context, pipeline, runLabel string) ([]state.Pa
 		return nil, s.wrap("list partitions", err)
 	}
 	defer rows.Close()
-	var out []state.Partition
-	for rows.Next() {
-		p, err := scanPgPartition(rows)
-		if err != nil {
-			return nil, s.wrap("list partitions", err)
-		}
-		out = append(out, p)
-	}
-	return out, s.wrap("list partitions", rows.Err())
+	out, err := state.Collect(rows, scanPgPartition)
+	return out, s.wrap("list partitions", err)
 }
 
 // Reset implements state.Store.

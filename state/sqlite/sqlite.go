@@ -196,7 +196,7 @@ func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status sta
 
 const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error`
 
-func scanPartition(row interface{ Scan(...any) error }) (state.Partition, error) {
+func scanPartition(row state.Scanner) (state.Partition, error) {
 	var p state.Partition
 	var status string
 	var lease, started, finished int64
@@ -227,15 +227,8 @@ func (s *Store) List(ctx context.Context, pipeline, runLabel string) ([]state.Pa
 		return nil, s.wrap("list partitions", err)
 	}
 	defer rows.Close()
-	var out []state.Partition
-	for rows.Next() {
-		p, err := scanPartition(rows)
-		if err != nil {
-			return nil, s.wrap("list partitions", err)
-		}
-		out = append(out, p)
-	}
-	return out, s.wrap("list partitions", rows.Err())
+	out, err := state.Collect(rows, scanPartition)
+	return out, s.wrap("list partitions", err)
 }
 
 // Reset implements state.Store.
@@ -266,26 +259,23 @@ func (s *Store) Reset(ctx context.Context, pipeline, runLabel string, ids []stri
 
 // Checkpoint implements state.Store.
 func (s *Store) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
-	var cp string
-	err := s.db.QueryRowContext(ctx, `SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND lane = ?`, pipeline, lane).Scan(&cp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, s.wrap("read checkpoint", err)
-	}
-	return cp, true, nil
+	return s.text(ctx, "read checkpoint", `SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND lane = ?`, pipeline, lane)
 }
 
 // Watermark implements state.Store.
 func (s *Store) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+	return s.text(ctx, "read watermark", `SELECT value FROM watermarks WHERE pipeline = ? AND name = ?`, pipeline, name)
+}
+
+// text reads the one text value query selects; ok is false when there is no row.
+func (s *Store) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM watermarks WHERE pipeline = ? AND name = ?`, pipeline, name).Scan(&v)
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, s.wrap("read watermark", err)
+		return "", false, s.wrap(op, err)
 	}
 	return v, true, nil
 }
