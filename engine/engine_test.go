@@ -18,13 +18,14 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 )
 
 var day = stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
 
-func openStore(t *testing.T) *state.SQLite {
+func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	s, err := state.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,3 +94,26 @@ type Store interface {
 	SetWatermark(ctx context.Context, pipeline, name, value string) error
 	Close() error
 }
+
+// Scanner is one row of a query's result, as database/sql and pgx both give it.
+type Scanner interface{ Scan(dest ...any) error }
+
+// Rows is a query's result, as database/sql and pgx both give it.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect reads every row of rows with scan: the partitions a backend's List returns.
+func Collect(rows Rows, scan func(Scanner) (Partition, error)) ([]Partition, error) {
+	var out []Partition
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/stores"
 )
 
 // commonFlags are the flags every command that loads a pipeline takes.
@@ -212,25 +213,19 @@ func dirOf(file string) string {
 func (l *loaded) job() *engine.Job { return l.p.Job(l.built) }
 
 func (l *loaded) openState(ctx context.Context, override string) (state.Store, error) {
-	switch l.p.State.Type {
-	case "", "sqlite":
-		path := l.p.State.Path
-		if override != "" {
-			path = override
-		}
-		s, err := state.OpenSQLite(ctx, path)
-		if err != nil {
-			return nil, withCode(exitError, err)
-		}
-		return s, nil
-	case "postgres":
-		s, err := state.OpenPostgres(ctx, l.p.State.DSN.Reveal(), state.PostgresSchema(l.p.State.Schema))
-		if err != nil {
-			return nil, withCode(exitError, err)
-		}
-		return s, nil
+	cfg := stores.Config{Type: l.p.State.Type, Path: l.p.State.Path, DSN: l.p.State.DSN.Reveal(), Schema: l.p.State.Schema}
+	if override != "" {
+		cfg.Path = override
 	}
-	return nil, withCode(exitInvalid, fmt.Errorf("%s: state.type %q is not known; use sqlite or postgres", l.p.File, l.p.State.Type))
+	s, err := stores.Open(ctx, cfg)
+	var unknown *stores.UnknownTypeError
+	switch {
+	case errors.As(err, &unknown):
+		return nil, withCode(exitInvalid, fmt.Errorf("%s: %w", l.p.File, err))
+	case err != nil:
+		return nil, withCode(exitError, err)
+	}
+	return s, nil
 }
 
 // parseRun picks the run instance: --run if given, else the last complete one.

@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 )
 
 // blockResult implements ch-go's proto.Result: ch-go reads the packet framing and decompresses, and calls
@@ -82,19 +84,14 @@ func (b *blockResult) DecodeResult(r *proto.Reader, version int, blk proto.Block
 	return nil
 }
 
-// record hands the decoded block over as a record batch; the caller releases it.
-func (b *blockResult) record(rows int) arrow.RecordBatch {
+// emit hands the decoded block over to out as a batch of rows, and releases it when out returns.
+func (b *blockResult) emit(rows int, out func(arrow.RecordBatch) error) error {
 	for i, n := range b.nodes {
 		d := n.finish()
 		b.arrs[i] = array.MakeFromData(d)
 		d.Release()
 	}
-	rec := array.NewRecordBatch(b.schema, b.arrs, int64(rows))
-	for i, a := range b.arrs {
-		a.Release()
-		b.arrs[i] = nil
-	}
-	return rec
+	return sqlsource.Emit(b.schema, b.arrs, rows, out)
 }
 
 // release drops anything decoded and not handed over, and what the nodes hold (enum dictionaries).
@@ -122,10 +119,7 @@ func decodeNative(mem memory.Allocator, r io.Reader, out func(arrow.RecordBatch)
 		if blk.Rows == 0 {
 			continue
 		}
-		rec := res.record(blk.Rows)
-		err := out(rec)
-		rec.Release()
-		if err != nil {
+		if err := res.emit(blk.Rows, out); err != nil {
 			return res.schema, err
 		}
 	}

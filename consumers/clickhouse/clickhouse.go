@@ -26,6 +26,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -366,11 +367,8 @@ func (c *Consumer) source(ctx context.Context) (*source, error) {
 		if err != nil {
 			return nil, err
 		}
-		if used && c.cfg.Partition.Column == "" {
-			return nil, stage.FieldErrorf("partition.column", "the query uses {{ .Partition.Lo }}/{{ .Partition.Hi }}: set partition.column and how to cut it")
-		}
-		if !used && c.cfg.Partition.Column != "" {
-			return nil, stage.FieldErrorf("query", "partition.column is set but the query does not use {{ .Partition.Lo }} and {{ .Partition.Hi }}; every partition would read every row")
+		if err := sqlsource.CheckBoundsUsed(used, c.cfg.Partition.Column); err != nil {
+			return nil, err
 		}
 		probe = "SELECT * FROM (" + body + ") LIMIT 0"
 	} else {
@@ -497,34 +495,25 @@ func literal(k partKind, v any) (string, error) {
 // render executes the query template with the partition's bounds as literals; used says whether the template
 // referred to them.
 func (c *Consumer) render(p stage.Partition, k partKind) (sql string, used bool, err error) {
-	b := &bounds{k: k, lo: p.Lo, hi: p.Hi}
-	var sb strings.Builder
-	if err := c.tmpl.Execute(&sb, map[string]any{"Partition": b}); err != nil {
-		return "", false, stage.FieldErrorf("query", "template: %v (the query sees .Partition.Lo and .Partition.Hi)", err)
+	var litErr error
+	lit := func(v any) func() string {
+		return func() string {
+			used = true
+			s, err := literal(k, v)
+			if err != nil && litErr == nil {
+				litErr = err
+			}
+			return s
+		}
 	}
-	if b.err != nil {
-		return "", false, fmt.Errorf("clickhouse: partition %s: %w", p.Key, b.err)
+	body, err := sqlsource.Render(c.tmpl, lit(p.Lo), lit(p.Hi))
+	if err != nil {
+		return "", false, err
 	}
-	return strings.TrimRight(strings.TrimSpace(sb.String()), ";"), b.used, nil
-}
-
-// bounds renders {{ .Partition.Lo }} and {{ .Partition.Hi }} as literals.
-type bounds struct {
-	k      partKind
-	lo, hi any
-	used   bool
-	err    error
-}
-
-func (b *bounds) Lo() string { return b.lit(b.lo) }
-func (b *bounds) Hi() string { return b.lit(b.hi) }
-func (b *bounds) lit(v any) string {
-	b.used = true
-	s, err := literal(b.k, v)
-	if err != nil && b.err == nil {
-		b.err = err
+	if litErr != nil {
+		return "", false, fmt.Errorf("clickhouse: partition %s: %w", p.Key, litErr)
 	}
-	return s
+	return strings.TrimRight(strings.TrimSpace(body), ";"), used, nil
 }
 
 // sql is the SELECT of one partition.
@@ -558,11 +547,6 @@ func (c *Consumer) sql(src *source, p stage.Partition) (string, error) {
 	return src.body + " WHERE " + col + " >= " + lo + " AND " + col + " < " + hi + c.settings, nil
 }
 
-// outError carries the receiver's error through ch-go so Read returns it unwrapped.
-type outError struct{ err error }
-
-func (e *outError) Error() string { return e.err.Error() }
-
 // Read streams the partition's rows: each Native block the server sends becomes one Arrow batch.
 func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.RecordBatch) error) error {
 	if err := ctx.Err(); err != nil {
@@ -587,7 +571,6 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	res := newBlockResult(pl)
 	defer res.release()
 	var rows, blocks int64
-	var fail *outError
 	err = client.Do(ctx, ch.Query{Body: sql, Result: res, OnResult: func(ctx context.Context, blk proto.Block) error {
 		if blk.Rows == 0 {
 			if !res.schema.Equal(src.schema) {
@@ -595,25 +578,18 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 			}
 			return nil
 		}
-		rec := res.record(blk.Rows)
-		err := out(rec)
-		rec.Release()
-		if err != nil {
-			fail = &outError{err}
-			return fail
+		if err := res.emit(blk.Rows, out); err != nil {
+			return &sqlsource.OutError{Err: err}
 		}
 		rows += int64(blk.Rows)
 		blocks++
 		return nil
 	}})
 	if err != nil {
-		switch {
-		case fail != nil:
-			return fail.err
-		case ctx.Err() != nil:
-			return fmt.Errorf("clickhouse: partition %s stopped after %d rows: %w", p.Key, rows, ctx.Err())
+		if err, ok := sqlsource.Stopped(ctx, "clickhouse", p.Key, rows, err); ok {
+			return err
 		}
-		return c.queryErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, rows), err)
+		return c.queryErr(sqlsource.ReadFailed(p.Key, rows), err)
 	}
 	c.log.Debug("clickhouse: partition read", "addr", c.cfg.Addr, "partition", p.Key, "rows", rows, "blocks", blocks, "took", time.Since(started))
 	return nil

@@ -52,34 +52,11 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 	if err != nil {
 		return nil, columnErr(name, typ, "%v", err)
 	}
-	fixed := func(dt arrow.FixedWidthDataType) (node, error) {
-		return &fixedNode{mem: mem, dt: dt, width: dt.BitWidth() / 8}, nil
+	if mk, ok := plainNodes[t.name]; ok && len(t.args) == 0 {
+		return mk(mem), nil
 	}
+	fixed := func(dt arrow.FixedWidthDataType) (node, error) { return fixedOf(dt)(mem), nil }
 	switch t.name {
-	case "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64", "Float32", "Float64":
-		if len(t.args) > 0 {
-			break
-		}
-		return fixed(map[string]arrow.FixedWidthDataType{
-			"Int8": &arrow.Int8Type{}, "UInt8": &arrow.Uint8Type{},
-			"Int16": &arrow.Int16Type{}, "UInt16": &arrow.Uint16Type{},
-			"Int32": &arrow.Int32Type{}, "UInt32": &arrow.Uint32Type{},
-			"Int64": &arrow.Int64Type{}, "UInt64": &arrow.Uint64Type{},
-			"Float32": &arrow.Float32Type{}, "Float64": &arrow.Float64Type{},
-		}[t.name])
-	case "Int128":
-		// Widened: Int128 reaches 39 digits, one more than decimal128 declares.
-		return &widenNode{mem: mem, dt: &arrow.Decimal256Type{Precision: 39, Scale: 0}, in: 16, conv: i128ToDec256}, nil
-	case "Int256":
-		return fixed(&arrow.Decimal256Type{Precision: 76, Scale: 0})
-	case "UInt128":
-		return &widenNode{mem: mem, dt: &arrow.Decimal256Type{Precision: 39, Scale: 0}, in: 16, conv: u128ToDec256}, nil
-	case "UInt256":
-		return fixed(&arrow.FixedSizeBinaryType{ByteWidth: 32})
-	case "Bool":
-		return &boolNode{mem: mem}, nil
-	case "String":
-		return &stringNode{mem: mem}, nil
 	case "FixedString":
 		if len(t.args) != 1 {
 			break
@@ -89,12 +66,6 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 			return nil, columnErr(name, typ, "bad length %q", t.args[0])
 		}
 		return fixed(&arrow.FixedSizeBinaryType{ByteWidth: n})
-	case "UUID":
-		return &uuidNode{fixedNode{mem: mem, dt: &arrow.FixedSizeBinaryType{ByteWidth: 16}, width: 16}}, nil
-	case "Date":
-		return &widenNode{mem: mem, dt: arrow.FixedWidthTypes.Date32, in: 2, conv: dateToDate32}, nil
-	case "Date32":
-		return fixed(arrow.FixedWidthTypes.Date32)
 	case "DateTime":
 		tz := "UTC"
 		if len(t.args) == 1 {
@@ -131,12 +102,6 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 		return decimalNode(mem, name, t)
 	case "Enum8", "Enum16":
 		return newEnumNode(mem, name, t)
-	case "IPv4":
-		return &ipNode{stringNode: stringNode{mem: mem}, width: 4}, nil
-	case "IPv6":
-		return &ipNode{stringNode: stringNode{mem: mem}, width: 16}, nil
-	case "Nothing":
-		return &nothingNode{mem: mem}, nil
 	case "Nullable":
 		if len(t.args) != 1 {
 			break
@@ -206,6 +171,40 @@ func newNode(mem memory.Allocator, name, typ string) (node, error) {
 	}
 	return nil, columnErr(name, typ, "type not supported; see the type table in consumers/clickhouse/README.md "+
 		"(CAST the column in a query: to one that is, e.g. toString(x))")
+}
+
+// plainNodes builds the node of each type that takes no arguments.
+var plainNodes = map[string]func(mem memory.Allocator) node{
+	"Int8": fixedOf(&arrow.Int8Type{}), "UInt8": fixedOf(&arrow.Uint8Type{}),
+	"Int16": fixedOf(&arrow.Int16Type{}), "UInt16": fixedOf(&arrow.Uint16Type{}),
+	"Int32": fixedOf(&arrow.Int32Type{}), "UInt32": fixedOf(&arrow.Uint32Type{}),
+	"Int64": fixedOf(&arrow.Int64Type{}), "UInt64": fixedOf(&arrow.Uint64Type{}),
+	"Float32": fixedOf(&arrow.Float32Type{}), "Float64": fixedOf(&arrow.Float64Type{}),
+	// Widened: Int128 reaches 39 digits, one more than decimal128 declares.
+	"Int128":  widenOf(&arrow.Decimal256Type{Precision: 39, Scale: 0}, 16, i128ToDec256),
+	"UInt128": widenOf(&arrow.Decimal256Type{Precision: 39, Scale: 0}, 16, u128ToDec256),
+	"Int256":  fixedOf(&arrow.Decimal256Type{Precision: 76, Scale: 0}),
+	"UInt256": fixedOf(&arrow.FixedSizeBinaryType{ByteWidth: 32}),
+	"Bool":    func(mem memory.Allocator) node { return &boolNode{mem: mem} },
+	"String":  func(mem memory.Allocator) node { return &stringNode{mem: mem} },
+	"UUID": func(mem memory.Allocator) node {
+		return &uuidNode{fixedNode{mem: mem, dt: &arrow.FixedSizeBinaryType{ByteWidth: 16}, width: 16}}
+	},
+	"Date":    widenOf(arrow.FixedWidthTypes.Date32, 2, dateToDate32),
+	"Date32":  fixedOf(arrow.FixedWidthTypes.Date32),
+	"IPv4":    func(mem memory.Allocator) node { return &ipNode{stringNode: stringNode{mem: mem}, width: 4} },
+	"IPv6":    func(mem memory.Allocator) node { return &ipNode{stringNode: stringNode{mem: mem}, width: 16} },
+	"Nothing": func(mem memory.Allocator) node { return &nothingNode{mem: mem} },
+}
+
+// fixedOf makes nodes whose values are dt's fixed-width values as they are on the wire.
+func fixedOf(dt arrow.FixedWidthDataType) func(memory.Allocator) node {
+	return func(mem memory.Allocator) node { return &fixedNode{mem: mem, dt: dt, width: dt.BitWidth() / 8} }
+}
+
+// widenOf makes nodes that convert in-byte wire values into dt's with conv.
+func widenOf(dt arrow.FixedWidthDataType, in int, conv func(dst, src []byte)) func(memory.Allocator) node {
+	return func(mem memory.Allocator) node { return &widenNode{mem: mem, dt: dt, in: in, conv: conv} }
 }
 
 // isNullable says whether a node's Arrow values can be null.

@@ -2,21 +2,18 @@ package clickhouse
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/ch-go"
 	"github.com/ClickHouse/ch-go/proto"
 
-	"github.com/jetflow-dev/jetflow/internal/cut"
+	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
-// Partitions cuts the run instance by the partition column:
-//   - no partition: one partition, Key "all", holding every row;
-//   - every / count on a time column: windows of the run instance [start, end), Key col[lo,hi) in RFC 3339;
-//   - step / count on an integer column: ranges over [min, max] of the table; an empty table has none.
+// Partitions cuts the run instance by the partition column (sqlsource.Plan), or lists the table's own partitions
+// (partition.parts).
 func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]stage.Partition, error) {
 	src, err := c.source(ctx)
 	if err != nil {
@@ -26,44 +23,15 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 	if pc.Parts {
 		return c.parts(ctx, run)
 	}
-	if pc.Column == "" {
-		return []stage.Partition{{Key: "all", Run: run}}, nil
+	plan := sqlsource.Plan{Source: "clickhouse", Column: pc.Column, Kind: sqlsource.Time, Type: src.ptype,
+		Every: pc.Every.D(), Step: pc.Step, Count: pc.Count, Precision: time.Second, MinMax: c.minMax}
+	switch src.part {
+	case partInt:
+		plan.Kind = sqlsource.Int
+	case partDate:
+		plan.Kind = sqlsource.Date
 	}
-	var bounds [][2]any
-	if src.part == partInt {
-		if pc.Every > 0 {
-			return nil, stage.FieldErrorf("partition.every", "applies to time columns; %q is %s: use step or count", pc.Column, src.ptype)
-		}
-		lo, hi, ok, err := c.minMax(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, nil
-		}
-		if bounds, err = cut.IntRanges(lo, hi, pc.Step, pc.Count); err != nil {
-			return nil, stage.FieldErrorf("partition.column", "%q: %v", pc.Column, err)
-		}
-	} else {
-		if pc.Step > 0 {
-			return nil, stage.FieldErrorf("partition.step", "applies to integer columns; %q is %s: use every or count", pc.Column, src.ptype)
-		}
-		if run.End.IsZero() || !run.End.After(run.Start) {
-			return nil, fmt.Errorf("clickhouse: partition.column %q is a time: the run instance %q needs a start and an end (a run_instance with every:)", pc.Column, run.Label)
-		}
-		step := cut.Step(run.Start, run.End, pc.Every.D(), pc.Count, time.Second)
-		if src.part == partDate && step%(24*time.Hour) != 0 {
-			return nil, stage.FieldErrorf("partition", "column %q is %s: windows must be whole days, not %s", pc.Column, src.ptype, step)
-		}
-		if bounds, err = cut.Windows(run.Start, run.End, step, pc.Count); err != nil {
-			return nil, stage.FieldErrorf("partition", "%v", err)
-		}
-	}
-	parts := make([]stage.Partition, len(bounds))
-	for i, b := range bounds {
-		parts[i] = stage.Partition{Key: cut.Key(pc.Column, b[0], b[1]), Index: i, Lo: b[0], Hi: b[1], Run: run}
-	}
-	return parts, nil
+	return plan.Partitions(ctx, run)
 }
 
 // parts lists the table's own partitions (active parts' partition ids), in order.

@@ -192,24 +192,36 @@ func compile(seed int64, cols []parsedColumn, run stage.RunInstance) ([]column, 
 	return out, nil
 }
 
-func intRange(id arrow.Type) (lo, hi float64) {
-	switch id {
-	case arrow.INT8:
-		return math.MinInt8, math.MaxInt8
-	case arrow.INT16:
-		return math.MinInt16, math.MaxInt16
-	case arrow.INT32, arrow.DATE32, arrow.TIME32:
-		return math.MinInt32, math.MaxInt32
-	case arrow.UINT8:
-		return 0, math.MaxUint8
-	case arrow.UINT16:
-		return 0, math.MaxUint16
-	case arrow.UINT32:
-		return 0, math.MaxUint32
-	case arrow.UINT64:
-		return 0, math.MaxUint64
+// intLimit is the range of an integer type, or of a type stored as one.
+type intLimit struct {
+	min int64
+	max uint64
+}
+
+// intLimits holds the types whose range is not int64's.
+var intLimits = map[arrow.Type]intLimit{
+	arrow.INT8: {math.MinInt8, math.MaxInt8}, arrow.INT16: {math.MinInt16, math.MaxInt16},
+	arrow.INT32: {math.MinInt32, math.MaxInt32}, arrow.DATE32: {math.MinInt32, math.MaxInt32}, arrow.TIME32: {math.MinInt32, math.MaxInt32},
+	arrow.UINT8: {0, math.MaxUint8}, arrow.UINT16: {0, math.MaxUint16}, arrow.UINT32: {0, math.MaxUint32}, arrow.UINT64: {0, math.MaxUint64},
+}
+
+func limitOf(id arrow.Type) intLimit {
+	if l, ok := intLimits[id]; ok {
+		return l
 	}
-	return math.MinInt64, math.MaxInt64
+	return intLimit{math.MinInt64, math.MaxInt64}
+}
+
+// intRange is the smallest and largest value of an integer type, as float64.
+func intRange(id arrow.Type) (lo, hi float64) {
+	l := limitOf(id)
+	return float64(l.min), float64(l.max)
+}
+
+// intBits is the smallest and largest value of an integer type as 64-bit patterns.
+func intBits(id arrow.Type) (lo, hi uint64) {
+	l := limitOf(id)
+	return uint64(l.min), l.max
 }
 
 // compileNode builds the generator of a value of type dt. c carries the column's settings, which apply to the
@@ -282,22 +294,17 @@ func compileNode(dt arrow.DataType, c Column, path string, seed uint64, run stag
 	}
 
 	switch t := dt.(type) {
-	case *arrow.Int8Type:
-		return intNode[int8](dt, c, valSeed, ints)
-	case *arrow.Int16Type:
-		return intNode[int16](dt, c, valSeed, ints)
-	case *arrow.Int32Type:
-		return intNode[int32](dt, c, valSeed, ints)
-	case *arrow.Int64Type:
-		return intNode[int64](dt, c, valSeed, ints)
-	case *arrow.Uint8Type:
-		return intNode[uint8](dt, c, valSeed, ints)
-	case *arrow.Uint16Type:
-		return intNode[uint16](dt, c, valSeed, ints)
-	case *arrow.Uint32Type:
-		return intNode[uint32](dt, c, valSeed, ints)
-	case *arrow.Uint64Type:
-		return intNode[uint64](dt, c, valSeed, ints)
+	case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type,
+		*arrow.Uint8Type, *arrow.Uint16Type, *arrow.Uint32Type, *arrow.Uint64Type:
+		lo, hi := intRange(dt.ID())
+		if c.Sequence {
+			lo = 0
+		}
+		base, span, err := ints(lo, hi, 1, 1)
+		if err != nil {
+			return nil, err
+		}
+		return intGens[dt.ID()](dt, valSeed, base, span, 1, c.Sequence), nil
 
 	case *arrow.Float16Type, *arrow.Float32Type, *arrow.Float64Type:
 		lo, hi := defaultFloatMin, defaultFloatMax
@@ -378,10 +385,11 @@ func compileNode(dt arrow.DataType, c Column, path string, seed uint64, run stag
 		if err != nil {
 			return nil, err
 		}
-		if dt.ID() == arrow.DATE32 {
-			return &intGen[int32]{dt: dt, seed: valSeed, base: base, span: span, mul: 1}, nil
+		mul := uint64(1) // days
+		if dt.ID() == arrow.DATE64 {
+			mul = uint64(daySeconds * 1000) // milliseconds
 		}
-		return &intGen[int64]{dt: dt, seed: valSeed, base: base, span: span, mul: uint64(daySeconds * 1000)}, nil
+		return intGens[dt.ID()](dt, valSeed, base, span, mul, false), nil
 
 	case *arrow.TimestampType:
 		per := perSecond(t.Unit)
@@ -393,28 +401,16 @@ func compileNode(dt arrow.DataType, c Column, path string, seed uint64, run stag
 		if err != nil {
 			return nil, err
 		}
-		return &intGen[int64]{dt: dt, seed: valSeed, base: base, span: span, mul: 1}, nil
+		return intGens[dt.ID()](dt, valSeed, base, span, 1, false), nil
 
-	case *arrow.Time32Type:
-		base, span, err := ints(0, float64(daySeconds*perSecond(t.Unit)-1), float64(perSecond(t.Unit)), 1)
+	case *arrow.Time32Type, *arrow.Time64Type, *arrow.DurationType:
+		// Times of day, and durations of up to a day.
+		per := perSecond(dt.(arrow.TemporalWithUnit).TimeUnit())
+		base, span, err := ints(0, float64(daySeconds*per-1), float64(per), 1)
 		if err != nil {
 			return nil, err
 		}
-		return &intGen[int32]{dt: dt, seed: valSeed, base: base, span: span, mul: 1}, nil
-
-	case *arrow.Time64Type:
-		base, span, err := ints(0, float64(daySeconds*perSecond(t.Unit)-1), float64(perSecond(t.Unit)), 1)
-		if err != nil {
-			return nil, err
-		}
-		return &intGen[int64]{dt: dt, seed: valSeed, base: base, span: span, mul: 1}, nil
-
-	case *arrow.DurationType:
-		base, span, err := ints(0, float64(daySeconds*perSecond(t.Unit)-1), float64(perSecond(t.Unit)), 1)
-		if err != nil {
-			return nil, err
-		}
-		return &intGen[int64]{dt: dt, seed: valSeed, base: base, span: span, mul: 1}, nil
+		return intGens[dt.ID()](dt, valSeed, base, span, 1, false), nil
 
 	case *arrow.ListType, *arrow.LargeListType:
 		lo, hi, err := lengths(defaultMinItems, defaultMaxItems)
@@ -484,34 +480,22 @@ func compileNode(dt arrow.DataType, c Column, path string, seed uint64, run stag
 	return nil, stage.FieldErrorf(path+".type", "the generator cannot make %s values", arrowtype.Format(dt))
 }
 
-func intNode[T integer](dt arrow.DataType, c Column, seed uint64, ints func(lo, hi, num, den float64) (uint64, uint64, error)) (gen, error) {
-	lo, hi := intRange(dt.ID())
-	if c.Sequence {
-		lo = 0
-	}
-	base, span, err := ints(lo, hi, 1, 1)
-	if err != nil {
-		return nil, err
-	}
-	return &intGen[T]{dt: dt, seed: seed, base: base, span: span, mul: 1, sequence: c.Sequence}, nil
+// intGens makes the generator of each type whose values are integers, instantiated for their Go type.
+var intGens = map[arrow.Type]func(dt arrow.DataType, seed, base, span, mul uint64, sequence bool) gen{
+	arrow.INT8: newIntGen[int8], arrow.INT16: newIntGen[int16], arrow.INT32: newIntGen[int32], arrow.INT64: newIntGen[int64],
+	arrow.UINT8: newIntGen[uint8], arrow.UINT16: newIntGen[uint16], arrow.UINT32: newIntGen[uint32], arrow.UINT64: newIntGen[uint64],
+	arrow.DATE32: newIntGen[int32], arrow.DATE64: newIntGen[int64], arrow.TIMESTAMP: newIntGen[int64],
+	arrow.TIME32: newIntGen[int32], arrow.TIME64: newIntGen[int64], arrow.DURATION: newIntGen[int64],
 }
 
+func newIntGen[T integer](dt arrow.DataType, seed, base, span, mul uint64, sequence bool) gen {
+	return &intGen[T]{dt: dt, seed: seed, base: base, span: span, mul: mul, sequence: sequence}
+}
+
+// indexGen draws dictionary indices of integer type dt from [0, size).
 func indexGen(dt arrow.DataType, seed, size uint64) gen {
-	switch dt.ID() {
-	case arrow.INT8:
-		return &intGen[int8]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.INT16:
-		return &intGen[int16]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.INT32:
-		return &intGen[int32]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.UINT8:
-		return &intGen[uint8]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.UINT16:
-		return &intGen[uint16]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.UINT32:
-		return &intGen[uint32]{dt: dt, seed: seed, span: size, mul: 1}
-	case arrow.UINT64:
-		return &intGen[uint64]{dt: dt, seed: seed, span: size, mul: 1}
+	if newGen, ok := intGens[dt.ID()]; ok {
+		return newGen(dt, seed, 0, size, 1, false)
 	}
 	return &intGen[int64]{dt: dt, seed: seed, span: size, mul: 1}
 }
@@ -552,25 +536,4 @@ func toU64(f float64) uint64 {
 		return math.MaxUint64
 	}
 	return uint64(f)
-}
-
-// intBits is the smallest and largest value of an integer type as 64-bit patterns.
-func intBits(id arrow.Type) (lo, hi uint64) {
-	switch id {
-	case arrow.INT8:
-		return toU64(math.MinInt8), math.MaxInt8
-	case arrow.INT16:
-		return toU64(math.MinInt16), math.MaxInt16
-	case arrow.INT32, arrow.DATE32, arrow.TIME32:
-		return toU64(math.MinInt32), math.MaxInt32
-	case arrow.UINT8:
-		return 0, math.MaxUint8
-	case arrow.UINT16:
-		return 0, math.MaxUint16
-	case arrow.UINT32:
-		return 0, math.MaxUint32
-	case arrow.UINT64:
-		return 0, math.MaxUint64
-	}
-	return toU64(math.MinInt64), math.MaxInt64
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -41,7 +42,7 @@ func newDocRunner(t *testing.T, file string, env map[string]string) *docRunner {
 	}
 	lake := t.TempDir()
 	env["LAKE"] = lake
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(lake, "state.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(lake, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/testkit"
 	_ "github.com/jetflow-dev/jetflow/transformers"
 )
@@ -147,7 +147,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if _, err := p.Validate(t.Context(), b, false); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(out, "state.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(out, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

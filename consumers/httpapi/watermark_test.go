@@ -15,7 +15,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
@@ -44,7 +44,7 @@ func TestIncremental(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -52,7 +53,7 @@ func pipelineEngine(t testing.TB, p *pipelines.Pipeline, mem memory.Allocator, s
 
 func tempStore(t testing.TB) state.Store {
 	t.Helper()
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

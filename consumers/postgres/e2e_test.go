@@ -20,6 +20,7 @@ import (
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/faultproxy"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
@@ -268,7 +269,7 @@ func pipelineEngine(t *testing.T, p *pipelines.Pipeline, mem memory.Allocator, s
 // tempStore opens a SQLite state store in the test's temporary directory, closed when the test ends.
 func tempStore(t *testing.T) state.Store {
 	t.Helper()
-	store, err := state.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

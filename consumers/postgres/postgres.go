@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 	"github.com/jetflow-dev/jetflow/internal/cut"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -392,47 +392,28 @@ func partKind(ctx context.Context, col string, oid uint32, res *resolver) (kind,
 	return 0, stage.FieldErrorf("partition.column", "column %q is %s; a partition column is an integer, date, timestamp or timestamptz", col, t.name)
 }
 
-// bound renders a template placeholder as a bind parameter and records which bounds the query uses.
-type bound struct {
-	n         *int
-	lo, hi    int
-	loFirstFn *bool
-}
-
-func (b *bound) Lo() string {
-	if b.lo == 0 {
-		*b.n++
-		b.lo = *b.n
-	}
-	return "$" + strconv.Itoa(b.lo)
-}
-
-func (b *bound) Hi() string {
-	if b.hi == 0 {
-		*b.n++
-		b.hi = *b.n
-	}
-	return "$" + strconv.Itoa(b.hi)
-}
-
 func (c *Consumer) querySource(ctx context.Context, conn *pgx.Conn) (*source, error) {
-	n := 0
-	b := &bound{n: &n}
-	var sb strings.Builder
-	if err := c.tmpl.Execute(&sb, map[string]any{"Partition": b}); err != nil {
-		return nil, stage.FieldErrorf("query", "template: %v (the query sees .Partition.Lo and .Partition.Hi)", err)
+	// Each bound the query uses becomes a bind parameter, numbered in the order the query first uses them.
+	n, lo, hi := 0, 0, 0
+	param := func(i *int) func() string {
+		return func() string {
+			if *i == 0 {
+				n++
+				*i = n
+			}
+			return "$" + strconv.Itoa(*i)
+		}
 	}
-	src := &source{sql: sb.String(), params: n, loFirst: b.lo == 1}
+	sql, err := sqlsource.Render(c.tmpl, param(&lo), param(&hi))
+	if err != nil {
+		return nil, err
+	}
+	src := &source{sql: sql, params: n, loFirst: lo == 1}
 	src.literal = func(lo, hi string) (string, error) {
-		var sb strings.Builder
-		err := c.tmpl.Execute(&sb, map[string]any{"Partition": map[string]string{"Lo": lo, "Hi": hi}})
-		return sb.String(), err
+		return sqlsource.Render(c.tmpl, func() string { return lo }, func() string { return hi })
 	}
-	if n > 0 && c.cfg.Partition.Column == "" {
-		return nil, stage.FieldErrorf("partition.column", "the query uses {{ .Partition.Lo }}/{{ .Partition.Hi }}: set partition.column and how to cut it")
-	}
-	if n == 0 && c.cfg.Partition.Column != "" {
-		return nil, stage.FieldErrorf("query", "partition.column is set but the query does not use {{ .Partition.Lo }} and {{ .Partition.Hi }}; every partition would read every row")
+	if err := sqlsource.CheckBoundsUsed(n > 0, c.cfg.Partition.Column); err != nil {
+		return nil, err
 	}
 	sd, err := conn.PgConn().Prepare(ctx, "", src.sql, nil)
 	if err != nil {
@@ -555,16 +536,13 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 		readErr = c.readExtended(ctx, conn, src, params, p, bt)
 	}
 	if readErr != nil {
-		var fail *outError
-		switch {
-		case errors.As(readErr, &fail):
-			return fail.err // the receiver's error, as is
-		case ctx.Err() != nil:
-			return fmt.Errorf("postgres: partition %s stopped after %d rows: %w", p.Key, bt.rows(), ctx.Err())
-		case errors.As(readErr, new(*decodeError)):
+		if err, ok := sqlsource.Stopped(ctx, "postgres", p.Key, bt.rows(), readErr); ok {
+			return err
+		}
+		if errors.As(readErr, new(*decodeError)) {
 			return stage.Permanent(readErr) // the same rows would not fit the second time either
 		}
-		return c.sourceErr(fmt.Sprintf("partition %s: read failed after %d rows (a retry reads the partition again whole)", p.Key, bt.rows()), readErr)
+		return c.sourceErr(sqlsource.ReadFailed(p.Key, bt.rows()), readErr)
 	}
 	if err := bt.flush(); err != nil {
 		return err
@@ -580,11 +558,6 @@ type decodeError struct{ err error }
 
 func (e *decodeError) Error() string { return e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
-
-// outError carries the receiver's error through the read loop so Read returns it unwrapped.
-type outError struct{ err error }
-
-func (e *outError) Error() string { return e.err.Error() }
 
 // batcher decodes rows into reused builders and emits a batch every batchRows rows.
 type batcher struct {
@@ -638,7 +611,7 @@ func (bt *batcher) endRow(ctx context.Context) error {
 	bt.n++
 	if bt.n == bt.batchRows {
 		if err := bt.flush(); err != nil {
-			return &outError{err}
+			return &sqlsource.OutError{Err: err}
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -658,16 +631,10 @@ func (bt *batcher) flush() error {
 		}
 		bt.arrs[i] = d.b.NewArray()
 	}
-	rec := array.NewRecordBatch(bt.schema, bt.arrs, int64(bt.n))
-	for i, a := range bt.arrs {
-		a.Release()
-		bt.arrs[i] = nil
-	}
+	rows := bt.n
 	bt.total += int64(bt.n)
 	bt.n = 0
-	err := bt.out(rec)
-	rec.Release()
-	if err != nil {
+	if err := sqlsource.Emit(bt.schema, bt.arrs, rows, bt.out); err != nil {
 		return err
 	}
 	for _, d := range bt.decs {

@@ -1,4 +1,4 @@
-package state
+package postgres
 
 import (
 	"context"
@@ -11,27 +11,31 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jetflow-dev/jetflow/state"
+	"github.com/jetflow-dev/jetflow/state/statetest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // TestMain shares one real PostgreSQL server among the tests (started on first use) and stops it at the end.
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// postgresBackend runs the store suite on a fresh database of a real server; the second handle is a second pool,
-// as a second machine would have.
-var postgresBackend = backend{
-	name:      "postgres",
-	precision: time.Microsecond,
-	open: func(t *testing.T) (Store, func(t *testing.T) Store) {
-		dsn := pgtest.Start(t).CreateDatabase(t)
-		open := func(t *testing.T) Store { return openPostgres(t, dsn) }
-		return open(t), open
-	},
+// TestStore runs the store suite on a fresh database of a real server; the second handle is a second pool, as a
+// second machine would have.
+func TestStore(t *testing.T) {
+	statetest.Run(t, statetest.Backend{
+		Name:      "postgres",
+		Precision: time.Microsecond,
+		Open: func(t *testing.T) (state.Store, func(t *testing.T) state.Store) {
+			dsn := pgtest.Start(t).CreateDatabase(t)
+			open := func(t *testing.T) state.Store { return openPostgres(t, dsn) }
+			return open(t), open
+		},
+	})
 }
 
-func openPostgres(t *testing.T, dsn string, opts ...PostgresOption) *Postgres {
+func openPostgres(t *testing.T, dsn string, opts ...Option) *Store {
 	t.Helper()
-	s, err := OpenPostgres(t.Context(), dsn, opts...)
+	s, err := Open(t.Context(), dsn, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +69,7 @@ func TestPostgresErrorsHideThePassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := OpenPostgres(t.Context(), tt.dsn)
+			s, err := Open(t.Context(), tt.dsn)
 			if err == nil {
 				s.Close()
 				t.Fatal("open succeeded")
@@ -88,12 +92,12 @@ func TestPostgresSchemas(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
 	tests := []struct {
 		name   string
-		opts   []PostgresOption
+		opts   []Option
 		schema string
 	}{
-		{"default", nil, DefaultPostgresSchema},
-		{"named", []PostgresOption{PostgresSchema("etl_state")}, "etl_state"},
-		{"needs quoting", []PostgresOption{PostgresSchema(`Odd "schema"; DROP TABLE x`)}, `Odd "schema"; DROP TABLE x`},
+		{"default", nil, DefaultSchema},
+		{"named", []Option{Schema("etl_state")}, "etl_state"},
+		{"needs quoting", []Option{Schema(`Odd "schema"; DROP TABLE x`)}, `Odd "schema"; DROP TABLE x`},
 	}
 	for _, tt := range tests {
 		s := openPostgres(t, dsn, tt.opts...)
@@ -104,7 +108,7 @@ func TestPostgresSchemas(t *testing.T) {
 		if err := s.SetWatermark(ctx, "p", "w", tt.name); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
+		if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
 			t.Fatalf("%s: claim: %v", tt.name, err)
 		}
 		var n int
@@ -112,7 +116,7 @@ func TestPostgresSchemas(t *testing.T) {
 			t.Fatalf("%s: %d tables in schema %q (%v), want 3", tt.name, n, tt.schema, err)
 		}
 	}
-	if _, err := OpenPostgres(ctx, dsn, PostgresSchema("")); err == nil || !strings.Contains(err.Error(), "schema name is empty") {
+	if _, err := Open(ctx, dsn, Schema("")); err == nil || !strings.Contains(err.Error(), "schema name is empty") {
 		t.Fatalf("empty schema name: %v", err)
 	}
 }
@@ -126,7 +130,7 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := OpenPostgres(t.Context(), dsn)
+			s, err := Open(t.Context(), dsn)
 			if err == nil {
 				s.Close()
 			}
@@ -172,14 +176,14 @@ func TestPostgresWithoutCreatePrivilege(t *testing.T) {
 	})
 	u.User = url.UserPassword(role, "worker-pw")
 	s := openPostgres(t, u.String())
-	if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
+	if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Lane: "0", Checkpoint: "c"}); err != nil {
+	if err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Lane: "0", Checkpoint: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	// A schema the role may not create is reported with what to do.
-	_, err = OpenPostgres(ctx, u.String(), PostgresSchema("other"))
+	_, err = Open(ctx, u.String(), Schema("other"))
 	if err == nil || !strings.Contains(err.Error(), "CREATE privilege") {
 		t.Fatalf("open in a schema the role cannot create: %v", err)
 	}
@@ -215,6 +219,6 @@ func TestPostgresSerializableDefault(t *testing.T) {
 	if err := pgExec(t.Context(), dsn, "ALTER DATABASE "+db+" SET default_transaction_isolation = 'serializable'"); err != nil {
 		t.Fatal(err)
 	}
-	open := func(t *testing.T) Store { return openPostgres(t, dsn) }
-	testConcurrentClaims(t, t.Context(), postgresBackend, open(t), open)
+	open := func(t *testing.T) state.Store { return openPostgres(t, dsn) }
+	statetest.ConcurrentClaims(t, open(t), open)
 }

@@ -1,4 +1,6 @@
-package state
+// Package sqlite is the embedded state store: one SQLite file (modernc.org/sqlite, no cgo), shared safely by the
+// processes of one machine.
+package sqlite
 
 import (
 	"context"
@@ -11,11 +13,13 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite: no cgo, one static binary
+
+	"github.com/jetflow-dev/jetflow/state"
 )
 
-// SQLite is the embedded store: one file, shared safely by the processes of one machine (WAL, busy timeout,
+// Store is the embedded store: one file, shared safely by the processes of one machine (WAL, busy timeout,
 // immediate transactions for claims).
-type SQLite struct {
+type Store struct {
 	db   *sql.DB
 	path string
 }
@@ -57,8 +61,8 @@ CREATE TABLE IF NOT EXISTS watermarks (
 	PRIMARY KEY (pipeline, name)
 );`
 
-// OpenSQLite opens (creating if needed) the store file at path and its directory.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+// Open opens (creating if needed) the store file at path and its directory.
+func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("state store: create directory %s: %w", dir, err)
@@ -77,10 +81,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("state store %s: create tables: %w", path, err)
 	}
-	return &SQLite{db: db, path: path}, nil
+	return &Store{db: db, path: path}, nil
 }
 
-func (s *SQLite) wrap(op string, err error) error {
+func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -101,8 +105,8 @@ func fromMilli(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// Claim implements Store.
-func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
+// Claim implements state.Store.
+func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil) // immediate: takes the write lock now, so two claims serialize
 	if err != nil {
 		return 0, s.wrap("claim", err)
@@ -119,10 +123,10 @@ func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
 		attempts = 0
 	case err != nil:
 		return 0, s.wrap("claim", err)
-	case Status(status) == StatusRunning && owner != c.Owner && owner != c.TakeOverFrom && leaseUntil > now.UnixMilli():
-		return 0, ErrLeased
-	case Status(status) == StatusCommitted && !c.Force && c.Fingerprint != "" && fingerprint == c.Fingerprint:
-		return 0, ErrCommitted
+	case state.Status(status) == state.StatusRunning && owner != c.Owner && owner != c.TakeOverFrom && leaseUntil > now.UnixMilli():
+		return 0, state.ErrLeased
+	case state.Status(status) == state.StatusCommitted && !c.Force && c.Fingerprint != "" && fingerprint == c.Fingerprint:
+		return 0, state.ErrCommitted
 	}
 	attempts++
 	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)
@@ -136,21 +140,21 @@ func (s *SQLite) Claim(ctx context.Context, c Claim) (int, error) {
 	return attempts, s.wrap("claim", tx.Commit())
 }
 
-// Renew implements Store.
-func (s *SQLite) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
+// Renew implements state.Store.
+func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE partitions SET lease_until = ? WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
 		time.Now().Add(lease).UnixMilli(), pipeline, id, owner)
 	if err != nil {
 		return s.wrap("renew lease", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrLeaseLost
+		return state.ErrLeaseLost
 	}
 	return nil
 }
 
-// Commit implements Store.
-func (s *SQLite) Commit(ctx context.Context, p Partition) error {
+// Commit implements state.Store.
+func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("commit", err)
@@ -182,8 +186,8 @@ func (s *SQLite) Commit(ctx context.Context, p Partition) error {
 	return s.wrap("commit", tx.Commit())
 }
 
-// Fail implements Store.
-func (s *SQLite) Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error {
+// Fail implements state.Store.
+func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, errText string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE partitions SET status = ?, error = ?, lease_until = 0, finished_at = ?
 		WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
 		string(status), errText, time.Now().UnixMilli(), pipeline, id, owner)
@@ -192,50 +196,43 @@ func (s *SQLite) Fail(ctx context.Context, pipeline, id, owner string, status St
 
 const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error`
 
-func scanPartition(row interface{ Scan(...any) error }) (Partition, error) {
-	var p Partition
+func scanPartition(row state.Scanner) (state.Partition, error) {
+	var p state.Partition
 	var status string
 	var lease, started, finished int64
 	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
 		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
-	p.Status = Status(status)
+	p.Status = state.Status(status)
 	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromMilli(lease), fromMilli(started), fromMilli(finished)
 	return p, err
 }
 
-// Get implements Store.
-func (s *SQLite) Get(ctx context.Context, pipeline, id string) (Partition, bool, error) {
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, pipeline, id string) (state.Partition, bool, error) {
 	p, err := scanPartition(s.db.QueryRowContext(ctx, `SELECT `+partitionCols+` FROM partitions WHERE pipeline = ? AND id = ?`, pipeline, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Partition{}, false, nil
+		return state.Partition{}, false, nil
 	}
 	if err != nil {
-		return Partition{}, false, s.wrap("get partition", err)
+		return state.Partition{}, false, s.wrap("get partition", err)
 	}
 	return p, true, nil
 }
 
-// List implements Store.
-func (s *SQLite) List(ctx context.Context, pipeline, runLabel string) ([]Partition, error) {
+// List implements state.Store.
+func (s *Store) List(ctx context.Context, pipeline, runLabel string) ([]state.Partition, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+partitionCols+` FROM partitions WHERE pipeline = ? AND (? = '' OR run_label = ?)
 		ORDER BY run_label, idx, id`, pipeline, runLabel, runLabel)
 	if err != nil {
 		return nil, s.wrap("list partitions", err)
 	}
 	defer rows.Close()
-	var out []Partition
-	for rows.Next() {
-		p, err := scanPartition(rows)
-		if err != nil {
-			return nil, s.wrap("list partitions", err)
-		}
-		out = append(out, p)
-	}
-	return out, s.wrap("list partitions", rows.Err())
+	out, err := state.Collect(rows, scanPartition)
+	return out, s.wrap("list partitions", err)
 }
 
-// Reset implements Store.
-func (s *SQLite) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
+// Reset implements state.Store.
+func (s *Store) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, s.wrap("reset", err)
@@ -260,38 +257,37 @@ func (s *SQLite) Reset(ctx context.Context, pipeline, runLabel string, ids []str
 	return int(n), s.wrap("reset", tx.Commit())
 }
 
-// Checkpoint implements Store.
-func (s *SQLite) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
-	var cp string
-	err := s.db.QueryRowContext(ctx, `SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND lane = ?`, pipeline, lane).Scan(&cp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, s.wrap("read checkpoint", err)
-	}
-	return cp, true, nil
+// Checkpoint implements state.Store.
+func (s *Store) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
+	return s.text(ctx, "read checkpoint", `SELECT checkpoint FROM checkpoints WHERE pipeline = ? AND lane = ?`, pipeline, lane)
 }
 
-// Watermark implements Store.
-func (s *SQLite) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+// Watermark implements state.Store.
+func (s *Store) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+	return s.text(ctx, "read watermark", `SELECT value FROM watermarks WHERE pipeline = ? AND name = ?`, pipeline, name)
+}
+
+// text reads the one text value query selects; ok is false when there is no row.
+func (s *Store) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM watermarks WHERE pipeline = ? AND name = ?`, pipeline, name).Scan(&v)
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, s.wrap("read watermark", err)
+		return "", false, s.wrap(op, err)
 	}
 	return v, true, nil
 }
 
-// SetWatermark implements Store.
-func (s *SQLite) SetWatermark(ctx context.Context, pipeline, name, value string) error {
+// SetWatermark implements state.Store.
+func (s *Store) SetWatermark(ctx context.Context, pipeline, name, value string) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO watermarks (pipeline, name, value) VALUES (?, ?, ?)
 		ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value`, pipeline, name, value)
 	return s.wrap("write watermark", err)
 }
 
-// Close implements Store.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close implements state.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+var _ state.Store = (*Store)(nil)

@@ -1,4 +1,6 @@
-package state
+// Package postgres is the shared state store: one PostgreSQL database (through pgx) that the machines of a run use
+// together.
+package postgres
 
 import (
 	"context"
@@ -13,37 +15,39 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jetflow-dev/jetflow/state"
 )
 
-// DefaultPostgresSchema is the schema the PostgreSQL store keeps its tables in unless PostgresSchema names another.
-const DefaultPostgresSchema = "jetflow"
+// DefaultSchema is the schema the store keeps its tables in unless Schema names another.
+const DefaultSchema = "jetflow"
 
-// Postgres is the shared store: one PostgreSQL database the machines of a run (the pods of a Kubernetes Indexed
+// Store is the shared store: one PostgreSQL database the machines of a run (the pods of a Kubernetes Indexed
 // Job) use together. Claims are single atomic upserts, so two machines never both win a partition, and leases are
 // timed by the database's clock (now()), so machines with skewed clocks agree on when a lease expires.
 // Timestamps keep microseconds.
-type Postgres struct {
+type Store struct {
 	pool  *pgxpool.Pool
 	where string // the DSN without its password, and the schema: what error messages name
 	q     pgQueries
 }
 
-// PostgresOption adjusts OpenPostgres.
-type PostgresOption func(*pgOptions)
+// Option adjusts Open.
+type Option func(*pgOptions)
 
 type pgOptions struct{ schema string }
 
-// PostgresSchema keeps the store's tables in schema (created if missing) instead of DefaultPostgresSchema; two
-// schemas in one database are two independent stores.
-func PostgresSchema(schema string) PostgresOption {
+// Schema keeps the store's tables in schema (created if missing) instead of DefaultSchema; two schemas in one
+// database are two independent stores.
+func Schema(schema string) Option {
 	return func(o *pgOptions) { o.schema = schema }
 }
 
-// OpenPostgres connects to the database at dsn (a postgres:// URL or key=value pairs, as libpq takes them) and
+// Open connects to the database at dsn (a postgres:// URL or key=value pairs, as libpq takes them) and
 // creates the store's schema and tables if they are missing. When they exist, it needs no CREATE privilege, so a
 // DBA can create them once and grant only reads and writes.
-func OpenPostgres(ctx context.Context, dsn string, opts ...PostgresOption) (*Postgres, error) {
-	o := pgOptions{schema: DefaultPostgresSchema}
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := pgOptions{schema: DefaultSchema}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -52,7 +56,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...PostgresOption) (*Pos
 		// pgx masks the password in the text it quotes back.
 		return nil, fmt.Errorf("state store postgres: the DSN cannot be parsed (write postgres://user:password@host:port/database): %w", err)
 	}
-	s := &Postgres{where: describe(cfg, o.schema)}
+	s := &Store{where: describe(cfg, o.schema)}
 	if o.schema == "" {
 		return nil, fmt.Errorf("state store %s: the schema name is empty", s.where)
 	}
@@ -74,7 +78,7 @@ func describe(cfg *pgxpool.Config, schema string) string {
 	return fmt.Sprintf("postgres://%s@%s/%s (schema %s)", c.User, net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.Database, schema)
 }
 
-func (s *Postgres) wrap(op string, err error) error {
+func (s *Store) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -174,7 +178,7 @@ CREATE TABLE IF NOT EXISTS %[3]s (
 
 // createTables creates what is missing. Machines starting together would race on CREATE ... IF NOT EXISTS (it
 // can fail with a unique violation in the catalog), so creation holds a transaction-scoped advisory lock.
-func (s *Postgres) createTables(ctx context.Context, schema string) error {
+func (s *Store) createTables(ctx context.Context, schema string) error {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = ANY($2)`,
 		schema, pgTables).Scan(&n)
@@ -212,8 +216,8 @@ func fromTs(t pgtype.Timestamptz) time.Time {
 	return t.Time.UTC()
 }
 
-// Claim implements Store.
-func (s *Postgres) Claim(ctx context.Context, c Claim) (int, error) {
+// Claim implements state.Store.
+func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 	var attempt int
 	// READ COMMITTED whatever the database's default: the one-winner argument above relies on it, and stricter
 	// levels would fail racing claims with serialization errors instead of ErrLeased.
@@ -228,12 +232,12 @@ func (s *Postgres) Claim(ctx context.Context, c Claim) (int, error) {
 		if err := tx.QueryRow(ctx, s.q.claimState, c.Pipeline, c.ID).Scan(&status); err != nil {
 			return err
 		}
-		if Status(status) == StatusCommitted {
-			return ErrCommitted
+		if state.Status(status) == state.StatusCommitted {
+			return state.ErrCommitted
 		}
-		return ErrLeased
+		return state.ErrLeased
 	})
-	if errors.Is(err, ErrLeased) || errors.Is(err, ErrCommitted) {
+	if errors.Is(err, state.ErrLeased) || errors.Is(err, state.ErrCommitted) {
 		return 0, err
 	}
 	if err != nil {
@@ -242,20 +246,20 @@ func (s *Postgres) Claim(ctx context.Context, c Claim) (int, error) {
 	return attempt, nil
 }
 
-// Renew implements Store.
-func (s *Postgres) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
+// Renew implements state.Store.
+func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
 	tag, err := s.pool.Exec(ctx, s.q.renew, pipeline, id, owner, lease.Microseconds())
 	if err != nil {
 		return s.wrap("renew lease", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrLeaseLost
+		return state.ErrLeaseLost
 	}
 	return nil
 }
 
-// Commit implements Store.
-func (s *Postgres) Commit(ctx context.Context, p Partition) error {
+// Commit implements state.Store.
+func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
 			p.Bytes, p.Fingerprint, p.Tokens, p.Checkpoint, p.Owner, ts(p.StartedAt), ts(p.FinishedAt))
@@ -268,55 +272,48 @@ func (s *Postgres) Commit(ctx context.Context, p Partition) error {
 	return s.wrap("commit partition "+p.ID, err)
 }
 
-// Fail implements Store.
-func (s *Postgres) Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error {
+// Fail implements state.Store.
+func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, errText string) error {
 	_, err := s.pool.Exec(ctx, s.q.fail, pipeline, id, owner, string(status), errText)
 	return s.wrap("record failure of partition "+id, err)
 }
 
-func scanPgPartition(row pgx.Row) (Partition, error) {
-	var p Partition
+func scanPgPartition(row state.Scanner) (state.Partition, error) {
+	var p state.Partition
 	var status string
 	var lease, started, finished pgtype.Timestamptz
 	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
 		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
-	p.Status = Status(status)
+	p.Status = state.Status(status)
 	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromTs(lease), fromTs(started), fromTs(finished)
 	return p, err
 }
 
-// Get implements Store.
-func (s *Postgres) Get(ctx context.Context, pipeline, id string) (Partition, bool, error) {
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, pipeline, id string) (state.Partition, bool, error) {
 	p, err := scanPgPartition(s.pool.QueryRow(ctx, s.q.get, pipeline, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Partition{}, false, nil
+		return state.Partition{}, false, nil
 	}
 	if err != nil {
-		return Partition{}, false, s.wrap("get partition "+id, err)
+		return state.Partition{}, false, s.wrap("get partition "+id, err)
 	}
 	return p, true, nil
 }
 
-// List implements Store.
-func (s *Postgres) List(ctx context.Context, pipeline, runLabel string) ([]Partition, error) {
+// List implements state.Store.
+func (s *Store) List(ctx context.Context, pipeline, runLabel string) ([]state.Partition, error) {
 	rows, err := s.pool.Query(ctx, s.q.list, pipeline, runLabel)
 	if err != nil {
 		return nil, s.wrap("list partitions", err)
 	}
 	defer rows.Close()
-	var out []Partition
-	for rows.Next() {
-		p, err := scanPgPartition(rows)
-		if err != nil {
-			return nil, s.wrap("list partitions", err)
-		}
-		out = append(out, p)
-	}
-	return out, s.wrap("list partitions", rows.Err())
+	out, err := state.Collect(rows, scanPgPartition)
+	return out, s.wrap("list partitions", err)
 }
 
-// Reset implements Store.
-func (s *Postgres) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
+// Reset implements state.Store.
+func (s *Store) Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error) {
 	var tag pgconn.CommandTag
 	var err error
 	if len(ids) == 0 {
@@ -330,17 +327,17 @@ func (s *Postgres) Reset(ctx context.Context, pipeline, runLabel string, ids []s
 	return int(tag.RowsAffected()), nil
 }
 
-// Checkpoint implements Store.
-func (s *Postgres) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
+// Checkpoint implements state.Store.
+func (s *Store) Checkpoint(ctx context.Context, pipeline, lane string) (string, bool, error) {
 	return s.text(ctx, "read checkpoint of lane "+lane, s.q.readCheckpoint, pipeline, lane)
 }
 
-// Watermark implements Store.
-func (s *Postgres) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
+// Watermark implements state.Store.
+func (s *Store) Watermark(ctx context.Context, pipeline, name string) (string, bool, error) {
 	return s.text(ctx, "read watermark "+name, s.q.watermark, pipeline, name)
 }
 
-func (s *Postgres) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
+func (s *Store) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
 	var v string
 	err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -352,16 +349,16 @@ func (s *Postgres) text(ctx context.Context, op, query string, args ...any) (str
 	return v, true, nil
 }
 
-// SetWatermark implements Store.
-func (s *Postgres) SetWatermark(ctx context.Context, pipeline, name, value string) error {
+// SetWatermark implements state.Store.
+func (s *Store) SetWatermark(ctx context.Context, pipeline, name, value string) error {
 	_, err := s.pool.Exec(ctx, s.q.setMark, pipeline, name, value)
 	return s.wrap("write watermark "+name, err)
 }
 
-// Close implements Store: it waits for queries in flight and closes the connections.
-func (s *Postgres) Close() error {
+// Close implements state.Store: it waits for queries in flight and closes the connections.
+func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
 }
 
-var _ Store = (*Postgres)(nil)
+var _ state.Store = (*Store)(nil)

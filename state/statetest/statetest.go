@@ -1,4 +1,6 @@
-package state
+// Package statetest is the conformance suite of state stores: every backend's tests run it, so the engine cannot
+// tell one store from another. Only tests import it (it imports testing).
+package statetest
 
 import (
 	"context"
@@ -7,36 +9,41 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/state"
 )
 
-// backend is one Store implementation under the suite.
-type backend struct {
-	name string
-	// open returns an empty store, and a function opening another handle on the same storage: another process,
+// Backend is one state.Store implementation under the suite.
+type Backend struct {
+	Name string
+	// Open returns an empty store, and a function opening another handle on the same storage: another process,
 	// or another machine.
-	open func(t *testing.T) (s Store, another func(t *testing.T) Store)
-	// precision is how finely the store keeps timestamps.
-	precision time.Duration
+	Open func(t *testing.T) (s state.Store, another func(t *testing.T) state.Store)
+	// Precision is how finely the store keeps timestamps.
+	Precision time.Duration
 }
 
 // suiteCase is one behaviour every store must have.
 type suiteCase struct {
 	name string
-	run  func(t *testing.T, ctx context.Context, b backend, s Store, another func(t *testing.T) Store)
+	run  func(t *testing.T, ctx context.Context, b Backend, s state.Store, another func(t *testing.T) state.Store)
 }
 
-// TestStore runs every case on every store: the engine must not be able to tell SQLite and PostgreSQL apart.
-func TestStore(t *testing.T) {
-	for _, b := range []backend{sqliteBackend, postgresBackend} {
-		t.Run(b.name, func(t *testing.T) {
-			for _, c := range storeSuite {
-				t.Run(c.name, func(t *testing.T) {
-					s, another := b.open(t)
-					c.run(t, t.Context(), b, s, another)
-				})
-			}
+// Run runs every case of the suite on b, each on a fresh store.
+func Run(t *testing.T, b Backend) {
+	t.Helper()
+	for _, c := range storeSuite {
+		t.Run(c.name, func(t *testing.T) {
+			s, another := b.Open(t)
+			c.run(t, t.Context(), b, s, another)
 		})
 	}
+}
+
+// ConcurrentClaims checks that of claims racing on one partition through s and another handle, exactly one wins.
+func ConcurrentClaims(t *testing.T, s state.Store, another func(t *testing.T) state.Store) {
+	t.Helper()
+	testConcurrentClaims(t, t.Context(), Backend{}, s, another)
 }
 
 var storeSuite = []suiteCase{
@@ -62,7 +69,7 @@ func wantAttempt(t *testing.T, got, want int) {
 	}
 }
 
-func mustGet(t *testing.T, ctx context.Context, s Store, pipeline, id string) Partition {
+func mustGet(t *testing.T, ctx context.Context, s state.Store, pipeline, id string) state.Partition {
 	t.Helper()
 	p, ok, err := s.Get(ctx, pipeline, id)
 	if err != nil || !ok {
@@ -71,21 +78,21 @@ func mustGet(t *testing.T, ctx context.Context, s Store, pipeline, id string) Pa
 	return p
 }
 
-func testClaimLifecycle(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
-	c := Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3, Owner: "a", Lease: time.Minute}
+func testClaimLifecycle(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	c := state.Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3, Owner: "a", Lease: time.Minute}
 	steps := []struct {
 		name    string
 		do      func() error
 		wantErr error
 	}{
 		{"first claim", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 1); return err }, nil},
-		{"other owner is kept out", func() error { o := c; o.Owner = "b"; _, err := s.Claim(ctx, o); return err }, ErrLeased},
+		{"other owner is kept out", func() error { o := c; o.Owner = "b"; _, err := s.Claim(ctx, o); return err }, state.ErrLeased},
 		{"same owner reclaims", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 2); return err }, nil},
 		{"renew by owner", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, nil},
-		{"renew by other", func() error { return s.Renew(ctx, "p", "id1", "b", time.Minute) }, ErrLeaseLost},
-		{"renew of unknown partition", func() error { return s.Renew(ctx, "p", "nope", "a", time.Minute) }, ErrLeaseLost},
-		{"fail releases", func() error { return s.Fail(ctx, "p", "id1", "a", StatusFailed, "boom") }, nil},
-		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, ErrLeaseLost},
+		{"renew by other", func() error { return s.Renew(ctx, "p", "id1", "b", time.Minute) }, state.ErrLeaseLost},
+		{"renew of unknown partition", func() error { return s.Renew(ctx, "p", "nope", "a", time.Minute) }, state.ErrLeaseLost},
+		{"fail releases", func() error { return s.Fail(ctx, "p", "id1", "a", state.StatusFailed, "boom") }, nil},
+		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, state.ErrLeaseLost},
 		{"other owner claims after failure", func() error {
 			o := c
 			o.Owner = "b"
@@ -99,13 +106,13 @@ func testClaimLifecycle(t *testing.T, ctx context.Context, _ backend, s Store, _
 			t.Fatalf("%s: err = %v, want %v", st.name, err, st.wantErr)
 		}
 	}
-	err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3,
+	err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "2026-11-22", ID: "id1", Key: "rows[0,10)", Index: 3,
 		Attempts: 3, Rows: 10, Bytes: 99, Fingerprint: "fp", Tokens: `{"parquet":"m"}`, Owner: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := mustGet(t, ctx, s, "p", "id1")
-	if got.Status != StatusCommitted || got.Rows != 10 || got.Bytes != 99 || got.Attempts != 3 || got.Fingerprint != "fp" ||
+	if got.Status != state.StatusCommitted || got.Rows != 10 || got.Bytes != 99 || got.Attempts != 3 || got.Fingerprint != "fp" ||
 		got.Tokens != `{"parquet":"m"}` || got.Key != "rows[0,10)" || got.Index != 3 || got.Error != "" ||
 		got.FinishedAt.IsZero() || !got.LeaseUntil.IsZero() || got.Owner != "b" || got.RunLabel != "2026-11-22" {
 		t.Fatalf("unexpected record %+v", got)
@@ -118,8 +125,8 @@ func testClaimLifecycle(t *testing.T, ctx context.Context, _ backend, s Store, _
 	}
 }
 
-func testExpiredLease(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
-	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Millisecond}
+func testExpiredLease(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Millisecond}
 	if _, err := s.Claim(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -130,19 +137,19 @@ func testExpiredLease(t *testing.T, ctx context.Context, _ backend, s Store, _ f
 		t.Fatalf("expired lease not taken over: %v", err)
 	}
 	wantAttempt(t, n, 2)
-	if err := s.Renew(ctx, "p", "x", "dead", time.Minute); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Renew(ctx, "p", "x", "dead", time.Minute); !errors.Is(err, state.ErrLeaseLost) {
 		t.Fatalf("old owner renew: %v, want ErrLeaseLost", err)
 	}
-	if err := s.Fail(ctx, "p", "x", "dead", StatusFailed, "late"); err != nil {
+	if err := s.Fail(ctx, "p", "x", "dead", state.StatusFailed, "late"); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustGet(t, ctx, s, "p", "x"); got.Status != StatusRunning || got.Owner != "alive" || got.Error != "" {
+	if got := mustGet(t, ctx, s, "p", "x"); got.Status != state.StatusRunning || got.Owner != "alive" || got.Error != "" {
 		t.Fatalf("the old owner's failure changed the new owner's record: %+v", got)
 	}
 }
 
-func testRenew(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
-	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: 50 * time.Millisecond}
+func testRenew(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: 50 * time.Millisecond}
 	if _, err := s.Claim(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -151,13 +158,13 @@ func testRenew(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*te
 	}
 	time.Sleep(100 * time.Millisecond) // past the first lease, well within the renewed one
 	c.Owner = "b"
-	if _, err := s.Claim(ctx, c); !errors.Is(err, ErrLeased) {
+	if _, err := s.Claim(ctx, c); !errors.Is(err, state.ErrLeased) {
 		t.Fatalf("claim of a renewed lease: %v, want ErrLeased", err)
 	}
 }
 
-func testTakeOverFrom(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
-	c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Hour}
+func testTakeOverFrom(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "dead", Lease: time.Hour}
 	if _, err := s.Claim(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +173,10 @@ func testTakeOverFrom(t *testing.T, ctx context.Context, _ backend, s Store, _ f
 		wantErr             error
 		wantAttempt         int
 	}{
-		{"b", "", ErrLeased, 0},
-		{"b", "someone-else", ErrLeased, 0},
+		{"b", "", state.ErrLeased, 0},
+		{"b", "someone-else", state.ErrLeased, 0},
 		{"b", "dead", nil, 2},
-		{"c", "dead", ErrLeased, 0}, // b holds it now
+		{"c", "dead", state.ErrLeased, 0}, // b holds it now
 	}
 	for _, tt := range tests {
 		c.Owner, c.TakeOverFrom = tt.owner, tt.takeOverFrom
@@ -178,13 +185,13 @@ func testTakeOverFrom(t *testing.T, ctx context.Context, _ backend, s Store, _ f
 			t.Fatalf("claim by %s taking over from %q: attempt %d, err %v; want %d, %v", tt.owner, tt.takeOverFrom, n, err, tt.wantAttempt, tt.wantErr)
 		}
 	}
-	if err := s.Renew(ctx, "p", "x", "dead", time.Hour); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Renew(ctx, "p", "x", "dead", time.Hour); !errors.Is(err, state.ErrLeaseLost) {
 		t.Fatalf("dead owner renew: %v, want ErrLeaseLost", err)
 	}
 }
 
-func testCommittedUnlessForced(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
-	if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+func testCommittedUnlessForced(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	if err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -193,35 +200,35 @@ func testCommittedUnlessForced(t *testing.T, ctx context.Context, _ backend, s S
 		force       bool
 		wantErr     error
 	}{
-		{"same spec", "fp", false, ErrCommitted},
+		{"same spec", "fp", false, state.ErrCommitted},
 		{"same spec, forced", "fp", true, nil},
 		{"another spec", "other", false, nil},
 		{"no fingerprint", "", false, nil},
 	}
 	for _, tt := range tests {
-		c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute, Fingerprint: tt.fingerprint, Force: tt.force}
+		c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute, Fingerprint: tt.fingerprint, Force: tt.force}
 		if _, err := s.Claim(ctx, c); !errors.Is(err, tt.wantErr) {
 			t.Fatalf("%s: claim err = %v, want %v", tt.name, err, tt.wantErr)
 		}
-		if err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
+		if err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Fingerprint: "fp"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func testFail(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testFail(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	tests := []struct {
 		id, failer, errText string
-		status              Status
-		want                Status
+		status              state.Status
+		want                state.Status
 		wantText            string
 	}{
-		{"f", "a", "boom", StatusFailed, StatusFailed, "boom"},
-		{"ab", "a", "interrupted", StatusAborted, StatusAborted, "interrupted"},
-		{"other", "b", "boom", StatusFailed, StatusRunning, ""}, // only the owner's attempt can fail
+		{"f", "a", "boom", state.StatusFailed, state.StatusFailed, "boom"},
+		{"ab", "a", "interrupted", state.StatusAborted, state.StatusAborted, "interrupted"},
+		{"other", "b", "boom", state.StatusFailed, state.StatusRunning, ""}, // only the owner's attempt can fail
 	}
 	for _, tt := range tests {
-		c := Claim{Pipeline: "p", RunLabel: "r", ID: tt.id, Key: "k", Owner: "a", Lease: time.Hour}
+		c := state.Claim{Pipeline: "p", RunLabel: "r", ID: tt.id, Key: "k", Owner: "a", Lease: time.Hour}
 		if _, err := s.Claim(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -232,14 +239,14 @@ func testFail(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*tes
 		if got.Status != tt.want || got.Error != tt.wantText || got.Attempts != 1 || got.Owner != "a" {
 			t.Fatalf("%s: record %+v, want status %s error %q", tt.id, got, tt.want, tt.wantText)
 		}
-		if released := got.LeaseUntil.IsZero(); released != (tt.want != StatusRunning) {
+		if released := got.LeaseUntil.IsZero(); released != (tt.want != state.StatusRunning) {
 			t.Fatalf("%s: lease until %v after fail by %s", tt.id, got.LeaseUntil, tt.failer)
 		}
-		if tt.want != StatusRunning && got.FinishedAt.IsZero() {
+		if tt.want != state.StatusRunning && got.FinishedAt.IsZero() {
 			t.Fatalf("%s: no finish time after failure", tt.id)
 		}
 	}
-	if err := s.Fail(ctx, "p", "never-claimed", "a", StatusFailed, "x"); err != nil {
+	if err := s.Fail(ctx, "p", "never-claimed", "a", state.StatusFailed, "x"); err != nil {
 		t.Fatalf("fail of an unknown partition: %v", err)
 	}
 	if _, ok, _ := s.Get(ctx, "p", "never-claimed"); ok {
@@ -247,7 +254,7 @@ func testFail(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*tes
 	}
 }
 
-func testCommitRecord(t *testing.T, ctx context.Context, b backend, s Store, _ func(*testing.T) Store) {
+func testCommitRecord(t *testing.T, ctx context.Context, b Backend, s state.Store, _ func(*testing.T) state.Store) {
 	started := time.Date(2026, 11, 22, 13, 45, 1, 123456789, time.UTC)
 	finished := started.Add(90*time.Second + 987654321)
 	tests := []struct {
@@ -264,18 +271,18 @@ func testCommitRecord(t *testing.T, ctx context.Context, b backend, s Store, _ f
 	for i, tt := range tests {
 		id := fmt.Sprint("x", i)
 		for range tt.claimFirst {
-			if _, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "a", Lease: time.Hour}); err != nil {
+			if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "a", Lease: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		before := time.Now()
-		err := s.Commit(ctx, Partition{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Attempts: tt.commitAttempts,
+		err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Attempts: tt.commitAttempts,
 			Owner: "a", StartedAt: tt.started, FinishedAt: tt.finish})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, ctx, s, "p", id)
-		if got.Attempts != tt.wantAttempts || got.Status != StatusCommitted {
+		if got.Attempts != tt.wantAttempts || got.Status != state.StatusCommitted {
 			t.Fatalf("%s: %+v, want %d attempts", tt.name, got, tt.wantAttempts)
 		}
 		if tt.finish.IsZero() {
@@ -286,17 +293,17 @@ func testCommitRecord(t *testing.T, ctx context.Context, b backend, s Store, _ f
 			continue
 		}
 		// Timestamps keep the store's precision exactly, in UTC. A claimed partition keeps its claim's start.
-		if want := tt.started.Truncate(b.precision); tt.claimFirst == 0 && (!got.StartedAt.Equal(want) || got.StartedAt.Location() != time.UTC) {
+		if want := tt.started.Truncate(b.Precision); tt.claimFirst == 0 && (!got.StartedAt.Equal(want) || got.StartedAt.Location() != time.UTC) {
 			t.Fatalf("%s: started at %v, want %v", tt.name, got.StartedAt, want)
 		}
-		if want := tt.finish.Truncate(b.precision); !got.FinishedAt.Equal(want) {
+		if want := tt.finish.Truncate(b.Precision); !got.FinishedAt.Equal(want) {
 			t.Fatalf("%s: finished at %v, want %v", tt.name, got.FinishedAt, want)
 		}
 	}
 }
 
 // The lease ends its duration after the claim or renewal (the stores here share the test machine's clock).
-func testLeaseDuration(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testLeaseDuration(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	tests := []struct {
 		name  string
 		lease time.Duration
@@ -306,7 +313,7 @@ func testLeaseDuration(t *testing.T, ctx context.Context, _ backend, s Store, _ 
 		{"renew", 36 * time.Hour, true},
 	}
 	for _, tt := range tests {
-		c := Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}
+		c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Owner: "a", Lease: time.Minute}
 		if !tt.renew {
 			c.Lease = tt.lease
 		}
@@ -330,7 +337,7 @@ func testLeaseDuration(t *testing.T, ctx context.Context, _ backend, s Store, _ 
 	}
 }
 
-func commitAll(t *testing.T, ctx context.Context, s Store, ps ...Partition) {
+func commitAll(t *testing.T, ctx context.Context, s state.Store, ps ...state.Partition) {
 	t.Helper()
 	for _, p := range ps {
 		if p.Pipeline == "" {
@@ -342,7 +349,7 @@ func commitAll(t *testing.T, ctx context.Context, s Store, ps ...Partition) {
 	}
 }
 
-func ids(ps []Partition) []string {
+func ids(ps []state.Partition) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = p.ID
@@ -350,17 +357,17 @@ func ids(ps []Partition) []string {
 	return out
 }
 
-func testListOrder(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testListOrder(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	// By run label, then index, then id, comparing text bytewise (uppercase before lowercase, as in C).
 	commitAll(t, ctx, s,
-		Partition{RunLabel: "2026-11-23", ID: "c", Key: "c", Index: 0},
-		Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 0},
-		Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 1},
-		Partition{RunLabel: "2026-11-22", ID: "z", Key: "z", Index: 10},
-		Partition{RunLabel: "2026-11-22", ID: "y", Key: "y", Index: 2},
-		Partition{RunLabel: "2026-11-22", ID: "e", Key: "e", Index: 0},
-		Partition{RunLabel: "2026-11-22", ID: "E", Key: "E", Index: 0},
-		Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "other", Key: "o"},
+		state.Partition{RunLabel: "2026-11-23", ID: "c", Key: "c", Index: 0},
+		state.Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 0},
+		state.Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 1},
+		state.Partition{RunLabel: "2026-11-22", ID: "z", Key: "z", Index: 10},
+		state.Partition{RunLabel: "2026-11-22", ID: "y", Key: "y", Index: 2},
+		state.Partition{RunLabel: "2026-11-22", ID: "e", Key: "e", Index: 0},
+		state.Partition{RunLabel: "2026-11-22", ID: "E", Key: "E", Index: 0},
+		state.Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "other", Key: "o"},
 	)
 	tests := []struct {
 		pipeline, run string
@@ -384,7 +391,7 @@ func testListOrder(t *testing.T, ctx context.Context, _ backend, s Store, _ func
 	}
 }
 
-func testReset(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testReset(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	tests := []struct {
 		name   string
 		run    string
@@ -398,12 +405,12 @@ func testReset(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*te
 		{"whole run", "2026-11-22", nil, 2, nil},
 	}
 	commitAll(t, ctx, s,
-		Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 0},
-		Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 1},
-		Partition{RunLabel: "2026-11-22", ID: "c", Key: "c", Index: 2},
-		Partition{RunLabel: "2026-11-22", ID: "d", Key: "d", Index: 3},
-		Partition{RunLabel: "2026-11-23", ID: "x", Key: "x", Index: 0},
-		Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "a", Key: "a"},
+		state.Partition{RunLabel: "2026-11-22", ID: "a", Key: "a", Index: 0},
+		state.Partition{RunLabel: "2026-11-22", ID: "b", Key: "b", Index: 1},
+		state.Partition{RunLabel: "2026-11-22", ID: "c", Key: "c", Index: 2},
+		state.Partition{RunLabel: "2026-11-22", ID: "d", Key: "d", Index: 3},
+		state.Partition{RunLabel: "2026-11-23", ID: "x", Key: "x", Index: 0},
+		state.Partition{Pipeline: "q", RunLabel: "2026-11-22", ID: "a", Key: "a"},
 	)
 	for _, tt := range tests {
 		n, err := s.Reset(ctx, "p", tt.run, tt.ids)
@@ -428,14 +435,14 @@ func testReset(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*te
 	}
 }
 
-func testCheckpoints(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testCheckpoints(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	commitAll(t, ctx, s,
-		Partition{RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "offset=10"},
-		Partition{RunLabel: "r", ID: "b", Key: "b", Lane: "1", Checkpoint: "offset=5"},
-		Partition{RunLabel: "r", ID: "c", Key: "c", Lane: "0", Checkpoint: "offset=20"},
-		Partition{RunLabel: "r", ID: "d", Key: "d", Lane: "0"},                          // no checkpoint: keeps the lane's
-		Partition{RunLabel: "r", ID: "e", Key: "e", Checkpoint: "batch-without-a-lane"}, // no lane: no lane checkpoint
-		Partition{Pipeline: "q", RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "other"},
+		state.Partition{RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "offset=10"},
+		state.Partition{RunLabel: "r", ID: "b", Key: "b", Lane: "1", Checkpoint: "offset=5"},
+		state.Partition{RunLabel: "r", ID: "c", Key: "c", Lane: "0", Checkpoint: "offset=20"},
+		state.Partition{RunLabel: "r", ID: "d", Key: "d", Lane: "0"},                          // no checkpoint: keeps the lane's
+		state.Partition{RunLabel: "r", ID: "e", Key: "e", Checkpoint: "batch-without-a-lane"}, // no lane: no lane checkpoint
+		state.Partition{Pipeline: "q", RunLabel: "r", ID: "a", Key: "a", Lane: "0", Checkpoint: "other"},
 	)
 	tests := []struct {
 		pipeline, lane string
@@ -456,7 +463,7 @@ func testCheckpoints(t *testing.T, ctx context.Context, _ backend, s Store, _ fu
 	}
 }
 
-func testWatermarks(t *testing.T, ctx context.Context, _ backend, s Store, _ func(*testing.T) Store) {
+func testWatermarks(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
 	if _, ok, err := s.Watermark(ctx, "p", "updated_at"); ok || err != nil {
 		t.Fatalf("watermark before set: ok=%v err=%v", ok, err)
 	}
@@ -483,7 +490,7 @@ func testWatermarks(t *testing.T, ctx context.Context, _ backend, s Store, _ fun
 
 // Of many concurrent claims on one partition through two store handles (two processes, or two machines), exactly
 // one wins, whatever state the partition was in.
-func testConcurrentClaims(t *testing.T, ctx context.Context, _ backend, s1 Store, another func(*testing.T) Store) {
+func testConcurrentClaims(t *testing.T, ctx context.Context, _ Backend, s1 state.Store, another func(*testing.T) state.Store) {
 	s2 := another(t)
 	tests := []struct {
 		name  string
@@ -491,16 +498,16 @@ func testConcurrentClaims(t *testing.T, ctx context.Context, _ backend, s1 Store
 	}{
 		{"new partition", func(string) {}},
 		{"expired lease", func(id string) {
-			if _, err := s1.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "dead", Lease: time.Millisecond}); err != nil {
+			if _, err := s1.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "dead", Lease: time.Millisecond}); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}},
 		{"failed", func(id string) {
-			if _, err := s1.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "x", Lease: time.Hour}); err != nil {
+			if _, err := s1.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "x", Lease: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s1.Fail(ctx, "p", id, "x", StatusFailed, "boom"); err != nil {
+			if err := s1.Fail(ctx, "p", id, "x", state.StatusFailed, "boom"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -522,13 +529,13 @@ func testConcurrentClaims(t *testing.T, ctx context.Context, _ backend, s1 Store
 				}
 				owner := fmt.Sprint("w", i)
 				<-start
-				_, err := s.Claim(ctx, Claim{Pipeline: "p", RunLabel: "r", ID: tt.name, Key: "k", Owner: owner, Lease: time.Minute})
+				_, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: tt.name, Key: "k", Owner: owner, Lease: time.Minute})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
 					winners = append(winners, owner)
-				case errors.Is(err, ErrLeased):
+				case errors.Is(err, state.ErrLeased):
 					leased++
 				default:
 					t.Errorf("%s: claim: %v", tt.name, err)
@@ -540,7 +547,7 @@ func testConcurrentClaims(t *testing.T, ctx context.Context, _ backend, s1 Store
 		if len(winners) != 1 || leased != 15 {
 			t.Fatalf("%s: winners=%v leased=%d, want one winner and 15 ErrLeased", tt.name, winners, leased)
 		}
-		if got := mustGet(t, ctx, s2, "p", tt.name); got.Owner != winners[0] || got.Status != StatusRunning {
+		if got := mustGet(t, ctx, s2, "p", tt.name); got.Owner != winners[0] || got.Status != state.StatusRunning {
 			t.Fatalf("%s: record %+v, want owned by the winner %s", tt.name, got, winners[0])
 		}
 	}
