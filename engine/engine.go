@@ -118,7 +118,7 @@ func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) ([]P
 		}
 		seen[p.Key] = i
 		p.Index, p.Run = i, run
-		p.ID = e.job.PartitionID(run.Label, p.Key)
+		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
 		if e.opts.Shards > 1 && i%e.opts.Shards != e.opts.Shard {
 			continue
 		}
@@ -737,7 +737,7 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		index++
 		mu.Unlock()
 		p.Run = run
-		p.ID = e.job.PartitionID(run.Label, p.Key)
+		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
 		e.opts.Tracker.Total.Add(1)
 		res := PartitionResult{ID: p.ID, Key: p.Key}
 		n, err := e.claim(ctx, p)

@@ -489,7 +489,7 @@ func (r *runner) partition(c *Case) (stage.Partition, error) {
 	if key == "" {
 		key = "test"
 	}
-	return stage.Partition{ID: pipelines.PartitionID(r.p.Name, run.Label, key), Key: key, Run: run}, nil
+	return stage.Partition{ID: stage.PartitionID(r.p.Name, run.Label, key), Key: key, Run: run}, nil
 }
 
 // schemaAt is the schema arriving at transformer i (len(Transformers): at the loaders), carried from the
@@ -690,7 +690,7 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 		}
 		return nil, &caseError{at: c.where(nil), err: fmt.Errorf("%s; the keys are %s", what, strings.Join(keys, ", "))}
 	}
-	part.ID = pipelines.PartitionID(r.p.Name, run.Label, part.Key)
+	part.ID = stage.PartitionID(r.p.Name, run.Label, part.Key)
 	var batches []arrow.RecordBatch
 	defer func() { testkit.ReleaseAll(batches) }()
 	err = cons.Read(ctx, *part, func(b arrow.RecordBatch) error {
