@@ -24,10 +24,7 @@ type Job struct {
 }
 
 // NamedTransformer is a transformer with the label it reports metrics under.
-type NamedTransformer struct {
-	Name string
-	stage.Transformer
-}
+type NamedTransformer = stage.NamedTransformer
 
 // NamedLoader is a loader with the label it reports metrics and commit tokens under.
 type NamedLoader struct {

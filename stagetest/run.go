@@ -415,7 +415,7 @@ func (r *runner) produce(ctx context.Context, c *Case) (arrow.RecordBatch, error
 		return nil, err
 	}
 	defer in.Release()
-	return r.transform(ctx, r.built.Transformers[from:to], in, part)
+	return r.transform(ctx, r.built.Transformers[from:to], r.built.TransformerNames[from:to], in, part)
 }
 
 // stageNames lists every stage name of the pipeline, for messages.
@@ -550,72 +550,37 @@ func (r *runner) input(ctx context.Context, c *Case, i int) (arrow.RecordBatch, 
 	return rec, nil
 }
 
-// transform runs in through ts as the engine runs one partition: a fresh instance of partition transformers,
-// Flush after the last batch with what it returns passed through the rest. The result has the chain's
-// OutputSchema even when every row was dropped.
-func (r *runner) transform(ctx context.Context, ts []stage.Transformer, in arrow.RecordBatch, p stage.Partition) (arrow.RecordBatch, error) {
-	chain := make([]stage.Transformer, len(ts))
-	schema := in.Schema()
+// transform runs in through the transformers named in names as the engine runs one partition (stage.Chain).
+// The result has the chain's OutputSchema even when every row was dropped.
+func (r *runner) transform(ctx context.Context, ts []stage.Transformer, names []string, in arrow.RecordBatch, p stage.Partition) (arrow.RecordBatch, error) {
+	named := make([]stage.NamedTransformer, len(ts))
 	for i, t := range ts {
-		if pt, ok := t.(stage.PartitionTransformer); ok {
-			inst, err := pt.ForPartition(p)
-			if err != nil {
-				return nil, fmt.Errorf("transformer %d: preparing partition %s: %w", i, p.Key, err)
-			}
-			t = inst
-		}
-		chain[i] = t
-		out, err := t.OutputSchema(schema)
-		if err != nil {
-			return nil, err
-		}
-		schema = out
+		named[i] = stage.NamedTransformer{Name: names[i], Transformer: t}
+	}
+	chain := stage.NewChain(named, nil)
+	schema, err := chain.OutputSchema(in.Schema())
+	if err != nil {
+		return nil, err
+	}
+	pc, err := chain.ForPartition(p)
+	if err != nil {
+		return nil, err
 	}
 	var outs []arrow.RecordBatch
 	defer func() { testkit.ReleaseAll(outs) }()
-	// push runs b through chain[k:], keeping what comes out; b stays the caller's.
-	var push func(b arrow.RecordBatch, k int) error
-	push = func(b arrow.RecordBatch, k int) error {
-		b.Retain()
-		for _, t := range chain[k:] {
-			next, err := t.Transform(ctx, b)
-			b.Release()
-			if err != nil {
-				return err
-			}
-			if next == nil {
-				return nil
-			}
-			b = next
+	keep := func(b arrow.RecordBatch) error {
+		if !b.Schema().Equal(schema) {
+			return fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", b.Schema(), schema)
 		}
+		b.Retain()
 		outs = append(outs, b)
 		return nil
 	}
-	if err := push(in, 0); err != nil {
+	if err := pc.Process(ctx, in, keep); err != nil {
 		return nil, err
 	}
-	for k, t := range chain {
-		f, ok := t.(stage.Flusher)
-		if !ok {
-			continue
-		}
-		b, err := f.Flush(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			continue
-		}
-		err = push(b, k+1)
-		b.Release()
-		if err != nil {
-			return nil, err
-		}
-	}
-	for _, o := range outs {
-		if !o.Schema().Equal(schema) {
-			return nil, fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", o.Schema(), schema)
-		}
+	if err := pc.Flush(ctx, keep); err != nil {
+		return nil, err
 	}
 	return testkit.Concat(r.opts.Alloc, schema, outs)
 }
