@@ -20,9 +20,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 // Options tune Run. The zero value runs every case with the default allocator.
@@ -289,12 +289,12 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 	}
 	if want != nil {
 		defer want.Release()
-		var opts []testkit.DiffOption
+		var opts []records.DiffOption
 		if len(c.SortBy) > 0 {
-			opts = append(opts, testkit.SortBy(c.SortBy...))
+			opts = append(opts, records.SortBy(c.SortBy...))
 		}
 		// The expected rows take the output's schema, so nullability is not theirs to differ in.
-		diff.WriteString(testkit.DiffRecords(want, got, opts...))
+		diff.WriteString(records.DiffRecords(want, got, opts...))
 	}
 	if diff.Len() == 0 && (want != nil || exp.File == "") {
 		res.Status = Pass
@@ -567,7 +567,7 @@ func (r *runner) transform(ctx context.Context, ts []stage.Transformer, names []
 		return nil, err
 	}
 	var outs []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(outs) }()
+	defer func() { records.ReleaseAll(outs) }()
 	keep := func(b arrow.RecordBatch) error {
 		if !b.Schema().Equal(schema) {
 			return fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", b.Schema(), schema)
@@ -582,7 +582,7 @@ func (r *runner) transform(ctx context.Context, ts []stage.Transformer, names []
 	if err := pc.Flush(ctx, keep); err != nil {
 		return nil, err
 	}
-	return testkit.Concat(r.opts.Alloc, schema, outs)
+	return records.Concat(r.opts.Alloc, schema, outs)
 }
 
 // readConsumer reads the case's partition from the consumer.
@@ -657,7 +657,7 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 	}
 	part.ID = stage.PartitionID(r.p.Name, run.Label, part.Key)
 	var batches []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(batches) }()
+	defer func() { records.ReleaseAll(batches) }()
 	err = cons.Read(ctx, *part, func(b arrow.RecordBatch) error {
 		b.Retain()
 		batches = append(batches, b)
@@ -673,7 +673,7 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 	if len(batches) > 0 {
 		schema = batches[0].Schema()
 	}
-	return testkit.Concat(r.opts.Alloc, schema, batches)
+	return records.Concat(r.opts.Alloc, schema, batches)
 }
 
 // load writes the case's input through loader i, rebuilt with its path: pointing into a temporary directory,
@@ -721,7 +721,7 @@ func (r *runner) load(ctx context.Context, c *Case, i int) (arrow.RecordBatch, e
 	if _, err := w.Commit(ctx, info); err != nil {
 		return nil, errors.Join(err, w.Abort(context.WithoutCancel(ctx)))
 	}
-	rec, err := testkit.ReadParquetFiles(r.opts.Alloc, dir)
+	rec, err := records.ReadParquetFiles(r.opts.Alloc, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading back what loader %s wrote: %w", st.Name, err)
 	}
