@@ -42,6 +42,7 @@ type Engine struct {
 	opts   Options
 	meters map[string]*stageMeter
 	order  []string
+	chain  *stage.Chain
 }
 
 // New prepares an engine; it checks the job and fills option defaults.
@@ -57,9 +58,14 @@ func New(job *Job, store state.Store, opts Options) (*Engine, error) {
 	}
 	e := &Engine{job: job, store: store, opts: opts, meters: map[string]*stageMeter{}}
 	e.meter(job.SourceName, string(stage.KindConsumer))
-	for _, t := range job.Transformers {
-		e.meter(t.Name, string(stage.KindTransformer))
+	// Indexed by the transformer's place in the chain, so the chain reports without a map lookup per batch.
+	tmeters := make([]*stageMeter, len(job.Transformers))
+	for i, t := range job.Transformers {
+		tmeters[i] = e.meter(t.Name, string(stage.KindTransformer))
 	}
+	e.chain = stage.NewChain(job.Transformers, func(i int, in, out int64, d time.Duration, failed bool) {
+		tmeters[i].add(in, out, 0, d, failed)
+	})
 	for _, l := range job.Loaders {
 		e.meter(l.Name, string(stage.KindLoader))
 	}
@@ -118,7 +124,7 @@ func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) ([]P
 		}
 		seen[p.Key] = i
 		p.Index, p.Run = i, run
-		p.ID = e.job.PartitionID(run.Label, p.Key)
+		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
 		if e.opts.Shards > 1 && i%e.opts.Shards != e.opts.Shard {
 			continue
 		}
@@ -335,12 +341,7 @@ func (e *Engine) outputSchema(ctx context.Context) (*arrow.Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema of the source: %w", err)
 	}
-	for _, t := range e.job.Transformers {
-		if schema, err = t.OutputSchema(schema); err != nil {
-			return nil, fmt.Errorf("transformer %s: %w", t.Name, err)
-		}
-	}
-	return schema, nil
+	return e.chain.OutputSchema(schema)
 }
 
 // loadWithRetries claims p and loads it, trying again with backoff. leased is true when another worker holds it.
@@ -455,7 +456,7 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		}
 	}()
 
-	transformers, err := e.partitionTransformers(p)
+	chain, err := e.chain.ForPartition(p)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -479,7 +480,7 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		writers = append(writers, w)
 	}
 
-	checkpoint, rows, err := e.pump(lctx, p, read, transformers, writers)
+	checkpoint, rows, err := e.pump(lctx, p, read, chain, writers)
 	if err == nil && lctx.Err() != nil {
 		err = context.Cause(lctx)
 	}
@@ -540,24 +541,9 @@ func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.Ca
 	}
 }
 
-func (e *Engine) partitionTransformers(p stage.Partition) ([]NamedTransformer, error) {
-	out := make([]NamedTransformer, len(e.job.Transformers))
-	for i, t := range e.job.Transformers {
-		out[i] = t
-		if pt, ok := t.Transformer.(stage.PartitionTransformer); ok {
-			inst, err := pt.ForPartition(p)
-			if err != nil {
-				return nil, fmt.Errorf("transformer %s: partition %s: %w", t.Name, p.Key, err)
-			}
-			out[i] = NamedTransformer{Name: t.Name, Transformer: inst}
-		}
-	}
-	return out, nil
-}
-
 // pump reads the partition on one goroutine and transforms and writes on another, with a bounded queue between
 // them: a slow loader holds the reader back instead of letting batches pile up in memory.
-func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, ts []NamedTransformer, ws []stage.PartitionWriter) (checkpoint string, rows int64, err error) {
+func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, chain *stage.PartitionChain, ws []stage.PartitionWriter) (checkpoint string, rows int64, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queue := make(chan arrow.RecordBatch, e.opts.Queue)
@@ -588,12 +574,17 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, t
 		}
 	}()
 
+	write := func(batch arrow.RecordBatch) error {
+		if err := e.write(ctx, batch, ws); err != nil {
+			return err
+		}
+		rows += batch.NumRows()
+		return nil
+	}
 	var writeErr error
 	for batch := range queue {
 		if writeErr == nil {
-			var n int64
-			n, writeErr = e.process(ctx, batch, ts, ws)
-			rows += n
+			writeErr = chain.Process(ctx, batch, write)
 			if writeErr != nil {
 				cancel(writeErr)
 			}
@@ -606,91 +597,25 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, t
 	case readErr != nil:
 		return "", 0, fmt.Errorf("consumer: read partition %s: %w", p.Key, readErr)
 	}
-	n, err := e.flush(ctx, ts, ws)
-	if err != nil {
+	if err := chain.Flush(ctx, write); err != nil {
 		return "", 0, err
 	}
-	return checkpoint, rows + n, nil
+	return checkpoint, rows, nil
 }
 
-// flush drains transformers that hold rows until the partition ends, each one's output going through the
-// transformers after it and into the writers.
-func (e *Engine) flush(ctx context.Context, ts []NamedTransformer, ws []stage.PartitionWriter) (int64, error) {
-	var rows int64
-	for i, t := range ts {
-		f, ok := t.Transformer.(stage.Flusher)
-		if !ok {
-			continue
-		}
-		t0 := time.Now()
-		out, err := f.Flush(ctx)
-		var outRows int64
-		if out != nil {
-			outRows = out.NumRows()
-		}
-		e.meters[t.Name].add(0, outRows, 0, time.Since(t0), err != nil)
-		if err != nil {
-			if out != nil {
-				out.Release()
-			}
-			return 0, fmt.Errorf("transformer %s: flush: %w", t.Name, err)
-		}
-		if out == nil {
-			continue
-		}
-		n, err := e.process(ctx, out, ts[i+1:], ws)
-		out.Release()
-		if err != nil {
-			return 0, err
-		}
-		rows += n
-	}
-	return rows, nil
-}
-
-// process runs one batch through the transformers and into every writer; it returns the rows written.
-func (e *Engine) process(ctx context.Context, batch arrow.RecordBatch, ts []NamedTransformer, ws []stage.PartitionWriter) (int64, error) {
-	cur := batch
-	cur.Retain()
-	defer func() { cur.Release() }()
-	for _, t := range ts {
-		t0 := time.Now()
-		in := cur.NumRows()
-		out, err := t.Transform(ctx, cur)
-		var outRows int64
-		if out != nil {
-			outRows = out.NumRows()
-		}
-		e.meters[t.Name].add(in, outRows, 0, time.Since(t0), err != nil)
-		if err != nil {
-			if out != nil {
-				out.Release()
-			}
-			return 0, fmt.Errorf("transformer %s: %w", t.Name, err)
-		}
-		cur.Release()
-		cur = out
-		if cur == nil {
-			cur = emptyBatch{}
-			return 0, nil
-		}
-	}
+// write hands one batch out of the transformers to every writer.
+func (e *Engine) write(ctx context.Context, batch arrow.RecordBatch, ws []stage.PartitionWriter) error {
 	for i, w := range ws {
 		l := e.job.Loaders[i]
 		t0 := time.Now()
-		err := w.Write(ctx, cur)
-		e.meters[l.Name].add(cur.NumRows(), cur.NumRows(), 0, time.Since(t0), err != nil)
+		err := w.Write(ctx, batch)
+		e.meters[l.Name].add(batch.NumRows(), batch.NumRows(), 0, time.Since(t0), err != nil)
 		if err != nil {
-			return 0, fmt.Errorf("loader %s: write: %w", l.Name, err)
+			return fmt.Errorf("loader %s: write: %w", l.Name, err)
 		}
 	}
-	return cur.NumRows(), nil
+	return nil
 }
-
-// emptyBatch stands for a batch a transformer dropped, so the deferred release has something to release.
-type emptyBatch struct{ arrow.RecordBatch }
-
-func (emptyBatch) Release() {}
 
 // Stages returns the stats of every stage so far, in pipeline order.
 func (e *Engine) Stages() []StageStats {
@@ -737,7 +662,7 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		index++
 		mu.Unlock()
 		p.Run = run
-		p.ID = e.job.PartitionID(run.Label, p.Key)
+		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
 		e.opts.Tracker.Total.Add(1)
 		res := PartitionResult{ID: p.ID, Key: p.Key}
 		n, err := e.claim(ctx, p)

@@ -35,9 +35,8 @@ func openStore(t *testing.T) *sqlite.Store {
 
 func newJob(src stage.Source, tbl *table, ts ...NamedTransformer) *Job {
 	return &Job{Pipeline: "p", Fingerprint: "fp1", Source: src, Transformers: ts,
-		Loaders:     []NamedLoader{{Name: "table", Loader: tbl}},
-		Retry:       RetryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
-		PartitionID: func(run, key string) string { return run + "/" + key }}
+		Loaders: []NamedLoader{{Name: "table", Loader: tbl}},
+		Retry:   RetryPolicy{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}}
 }
 
 func checked(t *testing.T) *memory.CheckedAllocator {
@@ -138,7 +137,7 @@ func TestRetryAfterFailures(t *testing.T) {
 			t.Errorf("partition %s: %d attempts, want %d", r.Key, r.Attempts, want)
 		}
 	}
-	rec, _, _ := store.Get(context.Background(), "p", "2026-11-22/n[000100,000200)")
+	rec, _, _ := store.Get(context.Background(), "p", stage.PartitionID("p", day.Label, "n[000100,000200)"))
 	if rec.Attempts != 2 || rec.Status != state.StatusCommitted || rec.Tokens != `{"table":"t-1"}` {
 		t.Fatalf("state record: %+v", rec)
 	}
@@ -184,7 +183,7 @@ func TestFailedPartitionDoesNotHarmOthers(t *testing.T) {
 	if got := len(tbl.all()); got != 400 {
 		t.Fatalf("%d rows visible, want the 400 of the good partitions", got)
 	}
-	rec, _, _ := store.Get(context.Background(), "p", "2026-11-22/n[000200,000300)")
+	rec, _, _ := store.Get(context.Background(), "p", stage.PartitionID("p", day.Label, "n[000200,000300)"))
 	if rec.Status != state.StatusFailed || rec.Attempts != 3 || rec.Error == "" {
 		t.Fatalf("failed partition record: %+v", rec)
 	}
@@ -220,7 +219,7 @@ func TestCancelAbortsInFlightAndRerunCompletes(t *testing.T) {
 	if got := len(tbl.all()); got != 1000 {
 		t.Fatalf("%d rows visible after interrupt, want only the 1000 of committed partitions", got)
 	}
-	rec, ok, _ := store.Get(context.Background(), "p", "2026-11-22/n[001000,001500)")
+	rec, ok, _ := store.Get(context.Background(), "p", stage.PartitionID("p", day.Label, "n[001000,001500)"))
 	if !ok || rec.Status != state.StatusAborted {
 		t.Fatalf("in-flight partition record: %+v", rec)
 	}

@@ -14,22 +14,17 @@ import (
 
 // Job is a built pipeline, ready to run.
 type Job struct {
-	Pipeline     string
+	Pipeline     string // names the partitions with the run instance and key (stage.PartitionID)
 	Fingerprint  string // of the output-relevant spec; a committed partition with another fingerprint is stale
 	Source       stage.Source
 	SourceName   string // label of the consumer in metrics; default "consumer"
 	Transformers []NamedTransformer
 	Loaders      []NamedLoader
 	Retry        RetryPolicy
-	// PartitionID names a partition from its run instance label and key (see pipelines.PartitionID).
-	PartitionID func(runLabel, key string) string
 }
 
 // NamedTransformer is a transformer with the label it reports metrics under.
-type NamedTransformer struct {
-	Name string
-	stage.Transformer
-}
+type NamedTransformer = stage.NamedTransformer
 
 // NamedLoader is a loader with the label it reports metrics and commit tokens under.
 type NamedLoader struct {
@@ -85,8 +80,8 @@ func (o *Options) defaults() error {
 }
 
 func (j *Job) check() error {
-	if j.Source == nil || len(j.Loaders) == 0 || j.PartitionID == nil {
-		return fmt.Errorf("job %q is incomplete: it needs a source, at least one loader and a partition id function", j.Pipeline)
+	if j.Source == nil || len(j.Loaders) == 0 {
+		return fmt.Errorf("job %q is incomplete: it needs a source, at least one loader", j.Pipeline)
 	}
 	if j.SourceName == "" {
 		j.SourceName = "consumer"

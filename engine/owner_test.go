@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 )
 
@@ -48,7 +49,7 @@ func TestRunTakesOverLeaseOfDeadProcess(t *testing.T) {
 	dead := fmt.Sprintf("%s:%d", host, deadPID(t))
 	job := newJob(&rangeSource{mem: mem, parts: 2, per: 10, batch: 5}, tbl)
 	if _, err := store.Claim(context.Background(), state.Claim{Pipeline: "p", RunLabel: day.Label,
-		ID: job.PartitionID(day.Label, "n[000000,000010)"), Key: "n[000000,000010)", Owner: dead, Lease: time.Hour}); err != nil {
+		ID: stage.PartitionID(job.Pipeline, day.Label, "n[000000,000010)"), Key: "n[000000,000010)", Owner: dead, Lease: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

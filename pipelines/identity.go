@@ -11,19 +11,13 @@ import (
 	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
-// PartitionID names a partition: the first 16 bytes of sha256(pipeline NUL runLabel NUL key), in hex.
-// It leaves the spec out on purpose: output files are named after the id, so editing a pipeline must replace
-// its partitions in place, never write a second copy beside the first. Fingerprint tracks spec changes instead.
+// PartitionID names a partition; see stage.PartitionID, which the engine calls.
 func PartitionID(pipeline, runLabel, key string) string {
-	h := sha256.New()
-	io.WriteString(h, pipeline)
-	h.Write([]byte{0})
-	io.WriteString(h, runLabel)
-	h.Write([]byte{0})
-	io.WriteString(h, key)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return stage.PartitionID(pipeline, runLabel, key)
 }
 
 // Fingerprint is the sha256 (hex) of the part of the spec that decides what is written: the name, and the type

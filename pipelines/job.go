@@ -5,7 +5,7 @@ import (
 )
 
 // Job wires a built pipeline into what the engine runs: its stages under their names, the retry policy, the spec
-// fingerprint and the partition ids. The CLI and tests that drive the engine directly share it.
+// fingerprint. The CLI and tests that drive the engine directly share it.
 func (p *Pipeline) Job(b *Built) *engine.Job {
 	j := &engine.Job{
 		Pipeline:    p.Name,
@@ -14,7 +14,6 @@ func (p *Pipeline) Job(b *Built) *engine.Job {
 		SourceName:  b.SourceName,
 		Retry: engine.RetryPolicy{Attempts: p.Retries.Attempts, Backoff: p.Retries.Backoff.D(),
 			MaxBackoff: p.Retries.MaxBackoff.D()},
-		PartitionID: func(run, key string) string { return PartitionID(p.Name, run, key) },
 	}
 	for i, t := range b.Transformers {
 		j.Transformers = append(j.Transformers, engine.NamedTransformer{Name: b.TransformerNames[i], Transformer: t})

@@ -20,7 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
 
-	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/internal/records"
 )
 
 // posError is a problem at a node of a test file.
@@ -180,7 +180,7 @@ func yamlToJSON(buf *bytes.Buffer, n *yaml.Node, override map[*yaml.Node]string)
 func readFixture(ctx context.Context, mem memory.Allocator, path string, schema *arrow.Schema) (arrow.RecordBatch, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".parquet" {
-		return testkit.ReadParquetFiles(mem, path)
+		return records.ReadParquetFiles(mem, path)
 	}
 	if schema == nil {
 		return nil, fmt.Errorf("fixture %s: no schema to read it into: write schema: next to file:", path)
@@ -220,7 +220,7 @@ func readCSV(mem memory.Allocator, f io.Reader, path string, schema *arrow.Schem
 	r := csv.NewReader(br, fileSchema, csv.WithAllocator(mem), csv.WithChunk(-1), csv.WithNullReader(true, ""))
 	defer r.Release()
 	var batches []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(batches) }()
+	defer func() { records.ReleaseAll(batches) }()
 	for r.Next() {
 		b := r.RecordBatch()
 		b.Retain()
@@ -229,7 +229,7 @@ func readCSV(mem memory.Allocator, f io.Reader, path string, schema *arrow.Schem
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
-	rec, err := testkit.Concat(mem, fileSchema, batches)
+	rec, err := records.Concat(mem, fileSchema, batches)
 	if err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
@@ -253,7 +253,7 @@ func readJSON(mem memory.Allocator, f io.Reader, path string, schema *arrow.Sche
 	r := array.NewJSONReader(bytes.NewReader(trimmed), schema, array.WithAllocator(mem), array.WithChunk(-1))
 	defer r.Release()
 	var batches []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(batches) }()
+	defer func() { records.ReleaseAll(batches) }()
 	for r.Next() {
 		b := r.RecordBatch()
 		b.Retain()
@@ -262,7 +262,7 @@ func readJSON(mem memory.Allocator, f io.Reader, path string, schema *arrow.Sche
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("fixture %s: rows do not fit the schema %s: %w", path, columnList(schema), err)
 	}
-	rec, err := testkit.Concat(mem, schema, batches)
+	rec, err := records.Concat(mem, schema, batches)
 	if err != nil {
 		return nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
@@ -330,7 +330,7 @@ func valueNode(arr arrow.Array, i int) *yaml.Node {
 		}
 		return plainNode(a.Value(i).ToTime(tt.Unit).UTC().Format(layout))
 	case *array.Date32, *array.Date64:
-		return plainNode(testkit.CellText(arr, i))
+		return plainNode(records.CellText(arr, i))
 	case array.ListLike:
 		if _, isMap := arr.(*array.Map); isMap {
 			break
@@ -349,7 +349,7 @@ func valueNode(arr arrow.Array, i int) *yaml.Node {
 		}
 		return m
 	}
-	text := testkit.CellText(arr, i)
+	text := records.CellText(arr, i)
 	switch arr.DataType().ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: text}

@@ -20,9 +20,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 // Options tune Run. The zero value runs every case with the default allocator.
@@ -289,12 +289,12 @@ func (r *runner) runCase(ctx context.Context, c *Case, res *Result) {
 	}
 	if want != nil {
 		defer want.Release()
-		var opts []testkit.DiffOption
+		var opts []records.DiffOption
 		if len(c.SortBy) > 0 {
-			opts = append(opts, testkit.SortBy(c.SortBy...))
+			opts = append(opts, records.SortBy(c.SortBy...))
 		}
 		// The expected rows take the output's schema, so nullability is not theirs to differ in.
-		diff.WriteString(testkit.DiffRecords(want, got, opts...))
+		diff.WriteString(records.DiffRecords(want, got, opts...))
 	}
 	if diff.Len() == 0 && (want != nil || exp.File == "") {
 		res.Status = Pass
@@ -415,7 +415,7 @@ func (r *runner) produce(ctx context.Context, c *Case) (arrow.RecordBatch, error
 		return nil, err
 	}
 	defer in.Release()
-	return r.transform(ctx, r.built.Transformers[from:to], in, part)
+	return r.transform(ctx, r.built.Transformers[from:to], r.built.TransformerNames[from:to], in, part)
 }
 
 // stageNames lists every stage name of the pipeline, for messages.
@@ -489,7 +489,7 @@ func (r *runner) partition(c *Case) (stage.Partition, error) {
 	if key == "" {
 		key = "test"
 	}
-	return stage.Partition{ID: pipelines.PartitionID(r.p.Name, run.Label, key), Key: key, Run: run}, nil
+	return stage.Partition{ID: stage.PartitionID(r.p.Name, run.Label, key), Key: key, Run: run}, nil
 }
 
 // schemaAt is the schema arriving at transformer i (len(Transformers): at the loaders), carried from the
@@ -550,74 +550,39 @@ func (r *runner) input(ctx context.Context, c *Case, i int) (arrow.RecordBatch, 
 	return rec, nil
 }
 
-// transform runs in through ts as the engine runs one partition: a fresh instance of partition transformers,
-// Flush after the last batch with what it returns passed through the rest. The result has the chain's
-// OutputSchema even when every row was dropped.
-func (r *runner) transform(ctx context.Context, ts []stage.Transformer, in arrow.RecordBatch, p stage.Partition) (arrow.RecordBatch, error) {
-	chain := make([]stage.Transformer, len(ts))
-	schema := in.Schema()
+// transform runs in through the transformers named in names as the engine runs one partition (stage.Chain).
+// The result has the chain's OutputSchema even when every row was dropped.
+func (r *runner) transform(ctx context.Context, ts []stage.Transformer, names []string, in arrow.RecordBatch, p stage.Partition) (arrow.RecordBatch, error) {
+	named := make([]stage.NamedTransformer, len(ts))
 	for i, t := range ts {
-		if pt, ok := t.(stage.PartitionTransformer); ok {
-			inst, err := pt.ForPartition(p)
-			if err != nil {
-				return nil, fmt.Errorf("transformer %d: preparing partition %s: %w", i, p.Key, err)
-			}
-			t = inst
-		}
-		chain[i] = t
-		out, err := t.OutputSchema(schema)
-		if err != nil {
-			return nil, err
-		}
-		schema = out
+		named[i] = stage.NamedTransformer{Name: names[i], Transformer: t}
+	}
+	chain := stage.NewChain(named, nil)
+	schema, err := chain.OutputSchema(in.Schema())
+	if err != nil {
+		return nil, err
+	}
+	pc, err := chain.ForPartition(p)
+	if err != nil {
+		return nil, err
 	}
 	var outs []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(outs) }()
-	// push runs b through chain[k:], keeping what comes out; b stays the caller's.
-	var push func(b arrow.RecordBatch, k int) error
-	push = func(b arrow.RecordBatch, k int) error {
-		b.Retain()
-		for _, t := range chain[k:] {
-			next, err := t.Transform(ctx, b)
-			b.Release()
-			if err != nil {
-				return err
-			}
-			if next == nil {
-				return nil
-			}
-			b = next
+	defer func() { records.ReleaseAll(outs) }()
+	keep := func(b arrow.RecordBatch) error {
+		if !b.Schema().Equal(schema) {
+			return fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", b.Schema(), schema)
 		}
+		b.Retain()
 		outs = append(outs, b)
 		return nil
 	}
-	if err := push(in, 0); err != nil {
+	if err := pc.Process(ctx, in, keep); err != nil {
 		return nil, err
 	}
-	for k, t := range chain {
-		f, ok := t.(stage.Flusher)
-		if !ok {
-			continue
-		}
-		b, err := f.Flush(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			continue
-		}
-		err = push(b, k+1)
-		b.Release()
-		if err != nil {
-			return nil, err
-		}
+	if err := pc.Flush(ctx, keep); err != nil {
+		return nil, err
 	}
-	for _, o := range outs {
-		if !o.Schema().Equal(schema) {
-			return nil, fmt.Errorf("a transformer returned schema %s where its OutputSchema promised %s", o.Schema(), schema)
-		}
-	}
-	return testkit.Concat(r.opts.Alloc, schema, outs)
+	return records.Concat(r.opts.Alloc, schema, outs)
 }
 
 // readConsumer reads the case's partition from the consumer.
@@ -690,9 +655,9 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 		}
 		return nil, &caseError{at: c.where(nil), err: fmt.Errorf("%s; the keys are %s", what, strings.Join(keys, ", "))}
 	}
-	part.ID = pipelines.PartitionID(r.p.Name, run.Label, part.Key)
+	part.ID = stage.PartitionID(r.p.Name, run.Label, part.Key)
 	var batches []arrow.RecordBatch
-	defer func() { testkit.ReleaseAll(batches) }()
+	defer func() { records.ReleaseAll(batches) }()
 	err = cons.Read(ctx, *part, func(b arrow.RecordBatch) error {
 		b.Retain()
 		batches = append(batches, b)
@@ -708,7 +673,7 @@ func (r *runner) readPartition(ctx context.Context, c *Case, src stage.Source) (
 	if len(batches) > 0 {
 		schema = batches[0].Schema()
 	}
-	return testkit.Concat(r.opts.Alloc, schema, batches)
+	return records.Concat(r.opts.Alloc, schema, batches)
 }
 
 // load writes the case's input through loader i, rebuilt with its path: pointing into a temporary directory,
@@ -756,7 +721,7 @@ func (r *runner) load(ctx context.Context, c *Case, i int) (arrow.RecordBatch, e
 	if _, err := w.Commit(ctx, info); err != nil {
 		return nil, errors.Join(err, w.Abort(context.WithoutCancel(ctx)))
 	}
-	rec, err := testkit.ReadParquetFiles(r.opts.Alloc, dir)
+	rec, err := records.ReadParquetFiles(r.opts.Alloc, dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading back what loader %s wrote: %w", st.Name, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	_ "github.com/jetflow-dev/jetflow/builtin" // the stage types the test pipelines use
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stagetest"

@@ -34,7 +34,7 @@
 // abort, retry, re-commit, concurrency, cancellation) from the conformance subpackage with one test function.
 //
 // Stage tests written in YAML next to a pipeline (`tests:` or <name>.test.yaml, run by `jetflow test`) run inside
-// a Go test through the stagetest package, which builds on this one (hence its own package):
+// a Go test through the pipelinetest subpackage:
 //
-//	func TestPipelines(t *testing.T) { stagetest.RunTests(t, stagetest.Options{}, "../pipelines") }
+//	func TestPipelines(t *testing.T) { pipelinetest.Run(t, stagetest.Options{}, "../pipelines") }
 package testkit

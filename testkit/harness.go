@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,10 +80,11 @@ func AssertIDsOnce(t testing.TB, ids *array.Int64, lo, hi int64) {
 	}
 }
 
-// Transform runs tr over each input batch in order and returns the non-nil results (a nil result drops a batch).
-// It checks that every result has exactly the schema tr.OutputSchema promises for its input, as the engine relies
-// on it. The inputs stay the caller's; release the results with ReleaseAll. For a stage.PartitionTransformer, pass
-// the instance ForPartition returns.
+// Transform runs tr over each input batch in order and returns the non-nil results (a nil result drops a batch),
+// then flushes it if it holds rows until the partition ends: the engine's rules (stage.PartitionChain). It checks
+// that every result has exactly the schema tr.OutputSchema promises for its input, as the engine relies on it. The
+// inputs stay the caller's; release the results with ReleaseAll. For a stage.PartitionTransformer, pass the
+// instance ForPartition returns.
 func Transform(ctx context.Context, t testing.TB, tr stage.Transformer, in ...arrow.RecordBatch) []arrow.RecordBatch {
 	t.Helper()
 	var out []arrow.RecordBatch
@@ -91,32 +93,27 @@ func Transform(ctx context.Context, t testing.TB, tr stage.Transformer, in ...ar
 		ReleaseAll(out)
 		t.Fatalf(format, args...)
 	}
+	chain := stage.NewPartitionChain([]stage.NamedTransformer{{Name: fmt.Sprintf("%T", tr), Transformer: tr}}, nil)
+	var want *arrow.Schema // what OutputSchema promises for the batch in hand; nil before the first
+	keep := func(r arrow.RecordBatch) error {
+		if want != nil && !r.Schema().Equal(want) {
+			return fmt.Errorf("result schema differs from OutputSchema:\n%s", diffSchemas(want, r.Schema()))
+		}
+		r.Retain()
+		out = append(out, r)
+		return nil
+	}
 	for i, b := range in {
-		want, err := tr.OutputSchema(b.Schema())
-		if err != nil {
+		var err error
+		if want, err = tr.OutputSchema(b.Schema()); err != nil {
 			fail("testkit.Transform: OutputSchema of input batch %d: %v", i, err)
 		}
-		r, err := tr.Transform(ctx, b)
-		if err != nil {
+		if err := chain.Process(ctx, b, keep); err != nil {
 			fail("testkit.Transform: batch %d: %v", i, err)
 		}
-		if r == nil {
-			continue
-		}
-		out = append(out, r)
-		if !r.Schema().Equal(want) {
-			fail("testkit.Transform: batch %d: result schema differs from OutputSchema:\n%s", i, diffSchemas(want, r.Schema()))
-		}
 	}
-	// Transformers that hold rows until the partition ends give them back at Flush, as the engine asks them to.
-	if f, ok := tr.(stage.Flusher); ok {
-		r, err := f.Flush(ctx)
-		if err != nil {
-			fail("testkit.Transform: Flush: %v", err)
-		}
-		if r != nil {
-			out = append(out, r)
-		}
+	if err := chain.Flush(ctx, keep); err != nil {
+		fail("testkit.Transform: Flush: %v", err)
 	}
 	return out
 }

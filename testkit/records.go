@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -168,53 +169,11 @@ func ConcatRecords(mem memory.Allocator, batches []arrow.RecordBatch) arrow.Reco
 // Concat joins batches of schema into one record; with no batches it returns an empty record of schema, and
 // one batch comes back retained. The caller releases the result.
 func Concat(mem memory.Allocator, schema *arrow.Schema, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if len(batches) == 1 && batches[0].Schema().Equal(schema) {
-		batches[0].Retain()
-		return batches[0], nil
-	}
-	var rows int64
-	for i, b := range batches {
-		if !b.Schema().Equal(schema) {
-			return nil, fmt.Errorf("batch %d has schema %s, want %s", i, b.Schema(), schema)
-		}
-		rows += b.NumRows()
-	}
-	cols := make([]arrow.Array, schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	parts := make([]arrow.Array, len(batches))
-	for j := range cols {
-		if len(batches) == 0 {
-			b := array.NewBuilder(mem, schema.Field(j).Type)
-			cols[j] = b.NewArray()
-			b.Release()
-			continue
-		}
-		for i, b := range batches {
-			parts[i] = b.Column(j)
-		}
-		c, err := array.Concatenate(parts, mem)
-		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", schema.Field(j).Name, err)
-		}
-		cols[j] = c
-	}
-	return array.NewRecordBatch(schema, cols, rows), nil
+	return records.Concat(mem, schema, batches)
 }
 
 // ReleaseAll releases every batch, for the slices ReadPartition and Transform return.
-func ReleaseAll(batches []arrow.RecordBatch) {
-	for _, b := range batches {
-		if b != nil {
-			b.Release()
-		}
-	}
-}
+func ReleaseAll(batches []arrow.RecordBatch) { records.ReleaseAll(batches) }
 
 // RunInstance is the run instance PartitionFor puts its partitions in: the day 2026-01-01.
 func RunInstance() stage.RunInstance {
@@ -231,23 +190,4 @@ func PartitionFor(key string) stage.Partition {
 	run := RunInstance()
 	sum := sha256.Sum256([]byte("testkit\x00" + run.Label + "\x00" + key))
 	return stage.Partition{ID: hex.EncodeToString(sum[:12]), Key: key, Run: run}
-}
-
-// concatChunks joins the chunks of one column; an empty column gets an empty array of dt.
-func concatChunks(mem memory.Allocator, dt arrow.DataType, chunks []arrow.Array) (arrow.Array, error) {
-	switch len(chunks) {
-	case 0:
-		b := array.NewBuilder(mem, dt)
-		defer b.Release()
-		return b.NewArray(), nil
-	case 1:
-		chunks[0].Retain()
-		return chunks[0], nil
-	}
-	return array.Concatenate(chunks, mem)
-}
-
-// newRecord makes a record batch of cols, which it retains (the caller keeps its references).
-func newRecord(schema *arrow.Schema, cols []arrow.Array, rows int64) arrow.RecordBatch {
-	return array.NewRecordBatch(schema, cols, rows)
 }

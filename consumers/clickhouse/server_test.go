@@ -14,7 +14,6 @@ import (
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
-	"github.com/jetflow-dev/jetflow/testkit/conformance"
 )
 
 // The tests in the files tagged chserver run against a real clickhouse-server (Debian's 18.16, started by
@@ -58,33 +57,6 @@ func createEvents(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, db, "CREATE TABLE events (id Int64, at DateTime, day Date, name String, amount Nullable(Decimal(12, 2))) ENGINE = MergeTree ORDER BY id",
 		"INSERT INTO events SELECT toInt64(number), toDateTime('2026-01-01 00:00:00', 'UTC') + number * 4, toDate('2026-01-01'), "+
 			"concat('e', toString(number)), if(number % 7 = 0, NULL, toDecimal64(number / 100, 2)) FROM system.numbers LIMIT 20000")
-}
-
-func TestConformance(t *testing.T) {
-	srv := chtest.Start(t)
-	db := srv.CreateDatabase(t)
-	createEvents(t, srv, db)
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-	}{
-		{"integer count", Config{Table: "events", Partition: PartitionConfig{Column: "id", Count: 4}, BlockRows: 1000}},
-		{"integer step", Config{Table: db + ".events", Columns: []string{"id", "name"}, Partition: PartitionConfig{Column: "id", Step: 6000}, BlockRows: 1000}},
-		{"time every", Config{Table: "events", Partition: PartitionConfig{Column: "at", Every: stage.Duration(time.Hour)}, BlockRows: 500}},
-		{"time count, zstd", Config{Table: "events", Compression: "zstd", Partition: PartitionConfig{Column: "at", Count: 3}, BlockRows: 700}},
-		{"no compression", Config{Table: "events", Compression: "none", BlockRows: 3000}},
-		{"query by time", Config{Query: "SELECT id, amount FROM events WHERE at >= {{ .Partition.Lo }} AND at < {{ .Partition.Hi }}",
-			Partition: PartitionConfig{Column: "at", Count: 4}, BlockRows: 1000}},
-		{"date column", Config{Table: "events", Partition: PartitionConfig{Column: "day", Every: stage.Duration(24 * time.Hour)}, BlockRows: 1000}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.Addr, tc.cfg.Database = srv.Addr(), db
-			conformance.Consumers(t, conformance.ConformanceConsumer{
-				New:        func(t *testing.T, mem memory.Allocator) stage.Consumer { return newConsumer(t, mem, tc.cfg) },
-				KeyColumns: []string{"id"},
-			})
-		})
-	}
 }
 
 // TLS to the server's secure port, the certificate verified with ca_file; a read is the same as in plain text.

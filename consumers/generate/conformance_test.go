@@ -1,21 +1,16 @@
-package conformance_test
+package generate_test
 
 import (
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/consumers/generate"
-	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/conformance"
 )
 
-// The built-in stages run the suites as any stage would, through their registered constructors where the config
-// defaults matter as much as the code.
-
+// The suite runs through the registered constructor, where the config defaults matter as much as the code.
 func TestGenerateConformance(t *testing.T) {
 	reg, ok := stage.Lookup(stage.KindConsumer, "generate")
 	if !ok {
@@ -48,29 +43,5 @@ func TestGenerateConformance(t *testing.T) {
 			return c
 		},
 		KeyColumns: []string{"id"},
-	})
-}
-
-func TestParquetConformance(t *testing.T) {
-	var dir string
-	conformance.Loaders(t, conformance.ConformanceLoader{
-		New: func(t *testing.T) stage.Loader {
-			dir = t.TempDir()
-			l, err := parquet.New(stage.BuildContext{Pipeline: "conformance", Alloc: memory.NewGoAllocator()}, &parquet.Config{
-				Path:           dir,
-				Compression:    "zstd",
-				RowGroupSize:   128 << 20,
-				TargetFileSize: 512 << 20,
-				Writers:        1,
-				Dictionary:     true,
-			})
-			if err != nil {
-				t.Fatalf("building the parquet loader: %v", err)
-			}
-			return l
-		},
-		ReadBack: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
-			return testkit.ReadParquet(t, mem, dir)
-		},
 	})
 }

@@ -1,4 +1,4 @@
-package testkit
+package records
 
 import (
 	"context"
@@ -8,32 +8,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// ReadParquet reads a Parquet file, or every *.parquet file under a directory in sorted path order, into one
+// ReadParquetFiles reads a Parquet file, or every *.parquet file under a directory in sorted path order, into one
 // record batch allocated from mem, using arrow-go's pqarrow reader. Hive-style directories (date=2026-11-22/) are
 // not turned into columns: the result holds what the files hold. Files and directories whose names start with
 // "." or "_" are skipped, as Hive and Spark readers do (temporary files, _SUCCESS and commit markers).
 //
-// It returns nil when a directory holds no Parquet file, and fails the test when the path does not exist, a file
-// cannot be read, or two files have different schemas. The caller releases the result.
-func ReadParquet(t testing.TB, mem memory.Allocator, pathOrDir string) arrow.RecordBatch {
-	t.Helper()
-	rec, err := ReadParquetFiles(mem, pathOrDir)
-	if err != nil {
-		t.Fatalf("testkit.ReadParquet: %v", err)
-	}
-	return rec
-}
-
-// ReadParquetFiles is ReadParquet for code that is not a test (the stage test runner): it returns its errors.
+// It returns nil when a directory holds no Parquet file, and an error when the path does not exist, a file cannot
+// be read, or two files have different schemas. The caller releases the result.
 func ReadParquetFiles(mem memory.Allocator, pathOrDir string) (arrow.RecordBatch, error) {
-	files, err := parquetFiles(pathOrDir)
+	files, err := ParquetFiles(pathOrDir)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +39,7 @@ func ReadParquetFiles(mem memory.Allocator, pathOrDir string) (arrow.RecordBatch
 		}
 		batches = append(batches, rec)
 		if s0 := batches[0].Schema(); !rec.Schema().Equal(s0) {
-			return nil, fmt.Errorf("%s and %s have different schemas:\n%s", files[0], f, diffSchemas(s0, rec.Schema()))
+			return nil, fmt.Errorf("%s and %s have different schemas:\n%s", files[0], f, DiffSchemas(s0, rec.Schema()))
 		}
 	}
 	rec, err := Concat(mem, batches[0].Schema(), batches)
@@ -59,17 +49,8 @@ func ReadParquetFiles(mem memory.Allocator, pathOrDir string) (arrow.RecordBatch
 	return rec, nil
 }
 
-// ParquetFiles lists the Parquet files ReadParquet reads for pathOrDir, in the order it reads them.
-func ParquetFiles(t testing.TB, pathOrDir string) []string {
-	t.Helper()
-	files, err := parquetFiles(pathOrDir)
-	if err != nil {
-		t.Fatalf("testkit.ParquetFiles: %v", err)
-	}
-	return files
-}
-
-func parquetFiles(pathOrDir string) ([]string, error) {
+// ParquetFiles lists the Parquet files ReadParquetFiles reads for pathOrDir, in the order it reads them.
+func ParquetFiles(pathOrDir string) ([]string, error) {
 	st, err := os.Stat(pathOrDir)
 	if err != nil {
 		return nil, fmt.Errorf("reading Parquet output: %w", err)
@@ -132,5 +113,5 @@ func readParquetFile(mem memory.Allocator, path string) (arrow.RecordBatch, erro
 	}
 	// Drop the "PARQUET:..." and arrow schema metadata so records compare by content alone.
 	plain := arrow.NewSchema(schema.Fields(), nil)
-	return newRecord(plain, cols, tbl.NumRows()), nil
+	return array.NewRecordBatch(plain, cols, tbl.NumRows()), nil
 }

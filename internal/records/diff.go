@@ -1,10 +1,9 @@
-package testkit
+package records
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -12,7 +11,7 @@ import (
 // maxCellDiffs is how many differing cells a report lists; past that it counts them.
 const maxCellDiffs = 20
 
-// DiffOption adjusts how DiffRecords and AssertRecordsEqual compare.
+// DiffOption adjusts how DiffRecords compares.
 type DiffOption func(*diffConfig)
 
 type diffConfig struct {
@@ -29,14 +28,6 @@ func SortBy(columns ...string) DiffOption {
 // IgnoreNullability compares schemas without the nullable flag of top-level columns.
 func IgnoreNullability() DiffOption {
 	return func(c *diffConfig) { c.ignoreNullability = true }
-}
-
-// AssertRecordsEqual fails the test with DiffRecords' report when want and got differ.
-func AssertRecordsEqual(t testing.TB, want, got arrow.RecordBatch, opts ...DiffOption) {
-	t.Helper()
-	if d := DiffRecords(want, got, opts...); d != "" {
-		t.Errorf("records differ (-want +got):\n%s", d)
-	}
 }
 
 // DiffRecords returns "" when want and got hold the same schema and rows, and otherwise a report for a human:
@@ -124,7 +115,8 @@ func DiffRecords(want, got arrow.RecordBatch, opts ...DiffOption) string {
 }
 
 // diffSchemas reports the differences between two schemas, one per line, or "".
-func diffSchemas(want, got *arrow.Schema) string { return diffSchemasCfg(want, got, diffConfig{}) }
+// DiffSchemas reports, one line each, the columns that differ between want and got; "" when they are equal.
+func DiffSchemas(want, got *arrow.Schema) string { return diffSchemasCfg(want, got, diffConfig{}) }
 
 func diffSchemasCfg(want, got *arrow.Schema, cfg diffConfig) string {
 	var out strings.Builder
