@@ -15,7 +15,7 @@ import (
 // MaskConfig is the `mask` transformer's YAML config.
 type MaskConfig struct {
 	Columns   []string `yaml:"columns" required:"true" doc:"The string columns to mask. Nulls stay null."`
-	With      string   `yaml:"with" default:"'*'" doc:"The character that replaces each hidden character."`
+	With      string   `yaml:"with" default:"*" doc:"The character that replaces each hidden character."`
 	KeepFirst int      `yaml:"keep_first" doc:"How many characters to leave visible at the start."`
 	KeepLast  int      `yaml:"keep_last" doc:"How many characters to leave visible at the end (4 shows the end of a card number)."`
 	Length    int      `yaml:"length" doc:"When above 0, every masked value gets exactly this many mask characters between the kept ends, so the value's length is hidden too."`
