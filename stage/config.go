@@ -336,3 +336,69 @@ func compareNumbers(a, b reflect.Value) int {
 	}
 	return cmp.Compare(a.Float(), b.Float())
 }
+
+// Given is the presence of a config built in Go that sets some keys to their zero value on purpose, such as a
+// `dictionary: false` whose default is true: those keys, and every key whose value in cfg is not zero.
+// Complete(cfg, nil) takes only the latter.
+func Given(cfg any, keys ...string) func(path string) bool {
+	root := reflect.ValueOf(cfg)
+	return func(path string) bool {
+		if slices.Contains(keys, path) {
+			return true
+		}
+		v, ok := valueAt(root, path)
+		return ok && !v.IsZero()
+	}
+}
+
+// valueAt finds the value at a Complete path ("a.b[2].c", "columns.year.type") under v.
+func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
+	for path != "" {
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		if path[0] == '[' {
+			end := strings.IndexByte(path, ']')
+			i, err := strconv.Atoi(path[1:max(end, 1)])
+			if end < 0 || err != nil || v.Kind() != reflect.Slice || i < 0 || i >= v.Len() {
+				return reflect.Value{}, false
+			}
+			v, path = v.Index(i), strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		seg := path
+		if i := strings.IndexAny(path, ".["); i >= 0 {
+			seg, path = path[:i], strings.TrimPrefix(path[i:], ".")
+		} else {
+			path = ""
+		}
+		switch v.Kind() {
+		case reflect.Struct:
+			found := false
+			for _, f := range Fields(v.Type()) {
+				if f.Key == seg {
+					v, found = v.Field(f.Index), true
+					break
+				}
+			}
+			if !found {
+				return reflect.Value{}, false
+			}
+		case reflect.Map:
+			if v.Type().Key().Kind() != reflect.String {
+				return reflect.Value{}, false
+			}
+			k := reflect.New(v.Type().Key()).Elem()
+			k.SetString(seg)
+			if v = v.MapIndex(k); !v.IsValid() {
+				return reflect.Value{}, false
+			}
+		default:
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
+}

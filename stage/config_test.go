@@ -199,3 +199,15 @@ func TestFields(t *testing.T) {
 		t.Errorf("required/enum not read: %+v %+v", fields[0], fields[4])
 	}
 }
+
+func TestGivenKeepsChosenZeroes(t *testing.T) {
+	c := testConfig{Path: "p", Columns: []testColumn{{Name: "a"}}, ByName: map[string]testColumn{"k": {Name: "k", Type: "string"}}}
+	// columns[0].name and by_name.k.type are found given through a list and a map: no missing key, no default.
+	if err := stage.Complete(&c, stage.Given(&c, "header", "retries")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Header || c.Retries != 0 || c.Columns[0].Type != "int64" || c.Mode != "fast" || c.ByName["k"].Type != "string" {
+		t.Errorf("got header %v retries %d columns[0].type %q mode %q by_name.k.type %q; want false, 0, int64, fast, string",
+			c.Header, c.Retries, c.Columns[0].Type, c.Mode, c.ByName["k"].Type)
+	}
+}
