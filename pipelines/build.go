@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
 
 	"github.com/jetflow-dev/jetflow/stage"
@@ -35,10 +34,8 @@ func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
 	if bc.Dir == "" {
 		bc.Dir = filepath.Dir(p.File)
 	}
-	if bc.Alloc == nil {
-		bc.Alloc = memory.DefaultAllocator
-	}
 	if bc.Logger == nil {
+		// The stage's logger names the pipeline and the stage; stage.Registration fills the rest.
 		bc.Logger = slog.Default()
 	}
 	sink := &errorSink{file: p.File}
@@ -46,7 +43,7 @@ func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
 	for _, st := range p.Stages() {
 		sbc := bc
 		sbc.Logger = bc.Logger.With("pipeline", p.Name, "stage", st.Name)
-		v, err := st.Registration.Build(sbc, st.Config)
+		v, err := st.Build(sbc, st.Config)
 		if err != nil {
 			p.stageError(sink, st, "", err)
 			continue

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -24,53 +25,6 @@ var (
 	textMarshalType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// fieldInfo is one config field with the tags the loader enforces.
-type fieldInfo struct {
-	index    int
-	name     string // Go name
-	key      string // yaml key
-	doc      string
-	def      string
-	hasDef   bool
-	required bool
-	enum     []string
-	kind     stage.Kind // for Stage fields: which kind of stage the key holds
-	noPrint  bool       // excluded from the fingerprint
-	typ      reflect.Type
-}
-
-// fieldsOf lists the decodable fields of a struct type, in declaration order.
-func fieldsOf(t reflect.Type) []fieldInfo {
-	var out []fieldInfo
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		key, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if key == "-" {
-			continue
-		}
-		if key == "" {
-			key = strings.ToLower(sf.Name)
-		}
-		f := fieldInfo{
-			index: i, name: sf.Name, key: key, doc: sf.Tag.Get("doc"), typ: sf.Type,
-			required: sf.Tag.Get("required") == "true",
-			kind:     stage.Kind(sf.Tag.Get("stage")),
-			noPrint:  sf.Tag.Get("fingerprint") == "-",
-		}
-		f.def, f.hasDef = sf.Tag.Lookup("default")
-		if e := sf.Tag.Get("enum"); e != "" {
-			for _, c := range strings.Split(e, ",") {
-				f.enum = append(f.enum, strings.TrimSpace(c))
-			}
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
 // hiddenValue is a value that no message may print: one taken from the environment, or a secret.
 type hiddenValue struct {
 	path  string
@@ -82,14 +36,21 @@ type hiddenValue struct {
 type decoder struct {
 	sink   *errorSink
 	orig   map[*yaml.Node]string // scalars expanded from the environment → their text as written
+	root   *yaml.Node
 	keys   map[string]*yaml.Node // path → key node of a mapping entry, or the item node of a list
 	vals   map[string]*yaml.Node // path → value node
 	hidden []hiddenValue
 	stages []*Stage
+
+	nulls     map[string]*yaml.Node // path → key node of a key written without a value: absent for the rules
+	suggested map[string]bool       // keys offered as "did you mean": not reported missing as well
+	failed    map[string]bool       // paths whose value did not decode: their rules would only repeat that error
+	broken    map[string]bool       // paths of structs that are not a mapping: nothing under them is reported
 }
 
-func newDecoder(sink *errorSink, orig map[*yaml.Node]string) *decoder {
-	return &decoder{sink: sink, orig: orig, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+func newDecoder(sink *errorSink, orig map[*yaml.Node]string, root *yaml.Node) *decoder {
+	return &decoder{sink: sink, orig: orig, root: root, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{},
+		nulls: map[string]*yaml.Node{}, suggested: map[string]bool{}, failed: map[string]bool{}, broken: map[string]bool{}}
 }
 
 func isNull(n *yaml.Node) bool { return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") }
@@ -176,116 +137,138 @@ func (d *decoder) scrubUnder(path, msg string) string {
 	return msg
 }
 
-// decodeStruct fills the struct v from mapping n. n is nil when the key holding the struct is absent: then only
-// defaults apply and missing required keys are reported at parent. extra keys are allowed and left alone.
-func (d *decoder) decodeStruct(v reflect.Value, n *yaml.Node, path string, parent *yaml.Node, extra []string) {
-	fields := fieldsOf(v.Type())
-	if n != nil && n.Kind != yaml.MappingNode {
+// decodeStruct fills the struct v from mapping n. The rules of its keys (defaults, required, enum, bounds) are
+// applied by complete once the whole config is decoded. extra keys are allowed and left alone.
+func (d *decoder) decodeStruct(v reflect.Value, n *yaml.Node, path string, extra []string) {
+	fields := stage.Fields(v.Type())
+	if n.Kind != yaml.MappingNode {
 		d.sink.at(n, "%s: want a mapping, got %s", pathOrRoot(path), d.got(n))
+		d.broken[path] = true
 		return
 	}
-	at := parent
-	if n != nil {
-		at = n
-	}
-	byKey := make(map[string]*fieldInfo, len(fields))
+	byKey := make(map[string]*stage.Field, len(fields))
 	for i := range fields {
-		byKey[fields[i].key] = &fields[i]
+		byKey[fields[i].Key] = &fields[i]
 	}
 	seen := map[string]*yaml.Node{}
-	nulls := map[string]*yaml.Node{}
-	suggested := map[string]bool{} // keys offered as "did you mean": not reported missing as well
-	if n != nil {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], deref(n.Content[i+1])
-			if k.Kind != yaml.ScalarNode {
-				d.sink.at(k, "%s: keys must be plain words, got %s", pathOrRoot(path), d.got(k))
-				continue
-			}
-			p := joinPath(path, k.Value)
-			if first, dup := seen[k.Value]; dup {
-				d.sink.at(k, "%s: duplicate key (first at line %d)", p, first.Line)
-				continue
-			}
-			seen[k.Value] = k
-			if slices.Contains(extra, k.Value) {
-				continue
-			}
-			f, ok := byKey[k.Value]
-			if !ok {
-				valid := append(slices.Clone(extra), keysOf(fields)...)
-				if c, ok := closest(k.Value, valid); ok {
-					suggested[c] = true
-				}
-				d.sink.at(k, "%s: unknown key%s", p, didYouMean(k.Value, valid, "valid keys are:"))
-				continue
-			}
-			d.keys[p], d.vals[p] = k, val
-			if isNull(val) {
-				nulls[f.key] = k
-				continue
-			}
-			d.decodeField(v.Field(f.index), val, p, f)
-		}
-	}
-	for i := range fields {
-		f := &fields[i]
-		if _, present := seen[f.key]; present && nulls[f.key] == nil {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			d.sink.at(k, "%s: keys must be plain words, got %s", pathOrRoot(path), d.got(k))
 			continue
 		}
-		p := joinPath(path, f.key)
-		switch {
-		case f.required && nulls[f.key] != nil:
-			d.sink.at(nulls[f.key], "%s: required, but has no value", p)
-		case f.required && suggested[f.key]:
-		case f.required && path == "":
-			d.sink.at(at, "missing required key %q", f.key)
-		case f.required:
-			d.sink.at(at, "%s: missing required key %q", path, f.key)
-		case f.hasDef:
-			d.applyDefault(v.Field(f.index), f, p, at)
-		case f.typ.Kind() == reflect.Struct && f.typ != stageType:
-			// An absent nested struct still gets its own defaults.
-			d.decodeStruct(v.Field(f.index), nil, p, at, nil)
+		p := joinPath(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.sink.at(k, "%s: duplicate key (first at line %d)", p, first.Line)
+			continue
 		}
+		seen[k.Value] = k
+		if slices.Contains(extra, k.Value) {
+			continue
+		}
+		f, ok := byKey[k.Value]
+		if !ok {
+			valid := append(slices.Clone(extra), keysOf(fields)...)
+			if c, ok := closest(k.Value, valid); ok {
+				d.suggested[joinPath(path, c)] = true
+			}
+			d.sink.at(k, "%s: unknown key%s", p, didYouMean(k.Value, valid, "valid keys are:"))
+			continue
+		}
+		d.keys[p], d.vals[p] = k, val
+		if isNull(val) {
+			d.nulls[p] = k
+			continue
+		}
+		d.decodeTracked(v.Field(f.Index), val, p, f)
 	}
 }
 
-func keysOf(fields []fieldInfo) []string {
+// decodeTracked decodes a value and remembers whether that failed.
+func (d *decoder) decodeTracked(v reflect.Value, n *yaml.Node, path string, f *stage.Field) {
+	before := len(d.sink.list)
+	d.decodeValue(v, n, path, f)
+	if len(d.sink.list) > before {
+		d.failed[path] = true
+	}
+}
+
+func keysOf(fields []stage.Field) []string {
 	out := make([]string, len(fields))
 	for i, f := range fields {
-		out[i] = f.key
+		out[i] = f.Key
 	}
 	return out
 }
 
-// applyDefault decodes a default tag's text as if it had been written in the file.
-func (d *decoder) applyDefault(v reflect.Value, f *fieldInfo, path string, at *yaml.Node) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(f.def), &doc); err != nil || len(doc.Content) != 1 {
-		d.sink.at(at, "%s: internal error: default %q of %s is not a YAML value", path, f.def, f.name)
-		return
-	}
-	n := doc.Content[0]
-	n.Line, n.Column = 0, 0
-	// A default is written by the stage's author, so its errors are bugs; they still must not pass silently.
-	sub := &decoder{sink: &errorSink{file: d.sink.file}, orig: d.orig, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
-	sub.decodeField(v, n, path, f)
-	for _, e := range sub.sink.list {
-		d.sink.at(at, "internal error in the default of %s: %s", path, e.Msg)
+// presence tells stage.Complete which keys of the config decoded at prefix the file gives a value.
+func (d *decoder) presence(prefix string) func(string) bool {
+	return func(path string) bool {
+		full := joinPath(prefix, path)
+		return d.keys[full] != nil && d.nulls[full] == nil
 	}
 }
 
-// decodeField decodes one value, then checks the field's enum and emptiness rules.
-func (d *decoder) decodeField(v reflect.Value, n *yaml.Node, path string, f *fieldInfo) {
-	d.decodeValue(v, n, path, f)
-	if f.required && v.Kind() == reflect.Slice && v.Len() == 0 && n.Kind == yaml.SequenceNode {
-		what := "entry"
-		if f.kind != "" {
-			what = string(f.kind)
-		}
-		d.sink.at(n, "%s: want at least one %s, got an empty list", path, what)
+// complete applies the tags of the config cfg decoded at prefix (stage.Complete: defaults of absent keys, then
+// required, enum and bounds), at the position of the keys its errors name.
+func (d *decoder) complete(cfg any, prefix string) {
+	fields, other := stage.FieldErrors(stage.Complete(cfg, d.presence(prefix)))
+	for _, e := range other {
+		d.sink.at(d.nodeNear(prefix), "%s: internal error: %v", pathOrRoot(prefix), e)
 	}
+	for _, fe := range fields {
+		full := joinPath(prefix, fe.Path)
+		if d.failed[full] || d.underBroken(full) {
+			continue
+		}
+		if !errors.Is(fe.Err, stage.ErrMissing) {
+			d.sink.at(d.nodeNear(full), "%s: %s", full, d.scrubUnder(full, fe.Err.Error()))
+			continue
+		}
+		switch parent, key := splitPath(full); {
+		case d.nulls[full] != nil:
+			d.sink.at(d.nulls[full], "%s: required, but has no value", full)
+		case d.suggested[full]:
+		case parent == "":
+			d.sink.at(d.nodeNear(parent), "missing required key %q", key)
+		default:
+			d.sink.at(d.nodeNear(parent), "%s: missing required key %q", parent, key)
+		}
+	}
+}
+
+// underBroken tells whether path lies inside a struct that was not given as a mapping.
+func (d *decoder) underBroken(path string) bool {
+	for path != "" {
+		path, _ = splitPath(path)
+		if d.broken[path] {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeNear is the value node at path, or that of its nearest ancestor written in the file, or the root.
+func (d *decoder) nodeNear(path string) *yaml.Node {
+	for path != "" {
+		if n := d.vals[path]; n != nil {
+			return n
+		}
+		path, _ = splitPath(path)
+	}
+	return d.root
+}
+
+// splitPath splits "a.b[2].c" into "a.b[2]" and "c", and "a.b[2]" into "a.b" and "[2]".
+func splitPath(path string) (parent, last string) {
+	i := strings.LastIndexAny(path, ".[")
+	switch {
+	case i < 0:
+		return "", path
+	case path[i] == '.':
+		return path[:i], path[i+1:]
+	}
+	return path[:i], path[i:]
 }
 
 // recordRaw records the positions inside a value kept as a raw node, so that a stage's FieldError for
@@ -311,7 +294,7 @@ func (d *decoder) recordRaw(n *yaml.Node, path string) {
 	}
 }
 
-func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fieldInfo) {
+func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *stage.Field) {
 	n = deref(n)
 	t := v.Type()
 	switch {
@@ -319,9 +302,9 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 		v.Set(reflect.ValueOf(n))
 		d.recordRaw(n, path)
 		return
-	case t == stageType && f != nil && f.kind != "":
+	case t == stageType && f != nil && f.Stage != "":
 		st := v.Addr().Interface().(*Stage)
-		d.decodeStage(st, n, path, f.kind)
+		d.decodeStage(st, n, path, f.Stage)
 		return
 	case t.Kind() == reflect.Pointer:
 		if isNull(n) {
@@ -353,10 +336,6 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 				return
 			}
 			v.SetString(n.Value)
-			if f != nil && len(f.enum) > 0 && !slices.Contains(f.enum, n.Value) {
-				d.sink.at(n, "%s: %s is not one of %s%s", path, d.shown(n), strings.Join(f.enum, ", "),
-					didYouMean(n.Value, f.enum, ""))
-			}
 		}
 	case reflect.Bool:
 		if !d.scalar(n, path, "a boolean (true or false)") {
@@ -416,7 +395,7 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 		for i, item := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			d.keys[p], d.vals[p] = item, deref(item)
-			d.decodeValue(s.Index(i), item, p, f)
+			d.decodeTracked(s.Index(i), item, p, f)
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -444,14 +423,14 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *fie
 			seen[k.Value] = k
 			d.keys[p], d.vals[p] = k, deref(val)
 			ev := reflect.New(t.Elem()).Elem()
-			d.decodeValue(ev, val, p, f)
+			d.decodeTracked(ev, val, p, f)
 			kv := reflect.New(t.Key()).Elem()
 			kv.SetString(k.Value)
 			m.SetMapIndex(kv, ev)
 		}
 		v.Set(m)
 	case reflect.Struct:
-		d.decodeStruct(v, n, path, n, nil)
+		d.decodeStruct(v, n, path, nil)
 	default:
 		d.sink.at(n, "%s: internal error: config fields of type %s are not supported", path, t)
 	}
@@ -591,7 +570,9 @@ func (d *decoder) decodeStage(st *Stage, n *yaml.Node, path string, kind stage.K
 	}
 	st.Registration = reg
 	st.Config = reg.NewConfig()
-	d.decodeStruct(reflect.ValueOf(st.Config).Elem(), n, path, n, []string{"type", "name"})
+	d.decodeStruct(reflect.ValueOf(st.Config).Elem(), n, path, []string{"type", "name"})
+	st.present = d.presence(path)
+	d.complete(st.Config, path)
 }
 
 // typeWord names a Go config type as YAML users think of it.

@@ -114,19 +114,19 @@ func (c *canonWriter) value(v reflect.Value) {
 			c.value(v.MapIndex(k))
 		}
 	case reflect.Struct:
-		var fields []fieldInfo
-		for _, f := range fieldsOf(t) {
-			if f.noPrint || f.typ == secretType {
+		var fields []stage.Field
+		for _, f := range stage.Fields(t) {
+			if f.NoFingerprint || f.Type == secretType {
 				continue
 			}
 			fields = append(fields, f)
 		}
 		// Sorted by key, so that reordering the fields of a config struct does not re-run everything.
-		slices.SortFunc(fields, func(a, b fieldInfo) int { return compareStrings(a.key, b.key) })
+		slices.SortFunc(fields, func(a, b stage.Field) int { return compareStrings(a.Key, b.Key) })
 		c.open('(', len(fields))
 		for _, f := range fields {
-			c.str(f.key)
-			c.value(v.Field(f.index))
+			c.str(f.Key)
+			c.value(v.Field(f.Index))
 		}
 	default:
 		c.str(fmt.Sprint(v.Interface()))

@@ -56,40 +56,56 @@ func writeTable(b *strings.Builder, t reflect.Type) {
 }
 
 func writeRows(b *strings.Builder, t reflect.Type, prefix string) {
-	for _, f := range fieldsOf(t) {
-		key := prefix + f.key
+	for _, f := range stage.Fields(t) {
+		key := prefix + f.Key
 		def := ""
-		if f.hasDef && f.def != "" {
-			def = "`" + f.def + "`"
+		if f.HasDefault && f.Default != "" {
+			def = "`" + f.Default + "`"
 		}
 		req := ""
-		if f.required {
+		if f.Required {
 			req = "yes"
 		}
-		typ := userType(f.typ)
+		typ := userType(f.Type)
 		switch {
-		case f.kind != "" && f.typ.Kind() == reflect.Slice:
-			typ = "list of " + string(f.kind) + " stages"
-		case f.kind != "":
-			typ = string(f.kind) + " stage"
+		case f.Stage != "" && f.Type.Kind() == reflect.Slice:
+			typ = "list of " + string(f.Stage) + " stages"
+		case f.Stage != "":
+			typ = string(f.Stage) + " stage"
 		}
-		if len(f.enum) > 0 {
-			typ += ": " + strings.Join(f.enum, ", ")
+		if len(f.Enum) > 0 {
+			typ += ": " + strings.Join(f.Enum, ", ")
 		}
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", key, cell(typ), def, req, cell(f.doc))
-		if f.kind != "" {
+		if r := rangeText(f); r != "" {
+			typ += ", " + r
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", key, cell(typ), def, req, cell(f.Doc))
+		if f.Stage != "" {
 			continue
 		}
-		switch inner := structOf(f.typ); {
+		switch inner := structOf(f.Type); {
 		case inner == nil:
-		case f.typ.Kind() == reflect.Slice:
+		case f.Type.Kind() == reflect.Slice:
 			writeRows(b, inner, key+"[].")
-		case f.typ.Kind() == reflect.Map:
+		case f.Type.Kind() == reflect.Map:
 			writeRows(b, inner, key+".*.")
 		default:
 			writeRows(b, inner, key+".")
 		}
 	}
+}
+
+// rangeText documents the bounds of a field: "1-64", "at least 1", "at most 1GiB".
+func rangeText(f stage.Field) string {
+	switch {
+	case f.Min != "" && f.Max != "":
+		return f.Min + "-" + f.Max
+	case f.Min != "":
+		return "at least " + f.Min
+	case f.Max != "":
+		return "at most " + f.Max
+	}
+	return ""
 }
 
 // structOf is the struct a field's rows are flattened from: the field's own struct type, or that of the

@@ -69,6 +69,14 @@ type Stage struct {
 	Registration *stage.Registration
 
 	Node, TypeNode, NameNode *yaml.Node
+
+	present func(path string) bool // which keys of Config the file gives
+}
+
+// Build runs the stage's constructor on cfg: its Config, or a copy of it with keys changed. The keys the file
+// left out take their defaults, those it wrote keep their value, even a zero one.
+func (st *Stage) Build(bc stage.BuildContext, cfg any) (any, error) {
+	return st.Registration.BuildPresent(bc, cfg, st.present)
 }
 
 // Pipeline is a decoded, checked pipeline file.
@@ -213,9 +221,10 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 	// tests are interpreted by the test runner, which decides itself when variables are needed.
 	expandTree(root, "", lookup, orig, sink, map[string]bool{"tests": true})
 
-	d := newDecoder(sink, orig)
+	d := newDecoder(sink, orig, root)
 	p := &Pipeline{File: file, root: root}
-	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", root, nil)
+	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", nil)
+	d.complete(&p.Spec, "")
 	p.keys, p.vals, p.hidden = d.keys, d.vals, d.hidden
 
 	p.checkTop(sink)

@@ -27,13 +27,24 @@ type BuildContext struct {
 	Logger   *slog.Logger
 }
 
+// complete fills what a constructor may rely on being set: the allocator and the logger.
+func (bc BuildContext) complete() BuildContext {
+	if bc.Alloc == nil {
+		bc.Alloc = memory.DefaultAllocator
+	}
+	if bc.Logger == nil {
+		bc.Logger = slog.Default()
+	}
+	return bc
+}
+
 // Registration describes one stage type: its YAML name, its config struct, and its constructor.
 type Registration struct {
 	Kind Kind
 	Name string // the YAML `type:`
 	Doc  string // one paragraph for the reference
-	// ConfigType is the config struct; its fields carry `yaml`, `doc`, `default`, `required` and `enum` tags that
-	// the pipeline loader enforces and the reference documents.
+	// ConfigType is the config struct; its fields carry `yaml`, `doc`, `default`, `required`, `enum`, `min` and
+	// `max` tags (see Field) that Complete enforces and the reference documents.
 	ConfigType reflect.Type
 	build      func(BuildContext, any) (any, error)
 }
@@ -41,8 +52,33 @@ type Registration struct {
 // NewConfig returns a pointer to a zero config struct of this type.
 func (r *Registration) NewConfig() any { return reflect.New(r.ConfigType).Interface() }
 
-// Build runs the constructor on a config made by NewConfig and filled by the loader.
-func (r *Registration) Build(bc BuildContext, cfg any) (any, error) { return r.build(bc, cfg) }
+// Build completes a config made by NewConfig (Complete, with a zero value standing for an absent key) and the
+// build context, then runs the constructor.
+func (r *Registration) Build(bc BuildContext, cfg any) (any, error) {
+	return r.BuildPresent(bc, cfg, nil)
+}
+
+// BuildPresent is Build for a config decoded from a file: present tells which keys the file gave (see Complete),
+// so that a key written as 0 or false keeps that value.
+func (r *Registration) BuildPresent(bc BuildContext, cfg any, present func(path string) bool) (any, error) {
+	if reflect.TypeOf(cfg) != reflect.PointerTo(r.ConfigType) {
+		return nil, fmt.Errorf("stage: %s %q takes a *%s, not %T", r.Kind, r.Name, r.ConfigType, cfg)
+	}
+	if err := Complete(cfg, present); err != nil {
+		return nil, err
+	}
+	return r.build(bc.complete(), cfg)
+}
+
+// Build completes cfg and bc as Registration.Build does, then calls build: what an exported constructor taking a
+// config built in Go (parquet.New) runs, so that it gets the same defaults and checks as a pipeline file.
+func Build[C, S any](bc BuildContext, cfg *C, build func(BuildContext, *C) (S, error)) (S, error) {
+	if err := Complete(cfg, nil); err != nil {
+		var zero S
+		return zero, err
+	}
+	return build(bc.complete(), cfg)
+}
 
 var (
 	registryMu sync.RWMutex

@@ -601,7 +601,7 @@ func (r *runner) readConsumer(ctx context.Context, c *Case) (arrow.RecordBatch, 
 		if err != nil {
 			return nil, &caseError{at: c.where(c.Serve[0].node), err: fmt.Errorf("serve: consumer %s (%s): %w", st.Name, st.Type, err)}
 		}
-		v, err := st.Registration.Build(stage.BuildContext{Pipeline: r.p.Name, Dir: filepath.Dir(r.p.File), Alloc: r.opts.Alloc,
+		v, err := st.Build(stage.BuildContext{Pipeline: r.p.Name, Dir: filepath.Dir(r.p.File), Alloc: r.opts.Alloc,
 			Logger: r.opts.Logger.With("pipeline", r.p.Name, "stage", st.Name)}, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("consumer %s: building it against the recorded responses at %s: %w", st.Name, srv.URL, err)
@@ -689,7 +689,7 @@ func (r *runner) load(ctx context.Context, c *Case, i int) (arrow.RecordBatch, e
 	if err != nil {
 		return nil, &caseError{at: c.where(c.stageNode), err: fmt.Errorf("stages: loader %s (%s): %w", st.Name, st.Type, err)}
 	}
-	v, err := st.Registration.Build(stage.BuildContext{Pipeline: r.p.Name, Dir: filepath.Dir(r.p.File), Alloc: r.opts.Alloc,
+	v, err := st.Build(stage.BuildContext{Pipeline: r.p.Name, Dir: filepath.Dir(r.p.File), Alloc: r.opts.Alloc,
 		Logger: r.opts.Logger.With("pipeline", r.p.Name, "stage", st.Name)}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loader %s: building it with path %s: %w", st.Name, dir, err)

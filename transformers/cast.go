@@ -74,7 +74,7 @@ func buildCast(bc stage.BuildContext, c *CastConfig) (stage.Transformer, error) 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	cc := &caster{mem: allocOf(bc), safe: c.Safe}
+	cc := &caster{mem: bc.Alloc, safe: c.Safe}
 	return &columnMap{
 		mem: cc.mem, names: names, paths: prefixedPaths("columns.", names),
 		outField: func(i int, f arrow.Field) (arrow.Field, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/suggest"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -77,14 +76,6 @@ func checkUnique(fields []arrow.Field, path string) error {
 		seen[f.Name] = true
 	}
 	return nil
-}
-
-// allocOf returns the build context's allocator, or Go's when none is given.
-func allocOf(bc stage.BuildContext) memory.Allocator {
-	if bc.Alloc != nil {
-		return bc.Alloc
-	}
-	return memory.DefaultAllocator
 }
 
 // sortedKeys returns a map's keys in order, so that errors and outputs do not depend on map iteration.

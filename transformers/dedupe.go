@@ -34,7 +34,7 @@ func init() {
 		if err := noDuplicates(c.Keys, "keys"); err != nil {
 			return nil, err
 		}
-		return &dedupe{mem: allocOf(bc), cfg: c, compactAt: 1 << 16}, nil
+		return &dedupe{mem: bc.Alloc, cfg: c, compactAt: 1 << 16}, nil
 	})
 }
 

@@ -22,7 +22,7 @@ type ExplodeConfig struct {
 func init() {
 	stage.RegisterTransformer("explode", "Turns each item of a list column into a row of its own, repeating the other columns (list → rows). The list column keeps its name and takes the item type.",
 		func(bc stage.BuildContext, c *ExplodeConfig) (stage.Transformer, error) {
-			return &explode{mem: allocOf(bc), cfg: c}, nil
+			return &explode{mem: bc.Alloc, cfg: c}, nil
 		})
 }
 

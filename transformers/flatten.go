@@ -25,7 +25,7 @@ func init() {
 			if err := noDuplicates(c.Columns, "columns"); err != nil {
 				return nil, err
 			}
-			return &flatten{mem: allocOf(bc), cfg: c}, nil
+			return &flatten{mem: bc.Alloc, cfg: c}, nil
 		})
 }
 

@@ -35,7 +35,7 @@ func init() {
 				out = arrow.PrimitiveTypes.Int64
 			}
 			return &columnMap{
-				mem: allocOf(bc), names: c.Columns, paths: indexedPaths("columns", len(c.Columns)),
+				mem: bc.Alloc, names: c.Columns, paths: indexedPaths("columns", len(c.Columns)),
 				outField: func(i int, f arrow.Field) (arrow.Field, error) {
 					if !hashable(valueType(f.Type)) {
 						return arrow.Field{}, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "column %q is %s; hash takes string, binary or integer columns: cast it to string first", f.Name, f.Type)
@@ -44,7 +44,7 @@ func init() {
 				},
 				apply: func(ctx context.Context, _ int, _ string, col arrow.Array) (arrow.Array, error) {
 					return perDictionaryValue(ctx, col, func(a arrow.Array) (arrow.Array, error) {
-						return h.hashArray(allocOf(bc), a, out)
+						return h.hashArray(bc.Alloc, a, out)
 					})
 				},
 			}, nil

@@ -32,7 +32,7 @@ type JSONField struct {
 func init() {
 	stage.RegisterTransformer("json_extract", "Parses a column of JSON objects and extracts values by key path into typed columns (json string → typed columns). Unknown keys are ignored; a missing key is a null.",
 		func(bc stage.BuildContext, c *JSONExtractConfig) (stage.Transformer, error) {
-			return newJSONExtract(allocOf(bc), c)
+			return newJSONExtract(bc.Alloc, c)
 		})
 }
 

@@ -15,10 +15,10 @@ import (
 // MaskConfig is the `mask` transformer's YAML config.
 type MaskConfig struct {
 	Columns   []string `yaml:"columns" required:"true" doc:"The string columns to mask. Nulls stay null."`
-	With      string   `yaml:"with" default:"'*'" doc:"The character that replaces each hidden character."`
-	KeepFirst int      `yaml:"keep_first" doc:"How many characters to leave visible at the start."`
-	KeepLast  int      `yaml:"keep_last" doc:"How many characters to leave visible at the end (4 shows the end of a card number)."`
-	Length    int      `yaml:"length" doc:"When above 0, every masked value gets exactly this many mask characters between the kept ends, so the value's length is hidden too."`
+	With      string   `yaml:"with" default:"*" doc:"The character that replaces each hidden character."`
+	KeepFirst int      `yaml:"keep_first" min:"0" doc:"How many characters to leave visible at the start."`
+	KeepLast  int      `yaml:"keep_last" min:"0" doc:"How many characters to leave visible at the end (4 shows the end of a card number)."`
+	Length    int      `yaml:"length" min:"0" doc:"When above 0, every masked value gets exactly this many mask characters between the kept ends, so the value's length is hidden too."`
 }
 
 func init() {
@@ -30,12 +30,7 @@ func init() {
 			if utf8.RuneCountInString(c.With) != 1 {
 				return nil, stage.FieldErrorf("with", "want exactly one character, got %q", c.With)
 			}
-			for key, v := range map[string]int{"keep_first": c.KeepFirst, "keep_last": c.KeepLast, "length": c.Length} {
-				if v < 0 {
-					return nil, stage.FieldErrorf(key, "want 0 or more, got %d", v)
-				}
-			}
-			mem := allocOf(bc)
+			mem := bc.Alloc
 			return &columnMap{
 				mem: mem, names: c.Columns, paths: indexedPaths("columns", len(c.Columns)),
 				outField: func(i int, f arrow.Field) (arrow.Field, error) {

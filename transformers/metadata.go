@@ -27,7 +27,7 @@ type MetadataConfig struct {
 func init() {
 	stage.RegisterTransformer("metadata", "Appends columns that say where each row comes from: the run instance, the partition id and key, the pipeline, and when it was loaded. Each value is the same for every row of a partition.",
 		func(bc stage.BuildContext, c *MetadataConfig) (stage.Transformer, error) {
-			m := &metadata{mem: allocOf(bc), pipeline: bc.Pipeline, now: time.Now}
+			m := &metadata{mem: bc.Alloc, pipeline: bc.Pipeline, now: time.Now}
 			add := func(key, name string, dt arrow.DataType, kind metaKind) error {
 				if name == "" {
 					return nil

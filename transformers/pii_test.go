@@ -159,3 +159,17 @@ func TestMetadata(t *testing.T) {
 		errContains(t, err, "switched off")
 	})
 }
+
+// TestMaskConfigErrors: the bounds are the tags' (stage.Complete), positioned by the pipeline loader; the rule
+// no tag can say stays in the constructor.
+func TestMaskConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ cfg, want string }{
+		{"{type: mask, columns: [s], keep_first: -1}", "transformers[0].keep_first: want at least 0, got -1"},
+		{"{type: mask, columns: [s], length: -2}", "transformers[0].length: want at least 0, got -2"},
+		{"{type: mask, columns: [s], with: ab}", `transformers[0].with: want exactly one character, got "ab"`},
+		{"{type: mask}", `transformers[0]: missing required key "columns"`},
+	} {
+		_, err := build(t, checkedMem(t), tc.cfg)
+		errContains(t, err, tc.want)
+	}
+}

@@ -49,7 +49,7 @@ type forceSchema struct {
 }
 
 func buildSchema(bc stage.BuildContext, c *SchemaConfig) (stage.Transformer, error) {
-	fs := &forceSchema{mem: allocOf(bc), cfg: c, cast: &caster{mem: allocOf(bc), safe: c.Safe}}
+	fs := &forceSchema{mem: bc.Alloc, cfg: c, cast: &caster{mem: bc.Alloc, safe: c.Safe}}
 	var errs []error
 	names := map[string]int{}
 	froms := map[string]int{}

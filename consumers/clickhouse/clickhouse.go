@@ -86,32 +86,18 @@ var (
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	var errs []error
 	c := &Consumer{cfg: *cfg, alloc: bc.Alloc, log: bc.Logger}
-	if c.alloc == nil {
-		c.alloc = memory.DefaultAllocator
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
 	if cfg.Addr == "" {
 		errs = append(errs, stage.FieldErrorf("addr", "is empty: give host:port of the native protocol (9000)"))
 	} else if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		errs = append(errs, stage.FieldErrorf("addr", "%q is not host:port (the native protocol's port, 9000 or 9440 with TLS)", cfg.Addr))
 	}
-	if c.cfg.Database == "" {
-		c.cfg.Database = "default"
-	}
-	if c.cfg.User == "" {
-		c.cfg.User = "default"
-	}
-	switch cfg.Compression {
-	case "", "lz4":
+	switch cfg.Compression { // the enum tag admits nothing else
+	case "lz4":
 		c.comp = ch.CompressionLZ4
 	case "zstd":
 		c.comp = ch.CompressionZSTD
 	case "none":
 		c.comp = ch.CompressionDisabled
-	default:
-		errs = append(errs, stage.FieldErrorf("compression", "%q is not one of none, lz4, zstd", cfg.Compression))
 	}
 	if cfg.TLS.Enabled {
 		t, err := tlsConfig(cfg.TLS, cfg.Addr)
@@ -152,15 +138,6 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		if col == "" {
 			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "is empty"))
 		}
-	}
-	if cfg.BlockRows < 1 {
-		errs = append(errs, stage.FieldErrorf("block_rows", "must be at least 1, not %d", cfg.BlockRows))
-	}
-	if cfg.DialTimeout < 0 {
-		errs = append(errs, stage.FieldErrorf("dial_timeout", "must not be negative"))
-	}
-	if cfg.ReadTimeout < 0 {
-		errs = append(errs, stage.FieldErrorf("read_timeout", "must not be negative"))
 	}
 	settings, err := settingsClause(cfg.Settings, cfg.BlockRows)
 	if err != nil {

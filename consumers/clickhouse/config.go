@@ -15,9 +15,9 @@ type Config struct {
 	Query       string            `yaml:"query" doc:"SELECT to read instead of a table, without FORMAT or SETTINGS (use settings:). With a partition, {{ .Partition.Lo }} and {{ .Partition.Hi }} stand for the window's bounds, rendered as typed ClickHouse literals (toDateTime('2026-11-22 00:00:00', 'UTC')): WHERE ts >= {{ .Partition.Lo }} AND ts < {{ .Partition.Hi }}."`
 	Partition   PartitionConfig   `yaml:"partition" doc:"How a run instance is cut into partitions. Default: one partition holding the whole table or query."`
 	Settings    map[string]string `yaml:"settings" doc:"ClickHouse settings for every query, sent in its SETTINGS clause (which every server version reads): {max_threads: 4, max_execution_time: 600}. Names are checked; values are sent as numbers when they are numbers, else as quoted strings."`
-	BlockRows   int               `yaml:"block_rows" default:"65536" doc:"Rows per block the server sends (its max_block_size); each block becomes one Arrow batch."`
-	DialTimeout stage.Duration    `yaml:"dial_timeout" default:"10s" doc:"How long to wait for a connection and the handshake."`
-	ReadTimeout stage.Duration    `yaml:"read_timeout" default:"5m" doc:"How long to wait for the next packet of a result; a query that computes longer before its first block needs more."`
+	BlockRows   int               `yaml:"block_rows" default:"65536" min:"1" doc:"Rows per block the server sends (its max_block_size); each block becomes one Arrow batch."`
+	DialTimeout stage.Duration    `yaml:"dial_timeout" default:"10s" min:"0s" doc:"How long to wait for a connection and the handshake."`
+	ReadTimeout stage.Duration    `yaml:"read_timeout" default:"5m" min:"0s" doc:"How long to wait for the next packet of a result; a query that computes longer before its first block needs more."`
 }
 
 // TLSConfig turns on TLS.

@@ -24,7 +24,7 @@ func TestBuildErrors(t *testing.T) {
 		{"nothing to read", Config{Addr: "h:9000"}, map[string]string{"table": "set table:"}},
 		{"both", Config{Addr: "h:9000", Table: "t", Query: "SELECT 1"}, map[string]string{"query": "not both"}},
 		{"addr", Config{Addr: "localhost", Table: "t"}, map[string]string{"addr": "not host:port"}},
-		{"no addr", Config{Table: "t"}, map[string]string{"addr": "is empty"}},
+		{"no addr", Config{Table: "t"}, map[string]string{"addr": "missing required key"}},
 		{"table name", Config{Addr: "h:9000", Table: "a.b.c"}, map[string]string{"table": "not a table name"}},
 		{"compression", Config{Addr: "h:9000", Table: "t", Compression: "gzip"}, map[string]string{"compression": "not one of"}},
 		{"columns with query", Config{Addr: "h:9000", Query: "SELECT 1", Columns: []string{"a"}}, map[string]string{"columns": "applies to table"}},
@@ -39,13 +39,11 @@ func TestBuildErrors(t *testing.T) {
 		{"parts and a column", Config{Addr: "h:9000", Table: "t", Partition: PartitionConfig{Parts: true, Column: "a", Count: 2}}, map[string]string{"partition.parts": "cannot be combined"}},
 		{"tls keys without tls", Config{Addr: "h:9000", Table: "t", TLS: TLSConfig{ServerName: "x"}}, map[string]string{"tls.enabled": "enabled: true"}},
 		{"tls ca file", Config{Addr: "h:9000", Table: "t", TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent.pem"}}, map[string]string{"tls.ca_file": "nonexistent"}},
-		{"block rows", Config{Addr: "h:9000", Table: "t", BlockRows: -1}, map[string]string{"block_rows": "at least 1"}},
+		{"block rows", Config{Addr: "h:9000", Table: "t", BlockRows: -1}, map[string]string{"block_rows": "want at least 1, got -1"}},
+		{"read timeout", Config{Addr: "h:9000", Table: "t", ReadTimeout: stage.Duration(-time.Second)}, map[string]string{"read_timeout": "want at least 0s, got -1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.cfg.BlockRows == 0 {
-				tc.cfg.BlockRows = 65536
-			}
-			_, err := build(stage.BuildContext{}, &tc.cfg)
+			_, err := stage.Build(stage.BuildContext{}, &tc.cfg, build)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -65,7 +63,7 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 	var fe *stage.FieldError
-	_, err := build(stage.BuildContext{}, &Config{Addr: "h:9000", Table: "t", BlockRows: 1})
+	_, err := stage.Build(stage.BuildContext{}, &Config{Addr: "h:9000", Table: "t", BlockRows: 1}, build)
 	if err != nil || errors.As(err, &fe) {
 		t.Fatalf("a valid config: %v", err)
 	}

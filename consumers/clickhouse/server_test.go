@@ -21,30 +21,10 @@ import (
 
 func TestMain(m *testing.M) { chtest.Main(m) }
 
-// defaults is the config the pipeline loader would give for absent keys.
-func defaults(cfg Config) Config {
-	if cfg.BlockRows == 0 {
-		cfg.BlockRows = 65536
-	}
-	if cfg.Compression == "" {
-		cfg.Compression = "lz4"
-	}
-	if cfg.Database == "" {
-		cfg.Database = "default"
-	}
-	if cfg.User == "" {
-		cfg.User = "default"
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = stage.Duration(10e9)
-	}
-	return cfg
-}
-
 func newConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 	t.Helper()
-	cfg = defaults(cfg)
-	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	// The registry's path: absent keys take the defaults a pipeline file would get.
+	src, err := stage.Build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg, build)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

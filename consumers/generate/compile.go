@@ -62,18 +62,11 @@ func validate(cfg *Config) ([]parsedColumn, error) {
 	var errs []error
 	fail := func(path, format string, args ...any) { errs = append(errs, stage.FieldErrorf(path, format, args...)) }
 
-	if cfg.BatchRows <= 0 {
-		fail("batch_rows", "batch_rows must be at least 1, not %d", cfg.BatchRows)
-	}
 	if cfg.Unbounded == nil {
 		if cfg.Rows <= 0 {
 			fail("rows", "rows must be at least 1 in bounded mode (or set unbounded: to generate without end), not %d", cfg.Rows)
 		}
 		switch {
-		case cfg.Partition.Rows < 0:
-			fail("partition.rows", "partition.rows must be positive, not %d", cfg.Partition.Rows)
-		case cfg.Partition.Count < 0:
-			fail("partition.count", "partition.count must be positive, not %d", cfg.Partition.Count)
 		case cfg.Partition.Rows > 0 && cfg.Partition.Count > 0:
 			fail("partition", "set partition.rows or partition.count, not both")
 		case cfg.Rows > 0 && int64(cfg.Partition.Count) > cfg.Rows:
@@ -87,18 +80,9 @@ func validate(cfg *Config) ([]parsedColumn, error) {
 			fail("partition", "partition applies to bounded mode; an unbounded generator cuts partitions by unbounded.roll instead")
 		}
 		u := cfg.Unbounded
-		if u.Rate < 0 {
-			fail("unbounded.rate", "rate must be 0 (unlimited) or positive, not %d", u.Rate)
-		}
-		if u.Roll.Rows < 0 || u.Roll.Bytes < 0 || u.Roll.Interval < 0 {
-			fail("unbounded.roll", "roll limits must not be negative")
-		}
 		if u.Roll.Rows <= 0 && u.Roll.Bytes <= 0 && u.Roll.Interval <= 0 {
 			fail("unbounded.roll", "set at least one of roll.rows, roll.bytes or roll.interval, or partitions never end")
 		}
-	}
-	if len(cfg.Columns) == 0 {
-		fail("columns", "declare at least one column")
 	}
 
 	seen := map[string]int{}

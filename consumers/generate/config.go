@@ -6,7 +6,7 @@ import "github.com/jetflow-dev/jetflow/stage"
 type Config struct {
 	Seed      int64           `yaml:"seed" default:"1" doc:"Seed of the pseudo-random generator: the same seed, columns and bounds give the same rows, byte for byte."`
 	Rows      int64           `yaml:"rows" doc:"Rows per run instance in bounded mode. Required unless unbounded is set."`
-	BatchRows int             `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch (at least 1). With a rate, batches are also at most a tenth of a second's rows."`
+	BatchRows int             `yaml:"batch_rows" default:"65536" min:"1" doc:"Rows per Arrow batch (at least 1). With a rate, batches are also at most a tenth of a second's rows."`
 	Columns   []Column        `yaml:"columns" required:"true" doc:"The columns to generate, in order."`
 	Partition PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions (bounded mode)."`
 	Unbounded *StreamConfig   `yaml:"unbounded" doc:"Generate without end (for 'jetflow run --stream'), cutting partitions by the roll policy."`
@@ -25,19 +25,19 @@ type Column struct {
 
 // PartitionConfig cuts a bounded run instance into row ranges.
 type PartitionConfig struct {
-	Rows  int64 `yaml:"rows" doc:"Rows per partition; the last one may be shorter."`
-	Count int   `yaml:"count" doc:"Number of partitions of (nearly) equal size; used when rows is not set. Default 1."`
+	Rows  int64 `yaml:"rows" min:"0" doc:"Rows per partition; the last one may be shorter."`
+	Count int   `yaml:"count" min:"0" doc:"Number of partitions of (nearly) equal size; used when rows is not set. Default 1."`
 }
 
 // StreamConfig makes the generator unbounded.
 type StreamConfig struct {
-	Rate int64      `yaml:"rate" doc:"Rows per second at most (0: as fast as the pipeline takes them)."`
+	Rate int64      `yaml:"rate" min:"0" doc:"Rows per second at most (0: as fast as the pipeline takes them)."`
 	Roll RollConfig `yaml:"roll" doc:"When a stream partition is cut: whichever limit is reached first."`
 }
 
 // RollConfig says when a stream partition ends.
 type RollConfig struct {
-	Rows     int64          `yaml:"rows" default:"1000000" doc:"Rows per stream partition at most (0: no row limit)."`
-	Bytes    stage.ByteSize `yaml:"bytes" default:"128MiB" doc:"Arrow buffer bytes per stream partition: the partition ends after the batch that reaches it (0: no byte limit)."`
-	Interval stage.Duration `yaml:"interval" default:"60s" doc:"Time a stream partition stays open at most (0: no time limit). A partition always holds at least one batch."`
+	Rows     int64          `yaml:"rows" default:"1000000" min:"0" doc:"Rows per stream partition at most (0: no row limit)."`
+	Bytes    stage.ByteSize `yaml:"bytes" default:"128MiB" min:"0" doc:"Arrow buffer bytes per stream partition: the partition ends after the batch that reaches it (0: no byte limit)."`
+	Interval stage.Duration `yaml:"interval" default:"60s" min:"0" doc:"Time a stream partition stays open at most (0: no time limit). A partition always holds at least one batch."`
 }

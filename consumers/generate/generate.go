@@ -59,15 +59,7 @@ func newCore(bc stage.BuildContext, cfg *Config) (*core, error) {
 	for i, c := range cols {
 		fields[i] = arrow.Field{Name: c.cfg.Name, Type: c.dt, Nullable: c.cfg.NullRate > 0}
 	}
-	alloc := bc.Alloc
-	if alloc == nil {
-		alloc = memory.DefaultAllocator
-	}
-	log := bc.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &core{alloc: alloc, log: log, seed: cfg.Seed, batchRows: cfg.BatchRows, cols: cols, schema: arrow.NewSchema(fields, nil)}, nil
+	return &core{alloc: bc.Alloc, log: bc.Logger, seed: cfg.Seed, batchRows: cfg.BatchRows, cols: cols, schema: arrow.NewSchema(fields, nil)}, nil
 }
 
 // Schema is the declared schema: the columns in order, nullable exactly when null_rate > 0.

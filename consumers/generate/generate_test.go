@@ -71,9 +71,23 @@ func allTypes() []Column {
 	}
 }
 
+// buildGo builds cfg through the registry, as a pipeline file would be (defaults of the zero keys, checks),
+// except that the keys listed in zeros keep their zero value.
+func buildGo(bc stage.BuildContext, cfg *Config, zeros ...string) (stage.Source, error) {
+	reg, _ := stage.Lookup(stage.KindConsumer, "generate")
+	src, err := reg.BuildPresent(bc, cfg, stage.Given(cfg, zeros...))
+	if err != nil {
+		return nil, err
+	}
+	return src.(stage.Source), nil
+}
+
+// rollAsWritten keeps an unbounded generator's zero roll limits zero ("no limit") rather than their defaults.
+var rollAsWritten = []string{"unbounded.roll.rows", "unbounded.roll.bytes", "unbounded.roll.interval"}
+
 func newGen(t testing.TB, mem memory.Allocator, cfg Config) *Generator {
 	t.Helper()
-	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	src, err := buildGo(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -505,23 +519,23 @@ func TestConfigErrors(t *testing.T) {
 		{"rows zero", func(c *Config) { c.Rows = 0 }, "rows", "at least 1"},
 		{"both partition keys", func(c *Config) { c.Partition = PartitionConfig{Rows: 10, Count: 2} }, "partition", "not both"},
 		{"count above rows", func(c *Config) { c.Partition.Count = 101 }, "partition.count", "at most 100"},
-		{"batch_rows zero", func(c *Config) { c.BatchRows = 0 }, "batch_rows", "at least 1"},
+		{"batch_rows negative", func(c *Config) { c.BatchRows = -1 }, "batch_rows", "want at least 1, got -1"},
 		{"duplicate name", func(c *Config) { c.Columns[2].Name = "a" }, "columns[2].name", `"a" is already declared at columns[0]`},
-		{"missing name", func(c *Config) { c.Columns[1].Name = "" }, "columns[1].name", "needs a name"},
+		{"missing name", func(c *Config) { c.Columns[1].Name = "" }, "columns[1].name", "missing required key"},
 		{"sequence on float", func(c *Config) { c.Columns[2].Sequence = true }, "columns[2].sequence", "integer columns, not float64"},
 		{"sequence overflow", func(c *Config) { c.Columns[0].Type, c.Columns[0].Sequence, c.Rows = "int8", true, 200 }, "columns[0].sequence", "overflows int8"},
 		{"sequence with distinct", func(c *Config) { c.Columns[0].Sequence, c.Columns[0].Distinct = true, 3 }, "columns[0].sequence", "cannot also have distinct"},
 		{"dictionary too big", func(c *Config) { c.Columns[1].Type, c.Columns[1].Distinct = "dictionary<string, int8>", 300 }, "columns[1].distinct", "do not fit index type int8"},
-		{"no columns", func(c *Config) { c.Columns = nil }, "columns", "at least one column"},
+		{"no columns", func(c *Config) { c.Columns = nil }, "columns", "missing required key"},
 		{"rows with unbounded", func(c *Config) { c.Unbounded = &StreamConfig{Roll: RollConfig{Rows: 10}} }, "rows", "bounded mode"},
 		{"no roll limit", func(c *Config) { c.Rows, c.Unbounded = 0, &StreamConfig{} }, "unbounded.roll", "at least one of"},
-		{"negative rate", func(c *Config) { c.Rows, c.Unbounded = 0, &StreamConfig{Rate: -1, Roll: RollConfig{Rows: 1}} }, "unbounded.rate", "positive"},
+		{"negative rate", func(c *Config) { c.Rows, c.Unbounded = 0, &StreamConfig{Rate: -1, Roll: RollConfig{Rows: 1}} }, "unbounded.rate", "want at least 0, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base()
 			tt.mutate(&cfg)
-			_, err := build(stage.BuildContext{Alloc: memory.NewGoAllocator()}, &cfg)
+			_, err := buildGo(stage.BuildContext{Alloc: memory.NewGoAllocator()}, &cfg, rollAsWritten...)
 			if err == nil {
 				t.Fatalf("build succeeded, want %s: %s", tt.path, tt.msg)
 			}

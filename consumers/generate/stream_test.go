@@ -20,7 +20,7 @@ var streamRun = stage.RunInstance{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.
 
 func newStream(t testing.TB, mem memory.Allocator, cfg Config) *Stream {
 	t.Helper()
-	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	src, err := buildGo(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg, rollAsWritten...)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

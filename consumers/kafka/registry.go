@@ -23,8 +23,8 @@ import (
 // RegistryConfig points format avro at a Confluent-compatible schema registry.
 type RegistryConfig struct {
 	URL        string         `yaml:"url" fingerprint:"-" doc:"Base URL of a Confluent-compatible schema registry (http or https), without credentials in it: https://registry:8081. With it, avro_wire is confluent: each message's schema id is looked up there (GET /schemas/ids/{id}, once per id) as the writer's schema."`
-	Subject    string         `yaml:"subject" default:"'{topic}-value'" doc:"Subject whose latest version (GET /subjects/{subject}/versions/latest, read once when the consumer starts) is the reader's schema, the columns; {topic} is replaced by each topic's name. With several topics, every topic's subject must give the same columns."`
-	KeySubject string         `yaml:"key_subject" default:"'{topic}-key'" doc:"With key_format: avro, the subject whose latest version is the reader's schema of the keys, the kafka_key column's type; {topic} is replaced by each topic's name, and every topic's must give the same type."`
+	Subject    string         `yaml:"subject" default:"{topic}-value" doc:"Subject whose latest version (GET /subjects/{subject}/versions/latest, read once when the consumer starts) is the reader's schema, the columns; {topic} is replaced by each topic's name. With several topics, every topic's subject must give the same columns."`
+	KeySubject string         `yaml:"key_subject" default:"{topic}-key" doc:"With key_format: avro, the subject whose latest version is the reader's schema of the keys, the kafka_key column's type; {topic} is replaced by each topic's name, and every topic's must give the same type."`
 	Username   string         `yaml:"username" fingerprint:"-" doc:"HTTP basic auth user (with password)."`
 	Password   stage.Secret   `yaml:"password" fingerprint:"-" doc:"HTTP basic auth password, from the environment: ${REGISTRY_PASSWORD}."`
 	Token      stage.Secret   `yaml:"token" fingerprint:"-" doc:"Bearer token, from the environment: ${REGISTRY_TOKEN}; instead of username and password."`

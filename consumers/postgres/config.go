@@ -13,7 +13,7 @@ type Config struct {
 	Snapshot    string            `yaml:"snapshot" default:"none" enum:"none,export" doc:"export: a first connection exports a snapshot (pg_export_snapshot, in a REPEATABLE READ transaction kept open until the run ends) and every partition reads in it (SET TRANSACTION SNAPSHOT), so parallel partitions of a changing table see one consistent state, as pg_dump -j does. none: each partition reads the latest committed state."`
 	Infinity    string            `yaml:"infinity" default:"error" enum:"error,null,clamp" doc:"What a date or timestamp of +/-infinity becomes: error (the read fails, naming the column), null, or clamp (0001-01-01 and 9999-12-31 23:59:59.999999)."`
 	ReadMode    string            `yaml:"read_mode" default:"extended" enum:"extended,copy" doc:"How rows travel: extended (a SELECT through the extended protocol, binary result format) or copy (COPY (SELECT ...) TO STDOUT (FORMAT binary)). Both decode the same binary values; extended measured faster here (see README)."`
-	BatchRows   int               `yaml:"batch_rows" default:"16384" doc:"Rows per Arrow batch (at least 1). Batches in flight are most of a load's memory: 16384 rows read as fast as 65536 here at 0.8× the peak RSS."`
+	BatchRows   int               `yaml:"batch_rows" default:"16384" min:"1" doc:"Rows per Arrow batch (at least 1). Batches in flight are most of a load's memory: 16384 rows read as fast as 65536 here at 0.8× the peak RSS."`
 }
 
 // PartitionConfig cuts a run instance into ranges of one column.
@@ -28,5 +28,5 @@ type PartitionConfig struct {
 // IncrementalConfig reads what is new since the last committed watermark.
 type IncrementalConfig struct {
 	Column string         `yaml:"column" doc:"Watermark column: an integer, date, timestamp or timestamptz that only grows (an id, updated_at). A run reads [watermark, high) where high is max+1 (integers) or the server's now() minus lag (times); the next watermark is high, kept at full precision (microseconds)."`
-	Lag    stage.Duration `yaml:"lag" doc:"Time columns: stay this far behind the server's clock, so rows committed late with a slightly earlier timestamp are not skipped."`
+	Lag    stage.Duration `yaml:"lag" min:"0s" doc:"Time columns: stay this far behind the server's clock, so rows committed late with a slightly earlier timestamp are not skipped."`
 }

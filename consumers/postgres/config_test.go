@@ -35,7 +35,8 @@ func TestPipelineConfig(t *testing.T) {
 		{"both", "table: t\n  query: SELECT 1", []string{"query", "not both"}},
 		{"bad table", "table: a.b.c", []string{"table", "schema.table"}},
 		{"bad template", "query: 'SELECT {{ .Partition.Lo '", []string{"query", "template"}},
-		{"batch rows", "table: t\n  batch_rows: 0", []string{"batch_rows", "at least 1"}},
+		{"batch rows", "table: t\n  batch_rows: 0", []string{"p.yaml:7:15: consumer.batch_rows: want at least 1, got 0"}},
+		{"negative lag", "table: t\n  incremental: {column: id, lag: -1s}", []string{"incremental.lag: want at least 0s, got -1s"}},
 		{"partition without column", "table: t\n  partition: {count: 4}", []string{"partition.column", "required"}},
 		{"two cuts", "table: t\n  partition: {column: id, count: 4, step: 10}", []string{"partition", "exactly one"}},
 		{"bad range", "table: t\n  partition: {column: id, ranges: [[1, 2, 3]]}", []string{"partition.ranges[0]", "[lo, hi]"}},
@@ -77,7 +78,7 @@ func TestPipelineConfig(t *testing.T) {
 
 func TestBadDSNHidesPassword(t *testing.T) {
 	for _, dsn := range []string{"postgres://u:s3cretPW@host:notaport/db", "host=h port=x password=s3cretPW", "postgres://u:s3cretPW@[::1/db"} {
-		_, err := build(stage.BuildContext{}, &Config{DSN: stage.Secret(dsn), Table: "t", BatchRows: 1})
+		_, err := stage.Build(stage.BuildContext{}, &Config{DSN: stage.Secret(dsn), Table: "t", BatchRows: 1}, build)
 		if err == nil || !strings.Contains(err.Error(), "dsn") {
 			t.Errorf("%s: error %v, want one at dsn", strings.ReplaceAll(dsn, "s3cretPW", "***"), err)
 			continue

@@ -89,12 +89,6 @@ var (
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	var errs []error
 	c := &Consumer{cfg: *cfg, alloc: bc.Alloc, log: bc.Logger}
-	if c.alloc == nil {
-		c.alloc = memory.DefaultAllocator
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
 	if cfg.DSN == "" {
 		errs = append(errs, stage.FieldErrorf("dsn", "is empty: give a connection string, normally from the environment (dsn: ${ORDERS_PG_DSN})"))
 	} else if pc, err := pgx.ParseConfig(cfg.DSN.Reveal()); err != nil {
@@ -134,24 +128,13 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("columns[%d]", i), "is empty"))
 		}
 	}
-	if cfg.BatchRows < 1 {
-		errs = append(errs, stage.FieldErrorf("batch_rows", "must be at least 1, not %d", cfg.BatchRows))
-	}
-	switch cfg.Infinity {
-	case "", "error":
+	switch cfg.Infinity { // the enum tag admits nothing else
+	case "error":
 		c.inf = infError
 	case "null":
 		c.inf = infNull
 	case "clamp":
 		c.inf = infClamp
-	default:
-		errs = append(errs, stage.FieldErrorf("infinity", "%q is not one of error, null, clamp", cfg.Infinity))
-	}
-	if cfg.ReadMode != "" && cfg.ReadMode != "extended" && cfg.ReadMode != "copy" {
-		errs = append(errs, stage.FieldErrorf("read_mode", "%q is not one of extended, copy", cfg.ReadMode))
-	}
-	if cfg.Snapshot != "" && cfg.Snapshot != "none" && cfg.Snapshot != "export" {
-		errs = append(errs, stage.FieldErrorf("snapshot", "%q is not one of none, export", cfg.Snapshot))
 	}
 	errs = append(errs, c.checkPartition()...)
 	if cfg.Incremental.Column != "" {
@@ -161,9 +144,6 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		if cfg.Table == "" {
 			errs = append(errs, stage.FieldErrorf("incremental.column", "needs table: (the high mark is read from the table)"))
 		}
-	}
-	if cfg.Incremental.Lag < 0 {
-		errs = append(errs, stage.FieldErrorf("incremental.lag", "must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -34,27 +34,10 @@ func exec(t testing.TB, dsn string, stmts ...string) {
 	}
 }
 
-// defaults is the config the pipeline loader would give for absent keys.
-func defaults(cfg Config) Config {
-	if cfg.BatchRows == 0 {
-		cfg.BatchRows = 65536
-	}
-	if cfg.Snapshot == "" {
-		cfg.Snapshot = "none"
-	}
-	if cfg.ReadMode == "" {
-		cfg.ReadMode = "extended"
-	}
-	if cfg.Infinity == "" {
-		cfg.Infinity = "error"
-	}
-	return cfg
-}
-
 func newConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 	t.Helper()
-	cfg = defaults(cfg)
-	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	// The registry's path: absent keys take the defaults a pipeline file would get.
+	src, err := stage.Build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg, build)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

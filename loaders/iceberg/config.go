@@ -10,9 +10,9 @@ type Config struct {
 	Mode            string            `yaml:"mode" default:"append" enum:"append,overwrite_partition" doc:"append adds each jetflow partition's rows (a re-run of the same partition replaces its earlier files, never adds to them); overwrite_partition also replaces every row already in the Iceberg partitions (e.g. the days) the new files fall in, in the same snapshot."`
 	SchemaEvolution string            `yaml:"schema_evolution" default:"fail" enum:"fail,add_columns,widen" doc:"What to do when the pipeline's schema differs from the table's: fail; add_columns adds new source columns as optional; widen also promotes int to long, float to double and widens decimal precision. Anything else is an error showing both schemas."`
 	Compression     string            `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Parquet codec of the data files (table property write.parquet.compression-codec of a new table)."`
-	TargetFileSize  stage.ByteSize    `yaml:"target_file_size" default:"512MiB" doc:"A data file is closed and the next begun at about this size (write.target-file-size-bytes)."`
-	RowGroupSize    stage.ByteSize    `yaml:"row_group_size" default:"128MiB" doc:"Parquet row group size in bytes (write.parquet.row-group-size-bytes)."`
-	BufferSize      stage.ByteSize    `yaml:"buffer_size" default:"16MiB" fingerprint:"-" doc:"Encoded bytes the data files of one jetflow partition may hold in unwritten row groups together (one file per Iceberg partition a batch reaches). Past it, the largest row group is written out early, smaller: memory stays bounded however many Iceberg partitions are open at once (tuning only: changing it does not re-run committed partitions)."`
+	TargetFileSize  stage.ByteSize    `yaml:"target_file_size" default:"512MiB" min:"1" doc:"A data file is closed and the next begun at about this size (write.target-file-size-bytes)."`
+	RowGroupSize    stage.ByteSize    `yaml:"row_group_size" default:"128MiB" min:"1" doc:"Parquet row group size in bytes (write.parquet.row-group-size-bytes)."`
+	BufferSize      stage.ByteSize    `yaml:"buffer_size" default:"16MiB" min:"1" fingerprint:"-" doc:"Encoded bytes the data files of one jetflow partition may hold in unwritten row groups together (one file per Iceberg partition a batch reaches). Past it, the largest row group is written out early, smaller: memory stays bounded however many Iceberg partitions are open at once (tuning only: changing it does not re-run committed partitions)."`
 	Clustered       bool              `yaml:"clustered" doc:"Input arrives sorted by the partition spec (e.g. one day per jetflow partition): keep one file open at a time instead of one per Iceberg partition, so file counts and memory stay low. Input that is not clustered fails the write."`
 	Properties      map[string]string `yaml:"properties" doc:"Extra table properties of a new table (Iceberg names, e.g. write.metadata.delete-after-commit.enabled: \"true\")."`
 	Commit          CommitConfig      `yaml:"commit" fingerprint:"-" doc:"How commits are retried and grouped (tuning only: changing it does not re-run committed partitions)."`
@@ -33,9 +33,9 @@ type CatalogConfig struct {
 
 // CommitConfig tunes the commit retry loop.
 type CommitConfig struct {
-	Retries       int            `yaml:"retries" default:"30" doc:"Commit attempts after the first when another writer moved the table (each reloads the table and checks the partition again)."`
+	Retries       int            `yaml:"retries" default:"30" min:"0" max:"1000" doc:"Commit attempts after the first when another writer moved the table (each reloads the table and checks the partition again)."`
 	MaxWait       stage.Duration `yaml:"max_wait" default:"5s" doc:"Longest pause between attempts; pauses grow from 50ms with random jitter."`
-	MaxPartitions int            `yaml:"max_partitions" default:"1" doc:"Commit up to this many jetflow partitions in one snapshot, so a run of many small partitions does not make thousands of snapshots. A group is committed when full, when no other partition of the process is still being written, or after max_interval; each partition's Commit returns once its group is committed. Set it to about --workers."`
+	MaxPartitions int            `yaml:"max_partitions" default:"1" min:"1" max:"10000" doc:"Commit up to this many jetflow partitions in one snapshot, so a run of many small partitions does not make thousands of snapshots. A group is committed when full, when no other partition of the process is still being written, or after max_interval; each partition's Commit returns once its group is committed. Set it to about --workers."`
 	MaxInterval   stage.Duration `yaml:"max_interval" default:"30s" doc:"Longest a finished partition waits for others to join its group."`
 }
 

@@ -90,17 +90,14 @@ type Loader struct {
 
 var _ stage.Loader = (*Loader)(nil)
 
-// New builds a loader from a config, as the registry does.
-func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
+// New builds a loader from a config built in Go, completed by its tags as the registry completes one from a
+// pipeline file (a zero field takes its default).
+func New(bc stage.BuildContext, cfg *Config) (*Loader, error) { return stage.Build(bc, cfg, construct) }
+
+// construct builds a loader from a complete config and context; the tags checked each key alone.
+func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	c := *cfg
-	setDefaults(&c)
 	l := &Loader{cfg: c, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, checked: map[string]bool{}}
-	if l.alloc == nil {
-		l.alloc = memory.DefaultAllocator
-	}
-	if l.log == nil {
-		l.log = slog.Default()
-	}
 	var errs []error
 	ident, err := parseIdent(c.Table)
 	if err != nil {
@@ -125,29 +122,11 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		if c.Catalog.Token != "" && c.Catalog.Credential != "" {
 			errs = append(errs, stage.FieldErrorf("catalog.credential", "give either token or credential, not both"))
 		}
-	default:
-		errs = append(errs, stage.FieldErrorf("catalog.type", "unknown catalog type %q: want sql, rest or hadoop", c.Catalog.Type))
 	}
-	if _, ok := codecs[c.Compression]; !ok {
-		errs = append(errs, stage.FieldErrorf("compression", "unknown codec %q: want zstd, snappy, gzip, lz4 or none", c.Compression))
-	}
-	if c.TargetFileSize <= 0 {
-		errs = append(errs, stage.FieldErrorf("target_file_size", "must be positive"))
-	}
-	if c.BufferSize < 0 {
-		errs = append(errs, stage.FieldErrorf("buffer_size", "must be positive"))
-	}
-	if c.RowGroupSize <= 0 {
-		errs = append(errs, stage.FieldErrorf("row_group_size", "must be positive"))
-	} else if c.RowGroupSize > c.TargetFileSize {
+	if c.RowGroupSize > c.TargetFileSize {
 		errs = append(errs, stage.FieldErrorf("row_group_size", "%s is above target_file_size %s: files are cut at row group boundaries, so they would outgrow the target", c.RowGroupSize, c.TargetFileSize))
 	}
-	if c.Commit.Retries < 0 || c.Commit.Retries > 1000 {
-		errs = append(errs, stage.FieldErrorf("commit.retries", "%d is out of range 0-1000", c.Commit.Retries))
-	}
-	if c.Commit.MaxPartitions < 1 || c.Commit.MaxPartitions > 10000 {
-		errs = append(errs, stage.FieldErrorf("commit.max_partitions", "%d is out of range 1-10000", c.Commit.MaxPartitions))
-	} else if c.Commit.MaxPartitions > 1 {
+	if c.Commit.MaxPartitions > 1 {
 		l.group = &grouper{l: l, max: c.Commit.MaxPartitions, interval: c.Commit.MaxInterval.D()}
 	}
 	exprs, at := joinSplit(c.PartitionBy)
@@ -162,50 +141,8 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	return l, nil
 }
 
-func setDefaults(c *Config) {
-	if c.Catalog.Type == "" {
-		c.Catalog.Type = "sql"
-	}
-	if c.Catalog.Name == "" {
-		c.Catalog.Name = "jetflow"
-	}
-	if c.Mode == "" {
-		c.Mode = "append"
-	}
-	if c.SchemaEvolution == "" {
-		c.SchemaEvolution = "fail"
-	}
-	if c.Compression == "" {
-		c.Compression = "zstd"
-	}
-	if c.TargetFileSize == 0 {
-		c.TargetFileSize = 512 << 20
-	}
-	if c.RowGroupSize == 0 {
-		c.RowGroupSize = 128 << 20
-	}
-	if c.BufferSize == 0 {
-		c.BufferSize = 16 << 20
-	}
-	if c.Commit.Retries == 0 {
-		c.Commit.Retries = 30
-	}
-	if c.Commit.MaxWait == 0 {
-		c.Commit.MaxWait = stage.Duration(5 * time.Second)
-	}
-	if c.Commit.MaxPartitions == 0 {
-		c.Commit.MaxPartitions = 1
-	}
-	if c.Commit.MaxInterval == 0 {
-		c.Commit.MaxInterval = stage.Duration(30 * time.Second)
-	}
-	if c.S3.Region == "" {
-		c.S3.Region = "us-east-1"
-	}
-}
-
 func build(bc stage.BuildContext, cfg *Config) (stage.Loader, error) {
-	return New(bc, cfg)
+	return construct(bc, cfg)
 }
 
 func parseIdent(s string) (table.Identifier, error) {

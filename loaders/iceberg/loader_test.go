@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -226,7 +225,9 @@ func TestConfigErrors(t *testing.T) {
 		{"token and credential", func(c *Config) {
 			c.Catalog = CatalogConfig{Type: "rest", URI: "http://x", Token: "a", Credential: "b:c"}
 		}, "catalog.credential: give either token or credential"},
-		{"bad compression", func(c *Config) { c.Compression = "brotli" }, "compression: unknown codec"},
+		{"bad compression", func(c *Config) { c.Compression = "brotli" }, `compression: "brotli" is not one of zstd`},
+		{"negative buffer", func(c *Config) { c.BufferSize = -1 }, "buffer_size: want at least 1, got -1"},
+		{"too many commit retries", func(c *Config) { c.Commit.Retries = 1001 }, "commit.retries: 1001 is out of range 0-1000"},
 		{"row groups above the file size", func(c *Config) { c.TargetFileSize, c.RowGroupSize = 1<<20, 2<<20 }, "row_group_size: 2MiB is above target_file_size 1MiB"},
 	}
 	for _, tc := range cases {
@@ -400,31 +401,4 @@ func TestRetryable(t *testing.T) {
 			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
-}
-
-// TestDefaultsOfCodeConfigs: a Config built in Go (not from YAML, which applies the `default` tags) gets every
-// tagged default from setDefaults, so code and pipelines behave alike (buffer_size once did not, which made
-// Go-built loaders write 8 KiB pages).
-func TestDefaultsOfCodeConfigs(t *testing.T) {
-	var c Config
-	setDefaults(&c)
-	var walk func(path string, v reflect.Value)
-	walk = func(path string, v reflect.Value) {
-		for i := range v.NumField() {
-			sf := v.Type().Field(i)
-			name := path + sf.Tag.Get("yaml")
-			if sf.Type.Kind() == reflect.Struct && sf.Tag.Get("default") == "" {
-				walk(name+".", v.Field(i))
-				continue
-			}
-			def, ok := sf.Tag.Lookup("default")
-			if !ok || def == "" || def == "false" || def == "0" {
-				continue
-			}
-			if v.Field(i).IsZero() {
-				t.Errorf("%s has the default %q in YAML but is left zero by setDefaults", name, def)
-			}
-		}
-	}
-	walk("", reflect.ValueOf(c))
 }

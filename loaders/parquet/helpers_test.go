@@ -35,13 +35,13 @@ func testPartition(id string) stage.Partition {
 
 func newLoader(t testing.TB, mem memory.Allocator, cfg parquet.Config) *parquet.Loader {
 	t.Helper()
-	if cfg.Compression == "" {
-		cfg.Compression = "zstd"
-	}
-	l, err := parquet.New(stage.BuildContext{Pipeline: "orders", Alloc: mem}, &cfg)
+	// These tests size row groups for plain encoding: a zero Dictionary means false here, not the default.
+	reg, _ := stage.Lookup(stage.KindLoader, "parquet")
+	v, err := reg.BuildPresent(stage.BuildContext{Pipeline: "orders", Alloc: mem}, &cfg, stage.Given(&cfg, "dictionary"))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	l := v.(*parquet.Loader)
 	t.Cleanup(func() { _ = l.Close() })
 	return l
 }

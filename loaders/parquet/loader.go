@@ -82,24 +82,13 @@ var (
 	_ stage.CheckpointRecoverer = (*Loader)(nil)
 )
 
-// New builds a loader from a config, as the registry does.
-func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
+// New builds a loader from a config built in Go, completed by its tags as the registry completes one from a
+// pipeline file (a zero field takes its default).
+func New(bc stage.BuildContext, cfg *Config) (*Loader, error) { return stage.Build(bc, cfg, newLoader) }
+
+// newLoader builds a loader from a complete config and context.
+func newLoader(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	c := *cfg
-	if c.Compression == "" {
-		c.Compression = "zstd"
-	}
-	if c.RowGroupSize == 0 {
-		c.RowGroupSize = 16 << 20
-	}
-	if c.BufferSize == 0 {
-		c.BufferSize = 32 << 20
-	}
-	if c.TargetFileSize == 0 {
-		c.TargetFileSize = 512 << 20
-	}
-	if c.Writers == 0 {
-		c.Writers = 1
-	}
 	l := &Loader{
 		cfg:      c,
 		pipeline: bc.Pipeline,
@@ -110,12 +99,6 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 			Endpoint: c.S3.Endpoint, Region: c.S3.Region, PathStyle: c.S3.PathStyle,
 			AccessKeyID: c.S3.AccessKeyID, SecretAccessKey: c.S3.SecretAccessKey,
 		},
-	}
-	if l.alloc == nil {
-		l.alloc = memory.DefaultAllocator
-	}
-	if l.log == nil {
-		l.log = slog.Default()
 	}
 	var errs []error
 	tmpl, err := template.New("path").Funcs(templateFuncs).Option("missingkey=error").Parse(c.Path)
@@ -134,14 +117,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	if c.Int96Timestamps && c.TimestampUnit != "" && c.TimestampUnit != "ns" {
 		errs = append(errs, stage.FieldErrorf("timestamp_unit", "%s cannot go with int96_timestamps: INT96 holds nanoseconds (leave timestamp_unit empty or write ns)", c.TimestampUnit))
 	}
-	if _, ok := timestampUnits[c.TimestampUnit]; !ok && c.TimestampUnit != "" {
-		errs = append(errs, stage.FieldErrorf("timestamp_unit", "unknown unit %q: want ms, us or ns", c.TimestampUnit))
-	}
-	codec, ok := codecs[c.Compression]
-	if !ok {
-		errs = append(errs, stage.FieldErrorf("compression", "unknown codec %q: want zstd, snappy, gzip, lz4 or none", c.Compression))
-	}
-	l.codec = codec
+	l.codec = codecs[c.Compression]
 	switch lvl := c.CompressionLevel; {
 	case lvl == 0:
 	case c.Compression == "zstd" && (lvl < 1 || lvl > 22):
@@ -150,18 +126,6 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		errs = append(errs, stage.FieldErrorf("compression_level", "gzip level %d is out of range 1-9", lvl))
 	case c.Compression != "zstd" && c.Compression != "gzip":
 		errs = append(errs, stage.FieldErrorf("compression_level", "%s has no levels; remove compression_level or use zstd or gzip", c.Compression))
-	}
-	if c.RowGroupSize < 0 {
-		errs = append(errs, stage.FieldErrorf("row_group_size", "must be positive"))
-	}
-	if c.TargetFileSize < 0 {
-		errs = append(errs, stage.FieldErrorf("target_file_size", "must be positive"))
-	}
-	if c.BufferSize < 0 {
-		errs = append(errs, stage.FieldErrorf("buffer_size", "must be positive"))
-	}
-	if c.Writers < 1 || c.Writers > 64 {
-		errs = append(errs, stage.FieldErrorf("writers", "%d is out of range 1-64", c.Writers))
 	}
 	seen := map[string]bool{}
 	for i, col := range c.PartitionBy {
@@ -180,7 +144,7 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 }
 
 func build(bc stage.BuildContext, cfg *Config) (stage.Loader, error) {
-	return New(bc, cfg)
+	return newLoader(bc, cfg)
 }
 
 func (l *Loader) render(d TemplateData) (string, error) {
