@@ -1,8 +1,13 @@
 // Package jsonarrow holds what the JSON readers of the consumers (kafka, httpapi) share: the inference of an
-// Arrow schema from sample JSON values, and the small helpers of their decoders. Each consumer keeps its own
-// scanner — kafka's reads a message whole in memory, httpapi's streams a body through a fixed buffer — and its
-// own decoder into Arrow; inference reads through the Scanner interface, since it runs on a sample, off the hot
-// path.
+// Arrow schema from sample JSON values, the Column that turns a JSON token into a value of a scalar Arrow type (one
+// table of the types read, so CheckType, the accepted kinds of value, the conversions and their errors are the
+// same in both), and the small helpers of their decoders.
+//
+// Each consumer keeps its own scanner and its own list and struct building, because their inputs differ: kafka's
+// reads a message whole in memory, so it compares field names and the gaps of a learnt layout in place and
+// builds strings straight from the message; httpapi's streams a body of any size through a fixed buffer, where
+// a token may straddle two reads. Inference reads through the Scanner interface, since it runs on a sample, off
+// the hot path; Column takes a token already read, so neither decoder pays an interface call per byte.
 package jsonarrow
 
 import (
