@@ -160,24 +160,7 @@ func (n *node) decode(s *scanner, depth int) error {
 	if !n.col.Accepts(cl) {
 		return n.mismatch(c)
 	}
-	var tok []byte
-	switch cl {
-	case jsonarrow.StringValue:
-		tok, err = s.str()
-	case jsonarrow.NumberValue:
-		tok, err = s.number()
-	case jsonarrow.BoolValue:
-		var k byte
-		if k, err = s.literal(); k == 't' {
-			tok = jsonarrow.True
-		} else {
-			tok = jsonarrow.False
-		}
-	default: // an object or array kept by a text column as its compact JSON text (or not JSON: skip says why)
-		n.raw = n.raw[:0]
-		err = s.skip(&n.raw, depth)
-		tok = n.raw
-	}
+	tok, err := jsonarrow.Token(s, cl, &n.raw, depth)
 	if err != nil {
 		return err
 	}

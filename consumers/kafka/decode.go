@@ -280,28 +280,9 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 			return false, n.mismatch(c)
 		}
 	}
-	var tok []byte
-	switch cl {
-	case jsonarrow.StringValue:
-		if tok, err = s.str(); err != nil {
-			if errors.Is(err, errInvalidUTF8) {
-				return false, fmt.Errorf("field %s: invalid UTF-8 in a string at byte %d", n.name, s.pos)
-			}
-			return false, err
-		}
-	case jsonarrow.NumberValue:
-		tok, err = s.number()
-	case jsonarrow.BoolValue:
-		var k byte
-		if k, err = s.literal(); k == 't' {
-			tok = jsonarrow.True
-		} else {
-			tok = jsonarrow.False
-		}
-	default: // an object or array kept by a text column as its JSON text (or not JSON: skip says why)
-		n.raw = n.raw[:0]
-		err = s.skip(&n.raw, depth)
-		tok = n.raw
+	tok, err := jsonarrow.Token(s, cl, &n.raw, depth)
+	if errors.Is(err, errInvalidUTF8) {
+		return false, fmt.Errorf("field %s: invalid UTF-8 in a string at byte %d", n.name, s.pos)
 	}
 	if err != nil {
 		return false, err

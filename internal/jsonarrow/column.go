@@ -172,6 +172,27 @@ func (c *Column) Append(cl Class, tok []byte) error { return c.op.append(c, cl, 
 // AppendNull appends a null.
 func (c *Column) AppendNull() { c.B.AppendNull() }
 
+// Token reads the token of a value of class cl (not null) for Append: a string's unescaped bytes, a number's
+// text, True or False, or (an object or array, for a text column) the value's text, appended to raw's
+// scratch. The decoders' own fast paths read their usual values without it.
+func Token(s Scanner, cl Class, raw *[]byte, depth int) ([]byte, error) {
+	switch cl {
+	case StringValue:
+		return s.Str()
+	case NumberValue:
+		return s.Number()
+	case BoolValue:
+		k, err := s.Literal()
+		if k == 't' {
+			return True, err
+		}
+		return False, err
+	}
+	*raw = (*raw)[:0]
+	err := s.Skip(raw, depth)
+	return *raw, err
+}
+
 // Int64 is an int64 column's builder, for a decoder's fast path to append to inline (AppendInt64 is a call).
 func (c *Column) Int64() *array.Int64Builder { return c.i64 }
 

@@ -137,8 +137,8 @@ type Scanner interface {
 	More(closing byte, first *bool) (bool, error)
 	// Key reads an object key and its colon.
 	Key() ([]byte, error)
-	// Skip reads any value.
-	Skip(depth int) error
+	// Skip reads any value; with dst it appends the value's text.
+	Skip(dst *[]byte, depth int) error
 	// NotAValue is the error for a byte that starts no JSON value; TooDeep for nesting past the scanner's limit.
 	NotAValue(c byte) error
 	TooDeep() error
@@ -182,13 +182,13 @@ func Merge(s Scanner, t *Type, depth, maxDepth int) error {
 		return nil
 	case c == '{':
 		if t.Widen(Struct); t.Kind != Struct {
-			return s.Skip(depth)
+			return s.Skip(nil, depth)
 		}
 		s.Take()
 		return MergeObject(s, t, depth, maxDepth)
 	case c == '[':
 		if t.Widen(List); t.Kind != List {
-			return s.Skip(depth)
+			return s.Skip(nil, depth)
 		}
 		s.Take()
 		first := true
