@@ -3,16 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
-	"math"
-	"strconv"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -20,49 +15,26 @@ import (
 type kind uint8
 
 const (
-	kInt32 kind = iota
-	kInt64
-	kFloat32
-	kFloat64
-	kBool
-	kString
-	kLargeString
-	kDate32
-	kTimestamp
-	kDecimal
+	kScalar kind = iota // read by col, jsonarrow's
 	kStruct
 	kList
 )
 
-// node decodes JSON values of one Arrow type straight into its builder: a switch on kind and a concrete builder
-// pointer, so no interface call and no allocation per value.
+// node decodes JSON values of one Arrow type straight into its builder: scalars through jsonarrow's Column,
+// which holds the concrete builder, so no interface call and no allocation per value.
 type node struct {
 	kind kind
 	name string // dotted name, for errors
 	b    array.Builder
-
-	i32 *array.Int32Builder
-	i64 *array.Int64Builder
-	f32 *array.Float32Builder
-	f64 *array.Float64Builder
-	bo  *array.BooleanBuilder
-	str *array.StringBuilder
-	lst *array.LargeStringBuilder
-	d32 *array.Date32Builder
-	ts  *array.TimestampBuilder
-	dec *array.Decimal128Builder
-	st  *array.StructBuilder
-	li  *array.ListBuilder
-
-	unit      arrow.TimeUnit
-	precision int32
-	scale     int32
+	col  *jsonarrow.Column // scalars
+	st   *array.StructBuilder
+	li   *array.ListBuilder
 
 	children []*node
 	index    map[string]int // struct: field name -> child
 	seen     []bool         // struct: scratch, which fields the current object had
 	elem     *node
-	raw      []byte     // string: scratch for non-string values kept as JSON text
+	raw      []byte     // text columns: scratch for non-string values kept as JSON text
 	evo      *evolution // the records' root only: what to do with fields not in the schema
 }
 
@@ -119,49 +91,13 @@ func (e *evolution) endRecord() {
 	e.buf = e.buf[:0]
 }
 
-// checkType tells whether httpapi can decode JSON into dt.
-func checkType(dt arrow.DataType) error {
-	switch t := dt.(type) {
-	case *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type, *arrow.Float64Type, *arrow.BooleanType,
-		*arrow.StringType, *arrow.LargeStringType, *arrow.Date32Type, *arrow.TimestampType, *arrow.Decimal128Type:
-		return nil
-	case *arrow.ListType:
-		return checkType(t.Elem())
-	case *arrow.StructType:
-		for _, f := range t.Fields() {
-			if err := checkType(f.Type); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("type %s is not read from JSON; use int32, int64, float32, float64, bool, string, large_string, date32, timestamp, decimal(p,s), list or struct", arrowtype.Format(dt))
-}
+// checkType tells whether httpapi can decode JSON into dt: what kafka reads, through the same columns.
+var checkType = jsonarrow.CheckType
 
 // newNode wires a node tree onto builder b, which has type dt.
 func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 	n := &node{name: name, b: b}
 	switch t := dt.(type) {
-	case *arrow.Int32Type:
-		n.kind, n.i32 = kInt32, b.(*array.Int32Builder)
-	case *arrow.Int64Type:
-		n.kind, n.i64 = kInt64, b.(*array.Int64Builder)
-	case *arrow.Float32Type:
-		n.kind, n.f32 = kFloat32, b.(*array.Float32Builder)
-	case *arrow.Float64Type:
-		n.kind, n.f64 = kFloat64, b.(*array.Float64Builder)
-	case *arrow.BooleanType:
-		n.kind, n.bo = kBool, b.(*array.BooleanBuilder)
-	case *arrow.StringType:
-		n.kind, n.str = kString, b.(*array.StringBuilder)
-	case *arrow.LargeStringType:
-		n.kind, n.lst = kLargeString, b.(*array.LargeStringBuilder)
-	case *arrow.Date32Type:
-		n.kind, n.d32 = kDate32, b.(*array.Date32Builder)
-	case *arrow.TimestampType:
-		n.kind, n.ts, n.unit = kTimestamp, b.(*array.TimestampBuilder), t.Unit
-	case *arrow.Decimal128Type:
-		n.kind, n.dec, n.precision, n.scale = kDecimal, b.(*array.Decimal128Builder), t.Precision, t.Scale
 	case *arrow.ListType:
 		n.kind, n.li = kList, b.(*array.ListBuilder)
 		n.elem = newNode(name+"[]", t.Elem(), n.li.ValueBuilder())
@@ -174,7 +110,7 @@ func newNode(name string, dt arrow.DataType, b array.Builder) *node {
 		}
 		n.seen = make([]bool, t.NumFields())
 	default:
-		panic("httpapi: newNode on unchecked type " + dt.String())
+		n.col = jsonarrow.NewColumn(name, dt, b)
 	}
 	return n
 }
@@ -195,140 +131,7 @@ func (n *node) decode(s *scanner, depth int) error {
 		n.b.AppendNull()
 		return nil
 	}
-	isNum := c == '-' || c >= '0' && c <= '9'
 	switch n.kind {
-	case kInt32, kInt64:
-		if !isNum {
-			return n.mismatch(c)
-		}
-		b, err := s.number()
-		if err != nil {
-			return err
-		}
-		v, ok := jsonarrow.ParseInt(b)
-		if !ok {
-			// 3.0 is a whole number written as a float; anything else is not an integer.
-			f, ferr := strconv.ParseFloat(jsonarrow.Bstr(b), 64)
-			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-				return fmt.Errorf("field %s: %s is not an integer", n.name, b)
-			}
-			v = int64(f)
-		}
-		if n.kind == kInt32 {
-			if v < math.MinInt32 || v > math.MaxInt32 {
-				return fmt.Errorf("field %s: %d is outside int32", n.name, v)
-			}
-			n.i32.Append(int32(v))
-		} else {
-			n.i64.Append(v)
-		}
-	case kFloat32, kFloat64:
-		if !isNum {
-			return n.mismatch(c)
-		}
-		b, err := s.number()
-		if err != nil {
-			return err
-		}
-		var f float64
-		if i, ok := jsonarrow.ParseInt(b); ok && i > -1<<53 && i < 1<<53 {
-			f = float64(i)
-		} else if f, err = strconv.ParseFloat(jsonarrow.Bstr(b), 64); err != nil {
-			return fmt.Errorf("field %s: %s is out of the range of float64", n.name, b)
-		}
-		if n.kind == kFloat32 {
-			n.f32.Append(float32(f))
-		} else {
-			n.f64.Append(f)
-		}
-	case kBool:
-		if c != 't' && c != 'f' {
-			return n.mismatch(c)
-		}
-		k, err := s.literal()
-		if err != nil {
-			return err
-		}
-		n.bo.Append(k == 't')
-	case kString, kLargeString:
-		var b []byte
-		if c == '"' {
-			if b, err = s.str(); err != nil {
-				return err
-			}
-		} else {
-			// Any other JSON value is kept as its compact JSON text.
-			n.raw = n.raw[:0]
-			if err := s.skip(&n.raw, depth); err != nil {
-				return err
-			}
-			b = n.raw
-		}
-		if n.kind == kString {
-			n.str.BinaryBuilder.Append(b)
-		} else {
-			n.lst.BinaryBuilder.Append(b)
-		}
-	case kDate32:
-		if c != '"' {
-			return n.mismatch(c)
-		}
-		b, err := s.str()
-		if err != nil {
-			return err
-		}
-		t, err := time.Parse(time.DateOnly, jsonarrow.Bstr(b))
-		if err != nil {
-			return fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
-		}
-		n.d32.Append(arrow.Date32FromTime(t))
-	case kTimestamp:
-		switch {
-		case c == '"':
-			b, err := s.str()
-			if err != nil {
-				return err
-			}
-			t, err := time.Parse(time.RFC3339Nano, jsonarrow.Bstr(b))
-			if err != nil {
-				return fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
-			}
-			ts, err := arrow.TimestampFromTime(t, n.unit)
-			if err != nil {
-				return fmt.Errorf("field %s: %w", n.name, err)
-			}
-			n.ts.Append(ts)
-		case isNum:
-			b, err := s.number()
-			if err != nil {
-				return err
-			}
-			i, ok := jsonarrow.ParseInt(b)
-			if !ok {
-				return fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
-			}
-			n.ts.Append(arrow.Timestamp(i))
-		default:
-			return n.mismatch(c)
-		}
-	case kDecimal:
-		var b []byte
-		switch {
-		case c == '"':
-			b, err = s.str()
-		case isNum:
-			b, err = s.number()
-		default:
-			return n.mismatch(c)
-		}
-		if err != nil {
-			return err
-		}
-		d, err := decimal128.FromString(jsonarrow.Bstr(b), n.precision, n.scale)
-		if err != nil {
-			return stage.Permanent(fmt.Errorf("field %s: %q does not fit decimal(%d,%d)", n.name, b, n.precision, n.scale))
-		}
-		n.dec.Append(d)
 	case kList:
 		if c != '[' {
 			return n.mismatch(c)
@@ -338,11 +141,8 @@ func (n *node) decode(s *scanner, depth int) error {
 		first := true
 		for {
 			more, err := s.more(']', &first)
-			if err != nil {
+			if err != nil || !more {
 				return err
-			}
-			if !more {
-				break
 			}
 			if err := n.elem.decode(s, depth+1); err != nil {
 				return err
@@ -356,7 +156,16 @@ func (n *node) decode(s *scanner, depth int) error {
 		n.st.Append(true)
 		return n.object(s, depth)
 	}
-	return nil
+	cl := jsonarrow.ClassOf(c)
+	if !n.col.Accepts(cl) {
+		return n.mismatch(c)
+	}
+	tok, err := jsonarrow.Token(s, cl, &n.raw, depth)
+	if err != nil {
+		return err
+	}
+	// A value that does not fit its column will not fit on a retry either.
+	return stage.Permanent(n.col.Append(cl, tok))
 }
 
 func (n *node) mismatch(c byte) error {

@@ -499,7 +499,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad template", func(c *Config) { c.URL = "http://x/{{ .Nope }}" }, "url"},
 		{"relative url", func(c *Config) { c.URL = "/api" }, "url"},
 		{"bad type", func(c *Config) { c.Schema = []Column{{Name: "a", Type: "int65"}} }, "schema[0].type"},
-		{"unsupported type", func(c *Config) { c.Schema = []Column{{Name: "a", Type: "binary"}} }, "schema[0].type"},
+		{"unsupported type", func(c *Config) { c.Schema = []Column{{Name: "a", Type: "uint8"}} }, "schema[0].type"},
 		{"duplicate column", func(c *Config) { c.Schema = []Column{{Name: "a", Type: "int64"}, {Name: "a", Type: "string"}} }, "schema[1].name"},
 		{"offset without limit", func(c *Config) { c.Pagination.Type = "offset" }, "pagination.limit"},
 		{"cursor without path", func(c *Config) { c.Pagination.Type = "cursor" }, "pagination.cursor_path"},

@@ -42,7 +42,7 @@ func (s *scanner) Str() ([]byte, error)                         { return s.str()
 func (s *scanner) Number() ([]byte, error)                      { return s.number() }
 func (s *scanner) More(closing byte, first *bool) (bool, error) { return s.more(closing, first) }
 func (s *scanner) Key() ([]byte, error)                         { return s.key() }
-func (s *scanner) Skip(depth int) error                         { return s.skip(nil, depth) }
+func (s *scanner) Skip(dst *[]byte, depth int) error            { return s.skip(dst, depth) }
 func (s *scanner) NotAValue(c byte) error {
 	return s.errorf("invalid character %s looking for the beginning of a value", quoteChar(c))
 }

@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,45 +18,32 @@ import (
 type kind uint8
 
 const (
-	kInt32 kind = iota
-	kInt64
-	kFloat32
-	kFloat64
-	kBool
-	kString
-	kLargeString
+	kScalar  kind = iota // read by col, jsonarrow's
+	kInt64               // a scalar with member's fast path
+	kDecimal             // likewise
+	kString              // string and binary: built by sc
 	kBinary
-	kDate32
-	kTimestamp
-	kDecimal
 	kStruct
 	kList
 )
 
-// node decodes JSON values of one Arrow type straight into its builder: a switch on kind and a concrete builder
-// pointer, so no interface call and no allocation per value.
+// node decodes JSON values of one Arrow type straight into its column: scalars through jsonarrow's Column, which
+// holds the concrete builder, so no allocation per value; strings, binaries, lists and structs into columns the
+// decoder builds itself.
 //
-// Whatever happens, decode appends exactly one value to its builder (a null when the value is bad), so a bad
+// Whatever happens, decode appends exactly one value to its column (a null when the value is bad), so a bad
 // message leaves every column one row longer and the reader can cut that row off the batch.
 type node struct {
 	kind kind
 	name string // dotted name, for errors
 	dt   arrow.DataType
-	b    array.Builder // the other columns' builder: a batch column's, or the node's own (alone) under a list or struct
-	// alone: b is the node's own, not one of the batch's record builder (a column under a list or struct).
+	col  *jsonarrow.Column // scalars: the column, on a batch column's builder or (alone) its own
+	// alone: col's builder is the node's own, not one of the batch's record builder (a column under a list or
+	// struct).
 	alone bool
-
-	i32 *array.Int32Builder
-	i64 *array.Int64Builder
-	f32 *array.Float32Builder
-	f64 *array.Float64Builder
-	bo  *array.BooleanBuilder
-	lst *array.LargeStringBuilder
-	d32 *array.Date32Builder
-	ts  *array.TimestampBuilder
-	dec *array.Decimal128Builder
-
-	unit      arrow.TimeUnit
+	// member's fast paths: col's builder and type, without going through col
+	i64       *array.Int64Builder
+	dec       *array.Decimal128Builder
 	precision int32
 	scale     int32
 
@@ -73,9 +57,9 @@ type node struct {
 	rec      []shapeRec     // struct: scratch, the layout of the object being read, to learn its shape
 	noShape  bool           // struct: never learn a shape (tests compare the general loop with shaped)
 	elem     *node
-	raw      []byte   // string: scratch for non-string values kept as JSON text
-	sc       *strCol  // string and binary: the column, built by the decoder (b is unused)
-	nc       *nestCol // list and struct: the slots, built by the decoder (b is unused)
+	raw      []byte   // scalar text columns: scratch for non-string values kept as JSON text
+	sc       *strCol  // string and binary: the column, built by the decoder
+	nc       *nestCol // list and struct: the slots, built by the decoder
 	last     int      // alone: the values of the last batch, reserved for the next
 }
 
@@ -125,7 +109,7 @@ func (n *node) appendNull() {
 	case n.sc != nil:
 		n.sc.appendNull()
 	case n.nc == nil:
-		n.b.AppendNull()
+		n.col.AppendNull()
 	case n.kind == kList:
 		n.nc.add(n.elem.len(), false)
 	default:
@@ -144,7 +128,7 @@ func (n *node) len() int {
 	case n.nc != nil:
 		return n.nc.n
 	}
-	return n.b.Len()
+	return n.col.B.Len()
 }
 
 // finish returns the node's values as array data, for a column built by the decoder (sc or nc) or alone, and
@@ -163,13 +147,14 @@ func (n *node) finish() arrow.ArrayData {
 		}
 		return n.nc.finish(0, kids)
 	}
-	n.last = n.b.Len()
-	a := n.b.NewArray()
+	b := n.col.B
+	n.last = b.Len()
+	a := b.NewArray()
 	d := a.Data()
 	d.Retain()
 	a.Release()
 	if n.last > 0 {
-		n.b.Reserve(n.last)
+		b.Reserve(n.last)
 	}
 	return d
 }
@@ -182,7 +167,7 @@ func (n *node) release() {
 	case n.nc != nil:
 		n.nc.release()
 	case n.alone:
-		n.b.Release()
+		n.col.B.Release()
 	}
 	if n.elem != nil {
 		n.elem.release()
@@ -190,26 +175,6 @@ func (n *node) release() {
 	for _, c := range n.children {
 		c.release()
 	}
-}
-
-// checkType tells whether JSON can be decoded into dt.
-func checkType(dt arrow.DataType) error {
-	switch t := dt.(type) {
-	case *arrow.Int32Type, *arrow.Int64Type, *arrow.Float32Type, *arrow.Float64Type, *arrow.BooleanType,
-		*arrow.StringType, *arrow.LargeStringType, *arrow.BinaryType, *arrow.Date32Type, *arrow.TimestampType,
-		*arrow.Decimal128Type:
-		return nil
-	case *arrow.ListType:
-		return checkType(t.Elem())
-	case *arrow.StructType:
-		for _, f := range t.Fields() {
-			if err := checkType(f.Type); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("type %s is not read from JSON; use int32, int64, float32, float64, bool, string, large_string, binary, date32, timestamp, decimal(p,s), list or struct", arrowtype.Format(dt))
 }
 
 // newNode makes the decoder of a column of type dt (checked by checkType): onto builder b, a column of the batch's
@@ -240,28 +205,12 @@ func newNode(mem memory.Allocator, name string, dt arrow.DataType, b array.Build
 	if b == nil {
 		b, n.alone = array.NewBuilder(mem, dt), true
 	}
-	n.b = b
-	switch t := dt.(type) {
-	case *arrow.Int32Type:
-		n.kind, n.i32 = kInt32, b.(*array.Int32Builder)
-	case *arrow.Int64Type:
-		n.kind, n.i64 = kInt64, b.(*array.Int64Builder)
-	case *arrow.Float32Type:
-		n.kind, n.f32 = kFloat32, b.(*array.Float32Builder)
-	case *arrow.Float64Type:
-		n.kind, n.f64 = kFloat64, b.(*array.Float64Builder)
-	case *arrow.BooleanType:
-		n.kind, n.bo = kBool, b.(*array.BooleanBuilder)
-	case *arrow.LargeStringType:
-		n.kind, n.lst = kLargeString, b.(*array.LargeStringBuilder)
-	case *arrow.Date32Type:
-		n.kind, n.d32 = kDate32, b.(*array.Date32Builder)
-	case *arrow.TimestampType:
-		n.kind, n.ts, n.unit = kTimestamp, b.(*array.TimestampBuilder), t.Unit
-	case *arrow.Decimal128Type:
-		n.kind, n.dec, n.precision, n.scale = kDecimal, b.(*array.Decimal128Builder), t.Precision, t.Scale
-	default:
-		panic("kafka: newNode on unchecked type " + dt.String())
+	n.col = jsonarrow.NewColumn(name, dt, b)
+	switch n.col.ID {
+	case arrow.INT64:
+		n.kind, n.i64 = kInt64, n.col.Int64()
+	case arrow.DECIMAL128:
+		n.kind, n.dec, n.precision, n.scale = kDecimal, n.col.Decimal(), n.col.Precision, n.col.Scale
 	}
 	return n
 }
@@ -305,167 +254,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		n.appendNull()
 		return true, nil
 	}
-	isNum := c == '-' || c >= '0' && c <= '9'
 	switch n.kind {
-	case kInt32, kInt64:
-		if !isNum {
-			return false, n.mismatch(c)
-		}
-		b, err := s.number()
-		if err != nil {
-			return false, err
-		}
-		v, ok := jsonarrow.ParseInt(b)
-		if !ok {
-			// 3.0 is a whole number written as a float; anything else is not an integer of this column.
-			f, ferr := strconv.ParseFloat(jsonarrow.Bstr(b), 64)
-			whole := ferr == nil && f == math.Trunc(f)
-			switch {
-			case whole && math.Abs(f) <= 1<<53:
-				v = int64(f)
-			case whole || errors.Is(ferr, strconv.ErrRange) || !bytes.ContainsAny(b, ".eE"):
-				return false, fmt.Errorf("field %s: %s overflows %s", n.name, b, arrowtype.Format(n.dt))
-			default:
-				return false, fmt.Errorf("field %s: %s is not an integer", n.name, b)
-			}
-		}
-		if n.kind == kInt32 {
-			if v < math.MinInt32 || v > math.MaxInt32 {
-				return false, fmt.Errorf("field %s: %d overflows int32", n.name, v)
-			}
-			n.i32.Append(int32(v))
-		} else {
-			if n.i64.Len() < n.i64.Cap() { // reserved for the batch: skip Append's growth check
-				n.i64.UnsafeAppend(v)
-			} else {
-				n.i64.Append(v)
-			}
-		}
-	case kFloat32, kFloat64:
-		if !isNum {
-			return false, n.mismatch(c)
-		}
-		b, err := s.number()
-		if err != nil {
-			return false, err
-		}
-		var f float64
-		if i, ok := jsonarrow.ParseInt(b); ok && i > -1<<53 && i < 1<<53 {
-			f = float64(i)
-		} else if f, err = strconv.ParseFloat(jsonarrow.Bstr(b), 64); err != nil {
-			return false, fmt.Errorf("field %s: %s overflows float64", n.name, b)
-		}
-		if n.kind == kFloat32 {
-			if f32 := float32(f); math.IsInf(float64(f32), 0) {
-				return false, fmt.Errorf("field %s: %s overflows float32", n.name, b)
-			}
-			n.f32.Append(float32(f))
-		} else {
-			n.f64.Append(f)
-		}
-	case kBool:
-		if c != 't' && c != 'f' {
-			return false, n.mismatch(c)
-		}
-		k, err := s.literal()
-		if err != nil {
-			return false, err
-		}
-		n.bo.Append(k == 't')
-	case kString, kLargeString, kBinary:
-		var b []byte
-		if c == '"' {
-			if b, err = s.str(); err != nil {
-				if errors.Is(err, errInvalidUTF8) {
-					return false, fmt.Errorf("field %s: invalid UTF-8 in a string at byte %d", n.name, s.pos)
-				}
-				return false, err
-			}
-		} else if n.kind == kBinary {
-			return false, n.mismatch(c)
-		} else {
-			// Any other JSON value is kept as its compact JSON text.
-			n.raw = n.raw[:0]
-			if err := s.skip(&n.raw, depth); err != nil {
-				return false, err
-			}
-			b = n.raw
-		}
-		if n.sc != nil {
-			n.sc.append(b)
-		} else {
-			n.lst.BinaryBuilder.Append(b)
-		}
-	case kDate32:
-		if c != '"' {
-			return false, n.mismatch(c)
-		}
-		b, err := s.str()
-		if err != nil {
-			return false, err
-		}
-		t, err := time.Parse(time.DateOnly, jsonarrow.Bstr(b))
-		if err != nil {
-			return false, fmt.Errorf("field %s: %q is not a date (want 2006-01-02)", n.name, b)
-		}
-		n.d32.Append(arrow.Date32FromTime(t))
-	case kTimestamp:
-		switch {
-		case c == '"':
-			b, err := s.str()
-			if err != nil {
-				return false, err
-			}
-			t, err := time.Parse(time.RFC3339Nano, jsonarrow.Bstr(b))
-			if err != nil {
-				return false, fmt.Errorf("field %s: %q is not an RFC 3339 time", n.name, b)
-			}
-			ts, err := arrow.TimestampFromTime(t, n.unit)
-			if err != nil {
-				return false, fmt.Errorf("field %s: %w", n.name, err)
-			}
-			n.ts.Append(ts)
-		case isNum:
-			b, err := s.number()
-			if err != nil {
-				return false, err
-			}
-			i, ok := jsonarrow.ParseInt(b)
-			if !ok {
-				return false, fmt.Errorf("field %s: %s is not a whole epoch number", n.name, b)
-			}
-			n.ts.Append(arrow.Timestamp(i))
-		default:
-			return false, n.mismatch(c)
-		}
-	case kDecimal:
-		var b []byte
-		switch {
-		case c == '"':
-			b, err = s.str()
-		case isNum:
-			b, err = s.number()
-		default:
-			return false, n.mismatch(c)
-		}
-		if err != nil {
-			return false, err
-		}
-		d, ok := parseDecimal(b, n.precision, n.scale)
-		if !ok {
-			d, err = decimal128.FromString(jsonarrow.Bstr(b), n.precision, n.scale)
-		}
-		if err == nil && !d.FitsInPrecision(n.precision) {
-			err = errors.New("too many digits")
-		}
-		if err != nil {
-			return false, fmt.Errorf("field %s: %q overflows decimal(%d,%d)", n.name, b, n.precision, n.scale)
-		}
-		if n.dec.Len() < n.dec.Cap() {
-			n.dec.UnsafeAppend(d)
-		} else {
-			n.dec.Append(d)
-		}
 	case kList:
 		if c != '[' {
 			return false, n.mismatch(c)
@@ -478,6 +267,32 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		s.pos++
 		n.nc.add(0, true)
 		return true, n.object(s, depth)
+	}
+	cl := jsonarrow.ClassOf(c)
+	switch n.kind {
+	case kString: // any value: what is not a string is kept as its JSON text
+	case kBinary:
+		if cl != jsonarrow.StringValue {
+			return false, n.mismatch(c)
+		}
+	default:
+		if !n.col.Accepts(cl) {
+			return false, n.mismatch(c)
+		}
+	}
+	tok, err := jsonarrow.Token(s, cl, &n.raw, depth)
+	if errors.Is(err, errInvalidUTF8) {
+		return false, fmt.Errorf("field %s: invalid UTF-8 in a string at byte %d", n.name, s.pos)
+	}
+	if err != nil {
+		return false, err
+	}
+	if n.sc != nil {
+		n.sc.append(tok)
+		return true, nil
+	}
+	if err := n.col.Append(cl, tok); err != nil {
+		return false, err
 	}
 	return true, nil
 }
@@ -542,54 +357,6 @@ func (n *node) quickStr(s *jscan) bool {
 	}
 	n.sc.append(v)
 	return true
-}
-
-// plainDecimal reads a JSON number at pos written plainly (no exponent, no leading zero, at most scale fraction
-// digits, at most 18 digits in all once scaled) that fits decimal(precision, scale), and returns it scaled and the
-// position after it; ok is false for anything else, left to the general path. With scale 0 and precision 19 it
-// reads the plain integers of up to 18 digits.
-func plainDecimal(b []byte, pos int, precision, scale int32) (v int64, end int, ok bool) {
-	if scale < 0 || scale > 18 {
-		return 0, 0, false
-	}
-	i := pos
-	neg := b[i] == '-'
-	if neg {
-		i++
-	}
-	start := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		v = v*10 + int64(b[i]-'0')
-		i++
-	}
-	whole := i - start
-	if whole == 0 || whole > 1 && b[start] == '0' {
-		return 0, 0, false
-	}
-	frac := 0
-	if i < len(b) && b[i] == '.' {
-		i++
-		f := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' && i-f < 19 {
-			v = v*10 + int64(b[i]-'0')
-			i++
-		}
-		if frac = i - f; frac == 0 {
-			return 0, 0, false
-		}
-	}
-	if i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == 'e' || b[i] == 'E' || b[i] == '.') ||
-		int32(frac) > scale || whole+int(scale) > 18 {
-		return 0, 0, false
-	}
-	v *= pow10[int(scale)-frac]
-	if precision <= 18 && v >= pow10[precision] {
-		return 0, 0, false
-	}
-	if neg {
-		v = -v
-	}
-	return v, i, true
 }
 
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
@@ -735,7 +502,7 @@ func (c *node) member(s *jscan, depth int) error {
 		case ch == '"' && c.quickStr(s):
 			return nil
 		case c.kind == kDecimal && (ch >= '0' && ch <= '9' || ch == '-'):
-			if v, end, ok := plainDecimal(b, p, c.precision, c.scale); ok {
+			if v, end, ok := jsonarrow.PlainDecimal(b, p, c.precision, c.scale); ok {
 				if c.dec.Len() < c.dec.Cap() {
 					c.dec.UnsafeAppend(decimal128.FromI64(v))
 				} else {
@@ -751,7 +518,7 @@ func (c *node) member(s *jscan, depth int) error {
 			c.nc.add(0, true)
 			return c.object(s, depth+1)
 		case c.kind == kInt64 && (ch >= '0' && ch <= '9' || ch == '-'):
-			if v, end, ok := plainDecimal(b, p, 19, 0); ok { // a plain integer
+			if v, end, ok := jsonarrow.PlainDecimal(b, p, 19, 0); ok { // a plain integer
 				if c.i64.Len() < c.i64.Cap() {
 					c.i64.UnsafeAppend(v)
 				} else {
@@ -771,52 +538,4 @@ func skipWS(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
-
-// parseDecimal parses plain decimal text ("-12.5") of up to 18 significant digits exactly, the common case,
-// without decimal128.FromString's big.Float. ok is false for anything else (exponents, more digits, fraction
-// digits beyond scale), which the caller hands to FromString.
-func parseDecimal(b []byte, precision, scale int32) (decimal128.Num, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	var v int64
-	digits, frac := 0, -1
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 || c != '0' {
-				digits++
-			}
-			if digits > 18 {
-				return decimal128.Num{}, false
-			}
-			v = v*10 + int64(c-'0')
-			if frac >= 0 {
-				frac++
-			}
-		case c == '.' && frac < 0:
-			frac = 0
-		default:
-			return decimal128.Num{}, false
-		}
-	}
-	if frac < 0 {
-		frac = 0
-	}
-	if len(b) == 0 || int32(frac) > scale || scale > 18 {
-		return decimal128.Num{}, false
-	}
-	shift := int(scale) - frac
-	if digits+shift > 18 {
-		return decimal128.Num{}, false
-	}
-	v *= pow10[shift]
-	if neg {
-		v = -v
-	}
-	return decimal128.FromI64(v), true
 }

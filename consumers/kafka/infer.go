@@ -24,7 +24,7 @@ func (s *jscan) Str() ([]byte, error)                         { return s.str() }
 func (s *jscan) Number() ([]byte, error)                      { return s.number() }
 func (s *jscan) More(closing byte, first *bool) (bool, error) { return s.more(closing, first) }
 func (s *jscan) Key() ([]byte, error)                         { return s.key() }
-func (s *jscan) Skip(depth int) error                         { return s.skip(nil, depth) }
+func (s *jscan) Skip(dst *[]byte, depth int) error            { return s.skip(dst, depth) }
 func (s *jscan) NotAValue(c byte) error                       { return s.errorf("unexpected %s", quoteChar(c)) }
 func (s *jscan) TooDeep() error {
 	return s.errorf("JSON nested more than %d levels deep", maxDepth)

@@ -2,10 +2,8 @@ package kafka
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/avro"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -66,15 +65,12 @@ func checkRegistry(cfg *Config) (*url.URL, error) {
 	return u, nil
 }
 
-// registry fetches schemas from a schema registry and keeps every writer's schema it has compiled, by id. It is
-// shared by all of a consumer's partition readers.
+// registry fetches schemas from a schema registry, through franz-go's client, and keeps every writer's schema it
+// has compiled, by id. It is shared by all of a consumer's partition readers.
 type registry struct {
 	base    *url.URL
 	subject string
-	user    string
-	pass    stage.Secret
-	token   stage.Secret
-	hc      *http.Client
+	cl      *sr.Client
 
 	mu  sync.RWMutex
 	ids map[uint32]*writerSchema
@@ -114,8 +110,18 @@ func newRegistry(cfg *Config, base *url.URL) *registry {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	return &registry{base: base, subject: cfg.Registry.Subject, user: cfg.Registry.Username, pass: cfg.Registry.Password,
-		token: cfg.Registry.Token, hc: &http.Client{Timeout: timeout}, ids: map[uint32]*writerSchema{}}
+	opts := []sr.ClientOpt{sr.URLs(base.String()), sr.HTTPClient(&http.Client{Timeout: timeout}), sr.UserAgent("jetflow")}
+	switch r := &cfg.Registry; {
+	case r.Token != "":
+		opts = append(opts, sr.BearerToken(r.Token.Reveal()))
+	case r.Username != "":
+		opts = append(opts, sr.BasicAuth(r.Username, r.Password.Reveal()))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil { // it fails only without URLs or an HTTP client, both given above
+		panic("kafka: sr.NewClient: " + err.Error())
+	}
+	return &registry{base: base, subject: cfg.Registry.Subject, cl: cl, ids: map[uint32]*writerSchema{}}
 }
 
 // subjectOf is the subject of a topic's values.
@@ -133,101 +139,76 @@ func (e *registryError) Unwrap() error { return e.err }
 // errNotFound marks a 404: the subject, version or id does not exist.
 var errNotFound = errors.New("not found")
 
-// registrySchema is the body of GET /schemas/ids/{id} and GET /subjects/{s}/versions/{v}.
-type registrySchema struct {
-	Subject    string `json:"subject"`
-	Version    int    `json:"version"`
-	ID         uint32 `json:"id"`
-	SchemaType string `json:"schemaType"`
-	Schema     string `json:"schema"`
-}
-
-// get fetches path (under the base URL) into a registrySchema. Errors name the URL and never the credentials.
-func (g *registry) get(ctx context.Context, path, what string) (*registrySchema, error) {
+// fail turns an error of the registry client into one that names the URL (never the credentials) and what was
+// asked for; a 404 wraps errNotFound (the message's fault: its id is unknown), anything else that is not about the
+// schema itself is a registryError.
+func (g *registry) fail(path, what string, err error) error {
 	where := g.base.String() + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
-	if err != nil {
-		return nil, fmt.Errorf("schema registry: %s: %w", what, err)
-	}
-	req.Header.Set("Accept", "application/vnd.schemaregistry.v1+json, application/json")
+	var re *sr.ResponseError
+	var ue *url.Error
 	switch {
-	case g.token != "":
-		req.Header.Set("Authorization", "Bearer "+g.token.Reveal())
-	case g.user != "":
-		req.SetBasicAuth(g.user, g.pass.Reveal())
+	case errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
+		return &registryError{fmt.Errorf("schema registry %s refused %s (HTTP %d): check schema_registry.username and password, or token",
+			where, what, re.StatusCode)}
+	case errors.As(err, &re) && re.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("schema registry %s: %s: %w (HTTP 404%s)", where, what, errNotFound, registryMessage(re))
+	case errors.As(err, &re):
+		return &registryError{fmt.Errorf("schema registry %s: %s: HTTP %d%s", where, what, re.StatusCode, registryMessage(re))}
+	case errors.As(err, &ue): // its text repeats the URL; keep only the cause
+		return &registryError{fmt.Errorf("schema registry %s is unreachable (%s): %w", where, what, ue.Err)}
 	}
-	resp, err := g.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) { // its text repeats the URL; keep only the cause
-			err = ue.Err
-		}
-		return nil, &registryError{fmt.Errorf("schema registry %s is unreachable (%s): %w", where, what, err)}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, &registryError{fmt.Errorf("schema registry %s (%s): reading the response: %w", where, what, err)}
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, &registryError{fmt.Errorf("schema registry %s refused %s (HTTP %d): check schema_registry.username and password, or token",
-			where, what, resp.StatusCode)}
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("schema registry %s: %s: %w (HTTP 404%s)", where, what, errNotFound, registryMessage(body))
-	case resp.StatusCode != http.StatusOK:
-		return nil, &registryError{fmt.Errorf("schema registry %s: %s: HTTP %d%s", where, what, resp.StatusCode, registryMessage(body))}
-	}
-	var s registrySchema
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, &registryError{fmt.Errorf("schema registry %s: %s: the response is not the registry's JSON: %w", where, what, err)}
-	}
-	if s.SchemaType != "" && s.SchemaType != "AVRO" {
-		return nil, fmt.Errorf("schema registry %s: %s is a %s schema, not Avro", where, what, s.SchemaType)
-	}
-	if s.Schema == "" {
-		return nil, &registryError{fmt.Errorf("schema registry %s: %s: the response has no schema", where, what)}
-	}
-	return &s, nil
+	return &registryError{fmt.Errorf("schema registry %s: %s: the response is not the registry's JSON: %w", where, what, err)}
 }
 
-// registryMessage is the registry's own error message, if its body has one.
-func registryMessage(body []byte) string {
-	var e struct {
-		Code    int    `json:"error_code"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+// registryMessage is the registry's own error message, if its body had one.
+func registryMessage(re *sr.ResponseError) string {
+	if re.ErrorCode == 0 || re.Message == "" {
 		return ""
 	}
-	return ": " + e.Message
+	return ": " + re.Message
+}
+
+// schema checks a fetched schema is one jetflow reads: Avro, and there.
+func (g *registry) schema(path, what string, t sr.SchemaType, text string) error {
+	if t != sr.TypeAvro {
+		return fmt.Errorf("schema registry %s%s: %s is a %s schema, not Avro", g.base, path, what, t)
+	}
+	if text == "" {
+		return &registryError{fmt.Errorf("schema registry %s%s: %s: the response has no schema", g.base, path, what)}
+	}
+	return nil
 }
 
 // latest fetches the reader's schema of a subject: its latest version's text. key: the schema is of keys, one
 // value of any type; otherwise a record whose fields are the columns.
 func (g *registry) latest(ctx context.Context, subject string, key bool) (string, error) {
 	what := "subject " + strconv.Quote(subject)
-	s, err := g.get(ctx, "/subjects/"+url.PathEscape(subject)+"/versions/latest", what)
+	path := "/subjects/" + url.PathEscape(subject) + "/versions/latest"
+	s, err := g.cl.SchemaByVersion(ctx, subject, -1)
 	if err != nil {
+		return "", g.fail(path, what, err)
+	}
+	if err := g.schema(path, what, s.Type, s.Schema.Schema); err != nil {
 		return "", err
 	}
-	w := compileWriter(s.ID, s.Schema)
+	id := uint32(s.ID)
+	w := compileWriter(id, s.Schema.Schema)
 	if err := w.err; key || err != nil {
 		if key {
 			err = w.rootErr
 		}
 		if err != nil {
-			return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, s.ID, err)
+			return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, id, err)
 		}
 	}
-	if s.ID != 0 { // the messages written with the latest version need not ask for it again
+	if id != 0 { // the messages written with the latest version need not ask for it again
 		g.mu.Lock()
-		if g.ids[s.ID] == nil {
-			g.ids[s.ID] = w
+		if g.ids[id] == nil {
+			g.ids[id] = w
 		}
 		g.mu.Unlock()
 	}
-	return s.Schema, nil
+	return s.Schema.Schema, nil
 }
 
 // writer returns the compiled writer's schema of id, asking the registry once per id. An id the registry does not
@@ -249,7 +230,13 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 		return w, nil
 	}
 	w = &writerSchema{id: id}
-	s, err := g.get(ctx, "/schemas/ids/"+strconv.FormatUint(uint64(id), 10), "schema id "+strconv.FormatUint(uint64(id), 10))
+	path, what := "/schemas/ids/"+strconv.FormatUint(uint64(id), 10), "schema id "+strconv.FormatUint(uint64(id), 10)
+	s, err := g.cl.SchemaByID(ctx, int(id))
+	if err != nil {
+		err = g.fail(path, what, err)
+	} else {
+		err = g.schema(path, what, s.Type, s.Schema)
+	}
 	var re *registryError
 	switch {
 	case errors.As(err, &re):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -752,6 +753,43 @@ func TestRegistryKeys(t *testing.T) {
 				if i >= texts.Len() || !strings.Contains(texts.Value(i), w) {
 					t.Errorf("dead letter %d: %q, want %q", i, texts, w)
 				}
+			}
+		})
+	}
+}
+
+// TestRegistryResponses checks what the consumer makes of the registry's answers through franz-go's client: a
+// schema of another type is the subject's fault, while a server error, a body that is not the registry's JSON and
+// an answer without a schema are the registry's (registryError: they fail the read whatever on_error says).
+func TestRegistryResponses(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, err string
+		status          int
+		registryFault   bool
+	}{
+		{"protobuf", `{"subject": "orders-value", "version": 1, "id": 1, "schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";"}`, `subject "orders-value" is a PROTOBUF schema, not Avro`, 200, false},
+		{"server error", `{"error_code": 50001, "message": "boom"}`, `subject "orders-value": HTTP 500: boom`, 500, true},
+		{"not JSON", `<html>`, `the response is not the registry's JSON`, 200, true},
+		{"no schema", `{"subject": "orders-value", "version": 1, "id": 1}`, `subject "orders-value": the response has no schema`, 200, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer reg.Close()
+			c, err := registryConsumer(t, memory.NewGoAllocator(), "  schema_registry: {url: \"${REGISTRY}\"}\n",
+				map[string]string{"BROKERS": "127.0.0.1:1", "REGISTRY": reg.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Schema(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), reg.URL) {
+				t.Fatalf("error %v, want %q naming %s", err, tc.err, reg.URL)
+			}
+			var re *registryError
+			if got := errors.As(err, &re); got != tc.registryFault {
+				t.Errorf("registryError: %v, want %v", got, tc.registryFault)
 			}
 		})
 	}

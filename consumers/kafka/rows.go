@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -68,7 +69,7 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 			if err != nil {
 				return nil, nil, stage.FieldErrorf(fmt.Sprintf("schema[%d].type", i), "%v", err)
 			}
-			if err := checkType(dt); err != nil {
+			if err := jsonarrow.CheckType(dt); err != nil {
 				return nil, nil, stage.FieldErrorf(fmt.Sprintf("schema[%d].type", i), "%v", err)
 			}
 			if seen[c.Name] {

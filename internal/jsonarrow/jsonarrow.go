@@ -1,8 +1,13 @@
 // Package jsonarrow holds what the JSON readers of the consumers (kafka, httpapi) share: the inference of an
-// Arrow schema from sample JSON values, and the small helpers of their decoders. Each consumer keeps its own
-// scanner — kafka's reads a message whole in memory, httpapi's streams a body through a fixed buffer — and its
-// own decoder into Arrow; inference reads through the Scanner interface, since it runs on a sample, off the hot
-// path.
+// Arrow schema from sample JSON values, the Column that turns a JSON token into a value of a scalar Arrow type (one
+// table of the types read, so CheckType, the accepted kinds of value, the conversions and their errors are the
+// same in both), and the small helpers of their decoders.
+//
+// Each consumer keeps its own scanner and its own list and struct building, because their inputs differ: kafka's
+// reads a message whole in memory, so it compares field names and the gaps of a learnt layout in place and
+// builds strings straight from the message; httpapi's streams a body of any size through a fixed buffer, where
+// a token may straddle two reads. Inference reads through the Scanner interface, since it runs on a sample, off
+// the hot path; Column takes a token already read, so neither decoder pays an interface call per byte.
 package jsonarrow
 
 import (
@@ -132,8 +137,8 @@ type Scanner interface {
 	More(closing byte, first *bool) (bool, error)
 	// Key reads an object key and its colon.
 	Key() ([]byte, error)
-	// Skip reads any value.
-	Skip(depth int) error
+	// Skip reads any value; with dst it appends the value's text.
+	Skip(dst *[]byte, depth int) error
 	// NotAValue is the error for a byte that starts no JSON value; TooDeep for nesting past the scanner's limit.
 	NotAValue(c byte) error
 	TooDeep() error
@@ -177,13 +182,13 @@ func Merge(s Scanner, t *Type, depth, maxDepth int) error {
 		return nil
 	case c == '{':
 		if t.Widen(Struct); t.Kind != Struct {
-			return s.Skip(depth)
+			return s.Skip(nil, depth)
 		}
 		s.Take()
 		return MergeObject(s, t, depth, maxDepth)
 	case c == '[':
 		if t.Widen(List); t.Kind != List {
-			return s.Skip(depth)
+			return s.Skip(nil, depth)
 		}
 		s.Take()
 		first := true
