@@ -27,14 +27,18 @@ const stageTree = "(own folder)"
 
 // importRules are the layering ARCHITECTURE.md describes; the first rule whose Pkg matches a package applies.
 var importRules = []importRule{
-	{[]string{"stage"}, nil, "the contract: everything depends on it, it depends on nothing of ours"},
+	{[]string{"stage"}, []string{"internal/suggest"},
+		"the contract: everything depends on it, it depends on nothing of ours but the did-you-mean of its messages"},
 	{[]string{"arrowtype", "storage", "internal/..."}, []string{"stage", "arrowtype", "internal/..."},
 		"shared internals: small, one job each, usable by any stage"},
 	{[]string{"consumers/...", "transformers/...", "loaders/..."},
 		[]string{"stage", "arrowtype", "storage", "internal/...", stageTree},
 		"stages: the contract and shared internals only — never the engine, the state store, another stage or testkit"},
 	{[]string{"state"}, []string{"stage"}, "the state store's interface and records, without a backend"},
-	{[]string{"state/..."}, []string{"state", "stage", "internal/..."}, "one backend per package"},
+	{[]string{"state/stores"}, []string{"state", "state/..."},
+		"the one place that links every backend: it opens the store a pipeline's state: section names"},
+	{[]string{"state/..."}, []string{"state", "stage", "internal/..."},
+		"one backend per package (sqlite, postgres), and statetest, the suite both pass"},
 	{[]string{"engine"}, []string{"stage", "state", "internal/..."},
 		"runs a job against any stage and any store: knows neither YAML nor a concrete backend"},
 	{[]string{"pipelines"}, []string{"stage", "engine", "state", "arrowtype", "internal/..."},
