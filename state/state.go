@@ -105,6 +105,25 @@ type Rows interface {
 	Err() error
 }
 
+// One is the result of a query for at most one row that gave v and err: ok is false when err is noRows, the
+// driver's "no row" (sql.ErrNoRows, pgx.ErrNoRows), which is then no error.
+func One[T any](v T, err, noRows error) (_ T, ok bool, _ error) {
+	var zero T
+	if errors.Is(err, noRows) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, err
+	}
+	return v, true, nil
+}
+
+// ScanText reads the one text value of row; ok is false when the query found no row (see One).
+func ScanText(row Scanner, noRows error) (v string, ok bool, err error) {
+	err = row.Scan(&v)
+	return One(v, err, noRows)
+}
+
 // Collect reads every row of rows with scan: the partitions a backend's List returns.
 func Collect(rows Rows, scan func(Scanner) (Partition, error)) ([]Partition, error) {
 	var out []Partition
