@@ -1,7 +1,8 @@
 // Package state records what the engine has done: each partition's status, attempts, rows, bytes and the
 // loaders' commit tokens, leases that keep two workers off the same partition, stream checkpoints and incremental
-// watermarks. The engine talks only to the Store interface, so an embedded SQLite file (one machine) and a shared
-// PostgreSQL database (many machines) are interchangeable.
+// watermarks. The engine talks only to the Store interface, so an embedded SQLite file (state/sqlite, one machine)
+// and a shared PostgreSQL database (state/postgres, many machines) are interchangeable; this package links
+// neither. state/stores opens the one a pipeline names, and state/statetest is the suite both pass.
 package state
 
 import (
