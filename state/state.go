@@ -1,7 +1,8 @@
 // Package state records what the engine has done: each partition's status, attempts, rows, bytes and the
 // loaders' commit tokens, leases that keep two workers off the same partition, stream checkpoints and incremental
-// watermarks. The engine talks only to the Store interface, so an embedded SQLite file (one machine) and a shared
-// PostgreSQL database (many machines) are interchangeable.
+// watermarks. The engine talks only to the Store interface, so an embedded SQLite file (state/sqlite, one machine)
+// and a shared PostgreSQL database (state/postgres, many machines) are interchangeable; this package links
+// neither. state/stores opens the one a pipeline names, and state/statetest is the suite both pass.
 package state
 
 import (
@@ -103,6 +104,25 @@ type Rows interface {
 	Scanner
 	Next() bool
 	Err() error
+}
+
+// One is the result of a query for at most one row that gave v and err: ok is false when err is noRows, the
+// driver's "no row" (sql.ErrNoRows, pgx.ErrNoRows), which is then no error.
+func One[T any](v T, err, noRows error) (_ T, ok bool, _ error) {
+	var zero T
+	if errors.Is(err, noRows) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, err
+	}
+	return v, true, nil
+}
+
+// ScanText reads the one text value of row; ok is false when the query found no row (see One).
+func ScanText(row Scanner, noRows error) (v string, ok bool, err error) {
+	err = row.Scan(&v)
+	return One(v, err, noRows)
 }
 
 // Collect reads every row of rows with scan: the partitions a backend's List returns.

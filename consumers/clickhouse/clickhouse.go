@@ -420,21 +420,21 @@ func (c *Consumer) tableColumns(ctx context.Context, client *ch.Client) (map[str
 	return cols, nil
 }
 
+// partKinds are the types a partition column may have, and how its bounds are written.
+var partKinds = map[string]partKind{
+	"Int8": partInt, "Int16": partInt, "Int32": partInt, "Int64": partInt,
+	"UInt8": partInt, "UInt16": partInt, "UInt32": partInt, "UInt64": partInt,
+	"Date": partDate, "Date32": partDate, "DateTime": partTime, "DateTime64": partTime64,
+}
+
 // partitionKind checks that the partition column is an integer or a time.
 func partitionKind(col, typ string) (partKind, error) {
 	t, err := parseType(typ)
 	if err != nil {
 		return 0, err
 	}
-	switch t.name {
-	case "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64":
-		return partInt, nil
-	case "Date", "Date32":
-		return partDate, nil
-	case "DateTime":
-		return partTime, nil
-	case "DateTime64":
-		return partTime64, nil
+	if k, ok := partKinds[t.name]; ok {
+		return k, nil
 	}
 	return 0, stage.FieldErrorf("partition.column", "column %q is %s; a partition column is an integer ((U)Int8-64), Date, Date32, DateTime or DateTime64", col, typ)
 }

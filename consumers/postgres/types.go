@@ -183,50 +183,51 @@ func (r *resolver) composite(ctx context.Context, column, name string, relid uin
 	return t, nil
 }
 
+// builtins maps the base types the consumer reads, by the OID the server sends, to how their values are decoded
+// and the Arrow type they become. numeric is not here: its Arrow type follows the column's modifier.
+var builtins = map[uint32]struct {
+	kind kind
+	dt   arrow.DataType
+}{
+	oidBool:        {kBool, arrow.FixedWidthTypes.Boolean},
+	oidInt2:        {kInt16, arrow.PrimitiveTypes.Int16},
+	oidInt4:        {kInt32, arrow.PrimitiveTypes.Int32},
+	oidInt8:        {kInt64, arrow.PrimitiveTypes.Int64},
+	oidOID:         {kOID, arrow.PrimitiveTypes.Uint32},
+	oidFloat4:      {kFloat32, arrow.PrimitiveTypes.Float32},
+	oidFloat8:      {kFloat64, arrow.PrimitiveTypes.Float64},
+	oidText:        {kText, arrow.BinaryTypes.String},
+	oidVarchar:     {kText, arrow.BinaryTypes.String},
+	oidBpchar:      {kText, arrow.BinaryTypes.String},
+	oidName:        {kText, arrow.BinaryTypes.String},
+	oidChar:        {kText, arrow.BinaryTypes.String},
+	oidJSON:        {kText, arrow.BinaryTypes.String},
+	oidXML:         {kText, arrow.BinaryTypes.String},
+	oidJSONB:       {kJSONB, arrow.BinaryTypes.String},
+	oidBytea:       {kBytea, arrow.BinaryTypes.Binary},
+	oidUUID:        {kUUID, &arrow.FixedSizeBinaryType{ByteWidth: 16}},
+	oidDate:        {kDate, arrow.FixedWidthTypes.Date32},
+	oidTime:        {kTime, arrow.FixedWidthTypes.Time64us},
+	oidTimestamp:   {kTimestamp, tsNaive},
+	oidTimestampTZ: {kTimestampTZ, tsUTC},
+	oidInterval:    {kInterval, arrow.FixedWidthTypes.MonthDayNanoInterval},
+	oidInet:        {kInet, arrow.BinaryTypes.String},
+	oidCIDR:        {kInet, arrow.BinaryTypes.String},
+}
+
 // builtin maps a base type; nil when it is not supported.
 func builtin(oid uint32, typmod int32) *pgType {
-	switch oid {
-	case oidBool:
-		return &pgType{kind: kBool, dt: arrow.FixedWidthTypes.Boolean}
-	case oidInt2:
-		return &pgType{kind: kInt16, dt: arrow.PrimitiveTypes.Int16}
-	case oidInt4:
-		return &pgType{kind: kInt32, dt: arrow.PrimitiveTypes.Int32}
-	case oidInt8:
-		return &pgType{kind: kInt64, dt: arrow.PrimitiveTypes.Int64}
-	case oidOID:
-		return &pgType{kind: kOID, dt: arrow.PrimitiveTypes.Uint32}
-	case oidFloat4:
-		return &pgType{kind: kFloat32, dt: arrow.PrimitiveTypes.Float32}
-	case oidFloat8:
-		return &pgType{kind: kFloat64, dt: arrow.PrimitiveTypes.Float64}
-	case oidNumeric:
+	if oid == oidNumeric {
 		if p, s, ok := numericTypmod(typmod); ok && p <= 38 && s >= 0 && s <= p {
 			return &pgType{kind: kDecimal, dt: &arrow.Decimal128Type{Precision: p, Scale: s}, prec: p, scale: s}
 		}
 		return &pgType{kind: kNumericString, dt: arrow.BinaryTypes.String}
-	case oidText, oidVarchar, oidBpchar, oidName, oidChar, oidJSON, oidXML:
-		return &pgType{kind: kText, dt: arrow.BinaryTypes.String}
-	case oidJSONB:
-		return &pgType{kind: kJSONB, dt: arrow.BinaryTypes.String}
-	case oidBytea:
-		return &pgType{kind: kBytea, dt: arrow.BinaryTypes.Binary}
-	case oidUUID:
-		return &pgType{kind: kUUID, dt: &arrow.FixedSizeBinaryType{ByteWidth: 16}}
-	case oidDate:
-		return &pgType{kind: kDate, dt: arrow.FixedWidthTypes.Date32}
-	case oidTime:
-		return &pgType{kind: kTime, dt: arrow.FixedWidthTypes.Time64us}
-	case oidTimestamp:
-		return &pgType{kind: kTimestamp, dt: tsNaive}
-	case oidTimestampTZ:
-		return &pgType{kind: kTimestampTZ, dt: tsUTC}
-	case oidInterval:
-		return &pgType{kind: kInterval, dt: arrow.FixedWidthTypes.MonthDayNanoInterval}
-	case oidInet, oidCIDR:
-		return &pgType{kind: kInet, dt: arrow.BinaryTypes.String}
 	}
-	return nil
+	b, ok := builtins[oid]
+	if !ok {
+		return nil
+	}
+	return &pgType{kind: b.kind, dt: b.dt}
 }
 
 // numericTypmod decodes numeric(p,s)'s modifier; ok is false for an unconstrained numeric. Since PostgreSQL 15

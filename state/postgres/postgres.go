@@ -292,13 +292,8 @@ func scanPgPartition(row state.Scanner) (state.Partition, error) {
 // Get implements state.Store.
 func (s *Store) Get(ctx context.Context, pipeline, id string) (state.Partition, bool, error) {
 	p, err := scanPgPartition(s.pool.QueryRow(ctx, s.q.get, pipeline, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return state.Partition{}, false, nil
-	}
-	if err != nil {
-		return state.Partition{}, false, s.wrap("get partition "+id, err)
-	}
-	return p, true, nil
+	p, ok, err := state.One(p, err, pgx.ErrNoRows)
+	return p, ok, s.wrap("get partition "+id, err)
 }
 
 // List implements state.Store.
@@ -337,16 +332,10 @@ func (s *Store) Watermark(ctx context.Context, pipeline, name string) (string, b
 	return s.text(ctx, "read watermark "+name, s.q.watermark, pipeline, name)
 }
 
+// text reads the one text value query selects; ok is false when there is no row.
 func (s *Store) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
-	var v string
-	err := s.pool.QueryRow(ctx, query, args...).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, s.wrap(op, err)
-	}
-	return v, true, nil
+	v, ok, err := state.ScanText(s.pool.QueryRow(ctx, query, args...), pgx.ErrNoRows)
+	return v, ok, s.wrap(op, err)
 }
 
 // SetWatermark implements state.Store.

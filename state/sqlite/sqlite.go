@@ -210,13 +210,8 @@ func scanPartition(row state.Scanner) (state.Partition, error) {
 // Get implements state.Store.
 func (s *Store) Get(ctx context.Context, pipeline, id string) (state.Partition, bool, error) {
 	p, err := scanPartition(s.db.QueryRowContext(ctx, `SELECT `+partitionCols+` FROM partitions WHERE pipeline = ? AND id = ?`, pipeline, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return state.Partition{}, false, nil
-	}
-	if err != nil {
-		return state.Partition{}, false, s.wrap("get partition", err)
-	}
-	return p, true, nil
+	p, ok, err := state.One(p, err, sql.ErrNoRows)
+	return p, ok, s.wrap("get partition", err)
 }
 
 // List implements state.Store.
@@ -269,15 +264,8 @@ func (s *Store) Watermark(ctx context.Context, pipeline, name string) (string, b
 
 // text reads the one text value query selects; ok is false when there is no row.
 func (s *Store) text(ctx context.Context, op, query string, args ...any) (string, bool, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, query, args...).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, s.wrap(op, err)
-	}
-	return v, true, nil
+	v, ok, err := state.ScanText(s.db.QueryRowContext(ctx, query, args...), sql.ErrNoRows)
+	return v, ok, s.wrap(op, err)
 }
 
 // SetWatermark implements state.Store.
