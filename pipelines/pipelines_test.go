@@ -159,3 +159,37 @@ func TestLoadPaths(t *testing.T) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestPresenceKeepsWrittenZeros: a key the file writes keeps its value, 0 and false included, through Parse and
+// Build (which completes the config again); an absent or null key takes its default.
+func TestPresenceKeepsWrittenZeros(t *testing.T) {
+	for _, tc := range []struct {
+		name, keys string
+		rows       int64
+		known      bool
+		shards     uint8
+	}{
+		{"written zeros", "rows: 0, known: false, shards: 0", 0, false, 0},
+		{"absent", "mode: slow", 10, true, 1},
+		{"null", "rows: ~, known: null", 10, true, 1},
+		{"written values", "rows: 7, shards: 3", 7, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "name: z\nconsumer: {type: testsrc, columns: [{name: id}], " + tc.keys + "}\nloaders: [{type: testsink, dir: out}]\n"
+			p, err := Options{LookupEnv: lookupTestEnv}.Parse("z.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := p.Build(stage.BuildContext{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, cfg := range map[string]*testSrcConfig{"parsed": p.Consumer.Config.(*testSrcConfig), "built": b.Source.(*testSrc).cfg} {
+				if cfg.Rows != tc.rows || cfg.Known != tc.known || cfg.Shards != tc.shards || cfg.Columns[0].Type != "int64" {
+					t.Errorf("%s: rows %d known %v shards %d columns[0].type %q, want %d %v %d int64",
+						what, cfg.Rows, cfg.Known, cfg.Shards, cfg.Columns[0].Type, tc.rows, tc.known, tc.shards)
+				}
+			}
+		})
+	}
+}

@@ -211,3 +211,56 @@ func TestGivenKeepsChosenZeroes(t *testing.T) {
 			c.Header, c.Retries, c.Columns[0].Type, c.Mode, c.ByName["k"].Type)
 	}
 }
+
+type buildTestConfig struct {
+	Name  string `yaml:"name" required:"true"`
+	Limit int    `yaml:"limit" default:"8" min:"1"`
+}
+
+type buildTestTransformer struct {
+	stage.Transformer
+	bc  stage.BuildContext
+	cfg buildTestConfig
+}
+
+func init() {
+	stage.RegisterTransformer("buildtest", "Registered by stage's tests.", func(bc stage.BuildContext, c *buildTestConfig) (stage.Transformer, error) {
+		return &buildTestTransformer{bc: bc, cfg: *c}, nil
+	})
+}
+
+// TestRegistrationBuild: whatever built the config, the constructor gets it complete, with an allocator and a
+// logger; a config that breaks its tags never reaches it.
+func TestRegistrationBuild(t *testing.T) {
+	reg, ok := stage.Lookup(stage.KindTransformer, "buildtest")
+	if !ok {
+		t.Fatal("buildtest is not registered")
+	}
+	v, err := reg.Build(stage.BuildContext{}, &buildTestConfig{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.(*buildTestTransformer)
+	if got.bc.Alloc == nil || got.bc.Logger == nil || got.cfg.Limit != 8 {
+		t.Errorf("constructor got alloc %v, logger %v, limit %d; want both set and limit 8", got.bc.Alloc, got.bc.Logger, got.cfg.Limit)
+	}
+	for _, tc := range []struct {
+		cfg     any
+		present func(string) bool
+		want    string
+	}{
+		{&buildTestConfig{}, nil, "name: missing required key"},
+		{&buildTestConfig{Name: "a"}, func(p string) bool { return p == "name" || p == "limit" }, "limit: want at least 1, got 0"},
+		{&testConfig{}, nil, "takes a *stage_test.buildTestConfig"},
+	} {
+		if _, err := reg.BuildPresent(stage.BuildContext{}, tc.cfg, tc.present); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("BuildPresent(%T): %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	typed, err := stage.Build(stage.BuildContext{}, &buildTestConfig{Name: "b"}, func(bc stage.BuildContext, c *buildTestConfig) (*buildTestTransformer, error) {
+		return &buildTestTransformer{bc: bc, cfg: *c}, nil
+	})
+	if err != nil || typed.bc.Logger == nil || typed.cfg.Limit != 8 {
+		t.Errorf("stage.Build: %v, %+v", err, typed)
+	}
+}

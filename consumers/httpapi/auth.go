@@ -146,7 +146,7 @@ func newAuth(c Auth, hc *http.Client) (authenticator, []string, error) {
 		return nil
 	}
 	switch c.Type {
-	case "", "none":
+	case "none":
 		return noAuth{}, nil, nil
 	case "bearer":
 		if err := need("token", c.Token != ""); err != nil {
@@ -162,14 +162,10 @@ func newAuth(c Auth, hc *http.Client) (authenticator, []string, error) {
 		if err := need("key", c.Key != ""); err != nil {
 			return nil, nil, err
 		}
-		name := c.Name
-		if name == "" {
-			name = "X-API-Key"
-		}
 		if c.In == "query" {
-			return queryAuth{name, c.Key.Reveal()}, []string{c.Key.Reveal()}, nil
+			return queryAuth{c.Name, c.Key.Reveal()}, []string{c.Key.Reveal()}, nil
 		}
-		return headerAuth{name, c.Key.Reveal()}, []string{c.Key.Reveal()}, nil
+		return headerAuth{c.Name, c.Key.Reveal()}, []string{c.Key.Reveal()}, nil
 	case "oauth2":
 		for _, k := range []struct {
 			key string

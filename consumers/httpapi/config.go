@@ -2,8 +2,8 @@ package httpapi
 
 import "github.com/jetflow-dev/jetflow/stage"
 
-// Config is the `httpapi` consumer's YAML config. Zero values of the numeric limits mean their documented
-// default, so a config built in Go behaves as one loaded from YAML.
+// Config is the `httpapi` consumer's YAML config. Its tags are the only declaration of its defaults and limits:
+// New and the pipeline loader both apply them (stage.Complete), so a config built in Go behaves as one from YAML.
 type Config struct {
 	URL     string            `yaml:"url" required:"true" doc:"Endpoint, a Go template over .Partition.Lo, .Partition.Hi, .Partition.Key, .RunInstance (the run's start, a time), .RunLabel and .Pipeline. Times print as RFC 3339; 'date' formats them ({{ .Partition.Lo | date \"2006-01-02\" }}) and 'unix' gives epoch seconds."`
 	Method  string            `yaml:"method" default:"GET" enum:"GET,POST,PUT,PATCH" doc:"HTTP method."`
@@ -19,7 +19,7 @@ type Config struct {
 	ExtraColumn     string        `yaml:"extra_column" default:"_extra" doc:"schema_evolution: extra_column: the name of the string column that collects the fields not in the schema; it comes after the record's columns and before parent fields."`
 	ParentFields    []ParentField `yaml:"parent_fields" doc:"Values from outside the records (the response's envelope, such as data.account_id) added as columns to every record of the page, after the record's columns."`
 	// InferPages is how many pages inference reads.
-	InferPages int `yaml:"infer_pages" default:"1" doc:"Pages read to infer the schema when schema is not declared."`
+	InferPages int `yaml:"infer_pages" default:"1" min:"1" doc:"Pages read to infer the schema when schema is not declared."`
 
 	Pagination Pagination      `yaml:"pagination" doc:"How the pages of one partition follow each other."`
 	Partition  PartitionConfig `yaml:"partition" doc:"How a run instance is cut into partitions: date windows or a list of ids. Default: one partition per run instance."`
@@ -27,14 +27,14 @@ type Config struct {
 	// Incremental reads only what changed since the last committed partition.
 	Incremental *Incremental `yaml:"incremental" doc:"Read only what changed since the previous run, resuming from a watermark kept in the state store (at full precision). Alone: the greatest value of field in the committed records, sent as param on the next run. With partition.every: the end of the last window read; the next run's windows start there and reach the end of its run instance, so missed runs are caught up and no window is read twice. Not combined with partition.ids or fanout."`
 
-	RateLimit       float64        `yaml:"rate_limit" doc:"Requests per second at most, across every partition read by this process (0: no limit)."`
-	Concurrency     int            `yaml:"concurrency" default:"4" doc:"Requests in flight at once at most, across every partition read by this process."`
-	Retries         int            `yaml:"retries" default:"5" doc:"Retries of a request after a connection error, a timeout, a 5xx, or a 429 (0: none). A body that breaks off half-way fails the partition, which the engine re-reads whole."`
-	Backoff         stage.Duration `yaml:"backoff" default:"500ms" doc:"First retry delay; it doubles with each retry, with jitter, up to max_backoff. A Retry-After header on 429 or 503 takes precedence."`
-	MaxBackoff      stage.Duration `yaml:"max_backoff" default:"30s" doc:"Longest delay between two retries (Retry-After excepted, up to 15 minutes)."`
-	Timeout         stage.Duration `yaml:"timeout" default:"30s" doc:"Time one request may take, body included."`
-	MaxResponseSize stage.ByteSize `yaml:"max_response_size" default:"64MiB" doc:"Largest response body accepted; a larger one fails the partition."`
-	BatchRows       int            `yaml:"batch_rows" default:"65536" doc:"Rows per Arrow batch, at least; batches are cut between pages."`
+	RateLimit       float64        `yaml:"rate_limit" min:"0" doc:"Requests per second at most, across every partition read by this process (0: no limit)."`
+	Concurrency     int            `yaml:"concurrency" default:"4" min:"1" doc:"Requests in flight at once at most, across every partition read by this process."`
+	Retries         int            `yaml:"retries" default:"5" min:"0" doc:"Retries of a request after a connection error, a timeout, a 5xx, or a 429 (0: none). A body that breaks off half-way fails the partition, which the engine re-reads whole."`
+	Backoff         stage.Duration `yaml:"backoff" default:"500ms" min:"0s" doc:"First retry delay; it doubles with each retry, with jitter, up to max_backoff. A Retry-After header on 429 or 503 takes precedence."`
+	MaxBackoff      stage.Duration `yaml:"max_backoff" default:"30s" min:"0s" doc:"Longest delay between two retries (Retry-After excepted, up to 15 minutes)."`
+	Timeout         stage.Duration `yaml:"timeout" default:"30s" min:"1ms" doc:"Time one request may take, body included."`
+	MaxResponseSize stage.ByteSize `yaml:"max_response_size" default:"64MiB" min:"1" doc:"Largest response body accepted; a larger one fails the partition."`
+	BatchRows       int            `yaml:"batch_rows" default:"65536" min:"1" doc:"Rows per Arrow batch, at least; batches are cut between pages."`
 	Redact          []string       `yaml:"redact" doc:"Query parameters and headers whose values are masked in logs and errors, besides the auth secrets and Authorization."`
 }
 
@@ -93,17 +93,17 @@ type Pagination struct {
 	FirstPage   int    `yaml:"first_page" default:"1" doc:"page: the first page's number."`
 	OffsetParam string `yaml:"offset_param" default:"offset" doc:"offset: the offset's query parameter."`
 	LimitParam  string `yaml:"limit_param" default:"limit" doc:"page, offset: the page size's query parameter (sent when limit is set)."`
-	Limit       int    `yaml:"limit" doc:"page, offset: records per page; a shorter page is the last. Required for offset."`
+	Limit       int    `yaml:"limit" min:"0" doc:"page, offset: records per page; a shorter page is the last. Required for offset."`
 	CursorPath  string `yaml:"cursor_path" doc:"cursor: dotted path of the next cursor in the body; null, empty or absent ends the partition."`
 	CursorParam string `yaml:"cursor_param" default:"cursor" doc:"cursor: the query parameter that sends it."`
 	NextURLPath string `yaml:"next_url_path" doc:"next_url: dotted path of the next page's URL (absolute or relative) in the body."`
 	TotalPath   string `yaml:"total_path" doc:"Dotted path of the total number of records in the body; reading stops once that many are read."`
-	MaxPages    int    `yaml:"max_pages" doc:"Pages per partition at most (0: no limit); more is an error, not a silent cut."`
+	MaxPages    int    `yaml:"max_pages" min:"0" doc:"Pages per partition at most (0: no limit); more is an error, not a silent cut."`
 }
 
 // PartitionConfig cuts a run instance into partitions.
 type PartitionConfig struct {
-	Every      stage.Duration `yaml:"every" doc:"Cut the run instance into windows of this length; each window's bounds go to since_param and until_param."`
+	Every      stage.Duration `yaml:"every" min:"0s" doc:"Cut the run instance into windows of this length; each window's bounds go to since_param and until_param."`
 	SinceParam string         `yaml:"since_param" doc:"Query parameter for a window's start (inclusive)."`
 	UntilParam string         `yaml:"until_param" doc:"Query parameter for a window's end (exclusive)."`
 	TimeFormat string         `yaml:"time_format" default:"2006-01-02T15:04:05Z07:00" doc:"Go layout of the window bounds in since_param and until_param, or 'unix' for epoch seconds."`

@@ -11,18 +11,6 @@ import (
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
-// paginationDefaults fills what the YAML loader's defaults would, for configs built in Go.
-func paginationDefaults(pg *Pagination) {
-	for _, d := range []struct {
-		p   *string
-		def string
-	}{{&pg.Type, "none"}, {&pg.PageParam, "page"}, {&pg.OffsetParam, "offset"}, {&pg.LimitParam, "limit"}, {&pg.CursorParam, "cursor"}} {
-		if *d.p == "" {
-			*d.p = d.def
-		}
-	}
-}
-
 // checkPagination validates the endpoint's pagination and sets its capture paths.
 func (ep *endpoint) checkPagination() []error {
 	var errs []error
@@ -42,14 +30,6 @@ func (ep *endpoint) checkPagination() []error {
 		if pg.NextURLPath == "" {
 			fail("next_url_path", "next_url pagination needs next_url_path, the dotted path of the next URL in the body")
 		}
-	default:
-		fail("type", "unknown pagination type %q; use none, page, offset, cursor, next_url or link_header", pg.Type)
-	}
-	if pg.Limit < 0 {
-		fail("limit", "limit must be positive, not %d", pg.Limit)
-	}
-	if pg.MaxPages < 0 {
-		fail("max_pages", "max_pages must be 0 (no limit) or positive")
 	}
 	ep.captures = []string{pg.CursorPath, pg.NextURLPath, pg.TotalPath}
 	for i, p := range ep.captures {
@@ -66,11 +46,8 @@ func overlapsRecords(path, records string) bool {
 	return records == "" || path == records || strings.HasPrefix(records+".", path+".") || strings.HasPrefix(path, records+".")
 }
 
-// parseType parses a column type that httpapi can decode; "" is string.
+// parseType parses a column type that httpapi can decode.
 func parseType(s string) (arrow.DataType, error) {
-	if s == "" {
-		s = "string"
-	}
 	dt, err := arrowtype.Parse(s)
 	if err != nil {
 		return nil, err
@@ -85,10 +62,6 @@ func parseColumns(path string, cols []Column) ([]arrow.Field, []error) {
 	var fields []arrow.Field
 	for i, col := range cols {
 		at := fmt.Sprintf("%s[%d]", path, i)
-		if col.Name == "" {
-			errs = append(errs, stage.FieldErrorf(at+".name", "a column needs a name"))
-			continue
-		}
 		if j, dup := names[col.Name]; dup {
 			errs = append(errs, stage.FieldErrorf(at+".name", "column %q is already declared at %s[%d]", col.Name, path, j))
 			continue

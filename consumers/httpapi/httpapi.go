@@ -30,7 +30,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -42,17 +41,9 @@ const doc = "Reads paginated JSON APIs (REST, SaaS) into Arrow: records at a pat
 
 func init() {
 	stage.RegisterConsumer[Config]("httpapi", doc, func(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
-		return New(bc, cfg)
+		return construct(bc, cfg)
 	})
 }
-
-// Defaults for zero values, the same as the config's default tags.
-const (
-	defaultTimeout     = 30 * time.Second
-	defaultMaxSize     = 64 << 20
-	defaultBatchRows   = 65536
-	defaultConcurrency = 4
-)
 
 // Consumer is the built `httpapi` consumer. It is safe for concurrent Read calls, which share its rate and
 // concurrency limits.
@@ -147,54 +138,66 @@ var templateFuncs = template.FuncMap{
 	},
 }
 
-// New checks cfg and builds the consumer. Every config problem is a stage.FieldError.
+// New builds the consumer from a config built in Go, completed by its tags as the registry completes one from a
+// pipeline file (a zero field takes its default). Every config problem is a stage.FieldError.
 func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
+	return stage.Build(bc, cfg, construct)
+}
+
+// construct builds the consumer from a complete config. The tags have checked every key alone (required, enums,
+// bounds); what is left here relates keys to each other, or parses their text.
+func construct(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger}
-	if c.alloc == nil {
-		c.alloc = memory.DefaultAllocator
+	errs := c.parseTemplates()
+	if len(errs) == 0 {
+		errs = append(errs, c.renderSample()...)
 	}
-	if c.log == nil {
-		c.log = slog.Default()
+	c.main.records, c.main.pg = cfg.Records, cfg.Pagination
+	errs = append(errs, c.main.checkPagination()...)
+	if c.child != nil {
+		errs = append(errs, c.child.checkPagination()...)
 	}
+	errs = append(errs, c.parseParentFields()...)
+	errs = append(errs, c.checkPartition()...)
+	errs = append(errs, c.checkIncremental()...)
+	errs = append(errs, c.checkExtraColumn()...)
+	if cfg.Fanout != nil {
+		errs = append(errs, c.declareFanoutSchema()...)
+	} else if len(cfg.Schema) > 0 {
+		errs = append(errs, c.declareSchema()...)
+	}
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	auth, secrets, err := newAuth(cfg.Auth, hc)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c.client = c.newClient(hc, auth, secrets)
+	return c, nil
+}
+
+// problems collects FieldErrors.
+type problems []error
+
+func (p *problems) fail(path, format string, args ...any) {
+	*p = append(*p, stage.FieldErrorf(path, format, args...))
+}
+
+// parseTemplates parses the url, body, headers and params templates, and the fan-out's.
+func (c *Consumer) parseTemplates() problems {
+	var errs problems
 	cf := &c.cfg
-	if cf.Method == "" {
-		cf.Method = http.MethodGet
-	}
-	if cf.Timeout <= 0 {
-		cf.Timeout = stage.Duration(defaultTimeout)
-	}
-	if cf.MaxResponseSize <= 0 {
-		cf.MaxResponseSize = defaultMaxSize
-	}
-	if cf.BatchRows <= 0 {
-		cf.BatchRows = defaultBatchRows
-	}
-	if cf.Concurrency <= 0 {
-		cf.Concurrency = defaultConcurrency
-	}
-	if cf.InferPages <= 0 {
-		cf.InferPages = 1
-	}
-	paginationDefaults(&cf.Pagination)
-	if cf.Partition.TimeFormat == "" {
-		cf.Partition.TimeFormat = time.RFC3339
-	}
-
-	var errs []error
-	fail := func(path, format string, args ...any) { errs = append(errs, stage.FieldErrorf(path, format, args...)) }
-
 	parse := func(path, text string) *template.Template {
 		t, err := template.New(path).Funcs(templateFuncs).Option("missingkey=error").Parse(text)
 		if err != nil {
-			fail(path, "%v", err)
+			errs.fail(path, "%v", err)
 			return nil
 		}
 		return t
 	}
 	c.main.tmpl.url = parse("url", cf.URL)
-	if cf.URL == "" {
-		fail("url", "url is required")
-	}
 	if cf.Body != "" {
 		c.main.tmpl.body = parse("body", cf.Body)
 	}
@@ -207,76 +210,48 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		c.main.tmpl.params[k] = parse("params."+k, v)
 	}
 	if fo := cf.Fanout; fo != nil {
-		paginationDefaults(&fo.Pagination)
 		c.child = &endpoint{records: fo.Records, pg: fo.Pagination, prefix: "fanout.", tmpl: tmpls{headers: c.main.tmpl.headers, params: map[string]*template.Template{}}}
-		if fo.URL == "" {
-			fail("fanout.url", "fanout needs url, the child endpoint")
-		}
 		c.child.tmpl.url = parse("fanout.url", fo.URL)
 		for k, v := range fo.Params {
 			c.child.tmpl.params[k] = parse("fanout.params."+k, v)
 		}
 	}
-	if len(errs) == 0 {
-		// Rendering a sample request finds unknown fields ({{ .Partition.Low }}) and bad URLs now, not mid-run.
-		sample := stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
-		if parts, err := c.Partitions(context.Background(), sample); err == nil && len(parts) > 0 {
-			if _, err := c.render(parts[0], nil); err != nil {
-				var fe *stage.FieldError
-				if errors.As(err, &fe) {
-					errs = append(errs, fe)
-				} else {
-					fail("url", "%v", err)
-				}
+	return errs
+}
+
+// renderSample renders the first request of a sample run, which finds unknown fields ({{ .Partition.Low }}) and
+// bad URLs now, not mid-run.
+func (c *Consumer) renderSample() problems {
+	var errs problems
+	sample := stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"}
+	if parts, err := c.Partitions(context.Background(), sample); err == nil && len(parts) > 0 {
+		if _, err := c.render(parts[0], nil); err != nil {
+			var fe *stage.FieldError
+			if errors.As(err, &fe) {
+				errs = append(errs, fe)
+			} else {
+				errs.fail("url", "%v", err)
 			}
 		}
 	}
+	return errs
+}
 
-	switch cf.Method {
-	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		fail("method", "method %q is not supported; use GET, POST, PUT or PATCH", cf.Method)
-	}
-	if cf.Concurrency < 1 {
-		fail("concurrency", "concurrency must be at least 1")
-	}
-	if cf.RateLimit < 0 {
-		fail("rate_limit", "rate_limit must be 0 (no limit) or positive, not %g", cf.RateLimit)
-	}
-	if cf.Retries < 0 {
-		fail("retries", "retries must be 0 or more, not %d", cf.Retries)
-	}
-	if cf.Backoff < 0 || cf.MaxBackoff < 0 {
-		fail("backoff", "backoff and max_backoff must not be negative")
-	}
-
-	c.main.records, c.main.pg = cf.Records, cf.Pagination
-	errs = append(errs, c.main.checkPagination()...)
-	if c.child != nil {
-		errs = append(errs, c.child.checkPagination()...)
-	}
-	overlaps := func(p string) bool { return overlapsRecords(p, cf.Records) }
+// parseParentFields types the parent_fields columns, which must lie outside the records.
+func (c *Consumer) parseParentFields() problems {
+	var errs problems
+	cf := &c.cfg
 	parentNames := map[string]int{}
 	for i, pf := range cf.ParentFields {
 		path := fmt.Sprintf("parent_fields[%d]", i)
-		switch {
-		case pf.Name == "":
-			fail(path+".name", "a parent field needs a name")
-		case pf.Path == "" || overlaps(pf.Path):
-			fail(path+".path", "path %q must name a value outside the records %q", pf.Path, cf.Records)
+		if overlapsRecords(pf.Path, cf.Records) {
+			errs.fail(path+".path", "path %q must name a value outside the records %q", pf.Path, cf.Records)
 		}
 		if j, dup := parentNames[pf.Name]; dup {
-			fail(path+".name", "parent field %q is already declared at parent_fields[%d]", pf.Name, j)
+			errs.fail(path+".name", "parent field %q is already declared at parent_fields[%d]", pf.Name, j)
 		}
 		parentNames[pf.Name] = i
-		typ := pf.Type
-		if typ == "" {
-			typ = "string"
-		}
-		dt, err := arrowtype.Parse(typ)
-		if err == nil {
-			err = checkType(dt)
-		}
+		dt, err := parseType(pf.Type)
 		if err != nil {
 			errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
 			continue
@@ -284,193 +259,167 @@ func New(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 		c.parents = append(c.parents, arrow.Field{Name: pf.Name, Type: dt, Nullable: true})
 		c.main.parentPaths = append(c.main.parentPaths, pf.Path)
 	}
+	return errs
+}
 
-	// Partitions.
-	pc := cf.Partition
-	if pc.Every < 0 {
-		fail("partition.every", "every must be positive")
-	}
+// checkPartition checks that the partition keys go together.
+func (c *Consumer) checkPartition() problems {
+	var errs problems
+	pc := c.cfg.Partition
 	if pc.Every > 0 && len(pc.IDs) > 0 {
-		fail("partition", "set partition.every or partition.ids, not both")
+		errs.fail("partition", "set partition.every or partition.ids, not both")
 	}
 	if (pc.SinceParam != "" || pc.UntilParam != "") && pc.Every == 0 {
-		fail("partition.every", "since_param and until_param need every, the window length")
+		errs.fail("partition.every", "since_param and until_param need every, the window length")
 	}
 	if pc.IDParam != "" && len(pc.IDs) == 0 {
-		fail("partition.ids", "id_param needs ids")
-	}
-	if inc := cf.Incremental; inc != nil {
-		switch {
-		case len(pc.IDs) > 0:
-			fail("incremental", "incremental does not combine with partition.ids: each id would need a watermark of its own; run one pipeline per id, or read by date windows (partition.every)")
-		case pc.Every > 0:
-			// The windows carry the bounds; a field's greatest value would leave gaps (a window with no record
-			// keeps an old watermark) and re-read the record at the watermark.
-			if inc.Field != "" {
-				fail("incremental.field", "with partition.every the watermark is the end of the last window read, not a field: remove incremental.field")
-			}
-			if inc.Param != "" {
-				fail("incremental.param", "with partition.every the windows' bounds go to partition.since_param and partition.until_param: remove incremental.param")
-			}
-			if inc.Initial != "" {
-				if _, err := parseWindowBound(inc.Initial); err != nil {
-					fail("incremental.initial", "%v", err)
-				}
-			}
-		default:
-			if inc.Field == "" {
-				fail("incremental.field", "incremental needs field, the record field whose greatest value is the watermark (or partition.every, to resume by date windows)")
-			}
-			if inc.Param == "" {
-				fail("incremental.param", "incremental needs param, the query parameter that sends the watermark")
-			}
-		}
-	}
-	switch cf.SchemaEvolution {
-	case "":
-		cf.SchemaEvolution = evolveIgnore
-	case evolveIgnore, evolveFail:
-	case evolveExtra:
-		if cf.ExtraColumn == "" {
-			cf.ExtraColumn = "_extra"
-		}
-		if cf.Fanout == nil {
-			for i, col := range cf.Schema {
-				if col.Name == cf.ExtraColumn {
-					fail("extra_column", "extra_column %q is already declared at schema[%d]; choose another name", cf.ExtraColumn, i)
-				}
-			}
-		}
-		for i, pf := range cf.ParentFields {
-			if pf.Name == cf.ExtraColumn {
-				fail("extra_column", "extra_column %q is already a parent field (parent_fields[%d]); choose another name", cf.ExtraColumn, i)
-			}
-		}
-	default:
-		fail("schema_evolution", "schema_evolution %q is not one of ignore, fail, extra_column", cf.SchemaEvolution)
+		errs.fail("partition.ids", "id_param needs ids")
 	}
 	seen := map[string]int{}
 	for i, id := range pc.IDs {
 		if j, dup := seen[id]; dup {
-			fail(fmt.Sprintf("partition.ids[%d]", i), "id %q is already listed at ids[%d]", id, j)
+			errs.fail(fmt.Sprintf("partition.ids[%d]", i), "id %q is already listed at ids[%d]", id, j)
 		}
 		seen[id] = i
 	}
+	return errs
+}
 
-	// Schema.
-	if fo := cf.Fanout; fo != nil {
-		if len(cf.Schema) > 0 {
-			fail("schema", "with fanout the rows are the children: declare their columns in fanout.schema")
+// checkIncremental checks that incremental's keys fit the way partitions are cut.
+func (c *Consumer) checkIncremental() problems {
+	var errs problems
+	inc, pc := c.cfg.Incremental, c.cfg.Partition
+	switch {
+	case inc == nil:
+	case len(pc.IDs) > 0:
+		errs.fail("incremental", "incremental does not combine with partition.ids: each id would need a watermark of its own; run one pipeline per id, or read by date windows (partition.every)")
+	case pc.Every > 0:
+		// The windows carry the bounds; a field's greatest value would leave gaps (a window with no record
+		// keeps an old watermark) and re-read the record at the watermark.
+		if inc.Field != "" {
+			errs.fail("incremental.field", "with partition.every the watermark is the end of the last window read, not a field: remove incremental.field")
 		}
-		if len(cf.ParentFields) > 0 {
-			fail("parent_fields", "with fanout, carry parent values to the children with fanout.carry")
+		if inc.Param != "" {
+			errs.fail("incremental.param", "with partition.every the windows' bounds go to partition.since_param and partition.until_param: remove incremental.param")
 		}
-		if cf.Incremental != nil {
-			fail("incremental", "incremental does not combine with fanout yet")
-		}
-		fields, ferrs := parseColumns("fanout.schema", fo.Schema)
-		errs = append(errs, ferrs...)
-		if len(fo.Schema) == 0 {
-			fail("fanout.schema", "fanout needs schema, the children's columns")
-		}
-		names := map[string]bool{}
-		for _, f := range fields {
-			names[f.Name] = true
-		}
-		for i, cr := range fo.Carry {
-			path := fmt.Sprintf("fanout.carry[%d]", i)
-			if cr.Name == "" || cr.Field == "" {
-				fail(path, "a carried field needs name and field")
-				continue
-			}
-			if names[cr.Name] {
-				fail(path+".name", "column %q is already a column of the children or carried before", cr.Name)
-				continue
-			}
-			names[cr.Name] = true
-			dt, err := parseType(cr.Type)
-			if err != nil {
-				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
-				continue
-			}
-			c.parents = append(c.parents, arrow.Field{Name: cr.Name, Type: dt, Nullable: true})
-		}
-		if cf.SchemaEvolution == evolveExtra {
-			for i, col := range fo.Schema {
-				if col.Name == cf.ExtraColumn {
-					fail("extra_column", "extra_column %q is already declared at fanout.schema[%d]; choose another name", cf.ExtraColumn, i)
-				}
+		if inc.Initial != "" {
+			if _, err := parseWindowBound(inc.Initial); err != nil {
+				errs.fail("incremental.initial", "%v", err)
 			}
 		}
-		c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
-	} else if len(cf.Schema) > 0 {
-		names := map[string]int{}
-		var fields []arrow.Field
-		for i, col := range cf.Schema {
-			path := fmt.Sprintf("schema[%d]", i)
-			if col.Name == "" {
-				fail(path+".name", "a column needs a name")
-				continue
-			}
-			if j, dup := names[col.Name]; dup {
-				fail(path+".name", "column %q is already declared at schema[%d]", col.Name, j)
-				continue
-			}
-			names[col.Name] = i
-			dt, err := arrowtype.Parse(col.Type)
-			if err != nil {
-				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
-				continue
-			}
-			if err := checkType(dt); err != nil {
-				errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
-				continue
-			}
-			fields = append(fields, arrow.Field{Name: col.Name, Type: dt, Nullable: true})
+	default:
+		if inc.Field == "" {
+			errs.fail("incremental.field", "incremental needs field, the record field whose greatest value is the watermark (or partition.every, to resume by date windows)")
 		}
-		for _, pf := range c.parents {
-			if j, dup := names[pf.Name]; dup {
-				fail("parent_fields", "parent field %q has the name of schema[%d]", pf.Name, j)
-			}
+		if inc.Param == "" {
+			errs.fail("incremental.param", "incremental needs param, the query parameter that sends the watermark")
 		}
-		c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
-		if inc := cf.Incremental; inc != nil && inc.Field != "" {
-			if err := checkWatermarkField(c.declared, inc.Field); err != nil {
-				errs = append(errs, &stage.FieldError{Path: "incremental.field", Err: err})
+	}
+	return errs
+}
+
+// checkExtraColumn checks that schema_evolution: extra_column names a column of its own.
+func (c *Consumer) checkExtraColumn() problems {
+	var errs problems
+	cf := &c.cfg
+	if cf.SchemaEvolution != evolveExtra {
+		return nil
+	}
+	cols, at := cf.Schema, "schema"
+	if cf.Fanout != nil {
+		cols, at = cf.Fanout.Schema, "fanout.schema"
+	}
+	for i, col := range cols {
+		if col.Name == cf.ExtraColumn {
+			errs.fail("extra_column", "extra_column %q is already declared at %s[%d]; choose another name", cf.ExtraColumn, at, i)
+		}
+	}
+	for i, pf := range cf.ParentFields {
+		if pf.Name == cf.ExtraColumn {
+			errs.fail("extra_column", "extra_column %q is already a parent field (parent_fields[%d]); choose another name", cf.ExtraColumn, i)
+		}
+	}
+	return errs
+}
+
+// declareFanoutSchema declares the children's columns and the parent fields carried down to them.
+func (c *Consumer) declareFanoutSchema() problems {
+	var errs problems
+	cf, fo := &c.cfg, c.cfg.Fanout
+	if len(cf.Schema) > 0 {
+		errs.fail("schema", "with fanout the rows are the children: declare their columns in fanout.schema")
+	}
+	if len(cf.ParentFields) > 0 {
+		errs.fail("parent_fields", "with fanout, carry parent values to the children with fanout.carry")
+	}
+	if cf.Incremental != nil {
+		errs.fail("incremental", "incremental does not combine with fanout yet")
+	}
+	fields, ferrs := parseColumns("fanout.schema", fo.Schema)
+	errs = append(errs, ferrs...)
+	names := map[string]bool{}
+	for _, f := range fields {
+		names[f.Name] = true
+	}
+	for i, cr := range fo.Carry {
+		path := fmt.Sprintf("fanout.carry[%d]", i)
+		if names[cr.Name] {
+			errs.fail(path+".name", "column %q is already a column of the children or carried before", cr.Name)
+			continue
+		}
+		names[cr.Name] = true
+		dt, err := parseType(cr.Type)
+		if err != nil {
+			errs = append(errs, &stage.FieldError{Path: path + ".type", Err: err})
+			continue
+		}
+		c.parents = append(c.parents, arrow.Field{Name: cr.Name, Type: dt, Nullable: true})
+	}
+	c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
+	return errs
+}
+
+// declareSchema declares the records' columns, then the parent fields after them.
+func (c *Consumer) declareSchema() problems {
+	cf := &c.cfg
+	fields, ferrs := parseColumns("schema", cf.Schema)
+	errs := problems(ferrs)
+	for _, pf := range c.parents {
+		for j, col := range cf.Schema {
+			if col.Name == pf.Name {
+				errs.fail("parent_fields", "parent field %q has the name of schema[%d]", pf.Name, j)
+				break
 			}
 		}
 	}
-
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	auth, secrets, err := newAuth(cf.Auth, hc)
-	if err != nil {
-		errs = append(errs, err)
+	c.declared = arrow.NewSchema(append(append(fields, c.extraFields()...), c.parents...), nil)
+	if inc := cf.Incremental; inc != nil && inc.Field != "" {
+		if err := checkWatermarkField(c.declared, inc.Field); err != nil {
+			errs = append(errs, &stage.FieldError{Path: "incremental.field", Err: err})
+		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return errs
+}
 
+// newClient is the HTTP client of the consumer's requests: auth, limits, retries and what to redact.
+func (c *Consumer) newClient(hc *http.Client, auth authenticator, secrets []string) *client {
+	cf := &c.cfg
 	redact := map[string]bool{"authorization": true}
 	for _, n := range cf.Redact {
 		redact[strings.ToLower(n)] = true
 	}
 	if cf.Auth.Type == "api_key" && cf.Auth.In == "query" {
-		name := cf.Auth.Name
-		if name == "" {
-			name = "X-API-Key"
-		}
-		redact[strings.ToLower(name)] = true
+		redact[strings.ToLower(cf.Auth.Name)] = true
 	}
 	var lim *limiter
 	if cf.RateLimit > 0 {
 		lim = &limiter{interval: time.Duration(float64(time.Second) / cf.RateLimit)}
 	}
-	c.client = &client{
+	return &client{
 		hc: hc, auth: auth, log: c.log, limiter: lim, sem: make(chan struct{}, cf.Concurrency),
 		retries: cf.Retries, backoff: cf.Backoff.D(), maxBackoff: cf.MaxBackoff.D(), timeout: cf.Timeout.D(),
 		maxSize: int64(cf.MaxResponseSize), redact: redact, secrets: secrets, sleep: sleepCtx,
 	}
-	return c, nil
 }
 
 // DeclaredSchema implements stage.DeclaredSchema: known from the config when schema is declared.

@@ -209,12 +209,13 @@ func TestPagination(t *testing.T) {
 			defer srv.Close()
 			cfg := testConfig(srv.URL + "/api")
 			cfg.Pagination, cfg.Records = tt.pg, tt.records
-			for k, v := range map[*string]string{&cfg.Pagination.PageParam: "page", &cfg.Pagination.OffsetParam: "offset", &cfg.Pagination.LimitParam: "limit", &cfg.Pagination.CursorParam: "cursor"} {
-				if *k == "" {
-					*k = v
-				}
+			// first_page is as each case writes it, 0 included (the tags default an absent one to 1).
+			reg, _ := stage.Lookup(stage.KindConsumer, "httpapi")
+			src, err := reg.BuildPresent(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg, stage.Given(&cfg, "pagination.first_page"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			c := newConsumer(t, mem, cfg)
+			c := src.(*Consumer)
 			got := readOne(t, mem, c)
 			defer got.Release()
 			want := wantItems(t, mem, got.Schema(), 0, n)
@@ -516,6 +517,11 @@ func TestConfigErrors(t *testing.T) {
 		}, "partition"},
 		{"duplicate id", func(c *Config) { c.Partition.IDs = []string{"a", "a"} }, "partition.ids[1]"},
 		{"since without every", func(c *Config) { c.Partition.SinceParam = "since" }, "partition.every"},
+		{"bad method", func(c *Config) { c.Method = "DELETE" }, "method"},
+		{"negative retries", func(c *Config) { c.Retries = -1 }, "retries"},
+		{"fanout without url", func(c *Config) {
+			c.Schema, c.Fanout = nil, &Fanout{Schema: []Column{{Name: "a", Type: "int64"}}}
+		}, "fanout.url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
 const testAvroSchema = `{"type": "record", "name": "Order", "namespace": "shop", "fields": [
@@ -91,8 +92,8 @@ func TestAvroConfig(t *testing.T) {
 		{`{"type": "record", "name": "R", "fields": [{"name": "u", "type": ["int", "string"]}]}`, `unions other than ["null", T]`},
 		{`{"type": "record", "name": "R", "fields": [{"name": "u", "type": `, "avro_schema"},
 	} {
-		cfg := Config{Format: "avro", AvroSchema: tc.schema, Brokers: []string{"x:1"}, Topics: []string{"t"}, BatchRows: 1, OnError: "fail"}
-		_, err := build(stageContext(), &cfg)
+		cfg := Config{Format: "avro", AvroSchema: tc.schema, Brokers: []string{"x:1"}, Topics: []string{"t"}, BatchRows: 1}
+		_, err := stage.Build(stageContext(), &cfg, build)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("schema %s: error %v, want %q", tc.schema, err, tc.err)
 		}

@@ -24,7 +24,7 @@ type Config struct {
 	OnError         string           `yaml:"on_error" default:"fail" enum:"fail,skip,dead_letter" doc:"What a message that cannot be decoded (bad JSON, a value that does not fit its column, invalid UTF-8 in a string, larger than max_message_bytes) does: fail stops the partition with the message's topic, partition and offset; skip leaves it out, counting and logging it; dead_letter leaves it out and writes it with the error to dead_letter."`
 	DeadLetter      DeadLetterConfig `yaml:"dead_letter" doc:"Where on_error: dead_letter writes bad messages: a Kafka topic, or a directory of Parquet files. Exactly one."`
 	MaxMessageBytes stage.ByteSize   `yaml:"max_message_bytes" default:"1MiB" doc:"A message whose value is larger is a bad message (see on_error)."`
-	BatchRows       int              `yaml:"batch_rows" fingerprint:"-" default:"16384" doc:"Messages per Arrow batch at most (at least 1)."`
+	BatchRows       int              `yaml:"batch_rows" fingerprint:"-" default:"16384" min:"1" doc:"Messages per Arrow batch at most (at least 1)."`
 
 	Roll         RollConfig     `yaml:"roll" doc:"Stream mode: when a stream partition (the messages of one topic-partition loaded and committed together) is cut; whichever limit is reached first."`
 	DrainTimeout stage.Duration `yaml:"drain_timeout" fingerprint:"-" default:"20s" doc:"Stream mode: on SIGTERM, the partitions in flight are ended early and committed, as on a rebalance; what is not committed within this time is aborted (and read again after a restart). 0 aborts at once. Keep it below the orchestrator's grace period (Kubernetes: terminationGracePeriodSeconds, 30s by default); a second SIGTERM stops the process at once."`
@@ -54,9 +54,9 @@ type RollConfig struct {
 
 // FetchConfig tunes franz-go's fetches.
 type FetchConfig struct {
-	MaxBytes          stage.ByteSize `yaml:"max_bytes" default:"50MiB" doc:"Bytes a fetch response may carry at most."`
-	PartitionMaxBytes stage.ByteSize `yaml:"partition_max_bytes" default:"1MiB" doc:"Bytes per topic-partition in a fetch response at most, compressed. A partition reads at most this per round trip to its broker, so a distant broker may want more; but a fetch is decompressed whole before its records are decoded, so compressible JSON holds some ten times this in memory per partition (franz-go's default; 4MiB cost 20% more CPU on local JSON)."`
-	MaxWait           stage.Duration `yaml:"max_wait" default:"500ms" doc:"How long a broker may hold a fetch waiting for data."`
+	MaxBytes          stage.ByteSize `yaml:"max_bytes" default:"50MiB" min:"1" doc:"Bytes a fetch response may carry at most."`
+	PartitionMaxBytes stage.ByteSize `yaml:"partition_max_bytes" default:"1MiB" min:"1" doc:"Bytes per topic-partition in a fetch response at most, compressed. A partition reads at most this per round trip to its broker, so a distant broker may want more; but a fetch is decompressed whole before its records are decoded, so compressible JSON holds some ten times this in memory per partition (franz-go's default; 4MiB cost 20% more CPU on local JSON)."`
+	MaxWait           stage.Duration `yaml:"max_wait" default:"500ms" min:"1ms" doc:"How long a broker may hold a fetch waiting for data."`
 }
 
 // SASLConfig authenticates to the brokers.

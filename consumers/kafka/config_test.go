@@ -28,6 +28,9 @@ func TestConfigErrors(t *testing.T) {
 		{"topics: [a]\n  format: avro", "consumer.avro_schema: format avro needs the writer's schema"},
 		{"topics: [a/b]", "consumer.topics[0]: \"a/b\" is not a Kafka topic name"},
 		{"topics: [a]\n  metadata_max_age: 2h", "consumer.metadata_max_age: metadata_max_age must be between 10ms and 1h"},
+		{"topics: [a]\n  batch_rows: 0", "k.yaml:6:15: consumer.batch_rows: want at least 1, got 0"},
+		{"topics: [a]\n  fetch: {max_wait: 0s}", "consumer.fetch.max_wait: want at least 1ms, got 0s"},
+		{"topics: [a]\n  key_format: text", `consumer.key_format: "text" is not one of bytes, string, avro`},
 	} {
 		src := "name: k\nconsumer:\n  type: kafka\n  brokers: [\"localhost:9092\"]\n  " + tc.consumer + "\nloaders:\n  - {type: parquet, path: /tmp/x/}\n"
 		p, err := pipelines.Options{}.Parse("k.yaml", []byte(src))

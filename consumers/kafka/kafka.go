@@ -95,15 +95,6 @@ var (
 
 func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	c := &Consumer{cfg: *cfg, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, pools: &RecordPools{}}
-	if c.alloc == nil {
-		c.alloc = memory.DefaultAllocator
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if len(cfg.Brokers) == 0 {
-		return nil, stage.FieldErrorf("brokers", "list at least one broker, host:port")
-	}
 	switch {
 	case len(cfg.Topics) > 0 && cfg.TopicRegex != "":
 		return nil, stage.FieldErrorf("topic_regex", "give topics or topic_regex, not both")
@@ -122,7 +113,7 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		}
 	}
 	switch cfg.Start {
-	case "", "earliest":
+	case "earliest":
 		c.startMs = -2
 	case "latest":
 		c.startMs = -1
@@ -135,9 +126,6 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	}
 	if a := cfg.MetadataMaxAge.D(); a != 0 && (a < 10*time.Millisecond || a > time.Hour) {
 		return nil, stage.FieldErrorf("metadata_max_age", "metadata_max_age must be between 10ms and 1h")
-	}
-	if cfg.BatchRows < 1 {
-		return nil, stage.FieldErrorf("batch_rows", "batch_rows must be at least 1")
 	}
 	if c.cfg.Group == "" {
 		c.cfg.Group = "jetflow-" + bc.Pipeline
@@ -160,17 +148,13 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		return nil, err
 	}
 	c.metas = metas
-	switch cfg.KeyFormat {
-	case "", "bytes", "string":
-	case "avro":
+	if cfg.KeyFormat == "avro" {
 		if c.reg == nil {
 			return nil, stage.FieldErrorf("key_format", "key_format: avro reads the keys' schemas from a schema_registry; add one (with format: avro), or use key_format bytes or string")
 		}
 		c.keyAvro = true
-	default:
-		return nil, stage.FieldErrorf("key_format", "unknown key_format %q; use bytes, string or avro", cfg.KeyFormat)
 	}
-	if cfg.KeyFormat != "" && cfg.KeyFormat != "bytes" && !slices.Contains(cfg.Metadata, "key") {
+	if cfg.KeyFormat != "bytes" && !slices.Contains(cfg.Metadata, "key") {
 		return nil, stage.FieldErrorf("key_format", "key_format says how the kafka_key column is read; add key to metadata")
 	}
 	switch {
@@ -188,7 +172,7 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 		return nil, err
 	}
 	switch cfg.OnError {
-	case "", "fail", "skip":
+	case "fail", "skip":
 		if cfg.DeadLetter != (DeadLetterConfig{}) {
 			return nil, stage.FieldErrorf("dead_letter", "dead_letter is used only with on_error: dead_letter")
 		}
@@ -214,15 +198,6 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 // clientOpts are the options every franz-go client of the consumer shares: brokers, fetch sizes, SASL, TLS.
 func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
 	fetch := cfg.Fetch
-	if fetch.MaxBytes <= 0 {
-		fetch.MaxBytes = 50 << 20
-	}
-	if fetch.PartitionMaxBytes <= 0 {
-		fetch.PartitionMaxBytes = 1 << 20
-	}
-	if fetch.MaxWait <= 0 {
-		fetch.MaxWait = stage.Duration(500 * time.Millisecond)
-	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.FetchMaxBytes(int32(min(int64(fetch.MaxBytes), 1<<30))),
@@ -242,8 +217,6 @@ func clientOpts(bc stage.BuildContext, cfg *Config) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password.Reveal()}.AsSha256Mechanism()))
 	case "scram-sha-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password.Reveal()}.AsSha512Mechanism()))
-	default:
-		return nil, stage.FieldErrorf("sasl.mechanism", "unknown mechanism %q; use plain, scram-sha-256 or scram-sha-512", cfg.SASL.Mechanism)
 	}
 	if cfg.TLS.Enabled {
 		tc := &tls.Config{InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, for tests

@@ -198,19 +198,14 @@ func newTestConsumer(t testing.TB, mem memory.Allocator, cfg Config) *Consumer {
 	if cfg.BatchRows == 0 {
 		cfg.BatchRows = 1024
 	}
-	if cfg.Format == "" {
-		cfg.Format = "json"
-	}
-	if cfg.OnError == "" {
-		cfg.OnError = "fail"
-	}
 	if len(cfg.Brokers) == 0 {
 		cfg.Brokers = []string{"127.0.0.1:1"}
 	}
 	if len(cfg.Topics) == 0 {
 		cfg.Topics = []string{"t"}
 	}
-	src, err := build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg)
+	// The registry's path: absent keys take the defaults a pipeline file would get.
+	src, err := stage.Build(stage.BuildContext{Pipeline: "test", Alloc: mem}, &cfg, build)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

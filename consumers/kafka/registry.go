@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/twmb/avro"
@@ -27,7 +26,7 @@ type RegistryConfig struct {
 	Username   string         `yaml:"username" fingerprint:"-" doc:"HTTP basic auth user (with password)."`
 	Password   stage.Secret   `yaml:"password" fingerprint:"-" doc:"HTTP basic auth password, from the environment: ${REGISTRY_PASSWORD}."`
 	Token      stage.Secret   `yaml:"token" fingerprint:"-" doc:"Bearer token, from the environment: ${REGISTRY_TOKEN}; instead of username and password."`
-	Timeout    stage.Duration `yaml:"timeout" fingerprint:"-" default:"10s" doc:"Time one registry request may take at most."`
+	Timeout    stage.Duration `yaml:"timeout" fingerprint:"-" default:"10s" min:"1ms" doc:"Time one registry request may take at most."`
 }
 
 // checkRegistry validates schema_registry and the keys it goes with; it returns the base URL.
@@ -106,11 +105,7 @@ func compileWriter(id uint32, text string) *writerSchema {
 }
 
 func newRegistry(cfg *Config, base *url.URL) *registry {
-	timeout := cfg.Registry.Timeout.D()
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	opts := []sr.ClientOpt{sr.URLs(base.String()), sr.HTTPClient(&http.Client{Timeout: timeout}), sr.UserAgent("jetflow")}
+	opts := []sr.ClientOpt{sr.URLs(base.String()), sr.HTTPClient(&http.Client{Timeout: cfg.Registry.Timeout.D()}), sr.UserAgent("jetflow")}
 	switch r := &cfg.Registry; {
 	case r.Token != "":
 		opts = append(opts, sr.BearerToken(r.Token.Reveal()))
