@@ -25,26 +25,26 @@ const conformanceInput = `[
 // package expr), built from YAML as a pipeline builds them.
 func TestConformance(t *testing.T) {
 	tests := []struct {
-		yaml   string
-		sortBy []string
+		name, yaml string
+		sortBy     []string
 	}{
-		{yaml: `{type: select, columns: [id, amount, name]}`},
-		{yaml: `{type: drop, columns: [name]}`},
-		{yaml: `{type: rename, columns: {name: customer, id: order_id}}`},
-		{yaml: `{type: reorder, columns: [at, name]}`},
-		{yaml: `{type: cast, columns: {amount: 'decimal(18,4)', at: 'timestamp[ms, UTC]', id: string}}`},
-		{yaml: `{type: dedupe, keys: [id]}`, sortBy: []string{"id"}},
-		{yaml: `{type: dedupe, keys: [id], keep: last}`, sortBy: []string{"id"}},
-		{yaml: `{type: explode, column: tags}`},
-		{yaml: `{type: flatten}`},
-		{yaml: `{type: hash, columns: [name]}`},
-		{yaml: `{type: json_extract, column: doc, fields: [{name: n, type: int32}]}`},
-		{yaml: `{type: mask, columns: [name], keep_last: 2}`},
-		{yaml: `{type: metadata, loaded_at: "", partition_key: _key, pipeline: _pipeline}`},
-		{yaml: `{type: schema, extra: drop, columns: [{name: id, type: int64, nullable: false}, {name: amount, type: 'decimal(20,4)'}, {name: label, from: name, type: large_string}]}`},
+		{name: "select", yaml: `{type: select, columns: [id, amount, name]}`},
+		{name: "drop", yaml: `{type: drop, columns: [name]}`},
+		{name: "rename", yaml: `{type: rename, columns: {name: customer, id: order_id}}`},
+		{name: "reorder", yaml: `{type: reorder, columns: [at, name]}`},
+		{name: "cast", yaml: `{type: cast, columns: {amount: 'decimal(18,4)', at: 'timestamp[ms, UTC]', id: string}}`},
+		{name: "dedupe first", yaml: `{type: dedupe, keys: [id]}`, sortBy: []string{"id"}},
+		{name: "dedupe last", yaml: `{type: dedupe, keys: [id], keep: last}`, sortBy: []string{"id"}},
+		{name: "explode", yaml: `{type: explode, column: tags}`},
+		{name: "flatten", yaml: `{type: flatten}`},
+		{name: "hash", yaml: `{type: hash, columns: [name]}`},
+		{name: "json_extract", yaml: `{type: json_extract, column: doc, fields: [{name: n, type: int32}]}`},
+		{name: "mask", yaml: `{type: mask, columns: [name], keep_last: 2}`},
+		{name: "metadata", yaml: `{type: metadata, loaded_at: "", partition_key: _key, pipeline: _pipeline}`},
+		{name: "schema", yaml: `{type: schema, extra: drop, columns: [{name: id, type: int64, nullable: false}, {name: amount, type: 'decimal(20,4)'}, {name: label, from: name, type: large_string}]}`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.yaml, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			conformance.Transformers(t, conformance.ConformanceTransformer{
 				New: func(t *testing.T, mem memory.Allocator) stage.Transformer { return mustBuild(t, mem, tt.yaml) },
 				Input: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
