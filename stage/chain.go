@@ -16,8 +16,8 @@ type NamedTransformer struct {
 }
 
 // ObserveFunc is told about every call a chain makes to transformer i (its index in the chain): the rows it was
-// given (0 for a Flush) and returned, the time it took and whether it failed. It runs on the partition's goroutine
-// and must be cheap: it is called for every batch.
+// given (0 for a Flush) and returned, the time it took and whether it failed. It runs on the partition's goroutine,
+// so partitions loaded in parallel call it at once, and must be cheap: it is called for every batch.
 type ObserveFunc func(i int, rowsIn, rowsOut int64, d time.Duration, failed bool)
 
 // Chain is a pipeline's transformers in order. It is the one place the rules of running them live, for the engine,
@@ -29,7 +29,7 @@ type Chain struct {
 	observe ObserveFunc
 }
 
-// NewChain makes a chain of ts; observe may be nil.
+// NewChain makes a chain of ts; observe may be nil. A Chain is not changed after, so workers share it.
 func NewChain(ts []NamedTransformer, observe ObserveFunc) *Chain {
 	return &Chain{ts: ts, observe: observe}
 }

@@ -268,3 +268,31 @@ func TestChainOutputSchema(t *testing.T) {
 type badSchema struct{ same }
 
 func (badSchema) OutputSchema(*arrow.Schema) (*arrow.Schema, error) { return nil, errors.New("no n") }
+
+// The engine runs every batch through a chain: with transformers that allocate nothing, neither does the chain.
+func TestChainProcessDoesNotAllocate(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var calls int
+	chain := stage.NewChain([]stage.NamedTransformer{{Name: "a", Transformer: same{}}, {Name: "b", Transformer: same{}}},
+		func(int, int64, int64, time.Duration, bool) { calls++ })
+	pc, err := chain.ForPartition(stage.Partition{Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := batchOf(mem, 1, 2, 3)
+	defer b.Release()
+	var rows int64
+	emit := func(b arrow.RecordBatch) error { rows += b.NumRows(); return nil }
+	ctx := t.Context()
+	if n := testing.AllocsPerRun(100, func() {
+		if err := pc.Process(ctx, b, emit); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Process allocates %.1f times per batch, want 0", n)
+	}
+	if rows == 0 || calls == 0 {
+		t.Fatalf("nothing went through the chain (rows %d, observed %d)", rows, calls)
+	}
+}

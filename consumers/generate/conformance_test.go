@@ -2,6 +2,7 @@ package generate_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -41,6 +42,39 @@ func TestGenerateConformance(t *testing.T) {
 				t.Fatalf("generate built a %T, want a stage.Consumer in bounded mode", src)
 			}
 			return c
+		},
+		KeyColumns: []string{"id"},
+	})
+}
+
+// TestStreamConformance runs the stream suite on the unbounded generator: small partitions (500 rows, 2 batches),
+// so a session commits several within the checks' time.
+func TestStreamConformance(t *testing.T) {
+	reg, ok := stage.Lookup(stage.KindConsumer, "generate")
+	if !ok {
+		t.Fatal(`consumer "generate" is not registered`)
+	}
+	conformance.Streams(t, conformance.ConformanceStream{
+		New: func(t *testing.T, mem memory.Allocator) stage.StreamConsumer {
+			cfg := reg.NewConfig().(*generate.Config)
+			*cfg = generate.Config{
+				Seed:      7,
+				BatchRows: 250,
+				Unbounded: &generate.StreamConfig{Roll: generate.RollConfig{Rows: 500, Bytes: 128 << 20, Interval: stage.Duration(time.Minute)}},
+				Columns: []generate.Column{
+					{Name: "id", Type: "int64", Sequence: true},
+					{Name: "name", Type: "string", NullRate: 0.2, Distinct: 50},
+				},
+			}
+			src, err := reg.Build(stage.BuildContext{Pipeline: "conformance", Alloc: mem}, cfg)
+			if err != nil {
+				t.Fatalf("building the unbounded generate consumer: %v", err)
+			}
+			sc, ok := src.(stage.StreamConsumer)
+			if !ok {
+				t.Fatalf("generate built a %T, want a stage.StreamConsumer with unbounded:", src)
+			}
+			return sc
 		},
 		KeyColumns: []string{"id"},
 	})
