@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/twmb/avro"
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kavro"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
@@ -72,36 +72,9 @@ type registry struct {
 	cl      *sr.Client
 
 	mu  sync.RWMutex
-	ids map[uint32]*writerSchema
+	ids map[uint32]*kavro.Schema
 	// fetch is held while an id is asked for, so partitions meeting a new id at once ask the registry once.
 	fetch sync.Mutex
-}
-
-// writerSchema is a writer's schema compiled, or why it cannot be used (an id the registry does not know, a
-// schema jetflow cannot read); the latter is a property of every message with that id.
-type writerSchema struct {
-	id     uint32
-	fields []arrow.Field
-	plan   []*avroField
-	err    error
-	// The whole schema as one value, for keys (which need not be records): its root node and Arrow type.
-	root     *avro.SchemaNode
-	rootType arrow.DataType
-	rootErr  error
-}
-
-// compileWriter compiles schema text both ways: as a record of columns (values) and as one value (keys).
-func compileWriter(id uint32, text string) *writerSchema {
-	w := &writerSchema{id: id}
-	w.fields, w.plan, w.err = avroSchema(text)
-	s, err := avro.Parse(text)
-	if err != nil {
-		w.rootErr = err
-		return w
-	}
-	w.root = s.Root()
-	w.rootType, _, w.rootErr = avroArrow(w.root, map[string]*avro.SchemaNode{}, 0)
-	return w
 }
 
 func newRegistry(cfg *Config, base *url.URL) *registry {
@@ -116,7 +89,7 @@ func newRegistry(cfg *Config, base *url.URL) *registry {
 	if err != nil { // it fails only without URLs or an HTTP client, both given above
 		panic("kafka: sr.NewClient: " + err.Error())
 	}
-	return &registry{base: base, subject: cfg.Registry.Subject, cl: cl, ids: map[uint32]*writerSchema{}}
+	return &registry{base: base, subject: cfg.Registry.Subject, cl: cl, ids: map[uint32]*kavro.Schema{}}
 }
 
 // subjectOf is the subject of a topic's values.
@@ -187,10 +160,10 @@ func (g *registry) latest(ctx context.Context, subject string, key bool) (string
 		return "", err
 	}
 	id := uint32(s.ID)
-	w := compileWriter(id, s.Schema.Schema)
-	if err := w.err; key || err != nil {
+	w := kavro.Compile(id, s.Schema.Schema)
+	if err := w.Err; key || err != nil {
 		if key {
-			err = w.rootErr
+			err = w.RootErr
 		}
 		if err != nil {
 			return "", fmt.Errorf("schema registry %s: %s version %d (id %d): %w", g.base, what, s.Version, id, err)
@@ -207,9 +180,9 @@ func (g *registry) latest(ctx context.Context, subject string, key bool) (string
 }
 
 // writer returns the compiled writer's schema of id, asking the registry once per id. An id the registry does not
-// have, or a schema that cannot be read, comes back as a writerSchema with err set (cached: the messages with it
+// have, or a schema that cannot be read, comes back as a Schema with Err set (cached: the messages with it
 // are bad); a failed request (registry down, credentials refused) is an error and not cached.
-func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error) {
+func (g *registry) writer(ctx context.Context, id uint32) (*kavro.Schema, error) {
 	g.mu.RLock()
 	w := g.ids[id]
 	g.mu.RUnlock()
@@ -224,7 +197,7 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 	if w != nil {
 		return w, nil
 	}
-	w = &writerSchema{id: id}
+	w = &kavro.Schema{ID: id}
 	path, what := "/schemas/ids/"+strconv.FormatUint(uint64(id), 10), "schema id "+strconv.FormatUint(uint64(id), 10)
 	s, err := g.cl.SchemaByID(ctx, int(id))
 	if err != nil {
@@ -237,14 +210,14 @@ func (g *registry) writer(ctx context.Context, id uint32) (*writerSchema, error)
 	case errors.As(err, &re):
 		return nil, err
 	case err != nil:
-		w.err, w.rootErr = err, err
+		w.Err, w.RootErr = err, err
 	default:
-		w = compileWriter(id, s.Schema)
-		if w.err != nil {
-			w.err = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.err)
+		w = kavro.Compile(id, s.Schema)
+		if w.Err != nil {
+			w.Err = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.Err)
 		}
-		if w.rootErr != nil {
-			w.rootErr = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.rootErr)
+		if w.RootErr != nil {
+			w.RootErr = fmt.Errorf("schema registry %s: writer's schema id %d: %w", g.base, id, w.RootErr)
 		}
 	}
 	g.mu.Lock()
@@ -273,7 +246,7 @@ func (c *Consumer) registryFields(ctx context.Context) ([]arrow.Field, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kafka: the reader's schema: %w", err)
 		}
-		fs, _, err := avroSchema(text)
+		fs, err := kavro.Columns(text)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: the reader's schema, subject %q: %w", subject, err)
 		}
@@ -327,14 +300,14 @@ func (c *Consumer) registryKeyType(ctx context.Context) (arrow.DataType, error) 
 		if err != nil {
 			return nil, fmt.Errorf("kafka: the reader's schema of the keys (key_format: avro): %w", err)
 		}
-		w := compileWriter(0, text)
+		w := kavro.Compile(0, text)
 		if first == "" {
-			first, typ, c.keyReaderText = subject, w.rootType, text
+			first, typ, c.keyReaderText = subject, w.RootType, text
 			continue
 		}
-		if !arrow.TypeEqual(typ, w.rootType) {
+		if !arrow.TypeEqual(typ, w.RootType) {
 			return nil, fmt.Errorf("kafka: key subjects %q and %q have different types in their latest versions (%s; %s): read their topics in separate pipelines",
-				first, subject, arrowtype.Format(typ), arrowtype.Format(w.rootType))
+				first, subject, arrowtype.Format(typ), arrowtype.Format(w.RootType))
 		}
 	}
 	return typ, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kavro"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -578,11 +579,11 @@ func TestPromotions(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: record(tc.reader), OnError: "fail",
 				Registry: RegistryConfig{URL: "http://127.0.0.1:1", Subject: "s"}})
-			fields, plan, err := avroSchema(record(tc.writer))
-			if err != nil {
-				t.Fatal(err)
+			w := kavro.Compile(7, record(tc.writer))
+			if w.Err != nil {
+				t.Fatal(w.Err)
 			}
-			c.reg.ids[7] = &writerSchema{id: 7, fields: fields, plan: plan} // as if fetched
+			c.reg.ids[7] = w // as if fetched
 			body := encodeAvro(t, avro.MustParse(record(tc.writer)), `{"v": `+tc.value+`}`)
 			rows, errs := decodeAll(t, c, string(append([]byte{0, 0, 0, 0, 7}, body...)))
 			got := strings.Join(append(rows, errs...), "; ")

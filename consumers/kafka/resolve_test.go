@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/avro"
 
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kavro"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
@@ -18,11 +19,11 @@ func resolveRows(t *testing.T, writer, reader string, values ...string) (rows, e
 	defer mem.AssertSize(t, 0)
 	c := newTestConsumer(t, mem, Config{Format: "avro", AvroSchema: reader, OnError: "fail",
 		Registry: RegistryConfig{URL: "http://127.0.0.1:1", Subject: "s"}})
-	fields, plan, err := avroSchema(writer)
-	if err != nil {
-		t.Fatal(err)
+	w := kavro.Compile(7, writer)
+	if w.Err != nil {
+		t.Fatal(w.Err)
 	}
-	c.reg.ids[7] = &writerSchema{id: 7, fields: fields, plan: plan} // as if fetched
+	c.reg.ids[7] = w // as if fetched
 	msgs := make([]string, len(values))
 	for i, v := range values {
 		msgs[i] = string(append([]byte{0, 0, 0, 0, 7}, encodeAvro(t, avro.MustParse(writer), v)...))

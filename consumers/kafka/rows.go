@@ -12,10 +12,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kavro"
 	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -88,7 +88,7 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 			}
 			return nil, nil, stage.FieldErrorf("avro_schema", "format avro needs the writer's schema: avro_schema: '{\"type\": \"record\", ...}', or a schema_registry: {url: ...}")
 		}
-		fs, _, err := avroSchema(cfg.AvroSchema)
+		fs, err := kavro.Columns(cfg.AvroSchema)
 		if err != nil {
 			return nil, nil, stage.FieldErrorf("avro_schema", "%v", err)
 		}
@@ -126,9 +126,8 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 // its builders and scratch space are reused from batch to batch.
 type batcher struct {
 	rb        *array.RecordBuilder
-	raw       *strCol  // format raw: the value column, built as the JSON path builds its strings
-	avro      []*anode // format avro: the top-level record's fields
-	avroR     areader
+	raw       *strCol       // format raw: the value column, built as the JSON path builds its strings
+	avro      *kavro.Record // format avro: the decoder of the top-level record's fields
 	confluent bool
 	root      *node // format json: a struct-like node over the value's columns
 	scan      jscan
@@ -157,14 +156,13 @@ type batcher struct {
 	own  []*node
 	cols []arrow.Array // take's scratch
 
-	// With a schema registry: the reader's fields (the value's columns), the writer's schemas resolved against
-	// them by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
+	// With a schema registry: the reader's schema (the value's columns), the writer's schemas resolved against
+	// it by id (a map of this batcher's own, so a cached id costs one lookup and no lock), the last one used.
 	reg      *registry
 	ctx      context.Context // of the read, for registry requests
-	rfields  []*avroField
-	rindex   map[string]int
-	resolved map[uint32]*resolved
-	last     *resolved
+	reader   *kavro.Reader
+	resolved map[uint32]*kavro.Resolved
+	last     *kavro.Resolved
 }
 
 func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
@@ -324,9 +322,7 @@ func (b *batcher) nullValue() {
 		return
 	}
 	if b.avro != nil {
-		for _, a := range b.avro {
-			a.b.AppendNull()
-		}
+		b.avro.AppendNull()
 		return
 	}
 	for _, c := range b.root.children {
@@ -336,16 +332,21 @@ func (b *batcher) nullValue() {
 
 // setAvro compiles the Avro decoders of the value's columns.
 func (b *batcher) setAvro(text, wire string) error {
-	_, plan, err := avroSchema(text)
+	d, err := kavro.NewRecord(text, b.valueBuilders())
 	if err != nil {
 		return err
 	}
-	named := map[string]*avro.SchemaNode{}
-	for i, f := range plan {
-		b.avro = append(b.avro, newANode(f.name, f.node, b.rb.Field(i), named))
-	}
-	b.confluent = wire == "confluent"
+	b.avro, b.confluent = d, wire == "confluent"
 	return nil
+}
+
+// valueBuilders are the builders of the value's columns (those before the metadata columns).
+func (b *batcher) valueBuilders() []array.Builder {
+	cols := make([]array.Builder, b.rb.Schema().NumFields()-len(b.metas))
+	for i := range cols {
+		cols[i] = b.rb.Field(i)
+	}
+	return cols
 }
 
 // setRegistry makes the batcher resolve each message's writer's schema (by its Confluent id) against the
@@ -354,17 +355,12 @@ func (b *batcher) setRegistry(ctx context.Context, reg *registry, reader string)
 	if err := b.setAvro(reader, "confluent"); err != nil {
 		return err
 	}
-	_, plan, err := avroSchema(reader)
+	rd, err := kavro.NewReader(reader, b.valueBuilders())
 	if err != nil {
 		return err
 	}
-	b.reg, b.ctx = reg, ctx
-	b.rindex = make(map[string]int, len(plan))
-	for i, f := range plan {
-		b.rfields = append(b.rfields, f)
-		b.rindex[f.name] = i
-	}
-	b.resolved = map[uint32]*resolved{}
+	b.reg, b.ctx, b.reader = reg, ctx, rd
+	b.resolved = map[uint32]*kavro.Resolved{}
 	return nil
 }
 
@@ -380,20 +376,7 @@ func (b *batcher) avroMsg(v []byte) error {
 		}
 		v = v[5:]
 	}
-	r := &b.avroR
-	r.b, r.pos = v, 0
-	for i, a := range b.avro {
-		if err := a.decode(r, 0); err != nil {
-			for _, rest := range b.avro[i+1:] {
-				rest.b.AppendNull()
-			}
-			return err
-		}
-	}
-	if r.pos != len(v) {
-		return fmt.Errorf("%d bytes after the Avro record", len(v)-r.pos)
-	}
-	return nil
+	return b.avro.Decode(v)
 }
 
 // json decodes one message: a JSON object whose fields are the value's columns.

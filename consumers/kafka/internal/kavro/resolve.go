@@ -1,4 +1,4 @@
-package kafka
+package kavro
 
 import (
 	"encoding/binary"
@@ -20,16 +20,18 @@ import (
 // field only the writer has is skipped; a value whose type differs from the reader's is promoted if Avro allows
 // it (int → long, …), and otherwise makes the message bad. Arrays and maps resolve their items the same way.
 
-// resolved is one writer's schema resolved against a batcher's reader columns.
-type resolved struct {
-	id      uint32
-	err     error    // every message with this id is bad
-	steps   []rstep  // the writer's fields, in its order
-	missing []filler // reader columns the writer does not have
+// Resolved is one writer's schema resolved against a Reader's columns.
+type Resolved struct {
+	ID      uint32
+	cols    []array.Builder // the reader's columns, to fill a row whose message is bad
+	err     error           // every message with this id is bad
+	steps   []rstep         // the writer's fields, in its order
+	missing []filler        // reader columns the writer does not have
+	r       reader          // Decode's
 }
 
 type rstep struct {
-	n   *anode
+	n   *node
 	col bool // decoded into a reader column; else skipped
 }
 
@@ -37,7 +39,7 @@ type rstep struct {
 // Avro encoding (made once, when the writer's schema is resolved), or null.
 type filler struct {
 	b   array.Builder
-	def *anode // nil: null
+	def *node // nil: null
 	val []byte
 }
 
@@ -46,104 +48,13 @@ func (f *filler) append() error {
 		f.b.AppendNull()
 		return nil
 	}
-	r := areader{b: f.val}
+	r := reader{b: f.val}
 	return f.def.decode(&r, 0)
-}
-
-// avroResolved decodes one message body v written with schema id.
-func (b *batcher) avroResolved(id uint32, v []byte) error {
-	res := b.last
-	if res == nil || res.id != id {
-		res = b.resolved[id]
-		if res == nil {
-			w, err := b.reg.writer(b.ctx, id)
-			if err != nil {
-				b.nullValue()
-				return err
-			}
-			res = b.resolve(w)
-			b.resolved[id] = res
-		}
-		b.last = res
-	}
-	if res.err != nil {
-		b.nullValue()
-		return res.err
-	}
-	var ferr error
-	for i := range res.missing {
-		if err := res.missing[i].append(); err != nil && ferr == nil {
-			ferr = fmt.Errorf("schema id %d: the reader's default of %w", id, err)
-		}
-	}
-	r := &b.avroR
-	r.b, r.pos = v, 0
-	for i, st := range res.steps {
-		var err error
-		if st.col {
-			err = st.n.decode(r, 0)
-		} else if err = st.n.skip(r, 0); err != nil {
-			err = fmt.Errorf("field %s: %w", st.n.name, err)
-		}
-		if err != nil {
-			for _, rest := range res.steps[i+1:] {
-				if rest.col {
-					rest.n.b.AppendNull()
-				}
-			}
-			return fmt.Errorf("schema id %d: %w", id, err)
-		}
-	}
-	if ferr != nil {
-		return ferr
-	}
-	if r.pos != len(v) {
-		return fmt.Errorf("schema id %d: %d bytes after the Avro record", id, len(v)-r.pos)
-	}
-	return nil
-}
-
-// resolve compiles the decoders of writer's schema w onto the batcher's reader columns.
-func (b *batcher) resolve(w *writerSchema) *resolved {
-	res := &resolved{id: w.id}
-	if w.err != nil {
-		res.err = w.err
-		return res
-	}
-	rz := &resolver{id: w.id, wNamed: namedTypes(w.plan), rNamed: namedTypes(b.rfields)}
-	schema := b.rb.Schema()
-	has := make([]bool, len(b.rfields))
-	for i, f := range w.plan {
-		ri, ok := b.rindex[f.name]
-		if !ok {
-			res.steps = append(res.steps, rstep{n: newANode(f.name, f.node, nil, rz.wNamed)})
-			continue
-		}
-		n, err := rz.node(f.name, f.node, b.rfields[ri].node, b.rb.Field(ri), w.fields[i].Type, schema.Field(ri).Type)
-		if err != nil {
-			res.err = err
-			return res
-		}
-		has[ri] = true
-		res.steps = append(res.steps, rstep{n: n, col: true})
-	}
-	for ri, f := range b.rfields {
-		if has[ri] {
-			continue
-		}
-		fl, err := rz.filler(f.name, f.field, b.rb.Field(ri))
-		if err != nil {
-			res.err = err
-			return res
-		}
-		res.missing = append(res.missing, fl)
-	}
-	return res
 }
 
 // namedTypes collects the named types (records, enums, fixed) a schema's fields define, so that references to
 // them resolve whatever order the resolution visits the fields in.
-func namedTypes(plan []*avroField) map[string]*avro.SchemaNode {
+func namedTypes(plan []*field) map[string]*avro.SchemaNode {
 	named := map[string]*avro.SchemaNode{}
 	for _, f := range plan {
 		_, _, _ = avroArrow(f.node, named, 0) // checked when the schema was compiled
@@ -159,9 +70,9 @@ type resolver struct {
 
 // node compiles the decoder of the writer's node w (Arrow type wt) into builder b of the reader's node r (Arrow
 // type rt).
-func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt, rt arrow.DataType) (*anode, error) {
+func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt, rt arrow.DataType) (*node, error) {
 	if arrow.TypeEqual(wt, rt) {
-		return newANode(name, w, b, rz.wNamed), nil
+		return newNode(name, w, b, rz.wNamed), nil
 	}
 	wi, nullIdx, nullable, _ := unwrapNullable(w)
 	ri, _, _, _ := unwrapNullable(r)
@@ -169,14 +80,14 @@ func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt
 	isRecord := func(n *avro.SchemaNode) bool { return n.Type == "record" || n.Type == "error" }
 	switch {
 	case isRecord(wi) && isRecord(ri):
-		a := &anode{kind: aRecord, name: name, b: b, nullable: nullable, nullIdx: nullIdx, st: b.(*array.StructBuilder)}
+		a := &node{kind: aRecord, name: name, b: b, nullable: nullable, nullIdx: nullIdx, st: b.(*array.StructBuilder)}
 		wst, rst := wt.(*arrow.StructType), rt.(*arrow.StructType)
 		has := make([]bool, len(ri.Fields))
 		for j := range wi.Fields {
 			wf := &wi.Fields[j]
 			k, ok := rst.FieldIdx(wf.Name)
 			if !ok {
-				a.children = append(a.children, newANode(name+"."+wf.Name, &wf.Type, nil, rz.wNamed))
+				a.children = append(a.children, newNode(name+"."+wf.Name, &wf.Type, nil, rz.wNamed))
 				continue
 			}
 			c, err := rz.node(name+"."+wf.Name, &wf.Type, &ri.Fields[k].Type, a.st.FieldBuilder(k), wst.Field(j).Type, rst.Field(k).Type)
@@ -198,25 +109,25 @@ func (rz *resolver) node(name string, w, r *avro.SchemaNode, b array.Builder, wt
 		}
 		return a, nil
 	case wi.Type == "array" && ri.Type == "array":
-		a := &anode{kind: aArray, name: name, b: b, nullable: nullable, nullIdx: nullIdx, li: b.(*array.ListBuilder)}
+		a := &node{kind: aArray, name: name, b: b, nullable: nullable, nullIdx: nullIdx, li: b.(*array.ListBuilder)}
 		var err error
 		a.elem, err = rz.node(name+"[]", wi.Items, ri.Items, a.li.ValueBuilder(), wt.(*arrow.ListType).Elem(), rt.(*arrow.ListType).Elem())
 		return a, err
 	case wi.Type == "map" && ri.Type == "map":
 		mp := b.(*array.MapBuilder)
-		a := &anode{kind: aMap, name: name, b: b, nullable: nullable, nullIdx: nullIdx, mp: mp, key: mp.KeyBuilder().(*array.StringBuilder)}
+		a := &node{kind: aMap, name: name, b: b, nullable: nullable, nullIdx: nullIdx, mp: mp, key: mp.KeyBuilder().(*array.StringBuilder)}
 		var err error
 		a.elem, err = rz.node(name+"{}", wi.Values, ri.Values, mp.ItemBuilder(), wt.(*arrow.MapType).ItemType(), rt.(*arrow.MapType).ItemType())
 		return a, err
 	}
 	// The kind first, on a node without builder: a record, list or map node would take b for a builder of its own
 	// kind, and promotions are between primitives only.
-	p := promotionOf(newANode(name, w, nil, rz.wNamed).kind, wt, rt)
+	p := promotionOf(newNode(name, w, nil, rz.wNamed).kind, wt, rt)
 	if p == pNone {
 		return nil, fmt.Errorf("writer's schema id %d: field %s is %s, which its column (%s) cannot take",
 			rz.id, name, arrowtype.Format(wt), arrowtype.Format(rt))
 	}
-	n := newANode(name, w, b, rz.wNamed)
+	n := newNode(name, w, b, rz.wNamed)
 	n.promote = p
 	return n, nil
 }
@@ -237,11 +148,11 @@ func (rz *resolver) filler(name string, f *avro.SchemaField, b array.Builder) (f
 	if err != nil {
 		return filler{}, fmt.Errorf("writer's schema id %d has no field %s, and the reader's default for it cannot be encoded: %w", rz.id, name, err)
 	}
-	return filler{b: b, def: newANode(name, &f.Type, b, rz.rNamed), val: val}, nil
+	return filler{b: b, def: newNode(name, &f.Type, b, rz.rNamed), val: val}, nil
 }
 
 // skip reads past one value of the node's schema without appending it.
-func (a *anode) skip(r *areader, depth int) error {
+func (a *node) skip(r *reader, depth int) error {
 	if depth > maxAvroDepth {
 		return errors.New("nested too deep")
 	}
@@ -358,7 +269,7 @@ func promotionOf(k akind, from, to arrow.DataType) promotion {
 }
 
 // promoted reads one value of the node's (writer's) kind and appends it promoted.
-func (a *anode) promoted(r *areader) error {
+func (a *node) promoted(r *reader) error {
 	switch a.kind {
 	case aInt32, aInt64:
 		v, err := r.long()
@@ -401,91 +312,4 @@ func (a *anode) promoted(r *areader) error {
 		}
 	}
 	return nil
-}
-
-// keyDecoder decodes Confluent-framed Avro keys (key_format: avro) into the kafka_key column: each key with the
-// writer's schema its id names, resolved against the reader's schema of the keys as values are.
-type keyDecoder struct {
-	reader   *avro.SchemaNode
-	typ      arrow.DataType
-	b        array.Builder
-	resolved map[uint32]*keyResolved
-	last     *keyResolved
-	r        areader
-}
-
-type keyResolved struct {
-	id  uint32
-	n   *anode
-	err error
-}
-
-// setKeyRegistry makes the batcher decode keys as Avro through its registry (set by setRegistry), with reader's
-// schema text.
-func (b *batcher) setKeyRegistry(text string) error {
-	w := compileWriter(0, text)
-	if w.rootErr != nil {
-		return w.rootErr
-	}
-	if !arrow.TypeEqual(w.rootType, b.keyB.Type()) {
-		return fmt.Errorf("the reader's schema of the keys is %s, the column %s", arrowtype.Format(w.rootType), arrowtype.Format(b.keyB.Type()))
-	}
-	if b.key != nil { // a string or bytes key schema: still Avro-encoded, into the column's builder
-		b.own[b.keyAt].release()
-		b.own[b.keyAt], b.key = nil, nil
-	}
-	b.keyAvro = &keyDecoder{reader: w.root, typ: w.rootType, b: b.keyB, resolved: map[uint32]*keyResolved{}}
-	return nil
-}
-
-// decode appends key k (not nil); on error it has still appended exactly one value.
-func (d *keyDecoder) decode(b *batcher, k []byte) error {
-	if len(k) < 5 || k[0] != 0 {
-		d.b.AppendNull()
-		return errors.New("the key does not start with the Confluent header (a zero byte and a 4-byte schema id)")
-	}
-	id := binary.BigEndian.Uint32(k[1:5])
-	res := d.last
-	if res == nil || res.id != id {
-		res = d.resolved[id]
-		if res == nil {
-			w, err := b.reg.writer(b.ctx, id)
-			if err != nil {
-				d.b.AppendNull()
-				return err
-			}
-			res = d.resolve(w)
-			d.resolved[id] = res
-		}
-		d.last = res
-	}
-	if res.err != nil {
-		d.b.AppendNull()
-		return res.err
-	}
-	r := &d.r
-	r.b, r.pos = k[5:], 0
-	if err := res.n.decode(r, 0); err != nil {
-		return fmt.Errorf("schema id %d: %w", id, err)
-	}
-	if r.pos != len(r.b) {
-		return fmt.Errorf("schema id %d: %d bytes after the Avro value", id, len(r.b)-r.pos)
-	}
-	return nil
-}
-
-func (d *keyDecoder) resolve(w *writerSchema) *keyResolved {
-	res := &keyResolved{id: w.id}
-	if w.rootErr != nil {
-		res.err = w.rootErr
-		return res
-	}
-	named := func(n *avro.SchemaNode) map[string]*avro.SchemaNode {
-		m := map[string]*avro.SchemaNode{}
-		_, _, _ = avroArrow(n, m, 0) // checked when compiled
-		return m
-	}
-	rz := &resolver{id: w.id, wNamed: named(w.root), rNamed: named(d.reader)}
-	res.n, res.err = rz.node("kafka_key", w.root, d.reader, d.b, w.rootType, d.typ)
-	return res
 }
