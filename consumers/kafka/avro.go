@@ -46,7 +46,7 @@ func (b *batcher) setKeyRegistry(text string) error {
 		return err
 	}
 	if b.key != nil { // a string or bytes key schema: still Avro-encoded, into the column's builder
-		b.own[b.keyAt].release()
+		b.own[b.keyAt].Release()
 		b.own[b.keyAt], b.key = nil, nil
 	}
 	b.keyAvro = &keyDecoder{key: k, b: b.keyB, resolved: map[uint32]*kavro.KeyResolved{}}

@@ -1,9 +1,6 @@
 package kafka
 
 import (
-	"encoding/binary"
-	"math/bits"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -213,47 +210,5 @@ func TestRawValues(t *testing.T) {
 	}
 	if want := "YWJj (null)  AP8= (null)"; strings.Join(got, " ") != want {
 		t.Errorf("values %q, want %q", strings.Join(got, " "), want)
-	}
-}
-
-// TestStopMask checks the eight-bytes-at-a-time string scan against the byte table, for every byte at every
-// position of a word and for random words.
-func TestStopMask(t *testing.T) {
-	first := func(w [8]byte) int {
-		for i, c := range w {
-			if strStop[c] {
-				return i
-			}
-		}
-		return 8
-	}
-	got := func(w [8]byte) int {
-		m := stopMask(binary.LittleEndian.Uint64(w[:]))
-		if m == 0 {
-			return 8
-		}
-		return bits.TrailingZeros64(m) >> 3
-	}
-	check := func(w [8]byte) {
-		if g, want := got(w), first(w); g != want {
-			t.Fatalf("word % x: stopMask finds byte %d, the table %d", w, g, want)
-		}
-	}
-	for pos := range 8 {
-		for c := range 256 {
-			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
-			w[pos] = byte(c)
-			check(w)
-			for j := pos + 1; j < 8; j++ { // a borrow from a stop byte must not hide it or mark an earlier one
-				w[j] = 0
-			}
-			check(w)
-		}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 100000 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], rng.Uint64())
-		check(w)
 	}
 }

@@ -11,37 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kjson"
 	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 )
-
-// jscan is read by inference (jsonarrow.Merge) through jsonarrow.Scanner.
-var _ jsonarrow.Scanner = (*jscan)(nil)
-
-func (s *jscan) PeekValue() (byte, error)                     { return s.peek() }
-func (s *jscan) Take()                                        { s.pos++ }
-func (s *jscan) Literal() (byte, error)                       { return s.literal() }
-func (s *jscan) Str() ([]byte, error)                         { return s.str() }
-func (s *jscan) Number() ([]byte, error)                      { return s.number() }
-func (s *jscan) More(closing byte, first *bool) (bool, error) { return s.more(closing, first) }
-func (s *jscan) Key() ([]byte, error)                         { return s.key() }
-func (s *jscan) Skip(dst *[]byte, depth int) error            { return s.skip(dst, depth) }
-func (s *jscan) NotAValue(c byte) error                       { return s.errorf("unexpected %s", quoteChar(c)) }
-func (s *jscan) TooDeep() error {
-	return s.errorf("JSON nested more than %d levels deep", maxDepth)
-}
-
-// mergeMessage widens root (the top-level object's type) by one message; a message that is not a JSON object is
-// an error, reported with its position by the caller.
-func mergeMessage(root *jsonarrow.Type, s *jscan) error {
-	c, err := s.peek()
-	if err != nil {
-		return err
-	}
-	if c != '{' {
-		return fmt.Errorf("the value is %s, want a JSON object", kindAt(c))
-	}
-	return jsonarrow.Merge(s, root, 0, maxDepth)
-}
 
 // inferSchema reads up to infer_sample messages, from the start of each topic-partition in turn, and returns the
 // widened schema of their values. Messages that are not JSON objects are left out of the sample.
@@ -92,7 +64,6 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	root := jsonarrow.NewObject()
-	var s jscan
 	n, bad := 0, 0
 	for _, sp := range spans {
 		if n >= c.cfg.InferSample {
@@ -122,8 +93,7 @@ func (c *Consumer) inferSchema(ctx context.Context) ([]arrow.Field, error) {
 				if r.Attrs.IsControl() {
 					return
 				}
-				s.reset(r.Value)
-				if err := mergeMessage(root, &s); err != nil {
+				if err := kjson.Merge(root, r.Value); err != nil {
 					bad++
 					return
 				}

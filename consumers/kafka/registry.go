@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,7 +79,8 @@ type registry struct {
 }
 
 func newRegistry(cfg *Config, base *url.URL) *registry {
-	opts := []sr.ClientOpt{sr.URLs(base.String()), sr.HTTPClient(&http.Client{Timeout: cfg.Registry.Timeout.D()}), sr.UserAgent("jetflow")}
+	opts := []sr.ClientOpt{sr.URLs(base.String()), sr.UserAgent("jetflow"),
+		sr.HTTPClient(&http.Client{Timeout: cfg.Registry.Timeout.D(), Transport: capBodies{http.DefaultTransport}})}
 	switch r := &cfg.Registry; {
 	case r.Token != "":
 		opts = append(opts, sr.BearerToken(r.Token.Reveal()))
@@ -107,6 +109,39 @@ func (e *registryError) Unwrap() error { return e.err }
 // errNotFound marks a 404: the subject, version or id does not exist.
 var errNotFound = errors.New("not found")
 
+// maxResponse bounds what is read of a registry's response: a schema is kilobytes, and pkg/sr reads bodies whole.
+const maxResponse = 16 << 20
+
+var errTooLarge = fmt.Errorf("the response is over %d MiB", maxResponse>>20)
+
+// capBodies makes a response body fail once it passes maxResponse, which pkg/sr has no option for.
+type capBodies struct{ rt http.RoundTripper }
+
+func (c capBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(r)
+	if err == nil {
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: maxResponse}
+	}
+	return resp, err
+}
+
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
 // fail turns an error of the registry client into one that names the URL (never the credentials) and what was
 // asked for; a 404 wraps errNotFound (the message's fault: its id is unknown), anything else that is not about the
 // schema itself is a registryError.
@@ -122,6 +157,8 @@ func (g *registry) fail(path, what string, err error) error {
 		return fmt.Errorf("schema registry %s: %s: %w (HTTP 404%s)", where, what, errNotFound, registryMessage(re))
 	case errors.As(err, &re):
 		return &registryError{fmt.Errorf("schema registry %s: %s: HTTP %d%s", where, what, re.StatusCode, registryMessage(re))}
+	case errors.Is(err, errTooLarge):
+		return &registryError{fmt.Errorf("schema registry %s: %s: %w", where, what, errTooLarge)}
 	case errors.As(err, &ue): // its text repeats the URL; keep only the cause
 		return &registryError{fmt.Errorf("schema registry %s is unreachable (%s): %w", where, what, ue.Err)}
 	}

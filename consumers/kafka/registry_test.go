@@ -761,7 +761,8 @@ func TestRegistryKeys(t *testing.T) {
 
 // TestRegistryResponses checks what the consumer makes of the registry's answers through franz-go's client: a
 // schema of another type is the subject's fault, while a server error, a body that is not the registry's JSON and
-// an answer without a schema are the registry's (registryError: they fail the read whatever on_error says).
+// an answer without a schema or over maxResponse are the registry's (registryError: they fail the read whatever
+// on_error says).
 func TestRegistryResponses(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, err string
@@ -772,6 +773,7 @@ func TestRegistryResponses(t *testing.T) {
 		{"server error", `{"error_code": 50001, "message": "boom"}`, `subject "orders-value": HTTP 500: boom`, 500, true},
 		{"not JSON", `<html>`, `the response is not the registry's JSON`, 200, true},
 		{"no schema", `{"subject": "orders-value", "version": 1, "id": 1}`, `subject "orders-value": the response has no schema`, 200, true},
+		{"too large", `{"schema": "` + strings.Repeat("x", maxResponse) + `"}`, `subject "orders-value": the response is over 16 MiB`, 200, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kavro"
+	"github.com/jetflow-dev/jetflow/consumers/kafka/internal/kjson"
 	"github.com/jetflow-dev/jetflow/internal/jsonarrow"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -126,20 +127,19 @@ func buildSchema(cfg *Config) (*arrow.Schema, []metaKind, error) {
 // its builders and scratch space are reused from batch to batch.
 type batcher struct {
 	rb        *array.RecordBuilder
-	raw       *strCol       // format raw: the value column, built as the JSON path builds its strings
+	raw       *kjson.Bytes  // format raw: the value column, built as the JSON path builds its strings
 	avro      *kavro.Record // format avro: the decoder of the top-level record's fields
 	confluent bool
-	root      *node // format json: a struct-like node over the value's columns
-	scan      jscan
+	obj       *kjson.Object // format json
 	max       int
 	metas     []metaKind
-	key       *strCol       // key_format bytes or string: the kafka_key column, built as JSON strings are
+	key       *kjson.Bytes  // key_format bytes or string: the kafka_key column, built as JSON strings are
 	keyUTF8   bool          // key_format string: keys are checked
 	keyAt     int           // the kafka_key column's index
 	keyAvro   *keyDecoder   // key_format avro
 	keyB      array.Builder // key_format avro: the kafka_key column's builder
-	hdr       *node         // the kafka_headers column: list<struct<key: string, value: binary>>
-	topic     *strCol
+	hdr       *kjson.Column // the kafka_headers column: list<struct<key: string, value: binary>>
+	topic     *kjson.Bytes
 	part      *array.Int32Builder
 	offset    *array.Int64Builder
 	ts        *array.TimestampBuilder
@@ -153,7 +153,7 @@ type batcher struct {
 
 	// The columns built by the batcher itself instead of rb's builders (format json: strings, binaries, lists,
 	// structs; format raw: the value; the kafka_key, kafka_headers and kafka_topic columns), nil for the others.
-	own  []*node
+	own  []*kjson.Column
 	cols []arrow.Array // take's scratch
 
 	// With a schema registry: the reader's schema (the value's columns), the writer's schemas resolved against
@@ -167,45 +167,43 @@ type batcher struct {
 
 func newBatcher(mem memory.Allocator, schema *arrow.Schema, format string, metas []metaKind, maxBytes int) *batcher {
 	rb := array.NewRecordBuilder(mem, schema)
-	b := &batcher{rb: rb, max: maxBytes, metas: metas, own: make([]*node, schema.NumFields())}
+	b := &batcher{rb: rb, max: maxBytes, metas: metas, own: make([]*kjson.Column, schema.NumFields())}
 	nval := schema.NumFields() - len(metas)
 	switch format {
 	case "raw":
-		n := &node{kind: kBinary, name: "value", dt: schema.Field(0).Type, sc: &strCol{mem: mem, dt: schema.Field(0).Type}}
-		b.own[0], b.raw = n, n.sc
+		n := kjson.NewColumn(mem, "value", schema.Field(0).Type, nil)
+		b.own[0], b.raw = n, n.Bytes()
 	case "avro":
 		// set by setAvro
 	default:
-		root := &node{kind: kStruct}
+		cols := make([]*kjson.Column, nval)
 		for i := range nval {
 			f := schema.Field(i)
-			n := newNode(mem, f.Name, f.Type, rb.Field(i))
-			if n.sc != nil || n.nc != nil {
-				b.own[i] = n
+			cols[i] = kjson.NewColumn(mem, f.Name, f.Type, rb.Field(i))
+			if cols[i].Own() {
+				b.own[i] = cols[i]
 			}
-			root.children = append(root.children, n)
 		}
-		root.setFields(schema.Fields()[:nval])
-		b.root = root
+		b.obj = kjson.NewObject(cols, schema.Fields()[:nval])
 	}
 	for i, m := range metas {
 		at := nval + i
 		fb := rb.Field(at)
 		// The key (bytes or string), the headers and the topic are built as the JSON path builds its columns.
-		own := func() *node {
-			b.own[at] = newNode(mem, schema.Field(at).Name, schema.Field(at).Type, nil)
+		own := func() *kjson.Column {
+			b.own[at] = kjson.NewColumn(mem, schema.Field(at).Name, schema.Field(at).Type, nil)
 			return b.own[at]
 		}
 		switch m {
 		case mKey:
 			b.keyB, b.keyAt = fb, at
 			if id := fb.Type().ID(); id == arrow.BINARY || id == arrow.STRING {
-				b.key, b.keyUTF8 = own().sc, id == arrow.STRING
+				b.key, b.keyUTF8 = own().Bytes(), id == arrow.STRING
 			} // otherwise Avro, set by setKeyRegistry
 		case mHeaders:
 			b.hdr = own()
 		case mTopic:
-			b.topic = own().sc
+			b.topic = own().Bytes()
 		case mPartition:
 			b.part = fb.(*array.Int32Builder)
 		case mOffset:
@@ -250,30 +248,23 @@ func (b *batcher) add(r *kgo.Record) error {
 					metaErr = fmt.Errorf("key: %w", err)
 				}
 			case r.Key == nil:
-				b.key.appendNull()
+				b.key.AppendNull()
 			case b.keyUTF8 && !utf8.Valid(r.Key):
-				b.key.appendNull()
+				b.key.AppendNull()
 				metaErr = errors.New("the key is not valid UTF-8 (key_format: string)")
 			default:
-				b.key.append(r.Key)
+				b.key.Append(r.Key)
 			}
 		case mHeaders:
-			h, kv := b.hdr, b.hdr.elem
-			h.nc.add(kv.len(), true)
+			b.hdr.OpenList()
 			for _, hd := range r.Headers {
-				kv.nc.add(0, true)
 				if !utf8.ValidString(hd.Key) {
 					metaErr = fmt.Errorf("header key %q is not valid UTF-8", hd.Key)
 				}
-				kv.children[0].sc.append(sbytes(hd.Key))
-				if hd.Value == nil {
-					kv.children[1].sc.appendNull()
-				} else {
-					kv.children[1].sc.append(hd.Value)
-				}
+				b.hdr.AppendPair(sbytes(hd.Key), hd.Value)
 			}
 		case mTopic:
-			b.topic.append(sbytes(r.Topic))
+			b.topic.Append(sbytes(r.Topic))
 		case mPartition:
 			if b.part.Len() < b.part.Cap() { // reserved for the batch
 				b.part.UnsafeAppend(r.Partition)
@@ -299,12 +290,12 @@ func (b *batcher) add(r *kgo.Record) error {
 		err = b.avroMsg(r.Value)
 	case b.raw != nil:
 		if r.Value == nil {
-			b.raw.appendNull()
+			b.raw.AppendNull()
 		} else {
-			b.raw.append(r.Value)
+			b.raw.Append(r.Value)
 		}
 	default:
-		err = b.json(r.Value)
+		err = b.obj.Decode(r.Value)
 	}
 	if err == nil {
 		err = metaErr
@@ -318,16 +309,14 @@ func (b *batcher) add(r *kgo.Record) error {
 // nullValue appends a null to every value column, completing a row whose value could not be read.
 func (b *batcher) nullValue() {
 	if b.raw != nil {
-		b.raw.appendNull()
+		b.raw.AppendNull()
 		return
 	}
 	if b.avro != nil {
 		b.avro.AppendNull()
 		return
 	}
-	for _, c := range b.root.children {
-		c.appendNull()
-	}
+	b.obj.AppendNull()
 }
 
 // setAvro compiles the Avro decoders of the value's columns.
@@ -379,28 +368,6 @@ func (b *batcher) avroMsg(v []byte) error {
 	return b.avro.Decode(v)
 }
 
-// json decodes one message: a JSON object whose fields are the value's columns.
-func (b *batcher) json(v []byte) error {
-	s := &b.scan
-	s.reset(v)
-	c, err := s.peek()
-	if err == nil && c != '{' {
-		err = fmt.Errorf("the value is %s, want a JSON object", kindAt(c))
-	}
-	if err != nil {
-		b.nullValue()
-		return err
-	}
-	s.pos++
-	if err := b.root.object(s, 1); err != nil {
-		return err
-	}
-	if s.ws(); s.pos < len(v) {
-		return s.errorf("data after the JSON object")
-	}
-	return nil
-}
-
 // take returns the complete rows as a batch (nil when there are none), leaving the builders empty. A bad row
 // at the end is cut off.
 func (b *batcher) take() arrow.RecordBatch {
@@ -413,7 +380,7 @@ func (b *batcher) take() arrow.RecordBatch {
 	b.cols = b.cols[:0]
 	for i := range schema.NumFields() {
 		if n := b.own[i]; n != nil {
-			d := n.finish()
+			d := n.Finish()
 			b.cols = append(b.cols, array.MakeFromData(d))
 			d.Release()
 			continue
@@ -458,7 +425,7 @@ func (b *batcher) release() {
 	b.rb.Release()
 	for _, n := range b.own { // the columns under them too
 		if n != nil {
-			n.release()
+			n.Release()
 		}
 	}
 }

@@ -11,19 +11,6 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
 
-// generalOnly makes every struct node under n read with the general loop alone, never learning a shape.
-func generalOnly(n *node) {
-	if n == nil {
-		return
-	}
-	n.noShape = true
-	n.shape.ok = false
-	generalOnly(n.elem)
-	for _, c := range n.children {
-		generalOnly(c)
-	}
-}
-
 var shapeColumns = []Column{
 	{Name: "id", Type: "int64"}, {Name: "s", Type: "string"}, {Name: "d", Type: "decimal(10,2)"},
 	{Name: "tags", Type: "list<string>"}, {Name: "o", Type: "struct<city: string, zip: string, deep: struct<a: int64>>"},
@@ -51,7 +38,7 @@ func TestShapeReadsAsTheGeneralLoop(t *testing.T) {
 			for _, onError := range []string{"skip", "fail"} {
 				c := newTestConsumer(t, mem, Config{Schema: shapeColumns, OnError: onError, BatchRows: 50})
 				gotRows, gotErrs := decodeAll(t, c, msgs...)
-				wantRows, wantErrs := decodeWith(t, c, func(b *batcher) { generalOnly(b.root) }, msgs...)
+				wantRows, wantErrs := decodeWith(t, c, func(b *batcher) { b.obj.NoShapes() }, msgs...)
 				if strings.Join(gotRows, "\n") != strings.Join(wantRows, "\n") || strings.Join(gotErrs, "\n") != strings.Join(wantErrs, "\n") {
 					for i := range max(len(gotRows), len(wantRows)) {
 						if i >= len(gotRows) || i >= len(wantRows) || gotRows[i] != wantRows[i] {
@@ -199,7 +186,7 @@ func FuzzShapeReadsAsTheGeneralLoop(f *testing.F) {
 		c := newTestConsumer(t, mem, Config{Schema: shapeColumns, OnError: "skip", BatchRows: 3})
 		msgs := []string{a, b, a, a, b, b}
 		gotRows, gotErrs := decodeAll(t, c, msgs...)
-		wantRows, wantErrs := decodeWith(t, c, func(b *batcher) { generalOnly(b.root) }, msgs...)
+		wantRows, wantErrs := decodeWith(t, c, func(b *batcher) { b.obj.NoShapes() }, msgs...)
 		if strings.Join(gotRows, "\n") != strings.Join(wantRows, "\n") || strings.Join(gotErrs, "\n") != strings.Join(wantErrs, "\n") {
 			t.Fatalf("shaped rows %q errors %q\ngeneral rows %q errors %q", gotRows, gotErrs, wantRows, wantErrs)
 		}

@@ -1,4 +1,4 @@
-package kafka
+package kjson
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package kafka
+package kjson
 
 // Producers write message after message alike: the same fields in the same order, with the same white space
 // and the same quoting. A struct node keeps the layout of the last object it read whole, as the bytes between
@@ -19,7 +19,7 @@ type shape struct {
 type shapeMember struct {
 	gap   literal // from the end of the value before (or the opening brace) to the start of this one
 	child int     // the field's child, -1 for a member not in the schema or a repeated one (skipped)
-	node  *node   // the child, nil when skipped
+	node  *Column // the child, nil when skipped
 }
 
 // shapeRec is where a member of the object being read starts (its gap) and where its value starts.
@@ -30,7 +30,7 @@ type shapeRec struct {
 // shaped reads an object after its '{' laid out as n.shape. matched counts the members whose values it appended
 // (the last one may have failed). done: the object is read, or failed in a value (err); otherwise s.pos is where
 // a gap differs — right after the last matched value, or at the object's start when matched is 0.
-func (n *node) shaped(s *jscan, depth int) (matched int, done bool, err error) {
+func (n *Column) shaped(s *jscan, depth int) (matched int, done bool, err error) {
 	b, sh := s.b, &n.shape
 	pos := s.pos
 	for k := range sh.members {
@@ -67,7 +67,7 @@ func (n *node) shaped(s *jscan, depth int) (matched int, done bool, err error) {
 }
 
 // learnShape makes n.rec, the layout of the object just read whole from b, ending at end, the node's shape.
-func (n *node) learnShape(b []byte, end int) {
+func (n *Column) learnShape(b []byte, end int) {
 	sh := &n.shape
 	sh.buf = sh.buf[:0]
 	last := len(n.rec) - 1 // the last record is the closing gap's start

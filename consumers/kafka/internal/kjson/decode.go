@@ -1,4 +1,4 @@
-package kafka
+package kjson
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ const (
 //
 // Whatever happens, decode appends exactly one value to its column (a null when the value is bad), so a bad
 // message leaves every column one row longer and the reader can cut that row off the batch.
-type node struct {
+type Column struct {
 	kind kind
 	name string // dotted name, for errors
 	dt   arrow.DataType
@@ -47,7 +47,7 @@ type node struct {
 	precision int32
 	scale     int32
 
-	children []*node
+	children []*Column
 	index    map[string]int // struct: field name -> child
 	fields   []string       // struct: field names in schema order
 	keys     []literal      // struct: each field name as a JSON string without escapes ("id"), to match in place
@@ -56,9 +56,9 @@ type node struct {
 	shape    shape          // struct: the layout of the last object read whole
 	rec      []shapeRec     // struct: scratch, the layout of the object being read, to learn its shape
 	noShape  bool           // struct: never learn a shape (tests compare the general loop with shaped)
-	elem     *node
+	elem     *Column
 	raw      []byte   // scalar text columns: scratch for non-string values kept as JSON text
-	sc       *strCol  // string and binary: the column, built by the decoder
+	sc       *Bytes   // string and binary: the column, built by the decoder
 	nc       *nestCol // list and struct: the slots, built by the decoder
 	last     int      // alone: the values of the last batch, reserved for the next
 }
@@ -103,11 +103,11 @@ func (k *literal) at(b []byte, pos int) bool {
 	return k.q != nil && bytes.HasPrefix(b[pos:], k.q)
 }
 
-// appendNull appends a null to the node's column (and to a struct's fields, as Arrow's struct builder does).
-func (n *node) appendNull() {
+// AppendNull appends a null to the node's column (and to a struct's fields, as Arrow's struct builder does).
+func (n *Column) AppendNull() {
 	switch {
 	case n.sc != nil:
-		n.sc.appendNull()
+		n.sc.AppendNull()
 	case n.nc == nil:
 		n.col.AppendNull()
 	case n.kind == kList:
@@ -115,13 +115,13 @@ func (n *node) appendNull() {
 	default:
 		n.nc.add(0, false)
 		for _, c := range n.children {
-			c.appendNull()
+			c.AppendNull()
 		}
 	}
 }
 
 // len is the number of values in the node's column.
-func (n *node) len() int {
+func (n *Column) len() int {
 	switch {
 	case n.sc != nil:
 		return n.sc.n
@@ -131,19 +131,19 @@ func (n *node) len() int {
 	return n.col.B.Len()
 }
 
-// finish returns the node's values as array data, for a column built by the decoder (sc or nc) or alone, and
-// leaves the column empty with room for as many values. A batch column's builder is finished by the batcher.
-func (n *node) finish() arrow.ArrayData {
+// Finish returns the node's values as array data, for a column built by the decoder (sc or nc) or alone, and
+// leaves the column empty with room for as many values. A batch column's builder is finished by its record builder.
+func (n *Column) Finish() arrow.ArrayData {
 	switch {
 	case n.sc != nil:
-		return n.sc.finish()
+		return n.sc.Finish()
 	case n.nc != nil && n.kind == kList:
 		end := n.elem.len()
-		return n.nc.finish(end, []arrow.ArrayData{n.elem.finish()})
+		return n.nc.finish(end, []arrow.ArrayData{n.elem.Finish()})
 	case n.nc != nil:
 		kids := make([]arrow.ArrayData, len(n.children))
 		for i, c := range n.children {
-			kids[i] = c.finish()
+			kids[i] = c.Finish()
 		}
 		return n.nc.finish(0, kids)
 	}
@@ -159,8 +159,8 @@ func (n *node) finish() arrow.ArrayData {
 	return d
 }
 
-// release frees the columns the node and its children build.
-func (n *node) release() {
+// Release frees the columns the node and its children build.
+func (n *Column) Release() {
 	switch {
 	case n.sc != nil:
 		n.sc.release()
@@ -170,25 +170,25 @@ func (n *node) release() {
 		n.col.B.Release()
 	}
 	if n.elem != nil {
-		n.elem.release()
+		n.elem.Release()
 	}
 	for _, c := range n.children {
-		c.release()
+		c.Release()
 	}
 }
 
-// newNode makes the decoder of a column of type dt (checked by checkType): onto builder b, a column of the batch's
-// record builder, or (b nil) a column of its own under a list or struct. String, binary, list and struct columns
-// are built by the decoder itself at any depth (b, if any, stays empty).
-func newNode(mem memory.Allocator, name string, dt arrow.DataType, b array.Builder) *node {
-	n := &node{name: name, dt: dt}
+// newNode makes the decoder of a column of type dt (checked by jsonarrow.CheckType): onto builder b, a column of
+// the batch's record builder, or (b nil) a column of its own under a list or struct. String, binary, list and
+// struct columns are built by the decoder itself at any depth (b, if any, stays empty).
+func newNode(mem memory.Allocator, name string, dt arrow.DataType, b array.Builder) *Column {
+	n := &Column{name: name, dt: dt}
 	switch t := dt.(type) {
 	case *arrow.StringType, *arrow.BinaryType:
 		n.kind = kString
 		if t.ID() == arrow.BINARY {
 			n.kind = kBinary
 		}
-		n.sc = &strCol{mem: mem, dt: dt}
+		n.sc = &Bytes{mem: mem, dt: dt}
 		return n
 	case *arrow.ListType:
 		n.kind, n.nc = kList, &nestCol{mem: mem, dt: dt, list: true}
@@ -216,7 +216,7 @@ func newNode(mem memory.Allocator, name string, dt arrow.DataType, b array.Build
 }
 
 // setFields indexes a struct node's children by the fields' names.
-func (n *node) setFields(fields []arrow.Field) {
+func (n *Column) setFields(fields []arrow.Field) {
 	n.index = make(map[string]int, len(fields))
 	n.fields, n.keys = nil, nil
 	for i, f := range fields {
@@ -228,16 +228,16 @@ func (n *node) setFields(fields []arrow.Field) {
 }
 
 // decode reads one value and appends it; on error it has still appended exactly one value.
-func (n *node) decode(s *jscan, depth int) error {
+func (n *Column) decode(s *jscan, depth int) error {
 	opened, err := n.value(s, depth)
 	if err != nil && !opened {
-		n.appendNull()
+		n.AppendNull()
 	}
 	return err
 }
 
 // value reads one value and appends it. opened tells whether it appended a list or struct slot before failing.
-func (n *node) value(s *jscan, depth int) (opened bool, err error) {
+func (n *Column) value(s *jscan, depth int) (opened bool, err error) {
 	if depth > maxDepth {
 		return false, s.errorf("JSON nested more than %d levels deep", maxDepth)
 	}
@@ -251,7 +251,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		if _, err := s.literal(); err != nil {
 			return false, err
 		}
-		n.appendNull()
+		n.AppendNull()
 		return true, nil
 	}
 	switch n.kind {
@@ -288,7 +288,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 		return false, err
 	}
 	if n.sc != nil {
-		n.sc.append(tok)
+		n.sc.Append(tok)
 		return true, nil
 	}
 	if err := n.col.Append(cl, tok); err != nil {
@@ -299,7 +299,7 @@ func (n *node) value(s *jscan, depth int) (opened bool, err error) {
 
 // list reads an array at '[' into the list column: its slot, then each element. The separators are read inline,
 // as members does; anything unexpected is handed to jscan's more, whose errors say what was wanted.
-func (n *node) list(s *jscan, depth int) error {
+func (n *Column) list(s *jscan, depth int) error {
 	s.pos++
 	n.nc.add(n.elem.len(), true)
 	b, e := s.b, n.elem
@@ -334,14 +334,14 @@ func (n *node) list(s *jscan, depth int) error {
 	}
 }
 
-func (n *node) mismatch(c byte) error {
+func (n *Column) mismatch(c byte) error {
 	return fmt.Errorf("field %s: %s does not fit its type %s", n.name, kindAt(c), arrowtype.Format(n.dt))
 }
 
 // quickStr reads a string value at s.pos straight into the node's string column. It returns false, s.pos
 // unchanged, when the value is not a string or the node not a string column, or when the string is bad: the
 // general path reads it again and reports the error with the field's name.
-func (n *node) quickStr(s *jscan) bool {
+func (n *Column) quickStr(s *jscan) bool {
 	p := s.pos
 	if n.sc == nil || p >= len(s.b) || s.b[p] != '"' {
 		return false
@@ -355,14 +355,14 @@ func (n *node) quickStr(s *jscan) bool {
 		s.pos = p
 		return false
 	}
-	n.sc.append(v)
+	n.sc.Append(v)
 	return true
 }
 
 // object reads an object's members after its '{' into the struct's children: absent fields become null, fields
 // not in the schema are skipped. On error, every child still gets exactly one value. An object laid out as the
 // last one read whole is read by shaped; where it differs, the general loop goes on.
-func (n *node) object(s *jscan, depth int) error {
+func (n *Column) object(s *jscan, depth int) error {
 	if n.gen++; n.gen == 0 { // wrapped: no stale number may match
 		clear(n.seen)
 		n.gen = 1
@@ -372,7 +372,7 @@ func (n *node) object(s *jscan, depth int) error {
 		matched, done, serr := n.shaped(s, depth)
 		if done && serr == nil {
 			for _, i := range n.shape.absent {
-				n.children[i].appendNull()
+				n.children[i].AppendNull()
 			}
 			return nil
 		}
@@ -395,7 +395,7 @@ func (n *node) object(s *jscan, depth int) error {
 	}
 	for i, g := range n.seen {
 		if g != n.gen {
-			n.children[i].appendNull()
+			n.children[i].AppendNull()
 		}
 	}
 	return err
@@ -405,7 +405,7 @@ func (n *node) object(s *jscan, depth int) error {
 // a register (s.pos is set before anything that reads it); anything unexpected is handed to jscan's more and key,
 // whose errors say what was wanted. after: s.pos is right after a member's value (where shaped stopped), guess
 // the field expected next. Read from the object's start, an object read whole teaches the node its shape.
-func (n *node) members(s *jscan, depth int, after bool, guess int) error {
+func (n *Column) members(s *jscan, depth int, after bool, guess int) error {
 	b := s.b
 	learn := !after && !n.noShape
 	if learn {
@@ -495,7 +495,7 @@ func (n *node) members(s *jscan, depth int, after bool, guess int) error {
 // member reads the value of a field of an object at depth, at s.pos. The usual values — strings, plain decimals
 // and integers, lists and objects — are read here, without value's call and switch; anything else, and any
 // error, goes through decode.
-func (c *node) member(s *jscan, depth int) error {
+func (c *Column) member(s *jscan, depth int) error {
 	b := s.b
 	if p := s.pos; p < len(b) {
 		switch ch := b[p]; {

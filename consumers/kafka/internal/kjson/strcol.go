@@ -1,4 +1,4 @@
-package kafka
+package kjson
 
 import (
 	"encoding/binary"
@@ -72,8 +72,8 @@ func (v *validity) release() {
 	v.valid, v.bits, v.nulls = nil, nil, 0
 }
 
-// strCol builds a string or binary column: validity, int32 offsets, data.
-type strCol struct {
+// Bytes builds a string or binary column: validity, int32 offsets, data.
+type Bytes struct {
 	mem  memory.Allocator
 	dt   arrow.DataType
 	v    validity
@@ -86,7 +86,7 @@ type strCol struct {
 }
 
 // reserve makes room for rows more values of bytes more data bytes, growing the buffers at least twofold.
-func (c *strCol) reserve(rows, bytes int) {
+func (c *Bytes) reserve(rows, bytes int) {
 	if c.offs == nil {
 		c.offs, c.data = memory.NewResizableBuffer(c.mem), memory.NewResizableBuffer(c.mem)
 		c.off, c.dat = nil, nil
@@ -105,7 +105,8 @@ func (c *strCol) reserve(rows, bytes int) {
 	}
 }
 
-func (c *strCol) append(v []byte) {
+// Append appends a value.
+func (c *Bytes) Append(v []byte) {
 	if c.n+2 > len(c.off) || c.size+len(v) > len(c.dat) {
 		c.reserve(1, len(v))
 	}
@@ -120,7 +121,7 @@ func (c *strCol) append(v []byte) {
 // characters or invalid UTF-8, or when the column's room is short of the rest of the message: str reads those.
 // Scanning and copying in one pass reads each byte once and needs no copy call per value, which for the short
 // strings of a JSON message cost as much as the scan.
-func (c *strCol) appendJSON(b []byte, p int) (end int, ok bool) {
+func (c *Bytes) appendJSON(b []byte, p int) (end int, ok bool) {
 	src := b[p+1:]
 	if c.n+2 > len(c.off) || c.size+len(src)+8 > len(c.dat) {
 		return 0, false
@@ -164,7 +165,8 @@ func (c *strCol) appendJSON(b []byte, p int) (end int, ok bool) {
 	}
 }
 
-func (c *strCol) appendNull() {
+// AppendNull appends a null.
+func (c *Bytes) AppendNull() {
 	if c.n+2 > len(c.off) {
 		c.reserve(1, 0)
 	}
@@ -173,8 +175,8 @@ func (c *strCol) appendNull() {
 	c.off[c.n] = int32(c.size)
 }
 
-// finish returns the values as array data and starts a new column with room for as many values and bytes.
-func (c *strCol) finish() arrow.ArrayData {
+// Finish returns the values as array data and starts a new column with room for as many values and bytes.
+func (c *Bytes) Finish() arrow.ArrayData {
 	c.reserve(0, 0)
 	c.offs.ResizeNoShrink((c.n + 1) * arrow.Int32SizeBytes)
 	c.data.ResizeNoShrink(c.size)
@@ -197,7 +199,7 @@ func (c *strCol) finish() arrow.ArrayData {
 	return data
 }
 
-func (c *strCol) release() {
+func (c *Bytes) release() {
 	for _, b := range []*memory.Buffer{c.offs, c.data} {
 		if b != nil {
 			b.Release()

@@ -1,18 +1,17 @@
-package kafka
+package kjson
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 )
@@ -25,7 +24,7 @@ func TestStrCol(t *testing.T) {
 		t.Run(dt.String(), func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
-			c := &strCol{mem: mem, dt: dt}
+			c := &Bytes{mem: mem, dt: dt}
 			defer c.release()
 			rng := rand.New(rand.NewPCG(3, 4))
 			for batch, rows := range []int{0, 1, 70, 3, 500, 500, 2000, 10, 300, 300} {
@@ -38,15 +37,15 @@ func TestStrCol(t *testing.T) {
 				for i := range rows {
 					switch {
 					case i >= firstNull && (i == firstNull || rng.IntN(5) == 0):
-						c.appendNull()
+						c.AppendNull()
 						want.AppendNull()
 					default:
 						v := []byte(strings.Repeat(fmt.Sprint(i%10), rng.IntN(300)))
-						c.append(v)
+						c.Append(v)
 						bb.Append(v)
 					}
 				}
-				d := c.finish()
+				d := c.Finish()
 				got := array.MakeFromData(d)
 				d.Release()
 				w := want.NewArray()
@@ -64,96 +63,6 @@ func TestStrCol(t *testing.T) {
 	}
 }
 
-// TestNestedColumns decodes random messages with lists and structs at several depths, nulls and absent fields,
-// into batches of a few rows (so every column is finished and started again many times), and compares each batch
-// with what Arrow's own JSON reader builds of the same messages.
-func TestNestedColumns(t *testing.T) {
-	cols := []Column{
-		{Name: "id", Type: "int64"}, {Name: "tags", Type: "list<string>"},
-		{Name: "o", Type: "struct<a: string, n: list<int64>, in: struct<b: string, c: int32>>"},
-		{Name: "rows", Type: "list<struct<k: string, v: list<string>>>"},
-	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	maybe := func(v any) any { // absent, null or v
-		switch rng.IntN(6) {
-		case 0:
-			return nil
-		case 1:
-			return json.RawMessage("null")
-		}
-		return v
-	}
-	strs := func() []any {
-		out := make([]any, rng.IntN(4))
-		for i := range out {
-			out[i] = maybe("s" + strconv.Itoa(rng.IntN(1000)))
-		}
-		return out
-	}
-	var msgs []string
-	for i := range 400 {
-		m := map[string]any{"id": i}
-		set := func(k string, v any) {
-			if v != nil {
-				m[k] = v
-			}
-		}
-		set("tags", maybe(strs()))
-		in := map[string]any{}
-		if v := maybe("b"); v != nil {
-			in["b"] = v
-		}
-		if v := maybe(rng.IntN(100)); v != nil {
-			in["c"] = v
-		}
-		o := map[string]any{"a": "x" + strconv.Itoa(i), "in": maybe(in)}
-		if v := maybe([]int{i, -i}); v != nil {
-			o["n"] = v
-		}
-		set("o", maybe(o))
-		rows := make([]any, rng.IntN(3))
-		for j := range rows {
-			rows[j] = maybe(map[string]any{"k": "k" + strconv.Itoa(j), "v": maybe(strs())})
-		}
-		set("rows", maybe(rows))
-		b, err := json.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, string(b))
-	}
-	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
-	defer mem.AssertSize(t, 0)
-	c := newTestConsumer(t, mem, Config{Schema: cols, BatchRows: 7})
-	want, _, err := array.RecordFromJSON(mem, c.schema, bytes.NewReader([]byte("["+strings.Join(msgs, ",")+"]")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer want.Release()
-	var at int64
-	r := c.newPartReader(t.Context(), c.schema, func(rec arrow.RecordBatch) error {
-		w := want.NewSlice(at, at+rec.NumRows())
-		defer w.Release()
-		if !array.RecordEqual(rec, w) {
-			t.Errorf("rows %d to %d:\ngot  %v\nwant %v", at, at+rec.NumRows(), rec, w)
-		}
-		at += rec.NumRows()
-		return nil
-	})
-	defer r.b.release()
-	for i, m := range msgs {
-		if err := r.record(&kgo.Record{Topic: "t", Offset: int64(i), Value: []byte(m)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if at != int64(len(msgs)) {
-		t.Fatalf("%d rows, want %d", at, len(msgs))
-	}
-}
-
 // TestAppendJSONReadsAsStr checks the one-pass scan and copy against str on strings of every length up to past
 // three words, with a quote, a backslash, a control character, multi-byte or invalid UTF-8 at every position, and
 // the message ending right after the string or inside it: appendJSON appends what str returns, or declines
@@ -161,7 +70,7 @@ func TestNestedColumns(t *testing.T) {
 func TestAppendJSONReadsAsStr(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	c := &strCol{mem: mem, dt: arrow.BinaryTypes.String}
+	c := &Bytes{mem: mem, dt: arrow.BinaryTypes.String}
 	defer c.release()
 	specials := []string{"", `\"`, `\\`, `\n`, `\u00e9`, "\x01", "é", "😀", "\xff", "\xc3", `"`}
 	var want [][]byte
@@ -197,7 +106,7 @@ func TestAppendJSONReadsAsStr(t *testing.T) {
 			}
 		}
 	}
-	d := c.finish()
+	d := c.Finish()
 	got := array.MakeFromData(d)
 	d.Release()
 	defer got.Release()
@@ -208,5 +117,47 @@ func TestAppendJSONReadsAsStr(t *testing.T) {
 		if v := got.(*array.String).Value(i); v != string(w) {
 			t.Fatalf("value %d: %q, want %q", i, v, w)
 		}
+	}
+}
+
+// TestStopMask checks the eight-bytes-at-a-time string scan against the byte table, for every byte at every
+// position of a word and for random words.
+func TestStopMask(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if strStop[c] {
+				return i
+			}
+		}
+		return 8
+	}
+	got := func(w [8]byte) int {
+		m := stopMask(binary.LittleEndian.Uint64(w[:]))
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) >> 3
+	}
+	check := func(w [8]byte) {
+		if g, want := got(w), first(w); g != want {
+			t.Fatalf("word % x: stopMask finds byte %d, the table %d", w, g, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+			for j := pos + 1; j < 8; j++ { // a borrow from a stop byte must not hide it or mark an earlier one
+				w[j] = 0
+			}
+			check(w)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], rng.Uint64())
+		check(w)
 	}
 }
