@@ -41,7 +41,7 @@ type Config struct {
 // Column declares one column of the records.
 type Column struct {
 	Name string `yaml:"name" required:"true" doc:"Field name in the record (and column name)."`
-	Type string `yaml:"type" required:"true" doc:"Arrow type: int32, int64, float32, float64, bool, string, large_string, date32 (from \"2006-01-02\"), timestamp[unit, zone] (from RFC 3339 text or epoch numbers in the unit), decimal(p,s), list<...>, struct<...>. A string column keeps any other JSON value as its JSON text."`
+	Type string `yaml:"type" required:"true" doc:"Arrow type: int32, int64, float32, float64, bool, string, large_string, binary (a JSON string's bytes), date32 (from \"2006-01-02\"), timestamp[unit, zone] (from RFC 3339 text or epoch numbers in the unit), decimal(p,s), list<...>, struct<...>. A string column keeps any other JSON value as its JSON text."`
 }
 
 // Fanout is a second request per parent record, with its own records path and pagination; headers and auth
