@@ -193,7 +193,7 @@ func renderRules() string {
 		out := make([]string, len(ps))
 		for i, p := range ps {
 			if p == stageTree || p == "..." {
-				out[i] = map[string]string{stageTree: "their own type's folder", "...": "anything"}[p]
+				out[i] = map[string]string{stageTree: "their own type's folder and their family's `internal/...` (`consumers/internal/sqlsource`)", "...": "anything"}[p]
 				continue
 			}
 			out[i] = "`" + p + "`"
