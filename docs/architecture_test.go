@@ -22,7 +22,7 @@ type importRule struct {
 }
 
 // stageTree marks the stage packages: besides the rule's list they may import packages of their own stage type's
-// folder (consumers/kafka → consumers/kafka/kavro) and their family's internal packages (consumers/internal/...).
+// folder (consumers/kafka → consumers/kafka/internal/kavro) and their family's internal packages (consumers/internal/...).
 const stageTree = "(own folder)"
 
 // importRules are the layering ARCHITECTURE.md describes; the first rule whose Pkg matches a package applies.
