@@ -14,13 +14,19 @@ import (
 // runCLI runs the CLI in-process in dir and returns its exit code and output.
 func runCLI(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLICtx(context.Background(), t, dir, args...)
+}
+
+// runCLICtx is runCLI with a context, which stops the command as SIGTERM would.
+func runCLICtx(ctx context.Context, t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
 	wd, _ := os.Getwd()
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
+	code := run(ctx, args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

@@ -290,6 +290,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return nil // SIGTERM is how a stream is stopped: the partition in flight was committed or aborted
 	case ctx.Err() != nil:
 		return withCode(exitInterrupted, fmt.Errorf("interrupted: in-flight partitions were aborted; run the same command again to finish"))
+	case errors.As(err, new(*engine.PartitionFailedError)):
+		// A stream stops at its first failed partition; the same failure in batch mode ends with exitFailed.
+		return withCode(exitFailed, fmt.Errorf("%w; a restart reads the partition again", err))
 	case err != nil:
 		return withCode(exitError, err)
 	case !rep.OK():
