@@ -214,19 +214,26 @@ func TestRunReportOnEveryExit(t *testing.T) {
 		code     int
 		pipeline string
 		want     []string // substrings of the report
+		cancel   bool     // run with a cancelled context, as after SIGTERM
 	}{
-		{"done", []string{"pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, "ok", []string{`"committed": 3`, `"outcome": "done"`}},
+		{"done", []string{"pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, "ok", []string{`"committed": 3`, `"outcome": "done"`}, false},
 		{"state store unreachable", []string{"pipes/nostate.yaml", "--run", "2026-11-22"}, exitError, "ok",
-			[]string{`"run": "2026-11-22"`, "state store postgres", "127.0.0.1", `"cause": "`, `"partitions": []`}},
-		{"stream of a bounded source", []string{"pipes/ok.yaml", "--stream"}, exitError, "ok", []string{"bounded source"}},
-		{"invalid pipeline", []string{"pipes/bad.yaml"}, exitInvalid, "", []string{"unknown consumer type", "invalid command line or pipeline file"}},
-		{"invalid flag value", []string{"pipes/ok.yaml", "--workers", "0"}, exitInvalid, "ok", []string{"--workers 0"}},
+			[]string{`"run": "2026-11-22"`, "state store postgres", "127.0.0.1", `"cause": "`, `"partitions": []`}, false},
+		{"stream of a bounded source", []string{"pipes/ok.yaml", "--stream"}, exitError, "ok", []string{"bounded source"}, false},
+		{"invalid pipeline", []string{"pipes/bad.yaml"}, exitInvalid, "", []string{"unknown consumer type", "invalid command line or pipeline file"}, false},
+		{"invalid flag value", []string{"pipes/ok.yaml", "--workers", "0"}, exitInvalid, "ok", []string{"--workers 0"}, false},
+		{"interrupted", []string{"pipes/ok.yaml", "--run", "2026-11-23"}, exitInterrupted, "ok", []string{"interrupted", `"cause": "context canceled"`}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".json")
 			args := append([]string{"run", "--progress", "none", "--report", path}, tt.args...)
-			code, stdout, stderr := runCLI(t, dir, args...)
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancel {
+				cancel()
+			}
+			defer cancel()
+			code, stdout, stderr := runCLICtx(ctx, t, dir, args...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
 			}

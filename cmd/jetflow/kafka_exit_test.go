@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +48,21 @@ loaders:
 			// A stream that did not fail would run until cancelled: the deadline turns that into exit 3.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			code, stdout, stderr := runCLICtx(ctx, t, dir, append([]string{"run", "events.yaml", "--progress", "none"}, tt.args...)...)
+			code, stdout, stderr := runCLICtx(ctx, t, dir, append([]string{"run", "events.yaml", "--progress", "none", "--report", "report.json"}, tt.args...)...)
 			if code != exitFailed {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailed, stdout, stderr)
 			}
 			if !strings.Contains(stderr, "events/0") || !strings.Contains(stderr, "on_error") {
 				t.Errorf("stderr does not name the partition and the bad message:\n%s", stderr)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+			var rep struct {
+				ExitCode int    `json:"exit_code"`
+				Failed   int    `json:"failed"`
+				Error    string `json:"error"`
+			}
+			if err != nil || json.Unmarshal(b, &rep) != nil || rep.ExitCode != exitFailed || rep.Failed != 1 || rep.Error == "" {
+				t.Errorf("report (%v): want exit_code 1, 1 failed partition and the error:\n%s", err, b)
 			}
 		})
 	}
