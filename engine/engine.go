@@ -632,6 +632,20 @@ func (e *Engine) Stages() []StageStats {
 	return out
 }
 
+// PartitionFailedError is the error that stops a stream when one of its partitions fails to load, as opposed to
+// one that stops it before a partition (the state store, the source): the partition is read again by the next
+// run, like a failed partition of a batch run, which is why the CLI ends both with the same exit code.
+type PartitionFailedError struct {
+	Key, ID string
+	Err     error
+}
+
+func (e *PartitionFailedError) Error() string {
+	return fmt.Sprintf("partition %s failed: %v", e.Key, e.Err)
+}
+
+func (e *PartitionFailedError) Unwrap() error { return e.Err }
+
 // Stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
 // committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
 func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
@@ -684,6 +698,11 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		mu.Lock()
 		rep.Partitions = append(rep.Partitions, res)
 		mu.Unlock()
+		if err != nil && res.Outcome == "failed" {
+			e.opts.Tracker.Failed.Add(1)
+			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", n, "err", err)
+			return &PartitionFailedError{Key: p.Key, ID: p.ID, Err: err}
+		}
 		return err
 	}
 	err = sc.Stream(ctx, run, resume, handle)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,13 +14,19 @@ import (
 // runCLI runs the CLI in-process in dir and returns its exit code and output.
 func runCLI(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLICtx(context.Background(), t, dir, args...)
+}
+
+// runCLICtx is runCLI with a context, which stops the command as SIGTERM would.
+func runCLICtx(ctx context.Context, t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
 	wd, _ := os.Getwd()
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
+	code := run(ctx, args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -188,5 +195,74 @@ func TestREADMECommandsAreReal(t *testing.T) {
 				t.Errorf("README line %q uses --%s, which `jetflow %s` does not have", m[0], f[1], strings.Join(args, " "))
 			}
 		}
+	}
+}
+
+// --report is written however a run ends, with the exit code and the error, and never a value from the
+// environment.
+func TestRunReportOnEveryExit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pipes/ok.yaml", validPipeline)
+	writeFile(t, dir, "pipes/bad.yaml", "name: bad\nconsumer:\n  type: generat\nloaders:\n  - type: parquet\n    path: x\n")
+	writeFile(t, dir, "pipes/nostate.yaml", validPipeline+
+		"state: { type: postgres, dsn: \"postgres://x:${PGPASS}@127.0.0.1:1/db?connect_timeout=5\" }\n")
+	t.Setenv("PGPASS", "hunter2-secret")
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		pipeline string
+		want     []string // substrings of the report
+		cancel   bool     // run with a cancelled context, as after SIGTERM
+	}{
+		{"done", []string{"pipes/ok.yaml", "--run", "2026-11-22"}, exitOK, "ok", []string{`"committed": 3`, `"outcome": "done"`}, false},
+		{"state store unreachable", []string{"pipes/nostate.yaml", "--run", "2026-11-22"}, exitError, "ok",
+			[]string{`"run": "2026-11-22"`, "state store postgres", "127.0.0.1", `"cause": "`, `"partitions": []`}, false},
+		{"stream of a bounded source", []string{"pipes/ok.yaml", "--stream"}, exitError, "ok", []string{"bounded source"}, false},
+		{"invalid pipeline", []string{"pipes/bad.yaml"}, exitInvalid, "", []string{"unknown consumer type", "invalid command line or pipeline file"}, false},
+		{"invalid flag value", []string{"pipes/ok.yaml", "--workers", "0"}, exitInvalid, "ok", []string{"--workers 0"}, false},
+		{"interrupted", []string{"pipes/ok.yaml", "--run", "2026-11-23"}, exitInterrupted, "ok", []string{"interrupted", `"cause": "context canceled"`}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".json")
+			args := append([]string{"run", "--progress", "none", "--report", path}, tt.args...)
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancel {
+				cancel()
+			}
+			defer cancel()
+			code, stdout, stderr := runCLICtx(ctx, t, dir, args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("no report: %v\nstderr:\n%s", err, stderr)
+			}
+			var got struct {
+				Pipeline string `json:"pipeline"`
+				ExitCode int    `json:"exit_code"`
+				Error    string `json:"error"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("report: %v\n%s", err, b)
+			}
+			if got.ExitCode != tt.code || got.Pipeline != tt.pipeline {
+				t.Errorf("report says exit %d, pipeline %q; want %d, %q\n%s", got.ExitCode, got.Pipeline, tt.code, tt.pipeline, b)
+			}
+			if tt.code != exitOK && got.Error == "" {
+				t.Errorf("report of exit %d has no error:\n%s", tt.code, b)
+			}
+			for _, w := range tt.want {
+				if !bytes.Contains(b, []byte(w)) {
+					t.Errorf("report lacks %q:\n%s", w, b)
+				}
+			}
+			if bytes.Contains(b, []byte("hunter2-secret")) {
+				t.Errorf("report shows the password from the environment:\n%s", b)
+			}
+		})
 	}
 }

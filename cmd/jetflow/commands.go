@@ -198,7 +198,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	var c commonFlags
 	fs := newFlagSet("run", "run FILE [--run RUN] [--workers N] [--force] [--shard I/N] [--stream]", `  jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
   jetflow run pipelines/orders.yaml --shard $JOB_COMPLETION_INDEX/8   # one pod of a Kubernetes Indexed Job
@@ -210,10 +210,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
 	shardFlag := fs.String("shard", "", "load only this worker's share of the partitions, INDEX/COUNT")
 	stream := fs.Bool("stream", false, "read an unbounded source until SIGTERM")
-	reportPath := fs.String("report", "", "write the run report as JSON to this file")
+	reportPath := fs.String("report", "", "write the run report as JSON to this file, with the exit code and error, however the run ends")
 	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof); Arrow buffers are then kept on the Go heap so that it shows them")
+	// The report is written however the run ends, once --report is parsed: a scheduler reading it learns why a
+	// run that loaded nothing stopped, not only that a file is missing.
+	var (
+		l   *loaded
+		run stage.RunInstance
+		rep *engine.Report
+	)
+	defer func() {
+		if *reportPath == "" || (errors.Is(err, errQuiet) && exitCode(ctx, err) == exitOK) { // --help
+			return
+		}
+		if werr := writeReport(*reportPath, exitCode(ctx, err), l, run, rep, err); werr != nil {
+			fmt.Fprintf(stderr, "jetflow run: could not write the run report %s: %v\n", *reportPath, werr)
+		}
+	}()
 	l, log, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err
@@ -240,7 +255,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var run stage.RunInstance
 	if *stream {
 		if *runFlag != "" {
 			return withCode(exitInvalid, errors.New("--run and --stream exclude each other: a stream has no run instance"))
@@ -262,7 +276,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("run starting", "pipeline", l.p.Name, "run", run.Label, "workers", *workers, "force", *force, "shard", *shardFlag)
 	stopProgress := startProgress(*progress, stderr, tracker, log)
-	var rep *engine.Report
 	if *stream {
 		rep, err = e.Stream(ctx, run)
 	} else {
@@ -271,23 +284,60 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stopProgress()
 	if rep != nil {
 		printReport(stdout, rep)
-		if *reportPath != "" {
-			if werr := writeJSON(*reportPath, rep); werr != nil {
-				log.Error("could not write the run report", "path", *reportPath, "err", werr)
-			}
-		}
 	}
 	switch {
 	case *stream && ctx.Err() != nil && err == nil:
 		return nil // SIGTERM is how a stream is stopped: the partition in flight was committed or aborted
 	case ctx.Err() != nil:
 		return withCode(exitInterrupted, fmt.Errorf("interrupted: in-flight partitions were aborted; run the same command again to finish"))
+	case errors.As(err, new(*engine.PartitionFailedError)):
+		// A stream stops at its first failed partition; the same failure in batch mode ends with exitFailed.
+		return withCode(exitFailed, fmt.Errorf("%w; a restart reads the partition again", err))
 	case err != nil:
 		return withCode(exitError, err)
 	case !rep.OK():
 		return withCode(exitFailed, fmt.Errorf("%d partition(s) failed after %d attempt(s); they are retried by the next run", rep.Failed, l.p.Retries.Attempts))
 	}
 	return nil
+}
+
+// exitMeanings are the README's exit code table, for the report.
+var exitMeanings = map[int]string{
+	exitOK:          "done",
+	exitFailed:      "some partitions failed after every retry; the next run retries only those",
+	exitInvalid:     "invalid command line or pipeline file (nothing ran)",
+	exitInterrupted: "interrupted: partitions in flight were aborted; run again",
+	exitError:       "the run could not proceed: state store, source or destination unreachable",
+}
+
+// runReport is what --report writes: the engine's report (what was done, possibly nothing) and how the run ended.
+type runReport struct {
+	*engine.Report
+	ExitCode int    `json:"exit_code"`
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error,omitempty"` // as printed on stderr: what failed, then why
+	Cause    string `json:"cause,omitempty"` // the innermost error of Error's chain: the first cause
+}
+
+// writeReport writes the report of a run that ended with code and err; l, run and rep are nil or zero for what
+// was not reached. Error texts are the ones printed on stderr, from which values of ${VAR} are already scrubbed.
+func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *engine.Report, err error) error {
+	if rep == nil {
+		rep = &engine.Report{Run: run.Label, Partitions: []engine.PartitionResult{}, Stages: []engine.StageStats{}}
+		if l != nil {
+			rep.Pipeline = l.p.Name
+		}
+	}
+	out := runReport{Report: rep, ExitCode: code, Outcome: exitMeanings[code]}
+	if err != nil && !errors.Is(err, errQuiet) {
+		out.Error = err.Error()
+		cause := err
+		for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
+			cause = next
+		}
+		out.Cause = cause.Error()
+	}
+	return writeJSON(path, out)
 }
 
 func writeJSON(path string, v any) error {

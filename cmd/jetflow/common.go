@@ -222,6 +222,8 @@ func (l *loaded) openState(ctx context.Context, override string) (state.Store, e
 	switch {
 	case errors.As(err, &unknown):
 		return nil, withCode(exitInvalid, fmt.Errorf("%s: %w", l.p.File, err))
+	case err != nil && ctx.Err() != nil: // SIGINT/SIGTERM while opening: the store is not at fault
+		return nil, withCode(exitInterrupted, fmt.Errorf("interrupted while opening the state store: %w", err))
 	case err != nil:
 		return nil, withCode(exitError, err)
 	}

@@ -113,6 +113,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !errors.Is(err, errQuiet) {
 		fmt.Fprintf(stderr, "jetflow %s: %v\n", args[0], err)
 	}
+	return exitCode(ctx, err)
+}
+
+// exitCode is the code err ends the process with: its own, else interrupted or the run could not proceed.
+func exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return exitOK
+	}
 	var ce *codedError
 	if errors.As(err, &ce) {
 		return ce.code

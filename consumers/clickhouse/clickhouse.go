@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -52,6 +53,10 @@ type Consumer struct {
 
 	mu  sync.Mutex
 	src *source
+
+	// server is what the last connection's handshake said of the server: queryErr names its version when it
+	// is too old for ch-go.
+	server atomic.Pointer[proto.ServerHello]
 }
 
 // source is what the server says about the table or query.
@@ -265,6 +270,8 @@ func (c *Consumer) dial(ctx context.Context) (*ch.Client, error) {
 		ReadTimeout: c.readTimeout(),
 	})
 	if err == nil {
+		hello := client.ServerInfo()
+		c.server.Store(&hello)
 		return client, nil
 	}
 	where := fmt.Sprintf("clickhouse: connect to %s as %s", c.cfg.Addr, c.cfg.User)
@@ -308,9 +315,28 @@ func (c *Consumer) queryErr(what string, err error) error {
 		return fmt.Errorf("clickhouse: %s on %s: %w", what, c.cfg.Addr, ce)
 	}
 	if ex, ok := ch.AsException(err); ok {
-		return fmt.Errorf("clickhouse: %s on %s: server error %s: %s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)))
+		return fmt.Errorf("clickhouse: %s on %s: server error %s: %s%s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)),
+			tooOldHint(ex, c.server.Load()))
 	}
 	return fmt.Errorf("clickhouse: %s on %s: %s", what, c.cfg.Addr, c.redact(err.Error()))
+}
+
+// minRevision is the oldest native protocol revision whose queries ch-go encodes so that the server reads them:
+// ch-go sends a query's client-info block only from revision 54420 (proto.FeatureClientWriteInfo, ClickHouse
+// 19.9), while servers read it from 54032 on; an older server takes the block's bytes for the query's settings.
+const minRevision = int(proto.FeatureClientWriteInfo)
+
+// tooOldHint explains the UNKNOWN_SETTING that every query gets from a server older than minRevision (such as
+// 18.16, revision 54412: "Unknown setting P", a byte of the misread block): no setting is wrong, the server is
+// too old. It is "" for other errors, and for a real unknown setting (a typo in settings:) on a newer server.
+func tooOldHint(ex *ch.Exception, server *proto.ServerHello) string {
+	if !ex.IsCode(proto.ErrUnknownSetting) || server == nil || server.Revision >= minRevision {
+		return ""
+	}
+	return fmt.Sprintf(" (not a setting of the pipeline: the server, %s %d.%d.%d, speaks native protocol revision %d, "+
+		"older than revision %d, which jetflow's ClickHouse client (ch-go) needs, and misreads its queries; upgrade the server to "+
+		"ClickHouse 19.9 or later, see consumers/clickhouse/README.md, Server versions)",
+		server.Name, server.Major, server.Minor, server.Patch, server.Revision, minRevision)
 }
 
 func firstLine(s string) string {

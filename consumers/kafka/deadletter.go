@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,8 +65,9 @@ func (d *topicDeadLetter) close() {
 	}
 }
 
-// fileDeadLetter writes the bad messages of a partition to one Parquet file named after the partition, through a
-// temporary file and a rename, so a partition loaded again replaces its file whole.
+// fileDeadLetter writes the bad messages of a partition to one Parquet file named after the partition id (hex,
+// safe in a file name, and what the logs and the state store name it by), through a temporary file and a rename,
+// so a partition loaded again replaces its file whole.
 type fileDeadLetter struct {
 	dir   string
 	alloc memory.Allocator
@@ -83,7 +83,7 @@ var deadLetterSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "error", Type: arrow.BinaryTypes.String},
 }, nil)
 
-func (d *fileDeadLetter) write(_ context.Context, name string, msgs []badMessage) error {
+func (d *fileDeadLetter) write(_ context.Context, id string, msgs []badMessage) error {
 	rb := array.NewRecordBuilder(d.alloc, deadLetterSchema)
 	defer rb.Release()
 	for _, m := range msgs {
@@ -102,7 +102,7 @@ func (d *fileDeadLetter) write(_ context.Context, name string, msgs []badMessage
 	}
 	rec := rb.NewRecordBatch()
 	defer rec.Release()
-	final := filepath.Join(d.dir, strings.ReplaceAll(name, "/", "_")+".parquet")
+	final := filepath.Join(d.dir, id+".parquet")
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return err
 	}

@@ -1,8 +1,12 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -56,10 +61,10 @@ func TestOnError(t *testing.T) {
 	tests := []struct {
 		name   string
 		config string
-		check  func(t *testing.T, c *Consumer, dir string)
+		check  func(t *testing.T, c *Consumer, dir string, rep *engine.Report)
 	}{
-		{"skip", "on_error: skip", func(t *testing.T, c *Consumer, _ string) {}},
-		{"dead letter topic", "on_error: dead_letter\n  dead_letter: {topic: orders-dlq}", func(t *testing.T, c *Consumer, _ string) {
+		{"skip", "on_error: skip", func(t *testing.T, c *Consumer, _ string, _ *engine.Report) {}},
+		{"dead letter topic", "on_error: dead_letter\n  dead_letter: {topic: orders-dlq}", func(t *testing.T, c *Consumer, _ string, _ *engine.Report) {
 			cl := kc.Client(t, kgo.ConsumeTopics("orders-dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			var got []string
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -83,7 +88,12 @@ func TestOnError(t *testing.T) {
 				t.Errorf("dead-letter topic holds offsets %v, want 10, 40, 70", got)
 			}
 		}},
-		{"dead letter file", "on_error: dead_letter\n  dead_letter: {path: DLQ}", func(t *testing.T, c *Consumer, dir string) {
+		{"dead letter file", "on_error: dead_letter\n  dead_letter: {path: DLQ}", func(t *testing.T, c *Consumer, dir string, rep *engine.Report) {
+			// Named after the partition id, as the docs say, so it is found from the report, logs and state.
+			files, _ := filepath.Glob(filepath.Join(dir, "*"))
+			if want := filepath.Join(dir, rep.Partitions[0].ID+".parquet"); len(files) != 1 || files[0] != want {
+				t.Errorf("dead-letter files %v, want just %s", files, want)
+			}
 			rec := testkit.ReadParquet(t, memory.NewGoAllocator(), dir)
 			if rec == nil {
 				t.Fatal("no dead-letter file")
@@ -125,7 +135,8 @@ loaders:
 `, map[string]string{"BROKERS": kc.Brokers(), "OUT": out})
 			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
-			eng, c := pipelineEngine(t, p, mem, tempStore(t))
+			var logs bytes.Buffer
+			eng, c := pipelineEngineLog(t, p, mem, tempStore(t), slog.New(slog.NewJSONHandler(&logs, nil)))
 			rep, err := eng.Run(t.Context(), stage.RunInstance{Start: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
 				End: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Label: "2026-11-22"})
 			if err != nil || !rep.OK() {
@@ -135,7 +146,17 @@ loaders:
 			if n := c.BadMessages(); n != 3 {
 				t.Errorf("%d bad messages counted, want 3", n)
 			}
-			tc.check(t, c, dlq)
+			tc.check(t, c, dlq, rep)
+			// The partition is named as the engine's log lines name it: its key, and its id.
+			var line struct{ Partition, ID string }
+			for l := range strings.Lines(logs.String()) {
+				if strings.Contains(l, "partition had bad messages") {
+					json.Unmarshal([]byte(l), &line)
+				}
+			}
+			if p := rep.Partitions[0]; line.Partition != p.Key || line.ID != p.ID {
+				t.Errorf("bad-messages log line names partition %q id %q, want %q %q\n%s", line.Partition, line.ID, p.Key, p.ID, logs.String())
+			}
 		})
 	}
 	t.Run("fail", func(t *testing.T) {

@@ -567,7 +567,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 	if err := r.flush(); err != nil {
 		return err
 	}
-	return c.finishBad(ctx, r, p.Run.Label+"/"+strings.ReplaceAll(at, "/", "-")+"@"+strconv.FormatInt(lo, 10))
+	return c.finishBad(ctx, r, p)
 }
 
 // newPartReader makes the reader of one partition; ctx is the read's, for schema registry requests.
@@ -597,14 +597,19 @@ func (c *Consumer) newPartReader(ctx context.Context, schema *arrow.Schema, out 
 }
 
 // finishBad counts a partition's bad messages and writes them to the dead letter, before the partition commits.
-func (c *Consumer) finishBad(ctx context.Context, r *partReader, name string) error {
+// The log line and the dead-letter file name the partition as the engine does: its key and its id.
+func (c *Consumer) finishBad(ctx context.Context, r *partReader, p stage.Partition) error {
 	if r.badCount == 0 {
 		return nil
 	}
+	id := p.ID
+	if id == "" { // a stream partition: the engine gives it its id after the consumer cut it
+		id = stage.PartitionID(c.pipeline, p.Run.Label, p.Key)
+	}
 	c.badMessages.Add(r.badCount)
-	c.log.Warn("kafka: partition had bad messages", "partition", name, "bad", r.badCount, "on_error", r.onError)
+	c.log.Warn("kafka: partition had bad messages", "partition", p.Key, "id", id, "bad", r.badCount, "on_error", r.onError)
 	if c.dead != nil && len(r.bad) > 0 {
-		if err := c.dead.write(ctx, name, r.bad); err != nil {
+		if err := c.dead.write(ctx, id, r.bad); err != nil {
 			return fmt.Errorf("kafka: write %d bad messages to the dead letter: %w", len(r.bad), err)
 		}
 	}

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,7 +39,14 @@ func parsePipeline(t testing.TB, src string, env map[string]string) *pipelines.P
 // pipelineEngine builds p on mem and returns an engine for it over store; the consumer is closed when the test ends.
 func pipelineEngine(t testing.TB, p *pipelines.Pipeline, mem memory.Allocator, store state.Store) (*engine.Engine, *Consumer) {
 	t.Helper()
-	built, err := p.Build(stage.BuildContext{Alloc: mem})
+	return pipelineEngineLog(t, p, mem, store, nil)
+}
+
+// pipelineEngineLog is pipelineEngine with the stages logging to log (nil: discarded), built as the CLI builds
+// them: with the pipeline's name.
+func pipelineEngineLog(t testing.TB, p *pipelines.Pipeline, mem memory.Allocator, store state.Store, log *slog.Logger) (*engine.Engine, *Consumer) {
+	t.Helper()
+	built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: mem, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

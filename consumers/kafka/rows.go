@@ -508,6 +508,6 @@ func clone(b []byte) []byte {
 
 // deadLetter writes the bad messages of a partition before it commits.
 type deadLetter interface {
-	write(ctx context.Context, name string, msgs []badMessage) error
+	write(ctx context.Context, id string, msgs []badMessage) error // id: the partition id
 	close()
 }

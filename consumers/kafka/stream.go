@@ -479,7 +479,7 @@ func (s *streamer) finish(ctx context.Context, r *partReader, p stage.Partition,
 	if err := r.flush(); err != nil {
 		return 0, err
 	}
-	if err := s.c.finishBad(ctx, r, s.run.Label+"/"+strings.ReplaceAll(p.Key, "/", "-")); err != nil {
+	if err := s.c.finishBad(ctx, r, p); err != nil {
 		return 0, err
 	}
 	return next, nil

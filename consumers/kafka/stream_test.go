@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,11 +14,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/parquet"
 	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
 
@@ -253,4 +257,40 @@ func TestStreamStopCommitsPartitionsInFlight(t *testing.T) {
 	}
 	checkExactlyOnce(t, ids(t, out), 2000)
 	t.Logf("the stop committed %d of 1000 records", len(first))
+}
+
+// A stream partition's bad messages go to a dead-letter file named after the partition id, and the log line
+// names the partition by key and id, as the engine's lines do, though the consumer cuts the partition before the
+// engine gives it its id.
+func TestStreamDeadLetterNamedAfterPartitionID(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "events", 1)
+	out, dl := t.TempDir(), t.TempDir()
+	p := eventsPipeline(t, kc, out, "roll: {rows: 1000, interval: 300ms}\n  on_error: dead_letter\n  dead_letter: {path: \""+dl+"\"}")
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	var logs bytes.Buffer
+	eng, _ := pipelineEngineLog(t, p, mem, tempStore(t), slog.New(slog.NewJSONHandler(&logs, nil)))
+	running := startStream(t, eng)
+	kc.Produce(t, &kgo.Record{Topic: "events", Partition: 0, Value: []byte("not json")}) // offset 0: starts the partition
+	produceOrders(t, kc, "events", 1, 0, 10)
+	waitFor(t, 30*time.Second, "every good message in the output", func() bool { return len(ids(t, out)) >= 10 })
+	if err := running.stop(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	key := StreamKey("events", 0, 0)
+	id := stage.PartitionID("events", pipelines.StreamRun().Label, key)
+	files, _ := filepath.Glob(filepath.Join(dl, "*"))
+	if want := filepath.Join(dl, id+".parquet"); len(files) != 1 || files[0] != want {
+		t.Errorf("dead-letter files %v, want just %s", files, want)
+	}
+	var line struct{ Partition, ID string }
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "partition had bad messages") {
+			json.Unmarshal([]byte(l), &line)
+		}
+	}
+	if line.Partition != key || line.ID != id {
+		t.Errorf("bad-messages log line names partition %q id %q, want %q %q\n%s", line.Partition, line.ID, key, id, logs.String())
+	}
 }
