@@ -61,6 +61,10 @@ type errorSink struct {
 	list ErrorList
 }
 
+func (s *errorSink) atPos(line, col int, format string, args ...any) {
+	s.list = append(s.list, &Error{File: s.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+}
+
 func (s *errorSink) at(n *yaml.Node, format string, args ...any) {
 	e := &Error{File: s.file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {

@@ -79,8 +79,8 @@ loaders:
 	if err == nil {
 		_, err = p.Validate(context.Background(), b, false)
 	}
-	const want = `raw.yaml:11:7: transformers[0].columns.bad: unknown function "yeer"`
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
+	const want = `raw.yaml:11:12: transformers[0].columns.bad: unknown function "yeer"; did you mean year?` + "\n"
+	if err == nil || !strings.HasPrefix(err.Error()+"\n", want) {
 		t.Fatalf("error = %v, want it to start with %q", err, want)
 	}
 }

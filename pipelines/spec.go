@@ -86,6 +86,7 @@ type Pipeline struct {
 	Location *time.Location // run_instance.timezone
 
 	root   *yaml.Node
+	lines  []string // the file's text, to place an error inside a value (stage.ValueError)
 	keys   map[string]*yaml.Node
 	vals   map[string]*yaml.Node
 	hidden []hiddenValue
@@ -222,7 +223,7 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 	expandTree(root, "", lookup, orig, sink, map[string]bool{"tests": true})
 
 	d := newDecoder(sink, orig, root)
-	p := &Pipeline{File: file, root: root}
+	p := &Pipeline{File: file, root: root, lines: strings.Split(string(data), "\n")}
 	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", nil)
 	d.complete(&p.Spec, "")
 	p.keys, p.vals, p.hidden = d.keys, d.vals, d.hidden
