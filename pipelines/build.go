@@ -29,6 +29,17 @@ type Built struct {
 // Build runs every stage's constructor. Errors of all stages are returned together, each at the position of the
 // config key it names (a *stage.FieldError), or else at the stage's type:.
 func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
+	return p.build(bc, p.Stages())
+}
+
+// BuildLoaders runs the loaders' constructors only, for commands that work on the destination alone (jetflow
+// iceberg): the consumer and the transformers are not built, so their settings need not be complete, as with a
+// pipeline loaded with Options.Strict set to the loaders.
+func (p *Pipeline) BuildLoaders(bc stage.BuildContext) (*Built, error) {
+	return p.build(bc, p.Loaders)
+}
+
+func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error) {
 	if bc.Pipeline == "" {
 		bc.Pipeline = p.Name
 	}
@@ -41,7 +52,14 @@ func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
 	}
 	sink := &errorSink{file: p.File}
 	b := &Built{}
-	for _, st := range p.Stages() {
+	for _, st := range stages {
+		if st == nil {
+			continue
+		}
+		if st.Registration == nil { // its type: was a ${VAR} left unset outside Options.Strict
+			sink.at(st.Node, "%s: cannot be built: its type is not known (is a variable it names unset?)", st.Path)
+			continue
+		}
 		sbc := bc
 		sbc.Logger = bc.Logger.With("pipeline", p.Name, "stage", st.Name)
 		v, err := st.Build(sbc, st.Config)
