@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -28,6 +29,17 @@ type Built struct {
 // Build runs every stage's constructor. Errors of all stages are returned together, each at the position of the
 // config key it names (a *stage.FieldError), or else at the stage's type:.
 func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
+	return p.build(bc, p.Stages())
+}
+
+// BuildLoaders runs the loaders' constructors only, for commands that work on the destination alone (jetflow
+// iceberg): the consumer and the transformers are not built, so their settings need not be complete, as with a
+// pipeline loaded with Options.Strict set to the loaders.
+func (p *Pipeline) BuildLoaders(bc stage.BuildContext) (*Built, error) {
+	return p.build(bc, p.Loaders)
+}
+
+func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error) {
 	if bc.Pipeline == "" {
 		bc.Pipeline = p.Name
 	}
@@ -40,7 +52,14 @@ func (p *Pipeline) Build(bc stage.BuildContext) (*Built, error) {
 	}
 	sink := &errorSink{file: p.File}
 	b := &Built{}
-	for _, st := range p.Stages() {
+	for _, st := range stages {
+		if st == nil {
+			continue
+		}
+		if st.Registration == nil { // its type: was a ${VAR} left unset outside Options.Strict
+			sink.at(st.Node, "%s: cannot be built: its type is not known (is a variable it names unset?)", st.Path)
+			continue
+		}
 		sbc := bc
 		sbc.Logger = bc.Logger.With("pipeline", p.Name, "stage", st.Name)
 		v, err := st.Build(sbc, st.Config)
@@ -87,7 +106,18 @@ func (p *Pipeline) stageError(sink *errorSink, st *Stage, what string, err error
 		if fe.Path != "" {
 			path = st.Path + "." + strings.TrimPrefix(fe.Path, ".")
 		}
-		sink.at(p.nodeAt(path, st), "%s: %s", path, p.scrub(st.Path, fe.Err.Error()))
+		msg := fe.Err.Error()
+		n := p.nodeAt(path, st, errors.Is(fe.Err, stage.ErrMissing))
+		line, col := n.Line, n.Column
+		if ve, ok := stage.ValueErrorOf(fe.Err); ok && n == p.vals[path] {
+			var exact bool
+			if line, col, exact = valuePos(p.lines, n, ve.ValueOffset()); exact {
+				msg = strings.Replace(msg, ve.Error(), ve.Detail(), 1)
+			} else {
+				msg += " (in the value, which is folded or escaped: the position is its start)"
+			}
+		}
+		sink.atPos(line, col, "%s: %s", path, p.scrub(st.Path, msg))
 	}
 	for _, e := range other {
 		msg := p.scrub(st.Path, e.Error())
@@ -98,9 +128,17 @@ func (p *Pipeline) stageError(sink *errorSink, st *Stage, what string, err error
 	}
 }
 
-// nodeAt is the key node at path, or that of its nearest ancestor inside the stage, or the stage's type:.
-func (p *Pipeline) nodeAt(path string, st *Stage) *yaml.Node {
-	for len(path) > len(st.Path) {
+// nodeAt is the node an error at path points at: the value when it is a scalar or a flow collection (an error
+// about a value is about what is written there), else the key; for a missing key (missing), the mapping that
+// lacks it. A path the file does not hold falls back to its nearest ancestor inside the stage, then the type:.
+func (p *Pipeline) nodeAt(path string, st *Stage, missing bool) *yaml.Node {
+	if missing {
+		path, _ = splitPath(path)
+	}
+	for first := true; len(path) > len(st.Path); first = false {
+		if v := p.vals[path]; v != nil && first && (v.Kind == yaml.ScalarNode || v.Style&yaml.FlowStyle != 0 || missing) {
+			return v
+		}
 		if n := p.keys[path]; n != nil {
 			return n
 		}
@@ -109,6 +147,9 @@ func (p *Pipeline) nodeAt(path string, st *Stage) *yaml.Node {
 			break
 		}
 		path = path[:i]
+	}
+	if missing {
+		return st.Node
 	}
 	if st.TypeNode != nil {
 		return st.TypeNode

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,7 +45,7 @@ func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err er
 			case hasDef:
 				b.WriteString(def)
 			default:
-				return "", false, fmt.Errorf("environment variable %s is not set (write ${%s:-default} to fall back to a default)", name, name)
+				return "", false, &unsetError{name: name}
 			}
 			fromEnv = true
 			i += 2 + end
@@ -53,6 +54,13 @@ func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err er
 		}
 	}
 	return b.String(), fromEnv, nil
+}
+
+// unsetError is a ${VAR} whose variable is not set and has no default.
+type unsetError struct{ name string }
+
+func (e *unsetError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set (write ${%s:-default} to fall back to a default)", e.name, e.name)
 }
 
 func validVarName(s string) bool {
@@ -70,37 +78,57 @@ func validVarName(s string) bool {
 	return true
 }
 
+// expander expands ${VAR} in the scalar values of a pipeline file.
+type expander struct {
+	lookup LookupFunc
+	orig   map[*yaml.Node]string // scalars that changed → their text as written
+	sink   *errorSink
+	skip   map[string]bool // top-level keys left as written
+	// strict tells the top-level keys whose variables must all be set; nil: every key. Elsewhere a scalar naming
+	// a missing variable is left as written and recorded in sink.quiet, which mutes the errors about it.
+	strict func(key string) bool
+}
+
 // expandTree expands every scalar value under n (keys never), recording the original text of the scalars that
-// changed so that no error prints a value taken from the environment. skip names top-level keys left as written.
-func expandTree(n *yaml.Node, path string, lookup LookupFunc, orig map[*yaml.Node]string, sink *errorSink, skip map[string]bool) {
+// changed so that no error prints a value taken from the environment.
+func (e *expander) expandTree(n *yaml.Node, path string, lenient bool) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			expandTree(c, path, lookup, orig, sink, skip)
+			e.expandTree(c, path, lenient)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
-			if path == "" && skip[k.Value] {
-				continue
+			l := lenient
+			if path == "" {
+				if e.skip[k.Value] {
+					continue
+				}
+				l = e.strict != nil && !e.strict(k.Value)
 			}
-			expandTree(n.Content[i+1], joinPath(path, k.Value), lookup, orig, sink, nil)
+			e.expandTree(n.Content[i+1], joinPath(path, k.Value), l)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			expandTree(c, fmt.Sprintf("%s[%d]", path, i), lookup, orig, sink, nil)
+			e.expandTree(c, fmt.Sprintf("%s[%d]", path, i), lenient)
 		}
 	case yaml.ScalarNode:
-		out, fromEnv, err := expandString(n.Value, lookup)
+		out, fromEnv, err := expandString(n.Value, e.lookup)
+		var unset *unsetError
+		if lenient && errors.As(err, &unset) {
+			e.sink.quiet[n] = true
+			return
+		}
 		if err != nil {
-			sink.at(n, "%s: %v", pathOrRoot(path), err)
+			e.sink.at(n, "%s: %v", pathOrRoot(path), err)
 			return
 		}
 		if out == n.Value && !fromEnv {
 			return
 		}
 		if fromEnv {
-			orig[n] = n.Value
+			e.orig[n] = n.Value
 		}
 		n.Value = out
 		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {

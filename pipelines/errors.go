@@ -59,9 +59,19 @@ func (l ErrorList) Err() error {
 type errorSink struct {
 	file string
 	list ErrorList
+	// quiet holds the scalars left unexpanded for want of a variable outside the strict keys (Options.Strict):
+	// errors at them are muted, as they are about ${VAR} text rather than a value.
+	quiet map[*yaml.Node]bool
+}
+
+func (s *errorSink) atPos(line, col int, format string, args ...any) {
+	s.list = append(s.list, &Error{File: s.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (s *errorSink) at(n *yaml.Node, format string, args ...any) {
+	if n != nil && s.quiet[n] {
+		return
+	}
 	e := &Error{File: s.file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column

@@ -79,8 +79,57 @@ loaders:
 	if err == nil {
 		_, err = p.Validate(context.Background(), b, false)
 	}
-	const want = `raw.yaml:11:7: transformers[0].columns.bad: unknown function "yeer"`
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
+	const want = `raw.yaml:11:12: transformers[0].columns.bad: unknown function "yeer"; did you mean year?` + "\n"
+	if err == nil || !strings.HasPrefix(err.Error()+"\n", want) {
 		t.Fatalf("error = %v, want it to start with %q", err, want)
+	}
+}
+
+// TestStrictLoadsLoadersOnly: with Options.Strict, a variable missing outside the strict keys leaves its value
+// as written and unchecked (the consumer is never built), while one missing in a strict key is still an error.
+func TestStrictLoadsLoadersOnly(t *testing.T) {
+	src := `name: real
+consumer:
+  type: postgres
+  dsn: ${NOT_SET_DSN}
+  table: orders
+  batch_rows: ${NOT_SET_ROWS}
+transformers:
+  - type: filter
+    where: ${NOT_SET_WHERE}
+loaders:
+  - type: parquet
+    path: "${OUT}/x/"
+`
+	opts := pipelines.Options{LookupEnv: pipelines.LookupTestEnv, Strict: []string{"loaders"}}
+	p, err := opts.Parse("strict.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse with Strict: %v", err)
+	}
+	b, err := p.BuildLoaders(stage.BuildContext{Alloc: memory.NewGoAllocator()})
+	if err != nil {
+		t.Fatalf("BuildLoaders: %v", err)
+	}
+	if len(b.Loaders) != 1 || b.Source != nil || len(b.Transformers) != 0 {
+		t.Fatalf("BuildLoaders built source %v, %d transformers, %d loaders; want the one loader only", b.Source, len(b.Transformers), len(b.Loaders))
+	}
+
+	// Without Strict, and in a strict key, a missing variable is an error at its value.
+	for _, tc := range []struct {
+		name string
+		opts pipelines.Options
+		src  string
+		want string
+	}{
+		{"every key strict", pipelines.Options{LookupEnv: pipelines.LookupTestEnv}, src, "strict.yaml:4:8: consumer.dsn: environment variable NOT_SET_DSN is not set"},
+		{"missing in a strict key", opts, strings.Replace(src, "${OUT}", "${NOT_SET_OUT}", 1),
+			"strict.yaml:12:11: loaders[0].path: environment variable NOT_SET_OUT is not set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.opts.Parse("strict.yaml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

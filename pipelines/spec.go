@@ -86,6 +86,7 @@ type Pipeline struct {
 	Location *time.Location // run_instance.timezone
 
 	root   *yaml.Node
+	lines  []string // the file's text, to place an error inside a value (stage.ValueError)
 	keys   map[string]*yaml.Node
 	vals   map[string]*yaml.Node
 	hidden []hiddenValue
@@ -110,6 +111,11 @@ func (p *Pipeline) Stages() []*Stage {
 // Options tune loading. The zero value reads the process environment.
 type Options struct {
 	LookupEnv LookupFunc // nil: os.LookupEnv
+	// Strict lists the top-level keys ("loaders", "state") whose ${VAR}s must all be set; nil means every key.
+	// Elsewhere a value naming a missing variable is left as written and not checked, for a command that never
+	// builds those stages: `jetflow iceberg show` reads the loaders only and needs no consumer DSN. Such a
+	// pipeline is for BuildLoaders, not Build.
+	Strict []string
 }
 
 // Load reads and checks one pipeline file.
@@ -212,17 +218,21 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	sink := &errorSink{file: file}
+	sink := &errorSink{file: file, quiet: map[*yaml.Node]bool{}}
 	root := parseYAML(sink, data)
 	if root == nil {
 		return nil, sink.list.Err()
 	}
 	orig := map[*yaml.Node]string{}
 	// tests are interpreted by the test runner, which decides itself when variables are needed.
-	expandTree(root, "", lookup, orig, sink, map[string]bool{"tests": true})
+	ex := &expander{lookup: lookup, orig: orig, sink: sink, skip: map[string]bool{"tests": true}}
+	if o.Strict != nil {
+		ex.strict = func(key string) bool { return slices.Contains(o.Strict, key) }
+	}
+	ex.expandTree(root, "", false)
 
 	d := newDecoder(sink, orig, root)
-	p := &Pipeline{File: file, root: root}
+	p := &Pipeline{File: file, root: root, lines: strings.Split(string(data), "\n")}
 	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", nil)
 	d.complete(&p.Spec, "")
 	p.keys, p.vals, p.hidden = d.keys, d.vals, d.hidden

@@ -26,6 +26,26 @@ func FieldErrorf(path, format string, args ...any) error {
 	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
 }
 
+// ValueError is an error at a position inside a config value's text, such as a syntax error in an expression.
+// Wrapped in a FieldError for the key holding that value, it lets the pipeline loader point at the file's
+// line:col of that character instead of at the value's start.
+type ValueError interface {
+	error
+	// ValueOffset is the byte offset of the error in the value's text, as decoded from YAML.
+	ValueOffset() int
+	// Detail is the message without the position inside the value, printed once the file position replaces it.
+	Detail() string
+}
+
+// ValueErrorOf finds the ValueError inside err, if any.
+func ValueErrorOf(err error) (ValueError, bool) {
+	var ve ValueError
+	if errors.As(err, &ve) {
+		return ve, true
+	}
+	return nil, false
+}
+
 // FieldErrors returns every FieldError inside err (joined errors included), and the errors that name no field.
 func FieldErrors(err error) (fields []*FieldError, other []error) {
 	var walk func(error)

@@ -129,6 +129,11 @@ func flagError(fs *flag.FlagSet, err error) error {
 // parseAndLoad parses a command's flags and its one pipeline file argument, makes the logger and loads the
 // pipeline: what plan, run and state all start with.
 func (c *commonFlags) parseAndLoad(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) (*loaded, *slog.Logger, error) {
+	return c.parseAndLoadWith(ctx, fs, args, stderr, loadOne)
+}
+
+func (c *commonFlags) parseAndLoadWith(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer,
+	load func(context.Context, string, *slog.Logger, memory.Allocator) (*loaded, error)) (*loaded, *slog.Logger, error) {
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -146,7 +151,7 @@ func (c *commonFlags) parseAndLoad(ctx context.Context, fs *flag.FlagSet, args [
 	if f := fs.Lookup("mem-profile"); f != nil && f.Value.String() != "" {
 		mem = memory.DefaultAllocator
 	}
-	l, err := loadOne(ctx, files[0], log, mem)
+	l, err := load(ctx, files[0], log, mem)
 	return l, log, err
 }
 
@@ -179,6 +184,20 @@ func loadOne(ctx context.Context, file string, log *slog.Logger, mem memory.Allo
 		return nil, withCode(exitInvalid, err)
 	}
 	if _, err := p.Validate(ctx, built, false); err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	return &loaded{p: p, built: built, mem: mem}, nil
+}
+
+// loadLoaders loads one pipeline file for a command that works on its loaders alone: only the loaders' ${VAR}s
+// must be set and only the loaders are built, so `jetflow iceberg show` runs without the consumer's DSN.
+func loadLoaders(_ context.Context, file string, log *slog.Logger, mem memory.Allocator) (*loaded, error) {
+	p, err := pipelines.Options{Strict: []string{"loaders"}}.Load(file)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	built, err := p.BuildLoaders(stage.BuildContext{Pipeline: p.Name, Dir: dirOf(file), Alloc: mem, Logger: log})
+	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
 	return &loaded{p: p, built: built, mem: mem}, nil

@@ -62,7 +62,8 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.TextVar(&target, "target-file-size", stage.ByteSize(0), "size of the rewritten files (default: the loader's target_file_size)")
 		fs.IntVar(&minInputs, "min-input-files", 5, "rewrite an Iceberg partition only when it has at least this many small files")
 	}
-	l, log, err := c.parseAndLoad(ctx, fs, args[1:], stderr)
+	// The iceberg commands never read the source: the consumer's settings (its DSN) need not be at hand.
+	l, log, err := c.parseAndLoadWith(ctx, fs, args[1:], stderr, loadLoaders)
 	if err != nil {
 		return err
 	}

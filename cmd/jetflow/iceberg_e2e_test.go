@@ -284,6 +284,22 @@ func TestIcebergCommandUsage(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "p.yaml", seqPipeline("noice", 10, 1, ""))
 	writeFile(t, dir, "i.yaml", icebergPipeline("fresh", 10, 1, "", ""))
+	// The iceberg commands never read the source, so its unset ${VAR}s are no error there; the loaders' are.
+	writeFile(t, dir, "pg.yaml", `name: pg
+consumer:
+  type: postgres
+  dsn: ${JETFLOW_TEST_UNSET_DSN}
+  table: orders
+loaders:
+  - type: iceberg
+    catalog: { warehouse: wh }
+    table: lake.${JETFLOW_TEST_NAMESPACE_UNSET:-fresh}
+`)
+	writeFile(t, dir, "pgloader.yaml", `name: pg
+consumer: { type: postgres, dsn: "${JETFLOW_TEST_UNSET_DSN}", table: orders }
+loaders:
+  - { type: iceberg, catalog: { warehouse: "${JETFLOW_TEST_UNSET_WH}" }, table: lake.x }
+`)
 	cases := []struct {
 		args []string
 		code int
@@ -295,6 +311,9 @@ func TestIcebergCommandUsage(t *testing.T) {
 		{[]string{"iceberg", "show", "p.yaml"}, exitInvalid, "p.yaml has no iceberg loader"},
 		{[]string{"iceberg", "show", "i.yaml", "--remove"}, exitInvalid, "--remove goes with --orphans"},
 		{[]string{"iceberg", "show", "i.yaml"}, exitError, "table lake.fresh does not exist yet (the first run creates it)"},
+		{[]string{"iceberg", "show", "pg.yaml"}, exitError, "table lake.fresh does not exist yet (the first run creates it)"},
+		{[]string{"iceberg", "show", "pgloader.yaml"}, exitInvalid, "loaders[0].catalog.warehouse: environment variable JETFLOW_TEST_UNSET_WH is not set"},
+		{[]string{"validate", "pg.yaml"}, exitInvalid, "consumer.dsn: environment variable JETFLOW_TEST_UNSET_DSN is not set"},
 	}
 	for _, tc := range cases {
 		r := jetflow(t, dir, nil, tc.args...)

@@ -16,9 +16,9 @@ import (
 // TestConfigErrors checks that config mistakes are reported on the key that holds them, with its position.
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ consumer, want string }{
-		{"topics: [a]\n  topic_regex: b", "k.yaml:6:3: consumer.topic_regex: give topics or topic_regex, not both"},
+		{"topics: [a]\n  topic_regex: b", "k.yaml:6:16: consumer.topic_regex: give topics or topic_regex, not both"},
 		{"group: g", "k.yaml:3:9: consumer.topics: name the topics to read"},
-		{"topics: [a]\n  start: yesterday", "k.yaml:6:3: consumer.start: start is earliest, latest or an RFC 3339 time"},
+		{"topics: [a]\n  start: yesterday", "k.yaml:6:10: consumer.start: start is earliest, latest or an RFC 3339 time"},
 		{"topics: [a]\n  schema: [{name: x, type: \"map<string, int64>\"}]", "consumer.schema[0].type: type map<string, int64> is not read from JSON"},
 		{"topics: [a]\n  schema: [{name: x, type: int64}, {name: x, type: string}]", "consumer.schema[1].name: column \"x\" is declared twice"},
 		{"topics: [a]\n  metadata: [key, size]", "consumer.metadata[1]: unknown metadata \"size\""},

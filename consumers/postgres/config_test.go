@@ -235,7 +235,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"offline", "v", false, true, ""},
 		{"connect", "v", true, false, ""},
-		{"connect, missing table", "nope", true, false, "orders.yaml:6:3: consumer.table: no table or view"},
+		{"connect, missing table", "nope", true, false, "orders.yaml:6:10: consumer.table: no table or view"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := "name: orders\nrun_instance: {every: 1d}\nconsumer:\n  type: postgres\n  dsn: ${PG_DSN}\n  table: " + tc.table +

@@ -130,11 +130,16 @@ func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		l.group = &grouper{l: l, max: c.Commit.MaxPartitions, interval: c.Commit.MaxInterval.D()}
 	}
 	exprs, at := joinSplit(c.PartitionBy)
+	parsed, parsedAt := make([]partitionExpr, 0, len(exprs)), make([]int, 0, len(exprs))
 	for i, expr := range exprs {
-		if _, err := parsePartitionExpr(expr); err != nil {
+		e, err := parsePartitionExpr(expr)
+		if err != nil {
 			errs = append(errs, stage.FieldErrorf(fmt.Sprintf("partition_by[%d]", at[i]), "%v", err))
+			continue
 		}
+		parsed, parsedAt = append(parsed, e), append(parsedAt, at[i])
 	}
+	errs = append(errs, redundantPartitions(parsed, parsedAt)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -17,12 +17,18 @@ type partitionExpr struct {
 	column    string
 	transform iceberg.Transform
 	name      string // the partition field's name, as Spark and PyIceberg name it
+	text      string // as written, for messages
 }
 
 // parsePartitionExpr reads column, identity(c), year(c), month(c), day(c), hour(c), void(c), bucket(N, c) or
 // truncate(W, c).
 func parsePartitionExpr(s string) (partitionExpr, error) {
-	s = strings.TrimSpace(s)
+	e, err := parsePartitionText(strings.TrimSpace(s))
+	e.text = strings.TrimSpace(s)
+	return e, err
+}
+
+func parsePartitionText(s string) (partitionExpr, error) {
 	if s == "" {
 		return partitionExpr{}, errors.New("empty partition expression")
 	}
@@ -101,6 +107,43 @@ func joinSplit(in []string) (exprs []string, at []int) {
 		exprs, at = append(exprs, s), append(at, start)
 	}
 	return exprs, at
+}
+
+// redundantPartitions finds the partition_by entries Iceberg refuses as redundant, without the table's schema:
+// two time transforms (year, month, day, hour) of one column, where the finer one already holds the coarser,
+// and the same transform of one column twice. at gives each entry's index in partition_by.
+func redundantPartitions(exprs []partitionExpr, at []int) []error {
+	var errs []error
+	first := map[string]int{} // column and transform class → index in exprs
+	for i, e := range exprs {
+		class := e.transform.String()
+		if isTimeTransform(e.transform) {
+			class = "time"
+		}
+		key := e.column + "\x00" + class
+		j, seen := first[key]
+		if !seen {
+			first[key] = i
+			continue
+		}
+		path := fmt.Sprintf("partition_by[%d]", at[i])
+		if class == "time" && e.transform.String() != exprs[j].transform.String() {
+			errs = append(errs, stage.FieldErrorf(path, "%q conflicts with %q at partition_by[%d]: a column takes one time "+
+				"transform, as the finer one already holds the coarser; keep one of the two", e.text, exprs[j].text, at[j]))
+			continue
+		}
+		errs = append(errs, stage.FieldErrorf(path, "%q repeats %q at partition_by[%d]; remove one of the two",
+			e.text, exprs[j].text, at[j]))
+	}
+	return errs
+}
+
+func isTimeTransform(t iceberg.Transform) bool {
+	switch t.(type) {
+	case iceberg.YearTransform, iceberg.MonthTransform, iceberg.DayTransform, iceberg.HourTransform:
+		return true
+	}
+	return false
 }
 
 // buildSpec makes the partition spec of partition_by over sc, with errors at the offending entry.

@@ -34,6 +34,18 @@ func (e *Error) Error() string {
 	return s
 }
 
+// ValueOffset and Detail make an Error a stage.ValueError, so that a pipeline file's error points at the
+// character of the expression rather than at the start of its YAML value.
+func (e *Error) ValueOffset() int { return e.Offset }
+
+// Detail is the message without its position inside the expression.
+func (e *Error) Detail() string {
+	if e.Hint != "" {
+		return e.Msg + "; " + e.Hint
+	}
+	return e.Msg
+}
+
 func errAt(src string, off int, hint string, format string, args ...any) *Error {
 	off = min(max(off, 0), len(src))
 	line, col := 1, 1

@@ -43,6 +43,19 @@ type Column struct {
 	Name string
 	Expr string
 	path string // config path for errors, such as "columns.year"
+	// exprPath is the path of the expression's own value ("columns[2].expr" in the list form), so that an error
+	// inside the expression is placed at its character in the file.
+	exprPath string
+}
+
+var _ stage.ValueError = (*Error)(nil)
+
+// at is the path of c's expression.
+func (c Column) at() string {
+	if c.exprPath != "" {
+		return c.exprPath
+	}
+	return c.path
 }
 
 // program is the expressions of one transformer, compiled per input schema. It is shared by the per-partition
@@ -105,7 +118,7 @@ func NewDerive(mem memory.Allocator, columns []Column) (*Transformer, error) {
 		seen[c.Name] = true
 		n, err := Parse(c.Expr)
 		if err != nil {
-			errs = append(errs, stage.FieldErrorf(columns[i].path, "%w", err))
+			errs = append(errs, stage.FieldErrorf(columns[i].at(), "%w", err))
 			continue
 		}
 		partition = partition || usesPartition(n)
@@ -164,7 +177,7 @@ func columnsOf(n *yaml.Node) ([]Column, error) {
 			if err := item.Decode(&c); err != nil || item.Kind != yaml.MappingNode || c.Expr == "" {
 				return nil, stage.FieldErrorf(path, "want {name: ..., expr: ...}")
 			}
-			out = append(out, Column{Name: c.Name, Expr: c.Expr, path: path})
+			out = append(out, Column{Name: c.Name, Expr: c.Expr, path: path, exprPath: path + ".expr"})
 		}
 	default:
 		return nil, stage.FieldErrorf("columns", "want a mapping of column name to expression, such as {year: year(updated_at)}")
@@ -227,7 +240,7 @@ func (p *program) compile(in *arrow.Schema) (*plan, error) {
 		schema := arrow.NewSchema(fields, nil)
 		c, err := Compile(col.Expr, schema)
 		if err != nil {
-			errs = append(errs, stage.FieldErrorf(col.path, "%w", err))
+			errs = append(errs, stage.FieldErrorf(col.at(), "%w", err))
 			continue
 		}
 		f := arrow.Field{Name: col.Name, Type: c.Type(), Nullable: true}

@@ -271,18 +271,18 @@ func TestPipeline(t *testing.T) {
 		{
 			name:         "unknown function",
 			transformers: "  - type: filter\n    where: lowr(status) = 'x'\n",
-			wantErr:      `t.yaml:11:5: transformers[0].where: unknown function "lowr" at 1:1; did you mean lower?`,
+			wantErr:      `t.yaml:11:12: transformers[0].where: unknown function "lowr"; did you mean lower?`,
 		},
 		{
 			name:         "type error",
 			transformers: "  - type: derive\n    columns:\n      n: id + status\n",
 			// At the column's own line: the loader records positions inside raw *yaml.Node configs.
-			wantErr: `t.yaml:12:7: transformers[0].columns.n: operator + wants numbers, got int64 + string at 1:4`,
+			wantErr: `t.yaml:12:13: transformers[0].columns.n: operator + wants numbers, got int64 + string`,
 		},
 		{
 			name:         "not a condition",
 			transformers: "  - type: filter\n    where: id + 1\n",
-			wantErr:      `t.yaml:11:5: transformers[0].where: want a boolean condition, got an expression of type int64`,
+			wantErr:      `t.yaml:11:12: transformers[0].where: want a boolean condition, got an expression of type int64`,
 		},
 		{
 			name:         "derived twice",
