@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite TYPES.md from what the loaders 
 // and read back by arrow-go and by DuckDB to fill the table.
 var typeCases = []string{
 	"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
-	"string", "large_string", "binary", "large_binary", "fixed_size_binary(16)",
+	"string", "large_string", "binary", "large_binary", "fixed_size_binary(16)", "uuid",
 	"decimal(9,2)", "decimal(18,4)", "decimal(38,10)", "decimal(50,10)",
 	"date32", "date64", "time32[ms]", "time64[us]", "time64[ns]",
 	"timestamp[s]", "timestamp[ms]", "timestamp[us]", "timestamp[ns]", "timestamp[us, UTC]", "timestamp[ms, Europe/Paris]",
@@ -130,6 +130,9 @@ Notes:
 - A ` + "`fixed_size_list`" + ` column must have no null lists: arrow-go's Parquet writer rejects them ("lists with
   non-zero length null components are not supported").
 - Nested types (list, struct, map) are written with Parquet's standard three-level encodings.
+- ` + "`uuid`" + ` is Arrow's uuid extension type, which PostgreSQL uuid and ClickHouse UUID columns arrive as: Parquet's
+  UUID logical type, not a blob. JSON and enum columns (PostgreSQL json, jsonb, enums; ClickHouse Enum8/16) are
+  written as strings, without Parquet's JSON or ENUM annotations.
 `)
 	got := out.String()
 	path := "TYPES.md"

@@ -143,6 +143,8 @@ func castable(from, to arrow.DataType) bool {
 	switch {
 	case arrow.TypeEqual(from, to):
 		return true
+	case isUUID(from) || isUUID(to):
+		return uuidCastable(from, to)
 	case isString(from) && (isTemporal(to) || isDecimal(to)):
 		return true
 	case (isTemporal(from) || isDecimal(from)) && isString(to):
@@ -180,6 +182,8 @@ func (c *caster) cast(ctx context.Context, name string, col arrow.Array, spec ca
 	case arrow.TypeEqual(from, spec.to):
 		col.Retain()
 		return col, nil
+	case isUUID(from) || isUUID(spec.to):
+		return c.castUUID(ctx, name, col, spec)
 	case isString(from) && (isTemporal(spec.to) || isDecimal(spec.to)):
 		return c.parse(ctx, name, col, spec)
 	case isTemporal(from) && isString(spec.to):

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -188,7 +189,8 @@ var plainNodes = map[string]func(mem memory.Allocator) node{
 	"Bool":    func(mem memory.Allocator) node { return &boolNode{mem: mem} },
 	"String":  func(mem memory.Allocator) node { return &stringNode{mem: mem} },
 	"UUID": func(mem memory.Allocator) node {
-		return &uuidNode{fixedNode{mem: mem, dt: &arrow.FixedSizeBinaryType{ByteWidth: 16}, width: 16}}
+		// The arrow.uuid extension (on fixed_size_binary[16]) is what tells the loaders the bytes are a UUID.
+		return &uuidNode{fixedNode{mem: mem, dt: extensions.NewUUIDType(), width: 16}}
 	},
 	"Date":    widenOf(arrow.FixedWidthTypes.Date32, 2, dateToDate32),
 	"Date32":  fixedOf(arrow.FixedWidthTypes.Date32),

@@ -41,7 +41,7 @@ func TestNativeFixtures(t *testing.T) {
 			{"dec32", "decimal(9, 2)", "[-1.5 -1.5 -1.5]"},
 			{"dec64", "decimal(18, 6)", "[12345678.123456 12345678.123456 12345678.123456]"},
 			{"dec128", "decimal(38, 3)", "[-1234567890123456789012345.678 -1234567890123456789012345.678 -1234567890123456789012345.678]"},
-			{"u", "fixed_size_binary[16]", strings.Repeat(`"\x01#Eg\x89\xab\xcd\xef\x01#Eg\x89\xab\xcd\xef" `, 3)},
+			{"u", "extension<arrow.uuid>", strings.Repeat(`"01234567-89ab-cdef-0123-456789abcdef" `, 3)},
 			{"e8", "dictionary<values=utf8, indices=int32, ordered=false>", `{ dictionary: ["a" "b"]
   indices: [0 1 1] }`},
 			{"e16", "dictionary<values=utf8, indices=int32, ordered=false>", `{ dictionary: ["x" "y"]

@@ -3,6 +3,7 @@
 package clickhouse
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -95,6 +96,14 @@ loaders:
 	defer w.Release()
 	defer g.Release()
 	testkit.AssertRecordsEqual(t, w, g)
+
+	// What another reader sees: the UUID column carries Parquet's UUID logical type; Enum8 is a string (its
+	// dictionary is written as one), not a Parquet ENUM.
+	files := testkit.ParquetFiles(t, filepath.Join(out, "kinds"))
+	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT typeof(u) AS tu, typeof(e) AS te FROM read_parquet('%s') LIMIT 1`, files[0]))
+	if len(rows) != 1 || rows[0]["tu"] != "UUID" || rows[0]["te"] != "VARCHAR" {
+		t.Errorf("DuckDB reads the UUID and Enum8 columns as %v, want UUID and VARCHAR", rows)
+	}
 }
 
 // without is rec without the column name.

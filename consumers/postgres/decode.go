@@ -99,7 +99,8 @@ func wrapBuilder(b array.Builder, col string, t *pgType, inf infinityMode) *deco
 	case kBytea:
 		d.bin = b.(*array.BinaryBuilder)
 	case kUUID:
-		d.fsb = b.(*array.FixedSizeBinaryBuilder)
+		// The uuid extension's builder wraps the fixed-size storage the decoder appends to.
+		d.fsb = b.(interface{ StorageBuilder() array.Builder }).StorageBuilder().(*array.FixedSizeBinaryBuilder)
 	case kDate:
 		d.d32 = b.(*array.Date32Builder)
 	case kTime:

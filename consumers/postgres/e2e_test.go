@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -275,4 +276,58 @@ func tempStore(t *testing.T) state.Store {
 	}
 	t.Cleanup(func() { store.Close() })
 	return store
+}
+
+// TestLogicalTypesInParquet runs postgres → parquet on the engine and asks DuckDB what it reads: a uuid column
+// carries the Arrow uuid extension to the loader, which annotates it with Parquet's UUID logical type, so
+// readers see UUIDs rather than 16-byte blobs. json, jsonb and enum columns stay strings (VARCHAR).
+func TestLogicalTypesInParquet(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`,
+		`CREATE TABLE things (id int8 PRIMARY KEY, u uuid, us uuid[], j json, jb jsonb, m mood)`,
+		`INSERT INTO things VALUES
+			(1, '01020304-0506-0708-090a-0b0c0d0e0fff', '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', '{"a": 1}', '{"b": 2}', 'ok'),
+			(2, NULL, NULL, NULL, NULL, NULL)`)
+	out := t.TempDir()
+	src := `name: things
+consumer:
+  type: postgres
+  dsn: ${PG_DSN}
+  table: public.things
+loaders:
+  - type: parquet
+    path: ${OUT}/things/
+`
+	p := parsePipeline(t, "things.yaml", src, map[string]string{"PG_DSN": dsn, "OUT": out})
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	eng := pipelineEngine(t, p, mem, tempStore(t), 1)
+	run, err := p.ParseRun("2026-11-22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := eng.Run(t.Context(), run); err != nil || !rep.OK() {
+		t.Fatalf("run: %v %+v", err, rep)
+	}
+	files := testkit.ParquetFiles(t, filepath.Join(out, "things"))
+	if len(files) != 1 {
+		t.Fatalf("want one Parquet file, got %v", files)
+	}
+	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT typeof(u) AS tu, typeof(us) AS tus, typeof(j) AS tj,
+		typeof(jb) AS tjb, typeof(m) AS tm, u::VARCHAR AS u, us::VARCHAR AS us FROM read_parquet('%s') WHERE id = 1`, files[0]))
+	want := map[string]string{"tu": "UUID", "tus": "UUID[]", "tj": "VARCHAR", "tjb": "VARCHAR", "tm": "VARCHAR",
+		"u": "01020304-0506-0708-090a-0b0c0d0e0fff", "us": "[a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11]"}
+	if len(rows) != 1 {
+		t.Fatalf("DuckDB read %d rows with id 1, want 1", len(rows))
+	}
+	for k, v := range want {
+		if rows[0][k] != v {
+			t.Errorf("DuckDB %s = %q, want %q", k, rows[0][k], v)
+		}
+	}
+	rec := testkit.ReadParquet(t, mem, filepath.Join(out, "things"))
+	defer rec.Release()
+	if got := rec.Schema().Field(rec.Schema().FieldIndices("u")[0]).Type.String(); got != "extension<arrow.uuid>" {
+		t.Errorf("arrow-go reads u back as %s, want extension<arrow.uuid>", got)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -205,7 +206,7 @@ var builtins = map[uint32]struct {
 	oidXML:         {kText, arrow.BinaryTypes.String},
 	oidJSONB:       {kJSONB, arrow.BinaryTypes.String},
 	oidBytea:       {kBytea, arrow.BinaryTypes.Binary},
-	oidUUID:        {kUUID, &arrow.FixedSizeBinaryType{ByteWidth: 16}},
+	oidUUID:        {kUUID, extensions.NewUUIDType()},
 	oidDate:        {kDate, arrow.FixedWidthTypes.Date32},
 	oidTime:        {kTime, arrow.FixedWidthTypes.Time64us},
 	oidTimestamp:   {kTimestamp, tsNaive},

@@ -2,19 +2,29 @@ package iceberg
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 // TestMoreTypes round-trips the types outside the conformance suite's set that the README's mapping lists.
+// Unpartitioned tables are written by iceberg-go, partitioned ones by the loader's direct writer; a uuid column
+// can be a partition source.
 func TestMoreTypes(t *testing.T) {
+	for _, spec := range [][]string{nil, {"bucket(4, u)"}} {
+		t.Run(fmt.Sprint(spec), func(t *testing.T) { testMoreTypes(t, spec) })
+	}
+}
+
+func testMoreTypes(t *testing.T, spec []string) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	l := newLoader(t, t.TempDir(), nil)
+	l := newLoader(t, t.TempDir(), func(c *Config) { c.PartitionBy = spec })
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "ls", Type: arrow.BinaryTypes.LargeString, Nullable: true},
@@ -23,8 +33,9 @@ func TestMoreTypes(t *testing.T) {
 		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond}, Nullable: true},
 		{Name: "tsms", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, Nullable: true},
 		{Name: "m", Type: arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64), Nullable: true},
+		{Name: "u", Type: extensions.NewUUIDType(), Nullable: true},
 	}, nil)
-	rows := `[{"id": 1, "ls": "large", "fb": "AQIDBA==", "tm": "13:45:00.123456", "ts": "2026-11-22T13:45:00.123456", "tsms": "2026-11-22T13:45:00.123Z", "m": [{"key": "a", "value": 1}]},
+	rows := `[{"id": 1, "ls": "large", "fb": "AQIDBA==", "tm": "13:45:00.123456", "ts": "2026-11-22T13:45:00.123456", "tsms": "2026-11-22T13:45:00.123Z", "m": [{"key": "a", "value": 1}], "u": "01234567-89ab-cdef-0123-456789abcdef"},
 		{"id": 2}]`
 	rec := testkit.Records(t, mem, schema, rows)
 	defer rec.Release()
@@ -35,4 +46,15 @@ func TestMoreTypes(t *testing.T) {
 	want := testkit.Records(t, mem, got.Schema(), rows)
 	defer want.Release()
 	testkit.AssertRecordsEqual(t, want, got, testkit.SortBy("id"))
+
+	// Arrow's uuid extension is Iceberg's uuid, stored (as the spec says) as a 16-byte fixed with Parquet's UUID
+	// logical type, which other Parquet readers see as UUID.
+	f, ok := loadTable(t, l).Schema().FindFieldByName("u")
+	if !ok || f.Type.String() != "uuid" {
+		t.Errorf("Iceberg column u is %v, want uuid", f.Type)
+	}
+	res := testkit.DuckDBQuery(t, "SELECT typeof(u) AS tu FROM read_parquet("+duckList(dataFiles(t, l))+") LIMIT 1")
+	if len(res) != 1 || res[0]["tu"] != "UUID" {
+		t.Errorf("DuckDB reads the data files' u column as %v, want UUID", res)
+	}
 }
