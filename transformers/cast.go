@@ -32,7 +32,7 @@ type CastConfig struct {
 }
 
 func init() {
-	stage.RegisterTransformer("cast", "Converts columns to other Arrow types: numbers, decimals (precision and scale), strings parsed to numbers, dates and timestamps (with formats) and back, timestamp units and zones. A timestamp without a zone is read as UTC when a zone is added; a zone change keeps the instant.",
+	stage.RegisterTransformer("cast", "Converts columns to other Arrow types: numbers, decimals (precision and scale), strings parsed to numbers, dates and timestamps (with formats) and back, timestamp units and zones, uuids to and from their text (01234567-89ab-cdef-0123-456789abcdef) and bytes. A timestamp without a zone is read as UTC when a zone is added; a zone change keeps the instant.",
 		buildCast)
 }
 

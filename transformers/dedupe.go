@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/stage"
@@ -55,7 +56,7 @@ func (d *dedupe) plan(in *arrow.Schema) ([]int, int, error) {
 			return nil, -1, err
 		}
 		if !keyable(in.Field(j).Type) {
-			return nil, -1, stage.FieldErrorf(path, "column %q is %s; keys must be numbers, strings, binary, booleans, dates, timestamps or decimals", name, in.Field(j).Type)
+			return nil, -1, stage.FieldErrorf(path, "column %q is %s; keys must be numbers, strings, binary, uuids, booleans, dates, timestamps or decimals", name, in.Field(j).Type)
 		}
 		keys[i] = j
 	}
@@ -310,6 +311,9 @@ func concatBatches(mem memory.Allocator, parts []arrow.RecordBatch) (arrow.Recor
 }
 
 func keyable(dt arrow.DataType) bool {
+	if isUUID(dt) {
+		return true
+	}
 	switch valueType(dt).ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
 		arrow.FLOAT32, arrow.FLOAT64, arrow.BOOL, arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.LARGE_BINARY,
@@ -356,6 +360,9 @@ func columnEncoder(col arrow.Array) (func([]byte, int) []byte, error) {
 		}
 	}
 	switch a := col.(type) {
+	case *extensions.UUIDArray:
+		// A uuid key is its 16 bytes.
+		return columnEncoder(a.Storage())
 	case *array.Dictionary:
 		inner, err := columnEncoder(a.Dictionary())
 		if err != nil {
