@@ -93,6 +93,9 @@ type Store interface {
 	// Watermark and SetWatermark keep incremental positions, as text at full precision.
 	Watermark(ctx context.Context, pipeline, name string) (value string, ok bool, err error)
 	SetWatermark(ctx context.Context, pipeline, name, value string) error
+	// SetWatermarkIfEmpty stores value only where the watermark is absent or empty, and returns the value stored
+	// afterwards: value, or what another worker stored first. Workers that race to pin one plan agree on it.
+	SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value string) (stored string, err error)
 	Close() error
 }
 

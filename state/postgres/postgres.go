@@ -90,9 +90,9 @@ var pgTables = []string{"partitions", "checkpoints", "watermarks"}
 // pgQueries are the store's statements, made once with the schema's quoted name: no statement is built from
 // anything else the user wrote.
 type pgQueries struct {
-	schema, create                                                    string
-	claim, claimState, renew, commit, checkpoint, fail                string
-	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark string
+	schema, create                                                                    string
+	claim, claimState, renew, commit, checkpoint, fail                                string
+	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark, setMarkIfEmpty string
 }
 
 const pgPartitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens,
@@ -173,6 +173,8 @@ CREATE TABLE IF NOT EXISTS %[3]s (
 		watermark:      `SELECT value FROM ` + marks + ` WHERE pipeline = $1 AND name = $2`,
 		setMark: `INSERT INTO ` + marks + ` (pipeline, name, value) VALUES ($1, $2, $3)
 			ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value`,
+		setMarkIfEmpty: `INSERT INTO ` + marks + ` AS m (pipeline, name, value) VALUES ($1, $2, $3)
+			ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value WHERE m.value = ''`,
 	}
 }
 
@@ -342,6 +344,16 @@ func (s *Store) text(ctx context.Context, op, query string, args ...any) (string
 func (s *Store) SetWatermark(ctx context.Context, pipeline, name, value string) error {
 	_, err := s.pool.Exec(ctx, s.q.setMark, pipeline, name, value)
 	return s.wrap("write watermark "+name, err)
+}
+
+// SetWatermarkIfEmpty implements state.Store. Racing inserts serialize on the key: the loser's WHERE sees the
+// winner's committed value, and the read after it returns that value.
+func (s *Store) SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value string) (string, error) {
+	if _, err := s.pool.Exec(ctx, s.q.setMarkIfEmpty, pipeline, name, value); err != nil {
+		return "", s.wrap("write watermark "+name, err)
+	}
+	v, _, err := s.Watermark(ctx, pipeline, name)
+	return v, err
 }
 
 // Close implements state.Store: it waits for queries in flight and closes the connections.

@@ -275,6 +275,17 @@ func (s *Store) SetWatermark(ctx context.Context, pipeline, name, value string) 
 	return s.wrap("write watermark", err)
 }
 
+// SetWatermarkIfEmpty implements state.Store.
+func (s *Store) SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value string) (string, error) {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO watermarks (pipeline, name, value) VALUES (?, ?, ?)
+		ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value WHERE watermarks.value = ''`, pipeline, name, value)
+	if err != nil {
+		return "", s.wrap("write watermark", err)
+	}
+	v, _, err := s.Watermark(ctx, pipeline, name)
+	return v, err
+}
+
 // Close implements state.Store.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -59,6 +59,8 @@ var storeSuite = []suiteCase{
 	{"reset", testReset},
 	{"checkpoints", testCheckpoints},
 	{"watermarks", testWatermarks},
+	{"set a watermark only where empty", testSetWatermarkIfEmpty},
+	{"racing pins agree on one value", testConcurrentSetIfEmpty},
 	{"concurrent claims have one winner", testConcurrentClaims},
 }
 
@@ -485,6 +487,55 @@ func testWatermarks(t *testing.T, ctx context.Context, _ Backend, s state.Store,
 	}
 	if _, ok, _ := s.Watermark(ctx, "q", "updated_at"); ok {
 		t.Fatal("a watermark of one pipeline found under another")
+	}
+}
+
+func testSetWatermarkIfEmpty(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	steps := []struct{ value, want string }{
+		{"first", "first"},  // absent: stored
+		{"second", "first"}, // set: kept
+		{"", "first"},       // an empty value never clears it
+	}
+	for _, st := range steps {
+		got, err := s.SetWatermarkIfEmpty(ctx, "p", "pin", st.value)
+		if err != nil || got != st.want {
+			t.Fatalf("SetWatermarkIfEmpty(%q) = %q, %v; want %q", st.value, got, err, st.want)
+		}
+	}
+	if err := s.SetWatermark(ctx, "p", "pin", ""); err != nil { // cleared, as a finished run clears its pin
+		t.Fatal(err)
+	}
+	if got, err := s.SetWatermarkIfEmpty(ctx, "p", "pin", "third"); err != nil || got != "third" {
+		t.Fatalf("after clearing: got %q, %v; want third", got, err)
+	}
+}
+
+// Workers that start together each try to pin their plan through their own handle: all must get the same one.
+func testConcurrentSetIfEmpty(t *testing.T, ctx context.Context, _ Backend, s1 state.Store, another func(*testing.T) state.Store) {
+	s2 := another(t)
+	const n = 16
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := s1
+			if i%2 == 1 {
+				s = s2
+			}
+			got[i], errs[i] = s.SetWatermarkIfEmpty(ctx, "race", "pin", fmt.Sprintf("plan-%d", i))
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+		if got[i] != got[0] {
+			t.Fatalf("writers disagree: %q and %q", got[0], got[i])
+		}
 	}
 }
 
