@@ -26,6 +26,7 @@ const (
 	PlanStale     PlanState = "stale"     // committed with another spec: loaded again, replacing its output
 	PlanFailed    PlanState = "failed"    // last attempt failed or was aborted: loaded again
 	PlanRunning   PlanState = "running"   // another worker holds a live lease
+	PlanReload    PlanState = "reload"    // committed, loaded again because of --force
 )
 
 // PlanEntry is one partition of a plan with what is known of it.
@@ -84,81 +85,135 @@ func (e *Engine) meter(name, kind string) *stageMeter {
 
 // Plan lists the partitions of a run instance (this worker's shard of them) and what a run would do with each.
 func (e *Engine) Plan(ctx context.Context, run stage.RunInstance) ([]PlanEntry, error) {
-	return e.plan(ctx, run, false)
+	p, err := e.plan(ctx, run, false)
+	return p.entries, err
+}
+
+// planSource says where a plan's partitions came from.
+type planSource int
+
+const (
+	planFresh    planSource = iota // cut by the consumer now
+	planPinned                     // an incremental run of this instance pinned them and has not finished
+	planArchived                   // this incremental instance was planned before: its own window again
+	planLegacy                     // this incremental instance committed before windows were archived
+)
+
+// planned is a run instance's plan: this worker's entries, and every shard's partitions.
+type planned struct {
+	entries []PlanEntry
+	all     []stage.Partition
+	source  planSource
 }
 
 // plan cuts the run instance into partitions. For an incremental source the plan depends on the source's state
 // at planning time (its newest row), so Run pins it (pin true) until every partition commits: a retry then loads
-// exactly the same partitions, and a partition committed before a crash is replaced, never loaded twice.
-func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) ([]PlanEntry, error) {
+// exactly the same partitions, and a partition committed before a crash is replaced, never loaded twice. The
+// pinned plan is kept as the instance's window: a later run of the same instance plans that window again.
+func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) (planned, error) {
 	c, ok := e.job.Source.(stage.Consumer)
 	if !ok {
-		return nil, fmt.Errorf("pipeline %q reads an unbounded source: run it with --stream", e.job.Pipeline)
+		return planned{}, fmt.Errorf("pipeline %q reads an unbounded source: run it with --stream", e.job.Pipeline)
 	}
 	wmName, err := e.resumeWatermark(ctx)
 	if err != nil {
-		return nil, err
+		return planned{}, err
 	}
 	var parts []stage.Partition
-	pinned := false
+	source := planFresh
 	if wmName != "" {
-		if parts, pinned, err = e.loadPinnedPlan(ctx, run); err != nil {
-			return nil, err
+		if parts, source, err = e.incrementalPlan(ctx, run); err != nil {
+			return planned{}, err
 		}
 	}
-	if !pinned {
+	if source == planFresh {
 		if parts, err = c.Partitions(ctx, run); err != nil {
-			return nil, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
+			return planned{}, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
 		}
-		if wmName != "" && pin && len(parts) > 0 {
-			if err := e.pinPlan(ctx, run, parts); err != nil {
-				return nil, err
+		if wmName != "" && pin {
+			if parts, err = e.pinPlan(ctx, run, parts); err != nil {
+				return planned{}, err
 			}
+			source = planPinned
 		}
 	}
+	out := planned{source: source, all: make([]stage.Partition, 0, len(parts))}
 	seen := make(map[string]int, len(parts))
-	var out []PlanEntry
 	for i, p := range parts {
 		if j, dup := seen[p.Key]; dup {
-			return nil, fmt.Errorf("plan of run %s: partitions %d and %d share the key %q; a consumer must cut disjoint partitions", run.Label, j, i, p.Key)
+			return planned{}, fmt.Errorf("plan of run %s: partitions %d and %d share the key %q; a consumer must cut disjoint partitions", run.Label, j, i, p.Key)
 		}
 		seen[p.Key] = i
 		p.Index, p.Run = i, run
 		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
+		out.all = append(out.all, p)
 		if e.opts.Shards > 1 && i%e.opts.Shards != e.opts.Shard {
 			continue
 		}
 		entry := PlanEntry{Partition: p, State: PlanNew}
 		rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
 		if err != nil {
-			return nil, err
+			return planned{}, err
 		}
 		if ok {
 			entry.Record = &rec
 			entry.State = e.planState(rec)
 		}
-		out = append(out, entry)
+		out.entries = append(out.entries, entry)
 	}
 	return out, nil
 }
 
+// incrementalPlan finds the partitions an incremental run instance was given before: pinned by a run that has not
+// finished, or archived when it was planned. An instance committed by a jetflow that kept no window gives its
+// committed partitions, to be skipped; --force cannot reload those, as their window is unknown. planFresh means
+// the instance is new.
+func (e *Engine) incrementalPlan(ctx context.Context, run stage.RunInstance) ([]stage.Partition, planSource, error) {
+	if parts, ok, err := e.loadPinnedPlan(ctx, run); err != nil || ok {
+		return parts, planPinned, err
+	}
+	if parts, ok, err := e.loadArchivedPlan(ctx, run); err != nil || ok {
+		return parts, planArchived, err
+	}
+	recs, err := e.store.List(ctx, e.job.Pipeline, run.Label)
+	if err != nil {
+		return nil, planFresh, err
+	}
+	var parts []stage.Partition
+	for _, r := range recs {
+		if r.Status == state.StatusCommitted && r.Lane == "" {
+			parts = append(parts, stage.Partition{Key: r.Key, Run: run})
+		}
+	}
+	if len(parts) == 0 {
+		return nil, planFresh, nil
+	}
+	if e.opts.Force {
+		return nil, planLegacy, fmt.Errorf("run %s of incremental pipeline %s was loaded by a jetflow that did not keep its window, "+
+			"so --force cannot reload it; to load the whole source again, reset the pipeline's state (`jetflow state reset FILE`) "+
+			"and remove its output", run.Label, e.job.Pipeline)
+	}
+	return parts, planLegacy, nil
+}
+
 // Orphans lists the partitions of run committed earlier that the plan no longer has: the consumer's partitioning
 // changed since. Their output stays where it was, beside the new partitions' output, until someone removes it.
+// An incremental pipeline has none: each of its run instances keeps the window it was planned with.
 func (e *Engine) Orphans(ctx context.Context, run stage.RunInstance, plan []PlanEntry) ([]state.Partition, error) {
-	if e.opts.Shards > 1 {
+	if e.opts.Shards > 1 || e.watermarkName() != "" {
 		return nil, nil // a shard's plan is a part of the whole: anything else looks orphaned
 	}
 	recs, err := e.store.List(ctx, e.job.Pipeline, run.Label)
 	if err != nil {
 		return nil, err
 	}
-	planned := make(map[string]bool, len(plan))
+	inPlan := make(map[string]bool, len(plan))
 	for _, en := range plan {
-		planned[en.Partition.ID] = true
+		inPlan[en.Partition.ID] = true
 	}
 	var out []state.Partition
 	for _, r := range recs {
-		if r.Status == state.StatusCommitted && !planned[r.ID] && r.Lane == "" {
+		if r.Status == state.StatusCommitted && !inPlan[r.ID] && r.Lane == "" {
 			out = append(out, r)
 		}
 	}
@@ -168,6 +223,9 @@ func (e *Engine) Orphans(ctx context.Context, run stage.RunInstance, plan []Plan
 func (e *Engine) planState(rec state.Partition) PlanState {
 	switch rec.Status {
 	case state.StatusCommitted:
+		if e.opts.Force {
+			return PlanReload
+		}
 		if rec.Fingerprint != e.job.Fingerprint {
 			return PlanStale
 		}
@@ -188,10 +246,11 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	start := time.Now()
 	tr := e.opts.Tracker
 	tr.Started = start
-	plan, err := e.plan(ctx, run, true)
+	pl, err := e.plan(ctx, run, true)
 	if err != nil {
 		return nil, err
 	}
+	plan := pl.entries
 	wmName := e.watermarkName()
 	if orphans, err := e.Orphans(ctx, run, plan); err == nil && len(orphans) > 0 {
 		e.opts.Logger.Warn("committed partitions of this run instance are not in the plan: the partitioning changed, "+
@@ -260,8 +319,8 @@ feed:
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
 	}
-	if wmName != "" && rep.OK() {
-		if err := e.storeWatermark(ctx, wmName, plan); err != nil {
+	if wmName != "" && rep.OK() && pl.source == planPinned {
+		if err := e.finishIncremental(ctx, wmName, pl.all); err != nil {
 			return rep, err
 		}
 	}
@@ -293,21 +352,33 @@ func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// storeWatermark records, after a run in which every partition committed, the watermark of the last partition
-// of the plan that has one.
-func (e *Engine) storeWatermark(ctx context.Context, name string, plan []PlanEntry) error {
+// finishIncremental ends an incremental run instance once every shard's partitions committed: it advances the
+// watermark to the end of the plan and unpins the plan, so the next instance starts where this one ended. A shard
+// that finishes before the others leaves that to the last one; shards that finish together store the same value.
+func (e *Engine) finishIncremental(ctx context.Context, name string, all []stage.Partition) error {
+	ctx = context.WithoutCancel(ctx)
+	for _, p := range all {
+		rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
+		if err != nil {
+			return err
+		}
+		if !ok || rec.Status != state.StatusCommitted {
+			e.opts.Logger.Info("this shard is done; the watermark advances when every shard has committed", "waiting_for", p.Key)
+			return nil
+		}
+	}
 	w := e.job.Source.(stage.Watermarked)
-	for i := len(plan) - 1; i >= 0; i-- {
-		if v, ok := w.PartitionWatermark(plan[i].Partition); ok {
-			if err := e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, name, v); err != nil {
+	for i := len(all) - 1; i >= 0; i-- {
+		if v, ok := w.PartitionWatermark(all[i]); ok {
+			if err := e.store.SetWatermark(ctx, e.job.Pipeline, name, v); err != nil {
 				return fmt.Errorf("store watermark %s: %w", name, err)
 			}
 			e.opts.Logger.Info("watermark advanced", "name", name, "value", v)
 			break
 		}
 	}
-	// The watermark moved past the pinned plan: the next run plans afresh.
-	return e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, pinnedPlanName, "")
+	// The watermark moved past the pinned plan: the next run instance plans afresh.
+	return e.store.SetWatermark(ctx, e.job.Pipeline, pinnedPlanName, "")
 }
 
 // waitForOthers handles partitions another worker was loading: it waits until that worker commits them, or

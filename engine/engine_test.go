@@ -540,6 +540,7 @@ type incSource struct {
 	upTo    int64
 	from    int64
 	resumed bool
+	pieces  int // partitions the window is cut into (1 when 0)
 }
 
 func (s *incSource) WatermarkName() (string, bool) { return "n", true }
@@ -557,7 +558,13 @@ func (s *incSource) Partitions(context.Context, stage.RunInstance) ([]stage.Part
 	if s.from >= s.upTo {
 		return nil, nil
 	}
-	return []stage.Partition{{Key: fmt.Sprintf("n[%06d,%06d)", s.from, s.upTo), Lo: s.from, Hi: s.upTo}}, nil
+	n := int64(max(s.pieces, 1))
+	var out []stage.Partition
+	for i := range n {
+		lo, hi := s.from+(s.upTo-s.from)*i/n, s.from+(s.upTo-s.from)*(i+1)/n
+		out = append(out, stage.Partition{Key: fmt.Sprintf("n[%06d,%06d)", lo, hi), Lo: lo, Hi: hi})
+	}
+	return out, nil
 }
 
 func TestWatermarkAdvancesOnlyAfterACompleteRun(t *testing.T) {
@@ -568,10 +575,12 @@ func TestWatermarkAdvancesOnlyAfterACompleteRun(t *testing.T) {
 	job := newJob(src, tbl)
 	job.Retry.Attempts = 1
 	tbl.failOnce["n[000300,000500)"] = true
+	// The second instance's only partition fails once: its retry is the same instance again.
+	labels := []string{"2026-11-22", "2026-11-23", "2026-11-23", "2026-11-24"}
 	for i, upTo := range []int64{300, 500, 500, 500} {
 		src.upTo = upTo
 		e, _ := New(job, store, Options{})
-		rep, err := e.Run(context.Background(), day)
+		rep, err := e.Run(context.Background(), stage.RunInstance{Label: labels[i]})
 		if err != nil {
 			t.Fatal(err)
 		}

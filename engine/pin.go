@@ -60,25 +60,79 @@ func (b pinnedBound) value() (any, error) {
 	return nil, fmt.Errorf("unknown bound kind %q", b.Kind)
 }
 
-// pinPlan records the plan of an incremental run before any partition of it loads.
-func (e *Engine) pinPlan(ctx context.Context, run stage.RunInstance, parts []stage.Partition) error {
+// archivedPlanName is where the window of each incremental run instance is kept for good, once pinned: a re-run
+// of that instance plans exactly its window again (a no-op once committed; a reload with --force), never a new
+// window of whatever arrived since.
+func archivedPlanName(label string) string { return "jetflow:plan:" + label }
+
+// encodePlan is the stored form of an incremental run's partitions.
+func encodePlan(run stage.RunInstance, parts []stage.Partition) (string, error) {
 	pp := pinnedPlan{Run: run.Label}
 	for _, p := range parts {
 		lo, err := boundOf(p.Lo)
 		if err != nil {
-			return fmt.Errorf("pin the plan of run %s: partition %s: %w", run.Label, p.Key, err)
+			return "", fmt.Errorf("pin the plan of run %s: partition %s: %w", run.Label, p.Key, err)
 		}
 		hi, err := boundOf(p.Hi)
 		if err != nil {
-			return fmt.Errorf("pin the plan of run %s: partition %s: %w", run.Label, p.Key, err)
+			return "", fmt.Errorf("pin the plan of run %s: partition %s: %w", run.Label, p.Key, err)
 		}
 		pp.Partitions = append(pp.Partitions, pinnedRange{Key: p.Key, Lane: p.Lane, Lo: lo, Hi: hi})
 	}
 	b, err := json.Marshal(pp)
-	if err != nil {
-		return err
+	return string(b), err
+}
+
+// decodePlan reads a stored plan; name says which record it came from, for the error.
+func (e *Engine) decodePlan(text, name string, run stage.RunInstance) (pinnedPlan, []stage.Partition, error) {
+	var pp pinnedPlan
+	if err := json.Unmarshal([]byte(text), &pp); err != nil {
+		return pp, nil, fmt.Errorf("the stored plan %s of pipeline %s is unreadable: %w (reset the pipeline's state with `jetflow state reset`)",
+			name, e.job.Pipeline, err)
 	}
-	return e.store.SetWatermark(ctx, e.job.Pipeline, pinnedPlanName, string(b))
+	parts := make([]stage.Partition, 0, len(pp.Partitions))
+	for _, r := range pp.Partitions {
+		lo, err := r.Lo.value()
+		if err != nil {
+			return pp, nil, fmt.Errorf("stored plan of run %s: partition %s: %w", pp.Run, r.Key, err)
+		}
+		hi, err := r.Hi.value()
+		if err != nil {
+			return pp, nil, fmt.Errorf("stored plan of run %s: partition %s: %w", pp.Run, r.Key, err)
+		}
+		parts = append(parts, stage.Partition{Key: r.Key, Lane: r.Lane, Lo: lo, Hi: hi, Run: run})
+	}
+	return pp, parts, nil
+}
+
+// pinPlan records the plan of an incremental run before any partition of it loads, and archives it as the run
+// instance's window. Workers (shards) that plan at once race to pin: the first plan stored wins, and every worker
+// returns and loads that one.
+func (e *Engine) pinPlan(ctx context.Context, run stage.RunInstance, parts []stage.Partition) ([]stage.Partition, error) {
+	text, err := encodePlan(run, parts)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := e.store.SetWatermarkIfEmpty(ctx, e.job.Pipeline, pinnedPlanName, text)
+	if err != nil {
+		return nil, err
+	}
+	pp, parts, err := e.decodePlan(stored, pinnedPlanName, run)
+	if err != nil {
+		return nil, err
+	}
+	if pp.Run != run.Label {
+		return nil, e.unfinished(pp.Run, run)
+	}
+	if err := e.store.SetWatermark(ctx, e.job.Pipeline, archivedPlanName(run.Label), stored); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+func (e *Engine) unfinished(pinned string, run stage.RunInstance) error {
+	return fmt.Errorf("run %s of incremental pipeline %s has not finished: run `jetflow run --run %s` again until it "+
+		"commits, then run %s (an incremental run starts where the last complete one ended)", pinned, e.job.Pipeline, pinned, run.Label)
 }
 
 // loadPinnedPlan returns the plan an earlier, unfinished run of this incremental pipeline pinned. A pinned plan of
@@ -88,25 +142,23 @@ func (e *Engine) loadPinnedPlan(ctx context.Context, run stage.RunInstance) ([]s
 	if err != nil || !ok || text == "" {
 		return nil, false, err
 	}
-	var pp pinnedPlan
-	if err := json.Unmarshal([]byte(text), &pp); err != nil {
-		return nil, false, fmt.Errorf("the pinned plan of pipeline %s in the state store is unreadable: %w", e.job.Pipeline, err)
+	pp, parts, err := e.decodePlan(text, pinnedPlanName, run)
+	if err != nil {
+		return nil, false, err
 	}
 	if pp.Run != run.Label {
-		return nil, false, fmt.Errorf("run %s of incremental pipeline %s has not finished: run `jetflow run --run %s` again until it "+
-			"commits, then run %s (an incremental run starts where the last complete one ended)", pp.Run, e.job.Pipeline, pp.Run, run.Label)
-	}
-	parts := make([]stage.Partition, 0, len(pp.Partitions))
-	for _, r := range pp.Partitions {
-		lo, err := r.Lo.value()
-		if err != nil {
-			return nil, false, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
-		}
-		hi, err := r.Hi.value()
-		if err != nil {
-			return nil, false, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
-		}
-		parts = append(parts, stage.Partition{Key: r.Key, Lane: r.Lane, Lo: lo, Hi: hi, Run: run})
+		return nil, false, e.unfinished(pp.Run, run)
 	}
 	return parts, true, nil
+}
+
+// loadArchivedPlan returns the window of a run instance that was planned before: its partitions as they were cut.
+func (e *Engine) loadArchivedPlan(ctx context.Context, run stage.RunInstance) ([]stage.Partition, bool, error) {
+	name := archivedPlanName(run.Label)
+	text, ok, err := e.store.Watermark(ctx, e.job.Pipeline, name)
+	if err != nil || !ok || text == "" {
+		return nil, false, err
+	}
+	_, parts, err := e.decodePlan(text, name, run)
+	return parts, err == nil, err
 }

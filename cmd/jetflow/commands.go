@@ -115,13 +115,15 @@ func (s *arrowSchema) String() string {
 
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c commonFlags
-	fs := newFlagSet("plan", "plan FILE [--run RUN] [--shard I/N]", `  jetflow plan pipelines/orders.yaml --run 2026-11-22
+	fs := newFlagSet("plan", "plan FILE [--run RUN] [--shard I/N] [--force]", `  jetflow plan pipelines/orders.yaml --run 2026-11-22
+  jetflow plan pipelines/orders.yaml --run 2026-11-22 --force
   jetflow plan pipelines/orders.yaml --json | jq '.[] | select(.state != "committed")'
 `, stderr)
 	c.register(fs)
 	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22 (default: the last complete one)")
 	shardFlag := fs.String("shard", "", "only this worker's share of the partitions, INDEX/COUNT")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	force := fs.Bool("force", false, "show what `run --force` would do: committed partitions are loaded again")
 	l, _, err := c.parseAndLoad(ctx, fs, args, stderr)
 	if err != nil {
 		return err
@@ -139,7 +141,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer store.Close()
-	e, err := engine.New(l.job(), store, engine.Options{Shard: shard, Shards: shards})
+	e, err := engine.New(l.job(), store, engine.Options{Shard: shard, Shards: shards, Force: *force})
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
@@ -180,8 +182,10 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", r.Index, r.Key, r.ID, r.State, r.Attempts, r.Rows, humanBytes(r.Bytes))
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%d new, %d committed, %d stale (spec changed), %d failed, %d running elsewhere\n",
-		counts[engine.PlanNew], counts[engine.PlanCommitted], counts[engine.PlanStale], counts[engine.PlanFailed], counts[engine.PlanRunning])
+	fmt.Fprintf(stdout, "%d new, %d committed, %d stale (spec changed), %d failed, %d running elsewhere, %d to reload (--force)\n",
+		counts[engine.PlanNew], counts[engine.PlanCommitted], counts[engine.PlanStale], counts[engine.PlanFailed], counts[engine.PlanRunning], counts[engine.PlanReload])
+	load := counts[engine.PlanNew] + counts[engine.PlanStale] + counts[engine.PlanFailed] + counts[engine.PlanReload]
+	fmt.Fprintf(stdout, "a run would load %d partition(s)\n", load)
 	orphans, err := e.Orphans(ctx, run, plan)
 	if err != nil {
 		return withCode(exitError, err)
