@@ -28,6 +28,8 @@ import (
 type Spec struct {
 	Name         string          `yaml:"name" required:"true" doc:"Pipeline name: lowercase letters, digits, _ and -, starting with a letter. Part of every partition id, so renaming a pipeline starts its output afresh."`
 	Description  string          `yaml:"description" doc:"Free text for people; not used by jetflow."`
+	DependsOn    []string        `yaml:"depends_on" doc:"Names of the pipelines this one reads the output of. jetflow run DIR runs it after them, and only once their run instances that overlap this one's are complete; a failed upstream skips it."`
+	Tags         []string        `yaml:"tags" doc:"Labels for selecting pipelines: jetflow run DIR --select tag:TAG."`
 	RunInstance  RunInstanceSpec `yaml:"run_instance" doc:"The business unit one run covers."`
 	Retries      RetrySpec       `yaml:"retries" doc:"How a failed partition is retried."`
 	State        StateSpec       `yaml:"state" doc:"Where partition status, leases and watermarks are kept."`
