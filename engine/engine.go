@@ -319,12 +319,23 @@ feed:
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
 	}
-	if wmName != "" && rep.OK() && pl.source == planPinned {
+	if !rep.OK() {
+		return rep, nil
+	}
+	done, waiting, err := e.allCommitted(ctx, pl.all)
+	if err != nil {
+		return rep, err
+	}
+	if !done {
+		e.opts.Logger.Info("this shard is done; the run instance completes when every shard has committed", "waiting_for", waiting)
+		return rep, nil
+	}
+	if wmName != "" && pl.source == planPinned {
 		if err := e.finishIncremental(ctx, wmName, pl.all); err != nil {
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, e.markCompleted(ctx, run)
 }
 
 // watermarkName is the name of the source's watermark, or "" when it does not load incrementally.
@@ -352,21 +363,26 @@ func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// finishIncremental ends an incremental run instance once every shard's partitions committed: it advances the
-// watermark to the end of the plan and unpins the plan, so the next instance starts where this one ended. A shard
-// that finishes before the others leaves that to the last one; shards that finish together store the same value.
-func (e *Engine) finishIncremental(ctx context.Context, name string, all []stage.Partition) error {
-	ctx = context.WithoutCancel(ctx)
+// allCommitted says whether every partition of the run instance, every shard's, is committed; if not, waiting is
+// the key of one that is not.
+func (e *Engine) allCommitted(ctx context.Context, all []stage.Partition) (done bool, waiting string, err error) {
 	for _, p := range all {
-		rec, ok, err := e.store.Get(ctx, e.job.Pipeline, p.ID)
+		rec, ok, err := e.store.Get(context.WithoutCancel(ctx), e.job.Pipeline, p.ID)
 		if err != nil {
-			return err
+			return false, "", err
 		}
 		if !ok || rec.Status != state.StatusCommitted {
-			e.opts.Logger.Info("this shard is done; the watermark advances when every shard has committed", "waiting_for", p.Key)
-			return nil
+			return false, p.Key, nil
 		}
 	}
+	return true, "", nil
+}
+
+// finishIncremental ends an incremental run instance once every shard's partitions committed: it advances the
+// watermark to the end of the plan and unpins the plan, so the next instance starts where this one ended. Shards
+// that finish together store the same value.
+func (e *Engine) finishIncremental(ctx context.Context, name string, all []stage.Partition) error {
+	ctx = context.WithoutCancel(ctx)
 	w := e.job.Source.(stage.Watermarked)
 	for i := len(all) - 1; i >= 0; i-- {
 		if v, ok := w.PartitionWatermark(all[i]); ok {

@@ -123,6 +123,9 @@ func TestIncrementalShardsCompleteTogether(t *testing.T) {
 		if v, _, _ := store.Watermark(context.Background(), "p", "n"); v != wantMark {
 			t.Fatalf("after shard %d the watermark is %q, want %q", shard, v, wantMark)
 		}
+		if done, _, err := Completed(context.Background(), store, "p", "2026-11-22"); err != nil || done != (shard == 1) {
+			t.Fatalf("after shard %d the run instance is complete: %v (%v)", shard, done, err)
+		}
 	}
 	wantSequence(t, tbl.all(), 400)
 }
@@ -158,4 +161,25 @@ func TestIncrementalShardsAgreeOnOnePlan(t *testing.T) {
 		t.Fatalf("the shards loaded %d rows: parts of two different plans", len(got))
 	}
 	wantSequence(t, got, len(got))
+}
+
+// A run instance is complete once every partition committed: a failed partition leaves it incomplete until a
+// later run commits it.
+func TestCompletedAfterEveryPartitionCommitted(t *testing.T) {
+	store := openStore(t)
+	tbl := newTable()
+	job := newJob(&rangeSource{mem: checked(t), parts: 3, per: 10, batch: 10}, tbl)
+	job.Retry.Attempts = 1
+	tbl.failOnce["n[000010,000020)"] = true
+	for i, want := range []bool{false, true} {
+		e, _ := New(job, store, Options{})
+		rep := runIncremental(t, e, "2026-11-22")
+		done, at, err := Completed(context.Background(), store, "p", "2026-11-22")
+		if err != nil || done != want || done != rep.OK() || (done && at.IsZero()) {
+			t.Fatalf("run %d (ok %v): complete %v at %v (%v), want %v", i, rep.OK(), done, at, err, want)
+		}
+	}
+	if done, _, _ := Completed(context.Background(), store, "p", "2026-11-23"); done {
+		t.Fatal("a run instance never run is complete")
+	}
 }

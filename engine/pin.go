@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
 )
 
 // pinnedPlanName is where an incremental run's plan is kept in the state store, beside the watermarks (a name no
@@ -161,4 +162,28 @@ func (e *Engine) loadArchivedPlan(ctx context.Context, run stage.RunInstance) ([
 	}
 	_, parts, err := e.decodePlan(text, name, run)
 	return parts, err == nil, err
+}
+
+// CompletedMarker is the state record (kept beside the watermarks) that says a run instance of a pipeline is
+// complete: every partition of its plan, every shard's, committed. A pipeline that depends on this one waits for
+// it; `jetflow state reset` of the instance removes it.
+func CompletedMarker(label string) string { return "jetflow:complete:" + label }
+
+// markCompleted records that run is complete, with the time it completed.
+func (e *Engine) markCompleted(ctx context.Context, run stage.RunInstance) error {
+	err := e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, CompletedMarker(run.Label), time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("mark run %s complete: %w", run.Label, err)
+	}
+	return nil
+}
+
+// Completed says whether a run instance of pipeline is complete, and since when.
+func Completed(ctx context.Context, store state.Store, pipeline, label string) (bool, time.Time, error) {
+	v, ok, err := store.Watermark(ctx, pipeline, CompletedMarker(label))
+	if err != nil || !ok || v == "" {
+		return false, time.Time{}, err
+	}
+	at, err := time.Parse(time.RFC3339Nano, v)
+	return err == nil, at, err
 }

@@ -183,6 +183,9 @@ func TestREADMECommandsAreReal(t *testing.T) {
 		if sub := strings.TrimSpace(m[2]); sub != "" && (m[1] == "state" || m[1] == "iceberg") {
 			args = append(args, strings.Split(sub, "|")[0])
 		}
+		if m[1] == "run" && strings.HasPrefix(m[3], "/ ") { // a folder: its own flags
+			args = append(args, t.TempDir())
+		}
 		var help bytes.Buffer
 		code := run(context.Background(), append(args, "--help"), &help, &help)
 		if code != exitOK {

@@ -43,6 +43,15 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		all = append(all, list...)
 	}
+	if anyDir(paths) {
+		// A folder is a graph: its depends_on must name pipelines of the folder and form no cycle.
+		if _, gerr := pipelines.NewGraph(ps); gerr != nil {
+			var list pipelines.ErrorList
+			if errors.As(gerr, &list) {
+				all = append(all, list...)
+			}
+		}
+	}
 	valid := 0
 	for _, p := range ps {
 		built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Dir: dirOf(p.File), Alloc: memory.DefaultAllocator})
@@ -83,6 +92,16 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return withCode(exitInvalid, errQuiet)
 	}
 	return nil
+}
+
+// anyDir says whether a path names a directory (a folder of pipelines).
+func anyDir(paths []string) bool {
+	for _, p := range paths {
+		if info, err := os.Stat(p); err == nil && info.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 func countFiles(ps []*pipelines.Pipeline, errs pipelines.ErrorList) int {

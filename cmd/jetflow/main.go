@@ -53,7 +53,7 @@ Usage:
 Commands:
   validate   check pipeline files without touching sources or destinations
   plan       list the partitions of a run instance and what a run would do with each
-  run        load a run instance (or, with --stream, an unbounded source)
+  run        load a run instance (or, with --stream, an unbounded source); a folder runs as one graph
   state      inspect or reset the recorded state of partitions
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
   iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
@@ -63,6 +63,7 @@ Examples:
   jetflow validate pipelines/
   jetflow plan pipelines/orders.yaml --run 2026-11-22
   jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
+  jetflow run pipelines/ --run 2026-11-22 --select tag:nightly
   jetflow state reset pipelines/orders.yaml --run 2026-11-22
   jetflow test pipelines/
 
@@ -94,7 +95,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		err = cmdPlan(ctx, rest, stdout, stderr)
 	case "run":
-		err = cmdRun(ctx, rest, stdout, stderr)
+		if folderArg(rest) {
+			err = cmdRunFolder(ctx, rest, stdout, stderr)
+		} else {
+			err = cmdRun(ctx, rest, stdout, stderr)
+		}
 	case "state":
 		err = cmdState(ctx, rest, stdout, stderr)
 	case "test":

@@ -54,6 +54,7 @@ func TestDeployManifestsUseRealFlags(t *testing.T) {
 	}
 	var help bytes.Buffer
 	run(context.Background(), []string{"run", "--help"}, &help, &help)
+	run(context.Background(), []string{"run", t.TempDir(), "--help"}, &help, &help) // a folder's run
 	flagRE := regexp.MustCompile(`--([a-z][a-z-]+)`)
 	for _, f := range files {
 		b, err := os.ReadFile(f)

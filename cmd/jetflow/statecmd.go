@@ -8,6 +8,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/engine"
 )
 
 // stringList collects a repeatable flag.
@@ -84,6 +86,10 @@ func cmdState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		n, err := store.Reset(ctx, l.p.Name, runLabel, ids)
 		if err != nil {
+			return withCode(exitError, err)
+		}
+		// The instance is no longer complete: pipelines that depend on it wait for the reload.
+		if err := store.SetWatermark(ctx, l.p.Name, engine.CompletedMarker(runLabel), ""); err != nil {
 			return withCode(exitError, err)
 		}
 		fmt.Fprintf(stdout, "reset %d partition(s) of run %s; the next run loads them again, replacing their output\n", n, runLabel)

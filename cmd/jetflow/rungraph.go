@@ -1,0 +1,451 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/pipelines"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state/stores"
+)
+
+// folderArg says whether a run names a folder of pipelines rather than one file.
+func folderArg(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		if info, err := os.Stat(a); err == nil && info.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// folderRun is `jetflow run DIR`: the folder's pipelines as one graph.
+type folderRun struct {
+	graph      *pipelines.Graph
+	selected   []*pipelines.Pipeline
+	runs       map[string][]stage.RunInstance // pipeline → the run instances this run loads
+	childArgs  []string                       // flags every pipeline's run gets
+	reportDir  string
+	maxPar     int
+	wait       time.Duration
+	pollEvery  time.Duration
+	stderr     io.Writer
+	stderrMu   sync.Mutex
+	executable string
+}
+
+// pipelineOutcome is how one pipeline of a folder run ended.
+type pipelineOutcome struct {
+	Pipeline string        `json:"pipeline"`
+	Status   string        `json:"status"` // ok, failed, skipped
+	ExitCode int           `json:"exit_code"`
+	Runs     []string      `json:"runs"`
+	Rows     int64         `json:"rows"`
+	Duration time.Duration `json:"duration_ns"`
+	Reason   string        `json:"reason,omitempty"`
+}
+
+func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c commonFlags
+	fs := newFlagSet("run", "run DIR [--select SEL]... [--run RUN] [--max-parallel N] [--wait DURATION] [--workers N] [--force] [--shard I/N]",
+		`  jetflow run pipelines/ --run 2026-11-22                    # every pipeline, in dependency order
+  jetflow run pipelines/ --select orders+ --max-parallel 2     # orders and everything downstream of it
+  jetflow run pipelines/ --select +gold --wait 2h              # gold and its inputs; wait for inputs run elsewhere
+  jetflow run pipelines/ --select tag:nightly --report-dir reports/ --summary-markdown "$GITHUB_STEP_SUMMARY"
+`, stderr)
+	c.register(fs)
+	var selectors stringList
+	fs.Var(&selectors, "select", "pipelines to run: NAME, NAME+ (and downstream), +NAME (and its inputs), tag:TAG; repeatable (default: all)")
+	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22; a pipeline with shorter run instances runs all of those within it\n(default: each pipeline's last complete one)")
+	maxPar := fs.Int("max-parallel", 4, "pipelines run at once")
+	wait := fs.Duration("wait", 0, "how long a pipeline waits for its inputs' run instances to complete when they are not complete yet\n(run by another job); 0 skips it at once")
+	workers := fs.Int("workers", defaultWorkers(), "partitions each pipeline loads at once")
+	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
+	shardFlag := fs.String("shard", "", "load only this worker's share of each pipeline's partitions, INDEX/COUNT")
+	reportDir := fs.String("report-dir", "", "write each pipeline run's report to DIR/PIPELINE-RUN.json, and the folder's to DIR/summary.json")
+	summaryMD := fs.String("summary-markdown", "", "append a Markdown summary of the run to this file (GitHub Actions: $GITHUB_STEP_SUMMARY)")
+	dirs, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(dirs) != 1 {
+		fs.Usage()
+		return withCode(exitInvalid, errors.New("name exactly one folder of pipelines"))
+	}
+	if *maxPar < 1 || *workers < 1 {
+		return withCode(exitInvalid, fmt.Errorf("--max-parallel %d, --workers %d: want at least 1", *maxPar, *workers))
+	}
+	if _, _, err := parseShard(*shardFlag); err != nil {
+		return err
+	}
+	ps, err := pipelines.LoadPaths(dirs[0])
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	g, err := pipelines.NewGraph(ps)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	selected, err := g.Select(selectors)
+	if err != nil {
+		return withCode(exitInvalid, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("find the jetflow binary to run each pipeline with: %w", err))
+	}
+	fr := &folderRun{graph: g, selected: selected, runs: map[string][]stage.RunInstance{}, reportDir: *reportDir,
+		maxPar: *maxPar, wait: *wait, pollEvery: min(max(*wait/20, 100*time.Millisecond), 30*time.Second), stderr: stderr, executable: exe}
+	for _, p := range selected {
+		runs, err := folderRuns(p, *runFlag)
+		if err != nil {
+			return withCode(exitInvalid, err)
+		}
+		fr.runs[p.Name] = runs
+	}
+	fr.childArgs = []string{"--progress", "none", "--workers", strconv.Itoa(*workers), "--log-format", c.logFormat, "--log-level", c.logLevel}
+	if *force {
+		fr.childArgs = append(fr.childArgs, "--force")
+	}
+	if *shardFlag != "" {
+		fr.childArgs = append(fr.childArgs, "--shard", *shardFlag)
+	}
+	if fr.reportDir == "" {
+		if fr.reportDir, err = os.MkdirTemp("", "jetflow-reports-"); err != nil {
+			return withCode(exitError, err)
+		}
+		defer os.RemoveAll(fr.reportDir)
+	} else if err := os.MkdirAll(fr.reportDir, 0o755); err != nil {
+		return withCode(exitError, fmt.Errorf("--report-dir: %w", err))
+	}
+
+	outcomes := fr.run(ctx)
+	printOutcomes(stdout, outcomes)
+	if *reportDir != "" {
+		if err := writeJSON(filepath.Join(*reportDir, "summary.json"), outcomes); err != nil {
+			fmt.Fprintf(stderr, "jetflow run: could not write the summary: %v\n", err)
+		}
+	}
+	if *summaryMD != "" {
+		if err := appendMarkdownSummary(*summaryMD, dirs[0], outcomes); err != nil {
+			fmt.Fprintf(stderr, "jetflow run: could not write --summary-markdown: %v\n", err)
+		}
+	}
+	if ctx.Err() != nil {
+		return withCode(exitInterrupted, errors.New("interrupted: pipelines in flight were stopped; run the same command again to finish"))
+	}
+	return folderError(outcomes)
+}
+
+// folderRuns are the run instances of p that one folder run loads: the instance --run names, or, for a pipeline
+// with shorter instances, every one of them within it; without --run, p's last complete instance.
+func folderRuns(p *pipelines.Pipeline, label string) ([]stage.RunInstance, error) {
+	if label == "" {
+		return []stage.RunInstance{p.PreviousRun(time.Now())}, nil
+	}
+	r, err := p.ParseRun(label)
+	if err == nil {
+		return []stage.RunInstance{r}, nil
+	}
+	now := time.Now().In(p.Location)
+	switch label { // the days a daily pipeline knows by name, for pipelines with shorter run instances
+	case "today":
+		label = now.Format(time.DateOnly)
+	case "yesterday":
+		label = now.AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	if day, derr := time.ParseInLocation(time.DateOnly, label, p.Location); derr == nil && p.RunInstance.Every.D() < 24*time.Hour {
+		return p.RunsOverlapping(day, day.AddDate(0, 0, 1)), nil
+	}
+	return nil, fmt.Errorf("--run: %w", err)
+}
+
+// run starts every selected pipeline once its upstreams ended, at most maxPar at once, and returns how each ended.
+func (fr *folderRun) run(ctx context.Context) []pipelineOutcome {
+	done := map[string]chan struct{}{}
+	for _, p := range fr.selected {
+		done[p.Name] = make(chan struct{})
+	}
+	outcomes := make([]pipelineOutcome, len(fr.selected))
+	index := map[string]int{}
+	for i, p := range fr.selected {
+		index[p.Name] = i
+	}
+	slots := make(chan struct{}, fr.maxPar)
+	var wg sync.WaitGroup
+	for i, p := range fr.selected {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[p.Name])
+			out := pipelineOutcome{Pipeline: p.Name, Runs: labels(fr.runs[p.Name])}
+			for _, dep := range p.DependsOn {
+				ch, inRun := done[dep]
+				if !inRun {
+					continue
+				}
+				<-ch
+				if up := outcomes[index[dep]]; up.Status != "ok" && out.Reason == "" {
+					out.Status, out.Reason = "skipped", fmt.Sprintf("upstream %s %s", dep, up.Status)
+				}
+			}
+			if out.Status == "" {
+				if reason := fr.waitForInputs(ctx, p); reason != "" {
+					out.Status, out.ExitCode, out.Reason = "skipped", exitFailed, reason
+				}
+			}
+			if out.Status == "" {
+				select {
+				case slots <- struct{}{}:
+					fr.runPipeline(ctx, p, &out)
+					<-slots
+				case <-ctx.Done():
+					out.Status, out.ExitCode, out.Reason = "skipped", exitInterrupted, "interrupted before it started"
+				}
+			}
+			outcomes[i] = out
+		}()
+	}
+	wg.Wait()
+	return outcomes
+}
+
+func labels(runs []stage.RunInstance) []string {
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = r.Label
+	}
+	return out
+}
+
+// waitForInputs waits, up to --wait, until every run instance of p's upstreams that overlaps one of p's run
+// instances is complete; it returns why p cannot run, or "".
+func (fr *folderRun) waitForInputs(ctx context.Context, p *pipelines.Pipeline) string {
+	deadline := time.Now().Add(fr.wait)
+	for {
+		missing, err := fr.missingInputs(ctx, p)
+		if err != nil {
+			return err.Error()
+		}
+		if missing == "" {
+			return ""
+		}
+		if !time.Now().Before(deadline) {
+			if fr.wait > 0 {
+				return fmt.Sprintf("input %s not complete after waiting %s", missing, fr.wait)
+			}
+			return fmt.Sprintf("input %s not complete (run it first, or give --wait)", missing)
+		}
+		select {
+		case <-time.After(fr.pollEvery):
+		case <-ctx.Done():
+			return "interrupted while waiting for input " + missing
+		}
+	}
+}
+
+// missingInputs names the first upstream run instance p needs that is not complete, as "PIPELINE RUN", or "".
+func (fr *folderRun) missingInputs(ctx context.Context, p *pipelines.Pipeline) (string, error) {
+	for _, dep := range p.DependsOn {
+		up := fr.graph.Pipeline(dep)
+		store, err := stores.Open(ctx, stores.Config{Type: up.State.Type, Path: up.State.Path, DSN: up.State.DSN.Reveal(), Schema: up.State.Schema})
+		if err != nil {
+			return "", fmt.Errorf("open the state store of upstream %s: %w", dep, err)
+		}
+		missing, err := func() (string, error) {
+			defer store.Close()
+			for _, r := range fr.runs[p.Name] {
+				for _, ur := range up.RunsOverlapping(r.Start, r.End) {
+					ok, _, err := engine.Completed(ctx, store, up.Name, ur.Label)
+					if err != nil {
+						return "", fmt.Errorf("read the state of upstream %s: %w", dep, err)
+					}
+					if !ok {
+						return dep + " " + ur.Label, nil
+					}
+				}
+			}
+			return "", nil
+		}()
+		if err != nil || missing != "" {
+			return missing, err
+		}
+	}
+	return "", nil
+}
+
+// runPipeline runs each of p's run instances in a child process of this binary: a pipeline that runs out of
+// memory or crashes takes no other pipeline with it, and each keeps the exit codes and reports of `jetflow run
+// FILE`. Its log lines reach stderr prefixed with its name.
+func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out *pipelineOutcome) {
+	start := time.Now()
+	defer func() { out.Duration = time.Since(start) }()
+	for _, r := range fr.runs[p.Name] {
+		report := filepath.Join(fr.reportDir, p.Name+"-"+r.Label+".json")
+		args := append([]string{"run", p.File, "--run", r.Label, "--report", report}, fr.childArgs...)
+		cmd := exec.CommandContext(ctx, fr.executable, args...)
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // let it abort cleanly
+		cmd.WaitDelay = time.Minute
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		prefix := &linePrefixer{w: fr.stderr, mu: &fr.stderrMu, prefix: p.Name + " | "}
+		cmd.Stderr = prefix
+		err := cmd.Run()
+		prefix.flush()
+		code := 0
+		if err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				out.Status, out.ExitCode, out.Reason = "failed", exitError, fmt.Sprintf("could not start jetflow: %v", err)
+				return
+			}
+			code = ee.ExitCode()
+			if code < 0 { // killed by a signal
+				code = exitError
+			}
+		}
+		var rep struct {
+			Rows  int64  `json:"rows"`
+			Error string `json:"error"`
+		}
+		if b, rerr := os.ReadFile(report); rerr == nil {
+			_ = json.Unmarshal(b, &rep)
+		}
+		out.Rows += rep.Rows
+		if code != exitOK {
+			out.Status, out.ExitCode = "failed", code
+			out.Reason = fmt.Sprintf("run %s: exit %d: %s", r.Label, code, cmp.Or(firstLine(rep.Error), exitMeanings[code]))
+			return
+		}
+	}
+	out.Status = "ok"
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
+}
+
+// linePrefixer writes whole lines to w under mu, each with prefix: the logs of pipelines running side by side
+// stay readable.
+type linePrefixer struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	buf    []byte
+}
+
+func (l *linePrefixer) Write(b []byte) (int, error) {
+	l.buf = append(l.buf, b...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		l.emit(l.buf[:i+1])
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *linePrefixer) flush() {
+	if len(l.buf) > 0 {
+		l.emit(append(l.buf, '\n'))
+		l.buf = nil
+	}
+}
+
+func (l *linePrefixer) emit(line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s%s", l.prefix, line)
+}
+
+// folderError is the folder run's exit: the gravest of its pipelines' codes (invalid, then unreachable, then
+// failed partitions), so a scheduler sees the worst thing that happened, after every runnable pipeline ran.
+func folderError(outcomes []pipelineOutcome) error {
+	rank := map[int]int{exitOK: 0, exitInterrupted: 1, exitFailed: 2, exitError: 3, exitInvalid: 4}
+	worst, failed, skipped := exitOK, 0, 0
+	for _, o := range outcomes {
+		if rank[o.ExitCode] > rank[worst] {
+			worst = o.ExitCode
+		}
+		switch o.Status {
+		case "failed":
+			failed++
+		case "skipped":
+			skipped++
+		}
+	}
+	if worst == exitOK {
+		return nil
+	}
+	return withCode(worst, fmt.Errorf("%d of %d pipeline(s) failed and %d were skipped; see the table above", failed, len(outcomes), skipped))
+}
+
+func printOutcomes(w io.Writer, outcomes []pipelineOutcome) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PIPELINE\tSTATUS\tRUNS\tROWS\tTIME\tREASON")
+	for _, o := range outcomes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", o.Pipeline, o.Status, runsText(o.Runs), o.Rows, o.Duration.Round(time.Millisecond), o.Reason)
+	}
+	tw.Flush()
+}
+
+// runsText shows a pipeline's run instances: one label, or the first and last and how many.
+func runsText(runs []string) string {
+	switch len(runs) {
+	case 0:
+		return "-"
+	case 1:
+		return runs[0]
+	}
+	return fmt.Sprintf("%s … %s (%d)", runs[0], runs[len(runs)-1], len(runs))
+}
+
+// appendMarkdownSummary appends the run's table in Markdown: what GitHub Actions shows on the run's page.
+func appendMarkdownSummary(path, dir string, outcomes []pipelineOutcome) error {
+	var b strings.Builder
+	ok := 0
+	for _, o := range outcomes {
+		if o.Status == "ok" {
+			ok++
+		}
+	}
+	fmt.Fprintf(&b, "### jetflow run %s: %d of %d pipeline(s) ok\n\n", dir, ok, len(outcomes))
+	b.WriteString("| pipeline | status | runs | rows | time | reason |\n|---|---|---|---:|---:|---|\n")
+	icon := map[string]string{"ok": "✅ ok", "failed": "❌ failed", "skipped": "⏭️ skipped"}
+	for _, o := range outcomes {
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s |\n", o.Pipeline, icon[o.Status], runsText(o.Runs), o.Rows,
+			o.Duration.Round(time.Millisecond), strings.ReplaceAll(o.Reason, "|", `\|`))
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String() + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
