@@ -21,10 +21,12 @@ import (
 )
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("validate", "validate [--connect] FILE|DIR...", `  jetflow validate pipelines/
+	fs := newFlagSet("validate", "validate [--connect] [--format text|github] FILE|DIR...", `  jetflow validate pipelines/
   jetflow validate --connect pipelines/orders.yaml   # also ask sources for their schema
+  jetflow validate --format github pipelines/        # in a pull request's workflow: errors annotate the diff
 `, stderr)
 	connect := fs.Bool("connect", false, "ask sources whose schema is only known at the source (databases) for it")
+	format := fs.String("format", "text", "error format: text (file:line:col: message), or github (workflow commands that GitHub Actions\nshows on the pull request's diff)")
 	verbose := fs.Bool("v", false, "print the schema after every stage")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
@@ -33,6 +35,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(paths) == 0 {
 		fs.Usage()
 		return withCode(exitInvalid, errors.New("name at least one pipeline file or directory"))
+	}
+	if *format != "text" && *format != "github" {
+		return withCode(exitInvalid, fmt.Errorf("--format %s: want text or github", *format))
 	}
 	ps, loadErr := pipelines.LoadPaths(paths...)
 	var all pipelines.ErrorList
@@ -87,7 +92,11 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if len(all) > 0 {
 		all.Sort()
-		fmt.Fprintln(stderr, all.Error())
+		if *format == "github" {
+			writeGitHubAnnotations(stdout, all)
+		} else {
+			fmt.Fprintln(stderr, all.Error())
+		}
 		fmt.Fprintf(stderr, "%d error(s); %d of %d pipeline file(s) valid\n", len(all), valid, countFiles(ps, all))
 		return withCode(exitInvalid, errQuiet)
 	}
