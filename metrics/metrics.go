@@ -31,6 +31,7 @@ const (
 	RunDuration        = "jetflow_run_duration_seconds"
 	LastSuccess        = "jetflow_last_success_timestamp_seconds"
 	WatermarkTimestamp = "jetflow_watermark_timestamp_seconds"
+	StreamLag          = "jetflow_stream_lag_records"
 	pipelineLabel      = "pipeline"
 )
 
@@ -46,11 +47,13 @@ type Run struct {
 	lastSuccess *prometheus.GaugeVec
 	watermark   *prometheus.GaugeVec
 	stages      *stageCollector
+	lag         *lagCollector
 }
 
 // New makes the metrics of a run of pipeline, with its own registry.
 func New(pipeline string) *Run {
-	r := &Run{pipeline: pipeline, reg: prometheus.NewRegistry(), stages: &stageCollector{pipeline: pipeline}}
+	r := &Run{pipeline: pipeline, reg: prometheus.NewRegistry(), stages: &stageCollector{pipeline: pipeline},
+		lag: &lagCollector{pipeline: pipeline}}
 	label := prometheus.Labels{pipelineLabel: pipeline}
 	r.partitions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: Partitions, ConstLabels: label,
 		Help: "Partitions of the run by outcome: committed, skipped (committed before), failed (after every retry) or aborted (interrupted)."},
@@ -69,7 +72,7 @@ func New(pipeline string) *Run {
 	r.watermark = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: WatermarkTimestamp,
 		Help: "An incremental pipeline's stored watermark, as Unix time, when the watermark is a time."},
 		[]string{pipelineLabel, "watermark"})
-	r.reg.MustRegister(r.stages, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark)
+	r.reg.MustRegister(r.stages, r.lag, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark)
 	return r
 }
 
@@ -78,6 +81,14 @@ func (r *Run) Registry() *prometheus.Registry { return r.reg }
 
 // WatchStages makes the stage metrics read stats (the engine's Stages) whenever they are gathered.
 func (r *Run) WatchStages(stats func() []engine.StageStats) { r.stages.set(stats) }
+
+// WatchLag makes the stream lag metric read lag (a stage.LagReporter's Lag: records behind, by lane) of the
+// consumer named stage whenever it is gathered.
+func (r *Run) WatchLag(stage string, lag func() map[string]int64) {
+	r.lag.mu.Lock()
+	r.lag.stage, r.lag.read = stage, lag
+	r.lag.mu.Unlock()
+}
 
 // Partition records one partition's outcome: engine.Options.OnPartition.
 func (r *Run) Partition(p engine.PartitionResult) {
@@ -174,5 +185,31 @@ func (c *stageCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			ch <- prometheus.MustNewConstMetric(stageDescs[name], prometheus.CounterValue, v, c.pipeline, s.Stage, s.Kind)
 		}
+	}
+}
+
+// lagCollector reads a stream consumer's lag when gathered.
+type lagCollector struct {
+	pipeline string
+	mu       sync.Mutex
+	stage    string
+	read     func() map[string]int64
+}
+
+var lagDesc = prometheus.NewDesc(StreamLag,
+	"Records the source holds past a stream lane's committed position (Kafka: a topic/partition's high watermark minus the next offset to commit).",
+	[]string{pipelineLabel, "stage", "lane"}, nil)
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	stage, read := c.stage, c.read
+	c.mu.Unlock()
+	if read == nil {
+		return
+	}
+	for lane, n := range read() {
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(n), c.pipeline, stage, lane)
 	}
 }

@@ -29,6 +29,7 @@ func fullRun(end time.Time) *Run {
 			{Stage: "parquet", Kind: "loader", RowsIn: 300, RowsOut: 300, Bytes: 2048, Errors: 1, Duration: time.Second},
 		}
 	})
+	r.WatchLag("kafka", func() map[string]int64 { return map[string]int64{"events/0": 7, "events/1": 0} })
 	r.Partition(engine.PartitionResult{Key: "a", Outcome: "committed", Duration: 2 * time.Second})
 	r.Partition(engine.PartitionResult{Key: "b", Outcome: "failed", Duration: 30 * time.Second})
 	r.Partition(engine.PartitionResult{Key: "c", Outcome: "skipped"})
@@ -113,6 +114,8 @@ func TestServeScrape(t *testing.T) {
 		{Partitions, map[string]string{"status": "aborted"}, 1}, // never started, so only the report knows it
 		{PartitionDuration, map[string]string{"status": "failed"}, 1},
 		{RunOK, map[string]string{"pipeline": "orders"}, 1},
+		{StreamLag, map[string]string{"pipeline": "orders", "stage": "kafka", "lane": "events/0"}, 7},
+		{StreamLag, map[string]string{"lane": "events/1"}, 0},
 		{RunDuration, map[string]string{"pipeline": "orders"}, 40},
 		{LastSuccess, map[string]string{"pipeline": "orders"}, float64(end.Unix())},
 		{WatermarkTimestamp, map[string]string{"watermark": "updated_at"}, float64(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC).Unix())},

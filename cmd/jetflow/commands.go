@@ -282,7 +282,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
-	m.watch(e)
+	m.watch(e, l)
 	log.Info("run starting", "pipeline", l.p.Name, "run", run.Label, "workers", *workers, "force", *force, "shard", *shardFlag)
 	stopProgress := startProgress(*progress, stderr, tracker, log)
 	if *stream {

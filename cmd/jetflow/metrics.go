@@ -67,10 +67,14 @@ func (m *runMetrics) options(o engine.Options) engine.Options {
 	return o
 }
 
-// watch makes the stage metrics read the engine's stage stats.
-func (m *runMetrics) watch(e *engine.Engine) {
-	if m != nil {
-		m.WatchStages(e.Stages)
+// watch makes the stage metrics read the engine's stage stats, and the lag metric a stream consumer's lag.
+func (m *runMetrics) watch(e *engine.Engine, l *loaded) {
+	if m == nil {
+		return
+	}
+	m.WatchStages(e.Stages)
+	if lr, ok := l.built.Source.(stage.LagReporter); ok {
+		m.WatchLag(l.built.SourceName, lr.Lag)
 	}
 }
 
