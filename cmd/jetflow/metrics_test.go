@@ -126,17 +126,7 @@ func TestRunPushFailureKeepsExitCode(t *testing.T) {
 // --metrics-addr serves /metrics while a stream runs: scraped and parsed with Prometheus' text parser.
 func TestRunServesMetricsDuringAStream(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "s.yaml", `name: events
-consumer:
-  type: generate
-  batch_rows: 1000
-  unbounded: { rate: 20000, roll: { rows: 5000, interval: 1s } }
-  columns:
-    - { name: id, type: int64, sequence: true }
-loaders:
-  - type: parquet
-    path: out/events
-`)
+	writeFile(t, dir, "s.yaml", eventsStream)
 	cmd := command(dir, nil, "run", "s.yaml", "--stream", "--log-format", "json", "--progress", "none", "--metrics-addr", "127.0.0.1:0")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
