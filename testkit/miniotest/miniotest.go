@@ -61,29 +61,8 @@ var Bin = shared.GoBinary{Name: "minio", What: "MinIO", Module: Module, Version:
 func Start(t testing.TB, accessKey, secretKey string) *Server {
 	t.Helper()
 	bin := Bin.Require(t, "the tests against a real S3 server (signatures checked)")
-	var (
-		srv *Server
-		err error
-	)
-	// The port is picked free just before MinIO binds it; another process may take it first, so try again.
-	for attempt := 0; ; attempt++ {
-		srv, err = start(t.TempDir(), bin, accessKey, secretKey)
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("miniotest: MinIO's log ends with:\n%s", srv.log.Tail(4000))
-		}
-	})
-	return srv
+	return shared.StartOnFreePort(t, func() (*Server, error) { return start(t.TempDir(), bin, accessKey, secretKey) },
+		(*Server).Stop, func(s *Server) string { return s.log.Tail(4000) })
 }
 
 func start(dir, bin, accessKey, secretKey string) (*Server, error) {

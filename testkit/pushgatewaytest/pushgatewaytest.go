@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,29 +41,8 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Bin.Require(t, "the tests that push metrics to a real Pushgateway")
-	var (
-		srv *Server
-		err error
-	)
-	// The port is picked free just before the gateway binds it; another process may take it first, so try again.
-	for attempt := 0; ; attempt++ {
-		srv, err = start(bin)
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("pushgatewaytest: the Pushgateway's log ends with:\n%s", srv.log.Tail(4000))
-		}
-	})
-	return srv
+	return shared.StartOnFreePort(t, func() (*Server, error) { return start(bin) },
+		(*Server).Stop, func(s *Server) string { return s.log.Tail(4000) })
 }
 
 func start(bin string) (*Server, error) {

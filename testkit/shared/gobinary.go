@@ -82,3 +82,32 @@ func (b GoBinary) CIBuilds(t testing.TB, ci string) {
 		t.Errorf("%s does not build %s %s: want the line\n  %s", ci, b.What, b.Version, want)
 	}
 }
+
+// StartOnFreePort starts a server with start, which picks a free port itself, and stops it when t ends, showing
+// the end of its log (logTail) if t failed. The port is free just before the server binds it; another process
+// may take it first, so a start that finds it in use is tried again, up to three times.
+func StartOnFreePort[S any](t testing.TB, start func() (S, error), stop func(S) error, logTail func(S) string) S {
+	t.Helper()
+	var (
+		srv S
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		srv, err = start()
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(srv); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("the server's log ends with:\n%s", logTail(srv))
+		}
+	})
+	return srv
+}
