@@ -45,6 +45,8 @@ var importRules = []importRule{
 		"YAML → spec → job: stages are found through the registry, never imported"},
 	{[]string{"stagetest"}, []string{"stage", "engine", "pipelines", "arrowtype", "internal/..."},
 		"the runner of `jetflow test`: product code, so no testkit"},
+	{[]string{"metrics"}, []string{"engine"},
+		"turns a run's observations (the engine's stage stats and partition results) into Prometheus metrics"},
 	{[]string{"builtin"}, []string{"consumers/...", "transformers/...", "loaders/..."}, "links every stage type"},
 	{[]string{"cmd/..."}, []string{"..."}, "the binary: anything but testkit (checked below)"},
 	{[]string{"testkit/...", "bench/...", "docs"}, []string{"..."}, "tests and benchmarks"},

@@ -266,6 +266,9 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
 	var mu sync.Mutex
 	record := func(r PartitionResult) {
+		if e.opts.OnPartition != nil {
+			e.opts.OnPartition(r)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		rep.Partitions = append(rep.Partitions, r)
@@ -434,6 +437,12 @@ func (e *Engine) outputSchema(ctx context.Context) (*arrow.Schema, error) {
 // loadWithRetries claims p and loads it, trying again with backoff. leased is true when another worker holds it.
 func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema *arrow.Schema, c stage.Consumer) (res PartitionResult, leased bool) {
 	res = PartitionResult{ID: p.ID, Key: p.Key}
+	t0 := time.Now()
+	defer func() {
+		if res.Outcome != "skipped" {
+			res.Duration = time.Since(t0)
+		}
+	}()
 	read := func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
 		return "", c.Read(ctx, p, out)
 	}
@@ -766,6 +775,7 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		p.ID = stage.PartitionID(e.job.Pipeline, run.Label, p.Key)
 		e.opts.Tracker.Total.Add(1)
 		res := PartitionResult{ID: p.ID, Key: p.Key}
+		t0 := time.Now()
 		n, err := e.claim(ctx, p)
 		if errors.Is(err, state.ErrCommitted) {
 			err = nil // a crash between the commit and the checkpoint read: the stream consumer resumes after it
@@ -781,6 +791,10 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 			if ctx.Err() != nil {
 				res.Outcome = "aborted"
 			}
+		}
+		res.Duration = time.Since(t0)
+		if e.opts.OnPartition != nil {
+			e.opts.OnPartition(res)
 		}
 		mu.Lock()
 		rep.Partitions = append(rep.Partitions, res)

@@ -630,3 +630,41 @@ func TestIncrementalRetryReusesThePinnedPlan(t *testing.T) {
 	}
 	wantSequence(t, tbl.all(), 700)
 }
+
+// OnPartition is told every partition's result, the same the report holds, with the time a loaded one took.
+func TestOnPartitionTellsEachResult(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 4, per: 10, batch: 5, delay: time.Millisecond}
+	tbl := newTable()
+	tbl.failWrite = func(p stage.Partition) error {
+		if p.Key == "n[000010,000020)" {
+			return stage.Permanent(errors.New("bad row"))
+		}
+		return nil
+	}
+	store := openStore(t)
+	for i, want := range []map[string]string{
+		{"n[000000,000010)": "committed", "n[000010,000020)": "failed", "n[000020,000030)": "committed", "n[000030,000040)": "committed"},
+		{"n[000000,000010)": "skipped", "n[000010,000020)": "failed", "n[000020,000030)": "skipped", "n[000030,000040)": "skipped"},
+	} {
+		var mu sync.Mutex
+		told := map[string]PartitionResult{}
+		rep := run(t, newJob(src, tbl), store, Options{Workers: 2, OnPartition: func(r PartitionResult) {
+			mu.Lock()
+			defer mu.Unlock()
+			told[r.Key] = r
+		}})
+		if len(told) != len(rep.Partitions) {
+			t.Fatalf("run %d: told of %d partitions, the report has %d", i, len(told), len(rep.Partitions))
+		}
+		for _, r := range rep.Partitions {
+			got := told[r.Key]
+			if got != r || got.Outcome != want[r.Key] {
+				t.Errorf("run %d: told %+v, report %+v, want outcome %s", i, got, r, want[r.Key])
+			}
+			if loaded := got.Outcome != "skipped"; loaded != (got.Duration > 0) {
+				t.Errorf("run %d: %s %s took %s: want a duration exactly when it was loaded", i, got.Key, got.Outcome, got.Duration)
+			}
+		}
+	}
+}

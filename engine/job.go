@@ -52,6 +52,9 @@ type Options struct {
 	Tracker *Tracker // progress counters for a display; may be nil
 	// PollInterval is how often a worker looks again at partitions another worker is loading; default 500ms.
 	PollInterval time.Duration
+	// OnPartition, when set, is told each partition's result as soon as it is known (metrics). It is called from
+	// the workers' goroutines, possibly at once.
+	OnPartition func(PartitionResult)
 }
 
 func (o *Options) defaults() error {

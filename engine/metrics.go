@@ -68,6 +68,8 @@ type PartitionResult struct {
 	Rows     int64  `json:"rows"`
 	Bytes    int64  `json:"bytes"`
 	Error    string `json:"error,omitempty"`
+	// Duration is the time from the first claim to the outcome, retries and their backoff included; 0 when skipped.
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // Report sums up a run.

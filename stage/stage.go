@@ -91,6 +91,13 @@ type BadRecordCounter interface {
 	BadRecords() int64
 }
 
+// LagReporter is implemented by stream consumers that know how far behind their source they are: for each lane
+// they read, the records the source holds past the lane's committed position (Kafka: the partition's high
+// watermark minus the next offset to commit). Metrics report it while a stream runs.
+type LagReporter interface {
+	Lag() map[string]int64
+}
+
 // CheckpointComparer is implemented by stream consumers whose checkpoints have an order (Kafka offsets, row
 // numbers). With it the engine can find a lane's newest checkpoint among those a destination holds, when the
 // state store has none (a lost or new state store): Compare returns <0, 0 or >0 as a is before, at or after b.

@@ -235,8 +235,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	fs := newFlagSet("run", "run FILE [--run RUN] [--workers N] [--force] [--shard I/N] [--stream]", `  jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
   jetflow run pipelines/orders.yaml --shard $JOB_COMPLETION_INDEX/8   # one pod of a Kubernetes Indexed Job
   jetflow run pipelines/events.yaml --stream                          # until SIGTERM
+  jetflow run pipelines/orders.yaml --metrics-push http://pushgateway:9091
 `, stderr)
 	c.register(fs)
+	var mf metricsFlags
 	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22 (default: the last complete one)")
 	workers := fs.Int("workers", defaultWorkers(), "partitions loaded at once")
 	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
@@ -246,6 +248,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	progress := fs.String("progress", "auto", "progress display: auto (live on a terminal, log lines otherwise), live, log or none")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof); Arrow buffers are then kept on the Go heap so that it shows them")
+	mf.register(fs)
 	// The report is written however the run ends, once --report is parsed: a scheduler reading it learns why a
 	// run that loaded nothing stopped, not only that a file is missing.
 	var (
@@ -295,17 +298,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	} else if run, err = l.parseRun(*runFlag); err != nil {
 		return err
 	}
+	m, err := startMetrics(mf, l.p.Name, *stream, shard, shards, log)
+	if err != nil {
+		return err
+	}
+	defer func() { m.finish(ctx, rep, exitCode(ctx, err)) }()
 	store, err := l.openState(ctx, c.statePath)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	tracker := &engine.Tracker{}
-	e, err := engine.New(l.job(), store, engine.Options{Workers: *workers, Force: *force, Shard: shard, Shards: shards,
-		Logger: log, Tracker: tracker})
+	e, err := engine.New(l.job(), store, m.options(engine.Options{Workers: *workers, Force: *force, Shard: shard, Shards: shards,
+		Logger: log, Tracker: tracker}))
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
+	m.watch(e, l)
 	log.Info("run starting", "pipeline", l.p.Name, "run", run.Label, "workers", *workers, "force", *force, "shard", *shardFlag)
 	stopProgress := startProgress(*progress, stderr, tracker, log)
 	if *stream {
@@ -314,6 +323,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		rep, err = e.Run(ctx, run)
 	}
 	stopProgress()
+	m.watermark(ctx, l.built.Source, store, l.p.Name)
 	if rep != nil {
 		printReport(stdout, rep)
 	}

@@ -100,6 +100,19 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
+// eventsStream is a stream of generated rows, 20,000 a second, cut into partitions of 5,000 rows or a second.
+const eventsStream = `name: events
+consumer:
+  type: generate
+  batch_rows: 1000
+  unbounded: { rate: 20000, roll: { rows: 5000, interval: 1s } }
+  columns:
+    - { name: id, type: int64, sequence: true }
+loaders:
+  - type: parquet
+    path: out/events
+`
+
 // seqPipeline is a pipeline whose id column numbers the rows 0..rows-1, so exactly-once is checkable: every id
 // once, none missing.
 func seqPipeline(name string, rows, parts int, extra string) string {

@@ -401,17 +401,7 @@ type syncBuffer = shared.SyncBuffer
 // holds for a minute.
 func TestSecondSIGTERMStopsAtOnce(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "s.yaml", `name: events
-consumer:
-  type: generate
-  batch_rows: 1000
-  unbounded: { rate: 20000, roll: { rows: 5000, interval: 1s } }
-  columns:
-    - { name: id, type: int64, sequence: true }
-loaders:
-  - type: parquet
-    path: out/events
-`)
+	writeFile(t, dir, "s.yaml", eventsStream)
 	cmd := command(dir, []string{failpoint.EnvVar + "=parquet.before-marker=sleep:60s"}, "run", "s.yaml", "--stream", "--log-format", "json")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

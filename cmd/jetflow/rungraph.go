@@ -196,7 +196,7 @@ func (fr *folderRun) run(ctx context.Context) []pipelineOutcome {
 		go func() {
 			defer wg.Done()
 			defer close(done[p.Name])
-			out := pipelineOutcome{Pipeline: p.Name, Runs: labels(fr.runs[p.Name])}
+			out := pipelineOutcome{Pipeline: p.Name, Runs: runLabels(fr.runs[p.Name])}
 			for _, dep := range p.DependsOn {
 				ch, inRun := done[dep]
 				if !inRun {
@@ -228,7 +228,7 @@ func (fr *folderRun) run(ctx context.Context) []pipelineOutcome {
 	return outcomes
 }
 
-func labels(runs []stage.RunInstance) []string {
+func runLabels(runs []stage.RunInstance) []string {
 	out := make([]string, len(runs))
 	for i, r := range runs {
 		out[i] = r.Label

@@ -154,7 +154,7 @@ func TestFolderRuns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		runs, err := folderRuns(parse(tt.every), tt.label)
-		if got := strings.Join(labels(runs), " "); got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.HasPrefix(err.Error(), tt.err)) {
+		if got := strings.Join(runLabels(runs), " "); got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.HasPrefix(err.Error(), tt.err)) {
 			t.Errorf("every %s, --run %s: %q, %v; want %q, %q", tt.every, tt.label, got, err, tt.want, tt.err)
 		}
 	}

@@ -78,6 +78,8 @@ type Consumer struct {
 	mu    sync.Mutex
 	admin *kgo.Client
 
+	streaming atomic.Pointer[streamer] // the running Stream, for Lag
+
 	resumed   map[string]int64 // batch: the stored watermark, topic/partition -> next offset
 	resumedOK bool
 

@@ -39,6 +39,9 @@ type streamer struct {
 	failc    chan struct{} // closed once failed is set
 	stopPoll context.CancelFunc
 	draining bool // the stream was stopped: lanes finish their partition in flight and end
+	// For lag: the high watermark of each owned lane in its last fetch, and the offset its next partition
+	// starts at (everything before it is committed).
+	highWater, position map[string]int64
 }
 
 // laneState is one topic-partition being read: a goroutine that cuts partitions and hands them to the engine.
@@ -69,7 +72,10 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	// until drain_timeout; cancel aborts them.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &streamer{c: c, schema: schema, run: run, resume: resume, handle: handle, ctx: sctx,
-		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, done: map[string]map[int32]kgo.EpochOffset{}, failc: make(chan struct{})}
+		lanes: map[string]*laneState{}, resumeAt: map[string]int64{}, done: map[string]map[int32]kgo.EpochOffset{}, failc: make(chan struct{}),
+		highWater: map[string]int64{}, position: map[string]int64{}}
+	c.streaming.Store(s)
+	defer c.streaming.Store(nil)
 	pctx, stopPoll := context.WithCancel(sctx) // also stopped when a lane fails
 	s.stopPoll = stopPoll
 	opts := append(append([]kgo.Opt(nil), c.base...),
@@ -203,6 +209,11 @@ func (s *streamer) poll(ctx context.Context) error {
 			s.c.log.Warn("kafka: fetch failed; franz-go retries", "err", err)
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Err == nil && p.HighWatermark >= 0 {
+				s.mu.Lock()
+				s.highWater[lane(p.Topic, p.Partition)] = p.HighWatermark
+				s.mu.Unlock()
+			}
 			if len(p.Records) == 0 {
 				return
 			}
@@ -296,6 +307,8 @@ func (s *streamer) endLanes(tps map[string][]int32, abort bool) {
 			name := lane(topic, p)
 			delete(s.resumeAt, name)
 			delete(s.done[topic], p)
+			delete(s.highWater, name)
+			delete(s.position, name)
 			if ln := s.lanes[name]; ln != nil {
 				ending = append(ending, ln)
 				delete(s.lanes, name)
@@ -313,6 +326,24 @@ func (s *streamer) endLanes(tps map[string][]int32, abort bool) {
 		<-ln.done
 		s.c.log.Info("kafka: lane handed back to the group", "lane", ln.name, "next_offset", ln.next, "aborted", abort)
 	}
+}
+
+// Lag implements stage.LagReporter while a stream runs: per owned lane that has started, the records its last
+// fetch saw past the lane's committed position. Outside a stream it reports nothing.
+func (c *Consumer) Lag() map[string]int64 {
+	s := c.streaming.Load()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.position))
+	for name, pos := range s.position {
+		if hw, ok := s.highWater[name]; ok {
+			out[name] = max(hw-pos, 0)
+		}
+	}
+	return out
 }
 
 func (s *streamer) waitLanes() {
@@ -357,6 +388,9 @@ func (s *streamer) runLane(ln *laneState) {
 		if !ln.known {
 			ln.next, ln.known = pending[0].Offset, true
 		}
+		s.mu.Lock()
+		s.position[ln.name] = ln.next
+		s.mu.Unlock()
 		first := ln.next
 		p := stage.Partition{Key: StreamKey(ln.topic, ln.partition, first), Lane: ln.name, Lo: first, Run: s.run}
 		called, end := false, int64(-1)

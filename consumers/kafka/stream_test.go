@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -292,5 +293,33 @@ func TestStreamDeadLetterNamedAfterPartitionID(t *testing.T) {
 	}
 	if line.Partition != key || line.ID != id {
 		t.Errorf("bad-messages log line names partition %q id %q, want %q %q\n%s", line.Partition, line.ID, key, id, logs.String())
+	}
+}
+
+// While a stream runs, Lag reports per topic-partition the records past the committed position: here each lane
+// committed a partition of 300 of its 500 records and holds the other 200 until its roll, an hour away.
+func TestStreamReportsLag(t *testing.T) {
+	kc := kafkatest.Start(t)
+	kc.CreateTopic(t, "events", 2)
+	produceOrders(t, kc, "events", 2, 0, 1000)
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	eng, c := pipelineEngine(t, eventsPipeline(t, kc, t.TempDir(), "roll: {rows: 300, interval: 1h}"), mem, tempStore(t))
+	var _ stage.LagReporter = c
+	if lag := c.Lag(); lag != nil {
+		t.Fatalf("lag %v before the stream started, want none", lag)
+	}
+	running := startStream(t, eng)
+	want := map[string]int64{"events/0": 200, "events/1": 200}
+	var lag map[string]int64
+	waitFor(t, 30*time.Second, "a lag of 200 records on each lane", func() bool {
+		lag = c.Lag()
+		return maps.Equal(lag, want)
+	})
+	if err := running.stop(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if lag := c.Lag(); lag != nil {
+		t.Errorf("lag %v after the stream ended, want none", lag)
 	}
 }

@@ -9,8 +9,9 @@
 //	}
 //
 // MinIO builds from the Go module proxy in about 5 minutes on 2 cores, too long for a package's tests, so Start
-// does not build it: it uses $JETFLOW_MINIO or the binary InstallCommand puts in the cache directory
-// ($HOME/.cache/jetflow/bin/minio-<commit>), and skips the test, naming that command, when there is none.
+// does not build it: it uses $JETFLOW_MINIO or the binary .ci/run puts in the cache directory
+// ($HOME/.cache/jetflow/bin/minio-<commit>), and skips the test, naming the command that builds it, when there is
+// none (shared.GoBinary).
 package miniotest
 
 import (
@@ -51,72 +52,17 @@ type Server struct {
 	log       *shared.SyncBuffer
 }
 
-// CachedBinary is where the tests look for the binary.
-func CachedBinary() (string, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no home directory for the binary cache: %w", err)
-	}
-	return filepath.Join(home, ".cache", "jetflow", "bin", "minio-"+Version[strings.LastIndexByte(Version, '-')+1:]), nil
-}
-
-// InstallCommand is the shell command that builds the binary into the cache (for CI scripts and messages).
-func InstallCommand() string {
-	bin, err := CachedBinary()
-	if err != nil {
-		bin = "$HOME/.cache/jetflow/bin/minio-" + Version[strings.LastIndexByte(Version, '-')+1:]
-	}
-	return fmt.Sprintf(`[ -x %[1]s ] || { d=$(mktemp -d) && GOBIN=$d GOFLAGS= go install %[2]s@%[3]s && mkdir -p %[4]s && mv $d/minio %[1]s; }`,
-		bin, Module, Version, filepath.Dir(bin))
-}
-
-// Binary returns the MinIO binary to run.
-func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s=%s: %w", EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	bin, err := CachedBinary()
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("no MinIO binary at %s", bin)
-	}
-	return bin, nil
-}
+// Bin is the MinIO binary the tests run, built by .ci/run.
+var Bin = shared.GoBinary{Name: "minio", What: "MinIO", Module: Module, Version: Version,
+	Tag: Version[strings.LastIndexByte(Version, '-')+1:], Env: EnvBinary}
 
 // Start starts MinIO with root credentials accessKey and secretKey (at least 8 characters), stopped when t ends.
 // It skips t when there is no binary and fails it when the server does not start.
 func Start(t testing.TB, accessKey, secretKey string) *Server {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Skipf("miniotest: %v, so the tests against a real S3 server (signatures checked) do not run; build it with:\n  %s\nor set $%s to a binary.",
-			err, InstallCommand(), EnvBinary)
-	}
-	var srv *Server
-	// The port is picked free just before MinIO binds it; another process may take it first, so try again.
-	for attempt := 0; ; attempt++ {
-		srv, err = start(t.TempDir(), bin, accessKey, secretKey)
-		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("miniotest: MinIO's log ends with:\n%s", srv.log.Tail(4000))
-		}
-	})
-	return srv
+	bin := Bin.Require(t, "the tests against a real S3 server (signatures checked)")
+	return shared.StartOnFreePort(t, func() (*Server, error) { return start(t.TempDir(), bin, accessKey, secretKey) },
+		(*Server).Stop, func(s *Server) string { return s.log.Tail(4000) })
 }
 
 func start(dir, bin, accessKey, secretKey string) (*Server, error) {
