@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// outputs are every place a run writes text to: stdout, stderr, the --report JSON and the state database.
+type outputs map[string]string
+
+// runOutputs runs `jetflow run` on dir/p.yaml with --report and returns what it wrote, everywhere.
+func runOutputs(t *testing.T, dir string, env []string, want int) outputs {
+	t.Helper()
+	r := jetflow(t, dir, env, "run", "p.yaml", "--run", "2026-11-22", "--report", "report.json").must(t, want)
+	out := outputs{"stdout": r.stdout, "stderr": r.stderr}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatalf("no report: %v\nstderr:\n%s", err, r.stderr)
+	}
+	out["report"] = string(b)
+	// The raw bytes of the SQLite file and its journals: whatever the store keeps, in any table.
+	files, _ := filepath.Glob(filepath.Join(dir, ".jetflow", "state.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["state"] += string(b)
+	}
+	return out
+}
+
+// assertRedacted checks that no output holds a secret, and that those named in echoed show [REDACTED]: the
+// secret did reach them, so the check could fail.
+func (o outputs) assertRedacted(t *testing.T, secrets []string, echoed ...string) {
+	t.Helper()
+	for where, text := range o {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s shows the secret %q:\n%s", where, s, text)
+			}
+		}
+	}
+	for _, where := range echoed {
+		if !strings.Contains(o[where], "[REDACTED]") {
+			t.Errorf("%s shows no [REDACTED]: the secret did not reach it, so this test checks nothing there:\n%s", where, o[where])
+		}
+	}
+}
+
+// TestRedactHTTPAPIEcho runs an API pipeline against a server that answers 500 with the whole request — headers,
+// query and body — in its error page: no output shows the secrets the pipeline sent, even the header value that
+// the consumer's own redact list cannot catch once the server echoes it in a body.
+func TestRedactHTTPAPIEcho(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "failed: X-Custom-Key=%s body=%s url=%s", r.Header.Get("X-Custom-Key"), body, r.URL.RequestURI())
+	}))
+	defer srv.Close()
+	secrets := []string{"hdr-s3cret-value", "query-s3cret-value", "body-s3cret-value"}
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", `name: echo
+retries: { attempts: 1 }
+consumer:
+  type: httpapi
+  url: ${API}/items
+  method: POST
+  headers: { X-Custom-Key: "${HDR_SECRET}" }
+  params: { sig: "${Q_SECRET}" }
+  body: '{"password": "${BODY_SECRET}"}'
+  redact: [X-Custom-Key]
+  retries: 0
+  schema: [{ name: id, type: int64 }]
+loaders:
+  - type: parquet
+    path: out
+`)
+	env := []string{"API=" + srv.URL, "HDR_SECRET=" + secrets[0], "Q_SECRET=" + secrets[1], "BODY_SECRET=" + secrets[2]}
+	runOutputs(t, dir, env, exitFailed).assertRedacted(t, secrets, "stdout", "stderr", "report", "state")
+}
