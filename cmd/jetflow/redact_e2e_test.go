@@ -2,13 +2,18 @@ package main
 
 import (
 	"fmt"
+	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // outputs are every place a run writes text to: stdout, stderr, the --report JSON and the state database.
@@ -84,4 +89,64 @@ loaders:
 `)
 	env := []string{"API=" + srv.URL, "HDR_SECRET=" + secrets[0], "Q_SECRET=" + secrets[1], "BODY_SECRET=" + secrets[2]}
 	runOutputs(t, dir, env, exitFailed).assertRedacted(t, secrets, "stdout", "stderr", "report", "state")
+}
+
+// TestRedactStageSecrets makes each stage fail with its secrets in play — a PostgreSQL password refused, S3 keys
+// sent to a server that echoes the request's Authorization header in its error — and checks every output.
+func TestRedactStageSecrets(t *testing.T) {
+	pg := pgtest.Start(t)
+	s3echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>denied: %s</Message></Error>`,
+			html.EscapeString(r.Header.Get("Authorization")))
+	}))
+	defer s3echo.Close()
+	for _, tc := range []struct {
+		name     string
+		pipeline string
+		env      []string
+		secrets  []string
+		code     int
+		echoed   []string // outputs the secret reaches (then shown as [REDACTED])
+	}{{
+		name: "postgres password",
+		pipeline: `name: pgpw
+consumer:
+  type: postgres
+  dsn: ${PG_DSN}
+  table: public.t
+loaders: [{ type: parquet, path: out }]
+`,
+		env:     []string{"PG_DSN=postgres://postgres:wrong-pg-password@" + net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port)) + "/postgres?sslmode=disable"},
+		secrets: []string{"wrong-pg-password"},
+		code:    exitError,
+	}, {
+		name: "s3 keys",
+		pipeline: `name: s3keys
+retries: { attempts: 1 }
+consumer:
+  type: generate
+  rows: 10
+  columns: [{ name: id, type: int64, sequence: true }]
+loaders:
+  - type: parquet
+    path: s3://lake/keys
+    s3:
+      endpoint: ${S3_ENDPOINT}
+      path_style: true
+      access_key_id: ${S3_KEY}
+      secret_access_key: ${S3_SECRET}
+`,
+		env:     []string{"S3_ENDPOINT=" + s3echo.URL, "S3_KEY=AKIDECHOEDBACK", "S3_SECRET=s3-secret-never-sent"},
+		secrets: []string{"AKIDECHOEDBACK", "s3-secret-never-sent"},
+		code:    exitFailed,
+		echoed:  []string{"stdout", "stderr", "report", "state"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "p.yaml", tc.pipeline)
+			runOutputs(t, dir, tc.env, tc.code).assertRedacted(t, tc.secrets, tc.echoed...)
+		})
+	}
 }
