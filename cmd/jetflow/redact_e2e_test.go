@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+	"github.com/jetflow-dev/jetflow/testkit/restcatalog"
 )
 
 // outputs are every place a run writes text to: stdout, stderr, the --report JSON and the state database.
@@ -102,6 +106,23 @@ func TestRedactStageSecrets(t *testing.T) {
 			html.EscapeString(r.Header.Get("Authorization")))
 	}))
 	defer s3echo.Close()
+	// A REST catalog that exchanges the credential for its token, then answers every other request with a 500
+	// echoing the Authorization header: the token iceberg-go obtained internally, never written in the pipeline.
+	const issued = "issued-oauth-token-never-configured"
+	rc := restcatalog.Start(t, t.TempDir(), restcatalog.Options{Token: issued, ClientID: "jetflow", ClientSecret: "rest-client-s3cret"})
+	rcURL, _ := url.Parse(rc.URL)
+	proxy := httputil.NewSingleHostReverseProxy(rcURL)
+	restEcho := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth/tokens") || strings.HasSuffix(r.URL.Path, "/config") {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": 500, "type": "ServerError",
+			"message": "echo: Authorization=" + r.Header.Get("Authorization")}})
+	}))
+	defer restEcho.Close()
 	for _, tc := range []struct {
 		name     string
 		pipeline string
@@ -140,6 +161,23 @@ loaders:
 `,
 		env:     []string{"S3_ENDPOINT=" + s3echo.URL, "S3_KEY=AKIDECHOEDBACK", "S3_SECRET=s3-secret-never-sent"},
 		secrets: []string{"AKIDECHOEDBACK", "s3-secret-never-sent"},
+		code:    exitFailed,
+		echoed:  []string{"stdout", "stderr", "report", "state"},
+	}, {
+		name: "iceberg rest token",
+		pipeline: `name: icerest
+retries: { attempts: 1 }
+consumer:
+  type: generate
+  rows: 10
+  columns: [{ name: id, type: int64, sequence: true }]
+loaders:
+  - type: iceberg
+    catalog: { type: rest, uri: "${REST_URI}", credential: "${REST_CRED}", warehouse: wh }
+    table: lake.t
+`,
+		env:     []string{"REST_URI=" + restEcho.URL, "REST_CRED=jetflow:rest-client-s3cret"},
+		secrets: []string{issued, "rest-client-s3cret"},
 		code:    exitFailed,
 		echoed:  []string{"stdout", "stderr", "report", "state"},
 	}} {
