@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 	"github.com/jetflow-dev/jetflow/testkit/restcatalog"
 )
@@ -123,6 +126,7 @@ func TestRedactStageSecrets(t *testing.T) {
 			"message": "echo: Authorization=" + r.Header.Get("Authorization")}})
 	}))
 	defer restEcho.Close()
+	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "jetflow", "right-kafka-password"))
 	for _, tc := range []struct {
 		name     string
 		pipeline string
@@ -180,6 +184,21 @@ loaders:
 		secrets: []string{issued, "rest-client-s3cret"},
 		code:    exitFailed,
 		echoed:  []string{"stdout", "stderr", "report", "state"},
+	}, {
+		name: "kafka sasl password",
+		pipeline: `name: kafkasasl
+retries: { attempts: 1 }
+consumer:
+  type: kafka
+  brokers: ["${BROKERS}"]
+  topics: [events]
+  sasl: { mechanism: plain, user: jetflow, password: "${KAFKA_PASSWORD}" }
+  schema: [{ name: id, type: int64 }]
+loaders: [{ type: parquet, path: out }]
+`,
+		env:     []string{"BROKERS=" + kc.Brokers(), "KAFKA_PASSWORD=wrong-kafka-password"},
+		secrets: []string{"wrong-kafka-password"},
+		code:    exitError,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
