@@ -207,3 +207,24 @@ loaders: [{ type: parquet, path: out }]
 		})
 	}
 }
+
+// TestValidateWarnsAboutInlineSecrets: a password in a DSN literal is valid, but validate says where it is and
+// what to write instead, and the run's outputs still never show it.
+func TestValidateWarnsAboutInlineSecrets(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", `name: inline
+consumer:
+  type: postgres
+  dsn: postgres://app:inline-pg-password@127.0.0.1:1/db
+  table: t
+loaders: [{ type: parquet, path: out }]
+`)
+	code, stdout, stderr := runCLI(t, dir, "validate", "p.yaml")
+	want := "p.yaml:4:8: warning: consumer.dsn: the password of this URL is written in the file: write ${VAR}"
+	if code != exitOK || !strings.Contains(stderr, want) || !strings.Contains(stdout, "p.yaml: ok") {
+		t.Errorf("exit %d, want 0 and the warning %q\nstdout:\n%s\nstderr:\n%s", code, want, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, "inline-pg-password") {
+		t.Errorf("validate shows the password:\n%s%s", stdout, stderr)
+	}
+}
