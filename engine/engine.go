@@ -57,6 +57,7 @@ func New(job *Job, store state.Store, opts Options) (*Engine, error) {
 	if opts.Owner == "" {
 		opts.Owner = defaultOwner()
 	}
+	opts.Logger, store = job.redactLogger(opts.Logger), job.redactStore(store)
 	e := &Engine{job: job, store: store, opts: opts, meters: map[string]*stageMeter{}}
 	e.meter(job.SourceName, string(stage.KindConsumer))
 	// Indexed by the transformer's place in the chain, so the chain reports without a map lookup per batch.
@@ -240,9 +241,9 @@ func (e *Engine) planState(rec state.Partition) PlanState {
 	}
 }
 
-// Run loads one run instance. It returns a report of every partition; err is set when the run could not be
+// runInstance loads one run instance. It returns a report of every partition; err is set when the run could not be
 // planned or was interrupted. A run whose report is not OK left failed partitions for the next run to retry.
-func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error) {
+func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	start := time.Now()
 	tr := e.opts.Tracker
 	tr.Started = start
@@ -742,9 +743,9 @@ func (e *PartitionFailedError) Error() string {
 
 func (e *PartitionFailedError) Unwrap() error { return e.Err }
 
-// Stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
+// stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
 // committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
-func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
+func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	sc, ok := e.job.Source.(stage.StreamConsumer)
 	if !ok {
 		return nil, fmt.Errorf("pipeline %q reads a bounded source: run it without --stream", e.job.Pipeline)

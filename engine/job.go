@@ -21,6 +21,9 @@ type Job struct {
 	Transformers []NamedTransformer
 	Loaders      []NamedLoader
 	Retry        RetryPolicy
+	// Redactor holds the pipeline's secrets: every log line, stored error and report field passes through it,
+	// whatever produced the text. Nil: nothing is redacted.
+	Redactor *stage.Redactor
 }
 
 // NamedTransformer is a transformer with the label it reports metrics under.

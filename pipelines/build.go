@@ -50,6 +50,10 @@ func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error)
 		// The stage's logger names the pipeline and the stage; stage.Registration fills the rest.
 		bc.Logger = slog.Default()
 	}
+	if bc.Redactor == nil {
+		bc.Redactor = p.Redactor
+	}
+	bc.Logger = slog.New(bc.Redactor.Handler(bc.Logger.Handler()))
 	sink := &errorSink{file: p.File}
 	b := &Built{}
 	for _, st := range stages {

@@ -40,6 +40,8 @@ type decoder struct {
 	keys   map[string]*yaml.Node // path → key node of a mapping entry, or the item node of a list
 	vals   map[string]*yaml.Node // path → value node
 	hidden []hiddenValue
+	secret []string  // values of stage.Secret fields, for the redactor
+	warn   ErrorList // secrets written inline in the file
 	stages []*Stage
 
 	nulls     map[string]*yaml.Node // path → key node of a key written without a value: absent for the rules
@@ -135,6 +137,44 @@ func (d *decoder) scrubUnder(path, msg string) string {
 		}
 	}
 	return msg
+}
+
+// checkInline warns about a secret written in the file itself, where everyone who reads the repository sees it:
+// any value of a secret field, and the password of a URL (postgres://user:pw@host) in any field.
+func (d *decoder) checkInline(n *yaml.Node, path string, secret bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || d.sink == nil {
+		return
+	}
+	text := n.Value
+	if o, ok := d.orig[n]; ok {
+		text = o
+	}
+	const advice = "write ${VAR} to take it from the environment, or ${file:PATH} to read it from a secret file"
+	var msg string
+	switch pw := urlPassword(text); {
+	case pw != "" && !strings.Contains(pw, "${"):
+		msg = fmt.Sprintf("warning: %s: the password of this URL is written in the file: %s", path, advice)
+	case secret && text != "" && !strings.Contains(text, "${"):
+		msg = fmt.Sprintf("warning: %s: a secret is written in the file: %s", path, advice)
+	default:
+		return
+	}
+	d.warn = append(d.warn, &Error{File: d.sink.file, Line: n.Line, Col: n.Column, Msg: msg})
+}
+
+// urlPassword is the password of a URL with user information, as written ("" when there is none).
+func urlPassword(s string) string {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(s), "://")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, " /") {
+		return ""
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	at := strings.LastIndexByte(host, '@')
+	if at < 0 {
+		return ""
+	}
+	_, pw, _ := strings.Cut(host[:at], ":")
+	return pw
 }
 
 // decodeStruct fills the struct v from mapping n. The rules of its keys (defaults, required, enum, bounds) are
@@ -316,9 +356,11 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *sta
 		v.Set(nv)
 		return
 	case t == secretType:
+		d.checkInline(n, path, true)
 		if d.scalar(n, path, "a string (secret)") {
 			v.SetString(n.Value)
 			d.hide(path, n, "[redacted]")
+			d.secret = append(d.secret, n.Value)
 		}
 		return
 	case reflect.PointerTo(t).Implements(textUnmarshalType):
@@ -330,6 +372,7 @@ func (d *decoder) decodeValue(v reflect.Value, n *yaml.Node, path string, f *sta
 	}
 	switch t.Kind() {
 	case reflect.String:
+		d.checkInline(n, path, false)
 		if d.scalar(n, path, "a string") {
 			if n.Tag == "!!null" {
 				v.SetString("")

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -11,11 +12,12 @@ import (
 // LookupFunc finds an environment variable; os.LookupEnv is the default.
 type LookupFunc func(name string) (string, bool)
 
-// expandString replaces ${VAR} and ${VAR:-default} in s and turns $$ into $. A lone $ stays as written.
-// It reports whether anything came from the environment, and the first problem found.
-func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err error) {
+// expandString replaces ${VAR}, ${VAR:-default} and ${file:PATH} in s and turns $$ into $. A lone $ stays as
+// written. It returns the values it took from the environment or a file (each a secret for the redactor; a
+// default is written in the file, so it is none), whether anything came from there, and the first problem found.
+func expandString(s string, lookup LookupFunc) (out string, subs []string, fromEnv bool, err error) {
 	if !strings.Contains(s, "$") {
-		return s, false, nil
+		return s, nil, false, nil
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -31,21 +33,33 @@ func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err er
 		case '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
-				return "", false, fmt.Errorf("unterminated ${ (write $$ for a literal $)")
+				return "", nil, false, fmt.Errorf("unterminated ${ (write $$ for a literal $)")
 			}
 			expr := s[i+2 : i+2+end]
+			if path, ok := strings.CutPrefix(expr, "file:"); ok {
+				v, err := readSecretFile(path)
+				if err != nil {
+					return "", nil, false, err
+				}
+				b.WriteString(v)
+				subs = append(subs, v)
+				fromEnv = true
+				i += 2 + end
+				continue
+			}
 			name, def, hasDef := strings.Cut(expr, ":-")
 			if !validVarName(name) {
-				return "", false, fmt.Errorf("invalid variable name %q in ${%s}: use letters, digits and _", name, expr)
+				return "", nil, false, fmt.Errorf("invalid variable name %q in ${%s}: use letters, digits and _ (or ${file:PATH} for a secret file)", name, expr)
 			}
 			v, ok := lookup(name)
 			switch {
 			case ok && (v != "" || !hasDef):
 				b.WriteString(v)
+				subs = append(subs, v)
 			case hasDef:
 				b.WriteString(def)
 			default:
-				return "", false, &unsetError{name: name}
+				return "", nil, false, &unsetError{name: name}
 			}
 			fromEnv = true
 			i += 2 + end
@@ -53,7 +67,30 @@ func expandString(s string, lookup LookupFunc) (out string, fromEnv bool, err er
 			b.WriteByte(c)
 		}
 	}
-	return b.String(), fromEnv, nil
+	return b.String(), subs, fromEnv, nil
+}
+
+// readSecretFile reads a ${file:PATH} value, as Docker and Kubernetes mount secrets: the file's text without its
+// trailing newline. A relative path is taken from the working directory, as state.path is.
+func readSecretFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("${file:} names no file: write ${file:/run/secrets/NAME}")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", &secretFileError{path: path, err: unwrapPathErr(err)}
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// secretFileError is a ${file:PATH} that cannot be read.
+type secretFileError struct {
+	path string
+	err  error
+}
+
+func (e *secretFileError) Error() string {
+	return fmt.Sprintf("secret file %s cannot be read: %v", e.path, e.err)
 }
 
 // unsetError is a ${VAR} whose variable is not set and has no default.
@@ -82,6 +119,7 @@ func validVarName(s string) bool {
 type expander struct {
 	lookup LookupFunc
 	orig   map[*yaml.Node]string // scalars that changed → their text as written
+	subs   []string              // every value taken from the environment or a secret file, for the redactor
 	sink   *errorSink
 	skip   map[string]bool // top-level keys left as written
 	// strict tells the top-level keys whose variables must all be set; nil: every key. Elsewhere a scalar naming
@@ -114,9 +152,12 @@ func (e *expander) expandTree(n *yaml.Node, path string, lenient bool) {
 			e.expandTree(c, fmt.Sprintf("%s[%d]", path, i), lenient)
 		}
 	case yaml.ScalarNode:
-		out, fromEnv, err := expandString(n.Value, e.lookup)
-		var unset *unsetError
-		if lenient && errors.As(err, &unset) {
+		out, subs, fromEnv, err := expandString(n.Value, e.lookup)
+		var (
+			unset   *unsetError
+			fileErr *secretFileError
+		)
+		if lenient && (errors.As(err, &unset) || errors.As(err, &fileErr)) {
 			e.sink.quiet[n] = true
 			return
 		}
@@ -124,6 +165,7 @@ func (e *expander) expandTree(n *yaml.Node, path string, lenient bool) {
 			e.sink.at(n, "%s: %v", pathOrRoot(path), err)
 			return
 		}
+		e.subs = append(e.subs, subs...)
 		if out == n.Value && !fromEnv {
 			return
 		}

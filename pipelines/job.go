@@ -12,6 +12,7 @@ func (p *Pipeline) Job(b *Built) *engine.Job {
 		Fingerprint: p.Fingerprint(),
 		Source:      b.Source,
 		SourceName:  b.SourceName,
+		Redactor:    p.Redactor,
 		Retry: engine.RetryPolicy{Attempts: p.Retries.Attempts, Backoff: p.Retries.Backoff.D(),
 			MaxBackoff: p.Retries.MaxBackoff.D()},
 	}

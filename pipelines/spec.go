@@ -86,6 +86,11 @@ type Pipeline struct {
 	Spec
 	File     string         // path as given to Load
 	Location *time.Location // run_instance.timezone
+	// Redactor holds the pipeline's secrets: the values of ${VAR} and ${file:PATH}, and of every stage.Secret
+	// field. Build hands it to the stages, Job to the engine; every output passes through it.
+	Redactor *stage.Redactor
+	// Warnings are findings that do not stop the pipeline: a secret written inline in the file.
+	Warnings ErrorList
 
 	root   *yaml.Node
 	lines  []string // the file's text, to place an error inside a value (stage.ValueError)
@@ -118,6 +123,9 @@ type Options struct {
 	// builds those stages: `jetflow iceberg show` reads the loaders only and needs no consumer DSN. Such a
 	// pipeline is for BuildLoaders, not Build.
 	Strict []string
+	// Redactor receives the pipeline's secrets; nil: a new one per pipeline (Pipeline.Redactor). The CLI passes
+	// the one its stderr and report pass through.
+	Redactor *stage.Redactor
 }
 
 // Load reads and checks one pipeline file.
@@ -238,6 +246,14 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", nil)
 	d.complete(&p.Spec, "")
 	p.keys, p.vals, p.hidden = d.keys, d.vals, d.hidden
+	p.Redactor = o.Redactor
+	if p.Redactor == nil {
+		p.Redactor = stage.NewRedactor()
+	}
+	p.Redactor.Add(ex.subs...)
+	p.Redactor.Add(d.secret...)
+	p.Warnings = d.warn
+	p.Warnings.Sort()
 
 	p.checkTop(sink)
 	nameStages(sink, p.Stages())

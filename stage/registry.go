@@ -25,6 +25,9 @@ type BuildContext struct {
 	Dir      string           // directory of the pipeline file, for fixtures given by relative path
 	Alloc    memory.Allocator // every Arrow buffer a stage makes comes from here (tests pass a checked allocator)
 	Logger   *slog.Logger
+	// Redactor holds the pipeline's secrets (may be nil: nothing to redact). A stage registers there a secret it
+	// learns at run time, such as an OAuth token, so that no output shows it.
+	Redactor *Redactor
 }
 
 // complete fills what a constructor may rely on being set: the allocator and the logger.

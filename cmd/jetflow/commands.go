@@ -39,7 +39,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *format != "text" && *format != "github" {
 		return withCode(exitInvalid, fmt.Errorf("--format %s: want text or github", *format))
 	}
-	ps, loadErr := pipelines.LoadPaths(paths...)
+	ps, loadErr := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(paths...)
 	var all pipelines.ErrorList
 	if loadErr != nil {
 		var list pipelines.ErrorList
@@ -59,6 +59,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	valid := 0
 	for _, p := range ps {
+		for _, w := range p.Warnings {
+			fmt.Fprintln(stderr, w)
+		}
 		built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Dir: dirOf(p.File), Alloc: memory.DefaultAllocator})
 		if err == nil {
 			var schemas []*arrowSchema
@@ -260,7 +263,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		if *reportPath == "" || (errors.Is(err, errQuiet) && exitCode(ctx, err) == exitOK) { // --help
 			return
 		}
-		if werr := writeReport(*reportPath, exitCode(ctx, err), l, run, rep, err); werr != nil {
+		if werr := writeReport(*reportPath, exitCode(ctx, err), l, run, rep, err, redactorOf(stderr)); werr != nil {
 			fmt.Fprintf(stderr, "jetflow run: could not write the run report %s: %v\n", *reportPath, werr)
 		}
 	}()
@@ -362,8 +365,9 @@ type runReport struct {
 }
 
 // writeReport writes the report of a run that ended with code and err; l, run and rep are nil or zero for what
-// was not reached. Error texts are the ones printed on stderr, from which values of ${VAR} are already scrubbed.
-func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *engine.Report, err error) error {
+// was not reached. Error texts are the ones printed on stderr; red redacts the whole report, whatever field a
+// secret reached.
+func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *engine.Report, err error, red *stage.Redactor) error {
 	if rep == nil {
 		rep = &engine.Report{Run: run.Label, Partitions: []engine.PartitionResult{}, Stages: []engine.StageStats{}}
 		if l != nil {
@@ -379,15 +383,16 @@ func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *e
 		}
 		out.Cause = cause.Error()
 	}
-	return writeJSON(path, out)
+	return writeJSON(path, out, red)
 }
 
-func writeJSON(path string, v any) error {
+// writeJSON writes v as indented JSON, redacted by red (Redactor.Add registers secrets in their JSON form too).
+func writeJSON(path string, v any, red *stage.Redactor) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, []byte(red.Redact(string(b))+"\n"), 0o644)
 }
 
 func printReport(w io.Writer, rep *engine.Report) {

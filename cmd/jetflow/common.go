@@ -133,7 +133,7 @@ func (c *commonFlags) parseAndLoad(ctx context.Context, fs *flag.FlagSet, args [
 }
 
 func (c *commonFlags) parseAndLoadWith(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer,
-	load func(context.Context, string, *slog.Logger, memory.Allocator) (*loaded, error)) (*loaded, *slog.Logger, error) {
+	load func(context.Context, pipelines.Options, string, *slog.Logger, memory.Allocator) (*loaded, error)) (*loaded, *slog.Logger, error) {
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -151,7 +151,7 @@ func (c *commonFlags) parseAndLoadWith(ctx context.Context, fs *flag.FlagSet, ar
 	if f := fs.Lookup("mem-profile"); f != nil && f.Value.String() != "" {
 		mem = memory.DefaultAllocator
 	}
-	l, err := load(ctx, files[0], log, mem)
+	l, err := load(ctx, pipelines.Options{Redactor: redactorOf(stderr)}, files[0], log, mem)
 	return l, log, err
 }
 
@@ -174,8 +174,8 @@ type loaded struct {
 }
 
 // loadOne loads, builds and validates one pipeline file.
-func loadOne(ctx context.Context, file string, log *slog.Logger, mem memory.Allocator) (*loaded, error) {
-	p, err := pipelines.Load(file)
+func loadOne(ctx context.Context, o pipelines.Options, file string, log *slog.Logger, mem memory.Allocator) (*loaded, error) {
+	p, err := o.Load(file)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
@@ -191,8 +191,9 @@ func loadOne(ctx context.Context, file string, log *slog.Logger, mem memory.Allo
 
 // loadLoaders loads one pipeline file for a command that works on its loaders alone: only the loaders' ${VAR}s
 // must be set and only the loaders are built, so `jetflow iceberg show` runs without the consumer's DSN.
-func loadLoaders(_ context.Context, file string, log *slog.Logger, mem memory.Allocator) (*loaded, error) {
-	p, err := pipelines.Options{Strict: []string{"loaders"}}.Load(file)
+func loadLoaders(_ context.Context, o pipelines.Options, file string, log *slog.Logger, mem memory.Allocator) (*loaded, error) {
+	o.Strict = []string{"loaders"}
+	p, err := o.Load(file)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
@@ -220,6 +221,26 @@ func (l *loaded) close(log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// redactedWriter is an output of the CLI: what is written to it passes through the redactor.
+type redactedWriter struct {
+	io.Writer
+	red *stage.Redactor
+}
+
+// redacting wraps a command's output with red, which the pipeline the command loads fills with its secrets
+// (pipelines.Options.Redactor): whatever prints the text — a log line, the final error — cannot show them.
+func redacting(w io.Writer, red *stage.Redactor) io.Writer {
+	return &redactedWriter{Writer: red.Writer(w), red: red}
+}
+
+// redactorOf is the redactor of an output made by redacting, nil for another writer (a new one per pipeline).
+func redactorOf(w io.Writer) *stage.Redactor {
+	if rw, ok := w.(*redactedWriter); ok {
+		return rw.red
+	}
+	return nil
 }
 
 func dirOf(file string) string {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/jetflow-dev/jetflow/internal/suggest"
+	"github.com/jetflow-dev/jetflow/stage"
 )
 
 // Exit codes, documented in the README.
@@ -79,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	// Everything the command prints passes through the redactor that the pipeline it loads fills with its secrets.
+	red := stage.NewRedactor()
+	stdout, stderr = redacting(stdout, red), redacting(stderr, red)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal asks for a clean stop (a stream commits the partitions it holds, for up to its drain

@@ -96,7 +96,7 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, _, err := parseShard(*shardFlag); err != nil {
 		return err
 	}
-	ps, err := pipelines.LoadPaths(dirs[0])
+	ps, err := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(dirs[0])
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
@@ -140,12 +140,12 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	outcomes := fr.run(ctx)
 	printOutcomes(stdout, outcomes)
 	if *reportDir != "" {
-		if err := writeJSON(filepath.Join(*reportDir, "summary.json"), outcomes); err != nil {
+		if err := writeJSON(filepath.Join(*reportDir, "summary.json"), outcomes, redactorOf(stderr)); err != nil {
 			fmt.Fprintf(stderr, "jetflow run: could not write the summary: %v\n", err)
 		}
 	}
 	if *summaryMD != "" {
-		if err := appendMarkdownSummary(*summaryMD, dirs[0], outcomes); err != nil {
+		if err := appendMarkdownSummary(*summaryMD, dirs[0], outcomes, redactorOf(stderr)); err != nil {
 			fmt.Fprintf(stderr, "jetflow run: could not write --summary-markdown: %v\n", err)
 		}
 	}
@@ -424,7 +424,7 @@ func runsText(runs []string) string {
 }
 
 // appendMarkdownSummary appends the run's table in Markdown: what GitHub Actions shows on the run's page.
-func appendMarkdownSummary(path, dir string, outcomes []pipelineOutcome) error {
+func appendMarkdownSummary(path, dir string, outcomes []pipelineOutcome, red *stage.Redactor) error {
 	var b strings.Builder
 	ok := 0
 	for _, o := range outcomes {
@@ -443,7 +443,7 @@ func appendMarkdownSummary(path, dir string, outcomes []pipelineOutcome) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(b.String() + "\n"); err != nil {
+	if _, err := f.WriteString(red.Redact(b.String()) + "\n"); err != nil {
 		f.Close()
 		return err
 	}

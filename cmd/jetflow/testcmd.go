@@ -44,7 +44,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	ps, loadErr := pipelines.LoadPaths(paths...)
+	ps, loadErr := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(paths...)
 	var invalid pipelines.ErrorList
 	if loadErr != nil {
 		var list pipelines.ErrorList

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,6 +61,7 @@ type oauth2 struct {
 	secret   string
 	scopes   []string
 	now      func() time.Time
+	red      *stage.Redactor // receives each token fetched, so no output shows it
 
 	mu      sync.Mutex
 	token   string
@@ -126,6 +128,7 @@ func (a *oauth2) fetch(ctx context.Context) error {
 		return fmt.Errorf("oauth2 token response from %s has no access_token", redactURL(a.tokenURL, nil))
 	}
 	a.token = tok.AccessToken
+	a.red.Add(a.token)
 	// expires_in is a number of seconds, sometimes sent as a string; without it, assume an hour.
 	secs := 3600.0
 	if s := strings.Trim(string(tok.ExpiresIn), `"`); s != "" {
@@ -182,4 +185,15 @@ func newAuth(c Auth, hc *http.Client) (authenticator, []string, error) {
 			[]string{c.ClientSecret.Reveal()}, nil
 	}
 	return nil, nil, stage.FieldErrorf("auth.type", "unknown auth type %q; use none, bearer, basic, api_key or oauth2", c.Type)
+}
+
+// registerAuth tells the pipeline's redactor the secrets an authenticator derives from its config: the Basic
+// header's encoded user:password, and the tokens an oauth2 client will fetch.
+func registerAuth(red *stage.Redactor, a authenticator) {
+	switch a := a.(type) {
+	case basicAuth:
+		red.Add(base64.StdEncoding.EncodeToString([]byte(a.user + ":" + a.pass)))
+	case *oauth2:
+		a.red = red
+	}
 }

@@ -171,6 +171,7 @@ func construct(bc stage.BuildContext, cfg *Config) (*Consumer, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	registerAuth(bc.Redactor, auth)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -77,6 +77,7 @@ type Loader struct {
 	ident    table.Identifier
 	alloc    memory.Allocator
 	log      *slog.Logger
+	red      *stage.Redactor // receives the REST catalog's OAuth token
 
 	group *grouper // nil unless commit.max_partitions > 1
 
@@ -97,7 +98,10 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) { return stage.Bui
 // construct builds a loader from a complete config and context; the tags checked each key alone.
 func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	c := *cfg
-	l := &Loader{cfg: c, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, checked: map[string]bool{}}
+	l := &Loader{cfg: c, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, red: bc.Redactor, checked: map[string]bool{}}
+	if _, secret, ok := strings.Cut(c.Catalog.Credential.Reveal(), ":"); ok {
+		bc.Redactor.Add(secret) // the client secret alone, as a token endpoint may echo it
+	}
 	var errs []error
 	ident, err := parseIdent(c.Table)
 	if err != nil {
@@ -221,7 +225,7 @@ func (l *Loader) Catalog(ctx context.Context) (catalog.Catalog, error) {
 	}
 	switch l.cfg.Catalog.Type {
 	case "rest":
-		opts := []rest.Option{rest.WithAdditionalProps(props)}
+		opts := []rest.Option{rest.WithAdditionalProps(props), rest.WithCustomTransport(tokenSpy(l.red))}
 		if wh != "" {
 			opts = append(opts, rest.WithWarehouseLocation(l.cfg.Catalog.Warehouse))
 		}
