@@ -183,8 +183,14 @@ func (e *Engine) planState(rec state.Partition) PlanState {
 }
 
 // Run loads one run instance. It returns a report of every partition; err is set when the run could not be
-// planned or was interrupted. A run whose report is not OK left failed partitions for the next run to retry.
+// planned, was interrupted or was stopped by a fatal fault (stage.Fatal), whose reason then comes first in err's
+// message. A run whose report is not OK left failed partitions for the next run to retry.
 func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error) {
+	rep, err := e.run(ctx, run)
+	return rep, stage.CauseFirst(err)
+}
+
+func (e *Engine) run(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	start := time.Now()
 	tr := e.opts.Tracker
 	tr.Started = start
@@ -205,11 +211,18 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	}
 	tr.Total.Store(int64(len(plan)))
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
+	// The first fatal fault stops the run: partitions in flight are aborted, the others are not started, since
+	// every one of them would meet the same refusal.
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var mu sync.Mutex
 	record := func(r PartitionResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		rep.Partitions = append(rep.Partitions, r)
+		if r.Outcome == "failed" && stage.IsFatal(r.err) {
+			stop(fmt.Errorf("partition %s: %w", r.Key, r.err))
+		}
 	}
 
 	queue := make(chan stage.Partition)
@@ -220,7 +233,7 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 		go func() {
 			defer wg.Done()
 			for p := range queue {
-				res, leased := e.loadWithRetries(ctx, p, schema, c)
+				res, leased := e.loadWithRetries(rctx, p, schema, c)
 				if leased {
 					mu.Lock()
 					deferred = append(deferred, p)
@@ -241,13 +254,13 @@ feed:
 		}
 		select {
 		case queue <- entry.Partition:
-		case <-ctx.Done():
+		case <-rctx.Done():
 			break feed
 		}
 	}
 	close(queue)
 	wg.Wait()
-	e.waitForOthers(ctx, deferred, schema, c, record)
+	e.waitForOthers(rctx, deferred, schema, c, record)
 
 	sort.Slice(rep.Partitions, func(i, j int) bool { return rep.Partitions[i].Key < rep.Partitions[j].Key })
 	rep.tally()
@@ -259,6 +272,9 @@ feed:
 	rep.Duration = time.Since(start)
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
+	}
+	if cause := context.Cause(rctx); cause != nil {
+		return rep, fmt.Errorf("run %s stopped without retrying: %w", run.Label, cause)
 	}
 	if wmName != "" && rep.OK() {
 		if err := e.storeWatermark(ctx, wmName, plan); err != nil {
@@ -370,12 +386,12 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 				return res, false
 			}
 		}
-		res.Error = err.Error()
+		res.Error, res.err = err.Error(), err
 		if ctx.Err() != nil {
 			res.Outcome = "aborted"
 			return res, false
 		}
-		if attempt >= e.job.Retry.Attempts || stage.IsPermanent(err) {
+		if attempt >= e.job.Retry.Attempts || stage.IsPermanent(err) || stage.IsFatal(err) {
 			res.Outcome = "failed"
 			e.opts.Tracker.Failed.Add(1)
 			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", attempt, "err", err)
@@ -648,7 +664,13 @@ func (e *PartitionFailedError) Unwrap() error { return e.Err }
 
 // Stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
 // committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
+// A fatal fault (stage.Fatal) stops it with the fault's reason first in err's message.
 func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
+	rep, err := e.stream(ctx, run)
+	return rep, stage.CauseFirst(err)
+}
+
+func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	sc, ok := e.job.Source.(stage.StreamConsumer)
 	if !ok {
 		return nil, fmt.Errorf("pipeline %q reads a bounded source: run it without --stream", e.job.Pipeline)
@@ -701,6 +723,9 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		if err != nil && res.Outcome == "failed" {
 			e.opts.Tracker.Failed.Add(1)
 			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", n, "err", err)
+			if stage.IsFatal(err) { // not the partition's fault: the stream cannot go on, whatever it reads
+				return fmt.Errorf("partition %s: %w", p.Key, err)
+			}
 			return &PartitionFailedError{Key: p.Key, ID: p.ID, Err: err}
 		}
 		return err

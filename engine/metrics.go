@@ -68,6 +68,8 @@ type PartitionResult struct {
 	Rows     int64  `json:"rows"`
 	Bytes    int64  `json:"bytes"`
 	Error    string `json:"error,omitempty"`
+
+	err error // the last attempt's error, for the engine to tell a fatal fault
 }
 
 // Report sums up a run.
