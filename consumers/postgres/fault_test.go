@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+// What the server refuses for good is fatal, so the engine does not retry it; a server that cannot be reached
+// is not, since it may come back.
+func TestFatalFaults(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.CreateDatabase(t)
+	role := fmt.Sprintf("jetflow_nopriv_%d", time.Now().UnixNano())
+	exec(t, dsn, `CREATE TABLE present (id int)`, `INSERT INTO present VALUES (1)`,
+		`CREATE ROLE `+role+` LOGIN PASSWORD 'nopriv-pw'`)
+	t.Cleanup(func() { exec(t, srv.DSN("postgres"), `DROP ROLE IF EXISTS `+role) })
+	u, _ := url.Parse(dsn)
+	with := func(f func(u *url.URL)) stage.Secret {
+		v := *u
+		f(&v)
+		return stage.Secret(v.String())
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	tests := []struct {
+		name   string
+		dsn    stage.Secret
+		reason string // "" for transient
+	}{
+		{"wrong password", with(func(u *url.URL) { u.User = url.UserPassword(srv.User, "not-the-password") }), "authentication failed"},
+		{"unknown user", with(func(u *url.URL) { u.User = url.UserPassword("nobody_here", "pw") }), "authentication failed"},
+		{"missing database", with(func(u *url.URL) { u.Path = "/no_such_database" }), "no such database"},
+		{"no privilege", with(func(u *url.URL) { u.User = url.UserPassword(role, "nopriv-pw") }), "permission denied"},
+		{"unreachable", with(func(u *url.URL) { u.Host = closed }), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+			defer mem.AssertSize(t, 0)
+			c := newConsumer(t, mem, Config{DSN: tc.dsn, Table: "present"})
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			err := readAll(ctx, c)
+			if err == nil {
+				t.Fatal("the read succeeded")
+			}
+			f, fatal := stage.AsFatal(err)
+			if fatal != (tc.reason != "") {
+				t.Fatalf("fatal = %v for %v", fatal, err)
+			}
+			if fatal && f.Reason != tc.reason {
+				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
+			}
+		})
+	}
+}
+
+// readAll reads every partition of a day, as the engine would, and returns the first error.
+func readAll(ctx context.Context, c *Consumer) error {
+	if _, err := c.Schema(ctx); err != nil {
+		return err
+	}
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	parts, err := c.Partitions(ctx, stage.RunInstance{Start: day, End: day.AddDate(0, 0, 1), Label: "2026-11-22"})
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := c.Read(ctx, p, func(arrow.RecordBatch) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
