@@ -367,6 +367,10 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 		return "", c.Read(ctx, p, out)
 	}
 	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil { // stopped (a fatal fault elsewhere, a signal) before this partition began
+			res.Outcome, res.Error = "aborted", context.Cause(ctx).Error()
+			return res, false
+		}
 		n, err := e.claim(ctx, p)
 		if errors.Is(err, state.ErrLeased) {
 			return res, true
