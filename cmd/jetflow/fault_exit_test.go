@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/jetflow-dev/jetflow/testkit/diskfault"
+	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
@@ -51,6 +58,25 @@ loaders:
     path: out
 `, []string{"PG_DSN=" + u.String()}
 		}, "authentication failed", []string{"postgres: connect to 127.0.0.1:", "password in dsn"}},
+		{"http 401", func(t *testing.T) (string, []string) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, `{"error": "invalid token"}`, http.StatusUnauthorized)
+			}))
+			t.Cleanup(srv.Close)
+			return `consumer:
+  type: httpapi
+  url: ${API}/items
+  auth: { type: bearer, token: "${API_TOKEN}" }
+  partition: { every: 6h, since_param: since, until_param: until }
+  schema:
+    - { name: id, type: int64 }
+loaders:
+  - type: parquet
+    path: out
+`, []string{"API=" + srv.URL, "API_TOKEN=revoked-token"}
+		}, "authentication failed", []string{"status 401", "check auth"}},
+		{"kafka wrong password", kafkaSASL("run"), "authentication failed", []string{"check sasl"}},
+		{"kafka wrong password, stream", kafkaSASL("stream"), "authentication failed", []string{"check sasl"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,20 +86,25 @@ loaders:
 				k, v, _ := strings.Cut(kv, "=")
 				t.Setenv(k, v)
 			}
-			writeFile(t, dir, "p.yaml", "name: faults\nretries: { attempts: 5, backoff: 2s, max_backoff: 2s }\n"+yaml)
+			writeFile(t, dir, "p.yaml", "name: faults\nretries: { attempts: 5, backoff: 5s, max_backoff: 5s }\n"+yaml)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			start := time.Now()
-			code, stdout, stderr := runCLICtx(ctx, t, dir, "run", "p.yaml", "--run", "2026-11-22", "--progress", "none",
-				"--log-level", "error", "--report", "report.json")
+			which := []string{"--run", "2026-11-22"}
+			if strings.Contains(tc.name, "stream") {
+				which = []string{"--stream"}
+			}
+			code, stdout, stderr := runCLICtx(ctx, t, dir, append([]string{"run", "p.yaml", "--progress", "none",
+				"--log-level", "error", "--report", "report.json"}, which...)...)
 			if code != exitError {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitError, stdout, stderr)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			if d := time.Since(start); d > 8*time.Second {
 				t.Errorf("the run took %v: it waited for retries", d)
 			}
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			msg := lines[len(lines)-1]
+			t.Log(msg)
 			if want := "jetflow run: " + tc.reason + ": "; !strings.HasPrefix(msg, want) {
 				t.Errorf("the message does not start with %q:\n%s", want, msg)
 			}
@@ -106,5 +137,32 @@ loaders:
 				}
 			}
 		})
+	}
+}
+
+// kafkaSASL is a Kafka source whose brokers refuse the pipeline's password, for a batch run or a stream.
+func kafkaSASL(mode string) func(t *testing.T) (string, []string) {
+	return func(t *testing.T) (string, []string) {
+		kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pw"))
+		prod := kc.Client(t, kgo.SASL(scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha256Mechanism()))
+		if err := prod.ProduceSync(t.Context(), &kgo.Record{Topic: "events", Value: []byte(`{"id": 1}`)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		extra := ""
+		if mode == "stream" {
+			extra = "  group: jetflow-faults\n  roll: { rows: 10, interval: 1s }\n"
+		}
+		return `consumer:
+  type: kafka
+  brokers: ["` + kc.Brokers() + `"]
+  topics: [events]
+  start: earliest
+  sasl: { mechanism: scram-sha-256, user: admin, password: "${KAFKA_PASSWORD}" }
+` + extra + `  schema:
+    - {name: id, type: int64}
+loaders:
+  - type: parquet
+    path: out
+`, []string{"KAFKA_PASSWORD=not-the-password"}
 	}
 }

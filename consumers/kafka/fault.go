@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync/atomic"
@@ -38,4 +39,20 @@ func (c *Consumer) classify(err, msg error) error {
 		return stage.Fatal("access denied", "grant the sasl user read and describe access to the topics", msg)
 	}
 	return msg
+}
+
+// refusedLogin asks the brokers for their metadata once and returns the fatal error of a refused login or
+// permission, else nil (brokers that are down are waited for, as before). A stream needs it: its consumer group
+// retries a refused login forever without a word to the poll loop.
+func (c *Consumer) refusedLogin(ctx context.Context) error {
+	adm, err := c.adminClient()
+	if err != nil {
+		return nil // the stream's own client reports it
+	}
+	if _, err := adm.BrokerMetadata(ctx); err != nil {
+		if err := c.connErr("describe the brokers", err); stage.IsFatal(err) {
+			return err
+		}
+	}
+	return nil
 }

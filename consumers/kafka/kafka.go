@@ -621,11 +621,14 @@ func (c *Consumer) finishBad(ctx context.Context, r *partReader, p stage.Partiti
 // connErr wraps an error of a request to the brokers with where it went and what to check: a broker that drops
 // the connection (EOF) is often one that refused the SASL or TLS handshake.
 func (c *Consumer) connErr(what string, err error) error {
+	if f := c.classify(err, fmt.Errorf("kafka: %s on %s: %w", what, strings.Join(c.cfg.Brokers, ","), err)); stage.IsFatal(f) {
+		return f // says what to check
+	}
 	hint := ""
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		hint = "; the broker closed the connection: check sasl: (mechanism, user, password) and tls:"
 	}
-	return c.classify(err, fmt.Errorf("kafka: %s on %s: %w%s", what, strings.Join(c.cfg.Brokers, ","), err, hint))
+	return fmt.Errorf("kafka: %s on %s: %w%s", what, strings.Join(c.cfg.Brokers, ","), err, hint)
 }
 
 // fetchError returns the first error of a poll that is not a retriable hiccup franz-go handles itself.

@@ -8,12 +8,13 @@ import (
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
-// fatalStates are the SQLSTATEs that no retry can fix, with what to tell the user; the others (a lost
-// connection, a serialization failure, too many connections, a shutdown) keep the engine's retries.
+// fatalStates are the SQLSTATEs that no retry can fix, with what to tell the user (nothing more when the
+// connection error already says to check the dsn); the others (a lost connection, a serialization failure, too
+// many connections, a shutdown) keep the engine's retries.
 var fatalStates = map[string]struct{ reason, hint string }{
-	"28P01": {"authentication failed", "check the user and password in dsn"},
-	"28000": {"authentication failed", "check the user in dsn and the server's pg_hba.conf"},
-	"3D000": {"no such database", "check the database name in dsn"},
+	"28P01": {"authentication failed", ""},
+	"28000": {"authentication failed", "also check the server's pg_hba.conf"},
+	"3D000": {"no such database", ""},
 	"42501": {"permission denied", "grant the dsn's user SELECT on the table (or what the query reads)"},
 }
 
