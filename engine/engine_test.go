@@ -697,3 +697,41 @@ func TestFatalFaultStopsTheRun(t *testing.T) {
 		})
 	}
 }
+
+// A stream stops at a fatal fault with the fault itself, not a PartitionFailedError (the CLI's exit 1): the
+// partition is not what failed.
+func TestStreamStopsAtAFatalFault(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault error
+		fatal bool
+	}{
+		{"fatal", stage.Fatal("access denied", "check the bucket's policy", errors.New("AccessDenied")), true},
+		{"partition", errors.New("disk hiccup"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := checked(t)
+			tbl := newTable()
+			tbl.failWrite = func(p stage.Partition) error {
+				if p.Key == "n@200" {
+					return tc.fault
+				}
+				return nil
+			}
+			src := &counterStream{mem: mem, per: 100, stopAt: 1000, cancel: func() {}}
+			e, _ := New(newJob(src, tbl), openStore(t), Options{})
+			rep, err := e.Stream(context.Background(), stage.RunInstance{Label: "stream"})
+			if rep.Committed != 2 || rep.Failed != 1 {
+				t.Errorf("report: %+v", rep)
+			}
+			var pf *PartitionFailedError
+			if stage.IsFatal(err) != tc.fatal || errors.As(err, &pf) == tc.fatal {
+				t.Fatalf("err = %v (fatal %v, partition failed %v)", err, stage.IsFatal(err), errors.As(err, &pf))
+			}
+			if tc.fatal && !strings.HasPrefix(err.Error(), "access denied: stream: ") {
+				t.Errorf("err = %q, want the cause first", err)
+			}
+		})
+	}
+}
