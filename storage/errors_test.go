@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/diskfault"
 	"github.com/jetflow-dev/jetflow/testkit/miniotest"
 )
@@ -94,16 +94,7 @@ func TestFatalFaults(t *testing.T) {
 				defer s.Close()
 				return s.WriteAll(ctx, "date=2026-11-22/part-0.parquet", []byte("PAR1"))
 			}()
-			if err == nil {
-				t.Fatal("the write succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tc.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tc.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
-			}
+			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
 }

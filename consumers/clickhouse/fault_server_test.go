@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/chtest"
 )
 
@@ -41,16 +41,7 @@ func TestFatalFaults(t *testing.T) {
 			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)
 			err := readErr(t, newConsumer(t, mem, tc.cfg))
-			if err == nil {
-				t.Fatal("the read succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tc.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tc.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
-			}
+			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
 }

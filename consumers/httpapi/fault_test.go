@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 // Refused credentials and permissions are fatal, so the engine stops instead of re-reading every partition;
@@ -50,16 +50,7 @@ func TestFatalStatuses(t *testing.T) {
 			}
 			c := newConsumer(t, mem, cfg)
 			err := readErr(t, c)
-			if err == nil {
-				t.Fatal("the read succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tt.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tt.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tt.reason, err)
-			}
+			testkit.AssertFault(t, err, tt.reason)
 			if got := n.Load(); got != tt.requests {
 				t.Errorf("%d requests, want %d", got, tt.requests)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
 
@@ -78,16 +79,7 @@ func TestFatalFaults(t *testing.T) {
 				}
 				return nil
 			}()
-			if err == nil {
-				t.Fatal("the read succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tc.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tc.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
-			}
+			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
 }

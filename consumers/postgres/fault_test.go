@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
@@ -56,16 +57,7 @@ func TestFatalFaults(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			err := readAll(ctx, c)
-			if err == nil {
-				t.Fatal("the read succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tc.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tc.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
-			}
+			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
 }

@@ -56,18 +56,8 @@ func TestFatalFaults(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLoader(t, t.TempDir(), func(c *Config) { tc.edit(t, c) })
-			w, err := l.Begin(context.Background(), ordersSchema(), testkit.PartitionFor("id[0,100)"))
-			if err == nil {
-				w.Abort(context.Background())
-				t.Fatal("Begin succeeded")
-			}
-			f, fatal := stage.AsFatal(err)
-			if fatal != (tc.reason != "") {
-				t.Fatalf("fatal = %v for %v", fatal, err)
-			}
-			if fatal && f.Reason != tc.reason {
-				t.Errorf("reason %q, want %q: %v", f.Reason, tc.reason, err)
-			}
+			_, err := l.Begin(context.Background(), ordersSchema(), testkit.PartitionFor("id[0,100)"))
+			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
 }
