@@ -1,7 +1,10 @@
 package testkit
 
 import (
+	"context"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -22,4 +25,22 @@ func AssertFault(t testing.TB, err error, reason string) {
 	case fatal && f.Reason != reason:
 		t.Fatalf("marked fatal with reason %q, want %q: %v", f.Reason, reason, err)
 	}
+}
+
+// ReadErr reads every partition of RunInstance from c as the engine would (schema, partitions, each partition in
+// turn), discarding the rows, and returns the first error: the fault a test provoked.
+func ReadErr(ctx context.Context, c stage.Consumer) error {
+	if _, err := c.Schema(ctx); err != nil {
+		return err
+	}
+	parts, err := c.Partitions(ctx, RunInstance())
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := c.Read(ctx, p, func(arrow.RecordBatch) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
 }

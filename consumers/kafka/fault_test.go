@@ -6,14 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
@@ -67,18 +65,7 @@ func TestFatalFaults(t *testing.T) {
 			c.ResumeWatermark("", false)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			err := func() error {
-				parts, err := c.Partitions(ctx, stage.RunInstance{Label: "r"})
-				if err != nil {
-					return err
-				}
-				for _, p := range parts {
-					if err := c.Read(ctx, p, func(arrow.RecordBatch) error { return nil }); err != nil {
-						return err
-					}
-				}
-				return nil
-			}()
+			err := testkit.ReadErr(ctx, c)
 			testkit.AssertFault(t, err, tc.reason)
 		})
 	}

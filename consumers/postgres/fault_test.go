@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
@@ -56,26 +55,8 @@ func TestFatalFaults(t *testing.T) {
 			c := newConsumer(t, mem, Config{DSN: tc.dsn, Table: "present"})
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			err := readAll(ctx, c)
+			err := testkit.ReadErr(ctx, c)
 			testkit.AssertFault(t, err, tc.reason)
 		})
 	}
-}
-
-// readAll reads every partition of a day, as the engine would, and returns the first error.
-func readAll(ctx context.Context, c *Consumer) error {
-	if _, err := c.Schema(ctx); err != nil {
-		return err
-	}
-	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
-	parts, err := c.Partitions(ctx, stage.RunInstance{Start: day, End: day.AddDate(0, 0, 1), Label: "2026-11-22"})
-	if err != nil {
-		return err
-	}
-	for _, p := range parts {
-		if err := c.Read(ctx, p, func(arrow.RecordBatch) error { return nil }); err != nil {
-			return err
-		}
-	}
-	return nil
 }
