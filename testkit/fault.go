@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -43,4 +44,17 @@ func ReadErr(ctx context.Context, c stage.Consumer) error {
 		}
 	}
 	return nil
+}
+
+// ClosedAddr is a 127.0.0.1 host:port that nothing listens on, for a server that is down: a port the system
+// handed out a moment ago and took back.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -3,7 +3,6 @@
 package clickhouse
 
 import (
-	"net"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -19,12 +18,7 @@ func TestFatalFaults(t *testing.T) {
 	srv := chtest.Start(t)
 	db := srv.CreateDatabase(t)
 	srv.Exec(t, db, "CREATE TABLE t (id UInt64) ENGINE = MergeTree ORDER BY id", "INSERT INTO t VALUES (1)")
-	down, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downAddr := down.Addr().String()
-	down.Close()
+	downAddr := testkit.ClosedAddr(t)
 	tests := []struct {
 		name   string
 		cfg    Config

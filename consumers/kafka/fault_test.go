@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -20,12 +19,7 @@ import (
 // that cannot be reached are not.
 func TestFatalFaults(t *testing.T) {
 	super := []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pw")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := testkit.ClosedAddr(t)
 	tests := []struct {
 		name    string
 		cluster []kfake.Opt

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -31,12 +30,7 @@ func TestFatalFaults(t *testing.T) {
 		f(&v)
 		return stage.Secret(v.String())
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	closed := testkit.ClosedAddr(t)
 	tests := []struct {
 		name   string
 		dsn    stage.Secret
