@@ -241,8 +241,9 @@ func (e *Engine) planState(rec state.Partition) PlanState {
 	}
 }
 
-// runInstance loads one run instance. It returns a report of every partition; err is set when the run could not be
-// planned or was interrupted. A run whose report is not OK left failed partitions for the next run to retry.
+// runInstance loads one run instance. It returns a report of every partition; err is set when the run could not
+// be planned, was interrupted or was stopped by a fatal fault (stage.Fatal). A run whose report is not OK left
+// failed partitions for the next run to retry.
 func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	start := time.Now()
 	tr := e.opts.Tracker
@@ -265,6 +266,10 @@ func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Repor
 	}
 	tr.Total.Store(int64(len(plan)))
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
+	// The first fatal fault stops the run: partitions in flight are aborted, the others are not started, since
+	// every one of them would meet the same refusal.
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var mu sync.Mutex
 	record := func(r PartitionResult) {
 		if e.opts.OnPartition != nil {
@@ -273,6 +278,9 @@ func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Repor
 		mu.Lock()
 		defer mu.Unlock()
 		rep.Partitions = append(rep.Partitions, r)
+		if r.Outcome == "failed" && stage.IsFatal(r.err) {
+			stop(fmt.Errorf("partition %s: %w", r.Key, r.err))
+		}
 	}
 
 	queue := make(chan stage.Partition)
@@ -283,7 +291,7 @@ func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Repor
 		go func() {
 			defer wg.Done()
 			for p := range queue {
-				res, leased := e.loadWithRetries(ctx, p, schema, c)
+				res, leased := e.loadWithRetries(rctx, p, schema, c)
 				if leased {
 					mu.Lock()
 					deferred = append(deferred, p)
@@ -304,13 +312,13 @@ feed:
 		}
 		select {
 		case queue <- entry.Partition:
-		case <-ctx.Done():
+		case <-rctx.Done():
 			break feed
 		}
 	}
 	close(queue)
 	wg.Wait()
-	e.waitForOthers(ctx, deferred, schema, c, record)
+	e.waitForOthers(rctx, deferred, schema, c, record)
 
 	sort.Slice(rep.Partitions, func(i, j int) bool { return rep.Partitions[i].Key < rep.Partitions[j].Key })
 	rep.tally()
@@ -322,6 +330,9 @@ feed:
 	rep.Duration = time.Since(start)
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
+	}
+	if cause := context.Cause(rctx); cause != nil {
+		return rep, fmt.Errorf("run %s stopped without retrying: %w", run.Label, cause)
 	}
 	if !rep.OK() {
 		return rep, nil
@@ -448,6 +459,10 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 		return "", c.Read(ctx, p, out)
 	}
 	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil { // stopped (a fatal fault elsewhere, a signal) before this partition began
+			res.Outcome, res.Error = "aborted", context.Cause(ctx).Error()
+			return res, false
+		}
 		n, err := e.claim(ctx, p)
 		if errors.Is(err, state.ErrLeased) {
 			return res, true
@@ -467,12 +482,12 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 				return res, false
 			}
 		}
-		res.Error = err.Error()
+		res.Error, res.err = err.Error(), err
 		if ctx.Err() != nil {
 			res.Outcome = "aborted"
 			return res, false
 		}
-		if attempt >= e.job.Retry.Attempts || stage.IsPermanent(err) {
+		if attempt >= e.job.Retry.Attempts || stage.IsPermanent(err) || stage.IsFatal(err) {
 			res.Outcome = "failed"
 			e.opts.Tracker.Failed.Add(1)
 			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", attempt, "err", err)
@@ -745,6 +760,7 @@ func (e *PartitionFailedError) Unwrap() error { return e.Err }
 
 // stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
 // committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
+// A fatal fault (stage.Fatal) stops it.
 func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	sc, ok := e.job.Source.(stage.StreamConsumer)
 	if !ok {
@@ -803,6 +819,9 @@ func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		if err != nil && res.Outcome == "failed" {
 			e.opts.Tracker.Failed.Add(1)
 			e.opts.Logger.Error("partition failed", "partition", p.Key, "id", p.ID, "attempts", n, "err", err)
+			if stage.IsFatal(err) { // not the partition's fault: the stream cannot go on, whatever it reads
+				return fmt.Errorf("partition %s: %w", p.Key, err)
+			}
 			return &PartitionFailedError{Key: p.Key, ID: p.ID, Err: err}
 		}
 		return err

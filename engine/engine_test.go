@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -666,5 +668,117 @@ func TestOnPartitionTellsEachResult(t *testing.T) {
 				t.Errorf("run %d: %s %s took %s: want a duration exactly when it was loaded", i, got.Key, got.Outcome, got.Duration)
 			}
 		}
+	}
+}
+
+// A fatal fault is attempted once and stops the run: the partitions in flight are aborted, the others are not
+// started, and the next run loads each partition exactly once. A transient fault keeps its retries, and a
+// permanent one fails only its partition.
+func TestFatalFaultStopsTheRun(t *testing.T) {
+	const bad = "n[000100,000200)"
+	tests := []struct {
+		name      string
+		fault     error
+		attempts  int  // reads of the bad partition
+		stops     bool // the run ends with an error, the rest not loaded
+		committed int
+	}{
+		{"fatal", fmt.Errorf("connect: %w", stage.Fatal("authentication failed", "check the password",
+			errors.New(`password authentication failed for user "etl"`))), 1, true, 1},
+		{"fatal os", fmt.Errorf("open out: %w", stage.OSFault(&os.PathError{Op: "open", Path: "/out/x", Err: syscall.EROFS})), 1, true, 1},
+		{"transient", errors.New("read tcp: connection reset by peer"), 3, false, 5},
+		{"permanent", stage.Permanent(errors.New("value does not fit")), 1, false, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := checked(t)
+			src := &rangeSource{mem: mem, parts: 6, per: 100, batch: 20, delay: time.Millisecond}
+			src.failRead = func(p stage.Partition, _ int) error {
+				if p.Key == bad {
+					return tc.fault
+				}
+				return nil
+			}
+			tbl := newTable()
+			store := openStore(t)
+			e, err := New(newJob(src, tbl), store, Options{Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := e.Run(context.Background(), day)
+			reads, _ := src.reads.Load(bad)
+			if got := int(reads.(interface{ Load() int64 }).Load()); got != tc.attempts {
+				t.Errorf("the partition was attempted %d times, want %d", got, tc.attempts)
+			}
+			if rep.Failed != 1 || rep.Committed+rep.Failed+rep.Aborted != 6 {
+				t.Errorf("report: %+v", rep)
+			}
+			if !tc.stops {
+				if err != nil || rep.Committed != tc.committed {
+					t.Fatalf("err = %v, committed %d, want nil and %d", err, rep.Committed, tc.committed)
+				}
+				return
+			}
+			f, ok := stage.AsFatal(err)
+			if !ok {
+				t.Fatalf("err = %v, want the fatal fault", err)
+			}
+			if want := f.Reason + ": run 2026-11-22 stopped"; !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), bad) {
+				t.Errorf("err = %q, want it to start with %q and name the partition", err, want)
+			}
+			if rep.Committed > 2 || rep.Aborted < 6-rep.Committed-1 {
+				t.Errorf("the run went on after the fatal fault: %+v", rep)
+			}
+			// Leases are released: the next run loads the rest at once, each partition once.
+			src.failRead = nil
+			rep = run(t, newJob(src, tbl), store, Options{Workers: 2, Lease: time.Hour})
+			if !rep.OK() || rep.Skipped+rep.Committed != 6 {
+				t.Fatalf("rerun: %+v", rep)
+			}
+			wantSequence(t, tbl.all(), 600)
+			for id, n := range tbl.commits {
+				if n != 1 {
+					t.Errorf("partition %s committed %d times", id, n)
+				}
+			}
+		})
+	}
+}
+
+// A stream stops at a fatal fault with the fault itself, not a PartitionFailedError (the CLI's exit 1): the
+// partition is not what failed.
+func TestStreamStopsAtAFatalFault(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault error
+		fatal bool
+	}{
+		{"fatal", stage.Fatal("access denied", "check the bucket's policy", errors.New("AccessDenied")), true},
+		{"partition", errors.New("disk hiccup"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := checked(t)
+			tbl := newTable()
+			tbl.failWrite = func(p stage.Partition) error {
+				if p.Key == "n@200" {
+					return tc.fault
+				}
+				return nil
+			}
+			src := &counterStream{mem: mem, per: 100, stopAt: 1000, cancel: func() {}}
+			e, _ := New(newJob(src, tbl), openStore(t), Options{})
+			rep, err := e.Stream(context.Background(), stage.RunInstance{Label: "stream"})
+			if rep.Committed != 2 || rep.Failed != 1 {
+				t.Errorf("report: %+v", rep)
+			}
+			var pf *PartitionFailedError
+			if stage.IsFatal(err) != tc.fatal || errors.As(err, &pf) == tc.fatal {
+				t.Fatalf("err = %v (fatal %v, partition failed %v)", err, stage.IsFatal(err), errors.As(err, &pf))
+			}
+			if tc.fatal && !strings.HasPrefix(err.Error(), "access denied: stream: ") {
+				t.Errorf("err = %q, want the cause first", err)
+			}
+		})
 	}
 }

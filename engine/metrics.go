@@ -70,6 +70,8 @@ type PartitionResult struct {
 	Error    string `json:"error,omitempty"`
 	// Duration is the time from the first claim to the outcome, retries and their backoff included; 0 when skipped.
 	Duration time.Duration `json:"duration_ns"`
+
+	err error // the last attempt's error, for the engine to tell a fatal fault
 }
 
 // Report sums up a run.

@@ -9,19 +9,20 @@ import (
 )
 
 // Run loads one run instance. It returns a report of every partition; err is set when the run could not be
-// planned or was interrupted. A run whose report is not OK left failed partitions for the next run to retry.
-// Error texts in the report and err are redacted (Job.Redactor).
+// planned, was interrupted or was stopped by a fatal fault (stage.Fatal), whose reason then comes first in err's
+// message. A run whose report is not OK left failed partitions for the next run to retry. Error texts in the
+// report and err are redacted (Job.Redactor).
 func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	rep, err := e.runInstance(ctx, run)
-	return e.job.redactReport(rep), e.job.Redactor.Err(err)
+	return e.job.redactReport(rep), e.job.Redactor.Err(stage.CauseFirst(err))
 }
 
 // Stream loads an unbounded source until ctx is cancelled: each partition the consumer cuts is loaded and
 // committed together with its checkpoint, and a restart resumes after the last committed checkpoint of each lane.
-// Error texts in the report and err are redacted (Job.Redactor).
+// A fatal fault stops it with the fault's reason first. Error texts in the report and err are redacted.
 func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, error) {
 	rep, err := e.stream(ctx, run)
-	return e.job.redactReport(rep), e.job.Redactor.Err(err)
+	return e.job.redactReport(rep), e.job.Redactor.Err(stage.CauseFirst(err))
 }
 
 func (j *Job) redactReport(rep *Report) *Report {

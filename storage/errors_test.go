@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/storage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/diskfault"
+	"github.com/jetflow-dev/jetflow/testkit/miniotest"
 )
 
 func TestCredentialsRefused(t *testing.T) {
@@ -47,5 +50,51 @@ func TestS3ErrorsNameTheEndpointWithoutCredentials(t *testing.T) {
 	}
 	if strings.Contains(msg, "endpoint-secret") || strings.Contains(msg, "secret-key") {
 		t.Errorf("error shows a secret: %s", msg)
+	}
+}
+
+// Faults no retry can fix are marked fatal, with their reason, against real stores: a directory root may not
+// write to, a path below a file, a missing bucket (gofakes3), a wrong secret key (MinIO checks signatures).
+// A store that cannot be reached stays transient.
+func TestFatalFaults(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		url    func(t *testing.T) (string, storage.S3Options)
+		reason string // "" for transient
+	}{
+		{"denied directory", func(t *testing.T) (string, storage.S3Options) {
+			return diskfault.Denied(t) + "/out", storage.S3Options{}
+		}, "permission denied"},
+		{"below a file", func(t *testing.T) (string, storage.S3Options) {
+			return diskfault.BelowFile(t), storage.S3Options{}
+		}, "not a directory"},
+		{"missing bucket", func(t *testing.T) (string, storage.S3Options) {
+			return "s3://missing/prefix", fakeS3(t, "lake")
+		}, "no such bucket"},
+		{"wrong secret key", func(t *testing.T) (string, storage.S3Options) {
+			srv := miniotest.Start(t, "jetflow", "jetflow-secret")
+			srv.CreateBucket(t, "lake")
+			return "s3://lake/prefix", storage.S3Options{Endpoint: srv.Endpoint, Region: "us-east-1", PathStyle: true,
+				AccessKeyID: "jetflow", SecretAccessKey: "not-the-secret"}
+		}, "access denied"},
+		{"unreachable", func(t *testing.T) (string, storage.S3Options) {
+			return "s3://lake/prefix", storage.S3Options{Endpoint: "http://127.0.0.1:9", Region: "us-east-1",
+				PathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}
+		}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, opts := tc.url(t)
+			err := func() error {
+				s, err := storage.Open(ctx, url, opts)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				return s.WriteAll(ctx, "date=2026-11-22/part-0.parquet", []byte("PAR1"))
+			}()
+			testkit.AssertFault(t, err, tc.reason)
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/s3blob"
@@ -130,6 +131,10 @@ func openLocal(rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve local path %q: %w", rawURL, err)
 	}
+	// fileblob would create it too, but flattens the operating system's error, which tells a fatal fault.
+	if err := os.MkdirAll(abs, 0o777); err != nil {
+		return nil, Classify(fmt.Errorf("create local directory %s: %w", abs, err))
+	}
 	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
 		CreateDir: true,
 		// Temp files next to the target keep the final rename on one file system.
@@ -138,7 +143,7 @@ func openLocal(rawURL string) (*Store, error) {
 		Metadata: fileblob.MetadataDontWrite,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open local directory %s: %w", abs, err)
+		return nil, Classify(fmt.Errorf("open local directory %s: %w", abs, err))
 	}
 	return &Store{bucket: b, url: abs + "/", localDir: abs, owner: true}, nil
 }
@@ -223,10 +228,31 @@ func (s *Store) checkKey(key string) (string, error) {
 }
 
 func (s *Store) wrap(op, key string, err error) error {
-	if gcerrors.Code(err) == gcerrors.NotFound || errors.Is(err, os.ErrNotExist) {
+	if (gcerrors.Code(err) == gcerrors.NotFound && !noSuchBucket(err)) || errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s %s%s%s: %w", op, s.url, key, s.at(), ErrNotFound)
 	}
-	return fmt.Errorf("%s %s%s%s: %w%s", op, s.url, key, s.at(), err, authHint(err))
+	return Classify(fmt.Errorf("%s %s%s%s: %w", op, s.url, key, s.at(), err))
+}
+
+// Classify marks err as fatal (stage.Fatal) when no retry can fix it: the operating system refused for good (a
+// full or read-only disk, a denied permission), the object store refused the credentials or the permissions, or
+// the bucket does not exist. Other errors (throttling, 5xx, a reset connection) are returned unchanged.
+func Classify(err error) error {
+	switch {
+	case err == nil || stage.IsFatal(err):
+		return err
+	case noSuchBucket(err):
+		return stage.Fatal("no such bucket", "create the bucket, or fix the bucket's name in the path", err)
+	case CredentialsRefused(err):
+		return stage.Fatal("access denied", "the server refused the credentials: check the s3 access_key_id and secret_access_key, or the bucket's policy", err)
+	}
+	return stage.OSFault(err)
+}
+
+// noSuchBucket tells whether an S3 server answered that the bucket does not exist.
+func noSuchBucket(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket"
 }
 
 // CredentialsRefused tells whether an object store refused a request for its credentials or permissions (a bad
@@ -253,14 +279,6 @@ func (s *Store) at() string {
 		return ""
 	}
 	return " at " + s.endpoint
-}
-
-// authHint tells what to check when the server refused the credentials.
-func authHint(err error) string {
-	if !CredentialsRefused(err) {
-		return ""
-	}
-	return " (the server refused the credentials: check the s3 access_key_id and secret_access_key, or the bucket's policy)"
 }
 
 // Create opens key for writing. The object becomes visible only when Close returns nil; cancelling ctx before
@@ -390,7 +408,7 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 		src := filepath.Join(s.localDir, filepath.FromSlash(fullFrom))
 		dst := filepath.Join(s.localDir, filepath.FromSlash(fullTo))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
-			return fmt.Errorf("rename %s%s to %s: %w", s.url, from, to, err)
+			return Classify(fmt.Errorf("rename %s%s to %s: %w", s.url, from, to, err))
 		}
 		if err := os.Rename(src, dst); err != nil {
 			return s.wrap("rename "+from+" to", to, err)
@@ -416,7 +434,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s%s%s: %w%s", s.url, prefix, s.at(), err, authHint(err))
+			return nil, Classify(fmt.Errorf("list %s%s%s: %w", s.url, prefix, s.at(), err))
 		}
 		if obj.IsDir {
 			continue

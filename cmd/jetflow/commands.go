@@ -352,7 +352,7 @@ var exitMeanings = map[int]string{
 	exitFailed:      "some partitions failed after every retry; the next run retries only those",
 	exitInvalid:     "invalid command line or pipeline file (nothing ran)",
 	exitInterrupted: "interrupted: partitions in flight were aborted; run again",
-	exitError:       "the run could not proceed: state store, source or destination unreachable",
+	exitError:       "the run could not proceed: state store, source or destination unreachable, or a fault no retry can fix",
 }
 
 // runReport is what --report writes: the engine's report (what was done, possibly nothing) and how the run ended.

@@ -20,7 +20,7 @@ const (
 	exitFailed      = 1 // the run ended with partitions that failed after every retry
 	exitInvalid     = 2 // bad command line or invalid pipeline
 	exitInterrupted = 3 // SIGINT or SIGTERM: in-flight partitions were aborted, nothing half-written is visible
-	exitError       = 4 // the run could not proceed: the state store, the source or the destination failed
+	exitError       = 4 // the run could not proceed: the state store, the source or the destination failed, or a fatal fault (stage.Fatal)
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

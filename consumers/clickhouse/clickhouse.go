@@ -280,12 +280,12 @@ func (c *Consumer) dial(ctx context.Context) (*ch.Client, error) {
 	}
 	if ex, ok := ch.AsException(err); ok {
 		if ex.IsCode(proto.ErrAuthenticationFailed, proto.ErrWrongPassword, proto.ErrUnknownUser, proto.ErrRequiredPassword) {
-			return nil, fmt.Errorf("%s: %s: %w", where, c.redact(ex.Message), errAuth)
+			return nil, classify(err, fmt.Errorf("%s: %s: %w", where, c.redact(ex.Message), errAuth))
 		}
 		if ex.IsCode(proto.ErrUnknownDatabase) {
-			return nil, stage.FieldErrorf("database", "%s: %s", where, c.redact(ex.Message))
+			return nil, classify(err, stage.FieldErrorf("database", "%s: %s", where, c.redact(ex.Message)))
 		}
-		return nil, fmt.Errorf("%s: %s (%s)", where, c.redact(ex.Message), ex.Code)
+		return nil, classify(err, fmt.Errorf("%s: %s (%s)", where, c.redact(ex.Message), ex.Code))
 	}
 	return nil, fmt.Errorf("%s: %s (is the server up, and addr its native port, 9000, not the HTTP port 8123?)", where, c.redact(err.Error()))
 }
@@ -315,8 +315,8 @@ func (c *Consumer) queryErr(what string, err error) error {
 		return fmt.Errorf("clickhouse: %s on %s: %w", what, c.cfg.Addr, ce)
 	}
 	if ex, ok := ch.AsException(err); ok {
-		return fmt.Errorf("clickhouse: %s on %s: server error %s: %s%s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)),
-			tooOldHint(ex, c.server.Load()))
+		return classify(err, fmt.Errorf("clickhouse: %s on %s: server error %s: %s%s", what, c.cfg.Addr, ex.Code, c.redact(firstLine(ex.Message)),
+			tooOldHint(ex, c.server.Load())))
 	}
 	return fmt.Errorf("clickhouse: %s on %s: %s", what, c.cfg.Addr, c.redact(err.Error()))
 }

@@ -93,9 +93,9 @@ func (c *client) do(ctx context.Context, r *request, read func(resp *http.Respon
 		var re *readError
 		if errors.As(err, &re) || !retryable(err) || attempt >= c.retries {
 			if attempt > 0 {
-				return fmt.Errorf("%s: %w (after %d retries)", c.what(r), c.scrubErr(err), attempt)
+				return classify(err, fmt.Errorf("%s: %w (after %d retries)", c.what(r), c.scrubErr(err), attempt))
 			}
-			return fmt.Errorf("%s: %w", c.what(r), c.scrubErr(err))
+			return classify(err, fmt.Errorf("%s: %w", c.what(r), c.scrubErr(err)))
 		}
 		last = err
 	}

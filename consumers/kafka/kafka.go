@@ -73,6 +73,7 @@ type Consumer struct {
 	topicRe  *regexp.Regexp
 	startMs  int64 // start: an RFC 3339 time, in ms; -2 earliest, -1 latest
 	base     []kgo.Opt
+	sasl     saslWatch // hooked into every client of base
 	dead     deadLetter
 
 	mu    sync.Mutex
@@ -173,6 +174,7 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	if c.base, err = clientOpts(bc, cfg); err != nil {
 		return nil, err
 	}
+	c.base = append(c.base, kgo.WithHooks(&c.sasl))
 	switch cfg.OnError {
 	case "fail", "skip":
 		if cfg.DeadLetter != (DeadLetterConfig{}) {
@@ -541,7 +543,7 @@ func (c *Consumer) Read(ctx context.Context, p stage.Partition, out func(arrow.R
 				return fmt.Errorf("kafka: partition %s stopped at offset %d: %w", p.Key, next, err)
 			}
 			if err := fetchError(fetches); err != nil {
-				return fmt.Errorf("kafka: read %s from offset %d: %w", at, next, err)
+				return c.classify(err, fmt.Errorf("kafka: read %s from offset %d: %w", at, next, err))
 			}
 			var rerr error
 			fetches.EachRecord(func(rec *kgo.Record) {
@@ -621,6 +623,9 @@ func (c *Consumer) finishBad(ctx context.Context, r *partReader, p stage.Partiti
 // connErr wraps an error of a request to the brokers with where it went and what to check: a broker that drops
 // the connection (EOF) is often one that refused the SASL or TLS handshake.
 func (c *Consumer) connErr(what string, err error) error {
+	if f := c.classify(err, fmt.Errorf("kafka: %s on %s: %w", what, strings.Join(c.cfg.Brokers, ","), err)); stage.IsFatal(f) {
+		return f // says what to check
+	}
 	hint := ""
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		hint = "; the broker closed the connection: check sasl: (mechanism, user, password) and tls:"

@@ -68,6 +68,9 @@ func (c *Consumer) Stream(ctx context.Context, run stage.RunInstance, resume sta
 	if err != nil {
 		return err
 	}
+	if err := c.refusedLogin(ctx); err != nil {
+		return err
+	}
 	// Lanes outlive ctx: when it ends (SIGTERM) they drain, ending and committing their partitions in flight,
 	// until drain_timeout; cancel aborts them.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -205,6 +208,10 @@ func (s *streamer) poll(ctx context.Context) error {
 			if errors.Is(err, kgo.ErrClientClosed) {
 				s.cl.AllowRebalance()
 				return nil
+			}
+			if ferr := s.c.classify(err, err); stage.IsFatal(ferr) { // retrying would only log in again
+				s.cl.AllowRebalance()
+				return fmt.Errorf("kafka: consume from %s: %w", strings.Join(s.c.cfg.Brokers, ","), ferr)
 			}
 			s.c.log.Warn("kafka: fetch failed; franz-go retries", "err", err)
 		}

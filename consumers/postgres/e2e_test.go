@@ -167,7 +167,15 @@ loaders:
 	if err := os.WriteFile(dest, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep := runOnce("2026-11-22")
+	// An unwritable destination is a fatal fault: the run stops at once, with the fault.
+	run, err := p.ParseRun("2026-11-22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pipelineEngine(t, p, mem, store, 1).Run(t.Context(), run)
+	if !stage.IsFatal(err) {
+		t.Fatalf("second run: err = %v, want the fatal fault of its unwritable destination", err)
+	}
 	if err := os.Remove(dest); err != nil {
 		t.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func (c *Consumer) connect(ctx context.Context) (*pgx.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("postgres: connect to %s: %w", c.where, ctx.Err())
 		}
-		return nil, fmt.Errorf("postgres: connect to %s: %s: %w", c.where, redact(err.Error(), c.cfg.DSN.Reveal()), errRedacted)
+		return nil, classify(err, fmt.Errorf("postgres: connect to %s: %s: %w", c.where, redact(err.Error(), c.cfg.DSN.Reveal()), errRedacted))
 	}
 	return conn, nil
 }
@@ -231,7 +231,7 @@ func (c *Consumer) sourceErr(what string, err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("postgres: %s on %s: %w", what, c.where, err)
+		return classify(err, fmt.Errorf("postgres: %s on %s: %w", what, c.where, err))
 	}
 	return fmt.Errorf("postgres: %s on %s: %s", what, c.where, redact(err.Error(), c.cfg.DSN.Reveal()))
 }

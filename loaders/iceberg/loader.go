@@ -552,7 +552,7 @@ func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partit
 	}
 	tbl, err := l.Table(ctx, schema)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	return newPartitionWriter(ctx, l, tbl, schema, p)
 }
@@ -578,7 +578,7 @@ func (l *Loader) s3Context(loc string, err error) error {
 		rest, ok = strings.CutPrefix(loc, "s3a://")
 	}
 	if err == nil || !ok {
-		return err
+		return classify(err)
 	}
 	bucket, _, _ := strings.Cut(rest, "/")
 	at := "AWS S3 (region " + l.cfg.S3.Region + ")"
@@ -586,7 +586,8 @@ func (l *Loader) s3Context(loc string, err error) error {
 		at = storage.RedactURL(l.cfg.S3.Endpoint)
 	}
 	if storage.CredentialsRefused(err) {
-		return fmt.Errorf("S3 bucket %q at %s refused the request (check s3.access_key_id and s3.secret_access_key, and the bucket's policy): %w", bucket, at, err)
+		return stage.Fatal("access denied", "check s3.access_key_id and s3.secret_access_key, and the bucket's policy",
+			fmt.Errorf("S3 bucket %q at %s refused the request: %w", bucket, at, err))
 	}
-	return fmt.Errorf("S3 bucket %q at %s: %w", bucket, at, err)
+	return classify(fmt.Errorf("S3 bucket %q at %s: %w", bucket, at, err))
 }
