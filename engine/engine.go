@@ -192,7 +192,7 @@ func (e *Engine) Run(ctx context.Context, run stage.RunInstance) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	e.sweepAtStart(ctx)
+	e.sweepAtStart(ctx, run)
 	wmName := e.watermarkName()
 	if orphans, err := e.Orphans(ctx, run, plan); err == nil && len(orphans) > 0 {
 		e.opts.Logger.Warn("committed partitions of this run instance are not in the plan: the partitioning changed, "+
@@ -666,7 +666,7 @@ func (e *Engine) Stream(ctx context.Context, run stage.RunInstance) (*Report, er
 	if err != nil {
 		return nil, err
 	}
-	e.sweepAtStart(ctx)
+	e.sweepAtStart(ctx, run)
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
 	var mu sync.Mutex
 	var index int

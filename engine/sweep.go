@@ -16,7 +16,7 @@ type Swept struct {
 	Loader      string
 	PartitionID string
 	Owner       string
-	Intent      string   // the path the attempt recorded
+	Intent      string   // the path the attempt recorded; "" for temporary files found without an intent
 	Removed     []string // the files removed through the loader's storage
 }
 
@@ -44,8 +44,10 @@ func (e *Engine) clearIntents(ctx context.Context, p stage.Partition) {
 // recorded them, except files committed output holds (each loader checks), and then forgets the intents. An
 // attempt is dead when its owner holds no live lease on the partition: the lease expired or was released, or the
 // owner is a process of this machine that is gone. With dryRun nothing is removed or forgotten. Intents of a
-// loader that is not in the job, or that cannot sweep, are left alone.
-func (e *Engine) Sweep(ctx context.Context, dryRun bool) ([]Swept, error) {
+// loader that is not in the job, or that cannot sweep, are left alone. Loaders that keep temporary files in a
+// known place (stage.TempSweeper) also remove, in the destinations of runs, those of partitions no live attempt
+// works on.
+func (e *Engine) Sweep(ctx context.Context, runs []stage.RunInstance, dryRun bool) ([]Swept, error) {
 	intents, err := e.store.Intents(ctx, e.job.Pipeline)
 	if err != nil {
 		return nil, err
@@ -98,7 +100,31 @@ func (e *Engine) Sweep(ctx context.Context, dryRun bool) ([]Swept, error) {
 			}
 		}
 	}
+	for _, l := range e.job.Loaders {
+		ts, ok := l.Loader.(stage.TempSweeper)
+		if !ok {
+			continue
+		}
+		for _, run := range runs {
+			removed, err := ts.SweepTemp(ctx, run, e.partitionLive, dryRun)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("loader %s: remove temporary files of run %s that no attempt owns: %w", l.Name, run.Label, err))
+			}
+			if len(removed) > 0 {
+				out = append(out, Swept{Loader: l.Name, Removed: removed})
+			}
+		}
+	}
 	return out, errors.Join(errs...)
+}
+
+// partitionLive tells whether some worker still works on partition id.
+func (e *Engine) partitionLive(ctx context.Context, id string) (bool, error) {
+	rec, ok, err := e.store.Get(ctx, e.job.Pipeline, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	return e.attemptLive(ctx, id, rec.Owner)
 }
 
 // attemptLive tells whether owner still works on partition id: it holds the partition's live lease and, when it
@@ -116,8 +142,8 @@ func (e *Engine) attemptLive(ctx context.Context, id, owner string) (bool, error
 
 // sweepAtStart runs Sweep before a run loads anything; a failure is logged, never fatal: leftovers cost space,
 // not correctness.
-func (e *Engine) sweepAtStart(ctx context.Context) {
-	swept, err := e.Sweep(ctx, false)
+func (e *Engine) sweepAtStart(ctx context.Context, run stage.RunInstance) {
+	swept, err := e.Sweep(ctx, []stage.RunInstance{run}, false)
 	files := 0
 	for _, s := range swept {
 		files += len(s.Removed)

@@ -142,7 +142,7 @@ func TestSweepRemovesOnlyWhatDeadAttemptsLeft(t *testing.T) {
 			l.committed[path] = tt.inOutput
 			time.Sleep(5 * time.Millisecond) // expire the short leases
 
-			swept, err := e.Sweep(ctx, tt.dryRun)
+			swept, err := e.Sweep(ctx, nil, tt.dryRun)
 			if err != nil {
 				t.Fatal(err)
 			}

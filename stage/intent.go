@@ -33,3 +33,11 @@ type Sweeper interface {
 	// lists). It returns the files it removed, or with dryRun those it would remove, removing nothing.
 	Sweep(ctx context.Context, paths []string, dryRun bool) (removed []string, err error)
 }
+
+// TempSweeper is implemented by loaders that keep attempts' temporary files in a known place of a run
+// instance's destination: SweepTemp removes those of partitions no live attempt works on (live tells), which
+// covers what attempts killed before they recorded an intent left. It returns the files it removed, or with
+// dryRun those it would remove.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, run RunInstance, live func(ctx context.Context, partitionID string) (bool, error), dryRun bool) (removed []string, err error)
+}
