@@ -100,15 +100,27 @@ func (e *Engine) Sweep(ctx context.Context, runs []stage.RunInstance, dryRun boo
 			}
 		}
 	}
+	reported := map[string]bool{}
+	for _, s := range out {
+		for _, f := range s.Removed {
+			reported[f] = true
+		}
+	}
 	for _, l := range e.job.Loaders {
 		ts, ok := l.Loader.(stage.TempSweeper)
 		if !ok {
 			continue
 		}
 		for _, run := range runs {
-			removed, err := ts.SweepTemp(ctx, run, e.partitionLive, dryRun)
+			found, err := ts.SweepTemp(ctx, run, e.partitionLive, dryRun)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("loader %s: remove temporary files of run %s that no attempt owns: %w", l.Name, run.Label, err))
+			}
+			var removed []string
+			for _, f := range found {
+				if !reported[f] { // a dry run finds again what intents named
+					removed = append(removed, f)
+				}
 			}
 			if len(removed) > 0 {
 				out = append(out, Swept{Loader: l.Name, Removed: removed})
