@@ -142,9 +142,9 @@ func stateGC(ctx context.Context, l *loaded, store state.Store, runLabel string,
 	}
 	switch {
 	case dryRun:
-		fmt.Fprintf(stdout, "would remove %d file(s) left by %d dead attempt(s) and earlier runs; run without --dry-run to remove them\n", files, attempts)
+		fmt.Fprintf(stdout, "would remove %d file(s) that killed attempts left (%d attempt(s) recorded); run without --dry-run to remove them\n", files, attempts)
 	default:
-		fmt.Fprintf(stdout, "removed %d file(s) left by %d dead attempt(s) and earlier runs\n", files, attempts)
+		fmt.Fprintf(stdout, "removed %d file(s) that killed attempts left (%d attempt(s) recorded)\n", files, attempts)
 	}
 	if sweepErr != nil {
 		return withCode(exitError, sweepErr)
