@@ -5,7 +5,7 @@
 // Layout under the rendered path:
 //
 //	<hive dirs>/part-<partition-id>-<writer>-<seq>.parquet   the data
-//	_jetflow/tmp/<partition-id>/<nonce>/...parquet.tmp        files being written (a killed run leaves them)
+//	_jetflow/tmp/<partition-id>/<nonce>/...parquet.tmp        files being written (the next run sweeps a killed run's)
 //	_jetflow/intents/<partition-id>/<nonce>.json              files a commit is about to publish
 //	_jetflow/commits/<partition-id>.json                      the commit marker, written last
 package parquet
