@@ -253,6 +253,7 @@ func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Repor
 		return nil, err
 	}
 	plan := pl.entries
+	e.sweepAtStart(ctx, run)
 	wmName := e.watermarkName()
 	if orphans, err := e.Orphans(ctx, run, plan); err == nil && len(orphans) > 0 {
 		e.opts.Logger.Warn("committed partitions of this run instance are not in the plan: the partitioning changed, "+
@@ -576,15 +577,20 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	abort := func() {
 		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer acancel()
+		clean := true
 		for i, w := range writers {
 			if aerr := w.Abort(actx); aerr != nil {
-				log.Error("abort failed; temporary files may remain until the partition is loaded again",
+				clean = false
+				log.Error("abort failed; temporary files may remain until the next run removes them",
 					"loader", e.job.Loaders[i].Name, "err", aerr)
 			}
 		}
+		if clean && len(writers) == len(e.job.Loaders) {
+			e.clearIntents(ctx, p) // every writer removed its files
+		}
 	}
 	for _, l := range e.job.Loaders {
-		w, berr := l.Begin(lctx, schema, p)
+		w, berr := l.Begin(stage.WithIntentRecorder(lctx, e.intentRecorder(p, attempt, l.Name)), schema, p)
 		if berr != nil {
 			abort()
 			return 0, 0, fmt.Errorf("loader %s: begin partition %s: %w", l.Name, p.Key, berr)
@@ -630,6 +636,7 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		// The data is committed; the next run loads the partition again and its commit replaces this one.
 		return 0, 0, fmt.Errorf("record commit of partition %s: %w", p.Key, err)
 	}
+	e.clearIntents(ctx, p) // what the attempt wrote is committed output now, or was removed by the commit
 	tr.Committed.Add(1)
 	tr.RowsLoaded.Add(rows)
 	tr.Written.Add(bytes)
@@ -772,6 +779,7 @@ func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, er
 	if err != nil {
 		return nil, err
 	}
+	e.sweepAtStart(ctx, run)
 	rep := &Report{Pipeline: e.job.Pipeline, Run: run.Label}
 	var mu sync.Mutex
 	var index int

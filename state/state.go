@@ -96,7 +96,29 @@ type Store interface {
 	// SetWatermarkIfEmpty stores value only where the watermark is absent or empty, and returns the value stored
 	// afterwards: value, or what another worker stored first. Workers that race to pin one plan agree on it.
 	SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value string) (stored string, err error)
+	// AddIntent records, before an attempt writes a file, that it is about to: a killed attempt leaves the
+	// intent behind, and the next run removes what it names. Adding the same intent twice is no error.
+	AddIntent(ctx context.Context, in Intent) error
+	// Intents returns the pipeline's intents, by partition id, owner and path.
+	Intents(ctx context.Context, pipeline string) ([]Intent, error)
+	// ClearIntents forgets the intents of owner's attempts at a partition: those naming paths, or all when
+	// paths is empty. It returns how many it forgot.
+	ClearIntents(ctx context.Context, pipeline, partitionID, owner string, paths ...string) (int, error)
 	Close() error
+}
+
+// Intent names a file (or a set of files, as the loader that recorded it understands Path) that an attempt at a
+// partition is about to write. While the attempt's owner holds a live lease on the partition the files are its
+// work in progress; once it does not (the process was killed), they are leftovers, unless a commit made them
+// part of the output, which only the loader can tell.
+type Intent struct {
+	Pipeline    string
+	PartitionID string
+	Owner       string // the lease owner of the attempt
+	Attempt     int
+	Loader      string // the name of the loader that writes the files, which alone can remove them
+	Path        string
+	CreatedAt   time.Time
 }
 
 // Scanner is one row of a query's result, as database/sql and pgx both give it.
@@ -128,9 +150,9 @@ func ScanText(row Scanner, noRows error) (v string, ok bool, err error) {
 	return One(v, err, noRows)
 }
 
-// Collect reads every row of rows with scan: the partitions a backend's List returns.
-func Collect(rows Rows, scan func(Scanner) (Partition, error)) ([]Partition, error) {
-	var out []Partition
+// Collect reads every row of rows with scan: the partitions a backend's List returns, its Intents.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
 	for rows.Next() {
 		p, err := scan(rows)
 		if err != nil {

@@ -426,6 +426,17 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 
 // List returns every object whose key starts with prefix, recursively, in key order.
 func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	return s.list(ctx, prefix, false)
+}
+
+// ListAll is List with, in a local store, the temporary files of writes in flight: those a killed process
+// left behind, which nothing else removes. Delete removes them too. Only a caller that knows no write under
+// prefix is in flight may remove what it returns.
+func (s *Store) ListAll(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	return s.list(ctx, prefix, true)
+}
+
+func (s *Store) list(ctx context.Context, prefix string, inflight bool) ([]ObjectInfo, error) {
 	it := s.bucket.List(&blob.ListOptions{Prefix: s.prefix + prefix})
 	var out []ObjectInfo
 	for {
@@ -440,7 +451,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 			continue
 		}
 		key := strings.TrimPrefix(obj.Key, s.prefix)
-		if s.localDir != "" && strings.HasSuffix(key, ".tmp") && isFileblobTemp(key) {
+		if !inflight && s.localDir != "" && strings.HasSuffix(key, ".tmp") && isFileblobTemp(key) {
 			// A write in flight (fileblob's own temp file next to the target); not an object yet.
 			continue
 		}

@@ -137,20 +137,27 @@ loaders:
 // no temporary file is visible to a glob reader.
 func assertExactlyOnce(t *testing.T, dir string, n int) {
 	t.Helper()
-	rows := testkit.DuckDBQuery(t, fmt.Sprintf(
-		`SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet('%s/**/*.parquet')`, dir))
-	want := map[string]string{"n": fmt.Sprint(n), "d": fmt.Sprint(n), "lo": "0", "hi": fmt.Sprint(n - 1)}
-	for k, v := range want {
-		if rows[0][k] != v {
-			t.Fatalf("DuckDB over %s: %s = %s, want %s (all: %v) — rows lost or duplicated", dir, k, rows[0][k], v, rows[0])
-		}
-	}
+	assertGlobIDs(t, dir, n)
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".parquet") && strings.Contains(path, "_jetflow") {
 			t.Errorf("temporary Parquet file visible to globs: %s", path)
 		}
 		return nil
 	})
+}
+
+// assertGlobIDs checks with DuckDB that a plain glob of the Parquet files under dir reads (no truncated file) and
+// holds ids 0..n-1, each exactly once.
+func assertGlobIDs(t *testing.T, dir string, n int) {
+	t.Helper()
+	rows := testkit.DuckDBQuery(t, fmt.Sprintf(
+		`SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi FROM read_parquet('%s/**/*.parquet')`, dir))
+	want := map[string]string{"n": fmt.Sprint(n), "d": fmt.Sprint(n), "lo": "0", "hi": fmt.Sprint(n - 1)}
+	for k, v := range want {
+		if rows[0][k] != v {
+			t.Fatalf("DuckDB over %s/**/*.parquet: %s = %s, want %s (all: %v) — rows lost or duplicated", dir, k, rows[0][k], v, rows[0])
+		}
+	}
 }
 
 // waitFor polls until cond holds or the deadline passes.
@@ -164,5 +171,21 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// assertNoLeftovers checks that nothing a killed attempt wrote is left under out/_jetflow/tmp/: no file, also no
+// write left in flight.
+func assertNoLeftovers(t *testing.T, out string) {
+	t.Helper()
+	var left []string
+	_ = filepath.WalkDir(filepath.Join(out, "_jetflow", "tmp"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, path)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("after the re-run, killed attempts' files are left in _jetflow/tmp/: %q", left)
 	}
 }

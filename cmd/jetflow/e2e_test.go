@@ -174,6 +174,7 @@ func TestKilledAtCommitPointsThenRerun(t *testing.T) {
 			}
 			r = jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2").must(t, exitOK)
 			assertExactlyOnce(t, filepath.Join(dir, "out", "crash"), 60_000)
+			assertNoLeftovers(t, filepath.Join(dir, "out", "crash"))
 			plan := jetflow(t, dir, nil, "plan", "p.yaml", "--run", "2026-11-22").must(t, exitOK)
 			if !strings.Contains(plan.stdout, "0 new, 6 committed") {
 				t.Fatalf("plan after recovery:\n%s", plan.stdout)
@@ -205,6 +206,7 @@ func TestKilledMidRunThenRerun(t *testing.T) {
 			}
 			jetflow(t, dir, nil, "run", "p.yaml", "--run", "2026-11-22", "--workers", "2").must(t, exitOK)
 			assertExactlyOnce(t, filepath.Join(dir, "out", "midrun"), 400_000)
+			assertNoLeftovers(t, filepath.Join(dir, "out", "midrun"))
 		})
 	}
 }

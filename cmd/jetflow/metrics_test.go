@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"net"
 	"net/http"
 	"os"
@@ -22,8 +21,6 @@ import (
 	"github.com/jetflow-dev/jetflow/metrics"
 	"github.com/jetflow-dev/jetflow/testkit/pushgatewaytest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // timed are the samples whose values are times or durations, which differ from run to run.
 var timed = regexp.MustCompile(`(?m)^((?:jetflow_partition_duration_seconds_(?:bucket|sum)|jetflow_stage_seconds_total|jetflow_run_duration_seconds|jetflow_last_success_timestamp_seconds)(?:\{[^}]*\})?) \S+$`)

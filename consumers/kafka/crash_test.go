@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/kafkatest"
 )
 
@@ -195,8 +196,30 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("jetflow after SIGTERM: %v", err)
 			}
 			checkExactlyOnce(t, sink.keys(t, out), n)
+			checkNoLeftovers(t, out)
 			t.Logf("%d keys produced; %d committed before the last run", n, before)
 		})
+	}
+}
+
+// checkNoLeftovers checks that the killed runs left nothing behind once the last run swept: no file under
+// _jetflow/tmp/ (the Parquet sink), and every Parquet file under out is whole, so that DuckDB reads a plain glob
+// (truncated Iceberg data files of killed attempts made it fail).
+func checkNoLeftovers(t *testing.T, out string) {
+	t.Helper()
+	var left []string
+	_ = filepath.WalkDir(filepath.Join(out, "_jetflow", "tmp"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, path)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("killed attempts' files left in _jetflow/tmp/: %q", left)
+	}
+	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT count(*) AS n FROM read_parquet('%s/**/*.parquet')`, out))
+	if rows[0]["n"] == "" || rows[0]["n"] == "0" {
+		t.Errorf("DuckDB over %s/**/*.parquet: %v", out, rows)
 	}
 }
 

@@ -62,6 +62,10 @@ func newPartitionWriter(ctx context.Context, l *Loader, tbl *table.Table, schema
 	if err != nil {
 		return nil, err
 	}
+	// Every data file of the attempt carries id in its name: if the process is killed, the next run finds them.
+	if err := stage.RecordIntent(ctx, intentPattern(tbl.Location(), id)); err != nil {
+		return nil, fmt.Errorf("iceberg loader: partition %s: %w", p.Key, err)
+	}
 	// The writer goroutine outlives Begin's ctx only until Commit or Abort; it must not stop with a request-scoped
 	// ctx of Begin, so it gets its own, cancelled by Abort.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -5,7 +5,7 @@
 // Layout under the rendered path:
 //
 //	<hive dirs>/part-<partition-id>-<writer>-<seq>.parquet   the data
-//	_jetflow/tmp/<partition-id>/<nonce>/...parquet.tmp        files being written (a killed run leaves them)
+//	_jetflow/tmp/<partition-id>/<nonce>/...parquet.tmp        files being written (the next run sweeps a killed run's)
 //	_jetflow/intents/<partition-id>/<nonce>.json              files a commit is about to publish
 //	_jetflow/commits/<partition-id>.json                      the commit marker, written last
 package parquet
@@ -166,16 +166,25 @@ func (l *Loader) Destination(ctx context.Context, run stage.RunInstance) (*stora
 	if err != nil {
 		return nil, fmt.Errorf("parquet loader: render path for run %s: %w", run.Label, err)
 	}
-	root, prefix, err := storage.SplitURL(u)
+	s, err := l.storeAt(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("parquet loader: run %s: %w", run.Label, err)
+	}
+	return s, nil
+}
+
+// storeAt opens the store at u (a rendered path), sharing one connection per bucket or local directory.
+func (l *Loader) storeAt(ctx context.Context, u string) (*storage.Store, error) {
+	root, prefix, err := storage.SplitURL(u)
+	if err != nil {
+		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, ok := l.stores[root]
 	if !ok {
 		if s, err = storage.Open(ctx, root, l.s3); err != nil {
-			return nil, fmt.Errorf("parquet loader: %w", err)
+			return nil, err
 		}
 		l.stores[root] = s
 	}
@@ -348,7 +357,12 @@ func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partit
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("parquet loader: %w", err)
 	}
-	return newPartitionWriter(ctx, l, store, schema, fs, keep, p, hex.EncodeToString(nonce[:]))
+	n := hex.EncodeToString(nonce[:])
+	// The attempt's temporary directory: if the process is killed, the next run finds it by this intent.
+	if err := stage.RecordIntent(ctx, store.URL()+tmpPrefix(p.ID)+n+"/"); err != nil {
+		return nil, fmt.Errorf("parquet loader: partition %s: %w", p.Key, err)
+	}
+	return newPartitionWriter(ctx, l, store, schema, fs, keep, p, n)
 }
 
 func checkPartitionID(id string) error {
@@ -370,8 +384,9 @@ func finalName(pid string, w, seq int) string {
 	return fmt.Sprintf("part-%s-%d-%d.parquet", pid, w, seq)
 }
 
+// removeAll removes everything under prefix, also writes a killed process left in flight.
 func removeAll(ctx context.Context, s *storage.Store, prefix string) error {
-	objs, err := s.List(ctx, prefix)
+	objs, err := s.ListAll(ctx, prefix)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (s *Store) wrap(op string, err error) error {
 	return fmt.Errorf("state store %s: %s: %w", s.where, op, err)
 }
 
-var pgTables = []string{"partitions", "checkpoints", "watermarks"}
+var pgTables = []string{"partitions", "checkpoints", "watermarks", "intents"}
 
 // pgQueries are the store's statements, made once with the schema's quoted name: no statement is built from
 // anything else the user wrote.
@@ -93,6 +93,7 @@ type pgQueries struct {
 	schema, create                                                                    string
 	claim, claimState, renew, commit, checkpoint, fail                                string
 	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark, setMarkIfEmpty string
+	addIntent, intents, clearIntents, clearIntentPaths                                string
 }
 
 const pgPartitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens,
@@ -102,6 +103,7 @@ func newPgQueries(schema string) pgQueries {
 	parts := pgx.Identifier{schema, "partitions"}.Sanitize()
 	cps := pgx.Identifier{schema, "checkpoints"}.Sanitize()
 	marks := pgx.Identifier{schema, "watermarks"}.Sanitize()
+	intents := pgx.Identifier{schema, "intents"}.Sanitize()
 	// Text keys compare bytewise (COLLATE "C"), as in SQLite: List's order does not depend on the database's locale.
 	create := fmt.Sprintf(`
 CREATE TABLE IF NOT EXISTS %[1]s (
@@ -138,7 +140,17 @@ CREATE TABLE IF NOT EXISTS %[3]s (
 	name     text NOT NULL,
 	value    text NOT NULL,
 	PRIMARY KEY (pipeline, name)
-);`, parts, cps, marks)
+);
+CREATE TABLE IF NOT EXISTS %[4]s (
+	pipeline     text COLLATE "C" NOT NULL,
+	partition_id text COLLATE "C" NOT NULL,
+	owner        text COLLATE "C" NOT NULL,
+	path         text COLLATE "C" NOT NULL,
+	attempt      integer NOT NULL DEFAULT 0,
+	loader       text NOT NULL DEFAULT '',
+	created_at   timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (pipeline, partition_id, owner, path)
+);`, parts, cps, marks, intents)
 	return pgQueries{
 		schema: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
 		create: create,
@@ -175,6 +187,12 @@ CREATE TABLE IF NOT EXISTS %[3]s (
 			ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value`,
 		setMarkIfEmpty: `INSERT INTO ` + marks + ` AS m (pipeline, name, value) VALUES ($1, $2, $3)
 			ON CONFLICT (pipeline, name) DO UPDATE SET value = excluded.value WHERE m.value = ''`,
+		addIntent: `INSERT INTO ` + intents + ` (pipeline, partition_id, owner, path, attempt, loader, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7::timestamptz, now())) ON CONFLICT (pipeline, partition_id, owner, path) DO NOTHING`,
+		intents: `SELECT pipeline, partition_id, owner, path, attempt, loader, created_at FROM ` + intents + `
+			WHERE pipeline = $1 ORDER BY partition_id, owner, path`,
+		clearIntents:     `DELETE FROM ` + intents + ` WHERE pipeline = $1 AND partition_id = $2 AND owner = $3`,
+		clearIntentPaths: `DELETE FROM ` + intents + ` WHERE pipeline = $1 AND partition_id = $2 AND owner = $3 AND path = ANY($4::text[])`,
 	}
 }
 
@@ -354,6 +372,44 @@ func (s *Store) SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value s
 	}
 	v, _, err := s.Watermark(ctx, pipeline, name)
 	return v, err
+}
+
+// AddIntent implements state.Store.
+func (s *Store) AddIntent(ctx context.Context, in state.Intent) error {
+	_, err := s.pool.Exec(ctx, s.q.addIntent, in.Pipeline, in.PartitionID, in.Owner, in.Path, in.Attempt, in.Loader, ts(in.CreatedAt))
+	return s.wrap("record intent of partition "+in.PartitionID, err)
+}
+
+// Intents implements state.Store.
+func (s *Store) Intents(ctx context.Context, pipeline string) ([]state.Intent, error) {
+	rows, err := s.pool.Query(ctx, s.q.intents, pipeline)
+	if err != nil {
+		return nil, s.wrap("list intents", err)
+	}
+	defer rows.Close()
+	out, err := state.Collect(rows, func(r state.Scanner) (state.Intent, error) {
+		var in state.Intent
+		var created pgtype.Timestamptz
+		err := r.Scan(&in.Pipeline, &in.PartitionID, &in.Owner, &in.Path, &in.Attempt, &in.Loader, &created)
+		in.CreatedAt = fromTs(created)
+		return in, err
+	})
+	return out, s.wrap("list intents", err)
+}
+
+// ClearIntents implements state.Store.
+func (s *Store) ClearIntents(ctx context.Context, pipeline, partitionID, owner string, paths ...string) (int, error) {
+	var tag pgconn.CommandTag
+	var err error
+	if len(paths) == 0 {
+		tag, err = s.pool.Exec(ctx, s.q.clearIntents, pipeline, partitionID, owner)
+	} else {
+		tag, err = s.pool.Exec(ctx, s.q.clearIntentPaths, pipeline, partitionID, owner, paths)
+	}
+	if err != nil {
+		return 0, s.wrap("clear intents of partition "+partitionID, err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // Close implements state.Store: it waits for queries in flight and closes the connections.

@@ -59,6 +59,16 @@ CREATE TABLE IF NOT EXISTS watermarks (
 	name     TEXT NOT NULL,
 	value    TEXT NOT NULL,
 	PRIMARY KEY (pipeline, name)
+);
+CREATE TABLE IF NOT EXISTS intents (
+	pipeline     TEXT NOT NULL,
+	partition_id TEXT NOT NULL,
+	owner        TEXT NOT NULL,
+	path         TEXT NOT NULL,
+	attempt      INTEGER NOT NULL DEFAULT 0,
+	loader       TEXT NOT NULL DEFAULT '',
+	created_at   INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (pipeline, partition_id, owner, path)
 );`
 
 // Open opens (creating if needed) the store file at path and its directory.
@@ -284,6 +294,63 @@ func (s *Store) SetWatermarkIfEmpty(ctx context.Context, pipeline, name, value s
 	}
 	v, _, err := s.Watermark(ctx, pipeline, name)
 	return v, err
+}
+
+// AddIntent implements state.Store.
+func (s *Store) AddIntent(ctx context.Context, in state.Intent) error {
+	created := in.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO intents (pipeline, partition_id, owner, path, attempt, loader, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pipeline, partition_id, owner, path) DO NOTHING`,
+		in.Pipeline, in.PartitionID, in.Owner, in.Path, in.Attempt, in.Loader, created.UnixMilli())
+	return s.wrap("record intent", err)
+}
+
+// Intents implements state.Store.
+func (s *Store) Intents(ctx context.Context, pipeline string) ([]state.Intent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, partition_id, owner, path, attempt, loader, created_at FROM intents
+		WHERE pipeline = ? ORDER BY partition_id, owner, path`, pipeline)
+	if err != nil {
+		return nil, s.wrap("list intents", err)
+	}
+	defer rows.Close()
+	out, err := state.Collect(rows, func(r state.Scanner) (state.Intent, error) {
+		var in state.Intent
+		var created int64
+		err := r.Scan(&in.Pipeline, &in.PartitionID, &in.Owner, &in.Path, &in.Attempt, &in.Loader, &created)
+		in.CreatedAt = fromMilli(created)
+		return in, err
+	})
+	return out, s.wrap("list intents", err)
+}
+
+// ClearIntents implements state.Store.
+func (s *Store) ClearIntents(ctx context.Context, pipeline, partitionID, owner string, paths ...string) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, s.wrap("clear intents", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	if len(paths) == 0 {
+		res, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE pipeline = ? AND partition_id = ? AND owner = ?`, pipeline, partitionID, owner)
+		if err != nil {
+			return 0, s.wrap("clear intents", err)
+		}
+		n, _ = res.RowsAffected()
+	}
+	for _, p := range paths {
+		res, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE pipeline = ? AND partition_id = ? AND owner = ? AND path = ?`,
+			pipeline, partitionID, owner, p)
+		if err != nil {
+			return 0, s.wrap("clear intents", err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return int(n), s.wrap("clear intents", tx.Commit())
 }
 
 // Close implements state.Store.

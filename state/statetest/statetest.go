@@ -61,6 +61,7 @@ var storeSuite = []suiteCase{
 	{"watermarks", testWatermarks},
 	{"set a watermark only where empty", testSetWatermarkIfEmpty},
 	{"racing pins agree on one value", testConcurrentSetIfEmpty},
+	{"intents", testIntents},
 	{"concurrent claims have one winner", testConcurrentClaims},
 }
 
@@ -536,6 +537,71 @@ func testConcurrentSetIfEmpty(t *testing.T, ctx context.Context, _ Backend, s1 s
 		if got[i] != got[0] {
 			t.Fatalf("writers disagree: %q and %q", got[0], got[i])
 		}
+	}
+}
+
+func testIntents(t *testing.T, ctx context.Context, b Backend, s state.Store, another func(*testing.T) state.Store) {
+	if got, err := s.Intents(ctx, "p"); err != nil || len(got) != 0 {
+		t.Fatalf("intents of an empty store = %v %v", got, err)
+	}
+	created := time.Date(2026, 11, 22, 13, 45, 1, 0, time.UTC)
+	add := []state.Intent{
+		{Pipeline: "p", PartitionID: "b", Owner: "h:1", Attempt: 1, Loader: "lake", Path: "s3://x/data/1.parquet", CreatedAt: created},
+		{Pipeline: "p", PartitionID: "a", Owner: "h:2", Attempt: 2, Loader: "files", Path: "/out/_jetflow/tmp/a/n2/", CreatedAt: created},
+		{Pipeline: "p", PartitionID: "a", Owner: "h:1", Attempt: 1, Loader: "files", Path: "/out/_jetflow/tmp/a/n1/", CreatedAt: created},
+		{Pipeline: "p", PartitionID: "b", Owner: "h:1", Attempt: 1, Loader: "lake", Path: "s3://x/data/0.parquet", CreatedAt: created},
+		{Pipeline: "q", PartitionID: "a", Owner: "h:1", Attempt: 1, Loader: "files", Path: "/other/", CreatedAt: created},
+	}
+	for _, in := range add {
+		if err := s.AddIntent(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddIntent(ctx, add[0]); err != nil { // a retried write records its intent again
+		t.Fatalf("adding an intent twice: %v", err)
+	}
+	paths := func(in []state.Intent) []string {
+		var out []string
+		for _, x := range in {
+			out = append(out, x.PartitionID+" "+x.Owner+" "+x.Path)
+		}
+		return out
+	}
+	got, err := another(t).Intents(ctx, "p") // seen by another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a h:1 /out/_jetflow/tmp/a/n1/", "a h:2 /out/_jetflow/tmp/a/n2/", "b h:1 s3://x/data/0.parquet", "b h:1 s3://x/data/1.parquet"}
+	if fmt.Sprint(paths(got)) != fmt.Sprint(want) {
+		t.Fatalf("intents = %q, want %q", paths(got), want)
+	}
+	if g := got[1]; g.Pipeline != "p" || g.Attempt != 2 || g.Loader != "files" || !g.CreatedAt.Equal(created.Truncate(b.Precision)) {
+		t.Fatalf("intent record %+v, want attempt 2 of loader files created %s", g, created)
+	}
+	tests := []struct {
+		name        string
+		pid, owner  string
+		paths       []string
+		wantCleared int
+		wantLeft    []string
+	}{
+		{"another owner's attempt stays", "a", "h:3", nil, 0, want},
+		{"one path", "b", "h:1", []string{"s3://x/data/1.parquet", "s3://x/data/9.parquet"}, 1, want[:3]},
+		{"every path of an attempt", "a", "h:1", nil, 1, want[1:3]},
+		{"the rest", "b", "h:1", nil, 1, want[1:2]},
+	}
+	for _, tt := range tests {
+		n, err := s.ClearIntents(ctx, "p", tt.pid, tt.owner, tt.paths...)
+		if err != nil || n != tt.wantCleared {
+			t.Fatalf("%s: cleared %d %v, want %d", tt.name, n, err, tt.wantCleared)
+		}
+		got, err := s.Intents(ctx, "p")
+		if err != nil || fmt.Sprint(paths(got)) != fmt.Sprint(tt.wantLeft) {
+			t.Fatalf("%s: left %q %v, want %q", tt.name, paths(got), err, tt.wantLeft)
+		}
+	}
+	if got, _ := s.Intents(ctx, "q"); len(got) != 1 {
+		t.Fatalf("intents of another pipeline = %v, want its one untouched", got)
 	}
 }
 
