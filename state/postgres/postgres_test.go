@@ -112,8 +112,8 @@ func TestPostgresSchemas(t *testing.T) {
 			t.Fatalf("%s: claim: %v", tt.name, err)
 		}
 		var n int
-		if err := pgScan(ctx, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, &n, tt.schema); err != nil || n != 3 {
-			t.Fatalf("%s: %d tables in schema %q (%v), want 3", tt.name, n, tt.schema, err)
+		if err := pgScan(ctx, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, &n, tt.schema); err != nil || n != 4 {
+			t.Fatalf("%s: %d tables in schema %q (%v), want 4 (partitions, checkpoints, watermarks, intents)", tt.name, n, tt.schema, err)
 		}
 	}
 	if _, err := Open(ctx, dsn, Schema("")); err == nil || !strings.Contains(err.Error(), "schema name is empty") {
