@@ -140,6 +140,7 @@ func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		parsed, parsedAt = append(parsed, e), append(parsedAt, at[i])
 	}
 	errs = append(errs, redundantPartitions(parsed, parsedAt)...)
+	errs = append(errs, checkMergeConfig(&c)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -337,7 +338,7 @@ func (l *Loader) CheckSchema(schema *arrow.Schema) error {
 		return err
 	}
 	_, err = buildSpec(l.cfg.PartitionBy, sc)
-	return err
+	return errors.Join(err, checkMergeSchema(&l.cfg, schema))
 }
 
 // icebergSchema converts the input schema, refusing unsigned types whose values Iceberg's signed int and long
@@ -545,6 +546,9 @@ func specText(spec *iceberg.PartitionSpec, sc *iceberg.Schema) string {
 func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partition) (stage.PartitionWriter, error) {
 	if p.ID == "" {
 		return nil, errors.New("iceberg loader: the partition has no id (the engine sets Partition.ID)")
+	}
+	if l.cfg.Mode == "merge" {
+		return nil, stage.Permanent(errors.New("iceberg loader: mode: merge is not written yet"))
 	}
 	tbl, err := l.Table(ctx, schema)
 	if err != nil {
