@@ -548,7 +548,7 @@ func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partit
 		return nil, errors.New("iceberg loader: the partition has no id (the engine sets Partition.ID)")
 	}
 	if l.cfg.Mode == "merge" {
-		return nil, stage.Permanent(errors.New("iceberg loader: mode: merge is not written yet"))
+		return newMergeWriter(l, schema, p)
 	}
 	tbl, err := l.Table(ctx, schema)
 	if err != nil {

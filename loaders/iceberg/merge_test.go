@@ -1,0 +1,175 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+func mergeSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "status", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+		{Name: "deleted_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+	}, nil)
+}
+
+// mergeRows makes rows from "id:status@hh:mm" (the version: updated_at on 2026-01-01; a "!" after the status makes
+// the row a soft delete).
+func mergeRows(t testing.TB, mem memory.Allocator, rows ...string) arrow.RecordBatch {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, r := range rows {
+		var id, hh, mm int
+		var status string
+		head, v, _ := strings.Cut(r, "@")
+		ids, st, _ := strings.Cut(head, ":")
+		fmt.Sscan(ids, &id)
+		fmt.Sscanf(v, "%d:%d", &hh, &mm)
+		ver := hh*60 + mm
+		status = st
+		del := "null"
+		if s, ok := strings.CutSuffix(status, "!"); ok {
+			status, del = s, fmt.Sprintf(`"2026-01-01T%02d:%02d:00Z"`, ver/60, ver%60)
+		}
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"order_id": %d, "status": %q, "updated_at": "2026-01-01T%02d:%02d:00Z", "deleted_at": %s}`, id, status, ver/60, ver%60, del)
+	}
+	b.WriteString("]")
+	return testkit.Records(t, mem, mergeSchema(), b.String())
+}
+
+// mergeState reads the table with iceberg-go's scanner (which applies the position deletes) and, independently,
+// with DuckDB over the current snapshot's data files anti-joined with its position delete files; both must agree,
+// and the result is the sorted "id:status@version" rows.
+func mergeState(t *testing.T, l *Loader, mem memory.Allocator) []string {
+	t.Helper()
+	var got []string
+	if rec := scan(t, l, mem, nil); rec != nil {
+		for i := range int(rec.NumRows()) {
+			got = append(got, mergeText(testkit.CellText(rec.Column(0), i), strings.Trim(testkit.CellText(rec.Column(1), i), `"`), testkit.CellText(rec.Column(2), i)))
+		}
+		rec.Release()
+	}
+	slices.Sort(got)
+	data, dels := snapshotFiles(t, l)
+	var duck []string
+	if len(data) > 0 {
+		q := "SELECT order_id, status, strftime(updated_at, '%H:%M') AS v FROM read_parquet(" + duckList(data) + ", filename=true, file_row_number=true) d"
+		if len(dels) > 0 {
+			q += " WHERE NOT EXISTS (SELECT 1 FROM read_parquet(" + duckList(dels) + ") x WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)"
+		}
+		for _, r := range testkit.DuckDBQuery(t, q) {
+			duck = append(duck, r["order_id"]+":"+r["status"]+"@"+r["v"])
+		}
+	}
+	slices.Sort(duck)
+	if !slices.Equal(got, duck) {
+		t.Fatalf("iceberg-go's scanner reads %v, DuckDB applying the delete files itself reads %v", got, duck)
+	}
+	return got
+}
+
+func mergeText(id, status, ts string) string {
+	// CellText of a timestamp is RFC 3339; keep hh:mm.
+	if i := strings.IndexByte(ts, 'T'); i >= 0 && len(ts) >= i+6 {
+		ts = ts[i+1 : i+6]
+	}
+	return id + ":" + status + "@" + ts
+}
+
+// snapshotFiles lists the current snapshot's live data files and position delete files as local paths.
+func snapshotFiles(t testing.TB, l *Loader) (data, dels []string) {
+	t.Helper()
+	tbl := loadTable(t, l)
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return nil, nil
+	}
+	fs, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := snap.Manifests(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for e, err := range mf.Entries(fs, true) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := strings.TrimPrefix(e.DataFile().FilePath(), "file://")
+			switch e.DataFile().ContentType() {
+			case iceberg.EntryContentData:
+				data = append(data, p)
+			case iceberg.EntryContentPosDeletes:
+				dels = append(dels, p)
+			default:
+				t.Fatalf("unexpected %s file %s", e.DataFile().ContentType(), p)
+			}
+		}
+	}
+	return data, dels
+}
+
+// TestMergeSemantics drives the semantics table of mode: merge through the loader, partitioned and not; each
+// step's table is read by iceberg-go's scanner and by DuckDB applying the delete files itself.
+func TestMergeSemantics(t *testing.T) {
+	steps := []struct {
+		name, partition string
+		rows            []string
+		want            []string
+	}{
+		{"insert", "p1", []string{"1:new@10:00", "2:new@10:00", "3:new@10:00", "4:new@10:00"},
+			[]string{"1:new@10:00", "2:new@10:00", "3:new@10:00", "4:new@10:00"}},
+		{"update, older version, newest of a batch wins", "p2", []string{"2:paid@11:00", "3:stale@09:00", "5:new@11:00", "1:b@11:30", "1:a@12:00", "1:c@11:45"},
+			[]string{"1:a@12:00", "2:paid@11:00", "3:new@10:00", "4:new@10:00", "5:new@11:00"}},
+		{"equal version replaces", "p3", []string{"2:paid2@11:00"},
+			[]string{"1:a@12:00", "2:paid2@11:00", "3:new@10:00", "4:new@10:00", "5:new@11:00"}},
+		{"delete, delete of a missing key", "p4", []string{"4:gone!@12:00", "9:gone!@12:00"},
+			[]string{"1:a@12:00", "2:paid2@11:00", "3:new@10:00", "5:new@11:00"}},
+		{"older delete does nothing", "p5", []string{"1:gone!@09:00"},
+			[]string{"1:a@12:00", "2:paid2@11:00", "3:new@10:00", "5:new@11:00"}},
+		// Key 2's stored version equals the re-run's: equal replaces, as a re-run of p3 would restore paid2.
+		{"re-run of an older partition", "p2", []string{"2:paid@11:00", "3:stale@09:00", "5:new@11:00", "1:b@11:30", "1:a@12:00", "1:c@11:45"},
+			[]string{"1:a@12:00", "2:paid@11:00", "3:new@10:00", "5:new@11:00"}},
+		{"re-run of the last partition", "p5", []string{"1:gone!@09:00"},
+			[]string{"1:a@12:00", "2:paid@11:00", "3:new@10:00", "5:new@11:00"}},
+		{"empty partition", "p6", nil,
+			[]string{"1:a@12:00", "2:paid@11:00", "3:new@10:00", "5:new@11:00"}},
+	}
+	for _, part := range [][]string{nil, {"bucket(4, order_id)"}} {
+		t.Run(fmt.Sprintf("partition_by=%v", part), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			l := newLoader(t, t.TempDir(), func(c *Config) {
+				c.Mode, c.Key, c.VersionBy, c.DeleteWhen, c.PartitionBy = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null", part
+			})
+			for _, st := range steps {
+				var batches []arrow.RecordBatch
+				if len(st.rows) > 0 {
+					// Two batches, so that the newest version of a key is found across batches.
+					half := len(st.rows) / 2
+					batches = append(batches, mergeRows(t, mem, st.rows[:half]...), mergeRows(t, mem, st.rows[half:]...))
+				}
+				testkit.LoadPartition(context.Background(), t, l, mergeSchema(), testkit.PartitionFor(st.partition), batches...)
+				testkit.ReleaseAll(batches)
+				if got := mergeState(t, l, mem); !slices.Equal(got, st.want) {
+					t.Fatalf("after %s: table holds\n%v\nwant\n%v", st.name, got, st.want)
+				}
+			}
+		})
+	}
+}

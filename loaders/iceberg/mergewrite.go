@@ -1,0 +1,705 @@
+package iceberg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/storage"
+	"github.com/jetflow-dev/jetflow/transformers/expr"
+)
+
+// mergeWriter is the partition writer of mode: merge. It holds the partition's batches (memory in proportion
+// to the partition, never to the table) and merges them at Commit: the newest version of each key wins within
+// the partition; then, against the table's head, a row replaces the stored row of its key unless that row's
+// version is newer, and a delete_when row deletes it. Replaced and deleted rows get position delete files
+// (merge_on_read) beside the new data files, all in one snapshot whose summary names the jetflow partition.
+// A conflict reloads the table and merges again, so what a retry deletes from is always the current head.
+type mergeWriter struct {
+	l      *Loader
+	p      stage.Partition
+	schema *arrow.Schema
+	del    *expr.Compiled // nil without delete_when
+
+	batches []arrow.RecordBatch
+
+	mu        sync.Mutex
+	finished  bool
+	maybeLive bool               // a commit failed in an unknown state: its files may be live, never remove them
+	written   []iceberg.DataFile // files of the last attempt, removed by Abort unless maybeLive
+}
+
+func newMergeWriter(l *Loader, schema *arrow.Schema, p stage.Partition) (*mergeWriter, error) {
+	w := &mergeWriter{l: l, p: p, schema: schema}
+	if l.cfg.DeleteWhen != "" {
+		c, err := expr.Compile(l.cfg.DeleteWhen, schema)
+		if err != nil {
+			return nil, stage.Permanent(fmt.Errorf("iceberg loader: delete_when: %w", err))
+		}
+		w.del = c
+	}
+	return w, nil
+}
+
+func (w *mergeWriter) Write(ctx context.Context, batch arrow.RecordBatch) error {
+	if batch.NumRows() == 0 {
+		return nil
+	}
+	batch.Retain()
+	w.batches = append(w.batches, batch)
+	return nil
+}
+
+func (w *mergeWriter) release() {
+	for _, b := range w.batches {
+		b.Release()
+	}
+	w.batches = nil
+}
+
+// change is the winning row of one key in the partition.
+type change struct {
+	batch, row int
+	key        string
+	first      ordVal // the first key column's value, for the scan filter
+	version    ordVal
+	delete     bool
+}
+
+// changes reduces the partition to one row per key: the newest version, the later row on a tie.
+func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
+	keyIdx := make([]int, len(w.l.cfg.Key))
+	for i, k := range w.l.cfg.Key {
+		keyIdx[i] = w.schema.FieldIndices(k)[0]
+	}
+	verIdx := -1
+	if w.l.cfg.VersionBy != "" {
+		verIdx = w.schema.FieldIndices(w.l.cfg.VersionBy)[0]
+	}
+	k := expr.Constants{Now: time.Now().UTC(), RunInstance: w.p.Run.Label, PartitionID: w.p.ID, Set: true}
+	at := map[string]int{}
+	var out []change
+	var buf []byte
+	for bi, b := range w.batches {
+		var del *array.Boolean
+		if w.del != nil {
+			d, err := w.del.Eval(ctx, w.l.alloc, b, k)
+			if err != nil {
+				return nil, stage.Permanent(fmt.Errorf("delete_when: %w", err))
+			}
+			defer d.Release()
+			del, _ = d.(*array.Boolean)
+		}
+		for r := range int(b.NumRows()) {
+			buf = buf[:0]
+			var first ordVal
+			for i, c := range keyIdx {
+				v := valueAt(b.Column(c), r)
+				if v.kind == kNull {
+					return nil, stage.Permanent(fmt.Errorf("key column %q is null in a row: every row of a merge needs its key (filter such rows out, or fill the key)", w.l.cfg.Key[i]))
+				}
+				if i == 0 {
+					first = v
+				}
+				buf = appendKey(buf, v)
+			}
+			ch := change{batch: bi, row: r, first: first}
+			if verIdx >= 0 {
+				ch.version = valueAt(b.Column(verIdx), r)
+			}
+			ch.delete = del != nil && del.IsValid(r) && del.Value(r)
+			if j, ok := at[string(buf)]; ok {
+				if cmpOrd(ch.version, out[j].version) >= 0 {
+					ch.key = out[j].key
+					out[j] = ch
+				}
+				continue
+			}
+			ch.key = string(buf)
+			at[ch.key] = len(out)
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// storedRow is a live row of the table holding a changed key.
+type storedRow struct {
+	file    int // index into the candidate files
+	pos     int64
+	version ordVal
+}
+
+// storedRows finds the live rows of tbl's head whose keys are in chs: the scan prunes files by partition and the
+// first key column's min/max statistics (an IN filter), then only the key and version columns of the candidate
+// files are read, minus the positions their delete files already remove.
+func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) ([]iceberg.DataFile, map[string][]storedRow, error) {
+	if tbl.CurrentSnapshot() == nil || len(chs) == 0 {
+		return nil, nil, nil
+	}
+	sc := tbl.Schema()
+	cfg := &w.l.cfg
+	ids := make([]int, 0, len(cfg.Key)+1)
+	for _, k := range cfg.Key {
+		f, ok := sc.FindFieldByName(k)
+		if !ok {
+			return nil, nil, stage.Permanent(fmt.Errorf("the table has no key column %q (key names columns of the table)", k))
+		}
+		ids = append(ids, f.ID)
+	}
+	if cfg.VersionBy != "" {
+		f, ok := sc.FindFieldByName(cfg.VersionBy)
+		if !ok {
+			return nil, nil, stage.Permanent(fmt.Errorf("the table has no version column %q", cfg.VersionBy))
+		}
+		ids = append(ids, f.ID)
+	}
+	var filter iceberg.BooleanExpression = iceberg.AlwaysTrue{}
+	first, _ := sc.FindFieldByID(ids[0])
+	lits := make([]iceberg.Literal, 0, len(chs))
+	seen := map[ordVal]bool{}
+	for _, ch := range chs {
+		lit, ok := inLiteral(first.Type, ch.first)
+		if !ok {
+			lits = nil
+			break
+		}
+		if ch.first.kind != kDecimal && !seen[ch.first] {
+			seen[ch.first] = true
+			lits = append(lits, lit)
+		}
+	}
+	if len(lits) > 0 {
+		filter = iceberg.SetPredicate(iceberg.OpIn, iceberg.Reference(first.Name), lits)
+	}
+	scan := tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(append(slices.Clone(cfg.Key), cfg.VersionBy)...))
+	if cfg.VersionBy == "" {
+		scan = tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(cfg.Key...))
+	}
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
+	}
+	want := make(map[string]bool, len(chs))
+	for _, ch := range chs {
+		want[ch.key] = true
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []iceberg.DataFile
+	byPath := map[string]int{}
+	var delFiles []iceberg.DataFile
+	for _, t := range tasks {
+		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
+			return nil, nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
+		}
+		if _, ok := byPath[t.File.FilePath()]; ok {
+			continue
+		}
+		byPath[t.File.FilePath()] = len(files)
+		files = append(files, t.File)
+		for _, d := range t.DeleteFiles {
+			if !slices.ContainsFunc(delFiles, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+				delFiles = append(delFiles, d)
+			}
+		}
+	}
+	dead, err := w.deadPositions(ctx, fs, delFiles, byPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	stored := map[string][]storedRow{}
+	for i, df := range files {
+		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), dead[df.FilePath()], func(key string, pos int64, ver ordVal) {
+			if want[key] {
+				stored[key] = append(stored[key], storedRow{file: i, pos: pos, version: ver})
+			}
+		}); err != nil {
+			return nil, nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
+		}
+	}
+	return files, stored, nil
+}
+
+// openParquet opens a Parquet file of the table for reading.
+func (w *mergeWriter) openParquet(fs icebergio.IO, p string) (*pqarrow.FileReader, func(), error) {
+	f, err := fs.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdr, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, w.l.alloc)
+	if err != nil {
+		rdr.Close()
+		return nil, nil, err
+	}
+	return fr, func() { rdr.Close() }, nil
+}
+
+// leafIndices finds the Parquet leaf columns of field ids; a field the file does not hold is -1.
+func leafIndices(fr *pqarrow.FileReader, ids []int) []int {
+	sc := fr.ParquetReader().MetaData().Schema
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = -1
+		for c := range sc.NumColumns() {
+			if int(sc.Column(c).SchemaNode().FieldID()) == id {
+				out[i] = c
+				break
+			}
+		}
+	}
+	return out
+}
+
+// deadPositions reads the position delete files that apply to the candidate files (byPath) and returns, per
+// candidate, the positions already deleted.
+func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]map[int64]bool, error) {
+	out := map[string]map[int64]bool{}
+	for _, d := range dels {
+		if ref := d.ReferencedDataFile(); ref != nil {
+			if _, ok := byPath[*ref]; !ok {
+				continue
+			}
+		}
+		fr, closeFn, err := w.openParquet(fs, d.FilePath())
+		if err != nil {
+			return nil, fmt.Errorf("open the delete file %s: %w", d.FilePath(), err)
+		}
+		err = func() error {
+			defer closeFn()
+			cols := leafIndices(fr, []int{2147483546, 2147483545})
+			if cols[0] < 0 || cols[1] < 0 {
+				return errors.New("it has no file_path and pos columns")
+			}
+			rr, err := fr.GetRecordReader(ctx, cols, nil)
+			if err != nil {
+				return err
+			}
+			defer rr.Release()
+			for rr.Next() {
+				rec := rr.RecordBatch()
+				paths, ok1 := rec.Column(0).(*array.String)
+				pos, ok2 := rec.Column(1).(*array.Int64)
+				if !ok1 || !ok2 {
+					return fmt.Errorf("unexpected column types %s, %s", rec.Column(0).DataType(), rec.Column(1).DataType())
+				}
+				for r := range int(rec.NumRows()) {
+					p := paths.Value(r)
+					if _, ok := byPath[p]; !ok {
+						continue
+					}
+					if out[p] == nil {
+						out[p] = map[int64]bool{}
+					}
+					out[p][pos.Value(r)] = true
+				}
+			}
+			return rr.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("read the delete file %s: %w", d.FilePath(), err)
+		}
+	}
+	return out, nil
+}
+
+// scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
+// and version. A file written before a key column existed holds no rows of changed keys.
+func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead map[int64]bool, fn func(string, int64, ordVal)) error {
+	fr, closeFn, err := w.openParquet(fs, df.FilePath())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	cols := leafIndices(fr, ids)
+	if slices.Contains(cols[:nkey], -1) {
+		return nil
+	}
+	read := slices.DeleteFunc(slices.Clone(cols), func(c int) bool { return c < 0 })
+	rr, err := fr.GetRecordReader(ctx, read, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	hasVer := len(ids) > nkey && cols[nkey] >= 0
+	var pos int64
+	var buf []byte
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		for r := range int(rec.NumRows()) {
+			p := pos + int64(r)
+			if dead[p] {
+				continue
+			}
+			buf = buf[:0]
+			null := false
+			for c := range nkey {
+				v := valueAt(rec.Column(c), r)
+				if v.kind == kNull {
+					null = true // rows appended before the table was merged into may lack a key: no change matches them
+					break
+				}
+				buf = appendKey(buf, v)
+			}
+			if null {
+				continue
+			}
+			var ver ordVal
+			if hasVer {
+				ver = valueAt(rec.Column(nkey), r)
+			}
+			fn(string(buf), p, ver)
+		}
+		pos += rec.NumRows()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return rr.Err()
+}
+
+func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.CommitResult, error) {
+	defer w.release()
+	if info.PartitionID == "" {
+		info.PartitionID = w.p.ID
+	}
+	chs, err := w.changes(ctx)
+	if err != nil {
+		return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
+	}
+	token, res, err := w.l.commitMerge(ctx, w, chs, info)
+	if err != nil {
+		return stage.CommitResult{}, err
+	}
+	res.Token = token
+	w.mu.Lock()
+	w.finished = true
+	w.mu.Unlock()
+	return res, nil
+}
+
+func (w *mergeWriter) Abort(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.release()
+	if w.finished {
+		return nil
+	}
+	w.finished = true
+	if w.maybeLive || len(w.written) == 0 {
+		return nil
+	}
+	tbl, err := w.l.LoadTable(ctx)
+	if err != nil {
+		return nil // nothing of ours is live without a table; the files are orphans for `iceberg show --orphans`
+	}
+	removeFiles(ctx, tbl, w.written)
+	return nil
+}
+
+// commitMerge merges chs into the table's head and commits, reloading and merging again on a conflict.
+func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, info stage.CommitInfo) (string, stage.CommitResult, error) {
+	var res stage.CommitResult
+	ms := []member{{p: w.p, info: info}}
+	props := summaryProps(ms)
+	tbl, err := l.Table(ctx, w.schema)
+	if err != nil {
+		return "", res, err
+	}
+	if err := l.ensureIdentifiers(ctx, tbl); err != nil {
+		return "", res, err
+	}
+	cat, err := l.Catalog(ctx)
+	if err != nil {
+		return "", res, err
+	}
+	for attempt := 0; ; attempt++ {
+		tbl, err := cat.LoadTable(ctx, l.ident)
+		if err != nil {
+			return "", res, fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, l.s3Context(l.cfg.Catalog.Warehouse, err))
+		}
+		added, dels, err := w.mergeFiles(ctx, tbl, chs)
+		w.written = append(added, dels...)
+		if err != nil {
+			removeFiles(ctx, tbl, w.written)
+			w.written = nil
+			return "", res, fmt.Errorf("iceberg loader: %s: merge into table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
+		}
+		if len(added) == 0 && len(dels) == 0 {
+			return "", res, nil // nothing changes the table: no snapshot
+		}
+		if err := failpoint.Inject(FailBeforeCommit); err != nil {
+			return "", res, err
+		}
+		txn := tbl.NewTransaction()
+		rd := txn.NewRowDelta(props)
+		rd.AddRows(added...)
+		rd.AddDeletes(dels...)
+		if err := rd.Commit(ctx); err != nil {
+			return "", res, fmt.Errorf("iceberg loader: %s: stage the merge: %w", what(ms), err)
+		}
+		staged, err := txn.StagedTable()
+		if err != nil {
+			return "", res, fmt.Errorf("iceberg loader: %s: stage the merge: %w", what(ms), err)
+		}
+		if err := failpoint.Inject(FailCommit); err != nil {
+			return "", res, err
+		}
+		next, err := txn.Commit(ctx)
+		if err == nil {
+			var token string
+			if s := next.CurrentSnapshot(); s != nil {
+				token = strconv.FormatInt(s.SnapshotID, 10)
+			}
+			res.Files = len(w.written)
+			for _, f := range w.written {
+				res.Bytes += f.FileSizeBytes()
+			}
+			w.written = nil
+			l.log.Debug("iceberg: merged", "table", l.cfg.Table, "partition", w.p.Key, "data_files", len(added), "delete_files", len(dels))
+			return token, res, nil
+		}
+		if !retryable(err) {
+			w.mu.Lock()
+			w.maybeLive = true
+			w.mu.Unlock()
+			return "", res, fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run merges the same rows again, which changes nothing twice): %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
+		}
+		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
+		removeFiles(ctx, tbl, w.written)
+		w.written = nil
+		if attempt >= l.cfg.Commit.Retries {
+			return "", res, fmt.Errorf("iceberg loader: %s: commit to table %s still conflicted after %d attempts (raise commit.retries): %w", what(ms), l.cfg.Table, attempt+1, err)
+		}
+		l.log.Debug("iceberg: merge conflict, merging again on the new head", "table", l.cfg.Table, "partition", w.p.Key, "attempt", attempt+1, "error", err)
+		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
+			return "", res, err
+		}
+	}
+}
+
+// mergeFiles decides every change against tbl's head and writes the data files of the rows that go in and the
+// position delete files of the stored rows that go out.
+func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []change) (added, dels []iceberg.DataFile, err error) {
+	files, stored, err := w.storedRows(ctx, tbl, chs)
+	if err != nil {
+		return nil, nil, err
+	}
+	versioned := w.l.cfg.VersionBy != ""
+	drop := map[int][]int64{} // by candidate file: positions to delete
+	take := make([][]int32, len(w.batches))
+	for _, ch := range chs {
+		rows := stored[ch.key]
+		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
+			continue // the table holds a newer version: an older run instance never overwrites it
+		}
+		for _, s := range rows {
+			drop[s.file] = append(drop[s.file], s.pos)
+		}
+		if !ch.delete {
+			take[ch.batch] = append(take[ch.batch], int32(ch.row))
+		}
+	}
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if added, err = w.writeRows(ctx, tbl, id, take); err != nil {
+		return added, nil, err
+	}
+	fidx := make([]int, 0, len(drop))
+	for i := range drop {
+		fidx = append(fidx, i)
+	}
+	slices.Sort(fidx)
+	for n, i := range fidx {
+		d, err := w.writePosDeletes(ctx, tbl, id, n, files[i], drop[i])
+		if err != nil {
+			return added, dels, err
+		}
+		dels = append(dels, d)
+	}
+	return added, dels, nil
+}
+
+// writeRows writes the rows take (by batch) as data files with the loader's own data file writer.
+func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, id uuid.UUID, take [][]int32) ([]iceberg.DataFile, error) {
+	n := 0
+	for _, t := range take {
+		n += len(t)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	dw, err := newDirectWriter(ctx, w.l, tbl, w.schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		return nil, stage.Permanent(errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are"))
+	}
+	cctx := compute.WithAllocator(ctx, w.l.alloc)
+	for bi, rows := range take {
+		if len(rows) == 0 {
+			continue
+		}
+		b := w.batches[bi]
+		var rec arrow.RecordBatch
+		if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+			b.Retain()
+			rec = b
+		} else {
+			ib := array.NewInt32Builder(w.l.alloc)
+			ib.AppendValues(rows, nil)
+			ind := ib.NewInt32Array()
+			ib.Release()
+			out, err := compute.Take(cctx, compute.TakeOptions{BoundsCheck: false}, compute.NewDatumWithoutOwning(b), compute.NewDatumWithoutOwning(ind))
+			ind.Release()
+			if err != nil {
+				return dw.abandon(), fmt.Errorf("select the rows to write: %w", err)
+			}
+			rec = out.(*compute.RecordDatum).Value
+		}
+		err := dw.write(ctx, rec)
+		rec.Release()
+		if err != nil {
+			return dw.abandon(), err
+		}
+	}
+	return dw.close()
+}
+
+func isIdentity(rows []int32) bool {
+	for i, r := range rows {
+		if int(r) != i {
+			return false
+		}
+	}
+	return true
+}
+
+// writePosDeletes writes one position delete file for data file df (file-scoped: it names df as its referenced
+// data file), beside df, in df's partition.
+func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id uuid.UUID, seq int, df iceberg.DataFile, pos []int64) (iceberg.DataFile, error) {
+	slices.Sort(pos)
+	pos = slices.Compact(pos)
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return nil, errors.New("the table's file system cannot write")
+	}
+	mem := w.l.alloc
+	pb := array.NewStringBuilder(mem)
+	defer pb.Release()
+	ob := array.NewInt64Builder(mem)
+	defer ob.Release()
+	for _, p := range pos {
+		pb.Append(df.FilePath())
+		ob.Append(p)
+	}
+	cols := []arrow.Array{pb.NewArray(), ob.NewArray()}
+	rec := array.NewRecordBatch(table.PositionalDeleteArrowSchema, cols, int64(len(pos)))
+	cols[0].Release()
+	cols[1].Release()
+	defer rec.Release()
+
+	dir := df.FilePath()[:strings.LastIndexByte(df.FilePath(), '/')+1]
+	p := dir + fmt.Sprintf("00000-%d-%s-deletes.parquet", seq, id)
+	sink, err := wfs.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
+	var count storage.CountingWriter
+	buf := bufio.NewWriterSize(sink, 64<<10)
+	count.W = buf
+	fw, err := pqarrow.NewFileWriter(table.PositionalDeleteArrowSchema, &count,
+		pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	if err == nil {
+		err = fw.Write(rec)
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	if cerr := sink.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("write %s: %w", p, err)
+	}
+	meta, err := fw.FileMetadata()
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("footer of %s: %w", p, err)
+	}
+	md := tbl.Metadata()
+	spec := md.PartitionSpecByID(int(df.SpecID()))
+	if spec == nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("data file %s has partition spec %d, which the table does not know", df.FilePath(), df.SpecID())
+	}
+	ref := df.FilePath()
+	d, err := table.DataFileFromMetadata(table.DataFileArgs{
+		Schema: iceberg.PositionalDeleteSchema, Spec: *spec, Format: iceberg.ParquetFile, Metadata: meta,
+		FilePath: p, FileSize: count.N, Content: iceberg.EntryContentPosDeletes,
+		PartitionValues: df.Partition(), FormatVersion: md.Version(), ReferencedDataFile: &ref,
+	})
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("delete file entry of %s: %w", p, err)
+	}
+	return d, nil
+}
+
+// ensureIdentifiers records the key as the table's identifier fields (once; a table created by this loader in
+// merge mode already has them).
+func (l *Loader) ensureIdentifiers(ctx context.Context, tbl *table.Table) error {
+	sc := tbl.Schema()
+	var ids []int
+	for _, k := range l.cfg.Key {
+		f, ok := sc.FindFieldByName(k)
+		if !ok {
+			return stage.Permanent(fmt.Errorf("iceberg loader: table %s has no key column %q", l.cfg.Table, k))
+		}
+		ids = append(ids, f.ID)
+	}
+	if slices.Equal(sc.IdentifierFieldIDs, ids) {
+		return nil
+	}
+	_ = ctx
+	return nil
+}
