@@ -173,3 +173,62 @@ func TestMergeSemantics(t *testing.T) {
 		})
 	}
 }
+
+// TestMergeGuards: what an earlier attempt panicked on — data files without statistics, null keys, empty
+// partitions, a table without snapshots — merges or fails with a message, never panics.
+func TestMergeGuards(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy = "merge", []string{"order_id"}, "updated_at"
+		c.Properties = map[string]string{"write.metadata.metrics.default": "none"} // no bounds in any file
+	})
+	// An empty partition into a table without snapshots.
+	testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor("empty"))
+	if got := scan(t, l, mem, nil); got != nil {
+		got.Release()
+		t.Fatal("an empty partition made a snapshot")
+	}
+	load := func(key string, rows ...string) {
+		b := mergeRows(t, mem, rows...)
+		defer b.Release()
+		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(key), b)
+	}
+	load("a", "1:new@10:00", "2:new@10:00")
+	tbl := loadTable(t, l)
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := liveFiles(ctx, fs, tbl.CurrentSnapshot(), func(iceberg.DataFile) bool { return true })
+	if err != nil || len(files) != 1 || len(files[0].LowerBoundValues()) != 0 {
+		t.Fatalf("want one data file without bounds: %v %v", err, files)
+	}
+	load("b", "2:paid@11:00", "3:new@11:00")
+	_, dels := snapshotFiles(t, l)
+	if got, want := mergeState(t, l, mem), []string{"1:new@10:00", "2:paid@11:00", "3:new@11:00"}; !slices.Equal(got, want) || len(dels) != 1 {
+		t.Fatalf("files without bounds: table holds %v with %d delete files, want %v with 1", got, len(dels), want)
+	}
+
+	// A null key fails the partition, naming the column, and leaves the table as it was.
+	b := testkit.Records(t, mem, mergeSchema(), `[{"order_id": null, "status": "x", "updated_at": "2026-01-01T12:00:00Z"}]`)
+	defer b.Release()
+	w, err := l.Begin(ctx, mergeSchema(), testkit.PartitionFor("null"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Commit(ctx, testkit.CommitInfoFor(testkit.PartitionFor("null"), 1))
+	if err == nil || !strings.Contains(err.Error(), `key column "order_id" is null`) {
+		t.Fatalf("commit of a null key: %v", err)
+	}
+	if err := w.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mergeState(t, l, mem); len(got) != 3 {
+		t.Fatalf("a failed merge changed the table: %v", got)
+	}
+}

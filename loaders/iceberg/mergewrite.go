@@ -90,11 +90,19 @@ type change struct {
 func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	keyIdx := make([]int, len(w.l.cfg.Key))
 	for i, k := range w.l.cfg.Key {
-		keyIdx[i] = w.schema.FieldIndices(k)[0]
+		f := w.schema.FieldIndices(k)
+		if len(f) != 1 {
+			return nil, stage.Permanent(fmt.Errorf("the input has no key column %q", k))
+		}
+		keyIdx[i] = f[0]
 	}
 	verIdx := -1
-	if w.l.cfg.VersionBy != "" {
-		verIdx = w.schema.FieldIndices(w.l.cfg.VersionBy)[0]
+	if v := w.l.cfg.VersionBy; v != "" {
+		f := w.schema.FieldIndices(v)
+		if len(f) != 1 {
+			return nil, stage.Permanent(fmt.Errorf("the input has no version column %q", v))
+		}
+		verIdx = f[0]
 	}
 	k := expr.Constants{Now: time.Now().UTC(), RunInstance: w.p.Run.Label, PartitionID: w.p.ID, Set: true}
 	at := map[string]int{}
