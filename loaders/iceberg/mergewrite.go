@@ -161,9 +161,18 @@ type storedRow struct {
 // storedRows finds the live rows of tbl's head whose keys are in chs: the scan prunes files by partition and the
 // first key column's min/max statistics (an IN filter), then only the key and version columns of the candidate
 // files are read, minus the positions their delete files already remove.
-func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) ([]iceberg.DataFile, map[string][]storedRow, error) {
+// candidates are the data files of the head that may hold changed keys, what already deletes from them, and the
+// live rows of changed keys they hold.
+type candidates struct {
+	files   []iceberg.DataFile
+	deletes [][]iceberg.DataFile      // by file: the position delete files that apply to it
+	dead    map[string]map[int64]bool // by file path: positions already deleted
+	stored  map[string][]storedRow    // by key
+}
+
+func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
 	if tbl.CurrentSnapshot() == nil || len(chs) == 0 {
-		return nil, nil, nil
+		return &candidates{}, nil
 	}
 	sc := tbl.Schema()
 	cfg := &w.l.cfg
@@ -171,14 +180,14 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	for _, k := range cfg.Key {
 		f, ok := sc.FindFieldByName(k)
 		if !ok {
-			return nil, nil, stage.Permanent(fmt.Errorf("the table has no key column %q (key names columns of the table)", k))
+			return nil, stage.Permanent(fmt.Errorf("the table has no key column %q (key names columns of the table)", k))
 		}
 		ids = append(ids, f.ID)
 	}
 	if cfg.VersionBy != "" {
 		f, ok := sc.FindFieldByName(cfg.VersionBy)
 		if !ok {
-			return nil, nil, stage.Permanent(fmt.Errorf("the table has no version column %q", cfg.VersionBy))
+			return nil, stage.Permanent(fmt.Errorf("the table has no version column %q", cfg.VersionBy))
 		}
 		ids = append(ids, f.ID)
 	}
@@ -206,7 +215,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	}
 	tasks, err := scan.PlanFiles(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
+		return nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
 	}
 	want := make(map[string]bool, len(chs))
 	for _, ch := range chs {
@@ -214,41 +223,40 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var files []iceberg.DataFile
+	c := &candidates{stored: map[string][]storedRow{}}
 	byPath := map[string]int{}
 	var delFiles []iceberg.DataFile
 	for _, t := range tasks {
 		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
-			return nil, nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
+			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
 		}
 		if _, ok := byPath[t.File.FilePath()]; ok {
 			continue
 		}
-		byPath[t.File.FilePath()] = len(files)
-		files = append(files, t.File)
+		byPath[t.File.FilePath()] = len(c.files)
+		c.files = append(c.files, t.File)
+		c.deletes = append(c.deletes, t.DeleteFiles)
 		for _, d := range t.DeleteFiles {
 			if !slices.ContainsFunc(delFiles, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
 				delFiles = append(delFiles, d)
 			}
 		}
 	}
-	dead, err := w.deadPositions(ctx, fs, delFiles, byPath)
-	if err != nil {
-		return nil, nil, err
+	if c.dead, err = w.deadPositions(ctx, fs, delFiles, byPath); err != nil {
+		return nil, err
 	}
-	stored := map[string][]storedRow{}
-	for i, df := range files {
-		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), dead[df.FilePath()], func(key string, pos int64, ver ordVal) {
+	for i, df := range c.files {
+		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), c.dead[df.FilePath()], func(key string, pos int64, ver ordVal) {
 			if want[key] {
-				stored[key] = append(stored[key], storedRow{file: i, pos: pos, version: ver})
+				c.stored[key] = append(c.stored[key], storedRow{file: i, pos: pos, version: ver})
 			}
 		}); err != nil {
-			return nil, nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
+			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
 		}
 	}
-	return files, stored, nil
+	return c, nil
 }
 
 // openParquet opens a Parquet file of the table for reading.
@@ -453,24 +461,28 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 		if err != nil {
 			return "", res, fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, l.s3Context(l.cfg.Catalog.Warehouse, err))
 		}
-		added, dels, err := w.mergeFiles(ctx, tbl, chs)
-		w.written = append(added, dels...)
+		plan, err := w.mergeFiles(ctx, tbl, chs)
+		w.written = plan.written()
 		if err != nil {
 			removeFiles(ctx, tbl, w.written)
 			w.written = nil
 			return "", res, fmt.Errorf("iceberg loader: %s: merge into table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
 		}
-		if len(added) == 0 && len(dels) == 0 {
+		if len(w.written) == 0 && len(plan.removed) == 0 {
 			return "", res, nil // nothing changes the table: no snapshot
 		}
 		if err := failpoint.Inject(FailBeforeCommit); err != nil {
 			return "", res, err
 		}
 		txn := tbl.NewTransaction()
-		rd := txn.NewRowDelta(props)
-		rd.AddRows(added...)
-		rd.AddDeletes(dels...)
-		if err := rd.Commit(ctx); err != nil {
+		if len(plan.removed) > 0 {
+			err = txn.ReplaceFiles(ctx, plan.removed, plan.added, plan.removedDels, props)
+		} else {
+			err = txn.NewRowDelta(props).AddRows(plan.added...).AddDeletes(plan.dels...).Commit(ctx)
+		}
+		if err != nil {
+			removeFiles(ctx, tbl, w.written)
+			w.written = nil
 			return "", res, fmt.Errorf("iceberg loader: %s: stage the merge: %w", what(ms), err)
 		}
 		staged, err := txn.StagedTable()
@@ -491,7 +503,7 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 				res.Bytes += f.FileSizeBytes()
 			}
 			w.written = nil
-			l.log.Debug("iceberg: merged", "table", l.cfg.Table, "partition", w.p.Key, "data_files", len(added), "delete_files", len(dels))
+			l.log.Debug("iceberg: merged", "table", l.cfg.Table, "partition", w.p.Key, "data_files", len(plan.added), "delete_files", len(plan.dels), "rewritten", len(plan.removed))
 			return token, res, nil
 		}
 		if !retryable(err) {
@@ -513,18 +525,30 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 	}
 }
 
-// mergeFiles decides every change against tbl's head and writes the data files of the rows that go in and the
-// position delete files of the stored rows that go out.
-func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []change) (added, dels []iceberg.DataFile, err error) {
-	files, stored, err := w.storedRows(ctx, tbl, chs)
+// mergePlan is what one merge attempt wrote and what its commit removes.
+type mergePlan struct {
+	added       []iceberg.DataFile // new data files: the rows that go in, and (copy_on_write) rewritten files
+	dels        []iceberg.DataFile // new position delete files (merge_on_read)
+	removed     []iceberg.DataFile // copy_on_write: the data files rewritten
+	removedDels []iceberg.DataFile // copy_on_write: the file-scoped delete files of those, now moot
+}
+
+func (m *mergePlan) written() []iceberg.DataFile { return append(slices.Clip(m.added), m.dels...) }
+
+// mergeFiles decides every change against tbl's head and writes the data files of the rows that go in and, for
+// the stored rows that go out, position delete files (merge_on_read) or rewrites of their data files
+// (copy_on_write).
+func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []change) (*mergePlan, error) {
+	m := &mergePlan{}
+	c, err := w.storedRows(ctx, tbl, chs)
 	if err != nil {
-		return nil, nil, err
+		return m, err
 	}
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
 	for _, ch := range chs {
-		rows := stored[ch.key]
+		rows := c.stored[ch.key]
 		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
@@ -535,30 +559,120 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			take[ch.batch] = append(take[ch.batch], int32(ch.row))
 		}
 	}
-	id, err := writeUUID(w.p.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if added, err = w.writeRows(ctx, tbl, id, take); err != nil {
-		return added, nil, err
+	if m.added, err = w.writeRows(ctx, tbl, take); err != nil {
+		return m, err
 	}
 	fidx := make([]int, 0, len(drop))
 	for i := range drop {
 		fidx = append(fidx, i)
 	}
 	slices.Sort(fidx)
-	for n, i := range fidx {
-		d, err := w.writePosDeletes(ctx, tbl, id, n, files[i], drop[i])
-		if err != nil {
-			return added, dels, err
-		}
-		dels = append(dels, d)
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return m, err
 	}
-	return added, dels, nil
+	for n, i := range fidx {
+		df := c.files[i]
+		if w.l.cfg.Merge.Strategy == "copy_on_write" {
+			gone := map[int64]bool{}
+			for p := range c.dead[df.FilePath()] {
+				gone[p] = true
+			}
+			for _, p := range drop[i] {
+				gone[p] = true
+			}
+			nf, err := w.rewrite(ctx, tbl, df, gone)
+			m.added = append(m.added, nf...)
+			if err != nil {
+				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
+			}
+			m.removed = append(m.removed, df)
+			for _, d := range c.deletes[i] {
+				if ref := d.ReferencedDataFile(); ref != nil && *ref == df.FilePath() {
+					m.removedDels = append(m.removedDels, d)
+				}
+			}
+			continue
+		}
+		d, err := w.writePosDeletes(ctx, tbl, id, n, df, drop[i])
+		if err != nil {
+			return m, err
+		}
+		m.dels = append(m.dels, d)
+	}
+	return m, nil
 }
 
+// rewrite writes the rows of data file df whose positions gone does not hold as new data files (copy_on_write),
+// reading the file whole through iceberg-go's scanner (without its delete files: gone holds those positions).
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone map[int64]bool) ([]iceberg.DataFile, error) {
+	cctx := compute.WithAllocator(ctx, w.l.alloc)
+	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
+	if err != nil {
+		return nil, err
+	}
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := newDirectWriter(ctx, w.l, tbl, schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		return nil, stage.Permanent(errNotDirect)
+	}
+	var pos int64
+	for b, err := range recs {
+		if err != nil {
+			return dw.abandon(), err
+		}
+		n := b.NumRows()
+		var keep []int32
+		for r := range n {
+			if !gone[pos+r] {
+				keep = append(keep, int32(r))
+			}
+		}
+		pos += n
+		err = w.writeTaken(cctx, dw, b, keep)
+		b.Release()
+		if err != nil {
+			return dw.abandon(), err
+		}
+	}
+	if pos != df.Count() {
+		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
+	}
+	return dw.close()
+}
+
+// writeTaken writes the rows rows of b (in that order) to dw.
+func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.RecordBatch, rows []int32) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+		return dw.write(ctx, b)
+	}
+	ib := array.NewInt32Builder(w.l.alloc)
+	ib.AppendValues(rows, nil)
+	ind := ib.NewInt32Array()
+	ib.Release()
+	defer ind.Release()
+	out, err := compute.Take(ctx, compute.TakeOptions{BoundsCheck: false}, compute.NewDatumWithoutOwning(b), compute.NewDatumWithoutOwning(ind))
+	if err != nil {
+		return fmt.Errorf("select the rows to write: %w", err)
+	}
+	rec := out.(*compute.RecordDatum).Value
+	defer rec.Release()
+	return dw.write(ctx, rec)
+}
+
+var errNotDirect = errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are")
+
 // writeRows writes the rows take (by batch) as data files with the loader's own data file writer.
-func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, id uuid.UUID, take [][]int32) ([]iceberg.DataFile, error) {
+func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, take [][]int32) ([]iceberg.DataFile, error) {
 	n := 0
 	for _, t := range take {
 		n += len(t)
@@ -566,38 +680,20 @@ func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, id uuid.U
 	if n == 0 {
 		return nil, nil
 	}
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return nil, err
+	}
 	dw, err := newDirectWriter(ctx, w.l, tbl, w.schema, id)
 	if err != nil {
 		return nil, err
 	}
 	if dw == nil {
-		return nil, stage.Permanent(errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are"))
+		return nil, stage.Permanent(errNotDirect)
 	}
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	for bi, rows := range take {
-		if len(rows) == 0 {
-			continue
-		}
-		b := w.batches[bi]
-		var rec arrow.RecordBatch
-		if len(rows) == int(b.NumRows()) && isIdentity(rows) {
-			b.Retain()
-			rec = b
-		} else {
-			ib := array.NewInt32Builder(w.l.alloc)
-			ib.AppendValues(rows, nil)
-			ind := ib.NewInt32Array()
-			ib.Release()
-			out, err := compute.Take(cctx, compute.TakeOptions{BoundsCheck: false}, compute.NewDatumWithoutOwning(b), compute.NewDatumWithoutOwning(ind))
-			ind.Release()
-			if err != nil {
-				return dw.abandon(), fmt.Errorf("select the rows to write: %w", err)
-			}
-			rec = out.(*compute.RecordDatum).Value
-		}
-		err := dw.write(ctx, rec)
-		rec.Release()
-		if err != nil {
+		if err := w.writeTaken(cctx, dw, w.batches[bi], rows); err != nil {
 			return dw.abandon(), err
 		}
 	}
