@@ -80,7 +80,8 @@ type Loader struct {
 
 	group *grouper // nil unless commit.max_partitions > 1
 
-	specOnce sync.Once // warns once when an existing table's spec is not partition_by
+	specOnce  sync.Once // warns once when an existing table's spec is not partition_by
+	identOnce sync.Once // warns once when merge's key columns cannot become identifier fields
 
 	mu      sync.Mutex
 	cat     catalog.Catalog
@@ -469,6 +470,7 @@ func (l *Loader) create(ctx context.Context, cat catalog.Catalog, schema *arrow.
 	if err != nil {
 		return nil, err
 	}
+	sc = l.keysRequired(sc)
 	spec, err := buildSpec(l.cfg.PartitionBy, sc)
 	if err != nil {
 		return nil, err

@@ -181,6 +181,11 @@ func TestMergeSemantics(t *testing.T) {
 					t.Fatalf("after %s: %d position delete files with %s", st.name, len(dels), tc.strategy)
 				}
 			}
+			sc := loadTable(t, l).Schema()
+			f, _ := sc.FindFieldByName("order_id")
+			if !slices.Equal(sc.IdentifierFieldIDs, []int{f.ID}) || !f.Required {
+				t.Errorf("identifier fields %v, order_id (id %d) required %v: want the key as the only, required identifier field", sc.IdentifierFieldIDs, f.ID, f.Required)
+			}
 		})
 	}
 }

@@ -789,21 +789,63 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 	return d, nil
 }
 
-// ensureIdentifiers records the key as the table's identifier fields (once; a table created by this loader in
-// merge mode already has them).
+// keysRequired returns sc with merge's key columns required and listed as its identifier fields, as Iceberg
+// wants identifier fields (a null key fails the merge anyway); sc itself outside mode: merge.
+func (l *Loader) keysRequired(sc *iceberg.Schema) *iceberg.Schema {
+	if l.cfg.Mode != "merge" || len(l.cfg.Key) == 0 {
+		return sc
+	}
+	fields := slices.Clone(sc.Fields())
+	var ids []int
+	for _, k := range l.cfg.Key {
+		for i, f := range fields {
+			if f.Name == k {
+				fields[i].Required = true
+				ids = append(ids, f.ID)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return iceberg.NewSchemaWithIdentifiers(sc.ID, ids, fields...)
+}
+
+// ensureIdentifiers records the key as the identifier fields of a table that has other ones (or none: a table
+// first loaded in append mode), when its key columns are required; otherwise it only warns, since Iceberg
+// cannot make an optional column required.
 func (l *Loader) ensureIdentifiers(ctx context.Context, tbl *table.Table) error {
 	sc := tbl.Schema()
 	var ids []int
+	required := true
 	for _, k := range l.cfg.Key {
 		f, ok := sc.FindFieldByName(k)
 		if !ok {
 			return stage.Permanent(fmt.Errorf("iceberg loader: table %s has no key column %q", l.cfg.Table, k))
 		}
 		ids = append(ids, f.ID)
+		required = required && f.Required
 	}
-	if slices.Equal(sc.IdentifierFieldIDs, ids) {
+	slices.Sort(ids)
+	have := slices.Sorted(slices.Values(sc.IdentifierFieldIDs))
+	if slices.Equal(have, ids) {
 		return nil
 	}
-	_ = ctx
-	return nil
+	if !required {
+		l.identOnce.Do(func() {
+			l.log.Warn("iceberg: the table's key columns are optional, so they cannot become its identifier fields; merging by key all the same",
+				"table", l.cfg.Table, "key", l.cfg.Key)
+		})
+		return nil
+	}
+	paths := make([][]string, len(l.cfg.Key))
+	for i, k := range l.cfg.Key {
+		paths[i] = []string{k}
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.UpdateSchema(true, false).SetIdentifierField(paths).Commit(); err != nil {
+		return fmt.Errorf("iceberg loader: table %s: set the identifier fields: %w", l.cfg.Table, err)
+	}
+	if _, err := txn.Commit(ctx); err != nil && !retryable(err) {
+		return fmt.Errorf("iceberg loader: table %s: set the identifier fields: %w", l.cfg.Table, err)
+	}
+	return nil // a conflict: another writer moved the table; the next partition sets them
 }
