@@ -15,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -24,7 +25,9 @@ import (
 // TestMergeKeepsLakeEqualToTable drives a real PostgreSQL orders table through rounds of inserts, updates and
 // soft deletes, with each strategy, running an incremental (updated_at) merge pipeline after each round; after every round, and
 // after a --force re-run of the first round's run instance, the Iceberg table equals the table's live rows,
-// read by iceberg-go's scanner and by DuckDB applying the position delete files itself.
+// read by iceberg-go's scanner and by DuckDB applying the position delete files itself. In round 2 the run is
+// first killed (SIGKILL) after writing the files, before telling the catalog, and after the commit but before
+// the state store; the run after those ends with the same table.
 func TestMergeKeepsLakeEqualToTable(t *testing.T) {
 	srv := pgtest.Start(t)
 	for _, strategy := range []string{"merge_on_read", "copy_on_write"} {
@@ -94,7 +97,17 @@ loaders:
 			exec(`UPDATE orders SET status = 'paid', amount = amount + 1, updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(30))
 			exec(`UPDATE orders SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(8))
 		}
-		jetflow(t, dir, env, "run", "p.yaml", "--run", fmt.Sprintf("2026-11-%02d", round)).must(t, exitOK)
+		run := fmt.Sprintf("2026-11-%02d", round)
+		if round == 2 && strategy == "merge_on_read" {
+			// SIGKILL at each step of the merge commit, then the next attempt: nothing lands twice.
+			for _, point := range []string{iceberg.FailBeforeCommit, iceberg.FailCommit, "engine.before-state-commit"} {
+				r := jetflow(t, dir, append([]string{failpoint.EnvVar + "=" + point + "=kill"}, env...), "run", "p.yaml", "--run", run)
+				if !r.killed {
+					t.Fatalf("process was not killed at %s (code %d)\n%s", point, r.code, r.stderr)
+				}
+			}
+		}
+		jetflow(t, dir, env, "run", "p.yaml", "--run", run).must(t, exitOK)
 		assertLakeEqualsTable(t, l, db, fmt.Sprintf("round %d", round))
 	}
 	// A forced re-run of round 1 reads the rows still in its range: their versions are the table's, so nothing
