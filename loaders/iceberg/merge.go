@@ -168,7 +168,17 @@ func valueAt(a arrow.Array, i int) ordVal {
 	case *array.Time64:
 		return ordVal{kind: kInt, i: int64(a.Value(i))}
 	case *array.Timestamp:
-		return ordVal{kind: kInt, i: int64(a.Value(i))}
+		// In microseconds, as Iceberg stores timestamps: a pipeline's ms or ns column compares with the table's.
+		v := int64(a.Value(i))
+		switch a.DataType().(*arrow.TimestampType).Unit {
+		case arrow.Second:
+			v *= 1_000_000
+		case arrow.Millisecond:
+			v *= 1_000
+		case arrow.Nanosecond:
+			v /= 1_000
+		}
+		return ordVal{kind: kInt, i: v}
 	case *array.Boolean:
 		if a.Value(i) {
 			return ordVal{kind: kInt, i: 1}

@@ -324,3 +324,48 @@ func TestMergeConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestOrdValues: a key or version reads the same from the pipeline's column and from the table's, whatever their
+// Arrow types (timestamps of any unit are compared in microseconds, as Iceberg stores them), and null is older
+// than any version.
+func TestOrdValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	col := func(dt arrow.DataType, json string) arrow.Array {
+		sc := arrow.NewSchema([]arrow.Field{{Name: "c", Type: dt, Nullable: true}}, nil)
+		b := testkit.Records(t, mem, sc, json)
+		defer b.Release()
+		c := b.Column(0)
+		c.Retain()
+		return c
+	}
+	for _, tc := range []struct {
+		name       string
+		a, b       arrow.DataType
+		av, bv     string
+		cmp        int
+		sameKeyEnc bool
+	}{
+		{"ms against us", &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"},
+			`"2026-01-01T10:00:00.001Z"`, `"2026-01-01T10:00:00.001Z"`, 0, true},
+		{"ns against us, later", &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"},
+			`"2026-01-01T10:00:01Z"`, `"2026-01-01T10:00:00Z"`, 1, false},
+		{"int32 against int64", arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int64, `7`, `7`, 0, true},
+		{"string against large_string", arrow.BinaryTypes.String, arrow.BinaryTypes.LargeString, `"a"`, `"b"`, -1, false},
+		{"decimals", &arrow.Decimal128Type{Precision: 12, Scale: 2}, &arrow.Decimal128Type{Precision: 12, Scale: 2}, `"10.50"`, `"9.99"`, 1, false},
+		{"null is oldest", arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int64, `null`, `-5`, -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := col(tc.a, `[{"c": `+tc.av+`}]`), col(tc.b, `[{"c": `+tc.bv+`}]`)
+			defer a.Release()
+			defer b.Release()
+			x, y := valueAt(a, 0), valueAt(b, 0)
+			if got := cmpOrd(x, y); got != tc.cmp || cmpOrd(y, x) != -tc.cmp {
+				t.Fatalf("cmp(%v, %v) = %d, want %d", x, y, got, tc.cmp)
+			}
+			if same := string(appendKey(nil, x)) == string(appendKey(nil, y)); same != tc.sameKeyEnc {
+				t.Fatalf("key encodings equal: %v, want %v", same, tc.sameKeyEnc)
+			}
+		})
+	}
+}
