@@ -248,9 +248,9 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		return nil, err
 	}
 	for i, df := range c.files {
-		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), c.dead[df.FilePath()], func(key string, pos int64, ver ordVal) {
-			if want[key] {
-				c.stored[key] = append(c.stored[key], storedRow{file: i, pos: pos, version: ver})
+		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), c.dead[df.FilePath()], func(key []byte, pos int64, ver ordVal) {
+			if want[string(key)] { // no allocation for the lookup; most rows are not changed keys
+				c.stored[string(key)] = append(c.stored[string(key)], storedRow{file: i, pos: pos, version: ver})
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
@@ -348,7 +348,7 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 
 // scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
 // and version. A file written before a key column existed holds no rows of changed keys.
-func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead map[int64]bool, fn func(string, int64, ordVal)) error {
+func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead map[int64]bool, fn func([]byte, int64, ordVal)) error {
 	fr, closeFn, err := w.openParquet(fs, df.FilePath())
 	if err != nil {
 		return err
@@ -391,7 +391,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 			if hasVer {
 				ver = valueAt(rec.Column(nkey), r)
 			}
-			fn(string(buf), p, ver)
+			fn(buf, p, ver)
 		}
 		pos += rec.NumRows()
 		if err := ctx.Err(); err != nil {
