@@ -31,6 +31,8 @@ var importRules = []importRule{
 		"the contract: everything depends on it, it depends on nothing of ours but the did-you-mean of its messages"},
 	{[]string{"arrowtype", "storage", "internal/..."}, []string{"stage", "arrowtype", "internal/..."},
 		"shared internals: small, one job each, usable by any stage"},
+	{[]string{"loaders/iceberg"}, []string{"stage", "arrowtype", "storage", "internal/...", "transformers/expr", stageTree},
+		"a stage, which also evaluates merge's delete_when in filter's expression language"},
 	{[]string{"consumers/...", "transformers/...", "loaders/..."},
 		[]string{"stage", "arrowtype", "storage", "internal/...", stageTree},
 		"stages: the contract and shared internals only — never the engine, the state store, another stage or testkit"},

@@ -7,7 +7,11 @@ type Config struct {
 	Catalog         CatalogConfig     `yaml:"catalog" doc:"Where the table is registered."`
 	Table           string            `yaml:"table" required:"true" doc:"The table as namespace.name (namespace.sub.name for nested namespaces). It is created on the first run from the pipeline's schema, with its namespace."`
 	PartitionBy     []string          `yaml:"partition_by" doc:"Iceberg partition spec of a new table: column, identity(column), year(ts), month(ts), day(ts), hour(ts), bucket(N, column), truncate(W, column). An existing table keeps its own spec."`
-	Mode            string            `yaml:"mode" default:"append" enum:"append,overwrite_partition" doc:"append adds each jetflow partition's rows (a re-run of the same partition replaces its earlier files, never adds to them); overwrite_partition also replaces every row already in the Iceberg partitions (e.g. the days) the new files fall in, in the same snapshot."`
+	Mode            string            `yaml:"mode" default:"append" enum:"append,overwrite_partition,merge" doc:"append adds each jetflow partition's rows (a re-run of the same partition replaces its earlier files, never adds to them); overwrite_partition also replaces every row already in the Iceberg partitions (e.g. the days) the new files fall in, in the same snapshot; merge upserts and deletes by key: a row replaces the stored row of its key unless its version is older (see key, version_by, delete_when, merge)."`
+	Key             []string          `yaml:"key" doc:"mode: merge: the columns that identify a row (e.g. [order_id]); stored as the table's identifier fields. Required with merge, refused without it."`
+	VersionBy       string            `yaml:"version_by" doc:"mode: merge: an orderable column (updated_at, a log position): a row replaces the stored row of its key only if its version is not older, and within one jetflow partition the newest version of a key wins, so re-running an old run instance never overwrites newer data. Empty: the last row of a key wins and always replaces."`
+	DeleteWhen      string            `yaml:"delete_when" doc:"mode: merge: an expression in filter's language (deleted_at is not null, _op = 'd'); a row for which it is true deletes the stored row of its key (under the same version rule) instead of being written."`
+	Merge           MergeConfig       `yaml:"merge" doc:"mode: merge: how replaced and deleted rows leave the table."`
 	SchemaEvolution string            `yaml:"schema_evolution" default:"fail" enum:"fail,add_columns,widen" doc:"What to do when the pipeline's schema differs from the table's: fail; add_columns adds new source columns as optional; widen also promotes int to long, float to double and widens decimal precision. Anything else is an error showing both schemas."`
 	Compression     string            `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Parquet codec of the data files (table property write.parquet.compression-codec of a new table)."`
 	TargetFileSize  stage.ByteSize    `yaml:"target_file_size" default:"512MiB" min:"1" doc:"A data file is closed and the next begun at about this size (write.target-file-size-bytes)."`
@@ -17,6 +21,11 @@ type Config struct {
 	Properties      map[string]string `yaml:"properties" doc:"Extra table properties of a new table (Iceberg names, e.g. write.metadata.delete-after-commit.enabled: \"true\")."`
 	Commit          CommitConfig      `yaml:"commit" fingerprint:"-" doc:"How commits are retried and grouped (tuning only: changing it does not re-run committed partitions)."`
 	S3              S3Config          `yaml:"s3" doc:"Object store settings for an s3:// warehouse."`
+}
+
+// MergeConfig chooses how a merge removes the stored rows it replaces or deletes.
+type MergeConfig struct {
+	Strategy string `yaml:"strategy" default:"merge_on_read" enum:"merge_on_read,copy_on_write" doc:"merge_on_read writes Iceberg v2 position delete files beside the new data files (cheap writes; every reader applies them, jetflow iceberg compact folds them in); copy_on_write rewrites the data files that hold changed keys (cheap reads)."`
 }
 
 // CatalogConfig selects and reaches the catalog.

@@ -100,6 +100,7 @@ func (l *Loader) evolve(ctx context.Context, cat catalog.Catalog, tbl *table.Tab
 	if err != nil {
 		return nil, err
 	}
+	src = l.keysRequired(src)
 	for attempt := 0; ; attempt++ {
 		changes, err := planEvolution(tbl.Schema(), src, l.cfg.SchemaEvolution)
 		if err != nil {

@@ -81,7 +81,8 @@ type Loader struct {
 
 	group *grouper // nil unless commit.max_partitions > 1
 
-	specOnce sync.Once // warns once when an existing table's spec is not partition_by
+	specOnce  sync.Once // warns once when an existing table's spec is not partition_by
+	identOnce sync.Once // warns once when merge's key columns cannot become identifier fields
 
 	mu      sync.Mutex
 	cat     catalog.Catalog
@@ -144,6 +145,7 @@ func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 		parsed, parsedAt = append(parsed, e), append(parsedAt, at[i])
 	}
 	errs = append(errs, redundantPartitions(parsed, parsedAt)...)
+	errs = append(errs, checkMergeConfig(&c)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -341,7 +343,7 @@ func (l *Loader) CheckSchema(schema *arrow.Schema) error {
 		return err
 	}
 	_, err = buildSpec(l.cfg.PartitionBy, sc)
-	return err
+	return errors.Join(err, checkMergeSchema(&l.cfg, schema))
 }
 
 // icebergSchema converts the input schema, refusing unsigned types whose values Iceberg's signed int and long
@@ -472,6 +474,7 @@ func (l *Loader) create(ctx context.Context, cat catalog.Catalog, schema *arrow.
 	if err != nil {
 		return nil, err
 	}
+	sc = l.keysRequired(sc)
 	spec, err := buildSpec(l.cfg.PartitionBy, sc)
 	if err != nil {
 		return nil, err
@@ -549,6 +552,9 @@ func specText(spec *iceberg.PartitionSpec, sc *iceberg.Schema) string {
 func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partition) (stage.PartitionWriter, error) {
 	if p.ID == "" {
 		return nil, errors.New("iceberg loader: the partition has no id (the engine sets Partition.ID)")
+	}
+	if l.cfg.Mode == "merge" {
+		return newMergeWriter(l, schema, p)
 	}
 	tbl, err := l.Table(ctx, schema)
 	if err != nil {

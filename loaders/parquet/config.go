@@ -5,6 +5,7 @@ import "github.com/jetflow-dev/jetflow/stage"
 // Config is the `parquet` loader's YAML config.
 type Config struct {
 	Path             string         `yaml:"path" required:"true" doc:"Where the files go: a local directory or s3://bucket/prefix. A Go template over .Pipeline, .RunInstance (a time.Time, the run's start; 'date' formats it: {{ .RunInstance | date \"2006-01-02\" }}) and .RunLabel. Bookkeeping goes under <path>/_jetflow/, which Hive, Spark and DuckDB globs skip."`
+	Mode             string         `yaml:"mode" default:"append" doc:"append is the only mode: each partition adds its files (a re-run replaces them). Plain Parquet files cannot delete rows, so mode: merge (upsert and delete by key) is the iceberg loader's."`
 	Compression      string         `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Column chunk compression codec."`
 	CompressionLevel int            `yaml:"compression_level" doc:"Codec level (zstd 1-22, gzip 1-9); 0 keeps the codec's default."`
 	RowGroupSize     stage.ByteSize `yaml:"row_group_size" default:"16MiB" min:"1" doc:"A row group is closed once its encoded (compressed) bytes reach this size (checked after each batch). A writer holds about one row group in memory per open file, so a load needs roughly workers × writers × row_group_size for them; 16MiB is some 50–150 MB of Arrow data, a row group per ~0.5–2M rows for readers (DuckDB, Spark, Trino) to parallelise on."`

@@ -114,6 +114,13 @@ func newLoader(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 			errs = append(errs, stage.FieldErrorf("path", "%v", err))
 		}
 	}
+	switch c.Mode {
+	case "append":
+	case "merge":
+		errs = append(errs, stage.FieldErrorf("mode", "the parquet loader cannot merge: plain Parquet files have no row-level deletes to replace or delete a key's stored row. Use the iceberg loader (type: iceberg, mode: merge, key: [...]), whose tables every reader sees merged"))
+	default:
+		errs = append(errs, stage.FieldErrorf("mode", "%q is not a mode of the parquet loader: it only appends (mode: append)", c.Mode))
+	}
 	if c.Int96Timestamps && c.TimestampUnit != "" && c.TimestampUnit != "ns" {
 		errs = append(errs, stage.FieldErrorf("timestamp_unit", "%s cannot go with int96_timestamps: INT96 holds nanoseconds (leave timestamp_unit empty or write ns)", c.TimestampUnit))
 	}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	iceberggo "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/loaders/iceberg"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
+)
+
+// TestMergeKeepsLakeEqualToTable drives a real PostgreSQL orders table through rounds of inserts, updates and
+// soft deletes, with each strategy, running an incremental (updated_at) merge pipeline after each round; after every round, and
+// after a --force re-run of the first round's run instance, the Iceberg table equals the table's live rows,
+// read by iceberg-go's scanner and by DuckDB applying the position delete files itself. In round 2 the run is
+// first killed (SIGKILL) after writing the files, before telling the catalog, and after the commit but before
+// the state store; the run after those ends with the same table.
+func TestMergeKeepsLakeEqualToTable(t *testing.T) {
+	srv := pgtest.Start(t)
+	for _, strategy := range []string{"merge_on_read", "copy_on_write"} {
+		t.Run(strategy, func(t *testing.T) { testMergeRounds(t, srv.CreateDatabase(t), strategy) })
+	}
+}
+
+func testMergeRounds(t *testing.T, dsn, strategy string) {
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE orders (order_id bigint PRIMARY KEY, status text NOT NULL, amount numeric(12,2),
+		updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), deleted_at timestamptz)`)
+	dir := t.TempDir()
+	writeFile(t, dir, "p.yaml", `name: orders_lake
+consumer:
+  type: postgres
+  dsn: ${PG_DSN}
+  table: orders
+  incremental: { column: updated_at }
+loaders:
+  - type: iceberg
+    catalog: { warehouse: wh }
+    table: lake.orders
+    partition_by: [bucket(4, order_id)]
+    mode: merge
+    key: [order_id]
+    version_by: updated_at
+    delete_when: deleted_at is not null
+    merge: { strategy: `+strategy+` }
+`)
+	env := []string{"PG_DSN=" + dsn}
+	l, err := iceberg.New(stage.BuildContext{Pipeline: "orders_lake", Alloc: memory.NewGoAllocator()}, &iceberg.Config{Catalog: iceberg.CatalogConfig{Warehouse: dir + "/wh"}, Table: "lake.orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	rng := rand.New(rand.NewPCG(16, 1))
+	next := 1
+	insert := func(n int) {
+		for range n {
+			exec(`INSERT INTO orders (order_id, status, amount) VALUES ($1, 'new', $2)`, next, fmt.Sprintf("%d.%02d", rng.IntN(1000), rng.IntN(100)))
+			next++
+		}
+	}
+	someIDs := func(n int) []int64 {
+		var ids []int64
+		for range n {
+			ids = append(ids, int64(1+rng.IntN(next-1)))
+		}
+		return ids
+	}
+	insert(200)
+	for round := 1; round <= 3; round++ {
+		if round > 1 {
+			insert(40)
+			exec(`UPDATE orders SET status = 'paid', amount = amount + 1, updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(30))
+			exec(`UPDATE orders SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(8))
+		}
+		run := fmt.Sprintf("2026-11-%02d", round)
+		if round == 2 && strategy == "merge_on_read" {
+			// SIGKILL at each step of the merge commit, then the next attempt: nothing lands twice.
+			for _, point := range []string{iceberg.FailBeforeCommit, iceberg.FailCommit, "engine.before-state-commit"} {
+				r := jetflow(t, dir, append([]string{failpoint.EnvVar + "=" + point + "=kill"}, env...), "run", "p.yaml", "--run", run)
+				if !r.killed {
+					t.Fatalf("process was not killed at %s (code %d)\n%s", point, r.code, r.stderr)
+				}
+			}
+		}
+		jetflow(t, dir, env, "run", "p.yaml", "--run", run).must(t, exitOK)
+		assertLakeEqualsTable(t, l, db, fmt.Sprintf("round %d", round))
+	}
+	// A forced re-run of round 1 reads the rows still in its range: their versions are the table's, so nothing
+	// changes; the rows updated since are newer in the table and stay.
+	jetflow(t, dir, env, "run", "p.yaml", "--run", "2026-11-01", "--force").must(t, exitOK)
+	assertLakeEqualsTable(t, l, db, "--force of round 1")
+}
+
+// assertLakeEqualsTable compares the live rows of orders with the Iceberg table, read twice independently.
+func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.Query(ctx, `SELECT order_id || '|' || status || '|' || coalesce(amount::text, '') || '|' ||
+		(extract(epoch FROM updated_at) * 1000000)::bigint FROM orders WHERE deleted_at IS NULL ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+
+	tbl, err := l.LoadTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scanned []string
+	for b, err := range recs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := func(name string) int { return b.Schema().FieldIndices(name)[0] }
+		ids := b.Column(idx("order_id")).(*array.Int64)
+		st := b.Column(idx("status")).(*array.String)
+		amt := b.Column(idx("amount")).(*array.Decimal128)
+		scale := amt.DataType().(*arrow.Decimal128Type).Scale
+		ts := b.Column(idx("updated_at")).(*array.Timestamp)
+		for i := range ids.Len() {
+			a := ""
+			if amt.IsValid(i) {
+				a = amt.Value(i).ToString(scale)
+			}
+			scanned = append(scanned, fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i)))
+		}
+		b.Release()
+	}
+	slices.Sort(scanned)
+	if d := diffLines(want, scanned); d != "" {
+		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
+	}
+
+	data, dels := snapshotFileLists(t, tbl)
+	q := `SELECT order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at) AS r
+		FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
+	if dels != "" {
+		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x
+			WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
+	}
+	var duck []string
+	for _, r := range testkit.DuckDBQuery(t, q) {
+		duck = append(duck, r["r"])
+	}
+	slices.Sort(duck)
+	if d := diffLines(want, duck); d != "" {
+		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
+	}
+}
+
+// snapshotFileLists are the current snapshot's data files and position delete files as DuckDB lists ("" when
+// there are none).
+func snapshotFileLists(t *testing.T, tbl *table.Table) (data, dels string) {
+	t.Helper()
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		t.Fatal("the table has no snapshot")
+	}
+	fs, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := snap.Manifests(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d, x []string
+	for _, mf := range mfs {
+		for e, err := range mf.Entries(fs, true) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := "'" + strings.TrimPrefix(e.DataFile().FilePath(), "file://") + "'"
+			switch e.DataFile().ContentType() {
+			case iceberggo.EntryContentData:
+				d = append(d, p)
+			case iceberggo.EntryContentPosDeletes:
+				x = append(x, p)
+			default:
+				t.Fatalf("unexpected %s file %s", e.DataFile().ContentType(), p)
+			}
+		}
+	}
+	if len(x) > 0 {
+		dels = "[" + strings.Join(x, ", ") + "]"
+	}
+	return "[" + strings.Join(d, ", ") + "]", dels
+}
+
+func diffLines(want, got []string) string {
+	var b strings.Builder
+	w, g := map[string]bool{}, map[string]bool{}
+	for _, s := range want {
+		w[s] = true
+	}
+	for _, s := range got {
+		g[s] = true
+	}
+	for _, s := range want {
+		if !g[s] {
+			fmt.Fprintf(&b, "  missing %s\n", s)
+		}
+	}
+	for _, s := range got {
+		if !w[s] {
+			fmt.Fprintf(&b, "  extra   %s\n", s)
+		}
+	}
+	if b.Len() == 0 && len(want) != len(got) {
+		fmt.Fprintf(&b, "  %d rows, want %d (duplicates)\n", len(got), len(want))
+	}
+	return b.String()
+}

@@ -1,0 +1,851 @@
+package iceberg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/storage"
+	"github.com/jetflow-dev/jetflow/transformers/expr"
+)
+
+// mergeWriter is the partition writer of mode: merge. It holds the partition's batches (memory in proportion
+// to the partition, never to the table) and merges them at Commit: the newest version of each key wins within
+// the partition; then, against the table's head, a row replaces the stored row of its key unless that row's
+// version is newer, and a delete_when row deletes it. Replaced and deleted rows get position delete files
+// (merge_on_read) beside the new data files, all in one snapshot whose summary names the jetflow partition.
+// A conflict reloads the table and merges again, so what a retry deletes from is always the current head.
+type mergeWriter struct {
+	l      *Loader
+	p      stage.Partition
+	schema *arrow.Schema
+	del    *expr.Compiled // nil without delete_when
+
+	batches []arrow.RecordBatch
+
+	mu        sync.Mutex
+	finished  bool
+	maybeLive bool               // a commit failed in an unknown state: its files may be live, never remove them
+	written   []iceberg.DataFile // files of the last attempt, removed by Abort unless maybeLive
+}
+
+func newMergeWriter(l *Loader, schema *arrow.Schema, p stage.Partition) (*mergeWriter, error) {
+	w := &mergeWriter{l: l, p: p, schema: schema}
+	if l.cfg.DeleteWhen != "" {
+		c, err := expr.Compile(l.cfg.DeleteWhen, schema)
+		if err != nil {
+			return nil, stage.Permanent(fmt.Errorf("iceberg loader: delete_when: %w", err))
+		}
+		w.del = c
+	}
+	return w, nil
+}
+
+func (w *mergeWriter) Write(ctx context.Context, batch arrow.RecordBatch) error {
+	if batch.NumRows() == 0 {
+		return nil
+	}
+	batch.Retain()
+	w.batches = append(w.batches, batch)
+	return nil
+}
+
+func (w *mergeWriter) release() {
+	for _, b := range w.batches {
+		b.Release()
+	}
+	w.batches = nil
+}
+
+// change is the winning row of one key in the partition.
+type change struct {
+	batch, row int
+	key        string
+	first      ordVal // the first key column's value, for the scan filter
+	version    ordVal
+	delete     bool
+}
+
+// changes reduces the partition to one row per key: the newest version, the later row on a tie.
+func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
+	keyIdx := make([]int, len(w.l.cfg.Key))
+	for i, k := range w.l.cfg.Key {
+		f := w.schema.FieldIndices(k)
+		if len(f) != 1 {
+			return nil, stage.Permanent(fmt.Errorf("the input has no key column %q", k))
+		}
+		keyIdx[i] = f[0]
+	}
+	verIdx := -1
+	if v := w.l.cfg.VersionBy; v != "" {
+		f := w.schema.FieldIndices(v)
+		if len(f) != 1 {
+			return nil, stage.Permanent(fmt.Errorf("the input has no version column %q", v))
+		}
+		verIdx = f[0]
+	}
+	k := expr.Constants{Now: time.Now().UTC(), RunInstance: w.p.Run.Label, PartitionID: w.p.ID, Set: true}
+	at := map[string]int{}
+	var out []change
+	var buf []byte
+	for bi, b := range w.batches {
+		var del *array.Boolean
+		if w.del != nil {
+			d, err := w.del.Eval(ctx, w.l.alloc, b, k)
+			if err != nil {
+				return nil, stage.Permanent(fmt.Errorf("delete_when: %w", err))
+			}
+			defer d.Release()
+			del, _ = d.(*array.Boolean)
+		}
+		for r := range int(b.NumRows()) {
+			buf = buf[:0]
+			var first ordVal
+			for i, c := range keyIdx {
+				v := valueAt(b.Column(c), r)
+				if v.kind == kNull {
+					return nil, stage.Permanent(fmt.Errorf("key column %q is null in a row: every row of a merge needs its key (filter such rows out, or fill the key)", w.l.cfg.Key[i]))
+				}
+				if i == 0 {
+					first = v
+				}
+				buf = appendKey(buf, v)
+			}
+			ch := change{batch: bi, row: r, first: first}
+			if verIdx >= 0 {
+				ch.version = valueAt(b.Column(verIdx), r)
+			}
+			ch.delete = del != nil && del.IsValid(r) && del.Value(r)
+			if j, ok := at[string(buf)]; ok {
+				if cmpOrd(ch.version, out[j].version) >= 0 {
+					ch.key = out[j].key
+					out[j] = ch
+				}
+				continue
+			}
+			ch.key = string(buf)
+			at[ch.key] = len(out)
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// storedRow is a live row of the table holding a changed key.
+type storedRow struct {
+	file    int // index into the candidate files
+	pos     int64
+	version ordVal
+}
+
+// storedRows finds the live rows of tbl's head whose keys are in chs: the scan prunes files by partition and the
+// first key column's min/max statistics (an IN filter), then only the key and version columns of the candidate
+// files are read, minus the positions their delete files already remove.
+// candidates are the data files of the head that may hold changed keys, what already deletes from them, and the
+// live rows of changed keys they hold.
+type candidates struct {
+	files   []iceberg.DataFile
+	deletes [][]iceberg.DataFile      // by file: the position delete files that apply to it
+	dead    map[string]map[int64]bool // by file path: positions already deleted
+	stored  map[string][]storedRow    // by key
+}
+
+func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
+	if tbl.CurrentSnapshot() == nil || len(chs) == 0 {
+		return &candidates{}, nil
+	}
+	sc := tbl.Schema()
+	cfg := &w.l.cfg
+	ids := make([]int, 0, len(cfg.Key)+1)
+	for _, k := range cfg.Key {
+		f, ok := sc.FindFieldByName(k)
+		if !ok {
+			return nil, stage.Permanent(fmt.Errorf("the table has no key column %q (key names columns of the table)", k))
+		}
+		ids = append(ids, f.ID)
+	}
+	if cfg.VersionBy != "" {
+		f, ok := sc.FindFieldByName(cfg.VersionBy)
+		if !ok {
+			return nil, stage.Permanent(fmt.Errorf("the table has no version column %q", cfg.VersionBy))
+		}
+		ids = append(ids, f.ID)
+	}
+	var filter iceberg.BooleanExpression = iceberg.AlwaysTrue{}
+	first, _ := sc.FindFieldByID(ids[0])
+	lits := make([]iceberg.Literal, 0, len(chs))
+	seen := map[ordVal]bool{}
+	for _, ch := range chs {
+		lit, ok := inLiteral(first.Type, ch.first)
+		if !ok {
+			lits = nil
+			break
+		}
+		if ch.first.kind != kDecimal && !seen[ch.first] {
+			seen[ch.first] = true
+			lits = append(lits, lit)
+		}
+	}
+	if len(lits) > 0 {
+		filter = iceberg.SetPredicate(iceberg.OpIn, iceberg.Reference(first.Name), lits)
+	}
+	scan := tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(append(slices.Clone(cfg.Key), cfg.VersionBy)...))
+	if cfg.VersionBy == "" {
+		scan = tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(cfg.Key...))
+	}
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
+	}
+	want := make(map[string]bool, len(chs))
+	for _, ch := range chs {
+		want[ch.key] = true
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &candidates{stored: map[string][]storedRow{}}
+	byPath := map[string]int{}
+	var delFiles []iceberg.DataFile
+	for _, t := range tasks {
+		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
+			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
+		}
+		if _, ok := byPath[t.File.FilePath()]; ok {
+			continue
+		}
+		byPath[t.File.FilePath()] = len(c.files)
+		c.files = append(c.files, t.File)
+		c.deletes = append(c.deletes, t.DeleteFiles)
+		for _, d := range t.DeleteFiles {
+			if !slices.ContainsFunc(delFiles, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+				delFiles = append(delFiles, d)
+			}
+		}
+	}
+	if c.dead, err = w.deadPositions(ctx, fs, delFiles, byPath); err != nil {
+		return nil, err
+	}
+	for i, df := range c.files {
+		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), c.dead[df.FilePath()], func(key []byte, pos int64, ver ordVal) {
+			if want[string(key)] { // no allocation for the lookup; most rows are not changed keys
+				c.stored[string(key)] = append(c.stored[string(key)], storedRow{file: i, pos: pos, version: ver})
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
+		}
+	}
+	return c, nil
+}
+
+// openParquet opens a Parquet file of the table for reading.
+func (w *mergeWriter) openParquet(fs icebergio.IO, p string) (*pqarrow.FileReader, func(), error) {
+	f, err := fs.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdr, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, w.l.alloc)
+	if err != nil {
+		rdr.Close()
+		return nil, nil, err
+	}
+	return fr, func() { rdr.Close() }, nil
+}
+
+// leafIndices finds the Parquet leaf columns of field ids; a field the file does not hold is -1.
+func leafIndices(fr *pqarrow.FileReader, ids []int) []int {
+	sc := fr.ParquetReader().MetaData().Schema
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = -1
+		for c := range sc.NumColumns() {
+			if int(sc.Column(c).SchemaNode().FieldID()) == id {
+				out[i] = c
+				break
+			}
+		}
+	}
+	return out
+}
+
+// deadPositions reads the position delete files that apply to the candidate files (byPath) and returns, per
+// candidate, the positions already deleted.
+func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]map[int64]bool, error) {
+	out := map[string]map[int64]bool{}
+	for _, d := range dels {
+		if ref := d.ReferencedDataFile(); ref != nil {
+			if _, ok := byPath[*ref]; !ok {
+				continue
+			}
+		}
+		fr, closeFn, err := w.openParquet(fs, d.FilePath())
+		if err != nil {
+			return nil, fmt.Errorf("open the delete file %s: %w", d.FilePath(), err)
+		}
+		err = func() error {
+			defer closeFn()
+			cols := leafIndices(fr, []int{2147483546, 2147483545})
+			if cols[0] < 0 || cols[1] < 0 {
+				return errors.New("it has no file_path and pos columns")
+			}
+			rr, err := fr.GetRecordReader(ctx, cols, nil)
+			if err != nil {
+				return err
+			}
+			defer rr.Release()
+			for rr.Next() {
+				rec := rr.RecordBatch()
+				paths, ok1 := rec.Column(0).(*array.String)
+				pos, ok2 := rec.Column(1).(*array.Int64)
+				if !ok1 || !ok2 {
+					return fmt.Errorf("unexpected column types %s, %s", rec.Column(0).DataType(), rec.Column(1).DataType())
+				}
+				for r := range int(rec.NumRows()) {
+					p := paths.Value(r)
+					if _, ok := byPath[p]; !ok {
+						continue
+					}
+					if out[p] == nil {
+						out[p] = map[int64]bool{}
+					}
+					out[p][pos.Value(r)] = true
+				}
+			}
+			return rr.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("read the delete file %s: %w", d.FilePath(), err)
+		}
+	}
+	return out, nil
+}
+
+// scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
+// and version. A file written before a key column existed holds no rows of changed keys.
+func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead map[int64]bool, fn func([]byte, int64, ordVal)) error {
+	fr, closeFn, err := w.openParquet(fs, df.FilePath())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	cols := leafIndices(fr, ids)
+	if slices.Contains(cols[:nkey], -1) {
+		return nil
+	}
+	read := slices.DeleteFunc(slices.Clone(cols), func(c int) bool { return c < 0 })
+	rr, err := fr.GetRecordReader(ctx, read, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	hasVer := len(ids) > nkey && cols[nkey] >= 0
+	var pos int64
+	var buf []byte
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		for r := range int(rec.NumRows()) {
+			p := pos + int64(r)
+			if dead[p] {
+				continue
+			}
+			buf = buf[:0]
+			null := false
+			for c := range nkey {
+				v := valueAt(rec.Column(c), r)
+				if v.kind == kNull {
+					null = true // rows appended before the table was merged into may lack a key: no change matches them
+					break
+				}
+				buf = appendKey(buf, v)
+			}
+			if null {
+				continue
+			}
+			var ver ordVal
+			if hasVer {
+				ver = valueAt(rec.Column(nkey), r)
+			}
+			fn(buf, p, ver)
+		}
+		pos += rec.NumRows()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return rr.Err()
+}
+
+func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.CommitResult, error) {
+	defer w.release()
+	if info.PartitionID == "" {
+		info.PartitionID = w.p.ID
+	}
+	chs, err := w.changes(ctx)
+	if err != nil {
+		return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
+	}
+	token, res, err := w.l.commitMerge(ctx, w, chs, info)
+	if err != nil {
+		return stage.CommitResult{}, err
+	}
+	res.Token = token
+	w.mu.Lock()
+	w.finished = true
+	w.mu.Unlock()
+	return res, nil
+}
+
+func (w *mergeWriter) Abort(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.release()
+	if w.finished {
+		return nil
+	}
+	w.finished = true
+	if w.maybeLive || len(w.written) == 0 {
+		return nil
+	}
+	tbl, err := w.l.LoadTable(ctx)
+	if err != nil {
+		return nil // nothing of ours is live without a table; the files are orphans for `iceberg show --orphans`
+	}
+	removeFiles(ctx, tbl, w.written)
+	return nil
+}
+
+// commitMerge merges chs into the table's head and commits, reloading and merging again on a conflict.
+func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, info stage.CommitInfo) (string, stage.CommitResult, error) {
+	var res stage.CommitResult
+	ms := []member{{p: w.p, info: info}}
+	props := summaryProps(ms)
+	tbl, err := l.Table(ctx, w.schema)
+	if err != nil {
+		return "", res, err
+	}
+	if err := l.ensureIdentifiers(ctx, tbl); err != nil {
+		return "", res, err
+	}
+	cat, err := l.Catalog(ctx)
+	if err != nil {
+		return "", res, err
+	}
+	for attempt := 0; ; attempt++ {
+		tbl, err := cat.LoadTable(ctx, l.ident)
+		if err != nil {
+			return "", res, fmt.Errorf("iceberg loader: %s: reload table %s: %w", what(ms), l.cfg.Table, l.s3Context(l.cfg.Catalog.Warehouse, err))
+		}
+		plan, err := w.mergeFiles(ctx, tbl, chs)
+		w.written = plan.written()
+		if err != nil {
+			removeFiles(ctx, tbl, w.written)
+			w.written = nil
+			return "", res, fmt.Errorf("iceberg loader: %s: merge into table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
+		}
+		if len(w.written) == 0 && len(plan.removed) == 0 {
+			return "", res, nil // nothing changes the table: no snapshot
+		}
+		if err := failpoint.Inject(FailBeforeCommit); err != nil {
+			return "", res, err
+		}
+		txn := tbl.NewTransaction()
+		if len(plan.removed) > 0 {
+			err = txn.ReplaceFiles(ctx, plan.removed, plan.added, plan.removedDels, props)
+		} else {
+			err = txn.NewRowDelta(props).AddRows(plan.added...).AddDeletes(plan.dels...).Commit(ctx)
+		}
+		if err != nil {
+			removeFiles(ctx, tbl, w.written)
+			w.written = nil
+			return "", res, fmt.Errorf("iceberg loader: %s: stage the merge: %w", what(ms), err)
+		}
+		staged, err := txn.StagedTable()
+		if err != nil {
+			return "", res, fmt.Errorf("iceberg loader: %s: stage the merge: %w", what(ms), err)
+		}
+		if err := failpoint.Inject(FailCommit); err != nil {
+			return "", res, err
+		}
+		next, err := txn.Commit(ctx)
+		if err == nil {
+			var token string
+			if s := next.CurrentSnapshot(); s != nil {
+				token = strconv.FormatInt(s.SnapshotID, 10)
+			}
+			res.Files = len(w.written)
+			for _, f := range w.written {
+				res.Bytes += f.FileSizeBytes()
+			}
+			w.written = nil
+			l.log.Debug("iceberg: merged", "table", l.cfg.Table, "partition", w.p.Key, "data_files", len(plan.added), "delete_files", len(plan.dels), "rewritten", len(plan.removed))
+			return token, res, nil
+		}
+		if !retryable(err) {
+			w.mu.Lock()
+			w.maybeLive = true
+			w.mu.Unlock()
+			return "", res, fmt.Errorf("iceberg loader: %s: commit to table %s (the outcome is unknown; a re-run merges the same rows again, which changes nothing twice): %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
+		}
+		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
+		removeFiles(ctx, tbl, w.written)
+		w.written = nil
+		if attempt >= l.cfg.Commit.Retries {
+			return "", res, fmt.Errorf("iceberg loader: %s: commit to table %s still conflicted after %d attempts (raise commit.retries): %w", what(ms), l.cfg.Table, attempt+1, err)
+		}
+		l.log.Debug("iceberg: merge conflict, merging again on the new head", "table", l.cfg.Table, "partition", w.p.Key, "attempt", attempt+1, "error", err)
+		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
+			return "", res, err
+		}
+	}
+}
+
+// mergePlan is what one merge attempt wrote and what its commit removes.
+type mergePlan struct {
+	added       []iceberg.DataFile // new data files: the rows that go in, and (copy_on_write) rewritten files
+	dels        []iceberg.DataFile // new position delete files (merge_on_read)
+	removed     []iceberg.DataFile // copy_on_write: the data files rewritten
+	removedDels []iceberg.DataFile // copy_on_write: the file-scoped delete files of those, now moot
+}
+
+func (m *mergePlan) written() []iceberg.DataFile { return append(slices.Clip(m.added), m.dels...) }
+
+// mergeFiles decides every change against tbl's head and writes the data files of the rows that go in and, for
+// the stored rows that go out, position delete files (merge_on_read) or rewrites of their data files
+// (copy_on_write).
+func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []change) (*mergePlan, error) {
+	m := &mergePlan{}
+	c, err := w.storedRows(ctx, tbl, chs)
+	if err != nil {
+		return m, err
+	}
+	versioned := w.l.cfg.VersionBy != ""
+	drop := map[int][]int64{} // by candidate file: positions to delete
+	take := make([][]int32, len(w.batches))
+	for _, ch := range chs {
+		rows := c.stored[ch.key]
+		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
+			continue // the table holds a newer version: an older run instance never overwrites it
+		}
+		for _, s := range rows {
+			drop[s.file] = append(drop[s.file], s.pos)
+		}
+		if !ch.delete {
+			take[ch.batch] = append(take[ch.batch], int32(ch.row))
+		}
+	}
+	if m.added, err = w.writeRows(ctx, tbl, take); err != nil {
+		return m, err
+	}
+	fidx := make([]int, 0, len(drop))
+	for i := range drop {
+		fidx = append(fidx, i)
+	}
+	slices.Sort(fidx)
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return m, err
+	}
+	for n, i := range fidx {
+		df := c.files[i]
+		if w.l.cfg.Merge.Strategy == "copy_on_write" {
+			gone := map[int64]bool{}
+			for p := range c.dead[df.FilePath()] {
+				gone[p] = true
+			}
+			for _, p := range drop[i] {
+				gone[p] = true
+			}
+			nf, err := w.rewrite(ctx, tbl, df, gone)
+			m.added = append(m.added, nf...)
+			if err != nil {
+				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
+			}
+			m.removed = append(m.removed, df)
+			for _, d := range c.deletes[i] {
+				if ref := d.ReferencedDataFile(); ref != nil && *ref == df.FilePath() {
+					m.removedDels = append(m.removedDels, d)
+				}
+			}
+			continue
+		}
+		d, err := w.writePosDeletes(ctx, tbl, id, n, df, drop[i])
+		if err != nil {
+			return m, err
+		}
+		m.dels = append(m.dels, d)
+	}
+	return m, nil
+}
+
+// rewrite writes the rows of data file df whose positions gone does not hold as new data files (copy_on_write),
+// reading the file whole through iceberg-go's scanner (without its delete files: gone holds those positions).
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone map[int64]bool) ([]iceberg.DataFile, error) {
+	cctx := compute.WithAllocator(ctx, w.l.alloc)
+	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
+	if err != nil {
+		return nil, err
+	}
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := newDirectWriter(ctx, w.l, tbl, schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		return nil, stage.Permanent(errNotDirect)
+	}
+	var pos int64
+	for b, err := range recs {
+		if err != nil {
+			return dw.abandon(), err
+		}
+		n := b.NumRows()
+		var keep []int32
+		for r := range n {
+			if !gone[pos+r] {
+				keep = append(keep, int32(r))
+			}
+		}
+		pos += n
+		err = w.writeTaken(cctx, dw, b, keep)
+		b.Release()
+		if err != nil {
+			return dw.abandon(), err
+		}
+	}
+	if pos != df.Count() {
+		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
+	}
+	return dw.close()
+}
+
+// writeTaken writes the rows rows of b (in that order) to dw.
+func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.RecordBatch, rows []int32) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
+		return dw.write(ctx, b)
+	}
+	ib := array.NewInt32Builder(w.l.alloc)
+	ib.AppendValues(rows, nil)
+	ind := ib.NewInt32Array()
+	ib.Release()
+	defer ind.Release()
+	out, err := compute.Take(ctx, compute.TakeOptions{BoundsCheck: false}, compute.NewDatumWithoutOwning(b), compute.NewDatumWithoutOwning(ind))
+	if err != nil {
+		return fmt.Errorf("select the rows to write: %w", err)
+	}
+	rec := out.(*compute.RecordDatum).Value
+	defer rec.Release()
+	return dw.write(ctx, rec)
+}
+
+var errNotDirect = errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are")
+
+// writeRows writes the rows take (by batch) as data files with the loader's own data file writer.
+func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, take [][]int32) ([]iceberg.DataFile, error) {
+	n := 0
+	for _, t := range take {
+		n += len(t)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	id, err := writeUUID(w.p.ID)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := newDirectWriter(ctx, w.l, tbl, w.schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		return nil, stage.Permanent(errNotDirect)
+	}
+	cctx := compute.WithAllocator(ctx, w.l.alloc)
+	for bi, rows := range take {
+		if err := w.writeTaken(cctx, dw, w.batches[bi], rows); err != nil {
+			return dw.abandon(), err
+		}
+	}
+	return dw.close()
+}
+
+func isIdentity(rows []int32) bool {
+	for i, r := range rows {
+		if int(r) != i {
+			return false
+		}
+	}
+	return true
+}
+
+// writePosDeletes writes one position delete file for data file df (file-scoped: it names df as its referenced
+// data file), beside df, in df's partition.
+func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id uuid.UUID, seq int, df iceberg.DataFile, pos []int64) (iceberg.DataFile, error) {
+	slices.Sort(pos)
+	pos = slices.Compact(pos)
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return nil, errors.New("the table's file system cannot write")
+	}
+	mem := w.l.alloc
+	pb := array.NewStringBuilder(mem)
+	defer pb.Release()
+	ob := array.NewInt64Builder(mem)
+	defer ob.Release()
+	for _, p := range pos {
+		pb.Append(df.FilePath())
+		ob.Append(p)
+	}
+	cols := []arrow.Array{pb.NewArray(), ob.NewArray()}
+	rec := array.NewRecordBatch(table.PositionalDeleteArrowSchema, cols, int64(len(pos)))
+	cols[0].Release()
+	cols[1].Release()
+	defer rec.Release()
+
+	dir := df.FilePath()[:strings.LastIndexByte(df.FilePath(), '/')+1]
+	p := dir + fmt.Sprintf("00000-%d-%s-deletes.parquet", seq, id)
+	sink, err := wfs.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
+	var count storage.CountingWriter
+	buf := bufio.NewWriterSize(sink, 64<<10)
+	count.W = buf
+	fw, err := pqarrow.NewFileWriter(table.PositionalDeleteArrowSchema, &count,
+		pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	if err == nil {
+		err = fw.Write(rec)
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	if cerr := sink.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("write %s: %w", p, err)
+	}
+	meta, err := fw.FileMetadata()
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("footer of %s: %w", p, err)
+	}
+	md := tbl.Metadata()
+	spec := md.PartitionSpecByID(int(df.SpecID()))
+	if spec == nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("data file %s has partition spec %d, which the table does not know", df.FilePath(), df.SpecID())
+	}
+	ref := df.FilePath()
+	d, err := table.DataFileFromMetadata(table.DataFileArgs{
+		Schema: iceberg.PositionalDeleteSchema, Spec: *spec, Format: iceberg.ParquetFile, Metadata: meta,
+		FilePath: p, FileSize: count.N, Content: iceberg.EntryContentPosDeletes,
+		PartitionValues: df.Partition(), FormatVersion: md.Version(), ReferencedDataFile: &ref,
+	})
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, fmt.Errorf("delete file entry of %s: %w", p, err)
+	}
+	return d, nil
+}
+
+// keysRequired returns sc with merge's key columns required and listed as its identifier fields, as Iceberg
+// wants identifier fields (a null key fails the merge anyway); sc itself outside mode: merge.
+func (l *Loader) keysRequired(sc *iceberg.Schema) *iceberg.Schema {
+	if l.cfg.Mode != "merge" || len(l.cfg.Key) == 0 {
+		return sc
+	}
+	fields := slices.Clone(sc.Fields())
+	var ids []int
+	for _, k := range l.cfg.Key {
+		for i, f := range fields {
+			if f.Name == k {
+				fields[i].Required = true
+				ids = append(ids, f.ID)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return iceberg.NewSchemaWithIdentifiers(sc.ID, ids, fields...)
+}
+
+// ensureIdentifiers records the key as the identifier fields of a table that has other ones (or none: a table
+// first loaded in append mode), when its key columns are required; otherwise it only warns, since Iceberg
+// cannot make an optional column required.
+func (l *Loader) ensureIdentifiers(ctx context.Context, tbl *table.Table) error {
+	sc := tbl.Schema()
+	var ids []int
+	required := true
+	for _, k := range l.cfg.Key {
+		f, ok := sc.FindFieldByName(k)
+		if !ok {
+			return stage.Permanent(fmt.Errorf("iceberg loader: table %s has no key column %q", l.cfg.Table, k))
+		}
+		ids = append(ids, f.ID)
+		required = required && f.Required
+	}
+	slices.Sort(ids)
+	have := slices.Sorted(slices.Values(sc.IdentifierFieldIDs))
+	if slices.Equal(have, ids) {
+		return nil
+	}
+	if !required {
+		l.identOnce.Do(func() {
+			l.log.Warn("iceberg: the table's key columns are optional, so they cannot become its identifier fields; merging by key all the same",
+				"table", l.cfg.Table, "key", l.cfg.Key)
+		})
+		return nil
+	}
+	paths := make([][]string, len(l.cfg.Key))
+	for i, k := range l.cfg.Key {
+		paths[i] = []string{k}
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.UpdateSchema(true, false).SetIdentifierField(paths).Commit(); err != nil {
+		return fmt.Errorf("iceberg loader: table %s: set the identifier fields: %w", l.cfg.Table, err)
+	}
+	if _, err := txn.Commit(ctx); err != nil && !retryable(err) {
+		return fmt.Errorf("iceberg loader: table %s: set the identifier fields: %w", l.cfg.Table, err)
+	}
+	return nil // a conflict: another writer moved the table; the next partition sets them
+}
