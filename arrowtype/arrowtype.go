@@ -238,6 +238,8 @@ func (p *parser) parseType() (arrow.DataType, error) {
 		switch {
 		case name == "uuid":
 			return extensions.NewUUIDType(), nil
+		case name == "json":
+			return JSON(), nil
 		case hints[name] != "":
 			return nil, p.errAt(start, "unknown type %q: did you mean %s?", raw, hints[name])
 		}
@@ -601,6 +603,7 @@ func nearest(name string) string {
 		consider(k)
 	}
 	consider("uuid")
+	consider("json")
 	if best == "" {
 		return ""
 	}
@@ -609,3 +612,16 @@ func nearest(name string) string {
 	}
 	return best
 }
+
+// JSON is the json pipeline type: Arrow's json extension on utf8, which PostgreSQL json and jsonb columns arrive
+// as and which the Parquet loader writes with Parquet's JSON logical type.
+func JSON() arrow.ExtensionType { return jsonType }
+
+// jsonType is built once: NewJSONType fails only for a storage type other than a string.
+var jsonType = func() arrow.ExtensionType {
+	t, err := extensions.NewJSONType(arrow.BinaryTypes.String)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}()

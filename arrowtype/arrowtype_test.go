@@ -87,6 +87,8 @@ func TestParseForms(t *testing.T) {
 		{"dictionary<string, int32>", &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, ""},
 		{"dictionary<string, uint8, ordered>", &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Uint8, ValueType: arrow.BinaryTypes.String, Ordered: true}, ""},
 		{"uuid", extensions.NewUUIDType(), ""},
+		{"json", JSON(), ""},
+		{"list<json>", arrow.ListOf(JSON()), ""},
 		{"list<struct<k: map<string, decimal(9,2)>, t: timestamp[us, UTC]>>", arrow.ListOf(arrow.StructOf(
 			arrow.Field{Name: "k", Type: arrow.MapOf(arrow.BinaryTypes.String, mustDec(arrow.DECIMAL128, 9, 2)), Nullable: true},
 			arrow.Field{Name: "t", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true})), ""},

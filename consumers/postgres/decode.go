@@ -94,6 +94,10 @@ func wrapBuilder(b array.Builder, col string, t *pgType, inf infinityMode) *deco
 	case kDecimal:
 		d.dec = b.(*array.Decimal128Builder)
 	case kNumericString, kText, kJSONB, kInet:
+		// json and jsonb columns are the json extension, whose builder wraps the string storage appended to.
+		if eb, ok := b.(*array.ExtensionBuilder); ok {
+			b = eb.StorageBuilder()
+		}
 		d.bin = b.(*array.StringBuilder).BinaryBuilder
 		d.buf = make([]byte, 0, 64)
 	case kBytea:
