@@ -284,8 +284,14 @@ func (p *parser) parseType() (arrow.DataType, error) {
 			if !p.accept(',') {
 				return nil, p.errf("%s: want \",\" then the list size, found %s", form, p.next())
 			}
+			at := p.pos
 			if size, err = p.int("the list size", form); err != nil {
 				return nil, err
+			}
+			if size < 1 { // Arrow panics on a fixed-size list of no items
+				p.pos = at
+				p.skipSpace()
+				return nil, p.errf("%s: the list size must be at least 1", form)
 			}
 		}
 		if err := p.expect('>', "\">\" closing "+form); err != nil {

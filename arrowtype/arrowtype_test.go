@@ -142,6 +142,7 @@ func TestParseErrors(t *testing.T) {
 		{"decimal(5,6)", 0, "the scale must be between 0 and the precision"},
 		{"decimal(18,4", 12, `want ")" closing decimal(precision, scale), found the end`},
 		{"fixed_size_binary(0)", 0, "the byte width must be at least 1"},
+		{"fixed_size_list<int8, 0>", 22, "the list size must be at least 1"},
 		{"fixed_size_binary", 17, "want fixed_size_binary(byte_width)"},
 		{"timestamp", 0, "timestamp: want timestamp[s|ms|us|ns] or timestamp[unit, zone]"},
 		{"timestamp[xs]", 10, `unknown time unit "xs"`},
