@@ -88,25 +88,31 @@ func (e *Engine) loadPinnedPlan(ctx context.Context, run stage.RunInstance) ([]s
 	if err != nil || !ok || text == "" {
 		return nil, false, err
 	}
+	parts, err := decodePinnedPlan(e.job.Pipeline, run, text)
+	return parts, err == nil, err
+}
+
+// decodePinnedPlan reads the pinned plan text the state store holds for pipeline, for run.
+func decodePinnedPlan(pipeline string, run stage.RunInstance, text string) ([]stage.Partition, error) {
 	var pp pinnedPlan
 	if err := json.Unmarshal([]byte(text), &pp); err != nil {
-		return nil, false, fmt.Errorf("the pinned plan of pipeline %s in the state store is unreadable: %w", e.job.Pipeline, err)
+		return nil, fmt.Errorf("the pinned plan of pipeline %s in the state store is unreadable: %w", pipeline, err)
 	}
 	if pp.Run != run.Label {
-		return nil, false, fmt.Errorf("run %s of incremental pipeline %s has not finished: run `jetflow run --run %s` again until it "+
-			"commits, then run %s (an incremental run starts where the last complete one ended)", pp.Run, e.job.Pipeline, pp.Run, run.Label)
+		return nil, fmt.Errorf("run %s of incremental pipeline %s has not finished: run `jetflow run --run %s` again until it "+
+			"commits, then run %s (an incremental run starts where the last complete one ended)", pp.Run, pipeline, pp.Run, run.Label)
 	}
 	parts := make([]stage.Partition, 0, len(pp.Partitions))
 	for _, r := range pp.Partitions {
 		lo, err := r.Lo.value()
 		if err != nil {
-			return nil, false, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
+			return nil, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
 		}
 		hi, err := r.Hi.value()
 		if err != nil {
-			return nil, false, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
+			return nil, fmt.Errorf("pinned plan of run %s: partition %s: %w", pp.Run, r.Key, err)
 		}
 		parts = append(parts, stage.Partition{Key: r.Key, Lane: r.Lane, Lo: lo, Hi: hi, Run: run})
 	}
-	return parts, true, nil
+	return parts, nil
 }
