@@ -62,34 +62,41 @@ func TestJSONColumns(t *testing.T) {
 			in := array.NewRecordBatch(sc, []arrow.Array{j, s}, 4)
 			defer in.Release()
 
-			tr, err := build(t, mem, tc.cfg)
-			if pt, ok := tr.(stage.PartitionTransformer); ok && err == nil {
-				tr, err = pt.ForPartition(testkit.PartitionFor("p"))
-			}
-			if err == nil {
-				_, err = tr.OutputSchema(sc)
-			}
-			var out arrow.RecordBatch
-			if err == nil {
-				out, err = tr.Transform(context.Background(), in)
-			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
-				if out != nil {
-					out.Release()
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Release()
-			col := out.Column(out.Schema().FieldIndices(tc.col)[0])
-			if got := col.DataType().String() + " " + col.String(); got != tc.want {
-				t.Errorf("got  %s\nwant %s", got, tc.want)
-			}
+			checkColumnCase(t, mem, in, tc.cfg, tc.col, tc.want, tc.wantErr)
 		})
+	}
+}
+
+// checkColumnCase runs the transformer of cfg on in and checks output column col's type and values (want, as
+// "type values"), or that it fails with an error containing wantErr.
+func checkColumnCase(t *testing.T, mem memory.Allocator, in arrow.RecordBatch, cfg, col, want, wantErr string) {
+	t.Helper()
+	tr, err := build(t, mem, cfg)
+	if pt, ok := tr.(stage.PartitionTransformer); ok && err == nil {
+		tr, err = pt.ForPartition(testkit.PartitionFor("p"))
+	}
+	if err == nil {
+		_, err = tr.OutputSchema(in.Schema())
+	}
+	var out arrow.RecordBatch
+	if err == nil {
+		out, err = tr.Transform(context.Background(), in)
+	}
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one containing %q", err, wantErr)
+		}
+		if out != nil {
+			out.Release()
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Release()
+	c := out.Column(out.Schema().FieldIndices(col)[0])
+	if got := c.DataType().String() + " " + c.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
