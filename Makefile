@@ -4,7 +4,10 @@ NPM     ?= npm
 BIN     := bin/jetflow
 DUCKDB  := testkit/duckdb
 
-.PHONY: build test-deps test demo bench fmt clean
+.PHONY: build test-deps test demo bench fuzz fmt clean
+
+# How long `make fuzz` runs each fuzz target (.ci/fuzz lists them).
+FUZZTIME ?= 30s
 
 build:
 	$(GO) build -o $(BIN) ./cmd/jetflow
@@ -45,6 +48,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
 	# Kafka's decode benchmarks time one message per op: they need many ops, not 3.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./consumers/kafka
+
+# Runs every fuzz target for FUZZTIME; a failing input lands under its package's testdata/fuzz/, where plain
+# `go test` replays it.
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

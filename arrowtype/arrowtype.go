@@ -238,6 +238,8 @@ func (p *parser) parseType() (arrow.DataType, error) {
 		switch {
 		case name == "uuid":
 			return extensions.NewUUIDType(), nil
+		case name == "json":
+			return JSON(), nil
 		case hints[name] != "":
 			return nil, p.errAt(start, "unknown type %q: did you mean %s?", raw, hints[name])
 		}
@@ -282,8 +284,14 @@ func (p *parser) parseType() (arrow.DataType, error) {
 			if !p.accept(',') {
 				return nil, p.errf("%s: want \",\" then the list size, found %s", form, p.next())
 			}
+			at := p.pos
 			if size, err = p.int("the list size", form); err != nil {
 				return nil, err
+			}
+			if size < 1 { // Arrow panics on a fixed-size list of no items
+				p.pos = at
+				p.skipSpace()
+				return nil, p.errf("%s: the list size must be at least 1", form)
 			}
 		}
 		if err := p.expect('>', "\">\" closing "+form); err != nil {
@@ -601,6 +609,7 @@ func nearest(name string) string {
 		consider(k)
 	}
 	consider("uuid")
+	consider("json")
 	if best == "" {
 		return ""
 	}
@@ -609,3 +618,16 @@ func nearest(name string) string {
 	}
 	return best
 }
+
+// JSON is the json pipeline type: Arrow's json extension on utf8, which PostgreSQL json and jsonb columns arrive
+// as and which the Parquet loader writes with Parquet's JSON logical type.
+func JSON() arrow.ExtensionType { return jsonType }
+
+// jsonType is built once: NewJSONType fails only for a storage type other than a string.
+var jsonType = func() arrow.ExtensionType {
+	t, err := extensions.NewJSONType(arrow.BinaryTypes.String)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}()

@@ -87,6 +87,8 @@ func TestParseForms(t *testing.T) {
 		{"dictionary<string, int32>", &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, ""},
 		{"dictionary<string, uint8, ordered>", &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Uint8, ValueType: arrow.BinaryTypes.String, Ordered: true}, ""},
 		{"uuid", extensions.NewUUIDType(), ""},
+		{"json", JSON(), ""},
+		{"list<json>", arrow.ListOf(JSON()), ""},
 		{"list<struct<k: map<string, decimal(9,2)>, t: timestamp[us, UTC]>>", arrow.ListOf(arrow.StructOf(
 			arrow.Field{Name: "k", Type: arrow.MapOf(arrow.BinaryTypes.String, mustDec(arrow.DECIMAL128, 9, 2)), Nullable: true},
 			arrow.Field{Name: "t", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true})), ""},
@@ -140,6 +142,7 @@ func TestParseErrors(t *testing.T) {
 		{"decimal(5,6)", 0, "the scale must be between 0 and the precision"},
 		{"decimal(18,4", 12, `want ")" closing decimal(precision, scale), found the end`},
 		{"fixed_size_binary(0)", 0, "the byte width must be at least 1"},
+		{"fixed_size_list<int8, 0>", 22, "the list size must be at least 1"},
 		{"fixed_size_binary", 17, "want fixed_size_binary(byte_width)"},
 		{"timestamp", 0, "timestamp: want timestamp[s|ms|us|ns] or timestamp[unit, zone]"},
 		{"timestamp[xs]", 10, `unknown time unit "xs"`},

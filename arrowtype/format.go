@@ -101,6 +101,12 @@ func format(b *strings.Builder, dt arrow.DataType) {
 		b.WriteByte('>')
 	case *extensions.UUIDType:
 		b.WriteString("uuid")
+	case *extensions.JSONType:
+		if arrow.TypeEqual(t.StorageType(), arrow.BinaryTypes.String) {
+			b.WriteString("json")
+		} else {
+			b.WriteString(dt.String())
+		}
 	default:
 		b.WriteString(dt.String())
 	}

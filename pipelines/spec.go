@@ -280,10 +280,11 @@ func parseYAML(sink *errorSink, data []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			sink.list = append(sink.list, &Error{File: sink.file, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
+			sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
 			return nil
 		}
-		e := &Error{File: sink.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		// yaml.v3 leaves the line out of an error on the first line (its line 0), and gives no column.
+		e := &Error{File: sink.file, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 			e.Line, _ = strconv.Atoi(m[1])
 			e.Msg = "YAML syntax: " + m[2]
@@ -296,7 +297,7 @@ func parseYAML(sink *errorSink, data []byte) *yaml.Node {
 		sink.at(&extra, "a pipeline file holds one YAML document; remove this second one (or the --- before it)")
 	}
 	if len(doc.Content) == 0 {
-		sink.list = append(sink.list, &Error{File: sink.file, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
+		sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
 		return nil
 	}
 	root := deref(doc.Content[0])

@@ -32,7 +32,7 @@ type CastConfig struct {
 }
 
 func init() {
-	stage.RegisterTransformer("cast", "Converts columns to other Arrow types: numbers, decimals (precision and scale), strings parsed to numbers, dates and timestamps (with formats) and back, timestamp units and zones, uuids to and from their text (01234567-89ab-cdef-0123-456789abcdef) and bytes. A timestamp without a zone is read as UTC when a zone is added; a zone change keeps the instant.",
+	stage.RegisterTransformer("cast", "Converts columns to other Arrow types: numbers, decimals (precision and scale), strings parsed to numbers, dates and timestamps (with formats) and back, timestamp units and zones, uuids to and from their text (01234567-89ab-cdef-0123-456789abcdef) and bytes, json to and from strings (a string cast to json must hold one JSON value). A timestamp without a zone is read as UTC when a zone is added; a zone change keeps the instant.",
 		buildCast)
 }
 
@@ -145,6 +145,8 @@ func castable(from, to arrow.DataType) bool {
 		return true
 	case isUUID(from) || isUUID(to):
 		return uuidCastable(from, to)
+	case isJSON(from) || isJSON(to):
+		return jsonCastable(from, to)
 	case isString(from) && (isTemporal(to) || isDecimal(to)):
 		return true
 	case (isTemporal(from) || isDecimal(from)) && isString(to):
@@ -184,6 +186,8 @@ func (c *caster) cast(ctx context.Context, name string, col arrow.Array, spec ca
 		return col, nil
 	case isUUID(from) || isUUID(spec.to):
 		return c.castUUID(ctx, name, col, spec)
+	case isJSON(from) || isJSON(spec.to):
+		return c.castJSON(ctx, name, col, spec)
 	case isString(from) && (isTemporal(spec.to) || isDecimal(spec.to)):
 		return c.parse(ctx, name, col, spec)
 	case isTemporal(from) && isString(spec.to):

@@ -1,8 +1,6 @@
 package transformers
 
 import (
-	"context"
-	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,8 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 // uuid columns (Arrow's uuid extension, what the PostgreSQL and ClickHouse consumers make of UUIDs) pass
@@ -66,34 +62,7 @@ func TestUUIDColumns(t *testing.T) {
 			in := array.NewRecordBatch(sc, []arrow.Array{u, b, s}, 4)
 			defer in.Release()
 
-			tr, err := build(t, mem, tc.cfg)
-			if pt, ok := tr.(stage.PartitionTransformer); ok && err == nil {
-				tr, err = pt.ForPartition(testkit.PartitionFor("p"))
-			}
-			if err == nil {
-				_, err = tr.OutputSchema(sc)
-			}
-			var out arrow.RecordBatch
-			if err == nil {
-				out, err = tr.Transform(context.Background(), in)
-			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-				}
-				if out != nil {
-					out.Release()
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Release()
-			col := out.Column(out.Schema().FieldIndices(tc.col)[0])
-			if got := col.DataType().String() + " " + col.String(); got != tc.want {
-				t.Errorf("got  %s\nwant %s", got, tc.want)
-			}
+			checkColumnCase(t, mem, in, tc.cfg, tc.col, tc.want, tc.wantErr)
 		})
 	}
 }

@@ -56,7 +56,7 @@ func (d *dedupe) plan(in *arrow.Schema) ([]int, int, error) {
 			return nil, -1, err
 		}
 		if !keyable(in.Field(j).Type) {
-			return nil, -1, stage.FieldErrorf(path, "column %q is %s; keys must be numbers, strings, binary, uuids, booleans, dates, timestamps or decimals", name, in.Field(j).Type)
+			return nil, -1, stage.FieldErrorf(path, "column %q is %s; keys must be numbers, strings, binary, uuids, json, booleans, dates, timestamps or decimals", name, in.Field(j).Type)
 		}
 		keys[i] = j
 	}
@@ -311,7 +311,7 @@ func concatBatches(mem memory.Allocator, parts []arrow.RecordBatch) (arrow.Recor
 }
 
 func keyable(dt arrow.DataType) bool {
-	if isUUID(dt) {
+	if isUUID(dt) || isJSON(dt) {
 		return true
 	}
 	switch valueType(dt).ID() {
@@ -362,6 +362,9 @@ func columnEncoder(col arrow.Array) (func([]byte, int) []byte, error) {
 	switch a := col.(type) {
 	case *extensions.UUIDArray:
 		// A uuid key is its 16 bytes.
+		return columnEncoder(a.Storage())
+	case *extensions.JSONArray:
+		// A json key is its text, as written: {"a":1} and { "a": 1 } are different keys.
 		return columnEncoder(a.Storage())
 	case *array.Dictionary:
 		inner, err := columnEncoder(a.Dictionary())

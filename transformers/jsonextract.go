@@ -16,7 +16,7 @@ import (
 
 // JSONExtractConfig is the `json_extract` transformer's YAML config.
 type JSONExtractConfig struct {
-	Column     string      `yaml:"column" required:"true" doc:"The string column holding one JSON object per row (null: every extracted field is null)."`
+	Column     string      `yaml:"column" required:"true" doc:"The string or json column holding one JSON object per row (null: every extracted field is null)."`
 	Fields     []JSONField `yaml:"fields" required:"true" doc:"The values to extract, each into a new column appended after the input's columns."`
 	DropSource bool        `yaml:"drop_source" doc:"Remove the JSON column from the output."`
 	OnError    string      `yaml:"on_error" default:"fail" enum:"fail,set_null" doc:"What a row whose JSON does not parse, is not an object, or holds a value of another type does: fail (the batch fails with an error naming the row) or set_null (the row gets nulls in every extracted column)."`
@@ -123,8 +123,8 @@ func (je *jsonExtract) plan(in *arrow.Schema) (int, *arrow.Schema, error) {
 	if err != nil {
 		return -1, nil, err
 	}
-	if !isString(valueType(in.Field(j).Type)) {
-		return -1, nil, stage.FieldErrorf("column", "column %q is %s; json_extract reads JSON text from a string column", je.cfg.Column, in.Field(j).Type)
+	if !isString(valueType(in.Field(j).Type)) && !isJSON(in.Field(j).Type) {
+		return -1, nil, stage.FieldErrorf("column", "column %q is %s; json_extract reads JSON text from a string or json column", je.cfg.Column, in.Field(j).Type)
 	}
 	var fields []arrow.Field
 	for k, f := range in.Fields() {
@@ -152,7 +152,8 @@ func (je *jsonExtract) Transform(ctx context.Context, batch arrow.RecordBatch) (
 	if err != nil {
 		return nil, err
 	}
-	src := batch.Column(j)
+	src := jsonText(batch.Column(j))
+	defer src.Release()
 	if _, ok := src.(*array.Dictionary); ok {
 		// Decoded first; parsing each distinct text once would save work but needs a take per extracted column.
 		c := &caster{mem: je.mem, safe: true}

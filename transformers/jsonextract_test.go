@@ -52,7 +52,7 @@ func TestJSONExtract(t *testing.T) {
 			cfg:        "{type: json_extract, column: doc, on_error: set_null, drop_source: true, fields: [{name: n, type: int64}, {name: s, type: string}]}",
 			wantSchema: "id: int64, n: int64, s: string", wantRows: "[{id: 1, n: 1, s: a}, {id: 2}, {id: 3}, {id: 4, n: 4}]",
 		},
-		{name: "source not a string", inRows: "[]", cfg: "{type: json_extract, column: id, fields: [{name: n, type: int64}]}", wantErr: []string{"column", "from a string column"}},
+		{name: "source not a string", inRows: "[]", cfg: "{type: json_extract, column: id, fields: [{name: n, type: int64}]}", wantErr: []string{"column", "from a string or json column"}},
 		{name: "name clash", inRows: "[]", cfg: "{type: json_extract, column: doc, fields: [{name: id, type: int64}]}", wantErr: []string{"fields[0].name", `already has a column "id"`}},
 	}
 	for _, tc := range cases {

@@ -23,6 +23,26 @@ type blockResult struct {
 	nodes  []node
 	schema *arrow.Schema
 	arrs   []arrow.Array
+	strBuf []byte // scratch for column names and types
+}
+
+// maxNameLen bounds a column name or type read from a block: ch-go's Reader.Str allocates whatever length the
+// stream declares before reading it, and no real name or type comes near this.
+const maxNameLen = 1 << 20
+
+func readStr(r *proto.Reader, scratch *[]byte) (string, error) {
+	n, err := r.StrLen()
+	if err != nil {
+		return "", err
+	}
+	if n > maxNameLen {
+		return "", fmt.Errorf("declared length %d is over %d bytes (a corrupt stream?)", n, maxNameLen)
+	}
+	b, err := readScratch(r, scratch, n)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 func newBlockResult(mem memory.Allocator) *blockResult { return &blockResult{mem: mem} }
@@ -36,11 +56,11 @@ func (b *blockResult) DecodeResult(r *proto.Reader, version int, blk proto.Block
 		return fmt.Errorf("a block of %d columns after a header of %d", blk.Columns, len(b.nodes))
 	}
 	for i := 0; i < blk.Columns; i++ {
-		name, err := r.Str()
+		name, err := readStr(r, &b.strBuf)
 		if err != nil {
 			return fmt.Errorf("column %d name: %w", i, err)
 		}
-		typ, err := r.Str()
+		typ, err := readStr(r, &b.strBuf)
 		if err != nil {
 			return fmt.Errorf("column %q type: %w", name, err)
 		}

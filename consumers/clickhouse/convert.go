@@ -227,13 +227,46 @@ func newBuffer(mem memory.Allocator, n int) *memory.Buffer {
 	return b
 }
 
+// readChunk is how much memory a read sized by a count from the stream may take before that many bytes have
+// arrived: a corrupt or hostile stream declaring 10^8 rows of a wide type then gets an error at its end, not an
+// allocation of gigabytes. Real blocks of that size still decode: their buffers grow as the bytes arrive.
+const readChunk = 1 << 20
+
 // readScratch reads n bytes into a scratch slice reused from block to block.
 func readScratch(r *proto.Reader, scratch *[]byte, n int) ([]byte, error) {
-	if cap(*scratch) < n {
-		*scratch = make([]byte, n)
+	if cap(*scratch) >= n {
+		b := (*scratch)[:n]
+		return b, r.ReadFull(b)
 	}
-	b := (*scratch)[:n]
-	return b, r.ReadFull(b)
+	b := (*scratch)[:0]
+	for len(b) < n {
+		k := min(n-len(b), max(readChunk, len(b)))
+		b = append(b, make([]byte, k)...)
+		if err := r.ReadFull(b[len(b)-k:]); err != nil {
+			*scratch = b[:0]
+			return nil, fmt.Errorf("%w after %d of %d bytes", err, len(b)-k, n)
+		}
+	}
+	*scratch = b
+	return b, nil
+}
+
+// readBuffer reads n bytes into a new buffer, grown as they arrive (see readChunk).
+func readBuffer(mem memory.Allocator, r *proto.Reader, n int) (*memory.Buffer, error) {
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(min(n, readChunk))
+	if err := r.ReadFull(b.Bytes()); err != nil {
+		b.Release()
+		return nil, err
+	}
+	for got := b.Len(); got < n; got = b.Len() {
+		b.Resize(got + min(n-got, max(readChunk, got)))
+		if err := r.ReadFull(b.Bytes()[got:]); err != nil {
+			b.Release()
+			return nil, fmt.Errorf("%w after %d of %d bytes", err, got, n)
+		}
+	}
+	return b, nil
 }
 
 func releaseBuf(b **memory.Buffer) {
@@ -255,8 +288,12 @@ type fixedNode struct {
 func (n *fixedNode) dataType() arrow.DataType          { return n.dt }
 func (n *fixedNode) decodeState(r *proto.Reader) error { return nil }
 func (n *fixedNode) decode(r *proto.Reader, rows int) error {
-	n.buf, n.rows = newBuffer(n.mem, rows*n.width), rows
-	return r.ReadFull(n.buf.Bytes())
+	buf, err := readBuffer(n.mem, r, rows*n.width)
+	if err != nil {
+		return err
+	}
+	n.buf, n.rows = buf, rows
+	return nil
 }
 func (n *fixedNode) finish() arrow.ArrayData {
 	d := array.NewData(n.dt, n.rows, []*memory.Buffer{nil, n.buf}, nil, 0, 0)
@@ -459,14 +496,20 @@ type stringNode struct {
 func (n *stringNode) dataType() arrow.DataType          { return arrow.BinaryTypes.String }
 func (n *stringNode) decodeState(r *proto.Reader) error { return nil }
 func (n *stringNode) decode(r *proto.Reader, rows int) error {
-	n.offsets, n.rows = newBuffer(n.mem, (rows+1)*4), rows
+	// Every string takes at least its length's byte, so the offsets grow with the strings read rather than by
+	// the declared row count (see readChunk).
+	n.offsets, n.rows = newBuffer(n.mem, (min(rows, readChunk/4)+1)*4), rows
 	off := view[int32](n.offsets.Bytes())
 	n.data = memory.NewResizableBuffer(n.mem)
-	n.data.Reserve(max(n.lastData, rows*8))
+	n.data.Reserve(max(n.lastData, min(rows*8, readChunk)))
 	data := n.data.Buf()[:n.data.Cap()]
 	pos := 0
 	off[0] = 0
 	for i := 0; i < rows; i++ {
+		if i+1 == len(off) {
+			n.offsets.Resize(min(rows+1, 2*len(off)) * 4)
+			off = view[int32](n.offsets.Bytes())
+		}
 		l, err := readUvarint(r, n.one[:])
 		if err != nil {
 			return fmt.Errorf("row %d: string length: %w", i, err)
@@ -475,15 +518,18 @@ func (n *stringNode) decode(r *proto.Reader, rows int) error {
 		if l > math.MaxInt32 || end > math.MaxInt32 {
 			return fmt.Errorf("more than 2 GiB of strings in one block: lower block_rows")
 		}
-		if end > len(data) {
-			n.data.ResizeNoShrink(pos)
-			n.data.Reserve(max(end, 2*len(data)))
-			data = n.data.Buf()[:n.data.Cap()]
+		for pos < end { // a long string is read a chunk at a time, so its declared length allocates nothing ahead
+			if pos == len(data) {
+				n.data.ResizeNoShrink(pos)
+				n.data.Reserve(max(min(end, pos+readChunk), 2*len(data)))
+				data = n.data.Buf()[:n.data.Cap()]
+			}
+			k := min(end, len(data))
+			if err := readFull(r, data[pos:k]); err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+			pos = k
 		}
-		if err := readFull(r, data[pos:end]); err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
-		}
-		pos = end
 		off[i+1] = int32(pos)
 	}
 	n.data.ResizeNoShrink(pos)

@@ -332,6 +332,14 @@ func compileNode(dt arrow.DataType, c Column, path string, seed uint64, run stag
 		storage := &bytesGen{dt: t.StorageType(), seed: valSeed, fixed: 16, uuid: true}
 		return &extGen{dt: t, storage: storage}, noRange()
 
+	case *extensions.JSONType:
+		lo, hi, err := lengths(defaultMinLen, defaultMaxLen)
+		if err != nil {
+			return nil, err
+		}
+		storage := &bytesGen{dt: t.StorageType(), lenSeed: lenSeed, seed: valSeed, minLen: lo, maxLen: hi, ascii: true, json: true}
+		return &extGen{dt: t, storage: storage}, nil
+
 	case *arrow.Decimal128Type, *arrow.Decimal256Type:
 		dec := dt.(arrow.DecimalType)
 		g := &decimalGen{dt: dt, seed: valSeed, words: 2, precision: int(dec.GetPrecision())}

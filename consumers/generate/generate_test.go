@@ -2,6 +2,7 @@ package generate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,6 +69,7 @@ func allTypes() []Column {
 		{Name: "m", Type: "map<string, int16>"},
 		{Name: "dict", Type: "dictionary<string, int8>", Distinct: 5},
 		{Name: "nothing", Type: "null"},
+		{Name: "json", Type: "json", Min: f(1), Max: f(4)},
 	}
 }
 
@@ -246,6 +248,12 @@ func TestEveryType(t *testing.T) {
 		"uuid": func(a arrow.Array, i int) error {
 			v := a.(array.ExtensionArray).Storage().(*array.FixedSizeBinary).Value(i)
 			return want(len(v) == 16 && v[6]>>4 == 4 && v[8]>>6 == 2, "%x is not a version 4 UUID", v)
+		},
+		"json": func(a arrow.Array, i int) error {
+			v := a.(array.ExtensionArray).Storage().(*array.String).Value(i)
+			var obj map[string]string
+			err := json.Unmarshal([]byte(v), &obj)
+			return want(err == nil && len(obj["v"]) >= 1 && len(obj["v"]) <= 4, "%q: want a JSON object {\"v\": 1..4 chars}", v)
 		},
 		"d18": func(a arrow.Array, i int) error {
 			v := a.(*array.Decimal128).Value(i)

@@ -181,13 +181,21 @@ type bytesGen struct {
 	large          bool // int64 offsets
 	fixed          int  // > 0: fixed_size_binary of this width, no offsets
 	uuid           bool // set the version 4 and variant bits
+	json           bool // the ASCII text as a JSON object {"v":"text"}; lengths are the text's
 }
+
+// jsonOpen and jsonClose wrap the text of a json value.
+const jsonOpen, jsonClose = `{"v":"`, `"}`
 
 func (g *bytesGen) length(c uint64) int {
 	if g.fixed > 0 {
 		return g.fixed
 	}
-	return g.minLen + int(below(hash(g.lenSeed, c), uint64(g.maxLen-g.minLen+1)))
+	n := g.minLen + int(below(hash(g.lenSeed, c), uint64(g.maxLen-g.minLen+1)))
+	if g.json {
+		n += len(jsonOpen) + len(jsonClose)
+	}
+	return n
 }
 
 func (g *bytesGen) build(mem memory.Allocator, coords []uint64, validity *memory.Buffer, nulls int) arrow.ArrayData {
@@ -230,6 +238,11 @@ func (g *bytesGen) build(mem memory.Allocator, coords []uint64, validity *memory
 
 func (g *bytesGen) fillValue(v []byte, c uint64) {
 	s := hash(g.seed, c)
+	if g.json {
+		copy(v, jsonOpen)
+		copy(v[len(v)-len(jsonClose):], jsonClose)
+		v = v[len(jsonOpen) : len(v)-len(jsonClose)]
+	}
 	if g.ascii {
 		for j := 0; j < len(v); j += 10 {
 			h := hash(s, uint64(j))

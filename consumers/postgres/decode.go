@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -94,6 +95,10 @@ func wrapBuilder(b array.Builder, col string, t *pgType, inf infinityMode) *deco
 	case kDecimal:
 		d.dec = b.(*array.Decimal128Builder)
 	case kNumericString, kText, kJSONB, kInet:
+		// json and jsonb columns are the json extension, whose builder wraps the string storage appended to.
+		if eb, ok := b.(*array.ExtensionBuilder); ok {
+			b = eb.StorageBuilder()
+		}
 		d.bin = b.(*array.StringBuilder).BinaryBuilder
 		d.buf = make([]byte, 0, 64)
 	case kBytea:
@@ -119,6 +124,20 @@ func wrapBuilder(b array.Builder, col string, t *pgType, inf infinityMode) *deco
 		}
 	}
 	return d
+}
+
+// invalidUTF8 is the error for text that is not UTF-8, which a database in the SQL_ASCII encoding sends as
+// stored; the position is the first bad byte's.
+func (d *decoder) invalidUTF8(v []byte) error {
+	at := 0
+	for at < len(v) {
+		r, n := utf8.DecodeRune(v[at:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		at += n
+	}
+	return fmt.Errorf("column %q: %s value with invalid UTF-8 at byte %d (is the database's encoding SQL_ASCII?): read it as bytea (col::bytea) or convert it in a query (convert_from(col::bytea, 'LATIN1'))", d.col, d.t.name, at)
 }
 
 func (d *decoder) malformed(v []byte) error {
@@ -213,10 +232,16 @@ func (d *decoder) decode(v []byte) error {
 		d.buf = s
 		d.bin.Append(s)
 	case kText:
+		if !utf8.Valid(v) {
+			return d.invalidUTF8(v)
+		}
 		d.bin.Append(v)
 	case kJSONB:
 		if len(v) < 1 || v[0] != 1 {
 			return fmt.Errorf("column %q: jsonb value in an unknown binary version", d.col)
+		}
+		if !utf8.Valid(v[1:]) {
+			return d.invalidUTF8(v[1:])
 		}
 		d.bin.Append(v[1:])
 	case kBytea:
@@ -234,6 +259,9 @@ func (d *decoder) decode(v []byte) error {
 		if days == math.MaxInt32 || days == math.MinInt32 {
 			return d.infinity(days > 0)
 		}
+		if days > math.MaxInt32-pgEpochDays { // beyond any date PostgreSQL stores
+			return d.malformed(v)
+		}
 		d.d32.Append(arrow.Date32(days + pgEpochDays))
 	case kTime:
 		if len(v) != 8 {
@@ -247,6 +275,9 @@ func (d *decoder) decode(v []byte) error {
 		us := int64(be64(v))
 		if us == math.MaxInt64 || us == math.MinInt64 {
 			return d.infinity(us > 0)
+		}
+		if us > math.MaxInt64-pgEpochMicros { // beyond any timestamp PostgreSQL stores
+			return d.malformed(v)
 		}
 		if d.top {
 			d.ts.UnsafeAppend(arrow.Timestamp(us + pgEpochMicros))
@@ -399,7 +430,7 @@ func (d *decoder) numericDecimal(v []byte) (decimal128.Num, error) {
 	ndigits := int(int16(be16(v)))
 	weight := int(int16(be16(v[2:])))
 	sign := be16(v[4:])
-	if ndigits < 0 || len(v) < 8+2*ndigits {
+	if ndigits < 0 || len(v) < 8+2*ndigits || !base10000(v[8:8+2*ndigits]) {
 		return decimal128.Num{}, d.malformed(v)
 	}
 	if sign == numericNaN || sign == numericPInf || sign == numericNInf {
@@ -469,6 +500,16 @@ func (d *decoder) doesNotFit(v []byte) error {
 	return fmt.Errorf("column %q: value %s does not fit %s (%s); widen the column's type or cast it in a query", d.col, s, d.t.dt, d.t.name)
 }
 
+// base10000 says whether every digit of a binary numeric is a base-10000 digit, as PostgreSQL writes them.
+func base10000(digits []byte) bool {
+	for i := 0; i+1 < len(digits); i += 2 {
+		if be16(digits[i:]) > 9999 {
+			return false
+		}
+	}
+	return true
+}
+
 // appendNumeric appends the text form of a binary numeric, as PostgreSQL prints it.
 func appendNumeric(dst, v []byte) ([]byte, error) {
 	if len(v) < 8 {
@@ -480,6 +521,9 @@ func appendNumeric(dst, v []byte) ([]byte, error) {
 	dscale := int(int16(be16(v[6:])))
 	if ndigits < 0 || len(v) < 8+2*ndigits || dscale < 0 {
 		return dst, fmt.Errorf("short numeric")
+	}
+	if !base10000(v[8 : 8+2*ndigits]) {
+		return dst, fmt.Errorf("numeric digit over 9999")
 	}
 	switch sign {
 	case numericNaN:

@@ -7,6 +7,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jetflow-dev/jetflow/arrowtype"
 )
 
 // kind says how a column's binary values are decoded; the read loop switches on it (no interface call per value).
@@ -202,9 +204,9 @@ var builtins = map[uint32]struct {
 	oidBpchar:      {kText, arrow.BinaryTypes.String},
 	oidName:        {kText, arrow.BinaryTypes.String},
 	oidChar:        {kText, arrow.BinaryTypes.String},
-	oidJSON:        {kText, arrow.BinaryTypes.String},
+	oidJSON:        {kText, arrowtype.JSON()},
 	oidXML:         {kText, arrow.BinaryTypes.String},
-	oidJSONB:       {kJSONB, arrow.BinaryTypes.String},
+	oidJSONB:       {kJSONB, arrowtype.JSON()},
 	oidBytea:       {kBytea, arrow.BinaryTypes.Binary},
 	oidUUID:        {kUUID, extensions.NewUUIDType()},
 	oidDate:        {kDate, arrow.FixedWidthTypes.Date32},

@@ -43,6 +43,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
 	_ "modernc.org/sqlite"             // pure-Go SQLite for the embedded catalog
 
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/storage"
 )
@@ -338,6 +339,7 @@ func (l *Loader) Close() error {
 // CheckSchema tells whether batches of schema can be written: every column has an Iceberg type and the
 // partition spec's columns exist with types their transforms accept.
 func (l *Loader) CheckSchema(schema *arrow.Schema) error {
+	schema, _ = records.PlainJSONSchema(schema)
 	sc, err := icebergSchema(schema)
 	if err != nil {
 		return err
@@ -556,11 +558,20 @@ func (l *Loader) Begin(ctx context.Context, schema *arrow.Schema, p stage.Partit
 	if l.cfg.Mode == "merge" {
 		return newMergeWriter(l, schema, p)
 	}
+	// Iceberg has no JSON type: json columns are written as the strings they hold.
+	schema, hasJSON := records.PlainJSONSchema(schema)
 	tbl, err := l.Table(ctx, schema)
 	if err != nil {
 		return nil, classify(err)
 	}
-	return newPartitionWriter(ctx, l, tbl, schema, p)
+	w, err := newPartitionWriter(ctx, l, tbl, schema, p)
+	if err != nil {
+		return nil, err
+	}
+	if hasJSON {
+		w.plain = schema
+	}
+	return w, nil
 }
 
 // FileTag is the text every data file of the partition id carries in its name: the first 8 bytes of the write

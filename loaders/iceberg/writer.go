@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -39,8 +40,9 @@ type partitionWriter struct {
 	l      *Loader
 	p      stage.Partition
 	tbl    *table.Table
-	goHeap []string // columns copied to the Go heap before iceberg-go sees a batch (referencedColumns)
-	direct bool     // jetflow's directWriter writes the files, not iceberg-go's WriteRecords
+	goHeap []string      // columns copied to the Go heap before iceberg-go sees a batch (referencedColumns)
+	plain  *arrow.Schema // the input schema with json columns as strings, when it has any (records.PlainJSONSchema)
+	direct bool          // jetflow's directWriter writes the files, not iceberg-go's WriteRecords
 	ch     chan arrow.RecordBatch
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the writer goroutine ends
@@ -173,6 +175,10 @@ func writeUUID(partitionID string) (uuid.UUID, error) {
 func (w *partitionWriter) Write(ctx context.Context, batch arrow.RecordBatch) error {
 	if batch.NumRows() == 0 {
 		return nil
+	}
+	if w.plain != nil {
+		batch = records.PlainJSONBatch(w.plain, batch)
+		defer batch.Release()
 	}
 	if len(w.goHeap) > 0 {
 		cp, err := withGoHeapColumns(batch, w.goHeap)

@@ -286,6 +286,15 @@ func (r *reader) long() (int64, error) {
 	return int64(v>>1) ^ -int64(v&1), nil
 }
 
+// blockCount checks the item count of an array or map block: every item takes at least one byte, so a count
+// over the bytes left (or negative) cannot be right, and would otherwise drive a loop of that length.
+func (r *reader) blockCount(count int64) error {
+	if count < 0 || count > int64(len(r.b)-r.pos) {
+		return fmt.Errorf("block of %d items at byte %d, with %d bytes left in the message", count, r.pos, len(r.b)-r.pos)
+	}
+	return nil
+}
+
 func (r *reader) take(n int64) ([]byte, error) {
 	if n < 0 || n > int64(len(r.b)-r.pos) {
 		if n < 0 {
@@ -459,13 +468,13 @@ func (a *node) value(r *reader, depth int) (bool, error) {
 				break
 			}
 			if count < 0 {
-				count = -count
+				count = -count                      // MinInt64 stays negative, and is refused below
 				if _, err := r.long(); err != nil { // the block's size in bytes, for skipping
 					return true, err
 				}
 			}
-			if count > int64(len(r.b)) { // every item takes at least one byte... or none; bound the loop anyway
-				return true, fmt.Errorf("block of %d items is longer than the message", count)
+			if err := r.blockCount(count); err != nil {
+				return true, err
 			}
 			for range count {
 				if a.kind == aMap {

@@ -216,8 +216,8 @@ func (a *node) skip(r *reader, depth int) error {
 				}
 				continue
 			}
-			if count > int64(len(r.b)) {
-				return fmt.Errorf("block of %d items is longer than the message", count)
+			if err := r.blockCount(count); err != nil {
+				return err
 			}
 			for range count {
 				if a.kind == aMap {
