@@ -165,7 +165,7 @@ loaders:
 `,
 		env:     []string{"S3_ENDPOINT=" + s3echo.URL, "S3_KEY=AKIDECHOEDBACK", "S3_SECRET=s3-secret-never-sent"},
 		secrets: []string{"AKIDECHOEDBACK", "s3-secret-never-sent"},
-		code:    exitFailed,
+		code:    exitError, // AccessDenied is fatal: the run stops at once
 		echoed:  []string{"stdout", "stderr", "report", "state"},
 	}, {
 		name: "iceberg rest token",
