@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/jetflow-dev/jetflow/internal/suggest"
@@ -27,7 +29,28 @@ const (
 var version = "dev"
 
 func main() {
+	if limit, err := memoryLimit(os.Getenv); err != nil {
+		fmt.Fprintf(os.Stderr, "jetflow: %v\n", err)
+		os.Exit(exitInvalid)
+	} else if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// memoryLimit is the Go heap's soft limit to set: 90% of JETFLOW_MEMORY_LIMIT, a container's memory limit in bytes
+// (Kubernetes' downward API gives it as limits.memory), so the collector works harder before the kernel's OOM
+// killer would end the pod; 0 when it is unset, or when GOMEMLIMIT, which the Go runtime reads itself, is set.
+func memoryLimit(getenv func(string) string) (int64, error) {
+	v := getenv("JETFLOW_MEMORY_LIMIT")
+	if v == "" || getenv("GOMEMLIMIT") != "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("JETFLOW_MEMORY_LIMIT=%q: want a number of bytes, as the downward API's limits.memory gives", v)
+	}
+	return n / 10 * 9, nil
 }
 
 // exitError carries the exit code an error should end the process with.

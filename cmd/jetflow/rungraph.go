@@ -44,6 +44,7 @@ type folderRun struct {
 	runs       map[string][]stage.RunInstance // pipeline → the run instances this run loads
 	childArgs  []string                       // flags every pipeline's run gets
 	reportDir  string
+	metricsDir string
 	maxPar     int
 	wait       time.Duration
 	pollEvery  time.Duration
@@ -81,6 +82,8 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
 	shardFlag := fs.String("shard", "", "load only this worker's share of each pipeline's partitions, INDEX/COUNT")
 	reportDir := fs.String("report-dir", "", "write each pipeline run's report to DIR/PIPELINE-RUN.json, and the folder's to DIR/summary.json")
+	metricsPush := fs.String("metrics-push", "", "each pipeline run pushes its metrics to the Prometheus Pushgateway at `URL` when it ends, grouped by pipeline (and shard)")
+	metricsDir := fs.String("metrics-dir", "", "each pipeline writes its metrics to DIR/PIPELINE.prom when its run ends, for node_exporter's textfile collector")
 	summaryMD := fs.String("summary-markdown", "", "append a Markdown summary of the run to this file (GitHub Actions: $GITHUB_STEP_SUMMARY)")
 	dirs, err := parseArgs(fs, args)
 	if err != nil {
@@ -113,7 +116,7 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return withCode(exitError, fmt.Errorf("find the jetflow binary to run each pipeline with: %w", err))
 	}
 	fr := &folderRun{graph: g, selected: selected, runs: map[string][]stage.RunInstance{}, reportDir: *reportDir,
-		maxPar: *maxPar, wait: *wait, pollEvery: min(max(*wait/20, 100*time.Millisecond), 30*time.Second), stderr: stderr, executable: exe}
+		maxPar: *maxPar, wait: *wait, pollEvery: min(max(*wait/100, 200*time.Millisecond), 5*time.Second), stderr: stderr, executable: exe}
 	for _, p := range selected {
 		runs, err := folderRuns(p, *runFlag)
 		if err != nil {
@@ -127,6 +130,15 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *shardFlag != "" {
 		fr.childArgs = append(fr.childArgs, "--shard", *shardFlag)
+	}
+	if *metricsPush != "" {
+		fr.childArgs = append(fr.childArgs, "--metrics-push", *metricsPush)
+	}
+	fr.metricsDir = *metricsDir
+	if fr.metricsDir != "" {
+		if err := os.MkdirAll(fr.metricsDir, 0o755); err != nil {
+			return withCode(exitError, fmt.Errorf("--metrics-dir: %w", err))
+		}
 	}
 	if fr.reportDir == "" {
 		if fr.reportDir, err = os.MkdirTemp("", "jetflow-reports-"); err != nil {
@@ -301,6 +313,9 @@ func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out
 	for _, r := range fr.runs[p.Name] {
 		report := filepath.Join(fr.reportDir, p.Name+"-"+r.Label+".json")
 		args := append([]string{"run", p.File, "--run", r.Label, "--report", report}, fr.childArgs...)
+		if fr.metricsDir != "" {
+			args = append(args, "--metrics-file", filepath.Join(fr.metricsDir, p.Name+".prom"))
+		}
 		cmd := exec.CommandContext(ctx, fr.executable, args...)
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // let it abort cleanly
 		cmd.WaitDelay = time.Minute

@@ -46,7 +46,7 @@ func TestRunFolderAsGraph(t *testing.T) {
 	}
 	summary := filepath.Join(dir, "summary.md")
 	r := jetflow(t, dir, nil, "run", ".", "--run", "2026-11-22", "--max-parallel", "2", "--report-dir", "reports",
-		"--summary-markdown", summary, "--workers", "1")
+		"--summary-markdown", summary, "--workers", "1", "--metrics-dir", "metrics")
 	if r.code == exitOK || r.code == exitInvalid {
 		t.Fatalf("exit %d, want the failed pipeline's code\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -89,6 +89,9 @@ func TestRunFolderAsGraph(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the summary table lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	if prom, err := os.ReadFile(filepath.Join(dir, "metrics", "bronze_b.prom")); err != nil || !strings.Contains(string(prom), `jetflow_run_ok{pipeline="bronze_b"} 1`) {
+		t.Errorf("--metrics-dir: bronze_b.prom (%v):\n%s", err, prom)
 	}
 	md, err := os.ReadFile(summary)
 	if err != nil || !strings.Contains(string(md), "| gold | ⏭️ skipped |") || !strings.Contains(string(md), "3 of 5 pipeline(s) ok") {
