@@ -160,6 +160,10 @@ func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) (pla
 			entry.Record = &rec
 			entry.State = e.planState(rec)
 		}
+		if source == planLegacy {
+			// Its window is unknown (no bounds): a partition committed under another spec is kept, not reloaded.
+			entry.State = PlanCommitted
+		}
 		out.entries = append(out.entries, entry)
 	}
 	return out, nil
@@ -338,7 +342,7 @@ feed:
 	if !rep.OK() {
 		return rep, nil
 	}
-	done, waiting, err := e.allCommitted(ctx, pl.all)
+	done, waiting, err := e.allCommitted(ctx, run, pl.all)
 	if err != nil {
 		return rep, err
 	}
@@ -381,13 +385,17 @@ func (e *Engine) resumeWatermark(ctx context.Context) (string, error) {
 
 // allCommitted says whether every partition of the run instance, every shard's, is committed; if not, waiting is
 // the key of one that is not.
-func (e *Engine) allCommitted(ctx context.Context, all []stage.Partition) (done bool, waiting string, err error) {
+func (e *Engine) allCommitted(ctx context.Context, run stage.RunInstance, all []stage.Partition) (done bool, waiting string, err error) {
+	recs, err := e.store.List(context.WithoutCancel(ctx), e.job.Pipeline, run.Label) // one query, not one a partition
+	if err != nil {
+		return false, "", err
+	}
+	committed := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		committed[r.ID] = r.Status == state.StatusCommitted
+	}
 	for _, p := range all {
-		rec, ok, err := e.store.Get(context.WithoutCancel(ctx), e.job.Pipeline, p.ID)
-		if err != nil {
-			return false, "", err
-		}
-		if !ok || rec.Status != state.StatusCommitted {
+		if !committed[p.ID] {
 			return false, p.Key, nil
 		}
 	}

@@ -93,6 +93,7 @@ func TestIncrementalRerunWithoutArchivedWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.upTo = 500
+	job.Fingerprint = "edited" // committed under another spec, but with no window to reload: still left alone
 	e, _ = New(job, store, Options{})
 	if rep := runIncremental(t, e, "2026-11-22"); !rep.OK() || rep.Committed != 0 || rep.Skipped != 1 {
 		t.Fatalf("a re-run of a legacy instance must change nothing: %+v", rep)

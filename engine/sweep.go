@@ -136,20 +136,22 @@ func (e *Engine) partitionLive(ctx context.Context, id string) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	return e.attemptLive(ctx, id, rec.Owner)
+	return leaseLive(rec, rec.Owner), nil
 }
 
 // attemptLive tells whether owner still works on partition id: it holds the partition's live lease and, when it
 // is a process of this machine, that process exists.
 func (e *Engine) attemptLive(ctx context.Context, id, owner string) (bool, error) {
 	rec, ok, err := e.store.Get(ctx, e.job.Pipeline, id)
-	if err != nil {
+	if err != nil || !ok {
 		return false, err
 	}
-	if !ok || rec.Status != state.StatusRunning || rec.Owner != owner || !time.Now().Before(rec.LeaseUntil) {
-		return false, nil
-	}
-	return !ownerGone(owner), nil
+	return leaseLive(rec, owner), nil
+}
+
+// leaseLive tells whether owner holds rec's live lease and, when it is a process of this machine, still exists.
+func leaseLive(rec state.Partition, owner string) bool {
+	return rec.Status == state.StatusRunning && rec.Owner == owner && time.Now().Before(rec.LeaseUntil) && !ownerGone(owner)
 }
 
 // sweepAtStart runs Sweep before a run loads anything; a failure is logged, never fatal: leftovers cost space,
