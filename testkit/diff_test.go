@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,20 +15,7 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files fro
 // checkGolden compares got with testdata/name.golden, or rewrites the file under -update.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatalf("writing golden file: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run `go test ./testkit -run %s -update` to create it): %v", t.Name(), err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended)\n--- want\n%s--- got\n%s", path, want, got)
-	}
+	Golden(t, filepath.Join("testdata", name+".golden"), got, *update)
 }
 
 func TestDiffRecords(t *testing.T) {

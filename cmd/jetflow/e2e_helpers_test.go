@@ -178,14 +178,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // write left in flight.
 func assertNoLeftovers(t *testing.T, out string) {
 	t.Helper()
-	var left []string
-	_ = filepath.WalkDir(filepath.Join(out, "_jetflow", "tmp"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			left = append(left, path)
-		}
-		return nil
-	})
-	if len(left) > 0 {
+	if left := testkit.TempLeftovers(out); len(left) > 0 {
 		t.Errorf("after the re-run, killed attempts' files are left in _jetflow/tmp/: %q", left)
 	}
 }

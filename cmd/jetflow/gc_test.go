@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
@@ -16,20 +17,7 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files fro
 // checkGolden compares got with testdata/name.golden, or rewrites the file under -update.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run `go test ./cmd/jetflow -run %s -update` to create it): %v", t.Name(), err)
-	}
-	if string(want) != got {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended)\n--- want\n%s--- got\n%s", path, want, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".golden"), got, *update)
 }
 
 var (

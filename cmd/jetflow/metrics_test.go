@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
 	"github.com/jetflow-dev/jetflow/metrics"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/pushgatewaytest"
 )
 
@@ -44,19 +45,7 @@ func TestRunMetricsFileGolden(t *testing.T) {
 		t.Errorf("last success %v is not the time of this run (%v..%v)", last, start.Unix(), time.Now().Unix())
 	}
 	got := timed.ReplaceAllString(string(b), "$1 T")
-	golden := filepath.Join("testdata", "run-metrics.prom")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/jetflow -run MetricsFileGolden -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("metrics differ from %s (go test ./cmd/jetflow -run MetricsFileGolden -update rewrites it):\n%s", golden, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "run-metrics.prom"), got, *update)
 }
 
 // A batch run pushes its metrics to a real Pushgateway; a failed run after it says so and keeps the last success

@@ -207,14 +207,7 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 // (truncated Iceberg data files of killed attempts made it fail).
 func checkNoLeftovers(t *testing.T, out string) {
 	t.Helper()
-	var left []string
-	_ = filepath.WalkDir(filepath.Join(out, "_jetflow", "tmp"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			left = append(left, path)
-		}
-		return nil
-	})
-	if len(left) > 0 {
+	if left := testkit.TempLeftovers(out); len(left) > 0 {
 		t.Errorf("killed attempts' files left in _jetflow/tmp/: %q", left)
 	}
 	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT count(*) AS n FROM read_parquet('%s/**/*.parquet')`, out))
