@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,9 +108,23 @@ func TestRunFolderAsGraph(t *testing.T) {
 		t.Fatalf("exit %d; want 1 and the missing input named\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	// With its inputs selected too, the input is reloaded first and silver runs.
-	r = jetflow(t, dir, nil, "run", ".", "--run", "2026-11-22", "--select", "+silver")
+	// Each pipeline run pushes its own metrics group when --metrics-push is given to the folder.
+	var mu sync.Mutex
+	pushed := map[string]bool{}
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		pushed[r.Method+" "+r.URL.Path] = true
+		mu.Unlock()
+	}))
+	defer gateway.Close()
+	r = jetflow(t, dir, nil, "run", ".", "--run", "2026-11-22", "--select", "+silver", "--metrics-push", gateway.URL)
 	if r.code != exitOK || !strings.Contains(r.stdout, "silver    ok") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, name := range []string{"bronze_a", "bronze_b", "silver"} {
+		if !pushed["POST /metrics/job/jetflow/pipeline/"+name] {
+			t.Errorf("no push of pipeline %s; pushes: %v", name, pushed)
+		}
 	}
 }
 
