@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -15,19 +16,44 @@ import (
 // tmpKeys lists what is under _jetflow/tmp/, writes left in flight included.
 func tmpKeys(t *testing.T, l *parquet.Loader) []string {
 	t.Helper()
-	s, err := l.Destination(context.Background(), testRun)
+	keys, err := listTmp(l)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys
+}
+
+func listTmp(l *parquet.Loader) ([]string, error) {
+	s, err := l.Destination(context.Background(), testRun)
+	if err != nil {
+		return nil, err
+	}
 	objs, err := s.ListAll(context.Background(), "_jetflow/tmp/")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []string
 	for _, o := range objs {
 		out = append(out, o.Key)
 	}
-	return out
+	return out, nil
+}
+
+// settle waits until the listing of _jetflow/tmp/ has stayed the same for a while: the writers' goroutines are
+// idle.
+func settle(t *testing.T, l *parquet.Loader) {
+	t.Helper()
+	var last []string
+	stable := 0
+	for deadline := time.Now().Add(10 * time.Second); stable < 10 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		keys, err := listTmp(l) // a listing that meets a file being renamed fails: not settled yet
+		if err == nil && slices.Equal(keys, last) {
+			stable++
+		} else {
+			last, stable = keys, 0
+		}
+	}
 }
 
 // An attempt killed mid-write leaves finished temporary files and the one being written; its intent leads Sweep
@@ -67,6 +93,9 @@ func TestSweepRemovesAKilledAttemptsFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A killed attempt writes nothing more, but this one's file writers still encode the last batches on their
+	// goroutines (and may roll a new file): wait until what is under _jetflow/tmp/ stops changing.
+	settle(t, l)
 	if len(intents) != 2 || !strings.HasSuffix(intents[1], "/") || !strings.Contains(intents[1], "_jetflow/tmp/kk/") {
 		t.Fatalf("intents = %q, want each attempt's temporary directory", intents)
 	}
