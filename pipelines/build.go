@@ -54,7 +54,7 @@ func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error)
 		bc.Redactor = p.Redactor
 	}
 	bc.Logger = slog.New(bc.Redactor.Handler(bc.Logger.Handler()))
-	sink := &errorSink{file: p.File}
+	sink := p.newSink()
 	b := &Built{}
 	for _, st := range stages {
 		if st == nil {
@@ -115,13 +115,13 @@ func (p *Pipeline) stageError(sink *errorSink, st *Stage, what string, err error
 		line, col := n.Line, n.Column
 		if ve, ok := stage.ValueErrorOf(fe.Err); ok && n == p.vals[path] {
 			var exact bool
-			if line, col, exact = valuePos(p.lines, n, ve.ValueOffset()); exact {
+			if line, col, exact = valuePos(p.linesOf(n), n, ve.ValueOffset()); exact {
 				msg = strings.Replace(msg, ve.Error(), ve.Detail(), 1)
 			} else {
 				msg += " (in the value, which is folded or escaped: the position is its start)"
 			}
 		}
-		sink.atPos(line, col, "%s: %s", path, p.scrub(st.Path, msg))
+		sink.atPos(n, line, col, "%s: %s", path, p.scrub(st.Path, msg))
 	}
 	for _, e := range other {
 		msg := p.scrub(st.Path, e.Error())
@@ -165,7 +165,7 @@ func (p *Pipeline) nodeAt(path string, st *Stage, missing bool) *yaml.Node {
 // without data. It returns the schema at the source then after each transformer. When the source's schema is
 // only known at the source and connect is false, checking stops there: b.Notes says so, and that is no error.
 func (p *Pipeline) Validate(ctx context.Context, b *Built, connect bool) ([]*arrow.Schema, error) {
-	sink := &errorSink{file: p.File}
+	sink := p.newSink()
 	src := p.Consumer
 	var schema *arrow.Schema
 	declared, isDeclared := b.Source.(stage.DeclaredSchema)
@@ -180,7 +180,7 @@ func (p *Pipeline) Validate(ctx context.Context, b *Built, connect bool) ([]*arr
 	}
 	if !ok {
 		if !connect {
-			b.Notes = append(b.Notes, &Error{File: p.File, Line: src.TypeNode.Line, Col: src.TypeNode.Column, Msg: fmt.Sprintf(
+			b.Notes = append(b.Notes, &Error{File: p.newSink().fileOf(src.TypeNode), Line: src.TypeNode.Line, Col: src.TypeNode.Column, Msg: fmt.Sprintf(
 				"note: %s (%s): the schema is only known at the source, so checking stops here; validate --connect would read it and check the rest",
 				src.Path, src.Type)})
 			return nil, nil

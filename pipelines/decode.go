@@ -159,7 +159,7 @@ func (d *decoder) checkInline(n *yaml.Node, path string, secret bool) {
 	default:
 		return
 	}
-	d.warn = append(d.warn, &Error{File: d.sink.file, Line: n.Line, Col: n.Column, Msg: msg})
+	d.warn = append(d.warn, &Error{File: d.sink.fileOf(n), Line: n.Line, Col: n.Column, Msg: msg})
 }
 
 // urlPassword is the password of a URL with user information, as written ("" when there is none).

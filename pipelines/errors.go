@@ -62,19 +62,38 @@ type errorSink struct {
 	// quiet holds the scalars left unexpanded for want of a variable outside the strict keys (Options.Strict):
 	// errors at them are muted, as they are about ${VAR} text rather than a value.
 	quiet map[*yaml.Node]bool
+	// origin holds the nodes inherited from another file (the project file, jetflow.yaml) → that file: an error
+	// at one of them points there.
+	origin map[*yaml.Node]string
 }
 
-func (s *errorSink) atPos(line, col int, format string, args ...any) {
-	s.list = append(s.list, &Error{File: s.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+// fileOf is the file a node was written in.
+func (s *errorSink) fileOf(n *yaml.Node) string {
+	if f, ok := s.origin[n]; ok {
+		return f
+	}
+	return s.file
+}
+
+// atPos records an error at a line and column of the file n was written in.
+func (s *errorSink) atPos(n *yaml.Node, line, col int, format string, args ...any) {
+	s.list = append(s.list, &Error{File: s.fileOf(n), Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (s *errorSink) at(n *yaml.Node, format string, args ...any) {
 	if n != nil && s.quiet[n] {
 		return
 	}
-	e := &Error{File: s.file, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{File: s.fileOf(n), Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
 	}
 	s.list = append(s.list, e)
+}
+
+// Unique sorts the list and drops the repeats of an error: pipelines that inherit one value from their project
+// file each report its mistake, at the same place.
+func (l ErrorList) Unique() ErrorList {
+	l.Sort()
+	return slices.CompactFunc(l, func(a, b *Error) bool { return *a == *b })
 }

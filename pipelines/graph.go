@@ -27,7 +27,7 @@ func NewGraph(ps []*Pipeline) (*Graph, error) {
 	}
 	var errs ErrorList
 	for _, p := range ps {
-		sink := &errorSink{file: p.File}
+		sink := p.newSink()
 		seen := map[string]bool{}
 		for i, dep := range p.DependsOn {
 			n := p.vals[fmt.Sprintf("depends_on[%d]", i)]
@@ -70,7 +70,7 @@ func (g *Graph) checkCycles() ErrorList {
 			switch mark[dep] {
 			case onPath:
 				cycle := append(slices.Clone(path[slices.Index(path, dep):]), dep)
-				sink := &errorSink{file: p.File}
+				sink := p.newSink()
 				sink.at(p.vals[fmt.Sprintf("depends_on[%d]", i)], "depends_on: a cycle: %s; a pipeline cannot wait for its own output",
 					strings.Join(cycle, " → "))
 				errs = append(errs, sink.list...)

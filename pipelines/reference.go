@@ -28,6 +28,11 @@ func reference(include func(*stage.Registration) bool) string {
 	b.WriteString("\nEvery stage is a mapping with `type:` (required: one of the types below) and `name:` " +
 		"(optional label for logs and metrics; default: the type, suffixed `#2`, `#3` when the type repeats), " +
 		"plus the keys of its type.\n")
+	b.WriteString("\n## Project file (" + ProjectFile + ")\n\n")
+	b.WriteString("An optional `" + ProjectFile + "` in a folder of pipelines holds defaults that every pipeline file of that " +
+		"folder (not of its subfolders) inherits. It is never read as a pipeline. `${VAR}` and `${file:PATH}` work as in a " +
+		"pipeline, and an error in an inherited value points at the project file's line and column.\n\n")
+	writeTable(&b, reflect.TypeFor[ProjectSpec]())
 	for _, k := range []struct {
 		kind  stage.Kind
 		title string

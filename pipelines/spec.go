@@ -84,7 +84,9 @@ func (st *Stage) Build(bc stage.BuildContext, cfg any) (any, error) {
 // Pipeline is a decoded, checked pipeline file.
 type Pipeline struct {
 	Spec
-	File     string         // path as given to Load
+	File string // path as given to Load
+	// Project is the project file the pipeline inherits defaults from (ProjectFile beside it), or "" when none.
+	Project  string
 	Location *time.Location // run_instance.timezone
 	// Redactor holds the pipeline's secrets: the values of ${VAR} and ${file:PATH}, and of every stage.Secret
 	// field. Build hands it to the stages, Job to the engine; every output passes through it.
@@ -93,10 +95,24 @@ type Pipeline struct {
 	Warnings ErrorList
 
 	root   *yaml.Node
-	lines  []string // the file's text, to place an error inside a value (stage.ValueError)
+	lines  []string              // the file's text, to place an error inside a value (stage.ValueError)
+	origin map[*yaml.Node]string // nodes inherited from the project file → its path
+	plines []string              // the project file's text
 	keys   map[string]*yaml.Node
 	vals   map[string]*yaml.Node
 	hidden []hiddenValue
+	failed map[string]bool // paths whose value did not decode
+}
+
+// newSink collects errors about this pipeline, each at the file its node was written in.
+func (p *Pipeline) newSink() *errorSink { return &errorSink{file: p.File, origin: p.origin} }
+
+// linesOf is the text of the file n was written in.
+func (p *Pipeline) linesOf(n *yaml.Node) []string {
+	if _, ok := p.origin[n]; ok {
+		return p.plines
+	}
+	return p.lines
 }
 
 // Stages lists the consumer, the transformers and the loaders, in pipeline order.
@@ -135,13 +151,25 @@ func Load(path string) (*Pipeline, error) { return Options{}.Load(path) }
 // It returns the pipelines that loaded and, as one ErrorList, the errors of all files.
 func LoadPaths(paths ...string) ([]*Pipeline, error) { return Options{}.LoadPaths(paths...) }
 
-// Load reads and checks one pipeline file.
+// Load reads and checks one pipeline file, with the defaults of the project file beside it (ProjectFile).
 func (o Options) Load(path string) (*Pipeline, error) {
+	return o.load(path, projectFor)
+}
+
+func (o Options) load(path string, projectOf func(string) (*project, error)) (*Pipeline, error) {
+	if filepath.Base(path) == ProjectFile {
+		return nil, ErrorList{{File: path, Msg: "this is the project file of its folder (defaults its pipelines inherit), " +
+			"not a pipeline: name the folder (jetflow validate " + filepath.Dir(path) + ") or a pipeline file in it"}}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("cannot read pipeline file: %v", unwrapPathErr(err))}}
 	}
-	return o.Parse(path, data)
+	pr, err := projectOf(path)
+	if err != nil {
+		return nil, err
+	}
+	return o.parse(path, data, pr)
 }
 
 func unwrapPathErr(err error) error {
@@ -185,17 +213,47 @@ func (o Options) LoadPaths(paths ...string) ([]*Pipeline, error) {
 	files = slices.Compact(files)
 	var out []*Pipeline
 	byName := map[string]*Pipeline{}
+	// Each folder's project file is read once; its errors, and those of the values it gives, which every
+	// pipeline inheriting them would repeat, are reported once.
+	type loadedProject struct {
+		pr  *project
+		err error
+	}
+	projects := map[string]loadedProject{}
+	projectOf := func(file string) (*project, error) {
+		pf := projectPath(file)
+		lp, ok := projects[pf]
+		if !ok {
+			lp.pr, lp.err = loadProject(pf)
+			projects[pf] = lp
+		}
+		return lp.pr, lp.err
+	}
+	seen := map[Error]bool{}
 	for _, f := range files {
-		p, err := o.Load(f)
+		p, err := o.load(f, projectOf)
 		var list ErrorList
 		if errors.As(err, &list) {
-			errs = append(errs, list...)
+			for _, e := range list {
+				if !seen[*e] {
+					seen[*e] = true
+					errs = append(errs, e)
+				}
+			}
 		} else if err != nil {
 			errs = append(errs, &Error{File: f, Msg: err.Error()})
 		}
 		if p == nil {
 			continue
 		}
+		p.Warnings = slices.DeleteFunc(p.Warnings, func(w *Error) bool {
+			if w.File == f {
+				return false
+			}
+			dup := seen[*w]
+			seen[*w] = true
+			return dup
+		})
 		if first, dup := byName[p.Name]; dup {
 			n := p.vals["name"]
 			line, col := 0, 0
@@ -213,6 +271,9 @@ func (o Options) LoadPaths(paths ...string) ([]*Pipeline, error) {
 }
 
 func isPipelineFile(name string) bool {
+	if name == ProjectFile {
+		return false
+	}
 	ext := filepath.Ext(name)
 	if ext != ".yaml" && ext != ".yml" {
 		return false
@@ -222,17 +283,23 @@ func isPipelineFile(name string) bool {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
-// Parse checks a pipeline given as bytes; file names it in errors and anchors relative paths.
-func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
+// Parse checks a pipeline given as bytes; file names it in errors and anchors relative paths. It inherits from
+// no project file.
+func (o Options) Parse(file string, data []byte) (*Pipeline, error) { return o.parse(file, data, nil) }
+
+func (o Options) parse(file string, data []byte, pr *project) (*Pipeline, error) {
 	lookup := o.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	sink := &errorSink{file: file, quiet: map[*yaml.Node]bool{}}
-	root := parseYAML(sink, data)
+	sink := &errorSink{file: file, quiet: map[*yaml.Node]bool{}, origin: map[*yaml.Node]string{}}
+	root := parseYAML(sink, data, false)
 	if root == nil {
 		return nil, sink.list.Err()
 	}
+	// The project's defaults join the tree before anything else looks at it, so every key a pipeline may hold is
+	// inherited the same way, and ${VAR}s, secrets and positions work in inherited values as in the pipeline's.
+	pr.inherit(root, sink.origin)
 	orig := map[*yaml.Node]string{}
 	// tests are interpreted by the test runner, which decides itself when variables are needed.
 	ex := &expander{lookup: lookup, orig: orig, sink: sink, skip: map[string]bool{"tests": true}}
@@ -242,10 +309,13 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 	ex.expandTree(root, "", false)
 
 	d := newDecoder(sink, orig, root)
-	p := &Pipeline{File: file, root: root, lines: strings.Split(string(data), "\n")}
+	p := &Pipeline{File: file, root: root, lines: strings.Split(string(data), "\n"), origin: sink.origin}
+	if pr != nil {
+		p.Project, p.plines = pr.file, pr.lines
+	}
 	d.decodeStruct(reflect.ValueOf(&p.Spec).Elem(), root, "", nil)
 	d.complete(&p.Spec, "")
-	p.keys, p.vals, p.hidden = d.keys, d.vals, d.hidden
+	p.keys, p.vals, p.hidden, p.failed = d.keys, d.vals, d.hidden, d.failed
 	p.Redactor = o.Redactor
 	if p.Redactor == nil {
 		p.Redactor = stage.NewRedactor()
@@ -265,8 +335,13 @@ func (o Options) Parse(file string, data []byte) (*Pipeline, error) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseYAML parses one YAML document into its root mapping, turning syntax errors into positioned errors.
-func parseYAML(sink *errorSink, data []byte) *yaml.Node {
+// parseYAML parses one YAML document into its root mapping, turning syntax errors into positioned errors. An
+// empty project file is no error (nil, and no error recorded).
+func parseYAML(sink *errorSink, data []byte, isProject bool) *yaml.Node {
+	what, empty := "a pipeline file", "the file is empty: a pipeline needs at least name, consumer and loaders"
+	if isProject {
+		what = "a project file"
+	}
 	// yaml.v3 reports tabs as "found character that cannot start any token"; say what is wrong instead.
 	for i, line := range strings.Split(string(data), "\n") {
 		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
@@ -280,7 +355,9 @@ func parseYAML(sink *errorSink, data []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
+			if !isProject {
+				sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: empty})
+			}
 			return nil
 		}
 		// yaml.v3 leaves the line out of an error on the first line (its line 0), and gives no column.
@@ -294,16 +371,25 @@ func parseYAML(sink *errorSink, data []byte) *yaml.Node {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		sink.at(&extra, "a pipeline file holds one YAML document; remove this second one (or the --- before it)")
+		sink.at(&extra, "%s holds one YAML document; remove this second one (or the --- before it)", what)
 	}
 	if len(doc.Content) == 0 {
-		sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: "the file is empty: a pipeline needs at least name, consumer and loaders"})
+		if !isProject {
+			sink.list = append(sink.list, &Error{File: sink.file, Line: 1, Col: 1, Msg: empty})
+		}
 		return nil
 	}
 	root := deref(doc.Content[0])
+	if isProject && isNull(root) {
+		return nil
+	}
 	if root.Kind != yaml.MappingNode {
 		d := decoder{}
-		sink.at(root, "a pipeline file is a mapping of keys (name:, consumer:, loaders:, ...), got %s", d.got(root))
+		keys := "(name:, consumer:, loaders:, ...)"
+		if isProject {
+			keys = "(defaults:)"
+		}
+		sink.at(root, "%s is a mapping of keys %s, got %s", what, keys, d.got(root))
 		return nil
 	}
 	return root
@@ -330,7 +416,7 @@ func (p *Pipeline) checkTop(sink *errorSink) {
 		}
 		return p.root
 	}
-	if err := checkEvery(p.RunInstance.Every.D()); err != nil {
+	if err := checkEvery(p.RunInstance.Every.D()); err != nil && !p.failed["run_instance.every"] {
 		sink.at(at("run_instance.every"), "run_instance.every: %s", p.scrub("run_instance.every", err.Error()))
 	}
 	loc, err := time.LoadLocation(p.RunInstance.Timezone)

@@ -94,7 +94,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if len(all) > 0 {
-		all.Sort()
+		all = all.Unique() // pipelines inheriting one mistake from the project file each report it
 		if *format == "github" {
 			writeGitHubAnnotations(stdout, all)
 		} else {
