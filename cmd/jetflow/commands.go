@@ -145,8 +145,11 @@ func (s *arrowSchema) String() string {
 }
 
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if folderArg(args) {
+		return cmdPlanFolder(ctx, args, stdout, stderr)
+	}
 	var c commonFlags
-	fs := newFlagSet("plan", "plan FILE [--run RUN] [--shard I/N] [--force]", `  jetflow plan pipelines/orders.yaml --run 2026-11-22
+	fs := newFlagSet("plan", "plan FILE [--run RUN] [--shard I/N] [--force] (plan DIR --help: a folder)", `  jetflow plan pipelines/orders.yaml --run 2026-11-22
   jetflow plan pipelines/orders.yaml --run 2026-11-22 --force
   jetflow plan pipelines/orders.yaml --json | jq '.[] | select(.state != "committed")'
 `, stderr)

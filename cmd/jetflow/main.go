@@ -76,7 +76,7 @@ Usage:
 
 Commands:
   validate   check pipeline files without touching sources or destinations
-  plan       list the partitions of a run instance and what a run would do with each
+  plan       list the partitions of a run instance and what a run would do with each; a folder: its graph
   run        load a run instance (or, with --stream, an unbounded source); a folder runs as one graph
   state      inspect or reset the recorded state of partitions
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
@@ -86,6 +86,7 @@ Commands:
 Examples:
   jetflow validate pipelines/
   jetflow plan pipelines/orders.yaml --run 2026-11-22
+  jetflow plan pipelines/ --run 2026-11-22 --select tag:nightly
   jetflow run pipelines/orders.yaml --run 2026-11-22 --workers 8
   jetflow run pipelines/ --run 2026-11-22 --select tag:nightly
   jetflow state reset pipelines/orders.yaml --run 2026-11-22

@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +24,7 @@ import (
 	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
 	"github.com/jetflow-dev/jetflow/state/stores"
 )
 
@@ -37,12 +41,74 @@ func folderArg(args []string) bool {
 	return false
 }
 
+// folderFlags choose what a folder run covers: `run DIR` and `plan DIR` take them alike.
+type folderFlags struct {
+	selectors stringList
+	run       string
+	shard     string
+	force     bool
+}
+
+func (f *folderFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.selectors, "select", "pipelines to run: NAME, NAME+ (and downstream), +NAME (and its inputs), tag:TAG; repeatable (default: all)")
+	fs.StringVar(&f.run, "run", "", "run instance label, such as 2026-11-22; a pipeline with shorter run instances runs all of those within it\n(default: each pipeline's last complete one)")
+	fs.BoolVar(&f.force, "force", false, "load committed partitions again, replacing their output")
+	fs.StringVar(&f.shard, "shard", "", "load only this worker's share of each pipeline's partitions, INDEX/COUNT")
+}
+
+// parse parses the command line of a folder command, which names one folder.
+func (f *folderFlags) parse(fs *flag.FlagSet, args []string) (string, error) {
+	dirs, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(dirs) != 1 {
+		fs.Usage()
+		return "", withCode(exitInvalid, errors.New("name exactly one folder of pipelines"))
+	}
+	return dirs[0], nil
+}
+
+// folderSelection is a folder's graph, the pipelines a run of it covers and their run instances.
+type folderSelection struct {
+	graph    *pipelines.Graph
+	selected []*pipelines.Pipeline
+	runs     map[string][]stage.RunInstance // pipeline → the run instances this run loads
+}
+
+// load loads the folder dir as a graph and picks what the flags select.
+func (f *folderFlags) load(dir string, stderr io.Writer) (*folderSelection, error) {
+	if _, _, err := parseShard(f.shard); err != nil {
+		return nil, err
+	}
+	ps, err := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(dir)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	g, err := pipelines.NewGraph(ps)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	selected, err := g.Select(f.selectors)
+	if err != nil {
+		return nil, withCode(exitInvalid, err)
+	}
+	sel := &folderSelection{graph: g, selected: selected, runs: map[string][]stage.RunInstance{}}
+	for _, p := range selected {
+		runs, err := folderRuns(p, f.run)
+		if err != nil {
+			return nil, withCode(exitInvalid, err)
+		}
+		sel.runs[p.Name] = runs
+	}
+	return sel, nil
+}
+
 // folderRun is `jetflow run DIR`: the folder's pipelines as one graph.
 type folderRun struct {
-	graph      *pipelines.Graph
-	selected   []*pipelines.Pipeline
-	runs       map[string][]stage.RunInstance // pipeline → the run instances this run loads
-	childArgs  []string                       // flags every pipeline's run gets
+	*folderSelection
+	stores     *stateStores
+	childArgs  []string // flags every pipeline's run gets
 	reportDir  string
 	metricsDir string
 	maxPar     int
@@ -73,63 +139,39 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
   jetflow run pipelines/ --select tag:nightly --report-dir reports/ --summary-markdown "$GITHUB_STEP_SUMMARY"
 `, stderr)
 	c.register(fs)
-	var selectors stringList
-	fs.Var(&selectors, "select", "pipelines to run: NAME, NAME+ (and downstream), +NAME (and its inputs), tag:TAG; repeatable (default: all)")
-	runFlag := fs.String("run", "", "run instance label, such as 2026-11-22; a pipeline with shorter run instances runs all of those within it\n(default: each pipeline's last complete one)")
+	var ff folderFlags
+	ff.register(fs)
 	maxPar := fs.Int("max-parallel", 4, "pipelines run at once")
 	wait := fs.Duration("wait", 0, "how long a pipeline waits for its inputs' run instances to complete when they are not complete yet\n(run by another job); 0 skips it at once")
 	workers := fs.Int("workers", defaultWorkers(), "partitions each pipeline loads at once")
-	force := fs.Bool("force", false, "load committed partitions again, replacing their output")
-	shardFlag := fs.String("shard", "", "load only this worker's share of each pipeline's partitions, INDEX/COUNT")
 	reportDir := fs.String("report-dir", "", "write each pipeline run's report to DIR/PIPELINE-RUN.json, and the folder's to DIR/summary.json")
 	metricsPush := fs.String("metrics-push", "", "each pipeline run pushes its metrics to the Prometheus Pushgateway at `URL` when it ends, grouped by pipeline (and shard)")
 	metricsDir := fs.String("metrics-dir", "", "each pipeline writes its metrics to DIR/PIPELINE.prom when its run ends, for node_exporter's textfile collector")
 	summaryMD := fs.String("summary-markdown", "", "append a Markdown summary of the run to this file (GitHub Actions: $GITHUB_STEP_SUMMARY)")
-	dirs, err := parseArgs(fs, args)
+	dir, err := ff.parse(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(dirs) != 1 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name exactly one folder of pipelines"))
 	}
 	if *maxPar < 1 || *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--max-parallel %d, --workers %d: want at least 1", *maxPar, *workers))
 	}
-	if _, _, err := parseShard(*shardFlag); err != nil {
+	sel, err := ff.load(dir, stderr)
+	if err != nil {
 		return err
-	}
-	ps, err := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(dirs[0])
-	if err != nil {
-		return withCode(exitInvalid, err)
-	}
-	g, err := pipelines.NewGraph(ps)
-	if err != nil {
-		return withCode(exitInvalid, err)
-	}
-	selected, err := g.Select(selectors)
-	if err != nil {
-		return withCode(exitInvalid, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return withCode(exitError, fmt.Errorf("find the jetflow binary to run each pipeline with: %w", err))
 	}
-	fr := &folderRun{graph: g, selected: selected, runs: map[string][]stage.RunInstance{}, reportDir: *reportDir,
+	fr := &folderRun{folderSelection: sel, stores: &stateStores{}, reportDir: *reportDir,
 		maxPar: *maxPar, wait: *wait, pollEvery: min(max(*wait/100, 200*time.Millisecond), 5*time.Second), stderr: stderr, executable: exe}
-	for _, p := range selected {
-		runs, err := folderRuns(p, *runFlag)
-		if err != nil {
-			return withCode(exitInvalid, err)
-		}
-		fr.runs[p.Name] = runs
-	}
+	defer fr.stores.close()
 	fr.childArgs = []string{"--progress", "none", "--workers", strconv.Itoa(*workers), "--log-format", c.logFormat, "--log-level", c.logLevel}
-	if *force {
+	if ff.force {
 		fr.childArgs = append(fr.childArgs, "--force")
 	}
-	if *shardFlag != "" {
-		fr.childArgs = append(fr.childArgs, "--shard", *shardFlag)
+	if ff.shard != "" {
+		fr.childArgs = append(fr.childArgs, "--shard", ff.shard)
 	}
 	if *metricsPush != "" {
 		fr.childArgs = append(fr.childArgs, "--metrics-push", *metricsPush)
@@ -157,7 +199,7 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if *summaryMD != "" {
-		if err := appendMarkdownSummary(*summaryMD, dirs[0], outcomes, redactorOf(stderr)); err != nil {
+		if err := appendMarkdownSummary(*summaryMD, dir, outcomes, redactorOf(stderr)); err != nil {
 			fmt.Fprintf(stderr, "jetflow run: could not write --summary-markdown: %v\n", err)
 		}
 	}
@@ -253,55 +295,105 @@ func runLabels(runs []stage.RunInstance) []string {
 func (fr *folderRun) waitForInputs(ctx context.Context, p *pipelines.Pipeline) string {
 	deadline := time.Now().Add(fr.wait)
 	for {
-		missing, err := fr.missingInputs(ctx, p)
+		missing, err := fr.missingInputs(ctx, p, fr.stores, nil, true)
 		if err != nil {
 			return err.Error()
 		}
-		if missing == "" {
+		if len(missing) == 0 {
 			return ""
 		}
 		if !time.Now().Before(deadline) {
 			if fr.wait > 0 {
-				return fmt.Sprintf("input %s not complete after waiting %s", missing, fr.wait)
+				return fmt.Sprintf("input %s not complete after waiting %s", missing[0], fr.wait)
 			}
-			return fmt.Sprintf("input %s not complete (run it first, or give --wait)", missing)
+			return fmt.Sprintf("input %s not complete (run it first, or give --wait)", missing[0])
 		}
 		select {
 		case <-time.After(fr.pollEvery):
 		case <-ctx.Done():
-			return "interrupted while waiting for input " + missing
+			return "interrupted while waiting for input " + missing[0].String()
 		}
 	}
 }
 
-// missingInputs names the first upstream run instance p needs that is not complete, as "PIPELINE RUN", or "".
-func (fr *folderRun) missingInputs(ctx context.Context, p *pipelines.Pipeline) (string, error) {
+// upstreamRun is a run instance of an upstream pipeline.
+type upstreamRun struct {
+	Pipeline string `json:"pipeline"`
+	Run      string `json:"run"`
+}
+
+func (u upstreamRun) String() string { return u.Pipeline + " " + u.Run }
+
+// missingInputs lists the upstream run instances p needs that are not complete; with first, it stops at the first
+// one. Upstreams for which skip says so are not looked at (plan: those that will run first).
+func (sel *folderSelection) missingInputs(ctx context.Context, p *pipelines.Pipeline, ss *stateStores, skip func(string) bool, first bool) ([]upstreamRun, error) {
+	var missing []upstreamRun
 	for _, dep := range p.DependsOn {
-		up := fr.graph.Pipeline(dep)
-		store, err := stores.Open(ctx, stores.Config{Type: up.State.Type, Path: up.State.Path, DSN: up.State.DSN.Reveal(), Schema: up.State.Schema})
-		if err != nil {
-			return "", fmt.Errorf("open the state store of upstream %s: %w", dep, err)
+		if skip != nil && skip(dep) {
+			continue
 		}
-		missing, err := func() (string, error) {
-			defer store.Close()
-			for _, r := range fr.runs[p.Name] {
-				for _, ur := range up.RunsOverlapping(r.Start, r.End) {
-					ok, _, err := engine.Completed(ctx, store, up.Name, ur.Label)
-					if err != nil {
-						return "", fmt.Errorf("read the state of upstream %s: %w", dep, err)
+		up := sel.graph.Pipeline(dep)
+		store, err := ss.get(ctx, up)
+		if err != nil {
+			return nil, fmt.Errorf("open the state store of upstream %s: %w", dep, err)
+		}
+		for _, r := range sel.runs[p.Name] {
+			for _, ur := range up.RunsOverlapping(r.Start, r.End) {
+				ok := false
+				if store != nil {
+					if ok, _, err = engine.Completed(ctx, store, up.Name, ur.Label); err != nil {
+						return nil, fmt.Errorf("read the state of upstream %s: %w", dep, err)
 					}
-					if !ok {
-						return dep + " " + ur.Label, nil
+				}
+				if u := (upstreamRun{dep, ur.Label}); !ok && !slices.Contains(missing, u) {
+					if missing = append(missing, u); first {
+						return missing, nil
 					}
 				}
 			}
-			return "", nil
-		}()
-		if err != nil || missing != "" {
-			return missing, err
 		}
 	}
-	return "", nil
+	return missing, nil
+}
+
+// stateStores opens each state store that a folder's pipelines name once, for the graph runner's reads. With
+// readOnly, a SQLite file that does not exist is not created: get returns nil, a store with nothing in it.
+type stateStores struct {
+	readOnly bool
+	mu       sync.Mutex
+	open     map[stores.Config]state.Store
+}
+
+func (ss *stateStores) get(ctx context.Context, p *pipelines.Pipeline) (state.Store, error) {
+	cfg := stores.Config{Type: p.State.Type, Path: p.State.Path, DSN: p.State.DSN.Reveal(), Schema: p.State.Schema}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s, ok := ss.open[cfg]; ok {
+		return s, nil
+	}
+	if ss.readOnly && cfg.Type == "sqlite" {
+		if _, err := os.Stat(cfg.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	s, err := stores.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ss.open == nil {
+		ss.open = map[stores.Config]state.Store{}
+	}
+	ss.open[cfg] = s
+	return s, nil
+}
+
+func (ss *stateStores) close() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.open {
+		s.Close()
+	}
+	ss.open = nil
 }
 
 // runPipeline runs each of p's run instances in a child process of this binary: a pipeline that runs out of
