@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,19 @@ func folderArg(args []string) bool {
 		}
 	}
 	return false
+}
+
+// oneFolder parses a command's flags and its one argument, a folder of pipelines.
+func oneFolder(fs *flag.FlagSet, args []string) (string, error) {
+	dirs, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(dirs) != 1 {
+		fs.Usage()
+		return "", withCode(exitInvalid, errors.New("name exactly one folder of pipelines"))
+	}
+	return dirs[0], nil
 }
 
 // folderRun is `jetflow run DIR`: the folder's pipelines as one graph.
@@ -85,13 +99,9 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	metricsPush := fs.String("metrics-push", "", "each pipeline run pushes its metrics to the Prometheus Pushgateway at `URL` when it ends, grouped by pipeline (and shard)")
 	metricsDir := fs.String("metrics-dir", "", "each pipeline writes its metrics to DIR/PIPELINE.prom when its run ends, for node_exporter's textfile collector")
 	summaryMD := fs.String("summary-markdown", "", "append a Markdown summary of the run to this file (GitHub Actions: $GITHUB_STEP_SUMMARY)")
-	dirs, err := parseArgs(fs, args)
+	dir, err := oneFolder(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(dirs) != 1 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name exactly one folder of pipelines"))
 	}
 	if *maxPar < 1 || *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--max-parallel %d, --workers %d: want at least 1", *maxPar, *workers))
@@ -99,7 +109,7 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if _, _, err := parseShard(*shardFlag); err != nil {
 		return err
 	}
-	ps, err := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(dirs[0])
+	ps, err := pipelines.Options{Redactor: redactorOf(stderr)}.LoadPaths(dir)
 	if err != nil {
 		return withCode(exitInvalid, err)
 	}
@@ -157,7 +167,7 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if *summaryMD != "" {
-		if err := appendMarkdownSummary(*summaryMD, dirs[0], outcomes, redactorOf(stderr)); err != nil {
+		if err := appendMarkdownSummary(*summaryMD, dir, outcomes, redactorOf(stderr)); err != nil {
 			fmt.Fprintf(stderr, "jetflow run: could not write --summary-markdown: %v\n", err)
 		}
 	}
