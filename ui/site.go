@@ -63,21 +63,15 @@ func (s *Site) Close() error {
 func (s *Site) now() time.Time { return s.opts.Now() }
 
 var funcs = template.FuncMap{
-	"count":   count,
-	"bytes":   humanize.Bytes,
-	"dur":     dur,
-	"ts":      ts,
-	"rate":    rate,
-	"pipeURL": pipeURL,
-	"runURL":  runURL,
-	"short":   func(s string) string { return s[:min(len(s), 12)] },
-	"firstLine": func(s string) string {
-		line, _, _ := strings.Cut(s, "\n")
-		if len(line) > 160 {
-			return line[:157] + "..."
-		}
-		return line
-	},
+	"count":     count,
+	"bytes":     humanize.Bytes,
+	"dur":       dur,
+	"ts":        ts,
+	"rate":      rate,
+	"pipeURL":   pipeURL,
+	"runURL":    runURL,
+	"short":     func(s string) string { return s[:min(len(s), 12)] },
+	"firstLine": firstLine,
 	"age": func(now, t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -86,6 +80,15 @@ var funcs = template.FuncMap{
 	},
 	"runDur":  func(r *runView, now time.Time) string { return dur(r.Duration(now)) },
 	"runRate": func(r *runView, now time.Time) string { return rate(r.RowsPerSec(now)) },
+}
+
+// firstLine is the start of an error: what the table shows until the row is opened.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 160 {
+		return line[:157] + "..."
+	}
+	return line
 }
 
 // pipeURL and runURL are the pages' links, relative to root (the way back to the site's top from the page that
@@ -232,11 +235,23 @@ func (s *Site) pipelinePage(ctx context.Context, pi *pipeInfo, static bool) *pip
 	return d
 }
 
+// partRow is a partition as the run page's table shows it, formatted once: a template calls no function per
+// cell of a run instance of 10,000 partitions.
+type partRow struct {
+	Index, Attempts                              int
+	Key, ID, Short, Status, Rows, Bytes, Started string
+	Duration, Worker, Error, Summary             string
+}
+
+// chunkRows is how many partitions make one group of the run page's table.
+const chunkRows = 250
+
 type runData struct {
 	page
 	P          *pipeInfo
 	Run        *runView
 	Gantt      gantt
+	Chunks     [][]partRow // the partitions, in groups the browser renders only when they are in view
 	Report     *report
 	ReportHref string
 }
@@ -253,6 +268,19 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	}
 	d.Run = runs[0]
 	d.Gantt = ganttOf(d.Run.Parts, d.Now)
+	rows := make([]partRow, len(d.Run.Parts))
+	for i, p := range d.Run.Parts {
+		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Short: p.ID[:min(len(p.ID), 12)], Status: p.StatusText(),
+			Attempts: p.Attempts, Rows: count(p.Rows), Bytes: humanize.Bytes(p.Bytes), Started: ts(p.StartedAt),
+			Duration: dur(p.Duration), Worker: p.Owner, Error: p.Error}
+		if p.Error != "" {
+			rows[i].Summary = firstLine(p.Error)
+		}
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), chunkRows)
+		d.Chunks, rows = append(d.Chunks, rows[:n]), rows[n:]
+	}
 	if rep := s.reports.find(pi.Name, label); rep != nil {
 		d.Report = s.redactReport(rep)
 		d.ReportHref = "report.json"

@@ -71,10 +71,14 @@ func New(t testing.TB) context.Context {
 	return ctx
 }
 
-// Screenshot saves the whole page as dir/name.png and returns the path.
+// Screenshot saves the whole page as dir/name.png and returns the path; a page too long for one image is
+// taken as the browser window shows it.
 func Screenshot(t testing.TB, ctx context.Context, dir, name string) string {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	}
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
