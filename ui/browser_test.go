@@ -4,11 +4,9 @@ import (
 	"context"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jetflow-dev/jetflow/state"
@@ -18,31 +16,6 @@ import (
 
 // screenshots is where the browser tests leave their screenshots (kept out of git).
 const screenshots = "screenshots"
-
-// watchDialogs counts the JavaScript dialogs (alert, confirm, prompt) the pages open, and closes them.
-func watchDialogs(ctx context.Context) *atomic.Int64 {
-	var n atomic.Int64
-	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for _, err := range dialogs {
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}()
-	return &n
-}
-
-func eval[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return v
-}
 
 func navigate(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
@@ -62,18 +35,18 @@ func TestBrowserShowsScriptAsText(t *testing.T) {
 	record(t, store, "orders", "2026-11-22", 0, state.StatusFailed, 0, "load failed: "+script, 2)
 	srv := httptest.NewServer(newSite(t, ui.Options{Dir: dir}).Handler(ui.ServeOptions{LoopbackOnly: true}))
 	defer srv.Close()
-	dialogs := watchDialogs(ctx)
+	dialogs := chromiumtest.WatchDialogs(ctx)
 	for _, tt := range []struct{ name, path, want string }{
 		{"injection-overview", "/", `name: "<script>alert(\"pwned\")</script>" is not a valid pipeline name`},
 		{"injection-run", "/p/orders/r/2026-11-22/index.html", "load failed: " + script},
 	} {
 		navigate(t, ctx, srv.URL+tt.path)
 		// The error's summary is visible; the full text is in the details element, opened here.
-		eval[any](t, ctx, `document.querySelectorAll('details').forEach(d => d.open = true)`)
-		if text := eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, tt.want) {
+		chromiumtest.Eval[any](t, ctx, `document.querySelectorAll('details').forEach(d => d.open = true)`)
+		if text := chromiumtest.Eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, tt.want) {
 			t.Errorf("%s: the page does not show %q as text:\n%s", tt.path, tt.want, text)
 		}
-		if n := eval[int](t, ctx, `document.scripts.length`); n != 1 {
+		if n := chromiumtest.Eval[int](t, ctx, `document.scripts.length`); n != 1 {
 			t.Errorf("%s: %d script elements, want 1 (live.js)", tt.path, n)
 		}
 		chromiumtest.Screenshot(t, ctx, screenshots, tt.name)
@@ -107,17 +80,17 @@ func TestBrowserRunWith10000Partitions(t *testing.T) {
 	start := time.Now()
 	navigate(t, ctx, url) // returns at the load event
 	wall := time.Since(start)
-	load := eval[float64](t, ctx, `(() => { const e = performance.getEntriesByType('navigation')[0]; return e.loadEventEnd - e.startTime })()`)
-	if got := eval[int](t, ctx, `document.querySelectorAll('#gantt rect.part').length`); got != n {
+	load := chromiumtest.Eval[float64](t, ctx, `(() => { const e = performance.getEntriesByType('navigation')[0]; return e.loadEventEnd - e.startTime })()`)
+	if got := chromiumtest.Eval[int](t, ctx, `document.querySelectorAll('#gantt rect.part').length`); got != n {
 		t.Errorf("%d partitions on the timeline, want %d", got, n)
 	}
-	if got := eval[int](t, ctx, `document.querySelectorAll('#partitions .pchunk .prow').length`); got != n {
+	if got := chromiumtest.Eval[int](t, ctx, `document.querySelectorAll('#partitions .pchunk .prow').length`); got != n {
 		t.Errorf("%d partitions in the table, want %d", got, n)
 	}
-	if got := eval[int](t, ctx, `document.querySelectorAll('#gantt rect.part.st-failed').length`); got != n/500 {
+	if got := chromiumtest.Eval[int](t, ctx, `document.querySelectorAll('#gantt rect.part.st-failed').length`); got != n/500 {
 		t.Errorf("%d failed partitions on the timeline, want %d", got, n/500)
 	}
-	size := eval[int](t, ctx, `document.documentElement.outerHTML.length`)
+	size := chromiumtest.Eval[int](t, ctx, `document.documentElement.outerHTML.length`)
 	t.Logf("run instance page with %d partitions: loaded in %.0f ms (navigation start to load event end, in the browser), %s from the test's Navigate; %d characters of HTML",
 		n, load, wall.Round(time.Millisecond), size)
 	chromiumtest.Screenshot(t, ctx, screenshots, "run-10000-partitions")

@@ -73,6 +73,7 @@ type historyChart struct {
 	MaxRows           string
 	MaxDur            string
 	First, Last       string
+	LastX             float64
 	Empty             bool
 }
 
@@ -106,6 +107,7 @@ func historyOf(pipe string, runs []*runView, now time.Time, root string) history
 		c.Points = append(c.Points, bar{X: x + step/2, Y: y, Title: title, Href: href})
 	}
 	c.Line = strings.Join(pts, " ")
+	c.LastX = float64(len(runs)) * step
 	return c
 }
 
@@ -167,7 +169,7 @@ func ganttOf(parts []partView, now time.Time) gantt {
 	}
 	span := max(t1.Sub(t0), time.Millisecond)
 	g.Span = dur(span)
-	scale := (g.W - g.Left - 10) / float64(span)
+	scale := (g.W - g.Left - 40) / float64(span)
 	owners := slices.Sorted(mapsKeysAny(byOwner))
 	lane := 0
 	type bar0 struct {
@@ -225,7 +227,7 @@ func ganttOf(parts []partView, now time.Time) gantt {
 	g.Drawn = len(placed)
 	g.H = float64(lane)*laneH + 20
 	for k := 0; k <= 5; k++ {
-		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-10), Label: "+" + dur(span*time.Duration(k)/5)})
+		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-40), Label: "+" + dur(span*time.Duration(k)/5)})
 	}
 	return g
 }

@@ -139,6 +139,14 @@ func ts(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
+// clock is the time of day of t, what a table of partitions of one run instance needs.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("15:04:05")
+}
+
 // page is what every page has.
 type page struct {
 	Title  string
@@ -240,7 +248,7 @@ func (s *Site) pipelinePage(ctx context.Context, pi *pipeInfo, static bool) *pip
 type partRow struct {
 	Index, Attempts                              int
 	Key, ID, Short, Status, Rows, Bytes, Started string
-	Duration, Worker, Error, Summary             string
+	Clock, Duration, Worker, Error, Summary      string
 }
 
 // chunkRows is how many partitions make one group of the run page's table.
@@ -272,6 +280,7 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	for i, p := range d.Run.Parts {
 		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Short: p.ID[:min(len(p.ID), 12)], Status: p.StatusText(),
 			Attempts: p.Attempts, Rows: count(p.Rows), Bytes: humanize.Bytes(p.Bytes), Started: ts(p.StartedAt),
+			Clock:    clock(p.StartedAt),
 			Duration: dur(p.Duration), Worker: p.Owner, Error: p.Error}
 		if p.Error != "" {
 			rows[i].Summary = firstLine(p.Error)

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -92,4 +94,31 @@ func Screenshot(t testing.TB, ctx context.Context, dir, name string) string {
 	abs, _ := filepath.Abs(path)
 	t.Logf("screenshot: %s", abs)
 	return path
+}
+
+// Eval evaluates a JavaScript expression in the page and returns its value.
+func Eval[T any](t testing.TB, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// WatchDialogs counts the JavaScript dialogs (alert, confirm, prompt) the pages of ctx open from now on, and
+// closes each: a test of escaping expects none.
+func WatchDialogs(ctx context.Context) *atomic.Int64 {
+	var n atomic.Int64
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return &n
 }
