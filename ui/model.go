@@ -124,7 +124,7 @@ func (s *Site) pipeInfo(ctx context.Context, p *pipelines.Pipeline) *pipeInfo {
 
 // warnAfter reads the pipeline's freshness.warn_after, 0 when the spec has none (or this build's spec does not
 // know the key): the pages show freshness only for the pipelines that declare how late is too late.
-func warnAfter(spec pipelines.Spec) time.Duration {
+func warnAfter(spec any) time.Duration {
 	v := reflect.Indirect(reflect.ValueOf(spec).FieldByName("Freshness"))
 	if v.Kind() != reflect.Struct {
 		return 0
