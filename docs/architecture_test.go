@@ -50,6 +50,8 @@ var importRules = []importRule{
 	{[]string{"metrics"}, []string{"engine"},
 		"turns a run's observations (the engine's stage stats and partition results) into Prometheus metrics"},
 	{[]string{"builtin"}, []string{"consumers/...", "transformers/...", "loaders/..."}, "links every stage type"},
+	{[]string{"ui"}, []string{"stage", "state", "state/stores", "engine", "pipelines", "internal/..."},
+		"the read-only pages of `jetflow ui`: pipelines, their state stores and run reports, served or written"},
 	{[]string{"cmd/..."}, []string{"..."}, "the binary: anything but testkit (checked below)"},
 	{[]string{"testkit/...", "bench/...", "docs"}, []string{"..."}, "tests and benchmarks"},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,25 @@ type Built struct {
 	LoaderNames      []string
 	// Notes are findings of Validate that are not errors, such as a schema only known at the source.
 	Notes ErrorList
+}
+
+// Close releases what the stages hold open (a connection pool a constructor opened); a stage that holds nothing
+// has no Close.
+func (b *Built) Close() error {
+	all := []any{b.Source}
+	for _, t := range b.Transformers {
+		all = append(all, t)
+	}
+	for _, l := range b.Loaders {
+		all = append(all, l)
+	}
+	var errs []error
+	for _, st := range all {
+		if c, ok := st.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Build runs every stage's constructor. Errors of all stages are returned together, each at the position of the

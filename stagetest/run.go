@@ -202,19 +202,8 @@ func Run(ctx context.Context, ps []*pipelines.Pipeline, opts Options) Report {
 }
 
 func closeStages(b *pipelines.Built, log *slog.Logger) {
-	all := []any{b.Source}
-	for _, t := range b.Transformers {
-		all = append(all, t)
-	}
-	for _, l := range b.Loaders {
-		all = append(all, l)
-	}
-	for _, s := range all {
-		if c, ok := s.(io.Closer); ok {
-			if err := c.Close(); err != nil {
-				log.Warn("closing a stage after its tests", "err", err)
-			}
-		}
+	if err := b.Close(); err != nil {
+		log.Warn("closing a stage after its tests", "err", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/arrowtype"
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/internal/humanize"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -421,18 +422,7 @@ func printReport(w io.Writer, rep *engine.Report) {
 	}
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return humanize.Bytes(n) }
 
 func humanCount(f float64) string {
 	switch {

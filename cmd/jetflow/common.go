@@ -206,20 +206,8 @@ func loadLoaders(_ context.Context, o pipelines.Options, file string, log *slog.
 
 // close releases what the stages hold open (store connections); a stage that holds nothing has no Close.
 func (l *loaded) close(log *slog.Logger) {
-	var all []any
-	all = append(all, l.built.Source)
-	for _, t := range l.built.Transformers {
-		all = append(all, t)
-	}
-	for _, ld := range l.built.Loaders {
-		all = append(all, ld)
-	}
-	for _, s := range all {
-		if c, ok := s.(io.Closer); ok {
-			if err := c.Close(); err != nil {
-				log.Warn("closing a stage", "err", err)
-			}
-		}
+	if err := l.built.Close(); err != nil {
+		log.Warn("closing a stage", "err", err)
 	}
 }
 

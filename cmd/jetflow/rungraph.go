@@ -58,6 +58,11 @@ func (f *folderFlags) register(fs *flag.FlagSet) {
 
 // parse parses the command line of a folder command, which names one folder.
 func (f *folderFlags) parse(fs *flag.FlagSet, args []string) (string, error) {
+	return oneFolder(fs, args)
+}
+
+// oneFolder parses a command's flags and its one argument, a folder of pipelines.
+func oneFolder(fs *flag.FlagSet, args []string) (string, error) {
 	dirs, err := parseArgs(fs, args)
 	if err != nil {
 		return "", err

@@ -1,0 +1,316 @@
+package ui
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The charts are drawn by the server as SVG, through the same html/template as the pages: no JavaScript
+// library, nothing to vendor, the pages work offline and in a static copy, and every name or error placed in a
+// chart is escaped like the rest of the page. These are only the geometries the templates draw.
+
+// bar is a rectangle of a chart, with its tooltip and, optionally, the page it links to.
+type bar struct {
+	X, Y, W, H float64
+	Class      string
+	Title      string
+	Href       string
+}
+
+// sparkline is the overview's small chart of a pipeline's last run instances: rows as bars, duration as a line.
+type sparkline struct {
+	W, H  float64
+	Bars  []bar
+	Line  string // polyline points of the durations
+	Empty bool
+}
+
+const sparkRuns = 20
+
+func sparkOf(pipe string, runs []*runView, now time.Time, root string) sparkline {
+	sp := sparkline{W: 160, H: 28}
+	runs = runs[max(len(runs)-sparkRuns, 0):]
+	maxRows, maxDur := extent(runs, now)
+	if sp.Empty = len(runs) == 0; sp.Empty {
+		return sp
+	}
+	step := sp.W / float64(sparkRuns)
+	var pts []string
+	for i, r := range runs {
+		h := max(1, float64(r.Rows)/float64(maxRows)*(sp.H-2))
+		x := float64(i) * step
+		sp.Bars = append(sp.Bars, bar{X: x, Y: sp.H - h, W: step - 1, H: h, Class: "st-" + r.Status(),
+			Title: fmt.Sprintf("%s: %s, %s rows in %s", r.Label, r.Status(), count(r.Rows), dur(r.Duration(now))),
+			Href:  runURL(root, pipe, r.Label)})
+		y := sp.H - 1 - float64(r.Duration(now))/float64(maxDur)*(sp.H-2)
+		pts = append(pts, num(x+step/2)+","+num(y))
+	}
+	sp.Line = strings.Join(pts, " ")
+	return sp
+}
+
+// extent is the most rows and the longest duration of runs (at least 1 each: the charts divide by them).
+func extent(runs []*runView, now time.Time) (int64, time.Duration) {
+	maxRows, maxDur := int64(1), time.Duration(1)
+	for _, r := range runs {
+		maxRows = max(maxRows, r.Rows)
+		maxDur = max(maxDur, r.Duration(now))
+	}
+	return maxRows, maxDur
+}
+
+// historyChart is the pipeline page's chart of run instances over time: rows, duration and failures.
+type historyChart struct {
+	W, H, Top, Bottom float64
+	Bars              []bar // rows per instance
+	Fails             []bar // a mark under each instance with failed partitions
+	Line              string
+	Points            []bar // duration points, with tooltips
+	MaxRows           string
+	MaxDur            string
+	First, Last       string
+	LastX             float64
+	Empty             bool
+}
+
+const historyRuns = 90
+
+func historyOf(pipe string, runs []*runView, now time.Time, root string) historyChart {
+	c := historyChart{W: 900, H: 200, Top: 16, Bottom: 36}
+	runs = runs[max(len(runs)-historyRuns, 0):]
+	maxRows, maxDur := extent(runs, now)
+	if c.Empty = len(runs) == 0; c.Empty {
+		return c
+	}
+	c.MaxRows, c.MaxDur = count(maxRows), dur(maxDur)
+	c.First, c.Last = runs[0].Label, runs[len(runs)-1].Label
+	plot := c.H - c.Top - c.Bottom
+	step := c.W / float64(max(len(runs), 10))
+	var pts []string
+	for i, r := range runs {
+		x := float64(i) * step
+		h := max(1, float64(r.Rows)/float64(maxRows)*plot)
+		title := fmt.Sprintf("%s: %s; %s rows, %s; %d partition(s), %d failed, %d retried",
+			r.Label, r.Status(), count(r.Rows), dur(r.Duration(now)), len(r.Parts), r.Failed, r.Retried)
+		href := runURL(root, pipe, r.Label)
+		c.Bars = append(c.Bars, bar{X: x + 1, Y: c.Top + plot - h, W: max(step-2, 1), H: h, Class: "st-" + r.Status(), Title: title, Href: href})
+		if r.Failed > 0 {
+			c.Fails = append(c.Fails, bar{X: x + 1, Y: c.Top + plot + 4, W: max(step-2, 1), H: 6, Class: "fail",
+				Title: fmt.Sprintf("%s: %d partition(s) failed", r.Label, r.Failed), Href: href})
+		}
+		y := c.Top + plot - float64(r.Duration(now))/float64(maxDur)*plot
+		pts = append(pts, num(x+step/2)+","+num(y))
+		c.Points = append(c.Points, bar{X: x + step/2, Y: y, Title: title, Href: href})
+	}
+	c.Line = strings.Join(pts, " ")
+	c.LastX = float64(len(runs)) * step
+	return c
+}
+
+// gantt is the run instance's timeline: one row per worker slot, one bar per partition from its (last)
+// claim to its outcome.
+type gantt struct {
+	W, H, Left float64
+	Lanes      []ganttLane
+	Bars       []bar
+	Ticks      []tick
+	Span       string
+	Drawn      int // partitions on the timeline
+	Missing    int // partitions without a start time (recorded by an older jetflow)
+}
+
+type ganttLane struct {
+	Y, H  float64
+	Label string
+	Odd   bool
+}
+
+type tick struct {
+	X     float64
+	Label string
+}
+
+const (
+	ganttLaneH = 14.0
+	ganttMaxH  = 6000.0
+)
+
+// ganttOf lays the partitions out by worker. The state store records which process (owner: host:pid) loaded a
+// partition; within one process, partitions whose times overlap ran on different workers, so each goes to the
+// first free row of its process: as many rows as the process ran partitions at once.
+func ganttOf(parts []partView, now time.Time) gantt {
+	g := gantt{W: 1100, Left: 180}
+	type item struct {
+		i          int
+		start, end time.Time
+	}
+	byOwner := map[string][]item{}
+	var t0, t1 time.Time
+	for i, p := range parts {
+		if p.StartedAt.IsZero() {
+			g.Missing++
+			continue
+		}
+		end := p.StartedAt.Add(p.Duration)
+		byOwner[p.Owner] = append(byOwner[p.Owner], item{i, p.StartedAt, end})
+		if t0.IsZero() || p.StartedAt.Before(t0) {
+			t0 = p.StartedAt
+		}
+		if end.After(t1) {
+			t1 = end
+		}
+	}
+	if len(byOwner) == 0 {
+		return g
+	}
+	span := max(t1.Sub(t0), time.Millisecond)
+	g.Span = dur(span)
+	scale := (g.W - g.Left - 40) / float64(span)
+	owners := slices.Sorted(mapsKeysAny(byOwner))
+	lane := 0
+	type bar0 struct {
+		i    int
+		lane int
+	}
+	var placed []bar0
+	for _, o := range owners {
+		items := byOwner[o]
+		slices.SortFunc(items, func(a, b item) int { return cmp.Or(a.start.Compare(b.start), a.i-b.i) })
+		var ends []time.Time
+		for _, it := range items {
+			slot := -1
+			for k, e := range ends {
+				if !e.After(it.start) {
+					slot = k
+					break
+				}
+			}
+			if slot < 0 {
+				slot = len(ends)
+				ends = append(ends, it.end)
+			}
+			ends[slot] = it.end
+			placed = append(placed, bar0{it.i, lane + slot})
+		}
+		for k := range ends {
+			label := ""
+			if k == 0 {
+				label = cmp.Or(o, "(no worker)")
+			}
+			g.Lanes = append(g.Lanes, ganttLane{Y: float64(lane+k) * ganttLaneH, H: ganttLaneH, Label: label, Odd: (lane+k)%2 == 1})
+		}
+		lane += len(ends)
+	}
+	laneH := ganttLaneH
+	if float64(lane)*laneH > ganttMaxH {
+		laneH = ganttMaxH / float64(lane)
+		for k := range g.Lanes {
+			g.Lanes[k].Y, g.Lanes[k].H = float64(k)*laneH, laneH
+		}
+	}
+	for _, pl := range placed {
+		p := parts[pl.i]
+		x := g.Left + float64(p.StartedAt.Sub(t0))*scale
+		w := max(float64(p.Duration)*scale, 1.5)
+		class := "part st-" + p.StatusText()
+		if p.Attempts > 1 {
+			class += " retried"
+		}
+		title := fmt.Sprintf("#%d %s: %s, attempt %d, %s rows, %s", p.Index, p.Key, p.StatusText(), p.Attempts, count(p.Rows), dur(p.Duration))
+		g.Bars = append(g.Bars, bar{X: x, Y: float64(pl.lane)*laneH + 1, W: w, H: max(laneH-2, 1), Class: class, Title: title})
+		parts[pl.i].Row = pl.lane
+	}
+	g.Drawn = len(placed)
+	g.H = float64(lane)*laneH + 20
+	for k := 0; k <= 5; k++ {
+		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-40), Label: "+" + dur(span*time.Duration(k)/5)})
+	}
+	return g
+}
+
+func mapsKeysAny[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// graphView is the folder's dependency graph: pipelines in columns by depth, edges from input to dependent.
+type graphView struct {
+	W, H  float64
+	Nodes []graphNode
+	Edges []string // path data
+}
+
+type graphNode struct {
+	X, Y, W, H float64
+	Name       string
+	Href       string
+	Class      string
+	Title      string
+}
+
+func graphOf(pipes []*pipeInfo, status map[string]string, root string, connected bool) graphView {
+	const colW, rowH, nodeW, nodeH = 220.0, 44.0, 180.0, 28.0
+	depth := map[string]int{}
+	byName := map[string]*pipeInfo{}
+	for _, p := range pipes {
+		byName[p.Name] = p
+	}
+	var depthOf func(string, int) int
+	depthOf = func(n string, guard int) int {
+		if d, ok := depth[n]; ok {
+			return d
+		}
+		d := 0
+		if p := byName[n]; p != nil && connected && guard < len(pipes) {
+			for _, up := range p.DependsOn {
+				if byName[up] != nil {
+					d = max(d, depthOf(up, guard+1)+1)
+				}
+			}
+		}
+		depth[n] = d
+		return d
+	}
+	rows := map[int]int{}
+	pos := map[string]graphNode{}
+	g := graphView{}
+	for _, p := range pipes {
+		d := depthOf(p.Name, 0)
+		r := rows[d]
+		rows[d]++
+		st := cmp.Or(status[p.Name], "never")
+		n := graphNode{X: 10 + float64(d)*colW, Y: 10 + float64(r)*rowH, W: nodeW, H: nodeH, Name: p.Name,
+			Href: pipeURL(root, p.Name), Class: "node st-" + st, Title: p.Name + ": " + st}
+		pos[p.Name] = n
+		g.Nodes = append(g.Nodes, n)
+		g.W = max(g.W, n.X+nodeW+10)
+		g.H = max(g.H, n.Y+nodeH+10)
+	}
+	if connected {
+		for _, p := range pipes {
+			to := pos[p.Name]
+			for _, up := range p.DependsOn {
+				from, ok := pos[up]
+				if !ok {
+					continue
+				}
+				x1, y1 := from.X+from.W, from.Y+from.H/2
+				x2, y2 := to.X-6, to.Y+to.H/2
+				mid := (x1 + x2) / 2
+				g.Edges = append(g.Edges, fmt.Sprintf("M%s %s C%s %s %s %s %s %s", num(x1), num(y1), num(mid), num(y1), num(mid), num(y2), num(x2), num(y2)))
+			}
+		}
+	}
+	return g
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
