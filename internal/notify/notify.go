@@ -117,8 +117,6 @@ type Sender struct {
 	Client   *http.Client    // nil: a client without its own timeout (each try has the target's)
 	Redactor *stage.Redactor // every text sent or logged passes through it
 	Logger   *slog.Logger
-	// Sleep waits between tries; nil: a timer that ctx cancels.
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Result counts what a Send delivered.
@@ -157,12 +155,15 @@ func (s *Sender) Body(t Target, m Message) ([]byte, error) {
 	if t.Type == "slack" {
 		v = slackPayload{Text: SlackText(m)}
 	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	// The redactor knows secrets in their JSON-quoted form too, so a secret anywhere in the body is replaced.
-	return []byte(s.Redactor.Redact(string(b))), nil
+	return []byte(s.Redactor.Redact(b.String())), nil
 }
 
 // Sign is the X-Jetflow-Signature value of body under secret.
@@ -192,17 +193,14 @@ func (s *Sender) sendOne(ctx context.Context, t Target, m Message) (int, error) 
 		if retryAfter > 0 {
 			d = min(retryAfter, time.Minute)
 		}
-		if serr := s.sleep(ctx, d); serr != nil {
+		if serr := sleep(ctx, d); serr != nil {
 			return attempt, err
 		}
 		wait *= 2
 	}
 }
 
-func (s *Sender) sleep(ctx context.Context, d time.Duration) error {
-	if s.Sleep != nil {
-		return s.Sleep(ctx, d)
-	}
+func sleep(ctx context.Context, d time.Duration) error {
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {
@@ -280,13 +278,13 @@ func SlackText(m Message) string {
 	case Failure:
 		fmt.Fprintf(&b, ":red_circle: *jetflow: pipeline `%s` failed*%s\n", m.Pipeline, run)
 		if m.Error != nil {
-			fmt.Fprintf(&b, "*First error:* %s\n", slackEscape(firstLine(m.Error.Message)))
+			fmt.Fprintf(&b, "*What failed:* %s\n", slackEscape(firstLine(m.Error.Message)))
 			if m.Error.Cause != "" && m.Error.Cause != m.Error.Message {
-				fmt.Fprintf(&b, "*Cause:* %s\n", slackEscape(firstLine(m.Error.Cause)))
+				fmt.Fprintf(&b, "*First error:* %s\n", slackEscape(firstLine(m.Error.Cause)))
 			}
 		}
-		fmt.Fprintf(&b, "*Partitions:* %d failed, %d committed · *Rows:* %d · *Duration:* %s\n",
-			m.Partitions.Failed, m.Partitions.Committed, m.Rows, seconds(m.Duration))
+		fmt.Fprintf(&b, "*Partitions:* %d failed, %d committed · *Rows:* %s · *Duration:* %s\n",
+			m.Partitions.Failed, m.Partitions.Committed, count(m.Rows), seconds(m.Duration))
 		if len(m.SkippedDependents) > 0 {
 			fmt.Fprintf(&b, "*Skipped because of it:* %s\n", slackEscape(strings.Join(m.SkippedDependents, ", ")))
 		}
@@ -295,7 +293,7 @@ func SlackText(m Message) string {
 		if m.FailingSince != nil {
 			fmt.Fprintf(&b, "Failing since %s; this run succeeded.\n", m.FailingSince.UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(&b, "*Partitions:* %d committed · *Rows:* %d · *Duration:* %s\n", m.Partitions.Committed, m.Rows, seconds(m.Duration))
+		fmt.Fprintf(&b, "*Partitions:* %d committed · *Rows:* %s · *Duration:* %s\n", m.Partitions.Committed, count(m.Rows), seconds(m.Duration))
 	case Freshness:
 		fmt.Fprintf(&b, ":hourglass: *jetflow: pipeline `%s` is late*\n", m.Pipeline)
 		if f := m.Freshness; f != nil {
@@ -324,14 +322,31 @@ func firstLine(s string) string {
 	return s
 }
 
-// seconds prints a number of seconds as a rounded duration: 12.3s, 26h0m0s.
+// seconds prints a number of seconds as a rounded duration: 12.3s, 1m13s, 26h.
 func seconds(f float64) string {
 	d := time.Duration(f * float64(time.Second))
 	switch {
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
 	case d >= time.Minute:
-		return d.Round(time.Second).String()
+		d = d.Round(time.Second)
 	case d >= time.Second:
-		return d.Round(100 * time.Millisecond).String()
+		d = d.Round(100 * time.Millisecond)
+	default:
+		d = d.Round(time.Millisecond)
 	}
-	return d.Round(time.Millisecond).String()
+	text := d.String()
+	if strings.HasSuffix(text, "m0s") {
+		text = strings.TrimSuffix(text, "0s")
+	}
+	return strings.TrimSuffix(text, "0m")
+}
+
+// count prints a number with thousands separators: 1,204,331.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
