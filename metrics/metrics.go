@@ -32,6 +32,7 @@ const (
 	LastSuccess        = "jetflow_last_success_timestamp_seconds"
 	WatermarkTimestamp = "jetflow_watermark_timestamp_seconds"
 	StreamLag          = "jetflow_stream_lag_records"
+	Notifications      = "jetflow_notifications_total"
 	pipelineLabel      = "pipeline"
 )
 
@@ -46,6 +47,7 @@ type Run struct {
 	runDuration *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	watermark   *prometheus.GaugeVec
+	notified    *prometheus.CounterVec
 	stages      *stageCollector
 	lag         *lagCollector
 }
@@ -72,7 +74,9 @@ func New(pipeline string) *Run {
 	r.watermark = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: WatermarkTimestamp,
 		Help: "An incremental pipeline's stored watermark, as Unix time, when the watermark is a time."},
 		[]string{pipelineLabel, "watermark"})
-	r.reg.MustRegister(r.stages, r.lag, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark)
+	r.notified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: Notifications, ConstLabels: label,
+		Help: "Notifications of the run (failure, recovery) by outcome: sent, or failed after every retry."}, []string{"outcome"})
+	r.reg.MustRegister(r.stages, r.lag, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark, r.notified)
 	return r
 }
 
@@ -120,6 +124,12 @@ func (r *Run) Finish(rep *engine.Report, ok bool, end time.Time) {
 	if n := rep.Aborted - reported; n > 0 {
 		r.partitions.WithLabelValues("aborted").Add(float64(n))
 	}
+}
+
+// Notified counts the run's notifications: sent, and failed after every retry.
+func (r *Run) Notified(sent, failed int) {
+	r.notified.WithLabelValues("sent").Add(float64(sent))
+	r.notified.WithLabelValues("failed").Add(float64(failed))
 }
 
 // Watermark records an incremental pipeline's stored watermark when it is a time (RFC 3339); other watermarks

@@ -47,7 +47,7 @@ func expandString(s string, lookup LookupFunc) (out string, subs []string, fromE
 				i += 2 + end
 				continue
 			}
-			name, def, hasDef := strings.Cut(expr, ":-")
+			name, def, hasDef := strings.Cut(strings.TrimPrefix(expr, "env:"), ":-") // ${env:VAR} is ${VAR}
 			if !validVarName(name) {
 				return "", nil, false, fmt.Errorf("invalid variable name %q in ${%s}: use letters, digits and _ (or ${file:PATH} for a secret file)", name, expr)
 			}

@@ -152,7 +152,7 @@ func TestLoadPaths(t *testing.T) {
 		`c.yaml:2:11: consumer: missing required key "columns"`,
 		`d.yaml:1:1: missing required key "consumer"`,
 		`d.yaml:1:1: missing required key "loaders"`,
-		`d.yaml:2:1: bad: unknown key; valid keys are: name, description, depends_on, tags, run_instance, retries, state, consumer, transformers, loaders, tests`,
+		`d.yaml:2:1: bad: unknown key; valid keys are: name, description, depends_on, tags, run_instance, retries, state, consumer, transformers, loaders, tests, notify, freshness`,
 		`dup.yaml:1:7: name: pipeline "b" is already defined in ` + filepath.Join(dir, "b.yaml") + `; pipeline names must be unique`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/jetflow-dev/jetflow/internal/notify"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -37,6 +39,13 @@ type Spec struct {
 	Transformers []*Stage        `yaml:"transformers" stage:"transformer" doc:"Transformers applied in order to every batch."`
 	Loaders      []*Stage        `yaml:"loaders" required:"true" stage:"loader" doc:"Destinations; every partition is committed to each of them."`
 	Tests        *yaml.Node      `yaml:"tests" doc:"Stage tests run by 'jetflow test' (kept as written; see the test reference)."`
+	Notify       []notify.Target `yaml:"notify" doc:"Where to send alerts: a list of webhook and Slack targets, each for the events in its on: (docs/PRODUCTION.md, Alerts). A notification that cannot be sent is logged and never changes a run's exit code."`
+	Freshness    FreshnessSpec   `yaml:"freshness" doc:"How old the pipeline's last success may get before jetflow check-freshness reports it late and sends its freshness notification."`
+}
+
+// FreshnessSpec is a pipeline's freshness deadline.
+type FreshnessSpec struct {
+	WarnAfter stage.Duration `yaml:"warn_after" min:"1m" doc:"Longest time since the last successful run before the pipeline is late (26h for a daily pipeline: a day and some slack). Unset: never late."`
 }
 
 // RunInstanceSpec says how time is cut into run instances.
@@ -436,6 +445,18 @@ func (p *Pipeline) checkTop(sink *errorSink) {
 	}
 	if r.MaxBackoff < r.Backoff {
 		sink.at(at("retries.max_backoff"), "retries.max_backoff: %s is shorter than retries.backoff %s", fmtDuration(r.MaxBackoff.D()), fmtDuration(r.Backoff.D()))
+	}
+	for i, t := range p.Notify {
+		path := fmt.Sprintf("notify[%d]", i)
+		if len(t.On) == 0 {
+			sink.at(at(path+".on"), "%s.on: an empty list sends nothing: list events (failure, recovery, freshness) or remove the target", path)
+		}
+		if t.Type == "slack" && t.Secret != "" {
+			sink.at(at(path+".secret"), "%s.secret: a Slack incoming webhook is not signed: remove secret, or use type: webhook", path)
+		}
+		if u, err := url.Parse(t.URL.Reveal()); t.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			sink.at(at(path+".url"), "%s.url: want an http:// or https:// URL (the value is not shown: it is a secret)", path)
+		}
 	}
 	if p.State.Type == "postgres" && p.State.DSN == "" {
 		sink.at(at("state"), "state: type postgres needs dsn (write dsn: ${VAR} to take it from the environment)")

@@ -19,7 +19,8 @@ import (
 //
 //	yaml:"key"          the YAML key (default: the Go name in lower case); "-" hides the field
 //	doc:"..."           one line for the reference
-//	default:"text"      the value of an absent key, as plain text (16MiB, 30s, true, *): never YAML-quoted
+//	default:"text"      the value of an absent key, as plain text (16MiB, 30s, true, *): never YAML-quoted; a
+//	                    list's items are separated by commas (failure,recovery)
 //	required:"true"     the key must be given (a list: with at least one entry)
 //	enum:"a,b,c"        the value (or each item of a list) is one of these
 //	min:"1" max:"64"    bounds of a number, size or duration, written as the value is
@@ -87,7 +88,7 @@ var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // ParseValue decodes the text of a default or a bound into a new value of type t: through
 // encoding.TextUnmarshaler (durations, sizes) when t has it, else as a string (verbatim, never YAML-quoted),
-// boolean or number.
+// boolean, number, or a list of those separated by commas.
 func ParseValue(t reflect.Type, text string) (reflect.Value, error) {
 	v := reflect.New(t)
 	if t.Implements(textUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType) {
@@ -125,6 +126,21 @@ func ParseValue(t reflect.Type, text string) (reflect.Value, error) {
 			return reflect.Value{}, fmt.Errorf("want a number, got %q", text)
 		}
 		e.SetFloat(f)
+	case reflect.Slice:
+		// A list's default is its items separated by commas: default:"failure,recovery".
+		var items []string
+		if s != "" {
+			items = strings.Split(s, ",")
+		}
+		out := reflect.MakeSlice(t, len(items), len(items))
+		for i, item := range items {
+			iv, err := ParseValue(t.Elem(), strings.TrimSpace(item))
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			out.Index(i).Set(iv)
+		}
+		e.Set(out)
 	default:
 		return reflect.Value{}, fmt.Errorf("a %s cannot be written as text", t)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jetflow-dev/jetflow/internal/humanize"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
 )
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,13 +30,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	connect := fs.Bool("connect", false, "ask sources whose schema is only known at the source (databases) for it")
 	format := fs.String("format", "text", "error format: text (file:line:col: message), or github (workflow commands that GitHub Actions\nshows on the pull request's diff)")
 	verbose := fs.Bool("v", false, "print the schema after every stage")
-	paths, err := parseArgs(fs, args)
+	paths, err := parsePaths(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name at least one pipeline file or directory"))
 	}
 	if *format != "text" && *format != "github" {
 		return withCode(exitInvalid, fmt.Errorf("--format %s: want text or github", *format))
@@ -256,12 +253,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the run to this file (for go tool pprof)")
 	memProfile := fs.String("mem-profile", "", "write the heap profile taken at the run's highest heap to this file (for go tool pprof); Arrow buffers are then kept on the Go heap so that it shows them")
 	mf.register(fs)
+	dependents := fs.String("dependents", "", "pipelines that a folder run skips when this run fails, comma-separated, named in its failure notification\n(jetflow run DIR sets it)")
 	// The report is written however the run ends, once --report is parsed: a scheduler reading it learns why a
 	// run that loaded nothing stopped, not only that a file is missing.
 	var (
-		l   *loaded
-		run stage.RunInstance
-		rep *engine.Report
+		l     *loaded
+		run   stage.RunInstance
+		rep   *engine.Report
+		store state.Store
 	)
 	defer func() {
 		if *reportPath == "" || (errors.Is(err, errQuiet) && exitCode(ctx, err) == exitOK) { // --help
@@ -310,11 +309,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return err
 	}
 	defer func() { m.finish(ctx, rep, exitCode(ctx, err)) }()
-	store, err := l.openState(ctx, c.statePath)
-	if err != nil {
+	// Before the metrics are sent, so they count the notifications; the store is closed after it.
+	defer func() {
+		alertRun(ctx, l, store, run.Label, rep, err, exitCode(ctx, err), dependentsFlag(*dependents), log, m)
+		if store != nil {
+			store.Close()
+		}
+	}()
+	if store, err = l.openState(ctx, c.statePath); err != nil {
 		return err
 	}
-	defer store.Close()
 	tracker := &engine.Tracker{}
 	e, err := engine.New(l.job(), store, m.options(engine.Options{Workers: *workers, Force: *force, Shard: shard, Shards: shards,
 		Logger: log, Tracker: tracker}))
@@ -381,13 +385,17 @@ func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *e
 	out := runReport{Report: rep, ExitCode: code, Outcome: exitMeanings[code]}
 	if err != nil && !errors.Is(err, errQuiet) {
 		out.Error = err.Error()
-		cause := err
-		for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
-			cause = next
-		}
-		out.Cause = cause.Error()
+		out.Cause = innermost(err).Error()
 	}
 	return writeJSON(path, out, red)
+}
+
+// innermost is the last error of err's chain: the first cause.
+func innermost(err error) error {
+	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
+		err = next
+	}
+	return err
 }
 
 // writeJSON writes v as indented JSON, redacted by red (Redactor.Add registers secrets in their JSON form too).

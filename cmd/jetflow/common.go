@@ -107,6 +107,16 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parsePaths parses the flags of a command that takes pipeline files or folders, at least one.
+func parsePaths(fs *flag.FlagSet, args []string) ([]string, error) {
+	paths, err := parseArgs(fs, args)
+	if err == nil && len(paths) == 0 {
+		fs.Usage()
+		err = withCode(exitInvalid, errors.New("name at least one pipeline file or directory"))
+	}
+	return paths, err
+}
+
 // flagError rewrites the flag package's message for the README's double-dash style.
 func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()

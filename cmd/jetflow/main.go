@@ -82,6 +82,7 @@ Commands:
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
   iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
   ui         serve read-only web pages of a folder's runs, partitions and freshness (or write them, --static)
+  check-freshness  list each pipeline's last success; alert on and exit 1 for those past freshness.warn_after
   version    print the version
 
 Examples:
@@ -137,10 +138,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdIceberg(ctx, rest, stdout, stderr)
 	case "ui":
 		err = cmdUI(ctx, rest, stdout, stderr)
+	case "check-freshness":
+		err = cmdCheckFreshness(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "ui", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "ui", "check-freshness", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {

@@ -413,6 +413,9 @@ func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out
 		if fr.metricsDir != "" {
 			args = append(args, "--metrics-file", filepath.Join(fr.metricsDir, p.Name+".prom"))
 		}
+		if deps := fr.downstream(p.Name); len(deps) > 0 { // named in its failure notification
+			args = append(args, "--dependents", strings.Join(deps, ","))
+		}
 		cmd := exec.CommandContext(ctx, fr.executable, args...)
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // let it abort cleanly
 		cmd.WaitDelay = time.Minute
@@ -449,6 +452,29 @@ func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out
 		}
 	}
 	out.Status = "ok"
+}
+
+// downstream names the selected pipelines that depend on name, directly or not: those this run skips when name
+// fails, in run order.
+func (fr *folderRun) downstream(name string) []string {
+	below := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		for _, d := range fr.graph.Dependents(n) {
+			if !below[d] {
+				below[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(name)
+	var out []string
+	for _, p := range fr.selected {
+		if below[p.Name] {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
 
 func firstLine(s string) string {

@@ -23,13 +23,9 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	update := fs.Bool("update", false, "rewrite the expected rows of failing cases in *.test.yaml files with the stages' output")
 	verbose := fs.Bool("v", false, "also print passing cases, with their row counts and durations")
 	logLevel := fs.String("log-level", "warn", "level of the stages' logs on stderr: debug, info, warn or error")
-	paths, err := parseArgs(fs, args)
+	paths, err := parsePaths(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return withCode(exitInvalid, errors.New("name at least one pipeline file or directory"))
 	}
 	opts := stagetest.Options{Update: *update, Alloc: memory.DefaultAllocator}
 	if *runFlag != "" {
