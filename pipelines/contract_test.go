@@ -237,12 +237,17 @@ func TestContractExamples(t *testing.T) {
 	}
 }
 
-var yamlBlockRE = regexp.MustCompile("(?ms)^```yaml\n(.*?)^```")
+var yamlBlockRE = regexp.MustCompile("(?ms)^(<!-- project example: [^\n]*-->\n)?```yaml\n(.*?)^```")
 
+// yamlBlocks are the YAML blocks of a page, but for the files of a project example (marked <!-- project example:
+// FILE -->): those pipelines inherit from the project file beside them, and cmd/jetflow's TestProjectDocExample
+// writes them out together and validates them.
 func yamlBlocks(md string) []string {
 	var out []string
 	for _, m := range yamlBlockRE.FindAllStringSubmatch(md, -1) {
-		out = append(out, m[1])
+		if m[1] == "" {
+			out = append(out, m[2])
+		}
 	}
 	return out
 }

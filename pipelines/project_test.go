@@ -182,8 +182,8 @@ func TestProjectFileIsNoPipeline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "this is the project file of its folder") {
 		t.Fatalf("got %v, want the project file refused as a pipeline", err)
 	}
-	if isPipelineFile(ProjectFile) {
-		t.Errorf("isPipelineFile: the project file must be skipped")
+	if IsPipelineFile(ProjectFile) {
+		t.Errorf("IsPipelineFile: the project file must be skipped")
 	}
 }
 

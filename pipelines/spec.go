@@ -208,7 +208,7 @@ func (o Options) LoadPaths(paths ...string) ([]*Pipeline, error) {
 				errs = append(errs, &Error{File: p, Msg: fmt.Sprintf("cannot read: %v", unwrapPathErr(err))})
 				return nil
 			}
-			if de.IsDir() || !isPipelineFile(de.Name()) {
+			if de.IsDir() || !IsPipelineFile(de.Name()) {
 				return nil
 			}
 			files = append(files, p)
@@ -279,7 +279,9 @@ func (o Options) LoadPaths(paths ...string) ([]*Pipeline, error) {
 	return out, errs.Err()
 }
 
-func isPipelineFile(name string) bool {
+// IsPipelineFile says whether a file name in a folder of pipelines is a pipeline: *.yaml or *.yml, but neither a
+// stage test file (*.test.yaml) nor the project file.
+func IsPipelineFile(name string) bool {
 	if name == ProjectFile {
 		return false
 	}

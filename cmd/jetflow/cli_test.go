@@ -183,7 +183,7 @@ func TestREADMECommandsAreReal(t *testing.T) {
 		if sub := strings.TrimSpace(m[2]); sub != "" && (m[1] == "state" || m[1] == "iceberg") {
 			args = append(args, strings.Split(sub, "|")[0])
 		}
-		if m[1] == "run" && strings.HasPrefix(m[3], "/ ") { // a folder: its own flags
+		if (m[1] == "run" || m[1] == "plan") && strings.HasPrefix(m[3], "/ ") { // a folder: its own flags
 			args = append(args, t.TempDir())
 		}
 		var help bytes.Buffer

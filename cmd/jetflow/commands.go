@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"text/tabwriter"
 	"time"
@@ -120,7 +121,17 @@ func countFiles(ps []*pipelines.Pipeline, errs pipelines.ErrorList) int {
 		files[p.File] = true
 	}
 	for _, e := range errs {
-		files[e.File] = true
+		if filepath.Base(e.File) != pipelines.ProjectFile {
+			files[e.File] = true
+			continue
+		}
+		// A broken project file fails every pipeline beside it, each of which its errors stand for.
+		entries, _ := os.ReadDir(filepath.Dir(e.File))
+		for _, de := range entries {
+			if !de.IsDir() && pipelines.IsPipelineFile(de.Name()) {
+				files[filepath.Join(filepath.Dir(e.File), de.Name())] = true
+			}
+		}
 	}
 	return len(files)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // copyFixture copies the files of testdata/NAME into a new temporary folder and returns it.
@@ -40,10 +42,7 @@ func TestPlanFolder(t *testing.T) {
 		t.Fatalf("plan created the state store (%v): it must only read it", err)
 	}
 
-	jetflow(t, dir, nil, "run", "raw.yaml", "--run", "2026-11-22", "--workers", "1").must(t, exitOK)
-	for _, h := range []string{"00", "06"} {
-		jetflow(t, dir, nil, "run", "clicks.yaml", "--run", "2026-11-22T"+h, "--workers", "1").must(t, exitOK)
-	}
+	loadSome(t, dir, nil)
 
 	for _, tc := range []struct {
 		name string
@@ -100,5 +99,40 @@ func TestPlanFolder(t *testing.T) {
 	unknown := jetflow(t, dir, nil, "plan", ".", "--select", "tag:nighty").must(t, exitInvalid)
 	if !strings.Contains(unknown.stderr, `did you mean "nightly"?`) {
 		t.Errorf("stderr:\n%s", unknown.stderr)
+	}
+}
+
+// loadSome loads, in the plan fixture, raw for 2026-11-22 and the first two of clicks' four run instances.
+func loadSome(t *testing.T, dir string, env []string) {
+	t.Helper()
+	jetflow(t, dir, env, "run", "raw.yaml", "--run", "2026-11-22", "--workers", "1").must(t, exitOK)
+	for _, h := range []string{"00", "06"} {
+		jetflow(t, dir, env, "run", "clicks.yaml", "--run", "2026-11-22T"+h, "--workers", "1").must(t, exitOK)
+	}
+}
+
+// The same folder with its state in PostgreSQL (the project file names it) plans the same, and never prints the
+// store's DSN.
+func TestPlanFolderPostgres(t *testing.T) {
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	env := []string{"STATE_DSN=" + dsn}
+	dir := copyFixture(t, "plan")
+	project, err := os.ReadFile(filepath.Join(dir, "jetflow.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := strings.Replace(string(project), "    path: state/plan.db\n", "    type: postgres\n    dsn: ${STATE_DSN}\n", 1)
+	if pg == string(project) {
+		t.Fatal("the fixture's project file no longer names state/plan.db")
+	}
+	writeFile(t, dir, "jetflow.yaml", pg)
+	loadSome(t, dir, env)
+	r := jetflow(t, dir, env, "plan", ".", "--run", "2026-11-22", "--select", "tag:nightly").must(t, exitOK)
+	checkGolden(t, "plan_folder_tag", r.stdout)
+	if strings.Contains(r.stdout+r.stderr, dsn) {
+		t.Errorf("plan printed the state DSN")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); !os.IsNotExist(err) {
+		t.Errorf("a SQLite state store was used (%v): the project's postgres state: was not inherited", err)
 	}
 }

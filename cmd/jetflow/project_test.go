@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/state/sqlite"
 )
 
@@ -63,5 +66,60 @@ defaults:
 	v := jetflow(t, dir, env, "validate", ".").must(t, exitInvalid)
 	if want := "jetflow.yaml:4:11: state.type: \"mysql\" is not one of sqlite, postgres"; strings.Count(v.stderr, want) != 1 {
 		t.Errorf("validate:\n%s\nwant once: %s", v.stderr, want)
+	}
+}
+
+// The project file example of docs/PRODUCTION.md validates, and its pipelines inherit what the page says.
+func TestProjectDocExample(t *testing.T) {
+	page, err := os.ReadFile(filepath.Join("..", "..", "docs", "PRODUCTION.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	blocks := regexp.MustCompile("(?s)<!-- project example: ([a-z_.]+) -->\n```yaml\n(.*?)```").FindAllStringSubmatch(string(page), -1)
+	if len(blocks) != 3 {
+		t.Fatalf("found %d project example blocks in docs/PRODUCTION.md, want 3", len(blocks))
+	}
+	for _, b := range blocks {
+		writeFile(t, dir, b[1], b[2])
+	}
+	env := []string{"JETFLOW_STATE_DSN=postgres://jetflow:pw@db:5432/jetflow", "APP_PG_DSN=postgres://app:pw@app:5432/app"}
+	r := jetflow(t, dir, env, "validate", ".").must(t, exitOK)
+	if strings.Contains(r.stdout+r.stderr, ":pw@") {
+		t.Errorf("validate printed a DSN:\n%s%s", r.stdout, r.stderr)
+	}
+	ps, err := pipelines.Options{LookupEnv: func(k string) (string, bool) {
+		for _, e := range env {
+			if name, v, _ := strings.Cut(e, "="); name == k {
+				return v, true
+			}
+		}
+		return "", false
+	}}.LoadPaths(dir)
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("%d pipelines, %v", len(ps), err)
+	}
+	got := map[string]string{}
+	for _, p := range ps {
+		got[p.Name] = fmt.Sprintf("state %s, tz %s, retries %d/%s/%s, tags %v, loaders %d (%s), consumer %s",
+			p.State.Type, p.RunInstance.Timezone, p.Retries.Attempts, p.Retries.Backoff, p.Retries.MaxBackoff, p.Tags,
+			len(p.Loaders), p.Loaders[0].Type, p.Consumer.Type)
+	}
+	want := map[string]string{
+		"orders":       "state postgres, tz Europe/Paris, retries 5/10s/5m0s, tags [nightly], loaders 1 (parquet), consumer postgres",
+		"order_totals": "state postgres, tz Europe/Paris, retries 2/10s/5m0s, tags [nightly gold], loaders 1 (parquet), consumer postgres",
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: %s\nwant %s", name, got[name], w)
+		}
+	}
+
+	// The page's validate example: an inherited mistake, reported once, at jetflow.yaml.
+	writeFile(t, dir, "jetflow.yaml", strings.Replace(blocks[0][2], "max_backoff: 5m", "max_backoff: 1s", 1))
+	v := jetflow(t, dir, env, "validate", ".").must(t, exitInvalid)
+	line := "jetflow.yaml:7:54: retries.max_backoff: 1s is shorter than retries.backoff 10s"
+	if strings.Count(v.stderr, line) != 1 || !strings.Contains(string(page), "pipelines/"+line) {
+		t.Errorf("validate:\n%s\nwant once, and on the page: pipelines/%s", v.stderr, line)
 	}
 }
