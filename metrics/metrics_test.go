@@ -37,6 +37,7 @@ func fullRun(end time.Time) *Run {
 	r.Watermark("id", "1234") // not a time: left out
 	rep := &engine.Report{Duration: 40 * time.Second, Aborted: 1,
 		Partitions: []engine.PartitionResult{{Key: "a", Outcome: "committed"}, {Key: "b", Outcome: "failed"}, {Key: "c", Outcome: "skipped"}}}
+	r.Notified(1, 1)
 	r.Finish(rep, true, end)
 	return r
 }

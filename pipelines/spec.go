@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -455,9 +454,6 @@ func (p *Pipeline) checkTop(sink *errorSink) {
 		}
 		if t.Type == "slack" && t.Secret != "" {
 			sink.at(at(path+".secret"), "%s.secret: a Slack incoming webhook is not signed: remove secret, or use type: webhook", path)
-		}
-		if u, err := url.Parse(t.URL.Reveal()); t.URL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
-			sink.at(at(path+".url"), "%s.url: want an http:// or https:// URL (the value is not shown: it is a secret)", path)
 		}
 	}
 	if p.State.Type == "postgres" && p.State.DSN == "" {

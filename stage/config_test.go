@@ -264,3 +264,18 @@ func TestRegistrationBuild(t *testing.T) {
 		t.Errorf("stage.Build: %v, %+v", err, typed)
 	}
 }
+
+// TestListDefault: a list's default is written comma-separated and checked against its enum like a given list.
+func TestListDefault(t *testing.T) {
+	type cfg struct {
+		On []string `yaml:"on" default:"failure, recovery" enum:"failure,recovery,freshness"`
+	}
+	var c cfg
+	if err := stage.Complete(&c, nil); err != nil || !reflect.DeepEqual(c.On, []string{"failure", "recovery"}) {
+		t.Errorf("got %q, %v; want the default [failure recovery]", c.On, err)
+	}
+	c = cfg{On: []string{"freshnes"}}
+	if err := stage.Complete(&c, nil); err == nil || !strings.Contains(err.Error(), `did you mean "freshness"`) {
+		t.Errorf("a given list item out of the enum: %v", err)
+	}
+}

@@ -220,9 +220,14 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (s *Sender) try(ctx context.Context, t Target, m Message, body []byte) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout.D())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL.Reveal(), bytes.NewReader(body))
+	// The URL usually comes from the environment, known only at run time: checked here, never shown.
+	u, err := url.Parse(t.URL.Reveal())
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, &permanentError{errors.New("url: want an http:// or https:// URL (the value is not shown: it is a secret)")}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, &permanentError{errors.New("the url is not a valid URL")}
+		return 0, &permanentError{errors.New("url: not a valid URL")}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "jetflow")

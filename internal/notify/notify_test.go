@@ -248,3 +248,14 @@ func TestNoSecretInBodiesOrLogs(t *testing.T) {
 		t.Errorf("the error was not kept, redacted:\n%s\n%s", all[0], log.String())
 	}
 }
+
+// TestBadURLIsNotTried: a URL that is not http(s) (a variable set to the wrong thing) fails at once, logged
+// without its value.
+func TestBadURLIsNotTried(t *testing.T) {
+	var log bytes.Buffer
+	res := sender(&log, nil).Send(context.Background(), []Target{target("slack", "hooks-SECRETVALUE")}, failureMessage())
+	if res != (Result{Failed: 1}) || !strings.Contains(log.String(), "attempts=1") || !strings.Contains(log.String(), "want an http") ||
+		strings.Contains(log.String(), "SECRETVALUE") {
+		t.Errorf("result %+v, log:\n%s", res, log.String())
+	}
+}
