@@ -239,31 +239,44 @@ func fromTs(t pgtype.Timestamptz) time.Time {
 // Claim implements state.Store.
 func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 	var attempt int
-	// READ COMMITTED whatever the database's default: the one-winner argument above relies on it, and stricter
-	// levels would fail racing claims with serialization errors instead of ErrLeased.
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, s.q.claim, c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, c.Owner,
-			c.Lease.Microseconds(), c.TakeOverFrom, c.Force, c.Fingerprint).Scan(&attempt)
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		// Refused: the upsert locked the row without changing it, so what it holds now is why.
-		var status string
-		if err := tx.QueryRow(ctx, s.q.claimState, c.Pipeline, c.ID).Scan(&status); err != nil {
-			return err
-		}
-		if state.Status(status) == state.StatusCommitted {
-			return state.ErrCommitted
-		}
-		return state.ErrLeased
+	var status string
+	// The status read runs after the claim in the same transaction: when the upsert refused, it locked the row
+	// without changing it, so what the row holds now is why.
+	err := s.inTx(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.claim, c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, c.Owner, c.Lease.Microseconds(),
+			c.TakeOverFrom, c.Force, c.Fingerprint).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&attempt); !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			attempt = 0 // refused
+			return nil
+		})
+		b.Queue(s.q.claimState, c.Pipeline, c.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&status) })
 	})
-	if errors.Is(err, state.ErrLeased) || errors.Is(err, state.ErrCommitted) {
-		return 0, err
-	}
 	if err != nil {
 		return 0, s.wrap("claim partition "+c.ID, err)
 	}
-	return attempt, nil
+	if attempt > 0 {
+		return attempt, nil
+	}
+	if state.Status(status) == state.StatusCommitted {
+		return 0, state.ErrCommitted
+	}
+	return 0, state.ErrLeased
+}
+
+// inTx sends the statements queue adds, between BEGIN and COMMIT, to the server as one batch: one round trip for
+// the whole transaction, where pgx.BeginTxFunc takes one for BEGIN, one a statement and one for COMMIT. The
+// transaction is READ COMMITTED whatever the database's default: the one-winner argument of the claim relies on
+// it, and stricter levels would fail racing claims and commits with serialization errors. After a failed
+// statement the server skips the rest of the batch and leaves the transaction aborted; the pool then closes that
+// connection rather than reuse it, so nothing of the transaction is committed.
+func (s *Store) inTx(ctx context.Context, queue func(b *pgx.Batch)) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	queue(b)
+	b.Queue("COMMIT")
+	return s.pool.SendBatch(ctx, b).Close()
 }
 
 // Renew implements state.Store.
@@ -280,14 +293,12 @@ func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease tim
 
 // Commit implements state.Store.
 func (s *Store) Commit(ctx context.Context, p state.Partition) error {
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
+	err := s.inTx(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
 			p.Bytes, p.Fingerprint, p.Tokens, p.Checkpoint, p.Owner, ts(p.StartedAt), ts(p.FinishedAt))
-		if err != nil || p.Lane == "" || p.Checkpoint == "" {
-			return err
+		if p.Lane != "" && p.Checkpoint != "" {
+			b.Queue(s.q.checkpoint, p.Pipeline, p.Lane, p.Checkpoint, p.ID)
 		}
-		_, err = tx.Exec(ctx, s.q.checkpoint, p.Pipeline, p.Lane, p.Checkpoint, p.ID)
-		return err
 	})
 	return s.wrap("commit partition "+p.ID, err)
 }

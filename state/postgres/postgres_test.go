@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -221,4 +222,51 @@ func TestPostgresSerializableDefault(t *testing.T) {
 	}
 	open := func(t *testing.T) state.Store { return openPostgres(t, dsn) }
 	statetest.ConcurrentClaims(t, open(t), open)
+}
+
+// Claim and Commit send their transaction as one batch. A statement that fails in it (text PostgreSQL rejects:
+// invalid UTF-8) must leave nothing of the transaction behind, and the store must go on working: the pool drops
+// the connection whose transaction was aborted instead of handing it to the next caller.
+func TestPostgresFailedBatchCommitsNothing(t *testing.T) {
+	ctx := t.Context()
+	s := openPostgres(t, pgtest.Start(t).CreateDatabase(t))
+	c := state.Claim{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Lane: "lane", Owner: "a", Lease: time.Minute}
+	if _, err := s.Claim(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// The partition's upsert succeeds, the checkpoint's insert after it fails: the partition stays running.
+	bad := state.Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "k", Lane: "lane", Attempts: 1, Rows: 5,
+		Checkpoint: "offset \xff", Owner: "a"}
+	if err := s.Commit(ctx, bad); err == nil || !strings.Contains(err.Error(), "commit partition x") {
+		t.Fatalf("commit with an invalid checkpoint: got %v, want an error naming the partition", err)
+	}
+	if p, _, err := s.Get(ctx, "p", "x"); err != nil || p.Status != state.StatusRunning || p.Rows != 0 {
+		t.Fatalf("after the failed commit: %+v, %v; want the partition still running with no rows", p, err)
+	}
+	if _, ok, err := s.Checkpoint(ctx, "p", "lane"); err != nil || ok {
+		t.Fatalf("after the failed commit: checkpoint found=%v, %v; want none", ok, err)
+	}
+	badClaim := c
+	badClaim.ID, badClaim.Owner = "y", "b\xff"
+	if _, err := s.Claim(ctx, badClaim); err == nil || errors.Is(err, state.ErrLeased) {
+		t.Fatalf("claim with an invalid owner: got %v, want a database error", err)
+	}
+	if _, ok, err := s.Get(ctx, "p", "y"); err != nil || ok {
+		t.Fatalf("after the failed claim: found=%v, %v; want no record", ok, err)
+	}
+	// More calls than the pool has connections: none gets a connection left in an aborted transaction.
+	for i := range 10 {
+		c := c
+		c.ID = fmt.Sprintf("after-%d", i)
+		if _, err := s.Claim(ctx, c); err != nil {
+			t.Fatalf("claim %d after the failures: %v", i, err)
+		}
+		good := state.Partition{Pipeline: "p", RunLabel: "r", ID: c.ID, Key: "k", Lane: "lane", Attempts: 1, Checkpoint: fmt.Sprint(i), Owner: "a"}
+		if err := s.Commit(ctx, good); err != nil {
+			t.Fatalf("commit %d after the failures: %v", i, err)
+		}
+	}
+	if cp, _, err := s.Checkpoint(ctx, "p", "lane"); err != nil || cp != "9" {
+		t.Fatalf("checkpoint after the commits: %q, %v; want 9", cp, err)
+	}
 }
