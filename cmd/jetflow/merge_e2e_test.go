@@ -135,31 +135,21 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var scanned []string
-	for b, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	scanned := scanRows(t, tbl, func(b arrow.RecordBatch) func(int) string {
 		idx := func(name string) int { return b.Schema().FieldIndices(name)[0] }
 		ids := b.Column(idx("order_id")).(*array.Int64)
 		st := b.Column(idx("status")).(*array.String)
 		amt := b.Column(idx("amount")).(*array.Decimal128)
 		scale := amt.DataType().(*arrow.Decimal128Type).Scale
 		ts := b.Column(idx("updated_at")).(*array.Timestamp)
-		for i := range ids.Len() {
+		return func(i int) string {
 			a := ""
 			if amt.IsValid(i) {
 				a = amt.Value(i).ToString(scale)
 			}
-			scanned = append(scanned, fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i)))
+			return fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i))
 		}
-		b.Release()
-	}
-	slices.Sort(scanned)
+	})
 	if d := diffLines(want, scanned); d != "" {
 		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}
