@@ -38,6 +38,7 @@ type mergeWriter struct {
 	del    *expr.Compiled // nil without delete_when
 
 	batches []arrow.RecordBatch
+	ks      *keyScan // deletes: {detect: key_scan} (keyscan.go)
 
 	mu        sync.Mutex
 	finished  bool
@@ -400,6 +401,9 @@ func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.
 		info.PartitionID = w.p.ID
 	}
 	chs, err := w.changes(ctx)
+	if err == nil {
+		chs, err = w.goneChanges(ctx, chs)
+	}
 	if err != nil {
 		return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
 	}

@@ -344,16 +344,10 @@ func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem mem
 // writeTombPart writes the rows of part, cast to sc's types (a tombstone written before the input's key type
 // was widened).
 func writeTombPart(ctx context.Context, fw *pqarrow.FileWriter, sc *arrow.Schema, part tombPart) error {
-	ib := array.NewInt32Builder(compute.GetAllocator(ctx))
-	ib.AppendValues(part.rows, nil)
-	ind := ib.NewInt32Array()
-	ib.Release()
-	defer ind.Release()
-	out, err := compute.Take(ctx, compute.TakeOptions{BoundsCheck: false}, compute.NewDatumWithoutOwning(part.rec), compute.NewDatumWithoutOwning(ind))
+	rec, err := takeRows(ctx, compute.GetAllocator(ctx), part.rec, part.rows)
 	if err != nil {
 		return err
 	}
-	rec := out.(*compute.RecordDatum).Value
 	defer rec.Release()
 	cols := make([]arrow.Array, rec.NumCols())
 	for i := range cols {
