@@ -605,6 +605,10 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		}
 		writers = append(writers, w)
 	}
+	if err := e.scanKeys(lctx, p, writers); err != nil {
+		abort()
+		return 0, 0, err
+	}
 
 	checkpoint, rows, err := e.pump(lctx, p, read, chain, writers)
 	if err == nil && lctx.Err() != nil {

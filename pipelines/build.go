@@ -187,6 +187,7 @@ func (p *Pipeline) nodeAt(path string, st *Stage, missing bool) *yaml.Node {
 func (p *Pipeline) Validate(ctx context.Context, b *Built, connect bool) ([]*arrow.Schema, error) {
 	sink := p.newSink()
 	src := p.Consumer
+	p.checkKeyScans(sink, b)
 	var schema *arrow.Schema
 	declared, isDeclared := b.Source.(stage.DeclaredSchema)
 	var ok bool

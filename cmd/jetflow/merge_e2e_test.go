@@ -22,8 +22,8 @@ import (
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
-// TestMergeKeepsLakeEqualToTable drives a real PostgreSQL orders table through rounds of inserts, updates and
-// soft deletes, with each strategy, running an incremental (updated_at) merge pipeline after each round; after every round, and
+// TestMergeKeepsLakeEqualToTable drives a real PostgreSQL orders table through rounds of inserts, updates, soft
+// deletes and hard deletes (found by deletes: {detect: key_scan}), with each strategy, running an incremental (updated_at) merge pipeline after each round; after every round, and
 // after a --force re-run of the first round's run instance, the Iceberg table equals the table's live rows,
 // read by iceberg-go's scanner and by DuckDB applying the position delete files itself. In round 2 the run is
 // first killed (SIGKILL) after writing the files, before telling the catalog, and after the commit but before
@@ -67,6 +67,7 @@ loaders:
     version_by: updated_at
     delete_when: deleted_at is not null
     merge: { strategy: `+strategy+` }
+    deletes: { detect: key_scan }
 `)
 	env := []string{"PG_DSN=" + dsn}
 	l, err := iceberg.New(stage.BuildContext{Pipeline: "orders_lake", Alloc: memory.NewGoAllocator()}, &iceberg.Config{Catalog: iceberg.CatalogConfig{Warehouse: dir + "/wh"}, Table: "lake.orders"})
@@ -96,6 +97,7 @@ loaders:
 			insert(40)
 			exec(`UPDATE orders SET status = 'paid', amount = amount + 1, updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(30))
 			exec(`UPDATE orders SET deleted_at = clock_timestamp(), updated_at = clock_timestamp() WHERE order_id = ANY($1) AND deleted_at IS NULL`, someIDs(8))
+			exec(`DELETE FROM orders WHERE order_id = ANY($1)`, someIDs(6)) // hard deletes: found by key_scan
 		}
 		run := fmt.Sprintf("2026-11-%02d", round)
 		if round == 2 && strategy == "merge_on_read" {
@@ -135,31 +137,21 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var scanned []string
-	for b, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	scanned := scanRows(t, tbl, func(b arrow.RecordBatch) func(int) string {
 		idx := func(name string) int { return b.Schema().FieldIndices(name)[0] }
 		ids := b.Column(idx("order_id")).(*array.Int64)
 		st := b.Column(idx("status")).(*array.String)
 		amt := b.Column(idx("amount")).(*array.Decimal128)
 		scale := amt.DataType().(*arrow.Decimal128Type).Scale
 		ts := b.Column(idx("updated_at")).(*array.Timestamp)
-		for i := range ids.Len() {
+		return func(i int) string {
 			a := ""
 			if amt.IsValid(i) {
 				a = amt.Value(i).ToString(scale)
 			}
-			scanned = append(scanned, fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i)))
+			return fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i))
 		}
-		b.Release()
-	}
-	slices.Sort(scanned)
+	})
 	if d := diffLines(want, scanned); d != "" {
 		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}

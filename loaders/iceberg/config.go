@@ -12,6 +12,7 @@ type Config struct {
 	VersionBy       string            `yaml:"version_by" doc:"mode: merge: an orderable column (updated_at, a log position): a row replaces the stored row of its key only if its version is not older, and within one jetflow partition the newest version of a key wins, so re-running an old run instance never overwrites newer data. Empty: the last row of a key wins and always replaces."`
 	DeleteWhen      string            `yaml:"delete_when" doc:"mode: merge: an expression in filter's language (deleted_at is not null, _op = 'd'); a row for which it is true deletes the stored row of its key (under the same version rule) instead of being written."`
 	Merge           MergeConfig       `yaml:"merge" doc:"mode: merge: how replaced and deleted rows leave the table."`
+	Deletes         DeletesConfig     `yaml:"deletes" doc:"mode: merge: how rows deleted at the source without a trace (hard deletes) are found."`
 	SchemaEvolution string            `yaml:"schema_evolution" default:"fail" enum:"fail,add_columns,widen" doc:"What to do when the pipeline's schema differs from the table's: fail; add_columns adds new source columns as optional; widen also promotes int to long, float to double and widens decimal precision. Anything else is an error showing both schemas."`
 	Compression     string            `yaml:"compression" default:"zstd" enum:"zstd,snappy,gzip,lz4,none" doc:"Parquet codec of the data files (table property write.parquet.compression-codec of a new table)."`
 	TargetFileSize  stage.ByteSize    `yaml:"target_file_size" default:"512MiB" min:"1" doc:"A data file is closed and the next begun at about this size (write.target-file-size-bytes)."`
@@ -26,6 +27,11 @@ type Config struct {
 // MergeConfig chooses how a merge removes the stored rows it replaces or deletes.
 type MergeConfig struct {
 	Strategy string `yaml:"strategy" default:"merge_on_read" enum:"merge_on_read,copy_on_write" doc:"merge_on_read writes Iceberg v2 position delete files beside the new data files (cheap writes; every reader applies them, jetflow iceberg compact folds them in); copy_on_write rewrites the data files that hold changed keys (cheap reads)."`
+}
+
+// DeletesConfig chooses how a merge finds the keys the source no longer holds.
+type DeletesConfig struct {
+	Detect string `yaml:"detect" default:"none" enum:"none,key_scan" doc:"none: only delete_when rows delete; key_scan: each partition also reads the key columns alone of the whole source table (a consumer that can, such as postgres) and deletes the table's keys the source no longer holds. See docs/MERGE.md."`
 }
 
 // CatalogConfig selects and reaches the catalog.

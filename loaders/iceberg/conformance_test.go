@@ -24,6 +24,7 @@ func TestConformance(t *testing.T) {
 		// Iceberg has no 8- or 16-bit integers: these are stored as int and read back as int32
 		// (TestSmallIntegers checks the values); uint32 and uint64 are refused (TestCheckSchema).
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
+		Merge:       conformanceMerge(&l, nil),
 	})
 }
 
@@ -42,6 +43,10 @@ func TestConformanceGrouped(t *testing.T) {
 			return scan(t, l, mem, nil)
 		},
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
+		Merge: conformanceMerge(&l, func(c *Config) {
+			c.Commit.MaxPartitions = 3
+			c.Commit.MaxInterval = stage.Duration(200 * time.Millisecond)
+		}),
 	})
 }
 
@@ -57,5 +62,21 @@ func TestConformanceHadoop(t *testing.T) {
 			return scan(t, l, mem, nil)
 		},
 		Unsupported: []string{"int8", "int16", "uint8", "uint16", "uint32", "uint64"},
+		Merge:       conformanceMerge(&l, func(c *Config) { c.Catalog.Type = "hadoop" }),
 	})
+}
+
+// conformanceMerge declares the loader's merge support to the suite: a fresh table in mode: merge keyed as
+// conformance.MergeSchema says, with edit's settings; *l is the loader ReadBack reads.
+func conformanceMerge(l **Loader, edit func(*Config)) conformance.ConformanceMerge {
+	return conformance.ConformanceMerge{New: func(t *testing.T) stage.Loader {
+		*l = newLoader(t, t.TempDir(), func(c *Config) {
+			c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{conformance.KeyColumn}, "version", "deleted"
+			c.PartitionBy = []string{"bucket(2, " + conformance.KeyColumn + ")"}
+			if edit != nil {
+				edit(c)
+			}
+		})
+		return *l
+	}}
 }

@@ -52,18 +52,29 @@ func Orphans(ctx context.Context, tbl *table.Table, olderThan time.Duration) ([]
 	if err != nil {
 		return nil, 0, fmt.Errorf("list orphan files of %s: %w", strings.Join(tbl.Identifier(), "."), err)
 	}
-	files := plan.Files()
+	live := liveTombstones(tbl.Metadata()) // referenced by a table property, not by a snapshot
+	files := slices.DeleteFunc(plan.Files(), func(f string) bool { return live(f) })
 	sort.Strings(files)
 	return files, plan.TotalSizeBytes(), nil
 }
 
 // RemoveOrphans deletes the files Orphans lists and returns them.
 func RemoveOrphans(ctx context.Context, tbl *table.Table, olderThan time.Duration) ([]string, error) {
-	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(olderThan))
+	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("remove orphan files of %s: %w", strings.Join(tbl.Identifier(), "."), err)
 	}
-	files := res.DeletedFiles
+	live := liveTombstones(tbl.Metadata()) // referenced by a table property, not by a snapshot
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(olderThan), table.WithDeleteFunc(func(f string) error {
+		if live(f) {
+			return nil
+		}
+		return fsys.Remove(f)
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("remove orphan files of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
+	files := slices.DeleteFunc(res.DeletedFiles, func(f string) bool { return live(f) })
 	sort.Strings(files)
 	return files, nil
 }

@@ -23,7 +23,7 @@ func checkMergeConfig(c *Config) []error {
 		for _, k := range []struct {
 			path string
 			set  bool
-		}{{"key", len(c.Key) > 0}, {"version_by", c.VersionBy != ""}, {"delete_when", c.DeleteWhen != ""}} {
+		}{{"key", len(c.Key) > 0}, {"version_by", c.VersionBy != ""}, {"delete_when", c.DeleteWhen != ""}, {"deletes.detect", c.Deletes.Detect == "key_scan"}} {
 			if k.set {
 				errs = append(errs, stage.FieldErrorf(k.path, "only mode: merge uses %s (mode is %s): set mode: merge, or remove %s", k.path, c.Mode, k.path))
 			}
@@ -32,6 +32,9 @@ func checkMergeConfig(c *Config) []error {
 	}
 	if len(c.Key) == 0 {
 		errs = append(errs, &stage.FieldError{Path: "key", Err: fmt.Errorf("%w: mode: merge needs key, the columns that identify a row (e.g. key: [order_id])", stage.ErrMissing)})
+		if c.Deletes.Detect == "key_scan" {
+			errs = append(errs, stage.FieldErrorf("deletes.detect", "key_scan compares the source's keys with the table's, and there is no key: set key: [...]"))
+		}
 	}
 	for i, k := range c.Key {
 		if k == "" {

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -13,7 +14,8 @@ import (
 )
 
 // TestMergeSemanticsDoc keeps the semantics table of docs/MERGE.md true: every row is run on a fresh table (the
-// "table before" rows committed by one partition, then "partition committed" by another, twice when it says so)
+// "table before" rows committed by one partition, then "partition committed" by another, twice when it says so,
+// or by several in order when it says "then")
 // and the table read back by iceberg-go's scanner must be the "table after" column.
 func TestMergeSemanticsDoc(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/MERGE.md")
@@ -34,7 +36,11 @@ func TestMergeSemanticsDoc(t *testing.T) {
 		rows++
 		event := strings.TrimSpace(cells[0])
 		committed, twice := strings.CutSuffix(strings.TrimSpace(cells[2]), "(twice)")
-		before, now, after := docRows(cells[1]), docRows(committed), docRows(cells[3])
+		before, after := docRows(cells[1]), docRows(cells[3])
+		var nows [][]string // "a then b": two partitions, committed in that order
+		for c := range strings.SplitSeq(committed, " then ") {
+			nows = append(nows, docRows(c))
+		}
 		t.Run(event, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
@@ -50,9 +56,11 @@ func TestMergeSemanticsDoc(t *testing.T) {
 				testkit.LoadPartition(context.Background(), t, l, mergeSchema(), testkit.PartitionFor(key), b)
 			}
 			commit("before", before)
-			commit("p", now)
-			if twice {
-				commit("p", now)
+			for i, now := range nows {
+				commit(fmt.Sprint("p", i), now)
+				if twice {
+					commit(fmt.Sprint("p", i), now)
+				}
 			}
 			if got := mergeState(t, l, mem, false); !slices.Equal(got, after) {
 				t.Fatalf("docs/MERGE.md says the table holds %v after this, it holds %v", after, got)

@@ -46,6 +46,12 @@ loaders:
 `, `m.yaml:11:101: loaders[0].delete_when: unknown column "deleted"`},
 		{"parquet refuses merge", `  - {type: parquet, path: out, mode: merge}
 `, "m.yaml:11:38: loaders[0].mode: the parquet loader cannot merge"},
+		{"key_scan with a consumer that cannot scan keys", `  - {type: iceberg, table: a.o, catalog: {warehouse: w}, mode: merge, key: [order_id], deletes: {detect: key_scan}}
+`, "m.yaml:11:106: loaders[0].deletes.detect: key_scan needs a consumer that can read the source's keys alone, and consumer (generate) cannot"},
+		{"key_scan without key", `  - {type: iceberg, table: a.o, catalog: {warehouse: w}, mode: merge, deletes: {detect: key_scan}}
+`, "loaders[0].deletes.detect: key_scan compares the source's keys with the table's, and there is no key"},
+		{"key_scan without merge", `  - {type: iceberg, table: a.o, catalog: {warehouse: w}, deletes: {detect: key_scan}}
+`, "loaders[0].deletes.detect: only mode: merge uses deletes.detect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := pipelines.Options{}.Parse("m.yaml", []byte(head+tc.loader))

@@ -1,7 +1,6 @@
 package iceberg
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	pq "github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
@@ -25,7 +22,6 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
 	"github.com/jetflow-dev/jetflow/stage"
-	"github.com/jetflow-dev/jetflow/storage"
 	"github.com/jetflow-dev/jetflow/transformers/expr"
 )
 
@@ -42,6 +38,7 @@ type mergeWriter struct {
 	del    *expr.Compiled // nil without delete_when
 
 	batches []arrow.RecordBatch
+	ks      *keyScan // deletes: {detect: key_scan} (keyscan.go)
 
 	mu        sync.Mutex
 	finished  bool
@@ -217,10 +214,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	if err != nil {
 		return nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
 	}
-	want := make(map[string]bool, len(chs))
-	for _, ch := range chs {
-		want[ch.key] = true
-	}
+	want := changedKeys(chs)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
@@ -407,6 +401,9 @@ func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.
 		info.PartitionID = w.p.ID
 	}
 	chs, err := w.changes(ctx)
+	if err == nil {
+		chs, err = w.goneChanges(ctx, chs)
+	}
 	if err != nil {
 		return stage.CommitResult{}, fmt.Errorf("iceberg loader: partition %s: %w", w.p.Key, err)
 	}
@@ -463,22 +460,28 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 		}
 		plan, err := w.mergeFiles(ctx, tbl, chs)
 		w.written = plan.written()
+		defer plan.tomb.cleanup(ctx, tbl, w)
 		if err != nil {
 			removeFiles(ctx, tbl, w.written)
 			w.written = nil
 			return "", res, fmt.Errorf("iceberg loader: %s: merge into table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
 		}
-		if len(w.written) == 0 && len(plan.removed) == 0 {
+		if len(w.written) == 0 && len(plan.removed) == 0 && !plan.tomb.changes() {
 			return "", res, nil // nothing changes the table: no snapshot
 		}
 		if err := failpoint.Inject(FailBeforeCommit); err != nil {
 			return "", res, err
 		}
 		txn := tbl.NewTransaction()
-		if len(plan.removed) > 0 {
+		err = plan.tomb.stage(txn)
+		switch {
+		case err != nil:
+		case len(plan.removed) > 0:
 			err = txn.ReplaceFiles(ctx, plan.removed, plan.added, plan.removedDels, props)
-		} else {
+		case len(w.written) > 0:
 			err = txn.NewRowDelta(props).AddRows(plan.added...).AddDeletes(plan.dels...).Commit(ctx)
+		default:
+			err = tombstonesOnly(ctx, txn, props)
 		}
 		if err != nil {
 			removeFiles(ctx, tbl, w.written)
@@ -494,6 +497,7 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 		}
 		next, err := txn.Commit(ctx)
 		if err == nil {
+			plan.tomb.committed()
 			var token string
 			if s := next.CurrentSnapshot(); s != nil {
 				token = strconv.FormatInt(s.SnapshotID, 10)
@@ -531,6 +535,7 @@ type mergePlan struct {
 	dels        []iceberg.DataFile // new position delete files (merge_on_read)
 	removed     []iceberg.DataFile // copy_on_write: the data files rewritten
 	removedDels []iceberg.DataFile // copy_on_write: the file-scoped delete files of those, now moot
+	tomb        *tombPlan          // what the merge does to the tombstones (tombstone.go)
 }
 
 func (m *mergePlan) written() []iceberg.DataFile { return append(slices.Clip(m.added), m.dels...) }
@@ -544,6 +549,9 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	if err != nil {
 		return m, err
 	}
+	if m.tomb, err = w.loadTombstones(ctx, tbl, chs); err != nil {
+		return m, err
+	}
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
@@ -551,6 +559,9 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 		rows := c.stored[ch.key]
 		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
+		}
+		if m.tomb.decide(ch) {
+			continue // a delete of an equal or newer version removed the key: an older row never brings it back
 		}
 		for _, s := range rows {
 			drop[s.file] = append(drop[s.file], s.pos)
@@ -600,7 +611,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 		}
 		m.dels = append(m.dels, d)
 	}
-	return m, nil
+	return m, w.writeTombstones(ctx, tbl, m.tomb)
 }
 
 // rewrite writes the rows of data file df whose positions gone does not hold as new data files (copy_on_write),
@@ -739,36 +750,9 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 
 	dir := df.FilePath()[:strings.LastIndexByte(df.FilePath(), '/')+1]
 	p := dir + fmt.Sprintf("00000-%d-%s-deletes.parquet", seq, id)
-	sink, err := wfs.Create(p)
+	meta, size, err := writeParquet(wfs, p, table.PositionalDeleteArrowSchema, mem, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) })
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", p, err)
-	}
-	var count storage.CountingWriter
-	buf := bufio.NewWriterSize(sink, 64<<10)
-	count.W = buf
-	fw, err := pqarrow.NewFileWriter(table.PositionalDeleteArrowSchema, &count,
-		pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
-	if err == nil {
-		err = fw.Write(rec)
-		if cerr := fw.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err == nil {
-		err = buf.Flush()
-	}
-	if cerr := sink.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = wfs.Remove(p)
-		return nil, fmt.Errorf("write %s: %w", p, err)
-	}
-	meta, err := fw.FileMetadata()
-	if err != nil {
-		_ = wfs.Remove(p)
-		return nil, fmt.Errorf("footer of %s: %w", p, err)
+		return nil, err
 	}
 	md := tbl.Metadata()
 	spec := md.PartitionSpecByID(int(df.SpecID()))
@@ -779,7 +763,7 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 	ref := df.FilePath()
 	d, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema: iceberg.PositionalDeleteSchema, Spec: *spec, Format: iceberg.ParquetFile, Metadata: meta,
-		FilePath: p, FileSize: count.N, Content: iceberg.EntryContentPosDeletes,
+		FilePath: p, FileSize: size, Content: iceberg.EntryContentPosDeletes,
 		PartitionValues: df.Partition(), FormatVersion: md.Version(), ReferencedDataFile: &ref,
 	})
 	if err != nil {

@@ -33,5 +33,9 @@ func TestParquetConformance(t *testing.T) {
 		ReadBack: func(t *testing.T, mem memory.Allocator) arrow.RecordBatch {
 			return testkit.ReadParquet(t, mem, dir)
 		},
+		Merge: conformance.ConformanceMerge{Refuse: func(t *testing.T) error {
+			_, err := parquet.New(stage.BuildContext{Pipeline: "conformance", Alloc: memory.NewGoAllocator()}, &parquet.Config{Path: t.TempDir(), Mode: "merge"})
+			return err
+		}},
 	})
 }

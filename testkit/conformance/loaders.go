@@ -30,6 +30,9 @@ type ConformanceLoader struct {
 	// CompareOptions adjust how read-back records are compared, for a destination that changes what it stores
 	// in a documented way (testkit.IgnoreNullability for one that makes every column nullable).
 	CompareOptions []testkit.DiffOption
+	// Merge declares whether the loader merges (mode: merge, upsert and delete by key): the merge checks run
+	// when it does, and a check that it refuses mode: merge at validate when it does not (merge.go).
+	Merge ConformanceMerge
 }
 
 type loaderCheck struct {
@@ -67,6 +70,7 @@ func Loaders(t *testing.T, cl ConformanceLoader) {
 			c.run(t, h)
 		})
 	}
+	mergeChecks(t, cl)
 }
 
 type loaderHarness struct {

@@ -1,0 +1,445 @@
+package iceberg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/jetflow-dev/jetflow/storage"
+)
+
+// Tombstones keep a versioned merge order-independent across deletes. A delete that wins (its key is missing, or
+// stored at an older or equal version) leaves a tombstone: the key's columns and the delete's version, in a
+// Parquet file under the table's metadata/ directory. The table property tombstoneProp lists the live tombstone
+// files, so a tombstone changes in the same catalog commit as the rows it belongs to. A later row of that key
+// goes in only if its version is newer than the tombstone's; a delete wins a tie. So a late re-run of an old run
+// instance cannot bring a deleted row back, and the table equals a serial run in version order whatever order
+// the commits come in.
+//
+// Every merge commit that changes the tombstones makes a snapshot (an empty one when no data file changes) and
+// every merge commit is pinned to the head it read (AssertRefSnapshotID): a writer that merged without seeing a
+// concurrent writer's tombstones conflicts, reloads and merges again.
+//
+// Cost: a commit that leaves tombstones writes one small file; every merge commit reads the key and version
+// columns of the live tombstone files (one row per deleted key) and holds those of its own changed keys. When
+// more than tombstoneFold files are live, or a newer row of a tombstoned key goes in, the commit folds them into
+// one file without the tombstones that no longer decide anything; so a tombstone lives as long as the delete is
+// the newest thing that happened to its key. The files a fold replaces are left to `jetflow iceberg show
+// --orphans`, since a writer on the previous head may still be reading them.
+const (
+	tombstoneProp = "jetflow.merge.tombstones"
+	tombstoneFold = 8
+)
+
+// tombstoneFiles lists the live tombstone files of table metadata md: the property holds their names, which
+// jetflow makes (no comma in them), under the table's metadata/ directory.
+func tombstoneFiles(md table.Metadata) []string {
+	v := md.Properties()[tombstoneProp]
+	if v == "" {
+		return nil
+	}
+	names := strings.Split(v, ",")
+	for i, n := range names {
+		names[i] = tombstoneDir(md.Location()) + n
+	}
+	return names
+}
+
+func tombstoneDir(location string) string { return strings.TrimSuffix(location, "/") + "/metadata/" }
+
+// tombPlan is what one merge attempt does to the tombstones.
+type tombPlan struct {
+	files      []string          // the head's tombstone files
+	byKey      map[string]ordVal // the head's tombstones of the changed keys: their newest delete's version
+	add        []change          // deletes that leave a tombstone
+	superseded map[string]bool   // tombstoned keys this merge writes a newer row of
+	written    string            // the tombstone file this attempt wrote ("" when none)
+	prop       string            // the property's new value ("" removes it)
+	changed    bool              // the property changes
+}
+
+// loadTombstones reads the head's tombstones of the changed keys.
+func (w *mergeWriter) loadTombstones(ctx context.Context, tbl *table.Table, chs []change) (*tombPlan, error) {
+	t := &tombPlan{byKey: map[string]ordVal{}, superseded: map[string]bool{}}
+	if w.l.cfg.VersionBy == "" {
+		return t, nil // without versions the last commit wins: nothing to remember
+	}
+	t.files = tombstoneFiles(tbl.Metadata())
+	if len(t.files) == 0 {
+		return t, nil
+	}
+	want := changedKeys(chs)
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range t.files {
+		err := w.readTombstones(ctx, fs, p, func(key []byte, _ arrow.RecordBatch, _ int, ver ordVal) {
+			if want[string(key)] {
+				if old, ok := t.byKey[string(key)]; !ok || cmpOrd(ver, old) > 0 {
+					t.byKey[string(key)] = ver
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// decide applies the key's tombstone to change ch (whose stored rows are not newer): skip is true when a delete
+// of an equal or newer version already removed the key.
+func (t *tombPlan) decide(ch change) (skip bool) {
+	tv, has := t.byKey[ch.key]
+	if has && cmpOrd(tv, ch.version) >= 0 {
+		return !ch.delete // a delete no newer than the tombstone changes nothing it did not
+	}
+	if ch.delete {
+		t.add = append(t.add, ch)
+	} else if has {
+		t.superseded[ch.key] = true
+	}
+	return false
+}
+
+// readTombstones calls fn with every tombstone of file p: its key text, its record and row, its version.
+func (w *mergeWriter) readTombstones(ctx context.Context, fs icebergio.IO, p string, fn func([]byte, arrow.RecordBatch, int, ordVal)) error {
+	fr, closeFn, err := w.openParquet(fs, p)
+	if err != nil {
+		return fmt.Errorf("open the tombstone file %s: %w", p, err)
+	}
+	defer closeFn()
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("read the tombstone file %s: %w", p, err)
+	}
+	defer rr.Release()
+	nkey := len(w.l.cfg.Key)
+	var buf []byte
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if int(rec.NumCols()) != nkey+1 {
+			return fmt.Errorf("the tombstone file %s has %d columns, the key %v and a version make %d: was the key changed? Merge with the key the table was merged with", p, rec.NumCols(), w.l.cfg.Key, nkey+1)
+		}
+		for r := range int(rec.NumRows()) {
+			buf = buf[:0]
+			for c := range nkey {
+				buf = appendKey(buf, valueAt(rec.Column(c), r))
+			}
+			fn(buf, rec, r, valueAt(rec.Column(nkey), r))
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return fmt.Errorf("read the tombstone file %s: %w", p, err)
+	}
+	return nil
+}
+
+// tombstoneSchema is the schema of a tombstone file: the key columns as the input has them, then the version.
+func (w *mergeWriter) tombstoneSchema() (*arrow.Schema, []int) {
+	var fields []arrow.Field
+	var idx []int
+	for _, k := range append(slices.Clone(w.l.cfg.Key), w.l.cfg.VersionBy) {
+		i := w.schema.FieldIndices(k)[0]
+		idx = append(idx, i)
+		fields = append(fields, w.schema.Field(i))
+	}
+	fields[len(fields)-1].Name = "version"
+	return arrow.NewSchema(fields, nil), idx
+}
+
+// tombPart is rows of a record of the tombstone schema (or one castable to it).
+type tombPart struct {
+	rec  arrow.RecordBatch
+	rows []int32
+}
+
+// writeTombstones writes what the merge does to the tombstones: the new ones in a file of their own, or, past
+// tombstoneFold files or when a tombstone is superseded, every live tombstone folded into one file.
+func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *tombPlan) error {
+	if len(t.add) == 0 && len(t.superseded) == 0 {
+		return nil
+	}
+	sc, idx := w.tombstoneSchema()
+	var parts []tombPart
+	defer func() {
+		for _, p := range parts {
+			p.rec.Release()
+		}
+	}()
+	byBatch := map[int][]int32{}
+	for _, ch := range t.add {
+		byBatch[ch.batch] = append(byBatch[ch.batch], int32(ch.row))
+	}
+	for bi, b := range w.batches {
+		if rows := byBatch[bi]; len(rows) > 0 {
+			cols := make([]arrow.Array, len(idx))
+			for i, c := range idx {
+				cols[i] = b.Column(c)
+			}
+			parts = append(parts, tombPart{rec: array.NewRecordBatch(sc, cols, b.NumRows()), rows: rows})
+		}
+	}
+	files := t.files
+	if len(t.superseded) > 0 || len(t.files)+1 > tombstoneFold {
+		// Fold: every tombstone, the newest of each key, minus those a newer row now decides.
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			return err
+		}
+		type at struct {
+			part, row int
+			ver       ordVal
+		}
+		newest := map[string]at{}
+		keep := func(key []byte, part, row int, ver ordVal) {
+			if t.superseded[string(key)] {
+				return
+			}
+			if o, ok := newest[string(key)]; !ok || cmpOrd(ver, o.ver) > 0 {
+				newest[string(key)] = at{part, row, ver}
+			}
+		}
+		for _, p := range t.files {
+			var recs []arrow.RecordBatch
+			err := w.readTombstones(ctx, fs, p, func(key []byte, rec arrow.RecordBatch, row int, ver ordVal) {
+				if len(recs) == 0 || recs[len(recs)-1] != rec {
+					rec.Retain()
+					recs = append(recs, rec)
+					parts = append(parts, tombPart{rec: rec})
+				}
+				keep(key, len(parts)-1, row, ver)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		nkey := len(w.l.cfg.Key)
+		var buf []byte
+		for pi, p := range parts {
+			if len(p.rows) == 0 { // a tombstone file's record: kept above
+				continue
+			}
+			for _, r := range p.rows {
+				buf = buf[:0]
+				for c := range nkey {
+					buf = appendKey(buf, valueAt(p.rec.Column(c), int(r)))
+				}
+				keep(buf, pi, int(r), valueAt(p.rec.Column(nkey), int(r)))
+			}
+		}
+		for i := range parts {
+			parts[i].rows = nil
+		}
+		for _, a := range newest {
+			parts[a.part].rows = append(parts[a.part].rows, int32(a.row))
+		}
+		for i := range parts {
+			slices.Sort(parts[i].rows)
+		}
+		files = nil
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p.rows)
+	}
+	if n > 0 {
+		p, err := w.writeTombstoneFile(ctx, tbl, sc, parts)
+		if err != nil {
+			return err
+		}
+		t.written = p
+		files = append(slices.Clip(files), p)
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f[strings.LastIndexByte(f, '/')+1:]
+	}
+	t.prop = strings.Join(names, ",")
+	t.changed = true
+	return nil
+}
+
+// writeTombstoneFile writes the rows of parts as one Parquet file under the table's metadata/ directory.
+func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, sc *arrow.Schema, parts []tombPart) (string, error) {
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return "", err
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return "", errors.New("the table's file system cannot write")
+	}
+	p := tombstoneDir(tbl.Location()) + "jetflow-tombstones-" + uuid.NewString() + ".parquet"
+	mem := w.l.alloc
+	_, _, err = writeParquet(wfs, p, sc, mem, func(fw *pqarrow.FileWriter) error {
+		cctx := compute.WithAllocator(ctx, mem)
+		for _, part := range parts {
+			if len(part.rows) > 0 {
+				if err := writeTombPart(cctx, fw, sc, part); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return p, err
+}
+
+// writeParquet writes a small Parquet file of schema sc at p with fill, zstd-compressed; a file it fails to
+// write is removed. It returns the file's footer and size.
+func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem memory.Allocator, fill func(*pqarrow.FileWriter) error) (*metadata.FileMetaData, int64, error) {
+	sink, err := wfs.Create(p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create %s: %w", p, err)
+	}
+	var count storage.CountingWriter
+	buf := bufio.NewWriterSize(sink, 64<<10)
+	count.W = buf
+	fw, err := pqarrow.NewFileWriter(sc, &count,
+		pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	if err == nil {
+		err = fill(fw)
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = buf.Flush()
+	}
+	if cerr := sink.Close(); err == nil {
+		err = cerr
+	}
+	var meta *metadata.FileMetaData
+	if err == nil {
+		if meta, err = fw.FileMetadata(); err != nil {
+			err = fmt.Errorf("footer: %w", err)
+		}
+	}
+	if err != nil {
+		_ = wfs.Remove(p)
+		return nil, 0, fmt.Errorf("write %s: %w", p, err)
+	}
+	return meta, count.N, nil
+}
+
+// writeTombPart writes the rows of part, cast to sc's types (a tombstone written before the input's key type
+// was widened).
+func writeTombPart(ctx context.Context, fw *pqarrow.FileWriter, sc *arrow.Schema, part tombPart) error {
+	rec, err := takeRows(ctx, compute.GetAllocator(ctx), part.rec, part.rows)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	cols := make([]arrow.Array, rec.NumCols())
+	for i := range cols {
+		c := rec.Column(i)
+		if arrow.TypeEqual(c.DataType(), sc.Field(i).Type) {
+			c.Retain()
+			cols[i] = c
+			continue
+		}
+		if cols[i], err = compute.CastArray(ctx, c, compute.SafeCastOptions(sc.Field(i).Type)); err != nil {
+			for _, x := range cols[:i] {
+				x.Release()
+			}
+			return fmt.Errorf("cast an older tombstone's %s to %s: %w", sc.Field(i).Name, sc.Field(i).Type, err)
+		}
+	}
+	cast := array.NewRecordBatch(sc, cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	defer cast.Release()
+	return fw.WriteBuffered(cast)
+}
+
+// stageTombstones puts the tombstones' change into txn and pins txn to the head it was planned on, so that a
+// commit over a head that moved meanwhile (whose tombstones it did not see) conflicts instead of being replayed.
+func (t *tombPlan) stage(txn *table.Transaction) error {
+	if err := txn.AssertRefSnapshotID(""); err != nil {
+		return err
+	}
+	switch {
+	case !t.changed:
+		return nil
+	case t.prop == "":
+		return txn.RemoveProperties([]string{tombstoneProp})
+	}
+	return txn.SetProperties(iceberg.Properties{tombstoneProp: t.prop})
+}
+
+// liveTombstones tells whether a file is a tombstone file the table's head lists, which orphan listings leave
+// alone (with or without the location's scheme).
+func liveTombstones(md table.Metadata) func(string) bool {
+	names := map[string]bool{}
+	for _, p := range tombstoneFiles(md) {
+		names[p[strings.LastIndexByte(p, '/')+1:]] = true
+	}
+	return func(f string) bool {
+		dir, name := f[:strings.LastIndexByte(f, '/')+1], f[strings.LastIndexByte(f, '/')+1:]
+		return names[name] && strings.HasSuffix(dir, "/metadata/")
+	}
+}
+
+func (t *tombPlan) changes() bool { return t != nil && t.changed }
+
+// committed records that the attempt's tombstone file is live.
+func (t *tombPlan) committed() {
+	if t != nil {
+		t.written = ""
+	}
+}
+
+// cleanup removes the tombstone file of an attempt that did not commit, unless the commit's outcome is unknown.
+func (t *tombPlan) cleanup(ctx context.Context, tbl *table.Table, w *mergeWriter) {
+	if t == nil || t.written == "" {
+		return
+	}
+	w.mu.Lock()
+	live := w.maybeLive
+	w.mu.Unlock()
+	if live {
+		return
+	}
+	if fs, err := tbl.FS(ctx); err == nil {
+		if wfs, ok := fs.(icebergio.WriteFileIO); ok {
+			_ = wfs.Remove(t.written) // an orphan left behind is listed by `show --orphans`
+		}
+	}
+	t.written = ""
+}
+
+// tombstonesOnly commits a snapshot that changes no file, for a merge whose only change is to the tombstones
+// (deletes of keys the table does not hold): a snapshot, so that a concurrent merge pinned to the previous head
+// conflicts and sees them.
+func tombstonesOnly(ctx context.Context, txn *table.Transaction, props iceberg.Properties) error {
+	return txn.Delete(ctx, iceberg.AlwaysFalse{}, props)
+}
+
+// changedKeys is the set of the changes' keys.
+func changedKeys(chs []change) map[string]bool {
+	want := make(map[string]bool, len(chs))
+	for _, ch := range chs {
+		want[ch.key] = true
+	}
+	return want
+}
