@@ -291,12 +291,13 @@ func (e *Engine) runInstance(ctx context.Context, run stage.RunInstance) (*Repor
 	queue := make(chan stage.Partition)
 	var deferred []stage.Partition // leased by another worker when we got to them
 	var wg sync.WaitGroup
-	for range min(e.opts.Workers, max(len(plan), 1)) {
+	for w := range min(e.opts.Workers, max(len(plan), 1)) {
 		wg.Add(1)
+		wctx := withWorker(rctx, w+1)
 		go func() {
 			defer wg.Done()
 			for p := range queue {
-				res, leased := e.loadWithRetries(rctx, p, schema, c)
+				res, leased := e.loadWithRetries(wctx, p, schema, c)
 				if leased {
 					mu.Lock()
 					deferred = append(deferred, p)
@@ -518,7 +519,7 @@ func (e *Engine) loadWithRetries(ctx context.Context, p stage.Partition, schema 
 // is taken over at once instead of waiting for it to expire, so a re-run right after a crash does not stall.
 func (e *Engine) claim(ctx context.Context, p stage.Partition) (int, error) {
 	c := state.Claim{Pipeline: e.job.Pipeline, RunLabel: p.Run.Label, ID: p.ID, Key: p.Key, Index: p.Index, Lane: p.Lane,
-		Owner: e.opts.Owner, Lease: e.opts.Lease, Fingerprint: e.job.Fingerprint, Force: e.opts.Force}
+		Owner: e.opts.Owner, Worker: workerOf(ctx), Lease: e.opts.Lease, Fingerprint: e.job.Fingerprint, Force: e.opts.Force}
 	n, err := e.store.Claim(ctx, c)
 	if !errors.Is(err, state.ErrLeased) {
 		return n, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -780,5 +781,35 @@ func TestStreamStopsAtAFatalFault(t *testing.T) {
 				t.Errorf("err = %q, want the cause first", err)
 			}
 		})
+	}
+}
+
+// Each claim records which worker of the process made it, so that a worker's partitions follow one another
+// on a timeline: one worker never holds two partitions at once.
+func TestClaimsRecordTheirWorker(t *testing.T) {
+	mem := checked(t)
+	src := &rangeSource{mem: mem, parts: 12, per: 100, batch: 30}
+	store := openStore(t)
+	if rep := run(t, newJob(src, newTable()), store, Options{Workers: 3}); !rep.OK() {
+		t.Fatalf("run: %+v", rep)
+	}
+	recs, err := store.List(context.Background(), "p", day.Label)
+	if err != nil || len(recs) != 12 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	byWorker := map[int][]state.Partition{}
+	for _, r := range recs {
+		if r.Worker < 1 || r.Worker > 3 {
+			t.Fatalf("partition %s recorded worker %d, want 1 to 3", r.Key, r.Worker)
+		}
+		byWorker[r.Worker] = append(byWorker[r.Worker], r)
+	}
+	for w, rs := range byWorker {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].StartedAt.Before(rs[j].StartedAt) })
+		for i := 1; i < len(rs); i++ {
+			if rs[i].StartedAt.Before(rs[i-1].FinishedAt) {
+				t.Errorf("worker %d started %s at %v, before it finished %s at %v", w, rs[i].Key, rs[i].StartedAt, rs[i-1].Key, rs[i-1].FinishedAt)
+			}
+		}
 	}
 }

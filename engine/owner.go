@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -29,4 +30,18 @@ func ownerGone(owner string) bool {
 		return false
 	}
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+type workerKey struct{}
+
+// withWorker marks ctx as the context of the engine's worker n (1-based) of this process: claims made under it
+// record n, so a timeline of the run can draw each worker's partitions on its own row.
+func withWorker(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, workerKey{}, n)
+}
+
+// workerOf is the worker number withWorker set, 0 outside a worker.
+func workerOf(ctx context.Context) int {
+	n, _ := ctx.Value(workerKey{}).(int)
+	return n
 }

@@ -47,6 +47,7 @@ type Partition struct {
 	Tokens      string // JSON object: loader name → commit token
 	Checkpoint  string // streams: where the lane resumes after this partition
 	Owner       string
+	Worker      int // which worker of Owner's process ran the last attempt (1-based); 0 when not recorded
 	LeaseUntil  time.Time
 	StartedAt   time.Time
 	FinishedAt  time.Time
@@ -62,6 +63,7 @@ type Claim struct {
 	Index    int
 	Lane     string
 	Owner    string
+	Worker   int // which worker of the owner's process claims it (1-based), for timelines; 0: unknown
 	Lease    time.Duration
 	// Fingerprint of the spec this worker loads with: a partition committed with the same fingerprint is not
 	// claimed again (ErrCommitted) unless Force is set.

@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,16 +140,22 @@ const (
 	ganttMaxH  = 6000.0
 )
 
-// ganttOf lays the partitions out by worker. The state store records which process (owner: host:pid) loaded a
-// partition; within one process, partitions whose times overlap ran on different workers, so each goes to the
-// first free row of its process: as many rows as the process ran partitions at once.
+// ganttOf lays the partitions out by worker: the state store records which process (owner: host:pid) and which
+// of its workers claimed a partition's last attempt, and each worker gets a row. A store written by an older
+// jetflow has no worker numbers: there, partitions whose times overlap ran on different workers, so each goes to
+// the first free row of its process, as many rows as the process ran partitions at once.
 func ganttOf(parts []partView, now time.Time) gantt {
 	g := gantt{W: 1100, Left: 180}
 	type item struct {
 		i          int
 		start, end time.Time
 	}
-	byOwner := map[string][]item{}
+	// A row group is a worker of a process when the store recorded it, else the whole process (packed below).
+	type group struct {
+		owner  string
+		worker int
+	}
+	byOwner := map[group][]item{}
 	var t0, t1 time.Time
 	for i, p := range parts {
 		if p.StartedAt.IsZero() {
@@ -156,7 +163,8 @@ func ganttOf(parts []partView, now time.Time) gantt {
 			continue
 		}
 		end := p.StartedAt.Add(p.Duration)
-		byOwner[p.Owner] = append(byOwner[p.Owner], item{i, p.StartedAt, end})
+		k := group{p.Owner, p.Worker}
+		byOwner[k] = append(byOwner[k], item{i, p.StartedAt, end})
 		if t0.IsZero() || p.StartedAt.Before(t0) {
 			t0 = p.StartedAt
 		}
@@ -170,7 +178,9 @@ func ganttOf(parts []partView, now time.Time) gantt {
 	span := max(t1.Sub(t0), time.Millisecond)
 	g.Span = dur(span)
 	scale := (g.W - g.Left - 40) / float64(span)
-	owners := slices.Sorted(mapsKeysAny(byOwner))
+	owners := slices.SortedFunc(maps.Keys(byOwner), func(a, b group) int {
+		return cmp.Or(strings.Compare(a.owner, b.owner), a.worker-b.worker)
+	})
 	lane := 0
 	type bar0 struct {
 		i    int
@@ -198,8 +208,11 @@ func ganttOf(parts []partView, now time.Time) gantt {
 		}
 		for k := range ends {
 			label := ""
-			if k == 0 {
-				label = cmp.Or(o, "(no worker)")
+			switch {
+			case k == 0 && o.worker > 0:
+				label = fmt.Sprintf("%s #%d", o.owner, o.worker)
+			case k == 0:
+				label = cmp.Or(o.owner, "(no worker)")
 			}
 			g.Lanes = append(g.Lanes, ganttLane{Y: float64(lane+k) * ganttLaneH, H: ganttLaneH, Label: label, Odd: (lane+k)%2 == 1})
 		}
@@ -230,16 +243,6 @@ func ganttOf(parts []partView, now time.Time) gantt {
 		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-40), Label: "+" + dur(span*time.Duration(k)/5)})
 	}
 	return g
-}
-
-func mapsKeysAny[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // graphView is the folder's dependency graph: pipelines in columns by depth, edges from input to dependent.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -393,7 +394,7 @@ func (s *Site) position(ctx context.Context, pi *pipeInfo, runs []*runView) (pos
 			}
 		}
 	}
-	for _, l := range slices.Sorted(mapsKeys(lanes)) {
+	for _, l := range slices.Sorted(maps.Keys(lanes)) {
 		cp, ok, err := store.Checkpoint(ctx, pi.Name, l)
 		if err != nil {
 			return pos, errors.New(s.red.Redact(err.Error()))
@@ -403,16 +404,6 @@ func (s *Site) position(ctx context.Context, pi *pipeInfo, runs []*runView) (pos
 		}
 	}
 	return pos, nil
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // freshness is how late a pipeline's data is against its freshness.warn_after.

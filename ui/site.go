@@ -246,9 +246,9 @@ func (s *Site) pipelinePage(ctx context.Context, pi *pipeInfo, static bool) *pip
 // partRow is a partition as the run page's table shows it, formatted once: a template calls no function per
 // cell of a run instance of 10,000 partitions.
 type partRow struct {
-	Index, Attempts                              int
-	Key, ID, Short, Status, Rows, Bytes, Started string
-	Clock, Duration, Worker, Error, Summary      string
+	Index, Attempts                         int
+	Key, ID, Status, Rows, Bytes, Started   string
+	Clock, Duration, Worker, Error, Summary string
 }
 
 // chunkRows is how many partitions make one group of the run page's table.
@@ -278,12 +278,15 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	d.Gantt = ganttOf(d.Run.Parts, d.Now)
 	rows := make([]partRow, len(d.Run.Parts))
 	for i, p := range d.Run.Parts {
-		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Short: p.ID[:min(len(p.ID), 12)], Status: p.StatusText(),
+		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Status: p.StatusText(),
 			Attempts: p.Attempts, Rows: count(p.Rows), Bytes: humanize.Bytes(p.Bytes), Started: ts(p.StartedAt),
 			Clock:    clock(p.StartedAt),
 			Duration: dur(p.Duration), Worker: p.Owner, Error: p.Error}
 		if p.Error != "" {
 			rows[i].Summary = firstLine(p.Error)
+		}
+		if p.Worker > 0 {
+			rows[i].Worker = fmt.Sprintf("%s #%d", p.Owner, p.Worker)
 		}
 	}
 	for len(rows) > 0 {

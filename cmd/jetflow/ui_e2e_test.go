@@ -213,6 +213,10 @@ func TestUIInBrowser(t *testing.T) {
 	if n := b.count("#partitions .pchunk .prow"); n != 6 {
 		t.Errorf("orders run: %d partitions in the table, want 6", n)
 	}
+	// Rows of the timeline are the workers the state store recorded (host:pid #N).
+	if lanes := chromiumtest.Eval[[]string](t, b.ctx, `[...document.querySelectorAll('#gantt .lanelabel')].map(e => e.textContent)`); len(lanes) == 0 || !strings.Contains(lanes[0], " #") {
+		t.Errorf("orders run: timeline rows %q, want one per worker (host:pid #N)", lanes)
+	}
 	if n := b.count("#stages tbody tr"); n < 2 {
 		t.Errorf("orders run: %d stages in the stats table, want the consumer and the loader", n)
 	}

@@ -90,14 +90,14 @@ var pgTables = []string{"partitions", "checkpoints", "watermarks", "intents"}
 // pgQueries are the store's statements, made once with the schema's quoted name: no statement is built from
 // anything else the user wrote.
 type pgQueries struct {
-	schema, create                                                                    string
+	schema, create, hasColumns, migrate                                               string
 	claim, claimState, renew, commit, checkpoint, fail                                string
 	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark, setMarkIfEmpty string
 	addIntent, intents, clearIntents, clearIntentPaths                                string
 }
 
 const pgPartitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens,
-	checkpoint, owner, lease_until, started_at, finished_at, error`
+	checkpoint, owner, lease_until, started_at, finished_at, error, worker`
 
 func newPgQueries(schema string) pgQueries {
 	parts := pgx.Identifier{schema, "partitions"}.Sanitize()
@@ -125,6 +125,7 @@ CREATE TABLE IF NOT EXISTS %[1]s (
 	started_at  timestamptz,
 	finished_at timestamptz,
 	error       text NOT NULL DEFAULT '',
+	worker      integer NOT NULL DEFAULT 0,
 	PRIMARY KEY (pipeline, id)
 );
 CREATE INDEX IF NOT EXISTS partitions_run ON %[1]s (pipeline, run_label, idx);
@@ -154,12 +155,16 @@ CREATE TABLE IF NOT EXISTS %[4]s (
 	return pgQueries{
 		schema: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
 		create: create,
+		// Columns added since the first version, for the tables of an older store (see createTables).
+		hasColumns: `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'partitions' AND column_name = 'worker'`,
+		migrate:    `ALTER TABLE ` + parts + ` ADD COLUMN IF NOT EXISTS worker integer NOT NULL DEFAULT 0`,
 		// The WHERE is the negation of the reasons to refuse a claim; in READ COMMITTED, PostgreSQL evaluates it on
 		// the newest version of a conflicting row after locking it, so of concurrent claims exactly one wins.
-		claim: `INSERT INTO ` + parts + ` AS p (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)
-			VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, now() + $8::bigint * interval '1 microsecond', now(), '')
+		claim: `INSERT INTO ` + parts + ` AS p (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error, worker)
+			VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, now() + $8::bigint * interval '1 microsecond', now(), '', $12)
 			ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = p.attempts + 1, owner = excluded.owner,
-				lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx
+				lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx,
+				worker = excluded.worker
 			WHERE NOT (p.status = 'running' AND p.owner <> $7 AND p.owner <> $9::text AND p.lease_until IS NOT NULL AND p.lease_until > now())
 				AND NOT (p.status = 'committed' AND NOT $10::boolean AND $11::text <> '' AND p.fingerprint = $11::text)
 			RETURNING p.attempts`,
@@ -205,8 +210,14 @@ func (s *Store) createTables(ctx context.Context, schema string) error {
 	if err != nil {
 		return s.wrap("connect", err)
 	}
+	var cols int
 	if n == len(pgTables) {
-		return nil
+		if err := s.pool.QueryRow(ctx, s.q.hasColumns, schema).Scan(&cols); err != nil {
+			return s.wrap("connect", err)
+		}
+		if cols == 1 {
+			return nil
+		}
 	}
 	h := fnv.New64a()
 	h.Write([]byte("jetflow state store schema " + schema))
@@ -214,13 +225,23 @@ func (s *Store) createTables(ctx context.Context, schema string) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.q.schema); err != nil {
-			return err
+		if n < len(pgTables) {
+			if _, err := tx.Exec(ctx, s.q.schema); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, s.q.create); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(ctx, s.q.create)
+		// A store made by an older jetflow gets the columns this version records; what it wrote stays readable
+		// with their defaults, and an older jetflow can still write the table, as it names every column it writes.
+		_, err := tx.Exec(ctx, s.q.migrate)
 		return err
 	})
 	if err != nil {
+		if n == len(pgTables) {
+			return s.wrap("add the column worker to the partitions table of an older jetflow (the table's owner runs: "+s.q.migrate+")", err)
+		}
 		return s.wrap("create tables (the user needs the CREATE privilege on the database, or a DBA creates them once)", err)
 	}
 	return nil
@@ -244,7 +265,7 @@ func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 	// without changing it, so what the row holds now is why.
 	err := s.inTx(ctx, func(b *pgx.Batch) {
 		b.Queue(s.q.claim, c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, c.Owner, c.Lease.Microseconds(),
-			c.TakeOverFrom, c.Force, c.Fingerprint).QueryRow(func(row pgx.Row) error {
+			c.TakeOverFrom, c.Force, c.Fingerprint, c.Worker).QueryRow(func(row pgx.Row) error {
 			if err := row.Scan(&attempt); !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
@@ -314,7 +335,7 @@ func scanPgPartition(row state.Scanner) (state.Partition, error) {
 	var status string
 	var lease, started, finished pgtype.Timestamptz
 	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
-		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
+		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error, &p.Worker)
 	p.Status = state.Status(status)
 	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromTs(lease), fromTs(started), fromTs(finished)
 	return p, err

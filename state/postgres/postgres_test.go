@@ -270,3 +270,41 @@ func TestPostgresFailedBatchCommitsNothing(t *testing.T) {
 		t.Fatalf("checkpoint after the commits: %q, %v; want 9", cp, err)
 	}
 }
+
+// A store made by an older jetflow (before the worker column) opens: the column is added once, what the older
+// version recorded reads with worker 0, and new claims record their worker.
+func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tables as the first version made them.
+	q := newPgQueries(DefaultSchema)
+	v1 := strings.Replace(q.create, "\tworker      integer NOT NULL DEFAULT 0,\n", "", 1)
+	if v1 == q.create {
+		t.Fatal("the test no longer finds the worker column in the tables' definition")
+	}
+	for _, stmt := range []string{q.schema, v1, `INSERT INTO jetflow.partitions (pipeline, id, run_label, key, idx, status, attempts, rows, owner)
+		VALUES ('p', 'old', '2026-11-21', 'k', 0, 'committed', 1, 5, 'h:1')`} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	for range 2 { // the second open finds the column there
+		s := openPostgres(t, dsn)
+		if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "new", Key: "k", Owner: "h:2", Worker: 3, Lease: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.List(ctx, "p", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[0].ID != "old" || recs[0].Worker != 0 || recs[0].Rows != 5 || recs[1].Worker != 3 {
+			t.Fatalf("records after the upgrade: %+v", recs)
+		}
+		s.Close()
+	}
+}

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS partitions (
 	started_at  INTEGER NOT NULL DEFAULT 0,
 	finished_at INTEGER NOT NULL DEFAULT 0,
 	error       TEXT NOT NULL DEFAULT '',
+	worker      INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (pipeline, id)
 );
 CREATE INDEX IF NOT EXISTS partitions_run ON partitions (pipeline, run_label, idx);
@@ -91,7 +92,33 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("state store %s: create tables: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: add the columns of this version to the tables of an older one: %w", path, err)
+	}
 	return &Store{db: db, path: path}, nil
+}
+
+// migrate adds to the tables of a store made by an older jetflow the columns this version records: what an older
+// version wrote stays readable (with the columns' defaults) and it can still write the store, as it names every
+// column it writes. The check and the change run in one immediate transaction, so processes opening the store
+// together add each column once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('partitions') WHERE name = 'worker'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE partitions ADD COLUMN worker INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 func (s *Store) wrap(op string, err error) error {
@@ -139,11 +166,11 @@ func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 		return 0, state.ErrCommitted
 	}
 	attempts++
-	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error)
-		VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, '')
+	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error, worker)
+		VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, '', ?)
 		ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = excluded.attempts, owner = excluded.owner,
-			lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx`,
-		c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, attempts, c.Owner, now.Add(c.Lease).UnixMilli(), now.UnixMilli())
+			lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx, worker = excluded.worker`,
+		c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, attempts, c.Owner, now.Add(c.Lease).UnixMilli(), now.UnixMilli(), c.Worker)
 	if err != nil {
 		return 0, s.wrap("claim", err)
 	}
@@ -204,14 +231,14 @@ func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status sta
 	return s.wrap("record failure", err)
 }
 
-const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error`
+const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error, worker`
 
 func scanPartition(row state.Scanner) (state.Partition, error) {
 	var p state.Partition
 	var status string
 	var lease, started, finished int64
 	err := row.Scan(&p.Pipeline, &p.RunLabel, &p.ID, &p.Key, &p.Index, &p.Lane, &status, &p.Attempts, &p.Rows, &p.Bytes,
-		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error)
+		&p.Fingerprint, &p.Tokens, &p.Checkpoint, &p.Owner, &lease, &started, &finished, &p.Error, &p.Worker)
 	p.Status = state.Status(status)
 	p.LeaseUntil, p.StartedAt, p.FinishedAt = fromMilli(lease), fromMilli(started), fromMilli(finished)
 	return p, err

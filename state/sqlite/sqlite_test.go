@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,4 +31,44 @@ func TestStore(t *testing.T) {
 			return open(t), open
 		},
 	})
+}
+
+// A store made by an older jetflow (before the worker column) opens: the column is added, what the older
+// version recorded reads with worker 0, and new claims record their worker.
+func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	old, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v1 = `CREATE TABLE partitions (pipeline TEXT NOT NULL, id TEXT NOT NULL, run_label TEXT NOT NULL, key TEXT NOT NULL,
+		idx INTEGER NOT NULL, lane TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+		rows INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, fingerprint TEXT NOT NULL DEFAULT '',
+		tokens TEXT NOT NULL DEFAULT '', checkpoint TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '',
+		lease_until INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL DEFAULT 0,
+		error TEXT NOT NULL DEFAULT '', PRIMARY KEY (pipeline, id));
+		INSERT INTO partitions (pipeline, id, run_label, key, idx, status, attempts, rows, owner, started_at, finished_at)
+		VALUES ('p', 'old', '2026-11-21', 'k', 0, 'committed', 1, 5, 'h:1', 1000, 2000);`
+	if _, err := old.ExecContext(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	for range 2 { // the second open finds the column there
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "new", Key: "k", Owner: "h:2", Worker: 3, Lease: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.List(ctx, "p", "")
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[0].ID != "old" || recs[0].Worker != 0 || recs[0].Rows != 5 || recs[1].Worker != 3 {
+			t.Fatalf("records after the upgrade: %+v", recs)
+		}
+	}
 }

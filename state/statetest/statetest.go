@@ -98,7 +98,7 @@ func testClaimLifecycle(t *testing.T, ctx context.Context, _ Backend, s state.St
 		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, state.ErrLeaseLost},
 		{"other owner claims after failure", func() error {
 			o := c
-			o.Owner = "b"
+			o.Owner, o.Worker = "b", 7
 			n, err := s.Claim(ctx, o)
 			wantAttempt(t, n, 3)
 			return err
@@ -117,7 +117,8 @@ func testClaimLifecycle(t *testing.T, ctx context.Context, _ Backend, s state.St
 	got := mustGet(t, ctx, s, "p", "id1")
 	if got.Status != state.StatusCommitted || got.Rows != 10 || got.Bytes != 99 || got.Attempts != 3 || got.Fingerprint != "fp" ||
 		got.Tokens != `{"parquet":"m"}` || got.Key != "rows[0,10)" || got.Index != 3 || got.Error != "" ||
-		got.FinishedAt.IsZero() || !got.LeaseUntil.IsZero() || got.Owner != "b" || got.RunLabel != "2026-11-22" {
+		got.FinishedAt.IsZero() || !got.LeaseUntil.IsZero() || got.Owner != "b" || got.RunLabel != "2026-11-22" ||
+		got.Worker != 7 || got.StartedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {
 		t.Fatalf("unexpected record %+v", got)
 	}
 	if _, ok, err := s.Get(ctx, "p", "nope"); ok || err != nil {
