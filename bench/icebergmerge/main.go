@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,19 @@ func main() {
 	child := flag.String("child", "", "internal: the case a child process runs (load, append, merge_on_read, copy_on_write)")
 	dir := flag.String("dir", "", "internal: the child's warehouse")
 	rows := flag.Int64("n", 0, "internal: the child's table size")
+	cpuprofile := flag.String("cpuprofile", "", "internal: write the child's CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/icebergmerge:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	if *child != "" {
 		err = runChild(*child, *dir, *rows, *months)
@@ -58,6 +71,7 @@ func main() {
 		err = run(*sizes, *months)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/icebergmerge:", err)
 		os.Exit(1)
 	}

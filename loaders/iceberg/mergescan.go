@@ -114,43 +114,180 @@ func decodeKey(key string) (vals []ordVal, ok bool) {
 	return vals, true
 }
 
-// keyFilter is the scan filter that prunes the table's files to those that may hold one of keys: an IN set per
-// key column (of the types a literal can be made for), so that iceberg-go's planning drops files by partition
-// (a key's transform) and by every key column's min/max statistics.
-func keyFilter(sc *iceberg.Schema, ids []int, keys []string) iceberg.BooleanExpression {
-	var filter iceberg.BooleanExpression = iceberg.AlwaysTrue{}
-	sets := make([][]iceberg.Literal, len(ids))
-	seen := make([]map[ordVal]bool, len(ids))
+// inLimit is the most values iceberg-go's planning compares an IN set with: past it, the set prunes nothing.
+const inLimit = 200
+
+// keyPruner keeps the data files that may hold one of a merge's changed keys. iceberg-go's planning gets an IN
+// set per key column (or, past inLimit values, which it would not evaluate, the column's range); then every
+// planned file is checked against the sorted values of each key column (its min/max statistics) and against the
+// buckets of the changed keys (a bucket partition of a key column), however many keys change.
+type keyPruner struct {
+	filter  iceberg.BooleanExpression
+	cols    []prunedCol
+	buckets map[[2]int]map[int32]bool // by key field id and bucket count: the changed keys' buckets
+}
+
+type prunedCol struct {
+	id   int
+	typ  iceberg.Type
+	ints []int64  // sorted distinct values, for integer, date and timestamp columns
+	strs []string // sorted distinct values, for string columns
+}
+
+func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
+	kp := &keyPruner{filter: iceberg.AlwaysTrue{}}
+	cols := make([]prunedCol, len(ids))
 	usable := make([]bool, len(ids))
-	fields := make([]iceberg.NestedField, len(ids))
 	for c, id := range ids {
 		f, ok := sc.FindFieldByID(id)
-		fields[c], usable[c], seen[c] = f, ok, map[ordVal]bool{}
+		cols[c], usable[c] = prunedCol{id: id, typ: f.Type}, ok
 	}
 	for _, k := range keys {
 		vals, ok := decodeKey(k)
 		if !ok || len(vals) != len(ids) {
-			return filter
+			return kp
 		}
 		for c, v := range vals {
-			if !usable[c] || seen[c][v] {
-				continue
-			}
-			lit, ok := inLiteral(fields[c].Type, v)
-			if !ok {
+			if _, ok := inLiteral(cols[c].typ, v); !usable[c] || !ok {
 				usable[c] = false
 				continue
 			}
-			seen[c][v] = true
-			sets[c] = append(sets[c], lit)
+			if v.kind == kInt {
+				cols[c].ints = append(cols[c].ints, v.i)
+			} else {
+				cols[c].strs = append(cols[c].strs, v.s)
+			}
 		}
 	}
-	for c := range ids {
-		if usable[c] && len(sets[c]) > 0 {
-			filter = iceberg.NewAnd(filter, iceberg.SetPredicate(iceberg.OpIn, iceberg.Reference(fields[c].Name), sets[c]))
+	for c := range cols {
+		if !usable[c] {
+			continue
+		}
+		col := &cols[c]
+		slices.Sort(col.ints)
+		col.ints = slices.Compact(col.ints)
+		slices.Sort(col.strs)
+		col.strs = slices.Compact(col.strs)
+		var lits []iceberg.Literal
+		for _, v := range col.ints {
+			lit, _ := inLiteral(col.typ, ordVal{kind: kInt, i: v})
+			lits = append(lits, lit)
+		}
+		for _, v := range col.strs {
+			lit, _ := inLiteral(col.typ, ordVal{kind: kString, s: v})
+			lits = append(lits, lit)
+		}
+		if len(lits) == 0 {
+			continue
+		}
+		f, _ := sc.FindFieldByID(col.id)
+		ref := iceberg.Reference(f.Name)
+		if len(lits) <= inLimit {
+			kp.filter = iceberg.NewAnd(kp.filter, iceberg.SetPredicate(iceberg.OpIn, ref, lits))
+		} else {
+			kp.filter = iceberg.NewAnd(kp.filter, iceberg.NewAnd(
+				iceberg.LiteralPredicate(iceberg.OpGTEQ, ref, lits[0]), iceberg.LiteralPredicate(iceberg.OpLTEQ, ref, lits[len(lits)-1])))
+		}
+		kp.cols = append(kp.cols, *col)
+	}
+	return kp
+}
+
+// mayHold tells whether data file df (of partition spec spec) may hold a changed key.
+func (kp *keyPruner) mayHold(df iceberg.DataFile, spec *iceberg.PartitionSpec) bool {
+	lower, upper := df.LowerBoundValues(), df.UpperBoundValues()
+	for _, col := range kp.cols {
+		lo, okl := lower[col.id]
+		hi, oku := upper[col.id]
+		if col.ints != nil && okl && oku {
+			l, ok1 := boundInt(col.typ, lo)
+			h, ok2 := boundInt(col.typ, hi)
+			if ok1 && ok2 {
+				i, _ := slices.BinarySearch(col.ints, l)
+				if i == len(col.ints) || col.ints[i] > h {
+					return false
+				}
+			}
+		}
+		// A string bound of 16 bytes may be truncated: then it bounds nothing exactly, and is not used.
+		if col.strs != nil && okl && oku && len(hi) < 16 {
+			i, _ := slices.BinarySearch(col.strs, string(lo))
+			if i == len(col.strs) || col.strs[i] > string(hi) {
+				return false
+			}
+		}
+		if spec != nil && !kp.bucketMayHold(df, spec, col) {
+			return false
 		}
 	}
-	return filter
+	return true
+}
+
+// bucketMayHold tells whether df's partition value of a bucket of col is a bucket of one of col's values.
+func (kp *keyPruner) bucketMayHold(df iceberg.DataFile, spec *iceberg.PartitionSpec, col prunedCol) bool {
+	for _, pf := range spec.Fields() {
+		bt, ok := pf.Transform.(iceberg.BucketTransform)
+		if !ok || len(pf.SourceIDs) != 1 || pf.SourceIDs[0] != col.id {
+			continue
+		}
+		got, ok := df.Partition()[pf.FieldID].(int32)
+		if !ok {
+			continue
+		}
+		if !kp.bucketsOf(col, bt)[got] {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketsOf is the set of the buckets of col's changed values.
+func (kp *keyPruner) bucketsOf(col prunedCol, bt iceberg.BucketTransform) map[int32]bool {
+	k := [2]int{col.id, bt.NumBuckets}
+	if set, ok := kp.buckets[k]; ok {
+		return set
+	}
+	set := map[int32]bool{}
+	apply := bt.Transformer(col.typ)
+	add := func(raw any) {
+		if b := apply(raw); b.Valid {
+			set[b.Val] = true
+		}
+	}
+	for _, v := range col.ints {
+		switch col.typ.(type) {
+		case iceberg.Int32Type:
+			add(int32(v))
+		case iceberg.DateType:
+			add(iceberg.Date(v))
+		case iceberg.TimestampType, iceberg.TimestampTzType:
+			add(iceberg.Timestamp(v))
+		default:
+			add(v)
+		}
+	}
+	for _, v := range col.strs {
+		add(v)
+	}
+	if kp.buckets == nil {
+		kp.buckets = map[[2]int]map[int32]bool{}
+	}
+	kp.buckets[k] = set
+	return set
+}
+
+func boundInt(t iceberg.Type, b []byte) (int64, bool) {
+	switch t.(type) {
+	case iceberg.Int32Type, iceberg.DateType:
+		if len(b) == 4 {
+			return int64(int32(binary.LittleEndian.Uint32(b))), true
+		}
+	case iceberg.Int64Type, iceberg.TimestampType, iceberg.TimestampTzType:
+		if len(b) == 8 {
+			return int64(binary.LittleEndian.Uint64(b)), true
+		}
+	}
+	return 0, false
 }
 
 // versionBound is the upper bound of the version column (field id) in data file df, from its statistics; ok is

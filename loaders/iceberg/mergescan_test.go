@@ -2,10 +2,13 @@ package iceberg
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -113,6 +116,10 @@ func TestMergePrunesOnEveryKeyColumn(t *testing.T) {
 		{`[{"region": "eu", "order_id": 2, "v": 2}]`, 1},
 		{`[{"region": "eu", "order_id": 2, "v": 2}, {"region": "eu", "order_id": 101, "v": 2}]`, 2},
 		{`[{"region": "us", "order_id": 50, "v": 2}]`, 0},
+		// Past 200 keys iceberg-go's planning no longer compares an IN set with the statistics: jetflow does.
+		{manyKeys("eu", 1000, 300), 0},
+		{manyKeys("eu", 1000, 300, 2, 101), 2},
+		{manyKeys("eu", 200, 300, 2), 1}, // 2 to 499: the range holds both files, the values one
 	} {
 		b := testkit.Records(t, mem, sc, tc.rows)
 		w := &mergeWriter{l: l, p: stage.Partition{ID: "x"}, schema: sc, batches: []arrow.RecordBatch{b}}
@@ -132,5 +139,65 @@ func TestMergePrunesOnEveryKeyColumn(t *testing.T) {
 		if len(c.files) != tc.files {
 			t.Errorf("changes %s: read the keys of %d files %v, want %d", tc.rows, len(c.files), names, tc.files)
 		}
+	}
+}
+
+// manyKeys is the rows of n keys of region from order id from on, and of ids.
+func manyKeys(region string, from, n int, ids ...int) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range n {
+		ids = append(ids, from+i)
+	}
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"region": %q, "order_id": %d, "v": 2}`, region, id)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// TestMergePrunesBuckets: with more changed keys than iceberg-go compares, a table bucketed by its key still has
+// only the files of the changed keys' buckets read.
+func TestMergePrunesBuckets(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "region", Type: arrow.BinaryTypes.String},
+		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.PartitionBy = "merge", []string{"order_id"}, "v", []string{"bucket(4, order_id)"}
+	})
+	b := testkit.Records(t, mem, sc, manyKeys("eu", 0, 1000))
+	testkit.LoadPartition(ctx, t, l, sc, testkit.PartitionFor("base"), b)
+	b.Release()
+	bucket := iceberg.BucketTransform{NumBuckets: 4}.Transformer(iceberg.Int64Type{})
+	var same []int
+	for id := range 1000 {
+		if bucket(int64(id)) == bucket(int64(5)) {
+			same = append(same, id)
+		}
+	}
+	if len(same) <= inLimit {
+		t.Fatalf("only %d keys in the bucket of 5: the test needs more than %d", len(same), inLimit)
+	}
+	b = testkit.Records(t, mem, sc, manyKeys("eu", 0, 0, same...))
+	w := &mergeWriter{l: l, p: stage.Partition{ID: "x"}, schema: sc, batches: []arrow.RecordBatch{b}}
+	chs, err := w.changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.storedRows(ctx, loadTable(t, l), chs)
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.files) != 1 || len(c.stored) != len(same) {
+		t.Errorf("read %d files and found %d stored keys; want the one file of the bucket and its %d keys", len(c.files), len(c.stored), len(same))
 	}
 }

@@ -202,7 +202,8 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	for i, ch := range chs {
 		keys[i] = ch.key
 	}
-	filter := keyFilter(sc, ids[:len(cfg.Key)], keys)
+	prune := newKeyPruner(sc, ids[:len(cfg.Key)], keys)
+	filter := prune.filter
 	scan := tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(append(slices.Clone(cfg.Key), cfg.VersionBy)...))
 	if cfg.VersionBy == "" {
 		scan = tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(cfg.Key...))
@@ -238,6 +239,9 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
 		}
 		if _, ok := byPath[t.File.FilePath()]; ok {
+			continue
+		}
+		if !prune.mayHold(t.File, tbl.Metadata().PartitionSpecByID(int(t.File.SpecID()))) {
 			continue
 		}
 		byPath[t.File.FilePath()] = len(c.files)
