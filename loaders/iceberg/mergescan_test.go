@@ -92,11 +92,7 @@ func TestMergePrunesOnEveryKeyColumn(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	sc := arrow.NewSchema([]arrow.Field{
-		{Name: "region", Type: arrow.BinaryTypes.String},
-		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
+	sc := regionSchema()
 	l := newLoader(t, t.TempDir(), func(c *Config) {
 		c.Mode, c.Key, c.VersionBy = "merge", []string{"region", "order_id"}, "v"
 	})
@@ -121,17 +117,7 @@ func TestMergePrunesOnEveryKeyColumn(t *testing.T) {
 		{manyKeys("eu", 1000, 300, 2, 101), 2},
 		{manyKeys("eu", 200, 300, 2), 1}, // 2 to 499: the range holds both files, the values one
 	} {
-		b := testkit.Records(t, mem, sc, tc.rows)
-		w := &mergeWriter{l: l, p: stage.Partition{ID: "x"}, schema: sc, batches: []arrow.RecordBatch{b}}
-		chs, err := w.changes(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := w.storedRows(ctx, loadTable(t, l), chs)
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := candidateFiles(t, l, mem, tc.rows)
 		var names []string
 		for _, f := range c.files {
 			names = append(names, f.FilePath())
@@ -165,11 +151,7 @@ func TestMergePrunesBuckets(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	sc := arrow.NewSchema([]arrow.Field{
-		{Name: "region", Type: arrow.BinaryTypes.String},
-		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
+	sc := regionSchema()
 	l := newLoader(t, t.TempDir(), func(c *Config) {
 		c.Mode, c.Key, c.VersionBy, c.PartitionBy = "merge", []string{"order_id"}, "v", []string{"bucket(4, order_id)"}
 	})
@@ -186,18 +168,34 @@ func TestMergePrunesBuckets(t *testing.T) {
 	if len(same) <= inLimit {
 		t.Fatalf("only %d keys in the bucket of 5: the test needs more than %d", len(same), inLimit)
 	}
-	b = testkit.Records(t, mem, sc, manyKeys("eu", 0, 0, same...))
-	w := &mergeWriter{l: l, p: stage.Partition{ID: "x"}, schema: sc, batches: []arrow.RecordBatch{b}}
+	c := candidateFiles(t, l, mem, manyKeys("eu", 0, 0, same...))
+	if len(c.files) != 1 || len(c.stored) != len(same) {
+		t.Errorf("read %d files and found %d stored keys; want the one file of the bucket and its %d keys", len(c.files), len(c.stored), len(same))
+	}
+}
+
+func regionSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "region", Type: arrow.BinaryTypes.String},
+		{Name: "order_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+}
+
+// candidateFiles finds the files and stored rows a merge of rows (JSON, regionSchema) into l's table reads.
+func candidateFiles(t *testing.T, l *Loader, mem memory.Allocator, rows string) *candidates {
+	t.Helper()
+	ctx := context.Background()
+	b := testkit.Records(t, mem, regionSchema(), rows)
+	defer b.Release()
+	w := &mergeWriter{l: l, p: stage.Partition{ID: "x"}, schema: regionSchema(), batches: []arrow.RecordBatch{b}}
 	chs, err := w.changes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := w.storedRows(ctx, loadTable(t, l), chs)
-	b.Release()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.files) != 1 || len(c.stored) != len(same) {
-		t.Errorf("read %d files and found %d stored keys; want the one file of the bucket and its %d keys", len(c.files), len(c.stored), len(same))
-	}
+	return c
 }
