@@ -139,6 +139,17 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if size == 0 {
 			size = il.TargetFileSize()
 		}
+		dres, err := il.CompactDeletes(ctx)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		if dres.DataFiles > 0 {
+			fmt.Fprintf(stdout, "applied %d delete file(s) of %s: %d data files (%s) rewritten without their %d deleted rows (%s)\n", dres.DeleteFiles, il.TableName(),
+				dres.DataFiles, humanBytes(dres.BytesBefore), dres.RowsDeleted, humanBytes(dres.BytesAfter))
+			if tbl, err = il.LoadTable(ctx); err != nil {
+				return withCode(exitError, err)
+			}
+		}
 		res, err := iceberg.Compact(ctx, tbl, size, minInputs)
 		if err != nil {
 			return withCode(exitError, err)

@@ -45,7 +45,8 @@ func BenchmarkMerge(b *testing.B) {
 	}
 }
 
-// changeBatch takes every (total/n)-th row of base, a newer version of each (at plus i+1 seconds).
+// changeBatch takes every (total/n)-th row of base, a newer version of each (at plus 8 days and i+1 seconds: newer
+// than every stored row, as a batch read by an updated_at column is).
 func changeBatch(mem memory.Allocator, schema *arrow.Schema, base []arrow.RecordBatch, n, i int) arrow.RecordBatch {
 	bld := array.NewRecordBuilder(mem, schema)
 	defer bld.Release()
@@ -60,7 +61,7 @@ func changeBatch(mem memory.Allocator, schema *arrow.Schema, base []arrow.Record
 		bld.Field(0).(*array.Int64Builder).Append(r.Column(0).(*array.Int64).Value(row))
 		bld.Field(1).(*array.StringBuilder).Append(r.Column(1).(*array.String).Value(row))
 		bld.Field(2).(*array.Decimal128Builder).Append(r.Column(2).(*array.Decimal128).Value(row))
-		bld.Field(3).(*array.TimestampBuilder).Append(r.Column(3).(*array.Timestamp).Value(row) + arrow.Timestamp((i+1)*1e6))
+		bld.Field(3).(*array.TimestampBuilder).Append(r.Column(3).(*array.Timestamp).Value(row) + arrow.Timestamp((8*86400+i+1)*1e6))
 	}
 	return bld.NewRecordBatch()
 }

@@ -102,10 +102,18 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 		verIdx = f[0]
 	}
 	k := expr.Constants{Now: time.Now().UTC(), RunInstance: w.p.Run.Label, PartitionID: w.p.ID, Set: true}
-	at := map[string]int{}
-	var out []change
+	total := 0
+	for _, b := range w.batches {
+		total += int(b.NumRows())
+	}
+	at := make(map[string]int, total)
+	out := make([]change, 0, total)
 	var buf []byte
+	enc := make([]func([]byte, int) []byte, len(keyIdx))
 	for bi, b := range w.batches {
+		for i, c := range keyIdx {
+			enc[i] = keyEncoder(b.Column(c))
+		}
 		var del *array.Boolean
 		if w.del != nil {
 			d, err := w.del.Eval(ctx, w.l.alloc, b, k)
@@ -119,14 +127,13 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 			buf = buf[:0]
 			var first ordVal
 			for i, c := range keyIdx {
-				v := valueAt(b.Column(c), r)
-				if v.kind == kNull {
+				if b.Column(c).IsNull(r) {
 					return nil, stage.Permanent(fmt.Errorf("key column %q is null in a row: every row of a merge needs its key (filter such rows out, or fill the key)", w.l.cfg.Key[i]))
 				}
 				if i == 0 {
-					first = v
+					first = valueAt(b.Column(c), r)
 				}
-				buf = appendKey(buf, v)
+				buf = enc[i](buf, r)
 			}
 			ch := change{batch: bi, row: r, first: first}
 			if verIdx >= 0 {
@@ -162,9 +169,9 @@ type storedRow struct {
 // live rows of changed keys they hold.
 type candidates struct {
 	files   []iceberg.DataFile
-	deletes [][]iceberg.DataFile      // by file: the position delete files that apply to it
-	dead    map[string]map[int64]bool // by file path: positions already deleted
-	stored  map[string][]storedRow    // by key
+	deletes [][]iceberg.DataFile   // by file: the position delete files that apply to it
+	dead    map[string]positions   // by file path: positions already deleted
+	stored  map[string][]storedRow // by key
 }
 
 func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
@@ -188,24 +195,12 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		}
 		ids = append(ids, f.ID)
 	}
-	var filter iceberg.BooleanExpression = iceberg.AlwaysTrue{}
-	first, _ := sc.FindFieldByID(ids[0])
-	lits := make([]iceberg.Literal, 0, len(chs))
-	seen := map[ordVal]bool{}
-	for _, ch := range chs {
-		lit, ok := inLiteral(first.Type, ch.first)
-		if !ok {
-			lits = nil
-			break
-		}
-		if ch.first.kind != kDecimal && !seen[ch.first] {
-			seen[ch.first] = true
-			lits = append(lits, lit)
-		}
+	keys := make([]string, len(chs))
+	for i, ch := range chs {
+		keys[i] = ch.key
 	}
-	if len(lits) > 0 {
-		filter = iceberg.SetPredicate(iceberg.OpIn, iceberg.Reference(first.Name), lits)
-	}
+	prune := newKeyPruner(sc, ids[:len(cfg.Key)], keys)
+	filter := prune.filter
 	scan := tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(append(slices.Clone(cfg.Key), cfg.VersionBy)...))
 	if cfg.VersionBy == "" {
 		scan = tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(cfg.Key...))
@@ -214,7 +209,21 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	if err != nil {
 		return nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
 	}
-	want := changedKeys(chs)
+	// The oldest version among the changes: a file whose versions are all at most that holds no stored row
+	// newer than a change, so only its key columns are read.
+	var oldest ordVal
+	if cfg.VersionBy != "" {
+		for i, ch := range chs {
+			if ch.version.kind == kNull {
+				oldest = ordVal{}
+				break
+			}
+			if i == 0 || cmpOrd(ch.version, oldest) < 0 {
+				oldest = ch.version
+			}
+		}
+	}
+	want := newKeySet(keys)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
@@ -227,6 +236,9 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
 		}
 		if _, ok := byPath[t.File.FilePath()]; ok {
+			continue
+		}
+		if !prune.mayHold(t.File, tbl.Metadata().PartitionSpecByID(int(t.File.SpecID()))) {
 			continue
 		}
 		byPath[t.File.FilePath()] = len(c.files)
@@ -242,10 +254,14 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		return nil, err
 	}
 	for i, df := range c.files {
-		if err := w.scanKeys(ctx, fs, df, ids, len(cfg.Key), c.dead[df.FilePath()], func(key []byte, pos int64, ver ordVal) {
-			if want[string(key)] { // no allocation for the lookup; most rows are not changed keys
-				c.stored[string(key)] = append(c.stored[string(key)], storedRow{file: i, pos: pos, version: ver})
+		read := ids
+		if len(ids) > len(cfg.Key) && oldest.kind != kNull {
+			if bound, ok := versionBound(df, sc, ids[len(cfg.Key)]); ok && bound.kind == oldest.kind && cmpOrd(bound, oldest) <= 0 {
+				read = ids[:len(cfg.Key)]
 			}
+		}
+		if err := w.scanKeys(ctx, fs, df, read, len(cfg.Key), c.dead[df.FilePath()], want, func(key []byte, pos int64, ver ordVal) {
+			c.stored[string(key)] = append(c.stored[string(key)], storedRow{file: i, pos: pos, version: ver})
 		}); err != nil {
 			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
 		}
@@ -290,8 +306,8 @@ func leafIndices(fr *pqarrow.FileReader, ids []int) []int {
 
 // deadPositions reads the position delete files that apply to the candidate files (byPath) and returns, per
 // candidate, the positions already deleted.
-func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]map[int64]bool, error) {
-	out := map[string]map[int64]bool{}
+func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]positions, error) {
+	out := map[string]positions{}
 	for _, d := range dels {
 		if ref := d.ReferencedDataFile(); ref != nil {
 			if _, ok := byPath[*ref]; !ok {
@@ -320,15 +336,16 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 				if !ok1 || !ok2 {
 					return fmt.Errorf("unexpected column types %s, %s", rec.Column(0).DataType(), rec.Column(1).DataType())
 				}
-				for r := range int(rec.NumRows()) {
+				for r := 0; r < int(rec.NumRows()); {
 					p := paths.Value(r)
-					if _, ok := byPath[p]; !ok {
-						continue
+					end := r + 1 // a delete file lists its positions by file: take a file's run at once
+					for end < int(rec.NumRows()) && paths.Value(end) == p {
+						end++
 					}
-					if out[p] == nil {
-						out[p] = map[int64]bool{}
+					if _, ok := byPath[p]; ok {
+						out[p] = append(out[p], pos.Int64Values()[r:end]...)
 					}
-					out[p][pos.Value(r)] = true
+					r = end
 				}
 			}
 			return rr.Err()
@@ -337,12 +354,17 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 			return nil, fmt.Errorf("read the delete file %s: %w", d.FilePath(), err)
 		}
 	}
+	for p, ps := range out {
+		out[p] = ps.add()
+	}
 	return out, nil
 }
 
 // scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
-// and version. A file written before a key column existed holds no rows of changed keys.
-func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead map[int64]bool, fn func([]byte, int64, ordVal)) error {
+// and version, for the rows whose keys are in want (every row when want is nil). A file written before a key
+// column existed holds no rows of changed keys. ids are the key columns' field ids, then the version column's
+// when its values are wanted.
+func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead positions, want *keySet, fn func([]byte, int64, ordVal)) error {
 	fr, closeFn, err := w.openParquet(fs, df.FilePath())
 	if err != nil {
 		return err
@@ -359,33 +381,51 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 	}
 	defer rr.Release()
 	hasVer := len(ids) > nkey && cols[nkey] >= 0
+	gone := cursor{p: dead}
+	enc := make([]func([]byte, int) []byte, nkey)
 	var pos int64
 	var buf []byte
+	row := func(rec arrow.RecordBatch, r int) {
+		p := pos + int64(r)
+		if gone.has(p) {
+			return
+		}
+		buf = buf[:0]
+		for c := range nkey {
+			if rec.Column(c).IsNull(r) {
+				return // rows appended before the table was merged into may lack a key: no change matches them
+			}
+			buf = enc[c](buf, r)
+		}
+		if want != nil && !want.has(buf) {
+			return
+		}
+		var ver ordVal
+		if hasVer {
+			ver = valueAt(rec.Column(nkey), r)
+		}
+		fn(buf, p, ver)
+	}
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		for r := range int(rec.NumRows()) {
-			p := pos + int64(r)
-			if dead[p] {
-				continue
-			}
-			buf = buf[:0]
-			null := false
-			for c := range nkey {
-				v := valueAt(rec.Column(c), r)
-				if v.kind == kNull {
-					null = true // rows appended before the table was merged into may lack a key: no change matches them
-					break
+		for c := range nkey {
+			enc[c] = keyEncoder(rec.Column(c))
+		}
+		// One integer key without nulls: the values are checked against want's bitmap as they are.
+		var ints []int64
+		if k, ok := rec.Column(0).(*array.Int64); ok && nkey == 1 && want != nil && want.ints && k.NullN() == 0 {
+			ints = k.Int64Values()
+		}
+		if ints != nil {
+			for r, v := range ints {
+				if want.mayHaveInt(v) {
+					row(rec, r)
 				}
-				buf = appendKey(buf, v)
 			}
-			if null {
-				continue
+		} else {
+			for r := range int(rec.NumRows()) {
+				row(rec, r)
 			}
-			var ver ordVal
-			if hasVer {
-				ver = valueAt(rec.Column(nkey), r)
-			}
-			fn(buf, p, ver)
 		}
 		pos += rec.NumRows()
 		if err := ctx.Err(); err != nil {
@@ -585,13 +625,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	for n, i := range fidx {
 		df := c.files[i]
 		if w.l.cfg.Merge.Strategy == "copy_on_write" {
-			gone := map[int64]bool{}
-			for p := range c.dead[df.FilePath()] {
-				gone[p] = true
-			}
-			for _, p := range drop[i] {
-				gone[p] = true
-			}
+			gone := slices.Clone(c.dead[df.FilePath()]).add(drop[i]...)
 			nf, err := w.rewrite(ctx, tbl, df, gone)
 			m.added = append(m.added, nf...)
 			if err != nil {
@@ -616,7 +650,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 
 // rewrite writes the rows of data file df whose positions gone does not hold as new data files (copy_on_write),
 // reading the file whole through iceberg-go's scanner (without its delete files: gone holds those positions).
-func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone map[int64]bool) ([]iceberg.DataFile, error) {
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
 	if err != nil {
@@ -634,6 +668,7 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 		return nil, stage.Permanent(errNotDirect)
 	}
 	var pos int64
+	at := cursor{p: gone}
 	for b, err := range recs {
 		if err != nil {
 			return dw.abandon(), err
@@ -641,7 +676,7 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 		n := b.NumRows()
 		var keep []int32
 		for r := range n {
-			if !gone[pos+r] {
+			if !at.has(pos + r) {
 				keep = append(keep, int32(r))
 			}
 		}

@@ -1,0 +1,403 @@
+package iceberg
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+)
+
+// keyEncoder returns what appends row i of key column a to a row's key text, exactly as appendKey(b,
+// valueAt(a, i)) does, with the column's type resolved once instead of per row. Nulls are the caller's to check.
+func keyEncoder(a arrow.Array) func(b []byte, i int) []byte {
+	ints := func(v func(int) int64) func([]byte, int) []byte {
+		return func(b []byte, i int) []byte {
+			return binary.BigEndian.AppendUint64(append(b, kInt), uint64(v(i)))
+		}
+	}
+	bytesOf := func(v func(int) []byte) func([]byte, int) []byte {
+		return func(b []byte, i int) []byte {
+			s := v(i)
+			b = strconv.AppendInt(append(b, kString), int64(len(s)), 10)
+			return append(append(b, ':'), s...)
+		}
+	}
+	switch a := a.(type) {
+	case *array.Int64:
+		return ints(func(i int) int64 { return a.Value(i) })
+	case *array.Int32:
+		return ints(func(i int) int64 { return int64(a.Value(i)) })
+	case *array.Int16:
+		return ints(func(i int) int64 { return int64(a.Value(i)) })
+	case *array.Uint32:
+		return ints(func(i int) int64 { return int64(a.Value(i)) })
+	case *array.Date32:
+		return ints(func(i int) int64 { return int64(a.Value(i)) })
+	case *array.Timestamp:
+		mul, div := int64(1), int64(1)
+		switch a.DataType().(*arrow.TimestampType).Unit {
+		case arrow.Second:
+			mul = 1_000_000
+		case arrow.Millisecond:
+			mul = 1_000
+		case arrow.Nanosecond:
+			div = 1_000
+		}
+		return ints(func(i int) int64 { return int64(a.Value(i)) * mul / div })
+	case *array.String:
+		return stringEncoder(a)
+	case *array.LargeString:
+		return stringEncoder(a)
+	case *array.Binary:
+		return bytesOf(a.Value)
+	case *array.LargeBinary:
+		return bytesOf(a.Value)
+	case *array.FixedSizeBinary:
+		return bytesOf(a.Value)
+	case array.ExtensionArray:
+		return keyEncoder(a.Storage())
+	}
+	return func(b []byte, i int) []byte { return appendKey(b, valueAt(a, i)) }
+}
+
+func stringEncoder[A interface{ Value(int) string }](a A) func([]byte, int) []byte {
+	return func(b []byte, i int) []byte {
+		s := a.Value(i)
+		b = strconv.AppendInt(append(b, kString), int64(len(s)), 10)
+		return append(append(b, ':'), s...)
+	}
+}
+
+// decodeKey splits a row's key text (appendKey's encoding) back into its column values; ok is false when the
+// text is not one (it never is: the caller falls back to no pruning).
+func decodeKey(key string) (vals []ordVal, ok bool) {
+	for len(key) > 0 {
+		kind := key[0]
+		key = key[1:]
+		var v ordVal
+		v.kind = kind
+		switch kind {
+		case kNull:
+		case kInt:
+			if len(key) < 8 {
+				return nil, false
+			}
+			v.i = int64(binary.BigEndian.Uint64([]byte(key[:8])))
+			key = key[8:]
+		case kString:
+			i := 0
+			for i < len(key) && key[i] != ':' {
+				i++
+			}
+			n, err := strconv.Atoi(key[:i])
+			if err != nil || i+1+n > len(key) {
+				return nil, false
+			}
+			v.s, key = key[i+1:i+1+n], key[i+1+n:]
+		default: // floats and decimals are text up to ';': not used for pruning
+			i := 0
+			for i < len(key) && key[i] != ';' {
+				i++
+			}
+			if i == len(key) {
+				return nil, false
+			}
+			v, key = ordVal{kind: kNull}, key[i+1:]
+		}
+		vals = append(vals, v)
+	}
+	return vals, true
+}
+
+// inLimit is the most values iceberg-go's planning compares an IN set with: past it, the set prunes nothing.
+const inLimit = 200
+
+// keyPruner keeps the data files that may hold one of a merge's changed keys. iceberg-go's planning gets an IN
+// set per key column (or, past inLimit values, which it would not evaluate, the column's range); then every
+// planned file is checked against the sorted values of each key column (its min/max statistics) and against the
+// buckets of the changed keys (a bucket partition of a key column), however many keys change.
+type keyPruner struct {
+	filter  iceberg.BooleanExpression
+	cols    []prunedCol
+	buckets map[[2]int]map[int32]bool // by key field id and bucket count: the changed keys' buckets
+}
+
+type prunedCol struct {
+	id   int
+	typ  iceberg.Type
+	ints []int64  // sorted distinct values, for integer, date and timestamp columns
+	strs []string // sorted distinct values, for string columns
+}
+
+func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
+	kp := &keyPruner{filter: iceberg.AlwaysTrue{}}
+	cols := make([]prunedCol, len(ids))
+	usable := make([]bool, len(ids))
+	for c, id := range ids {
+		f, ok := sc.FindFieldByID(id)
+		cols[c], usable[c] = prunedCol{id: id, typ: f.Type}, ok
+	}
+	for _, k := range keys {
+		vals, ok := decodeKey(k)
+		if !ok || len(vals) != len(ids) {
+			return kp
+		}
+		for c, v := range vals {
+			if _, ok := inLiteral(cols[c].typ, v); !usable[c] || !ok {
+				usable[c] = false
+				continue
+			}
+			if v.kind == kInt {
+				cols[c].ints = append(cols[c].ints, v.i)
+			} else {
+				cols[c].strs = append(cols[c].strs, v.s)
+			}
+		}
+	}
+	for c := range cols {
+		if !usable[c] {
+			continue
+		}
+		col := &cols[c]
+		slices.Sort(col.ints)
+		col.ints = slices.Compact(col.ints)
+		slices.Sort(col.strs)
+		col.strs = slices.Compact(col.strs)
+		var lits []iceberg.Literal
+		for _, v := range col.ints {
+			lit, _ := inLiteral(col.typ, ordVal{kind: kInt, i: v})
+			lits = append(lits, lit)
+		}
+		for _, v := range col.strs {
+			lit, _ := inLiteral(col.typ, ordVal{kind: kString, s: v})
+			lits = append(lits, lit)
+		}
+		if len(lits) == 0 {
+			continue
+		}
+		f, _ := sc.FindFieldByID(col.id)
+		ref := iceberg.Reference(f.Name)
+		if len(lits) <= inLimit {
+			kp.filter = iceberg.NewAnd(kp.filter, iceberg.SetPredicate(iceberg.OpIn, ref, lits))
+		} else {
+			kp.filter = iceberg.NewAnd(kp.filter, iceberg.NewAnd(
+				iceberg.LiteralPredicate(iceberg.OpGTEQ, ref, lits[0]), iceberg.LiteralPredicate(iceberg.OpLTEQ, ref, lits[len(lits)-1])))
+		}
+		kp.cols = append(kp.cols, *col)
+	}
+	return kp
+}
+
+// mayHold tells whether data file df (of partition spec spec) may hold a changed key.
+func (kp *keyPruner) mayHold(df iceberg.DataFile, spec *iceberg.PartitionSpec) bool {
+	lower, upper := df.LowerBoundValues(), df.UpperBoundValues()
+	for _, col := range kp.cols {
+		lo, okl := lower[col.id]
+		hi, oku := upper[col.id]
+		if col.ints != nil && okl && oku {
+			l, ok1 := boundInt(col.typ, lo)
+			h, ok2 := boundInt(col.typ, hi)
+			if ok1 && ok2 {
+				i, _ := slices.BinarySearch(col.ints, l)
+				if i == len(col.ints) || col.ints[i] > h {
+					return false
+				}
+			}
+		}
+		// A string bound of 16 bytes may be truncated: then it bounds nothing exactly, and is not used.
+		if col.strs != nil && okl && oku && len(hi) < 16 {
+			i, _ := slices.BinarySearch(col.strs, string(lo))
+			if i == len(col.strs) || col.strs[i] > string(hi) {
+				return false
+			}
+		}
+		if spec != nil && !kp.bucketMayHold(df, spec, col) {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketMayHold tells whether df's partition value of a bucket of col is a bucket of one of col's values.
+func (kp *keyPruner) bucketMayHold(df iceberg.DataFile, spec *iceberg.PartitionSpec, col prunedCol) bool {
+	for _, pf := range spec.Fields() {
+		bt, ok := pf.Transform.(iceberg.BucketTransform)
+		if !ok || len(pf.SourceIDs) != 1 || pf.SourceIDs[0] != col.id {
+			continue
+		}
+		got, ok := df.Partition()[pf.FieldID].(int32)
+		if !ok {
+			continue
+		}
+		if !kp.bucketsOf(col, bt)[got] {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketsOf is the set of the buckets of col's changed values.
+func (kp *keyPruner) bucketsOf(col prunedCol, bt iceberg.BucketTransform) map[int32]bool {
+	k := [2]int{col.id, bt.NumBuckets}
+	if set, ok := kp.buckets[k]; ok {
+		return set
+	}
+	set := map[int32]bool{}
+	apply := bt.Transformer(col.typ)
+	add := func(raw any) {
+		if b := apply(raw); b.Valid {
+			set[b.Val] = true
+		}
+	}
+	for _, v := range col.ints {
+		switch col.typ.(type) {
+		case iceberg.Int32Type:
+			add(int32(v))
+		case iceberg.DateType:
+			add(iceberg.Date(v))
+		case iceberg.TimestampType, iceberg.TimestampTzType:
+			add(iceberg.Timestamp(v))
+		default:
+			add(v)
+		}
+	}
+	for _, v := range col.strs {
+		add(v)
+	}
+	if kp.buckets == nil {
+		kp.buckets = map[[2]int]map[int32]bool{}
+	}
+	kp.buckets[k] = set
+	return set
+}
+
+func boundInt(t iceberg.Type, b []byte) (int64, bool) {
+	switch t.(type) {
+	case iceberg.Int32Type, iceberg.DateType:
+		if len(b) == 4 {
+			return int64(int32(binary.LittleEndian.Uint32(b))), true
+		}
+	case iceberg.Int64Type, iceberg.TimestampType, iceberg.TimestampTzType:
+		if len(b) == 8 {
+			return int64(binary.LittleEndian.Uint64(b)), true
+		}
+	}
+	return 0, false
+}
+
+// versionBound is the upper bound of the version column (field id) in data file df, from its statistics; ok is
+// false when the file has none of a type compared here. A change whose version is at least this bound replaces
+// every stored row of its key in df, so df's versions need not be read.
+func versionBound(df iceberg.DataFile, sc *iceberg.Schema, id int) (ordVal, bool) {
+	f, ok := sc.FindFieldByID(id)
+	if !ok {
+		return ordVal{}, false
+	}
+	b, ok := df.UpperBoundValues()[id]
+	if !ok {
+		return ordVal{}, false
+	}
+	switch f.Type.(type) {
+	case iceberg.Int32Type, iceberg.DateType:
+		if len(b) == 4 {
+			return ordVal{kind: kInt, i: int64(int32(binary.LittleEndian.Uint32(b)))}, true
+		}
+	case iceberg.Int64Type, iceberg.TimestampType, iceberg.TimestampTzType:
+		if len(b) == 8 {
+			return ordVal{kind: kInt, i: int64(binary.LittleEndian.Uint64(b))}, true
+		}
+	case iceberg.Float64Type:
+		if len(b) == 8 {
+			return ordVal{kind: kFloat, f: math.Float64frombits(binary.LittleEndian.Uint64(b))}, true
+		}
+	}
+	return ordVal{}, false
+}
+
+// positions is a sorted set of row positions of one data file.
+type positions []int64
+
+// add returns p with q added, sorted and without duplicates.
+func (p positions) add(q ...int64) positions {
+	p = append(p, q...)
+	slices.Sort(p)
+	return slices.Compact(p)
+}
+
+// cursor walks p alongside ascending positions: has tells whether pos is in p, for pos never smaller than the
+// last one asked.
+type cursor struct {
+	p positions
+	i int
+}
+
+func (c *cursor) has(pos int64) bool {
+	for c.i < len(c.p) && c.p[c.i] < pos {
+		c.i++
+	}
+	return c.i < len(c.p) && c.p[c.i] == pos
+}
+
+// keySet is the set of a merge's changed keys, with a bitmap of their hashes in front of the map: most rows of
+// a candidate file hold no changed key, and the bitmap turns those away without a map lookup. For a key of one
+// integer column the bitmap is of the integers themselves, read straight from the column's values.
+type keySet struct {
+	seed maphash.Seed
+	bits []uint64
+	mask uint64
+	ints bool // every key is one integer: bits hashes the integer
+	keys map[string]bool
+}
+
+func newKeySet(keys []string) *keySet {
+	n := uint64(1024)
+	for n < uint64(len(keys))*16 { // about 6% of the other rows reach the map
+		n *= 2
+	}
+	s := &keySet{seed: maphash.MakeSeed(), bits: make([]uint64, n/64), mask: n - 1, ints: true, keys: make(map[string]bool, len(keys))}
+	for _, k := range keys {
+		if len(k) != 9 || k[0] != kInt {
+			s.ints = false
+		}
+	}
+	for _, k := range keys {
+		var h uint64
+		if s.ints {
+			h = intHash(binary.BigEndian.Uint64([]byte(k[1:])))
+		} else {
+			h = maphash.String(s.seed, k)
+		}
+		h &= s.mask
+		s.bits[h/64] |= 1 << (h % 64)
+		s.keys[k] = true
+	}
+	return s
+}
+
+func intHash(v uint64) uint64 { return (v * 0x9E3779B97F4A7C15) >> 17 }
+
+// has tells whether key, a row's key text, is one of the set's.
+func (s *keySet) has(key []byte) bool {
+	var h uint64
+	if s.ints {
+		if len(key) != 9 {
+			return false
+		}
+		h = intHash(binary.BigEndian.Uint64(key[1:]))
+	} else {
+		h = maphash.Bytes(s.seed, key)
+	}
+	h &= s.mask
+	return s.bits[h/64]&(1<<(h%64)) != 0 && s.keys[string(key)]
+}
+
+// mayHaveInt tells whether the one-integer key v may be in the set (false: it is not).
+func (s *keySet) mayHaveInt(v int64) bool {
+	h := intHash(uint64(v)) & s.mask
+	return s.bits[h/64]&(1<<(h%64)) != 0
+}
