@@ -167,7 +167,7 @@ func TestREADMECommandsAreReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lineRE := regexp.MustCompile(`(?m)^jetflow +([a-z]+)( +[a-z-|]+)?(.*)$`)
+	lineRE := regexp.MustCompile(`(?m)^jetflow +([a-z]+(?:-[a-z]+)*)( +[a-z-|]+)?(.*)$`)
 	flagRE := regexp.MustCompile(`(?:^|\s|\[)--([a-z][a-z-]*)`)
 	var shell strings.Builder // the ```sh blocks, where commands are
 	for _, block := range strings.Split(string(readme), "```sh\n")[1:] {
