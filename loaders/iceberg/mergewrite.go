@@ -332,6 +332,8 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 						continue
 					}
 					if out[p] == nil {
+						// p aliases the batch's buffer, which is freed with it: the map keeps a copy.
+						p = strings.Clone(p)
 						out[p] = map[int64]bool{}
 					}
 					out[p][pos.Value(r)] = true
