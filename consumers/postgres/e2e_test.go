@@ -267,7 +267,7 @@ func pipelineEngine(t *testing.T, p *pipelines.Pipeline, mem memory.Allocator, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { built.Source.(*Consumer).Close() })
+	t.Cleanup(func() { built.Source.(interface{ Close() error }).Close() })
 	eng, err := engine.New(p.Job(built), store, engine.Options{Workers: workers})
 	if err != nil {
 		t.Fatal(err)
