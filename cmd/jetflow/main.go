@@ -81,6 +81,7 @@ Commands:
   state      inspect or reset the recorded state of partitions
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
   iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
+  cdc        status or drop the replication slot of a change-capture pipeline
   version    print the version
 
 Examples:
@@ -133,10 +134,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTest(ctx, rest, stdout, stderr)
 	case "iceberg":
 		err = cmdIceberg(ctx, rest, stdout, stderr)
+	case "cdc":
+		err = cmdCDC(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "cdc", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {

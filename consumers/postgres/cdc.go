@@ -84,6 +84,12 @@ func newCDC(_ stage.BuildContext, base *Consumer) *CDC {
 // DeclaredSchema implements stage.DeclaredSchema: the schema is only known at the source.
 func (s *CDC) DeclaredSchema() (*arrow.Schema, bool, error) { return nil, false, nil }
 
+// SlotName is the replication slot the stream reads.
+func (s *CDC) SlotName() string { return s.cfg.Slot }
+
+// MaxSlotLag is the retained WAL past which the stream warns.
+func (s *CDC) MaxSlotLag() stage.ByteSize { return s.cfg.MaxSlotLag }
+
 // Close releases the batch reader's connections.
 func (s *CDC) Close() error { return s.base.Close() }
 
@@ -287,12 +293,16 @@ func (s *CDC) Drop(ctx context.Context) (dropped []string, err error) {
 		dropped = append(dropped, "slot "+s.cfg.Slot)
 	}
 	if s.cfg.CreatePublication {
-		tag, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{s.pub}.Sanitize())
-		if err != nil {
-			return dropped, s.base.sourceErr("drop publication "+s.pub, err)
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, s.pub).Scan(&exists); err != nil {
+			return dropped, s.base.sourceErr("look up publication "+s.pub, err)
 		}
-		_ = tag
-		dropped = append(dropped, "publication "+s.pub+" (if it existed)")
+		if exists {
+			if _, err := conn.Exec(ctx, "DROP PUBLICATION "+pgx.Identifier{s.pub}.Sanitize()); err != nil {
+				return dropped, s.base.sourceErr("drop publication "+s.pub, err)
+			}
+			dropped = append(dropped, "publication "+s.pub)
+		}
 	}
 	return dropped, nil
 }
