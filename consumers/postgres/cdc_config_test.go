@@ -3,6 +3,7 @@ package postgres
 import (
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,4 +75,33 @@ func dsnWhere(t *testing.T, dsn string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%s:%d/%s", pc.Host, pc.Port, pc.Database)
+}
+
+// TestCDCDocPipeline keeps the pipeline of docs/CDC.md true: it passes validate --connect against a table set up
+// as the page says.
+func TestCDCDocPipeline(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/CDC.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/CDC.md has no yaml block")
+	}
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	exec(t, dsn, `CREATE TABLE orders (order_id int8 PRIMARY KEY, status text, total numeric(12,2))`,
+		`ALTER TABLE orders REPLICA IDENTITY FULL`)
+	p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { return dsn, k == "ORDERS_PG_DSN" }}.Parse("orders_cdc.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Build(stage.BuildContext{Alloc: memory.NewGoAllocator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Source.(*CDC).Close()
+	if _, err := p.Validate(t.Context(), b, true); err != nil {
+		t.Fatalf("the pipeline of docs/CDC.md does not validate: %v", err)
+	}
 }
