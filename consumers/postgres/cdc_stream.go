@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,7 +43,7 @@ func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.Re
 	if err != nil {
 		return err
 	}
-	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }()
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
 	var start pglogrepl.LSN
 	if ok {
 		if start, err = pglogrepl.ParseLSN(cp); err != nil {
@@ -144,52 +145,116 @@ func (s *CDC) initialLoad(ctx context.Context, rc *pgconn.PgConn, run stage.RunI
 
 // stream reads the slot from start and hands the changes to handle, one partition at a time.
 func (s *CDC) stream(ctx context.Context, rc *pgconn.PgConn, start pglogrepl.LSN, handle stage.PartitionHandler) error {
-	args := []string{"proto_version '1'", "publication_names '" + s.pub + "'", "binary 'true'"}
-	if err := pglogrepl.StartReplication(ctx, rc, s.cfg.Slot, start, pglogrepl.StartReplicationOptions{
-		Mode: pglogrepl.LogicalReplication, PluginArgs: args}); err != nil {
+	r := &replReader{s: s, conn: rc, committed: start, confirmed: start}
+	defer func() { _ = r.conn.Close(context.WithoutCancel(ctx)) }()
+	if err := r.start(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return s.slotError(start, err)
+		return err
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.watchSlot(wctx)
-	r := &replReader{s: s, conn: rc, committed: start, confirmed: start}
-	r.nextStatus = time.Now().Add(statusEvery)
 	hctx := context.WithoutCancel(ctx) // a stopped stream commits the partition in flight (drain)
+	failures := 0
 	for {
-		if err := r.waitBegin(ctx); err != nil {
+		err := r.waitBegin(ctx)
+		if err == nil {
+			err = r.partition(ctx, hctx, handle)
+		}
+		if err == nil {
+			failures = 0
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
-		}
-		p := stage.Partition{Key: s.cfg.Slot + "@" + r.committed.String(), Lane: s.cfg.Slot}
-		var end pglogrepl.LSN
-		err := handle(hctx, p, func(rctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
-			var err error
-			end, err = r.readPartition(rctx, ctx, out)
-			if err != nil {
-				return "", err
-			}
-			return end.String(), nil
-		})
-		if err != nil {
-			return err
-		}
-		// The partition is in the lake: the server may now recycle the WAL before its end.
-		r.committed = end
-		if end > r.confirmed {
-			r.confirmed = end
-		}
-		if err := r.status(hctx, false); err != nil {
-			return err
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
+		if r.lost == nil || stage.IsFatal(err) {
+			return err
+		}
+		// The connection was lost (cut, server restarted): start again after the committed position.
+		if failures++; failures > reconnects {
+			return fmt.Errorf("postgres cdc: slot %s: gave up after %d reconnects: %w", s.cfg.Slot, reconnects, err)
+		}
+		s.base.log.Warn("postgres cdc: replication connection lost; reconnecting", "slot", s.cfg.Slot,
+			"after", r.committed.String(), "attempt", failures, "err", r.lost)
+		if err := r.reconnect(ctx, time.Duration(failures)*time.Second); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if r.lost == nil || stage.IsFatal(err) {
+				return err
+			}
+		}
 	}
+}
+
+// reconnects is how many times in a row a stream reconnects after losing its connection before it gives up.
+const reconnects = 10
+
+// start starts replication from the committed position.
+func (r *replReader) start(ctx context.Context) error {
+	args := []string{"proto_version '1'", "publication_names '" + r.s.pub + "'", "binary 'true'"}
+	r.nextStatus = time.Now().Add(statusEvery)
+	r.lost = nil
+	err := pglogrepl.StartReplication(ctx, r.conn, r.s.cfg.Slot, r.committed, pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication, PluginArgs: args})
+	if err != nil {
+		return r.s.slotError(r.committed, err)
+	}
+	return nil
+}
+
+// reconnect waits, opens a new replication connection and starts replication again. A slot still held by the
+// lost connection's walsender (until the server notices the loss) counts as a lost connection too.
+func (r *replReader) reconnect(ctx context.Context, wait time.Duration) error {
+	_ = r.conn.Close(ctx)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+	}
+	rc, err := r.s.replConnect(ctx)
+	if err != nil {
+		r.lost = err
+		return err
+	}
+	r.conn = rc
+	err = r.start(ctx)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55006" {
+		r.lost = err
+	}
+	return err
+}
+
+// partition loads the transactions from the one that began to a roll limit as one partition, and confirms its
+// end to the server once it is committed.
+func (r *replReader) partition(ctx, hctx context.Context, handle stage.PartitionHandler) error {
+	s := r.s
+	p := stage.Partition{Key: s.cfg.Slot + "@" + r.committed.String(), Lane: s.cfg.Slot}
+	var end pglogrepl.LSN
+	err := handle(hctx, p, func(rctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+		var err error
+		end, err = r.readPartition(rctx, ctx, out)
+		if err != nil {
+			return "", err
+		}
+		return end.String(), nil
+	})
+	if err != nil {
+		return err
+	}
+	// The partition is in the lake: the server may now recycle the WAL before its end.
+	r.committed = end
+	if end > r.confirmed {
+		r.confirmed = end
+	}
+	return r.status(hctx, false)
 }
 
 // slotWatchEvery is how often a stream reads how much WAL its slot holds back.
@@ -233,8 +298,8 @@ type replReader struct {
 	relID      uint32        // the table's relation id in the stream, once a Relation message named it
 	cols       []int         // relation column → schema column (-1: not read)
 	begin      *pglogrepl.BeginMessage
-	idle       bool // no partition open: a keepalive's position may be confirmed
-	lastMsg    time.Time
+	idle       bool      // no partition open: a keepalive's position may be confirmed
+	lost       error     // the connection failed (not the server's refusal): the stream reconnects
 	stopAt     time.Time // when the stopped stream gives up waiting for the transaction in flight
 	nextStatus time.Time
 }
@@ -264,6 +329,7 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			r.lost = err
 			return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, err)
 		}
 		switch m := raw.(type) {
@@ -314,6 +380,7 @@ func (r *replReader) status(ctx context.Context, reply bool) error {
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: r.confirmed, WALFlushPosition: r.confirmed, WALApplyPosition: r.confirmed, ReplyRequested: reply})
 	if err != nil {
+		r.lost = err
 		return r.s.base.sourceErr("confirm position "+r.confirmed.String()+" of slot "+r.s.cfg.Slot, err)
 	}
 	return nil
