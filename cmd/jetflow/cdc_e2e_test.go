@@ -14,14 +14,16 @@ import (
 
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/cdctest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // TestCDCKilledAndRestarted streams a table's changes into Iceberg with `jetflow run --stream` while a writer
 // makes multi-row transactions of inserts, updates (with and without the TOASTed column) and deletes, and
-// SIGKILLs the stream at random moments (the first during the initial load) before restarting it. Once the
-// writer stops, the last stream catches up and the Iceberg table equals SELECT * FROM items. Then cdc status
+// SIGKILLs the stream ten times at random moments (the first during the initial load) before restarting it. Once the
+// writer stops, the last stream catches up and the Iceberg table equals SELECT * FROM items, read by iceberg-go's
+// scanner and by DuckDB applying the position delete files itself. Then cdc status
 // reports the slot, cdc drop drops it, and a stream of the dropped slot stops with exit 4 saying what to do.
 func TestCDCKilledAndRestarted(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
@@ -31,7 +33,7 @@ func TestCDCKilledAndRestarted(t *testing.T) {
 	env := []string{"PG_DSN=" + dsn}
 	w := cdctest.StartWriter(dsn, 11, 20000)
 	rng := rand.New(rand.NewPCG(5, 5))
-	for round := range 5 {
+	for round := range 10 {
 		cmd := command(dir, env, "run", "p.yaml", "--stream")
 		var out syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -81,6 +83,26 @@ func TestCDCKilledAndRestarted(t *testing.T) {
 			t.Fatalf("the lake is not SELECT * FROM items two minutes after the writer stopped:\n%s\nstream log:\n%s", cdctest.Diff(want, got), out.String())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	tbl, err := l.LoadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, dels := snapshotFileLists(t, tbl)
+	q := `SELECT id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '') AS r
+		FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
+	if dels != "" {
+		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x
+			WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
+	}
+	var duck []string
+	for _, r := range testkit.DuckDBQuery(t, q) {
+		duck = append(duck, r["r"])
+	}
+	slices.Sort(duck)
+	if !slices.Equal(duck, want) {
+		t.Errorf("DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM items:\n%s", cdctest.Diff(want, duck))
 	}
 
 	st := jetflow(t, dir, env, "cdc", "status", "p.yaml").must(t, exitOK)
