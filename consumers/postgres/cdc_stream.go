@@ -200,7 +200,7 @@ const reconnects = 10
 func (r *replReader) start(ctx context.Context) error {
 	args := []string{"proto_version '1'", "publication_names '" + r.s.pub + "'", "binary 'true'"}
 	r.nextStatus = time.Now().Add(statusEvery)
-	r.lost = nil
+	r.lost, r.readDeadline = nil, time.Time{}
 	err := pglogrepl.StartReplication(ctx, r.conn, r.s.cfg.Slot, r.committed, pglogrepl.StartReplicationOptions{
 		Mode: pglogrepl.LogicalReplication, PluginArgs: args})
 	if err != nil {
@@ -302,6 +302,9 @@ type replReader struct {
 	lost       error     // the connection failed (not the server's refusal): the stream reconnects
 	stopAt     time.Time // when the stopped stream gives up waiting for the transaction in flight
 	nextStatus time.Time
+	// readDeadline is the socket's read deadline, moved only when it must: next's deadlines are a second
+	// ahead.
+	readDeadline time.Time
 }
 
 // next returns the next pgoutput message, or nil when none came before deadline. Keepalives are answered here.
@@ -316,9 +319,16 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 		if r.nextStatus.Before(d) {
 			d = r.nextStatus
 		}
-		rctx, cancel := context.WithDeadline(ctx, d)
-		raw, err := r.conn.ReceiveMessage(rctx)
-		cancel()
+		// A deadline on the socket rather than a context's: pgconn watches a context with a goroutine per call,
+		// which cost more than decoding the message. A timeout leaves the connection usable.
+		if d.Before(r.readDeadline) || d.Sub(r.readDeadline) > 100*time.Millisecond {
+			if err := r.conn.Conn().SetReadDeadline(d); err != nil {
+				r.lost = err
+				return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, err)
+			}
+			r.readDeadline = d
+		}
+		raw, err := r.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if pgconn.Timeout(err) && ctx.Err() == nil {
 				if time.Now().Before(deadline) {

@@ -146,6 +146,9 @@ func (s *Server) shutdown() error {
 }
 
 // binDir finds the bin directory of the newest PostgreSQL version installed.
+// BinDir is the directory of the newest installed server's binaries (pg_recvlogical, psql, ...) and its version.
+func BinDir() (dir, version string, err error) { return binDir(Root) }
+
 func binDir(root string) (dir, version string, err error) {
 	matches, _ := filepath.Glob(filepath.Join(root, "*", "bin", "postgres"))
 	type found struct {
