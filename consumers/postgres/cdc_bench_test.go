@@ -174,4 +174,3 @@ func waitCheckpoint(b *testing.B, store state.Store, lane string, lsn pglogrepl.
 	}
 	b.Fatalf("no checkpoint of %s at %s after 10 minutes", lane, lsn)
 }
-
