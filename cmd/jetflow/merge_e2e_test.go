@@ -148,9 +148,18 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}
 
+	duck := duckDBLiveRows(t, tbl, `order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at)`)
+	if d := diffLines(want, duck); d != "" {
+		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
+	}
+}
+
+// duckDBLiveRows reads the current snapshot of tbl with DuckDB, applying its position delete files in SQL, and
+// returns expr of each live row, sorted.
+func duckDBLiveRows(t *testing.T, tbl *table.Table, expr string) []string {
+	t.Helper()
 	data, dels := snapshotFileLists(t, tbl)
-	q := `SELECT order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at) AS r
-		FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
+	q := `SELECT ` + expr + ` AS r FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
 	if dels != "" {
 		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x
 			WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
@@ -160,9 +169,7 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 		duck = append(duck, r["r"])
 	}
 	slices.Sort(duck)
-	if d := diffLines(want, duck); d != "" {
-		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
-	}
+	return duck
 }
 
 // snapshotFileLists are the current snapshot's data files and position delete files as DuckDB lists ("" when
