@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -24,18 +23,8 @@ const icebergExamples = `  jetflow iceberg show pipelines/orders.yaml           
 
 // cmdIceberg runs the maintenance commands on the Iceberg table(s) a pipeline loads into.
 func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	subs := []string{"show", "expire-snapshots", "compact"}
-	if len(args) == 0 || !slices.Contains(subs, args[0]) {
-		fs := newFlagSet("iceberg", icebergSynopsis, icebergExamples, stderr)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return withCode(exitOK, errQuiet)
-		}
-		fs.Usage()
-		if len(args) > 0 {
-			return withCode(exitInvalid, fmt.Errorf("unknown subcommand %q%s", args[0], didYouMean(args[0], subs)))
-		}
-		return withCode(exitInvalid, errors.New("want a subcommand: show, expire-snapshots or compact"))
+	if err := checkSubcommand(args, "iceberg", icebergSynopsis, icebergExamples, []string{"show", "expire-snapshots", "compact"}, stderr); err != nil {
+		return err
 	}
 	sub := args[0]
 	var c commonFlags

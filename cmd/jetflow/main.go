@@ -81,6 +81,7 @@ Commands:
   state      inspect or reset the recorded state of partitions
   test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
   iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
+  cdc        status or drop the replication slot of a change-capture pipeline
   ui         serve read-only web pages of a folder's runs, partitions and freshness (or write them, --static)
   check-freshness  list each pipeline's last success; alert on and exit 1 for those past freshness.warn_after
   version    print the version
@@ -136,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdTest(ctx, rest, stdout, stderr)
 	case "iceberg":
 		err = cmdIceberg(ctx, rest, stdout, stderr)
+	case "cdc":
+		err = cmdCDC(ctx, rest, stdout, stderr)
 	case "ui":
 		err = cmdUI(ctx, rest, stdout, stderr)
 	case "check-freshness":
@@ -143,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintf(stdout, "jetflow %s\n", version)
 	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "ui", "check-freshness", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "cdc", "ui", "check-freshness", "version"}), usage)
 		return exitInvalid
 	}
 	if err == nil {

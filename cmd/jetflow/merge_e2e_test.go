@@ -137,28 +137,31 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 	if err != nil {
 		t.Fatal(err)
 	}
-	scanned := scanRows(t, tbl, func(b arrow.RecordBatch) func(int) string {
-		idx := func(name string) int { return b.Schema().FieldIndices(name)[0] }
-		ids := b.Column(idx("order_id")).(*array.Int64)
-		st := b.Column(idx("status")).(*array.String)
-		amt := b.Column(idx("amount")).(*array.Decimal128)
-		scale := amt.DataType().(*arrow.Decimal128Type).Scale
-		ts := b.Column(idx("updated_at")).(*array.Timestamp)
-		return func(i int) string {
-			a := ""
-			if amt.IsValid(i) {
-				a = amt.Value(i).ToString(scale)
-			}
-			return fmt.Sprintf("%d|%s|%s|%d", ids.Value(i), st.Value(i), a, ts.Value(i))
+	scanned := testkit.IcebergRows(t, tbl, func(col func(string) arrow.Array, i int) string {
+		amt := col("amount").(*array.Decimal128)
+		a := ""
+		if amt.IsValid(i) {
+			a = amt.Value(i).ToString(amt.DataType().(*arrow.Decimal128Type).Scale)
 		}
+		return fmt.Sprintf("%d|%s|%s|%d", col("order_id").(*array.Int64).Value(i), col("status").(*array.String).Value(i), a,
+			col("updated_at").(*array.Timestamp).Value(i))
 	})
 	if d := diffLines(want, scanned); d != "" {
 		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}
 
+	duck := duckDBLiveRows(t, tbl, `order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at)`)
+	if d := diffLines(want, duck); d != "" {
+		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
+	}
+}
+
+// duckDBLiveRows reads the current snapshot of tbl with DuckDB, applying its position delete files in SQL, and
+// returns expr of each live row, sorted.
+func duckDBLiveRows(t *testing.T, tbl *table.Table, expr string) []string {
+	t.Helper()
 	data, dels := snapshotFileLists(t, tbl)
-	q := `SELECT order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at) AS r
-		FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
+	q := `SELECT ` + expr + ` AS r FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
 	if dels != "" {
 		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x
 			WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
@@ -168,9 +171,7 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 		duck = append(duck, r["r"])
 	}
 	slices.Sort(duck)
-	if d := diffLines(want, duck); d != "" {
-		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
-	}
+	return duck
 }
 
 // snapshotFileLists are the current snapshot's data files and position delete files as DuckDB lists ("" when

@@ -261,13 +261,13 @@ func parsePipeline(t *testing.T, file, src string, env map[string]string) *pipel
 
 // pipelineEngine builds p on mem and returns an engine for it over a fresh SQLite state store; the consumer and
 // the store are closed when the test ends.
-func pipelineEngine(t *testing.T, p *pipelines.Pipeline, mem memory.Allocator, store state.Store, workers int) *engine.Engine {
+func pipelineEngine(t testing.TB, p *pipelines.Pipeline, mem memory.Allocator, store state.Store, workers int) *engine.Engine {
 	t.Helper()
 	built, err := p.Build(stage.BuildContext{Alloc: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { built.Source.(*Consumer).Close() })
+	t.Cleanup(func() { built.Source.(interface{ Close() error }).Close() })
 	eng, err := engine.New(p.Job(built), store, engine.Options{Workers: workers})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func pipelineEngine(t *testing.T, p *pipelines.Pipeline, mem memory.Allocator, s
 }
 
 // tempStore opens a SQLite state store in the test's temporary directory, closed when the test ends.
-func tempStore(t *testing.T) state.Store {
+func tempStore(t testing.TB) state.Store {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {

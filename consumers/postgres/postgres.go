@@ -70,8 +70,9 @@ type source struct {
 	sql    string // the SELECT, with $1/$2 where the bounds go
 	// literal renders the SELECT with the bounds as quoted literals, for COPY, which takes no parameters.
 	literal func(lo, hi string) (string, error)
-	params  int  // how many bounds the SQL uses: 0 or 2 (table mode); the ones the template used (query mode)
-	loFirst bool // query mode: $1 is Lo (else Hi), when only one is used
+	attOIDs []uint32 // table mode: each column's pg_attribute.atttypid (a domain's own oid), for change capture
+	params  int      // how many bounds the SQL uses: 0 or 2 (table mode); the ones the template used (query mode)
+	loFirst bool     // query mode: $1 is Lo (else Hi), when only one is used
 	part    partColumn
 }
 
@@ -145,8 +146,14 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 			errs = append(errs, stage.FieldErrorf("incremental.column", "needs table: (the high mark is read from the table)"))
 		}
 	}
+	if cfg.CDC != nil {
+		errs = append(errs, c.checkCDC()...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if cfg.CDC != nil {
+		return newCDC(bc, c), nil
 	}
 	return c, nil
 }
@@ -332,6 +339,7 @@ func (c *Consumer) tableSource(ctx context.Context, conn *pgx.Conn) (*source, er
 		}
 		src.types = append(src.types, t)
 		src.names = append(src.names, a.name)
+		src.attOIDs = append(src.attOIDs, a.oid)
 		fields[k] = arrow.Field{Name: a.name, Type: t.dt, Nullable: !a.notNull}
 		sel[k] = pgx.Identifier{a.name}.Sanitize()
 	}

@@ -343,7 +343,9 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 						end++
 					}
 					if _, ok := byPath[p]; ok {
-						out[p] = append(out[p], pos.Int64Values()[r:end]...)
+						// p aliases the batch's buffer, freed with it; assigning to a string key stores the key
+						// again, so the map always gets a copy.
+						out[strings.Clone(p)] = append(out[p], pos.Int64Values()[r:end]...)
 					}
 					r = end
 				}

@@ -9,6 +9,8 @@
 //		...
 //	}
 //
+// The server runs with wal_level=logical, so tests can create replication slots and stream changes.
+//
 // TCP connections authenticate with a password (scram-sha-256), as production servers do, so tests can also
 // check what happens with a wrong one. The server runs as the postgres user when the tests run as root (initdb
 // and postgres refuse root), and it is stopped when the test binary's parent-death signal fires, even if the
@@ -144,6 +146,9 @@ func (s *Server) shutdown() error {
 }
 
 // binDir finds the bin directory of the newest PostgreSQL version installed.
+// BinDir is the directory of the newest installed server's binaries (pg_recvlogical, psql, ...) and its version.
+func BinDir() (dir, version string, err error) { return binDir(Root) }
+
 func binDir(root string) (dir, version string, err error) {
 	matches, _ := filepath.Glob(filepath.Join(root, "*", "bin", "postgres"))
 	type found struct {
@@ -277,7 +282,10 @@ func (s *Server) run(ctx context.Context, bin string, cred *syscall.Credential) 
 	defer logf.Close() // the child keeps its own copy of the descriptor
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"), "-p", strconv.Itoa(port),
 		"-k", filepath.Join(s.dir, "sock"), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+		"-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
+		// Logical decoding for the change-capture tests; it costs the other tests a little more WAL, less than a
+		// second server would.
+		"-c", "wal_level=logical", "-c", "max_replication_slots=50", "-c", "max_wal_senders=50")
 	cmd.Dir, cmd.Env = s.dir, env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}

@@ -1,0 +1,678 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
+	"github.com/jetflow-dev/jetflow/stage"
+)
+
+// statusEvery is how often the stream tells the server where it is, at least (the server's
+// wal_sender_timeout is 60s by default).
+const statusEvery = 10 * time.Second
+
+// drainFor is how long a stopped stream waits for the transaction in flight to end, so that the partition in
+// flight can commit; past it, the partition is aborted and read again after a restart.
+const drainFor = 20 * time.Second
+
+// Stream implements stage.StreamConsumer. The stream is one lane, named after the slot. Without a checkpoint
+// for it, the slot is created with an exported snapshot, the table is loaded in that snapshot (its last
+// partition carries the slot's consistent point as the checkpoint), and the changes stream from there. A
+// partition ends at a transaction's commit only; the slot's confirmed position moves to a partition's end once
+// the partition is committed, and a restart drops every transaction that commits before the checkpoint.
+func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.ResumeFunc, handle stage.PartitionHandler) error {
+	if _, err := s.Schema(ctx); err != nil {
+		return err
+	}
+	lane := s.cfg.Slot
+	cp, ok, err := resume(ctx, lane)
+	if err != nil {
+		return fmt.Errorf("postgres cdc: read the checkpoint of slot %s: %w", lane, err)
+	}
+	rc, err := s.replConnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
+	var start pglogrepl.LSN
+	if ok {
+		if start, err = pglogrepl.ParseLSN(cp); err != nil {
+			return fmt.Errorf("postgres cdc: the checkpoint of slot %s is %q, not a log position; was it written by another consumer type?", lane, cp)
+		}
+		s.base.log.Info("postgres cdc: resuming", "slot", lane, "after", cp)
+	} else {
+		if start, err = s.initialLoad(ctx, rc, run, handle); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return s.stream(ctx, rc, start, handle)
+}
+
+// initialLoad creates the slot with an exported snapshot and loads the table in it, in parallel partitions;
+// the replication connection keeps the snapshot alive (it runs nothing else) until every partition is loaded.
+// It returns the slot's consistent point, where the changes start.
+func (s *CDC) initialLoad(ctx context.Context, rc *pgconn.PgConn, run stage.RunInstance, handle stage.PartitionHandler) (pglogrepl.LSN, error) {
+	if err := s.ensurePublication(ctx); err != nil {
+		return 0, err
+	}
+	si, err := s.Slot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if si.Exists {
+		if si.Active {
+			return 0, stage.Fatal("replication slot in use", "another process reads the slot: stop it, one stream per slot",
+				fmt.Errorf("postgres cdc: slot %s on %s is in use by pid %d", s.cfg.Slot, s.base.where, si.ActivePID))
+		}
+		// Nothing of the slot was committed: an initial load was interrupted, and its snapshot is gone.
+		s.base.log.Warn("postgres cdc: the slot exists but no partition of it is committed (an interrupted initial load): dropping it and loading again",
+			"slot", s.cfg.Slot)
+		if err := pglogrepl.DropReplicationSlot(ctx, rc, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+			return 0, s.base.sourceErr("drop the interrupted slot "+s.cfg.Slot, err)
+		}
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, rc, s.cfg.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		return 0, s.base.sourceErr("create replication slot "+s.cfg.Slot, err)
+	}
+	consistent, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return 0, fmt.Errorf("postgres cdc: slot %s: consistent point %q: %w", s.cfg.Slot, res.ConsistentPoint, err)
+	}
+	s.base.log.Info("postgres cdc: created slot; loading the table in its snapshot", "slot", s.cfg.Slot,
+		"consistent_point", res.ConsistentPoint, "snapshot", res.SnapshotName)
+	s.base.mu.Lock()
+	s.base.snapID = res.SnapshotName
+	s.base.mu.Unlock()
+	defer func() {
+		s.base.mu.Lock()
+		s.base.snapID = ""
+		s.base.mu.Unlock()
+	}()
+	parts, err := s.base.Partitions(ctx, run)
+	if err != nil {
+		return 0, err
+	}
+	cp := consistent.String()
+	version := int64(consistent)
+	load := func(p stage.Partition, last bool) error {
+		sp := stage.Partition{Key: s.cfg.Slot + "/snapshot@" + cp + "/" + p.Key, Lo: p.Lo, Hi: p.Hi}
+		if last {
+			sp.Lane = s.cfg.Slot // its commit carries the checkpoint: the stream starts at the consistent point
+		}
+		return handle(ctx, sp, func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+			err := s.base.Read(ctx, p, func(rec arrow.RecordBatch) error {
+				full := changeCols(s.base.alloc, s.schema, rec, "r", version)
+				defer full.Release()
+				return out(full)
+			})
+			if err != nil || !last {
+				return "", err
+			}
+			return cp, nil
+		})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.SnapshotWorkers)
+	for _, p := range parts[:len(parts)-1] {
+		g.Go(func() error { return load(p, false) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	if err := gctx.Err(); err != nil && ctx.Err() != nil {
+		return 0, nil
+	}
+	if err := load(parts[len(parts)-1], true); err != nil {
+		return 0, err
+	}
+	return consistent, nil
+}
+
+// stream reads the slot from start and hands the changes to handle, one partition at a time.
+func (s *CDC) stream(ctx context.Context, rc *pgconn.PgConn, start pglogrepl.LSN, handle stage.PartitionHandler) error {
+	r := &replReader{s: s, conn: rc, committed: start, confirmed: start}
+	defer func() { _ = r.conn.Close(context.WithoutCancel(ctx)) }()
+	if err := r.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchSlot(wctx)
+	hctx := context.WithoutCancel(ctx) // a stopped stream commits the partition in flight (drain)
+	failures := 0
+	for {
+		err := r.waitBegin(ctx)
+		if err == nil {
+			err = r.partition(ctx, hctx, handle)
+		}
+		if err == nil {
+			failures = 0
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if r.lost == nil || stage.IsFatal(err) {
+			return err
+		}
+		// The connection was lost (cut, server restarted): start again after the committed position.
+		if failures++; failures > reconnects {
+			return fmt.Errorf("postgres cdc: slot %s: gave up after %d reconnects: %w", s.cfg.Slot, reconnects, err)
+		}
+		s.base.log.Warn("postgres cdc: replication connection lost; reconnecting", "slot", s.cfg.Slot,
+			"after", r.committed.String(), "attempt", failures, "err", r.lost)
+		if err := r.reconnect(ctx, time.Duration(failures)*time.Second); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if r.lost == nil || stage.IsFatal(err) {
+				return err
+			}
+		}
+	}
+}
+
+// reconnects is how many times in a row a stream reconnects after losing its connection before it gives up.
+const reconnects = 10
+
+// start starts replication from the committed position.
+func (r *replReader) start(ctx context.Context) error {
+	args := []string{"proto_version '1'", "publication_names '" + r.s.pub + "'", "binary 'true'"}
+	r.nextStatus = time.Now().Add(statusEvery)
+	r.lost, r.readDeadline = nil, time.Time{}
+	err := pglogrepl.StartReplication(ctx, r.conn, r.s.cfg.Slot, r.committed, pglogrepl.StartReplicationOptions{
+		Mode: pglogrepl.LogicalReplication, PluginArgs: args})
+	if err != nil {
+		return r.s.slotError(r.committed, err)
+	}
+	return nil
+}
+
+// reconnect waits, opens a new replication connection and starts replication again. A slot still held by the
+// lost connection's walsender (until the server notices the loss) counts as a lost connection too.
+func (r *replReader) reconnect(ctx context.Context, wait time.Duration) error {
+	_ = r.conn.Close(ctx)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+	}
+	rc, err := r.s.replConnect(ctx)
+	if err != nil {
+		r.lost = err
+		return err
+	}
+	r.conn = rc
+	err = r.start(ctx)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55006" {
+		r.lost = err
+	}
+	return err
+}
+
+// partition loads the transactions from the one that began to a roll limit as one partition, and confirms its
+// end to the server once it is committed.
+func (r *replReader) partition(ctx, hctx context.Context, handle stage.PartitionHandler) error {
+	s := r.s
+	p := stage.Partition{Key: s.cfg.Slot + "@" + r.committed.String(), Lane: s.cfg.Slot}
+	var end pglogrepl.LSN
+	err := handle(hctx, p, func(rctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
+		var err error
+		end, err = r.readPartition(rctx, ctx, out)
+		if err != nil {
+			return "", err
+		}
+		return end.String(), nil
+	})
+	if err != nil {
+		return err
+	}
+	// The partition is in the lake: the server may now recycle the WAL before its end.
+	r.committed = end
+	if end > r.confirmed {
+		r.confirmed = end
+	}
+	return r.status(hctx, false)
+}
+
+// slotWatchEvery is how often a stream reads how much WAL its slot holds back.
+const slotWatchEvery = 30 * time.Second
+
+// watchSlot warns, once each time it passes max_slot_lag, that the slot holds back more WAL than that.
+func (s *CDC) watchSlot(ctx context.Context) {
+	t := time.NewTicker(slotWatchEvery)
+	defer t.Stop()
+	over := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		si, err := s.Slot(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.base.log.Warn("postgres cdc: could not read the slot's retained WAL", "slot", s.cfg.Slot, "err", err)
+			}
+			continue
+		}
+		switch {
+		case si.Retained > int64(s.cfg.MaxSlotLag) && !over:
+			s.base.log.Warn("postgres cdc: the slot holds back more WAL than max_slot_lag; the server keeps it on disk until the stream confirms it",
+				"slot", s.cfg.Slot, "retained", stage.ByteSize(si.Retained).String(), "max_slot_lag", s.cfg.MaxSlotLag.String())
+			over = true
+		case si.Retained <= int64(s.cfg.MaxSlotLag):
+			over = false
+		}
+	}
+}
+
+// replReader reads pgoutput messages from a replication connection.
+type replReader struct {
+	s          *CDC
+	conn       *pgconn.PgConn
+	committed  pglogrepl.LSN // the end of the newest committed partition: the lake's checkpoint
+	confirmed  pglogrepl.LSN // what the server was told is flushed (≥ committed, when idle keepalives moved it)
+	relID      uint32        // the table's relation id in the stream, once a Relation message named it
+	cols       []int         // relation column → schema column (-1: not read)
+	begin      *pglogrepl.BeginMessage
+	idle       bool      // no partition open: a keepalive's position may be confirmed
+	lost       error     // the connection failed (not the server's refusal): the stream reconnects
+	stopAt     time.Time // when the stopped stream gives up waiting for the transaction in flight
+	nextStatus time.Time
+	// readDeadline is the socket's read deadline, moved only when it must: next's deadlines are a second
+	// ahead.
+	readDeadline time.Time
+}
+
+// next returns the next pgoutput message, or nil when none came before deadline. Keepalives are answered here.
+func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Message, error) {
+	for {
+		if !time.Now().Before(r.nextStatus) {
+			if err := r.status(ctx, false); err != nil {
+				return nil, err
+			}
+		}
+		d := deadline
+		if r.nextStatus.Before(d) {
+			d = r.nextStatus
+		}
+		// A deadline on the socket rather than a context's: pgconn watches a context with a goroutine per call,
+		// which cost more than decoding the message. A timeout leaves the connection usable.
+		if d.Before(r.readDeadline) || d.Sub(r.readDeadline) > 100*time.Millisecond {
+			if err := r.conn.Conn().SetReadDeadline(d); err != nil {
+				r.lost = err
+				return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, err)
+			}
+			r.readDeadline = d
+		}
+		raw, err := r.conn.ReceiveMessage(context.Background())
+		if err != nil {
+			if pgconn.Timeout(err) && ctx.Err() == nil {
+				if time.Now().Before(deadline) {
+					continue
+				}
+				return nil, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.lost = err
+			return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, err)
+		}
+		switch m := raw.(type) {
+		case *pgproto3.ErrorResponse:
+			return nil, r.s.slotError(r.committed, pgconn.ErrorResponseToPgError(m))
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return nil, fmt.Errorf("postgres cdc: slot %s: keepalive: %w", r.s.cfg.Slot, err)
+				}
+				r.s.lag.Store(max(0, int64(ka.ServerWALEnd)-int64(r.committed)))
+				if r.idle && ka.ServerWALEnd > r.confirmed {
+					// Idle, with everything received committed: nothing before the server's position concerns the
+					// table any more, so the slot need not hold its WAL (the lake's checkpoint stays where it is,
+					// and a restart from it starts at this position).
+					r.confirmed = ka.ServerWALEnd
+				}
+				if ka.ReplyRequested {
+					if err := r.status(ctx, false); err != nil {
+						return nil, err
+					}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return nil, fmt.Errorf("postgres cdc: slot %s: %w", r.s.cfg.Slot, err)
+				}
+				msg, err := pglogrepl.Parse(xld.WALData)
+				if err != nil {
+					return nil, fmt.Errorf("postgres cdc: slot %s at %s: %w", r.s.cfg.Slot, xld.WALStart, err)
+				}
+				return msg, nil
+			}
+		default:
+			return nil, fmt.Errorf("postgres cdc: slot %s: unexpected message %T", r.s.cfg.Slot, raw)
+		}
+	}
+}
+
+// status tells the server the confirmed position: the WAL before it may be recycled.
+func (r *replReader) status(ctx context.Context, reply bool) error {
+	r.nextStatus = time.Now().Add(statusEvery)
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: r.confirmed, WALFlushPosition: r.confirmed, WALApplyPosition: r.confirmed, ReplyRequested: reply})
+	if err != nil {
+		r.lost = err
+		return r.s.base.sourceErr("confirm position "+r.confirmed.String()+" of slot "+r.s.cfg.Slot, err)
+	}
+	return nil
+}
+
+// waitBegin reads until a transaction to load begins (relations are noted, transactions the lake already
+// holds are skipped), answering keepalives meanwhile. It returns ctx's error when the stream stops.
+func (r *replReader) waitBegin(ctx context.Context) error {
+	r.idle = true
+	defer func() { r.idle = false }()
+	skipping := false // in a transaction the lake already holds
+	for {
+		if err := ctx.Err(); err != nil && !skipping {
+			return err
+		}
+		msg, err := r.next(ctx, time.Now().Add(time.Second))
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pglogrepl.RelationMessage:
+			if err := r.relation(m); err != nil {
+				return err
+			}
+		case *pglogrepl.BeginMessage:
+			if m.FinalLSN < r.committed {
+				skipping = true
+				continue
+			}
+			r.begin = m
+			return nil
+		case *pglogrepl.CommitMessage:
+			skipping = false
+		}
+	}
+}
+
+// relation notes the table's relation message: which of its columns go where in the schema. A column the
+// schema has and the relation lacks (dropped, renamed) or whose type changed stops the stream.
+func (r *replReader) relation(m *pglogrepl.RelationMessage) error {
+	name := r.s.base.table
+	if m.RelationName != name[len(name)-1] || (len(name) == 2 && m.Namespace != name[0]) {
+		return nil // another table of the publication
+	}
+	src, _ := r.s.base.source(context.Background()) // resolved by Schema before the stream started
+	cols := make([]int, len(m.Columns))
+	seen := make([]bool, len(src.names))
+	for j, c := range m.Columns {
+		cols[j] = -1
+		for i, n := range src.names {
+			if n == c.Name {
+				if c.DataType != src.attOIDs[i] {
+					return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
+						fmt.Errorf("postgres cdc: column %q of %s changed type (oid %d, was %d)", c.Name, name.Sanitize(), c.DataType, src.attOIDs[i]))
+				}
+				cols[j], seen[i] = i, true
+			}
+		}
+	}
+	for i, ok := range seen {
+		if !ok {
+			return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
+				fmt.Errorf("postgres cdc: column %q of %s is no longer replicated (dropped or renamed)", src.names[i], name.Sanitize()))
+		}
+	}
+	if r.relID != 0 && r.relID != m.RelationID {
+		r.s.base.log.Warn("postgres cdc: the table's relation id changed", "table", name.Sanitize(), "was", r.relID, "now", m.RelationID)
+	}
+	r.relID, r.cols = m.RelationID, cols
+	return nil
+}
+
+// readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
+// stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint.
+func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch) error) (pglogrepl.LSN, error) {
+	cfg := r.s.cfg.Roll
+	b := newChangeBatcher(r.s, out)
+	defer b.release()
+	opened := time.Now()
+	inTxn, skip := true, r.begin.FinalLSN < r.committed
+	b.txn(r.begin)
+	var end pglogrepl.LSN
+	var bytes int64
+	for {
+		if !inTxn {
+			full := (cfg.Rows > 0 && b.total+int64(b.n) >= cfg.Rows) || (cfg.Bytes > 0 && bytes >= int64(cfg.Bytes)) ||
+				(cfg.Interval > 0 && time.Since(opened) >= cfg.Interval.D())
+			if full || stop.Err() != nil {
+				if err := b.flush(); err != nil {
+					return 0, err
+				}
+				return end, nil
+			}
+		} else if stop.Err() != nil {
+			if r.stopAt.IsZero() {
+				r.stopAt = time.Now().Add(drainFor)
+			} else if time.Now().After(r.stopAt) {
+				return 0, fmt.Errorf("postgres cdc: stream stopped in a transaction that did not end within %s: partition aborted (it is read again after a restart)", drainFor)
+			}
+		}
+		deadline := time.Now().Add(time.Second)
+		if !inTxn && cfg.Interval > 0 {
+			if at := opened.Add(cfg.Interval.D()); at.Before(deadline) {
+				deadline = at
+			}
+		}
+		msg, err := r.next(ctx, deadline)
+		if err != nil {
+			return 0, err
+		}
+		switch m := msg.(type) {
+		case nil:
+		case *pglogrepl.RelationMessage:
+			if err := r.relation(m); err != nil {
+				return 0, err
+			}
+		case *pglogrepl.BeginMessage:
+			inTxn, skip = true, m.FinalLSN < r.committed
+			b.txn(m)
+		case *pglogrepl.CommitMessage:
+			inTxn = false
+			if !skip {
+				end = pglogrepl.LSN(m.TransactionEndLSN)
+			}
+		case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage:
+			if skip {
+				continue
+			}
+			n, err := b.change(m, r.relID, r.cols)
+			if err != nil {
+				return 0, err
+			}
+			bytes += n
+		case *pglogrepl.TruncateMessage:
+			if skip {
+				continue
+			}
+			for _, id := range m.RelationIDs {
+				if id == r.relID {
+					return 0, stage.Fatal("table truncated", "the lake still holds the rows: empty the lake table, then load again from a new slot (a new cdc.slot name)",
+						fmt.Errorf("postgres cdc: %s was truncated in the transaction committed at %s (on_truncate: fail)", r.s.base.table.Sanitize(), pglogrepl.LSN(b.lsnV)))
+				}
+			}
+		}
+	}
+}
+
+// changeBatcher decodes change tuples with the batch consumer's per-type decoders into reused builders.
+type changeBatcher struct {
+	s      *CDC
+	schema *arrow.Schema
+	decs   []*decoder
+	op     *array.StringBuilder
+	lsn    *array.Int64Builder
+	ts     *array.TimestampBuilder
+	arrs   []arrow.Array
+	rows   int
+	n      int
+	total  int64
+	out    func(arrow.RecordBatch) error
+	vals   []([]byte) // one row's values, reused
+	set    []bool
+	// the transaction's
+	lsnV int64
+	tsV  arrow.Timestamp
+}
+
+func newChangeBatcher(s *CDC, out func(arrow.RecordBatch) error) *changeBatcher {
+	src, _ := s.base.source(context.Background())
+	mem := s.base.alloc
+	b := &changeBatcher{s: s, schema: s.schema, rows: s.base.cfg.BatchRows, out: out,
+		arrs: make([]arrow.Array, s.schema.NumFields()), vals: make([][]byte, len(src.types)), set: make([]bool, len(src.types))}
+	for i, t := range src.types {
+		b.decs = append(b.decs, newDecoder(mem, src.names[i], t, s.base.inf))
+	}
+	b.op = array.NewStringBuilder(mem)
+	b.lsn = array.NewInt64Builder(mem)
+	b.ts = array.NewTimestampBuilder(mem, s.schema.Field(s.schema.NumFields()-1).Type.(*arrow.TimestampType))
+	return b
+}
+
+func (b *changeBatcher) release() {
+	for _, d := range b.decs {
+		d.b.Release()
+	}
+	b.op.Release()
+	b.lsn.Release()
+	b.ts.Release()
+}
+
+// txn stamps the rows that follow with the transaction's commit position and time.
+func (b *changeBatcher) txn(m *pglogrepl.BeginMessage) {
+	b.lsnV = int64(m.FinalLSN)
+	b.tsV = arrow.Timestamp(m.CommitTime.UnixMicro())
+}
+
+// change decodes an insert, update or delete of the relation relID (others are not the table's).
+func (b *changeBatcher) change(m pglogrepl.Message, relID uint32, cols []int) (int64, error) {
+	switch m := m.(type) {
+	case *pglogrepl.InsertMessage:
+		if m.RelationID == relID {
+			return b.row("i", m.Tuple, nil, cols)
+		}
+	case *pglogrepl.UpdateMessage:
+		if m.RelationID == relID {
+			return b.row("u", m.NewTuple, m.OldTuple, cols)
+		}
+	case *pglogrepl.DeleteMessage:
+		if m.RelationID == relID {
+			return b.row("d", m.OldTuple, nil, cols)
+		}
+	}
+	return 0, nil
+}
+
+// row decodes one tuple; an unchanged TOASTed value ('u') is taken from the old tuple, which REPLICA IDENTITY
+// FULL makes whole. It returns the bytes of row data.
+func (b *changeBatcher) row(op string, tup, old *pglogrepl.TupleData, cols []int) (int64, error) {
+	if tup == nil {
+		return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s carries no row: is REPLICA IDENTITY FULL still set?", op, b.s.base.table.Sanitize()))
+	}
+	var size int64
+	vals, set := b.vals, b.set
+	clear(vals)
+	clear(set)
+	for j, c := range tup.Columns {
+		if j >= len(cols) || cols[j] < 0 {
+			continue
+		}
+		i := cols[j]
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeNull:
+			set[i] = true
+		case pglogrepl.TupleDataTypeBinary:
+			vals[i], set[i] = c.Data, true
+		case pglogrepl.TupleDataTypeToast:
+			if old == nil || j >= len(old.Columns) || old.Columns[j].DataType != pglogrepl.TupleDataTypeBinary {
+				return 0, stage.Permanent(fmt.Errorf("postgres cdc: an update of %s left column %q unchanged (TOAST) and the old row does not carry it: set ALTER TABLE %s REPLICA IDENTITY FULL",
+					b.s.base.table.Sanitize(), b.decs[i].col, b.s.base.table.Sanitize()))
+			}
+			vals[i], set[i] = old.Columns[j].Data, true
+		default:
+			return 0, stage.Permanent(fmt.Errorf("postgres cdc: column %q of %s came as %q, not binary", b.decs[i].col, b.s.base.table.Sanitize(), c.DataType))
+		}
+		size += int64(len(vals[i]))
+	}
+	for i, d := range b.decs {
+		if !set[i] {
+			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))
+		}
+		if vals[i] == nil {
+			d.b.AppendNull()
+			continue
+		}
+		if err := d.decode(vals[i]); err != nil {
+			return 0, stage.Permanent(fmt.Errorf("postgres cdc: %s change at %s: %w", op, pglogrepl.LSN(b.lsnV), err))
+		}
+	}
+	b.op.Append(op)
+	b.lsn.Append(b.lsnV)
+	b.ts.Append(b.tsV)
+	b.n++
+	if b.n >= b.rows {
+		if err := b.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
+}
+
+// flush emits the rows in the builders as one batch, if any.
+func (b *changeBatcher) flush() error {
+	if b.n == 0 {
+		return nil
+	}
+	for i, d := range b.decs {
+		b.arrs[i] = d.b.NewArray()
+	}
+	k := len(b.decs)
+	b.arrs[k], b.arrs[k+1], b.arrs[k+2] = b.op.NewArray(), b.lsn.NewArray(), b.ts.NewArray()
+	rows := b.n
+	b.total += int64(rows)
+	b.n = 0
+	return sqlsource.Emit(b.schema, b.arrs, rows, b.out)
+}
