@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -116,10 +115,8 @@ func mergedRows(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scanned := scanRows(t, tbl, func(b arrow.RecordBatch) func(int) string {
-		idx := func(name string) int { return b.Schema().FieldIndices(name)[0] }
-		ids, st, ver := b.Column(idx("order_id")).(*array.Int64), b.Column(idx("status")).(*array.String), b.Column(idx("ver")).(*array.Int64)
-		return func(i int) string { return fmt.Sprintf("%d|%s|%d", ids.Value(i), st.Value(i), ver.Value(i)) }
+	scanned := testkit.IcebergRows(t, tbl, func(col func(string) arrow.Array, i int) string {
+		return fmt.Sprintf("%d|%s|%d", col("order_id").(*array.Int64).Value(i), col("status").(*array.String).Value(i), col("ver").(*array.Int64).Value(i))
 	})
 	data, dels := snapshotFileLists(t, tbl)
 	q := `SELECT order_id || '|' || status || '|' || ver AS r FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
@@ -135,27 +132,4 @@ func mergedRows(t *testing.T, dir string) []string {
 		t.Fatalf("%s: DuckDB applying the delete files reads the table unlike iceberg-go's scanner:\n%s", strings.TrimPrefix(dir, "/"), d)
 	}
 	return scanned
-}
-
-// scanRows reads the table's head with iceberg-go's scanner (which applies the position deletes), one string a
-// row made by row(batch)(i), sorted.
-func scanRows(t *testing.T, tbl *table.Table, row func(arrow.RecordBatch) func(int) string) []string {
-	t.Helper()
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for b, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := row(b)
-		for i := range int(b.NumRows()) {
-			out = append(out, text(i))
-		}
-		b.Release()
-	}
-	slices.Sort(out)
-	return out
 }
