@@ -113,9 +113,16 @@ func (b *browser) follow(selector string) {
 	before := b.location()
 	b.do("click "+selector, chromedp.Click(chromedp.CSS(selector)))
 	deadline := time.Now().Add(30 * time.Second)
-	for b.location() == before || chromiumtest.Eval[string](b.t, b.ctx, "document.readyState") != "complete" {
+	for {
+		// Evaluations fail while the page navigates: try again until the new page is loaded.
+		loc, err := chromiumtest.TryEval[string](b.ctx, "location.href")
+		if err == nil && loc != before {
+			if state, err := chromiumtest.TryEval[string](b.ctx, "document.readyState"); err == nil && state == "complete" {
+				return
+			}
+		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("clicking %s did not open a page", selector)
+			b.t.Fatalf("clicking %s did not open a page (last error: %v)", selector, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

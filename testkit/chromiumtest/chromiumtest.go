@@ -99,11 +99,17 @@ func Screenshot(t testing.TB, ctx context.Context, dir, name string) string {
 // Eval evaluates a JavaScript expression in the page and returns its value.
 func Eval[T any](t testing.TB, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := TryEval[T](ctx, js)
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", js, err)
 	}
 	return v
+}
+
+// TryEval is Eval that returns its error: while a page navigates, the old page's context is gone and an
+// evaluation fails ("Inspected target navigated or closed") until the new one is there.
+func TryEval[T any](ctx context.Context, js string) (T, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[T](js))
 }
 
 // WatchDialogs counts the JavaScript dialogs (alert, confirm, prompt) the pages of ctx open from now on, and
