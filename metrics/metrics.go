@@ -32,6 +32,7 @@ const (
 	LastSuccess        = "jetflow_last_success_timestamp_seconds"
 	WatermarkTimestamp = "jetflow_watermark_timestamp_seconds"
 	StreamLag          = "jetflow_stream_lag_records"
+	StreamLagBytes     = "jetflow_stream_lag_bytes"
 	Notifications      = "jetflow_notifications_total"
 	pipelineLabel      = "pipeline"
 )
@@ -49,13 +50,14 @@ type Run struct {
 	watermark   *prometheus.GaugeVec
 	notified    *prometheus.CounterVec
 	stages      *stageCollector
-	lag         *lagCollector
+	lag         *lagCollector // records behind
+	lagBytes    *lagCollector // bytes behind
 }
 
 // New makes the metrics of a run of pipeline, with its own registry.
 func New(pipeline string) *Run {
 	r := &Run{pipeline: pipeline, reg: prometheus.NewRegistry(), stages: &stageCollector{pipeline: pipeline},
-		lag: &lagCollector{pipeline: pipeline}}
+		lag: &lagCollector{pipeline: pipeline, desc: lagDesc}, lagBytes: &lagCollector{pipeline: pipeline, desc: lagBytesDesc}}
 	label := prometheus.Labels{pipelineLabel: pipeline}
 	r.partitions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: Partitions, ConstLabels: label,
 		Help: "Partitions of the run by outcome: committed, skipped (committed before), failed (after every retry) or aborted (interrupted)."},
@@ -76,7 +78,7 @@ func New(pipeline string) *Run {
 		[]string{pipelineLabel, "watermark"})
 	r.notified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: Notifications, ConstLabels: label,
 		Help: "Notifications of the run (failure, recovery) by outcome: sent, or failed after every retry."}, []string{"outcome"})
-	r.reg.MustRegister(r.stages, r.lag, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark, r.notified)
+	r.reg.MustRegister(r.stages, r.lag, r.lagBytes, r.partitions, r.duration, r.runOK, r.runDuration, r.lastSuccess, r.watermark, r.notified)
 	return r
 }
 
@@ -88,11 +90,11 @@ func (r *Run) WatchStages(stats func() []engine.StageStats) { r.stages.set(stats
 
 // WatchLag makes the stream lag metric read lag (a stage.LagReporter's Lag: records behind, by lane) of the
 // consumer named stage whenever it is gathered.
-func (r *Run) WatchLag(stage string, lag func() map[string]int64) {
-	r.lag.mu.Lock()
-	r.lag.stage, r.lag.read = stage, lag
-	r.lag.mu.Unlock()
-}
+func (r *Run) WatchLag(stage string, lag func() map[string]int64) { r.lag.watch(stage, lag) }
+
+// WatchLagBytes makes the stream byte-lag metric read lag (a stage.ByteLagReporter's LagBytes: bytes behind, by
+// lane) of the consumer named stage whenever it is gathered.
+func (r *Run) WatchLagBytes(stage string, lag func() map[string]int64) { r.lagBytes.watch(stage, lag) }
 
 // Partition records one partition's outcome: engine.Options.OnPartition.
 func (r *Run) Partition(p engine.PartitionResult) {
@@ -198,9 +200,10 @@ func (c *stageCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// lagCollector reads a stream consumer's lag when gathered.
+// lagCollector reads a stream consumer's lag, in the unit of its desc, when gathered.
 type lagCollector struct {
 	pipeline string
+	desc     *prometheus.Desc
 	mu       sync.Mutex
 	stage    string
 	read     func() map[string]int64
@@ -210,7 +213,17 @@ var lagDesc = prometheus.NewDesc(StreamLag,
 	"Records the source holds past a stream lane's committed position (Kafka: a topic/partition's high watermark minus the next offset to commit).",
 	[]string{pipelineLabel, "stage", "lane"}, nil)
 
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
+var lagBytesDesc = prometheus.NewDesc(StreamLagBytes,
+	"Bytes the source holds past a stream lane's committed position (PostgreSQL change capture: the WAL past the slot's confirmed flush position).",
+	[]string{pipelineLabel, "stage", "lane"}, nil)
+
+func (c *lagCollector) watch(stage string, read func() map[string]int64) {
+	c.mu.Lock()
+	c.stage, c.read = stage, read
+	c.mu.Unlock()
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -220,6 +233,6 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for lane, n := range read() {
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(n), c.pipeline, stage, lane)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), c.pipeline, stage, lane)
 	}
 }

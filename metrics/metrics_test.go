@@ -30,6 +30,7 @@ func fullRun(end time.Time) *Run {
 		}
 	})
 	r.WatchLag("kafka", func() map[string]int64 { return map[string]int64{"events/0": 7, "events/1": 0} })
+	r.WatchLagBytes("postgres", func() map[string]int64 { return map[string]int64{"jetflow_orders": 4096} })
 	r.Partition(engine.PartitionResult{Key: "a", Outcome: "committed", Duration: 2 * time.Second})
 	r.Partition(engine.PartitionResult{Key: "b", Outcome: "failed", Duration: 30 * time.Second})
 	r.Partition(engine.PartitionResult{Key: "c", Outcome: "skipped"})
@@ -117,6 +118,7 @@ func TestServeScrape(t *testing.T) {
 		{RunOK, map[string]string{"pipeline": "orders"}, 1},
 		{StreamLag, map[string]string{"pipeline": "orders", "stage": "kafka", "lane": "events/0"}, 7},
 		{StreamLag, map[string]string{"lane": "events/1"}, 0},
+		{StreamLagBytes, map[string]string{"pipeline": "orders", "stage": "postgres", "lane": "jetflow_orders"}, 4096},
 		{RunDuration, map[string]string{"pipeline": "orders"}, 40},
 		{LastSuccess, map[string]string{"pipeline": "orders"}, float64(end.Unix())},
 		{WatermarkTimestamp, map[string]string{"watermark": "updated_at"}, float64(time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC).Unix())},

@@ -98,6 +98,13 @@ type LagReporter interface {
 	Lag() map[string]int64
 }
 
+// ByteLagReporter is implemented by stream consumers whose distance behind their source is a number of bytes, not
+// records: for each lane, the bytes the source holds past the lane's committed position (PostgreSQL change
+// capture: the WAL past the slot's confirmed position). Metrics report it while a stream runs.
+type ByteLagReporter interface {
+	LagBytes() map[string]int64
+}
+
 // CheckpointComparer is implemented by stream consumers whose checkpoints have an order (Kafka offsets, row
 // numbers). With it the engine can find a lane's newest checkpoint among those a destination holds, when the
 // state store has none (a lost or new state store): Compare returns <0, 0 or >0 as a is before, at or after b.

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,6 +190,65 @@ func TestFolderRunNamesSkippedDependents(t *testing.T) {
 	msgs := h.messages(t, "/webhook")
 	if len(msgs) != 1 || msgs[0].Pipeline != "bronze" || strings.Join(msgs[0].SkippedDependents, ",") != "silver,gold" {
 		t.Fatalf("messages %+v, want one failure of bronze naming silver and gold", msgs)
+	}
+}
+
+// TestFolderRunAlertsForAKilledPipeline: a pipeline's process killed by SIGKILL (as the OOM killer does) cannot
+// send its own failure notification; the folder runner sends it, naming the signal and the dependents it skips,
+// and records the failure so that the next success is a recovery.
+func TestFolderRunAlertsForAKilledPipeline(t *testing.T) {
+	var kill atomic.Bool
+	kill.Store(true)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if kill.Load() {
+			killProcessesRunning(t, "doomed.yaml")
+			time.Sleep(2 * time.Second) // the caller is gone before it reads an answer
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"items": [{"id": 1}]}`)
+	}))
+	t.Cleanup(src.Close)
+	h := newHooks(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "pipelines/doomed.yaml", alertYAML("doomed", ""))
+	writeFile(t, dir, "pipelines/silver.yaml", alertYAML("silver", "depends_on: [doomed]"))
+	env := []string{"API=" + src.URL, "HOOKS=" + h.URL, "HOOK_SECRET=whsec-e2e-0123"}
+	r := jetflow(t, dir, env, "run", "pipelines", "--run", "2026-11-22").must(t, exitError)
+	msgs := h.messages(t, "/webhook")
+	if len(msgs) != 1 || msgs[0].Event != notify.Failure || msgs[0].Pipeline != "doomed" || msgs[0].RunInstance != "2026-11-22" ||
+		msgs[0].ExitCode != exitError || strings.Join(msgs[0].SkippedDependents, ",") != "silver" ||
+		msgs[0].Error == nil || !strings.Contains(msgs[0].Error.Message, "signal: killed") {
+		t.Fatalf("messages %+v, want one failure of doomed naming the signal and silver\nstderr:\n%s", msgs, r.stderr)
+	}
+	if n := len(h.got("/slack/T0SECRET/B0SECRET")); n != 1 {
+		t.Errorf("slack got %d messages, want 1", n)
+	}
+	if strings.Contains(r.stdout+r.stderr, "T1SECRET") || strings.Contains(r.stdout+r.stderr, "whsec-e2e-0123") {
+		t.Errorf("a secret in the output:\n%s%s", r.stdout, r.stderr)
+	}
+	kill.Store(false)
+	jetflow(t, dir, env, "run", "pipelines", "--run", "2026-11-22").must(t, exitOK)
+	if msgs := h.messages(t, "/webhook"); len(msgs) != 2 || msgs[1].Event != notify.Recovery || msgs[1].Pipeline != "doomed" {
+		t.Fatalf("messages %+v, want the failure then doomed's recovery", msgs)
+	}
+}
+
+// killProcessesRunning SIGKILLs the processes whose command line names file (a pipeline's `jetflow run FILE`).
+func killProcessesRunning(t *testing.T, file string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), file) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Logf("kill %d: %v", pid, err)
+		}
 	}
 }
 

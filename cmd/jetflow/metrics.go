@@ -76,6 +76,9 @@ func (m *runMetrics) watch(e *engine.Engine, l *loaded) {
 	if lr, ok := l.built.Source.(stage.LagReporter); ok {
 		m.WatchLag(l.built.SourceName, lr.Lag)
 	}
+	if lr, ok := l.built.Source.(stage.ByteLagReporter); ok {
+		m.WatchLagBytes(l.built.SourceName, lr.LagBytes)
+	}
 }
 
 // watermark records the incremental source's stored watermark, once the run is over.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,6 +123,7 @@ type folderRun struct {
 	stderr     io.Writer
 	stderrMu   sync.Mutex
 	executable string
+	logFlags   commonFlags // how the runner logs what it does for a pipeline (alertDied), as its children do
 }
 
 // pipelineOutcome is how one pipeline of a folder run ended.
@@ -171,6 +173,10 @@ func cmdRunFolder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fr := &folderRun{folderSelection: sel, stores: &stateStores{}, reportDir: *reportDir,
 		maxPar: *maxPar, wait: *wait, pollEvery: min(max(*wait/100, 200*time.Millisecond), 5*time.Second), stderr: stderr, executable: exe}
 	defer fr.stores.close()
+	if _, err := c.logger(io.Discard); err != nil {
+		return err
+	}
+	fr.logFlags = c
 	fr.childArgs = []string{"--progress", "none", "--workers", strconv.Itoa(*workers), "--log-format", c.logFormat, "--log-level", c.logLevel}
 	if ff.force {
 		fr.childArgs = append(fr.childArgs, "--force")
@@ -435,6 +441,9 @@ func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out
 			code = ee.ExitCode()
 			if code < 0 { // killed by a signal
 				code = exitError
+				if ctx.Err() == nil { // not by this run's own interrupt
+					fr.alertDied(ctx, p, r.Label, ee.ProcessState)
+				}
 			}
 		}
 		var rep struct {
@@ -452,6 +461,24 @@ func (fr *folderRun) runPipeline(ctx context.Context, p *pipelines.Pipeline, out
 		}
 	}
 	out.Status = "ok"
+}
+
+// alertDied stands in for a pipeline run whose process was killed (the kernel's OOM killer, a SIGKILL) before it
+// could record its outcome and send its own failure notification: the runner records and sends them instead, so
+// a crash alerts as a failure does.
+func (fr *folderRun) alertDied(ctx context.Context, p *pipelines.Pipeline, label string, ps *os.ProcessState) {
+	log, err := fr.logFlags.logger(&linePrefixer{w: fr.stderr, mu: &fr.stderrMu, prefix: p.Name + " | "})
+	if err != nil { // checked when the run started
+		log = slog.New(slog.DiscardHandler)
+	}
+	store, err := fr.stores.get(ctx, p)
+	if err != nil {
+		log.Warn("run outcome not recorded: recovery notifications and check-freshness will not see this run", "err", err)
+		store = nil
+	}
+	runErr := fmt.Errorf("the process of jetflow run %s --run %s ended by %s before it could report: look for the kernel's OOM killer (raise the memory limit or lower --workers) or whoever sent the signal",
+		filepath.Base(p.File), label, ps)
+	alertRun(ctx, &loaded{p: p}, store, label, nil, runErr, exitError, fr.downstream(p.Name), log, nil)
 }
 
 // downstream names the selected pipelines that depend on name, directly or not: those this run skips when name

@@ -69,7 +69,7 @@ var (
 	_ stage.StreamConsumer     = (*CDC)(nil)
 	_ stage.DeclaredSchema     = (*CDC)(nil)
 	_ stage.CheckpointComparer = (*CDC)(nil)
-	_ stage.LagReporter        = (*CDC)(nil)
+	_ stage.ByteLagReporter    = (*CDC)(nil)
 )
 
 func newCDC(_ stage.BuildContext, base *Consumer) *CDC {
@@ -112,8 +112,8 @@ func (s *CDC) CompareCheckpoints(a, b string) (int, error) {
 	return 0, nil
 }
 
-// Lag implements stage.LagReporter: the bytes of WAL past the slot's committed position.
-func (s *CDC) Lag() map[string]int64 {
+// LagBytes implements stage.ByteLagReporter: the bytes of WAL past the slot's committed position.
+func (s *CDC) LagBytes() map[string]int64 {
 	return map[string]int64{s.cfg.Slot: s.lag.Load()}
 }
 
