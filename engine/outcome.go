@@ -68,3 +68,23 @@ func RecordOutcome(ctx context.Context, store state.Store, pipeline, run string,
 	}
 	return prev, prevOK, nil
 }
+
+// Freshness is a pipeline's lateness against its freshness.warn_after: the one rule that jetflow check-freshness
+// alerts on and jetflow ui shows. A pipeline is late when its last success is older than warnAfter, or when it
+// never succeeded; without a warnAfter it is never late.
+type Freshness struct {
+	WarnAfter   time.Duration
+	LastSuccess time.Time     // zero when the state store records no success
+	Age         time.Duration // since LastSuccess
+	Late        bool
+}
+
+// FreshnessOf applies the rule to a pipeline's last outcome (found: LastOutcome found one) at now.
+func FreshnessOf(o Outcome, found bool, warnAfter time.Duration, now time.Time) Freshness {
+	f := Freshness{WarnAfter: warnAfter}
+	if found && !o.LastSuccess.IsZero() {
+		f.LastSuccess, f.Age = o.LastSuccess, now.Sub(o.LastSuccess)
+	}
+	f.Late = warnAfter > 0 && (f.LastSuccess.IsZero() || f.Age > warnAfter)
+	return f
+}

@@ -1,65 +1,52 @@
-package ui
+package ui_test
 
 import (
+	"context"
+	"regexp"
 	"testing"
 	"time"
 
-	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/engine"
+	"github.com/jetflow-dev/jetflow/ui"
 )
 
-// The freshness key is read from the spec by name, so that the pages show it in whichever shape the spec
-// declares it: a struct or a pointer, with warn_after a stage.Duration or a pointer to one.
-func TestFreshnessAgainstWarnAfter(t *testing.T) {
-	type freshnessSpec struct{ WarnAfter stage.Duration }
-	type withValue struct{ Freshness freshnessSpec }
-	type withPointer struct{ Freshness *freshnessSpec }
-	type withDurationPointer struct {
-		Freshness struct{ WarnAfter *stage.Duration }
+// The overview shows each pipeline's freshness by the rule jetflow check-freshness alerts on: the age of its last
+// success as the state store records it (engine.FreshnessOf), against its own freshness.warn_after.
+func TestOverviewShowsFreshnessAsCheckFreshnessSeesIt(t *testing.T) {
+	dir, store := folder(t, map[string]string{
+		"fresh.yaml":      pipelineFile("fresh", "freshness: { warn_after: 26h }\n"),
+		"late.yaml":       pipelineFile("late", "freshness: { warn_after: 26h }\n"),
+		"never.yaml":      pipelineFile("never", "freshness: { warn_after: 26h }\n"),
+		"undeclared.yaml": pipelineFile("undeclared", ""),
+	})
+	ctx := context.Background()
+	now := time.Now()
+	for name, at := range map[string]time.Time{"fresh": now.Add(-2 * time.Hour), "late": now.Add(-30 * time.Hour), "undeclared": now.Add(-90 * time.Hour)} {
+		if _, _, err := engine.RecordOutcome(ctx, store, name, "2026-11-22", true, at); err != nil {
+			t.Fatal(err)
+		}
 	}
-	d := stage.Duration(30 * time.Hour)
-	for _, tt := range []struct {
-		name string
-		spec any
-		want time.Duration
-	}{
-		{"no key", struct{ Name string }{"x"}, 0},
-		{"value", withValue{freshnessSpec{d}}, 30 * time.Hour},
-		{"pointer", withPointer{&freshnessSpec{d}}, 30 * time.Hour},
-		{"nil pointer", withPointer{}, 0},
-		{"duration pointer", withDurationPointer{struct{ WarnAfter *stage.Duration }{&d}}, 30 * time.Hour},
+	// A failure after the success does not make the data any fresher.
+	if _, _, err := engine.RecordOutcome(ctx, store, "late", "2026-11-23", false, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	h := newSite(t, ui.Options{Dir: dir}).Handler(ui.ServeOptions{LoopbackOnly: true})
+	res, body := get(t, h, "GET", "http://127.0.0.1:8080/")
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /: %d\n%s", res.StatusCode, body)
+	}
+	for name, want := range map[string]string{
+		"fresh":      `st-fresh"[^>]*>fresh</span>\s*<span class="muted">last success [^<]*, 2h`,
+		"late":       `st-late"[^>]*>late</span>\s*<span class="muted">last success [^<]*, 30h`,
+		"never":      `st-late"[^>]*>late</span>\s*<span class="muted">never succeeded`,
+		"undeclared": `none declared`,
 	} {
-		if got := warnAfter(tt.spec); got != tt.want {
-			t.Errorf("%s: warnAfter = %v, want %v", tt.name, got, tt.want)
+		row := regexp.MustCompile(`(?s)<tr[^>]*>\s*<td[^>]*><a[^>]*>` + name + `</a>.*?</tr>`).FindString(body)
+		if row == "" {
+			t.Fatalf("no overview row for %s in:\n%s", name, body)
 		}
-	}
-
-	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
-	day := func(d int, status string) *runView {
-		r := &runView{Label: "x", Start: time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, d+1, 0, 0, 0, 0, time.UTC)}
-		if status == "failed" {
-			r.Failed = 1
+		if !regexp.MustCompile(want).MatchString(row) {
+			t.Errorf("%s: the row does not match %s:\n%s", name, want, row)
 		}
-		return r
-	}
-	pi := &pipeInfo{WarnAfter: 30 * time.Hour}
-	for _, tt := range []struct {
-		name     string
-		runs     []*runView
-		late     bool
-		age      time.Duration
-		declared bool
-	}{
-		{"yesterday complete", []*runView{day(22, "committed"), day(23, "committed")}, false, 8 * time.Hour, true},
-		{"yesterday failed", []*runView{day(22, "committed"), day(23, "failed")}, true, 32 * time.Hour, true},
-		{"two days failed", []*runView{day(21, "committed"), day(22, "failed"), day(23, "failed")}, true, 56 * time.Hour, true},
-		{"never complete", []*runView{day(23, "failed")}, true, 0, true},
-	} {
-		f := freshnessOf(pi, tt.runs, now)
-		if f.Late != tt.late || f.Age != tt.age || f.Declared != tt.declared {
-			t.Errorf("%s: late %v age %v declared %v; want %v %v %v", tt.name, f.Late, f.Age, f.Declared, tt.late, tt.age, tt.declared)
-		}
-	}
-	if f := freshnessOf(&pipeInfo{}, []*runView{day(1, "failed")}, now); f.Declared || f.Late {
-		t.Errorf("a pipeline without warn_after: %+v", f)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -96,7 +95,7 @@ func (s *Site) loadFolder(ctx context.Context) *folder {
 }
 
 func (s *Site) pipeInfo(ctx context.Context, p *pipelines.Pipeline) *pipeInfo {
-	pi := &pipeInfo{p: p, Name: p.Name, File: p.File, DependsOn: p.DependsOn, WarnAfter: warnAfter(p.Spec)}
+	pi := &pipeInfo{p: p, Name: p.Name, File: p.File, DependsOn: p.DependsOn, WarnAfter: p.Freshness.WarnAfter.D()}
 	if b, err := os.ReadFile(p.File); err == nil {
 		pi.Spec = s.red.Redact(string(b))
 	}
@@ -121,20 +120,6 @@ func (s *Site) pipeInfo(ctx context.Context, p *pipelines.Pipeline) *pipeInfo {
 		pi.Watermark, _ = w.WatermarkName()
 	}
 	return pi
-}
-
-// warnAfter reads the pipeline's freshness.warn_after, 0 when the spec has none (or this build's spec does not
-// know the key): the pages show freshness only for the pipelines that declare how late is too late.
-func warnAfter(spec any) time.Duration {
-	v := reflect.Indirect(reflect.ValueOf(spec).FieldByName("Freshness"))
-	if v.Kind() != reflect.Struct {
-		return 0
-	}
-	w := reflect.Indirect(v.FieldByName("WarnAfter"))
-	if w.Kind() != reflect.Int64 {
-		return 0
-	}
-	return time.Duration(w.Int())
 }
 
 // describeStore names a pipeline's state store for people: the SQLite file, or the PostgreSQL DSN with its
@@ -406,26 +391,29 @@ func (s *Site) position(ctx context.Context, pi *pipeInfo, runs []*runView) (pos
 	return pos, nil
 }
 
-// freshness is how late a pipeline's data is against its freshness.warn_after.
+// freshness is how late a pipeline is against its freshness.warn_after, by the rule jetflow check-freshness
+// alerts on (engine.FreshnessOf): the age of its last success, as its state store records it.
 type freshness struct {
-	Declared  bool
-	WarnAfter time.Duration
-	Has       bool      // a complete run instance exists
-	Upto      time.Time // the end of the newest complete run instance: the data is complete up to there
-	Age       time.Duration
-	Late      bool
+	engine.Freshness
+	Declared bool
 }
 
-func freshnessOf(pi *pipeInfo, runs []*runView, now time.Time) freshness {
-	f := freshness{Declared: pi.WarnAfter > 0, WarnAfter: pi.WarnAfter}
-	for _, r := range runs {
-		if (r.Complete || r.Status() == "committed") && !r.End.IsZero() && r.End.After(f.Upto) {
-			f.Upto, f.Has = r.End, true
+func (s *Site) freshnessOf(ctx context.Context, pi *pipeInfo, now time.Time) (freshness, error) {
+	f := freshness{Freshness: engine.Freshness{WarnAfter: pi.WarnAfter}, Declared: pi.WarnAfter > 0}
+	if !f.Declared {
+		return f, nil
+	}
+	store, err := s.store(ctx, pi)
+	if err != nil {
+		return f, err
+	}
+	var out engine.Outcome
+	found := false
+	if store != nil {
+		if out, found, err = engine.LastOutcome(ctx, store, pi.Name); err != nil {
+			return f, fmt.Errorf("read the last outcome of %s: %s", pi.Name, s.red.Redact(err.Error()))
 		}
 	}
-	if f.Has {
-		f.Age = now.Sub(f.Upto)
-	}
-	f.Late = f.Declared && (!f.Has || f.Age > f.WarnAfter)
-	return f
+	f.Freshness = engine.FreshnessOf(out, found, pi.WarnAfter, now)
+	return f, nil
 }

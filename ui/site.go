@@ -203,7 +203,9 @@ func (s *Site) overview(ctx context.Context, f *folder, static bool) *overviewDa
 			}
 			status[pi.Name] = row.Last.Status()
 		}
-		row.Fresh = freshnessOf(pi, runs, d.Now)
+		if row.Fresh, err = s.freshnessOf(ctx, pi, d.Now); err != nil && row.Err == "" {
+			row.Err = err.Error()
+		}
 		row.Spark = sparkOf(pi.Name, runs, d.Now, d.Root)
 		d.Rows = append(d.Rows, row)
 	}
@@ -229,7 +231,9 @@ func (s *Site) pipelinePage(ctx context.Context, pi *pipeInfo, static bool) *pip
 		d.Errors = append(d.Errors, err.Error())
 	}
 	d.Chart = historyOf(pi.Name, runs, d.Now, d.Root)
-	d.Fresh = freshnessOf(pi, runs, d.Now)
+	if d.Fresh, err = s.freshnessOf(ctx, pi, d.Now); err != nil {
+		d.Errors = append(d.Errors, err.Error())
+	}
 	if d.Pos, err = s.position(ctx, pi, runs); err != nil {
 		d.Errors = append(d.Errors, err.Error())
 	}

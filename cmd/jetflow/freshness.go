@@ -89,13 +89,13 @@ func cmdCheckFreshness(ctx context.Context, args []string, stdout, stderr io.Wri
 			rows = append(rows, row)
 			continue
 		}
-		if found && !out.LastSuccess.IsZero() {
-			ls := out.LastSuccess
-			row.LastSuccess, row.AgeSeconds = &ls, now.Sub(ls).Seconds()
+		f := engine.FreshnessOf(out, found, p.Freshness.WarnAfter.D(), now)
+		if !f.LastSuccess.IsZero() {
+			row.LastSuccess, row.AgeSeconds = &f.LastSuccess, f.Age.Seconds()
 		}
-		if warn := p.Freshness.WarnAfter.D(); warn > 0 {
+		if f.WarnAfter > 0 {
 			row.Status = "fresh"
-			if row.LastSuccess == nil || now.Sub(*row.LastSuccess) > warn {
+			if f.Late {
 				row.Status = "late"
 				late++
 				row.Notified = notifyLate(ctx, p, store, row, now, log)
