@@ -269,3 +269,19 @@ func TestRunReportOnEveryExit(t *testing.T) {
 		})
 	}
 }
+
+// Every command of the table answers --help, and the usage lists each one: the table is the one list of commands.
+func TestEveryCommandHasHelpAndUsage(t *testing.T) {
+	for _, c := range commands {
+		if c.name == "version" {
+			continue
+		}
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{c.name, "--help"}, &out, &out); code != exitOK {
+			t.Errorf("jetflow %s --help: exit %d\n%s", c.name, code, out.String())
+		}
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(c.name) + ` +` + regexp.QuoteMeta(c.summary) + `$`).MatchString(usage()) {
+			t.Errorf("the usage does not list %s with its summary", c.name)
+		}
+	}
+}

@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/jetflow-dev/jetflow/internal/suggest"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -69,23 +72,55 @@ func withCode(code int, err error) error {
 	return &codedError{code: code, err: err}
 }
 
-const usage = `jetflow moves data from a source to Parquet and Iceberg, one deterministic partition at a time.
+// command is one of jetflow's commands: the one list that dispatch, the usage text and the did-you-mean of an
+// unknown command all read.
+type cliCommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []cliCommand{
+	{"validate", "check pipeline files without touching sources or destinations", cmdValidate},
+	{"plan", "list the partitions of a run instance and what a run would do with each; a folder: its graph", cmdPlan},
+	{"run", "load a run instance (or, with --stream, an unbounded source); a folder runs as one graph", cmdRunAny},
+	{"state", "inspect or reset the recorded state of partitions", cmdState},
+	{"test", "run the stage tests declared next to pipelines (tests: or <name>.test.yaml)", cmdTest},
+	{"iceberg", "show, expire-snapshots or compact the Iceberg table a pipeline loads", cmdIceberg},
+	{"cdc", "status or drop the replication slot of a change-capture pipeline", cmdCDC},
+	{"ui", "serve read-only web pages of a folder's runs, partitions and freshness (or write them, --static)", cmdUI},
+	{"check-freshness", "list each pipeline's last success; alert on and exit 1 for those past freshness.warn_after", cmdCheckFreshness},
+	{"version", "print the version", cmdVersion},
+}
+
+// cmdRunAny is `jetflow run`: a folder runs as one graph, a file on its own.
+func cmdRunAny(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if folderArg(args) {
+		return cmdRunFolder(ctx, args, stdout, stderr)
+	}
+	return cmdRun(ctx, args, stdout, stderr)
+}
+
+func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "jetflow %s\n", version)
+	return nil
+}
+
+// usage is the text of `jetflow --help`, its command list made from commands.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`jetflow moves data from a source to Parquet and Iceberg, one deterministic partition at a time.
 
 Usage:
   jetflow <command> [flags] [arguments]
 
 Commands:
-  validate   check pipeline files without touching sources or destinations
-  plan       list the partitions of a run instance and what a run would do with each; a folder: its graph
-  run        load a run instance (or, with --stream, an unbounded source); a folder runs as one graph
-  state      inspect or reset the recorded state of partitions
-  test       run the stage tests declared next to pipelines (tests: or <name>.test.yaml)
-  iceberg    show, expire-snapshots or compact the Iceberg table a pipeline loads
-  cdc        status or drop the replication slot of a change-capture pipeline
-  ui         serve read-only web pages of a folder's runs, partitions and freshness (or write them, --static)
-  check-freshness  list each pipeline's last success; alert on and exit 1 for those past freshness.warn_after
-  version    print the version
-
+`)
+	w := tabwriter.NewWriter(&b, 0, 0, 3, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %s\t%s\n", c.name, c.summary)
+	}
+	w.Flush()
+	b.WriteString(`
 Examples:
   jetflow validate pipelines/
   jetflow plan pipelines/orders.yaml --run 2026-11-22
@@ -97,11 +132,13 @@ Examples:
 
 Run 'jetflow <command> --help' for the flags of a command.
 Exit codes: 0 done, 1 partitions failed, 2 invalid input, 3 interrupted, 4 infrastructure error.
-`
+`)
+	return b.String()
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		if len(args) == 0 {
 			return exitInvalid
 		}
@@ -119,36 +156,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop()
 	}()
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "validate":
-		err = cmdValidate(ctx, rest, stdout, stderr)
-	case "plan":
-		err = cmdPlan(ctx, rest, stdout, stderr)
-	case "run":
-		if folderArg(rest) {
-			err = cmdRunFolder(ctx, rest, stdout, stderr)
-		} else {
-			err = cmdRun(ctx, rest, stdout, stderr)
+	name := args[0]
+	if name == "--version" {
+		name = "version"
+	}
+	i := slices.IndexFunc(commands, func(c cliCommand) bool { return c.name == name })
+	if i < 0 {
+		names := make([]string, len(commands))
+		for i, c := range commands {
+			names[i] = c.name
 		}
-	case "state":
-		err = cmdState(ctx, rest, stdout, stderr)
-	case "test":
-		err = cmdTest(ctx, rest, stdout, stderr)
-	case "iceberg":
-		err = cmdIceberg(ctx, rest, stdout, stderr)
-	case "cdc":
-		err = cmdCDC(ctx, rest, stdout, stderr)
-	case "ui":
-		err = cmdUI(ctx, rest, stdout, stderr)
-	case "check-freshness":
-		err = cmdCheckFreshness(ctx, rest, stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintf(stdout, "jetflow %s\n", version)
-	default:
-		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", cmd, didYouMean(cmd, []string{"validate", "plan", "run", "state", "test", "iceberg", "cdc", "ui", "check-freshness", "version"}), usage)
+		fmt.Fprintf(stderr, "jetflow: unknown command %q%s\n\n%s", args[0], didYouMean(args[0], names), usage())
 		return exitInvalid
 	}
+	err := commands[i].run(ctx, args[1:], stdout, stderr)
 	if err == nil {
 		return exitOK
 	}
