@@ -297,8 +297,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 			}
 		}()
 	}
-	// Package initialisation leaves garbage behind (iceberg-go's substrait tables alone allocate 32 MB at start):
-	// hand it back to the OS now, so a run's peak RSS is its own data, not the start-up's.
+	// Package initialisation leaves garbage behind: hand it back to the OS now, so a run's peak RSS is its own
+	// data, not the start-up's.
 	debug.FreeOSMemory()
 	if *workers < 1 {
 		return withCode(exitInvalid, fmt.Errorf("--workers %d: want at least 1", *workers))
