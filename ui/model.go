@@ -350,6 +350,24 @@ func (s *Site) runs(ctx context.Context, pi *pipeInfo, label string) ([]*runView
 	return out, nil
 }
 
+// attempts reads the attempts of a run instance's partitions, by partition id, redacted.
+func (s *Site) attempts(ctx context.Context, pi *pipeInfo, label string) (map[string][]state.Attempt, error) {
+	store, err := s.store(ctx, pi)
+	if err != nil || store == nil {
+		return nil, err
+	}
+	as, err := store.Attempts(ctx, pi.Name, label)
+	if err != nil {
+		return nil, fmt.Errorf("list the attempts of %s: %s", pi.Name, s.red.Redact(err.Error()))
+	}
+	out := map[string][]state.Attempt{}
+	for _, a := range as {
+		a.Error, a.Cause = s.red.Redact(a.Error), s.red.Redact(a.Cause)
+		out[a.PartitionID] = append(out[a.PartitionID], a)
+	}
+	return out, nil
+}
+
 // position is the pipeline's incremental watermark and its streams' checkpoints.
 type position struct {
 	Name, Value string

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/internal/humanize"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
 )
 
 //go:embed templates/*.html
@@ -253,6 +254,14 @@ type partRow struct {
 	Index, Attempts                         int
 	Key, ID, Status, Rows, Bytes, Started   string
 	Clock, Duration, Worker, Error, Summary string
+	Tries                                   []tryRow // every attempt, when there was more than one or one failed
+}
+
+// tryRow is one attempt at a partition, as the run page lists a retried or failed partition's attempts.
+type tryRow struct {
+	Number                               int
+	Status, Worker, Started, Duration    string
+	Rows, Class, Cause, Error, ErrorLine string
 }
 
 // chunkRows is how many partitions make one group of the run page's table.
@@ -279,6 +288,10 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 		return d, err != nil
 	}
 	d.Run = runs[0]
+	tries, err := s.attempts(ctx, pi, label)
+	if err != nil {
+		d.Errors = append(d.Errors, err.Error())
+	}
 	d.Gantt = ganttOf(d.Run.Parts, d.Now)
 	rows := make([]partRow, len(d.Run.Parts))
 	for i, p := range d.Run.Parts {
@@ -289,8 +302,16 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 		if p.Error != "" {
 			rows[i].Summary = firstLine(p.Error)
 		}
-		if p.Worker > 0 {
-			rows[i].Worker = fmt.Sprintf("%s #%d", p.Owner, p.Worker)
+		rows[i].Worker = workerName(p.Owner, p.Worker)
+		if as := tries[p.ID]; len(as) > 1 || p.Error != "" {
+			rows[i].Tries = tryRows(as, d.Now)
+			// The summary leads with why: the last failure's class and first cause, the whole message below.
+			if last := as[len(as)-1:]; len(last) == 1 && last[0].Cause != "" && p.Error != "" {
+				rows[i].Summary = firstLine(last[0].Class + ": " + last[0].Cause)
+			}
+			if rows[i].Summary == "" {
+				rows[i].Summary = fmt.Sprintf("%d attempts", len(as))
+			}
 		}
 	}
 	for len(rows) > 0 {
@@ -303,6 +324,28 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	}
 	d.Live = !static && d.Run.Running > 0
 	return d, true
+}
+
+// workerName names the worker of an attempt: its process (host:pid) and, when recorded, its worker number.
+func workerName(owner string, worker int) string {
+	if worker > 0 {
+		return fmt.Sprintf("%s #%d", owner, worker)
+	}
+	return owner
+}
+
+func tryRows(as []state.Attempt, now time.Time) []tryRow {
+	out := make([]tryRow, len(as))
+	for i, a := range as {
+		end := a.FinishedAt
+		if a.Status == state.StatusRunning || end.Before(a.StartedAt) {
+			end = now
+		}
+		out[i] = tryRow{Number: a.Number, Status: string(a.Status), Worker: workerName(a.Owner, a.Worker),
+			Started: ts(a.StartedAt), Duration: dur(end.Sub(a.StartedAt)), Rows: count(a.Rows), Class: a.Class,
+			Cause: a.Cause, Error: a.Error, ErrorLine: firstLine(a.Error)}
+	}
+	return out
 }
 
 func (s *Site) redactReport(r *report) *report {

@@ -75,7 +75,12 @@ func record(t testing.TB, s state.Store, pipe, label string, i int, status state
 				t.Fatal(err)
 			}
 		default:
-			if err := s.Fail(ctx, pipe, id, owner, state.StatusFailed, errText); err != nil {
+			// The engine records the innermost error as the cause: here, what follows the last ": ".
+			f := state.Failure{Error: errText, Cause: errText, Class: "transient"}
+			if i := strings.LastIndex(errText, ": "); i >= 0 {
+				f.Cause = errText[i+2:]
+			}
+			if err := s.Fail(ctx, pipe, id, owner, state.StatusFailed, f); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -126,7 +131,8 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 	}{
 		{"/", []string{"orders", "gold", "2026-11-22", "failed", "bad.yaml", "&lt;script&gt;", `class="edge"`}},
 		{"/p/orders/index.html", []string{"2026-11-21", "2026-11-22", "valid", "&lt;script&gt;", "rows (bars)"}},
-		{"/p/orders/r/2026-11-22/", []string{"load failed: &lt;script&gt;", "host:1001", `class="part st-failed retried"`, "2 retried"}},
+		{"/p/orders/r/2026-11-22/", []string{"load failed: &lt;script&gt;", "host:1001", `class="part st-failed retried"`, "2 retried",
+			"transient: &lt;script&gt;", "attempt 3: ", "<b>transient</b> · cause:"}},
 		{"/live/", []string{"No run is in progress"}},
 	}
 	for _, tt := range tests {
