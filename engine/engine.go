@@ -663,9 +663,9 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	return rows, bytes, nil
 }
 
-// progressEvery is the longest time between two renewals of a lease, which record the attempt's progress: what
-// a page of the run in progress shows as its rows/s is at most this old.
-const progressEvery = 5 * time.Second
+// progressEvery is the longest time between two renewals of a lease, which record the attempt's progress: the
+// pages of a run in progress (jetflow ui) refresh as often, so the rows/s they show moves at each refresh.
+const progressEvery = 2 * time.Second
 
 func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.CancelCauseFunc, progress *atomic.Int64) {
 	t := time.NewTicker(min(e.opts.Lease/3, progressEvery))

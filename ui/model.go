@@ -230,6 +230,7 @@ type runView struct {
 	Parts                                          []partView
 	Committed, Failed, Running, Aborted, Abandoned int
 	Rows, Bytes                                    int64
+	InFlight                                       int64 // rows read so far by the partitions loading now
 	Attempts                                       int
 	Retried                                        int
 	StartedAt, FinishedAt                          time.Time
@@ -265,13 +266,14 @@ func (r *runView) Duration(now time.Time) time.Duration {
 	return end.Sub(r.StartedAt)
 }
 
-// RowsPerSec is the rate of committed rows over the duration.
+// RowsPerSec is the rate of rows over the duration: committed, and while the run goes on, read so far by the
+// partitions in flight (as their last lease renewal recorded).
 func (r *runView) RowsPerSec(now time.Time) float64 {
 	d := r.Duration(now).Seconds()
 	if d <= 0 {
 		return 0
 	}
-	return float64(r.Rows) / d
+	return float64(r.Rows+r.InFlight) / d
 }
 
 // runs reads a pipeline's run instances (every one when label is ""), oldest first.
@@ -304,6 +306,7 @@ func (s *Site) runs(ctx context.Context, pi *pipeInfo, label string) ([]*runView
 			if rec.LeaseUntil.After(now) {
 				pv.Live = true
 				r.Running++
+				r.InFlight += rec.Rows
 			} else {
 				pv.Stale = true
 				r.Abandoned++

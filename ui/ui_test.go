@@ -160,6 +160,27 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 	}
 }
 
+// A partition in flight counts the rows its last lease renewal recorded: the rate of a run in progress moves
+// before any partition commits.
+func TestRunInProgressShowsRowsInFlight(t *testing.T) {
+	dir, store := folder(t, map[string]string{"orders.yaml": pipelineFile("orders", "")})
+	record(t, store, "orders", "2026-11-22", 0, state.StatusCommitted, 100, "", 1)
+	record(t, store, "orders", "2026-11-22", 1, state.StatusRunning, 0, "", 1)
+	id := "orders-2026-11-22-00001"
+	if err := store.Renew(context.Background(), "orders", id, "host:1001", time.Minute, 1234); err != nil {
+		t.Fatal(err)
+	}
+	h := newSite(t, ui.Options{Dir: dir}).Handler(ui.ServeOptions{LoopbackOnly: true})
+	for _, tt := range []struct{ path, want string }{
+		{"/live/", "100 + 1,234 in flight"},
+		{"/p/orders/r/2026-11-22/", `<span id="inflight">1,234</span> read by the partitions in flight`},
+	} {
+		if _, body := get(t, h, "GET", "http://127.0.0.1:8080"+tt.path); !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: no %q in the page:\n%s", tt.path, tt.want, body)
+		}
+	}
+}
+
 func TestServerIsReadOnlyAndGuarded(t *testing.T) {
 	dir, _ := folder(t, map[string]string{"orders.yaml": pipelineFile("orders", "")})
 	site := newSite(t, ui.Options{Dir: dir})
