@@ -335,6 +335,7 @@ feed:
 	}
 	rep.Stages = e.Stages()
 	rep.Duration = time.Since(start)
+	e.recordStages(ctx, run, rep.Stages)
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
 	}

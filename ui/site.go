@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/humanize"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
@@ -275,6 +276,7 @@ type runData struct {
 	Chunks     [][]partRow // the partitions, in groups the browser renders only when they are in view
 	Report     *report
 	ReportHref string
+	Stages     []engine.StageStats // the report's, else those the state store recorded
 }
 
 func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static bool) (*runData, bool) {
@@ -321,6 +323,19 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	if rep := s.reports.find(pi.Name, label); rep != nil {
 		d.Report = s.redactReport(rep)
 		d.ReportHref = "report.json"
+		d.Stages = d.Report.Stages
+	}
+	if len(d.Stages) == 0 {
+		if store, err := s.store(ctx, pi); err == nil && store != nil {
+			stages, _, err := engine.RecordedStages(ctx, store, pi.Name, label)
+			if err != nil {
+				d.Errors = append(d.Errors, s.red.Redact(err.Error()))
+			}
+			for i := range stages {
+				stages[i].Stage = s.red.Redact(stages[i].Stage)
+			}
+			d.Stages = stages
+		}
 	}
 	d.Live = !static && d.Run.Running > 0
 	return d, true

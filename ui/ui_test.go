@@ -14,6 +14,7 @@ import (
 	"time"
 
 	_ "github.com/jetflow-dev/jetflow/builtin"
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/state"
 	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/ui"
@@ -161,8 +162,8 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 }
 
 // A partition in flight counts the rows its last lease renewal recorded: the rate of a run in progress moves
-// before any partition commits.
-func TestRunInProgressShowsRowsInFlight(t *testing.T) {
+// before any partition commits. Without a run report, the per-stage stats come from the state store.
+func TestRunPageShowsRowsInFlightAndRecordedStages(t *testing.T) {
 	dir, store := folder(t, map[string]string{"orders.yaml": pipelineFile("orders", "")})
 	record(t, store, "orders", "2026-11-22", 0, state.StatusCommitted, 100, "", 1)
 	record(t, store, "orders", "2026-11-22", 1, state.StatusRunning, 0, "", 1)
@@ -170,10 +171,15 @@ func TestRunInProgressShowsRowsInFlight(t *testing.T) {
 	if err := store.Renew(context.Background(), "orders", id, "host:1001", time.Minute, 1234); err != nil {
 		t.Fatal(err)
 	}
+	stages := `[{"stage":"gen<b>","kind":"consumer","rows_in":0,"rows_out":1334}]`
+	if err := store.SetWatermark(context.Background(), "orders", engine.StagesRecord("2026-11-22"), stages); err != nil {
+		t.Fatal(err)
+	}
 	h := newSite(t, ui.Options{Dir: dir}).Handler(ui.ServeOptions{LoopbackOnly: true})
 	for _, tt := range []struct{ path, want string }{
 		{"/live/", "100 + 1,234 in flight"},
 		{"/p/orders/r/2026-11-22/", `<span id="inflight">1,234</span> read by the partitions in flight`},
+		{"/p/orders/r/2026-11-22/", `<td>gen&lt;b&gt;</td><td>consumer</td><td class="num">0</td><td class="num">1,334</td>`},
 	} {
 		if _, body := get(t, h, "GET", "http://127.0.0.1:8080"+tt.path); !strings.Contains(body, tt.want) {
 			t.Errorf("GET %s: no %q in the page:\n%s", tt.path, tt.want, body)
