@@ -294,7 +294,7 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	if err != nil {
 		d.Errors = append(d.Errors, err.Error())
 	}
-	d.Gantt = ganttOf(d.Run.Parts, d.Now)
+	d.Gantt = ganttOf(d.Run.Parts, tries, d.Now)
 	rows := make([]partRow, len(d.Run.Parts))
 	for i, p := range d.Run.Parts {
 		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Status: p.StatusText(),

@@ -133,7 +133,7 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 		{"/", []string{"orders", "gold", "2026-11-22", "failed", "bad.yaml", "&lt;script&gt;", `class="edge"`}},
 		{"/p/orders/index.html", []string{"2026-11-21", "2026-11-22", "valid", "&lt;script&gt;", "rows (bars)"}},
 		{"/p/orders/r/2026-11-22/", []string{"load failed: &lt;script&gt;", "host:1001", `class="part st-failed retried"`, "2 retried",
-			"transient: &lt;script&gt;", "attempt 3: ", "<b>transient</b> · cause:"}},
+			"transient: &lt;script&gt;", "attempt 3: ", "<b>transient</b> · cause:", `class="try st-failed"`, "3 earlier attempt(s)"}},
 		{"/live/", []string{"No run is in progress"}},
 	}
 	for _, tt := range tests {
