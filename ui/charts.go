@@ -120,12 +120,23 @@ type gantt struct {
 	W, H, Left float64
 	Lanes      []ganttLane
 	Bars       []bar
+	Paths      []ganttPath // instead of Bars above ganttPathsAbove attempts
 	Ticks      []tick
 	Span       string
 	Drawn      int // partitions on the timeline
 	Earlier    int // attempts before a partition's last, on the timeline too
 	Missing    int // partitions without a start time (recorded by an older jetflow)
 }
+
+// ganttPath draws every bar of one class as one SVG path: a browser lays out one element instead of thousands.
+type ganttPath struct {
+	Class, D string
+	N        int // bars drawn
+}
+
+// ganttPathsAbove is how many bars a timeline draws one by one, each with its tooltip; above, the bars of a
+// class become one path and lose their tooltips (the table below has every partition).
+const ganttPathsAbove = 1000
 
 type ganttLane struct {
 	Y, H  float64
@@ -268,6 +279,10 @@ func ganttOf(parts []partView, tries map[string][]state.Attempt, now time.Time) 
 		}
 		g.Bars = append(g.Bars, bar{X: x, Y: float64(pl.lane)*laneH + 1, W: w, H: max(laneH-2, 1), Class: class, Title: title})
 	}
+	if len(g.Bars) > ganttPathsAbove {
+		g.Paths = pathsOf(g.Bars)
+		g.Bars = nil
+	}
 	g.H = float64(lane)*laneH + 20
 	for k := 0; k <= 5; k++ {
 		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-40), Label: "+" + dur(span*time.Duration(k)/5)})
@@ -344,6 +359,25 @@ func graphOf(pipes []*pipeInfo, status map[string]string, root string, connected
 		}
 	}
 	return g
+}
+
+func pathsOf(bars []bar) []ganttPath {
+	byClass := map[string]*strings.Builder{}
+	n := map[string]int{}
+	for _, b := range bars {
+		d := byClass[b.Class]
+		if d == nil {
+			d = &strings.Builder{}
+			byClass[b.Class] = d
+		}
+		fmt.Fprintf(d, "M%s %sh%sv%sh-%sz", num(b.X), num(b.Y), num(b.W), num(b.H), num(b.W))
+		n[b.Class]++
+	}
+	var out []ganttPath
+	for _, c := range slices.Sorted(maps.Keys(byClass)) {
+		out = append(out, ganttPath{Class: c, D: byClass[c].String(), N: n[c]})
+	}
+	return out
 }
 
 func maxTime(a, b time.Time) time.Time {
