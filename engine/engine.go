@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -334,6 +335,7 @@ feed:
 	}
 	rep.Stages = e.Stages()
 	rep.Duration = time.Since(start)
+	e.recordStages(ctx, run, rep.Stages)
 	if ctx.Err() != nil {
 		return rep, fmt.Errorf("run %s interrupted: %w", run.Label, context.Cause(ctx))
 	}
@@ -564,7 +566,8 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	// The lease is renewed while the partition loads; losing it means another worker took over, so stop.
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go e.renew(lctx, p, cancel)
+	progress := new(atomic.Int64) // rows read so far, recorded with each renewal
+	go e.renew(lctx, p, cancel, progress)
 
 	defer func() {
 		if err != nil {
@@ -572,7 +575,11 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 			if ctx.Err() != nil {
 				status = state.StatusAborted
 			}
-			if ferr := e.store.Fail(context.WithoutCancel(ctx), e.job.Pipeline, p.ID, e.opts.Owner, status, err.Error()); ferr != nil {
+			f := state.Failure{Error: err.Error(), Cause: stage.Innermost(err).Error(), Class: stage.ErrorClass(err)}
+			if status == state.StatusAborted {
+				f.Class = "aborted"
+			}
+			if ferr := e.store.Fail(context.WithoutCancel(ctx), e.job.Pipeline, p.ID, e.opts.Owner, status, f); ferr != nil {
 				log.Error("could not record partition failure", "err", ferr)
 			}
 		}
@@ -611,7 +618,7 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 		return 0, 0, err
 	}
 
-	checkpoint, rows, err := e.pump(lctx, p, read, chain, writers)
+	checkpoint, rows, err := e.pump(lctx, p, read, chain, writers, progress)
 	if err == nil && lctx.Err() != nil {
 		err = context.Cause(lctx)
 	}
@@ -657,15 +664,19 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	return rows, bytes, nil
 }
 
-func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(e.opts.Lease / 3)
+// progressEvery is the longest time between two renewals of a lease, which record the attempt's progress: the
+// pages of a run in progress (jetflow ui) refresh as often, so the rows/s they show moves at each refresh.
+const progressEvery = 2 * time.Second
+
+func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.CancelCauseFunc, progress *atomic.Int64) {
+	t := time.NewTicker(min(e.opts.Lease/3, progressEvery))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.store.Renew(ctx, e.job.Pipeline, p.ID, e.opts.Owner, e.opts.Lease); err != nil && ctx.Err() == nil {
+			if err := e.store.Renew(ctx, e.job.Pipeline, p.ID, e.opts.Owner, e.opts.Lease, progress.Load()); err != nil && ctx.Err() == nil {
 				cancel(fmt.Errorf("partition %s: %w", p.Key, err))
 				return
 			}
@@ -675,7 +686,7 @@ func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.Ca
 
 // pump reads the partition on one goroutine and transforms and writes on another, with a bounded queue between
 // them: a slow loader holds the reader back instead of letting batches pile up in memory.
-func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, chain *stage.PartitionChain, ws []stage.PartitionWriter) (checkpoint string, rows int64, err error) {
+func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, chain *stage.PartitionChain, ws []stage.PartitionWriter, progress *atomic.Int64) (checkpoint string, rows int64, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queue := make(chan arrow.RecordBatch, e.opts.Queue)
@@ -690,6 +701,7 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, c
 			size := batchBytes(batch)
 			b += size
 			e.opts.Tracker.Rows.Add(batch.NumRows())
+			progress.Add(batch.NumRows())
 			e.opts.Tracker.Bytes.Add(size)
 			batch.Retain()
 			select {

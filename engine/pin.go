@@ -178,6 +178,35 @@ func (e *Engine) markCompleted(ctx context.Context, run stage.RunInstance) error
 	return nil
 }
 
+// StagesRecord is the state record (kept beside the watermarks) of the per-stage stats of the last run of a
+// run instance by this process, what the run instance page of jetflow ui shows without a run report.
+func StagesRecord(label string) string { return "jetflow:stages:" + label }
+
+// recordStages keeps the run's per-stage stats in the state store. A run that could not record them still
+// loaded its data: the failure is logged, not returned.
+func (e *Engine) recordStages(ctx context.Context, run stage.RunInstance, stages []StageStats) {
+	b, err := json.Marshal(stages)
+	if err == nil {
+		err = e.store.SetWatermark(context.WithoutCancel(ctx), e.job.Pipeline, StagesRecord(run.Label), string(b))
+	}
+	if err != nil {
+		e.opts.Logger.Warn("could not record the per-stage stats in the state store", "run", run.Label, "err", err)
+	}
+}
+
+// RecordedStages returns the per-stage stats recorded by the last run of a run instance; ok is false when none
+// were.
+func RecordedStages(ctx context.Context, store state.Store, pipeline, label string) (stages []StageStats, ok bool, err error) {
+	v, ok, err := store.Watermark(ctx, pipeline, StagesRecord(label))
+	if err != nil || !ok || v == "" {
+		return nil, false, err
+	}
+	if err := json.Unmarshal([]byte(v), &stages); err != nil {
+		return nil, false, fmt.Errorf("read the per-stage stats of run %s: %w", label, err)
+	}
+	return stages, true, nil
+}
+
 // Completed says whether a run instance of pipeline is complete, and since when.
 func Completed(ctx context.Context, store state.Store, pipeline, label string) (bool, time.Time, error) {
 	v, ok, err := store.Watermark(ctx, pipeline, CompletedMarker(label))

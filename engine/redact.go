@@ -55,6 +55,7 @@ type redactingStore struct {
 	r *stage.Redactor
 }
 
-func (s redactingStore) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, errText string) error {
-	return s.Store.Fail(ctx, pipeline, id, owner, status, s.r.Redact(errText))
+func (s redactingStore) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, f state.Failure) error {
+	f.Error, f.Cause = s.r.Redact(f.Error), s.r.Redact(f.Cause)
+	return s.Store.Fail(ctx, pipeline, id, owner, status, f)
 }

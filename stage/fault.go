@@ -96,3 +96,23 @@ var osFaults = []struct {
 	{fs.ErrPermission, "permission denied", "check that the user running jetflow may write there"},
 	{syscall.ENOTDIR, "not a directory", "a part of the path is a file: fix the path or move the file"},
 }
+
+// Innermost is the last error of err's chain: the first cause. nil for nil.
+func Innermost(err error) error {
+	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
+		err = next
+	}
+	return err
+}
+
+// ErrorClass names how the engine treats err: "fatal" (marked by Fatal: the run stops), "permanent" (marked by
+// Permanent: the partition is not retried) or "transient" (retried while attempts remain).
+func ErrorClass(err error) string {
+	switch {
+	case IsFatal(err):
+		return "fatal"
+	case IsPermanent(err):
+		return "permanent"
+	}
+	return "transient"
+}

@@ -99,3 +99,30 @@ func TestFatalAndPermanentAreApart(t *testing.T) {
 		t.Errorf("OSFault re-marked a fatal fault: %v", got)
 	}
 }
+
+// What the run page shows of a failure: its first cause and how the engine treats it, however deep it is wrapped.
+func TestInnermostAndErrorClass(t *testing.T) {
+	root := errors.New("connection reset")
+	tests := []struct {
+		name      string
+		err       error
+		cause     string
+		wantClass string
+	}{
+		{"plain", root, "connection reset", "transient"},
+		{"wrapped", fmt.Errorf("loader out: write: %w", root), "connection reset", "transient"},
+		{"fatal", fmt.Errorf("partition 3: %w", stage.Fatal("permission denied", "check", root)), "connection reset", "fatal"},
+		{"permanent", fmt.Errorf("load: %w", stage.Permanent(root)), "connection reset", "permanent"},
+	}
+	for _, tt := range tests {
+		if got := stage.Innermost(tt.err).Error(); got != tt.cause {
+			t.Errorf("%s: innermost %q, want %q", tt.name, got, tt.cause)
+		}
+		if got := stage.ErrorClass(tt.err); got != tt.wantClass {
+			t.Errorf("%s: class %q, want %q", tt.name, got, tt.wantClass)
+		}
+	}
+	if stage.Innermost(nil) != nil {
+		t.Error("Innermost(nil) is not nil")
+	}
+}

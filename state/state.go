@@ -41,7 +41,7 @@ type Partition struct {
 	Lane        string
 	Status      Status
 	Attempts    int
-	Rows        int64
+	Rows        int64 // committed rows; while running, the rows read so far (recorded at each lease renewal)
 	Bytes       int64
 	Fingerprint string // spec fingerprint of the committed output
 	Tokens      string // JSON object: loader name → commit token
@@ -52,6 +52,29 @@ type Partition struct {
 	StartedAt   time.Time
 	FinishedAt  time.Time
 	Error       string
+}
+
+// Failure is why an attempt failed, as Fail records it.
+type Failure struct {
+	Error string // the whole message
+	Cause string // the innermost error of its chain: the first cause
+	Class string // what kind of fault: see stage.ErrorClass
+}
+
+// Attempt is the stored record of one attempt at a partition. A partition's record keeps its last attempt only;
+// these keep each, so a retried partition shows what went wrong before.
+type Attempt struct {
+	Pipeline    string
+	RunLabel    string
+	PartitionID string
+	Number      int // 1-based, as Claim returned it
+	Owner       string
+	Worker      int
+	Status      Status
+	Rows        int64 // committed rows; for a failed attempt, the rows it had read at its last lease renewal
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Failure
 }
 
 // Claim is a worker's request to load a partition.
@@ -78,17 +101,22 @@ type Store interface {
 	// Claim takes the lease of a partition for c.Owner and counts an attempt. It fails with ErrLeased while
 	// another owner's lease is live; an expired lease is taken over.
 	Claim(ctx context.Context, c Claim) (attempt int, err error)
-	// Renew extends the owner's lease; ErrLeaseLost if another worker took it over.
-	Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error
+	// Renew extends the owner's lease and records rows, how many rows the attempt has read so far (its
+	// progress, which pages of runs in progress show); ErrLeaseLost if another worker took it over.
+	Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration, rows int64) error
 	// Commit records a committed partition and releases the lease.
 	Commit(ctx context.Context, p Partition) error
 	// Fail records a failed or aborted attempt and releases the lease.
-	Fail(ctx context.Context, pipeline, id, owner string, status Status, errText string) error
+	Fail(ctx context.Context, pipeline, id, owner string, status Status, f Failure) error
 	// Get returns one partition; ok is false when it was never claimed.
 	Get(ctx context.Context, pipeline, id string) (p Partition, ok bool, err error)
 	// List returns the partitions of a run instance (every run instance when runLabel is ""), by run and index.
 	List(ctx context.Context, pipeline, runLabel string) ([]Partition, error)
-	// Reset forgets partitions so the next run loads them again; ids empty means the whole run instance.
+	// Attempts returns the attempts of a run instance's partitions (every run instance when runLabel is ""), by
+	// run, partition id and attempt number: Claim adds one, Commit and Fail record how it ended.
+	Attempts(ctx context.Context, pipeline, runLabel string) ([]Attempt, error)
+	// Reset forgets partitions (and their attempts) so the next run loads them again; ids empty means the whole
+	// run instance.
 	Reset(ctx context.Context, pipeline, runLabel string, ids []string) (int, error)
 	// Checkpoint returns the checkpoint of the newest committed partition of a stream lane.
 	Checkpoint(ctx context.Context, pipeline, lane string) (checkpoint string, ok bool, err error)

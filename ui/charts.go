@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jetflow-dev/jetflow/state"
 )
 
 // The charts are drawn by the server as SVG, through the same html/template as the pages: no JavaScript
@@ -112,17 +114,29 @@ func historyOf(pipe string, runs []*runView, now time.Time, root string) history
 	return c
 }
 
-// gantt is the run instance's timeline: one row per worker slot, one bar per partition from its (last)
-// claim to its outcome.
+// gantt is the run instance's timeline: one row per worker slot, one bar per attempt at a partition from its
+// claim to its outcome, on the row of the worker that made it.
 type gantt struct {
 	W, H, Left float64
 	Lanes      []ganttLane
 	Bars       []bar
+	Paths      []ganttPath // instead of Bars above ganttPathsAbove attempts
 	Ticks      []tick
 	Span       string
 	Drawn      int // partitions on the timeline
+	Earlier    int // attempts before a partition's last, on the timeline too
 	Missing    int // partitions without a start time (recorded by an older jetflow)
 }
+
+// ganttPath draws every bar of one class as one SVG path: a browser lays out one element instead of thousands.
+type ganttPath struct {
+	Class, D string
+	N        int // bars drawn
+}
+
+// ganttPathsAbove is how many bars a timeline draws one by one, each with its tooltip; above, the bars of a
+// class become one path and lose their tooltips (the table below has every partition).
+const ganttPathsAbove = 1000
 
 type ganttLane struct {
 	Y, H  float64
@@ -144,11 +158,12 @@ const (
 // of its workers claimed a partition's last attempt, and each worker gets a row. A store written by an older
 // jetflow has no worker numbers: there, partitions whose times overlap ran on different workers, so each goes to
 // the first free row of its process, as many rows as the process ran partitions at once.
-func ganttOf(parts []partView, now time.Time) gantt {
+func ganttOf(parts []partView, tries map[string][]state.Attempt, now time.Time) gantt {
 	g := gantt{W: 1100, Left: 180}
 	type item struct {
 		i          int
 		start, end time.Time
+		try        *state.Attempt // an attempt before the partition's last; nil for the last
 	}
 	// A row group is a worker of a process when the store recorded it, else the whole process (packed below).
 	type group struct {
@@ -164,12 +179,27 @@ func ganttOf(parts []partView, now time.Time) gantt {
 		}
 		end := p.StartedAt.Add(p.Duration)
 		k := group{p.Owner, p.Worker}
-		byOwner[k] = append(byOwner[k], item{i, p.StartedAt, end})
+		byOwner[k] = append(byOwner[k], item{i, p.StartedAt, end, nil})
 		if t0.IsZero() || p.StartedAt.Before(t0) {
 			t0 = p.StartedAt
 		}
-		if end.After(t1) {
-			t1 = end
+		t1 = maxTime(t1, end)
+		// The attempts before the last, on the rows of the workers that made them.
+		for _, a := range tries[p.ID] {
+			if a.Number >= p.Attempts || a.StartedAt.IsZero() {
+				continue
+			}
+			a := a
+			end := a.FinishedAt
+			if end.Before(a.StartedAt) {
+				end = a.StartedAt
+			}
+			k := group{a.Owner, a.Worker}
+			byOwner[k] = append(byOwner[k], item{i, a.StartedAt, end, &a})
+			if a.StartedAt.Before(t0) {
+				t0 = a.StartedAt
+			}
+			t1 = maxTime(t1, end)
 		}
 	}
 	if len(byOwner) == 0 {
@@ -183,7 +213,7 @@ func ganttOf(parts []partView, now time.Time) gantt {
 	})
 	lane := 0
 	type bar0 struct {
-		i    int
+		item
 		lane int
 	}
 	var placed []bar0
@@ -204,7 +234,7 @@ func ganttOf(parts []partView, now time.Time) gantt {
 				ends = append(ends, it.end)
 			}
 			ends[slot] = it.end
-			placed = append(placed, bar0{it.i, lane + slot})
+			placed = append(placed, bar0{it, lane + slot})
 		}
 		for k := range ends {
 			label := ""
@@ -227,17 +257,32 @@ func ganttOf(parts []partView, now time.Time) gantt {
 	}
 	for _, pl := range placed {
 		p := parts[pl.i]
-		x := g.Left + float64(p.StartedAt.Sub(t0))*scale
-		w := max(float64(p.Duration)*scale, 1.5)
-		class := "part st-" + p.StatusText()
-		if p.Attempts > 1 {
-			class += " retried"
+		x := g.Left + float64(pl.start.Sub(t0))*scale
+		w := max(float64(pl.end.Sub(pl.start))*scale, 1.5)
+		var class, title string
+		if a := pl.try; a != nil {
+			// An earlier attempt: "try" rather than "part", so that the partitions on the timeline count once.
+			class = "try st-" + string(a.Status)
+			title = fmt.Sprintf("#%d %s: attempt %d %s, %s", p.Index, p.Key, a.Number, a.Status, dur(pl.end.Sub(pl.start)))
+			if a.Cause != "" {
+				title += ": " + a.Class + ": " + firstLine(a.Cause)
+			}
+			g.Earlier++
+		} else {
+			class = "part st-" + p.StatusText()
+			if p.Attempts > 1 {
+				class += " retried"
+			}
+			title = fmt.Sprintf("#%d %s: %s, attempt %d, %s rows, %s", p.Index, p.Key, p.StatusText(), p.Attempts, count(p.Rows), dur(p.Duration))
+			parts[pl.i].Row = pl.lane
+			g.Drawn++
 		}
-		title := fmt.Sprintf("#%d %s: %s, attempt %d, %s rows, %s", p.Index, p.Key, p.StatusText(), p.Attempts, count(p.Rows), dur(p.Duration))
 		g.Bars = append(g.Bars, bar{X: x, Y: float64(pl.lane)*laneH + 1, W: w, H: max(laneH-2, 1), Class: class, Title: title})
-		parts[pl.i].Row = pl.lane
 	}
-	g.Drawn = len(placed)
+	if len(g.Bars) > ganttPathsAbove {
+		g.Paths = pathsOf(g.Bars)
+		g.Bars = nil
+	}
 	g.H = float64(lane)*laneH + 20
 	for k := 0; k <= 5; k++ {
 		g.Ticks = append(g.Ticks, tick{X: g.Left + float64(k)/5*(g.W-g.Left-40), Label: "+" + dur(span*time.Duration(k)/5)})
@@ -314,6 +359,32 @@ func graphOf(pipes []*pipeInfo, status map[string]string, root string, connected
 		}
 	}
 	return g
+}
+
+func pathsOf(bars []bar) []ganttPath {
+	byClass := map[string]*strings.Builder{}
+	n := map[string]int{}
+	for _, b := range bars {
+		d := byClass[b.Class]
+		if d == nil {
+			d = &strings.Builder{}
+			byClass[b.Class] = d
+		}
+		fmt.Fprintf(d, "M%s %sh%sv%sh-%sz", num(b.X), num(b.Y), num(b.W), num(b.H), num(b.W))
+		n[b.Class]++
+	}
+	var out []ganttPath
+	for _, c := range slices.Sorted(maps.Keys(byClass)) {
+		out = append(out, ganttPath{Class: c, D: byClass[c].String(), N: n[c]})
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }

@@ -230,6 +230,7 @@ type runView struct {
 	Parts                                          []partView
 	Committed, Failed, Running, Aborted, Abandoned int
 	Rows, Bytes                                    int64
+	InFlight                                       int64 // rows read so far by the partitions loading now
 	Attempts                                       int
 	Retried                                        int
 	StartedAt, FinishedAt                          time.Time
@@ -265,13 +266,14 @@ func (r *runView) Duration(now time.Time) time.Duration {
 	return end.Sub(r.StartedAt)
 }
 
-// RowsPerSec is the rate of committed rows over the duration.
+// RowsPerSec is the rate of rows over the duration: committed, and while the run goes on, read so far by the
+// partitions in flight (as their last lease renewal recorded).
 func (r *runView) RowsPerSec(now time.Time) float64 {
 	d := r.Duration(now).Seconds()
 	if d <= 0 {
 		return 0
 	}
-	return float64(r.Rows) / d
+	return float64(r.Rows+r.InFlight) / d
 }
 
 // runs reads a pipeline's run instances (every one when label is ""), oldest first.
@@ -304,6 +306,7 @@ func (s *Site) runs(ctx context.Context, pi *pipeInfo, label string) ([]*runView
 			if rec.LeaseUntil.After(now) {
 				pv.Live = true
 				r.Running++
+				r.InFlight += rec.Rows
 			} else {
 				pv.Stale = true
 				r.Abandoned++
@@ -347,6 +350,24 @@ func (s *Site) runs(ctx context.Context, pi *pipeInfo, label string) ([]*runView
 	slices.SortStableFunc(out, func(a, b *runView) int {
 		return cmp.Or(a.Start.Compare(b.Start), strings.Compare(a.Label, b.Label))
 	})
+	return out, nil
+}
+
+// attempts reads the attempts of a run instance's partitions, by partition id, redacted.
+func (s *Site) attempts(ctx context.Context, pi *pipeInfo, label string) (map[string][]state.Attempt, error) {
+	store, err := s.store(ctx, pi)
+	if err != nil || store == nil {
+		return nil, err
+	}
+	as, err := store.Attempts(ctx, pi.Name, label)
+	if err != nil {
+		return nil, fmt.Errorf("list the attempts of %s: %s", pi.Name, s.red.Redact(err.Error()))
+	}
+	out := map[string][]state.Attempt{}
+	for _, a := range as {
+		a.Error, a.Cause = s.red.Redact(a.Error), s.red.Redact(a.Cause)
+		out[a.PartitionID] = append(out[a.PartitionID], a)
+	}
 	return out, nil
 }
 

@@ -20,8 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/humanize"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/state"
 )
 
 //go:embed templates/*.html
@@ -253,6 +255,14 @@ type partRow struct {
 	Index, Attempts                         int
 	Key, ID, Status, Rows, Bytes, Started   string
 	Clock, Duration, Worker, Error, Summary string
+	Tries                                   []tryRow // every attempt, when there was more than one or one failed
+}
+
+// tryRow is one attempt at a partition, as the run page lists a retried or failed partition's attempts.
+type tryRow struct {
+	Number                               int
+	Status, Worker, Started, Duration    string
+	Rows, Class, Cause, Error, ErrorLine string
 }
 
 // chunkRows is how many partitions make one group of the run page's table.
@@ -266,6 +276,7 @@ type runData struct {
 	Chunks     [][]partRow // the partitions, in groups the browser renders only when they are in view
 	Report     *report
 	ReportHref string
+	Stages     []engine.StageStats // the report's, else those the state store recorded
 }
 
 func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static bool) (*runData, bool) {
@@ -279,7 +290,11 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 		return d, err != nil
 	}
 	d.Run = runs[0]
-	d.Gantt = ganttOf(d.Run.Parts, d.Now)
+	tries, err := s.attempts(ctx, pi, label)
+	if err != nil {
+		d.Errors = append(d.Errors, err.Error())
+	}
+	d.Gantt = ganttOf(d.Run.Parts, tries, d.Now)
 	rows := make([]partRow, len(d.Run.Parts))
 	for i, p := range d.Run.Parts {
 		rows[i] = partRow{Index: p.Index, Key: p.Key, ID: p.ID, Status: p.StatusText(),
@@ -289,8 +304,16 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 		if p.Error != "" {
 			rows[i].Summary = firstLine(p.Error)
 		}
-		if p.Worker > 0 {
-			rows[i].Worker = fmt.Sprintf("%s #%d", p.Owner, p.Worker)
+		rows[i].Worker = workerName(p.Owner, p.Worker)
+		if as := tries[p.ID]; len(as) > 1 || p.Error != "" {
+			rows[i].Tries = tryRows(as, d.Now)
+			// The summary leads with why: the last failure's class and first cause, the whole message below.
+			if last := as[len(as)-1:]; len(last) == 1 && last[0].Cause != "" && p.Error != "" {
+				rows[i].Summary = firstLine(last[0].Class + ": " + last[0].Cause)
+			}
+			if rows[i].Summary == "" {
+				rows[i].Summary = fmt.Sprintf("%d attempts", len(as))
+			}
 		}
 	}
 	for len(rows) > 0 {
@@ -300,9 +323,44 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 	if rep := s.reports.find(pi.Name, label); rep != nil {
 		d.Report = s.redactReport(rep)
 		d.ReportHref = "report.json"
+		d.Stages = d.Report.Stages
+	}
+	if len(d.Stages) == 0 {
+		if store, err := s.store(ctx, pi); err == nil && store != nil {
+			stages, _, err := engine.RecordedStages(ctx, store, pi.Name, label)
+			if err != nil {
+				d.Errors = append(d.Errors, s.red.Redact(err.Error()))
+			}
+			for i := range stages {
+				stages[i].Stage = s.red.Redact(stages[i].Stage)
+			}
+			d.Stages = stages
+		}
 	}
 	d.Live = !static && d.Run.Running > 0
 	return d, true
+}
+
+// workerName names the worker of an attempt: its process (host:pid) and, when recorded, its worker number.
+func workerName(owner string, worker int) string {
+	if worker > 0 {
+		return fmt.Sprintf("%s #%d", owner, worker)
+	}
+	return owner
+}
+
+func tryRows(as []state.Attempt, now time.Time) []tryRow {
+	out := make([]tryRow, len(as))
+	for i, a := range as {
+		end := a.FinishedAt
+		if a.Status == state.StatusRunning || end.Before(a.StartedAt) {
+			end = now
+		}
+		out[i] = tryRow{Number: a.Number, Status: string(a.Status), Worker: workerName(a.Owner, a.Worker),
+			Started: ts(a.StartedAt), Duration: dur(end.Sub(a.StartedAt)), Rows: count(a.Rows), Class: a.Class,
+			Cause: a.Cause, Error: a.Error, ErrorLine: firstLine(a.Error)}
+	}
+	return out
 }
 
 func (s *Site) redactReport(r *report) *report {

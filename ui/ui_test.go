@@ -14,6 +14,7 @@ import (
 	"time"
 
 	_ "github.com/jetflow-dev/jetflow/builtin"
+	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/state"
 	"github.com/jetflow-dev/jetflow/state/sqlite"
 	"github.com/jetflow-dev/jetflow/ui"
@@ -75,7 +76,12 @@ func record(t testing.TB, s state.Store, pipe, label string, i int, status state
 				t.Fatal(err)
 			}
 		default:
-			if err := s.Fail(ctx, pipe, id, owner, state.StatusFailed, errText); err != nil {
+			// The engine records the innermost error as the cause: here, what follows the last ": ".
+			f := state.Failure{Error: errText, Cause: errText, Class: "transient"}
+			if i := strings.LastIndex(errText, ": "); i >= 0 {
+				f.Cause = errText[i+2:]
+			}
+			if err := s.Fail(ctx, pipe, id, owner, state.StatusFailed, f); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -126,7 +132,8 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 	}{
 		{"/", []string{"orders", "gold", "2026-11-22", "failed", "bad.yaml", "&lt;script&gt;", `class="edge"`}},
 		{"/p/orders/index.html", []string{"2026-11-21", "2026-11-22", "valid", "&lt;script&gt;", "rows (bars)"}},
-		{"/p/orders/r/2026-11-22/", []string{"load failed: &lt;script&gt;", "host:1001", `class="part st-failed retried"`, "2 retried"}},
+		{"/p/orders/r/2026-11-22/", []string{"load failed: &lt;script&gt;", "host:1001", `class="part st-failed retried"`, "2 retried",
+			"transient: &lt;script&gt;", "attempt 3: ", "<b>transient</b> · cause:", `class="try st-failed"`, "3 earlier attempt(s)"}},
 		{"/live/", []string{"No run is in progress"}},
 	}
 	for _, tt := range tests {
@@ -151,6 +158,32 @@ func TestPagesShowRunsAndEscapeWhatTheyShow(t *testing.T) {
 	}
 	if res, _ := get(t, h, "GET", "http://127.0.0.1:8080/p/orders/r/1999-01-01/"); res.StatusCode != 404 {
 		t.Errorf("unknown run instance: %d, want 404", res.StatusCode)
+	}
+}
+
+// A partition in flight counts the rows its last lease renewal recorded: the rate of a run in progress moves
+// before any partition commits. Without a run report, the per-stage stats come from the state store.
+func TestRunPageShowsRowsInFlightAndRecordedStages(t *testing.T) {
+	dir, store := folder(t, map[string]string{"orders.yaml": pipelineFile("orders", "")})
+	record(t, store, "orders", "2026-11-22", 0, state.StatusCommitted, 100, "", 1)
+	record(t, store, "orders", "2026-11-22", 1, state.StatusRunning, 0, "", 1)
+	id := "orders-2026-11-22-00001"
+	if err := store.Renew(context.Background(), "orders", id, "host:1001", time.Minute, 1234); err != nil {
+		t.Fatal(err)
+	}
+	stages := `[{"stage":"gen<b>","kind":"consumer","rows_in":0,"rows_out":1334}]`
+	if err := store.SetWatermark(context.Background(), "orders", engine.StagesRecord("2026-11-22"), stages); err != nil {
+		t.Fatal(err)
+	}
+	h := newSite(t, ui.Options{Dir: dir}).Handler(ui.ServeOptions{LoopbackOnly: true})
+	for _, tt := range []struct{ path, want string }{
+		{"/live/", "100 + 1,234 in flight"},
+		{"/p/orders/r/2026-11-22/", `<span id="inflight">1,234</span> read by the partitions in flight`},
+		{"/p/orders/r/2026-11-22/", `<td>gen&lt;b&gt;</td><td>consumer</td><td class="num">0</td><td class="num">1,334</td>`},
+	} {
+		if _, body := get(t, h, "GET", "http://127.0.0.1:8080"+tt.path); !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: no %q in the page:\n%s", tt.path, tt.want, body)
+		}
 	}
 }
 

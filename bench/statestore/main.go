@@ -294,7 +294,7 @@ func partition(ctx context.Context, s state.Store, w int, n int64, cfg config, r
 	}
 	for range cfg.renewals {
 		t0 = time.Now()
-		err := s.Renew(ctx, pipeline, id, owner, cfg.lease)
+		err := s.Renew(ctx, pipeline, id, owner, cfg.lease, 0)
 		rec(kRenew, time.Since(t0))
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/engine"
 	"github.com/jetflow-dev/jetflow/internal/notify"
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 )
 
@@ -71,7 +72,7 @@ func alertRun(ctx context.Context, l *loaded, store state.Store, runLabel string
 func firstError(rep *engine.Report, runErr error) *notify.ErrorInfo {
 	info := &notify.ErrorInfo{}
 	if runErr != nil && !errors.Is(runErr, errQuiet) {
-		info.Message, info.Cause = runErr.Error(), innermost(runErr).Error()
+		info.Message, info.Cause = runErr.Error(), stage.Innermost(runErr).Error()
 	}
 	if rep != nil {
 		for _, p := range rep.Partitions {

@@ -396,17 +396,9 @@ func writeReport(path string, code int, l *loaded, run stage.RunInstance, rep *e
 	out := runReport{Report: rep, ExitCode: code, Outcome: exitMeanings[code]}
 	if err != nil && !errors.Is(err, errQuiet) {
 		out.Error = err.Error()
-		out.Cause = innermost(err).Error()
+		out.Cause = stage.Innermost(err).Error()
 	}
 	return writeJSON(path, out, red)
-}
-
-// innermost is the last error of err's chain: the first cause.
-func innermost(err error) error {
-	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
-		err = next
-	}
-	return err
 }
 
 // writeJSON writes v as indented JSON, redacted by red (Redactor.Add registers secrets in their JSON form too).

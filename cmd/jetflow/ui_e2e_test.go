@@ -197,6 +197,13 @@ func TestUIInBrowser(t *testing.T) {
 		t.Error("events run: the page was reloaded instead of updated in place")
 	}
 	b.wantText("events run", "rows/s", "running")
+	// The rows its partitions in flight have read, as their lease renewals record them, move the rate.
+	for chromiumtest.Eval[string](t, b.ctx, `(document.getElementById('inflight') || {}).textContent || '0'`) == "0" {
+		if time.Now().After(deadline) || b.count("#inflight") == 0 {
+			t.Fatalf("events run: no rows in flight shown while it runs:\n%s", b.text())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	b.follow(`a.livelink`)
 	b.wantText("live", "Runs in progress", "events", "2026-11-22")
 	if n := b.count("#live tbody tr"); n != 1 {
@@ -237,9 +244,15 @@ func TestUIInBrowser(t *testing.T) {
 	b.do("open gold's run", chromedp.Navigate(base+"/p/gold/r/2026-11-22/index.html"))
 	chromiumtest.Eval[any](t, b.ctx, `document.querySelectorAll('details').forEach(d => d.open = true)`)
 	b.wantText("gold run", "3: 0 committed, 3 failed", "3 retried", "failpoint parquet.before-marker: injected failure",
-		"cause:", "exit code 1")
+		"cause:", "exit code 1", "attempt 1: failed", "attempt 3: failed", "transient · cause: ", "6 earlier attempt(s)")
 	if n := b.count("#gantt rect.part.st-failed.retried"); n != 3 {
 		t.Errorf("gold run: %d failed, retried partitions on the timeline, want 3", n)
+	}
+	if n := b.count("#gantt rect.try.st-failed"); n != 6 {
+		t.Errorf("gold run: %d earlier attempts on the timeline, want 6 (two per partition)", n)
+	}
+	if n := b.count("#partitions ol.tries li"); n != 9 {
+		t.Errorf("gold run: %d attempts listed, want 9", n)
 	}
 	if !strings.Contains(gold.stderr, "failed") {
 		t.Errorf("gold's run: %s", gold.stderr)
@@ -269,6 +282,11 @@ func TestUIStaticCopyInBrowser(t *testing.T) {
 	if n := b.count("#gantt rect.part"); n != 6 {
 		t.Errorf("static run page: %d partitions on the timeline, want 6", n)
 	}
+	// No report folder here: the per-stage stats are the ones the run recorded in the state store.
+	if n := b.count("#stages tbody tr"); n < 2 {
+		t.Errorf("static run page: %d stages in the stats table, want the consumer and the loader", n)
+	}
+	chromiumtest.Screenshot(t, b.ctx, uiScreenshots, "static-run-orders")
 	b.follow(`nav a[href="../../index.html"]`)
 	b.wantText("static pipeline page", "Pipeline orders")
 	chromiumtest.Screenshot(t, b.ctx, uiScreenshots, "static-pipeline-orders")

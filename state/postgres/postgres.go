@@ -85,14 +85,15 @@ func (s *Store) wrap(op string, err error) error {
 	return fmt.Errorf("state store %s: %s: %w", s.where, op, err)
 }
 
-var pgTables = []string{"partitions", "checkpoints", "watermarks", "intents"}
+var pgTables = []string{"partitions", "checkpoints", "watermarks", "intents", "attempts"}
 
 // pgQueries are the store's statements, made once with the schema's quoted name: no statement is built from
 // anything else the user wrote.
 type pgQueries struct {
 	schema, create, hasColumns, migrate                                               string
-	claim, claimState, renew, commit, checkpoint, fail                                string
+	claim, claimAttempt, claimState, renew, commit, commitAttempt, checkpoint, fail   string
 	get, list, resetRun, resetIDs, readCheckpoint, watermark, setMark, setMarkIfEmpty string
+	attempts                                                                          string
 	addIntent, intents, clearIntents, clearIntentPaths                                string
 }
 
@@ -104,6 +105,7 @@ func newPgQueries(schema string) pgQueries {
 	cps := pgx.Identifier{schema, "checkpoints"}.Sanitize()
 	marks := pgx.Identifier{schema, "watermarks"}.Sanitize()
 	intents := pgx.Identifier{schema, "intents"}.Sanitize()
+	attempts := pgx.Identifier{schema, "attempts"}.Sanitize()
 	// Text keys compare bytewise (COLLATE "C"), as in SQLite: List's order does not depend on the database's locale.
 	create := fmt.Sprintf(`
 CREATE TABLE IF NOT EXISTS %[1]s (
@@ -151,7 +153,24 @@ CREATE TABLE IF NOT EXISTS %[4]s (
 	loader       text NOT NULL DEFAULT '',
 	created_at   timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (pipeline, partition_id, owner, path)
-);`, parts, cps, marks, intents)
+);
+CREATE TABLE IF NOT EXISTS %[5]s (
+	pipeline     text COLLATE "C" NOT NULL,
+	partition_id text COLLATE "C" NOT NULL,
+	attempt      integer NOT NULL,
+	run_label    text COLLATE "C" NOT NULL,
+	owner        text NOT NULL DEFAULT '',
+	worker       integer NOT NULL DEFAULT 0,
+	status       text NOT NULL,
+	rows         bigint NOT NULL DEFAULT 0,
+	started_at   timestamptz,
+	finished_at  timestamptz,
+	error        text NOT NULL DEFAULT '',
+	cause        text NOT NULL DEFAULT '',
+	class        text NOT NULL DEFAULT '',
+	PRIMARY KEY (pipeline, partition_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_run ON %[5]s (pipeline, run_label);`, parts, cps, marks, intents, attempts)
 	return pgQueries{
 		schema: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
 		create: create,
@@ -164,12 +183,19 @@ CREATE TABLE IF NOT EXISTS %[4]s (
 			VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, now() + $8::bigint * interval '1 microsecond', now(), '', $12)
 			ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = p.attempts + 1, owner = excluded.owner,
 				lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx,
-				worker = excluded.worker
+				worker = excluded.worker, rows = 0
 			WHERE NOT (p.status = 'running' AND p.owner <> $7 AND p.owner <> $9::text AND p.lease_until IS NOT NULL AND p.lease_until > now())
 				AND NOT (p.status = 'committed' AND NOT $10::boolean AND $11::text <> '' AND p.fingerprint = $11::text)
 			RETURNING p.attempts`,
+		// The attempt a claim won: the row is running under the claimant only when the claim above won it.
+		claimAttempt: `INSERT INTO ` + attempts + ` AS a (pipeline, partition_id, attempt, run_label, owner, worker, status, started_at)
+			SELECT pipeline, id, attempts, run_label, owner, worker, 'running', started_at FROM ` + parts + `
+				WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running'
+			ON CONFLICT (pipeline, partition_id, attempt) DO UPDATE SET run_label = excluded.run_label, owner = excluded.owner,
+				worker = excluded.worker, status = 'running', rows = 0, started_at = excluded.started_at, finished_at = NULL,
+				error = '', cause = '', class = ''`,
 		claimState: `SELECT status FROM ` + parts + ` WHERE pipeline = $1 AND id = $2`,
-		renew: `UPDATE ` + parts + ` SET lease_until = now() + $4::bigint * interval '1 microsecond'
+		renew: `UPDATE ` + parts + ` SET lease_until = now() + $4::bigint * interval '1 microsecond', rows = $5
 			WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running'`,
 		commit: `INSERT INTO ` + parts + ` AS p (pipeline, id, run_label, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error)
 			VALUES ($1, $2, $3, $4, $5, $6, 'committed', $7, $8, $9, $10, $11, $12, $13, NULL, $14, COALESCE($15::timestamptz, now()), '')
@@ -177,15 +203,28 @@ CREATE TABLE IF NOT EXISTS %[4]s (
 				fingerprint = excluded.fingerprint, tokens = excluded.tokens, checkpoint = excluded.checkpoint,
 				owner = excluded.owner, lease_until = NULL, finished_at = excluded.finished_at, error = '',
 				attempts = GREATEST(p.attempts, excluded.attempts)`,
+		commitAttempt: `INSERT INTO ` + attempts + ` (pipeline, partition_id, attempt, run_label, owner, status, rows, started_at, finished_at)
+			VALUES ($1, $2, GREATEST($3::integer, 1), $4, $5, 'committed', $6, $7, COALESCE($8::timestamptz, now()))
+			ON CONFLICT (pipeline, partition_id, attempt) DO UPDATE SET status = 'committed', rows = excluded.rows,
+				finished_at = excluded.finished_at, error = '', cause = '', class = ''`,
 		checkpoint: `INSERT INTO ` + cps + ` (pipeline, lane, checkpoint, partition_id) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (pipeline, lane) DO UPDATE SET checkpoint = excluded.checkpoint, partition_id = excluded.partition_id`,
-		fail: `UPDATE ` + parts + ` SET status = $4, error = $5, lease_until = NULL, finished_at = now()
-			WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running'`,
+		// One statement: the attempt the partition's row names while its owner runs it, then the row.
+		fail: `WITH p AS (UPDATE ` + parts + ` SET status = $4, error = $5, lease_until = NULL, finished_at = now()
+				WHERE pipeline = $1 AND id = $2 AND owner = $3 AND status = 'running' RETURNING attempts, rows, finished_at)
+			UPDATE ` + attempts + ` a SET status = $4, error = $5, cause = $6, class = $7, rows = p.rows, finished_at = p.finished_at
+			FROM p WHERE a.pipeline = $1 AND a.partition_id = $2 AND a.attempt = p.attempts`,
+		attempts: `SELECT pipeline, run_label, partition_id, attempt, owner, worker, status, rows, started_at, finished_at,
+				error, cause, class
+			FROM ` + attempts + ` WHERE pipeline = $1 AND ($2::text = '' OR run_label = $2::text)
+			ORDER BY run_label, partition_id, attempt`,
 		get: `SELECT ` + pgPartitionCols + ` FROM ` + parts + ` WHERE pipeline = $1 AND id = $2`,
 		list: `SELECT ` + pgPartitionCols + ` FROM ` + parts + ` WHERE pipeline = $1 AND ($2::text = '' OR run_label = $2::text)
 			ORDER BY run_label, idx, id`,
-		resetRun:       `DELETE FROM ` + parts + ` WHERE pipeline = $1 AND run_label = $2`,
-		resetIDs:       `DELETE FROM ` + parts + ` WHERE pipeline = $1 AND id = ANY($2::text[]) AND ($3::text = '' OR run_label = $3::text)`,
+		resetRun: `WITH a AS (DELETE FROM ` + attempts + ` WHERE pipeline = $1 AND run_label = $2)
+			DELETE FROM ` + parts + ` WHERE pipeline = $1 AND run_label = $2`,
+		resetIDs: `WITH a AS (DELETE FROM ` + attempts + ` WHERE pipeline = $1 AND partition_id = ANY($2::text[]) AND ($3::text = '' OR run_label = $3::text))
+			DELETE FROM ` + parts + ` WHERE pipeline = $1 AND id = ANY($2::text[]) AND ($3::text = '' OR run_label = $3::text)`,
 		readCheckpoint: `SELECT checkpoint FROM ` + cps + ` WHERE pipeline = $1 AND lane = $2`,
 		watermark:      `SELECT value FROM ` + marks + ` WHERE pipeline = $1 AND name = $2`,
 		setMark: `INSERT INTO ` + marks + ` (pipeline, name, value) VALUES ($1, $2, $3)
@@ -272,6 +311,7 @@ func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 			attempt = 0 // refused
 			return nil
 		})
+		b.Queue(s.q.claimAttempt, c.Pipeline, c.ID, c.Owner)
 		b.Queue(s.q.claimState, c.Pipeline, c.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&status) })
 	})
 	if err != nil {
@@ -301,8 +341,8 @@ func (s *Store) inTx(ctx context.Context, queue func(b *pgx.Batch)) error {
 }
 
 // Renew implements state.Store.
-func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
-	tag, err := s.pool.Exec(ctx, s.q.renew, pipeline, id, owner, lease.Microseconds())
+func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration, rows int64) error {
+	tag, err := s.pool.Exec(ctx, s.q.renew, pipeline, id, owner, lease.Microseconds(), rows)
 	if err != nil {
 		return s.wrap("renew lease", err)
 	}
@@ -317,6 +357,7 @@ func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 	err := s.inTx(ctx, func(b *pgx.Batch) {
 		b.Queue(s.q.commit, p.Pipeline, p.ID, p.RunLabel, p.Key, p.Index, p.Lane, p.Attempts, p.Rows,
 			p.Bytes, p.Fingerprint, p.Tokens, p.Checkpoint, p.Owner, ts(p.StartedAt), ts(p.FinishedAt))
+		b.Queue(s.q.commitAttempt, p.Pipeline, p.ID, p.Attempts, p.RunLabel, p.Owner, p.Rows, ts(p.StartedAt), ts(p.FinishedAt))
 		if p.Lane != "" && p.Checkpoint != "" {
 			b.Queue(s.q.checkpoint, p.Pipeline, p.Lane, p.Checkpoint, p.ID)
 		}
@@ -325,9 +366,28 @@ func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 }
 
 // Fail implements state.Store.
-func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, errText string) error {
-	_, err := s.pool.Exec(ctx, s.q.fail, pipeline, id, owner, string(status), errText)
+func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, f state.Failure) error {
+	_, err := s.pool.Exec(ctx, s.q.fail, pipeline, id, owner, string(status), f.Error, f.Cause, f.Class)
 	return s.wrap("record failure of partition "+id, err)
+}
+
+// Attempts implements state.Store.
+func (s *Store) Attempts(ctx context.Context, pipeline, runLabel string) ([]state.Attempt, error) {
+	rows, err := s.pool.Query(ctx, s.q.attempts, pipeline, runLabel)
+	if err != nil {
+		return nil, s.wrap("list attempts", err)
+	}
+	defer rows.Close()
+	out, err := state.Collect(rows, func(r state.Scanner) (state.Attempt, error) {
+		var a state.Attempt
+		var status string
+		var started, finished pgtype.Timestamptz
+		err := r.Scan(&a.Pipeline, &a.RunLabel, &a.PartitionID, &a.Number, &a.Owner, &a.Worker, &status, &a.Rows,
+			&started, &finished, &a.Error, &a.Cause, &a.Class)
+		a.Status, a.StartedAt, a.FinishedAt = state.Status(status), fromTs(started), fromTs(finished)
+		return a, err
+	})
+	return out, s.wrap("list attempts", err)
 }
 
 func scanPgPartition(row state.Scanner) (state.Partition, error) {

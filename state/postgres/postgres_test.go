@@ -113,8 +113,8 @@ func TestPostgresSchemas(t *testing.T) {
 			t.Fatalf("%s: claim: %v", tt.name, err)
 		}
 		var n int
-		if err := pgScan(ctx, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, &n, tt.schema); err != nil || n != 4 {
-			t.Fatalf("%s: %d tables in schema %q (%v), want 4 (partitions, checkpoints, watermarks, intents)", tt.name, n, tt.schema, err)
+		if err := pgScan(ctx, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, &n, tt.schema); err != nil || n != len(pgTables) {
+			t.Fatalf("%s: %d tables in schema %q (%v), want %v", tt.name, n, tt.schema, err, pgTables)
 		}
 	}
 	if _, err := Open(ctx, dsn, Schema("")); err == nil || !strings.Contains(err.Error(), "schema name is empty") {
@@ -271,8 +271,9 @@ func TestPostgresFailedBatchCommitsNothing(t *testing.T) {
 	}
 }
 
-// A store made by an older jetflow (before the worker column) opens: the column is added once, what the older
-// version recorded reads with worker 0, and new claims record their worker.
+// A store made by an older jetflow (before the worker column and the attempts table) opens: the column and the
+// table are added once, what the older version recorded reads with worker 0, and new claims record their worker
+// and attempt.
 func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.Start(t).CreateDatabase(t)
@@ -283,8 +284,9 @@ func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 	// The tables as the first version made them.
 	q := newPgQueries(DefaultSchema)
 	v1 := strings.Replace(q.create, "\tworker      integer NOT NULL DEFAULT 0,\n", "", 1)
-	if v1 == q.create {
-		t.Fatal("the test no longer finds the worker column in the tables' definition")
+	v1, _, found := strings.Cut(v1, "CREATE TABLE IF NOT EXISTS "+pgx.Identifier{DefaultSchema, "attempts"}.Sanitize())
+	if v1 == q.create || !found {
+		t.Fatal("the test no longer finds the worker column or the attempts table in the tables' definition")
 	}
 	for _, stmt := range []string{q.schema, v1, `INSERT INTO jetflow.partitions (pipeline, id, run_label, key, idx, status, attempts, rows, owner)
 		VALUES ('p', 'old', '2026-11-21', 'k', 0, 'committed', 1, 5, 'h:1')`} {
@@ -293,7 +295,7 @@ func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 		}
 	}
 	conn.Close(ctx)
-	for range 2 { // the second open finds the column there
+	for i := range 2 { // the second open finds the column there; its claim is the second attempt
 		s := openPostgres(t, dsn)
 		if _, err := s.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "2026-11-22", ID: "new", Key: "k", Owner: "h:2", Worker: 3, Lease: time.Minute}); err != nil {
 			t.Fatal(err)
@@ -304,6 +306,9 @@ func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 		}
 		if len(recs) != 2 || recs[0].ID != "old" || recs[0].Worker != 0 || recs[0].Rows != 5 || recs[1].Worker != 3 {
 			t.Fatalf("records after the upgrade: %+v", recs)
+		}
+		if as, err := s.Attempts(ctx, "p", "2026-11-22"); err != nil || len(as) != i+1 || as[i].Worker != 3 {
+			t.Fatalf("attempts after the upgrade: %+v, %v", as, err)
 		}
 		s.Close()
 	}

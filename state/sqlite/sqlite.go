@@ -70,7 +70,24 @@ CREATE TABLE IF NOT EXISTS intents (
 	loader       TEXT NOT NULL DEFAULT '',
 	created_at   INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (pipeline, partition_id, owner, path)
-);`
+);
+CREATE TABLE IF NOT EXISTS attempts (
+	pipeline     TEXT NOT NULL,
+	partition_id TEXT NOT NULL,
+	attempt      INTEGER NOT NULL,
+	run_label    TEXT NOT NULL,
+	owner        TEXT NOT NULL DEFAULT '',
+	worker       INTEGER NOT NULL DEFAULT 0,
+	status       TEXT NOT NULL,
+	rows         INTEGER NOT NULL DEFAULT 0,
+	started_at   INTEGER NOT NULL DEFAULT 0,
+	finished_at  INTEGER NOT NULL DEFAULT 0,
+	error        TEXT NOT NULL DEFAULT '',
+	cause        TEXT NOT NULL DEFAULT '',
+	class        TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (pipeline, partition_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_run ON attempts (pipeline, run_label);`
 
 // Open opens (creating if needed) the store file at path and its directory.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -99,7 +116,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return &Store{db: db, path: path}, nil
 }
 
-// migrate adds to the tables of a store made by an older jetflow the columns this version records: what an older
+// migrate adds to the tables of a store made by an older jetflow the columns this version records (a table it
+// lacks, such as attempts, is made by schemaSQL's CREATE TABLE IF NOT EXISTS): what an older
 // version wrote stays readable (with the columns' defaults) and it can still write the store, as it names every
 // column it writes. The check and the change run in one immediate transaction, so processes opening the store
 // together add each column once.
@@ -169,18 +187,28 @@ func (s *Store) Claim(ctx context.Context, c state.Claim) (int, error) {
 	_, err = tx.ExecContext(ctx, `INSERT INTO partitions (pipeline, id, run_label, key, idx, lane, status, attempts, owner, lease_until, started_at, error, worker)
 		VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, '', ?)
 		ON CONFLICT (pipeline, id) DO UPDATE SET status = 'running', attempts = excluded.attempts, owner = excluded.owner,
-			lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx, worker = excluded.worker`,
+			lease_until = excluded.lease_until, started_at = excluded.started_at, error = '', idx = excluded.idx, worker = excluded.worker,
+			rows = 0`,
 		c.Pipeline, c.ID, c.RunLabel, c.Key, c.Index, c.Lane, attempts, c.Owner, now.Add(c.Lease).UnixMilli(), now.UnixMilli(), c.Worker)
 	if err != nil {
 		return 0, s.wrap("claim", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO attempts (pipeline, partition_id, attempt, run_label, owner, worker, status, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'running', ?)
+		ON CONFLICT (pipeline, partition_id, attempt) DO UPDATE SET run_label = excluded.run_label, owner = excluded.owner,
+			worker = excluded.worker, status = 'running', rows = 0, started_at = excluded.started_at, finished_at = 0,
+			error = '', cause = '', class = ''`,
+		c.Pipeline, c.ID, attempts, c.RunLabel, c.Owner, c.Worker, now.UnixMilli())
+	if err != nil {
+		return 0, s.wrap("claim: record attempt", err)
 	}
 	return attempts, s.wrap("claim", tx.Commit())
 }
 
 // Renew implements state.Store.
-func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE partitions SET lease_until = ? WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
-		time.Now().Add(lease).UnixMilli(), pipeline, id, owner)
+func (s *Store) Renew(ctx context.Context, pipeline, id, owner string, lease time.Duration, rows int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE partitions SET lease_until = ?, rows = ? WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
+		time.Now().Add(lease).UnixMilli(), rows, pipeline, id, owner)
 	if err != nil {
 		return s.wrap("renew lease", err)
 	}
@@ -212,6 +240,14 @@ func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 	if err != nil {
 		return s.wrap("commit", err)
 	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO attempts (pipeline, partition_id, attempt, run_label, owner, status, rows, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, 'committed', ?, ?, ?)
+		ON CONFLICT (pipeline, partition_id, attempt) DO UPDATE SET status = 'committed', rows = excluded.rows,
+			finished_at = excluded.finished_at, error = '', cause = '', class = ''`,
+		p.Pipeline, p.ID, max(p.Attempts, 1), p.RunLabel, p.Owner, p.Rows, unixMilli(p.StartedAt), finished.UnixMilli())
+	if err != nil {
+		return s.wrap("commit: record attempt", err)
+	}
 	if p.Lane != "" && p.Checkpoint != "" {
 		_, err = tx.ExecContext(ctx, `INSERT INTO checkpoints (pipeline, lane, checkpoint, partition_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT (pipeline, lane) DO UPDATE SET checkpoint = excluded.checkpoint, partition_id = excluded.partition_id`,
@@ -224,11 +260,51 @@ func (s *Store) Commit(ctx context.Context, p state.Partition) error {
 }
 
 // Fail implements state.Store.
-func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, errText string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE partitions SET status = ?, error = ?, lease_until = 0, finished_at = ?
+func (s *Store) Fail(ctx context.Context, pipeline, id, owner string, status state.Status, f state.Failure) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("record failure", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixMilli()
+	// The attempt first: the partition's row names it only while the owner's attempt is running.
+	_, err = tx.ExecContext(ctx, `UPDATE attempts SET status = ?, error = ?, cause = ?, class = ?, finished_at = ?,
+			rows = (SELECT rows FROM partitions WHERE pipeline = ? AND id = ?)
+		WHERE pipeline = ? AND partition_id = ? AND attempt = (SELECT attempts FROM partitions
+			WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running')`,
+		string(status), f.Error, f.Cause, f.Class, now, pipeline, id, pipeline, id, pipeline, id, owner)
+	if err != nil {
+		return s.wrap("record failure", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE partitions SET status = ?, error = ?, lease_until = 0, finished_at = ?
 		WHERE pipeline = ? AND id = ? AND owner = ? AND status = 'running'`,
-		string(status), errText, time.Now().UnixMilli(), pipeline, id, owner)
-	return s.wrap("record failure", err)
+		string(status), f.Error, now, pipeline, id, owner)
+	if err != nil {
+		return s.wrap("record failure", err)
+	}
+	return s.wrap("record failure", tx.Commit())
+}
+
+// Attempts implements state.Store.
+func (s *Store) Attempts(ctx context.Context, pipeline, runLabel string) ([]state.Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, run_label, partition_id, attempt, owner, worker, status, rows,
+			started_at, finished_at, error, cause, class
+		FROM attempts WHERE pipeline = ? AND (? = '' OR run_label = ?) ORDER BY run_label, partition_id, attempt`,
+		pipeline, runLabel, runLabel)
+	if err != nil {
+		return nil, s.wrap("list attempts", err)
+	}
+	defer rows.Close()
+	out, err := state.Collect(rows, func(r state.Scanner) (state.Attempt, error) {
+		var a state.Attempt
+		var status string
+		var started, finished int64
+		err := r.Scan(&a.Pipeline, &a.RunLabel, &a.PartitionID, &a.Number, &a.Owner, &a.Worker, &status, &a.Rows,
+			&started, &finished, &a.Error, &a.Cause, &a.Class)
+		a.Status, a.StartedAt, a.FinishedAt = state.Status(status), fromMilli(started), fromMilli(finished)
+		return a, err
+	})
+	return out, s.wrap("list attempts", err)
 }
 
 const partitionCols = `pipeline, run_label, id, key, idx, lane, status, attempts, rows, bytes, fingerprint, tokens, checkpoint, owner, lease_until, started_at, finished_at, error, worker`
@@ -272,6 +348,9 @@ func (s *Store) Reset(ctx context.Context, pipeline, runLabel string, ids []stri
 	defer tx.Rollback()
 	var n int64
 	if len(ids) == 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE pipeline = ? AND run_label = ?`, pipeline, runLabel); err != nil {
+			return 0, s.wrap("reset", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM partitions WHERE pipeline = ? AND run_label = ?`, pipeline, runLabel)
 		if err != nil {
 			return 0, s.wrap("reset", err)
@@ -279,6 +358,10 @@ func (s *Store) Reset(ctx context.Context, pipeline, runLabel string, ids []stri
 		n, _ = res.RowsAffected()
 	}
 	for _, id := range ids {
+		_, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE pipeline = ? AND partition_id = ? AND (? = '' OR run_label = ?)`, pipeline, id, runLabel, runLabel)
+		if err != nil {
+			return 0, s.wrap("reset", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM partitions WHERE pipeline = ? AND id = ? AND (? = '' OR run_label = ?)`, pipeline, id, runLabel, runLabel)
 		if err != nil {
 			return 0, s.wrap("reset", err)

@@ -33,8 +33,9 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// A store made by an older jetflow (before the worker column) opens: the column is added, what the older
-// version recorded reads with worker 0, and new claims record their worker.
+// A store made by an older jetflow (before the worker column and the attempts table) opens: the column and the
+// table are added, what the older version recorded reads with worker 0, and new claims record their worker and
+// attempt.
 func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -54,7 +55,7 @@ func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.Close()
-	for range 2 { // the second open finds the column there
+	for i := range 2 { // the second open finds the column there; its claim is the second attempt
 		s, err := Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
@@ -63,9 +64,13 @@ func TestOpenAddsColumnsToAnOlderStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		recs, err := s.List(ctx, "p", "")
+		as, aerr := s.Attempts(ctx, "p", "2026-11-22")
 		s.Close()
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || aerr != nil {
+			t.Fatal(err, aerr)
+		}
+		if len(as) != i+1 || as[i].Worker != 3 {
+			t.Fatalf("attempts after the upgrade: %+v", as)
 		}
 		if len(recs) != 2 || recs[0].ID != "old" || recs[0].Worker != 0 || recs[0].Rows != 5 || recs[1].Worker != 3 {
 			t.Fatalf("records after the upgrade: %+v", recs)

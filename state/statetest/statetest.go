@@ -57,6 +57,7 @@ var storeSuite = []suiteCase{
 	{"lease duration", testLeaseDuration},
 	{"list order", testListOrder},
 	{"reset", testReset},
+	{"attempts and progress", testAttempts},
 	{"checkpoints", testCheckpoints},
 	{"watermarks", testWatermarks},
 	{"set a watermark only where empty", testSetWatermarkIfEmpty},
@@ -91,11 +92,11 @@ func testClaimLifecycle(t *testing.T, ctx context.Context, _ Backend, s state.St
 		{"first claim", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 1); return err }, nil},
 		{"other owner is kept out", func() error { o := c; o.Owner = "b"; _, err := s.Claim(ctx, o); return err }, state.ErrLeased},
 		{"same owner reclaims", func() error { n, err := s.Claim(ctx, c); wantAttempt(t, n, 2); return err }, nil},
-		{"renew by owner", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, nil},
-		{"renew by other", func() error { return s.Renew(ctx, "p", "id1", "b", time.Minute) }, state.ErrLeaseLost},
-		{"renew of unknown partition", func() error { return s.Renew(ctx, "p", "nope", "a", time.Minute) }, state.ErrLeaseLost},
-		{"fail releases", func() error { return s.Fail(ctx, "p", "id1", "a", state.StatusFailed, "boom") }, nil},
-		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute) }, state.ErrLeaseLost},
+		{"renew by owner", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute, 0) }, nil},
+		{"renew by other", func() error { return s.Renew(ctx, "p", "id1", "b", time.Minute, 0) }, state.ErrLeaseLost},
+		{"renew of unknown partition", func() error { return s.Renew(ctx, "p", "nope", "a", time.Minute, 0) }, state.ErrLeaseLost},
+		{"fail releases", func() error { return s.Fail(ctx, "p", "id1", "a", state.StatusFailed, state.Failure{Error: "boom"}) }, nil},
+		{"renew after failure", func() error { return s.Renew(ctx, "p", "id1", "a", time.Minute, 0) }, state.ErrLeaseLost},
 		{"other owner claims after failure", func() error {
 			o := c
 			o.Owner, o.Worker = "b", 7
@@ -141,10 +142,10 @@ func testExpiredLease(t *testing.T, ctx context.Context, _ Backend, s state.Stor
 		t.Fatalf("expired lease not taken over: %v", err)
 	}
 	wantAttempt(t, n, 2)
-	if err := s.Renew(ctx, "p", "x", "dead", time.Minute); !errors.Is(err, state.ErrLeaseLost) {
+	if err := s.Renew(ctx, "p", "x", "dead", time.Minute, 0); !errors.Is(err, state.ErrLeaseLost) {
 		t.Fatalf("old owner renew: %v, want ErrLeaseLost", err)
 	}
-	if err := s.Fail(ctx, "p", "x", "dead", state.StatusFailed, "late"); err != nil {
+	if err := s.Fail(ctx, "p", "x", "dead", state.StatusFailed, state.Failure{Error: "late"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, ctx, s, "p", "x"); got.Status != state.StatusRunning || got.Owner != "alive" || got.Error != "" {
@@ -157,7 +158,7 @@ func testRenew(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ fu
 	if _, err := s.Claim(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Renew(ctx, "p", "x", "a", time.Hour); err != nil {
+	if err := s.Renew(ctx, "p", "x", "a", time.Hour, 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // past the first lease, well within the renewed one
@@ -189,7 +190,7 @@ func testTakeOverFrom(t *testing.T, ctx context.Context, _ Backend, s state.Stor
 			t.Fatalf("claim by %s taking over from %q: attempt %d, err %v; want %d, %v", tt.owner, tt.takeOverFrom, n, err, tt.wantAttempt, tt.wantErr)
 		}
 	}
-	if err := s.Renew(ctx, "p", "x", "dead", time.Hour); !errors.Is(err, state.ErrLeaseLost) {
+	if err := s.Renew(ctx, "p", "x", "dead", time.Hour, 0); !errors.Is(err, state.ErrLeaseLost) {
 		t.Fatalf("dead owner renew: %v, want ErrLeaseLost", err)
 	}
 }
@@ -236,7 +237,7 @@ func testFail(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ fun
 		if _, err := s.Claim(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Fail(ctx, "p", tt.id, tt.failer, tt.status, tt.errText); err != nil {
+		if err := s.Fail(ctx, "p", tt.id, tt.failer, tt.status, state.Failure{Error: tt.errText}); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, ctx, s, "p", tt.id)
@@ -250,7 +251,7 @@ func testFail(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ fun
 			t.Fatalf("%s: no finish time after failure", tt.id)
 		}
 	}
-	if err := s.Fail(ctx, "p", "never-claimed", "a", state.StatusFailed, "x"); err != nil {
+	if err := s.Fail(ctx, "p", "never-claimed", "a", state.StatusFailed, state.Failure{Error: "x"}); err != nil {
 		t.Fatalf("fail of an unknown partition: %v", err)
 	}
 	if _, ok, _ := s.Get(ctx, "p", "never-claimed"); ok {
@@ -326,7 +327,7 @@ func testLeaseDuration(t *testing.T, ctx context.Context, _ Backend, s state.Sto
 			t.Fatal(err)
 		}
 		if tt.renew {
-			if err := s.Renew(ctx, "p", "x", "a", tt.lease); err != nil {
+			if err := s.Renew(ctx, "p", "x", "a", tt.lease, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -436,6 +437,78 @@ func testReset(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ fu
 	}
 	if _, ok, _ := s.Get(ctx, "q", "a"); !ok {
 		t.Fatal("reset of one pipeline removed another's partition")
+	}
+}
+
+// Each claim adds an attempt, a renewal records the rows read so far, and the outcome ends the attempt: a retried
+// partition keeps the failure of its first attempt next to its commit.
+func testAttempts(t *testing.T, ctx context.Context, _ Backend, s state.Store, _ func(*testing.T) state.Store) {
+	claim := func(id, run string, worker int) {
+		t.Helper()
+		c := state.Claim{Pipeline: "p", RunLabel: run, ID: id, Key: id, Owner: "a", Worker: worker, Lease: time.Hour}
+		if _, err := s.Claim(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim("x", "r", 2)
+	if err := s.Renew(ctx, "p", "x", "a", time.Hour, 40); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, ctx, s, "p", "x"); got.Rows != 40 || got.Status != state.StatusRunning {
+		t.Fatalf("after a renewal with progress: %+v, want 40 rows running", got)
+	}
+	fail := state.Failure{Error: "loader out: write: <script>reset</script>", Cause: "<script>reset</script>", Class: "transient"}
+	if err := s.Fail(ctx, "p", "x", "a", state.StatusFailed, fail); err != nil {
+		t.Fatal(err)
+	}
+	claim("x", "r", 1)
+	if got := mustGet(t, ctx, s, "p", "x"); got.Rows != 0 || got.Attempts != 2 {
+		t.Fatalf("after a new claim: %+v, want no rows yet, attempt 2", got)
+	}
+	if err := s.Commit(ctx, state.Partition{Pipeline: "p", RunLabel: "r", ID: "x", Key: "x", Attempts: 2, Rows: 100, Owner: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	claim("y", "r", 1)
+	if err := s.Fail(ctx, "p", "y", "a", state.StatusAborted, state.Failure{Error: "interrupted", Cause: "interrupted", Class: "aborted"}); err != nil {
+		t.Fatal(err)
+	}
+	claim("z", "other-run", 1)
+
+	got, err := s.Attempts(ctx, "p", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type brief struct {
+		ID     string
+		N      int
+		Worker int
+		Status state.Status
+		Rows   int64
+		state.Failure
+	}
+	var briefs []brief
+	for _, a := range got {
+		if a.StartedAt.IsZero() || a.FinishedAt.Before(a.StartedAt) || a.Owner != "a" || a.RunLabel != "r" {
+			t.Fatalf("attempt %+v: want owner a, run r, a start and an end after it", a)
+		}
+		briefs = append(briefs, brief{a.PartitionID, a.Number, a.Worker, a.Status, a.Rows, a.Failure})
+	}
+	want := []brief{
+		{"x", 1, 2, state.StatusFailed, 40, fail},
+		{"x", 2, 1, state.StatusCommitted, 100, state.Failure{}},
+		{"y", 1, 1, state.StatusAborted, 0, state.Failure{Error: "interrupted", Cause: "interrupted", Class: "aborted"}},
+	}
+	if fmt.Sprint(briefs) != fmt.Sprint(want) {
+		t.Fatalf("attempts:\n got %+v\nwant %+v", briefs, want)
+	}
+	if all, err := s.Attempts(ctx, "p", ""); err != nil || len(all) != 4 {
+		t.Fatalf("attempts of every run: %d, %v; want 4", len(all), err)
+	}
+	if _, err := s.Reset(ctx, "p", "r", nil); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := s.Attempts(ctx, "p", "r"); err != nil || len(left) != 0 {
+		t.Fatalf("attempts after reset: %+v, %v", left, err)
 	}
 }
 
@@ -625,7 +698,7 @@ func testConcurrentClaims(t *testing.T, ctx context.Context, _ Backend, s1 state
 			if _, err := s1.Claim(ctx, state.Claim{Pipeline: "p", RunLabel: "r", ID: id, Key: "k", Owner: "x", Lease: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s1.Fail(ctx, "p", id, "x", state.StatusFailed, "boom"); err != nil {
+			if err := s1.Fail(ctx, "p", id, "x", state.StatusFailed, state.Failure{Error: "boom"}); err != nil {
 				t.Fatal(err)
 			}
 		}},
