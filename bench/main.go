@@ -94,8 +94,14 @@ func main() {
 	rows := flag.Int64("rows", 20_000_000, "rows of the large run (the small run has a tenth)")
 	pgRows := flag.Int64("pg-rows", 10_000_000, "rows of the PostgreSQL table (0: skip the PostgreSQL table)")
 	workers := flag.Int("workers", runtime.NumCPU(), "jetflow --workers")
+	chainOnly := flag.Bool("chain", false, "only the transformer chain's CPU table (in this process)")
+	chainRows := flag.Int64("chain-rows", 2_000_000, "rows of the transformer chain's CPU table (held in memory)")
 	flag.Parse()
-	if err := run(*rows, *workers, *pgRows); err != nil {
+	err := chainCPU(*chainRows)
+	if err == nil && !*chainOnly {
+		err = run(*rows, *workers, *pgRows)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
