@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -53,8 +53,7 @@ func chainCPU(rows int64) error {
 	if err != nil {
 		return err
 	}
-	mem := memory.NewGoAllocator()
-	built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: mem, Dir: work})
+	built, err := p.Build(stage.BuildContext{Pipeline: p.Name, Alloc: offheap.New(0), Dir: work}) // as jetflow run does
 	if err != nil {
 		return err
 	}
@@ -111,7 +110,7 @@ func chainCPU(rows int64) error {
 
 	fmt.Printf("\ntransformer chain in one process, %d rows, CPU of every thread (collector included):\n", rows)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\trows in\tCPU s\tns/row\tallocs/row\tbytes/row\t")
+	fmt.Fprintln(tw, "step\trows in\tCPU s\tns/row\tallocs/row\tGo heap B/row\t")
 	for _, k := range costs {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.3f\t%.1f\t\n", k.name, k.rows, k.cpu.Seconds(), perRow(float64(k.cpu.Nanoseconds()), k.rows),
 			perRow(float64(k.allocs), k.rows), perRow(float64(k.heap), k.rows))

@@ -195,3 +195,31 @@ func TestAllocations(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkArray hashes 64k values: few distinct ones (sha256's memo hits) and all distinct.
+func BenchmarkArray(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	for _, distinct := range []int{5, 1 << 16} {
+		sb := array.NewStringBuilder(mem)
+		for i := range 1 << 16 {
+			sb.Append(fmt.Sprintf("status-%d", i%distinct))
+		}
+		in := sb.NewArray()
+		sb.Release()
+		for _, algo := range []string{SHA256, XXHash64, XXH3} {
+			h, _ := New(algo, nil)
+			b.Run(fmt.Sprintf("%s/%d distinct", algo, distinct), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					out, err := h.Array(mem, in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					out.Release()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*in.Len()), "ns/row")
+			})
+		}
+		in.Release()
+	}
+}
