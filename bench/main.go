@@ -3,6 +3,7 @@
 //
 //	go run ./bench                 # the full table (20M rows; about two minutes on 2 cores)
 //	go run ./bench -rows 2000000   # a quicker look
+//	go run ./bench -chain          # the transformer chain's CPU per stage alone (bench/chain.go)
 //
 // generate → Parquet: `jetflow run` (the real binary, all workers) against a plain single-goroutine pqarrow loop
 // writing the same generated rows with the same codec. Memory: peak RSS of `jetflow run` at 1/10 of the rows and
