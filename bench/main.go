@@ -3,6 +3,7 @@
 //
 //	go run ./bench                 # the full table (20M rows; about two minutes on 2 cores)
 //	go run ./bench -rows 2000000   # a quicker look
+//	go run ./bench -chain          # the transformer chain's CPU per stage alone (bench/chain.go)
 //
 // generate → Parquet: `jetflow run` (the real binary, all workers) against a plain single-goroutine pqarrow loop
 // writing the same generated rows with the same codec. Memory: peak RSS of `jetflow run` at 1/10 of the rows and
@@ -94,8 +95,14 @@ func main() {
 	rows := flag.Int64("rows", 20_000_000, "rows of the large run (the small run has a tenth)")
 	pgRows := flag.Int64("pg-rows", 10_000_000, "rows of the PostgreSQL table (0: skip the PostgreSQL table)")
 	workers := flag.Int("workers", runtime.NumCPU(), "jetflow --workers")
+	chainOnly := flag.Bool("chain", false, "only the transformer chain's CPU table (in this process)")
+	chainRows := flag.Int64("chain-rows", 2_000_000, "rows of the transformer chain's CPU table (held in memory)")
 	flag.Parse()
-	if err := run(*rows, *workers, *pgRows); err != nil {
+	err := chainCPU(*chainRows)
+	if err == nil && !*chainOnly {
+		err = run(*rows, *workers, *pgRows)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

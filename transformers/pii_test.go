@@ -47,6 +47,12 @@ func TestHashAndMask(t *testing.T) {
 			wantRows:   `[{id: 42, email: 4952883123889572249, card: "4111111111111111", raw: "YWJj"}, {card: ""}, {id: 7, email: -1205034819632174695, card: "héllo wörld", raw: ""}]`,
 		},
 		{
+			// xxhsum -H3 of "pepperabc" and of "pepper".
+			name: "xxh3 with salt", cfg: "{type: hash, algorithm: xxh3, columns: [email], salt: pepper}",
+			wantSchema: "id: int64, email: int64, card: string not null, raw: binary",
+			wantRows:   `[{id: 42, email: -3536309121441480376, card: "4111111111111111", raw: "YWJj"}, {card: ""}, {id: 7, email: -4748682305707614075, card: "héllo wörld", raw: ""}]`,
+		},
+		{
 			name: "xxhash64 of integers hashes their 8 bytes", cfg: "{type: hash, algorithm: xxhash64, columns: [id]}",
 			wantSchema: "id: int64, email: string, card: string not null, raw: binary",
 			wantRows: fmt.Sprintf(`[{id: %d, email: abc, card: "4111111111111111", raw: "YWJj"}, {card: ""}, {id: %d, email: "", card: "héllo wörld", raw: ""}]`,

@@ -1,9 +1,6 @@
 package expr
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"regexp"
@@ -17,9 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/jetflow-dev/jetflow/internal/civil"
+	"github.com/jetflow-dev/jetflow/internal/hashcol"
 )
 
 // The kernels below are what arrow-go's compute lacks. Each is one typed loop over a whole array, writing into a
@@ -47,9 +44,9 @@ func (ev *evaluator) kernel(n *Node, args []arrow.Array) (arrow.Array, error) {
 	case "date_trunc":
 		return dateTrunc(mem, args[1], n.args[0].lit.(string))
 	case "sha256":
-		return sha256Hex(mem, args[0]), nil
+		return sha256Hasher.Array(mem, args[0])
 	case "xxhash64":
-		return xxhash64(mem, args[0]), nil
+		return xxhash64Hasher.Array(mem, args[0])
 	}
 	return nil, fmt.Errorf("internal error: no kernel for %s", n.op)
 }
@@ -378,67 +375,18 @@ func dateTrunc(mem memory.Allocator, a arrow.Array, unit string) (arrow.Array, e
 	return nil, fmt.Errorf("internal error: date_trunc of %s", typeName(a.DataType()))
 }
 
-func sha256Hex(mem memory.Allocator, a arrow.Array) arrow.Array {
-	w := newStringWriter(mem, a.Len(), a.Len()*sha256.Size*2)
-	var out [sha256.Size * 2]byte
-	emit := func(sum [sha256.Size]byte) {
-		hex.Encode(out[:], sum[:])
-		w.append(out[:])
-	}
-	switch a := a.(type) {
-	case *array.String:
-		for i := range a.Len() {
-			if a.IsNull(i) {
-				w.null()
-				continue
-			}
-			emit(sha256.Sum256(unsafeBytes(a.Value(i))))
-		}
-	case *array.Binary:
-		for i := range a.Len() {
-			if a.IsNull(i) {
-				w.null()
-				continue
-			}
-			emit(sha256.Sum256(a.Value(i)))
-		}
-	}
-	return w.finish()
-}
+// The hash functions' kernels are those of the hash transformer, without a salt.
+var (
+	sha256Hasher   = mustHasher(hashcol.SHA256)
+	xxhash64Hasher = mustHasher(hashcol.XXHash64)
+)
 
-func xxhash64(mem memory.Allocator, a arrow.Array) arrow.Array {
-	b := array.NewInt64Builder(mem)
-	defer b.Release()
-	b.Reserve(a.Len())
-	switch a := a.(type) {
-	case *array.String:
-		for i := range a.Len() {
-			if a.IsNull(i) {
-				b.UnsafeAppendBoolToBitmap(false)
-				continue
-			}
-			b.UnsafeAppend(int64(xxhash.Sum64String(a.Value(i))))
-		}
-	case *array.Binary:
-		for i := range a.Len() {
-			if a.IsNull(i) {
-				b.UnsafeAppendBoolToBitmap(false)
-				continue
-			}
-			b.UnsafeAppend(int64(xxhash.Sum64(a.Value(i))))
-		}
-	case *array.Int64:
-		var le [8]byte
-		for i, v := range a.Int64Values() {
-			if a.IsNull(i) {
-				b.UnsafeAppendBoolToBitmap(false)
-				continue
-			}
-			binary.LittleEndian.PutUint64(le[:], uint64(v))
-			b.UnsafeAppend(int64(xxhash.Sum64(le[:])))
-		}
+func mustHasher(algo string) *hashcol.Hasher {
+	h, err := hashcol.New(algo, nil)
+	if err != nil {
+		panic(err)
 	}
-	return b.NewArray()
+	return h
 }
 
 // moduloKernel is % with the sign of the dividend (as in SQL and Go); a zero divisor gives null.

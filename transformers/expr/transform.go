@@ -9,11 +9,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
 
+	"github.com/jetflow-dev/jetflow/internal/selvec"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -286,28 +285,19 @@ func (t *Transformer) filter(ctx context.Context, pl *plan, batch arrow.RecordBa
 		return nil, nil // null is never true
 	}
 	b := mask.(*array.Boolean)
-	if kept := countTrue(b); kept == 0 {
+	sel := selvec.FromMask(b)
+	switch {
+	case sel.Len() == 0:
 		return nil, nil
-	} else if kept == b.Len() {
+	case sel.All():
 		batch.Retain()
 		return batch, nil
 	}
-	out, err := compute.FilterRecordBatch(exec.WithAllocator(ctx, t.prog.mem), batch, b, compute.DefaultFilterOptions())
+	out, err := selvec.Take(ctx, t.prog.mem, batch, b, sel)
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}
 	return out, nil
-}
-
-// countTrue counts the rows a mask keeps (true and not null).
-func countTrue(b *array.Boolean) int {
-	n := 0
-	for i := range b.Len() {
-		if b.IsValid(i) && b.Value(i) {
-			n++
-		}
-	}
-	return n
 }
 
 func (t *Transformer) derive(ctx context.Context, pl *plan, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
