@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -28,7 +29,8 @@ INSERT INTO %[1]s SELECT g, g %% 1000, (g %% 100000) / 7.0, 'c' || (g %% 50), g 
 const pgSelect = `SELECT id, n, amount, code, ok, note, at, qty, ratio, day FROM `
 
 // pgBench measures reading a PostgreSQL table: the wire ceiling, pgx's Rows.Scan, psql's binary COPY, the
-// postgres consumer into Arrow (one and two connections), and jetflow end to end into Parquet at two sizes.
+// postgres consumer into Arrow (one connection, and the table cut by ctid into 1, 2 and 4 page ranges read at
+// once), and jetflow end to end into Parquet at two sizes.
 func pgBench(bin, work string, rows int64) error {
 	ctx := context.Background()
 	srv, stop, err := pgtest.StartMain()
@@ -57,10 +59,23 @@ func pgBench(bin, work string, rows int64) error {
 			return err
 		}
 	}
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return err
+	}
+	postmaster, _, _ := benchkit.ProcStat(backend)
+	if postmaster == 0 {
+		return fmt.Errorf("cannot read the server's processes in /proc (backend %d)", backend)
+	}
 	var cases []benchkit.Case
+	var serverCPU []time.Duration // each case's, from /proc: with 2 cores shared, what the server used sets the pace
+	server0 := benchkit.ServerCPU(postmaster)
 	add := func(c benchkit.Case, err error) error {
 		if err == nil {
 			cases = append(cases, c)
+			s := benchkit.ServerCPU(postmaster)
+			serverCPU = append(serverCPU, s-server0)
+			server0 = s
 		}
 		return err
 	}
@@ -108,16 +123,20 @@ func pgBench(bin, work string, rows int64) error {
 	if err != nil {
 		return fmt.Errorf("psql COPY: %w\n%s", err, psqlErr.Bytes())
 	}
-	cases = append(cases, benchkit.Case{Name: "psql COPY binary > /dev/null", Rows: rows, Elapsed: time.Since(t0),
-		CPU: psql.ProcessState.UserTime() + psql.ProcessState.SystemTime(), RSSKB: psqlRSS})
+	_ = add(benchkit.Case{Name: "psql COPY binary > /dev/null", Rows: rows, Elapsed: time.Since(t0),
+		CPU: psql.ProcessState.UserTime() + psql.ProcessState.SystemTime(), RSSKB: psqlRSS}, nil)
 
-	for _, parts := range []int{1, 2} {
-		name := "jetflow postgres consumer → Arrow"
-		if parts == 2 {
-			name += ", 2 partitions on 2 connections"
+	// One connection without partitions, then the table cut by ctid into 1, 2 and 4 page ranges read at once.
+	const ours, firstCTID = 3, 4
+	ctids := []int{1, 2, 4}
+	for _, parts := range append([]int{0}, ctids...) {
+		name, cut := "jetflow postgres consumer → Arrow", ""
+		if parts > 0 {
+			name += fmt.Sprintf(", by: ctid, %d partition(s)", parts)
+			cut = fmt.Sprintf("  snapshot: export\n  partition: {by: ctid, count: %d}\n", parts)
 		}
-		yaml := fmt.Sprintf("name: pgbench\nconsumer:\n  type: postgres\n  dsn: %q\n  table: public.bench_large\n  partition: {column: id, count: %d}\nloaders:\n  - {type: parquet, path: %s}\n",
-			dsn, parts, filepath.Join(work, "unused"))
+		yaml := fmt.Sprintf("name: pgbench\nconsumer:\n  type: postgres\n  dsn: %q\n  table: public.bench_large\n%sloaders:\n  - {type: parquet, path: %s}\n",
+			dsn, cut, filepath.Join(work, "unused"))
 		if err := add(benchkit.InProcess(name, rows, func() error { _, err := benchkit.ReadConsumer(ctx, yaml, "2026-11-22"); return err })); err != nil {
 			return err
 		}
@@ -126,30 +145,35 @@ func pgBench(bin, work string, rows int64) error {
 		table string
 		n     int64
 	}{{"bench_small", rows / 10}, {"bench_large", rows}} {
-		c, err := pgEndToEnd(bin, work, dsn, t.table, t.n)
-		if err != nil {
+		if err := add(pgEndToEnd(bin, work, dsn, t.table, t.n)); err != nil {
 			return err
 		}
-		cases = append(cases, c)
 	}
 
 	fmt.Printf("\nPostgreSQL, %d rows × 10 columns, server and client on the same 2 cores:\n", rows)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\trows\tseconds\trows/s\tclient CPU ns/row\tpeak RSS MB\tvs ceiling\t")
-	ceiling := float64(cases[0].Rows) / cases[0].Elapsed.Seconds()
-	for _, c := range cases {
-		rate := float64(c.Rows) / c.Elapsed.Seconds()
+	fmt.Fprintln(tw, "case\trows\tseconds\trows/s\tclient CPU ns/row\tserver CPU ns/row\trows per client CPU-s\tpeak RSS MB\tvs ceiling\t")
+	ceiling := cases[0].RowsPerSec()
+	perRow := func(d time.Duration, c benchkit.Case) float64 { return float64(d.Nanoseconds()) / float64(c.Rows) }
+	for i, c := range cases {
 		rss := "-"
 		if c.RSSKB > 0 {
 			rss = fmt.Sprintf("%.0f", float64(c.RSSKB)/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%s\t%.2fx\t\n", c.Name, c.Rows, c.Elapsed.Seconds(), rate,
-			float64(c.CPU.Nanoseconds())/float64(c.Rows), rss, rate/ceiling)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%.2fx\t\n", c.Name, c.Rows, c.Elapsed.Seconds(), c.RowsPerSec(),
+			perRow(c.CPU, c), perRow(serverCPU[i], c), float64(c.Rows)/c.CPU.Seconds(), rss, c.RowsPerSec()/ceiling)
 	}
 	tw.Flush()
-	scan, ours := cases[1], cases[3]
-	fmt.Printf("client CPU per row, consumer / Rows.Scan: %.2fx (target ≤ 0.5x)\n",
-		(float64(ours.CPU)/float64(ours.Rows))/(float64(scan.CPU)/float64(scan.Rows)))
+	scan := cases[1]
+	fmt.Printf("client CPU per row, consumer / Rows.Scan: %.2fx (target ≤ 0.5x)\n", perRow(cases[ours].CPU, cases[ours])/perRow(scan.CPU, scan))
+	fmt.Print("by: ctid, rows/s against the single-connection wire ceiling, and rows per client CPU-second:")
+	for i, parts := range ctids {
+		c := cases[firstCTID+i]
+		fmt.Printf(" %d: %.2fx, %.0f;", parts, c.RowsPerSec()/ceiling, float64(c.Rows)/c.CPU.Seconds())
+	}
+	c := cases[firstCTID+len(ctids)-1]
+	fmt.Printf("\n  on %d cores the server is the ceiling: with %d partitions the server kept %.2f cores busy, this client %.2f\n",
+		runtime.NumCPU(), ctids[len(ctids)-1], serverCPU[firstCTID+len(ctids)-1].Seconds()/c.Elapsed.Seconds(), c.CPU.Seconds()/c.Elapsed.Seconds())
 	small, large := cases[len(cases)-2], cases[len(cases)-1]
 	fmt.Printf("end-to-end peak RSS %d rows / %d rows: %.2fx (target ≤ 1.3x); Sling v1.4.5 reference: 72k rows/s, 862 MB\n",
 		large.Rows, small.Rows, float64(large.RSSKB)/float64(small.RSSKB))

@@ -97,7 +97,7 @@ type planSource int
 const (
 	planFresh    planSource = iota // cut by the consumer now
 	planPinned                     // an incremental run of this instance pinned them and has not finished
-	planArchived                   // this incremental instance was planned before: its own window again
+	planArchived                   // this instance was planned before (incremental, or a PlanPinner's): that plan again
 	planLegacy                     // this incremental instance committed before windows were archived
 )
 
@@ -123,20 +123,36 @@ func (e *Engine) plan(ctx context.Context, run stage.RunInstance, pin bool) (pla
 	}
 	var parts []stage.Partition
 	source := planFresh
-	if wmName != "" {
+	pp, keep := c.(stage.PlanPinner)
+	keep = keep && wmName == "" && pp.PinPlan()
+	switch {
+	case wmName != "":
 		if parts, source, err = e.incrementalPlan(ctx, run); err != nil {
 			return planned{}, err
+		}
+	case keep:
+		var ok bool
+		if parts, ok, err = e.loadArchivedPlan(ctx, run); err != nil {
+			return planned{}, err
+		} else if ok {
+			source = planArchived
 		}
 	}
 	if source == planFresh {
 		if parts, err = c.Partitions(ctx, run); err != nil {
 			return planned{}, fmt.Errorf("plan partitions of run %s: %w", run.Label, err)
 		}
-		if wmName != "" && pin {
+		switch {
+		case wmName != "" && pin:
 			if parts, err = e.pinPlan(ctx, run, parts); err != nil {
 				return planned{}, err
 			}
 			source = planPinned
+		case keep && pin:
+			if parts, err = e.archivePlan(ctx, run, parts); err != nil {
+				return planned{}, err
+			}
+			source = planArchived
 		}
 	}
 	out := planned{source: source, all: make([]stage.Partition, 0, len(parts))}

@@ -184,3 +184,51 @@ func TestCompletedAfterEveryPartitionCommitted(t *testing.T) {
 		t.Fatal("a run instance never run is complete")
 	}
 }
+
+// pinnedSource cuts by the source's current size (as by: ctid does by pages) and asks the engine to keep its plan.
+type pinnedSource struct{ rangeSource }
+
+func (s *pinnedSource) PinPlan() bool { return true }
+
+// A PlanPinner's run instance keeps its first plan: the retry of a failed partition and a --force reload read the
+// same keys and bounds after the source was re-cut, and another run instance is cut afresh.
+func TestPlanPinnerKeepsTheFirstPlan(t *testing.T) {
+	store := openStore(t)
+	tbl := newTable()
+	src := &pinnedSource{rangeSource{mem: checked(t), parts: 2, per: 100, batch: 50}}
+	job := newJob(src, tbl)
+	job.Retry.Attempts = 1
+	tbl.failOnce["n[000100,000200)"] = true
+	steps := []struct {
+		label     string
+		per       int
+		force     bool
+		ok        bool
+		committed int
+		keys      string
+	}{
+		{"2026-11-22", 100, false, false, 1, "n[000000,000100) n[000100,000200)"},
+		{"2026-11-22", 150, false, true, 1, "n[000000,000100) n[000100,000200)"}, // the retry: the first cut
+		{"2026-11-22", 150, true, true, 2, "n[000000,000100) n[000100,000200)"},
+		{"2026-11-23", 150, false, true, 2, "n[000000,000150) n[000150,000300)"},
+	}
+	for i, st := range steps {
+		src.per = st.per
+		e, err := New(job, store, Options{Force: st.force})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := e.Run(context.Background(), stage.RunInstance{Label: st.label})
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		var keys []string
+		for _, p := range rep.Partitions {
+			keys = append(keys, p.Key)
+		}
+		if rep.OK() != st.ok || rep.Committed != st.committed || strings.Join(keys, " ") != st.keys {
+			t.Fatalf("step %d (%s, force %v): ok %v committed %d partitions %q; want %v, %d, %q",
+				i, st.label, st.force, rep.OK(), rep.Committed, keys, st.ok, st.committed, st.keys)
+		}
+	}
+}

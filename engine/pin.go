@@ -131,6 +131,22 @@ func (e *Engine) pinPlan(ctx context.Context, run stage.RunInstance, parts []sta
 	return parts, nil
 }
 
+// archivePlan keeps the first plan of a PlanPinner's run instance for good; workers that plan at once race to
+// store it, and every one returns the plan stored first.
+func (e *Engine) archivePlan(ctx context.Context, run stage.RunInstance, parts []stage.Partition) ([]stage.Partition, error) {
+	text, err := encodePlan(run, parts)
+	if err != nil {
+		return nil, err
+	}
+	name := archivedPlanName(run.Label)
+	stored, err := e.store.SetWatermarkIfEmpty(ctx, e.job.Pipeline, name, text)
+	if err != nil {
+		return nil, err
+	}
+	_, parts, err = e.decodePlan(stored, name, run)
+	return parts, err
+}
+
 func (e *Engine) unfinished(pinned string, run stage.RunInstance) error {
 	return fmt.Errorf("run %s of incremental pipeline %s has not finished: run `jetflow run --run %s` again until it "+
 		"commits, then run %s (an incremental run starts where the last complete one ended)", pinned, e.job.Pipeline, pinned, run.Label)

@@ -73,6 +73,14 @@ type Watermarked interface {
 	PartitionWatermark(p Partition) (value string, ok bool)
 }
 
+// PlanPinner is implemented by consumers whose partitions depend on the source's state when they are cut, not only
+// on the config and run instance: a table's size in pages. When PinPlan is true the engine keeps the first plan of
+// each run instance in the state store and plans exactly it again (a retry, --force, another worker), so a
+// partition committed before keeps its key and bounds.
+type PlanPinner interface {
+	PinPlan() bool
+}
+
 // StreamConsumer reads an unbounded source (Kafka, a generator without end). It cuts its input into partitions
 // by rows, bytes or time and hands each one to handle, which loads and commits it before returning.
 type StreamConsumer interface {

@@ -5,6 +5,7 @@ package benchkit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -184,4 +185,45 @@ func Table(w io.Writer, cases []Case, base int) error {
 			mbs, rss, c.CPU.Seconds(), c.RowsPerSec()/cases[base].RowsPerSec())
 	}
 	return tw.Flush()
+}
+
+// ServerCPU is the CPU time (user+sys) a server has used so far: its main process's (postmaster), its live
+// children's, and that of the children it reaped (connections closed meanwhile).
+func ServerCPU(postmaster int) time.Duration {
+	_, own, reaped := ProcStat(postmaster)
+	total := own + reaped
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == postmaster {
+			continue
+		}
+		if ppid, cpu, _ := ProcStat(pid); ppid == postmaster {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// ProcStat reads a process's parent, its CPU time and its reaped children's, from /proc/PID/stat (in clock ticks
+// of 10 ms: Linux's USER_HZ is 100).
+func ProcStat(pid int) (ppid int, cpu, children time.Duration) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces and parentheses
+	if i < 0 {
+		return 0, 0, 0
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state)
+	if len(f) < 15 {
+		return 0, 0, 0
+	}
+	tick := func(s string) time.Duration {
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return time.Duration(n) * 10 * time.Millisecond
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return ppid, tick(f[11]) + tick(f[12]), tick(f[13]) + tick(f[14])
 }

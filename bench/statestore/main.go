@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -141,7 +140,7 @@ func run(levels []int, modes []string, rtt time.Duration, cfg config) error {
 	if err := admin.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return err
 	}
-	if postmaster, _, _ = procStat(backend); postmaster == 0 {
+	if postmaster, _, _ = benchkit.ProcStat(backend); postmaster == 0 {
 		return fmt.Errorf("cannot read the server's processes in /proc (backend %d)", backend)
 	}
 	var settings []string
@@ -467,7 +466,7 @@ loop:
 	for {
 		select {
 		case <-warm:
-			server0, client0 = serverCPU(), benchkit.CPUNow()
+			server0, client0 = benchkit.ServerCPU(postmaster), benchkit.CPUNow()
 			start = time.Now()
 			recording.Store(true)
 			deadline = time.After(d)
@@ -489,7 +488,7 @@ loop:
 		}
 	}
 	res.elapsed = time.Since(start)
-	res.serverCPU, res.clientCPU = serverCPU()-server0, benchkit.CPUNow()-client0
+	res.serverCPU, res.clientCPU = benchkit.ServerCPU(postmaster)-server0, benchkit.CPUNow()-client0
 	close(errs)
 	if err := errors.Join(sampleErr, <-errs); err != nil {
 		return nil, err
@@ -502,47 +501,6 @@ loop:
 
 // postmaster is the server's main process: its children are the server's backends and helpers.
 var postmaster int
-
-// serverCPU is the CPU time (user+sys) the server has used so far: the postmaster's, its live children's, and
-// that of the children it reaped (connections closed meanwhile).
-func serverCPU() time.Duration {
-	_, own, reaped := procStat(postmaster)
-	total := own + reaped
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == postmaster {
-			continue
-		}
-		if ppid, cpu, _ := procStat(pid); ppid == postmaster {
-			total += cpu
-		}
-	}
-	return total
-}
-
-// procStat reads a process's parent, its CPU time and its reaped children's, from /proc/PID/stat (in clock ticks
-// of 10 ms: Linux's USER_HZ is 100).
-func procStat(pid int) (ppid int, cpu, children time.Duration) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, 0
-	}
-	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces and parentheses
-	if i < 0 {
-		return 0, 0, 0
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state)
-	if len(f) < 15 {
-		return 0, 0, 0
-	}
-	tick := func(s string) time.Duration {
-		n, _ := strconv.ParseInt(s, 10, 64)
-		return time.Duration(n) * 10 * time.Millisecond
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return ppid, tick(f[11]) + tick(f[12]), tick(f[13]) + tick(f[14])
-}
 
 // delayProxy listens on a free port of 127.0.0.1 and forwards every connection to target, each chunk read in
 // either direction written delay later, in order: a network whose round trip is 2 × delay longer. It runs until

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
@@ -135,7 +136,7 @@ func BenchmarkRead(b *testing.B) {
 	})
 	// Two partitions on two connections at once: what parallel reading gains when server and client share 2 cores.
 	b.Run("consumer-extended-2conn", func(b *testing.B) {
-		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		mem := memory.NewCheckedAllocator(offheap.New(0)) // as jetflow run allocates
 		defer mem.AssertSize(b, 0)
 		c := newConsumer(b, mem, Config{DSN: stage.Secret(dsn), Table: "bench",
 			Partition: PartitionConfig{Column: "id", Count: 2}})
@@ -159,7 +160,7 @@ func BenchmarkRead(b *testing.B) {
 	})
 	for _, mode := range []string{"extended", "copy"} {
 		b.Run("consumer-"+mode, func(b *testing.B) {
-			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			mem := memory.NewCheckedAllocator(offheap.New(0)) // as jetflow run allocates
 			defer mem.AssertSize(b, 0)
 			c := newConsumer(b, mem, Config{DSN: stage.Secret(dsn), Table: "bench", ReadMode: mode})
 			if _, err := c.Schema(ctx); err != nil {

@@ -17,12 +17,13 @@ type Config struct {
 	BatchRows   int               `yaml:"batch_rows" default:"16384" min:"1" doc:"Rows per Arrow batch (at least 1). Batches in flight are most of a load's memory: 16384 rows read as fast as 65536 here at 0.8× the peak RSS."`
 }
 
-// PartitionConfig cuts a run instance into ranges of one column.
+// PartitionConfig cuts a run instance into ranges of one column, or a table into ranges of its pages.
 type PartitionConfig struct {
+	By     string         `yaml:"by" enum:",ctid" doc:"ctid: cut the table into count ranges of its pages (physical row positions), sized from its size in pages when the run instance is first planned; any table splits, with or without a key. The engine keeps that plan in the state store, so a retry or --force reload reads the same ranges; the last range is open-ended, so pages added since are read too. Needs table: (a table, partitioned table or materialized view) and, with count above 1, snapshot: export."`
 	Column string         `yaml:"column" doc:"Column whose ranges make the partitions: an integer (int2, int4, int8), date, timestamp or timestamptz column. Rows where it is null are in no partition."`
 	Every  stage.Duration `yaml:"every" doc:"Time columns: windows of this length across the run instance [start, end), aligned on its start (1h, 15m, 1d)."`
 	Step   int64          `yaml:"step" doc:"Integer columns: ranges of this many values, aligned on multiples of step, from the table's min to its max."`
-	Count  int            `yaml:"count" doc:"Number of ranges of (nearly) equal width: for a time column, of the run instance; for an integer column, of [min, max] of the table (needs table:)."`
+	Count  int            `yaml:"count" doc:"Number of ranges of (nearly) equal width: for a time column, of the run instance; for an integer column, of [min, max] of the table (needs table:); with by: ctid, of the table's pages (fewer for a table of fewer pages)."`
 	Ranges [][]string     `yaml:"ranges" doc:"Explicit [lo, hi) ranges, lo inclusive, hi exclusive: [[0, 1000], [1000, 5000]] or [[\"2026-11-22T00:00:00Z\", \"2026-11-22T12:00:00Z\"]]."`
 }
 

@@ -42,6 +42,14 @@ func TestPipelineConfig(t *testing.T) {
 		{"bad range", "table: t\n  partition: {column: id, ranges: [[1, 2, 3]]}", []string{"partition.ranges[0]", "[lo, hi]"}},
 		{"bad enum", "table: t\n  snapshot: sometimes", []string{"snapshot"}},
 		{"columns with query", "query: SELECT 1\n  columns: [a]", []string{"columns", "with query:"}},
+		{"ctid", "table: t\n  snapshot: export\n  partition: {by: ctid, count: 4}", nil},
+		{"ctid one range without a snapshot", "table: t\n  partition: {by: ctid, count: 1}", nil},
+		{"ctid without a snapshot", "table: t\n  partition: {by: ctid, count: 4}", []string{"consumer.snapshot", "set snapshot: export"}},
+		{"ctid without count", "table: t\n  partition: {by: ctid}", []string{"partition.count", "at least 1"}},
+		{"ctid and a column", "table: t\n  snapshot: export\n  partition: {by: ctid, column: id, count: 2}", []string{"partition.by", "remove column"}},
+		{"ctid of a query", "query: SELECT 1\n  partition: {by: ctid, count: 1}", []string{"partition.by", "needs table:"}},
+		{"ctid incremental", "table: t\n  incremental: {column: id}\n  partition: {by: ctid, count: 1}", []string{"incremental.column", "cannot be combined"}},
+		{"unknown cut", "table: t\n  partition: {by: rowid, count: 1}", []string{"partition.by"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

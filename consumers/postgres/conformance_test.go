@@ -29,6 +29,8 @@ func TestConformance(t *testing.T) {
 			Partition: PartitionConfig{Column: "id", Ranges: [][]string{{"0", "5000"}, {"5000", "20000"}}}, BatchRows: 1000}},
 		{"query with snapshot", Config{Query: `SELECT id, name FROM events WHERE id >= {{ .Partition.Lo }} AND id < {{ .Partition.Hi }}`,
 			Partition: PartitionConfig{Column: "id", Ranges: [][]string{{"0", "10000"}, {"10000", "20000"}}}, BatchRows: 1000, Snapshot: "export"}},
+		{"ctid", Config{Table: "events", Partition: PartitionConfig{By: byCTID, Count: 4}, BatchRows: 1000, Snapshot: "export"}},
+		{"copy by ctid", Config{Table: "events", ReadMode: "copy", Partition: PartitionConfig{By: byCTID, Count: 3}, BatchRows: 700, Snapshot: "export"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.DSN = stage.Secret(dsn)

@@ -17,6 +17,9 @@ func (c *Consumer) rangeColumn() string {
 	if c.cfg.Incremental.Column != "" {
 		return c.cfg.Incremental.Column
 	}
+	if c.cfg.Partition.By == byCTID {
+		return "ctid"
+	}
 	return c.cfg.Partition.Column
 }
 

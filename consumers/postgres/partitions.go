@@ -26,6 +26,9 @@ func (c *Consumer) Partitions(ctx context.Context, run stage.RunInstance) ([]sta
 		parts, _, err := c.PartitionsSince(ctx, run, wm)
 		return parts, err
 	}
+	if c.cfg.Partition.By == byCTID {
+		return c.ctidPartitions(ctx, run)
+	}
 	pc := c.cfg.Partition
 	k := src.part.kind
 	plan := sqlsource.Plan{Source: "postgres", Column: pc.Column, Kind: sqlsource.Int, Type: "an integer",

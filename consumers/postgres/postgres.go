@@ -139,7 +139,7 @@ func build(bc stage.BuildContext, cfg *Config) (stage.Source, error) {
 	}
 	errs = append(errs, c.checkPartition()...)
 	if cfg.Incremental.Column != "" {
-		if cfg.Partition.Column != "" {
+		if cfg.Partition.Column != "" || cfg.Partition.By != "" {
 			errs = append(errs, stage.FieldErrorf("incremental.column", "cannot be combined with partition: an incremental run reads one range [watermark, high)"))
 		}
 		if cfg.Table == "" {
@@ -169,6 +169,9 @@ func slicesContainsEmpty(s []string) bool {
 
 func (c *Consumer) checkPartition() []error {
 	p := c.cfg.Partition
+	if p.By == byCTID {
+		return c.checkCTID()
+	}
 	errs := cut.Check(p.Column, p.Every.D(), p.Step, p.Count, len(p.Ranges))
 	if p.Column == "" {
 		return errs
@@ -346,15 +349,22 @@ func (c *Consumer) tableSource(ctx context.Context, conn *pgx.Conn) (*source, er
 	src.schema = arrow.NewSchema(fields, nil)
 	src.sql = "SELECT " + strings.Join(sel, ", ") + " FROM " + name
 	if pc := c.rangeColumn(); pc != "" {
-		i, ok := byName[pc]
-		if !ok {
-			return nil, stage.FieldErrorf(c.rangeKey(), "no column %q in %s", pc, name)
+		if c.cfg.Partition.By == byCTID {
+			if err := c.checkCTIDTable(ctx, conn, relid); err != nil {
+				return nil, err
+			}
+			src.part = partColumn{name: pc, kind: kTID}
+		} else {
+			i, ok := byName[pc]
+			if !ok {
+				return nil, stage.FieldErrorf(c.rangeKey(), "no column %q in %s", pc, name)
+			}
+			k, err := partKind(ctx, pc, atts[i].oid, res)
+			if err != nil {
+				return nil, err
+			}
+			src.part = partColumn{name: pc, kind: k}
 		}
-		k, err := partKind(ctx, pc, atts[i].oid, res)
-		if err != nil {
-			return nil, err
-		}
-		src.part = partColumn{name: pc, kind: k}
 		col := pgx.Identifier{pc}.Sanitize()
 		base := src.sql
 		src.sql = base + " WHERE " + col + " >= $1 AND " + col + " < $2"
@@ -669,6 +679,12 @@ func formatBound(k kind, v any) ([]byte, error) {
 			return nil, fmt.Errorf("%v is not an integer", v)
 		}
 		return strconv.AppendInt(nil, i, 10), nil
+	case kTID:
+		page, ok := v.(int64)
+		if !ok || page < 0 || page > maxPage {
+			return nil, fmt.Errorf("%v is not a page number", v)
+		}
+		return fmt.Appendf(nil, "(%d,0)", page), nil
 	case kDate, kTimestamp, kTimestampTZ:
 		t, ok := v.(time.Time)
 		if !ok {

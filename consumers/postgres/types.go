@@ -36,6 +36,7 @@ const (
 	kInet
 	kList
 	kStruct
+	kTID // only a partition bound (by: ctid): no column is decoded as one
 )
 
 // pgType is a resolved source type: what the server sends and the Arrow type it becomes.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +36,7 @@ func (c *Consumer) readExtended(ctx context.Context, conn *pgx.Conn, src *source
 	// A cancelled ctx unblocks a read or write in progress; Read then reports ctx's error.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	wr := wireReader{read: nc.Read, buf: make([]byte, wireBuffer)}
 
 	formats := make([]int16, len(src.types))
 	for i := range formats {
@@ -57,8 +57,14 @@ func (c *Consumer) readExtended(ctx context.Context, conn *pgx.Conn, src *source
 	if _, err := nc.Write(msg); err != nil {
 		return fmt.Errorf("send the query: %w", err)
 	}
-
-	wr := wireReader{nc: nc, buf: make([]byte, wireBuffer)}
+	if read, shut, ok := batchedReads(nc); ok {
+		wr.read = read
+		stopShut := context.AfterFunc(ctx, shut)
+		defer stopShut()
+		if ctx.Err() != nil {
+			shut() // cancelled before the reads could be interrupted
+		}
+	}
 	var queryErr error
 	for {
 		typ, body, err := wr.next()
@@ -157,7 +163,7 @@ func checkRowDescription(body []byte, src *source) error {
 // wireReader reads backend messages from the socket through one large buffer. A message's body is valid until
 // the next call.
 type wireReader struct {
-	nc   net.Conn
+	read func([]byte) (int, error) // the connection's Read, or batchedReads'
 	buf  []byte
 	r, w int
 }
@@ -194,7 +200,7 @@ func (wr *wireReader) fill(n int) error {
 		wr.r, wr.buf = 0, buf
 	}
 	for wr.w-wr.r < n {
-		m, err := wr.nc.Read(wr.buf[wr.w:])
+		m, err := wr.read(wr.buf[wr.w:])
 		wr.w += m
 		if err != nil {
 			if wr.w-wr.r >= n {
