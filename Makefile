@@ -44,6 +44,7 @@ bench:
 	$(GO) run ./bench/httpapi
 	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
 	$(GO) run ./bench/iceberg
+	$(GO) run ./bench/fanout
 	$(GO) run ./bench/icebergmerge
 	$(GO) run ./bench/kafka
 	$(GO) run ./bench/kafkaregistry

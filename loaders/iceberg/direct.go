@@ -81,7 +81,7 @@ type dataFile struct {
 	sink      icebergio.FileWriter
 	buf       *bufio.Writer
 	count     storage.CountingWriter
-	fw        *pqarrow.FileWriter
+	fw        *rowgroup.Writer
 }
 
 // newDirectWriter prepares a writer for batches of input into tbl, or returns nil (and no error) when the table
@@ -342,7 +342,7 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 			return err
 		}
 	}
-	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) *pqarrow.FileWriter { return f.fw }, d.bufferSize); err != nil {
+	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
 		return fmt.Errorf("write %s: %w", big.path, err)
 	}
 	return nil
@@ -384,9 +384,9 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, 256<<10)
+	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
 	f.count.W = f.buf
-	if f.fw, err = pqarrow.NewFileWriter(d.fileSchema, &f.count, d.wprops, d.aprops); err != nil {
+	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops, d.aprops, true); err != nil {
 		_ = sink.Close()
 		_ = d.fs.Remove(path)
 		return nil, fmt.Errorf("start %s: %w", path, err)
