@@ -52,6 +52,8 @@ type Writer struct {
 	nullable []bool
 	ctxs     []context.Context // a write context per column: its scratch buffers are not safe to share
 	defs     [][]int16         // definition levels per nullable column, reused
+	learn    []bool            // dictionary columns under the cost fallback rule
+	plain    []bool            // columns whose dictionary did not pay in an earlier row group of this file
 	closed   bool
 }
 
@@ -90,6 +92,11 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
 	}
 	fw.defs = make([][]int16, len(fw.nullable))
+	fw.plain = make([]bool, len(fw.nullable))
+	for i := range psc.NumColumns() {
+		path := psc.Column(i).ColumnPath().String()
+		fw.learn = append(fw.learn, props.DictionaryEnabledFor(path) && props.DictionaryCostFallbackEnabledFor(path))
+	}
 	return fw, nil
 }
 
@@ -222,17 +229,47 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
 		return w.serial.NewBufferedRowGroupChecked()
 	}
-	if w.rgw != nil {
-		if err := w.rgw.Close(); err != nil {
-			return err
-		}
+	if err := w.closeRowGroup(); err != nil {
+		return err
 	}
 	rgw, err := w.wr.AppendBufferedRowGroupChecked()
 	if err != nil {
 		return err
 	}
 	w.rgw = rgw
+	for i, plain := range w.plain {
+		if plain {
+			cw, err := rgw.Column(i)
+			if err != nil {
+				return err
+			}
+			cw.FallbackToPlain() // no page written yet: plain from the start, no dictionary page
+		}
+	}
 	return nil
+}
+
+// closeRowGroup writes out the current row group, first noting the columns whose dictionary did not pay, for
+// the rest of the file: those under the cost fallback rule that fell back to plain, or whose dictionary holds
+// more than half as many entries as the row group has values (a row group cut small never reaches the rule's
+// first-page check). A near-unique column (ids, timestamps, amounts) then skips hashing every value into a
+// dictionary, and its hash table's memory, in each later row group.
+func (w *Writer) closeRowGroup() error {
+	if w.rgw == nil {
+		return nil
+	}
+	for i, learn := range w.learn {
+		if !learn || w.plain[i] {
+			continue
+		}
+		cw, err := w.rgw.Column(i)
+		if err != nil {
+			return err
+		}
+		d, ok := cw.CurrentEncoder().(interface{ NumEntries() int })
+		w.plain[i] = !ok || 2*d.NumEntries() > cw.RowsWritten()
+	}
+	return w.rgw.Close()
 }
 
 // RowGroupTotalBytesWritten is the encoded size of the current row group so far.

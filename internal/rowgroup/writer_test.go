@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -166,5 +167,79 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 				t.Errorf("footer: %d rows in %d row groups, want 4000 in several", meta.NumRows, meta.NumRowGroups())
 			}
 		})
+	}
+}
+
+// TestWriterLearnsDictionaries: under the cost fallback rule, a column whose dictionary did not pay in a row group
+// is written plain in the file's later row groups without building one, a repetitive one keeps its dictionary,
+// and the file reads back as the batches written.
+func TestWriterLearnsDictionaries(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	recs := records(t, mem, flatSchema, 3, 1000)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	opts := []pq.WriterProperty{pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd)}
+	for _, f := range flatSchema.Fields() {
+		opts = append(opts, pq.WithDictionaryCostFallbackFor(f.Name, true))
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(flatSchema, &buf, pq.NewWriterProperties(opts...), pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range recs {
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.NewBufferedRowGroupChecked(); err != nil {
+			t.Fatal(err)
+		}
+		id, city := flatSchema.FieldIndices("id")[0], flatSchema.FieldIndices("city")[0]
+		if !w.plain[id] || w.plain[city] {
+			t.Fatalf("after row group %d: id (unique) plain %v, city (9 values) plain %v; want true, false", i, w.plain[id], w.plain[city])
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for rg := range 3 {
+		for _, c := range []struct {
+			col  string
+			dict bool
+		}{{"id", false}, {"city", true}} {
+			cc, err := r.MetaData().RowGroup(rg).ColumnChunk(flatSchema.FieldIndices(c.col)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.HasDictionaryPage() != c.dict {
+				t.Errorf("row group %d, %s: dictionary page %v, want %v", rg, c.col, cc.HasDictionaryPage(), c.dict)
+			}
+		}
+	}
+	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, 1000)
+	defer tr.Release()
+	for i := 0; tr.Next(); i++ {
+		if !array.RecordEqual(tr.RecordBatch(), recs[i]) {
+			t.Errorf("row group %d reads back different from the batch written", i)
+		}
 	}
 }
