@@ -4,6 +4,11 @@
 // memory until it is cut, so these two rules are also what bounds a load's memory.
 package rowgroup
 
+import (
+	"cmp"
+	"slices"
+)
+
 // AfterWrite is called after each buffered write to fw: it cuts the row group once it holds rowGroupSize
 // encoded bytes, and reports whether the file (flushed bytes written so far, plus its buffered row group) has
 // reached targetSize and should be closed.
@@ -20,31 +25,37 @@ func AfterWrite(fw Buffered, flushed, rowGroupSize, targetSize int64) (full bool
 
 // HoldWithin writes out buffered row groups early, the largest first, while the open files' row groups together
 // hold more than budget bytes in memory (Buffered.BufferedBytes): with many files open (Hive directories, Iceberg
-// partitions), row groups get smaller instead of memory bigger. A single open file is left to AfterWrite's row
-// group size. On an error it returns the file that failed.
+// partitions), row groups get smaller instead of memory bigger. The loaders call it after each batch: it measures
+// every open file once. A single open file is left to AfterWrite's row group size. On an error it returns the
+// file that failed.
 func HoldWithin[K comparable, F any](open map[K]F, writer func(F) Buffered, budget int64) (F, error) {
 	var none F
 	if len(open) < 2 {
 		return none, nil
 	}
-	cut := map[K]bool{} // each file at most once a call: a fresh row group is as small as it gets
-	for {
-		var total, largest int64
-		var big K
-		found := false
-		for k, f := range open {
-			n := writer(f).BufferedBytes()
-			total += n
-			if n > largest && !cut[k] {
-				largest, big, found = n, k, true
-			}
-		}
-		if total <= budget || !found {
-			return none, nil
-		}
-		cut[big] = true
-		if err := writer(open[big]).NewBufferedRowGroupChecked(); err != nil {
-			return open[big], err
-		}
+	type held struct {
+		f F
+		n int64
 	}
+	all := make([]held, 0, len(open))
+	var total int64
+	for _, f := range open {
+		n := writer(f).BufferedBytes()
+		all = append(all, held{f, n})
+		total += n
+	}
+	if total <= budget {
+		return none, nil
+	}
+	slices.SortFunc(all, func(a, b held) int { return cmp.Compare(b.n, a.n) })
+	for _, h := range all {
+		if total <= budget || h.n == 0 {
+			break
+		}
+		if err := writer(h.f).NewBufferedRowGroupChecked(); err != nil {
+			return h.f, err
+		}
+		total += writer(h.f).BufferedBytes() - h.n // a fresh row group holds next to nothing
+	}
+	return none, nil
 }

@@ -256,7 +256,10 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 	for g := range n {
 		vals, row, key := d.split.partition(rec, groups.First[g])
 		if n == 1 {
-			return d.writeTo(ctx, key, vals, row, rec, nil, 0)
+			if err := d.writeTo(ctx, key, vals, row, rec, nil, 0); err != nil {
+				return err
+			}
+			break
 		}
 		groups.Rows(g, d.idx)
 		ind := d.idx.NewInt32Array()
@@ -266,7 +269,7 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 			return err
 		}
 	}
-	return nil
+	return d.holdWithin()
 }
 
 // toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
@@ -342,6 +345,11 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 			return err
 		}
 	}
+	return nil
+}
+
+// holdWithin keeps the open files within buffer_size, once a batch: each call measures every open file.
+func (d *directWriter) holdWithin() error {
 	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
 		return fmt.Errorf("write %s: %w", big.path, err)
 	}

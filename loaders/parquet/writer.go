@@ -338,6 +338,18 @@ func (w *fileWorker) write(b arrow.RecordBatch) error {
 	if w.split == nil {
 		return w.writeDir("", b, nil)
 	}
+	if err := w.writeDirs(b); err != nil {
+		return err
+	}
+	// buffer_size, once a batch: each call measures every open file.
+	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) rowgroup.Buffered { return f.fw }, int64(w.pw.l.cfg.BufferSize)); err != nil {
+		return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
+	}
+	return nil
+}
+
+// writeDirs writes b's rows to the open files of their Hive directories.
+func (w *fileWorker) writeDirs(b arrow.RecordBatch) error {
 	n := w.split.split(b)
 	if n == 1 {
 		return w.writeDir(w.split.dir(b, 0), b, nil)
@@ -404,9 +416,6 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 		if err := w.closeFile(f, false); err != nil {
 			return err
 		}
-	}
-	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) rowgroup.Buffered { return f.fw }, int64(pw.l.cfg.BufferSize)); err != nil {
-		return fmt.Errorf("%s: write %s: %w", pw.where(), big.final, err)
 	}
 	return nil
 }
