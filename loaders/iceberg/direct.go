@@ -69,6 +69,7 @@ type directWriter struct {
 	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
+	since int                  // files written since buffer_size was last held
 	seq   int
 	files []iceberg.DataFile
 	idx   *array.Int32Builder
@@ -268,9 +269,19 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 		if err != nil {
 			return err
 		}
+		if d.since++; d.since == holdEvery {
+			if err := d.holdWithin(); err != nil {
+				return err
+			}
+		}
 	}
 	return d.holdWithin()
 }
+
+// holdEvery is how many files a batch may reach between two checks of buffer_size: a check measures every open
+// file, so checking after each would cost files² a batch; checking once a batch would let a wide batch's parts
+// pile up past the budget.
+const holdEvery = 16
 
 // toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
 func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -348,8 +359,9 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 	return nil
 }
 
-// holdWithin keeps the open files within buffer_size, once a batch: each call measures every open file.
+// holdWithin keeps the open files within buffer_size.
 func (d *directWriter) holdWithin() error {
+	d.since = 0
 	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
 		return fmt.Errorf("write %s: %w", big.path, err)
 	}
