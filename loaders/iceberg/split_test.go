@@ -382,6 +382,27 @@ func ordersWithoutSKU(t testing.TB, mem memory.Allocator, first, n int) arrow.Re
 	return array.NewRecordBatch(rec.Schema(), cols, int64(n))
 }
 
+// bufferedWriter is the Iceberg loader's own writer for a new orders table partitioned by spec, with buffer_size
+// buffer, allocating from mem.
+func bufferedWriter(t *testing.T, mem memory.Allocator, buffer stage.ByteSize, spec ...string) *directWriter {
+	t.Helper()
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.PartitionBy = spec
+		c.BufferSize = buffer
+	})
+	l.alloc = mem
+	tbl, err := l.Table(ctx, ordersSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
+	if err != nil || dw == nil {
+		t.Fatalf("no direct writer: %v", err)
+	}
+	return dw
+}
+
 // TestBufferSizeBoundsOpenFiles: with several Iceberg partitions open, buffer_size makes the writer cut row
 // groups early (smaller, more of them) instead of holding each file's whole row group; with room enough, each
 // file keeps one.
@@ -398,19 +419,7 @@ func TestBufferSizeBoundsOpenFiles(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
-			l := newLoader(t, t.TempDir(), func(c *Config) {
-				c.PartitionBy = []string{"identity(tenant_id)"}
-				c.BufferSize = tc.buffer
-			})
-			l.alloc = mem
-			tbl, err := l.Table(ctx, ordersSchema())
-			if err != nil {
-				t.Fatal(err)
-			}
-			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
-			if err != nil || dw == nil {
-				t.Fatalf("no direct writer: %v", err)
-			}
+			dw := bufferedWriter(t, mem, tc.buffer, "identity(tenant_id)")
 			for i := range 8 {
 				rec := orders(t, mem, i*4000, 4000)
 				err := dw.write(ctx, rec)
@@ -454,19 +463,7 @@ func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
-			l := newLoader(t, t.TempDir(), func(c *Config) {
-				c.PartitionBy = []string{"identity(tenant_id)", "month(updated_at)"}
-				c.BufferSize = tc.buffer
-			})
-			l.alloc = mem
-			tbl, err := l.Table(ctx, ordersSchema())
-			if err != nil {
-				t.Fatal(err)
-			}
-			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
-			if err != nil || dw == nil {
-				t.Fatalf("no direct writer: %v", err)
-			}
+			dw := bufferedWriter(t, mem, tc.buffer, "identity(tenant_id)", "month(updated_at)")
 			var most int64
 			for b := range batches {
 				var js strings.Builder
