@@ -1,7 +1,6 @@
-// Package rowgroup writes jetflow's Parquet files (Writer: the columns of a row group encoded on all cores) and
-// decides when jetflow's Parquet writers (the Parquet loader's and the Iceberg loader's) cut a
-// buffered row group and when a file is full. pqarrow's buffered writer keeps a row group's encoded pages in
-// memory until it is cut, so these two rules are also what bounds a load's memory.
+// Package rowgroup writes the Parquet files of jetflow's Parquet and Iceberg loaders (Writer: the columns of a
+// row group encoded in parallel) and decides when a buffered row group is cut and when a file is full. A row group
+// stays in memory until it is cut, so these rules are also what bounds a load's memory.
 package rowgroup
 
 import (

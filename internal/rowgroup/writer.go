@@ -35,14 +35,15 @@ type Buffered interface {
 const SinkBuffer = 32 << 10
 
 // encoders bounds the extra goroutines that encode columns, process-wide: each writer's own goroutine encodes
-// too, and takes another core only when one is free, so many writers (partitions, workers) at once do not
+// too, and starts helpers only while the bound allows, so many writers (partitions, workers) at once do not
 // multiply goroutines and their scratch memory.
 var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
-// so one file used one core. The bytes are the same as pqarrow's. Schemas with nested columns (lists, structs,
-// maps) are written by pqarrow's FileWriter, column after column.
+// so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
+// group is written plain in the file's later ones (see closeRowGroup). Schemas with nested columns (lists,
+// structs, maps) are written by pqarrow's FileWriter, column after column.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 
