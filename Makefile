@@ -45,11 +45,12 @@ bench:
 	$(GO) run ./bench/httpapi
 	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
 	$(GO) run ./bench/iceberg
+	$(GO) run ./bench/fanout
 	$(GO) run ./bench/icebergmerge
 	$(GO) run ./bench/kafka
 	$(GO) run ./bench/kafkaregistry
 	$(GO) run ./bench/statestore
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./internal/rowgroup ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
 	# Kafka's decode benchmarks time one message per op: they need many ops, not 3.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./consumers/kafka
 

@@ -11,6 +11,11 @@
 //
 //	testkit/chtest/gotest-patched.sh run ./bench/clickhouse              # 10M rows, as in the issue
 //	testkit/chtest/gotest-patched.sh run ./bench/clickhouse -rows 1000000 # a quick run
+//	testkit/chtest/gotest-patched.sh run ./bench/clickhouse -compare main # case 4 also by main's jetflow
+//
+// With -compare REV, jetflow is also built from the git revision REV (git archive, the same patched ch-go) and
+// case 4 with one writer is run by both binaries in turn, -rounds times; the median ratio of their rows/s is
+// printed: what this tree changed on the same machine, at the same load.
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,14 +54,16 @@ const selectSQL = "SELECT id, n, small, qty, price, ratio, name, code, day, at, 
 func main() {
 	rows := flag.Int64("rows", 10_000_000, "rows in the table")
 	work := flag.String("work", "", "directory for the binary and the Parquet output (default: a temporary one, removed)")
+	compare := flag.String("compare", "", "a git revision (main, a commit) whose jetflow also runs case 4 with one writer, for the ratio")
+	rounds := flag.Int("rounds", 3, "with -compare: runs of each binary, in turn")
 	flag.Parse()
-	if err := run(*rows, *work); err != nil {
+	if err := run(*rows, *work, *compare, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows int64, work string) error {
+func run(rows int64, work, compare string, rounds int) error {
 	ctx := context.Background()
 	if work == "" {
 		dir, err := os.MkdirTemp("", "jetflow-bench-ch-")
@@ -69,6 +77,13 @@ func run(rows int64, work string) error {
 	bin, err := benchkit.BuildJetflow(work)
 	if err != nil {
 		return err
+	}
+	var baseBin string
+	if compare != "" {
+		fmt.Fprintf(os.Stderr, "bench: building jetflow at %s\n", compare)
+		if baseBin, err = buildAt(compare, work); err != nil {
+			return err
+		}
 	}
 	srv, err := chtest.StartServer(ctx)
 	if err != nil {
@@ -129,10 +144,22 @@ func run(rows int64, work string) error {
 		}
 	}
 	for _, writers := range []int{1, 2} {
-		c, err := endToEnd(bin, work, srv.Addr(), rows, writers)
+		c, err := endToEnd(bin, "", work, srv.Addr(), rows, writers)
 		if err := add(c, err); err != nil {
 			return err
 		}
+	}
+	var ratios []float64
+	for range rounds * min(len(baseBin), 1) {
+		mine, err := endToEnd(bin, "", work, srv.Addr(), rows, 1)
+		if err != nil {
+			return err
+		}
+		base, err := endToEnd(baseBin, compare, work, srv.Addr(), rows, 1)
+		if err := add(base, err); err != nil {
+			return err
+		}
+		ratios = append(ratios, mine.RowsPerSec()/base.RowsPerSec())
 	}
 
 	fmt.Printf("\nClickHouse 18.16, %d rows × 14 columns (%.0f MB uncompressed), one connection, server and client on the same 2 cores:\n",
@@ -143,7 +170,35 @@ func run(rows int64, work string) error {
 	fmt.Printf("consumer → Arrow / ch-go alone (rows/s, both uncompressed): %.2fx (target ≥ 0.90x)\n",
 		cases[2].RowsPerSec()/cases[1].RowsPerSec())
 	fmt.Printf("end to end with 2 Parquet writers / 1: %.2fx\n", cases[5].RowsPerSec()/cases[4].RowsPerSec())
+	fmt.Printf("end to end / clickhouse-client Native read (rows/s): 1 writer %.2fx, 2 writers %.2fx; CPU s per 1M rows: client %.2f, jetflow 1 writer %.2f\n",
+		cases[4].RowsPerSec()/cases[0].RowsPerSec(), cases[5].RowsPerSec()/cases[0].RowsPerSec(),
+		cases[0].CPU.Seconds()*1e6/float64(rows), cases[4].CPU.Seconds()*1e6/float64(rows))
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		fmt.Printf("end to end, 1 writer, this tree / %s (rows/s, median of %d runs in turn): %.2fx (target ≥ 1.6x); each: %.2f\n",
+			compare, len(ratios), ratios[len(ratios)/2], ratios)
+	}
 	return nil
+}
+
+// buildAt builds cmd/jetflow as of the git revision rev (git archive into work) and returns the binary's path.
+func buildAt(rev, work string) (string, error) {
+	src := filepath.Join(work, "src-"+strings.NewReplacer("/", "-", ".", "-").Replace(rev))
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.Command("sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s (run from the repository): %w", rev, err)
+	}
+	bin := filepath.Join(work, "jetflow-base")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/jetflow")
+	build.Dir, build.Stderr = src, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build jetflow at %s: %w", rev, err)
+	}
+	return bin, nil
 }
 
 // chgoAlone reads the table with ch-go into columns it infers from the header, discarding each block.
@@ -166,8 +221,11 @@ func chgoAlone(ctx context.Context, addr string, comp ch.Compression, want int64
 }
 
 // endToEnd runs `jetflow run` clickhouse → Parquet (zstd) on one connection and reads the child's peak RSS.
-func endToEnd(bin, work, addr string, rows int64, writers int) (benchkit.Case, error) {
+func endToEnd(bin, rev, work, addr string, rows int64, writers int) (benchkit.Case, error) {
 	dir := filepath.Join(work, fmt.Sprintf("e2e-%d", writers))
+	if err := os.RemoveAll(dir); err != nil { // a clean state: the run is not skipped as done
+		return benchkit.Case{}, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return benchkit.Case{}, err
 	}
@@ -181,7 +239,11 @@ func endToEnd(bin, work, addr string, rows int64, writers int) (benchkit.Case, e
 	cmd.Env = append(os.Environ(), "BENCH_CH_ADDR="+addr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	c, err := benchkit.Child(fmt.Sprintf("4. jetflow run → Parquet zstd, %d writer(s)", writers), rows, cmd)
+	name := fmt.Sprintf("4. jetflow run → Parquet zstd, %d writer(s)", writers)
+	if rev != "" {
+		name = fmt.Sprintf("4. jetflow at %s run → Parquet zstd, %d writer(s)", rev, writers)
+	}
+	c, err := benchkit.Child(name, rows, cmd)
 	if err != nil {
 		return c, fmt.Errorf("%w\n%s", err, stderr.Bytes())
 	}

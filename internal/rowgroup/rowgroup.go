@@ -1,14 +1,17 @@
-// Package rowgroup decides when jetflow's Parquet writers (the Parquet loader's and the Iceberg loader's) cut a
-// buffered row group and when a file is full. pqarrow's buffered writer keeps a row group's encoded pages in
-// memory until it is cut, so these two rules are also what bounds a load's memory.
+// Package rowgroup writes the Parquet files of jetflow's Parquet and Iceberg loaders (Writer: the columns of a
+// row group encoded in parallel) and decides when a buffered row group is cut and when a file is full. A row group
+// stays in memory until it is cut, so these rules are also what bounds a load's memory.
 package rowgroup
 
-import "github.com/apache/arrow-go/v18/parquet/pqarrow"
+import (
+	"cmp"
+	"slices"
+)
 
 // AfterWrite is called after each buffered write to fw: it cuts the row group once it holds rowGroupSize
 // encoded bytes, and reports whether the file (flushed bytes written so far, plus its buffered row group) has
 // reached targetSize and should be closed.
-func AfterWrite(fw *pqarrow.FileWriter, flushed, rowGroupSize, targetSize int64) (full bool, err error) {
+func AfterWrite(fw Buffered, flushed, rowGroupSize, targetSize int64) (full bool, err error) {
 	rg := fw.RowGroupTotalBytesWritten()
 	if rg >= rowGroupSize {
 		if err := fw.NewBufferedRowGroupChecked(); err != nil {
@@ -20,30 +23,38 @@ func AfterWrite(fw *pqarrow.FileWriter, flushed, rowGroupSize, targetSize int64)
 }
 
 // HoldWithin writes out buffered row groups early, the largest first, while the open files' row groups together
-// hold more than budget encoded bytes: with many files open (Hive directories, Iceberg partitions), row groups
-// get smaller instead of memory bigger. A single open file is left to AfterWrite's row group size. On an error
-// it returns the file that failed.
-func HoldWithin[K comparable, F any](open map[K]F, writer func(F) *pqarrow.FileWriter, budget int64) (F, error) {
+// hold more than budget bytes in memory (Buffered.BufferedBytes): with many files open (Hive directories, Iceberg
+// partitions), row groups get smaller instead of memory bigger. The loaders call it after each batch: it measures
+// every open file once. A single open file is left to AfterWrite's row group size. On an error it returns the
+// file that failed.
+func HoldWithin[K comparable, F any](open map[K]F, writer func(F) Buffered, budget int64) (F, error) {
 	var none F
 	if len(open) < 2 {
 		return none, nil
 	}
-	for {
-		var total, largest int64
-		var big F
-		found := false
-		for _, f := range open {
-			rg := writer(f).RowGroupTotalBytesWritten()
-			total += rg
-			if rg > largest {
-				largest, big, found = rg, f, true
-			}
-		}
-		if total <= budget || !found {
-			return none, nil
-		}
-		if err := writer(big).NewBufferedRowGroupChecked(); err != nil {
-			return big, err
-		}
+	type held struct {
+		f F
+		n int64
 	}
+	all := make([]held, 0, len(open))
+	var total int64
+	for _, f := range open {
+		n := writer(f).BufferedBytes()
+		all = append(all, held{f, n})
+		total += n
+	}
+	if total <= budget {
+		return none, nil
+	}
+	slices.SortFunc(all, func(a, b held) int { return cmp.Compare(b.n, a.n) })
+	for _, h := range all {
+		if total <= budget || h.n == 0 {
+			break
+		}
+		if err := writer(h.f).NewBufferedRowGroupChecked(); err != nil {
+			return h.f, err
+		}
+		total += writer(h.f).BufferedBytes() - h.n // a fresh row group holds next to nothing
+	}
+	return none, nil
 }

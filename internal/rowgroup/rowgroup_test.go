@@ -17,7 +17,7 @@ var schema = arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveType
 
 type testFile struct {
 	buf bytes.Buffer
-	fw  *pqarrow.FileWriter
+	fw  *Writer
 }
 
 func newFile(t *testing.T) *testFile {
@@ -26,7 +26,7 @@ func newFile(t *testing.T) *testFile {
 	// Small pages so that buffered row groups count their bytes as they grow; no dictionary, no compression:
 	// the sizes follow the rows written.
 	props := parquet.NewWriterProperties(parquet.WithDataPageSize(1<<10), parquet.WithDictionaryDefault(false))
-	fw, err := pqarrow.NewFileWriter(schema, &f.buf, props, pqarrow.DefaultWriterProps())
+	fw, err := NewWriter(schema, &f.buf, props, pqarrow.DefaultWriterProps(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +100,10 @@ func TestHoldWithin(t *testing.T) {
 	for i := range 4 {
 		open[fmt.Sprint(i)] = newFile(t)
 	}
-	writer := func(f *testFile) *pqarrow.FileWriter { return f.fw }
+	writer := func(f *testFile) Buffered { return f.fw }
 	total := func() (n int64) {
 		for _, f := range open {
-			n += f.fw.RowGroupTotalBytesWritten()
+			n += f.fw.BufferedBytes()
 		}
 		return n
 	}

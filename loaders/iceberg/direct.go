@@ -69,6 +69,7 @@ type directWriter struct {
 	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
+	since int                  // files written since buffer_size was last held
 	seq   int
 	files []iceberg.DataFile
 	idx   *array.Int32Builder
@@ -81,7 +82,7 @@ type dataFile struct {
 	sink      icebergio.FileWriter
 	buf       *bufio.Writer
 	count     storage.CountingWriter
-	fw        *pqarrow.FileWriter
+	fw        *rowgroup.Writer
 }
 
 // newDirectWriter prepares a writer for batches of input into tbl, or returns nil (and no error) when the table
@@ -256,7 +257,10 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 	for g := range n {
 		vals, row, key := d.split.partition(rec, groups.First[g])
 		if n == 1 {
-			return d.writeTo(ctx, key, vals, row, rec, nil, 0)
+			if err := d.writeTo(ctx, key, vals, row, rec, nil, 0); err != nil {
+				return err
+			}
+			break
 		}
 		groups.Rows(g, d.idx)
 		ind := d.idx.NewInt32Array()
@@ -265,9 +269,19 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 		if err != nil {
 			return err
 		}
+		if d.since++; d.since == holdEvery {
+			if err := d.holdWithin(); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	return d.holdWithin()
 }
+
+// holdEvery is how many files a batch may reach between two checks of buffer_size: a check measures every open
+// file, so checking after each would cost files² a batch; checking once a batch would let a wide batch's parts
+// pile up past the budget.
+const holdEvery = 16
 
 // toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
 func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -342,7 +356,13 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 			return err
 		}
 	}
-	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) *pqarrow.FileWriter { return f.fw }, d.bufferSize); err != nil {
+	return nil
+}
+
+// holdWithin keeps the open files within buffer_size.
+func (d *directWriter) holdWithin() error {
+	d.since = 0
+	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
 		return fmt.Errorf("write %s: %w", big.path, err)
 	}
 	return nil
@@ -384,9 +404,9 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, 256<<10)
+	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
 	f.count.W = f.buf
-	if f.fw, err = pqarrow.NewFileWriter(d.fileSchema, &f.count, d.wprops, d.aprops); err != nil {
+	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops, d.aprops, true); err != nil {
 		_ = sink.Close()
 		_ = d.fs.Remove(path)
 		return nil, fmt.Errorf("start %s: %w", path, err)

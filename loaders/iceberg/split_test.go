@@ -382,6 +382,27 @@ func ordersWithoutSKU(t testing.TB, mem memory.Allocator, first, n int) arrow.Re
 	return array.NewRecordBatch(rec.Schema(), cols, int64(n))
 }
 
+// bufferedWriter is the Iceberg loader's own writer for a new orders table partitioned by spec, with buffer_size
+// buffer, allocating from mem.
+func bufferedWriter(t *testing.T, mem memory.Allocator, buffer stage.ByteSize, spec ...string) *directWriter {
+	t.Helper()
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.PartitionBy = spec
+		c.BufferSize = buffer
+	})
+	l.alloc = mem
+	tbl, err := l.Table(ctx, ordersSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
+	if err != nil || dw == nil {
+		t.Fatalf("no direct writer: %v", err)
+	}
+	return dw
+}
+
 // TestBufferSizeBoundsOpenFiles: with several Iceberg partitions open, buffer_size makes the writer cut row
 // groups early (smaller, more of them) instead of holding each file's whole row group; with room enough, each
 // file keeps one.
@@ -398,19 +419,7 @@ func TestBufferSizeBoundsOpenFiles(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
-			l := newLoader(t, t.TempDir(), func(c *Config) {
-				c.PartitionBy = []string{"identity(tenant_id)"}
-				c.BufferSize = tc.buffer
-			})
-			l.alloc = mem
-			tbl, err := l.Table(ctx, ordersSchema())
-			if err != nil {
-				t.Fatal(err)
-			}
-			dw, err := newDirectWriter(ctx, l, tbl, ordersSchema(), uuid.New())
-			if err != nil || dw == nil {
-				t.Fatalf("no direct writer: %v", err)
-			}
+			dw := bufferedWriter(t, mem, tc.buffer, "identity(tenant_id)")
 			for i := range 8 {
 				rec := orders(t, mem, i*4000, 4000)
 				err := dw.write(ctx, rec)
@@ -430,6 +439,72 @@ func TestBufferSizeBoundsOpenFiles(t *testing.T) {
 				if groups := len(f.SplitOffsets()); (groups > 1) != tc.manyGroups {
 					t.Errorf("%s: %d row groups with buffer_size %s", path.Base(f.FilePath()), groups, tc.buffer)
 				}
+			}
+		})
+	}
+}
+
+// TestBufferSizeBoundsWideFanOut: 259 Iceberg partitions open at once (37 tenants × 7 months) hold no more than
+// buffer_size in memory together after each batch, counted by the writer (encoded pages, pages under
+// construction, dictionaries); without the bound they hold far more. Every row still lands in its one file.
+func TestBufferSizeBoundsWideFanOut(t *testing.T) {
+	t.Parallel()
+	const budget, batches, rows = 256 << 10, 6, 37 * 7 * 40
+	for _, tc := range []struct {
+		name   string
+		buffer stage.ByteSize
+		within bool
+	}{
+		{"buffer_size bounds the 259 open files", budget, true},
+		{"room enough: the same batches hold more", 1 << 30, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			ctx := context.Background()
+			dw := bufferedWriter(t, mem, tc.buffer, "identity(tenant_id)", "month(updated_at)")
+			var most int64
+			for b := range batches {
+				var js strings.Builder
+				js.WriteString("[")
+				for r := range rows {
+					i := b*rows + r
+					if r > 0 {
+						js.WriteString(",")
+					}
+					fmt.Fprintf(&js, `{"id": %d, "tenant_id": "tenant-%02d", "sku": "SKU-%07d", "total": "%d.0001", "updated_at": "2026-%02d-%02dT10:00:00Z"}`,
+						i, i%37, i, i, 1+(i/37)%7, 1+i%28)
+				}
+				js.WriteString("]")
+				rec := testkit.Records(t, mem, ordersSchema(), js.String())
+				err := dw.write(ctx, rec)
+				rec.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(dw.open) != 37*7 {
+					t.Fatalf("%d files open, want 259", len(dw.open))
+				}
+				var held int64
+				for _, f := range dw.open {
+					held += f.fw.BufferedBytes()
+				}
+				most = max(most, held)
+			}
+			if within := most <= budget; within != tc.within {
+				t.Errorf("the open files held up to %d bytes after a batch; buffer_size %d, bound kept: %v, want %v", most, tc.buffer, within, tc.within)
+			}
+			files, err := dw.close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, f := range files {
+				n += f.Count()
+			}
+			if len(files) != 37*7 || n != batches*rows {
+				t.Errorf("%d files of %d rows, want 259 of %d", len(files), n, batches*rows)
 			}
 		})
 	}

@@ -302,7 +302,7 @@ type openFile struct {
 	sink            io.WriteCloser
 	buf             *bufio.Writer
 	count           storage.CountingWriter
-	fw              *pqarrow.FileWriter
+	fw              *rowgroup.Writer
 	rows, bytes     int64
 }
 
@@ -338,6 +338,18 @@ func (w *fileWorker) write(b arrow.RecordBatch) error {
 	if w.split == nil {
 		return w.writeDir("", b, nil)
 	}
+	if err := w.writeDirs(b); err != nil {
+		return err
+	}
+	// buffer_size, once a batch: each call measures every open file.
+	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) rowgroup.Buffered { return f.fw }, int64(w.pw.l.cfg.BufferSize)); err != nil {
+		return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
+	}
+	return nil
+}
+
+// writeDirs writes b's rows to the open files of their Hive directories.
+func (w *fileWorker) writeDirs(b arrow.RecordBatch) error {
 	n := w.split.split(b)
 	if n == 1 {
 		return w.writeDir(w.split.dir(b, 0), b, nil)
@@ -405,9 +417,6 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 			return err
 		}
 	}
-	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) *pqarrow.FileWriter { return f.fw }, int64(pw.l.cfg.BufferSize)); err != nil {
-		return fmt.Errorf("%s: write %s: %w", pw.where(), big.final, err)
-	}
 	return nil
 }
 
@@ -426,10 +435,10 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 		return nil, fmt.Errorf("%s: %w", pw.where(), err)
 	}
 	f := &openFile{dir: dir, tmp: tmp, final: final, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, 256<<10) // one per open file: with many Hive directories, many at once
+	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
 	f.count.W = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
-	fw, err := pqarrow.NewFileWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps())
+	fw, err := rowgroup.NewWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps(), !pw.l.cfg.OmitArrowSchema)
 	if err != nil {
 		_ = sink.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", pw.where(), final, err)

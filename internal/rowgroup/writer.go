@@ -1,0 +1,334 @@
+package rowgroup
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Buffered is what the row group rules need of a file writer.
+type Buffered interface {
+	// RowGroupTotalBytesWritten is the encoded size of the pages of the current row group.
+	RowGroupTotalBytesWritten() int64
+	// BufferedBytes is what the current row group holds in memory: its encoded pages, the values of the pages
+	// under construction and the dictionaries.
+	BufferedBytes() int64
+	NewBufferedRowGroupChecked() error
+}
+
+// SinkBuffer is the size of the write buffer in front of each open file's sink. The Parquet writer writes a row
+// group's pages when it is cut, one page at a time: larger writes bypass the buffer, so a small one only spares
+// system calls for the page headers, and many files may be open at once.
+const SinkBuffer = 32 << 10
+
+// encoders bounds the extra goroutines that encode columns, process-wide: each writer's own goroutine encodes
+// too, and starts helpers only while the bound allows, so many writers (partitions, workers) at once do not
+// multiply goroutines and their scratch memory.
+var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
+// but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
+// so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
+// group is written plain in the file's later ones (see closeRowGroup). Schemas with nested columns (lists,
+// structs, maps) are written by pqarrow's FileWriter, column after column.
+type Writer struct {
+	serial *pqarrow.FileWriter // nested schemas
+
+	wr       *file.Writer
+	rgw      file.BufferedRowGroupWriter
+	schema   *arrow.Schema
+	nullable []bool
+	ctxs     []context.Context // a write context per column: its scratch buffers are not safe to share
+	defs     [][]int16         // definition levels per nullable column, reused
+	learn    []bool            // dictionary columns under the cost fallback rule
+	plain    []bool            // columns whose dictionary did not pay in an earlier row group of this file
+	closed   bool
+}
+
+// NewWriter starts a Parquet file on w. storeSchema must say whether aprops has pqarrow.WithStoreSchema (the
+// option cannot be read back), so that the file keeps the Arrow schema exactly as pqarrow would.
+func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops pqarrow.ArrowWriterProperties, storeSchema bool) (*Writer, error) {
+	psc, err := pqarrow.ToParquet(sc, props, aprops)
+	if err != nil {
+		return nil, err
+	}
+	if !flat(sc, psc.NumColumns(), func(i int) (int16, int16, int) {
+		c := psc.Column(i)
+		return c.MaxDefinitionLevel(), c.MaxRepetitionLevel(), len(c.ColumnPath())
+	}) {
+		fw, err := pqarrow.NewFileWriter(sc, w, props, aprops)
+		if err != nil {
+			return nil, err
+		}
+		return &Writer{serial: fw}, nil
+	}
+	meta := make(metadata.KeyValueMetadata, 0)
+	md := sc.Metadata()
+	for i := range md.Len() {
+		meta.Append(md.Keys()[i], md.Values()[i])
+	}
+	if storeSchema {
+		meta.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(sc, props.Allocator())))
+	}
+	wr, err := file.NewParquetWriterWithError(w, psc.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
+	if err != nil {
+		return nil, err
+	}
+	fw := &Writer{wr: wr, schema: sc}
+	for _, f := range sc.Fields() {
+		fw.nullable = append(fw.nullable, f.Nullable)
+		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
+	}
+	fw.defs = make([][]int16, len(fw.nullable))
+	fw.plain = make([]bool, len(fw.nullable))
+	for i := range psc.NumColumns() {
+		path := psc.Column(i).ColumnPath().String()
+		fw.learn = append(fw.learn, props.DictionaryEnabledFor(path) && props.DictionaryCostFallbackEnabledFor(path))
+	}
+	return fw, nil
+}
+
+// flat reports whether every field of sc is one top-level leaf column with at most one definition level: the
+// columns this package writes itself, with definition levels it can derive from the validity bitmap.
+func flat(sc *arrow.Schema, leaves int, leaf func(i int) (def, rep int16, depth int)) bool {
+	if leaves != sc.NumFields() {
+		return false
+	}
+	for i := range leaves {
+		def, rep, depth := leaf(i)
+		if def > 1 || rep != 0 || depth != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteBuffered adds rec to the current buffered row group, starting one if none is open.
+func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
+	if w.serial != nil {
+		return w.serial.WriteBuffered(rec)
+	}
+	if w.closed {
+		return errors.New("WriteBuffered after Close")
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("record schema does not match the writer's\nrecord: %s\nwriter: %s", rec.Schema(), w.schema)
+	}
+	maxRows := w.wr.Properties().MaxRowGroupLength()
+	for off := int64(0); off < rec.NumRows(); {
+		if w.rgw == nil {
+			if err := w.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+		}
+		cur, err := w.rgw.NumRows()
+		if err != nil {
+			return err
+		}
+		if int64(cur) >= maxRows {
+			if err := w.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+			cur = 0
+		}
+		n := min(rec.NumRows()-off, maxRows-int64(cur))
+		part := rec
+		if off != 0 || n != rec.NumRows() {
+			part = rec.NewSlice(off, off+n)
+		}
+		err = w.writeColumns(part)
+		if part != rec {
+			part.Release()
+		}
+		if err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// writeColumns encodes rec's columns into the row group: this goroutine takes columns one by one, helped by as
+// many others as there are free cores.
+func (w *Writer) writeColumns(rec arrow.RecordBatch) error {
+	ncols := int(rec.NumCols())
+	errs := make([]error, ncols)
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= ncols {
+				return
+			}
+			errs[i] = w.writeColumn(i, rec.Column(i))
+		}
+	}
+	var wg sync.WaitGroup
+help:
+	for range ncols - 1 {
+		select {
+		case encoders <- struct{}{}:
+			wg.Go(func() {
+				defer func() { <-encoders }()
+				work()
+			})
+		default:
+			break help
+		}
+	}
+	work()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (w *Writer) writeColumn(i int, col arrow.Array) error {
+	cw, err := w.rgw.Column(i)
+	if err != nil {
+		return err
+	}
+	var defs []int16
+	if cw.LevelInfo().DefLevel > 0 {
+		defs = slices.Grow(w.defs[i][:0], col.Len())[:col.Len()]
+		switch {
+		case col.NullN() == 0:
+			for j := range defs {
+				defs[j] = 1
+			}
+		case col.DataType().ID() == arrow.NULL || col.NullN() == col.Len(): // a null array has no validity bitmap
+			clear(defs)
+		default:
+			for j := range defs {
+				defs[j] = 0
+				if col.IsValid(j) {
+					defs[j] = 1
+				}
+			}
+		}
+		w.defs[i] = defs
+	}
+	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
+		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
+	}
+	return nil
+}
+
+// NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
+func (w *Writer) NewBufferedRowGroupChecked() error {
+	if w.serial != nil {
+		return w.serial.NewBufferedRowGroupChecked()
+	}
+	if err := w.closeRowGroup(); err != nil {
+		return err
+	}
+	rgw, err := w.wr.AppendBufferedRowGroupChecked()
+	if err != nil {
+		return err
+	}
+	w.rgw = rgw
+	for i, plain := range w.plain {
+		if plain {
+			cw, err := rgw.Column(i)
+			if err != nil {
+				return err
+			}
+			cw.FallbackToPlain() // no page written yet: plain from the start, no dictionary page
+		}
+	}
+	return nil
+}
+
+// closeRowGroup writes out the current row group, first noting the columns whose dictionary did not pay, for
+// the rest of the file: those under the cost fallback rule that fell back to plain, or whose dictionary holds
+// more than half as many entries as the row group has values (a row group cut small never reaches the rule's
+// first-page check). A near-unique column (ids, timestamps, amounts) then skips hashing every value into a
+// dictionary, and its hash table's memory, in each later row group.
+func (w *Writer) closeRowGroup() error {
+	if w.rgw == nil {
+		return nil
+	}
+	for i, learn := range w.learn {
+		if !learn || w.plain[i] {
+			continue
+		}
+		cw, err := w.rgw.Column(i)
+		if err != nil {
+			return err
+		}
+		d, ok := cw.CurrentEncoder().(interface{ NumEntries() int })
+		w.plain[i] = !ok || 2*d.NumEntries() > cw.RowsWritten()
+	}
+	return w.rgw.Close()
+}
+
+// RowGroupTotalBytesWritten is the encoded size of the current row group so far.
+func (w *Writer) RowGroupTotalBytesWritten() int64 {
+	if w.serial != nil {
+		return w.serial.RowGroupTotalBytesWritten()
+	}
+	if w.rgw != nil {
+		return w.rgw.TotalBytesWritten()
+	}
+	return 0
+}
+
+// BufferedBytes is what the current row group holds in memory: encoded pages, pages under construction and
+// dictionaries. (With a nested schema, only the encoded pages: pqarrow does not show its column writers.)
+func (w *Writer) BufferedBytes() int64 {
+	if w.serial != nil {
+		return w.serial.RowGroupTotalBytesWritten()
+	}
+	if w.rgw == nil {
+		return 0
+	}
+	n := w.rgw.TotalBytesWritten()
+	for i := range w.schema.NumFields() {
+		cw, err := w.rgw.Column(i)
+		if err != nil {
+			continue
+		}
+		enc := cw.CurrentEncoder()
+		n += enc.EstimatedDataEncodedSize()
+		if d, ok := enc.(interface{ DictEncodedSize() int }); ok {
+			n += int64(d.DictEncodedSize())
+		}
+	}
+	return n
+}
+
+// Close writes the last row group and the footer; it does not close the sink.
+func (w *Writer) Close() error {
+	if w.serial != nil {
+		return w.serial.Close()
+	}
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.rgw != nil {
+		if err := w.rgw.Close(); err != nil {
+			return err
+		}
+	}
+	return w.wr.Close()
+}
+
+// FileMetadata is the file's footer: as it stands, or as written after Close.
+func (w *Writer) FileMetadata() (*metadata.FileMetaData, error) {
+	if w.serial != nil {
+		return w.serial.FileMetadata()
+	}
+	return w.wr.FileMetadata()
+}

@@ -1,0 +1,245 @@
+package rowgroup
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+var flatSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "small", Type: arrow.PrimitiveTypes.Int8, Nullable: true},
+	{Name: "u", Type: arrow.PrimitiveTypes.Uint32, Nullable: true},
+	{Name: "f", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+	{Name: "price", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "ok", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+	{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "big", Type: arrow.BinaryTypes.LargeString},
+	{Name: "raw", Type: arrow.BinaryTypes.Binary, Nullable: true},
+	{Name: "code", Type: &arrow.FixedSizeBinaryType{ByteWidth: 4}, Nullable: true},
+	{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	{Name: "at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, Nullable: true},
+	{Name: "amount", Type: &arrow.Decimal128Type{Precision: 18, Scale: 4}, Nullable: true},
+	{Name: "city", Type: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, Nullable: true},
+	{Name: "nothing", Type: arrow.Null, Nullable: true},
+}, nil)
+
+var nestedSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+}, nil)
+
+// records builds n batches of rows rows of sc from JSON, a null in every nullable column now and then.
+func records(t *testing.T, mem memory.Allocator, sc *arrow.Schema, n, rows int) []arrow.RecordBatch {
+	t.Helper()
+	var out []arrow.RecordBatch
+	for b := range n {
+		var sb strings.Builder
+		sb.WriteString("[")
+		for r := range rows {
+			i := b*rows + r
+			if r > 0 {
+				sb.WriteString(",")
+			}
+			if sc == nestedSchema {
+				fmt.Fprintf(&sb, `{"id": %d, "tags": ["a%d", "b"]}`, i, i%7)
+				continue
+			}
+			fmt.Fprintf(&sb, `{"id": %d, "small": %d, "u": %d, "f": %d.5, "price": %d.25, "ok": %t, "name": "name-%d",`+
+				` "big": "big-%d", "raw": "cmF3", "code": "Y29kZQ==", "day": %d, "at": "2026-11-22T00:00:%02d.123456Z",`+
+				` "amount": "%d.0100", "city": "city-%d", "nothing": null}`,
+				i, i%100, i*7, i, i, i%3 == 0, i, i%50, i%300, i%60, i, i%9)
+		}
+		sb.WriteString("]")
+		js := sb.String()
+		if sc != nestedSchema {
+			// every 11th row: nulls in the nullable columns
+			parts := strings.Split(js, `{"id"`)
+			for k := 1; k < len(parts); k += 11 {
+				parts[k] = strings.NewReplacer(`"small": `, `"small": null, "x1": `, `"name": "`, `"name": null, "x2": "`,
+					`"city": "`, `"city": null, "x3": "`, `"at": "`, `"at": null, "x4": "`).Replace(parts[k])
+			}
+			js = strings.Join(parts, `{"id"`)
+		}
+		rec, _, err := array.RecordFromJSON(mem, sc, strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// TestWriterMatchesPqarrow: the Writer's files are byte for byte the files pqarrow's FileWriter writes from the
+// same batches and cuts, with the options the loaders use.
+func TestWriterMatchesPqarrow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		sc     *arrow.Schema
+		props  []pq.WriterProperty
+		aprops []pqarrow.WriterOption
+		store  bool
+	}{
+		{name: "zstd, dictionary, Arrow schema stored", sc: flatSchema,
+			props: []pq.WriterProperty{pq.WithCompression(compress.Codecs.Zstd), pq.WithDataPageSize(4 << 10)}, store: true},
+		{name: "no dictionary, snappy, small row groups by length", sc: flatSchema,
+			props: []pq.WriterProperty{pq.WithCompression(compress.Codecs.Snappy), pq.WithDictionaryDefault(false), pq.WithMaxRowGroupLength(700)}},
+		{name: "timestamps coerced to ms", sc: flatSchema,
+			aprops: []pqarrow.WriterOption{pqarrow.WithCoerceTimestamps(arrow.Millisecond), pqarrow.WithTruncatedTimestamps(true)}},
+		{name: "INT96 timestamps", sc: flatSchema,
+			aprops: []pqarrow.WriterOption{pqarrow.WithDeprecatedInt96Timestamps(true), pqarrow.WithCoerceTimestamps(arrow.Nanosecond)}},
+		{name: "nested columns: pqarrow's own writer", sc: nestedSchema, store: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			recs := records(t, mem, tc.sc, 4, 1000)
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			aopts := append([]pqarrow.WriterOption{pqarrow.WithAllocator(mem)}, tc.aprops...)
+			if tc.store {
+				aopts = append(aopts, pqarrow.WithStoreSchema())
+			}
+			aprops := pqarrow.NewArrowWriterProperties(aopts...)
+			props := pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem)}, tc.props...)...)
+
+			var want, got bytes.Buffer
+			ref, err := pqarrow.NewFileWriter(tc.sc, &want, props, aprops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := NewWriter(tc.sc, &got, props, aprops, tc.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rec := range recs {
+				for _, fw := range []interface {
+					WriteBuffered(arrow.RecordBatch) error
+					NewBufferedRowGroupChecked() error
+				}{ref, w} {
+					if err := fw.WriteBuffered(rec); err != nil {
+						t.Fatal(err)
+					}
+					if i == 1 { // a row group cut between batches
+						if err := fw.NewBufferedRowGroupChecked(); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if a, b := ref.RowGroupTotalBytesWritten(), w.RowGroupTotalBytesWritten(); a != b {
+					t.Errorf("batch %d: %d row group bytes, pqarrow %d", i, b, a)
+				}
+			}
+			if err := ref.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				g, wb := got.Bytes(), want.Bytes()
+				at := 0
+				for at < min(len(g), len(wb)) && g[at] == wb[at] {
+					at++
+				}
+				t.Fatalf("the file differs from pqarrow's from byte %d: %d bytes, pqarrow's %d", at, got.Len(), want.Len())
+			}
+			meta, err := w.FileMetadata()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if meta.NumRows != 4000 || meta.NumRowGroups() < 2 {
+				t.Errorf("footer: %d rows in %d row groups, want 4000 in several", meta.NumRows, meta.NumRowGroups())
+			}
+		})
+	}
+}
+
+// TestWriterLearnsDictionaries: under the cost fallback rule, a column whose dictionary did not pay in a row group
+// is written plain in the file's later row groups without building one, a repetitive one keeps its dictionary,
+// and the file reads back as the batches written.
+func TestWriterLearnsDictionaries(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	recs := records(t, mem, flatSchema, 3, 1000)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	opts := []pq.WriterProperty{pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd)}
+	for _, f := range flatSchema.Fields() {
+		opts = append(opts, pq.WithDictionaryCostFallbackFor(f.Name, true))
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(flatSchema, &buf, pq.NewWriterProperties(opts...), pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range recs {
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.NewBufferedRowGroupChecked(); err != nil {
+			t.Fatal(err)
+		}
+		id, city := flatSchema.FieldIndices("id")[0], flatSchema.FieldIndices("city")[0]
+		if !w.plain[id] || w.plain[city] {
+			t.Fatalf("after row group %d: id (unique) plain %v, city (9 values) plain %v; want true, false", i, w.plain[id], w.plain[city])
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for rg := range 3 {
+		for _, c := range []struct {
+			col  string
+			dict bool
+		}{{"id", false}, {"city", true}} {
+			cc, err := r.MetaData().RowGroup(rg).ColumnChunk(flatSchema.FieldIndices(c.col)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.HasDictionaryPage() != c.dict {
+				t.Errorf("row group %d, %s: dictionary page %v, want %v", rg, c.col, cc.HasDictionaryPage(), c.dict)
+			}
+		}
+	}
+	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, 1000)
+	defer tr.Release()
+	for i := 0; tr.Next(); i++ {
+		if !array.RecordEqual(tr.RecordBatch(), recs[i]) {
+			t.Errorf("row group %d reads back different from the batch written", i)
+		}
+	}
+}
