@@ -25,10 +25,11 @@ func (e *Engine) scanKeys(ctx context.Context, p stage.Partition, writers []stag
 		if !ok {
 			return stage.Permanent(fmt.Errorf("loader %s: its partition writer cannot take a key scan", l.Name))
 		}
-		if err := kw.StartKeyScan(ctx); err != nil {
+		scope := ks.KeyScope(p)
+		if err := kw.StartKeyScan(ctx, scope); err != nil {
 			return fmt.Errorf("loader %s: partition %s: start the key scan: %w", l.Name, p.Key, err)
 		}
-		if err := ks.ScanKeys(ctx, p, ksl.KeyScanColumns(), func(b arrow.RecordBatch) error { return kw.WriteKeys(ctx, b) }); err != nil {
+		if err := ks.ScanKeys(ctx, p, scope, ksl.KeyScanColumns(), func(b arrow.RecordBatch) error { return kw.WriteKeys(ctx, b) }); err != nil {
 			return fmt.Errorf("loader %s: partition %s: key scan: %w", l.Name, p.Key, err)
 		}
 	}

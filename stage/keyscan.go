@@ -13,12 +13,25 @@ import (
 // rows as usual. A writer must delete only keys it held when StartKeyScan returned: a key written to the table
 // after that may come from a source row the scan could not see.
 
+// KeyScope is the part of the source a partition's key scan covers, and so the part of the table whose keys it
+// may delete: the rows whose Column lies in [Lo, Hi), or every row when Column is "".
+type KeyScope struct {
+	Column string
+	Lo, Hi any // int64 or time.Time, as Partition.Lo and Hi
+}
+
+// Whole tells whether the scope is the whole source.
+func (s KeyScope) Whole() bool { return s.Column == "" }
+
 // KeyScanner is a consumer that can read the keys alone.
 type KeyScanner interface {
-	// ScanKeys streams the named columns, and no other, of every row in p's key scope: the whole source table,
-	// since a hard-deleted row leaves no trace in a range of updated_at. The columns have the types Schema
-	// gives them. out owns nothing it is given, as with Read.
-	ScanKeys(ctx context.Context, p Partition, columns []string, out func(arrow.RecordBatch) error) error
+	// KeyScope is p's scope: p's own range when partitions cut the source by ranges of a column that a row
+	// keeps (partition.column), so that each partition deletes only keys gone from its range; the whole source
+	// for a window of an incremental column, since a hard-deleted row leaves no trace in a range of updated_at.
+	KeyScope(p Partition) KeyScope
+	// ScanKeys streams the named columns, and no other, of every row in scope (KeyScope(p)). The columns have
+	// the types Schema gives them. out owns nothing it is given, as with Read.
+	ScanKeys(ctx context.Context, p Partition, scope KeyScope, columns []string, out func(arrow.RecordBatch) error) error
 }
 
 // KeyScanLoader is a loader that may ask for a key scan.
@@ -30,8 +43,9 @@ type KeyScanLoader interface {
 
 // KeyScanWriter is the partition writer of a KeyScanLoader that asked for a key scan.
 type KeyScanWriter interface {
-	// StartKeyScan is called before the consumer's scan starts: the writer pins what its table holds now.
-	StartKeyScan(ctx context.Context) error
+	// StartKeyScan is called before the consumer's scan starts: the writer pins what its table holds now, and
+	// will read and delete only the keys of its rows within scope.
+	StartKeyScan(ctx context.Context, scope KeyScope) error
 	// WriteKeys receives a batch of the key columns; it retains what it keeps.
 	WriteKeys(ctx context.Context, keys arrow.RecordBatch) error
 }

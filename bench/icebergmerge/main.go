@@ -7,6 +7,9 @@
 //	go run ./bench/icebergmerge                            # a 1M-row table (make bench)
 //	go run ./bench/icebergmerge -rows 1000000,10000000     # 1M and 10M: RSS follows the batch, not the table
 //
+// copy_on_write_recent is copy_on_write with a change batch of the same size confined to the most recent month
+// (the orders still changing, as in most order tables): it rewrites that month's files alone.
+//
 // For each table size, one table per case: a child loads the table (the reload, timed), then another applies
 // the change batch to it: an append of the batch, a merge_on_read merge or a copy_on_write merge (timed, and its
 // CPU counted, from Begin to the end of Commit; the child's peak RSS covers building the batch too). Files and bytes come from the
@@ -142,7 +145,7 @@ func run(sizes string, months int) error {
 	for _, n := range ns {
 		var ms []measured
 		var reloads []measured
-		for _, mode := range []string{"append", "merge_on_read", "copy_on_write"} {
+		for _, mode := range []string{"append", "merge_on_read", "copy_on_write", "copy_on_write_recent"} {
 			dir := filepath.Join(work, fmt.Sprintf("%d-%s", n, mode))
 			fmt.Fprintf(os.Stderr, "bench/icebergmerge: %d rows: reload, then %s ...\n", n, mode)
 			r, err := child("load", dir, n)
@@ -165,6 +168,7 @@ func run(sizes string, months int) error {
 		ms[0].name = "append the change batch"
 		ms[1].name = "merge, merge_on_read"
 		ms[2].name = "merge, copy_on_write"
+		ms[3].name = "merge, copy_on_write, recent month"
 		ms = append([]measured{reloads[0]}, ms...)
 		all = append(all, ms)
 		printTable(n, months, ms)
@@ -196,6 +200,8 @@ func printTable(n int64, months int, ms []measured) {
 		ms[2].res.Seconds/app.res.Seconds, ms[3].res.Seconds/reload.res.Seconds)
 	fmt.Printf("the same by the operations' CPU seconds (less sensitive to a loaded machine): %.2fx; %.2fx\n",
 		ms[2].res.CPU/app.res.CPU, ms[3].res.CPU/reload.res.CPU)
+	fmt.Printf("copy_on_write of changes in the most recent month / reload: %.2fx; by CPU %.2fx\n",
+		ms[4].res.Seconds/reload.res.Seconds, ms[4].res.CPU/reload.res.CPU)
 	fmt.Printf("peak RSS / append's: merge_on_read %.2fx, copy_on_write %.2fx (target ≤ 1.3x)\n",
 		float64(ms[2].rss)/float64(app.rss), float64(ms[3].rss)/float64(app.rss))
 }
@@ -247,9 +253,9 @@ func runChild(mode, dir string, n int64, months int) error {
 		Table:       "shop.orders",
 		PartitionBy: []string{"month(created_at)"},
 	}
-	if mode == "merge_on_read" || mode == "copy_on_write" {
+	if mode == "merge_on_read" || strings.HasPrefix(mode, "copy_on_write") {
 		cfg.Mode, cfg.Key, cfg.VersionBy, cfg.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-		cfg.Merge.Strategy = mode
+		cfg.Merge.Strategy = strings.TrimSuffix(mode, "_recent")
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	l, err := iceberg.New(stage.BuildContext{Pipeline: "icebergmerge", Alloc: alloc, Logger: quiet}, cfg)
@@ -268,9 +274,18 @@ func runChild(mode, dir string, n int64, months int) error {
 	}()
 	var rows int64
 	if mode != "load" {
-		// The change batch: every 100th order, every 1000th a soft delete; held whole, as a partition is.
-		for id := int64(0); id < n; id += 100 {
-			appendRow(bld, id, n, months, 1, id%1000 == 0)
+		// The change batch: every 100th order, every 1000th a soft delete; held whole, as a partition is. Recent:
+		// as many orders, a tenth of them soft deletes, spread over the last month's.
+		var first int64
+		if strings.HasSuffix(mode, "_recent") {
+			first = n - n/int64(months)
+		}
+		for i := int64(0); i < n/100; i++ {
+			id := i * 100
+			if first > 0 {
+				id = first + i*(n-first)/(n/100)
+			}
+			appendRow(bld, id, n, months, 1, i%10 == 0)
 			rows++
 			if bld.Field(0).Len() == batchRows {
 				batches = append(batches, bld.NewRecordBatch())

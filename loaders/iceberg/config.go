@@ -31,7 +31,7 @@ type MergeConfig struct {
 
 // DeletesConfig chooses how a merge finds the keys the source no longer holds.
 type DeletesConfig struct {
-	Detect string `yaml:"detect" default:"none" enum:"none,key_scan" doc:"none: only delete_when rows delete; key_scan: each partition also reads the key columns alone of the whole source table (a consumer that can, such as postgres) and deletes the table's keys the source no longer holds. See docs/MERGE.md."`
+	Detect string `yaml:"detect" default:"none" enum:"none,key_scan" doc:"none: only delete_when rows delete; key_scan: each partition also reads the key columns alone of its scope of the source (its range of partition.column, or the whole table for incremental and unpartitioned reads; a consumer that can, such as postgres) and deletes the table's keys in that scope that the source no longer holds. See docs/MERGE.md."`
 }
 
 // CatalogConfig selects and reaches the catalog.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/stage"
@@ -22,6 +24,11 @@ import (
 // source row inserted after the scan's snapshot, so it is never a candidate; a row S0 held but updated since
 // (a newer version in the head) is kept by the version rule. Memory: the source's keys (their encoding) and the
 // candidates' key and version columns; the table is read one batch of its key and version columns at a time.
+//
+// A scope (stage.KeyScope) narrows both sides to the partition's range of its partition column: the consumer
+// reads the keys of that range alone, and the table is scanned with the same range as its row filter (which
+// prunes files by partition and column statistics, then rows), so a partition deletes only keys gone from its
+// own range and reads only that range of the table.
 
 var (
 	_ stage.KeyScanLoader = (*Loader)(nil)
@@ -36,19 +43,28 @@ func (l *Loader) KeyScanColumns() []string {
 	return nil
 }
 
-// keyScan is a partition's key scan: the snapshot it pinned and the source's keys.
+// keyScan is a partition's key scan: the snapshot it pinned, the scope's row filter and the source's keys.
 type keyScan struct {
-	snap *int64 // nil: the table had no snapshot, so nothing to delete
-	keys map[string]struct{}
+	snap   *int64 // nil: the table had no snapshot, so nothing to delete
+	filter iceberg.BooleanExpression
+	keys   map[string]struct{}
+	done   bool // goneChanges ran: the keys are dropped
+	// What the table's side read: data files and live rows (in scope), and the keys found gone.
+	files      int
+	rows, gone int64
 }
 
 // StartKeyScan implements stage.KeyScanWriter.
-func (w *mergeWriter) StartKeyScan(ctx context.Context) error {
-	w.ks = &keyScan{keys: map[string]struct{}{}}
+func (w *mergeWriter) StartKeyScan(ctx context.Context, scope stage.KeyScope) error {
 	tbl, err := w.l.Table(ctx, w.schema)
 	if err != nil {
 		return err
 	}
+	filter, err := scopeFilter(tbl.Schema(), scope)
+	if err != nil {
+		return stage.Permanent(fmt.Errorf("iceberg loader: partition %s: key scan of table %s: %w", w.p.Key, w.l.cfg.Table, err))
+	}
+	w.ks = &keyScan{keys: map[string]struct{}{}, filter: filter}
 	if s := tbl.CurrentSnapshot(); s != nil {
 		id := s.SnapshotID
 		w.ks.snap = &id
@@ -86,7 +102,7 @@ func (w *mergeWriter) WriteKeys(ctx context.Context, b arrow.RecordBatch) error 
 // holds. The deleted keys' rows come from the table, as a batch of the input's schema (key and version columns,
 // nulls elsewhere) appended to the partition's batches, so that they merge and leave tombstones like any delete.
 func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, error) {
-	if w.ks == nil || w.ks.snap == nil {
+	if w.ks == nil || w.ks.snap == nil || w.ks.done {
 		return chs, nil
 	}
 	tbl, err := w.l.LoadTable(ctx)
@@ -97,7 +113,13 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 	if w.l.cfg.VersionBy != "" {
 		cols = append(cols, w.l.cfg.VersionBy)
 	}
-	_, recs, err := tbl.Scan(table.WithSnapshotID(*w.ks.snap), table.WithSelectedFields(cols...)).ToArrowRecords(compute.WithAllocator(ctx, w.l.alloc))
+	scan := tbl.Scan(table.WithSnapshotID(*w.ks.snap), table.WithSelectedFields(cols...), table.WithRowFilter(w.ks.filter))
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan the read of the keys of snapshot %d: %w", *w.ks.snap, err)
+	}
+	w.ks.files = len(tasks)
+	_, recs, err := scan.ReadTasks(compute.WithAllocator(ctx, w.l.alloc), tasks)
 	if err != nil {
 		return nil, fmt.Errorf("read the keys of snapshot %d: %w", *w.ks.snap, err)
 	}
@@ -123,6 +145,7 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 				return nil, fmt.Errorf("snapshot %d has no key column %q", *w.ks.snap, k)
 			}
 		}
+		w.ks.rows += b.NumRows()
 		var gone []int32
 		for r := range int(b.NumRows()) {
 			buf = buf[:0]
@@ -140,10 +163,13 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 				return nil, err
 			}
 			parts = append(parts, p)
+			w.ks.gone += p.NumRows()
 		}
 		b.Release()
 	}
-	w.ks = nil // the source's keys are no longer needed
+	w.l.log.Debug("iceberg: key scan", "table", w.l.cfg.Table, "partition", w.p.Key, "source_keys", len(w.ks.keys),
+		"table_files", w.ks.files, "table_keys", w.ks.rows, "gone", w.ks.gone)
+	w.ks.keys, w.ks.done = nil, true // the source's keys are no longer needed
 	for _, p := range parts {
 		gb, err := w.asInput(ctx, p, cols)
 		if err != nil {
@@ -169,6 +195,38 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 		}
 	}
 	return chs, nil
+}
+
+// scopeFilter is the row filter of scope over a table of schema sc: [Lo, Hi) of its column, or every row.
+func scopeFilter(sc *iceberg.Schema, scope stage.KeyScope) (iceberg.BooleanExpression, error) {
+	if scope.Whole() {
+		return iceberg.AlwaysTrue{}, nil
+	}
+	if _, ok := sc.FindFieldByName(scope.Column); !ok {
+		return nil, fmt.Errorf("the partition's key scan covers a range of %q, a column the table does not have: load that column too (the consumer's partition.column)", scope.Column)
+	}
+	lo, err := scopeLiteral(scope.Lo)
+	if err != nil {
+		return nil, err
+	}
+	hi, err := scopeLiteral(scope.Hi)
+	if err != nil {
+		return nil, err
+	}
+	ref := iceberg.Reference(scope.Column)
+	return iceberg.NewAnd(iceberg.LiteralPredicate(iceberg.OpGTEQ, ref, lo), iceberg.LiteralPredicate(iceberg.OpLT, ref, hi)), nil
+}
+
+// scopeLiteral is a bound of a key scan's scope as an Iceberg literal; binding converts it to the column's type
+// (a time to a timestamp's microseconds or a date's days).
+func scopeLiteral(v any) (iceberg.Literal, error) {
+	switch v := v.(type) {
+	case int64:
+		return iceberg.NewLiteral(v), nil
+	case time.Time:
+		return iceberg.NewLiteral(iceberg.Timestamp(v.UnixMicro())), nil
+	}
+	return nil, fmt.Errorf("the key scan's bound %v (%T) is neither an integer nor a time", v, v)
 }
 
 // takeRows selects rows of b, in that order.

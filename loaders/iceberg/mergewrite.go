@@ -594,6 +594,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	if m.tomb, err = w.loadTombstones(ctx, tbl, chs); err != nil {
 		return m, err
 	}
+	into := map[int][]rowRef{} // copy_on_write: by candidate file, the new rows of keys it held (cow.go)
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
@@ -608,7 +609,12 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 		for _, s := range rows {
 			drop[s.file] = append(drop[s.file], s.pos)
 		}
-		if !ch.delete {
+		if ch.delete {
+			continue
+		}
+		if f, ok := w.rewriteTarget(rows); ok {
+			into[f] = append(into[f], rowRef{batch: ch.batch, row: int32(ch.row)})
+		} else {
 			take[ch.batch] = append(take[ch.batch], int32(ch.row))
 		}
 	}
@@ -628,7 +634,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 		df := c.files[i]
 		if w.l.cfg.Merge.Strategy == "copy_on_write" {
 			gone := slices.Clone(c.dead[df.FilePath()]).add(drop[i]...)
-			nf, err := w.rewrite(ctx, tbl, df, gone)
+			nf, err := w.rewrite(ctx, tbl, df, gone, into[i])
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
@@ -650,9 +656,10 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	return m, w.writeTombstones(ctx, tbl, m.tomb)
 }
 
-// rewrite writes the rows of data file df whose positions gone does not hold as new data files (copy_on_write),
-// reading the file whole through iceberg-go's scanner (without its delete files: gone holds those positions).
-func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions) ([]iceberg.DataFile, error) {
+// rewrite writes the rows of data file df whose positions gone does not hold, then the partition's rows with,
+// as new data files (copy_on_write), reading the file whole through iceberg-go's scanner (without its delete
+// files: gone holds those positions).
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
 	if err != nil {
@@ -691,6 +698,9 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	}
 	if pos != df.Count() {
 		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
+	}
+	if err := w.writeChanged(cctx, dw, with); err != nil {
+		return dw.abandon(), err
 	}
 	return dw.close()
 }

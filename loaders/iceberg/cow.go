@@ -1,0 +1,69 @@
+package iceberg
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// copy_on_write puts a changed row into the rewrite of the data file that held its key, beside that file's
+// surviving rows: a merge that changes keys of N data files replaces them by N files (plus the files of keys new
+// to the table, and one per Iceberg partition a changed row moved to), rather than by N rewrites and more files
+// of the new rows, which would grow the file count with every merge.
+
+// rowRef is a row of the partition's batches.
+type rowRef struct {
+	batch int
+	row   int32
+}
+
+// rewriteTarget is the candidate file whose rewrite takes the new row of a key stored in rows: the first file
+// that holds it. ok is false under merge_on_read and for a key the table does not hold: its row goes to a new
+// data file.
+func (w *mergeWriter) rewriteTarget(rows []storedRow) (file int, ok bool) {
+	if w.l.cfg.Merge.Strategy != "copy_on_write" || len(rows) == 0 {
+		return 0, false
+	}
+	file = rows[0].file
+	for _, s := range rows[1:] {
+		file = min(file, s.file)
+	}
+	return file, true
+}
+
+// writeChanged writes the partition's rows with to dw, a writer made for batches of the table's own rows (the
+// rewrite's), converting them from the input's columns as writeRows' writer would.
+func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with []rowRef) error {
+	if len(with) == 0 {
+		return nil
+	}
+	var task *iceberg.Schema
+	if !sameColumns(w.schema, dw.fileSchema) {
+		var err error
+		task, err = table.ArrowSchemaToIcebergWithOptions(w.schema, table.ArrowToIcebergOptions{
+			NameMapping: dw.sc.NameMapping(), TableSchema: dw.sc, TableProperties: dw.props})
+		if err != nil {
+			return err
+		}
+	}
+	// dw converts what it writes by its taskSchema: the input's while these rows go in, then the table's again.
+	own := dw.taskSchema
+	dw.taskSchema = task
+	defer func() { dw.taskSchema = own }()
+	slices.SortFunc(with, func(a, b rowRef) int { return cmp.Or(cmp.Compare(a.batch, b.batch), cmp.Compare(a.row, b.row)) })
+	var rows []int32
+	for i, r := range with {
+		rows = append(rows, r.row)
+		if i+1 < len(with) && with[i+1].batch == r.batch {
+			continue
+		}
+		if err := w.writeTaken(ctx, dw, w.batches[r.batch], rows); err != nil {
+			return err
+		}
+		rows = rows[:0]
+	}
+	return nil
+}
