@@ -6,6 +6,7 @@
 //
 //	go run ./bench/icebergmerge                            # a 1M-row table (make bench)
 //	go run ./bench/icebergmerge -rows 1000000,10000000     # 1M and 10M: RSS follows the batch, not the table
+//	go run ./bench/icebergmerge -profile /tmp/prof         # and each case's CPU and allocation profiles
 //
 // For each table size, one table per case: a child loads the table (the reload, timed), then another applies
 // the change batch to it: an append of the batch, a merge_on_read merge or a copy_on_write merge (timed, and its
@@ -54,6 +55,7 @@ func main() {
 	rows := flag.Int64("n", 0, "internal: the child's table size")
 	cpuprofile := flag.String("cpuprofile", "", "internal: write the child's CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "internal: write the child's allocation profile to this file")
+	profile := flag.String("profile", "", "write each case's CPU and allocation profiles to this folder (ROWS-CASE.cpu, ROWS-CASE.mem; go tool pprof)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -76,7 +78,7 @@ func main() {
 			}
 		}
 	} else {
-		err = run(*sizes, *months)
+		err = run(*sizes, *months, *profile)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -104,7 +106,7 @@ type measured struct {
 	cpu  time.Duration
 }
 
-func run(sizes string, months int) error {
+func run(sizes string, months int, profile string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -122,8 +124,18 @@ func run(sizes string, months int) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	if profile != "" {
+		if err := os.MkdirAll(profile, 0o755); err != nil {
+			return err
+		}
+	}
 	child := func(mode, dir string, n int64) (measured, error) {
-		cmd := exec.Command(self, "-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months))
+		args := []string{"-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months)}
+		if profile != "" && mode != "load" {
+			p := filepath.Join(profile, fmt.Sprintf("%d-%s", n, mode))
+			args = append(args, "-cpuprofile", p+".cpu", "-memprofile", p+".mem")
+		}
+		cmd := exec.Command(self, args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		c, err := benchkit.Child(mode, n, cmd)
