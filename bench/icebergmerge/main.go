@@ -47,6 +47,10 @@ var start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const batchRows = 64 << 10
 
+// keyed makes the table as the merge pipeline does, with order_id its identifier field (the loader writes
+// identifier columns for merges to read), rather than as an append pipeline does.
+var keyed = flag.Bool("keyed", true, "create the table as a merge pipeline does (order_id its identifier field); false: as an append pipeline does")
+
 func main() {
 	sizes := flag.String("rows", "1000000", "table sizes, comma-separated (e.g. 1000000,10000000)")
 	months := flag.Int("months", 24, "months created_at spreads over (one Iceberg partition each)")
@@ -130,7 +134,7 @@ func run(sizes string, months int, profile string) error {
 		}
 	}
 	child := func(mode, dir string, n int64) (measured, error) {
-		args := []string{"-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months)}
+		args := []string{"-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months), fmt.Sprintf("-keyed=%t", *keyed)}
 		if profile != "" && mode != "load" {
 			p := filepath.Join(profile, fmt.Sprintf("%d-%s", n, mode))
 			args = append(args, "-cpuprofile", p+".cpu", "-memprofile", p+".mem")
@@ -150,6 +154,7 @@ func run(sizes string, months int, profile string) error {
 	}
 	load1, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("load average at the start: %s", load1)
+	fmt.Printf("table made with order_id its identifier field (as a merge pipeline makes it): %t\n", *keyed)
 	var all [][]measured
 	for _, n := range ns {
 		var ms []measured
@@ -264,12 +269,27 @@ func runChild(mode, dir string, n int64, months int) error {
 		cfg.Merge.Strategy = mode
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	l, err := iceberg.New(stage.BuildContext{Pipeline: "icebergmerge", Alloc: alloc, Logger: quiet}, cfg)
+	bc := stage.BuildContext{Pipeline: "icebergmerge", Alloc: alloc, Logger: quiet}
+	sc := schema()
+	if mode == "load" && *keyed {
+		// The merge pipeline creates the table: its key becomes the table's identifier field.
+		mc := *cfg
+		mc.Mode, mc.Key = "merge", []string{"order_id"}
+		ml, err := iceberg.New(bc, &mc)
+		if err != nil {
+			return err
+		}
+		_, err = ml.Table(ctx, sc)
+		ml.Close()
+		if err != nil {
+			return err
+		}
+	}
+	l, err := iceberg.New(bc, cfg)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	sc := schema()
 	bld := array.NewRecordBuilder(alloc, sc)
 	defer bld.Release()
 	var batches []arrow.RecordBatch
