@@ -3,6 +3,7 @@ package iceberg
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"slices"
 
 	pq "github.com/apache/arrow-go/v18/parquet"
@@ -18,6 +19,7 @@ type keyIndex struct {
 	bits  []uint64
 	bmask uint64
 	ints  *intIndex // every key is one integer; nil otherwise
+	asc   []int64   // with ints: the keys in ascending order, for files whose keys ascend
 	strs  map[string]int32
 }
 
@@ -47,7 +49,37 @@ func newKeyIndex(keys []string) *keyIndex {
 		h &= x.bmask
 		x.bits[h/64] |= 1 << (h % 64)
 	}
+	if x.ints != nil {
+		x.asc = make([]int64, 0, len(keys))
+		for _, k := range keys {
+			x.asc = append(x.asc, int64(binary.BigEndian.Uint64([]byte(k[1:]))))
+		}
+		slices.Sort(x.asc)
+	}
 	return x
+}
+
+// matchInts calls fn with the index of every value of vals that is a changed key (x.ints must not be nil). Keys
+// that ascend (an id column, mostly) are matched by walking the sorted keys alongside, a comparison a row; a value
+// out of order is looked up.
+func (x *keyIndex) matchInts(vals []int64, fn func(r int)) {
+	j := 0
+	prev := int64(math.MinInt64)
+	for r, v := range vals {
+		if v < prev {
+			if x.findInt(v) >= 0 {
+				fn(r)
+			}
+			continue
+		}
+		prev = v
+		for j < len(x.asc) && x.asc[j] < v {
+			j++
+		}
+		if j < len(x.asc) && x.asc[j] == v {
+			fn(r)
+		}
+	}
 }
 
 func intHash(v uint64) uint64 { return (v * 0x9E3779B97F4A7C15) >> 17 }

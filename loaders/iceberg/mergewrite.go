@@ -421,11 +421,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 			ints = k.Int64Values()
 		}
 		if ints != nil {
-			for r, v := range ints {
-				if want.findInt(v) >= 0 {
-					row(rec, r)
-				}
-			}
+			want.matchInts(ints, func(r int) { row(rec, r) })
 		} else {
 			for r := range int(rec.NumRows()) {
 				row(rec, r)
