@@ -389,6 +389,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 	enc := make([]func([]byte, int) []byte, nkey)
 	var pos int64
 	var buf []byte
+	matched := false // the row's key was matched already (one integer key)
 	row := func(rec arrow.RecordBatch, r int) {
 		p := pos + int64(r)
 		if gone.has(p) {
@@ -401,7 +402,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 			}
 			buf = enc[c](buf, r)
 		}
-		if want != nil && !want.has(buf) {
+		if want != nil && !matched && !want.has(buf) {
 			return
 		}
 		var ver ordVal
@@ -421,7 +422,9 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 			ints = k.Int64Values()
 		}
 		if ints != nil {
+			matched = true
 			want.matchInts(ints, func(r int) { row(rec, r) })
+			matched = false
 		} else {
 			for r := range int(rec.NumRows()) {
 				row(rec, r)
