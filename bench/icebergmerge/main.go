@@ -6,6 +6,7 @@
 //
 //	go run ./bench/icebergmerge                            # a 1M-row table (make bench)
 //	go run ./bench/icebergmerge -rows 1000000,10000000     # 1M and 10M: RSS follows the batch, not the table
+//	go run ./bench/icebergmerge -profile /tmp/prof         # and each case's CPU and allocation profiles
 //
 // copy_on_write_recent is copy_on_write with a change batch of the same size confined to the most recent month
 // (the orders still changing, as in most order tables): it rewrites that month's files alone.
@@ -49,6 +50,10 @@ var start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const batchRows = 64 << 10
 
+// keyed makes the table as the merge pipeline does, with order_id its identifier field (the loader writes
+// identifier columns for merges to read), rather than as an append pipeline does.
+var keyed = flag.Bool("keyed", true, "create the table as a merge pipeline does (order_id its identifier field); false: as an append pipeline does")
+
 func main() {
 	sizes := flag.String("rows", "1000000", "table sizes, comma-separated (e.g. 1000000,10000000)")
 	months := flag.Int("months", 24, "months created_at spreads over (one Iceberg partition each)")
@@ -57,6 +62,7 @@ func main() {
 	rows := flag.Int64("n", 0, "internal: the child's table size")
 	cpuprofile := flag.String("cpuprofile", "", "internal: write the child's CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "internal: write the child's allocation profile to this file")
+	profile := flag.String("profile", "", "write each case's CPU and allocation profiles to this folder (ROWS-CASE.cpu, ROWS-CASE.mem; go tool pprof)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -79,7 +85,7 @@ func main() {
 			}
 		}
 	} else {
-		err = run(*sizes, *months)
+		err = run(*sizes, *months, *profile)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -107,7 +113,7 @@ type measured struct {
 	cpu  time.Duration
 }
 
-func run(sizes string, months int) error {
+func run(sizes string, months int, profile string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -125,8 +131,18 @@ func run(sizes string, months int) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	if profile != "" {
+		if err := os.MkdirAll(profile, 0o755); err != nil {
+			return err
+		}
+	}
 	child := func(mode, dir string, n int64) (measured, error) {
-		cmd := exec.Command(self, "-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months))
+		args := []string{"-child", mode, "-dir", dir, "-n", fmt.Sprint(n), "-months", fmt.Sprint(months), fmt.Sprintf("-keyed=%t", *keyed)}
+		if profile != "" && mode != "load" {
+			p := filepath.Join(profile, fmt.Sprintf("%d-%s", n, mode))
+			args = append(args, "-cpuprofile", p+".cpu", "-memprofile", p+".mem")
+		}
+		cmd := exec.Command(self, args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		c, err := benchkit.Child(mode, n, cmd)
@@ -141,6 +157,7 @@ func run(sizes string, months int) error {
 	}
 	load1, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("load average at the start: %s", load1)
+	fmt.Printf("table made with order_id its identifier field (as a merge pipeline makes it): %t\n", *keyed)
 	var all [][]measured
 	for _, n := range ns {
 		var ms []measured
@@ -258,12 +275,27 @@ func runChild(mode, dir string, n int64, months int) error {
 		cfg.Merge.Strategy = strings.TrimSuffix(mode, "_recent")
 	}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	l, err := iceberg.New(stage.BuildContext{Pipeline: "icebergmerge", Alloc: alloc, Logger: quiet}, cfg)
+	bc := stage.BuildContext{Pipeline: "icebergmerge", Alloc: alloc, Logger: quiet}
+	sc := schema()
+	if mode == "load" && *keyed {
+		// The merge pipeline creates the table: its key becomes the table's identifier field.
+		mc := *cfg
+		mc.Mode, mc.Key = "merge", []string{"order_id"}
+		ml, err := iceberg.New(bc, &mc)
+		if err != nil {
+			return err
+		}
+		_, err = ml.Table(ctx, sc)
+		ml.Close()
+		if err != nil {
+			return err
+		}
+	}
+	l, err := iceberg.New(bc, cfg)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	sc := schema()
 	bld := array.NewRecordBuilder(alloc, sc)
 	defer bld.Release()
 	var batches []arrow.RecordBatch

@@ -230,6 +230,7 @@ func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
 	for i := range d.constant {
 		opts = append(opts, pq.WithDictionaryFor(d.fileSchema.Field(i).Name, false))
 	}
+	opts = append(opts, keyEncoding(d.sc)...)
 	for key, val := range d.props {
 		if col, ok := strings.CutPrefix(key, propDictColumnPrefix+"."); ok && col != "" {
 			opts = append(opts, pq.WithDictionaryFor(col, strings.EqualFold(val, "true")))

@@ -2,7 +2,6 @@ package iceberg
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -73,9 +72,9 @@ func stringEncoder[A interface{ Value(int) string }](a A) func([]byte, int) []by
 	}
 }
 
-// decodeKey splits a row's key text (appendKey's encoding) back into its column values; ok is false when the
-// text is not one (it never is: the caller falls back to no pruning).
-func decodeKey(key string) (vals []ordVal, ok bool) {
+// decodeKey splits a row's key text (appendKey's encoding) back into its column values, appended to vals; ok is
+// false when the text is not one (it never is: the caller falls back to no pruning).
+func decodeKey(vals []ordVal, key string) (_ []ordVal, ok bool) {
 	for len(key) > 0 {
 		kind := key[0]
 		key = key[1:]
@@ -142,9 +141,10 @@ func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
 		f, ok := sc.FindFieldByID(id)
 		cols[c], usable[c] = prunedCol{id: id, typ: f.Type}, ok
 	}
+	var vals []ordVal
 	for _, k := range keys {
-		vals, ok := decodeKey(k)
-		if !ok || len(vals) != len(ids) {
+		var ok bool
+		if vals, ok = decodeKey(vals[:0], k); !ok || len(vals) != len(ids) {
 			return kp
 		}
 		for c, v := range vals {
@@ -168,25 +168,31 @@ func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
 		col.ints = slices.Compact(col.ints)
 		slices.Sort(col.strs)
 		col.strs = slices.Compact(col.strs)
-		var lits []iceberg.Literal
-		for _, v := range col.ints {
-			lit, _ := inLiteral(col.typ, ordVal{kind: kInt, i: v})
-			lits = append(lits, lit)
-		}
-		for _, v := range col.strs {
-			lit, _ := inLiteral(col.typ, ordVal{kind: kString, s: v})
-			lits = append(lits, lit)
-		}
-		if len(lits) == 0 {
+		n := len(col.ints) + len(col.strs)
+		if n == 0 {
 			continue
+		}
+		lit := func(i int) iceberg.Literal {
+			v := ordVal{kind: kString}
+			if i < len(col.ints) {
+				v = ordVal{kind: kInt, i: col.ints[i]}
+			} else {
+				v.s = col.strs[i-len(col.ints)]
+			}
+			l, _ := inLiteral(col.typ, v)
+			return l
 		}
 		f, _ := sc.FindFieldByID(col.id)
 		ref := iceberg.Reference(f.Name)
-		if len(lits) <= inLimit {
+		if n <= inLimit {
+			lits := make([]iceberg.Literal, n)
+			for i := range lits {
+				lits[i] = lit(i)
+			}
 			kp.filter = iceberg.NewAnd(kp.filter, iceberg.SetPredicate(iceberg.OpIn, ref, lits))
 		} else {
 			kp.filter = iceberg.NewAnd(kp.filter, iceberg.NewAnd(
-				iceberg.LiteralPredicate(iceberg.OpGTEQ, ref, lits[0]), iceberg.LiteralPredicate(iceberg.OpLTEQ, ref, lits[len(lits)-1])))
+				iceberg.LiteralPredicate(iceberg.OpGTEQ, ref, lit(0)), iceberg.LiteralPredicate(iceberg.OpLTEQ, ref, lit(n-1))))
 		}
 		kp.cols = append(kp.cols, *col)
 	}
@@ -341,63 +347,4 @@ func (c *cursor) has(pos int64) bool {
 		c.i++
 	}
 	return c.i < len(c.p) && c.p[c.i] == pos
-}
-
-// keySet is the set of a merge's changed keys, with a bitmap of their hashes in front of the map: most rows of
-// a candidate file hold no changed key, and the bitmap turns those away without a map lookup. For a key of one
-// integer column the bitmap is of the integers themselves, read straight from the column's values.
-type keySet struct {
-	seed maphash.Seed
-	bits []uint64
-	mask uint64
-	ints bool // every key is one integer: bits hashes the integer
-	keys map[string]bool
-}
-
-func newKeySet(keys []string) *keySet {
-	n := uint64(1024)
-	for n < uint64(len(keys))*16 { // about 6% of the other rows reach the map
-		n *= 2
-	}
-	s := &keySet{seed: maphash.MakeSeed(), bits: make([]uint64, n/64), mask: n - 1, ints: true, keys: make(map[string]bool, len(keys))}
-	for _, k := range keys {
-		if len(k) != 9 || k[0] != kInt {
-			s.ints = false
-		}
-	}
-	for _, k := range keys {
-		var h uint64
-		if s.ints {
-			h = intHash(binary.BigEndian.Uint64([]byte(k[1:])))
-		} else {
-			h = maphash.String(s.seed, k)
-		}
-		h &= s.mask
-		s.bits[h/64] |= 1 << (h % 64)
-		s.keys[k] = true
-	}
-	return s
-}
-
-func intHash(v uint64) uint64 { return (v * 0x9E3779B97F4A7C15) >> 17 }
-
-// has tells whether key, a row's key text, is one of the set's.
-func (s *keySet) has(key []byte) bool {
-	var h uint64
-	if s.ints {
-		if len(key) != 9 {
-			return false
-		}
-		h = intHash(binary.BigEndian.Uint64(key[1:]))
-	} else {
-		h = maphash.Bytes(s.seed, key)
-	}
-	h &= s.mask
-	return s.bits[h/64]&(1<<(h%64)) != 0 && s.keys[string(key)]
-}
-
-// mayHaveInt tells whether the one-integer key v may be in the set (false: it is not).
-func (s *keySet) mayHaveInt(v int64) bool {
-	h := intHash(uint64(v)) & s.mask
-	return s.bits[h/64]&(1<<(h%64)) != 0
 }

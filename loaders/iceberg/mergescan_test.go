@@ -59,7 +59,7 @@ func TestKeyEncoder(t *testing.T) {
 				if got := enc([]byte("prefix"), r); string(got) != string(want) {
 					t.Errorf("row %d: keyEncoder wrote %q, appendKey %q", r, got, want)
 				}
-				vals, ok := decodeKey(string(want[len("prefix"):]))
+				vals, ok := decodeKey(nil, string(want[len("prefix"):]))
 				if !ok || len(vals) != 1 {
 					t.Fatalf("row %d: decodeKey(%q) = %v, %v", r, want, vals, ok)
 				}
@@ -169,8 +169,8 @@ func TestMergePrunesBuckets(t *testing.T) {
 		t.Fatalf("only %d keys in the bucket of 5: the test needs more than %d", len(same), inLimit)
 	}
 	c := candidateFiles(t, l, mem, manyKeys("eu", 0, 0, same...))
-	if len(c.files) != 1 || len(c.stored) != len(same) {
-		t.Errorf("read %d files and found %d stored keys; want the one file of the bucket and its %d keys", len(c.files), len(c.stored), len(same))
+	if len(c.files) != 1 || len(c.stored.rows) != len(same) {
+		t.Errorf("read %d files and found %d stored keys; want the one file of the bucket and its %d keys", len(c.files), len(c.stored.rows), len(same))
 	}
 }
 

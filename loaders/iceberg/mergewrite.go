@@ -157,7 +157,8 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 
 // storedRow is a live row of the table holding a changed key.
 type storedRow struct {
-	file    int // index into the candidate files
+	ch      int32 // index of the key's change
+	file    int   // index into the candidate files
 	pos     int64
 	version ordVal
 }
@@ -169,9 +170,9 @@ type storedRow struct {
 // live rows of changed keys they hold.
 type candidates struct {
 	files   []iceberg.DataFile
-	deletes [][]iceberg.DataFile   // by file: the position delete files that apply to it
-	dead    map[string]positions   // by file path: positions already deleted
-	stored  map[string][]storedRow // by key
+	deletes [][]iceberg.DataFile // by file: the position delete files that apply to it
+	dead    map[string]positions // by file path: positions already deleted
+	stored  storedByChange       // by change
 }
 
 func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
@@ -223,12 +224,12 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 			}
 		}
 	}
-	want := newKeySet(keys)
+	want := newKeyIndex(keys)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &candidates{stored: map[string][]storedRow{}}
+	c := &candidates{}
 	byPath := map[string]int{}
 	var delFiles []iceberg.DataFile
 	for _, t := range tasks {
@@ -261,11 +262,12 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 			}
 		}
 		if err := w.scanKeys(ctx, fs, df, read, len(cfg.Key), c.dead[df.FilePath()], want, func(key []byte, pos int64, ver ordVal) {
-			c.stored[string(key)] = append(c.stored[string(key)], storedRow{file: i, pos: pos, version: ver})
+			c.stored.rows = append(c.stored.rows, storedRow{ch: want.find(key), file: i, pos: pos, version: ver})
 		}); err != nil {
 			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
 		}
 	}
+	c.stored.group(len(chs))
 	return c, nil
 }
 
@@ -366,7 +368,7 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 // and version, for the rows whose keys are in want (every row when want is nil). A file written before a key
 // column existed holds no rows of changed keys. ids are the key columns' field ids, then the version column's
 // when its values are wanted.
-func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead positions, want *keySet, fn func([]byte, int64, ordVal)) error {
+func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead positions, want *keyIndex, fn func([]byte, int64, ordVal)) error {
 	fr, closeFn, err := w.openParquet(fs, df.FilePath())
 	if err != nil {
 		return err
@@ -387,6 +389,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 	enc := make([]func([]byte, int) []byte, nkey)
 	var pos int64
 	var buf []byte
+	matched := false // the row's key was matched already (one integer key)
 	row := func(rec arrow.RecordBatch, r int) {
 		p := pos + int64(r)
 		if gone.has(p) {
@@ -399,7 +402,7 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 			}
 			buf = enc[c](buf, r)
 		}
-		if want != nil && !want.has(buf) {
+		if want != nil && !matched && !want.has(buf) {
 			return
 		}
 		var ver ordVal
@@ -413,17 +416,15 @@ func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.
 		for c := range nkey {
 			enc[c] = keyEncoder(rec.Column(c))
 		}
-		// One integer key without nulls: the values are checked against want's bitmap as they are.
+		// One integer key without nulls: the values are looked up as they are.
 		var ints []int64
-		if k, ok := rec.Column(0).(*array.Int64); ok && nkey == 1 && want != nil && want.ints && k.NullN() == 0 {
+		if k, ok := rec.Column(0).(*array.Int64); ok && nkey == 1 && want != nil && want.ints != nil && k.NullN() == 0 {
 			ints = k.Int64Values()
 		}
 		if ints != nil {
-			for r, v := range ints {
-				if want.mayHaveInt(v) {
-					row(rec, r)
-				}
-			}
+			matched = true
+			want.matchInts(ints, func(r int) { row(rec, r) })
+			matched = false
 		} else {
 			for r := range int(rec.NumRows()) {
 				row(rec, r)
@@ -598,8 +599,8 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
-	for _, ch := range chs {
-		rows := c.stored[ch.key]
+	for i, ch := range chs {
+		rows := c.stored.of(i)
 		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
@@ -783,12 +784,14 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 	mem := w.l.alloc
 	pb := array.NewStringBuilder(mem)
 	defer pb.Release()
+	pb.Reserve(len(pos))
+	pb.ReserveData(len(pos) * len(df.FilePath()))
+	for range pos {
+		pb.Append(df.FilePath())
+	}
 	ob := array.NewInt64Builder(mem)
 	defer ob.Release()
-	for _, p := range pos {
-		pb.Append(df.FilePath())
-		ob.Append(p)
-	}
+	ob.AppendValues(pos, nil)
 	cols := []arrow.Array{pb.NewArray(), ob.NewArray()}
 	rec := array.NewRecordBatch(table.PositionalDeleteArrowSchema, cols, int64(len(pos)))
 	cols[0].Release()
@@ -797,7 +800,7 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 
 	dir := df.FilePath()[:strings.LastIndexByte(df.FilePath(), '/')+1]
 	p := dir + fmt.Sprintf("00000-%d-%s-deletes.parquet", seq, id)
-	meta, size, err := writeParquet(wfs, p, table.PositionalDeleteArrowSchema, mem, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) })
+	meta, size, err := writeParquet(wfs, p, table.PositionalDeleteArrowSchema, mem, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) }, posDeleteEncoding...)
 	if err != nil {
 		return nil, err
 	}

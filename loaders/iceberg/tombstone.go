@@ -305,7 +305,7 @@ func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, 
 
 // writeParquet writes a small Parquet file of schema sc at p with fill, zstd-compressed; a file it fails to
 // write is removed. It returns the file's footer and size.
-func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem memory.Allocator, fill func(*pqarrow.FileWriter) error) (*metadata.FileMetaData, int64, error) {
+func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem memory.Allocator, fill func(*pqarrow.FileWriter) error, opts ...pq.WriterProperty) (*metadata.FileMetaData, int64, error) {
 	sink, err := wfs.Create(p)
 	if err != nil {
 		return nil, 0, fmt.Errorf("create %s: %w", p, err)
@@ -314,7 +314,7 @@ func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem mem
 	buf := bufio.NewWriterSize(sink, 64<<10)
 	count.W = buf
 	fw, err := pqarrow.NewFileWriter(sc, &count,
-		pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)),
+		pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)}, opts...)...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err == nil {
 		err = fill(fw)
