@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -344,7 +345,17 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 		}
 		switch m := raw.(type) {
 		case *pgproto3.ErrorResponse:
-			return nil, r.s.slotError(r.committed, pgconn.ErrorResponseToPgError(m))
+			pe := pgconn.ErrorResponseToPgError(m)
+			if strings.HasPrefix(pe.Code, "57P") { // shut down, restarted or terminated by an administrator
+				r.lost = pe
+				return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, pe)
+			}
+			return nil, r.s.slotError(r.committed, pe)
+		case *pgproto3.CopyDone, *pgproto3.CommandComplete, *pgproto3.ReadyForQuery:
+			// The server ended the stream (a shutdown, or the walsender stopped): start again after the
+			// committed position.
+			r.lost = fmt.Errorf("the server ended replication (%T)", m)
+			return nil, fmt.Errorf("postgres cdc: slot %s on %s: %w", r.s.cfg.Slot, r.s.base.where, r.lost)
 		case *pgproto3.CopyData:
 			if len(m.Data) == 0 {
 				continue

@@ -159,3 +159,28 @@ func TestCDCConnectionCut(t *testing.T) {
 	waitEqual(t, dsn, wh, s, "after two cuts")
 	s.stop(t)
 }
+
+// TestCDCServerRestart restarts the PostgreSQL server under a running stream, with changes in flight: the
+// server ends the replication connection, the stream reconnects once it is back, starts again after the
+// committed position, and the lake ends equal to the table.
+func TestCDCServerRestart(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.StartPrivate(t)
+	dsn := srv.CreateDatabase(t)
+	cdctest.CreateItems(t, dsn, 500)
+	wh := t.TempDir()
+	p := cdcPipeline(t, dsn, wh, "")
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	s := startCDC(t, p, mem, tempStore(t))
+	waitEqual(t, dsn, wh, s, "initial load")
+	w := cdctest.StartWriter(dsn, 8, 500)
+	time.Sleep(time.Second)
+	w.Finish(t)
+	srv.Restart(t)
+	w = cdctest.StartWriter(dsn, 9, 2000)
+	time.Sleep(time.Second)
+	w.Finish(t)
+	waitEqual(t, dsn, wh, s, "after the server restarted")
+	s.stop(t)
+}
