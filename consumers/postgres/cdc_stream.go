@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -40,19 +39,30 @@ func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.Re
 	if err != nil {
 		return fmt.Errorf("postgres cdc: read the checkpoint of slot %s: %w", lane, err)
 	}
-	rc, err := s.replConnect(ctx)
+	if ok && cp == ReloadCheckpoint {
+		ok = false // jetflow cdc drop asked for a new initial load
+	}
+	si, err := s.waitSlotFree(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
 	var start pglogrepl.LSN
 	if ok {
 		if start, err = pglogrepl.ParseLSN(cp); err != nil {
 			return fmt.Errorf("postgres cdc: the checkpoint of slot %s is %q, not a log position; was it written by another consumer type?", lane, cp)
 		}
+		if !si.Exists {
+			return s.slotDropped(start, fmt.Errorf("postgres cdc: slot %s does not exist on %s", lane, s.base.where))
+		}
 		s.base.log.Info("postgres cdc: resuming", "slot", lane, "after", cp)
-	} else {
-		if start, err = s.initialLoad(ctx, rc, run, handle); err != nil {
+	}
+	rc, err := s.replConnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
+	if !ok {
+		if start, err = s.initialLoad(ctx, rc, si, run, handle); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -60,88 +70,6 @@ func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.Re
 		}
 	}
 	return s.stream(ctx, rc, start, handle)
-}
-
-// initialLoad creates the slot with an exported snapshot and loads the table in it, in parallel partitions;
-// the replication connection keeps the snapshot alive (it runs nothing else) until every partition is loaded.
-// It returns the slot's consistent point, where the changes start.
-func (s *CDC) initialLoad(ctx context.Context, rc *pgconn.PgConn, run stage.RunInstance, handle stage.PartitionHandler) (pglogrepl.LSN, error) {
-	if err := s.ensurePublication(ctx); err != nil {
-		return 0, err
-	}
-	si, err := s.Slot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if si.Exists {
-		if si.Active {
-			return 0, stage.Fatal("replication slot in use", "another process reads the slot: stop it, one stream per slot",
-				fmt.Errorf("postgres cdc: slot %s on %s is in use by pid %d", s.cfg.Slot, s.base.where, si.ActivePID))
-		}
-		// Nothing of the slot was committed: an initial load was interrupted, and its snapshot is gone.
-		s.base.log.Warn("postgres cdc: the slot exists but no partition of it is committed (an interrupted initial load): dropping it and loading again",
-			"slot", s.cfg.Slot)
-		if err := pglogrepl.DropReplicationSlot(ctx, rc, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
-			return 0, s.base.sourceErr("drop the interrupted slot "+s.cfg.Slot, err)
-		}
-	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, rc, s.cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
-	if err != nil {
-		return 0, s.base.sourceErr("create replication slot "+s.cfg.Slot, err)
-	}
-	consistent, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return 0, fmt.Errorf("postgres cdc: slot %s: consistent point %q: %w", s.cfg.Slot, res.ConsistentPoint, err)
-	}
-	s.base.log.Info("postgres cdc: created slot; loading the table in its snapshot", "slot", s.cfg.Slot,
-		"consistent_point", res.ConsistentPoint, "snapshot", res.SnapshotName)
-	s.base.mu.Lock()
-	s.base.snapID = res.SnapshotName
-	s.base.mu.Unlock()
-	defer func() {
-		s.base.mu.Lock()
-		s.base.snapID = ""
-		s.base.mu.Unlock()
-	}()
-	parts, err := s.base.Partitions(ctx, run)
-	if err != nil {
-		return 0, err
-	}
-	cp := consistent.String()
-	version := int64(consistent)
-	load := func(p stage.Partition, last bool) error {
-		sp := stage.Partition{Key: s.cfg.Slot + "/snapshot@" + cp + "/" + p.Key, Lo: p.Lo, Hi: p.Hi}
-		if last {
-			sp.Lane = s.cfg.Slot // its commit carries the checkpoint: the stream starts at the consistent point
-		}
-		return handle(ctx, sp, func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
-			err := s.base.Read(ctx, p, func(rec arrow.RecordBatch) error {
-				full := changeCols(s.base.alloc, s.schema, rec, "r", version)
-				defer full.Release()
-				return out(full)
-			})
-			if err != nil || !last {
-				return "", err
-			}
-			return cp, nil
-		})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.SnapshotWorkers)
-	for _, p := range parts[:len(parts)-1] {
-		g.Go(func() error { return load(p, false) })
-	}
-	if err := g.Wait(); err != nil {
-		return 0, err
-	}
-	if err := gctx.Err(); err != nil && ctx.Err() != nil {
-		return 0, nil
-	}
-	if err := load(parts[len(parts)-1], true); err != nil {
-		return 0, err
-	}
-	return consistent, nil
 }
 
 // stream reads the slot from start and hands the changes to handle, one partition at a time.

@@ -50,7 +50,7 @@ consumer:
 // CreateItems makes the items table with rows 1..n; payload is stored out of line (TOAST) and never compressed.
 func CreateItems(t testing.TB, dsn string, n int) {
 	t.Helper()
-	exec(t, dsn, `CREATE TABLE items (id int8 PRIMARY KEY, status text NOT NULL, n int4, payload text)`,
+	Exec(t, dsn, `CREATE TABLE items (id int8 PRIMARY KEY, status text NOT NULL, n int4, payload text)`,
 		`ALTER TABLE items ALTER payload SET STORAGE EXTERNAL`,
 		`ALTER TABLE items REPLICA IDENTITY FULL`,
 		fmt.Sprintf(`INSERT INTO items SELECT g, 'new', g, repeat(md5(g::text), 100) FROM generate_series(1, %d) g`, n))
@@ -195,7 +195,9 @@ func Diff(want, got []string) string {
 	return b.String()
 }
 
-func exec(t testing.TB, dsn string, stmts ...string) {
+// Exec runs statements on dsn, failing the test on an error.
+func Exec(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
