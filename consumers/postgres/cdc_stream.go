@@ -226,6 +226,7 @@ type replReader struct {
 	confirmed  pglogrepl.LSN // what the server was told is flushed (≥ committed, when idle keepalives moved it)
 	relID      uint32        // the table's relation id in the stream, once a Relation message named it
 	cols       []int         // relation column → schema column (-1: not read)
+	absent     []bool        // schema columns the relation lacks (dropped): written as null
 	begin      *pglogrepl.BeginMessage
 	idle       bool      // no partition open: a keepalive's position may be confirmed
 	lost       error     // the connection failed (not the server's refusal): the stream reconnects
@@ -367,47 +368,13 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 	}
 }
 
-// relation notes the table's relation message: which of its columns go where in the schema. A column the
-// schema has and the relation lacks (dropped, renamed) or whose type changed stops the stream.
-func (r *replReader) relation(m *pglogrepl.RelationMessage) error {
-	name := r.s.base.table
-	if m.RelationName != name[len(name)-1] || (len(name) == 2 && m.Namespace != name[0]) {
-		return nil // another table of the publication
-	}
-	src, _ := r.s.base.source(context.Background()) // resolved by Schema before the stream started
-	cols := make([]int, len(m.Columns))
-	seen := make([]bool, len(src.names))
-	for j, c := range m.Columns {
-		cols[j] = -1
-		for i, n := range src.names {
-			if n == c.Name {
-				if c.DataType != src.attOIDs[i] {
-					return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
-						fmt.Errorf("postgres cdc: column %q of %s changed type (oid %d, was %d)", c.Name, name.Sanitize(), c.DataType, src.attOIDs[i]))
-				}
-				cols[j], seen[i] = i, true
-			}
-		}
-	}
-	for i, ok := range seen {
-		if !ok {
-			return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
-				fmt.Errorf("postgres cdc: column %q of %s is no longer replicated (dropped or renamed)", src.names[i], name.Sanitize()))
-		}
-	}
-	if r.relID != 0 && r.relID != m.RelationID {
-		r.s.base.log.Warn("postgres cdc: the table's relation id changed", "table", name.Sanitize(), "was", r.relID, "now", m.RelationID)
-	}
-	r.relID, r.cols = m.RelationID, cols
-	return nil
-}
-
 // readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
 // stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint.
 func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch) error) (pglogrepl.LSN, error) {
 	cfg := r.s.cfg.Roll
 	b := newChangeBatcher(r.s, out)
 	defer b.release()
+	b.absent = r.absent
 	opened := time.Now()
 	inTxn, skip := true, r.begin.FinalLSN < r.committed
 	b.txn(r.begin)
@@ -446,6 +413,7 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 			if err := r.relation(m); err != nil {
 				return 0, err
 			}
+			b.absent = r.absent
 		case *pglogrepl.BeginMessage:
 			inTxn, skip = true, m.FinalLSN < r.committed
 			b.txn(m)
@@ -491,6 +459,7 @@ type changeBatcher struct {
 	total  int64
 	out    func(arrow.RecordBatch) error
 	vals   []([]byte) // one row's values, reused
+	absent []bool     // schema columns the relation lacks: null
 	set    []bool
 	// the transaction's
 	lsnV int64
@@ -577,6 +546,10 @@ func (b *changeBatcher) row(op string, tup, old *pglogrepl.TupleData, cols []int
 		size += int64(len(vals[i]))
 	}
 	for i, d := range b.decs {
+		if !set[i] && i < len(b.absent) && b.absent[i] {
+			d.b.AppendNull() // dropped from the table while streaming
+			continue
+		}
 		if !set[i] {
 			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))
 		}

@@ -162,7 +162,7 @@ func LakeRows(t testing.TB, tbl *table.Table) []string {
 			ns = fmt.Sprint(n.Value(i))
 		}
 		if pl.IsValid(i) {
-			ps = md5hex(pl.Value(i))
+			ps = MD5(pl.Value(i))
 		}
 		return fmt.Sprintf("%d|%s|%s|%s", col("id").(*array.Int64).Value(i), col("status").(*array.String).Value(i), ns, ps)
 	})
@@ -211,7 +211,8 @@ func Exec(t testing.TB, dsn string, stmts ...string) {
 	}
 }
 
-func md5hex(s string) string {
+// MD5 is s's md5 in hex, as PostgreSQL's md5() writes it.
+func MD5(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
