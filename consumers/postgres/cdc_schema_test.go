@@ -22,7 +22,7 @@ import (
 // TestCDCSchemaChange alters the table under a running stream. A dropped column goes on streaming, null in the
 // changes that follow, and a restart without it keeps going (the lake keeps the column). An added column stops
 // the stream with a fatal error (exit 4); the restart reads the new schema, and the loader's schema_evolution
-// (add_columns) adds it to the lake. Each time the lake ends holding what the test expects of the table.
+// (add_columns) adds it to the lake. A TRUNCATE stops the stream (on_truncate: fail). Each time the lake ends holding what the test expects of the table.
 func TestCDCSchemaChange(t *testing.T) {
 	t.Parallel()
 	srv := pgtest.Start(t)
@@ -36,6 +36,8 @@ func TestCDCSchemaChange(t *testing.T) {
 			cols: `id::text || '|' || status || '|' || CASE WHEN status = 'after' THEN '' ELSE id::text END || '|' || md5(payload)`},
 		{name: "add", alter: `ALTER TABLE items ADD COLUMN note text`, fatal: `column "note" was added`,
 			cols: `id::text || '|' || status || '|' || n::text || '|' || md5(payload) || '|' || coalesce(note, '')`},
+		// on_truncate: fail (the default) stops the stream for good: the lake still holds the rows.
+		{name: "truncate", alter: `TRUNCATE items`, fatal: "was truncated in the transaction committed at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +59,9 @@ func TestCDCSchemaChange(t *testing.T) {
 				err := <-s.done
 				if !stage.IsFatal(err) || !strings.Contains(err.Error(), tt.fatal) {
 					t.Fatalf("the stream ended with %v, want a fatal error saying %q", err, tt.fatal)
+				}
+				if tt.cols == "" {
+					return
 				}
 				cdctest.Exec(t, dsn, `UPDATE items SET note = 'noted' WHERE id = 30`)
 			}
