@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/cdctest"
@@ -120,14 +119,9 @@ func waitRows(t *testing.T, dsn, wh, cols string, s *streaming) {
 
 // anyLakeRows reads lake.items' first n columns as text, the payload by its md5.
 func anyLakeRows(t *testing.T, wh string, n int) []string {
-	l, err := iceberg.New(stage.BuildContext{Pipeline: "items", Alloc: memory.NewGoAllocator()},
-		&iceberg.Config{Catalog: iceberg.CatalogConfig{Warehouse: wh}, Table: "lake.items"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	tbl, err := l.LoadTable(context.Background())
-	if err != nil {
+	t.Helper()
+	tbl := lakeTable(t, wh)
+	if tbl == nil {
 		return nil
 	}
 	names := []string{"id", "status", "n", "payload", "note"}[:n]

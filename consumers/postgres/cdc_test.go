@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
@@ -31,6 +32,16 @@ func cdcPipeline(t *testing.T, dsn, wh, extra string) *pipelines.Pipeline {
 // lakeRows is the Iceberg table under wh, as cdctest.LakeRows writes rows (none before the table exists).
 func lakeRows(t *testing.T, wh string) []string {
 	t.Helper()
+	tbl := lakeTable(t, wh)
+	if tbl == nil {
+		return nil
+	}
+	return cdctest.LakeRows(t, tbl)
+}
+
+// lakeTable is the Iceberg table lake.items under wh, or nil before it is created.
+func lakeTable(t *testing.T, wh string) *table.Table {
+	t.Helper()
 	l, err := iceberg.New(stage.BuildContext{Pipeline: "items", Alloc: memory.NewGoAllocator()},
 		&iceberg.Config{Catalog: iceberg.CatalogConfig{Warehouse: wh}, Table: "lake.items"})
 	if err != nil {
@@ -41,7 +52,7 @@ func lakeRows(t *testing.T, wh string) []string {
 	if err != nil {
 		return nil // not created yet
 	}
-	return cdctest.LakeRows(t, tbl)
+	return tbl
 }
 
 // streaming runs an engine's stream until stop.
