@@ -52,8 +52,7 @@ func cmdCDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return withCode(exitError, err)
 		}
-		fmt.Fprintf(stdout, "the checkpoints of slot %s stay in the state store and the lake: to load the table again, give cdc.slot a new name\n", slot)
-		return nil
+		return markReload(ctx, l, c.statePath, slot, stdout)
 	}
 	if !si.Exists {
 		fmt.Fprintf(stdout, "slot %s: does not exist (created by the first jetflow run %s --stream)\n", slot, l.p.File)
@@ -82,6 +81,33 @@ func cmdCDC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "last commit: %s at %s (%s ago), partition %s\n", last.Checkpoint, last.FinishedAt.UTC().Format(time.RFC3339),
 		time.Since(last.FinishedAt).Round(time.Second), last.Key)
+	return nil
+}
+
+// markReload records, for a slot that was dropped after its stream committed a checkpoint, that the next start
+// loads the table again from a new slot rather than resume (and stop, the slot being gone).
+func markReload(ctx context.Context, l *loaded, statePath, slot string, stdout io.Writer) error {
+	store, err := l.openState(ctx, statePath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, ok, err := store.Checkpoint(ctx, l.p.Name, slot); err != nil || !ok {
+		return withCode(exitError, err) // nil when there is no checkpoint: the next start loads the table anyway
+	}
+	run := pipelines.StreamRun()
+	key := slot + "/reload@" + time.Now().UTC().Format(time.RFC3339Nano)
+	id := pipelines.PartitionID(l.p.Name, run.Label, key)
+	const owner = "jetflow cdc drop"
+	if _, err := store.Claim(ctx, state.Claim{Pipeline: l.p.Name, RunLabel: run.Label, ID: id, Key: key, Lane: slot,
+		Owner: owner, Lease: time.Minute}); err != nil {
+		return withCode(exitError, err)
+	}
+	if err := store.Commit(ctx, state.Partition{Pipeline: l.p.Name, RunLabel: run.Label, ID: id, Key: key, Lane: slot,
+		Attempts: 1, Checkpoint: postgres.ReloadCheckpoint, Owner: owner}); err != nil {
+		return withCode(exitError, err)
+	}
+	fmt.Fprintf(stdout, "the next jetflow run %s --stream loads the table again from a new slot %s\n", l.p.File, slot)
 	return nil
 }
 

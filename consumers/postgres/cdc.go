@@ -56,6 +56,7 @@ func (c *Consumer) checkCDC() []error {
 // after an initial load on the snapshot the slot exported when it was created.
 type CDC struct {
 	base *Consumer // the table's batch reader: the initial load, the catalog, the per-type decoders
+	pipe string    // the pipeline's name, for the commands errors suggest
 	cfg  CDCConfig
 	pub  string
 
@@ -72,13 +73,13 @@ var (
 	_ stage.ByteLagReporter    = (*CDC)(nil)
 )
 
-func newCDC(_ stage.BuildContext, base *Consumer) *CDC {
+func newCDC(bc stage.BuildContext, base *Consumer) *CDC {
 	cfg := *base.cfg.CDC
 	pub := cfg.Publication
 	if pub == "" {
 		pub = cfg.Slot
 	}
-	return &CDC{base: base, cfg: cfg, pub: pub}
+	return &CDC{base: base, pipe: bc.Pipeline, cfg: cfg, pub: pub}
 }
 
 // DeclaredSchema implements stage.DeclaredSchema: the schema is only known at the source.
@@ -337,13 +338,9 @@ func (s *CDC) slotError(start pglogrepl.LSN, err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "42704": // undefined_object
-			return stage.Fatal("replication slot dropped",
-				fmt.Sprintf("the changes after %s are lost: load the table again from a new slot (give cdc.slot a new name, or run jetflow cdc drop and clear the pipeline's checkpoint) — the merge makes the reload idempotent", start),
-				fmt.Errorf("postgres cdc: slot %s on %s does not exist: %w", s.cfg.Slot, s.base.where, err))
+			return s.slotDropped(start, fmt.Errorf("postgres cdc: slot %s on %s does not exist: %w", s.cfg.Slot, s.base.where, err))
 		case "55006": // object_in_use
-			return stage.Fatal("replication slot in use",
-				"another process reads the slot: stop it (jetflow cdc status shows its pid), one stream per slot",
-				fmt.Errorf("postgres cdc: slot %s on %s: %w", s.cfg.Slot, s.base.where, err))
+			return slotInUse(fmt.Errorf("postgres cdc: slot %s on %s: %w", s.cfg.Slot, s.base.where, err))
 		}
 	}
 	return s.base.sourceErr("start replication from slot "+s.cfg.Slot, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -11,7 +12,6 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/jetflow-dev/jetflow/consumers/internal/sqlsource"
 	"github.com/jetflow-dev/jetflow/stage"
@@ -39,19 +39,30 @@ func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.Re
 	if err != nil {
 		return fmt.Errorf("postgres cdc: read the checkpoint of slot %s: %w", lane, err)
 	}
-	rc, err := s.replConnect(ctx)
+	if ok && cp == ReloadCheckpoint {
+		ok = false // jetflow cdc drop asked for a new initial load
+	}
+	si, err := s.waitSlotFree(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
 	var start pglogrepl.LSN
 	if ok {
 		if start, err = pglogrepl.ParseLSN(cp); err != nil {
 			return fmt.Errorf("postgres cdc: the checkpoint of slot %s is %q, not a log position; was it written by another consumer type?", lane, cp)
 		}
+		if !si.Exists {
+			return s.slotDropped(start, fmt.Errorf("postgres cdc: slot %s does not exist on %s", lane, s.base.where))
+		}
 		s.base.log.Info("postgres cdc: resuming", "slot", lane, "after", cp)
-	} else {
-		if start, err = s.initialLoad(ctx, rc, run, handle); err != nil {
+	}
+	rc, err := s.replConnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }() // closing twice (stream closes it too) is harmless
+	if !ok {
+		if start, err = s.initialLoad(ctx, rc, si, run, handle); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -59,88 +70,6 @@ func (s *CDC) Stream(ctx context.Context, run stage.RunInstance, resume stage.Re
 		}
 	}
 	return s.stream(ctx, rc, start, handle)
-}
-
-// initialLoad creates the slot with an exported snapshot and loads the table in it, in parallel partitions;
-// the replication connection keeps the snapshot alive (it runs nothing else) until every partition is loaded.
-// It returns the slot's consistent point, where the changes start.
-func (s *CDC) initialLoad(ctx context.Context, rc *pgconn.PgConn, run stage.RunInstance, handle stage.PartitionHandler) (pglogrepl.LSN, error) {
-	if err := s.ensurePublication(ctx); err != nil {
-		return 0, err
-	}
-	si, err := s.Slot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if si.Exists {
-		if si.Active {
-			return 0, stage.Fatal("replication slot in use", "another process reads the slot: stop it, one stream per slot",
-				fmt.Errorf("postgres cdc: slot %s on %s is in use by pid %d", s.cfg.Slot, s.base.where, si.ActivePID))
-		}
-		// Nothing of the slot was committed: an initial load was interrupted, and its snapshot is gone.
-		s.base.log.Warn("postgres cdc: the slot exists but no partition of it is committed (an interrupted initial load): dropping it and loading again",
-			"slot", s.cfg.Slot)
-		if err := pglogrepl.DropReplicationSlot(ctx, rc, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
-			return 0, s.base.sourceErr("drop the interrupted slot "+s.cfg.Slot, err)
-		}
-	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, rc, s.cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
-	if err != nil {
-		return 0, s.base.sourceErr("create replication slot "+s.cfg.Slot, err)
-	}
-	consistent, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return 0, fmt.Errorf("postgres cdc: slot %s: consistent point %q: %w", s.cfg.Slot, res.ConsistentPoint, err)
-	}
-	s.base.log.Info("postgres cdc: created slot; loading the table in its snapshot", "slot", s.cfg.Slot,
-		"consistent_point", res.ConsistentPoint, "snapshot", res.SnapshotName)
-	s.base.mu.Lock()
-	s.base.snapID = res.SnapshotName
-	s.base.mu.Unlock()
-	defer func() {
-		s.base.mu.Lock()
-		s.base.snapID = ""
-		s.base.mu.Unlock()
-	}()
-	parts, err := s.base.Partitions(ctx, run)
-	if err != nil {
-		return 0, err
-	}
-	cp := consistent.String()
-	version := int64(consistent)
-	load := func(p stage.Partition, last bool) error {
-		sp := stage.Partition{Key: s.cfg.Slot + "/snapshot@" + cp + "/" + p.Key, Lo: p.Lo, Hi: p.Hi}
-		if last {
-			sp.Lane = s.cfg.Slot // its commit carries the checkpoint: the stream starts at the consistent point
-		}
-		return handle(ctx, sp, func(ctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
-			err := s.base.Read(ctx, p, func(rec arrow.RecordBatch) error {
-				full := changeCols(s.base.alloc, s.schema, rec, "r", version)
-				defer full.Release()
-				return out(full)
-			})
-			if err != nil || !last {
-				return "", err
-			}
-			return cp, nil
-		})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.SnapshotWorkers)
-	for _, p := range parts[:len(parts)-1] {
-		g.Go(func() error { return load(p, false) })
-	}
-	if err := g.Wait(); err != nil {
-		return 0, err
-	}
-	if err := gctx.Err(); err != nil && ctx.Err() != nil {
-		return 0, nil
-	}
-	if err := load(parts[len(parts)-1], true); err != nil {
-		return 0, err
-	}
-	return consistent, nil
 }
 
 // stream reads the slot from start and hands the changes to handle, one partition at a time.
@@ -297,6 +226,7 @@ type replReader struct {
 	confirmed  pglogrepl.LSN // what the server was told is flushed (≥ committed, when idle keepalives moved it)
 	relID      uint32        // the table's relation id in the stream, once a Relation message named it
 	cols       []int         // relation column → schema column (-1: not read)
+	absent     []bool        // schema columns the relation lacks (dropped): written as null
 	begin      *pglogrepl.BeginMessage
 	idle       bool      // no partition open: a keepalive's position may be confirmed
 	lost       error     // the connection failed (not the server's refusal): the stream reconnects
@@ -344,7 +274,17 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 		}
 		switch m := raw.(type) {
 		case *pgproto3.ErrorResponse:
-			return nil, r.s.slotError(r.committed, pgconn.ErrorResponseToPgError(m))
+			pe := pgconn.ErrorResponseToPgError(m)
+			if strings.HasPrefix(pe.Code, "57P") { // shut down, restarted or terminated by an administrator
+				r.lost = pe
+				return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, pe)
+			}
+			return nil, r.s.slotError(r.committed, pe)
+		case *pgproto3.CopyDone, *pgproto3.CommandComplete, *pgproto3.ReadyForQuery:
+			// The server ended the stream (a shutdown, or the walsender stopped): start again after the
+			// committed position.
+			r.lost = fmt.Errorf("the server ended replication (%T)", m)
+			return nil, fmt.Errorf("postgres cdc: slot %s on %s: %w", r.s.cfg.Slot, r.s.base.where, r.lost)
 		case *pgproto3.CopyData:
 			if len(m.Data) == 0 {
 				continue
@@ -428,47 +368,13 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 	}
 }
 
-// relation notes the table's relation message: which of its columns go where in the schema. A column the
-// schema has and the relation lacks (dropped, renamed) or whose type changed stops the stream.
-func (r *replReader) relation(m *pglogrepl.RelationMessage) error {
-	name := r.s.base.table
-	if m.RelationName != name[len(name)-1] || (len(name) == 2 && m.Namespace != name[0]) {
-		return nil // another table of the publication
-	}
-	src, _ := r.s.base.source(context.Background()) // resolved by Schema before the stream started
-	cols := make([]int, len(m.Columns))
-	seen := make([]bool, len(src.names))
-	for j, c := range m.Columns {
-		cols[j] = -1
-		for i, n := range src.names {
-			if n == c.Name {
-				if c.DataType != src.attOIDs[i] {
-					return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
-						fmt.Errorf("postgres cdc: column %q of %s changed type (oid %d, was %d)", c.Name, name.Sanitize(), c.DataType, src.attOIDs[i]))
-				}
-				cols[j], seen[i] = i, true
-			}
-		}
-	}
-	for i, ok := range seen {
-		if !ok {
-			return stage.Fatal("table schema changed", "restart the stream: it reads the table's new schema (the loader's schema_evolution decides what the lake does)",
-				fmt.Errorf("postgres cdc: column %q of %s is no longer replicated (dropped or renamed)", src.names[i], name.Sanitize()))
-		}
-	}
-	if r.relID != 0 && r.relID != m.RelationID {
-		r.s.base.log.Warn("postgres cdc: the table's relation id changed", "table", name.Sanitize(), "was", r.relID, "now", m.RelationID)
-	}
-	r.relID, r.cols = m.RelationID, cols
-	return nil
-}
-
 // readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
 // stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint.
 func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch) error) (pglogrepl.LSN, error) {
 	cfg := r.s.cfg.Roll
 	b := newChangeBatcher(r.s, out)
 	defer b.release()
+	b.absent = r.absent
 	opened := time.Now()
 	inTxn, skip := true, r.begin.FinalLSN < r.committed
 	b.txn(r.begin)
@@ -507,6 +413,7 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 			if err := r.relation(m); err != nil {
 				return 0, err
 			}
+			b.absent = r.absent
 		case *pglogrepl.BeginMessage:
 			inTxn, skip = true, m.FinalLSN < r.committed
 			b.txn(m)
@@ -530,7 +437,7 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 			}
 			for _, id := range m.RelationIDs {
 				if id == r.relID {
-					return 0, stage.Fatal("table truncated", "the lake still holds the rows: empty the lake table, then load again from a new slot (a new cdc.slot name)",
+					return 0, stage.Fatal("table truncated", "the lake still holds the rows: empty the lake table, then run `jetflow cdc drop` on the pipeline's file and run it again with --stream to load the table from a new slot",
 						fmt.Errorf("postgres cdc: %s was truncated in the transaction committed at %s (on_truncate: fail)", r.s.base.table.Sanitize(), pglogrepl.LSN(b.lsnV)))
 				}
 			}
@@ -552,6 +459,7 @@ type changeBatcher struct {
 	total  int64
 	out    func(arrow.RecordBatch) error
 	vals   []([]byte) // one row's values, reused
+	absent []bool     // schema columns the relation lacks: null
 	set    []bool
 	// the transaction's
 	lsnV int64
@@ -638,6 +546,10 @@ func (b *changeBatcher) row(op string, tup, old *pglogrepl.TupleData, cols []int
 		size += int64(len(vals[i]))
 	}
 	for i, d := range b.decs {
+		if !set[i] && i < len(b.absent) && b.absent[i] {
+			d.b.AppendNull() // dropped from the table while streaming
+			continue
+		}
 		if !set[i] {
 			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
@@ -31,6 +32,16 @@ func cdcPipeline(t *testing.T, dsn, wh, extra string) *pipelines.Pipeline {
 // lakeRows is the Iceberg table under wh, as cdctest.LakeRows writes rows (none before the table exists).
 func lakeRows(t *testing.T, wh string) []string {
 	t.Helper()
+	tbl := lakeTable(t, wh)
+	if tbl == nil {
+		return nil
+	}
+	return cdctest.LakeRows(t, tbl)
+}
+
+// lakeTable is the Iceberg table lake.items under wh, or nil before it is created.
+func lakeTable(t *testing.T, wh string) *table.Table {
+	t.Helper()
 	l, err := iceberg.New(stage.BuildContext{Pipeline: "items", Alloc: memory.NewGoAllocator()},
 		&iceberg.Config{Catalog: iceberg.CatalogConfig{Warehouse: wh}, Table: "lake.items"})
 	if err != nil {
@@ -41,7 +52,7 @@ func lakeRows(t *testing.T, wh string) []string {
 	if err != nil {
 		return nil // not created yet
 	}
-	return cdctest.LakeRows(t, tbl)
+	return tbl
 }
 
 // streaming runs an engine's stream until stop.
@@ -157,5 +168,30 @@ func TestCDCConnectionCut(t *testing.T) {
 		t.Fatalf("the proxy cut %d connections in a minute, want 2", proxy.Cuts())
 	}
 	waitEqual(t, dsn, wh, s, "after two cuts")
+	s.stop(t)
+}
+
+// TestCDCServerRestart restarts the PostgreSQL server under a running stream, with changes in flight: the
+// server ends the replication connection, the stream reconnects once it is back, starts again after the
+// committed position, and the lake ends equal to the table.
+func TestCDCServerRestart(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.StartPrivate(t)
+	dsn := srv.CreateDatabase(t)
+	cdctest.CreateItems(t, dsn, 500)
+	wh := t.TempDir()
+	p := cdcPipeline(t, dsn, wh, "")
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	s := startCDC(t, p, mem, tempStore(t))
+	waitEqual(t, dsn, wh, s, "initial load")
+	w := cdctest.StartWriter(dsn, 8, 500)
+	time.Sleep(time.Second)
+	w.Finish(t)
+	srv.Restart(t)
+	w = cdctest.StartWriter(dsn, 9, 2000)
+	time.Sleep(time.Second)
+	w.Finish(t)
+	waitEqual(t, dsn, wh, s, "after the server restarted")
 	s.stop(t)
 }

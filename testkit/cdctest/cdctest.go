@@ -50,7 +50,7 @@ consumer:
 // CreateItems makes the items table with rows 1..n; payload is stored out of line (TOAST) and never compressed.
 func CreateItems(t testing.TB, dsn string, n int) {
 	t.Helper()
-	exec(t, dsn, `CREATE TABLE items (id int8 PRIMARY KEY, status text NOT NULL, n int4, payload text)`,
+	Exec(t, dsn, `CREATE TABLE items (id int8 PRIMARY KEY, status text NOT NULL, n int4, payload text)`,
 		`ALTER TABLE items ALTER payload SET STORAGE EXTERNAL`,
 		`ALTER TABLE items REPLICA IDENTITY FULL`,
 		fmt.Sprintf(`INSERT INTO items SELECT g, 'new', g, repeat(md5(g::text), 100) FROM generate_series(1, %d) g`, n))
@@ -162,7 +162,7 @@ func LakeRows(t testing.TB, tbl *table.Table) []string {
 			ns = fmt.Sprint(n.Value(i))
 		}
 		if pl.IsValid(i) {
-			ps = md5hex(pl.Value(i))
+			ps = MD5(pl.Value(i))
 		}
 		return fmt.Sprintf("%d|%s|%s|%s", col("id").(*array.Int64).Value(i), col("status").(*array.String).Value(i), ns, ps)
 	})
@@ -195,7 +195,9 @@ func Diff(want, got []string) string {
 	return b.String()
 }
 
-func exec(t testing.TB, dsn string, stmts ...string) {
+// Exec runs statements on dsn, failing the test on an error.
+func Exec(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -209,7 +211,8 @@ func exec(t testing.TB, dsn string, stmts ...string) {
 	}
 }
 
-func md5hex(s string) string {
+// MD5 is s's md5 in hex, as PostgreSQL's md5() writes it.
+func MD5(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }

@@ -60,6 +60,8 @@ type Server struct {
 	Version  string // the major version, e.g. "15"
 
 	dir  string // holds data/, sock/, pwfile and server.log
+	bin  string
+	cred *syscall.Credential
 	proc *sharedsrv.Proc
 	seq  atomic.Int64 // numbers the databases CreateDatabase makes
 	stop sync.Once
@@ -91,6 +93,33 @@ func StartMain() (srv *Server, stop func(), err error) {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 	}, nil
+}
+
+// StartPrivate starts a server of the test's own, stopped when the test ends: for a test that restarts it.
+func StartPrivate(t testing.TB) *Server {
+	t.Helper()
+	srv, err := start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv
+}
+
+// Restart stops the server (fast shutdown: sessions are ended, replication slots are saved) and starts it
+// again on the same port, waiting until it accepts connections.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.shutdown(); err != nil {
+		t.Fatalf("pgtest: stop for a restart: %v", err)
+	}
+	if err := s.run(context.Background(), s.Port); err != nil {
+		t.Fatalf("pgtest: restart: %v", err)
+	}
 }
 
 // DSN is the URL connecting to database as the superuser over TCP.
@@ -202,14 +231,14 @@ func start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: temporary directory: %w", err)
 	}
-	s := &Server{Host: "127.0.0.1", User: "postgres", Version: version, dir: dir}
-	if err := s.initdb(ctx, bin, cred); err != nil {
+	s := &Server{Host: "127.0.0.1", User: "postgres", Version: version, dir: dir, bin: bin, cred: cred}
+	if err := s.initdb(ctx); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	// A free port can be taken between our probe and postgres binding it: try a few.
 	for try := 0; ; try++ {
-		err = s.run(ctx, bin, cred)
+		err = s.run(ctx, 0)
 		if err == nil {
 			return s, nil
 		}
@@ -231,7 +260,8 @@ func env() []string {
 	return append(out, "LC_ALL=C")
 }
 
-func (s *Server) initdb(ctx context.Context, bin string, cred *syscall.Credential) error {
+func (s *Server) initdb(ctx context.Context) error {
+	bin, cred := s.bin, s.cred
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return fmt.Errorf("pgtest: password: %w", err)
@@ -268,14 +298,18 @@ func (s *Server) initdb(ctx context.Context, bin string, cred *syscall.Credentia
 }
 
 // run starts the postmaster as a child of the test binary (not daemonized through pg_ctl), so its parent-death
-// signal stops it if the binary dies without cleaning up, and waits until it accepts connections.
-func (s *Server) run(ctx context.Context, bin string, cred *syscall.Credential) error {
-	port, err := sharedsrv.FreePort()
-	if err != nil {
-		return fmt.Errorf("pgtest: find a free port: %w", err)
+// signal stops it if the binary dies without cleaning up, and waits until it accepts connections. It listens on
+// port, or on a free one when port is 0.
+func (s *Server) run(ctx context.Context, port int) error {
+	bin, cred := s.bin, s.cred
+	if port == 0 {
+		var err error
+		if port, err = sharedsrv.FreePort(); err != nil {
+			return fmt.Errorf("pgtest: find a free port: %w", err)
+		}
 	}
 	s.Port = port
-	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
