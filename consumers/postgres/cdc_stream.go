@@ -372,6 +372,9 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 				if err != nil {
 					return nil, fmt.Errorf("postgres cdc: slot %s: %w", r.s.cfg.Slot, err)
 				}
+				if isChange(xld.WALData) {
+					return rawChange(xld.WALData), nil
+				}
 				msg, err := pglogrepl.Parse(xld.WALData)
 				if err != nil {
 					return nil, fmt.Errorf("postgres cdc: slot %s at %s: %w", r.s.cfg.Slot, xld.WALStart, err)
@@ -515,11 +518,11 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 			if !skip {
 				end = pglogrepl.LSN(m.TransactionEndLSN)
 			}
-		case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage:
+		case rawChange:
 			if skip {
 				continue
 			}
-			n, err := b.change(m, r.relID, r.cols)
+			n, err := b.decodeChange(m, r.relID, r.cols)
 			if err != nil {
 				return 0, err
 			}
@@ -553,6 +556,7 @@ type changeBatcher struct {
 	out    func(arrow.RecordBatch) error
 	vals   []([]byte) // one row's values, reused
 	set    []bool
+	tuples changeTuples // the change message's tuples, reused
 	// the transaction's
 	lsnV int64
 	tsV  arrow.Timestamp
@@ -564,11 +568,14 @@ func newChangeBatcher(s *CDC, out func(arrow.RecordBatch) error) *changeBatcher 
 	b := &changeBatcher{s: s, schema: s.schema, rows: s.base.cfg.BatchRows, out: out,
 		arrs: make([]arrow.Array, s.schema.NumFields()), vals: make([][]byte, len(src.types)), set: make([]bool, len(src.types))}
 	for i, t := range src.types {
-		b.decs = append(b.decs, newDecoder(mem, src.names[i], t, s.base.inf))
+		d := newDecoder(mem, src.names[i], t, s.base.inf)
+		d.top = true
+		b.decs = append(b.decs, d)
 	}
 	b.op = array.NewStringBuilder(mem)
 	b.lsn = array.NewInt64Builder(mem)
 	b.ts = array.NewTimestampBuilder(mem, s.schema.Field(s.schema.NumFields()-1).Type.(*arrow.TimestampType))
+	b.reserve()
 	return b
 }
 
@@ -587,78 +594,16 @@ func (b *changeBatcher) txn(m *pglogrepl.BeginMessage) {
 	b.tsV = arrow.Timestamp(m.CommitTime.UnixMicro())
 }
 
-// change decodes an insert, update or delete of the relation relID (others are not the table's).
-func (b *changeBatcher) change(m pglogrepl.Message, relID uint32, cols []int) (int64, error) {
-	switch m := m.(type) {
-	case *pglogrepl.InsertMessage:
-		if m.RelationID == relID {
-			return b.row("i", m.Tuple, nil, cols)
-		}
-	case *pglogrepl.UpdateMessage:
-		if m.RelationID == relID {
-			return b.row("u", m.NewTuple, m.OldTuple, cols)
-		}
-	case *pglogrepl.DeleteMessage:
-		if m.RelationID == relID {
-			return b.row("d", m.OldTuple, nil, cols)
-		}
-	}
-	return 0, nil
-}
-
-// row decodes one tuple; an unchanged TOASTed value ('u') is taken from the old tuple, which REPLICA IDENTITY
-// FULL makes whole. It returns the bytes of row data.
-func (b *changeBatcher) row(op string, tup, old *pglogrepl.TupleData, cols []int) (int64, error) {
-	if tup == nil {
-		return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s carries no row: is REPLICA IDENTITY FULL still set?", op, b.s.base.table.Sanitize()))
-	}
-	var size int64
-	vals, set := b.vals, b.set
-	clear(vals)
-	clear(set)
-	for j, c := range tup.Columns {
-		if j >= len(cols) || cols[j] < 0 {
-			continue
-		}
-		i := cols[j]
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeNull:
-			set[i] = true
-		case pglogrepl.TupleDataTypeBinary:
-			vals[i], set[i] = c.Data, true
-		case pglogrepl.TupleDataTypeToast:
-			if old == nil || j >= len(old.Columns) || old.Columns[j].DataType != pglogrepl.TupleDataTypeBinary {
-				return 0, stage.Permanent(fmt.Errorf("postgres cdc: an update of %s left column %q unchanged (TOAST) and the old row does not carry it: set ALTER TABLE %s REPLICA IDENTITY FULL",
-					b.s.base.table.Sanitize(), b.decs[i].col, b.s.base.table.Sanitize()))
-			}
-			vals[i], set[i] = old.Columns[j].Data, true
-		default:
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: column %q of %s came as %q, not binary", b.decs[i].col, b.s.base.table.Sanitize(), c.DataType))
-		}
-		size += int64(len(vals[i]))
-	}
-	for i, d := range b.decs {
-		if !set[i] {
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))
-		}
-		if vals[i] == nil {
-			d.b.AppendNull()
-			continue
-		}
-		if err := d.decode(vals[i]); err != nil {
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: %s change at %s: %w", op, pglogrepl.LSN(b.lsnV), err))
-		}
-	}
+// endRow stamps the decoded row with its change columns and emits a batch when it is full.
+func (b *changeBatcher) endRow(op string) error {
 	b.op.Append(op)
-	b.lsn.Append(b.lsnV)
-	b.ts.Append(b.tsV)
+	b.lsn.UnsafeAppend(b.lsnV)
+	b.ts.UnsafeAppend(b.tsV)
 	b.n++
 	if b.n >= b.rows {
-		if err := b.flush(); err != nil {
-			return 0, err
-		}
+		return b.flush()
 	}
-	return size, nil
+	return nil
 }
 
 // flush emits the rows in the builders as one batch, if any.
@@ -674,5 +619,19 @@ func (b *changeBatcher) flush() error {
 	rows := b.n
 	b.total += int64(rows)
 	b.n = 0
-	return sqlsource.Emit(b.schema, b.arrs, rows, b.out)
+	if err := sqlsource.Emit(b.schema, b.arrs, rows, b.out); err != nil {
+		return err
+	}
+	b.reserve()
+	return nil
+}
+
+// reserve makes room for a batch of rows in the builders: fixed-width values skip Append's capacity check.
+func (b *changeBatcher) reserve() {
+	for _, d := range b.decs {
+		d.b.Reserve(b.rows)
+	}
+	b.op.Reserve(b.rows)
+	b.lsn.Reserve(b.rows)
+	b.ts.Reserve(b.rows)
 }
