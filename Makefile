@@ -45,6 +45,7 @@ bench:
 	testkit/chtest/gotest-patched.sh run ./bench/clickhouse
 	$(GO) run ./bench/iceberg
 	$(GO) run ./bench/icebergmerge
+	$(GO) run ./bench/cdc
 	$(GO) run ./bench/kafka
 	$(GO) run ./bench/kafkaregistry
 	$(GO) run ./bench/statestore

@@ -185,3 +185,6 @@ func Table(w io.Writer, cases []Case, base int) error {
 	}
 	return tw.Flush()
 }
+
+// VmHWM is the peak RSS in KiB of process pid so far, as /proc says (false when it cannot be read).
+func VmHWM(pid int) (int64, bool) { return vmHWM(pid) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -159,18 +160,8 @@ func (s *CDC) stream(ctx context.Context, rc *pgconn.PgConn, start pglogrepl.LSN
 	hctx := context.WithoutCancel(ctx) // a stopped stream commits the partition in flight (drain)
 	failures := 0
 	for {
-		err := r.waitBegin(ctx)
-		if err == nil {
-			err = r.partition(ctx, hctx, handle)
-		}
-		if err == nil {
-			failures = 0
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		if ctx.Err() != nil {
+		err := r.run(ctx, hctx, handle, func() { failures = 0 })
+		if err == nil || ctx.Err() != nil {
 			return nil
 		}
 		if r.lost == nil || stage.IsFatal(err) {
@@ -232,31 +223,6 @@ func (r *replReader) reconnect(ctx context.Context, wait time.Duration) error {
 	return err
 }
 
-// partition loads the transactions from the one that began to a roll limit as one partition, and confirms its
-// end to the server once it is committed.
-func (r *replReader) partition(ctx, hctx context.Context, handle stage.PartitionHandler) error {
-	s := r.s
-	p := stage.Partition{Key: s.cfg.Slot + "@" + r.committed.String(), Lane: s.cfg.Slot}
-	var end pglogrepl.LSN
-	err := handle(hctx, p, func(rctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
-		var err error
-		end, err = r.readPartition(rctx, ctx, out)
-		if err != nil {
-			return "", err
-		}
-		return end.String(), nil
-	})
-	if err != nil {
-		return err
-	}
-	// The partition is in the lake: the server may now recycle the WAL before its end.
-	r.committed = end
-	if end > r.confirmed {
-		r.confirmed = end
-	}
-	return r.status(hctx, false)
-}
-
 // slotWatchEvery is how often a stream reads how much WAL its slot holds back.
 const slotWatchEvery = 30 * time.Second
 
@@ -289,7 +255,8 @@ func (s *CDC) watchSlot(ctx context.Context) {
 	}
 }
 
-// replReader reads pgoutput messages from a replication connection.
+// replReader reads pgoutput messages from a replication connection. While run runs, a goroutine reads ahead
+// (readAhead) and owns the connection and the fields below but committed; run's goroutine owns committed.
 type replReader struct {
 	s          *CDC
 	conn       *pgconn.PgConn
@@ -305,11 +272,23 @@ type replReader struct {
 	// readDeadline is the socket's read deadline, moved only when it must: next's deadlines are a second
 	// ahead.
 	readDeadline time.Time
+
+	// The read-ahead's: committed as the reader knows it (from commits), the partitions read and not committed,
+	// why the reader ended, and the row data it holds that the handler has not taken (freed says it took some).
+	acked   pglogrepl.LSN
+	pending int
+	ended   error
+	commits chan pglogrepl.LSN
+	freed   chan struct{}
+	ahead   atomic.Int64
 }
 
 // next returns the next pgoutput message, or nil when none came before deadline. Keepalives are answered here.
 func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Message, error) {
 	for {
+		if err := r.acks(ctx); err != nil {
+			return nil, err
+		}
 		if !time.Now().Before(r.nextStatus) {
 			if err := r.status(ctx, false); err != nil {
 				return nil, err
@@ -344,7 +323,7 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 		}
 		switch m := raw.(type) {
 		case *pgproto3.ErrorResponse:
-			return nil, r.s.slotError(r.committed, pgconn.ErrorResponseToPgError(m))
+			return nil, r.s.slotError(r.acked, pgconn.ErrorResponseToPgError(m))
 		case *pgproto3.CopyData:
 			if len(m.Data) == 0 {
 				continue
@@ -355,8 +334,8 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 				if err != nil {
 					return nil, fmt.Errorf("postgres cdc: slot %s: keepalive: %w", r.s.cfg.Slot, err)
 				}
-				r.s.lag.Store(max(0, int64(ka.ServerWALEnd)-int64(r.committed)))
-				if r.idle && ka.ServerWALEnd > r.confirmed {
+				r.s.lag.Store(max(0, int64(ka.ServerWALEnd)-int64(r.acked)))
+				if r.idle && r.pending == 0 && ka.ServerWALEnd > r.confirmed {
 					// Idle, with everything received committed: nothing before the server's position concerns the
 					// table any more, so the slot need not hold its WAL (the lake's checkpoint stays where it is,
 					// and a restart from it starts at this position).
@@ -400,8 +379,9 @@ func (r *replReader) status(ctx context.Context, reply bool) error {
 }
 
 // waitBegin reads until a transaction to load begins (relations are noted, transactions the lake already
-// holds are skipped), answering keepalives meanwhile. It returns ctx's error when the stream stops.
-func (r *replReader) waitBegin(ctx context.Context) error {
+// holds are skipped), answering keepalives meanwhile. It returns ctx's error when the stream stops, and abort's
+// when the handler gave up.
+func (r *replReader) waitBegin(ctx, abort context.Context) error {
 	r.idle = true
 	defer func() { r.idle = false }()
 	skipping := false // in a transaction the lake already holds
@@ -409,7 +389,14 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 		if err := ctx.Err(); err != nil && !skipping {
 			return err
 		}
-		msg, err := r.next(ctx, time.Now().Add(time.Second))
+		if err := abort.Err(); err != nil {
+			return err
+		}
+		wait := time.Second
+		if r.pending > 0 {
+			wait = 100 * time.Millisecond // a commit is coming: confirm it soon
+		}
+		msg, err := r.next(ctx, time.Now().Add(wait))
 		if err != nil {
 			return err
 		}
@@ -419,7 +406,7 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 				return err
 			}
 		case *pglogrepl.BeginMessage:
-			if m.FinalLSN < r.committed {
+			if m.FinalLSN < r.acked {
 				skipping = true
 				continue
 			}
@@ -467,16 +454,21 @@ func (r *replReader) relation(m *pglogrepl.RelationMessage) error {
 }
 
 // readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
-// stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint.
-func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch) error) (pglogrepl.LSN, error) {
+// stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint. out
+// gets each batch with its bytes of row data.
+func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch, int64) error) (pglogrepl.LSN, error) {
 	cfg := r.s.cfg.Roll
-	b := newChangeBatcher(r.s, out)
+	var bytes, emitted int64
+	b := newChangeBatcher(r.s, func(rec arrow.RecordBatch) error {
+		n := bytes - emitted
+		emitted = bytes
+		return out(rec, n)
+	})
 	defer b.release()
 	opened := time.Now()
-	inTxn, skip := true, r.begin.FinalLSN < r.committed
+	inTxn, skip := true, r.begin.FinalLSN < r.acked
 	b.txn(r.begin)
 	var end pglogrepl.LSN
-	var bytes int64
 	for {
 		if !inTxn {
 			full := (cfg.Rows > 0 && b.total+int64(b.n) >= cfg.Rows) || (cfg.Bytes > 0 && bytes >= int64(cfg.Bytes)) ||
@@ -511,7 +503,7 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 				return 0, err
 			}
 		case *pglogrepl.BeginMessage:
-			inTxn, skip = true, m.FinalLSN < r.committed
+			inTxn, skip = true, m.FinalLSN < r.acked
 			b.txn(m)
 		case *pglogrepl.CommitMessage:
 			inTxn = false
