@@ -49,7 +49,7 @@ loaders:
     table: lake.bench
     partition_by: [bucket(8, id)]
     mode: merge
-    strategy: merge_on_read
+    merge: {strategy: merge_on_read}
     key: [id]
     version_by: _lsn
     delete_when: _op = 'd'
