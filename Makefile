@@ -47,6 +47,7 @@ bench:
 	$(GO) run ./bench/iceberg
 	$(GO) run ./bench/fanout
 	$(GO) run ./bench/icebergmerge
+	$(GO) run ./bench/cdc
 	$(GO) run ./bench/kafka
 	$(GO) run ./bench/kafkaregistry
 	$(GO) run ./bench/statestore

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -88,18 +89,8 @@ func (s *CDC) stream(ctx context.Context, rc *pgconn.PgConn, start pglogrepl.LSN
 	hctx := context.WithoutCancel(ctx) // a stopped stream commits the partition in flight (drain)
 	failures := 0
 	for {
-		err := r.waitBegin(ctx)
-		if err == nil {
-			err = r.partition(ctx, hctx, handle)
-		}
-		if err == nil {
-			failures = 0
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
-		if ctx.Err() != nil {
+		err := r.run(ctx, hctx, handle, func() { failures = 0 })
+		if err == nil || ctx.Err() != nil {
 			return nil
 		}
 		if r.lost == nil || stage.IsFatal(err) {
@@ -161,31 +152,6 @@ func (r *replReader) reconnect(ctx context.Context, wait time.Duration) error {
 	return err
 }
 
-// partition loads the transactions from the one that began to a roll limit as one partition, and confirms its
-// end to the server once it is committed.
-func (r *replReader) partition(ctx, hctx context.Context, handle stage.PartitionHandler) error {
-	s := r.s
-	p := stage.Partition{Key: s.cfg.Slot + "@" + r.committed.String(), Lane: s.cfg.Slot}
-	var end pglogrepl.LSN
-	err := handle(hctx, p, func(rctx context.Context, out func(arrow.RecordBatch) error) (string, error) {
-		var err error
-		end, err = r.readPartition(rctx, ctx, out)
-		if err != nil {
-			return "", err
-		}
-		return end.String(), nil
-	})
-	if err != nil {
-		return err
-	}
-	// The partition is in the lake: the server may now recycle the WAL before its end.
-	r.committed = end
-	if end > r.confirmed {
-		r.confirmed = end
-	}
-	return r.status(hctx, false)
-}
-
 // slotWatchEvery is how often a stream reads how much WAL its slot holds back.
 const slotWatchEvery = 30 * time.Second
 
@@ -218,7 +184,8 @@ func (s *CDC) watchSlot(ctx context.Context) {
 	}
 }
 
-// replReader reads pgoutput messages from a replication connection.
+// replReader reads pgoutput messages from a replication connection. While run runs, a goroutine reads ahead
+// (readAhead) and owns the connection and the fields below but committed; run's goroutine owns committed.
 type replReader struct {
 	s          *CDC
 	conn       *pgconn.PgConn
@@ -235,11 +202,23 @@ type replReader struct {
 	// readDeadline is the socket's read deadline, moved only when it must: next's deadlines are a second
 	// ahead.
 	readDeadline time.Time
+
+	// The read-ahead's: committed as the reader knows it (from commits), the partitions read and not committed,
+	// why the reader ended, and the row data it holds that the handler has not taken (freed says it took some).
+	acked   pglogrepl.LSN
+	pending int
+	ended   error
+	commits chan pglogrepl.LSN
+	freed   chan struct{}
+	ahead   atomic.Int64
 }
 
 // next returns the next pgoutput message, or nil when none came before deadline. Keepalives are answered here.
 func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Message, error) {
 	for {
+		if err := r.acks(ctx); err != nil {
+			return nil, err
+		}
 		if !time.Now().Before(r.nextStatus) {
 			if err := r.status(ctx, false); err != nil {
 				return nil, err
@@ -279,7 +258,7 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 				r.lost = pe
 				return nil, r.s.base.sourceErr("read slot "+r.s.cfg.Slot, pe)
 			}
-			return nil, r.s.slotError(r.committed, pe)
+			return nil, r.s.slotError(r.acked, pe)
 		case *pgproto3.CopyDone, *pgproto3.CommandComplete, *pgproto3.ReadyForQuery:
 			// The server ended the stream (a shutdown, or the walsender stopped): start again after the
 			// committed position.
@@ -295,8 +274,8 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 				if err != nil {
 					return nil, fmt.Errorf("postgres cdc: slot %s: keepalive: %w", r.s.cfg.Slot, err)
 				}
-				r.s.lag.Store(max(0, int64(ka.ServerWALEnd)-int64(r.committed)))
-				if r.idle && ka.ServerWALEnd > r.confirmed {
+				r.s.lag.Store(max(0, int64(ka.ServerWALEnd)-int64(r.acked)))
+				if r.idle && r.pending == 0 && ka.ServerWALEnd > r.confirmed {
 					// Idle, with everything received committed: nothing before the server's position concerns the
 					// table any more, so the slot need not hold its WAL (the lake's checkpoint stays where it is,
 					// and a restart from it starts at this position).
@@ -311,6 +290,9 @@ func (r *replReader) next(ctx context.Context, deadline time.Time) (pglogrepl.Me
 				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
 					return nil, fmt.Errorf("postgres cdc: slot %s: %w", r.s.cfg.Slot, err)
+				}
+				if isChange(xld.WALData) {
+					return rawChange(xld.WALData), nil
 				}
 				msg, err := pglogrepl.Parse(xld.WALData)
 				if err != nil {
@@ -337,8 +319,9 @@ func (r *replReader) status(ctx context.Context, reply bool) error {
 }
 
 // waitBegin reads until a transaction to load begins (relations are noted, transactions the lake already
-// holds are skipped), answering keepalives meanwhile. It returns ctx's error when the stream stops.
-func (r *replReader) waitBegin(ctx context.Context) error {
+// holds are skipped), answering keepalives meanwhile. It returns ctx's error when the stream stops, and abort's
+// when the handler gave up.
+func (r *replReader) waitBegin(ctx, abort context.Context) error {
 	r.idle = true
 	defer func() { r.idle = false }()
 	skipping := false // in a transaction the lake already holds
@@ -346,7 +329,14 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 		if err := ctx.Err(); err != nil && !skipping {
 			return err
 		}
-		msg, err := r.next(ctx, time.Now().Add(time.Second))
+		if err := abort.Err(); err != nil {
+			return err
+		}
+		wait := time.Second
+		if r.pending > 0 {
+			wait = 100 * time.Millisecond // a commit is coming: confirm it soon
+		}
+		msg, err := r.next(ctx, time.Now().Add(wait))
 		if err != nil {
 			return err
 		}
@@ -356,7 +346,7 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 				return err
 			}
 		case *pglogrepl.BeginMessage:
-			if m.FinalLSN < r.committed {
+			if m.FinalLSN < r.acked {
 				skipping = true
 				continue
 			}
@@ -369,17 +359,22 @@ func (r *replReader) waitBegin(ctx context.Context) error {
 }
 
 // readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
-// stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint.
-func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch) error) (pglogrepl.LSN, error) {
+// stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint. out
+// gets each batch with its bytes of row data.
+func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch, int64) error) (pglogrepl.LSN, error) {
 	cfg := r.s.cfg.Roll
-	b := newChangeBatcher(r.s, out)
+	var bytes, emitted int64
+	b := newChangeBatcher(r.s, func(rec arrow.RecordBatch) error {
+		n := bytes - emitted
+		emitted = bytes
+		return out(rec, n)
+	})
 	defer b.release()
 	b.absent = r.absent
 	opened := time.Now()
-	inTxn, skip := true, r.begin.FinalLSN < r.committed
+	inTxn, skip := true, r.begin.FinalLSN < r.acked
 	b.txn(r.begin)
 	var end pglogrepl.LSN
-	var bytes int64
 	for {
 		if !inTxn {
 			full := (cfg.Rows > 0 && b.total+int64(b.n) >= cfg.Rows) || (cfg.Bytes > 0 && bytes >= int64(cfg.Bytes)) ||
@@ -415,18 +410,18 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 			}
 			b.absent = r.absent
 		case *pglogrepl.BeginMessage:
-			inTxn, skip = true, m.FinalLSN < r.committed
+			inTxn, skip = true, m.FinalLSN < r.acked
 			b.txn(m)
 		case *pglogrepl.CommitMessage:
 			inTxn = false
 			if !skip {
 				end = pglogrepl.LSN(m.TransactionEndLSN)
 			}
-		case *pglogrepl.InsertMessage, *pglogrepl.UpdateMessage, *pglogrepl.DeleteMessage:
+		case rawChange:
 			if skip {
 				continue
 			}
-			n, err := b.change(m, r.relID, r.cols)
+			n, err := b.decodeChange(m, r.relID, r.cols)
 			if err != nil {
 				return 0, err
 			}
@@ -461,6 +456,7 @@ type changeBatcher struct {
 	vals   []([]byte) // one row's values, reused
 	absent []bool     // schema columns the relation lacks: null
 	set    []bool
+	tuples changeTuples // the change message's tuples, reused
 	// the transaction's
 	lsnV int64
 	tsV  arrow.Timestamp
@@ -472,11 +468,14 @@ func newChangeBatcher(s *CDC, out func(arrow.RecordBatch) error) *changeBatcher 
 	b := &changeBatcher{s: s, schema: s.schema, rows: s.base.cfg.BatchRows, out: out,
 		arrs: make([]arrow.Array, s.schema.NumFields()), vals: make([][]byte, len(src.types)), set: make([]bool, len(src.types))}
 	for i, t := range src.types {
-		b.decs = append(b.decs, newDecoder(mem, src.names[i], t, s.base.inf))
+		d := newDecoder(mem, src.names[i], t, s.base.inf)
+		d.top = true
+		b.decs = append(b.decs, d)
 	}
 	b.op = array.NewStringBuilder(mem)
 	b.lsn = array.NewInt64Builder(mem)
 	b.ts = array.NewTimestampBuilder(mem, s.schema.Field(s.schema.NumFields()-1).Type.(*arrow.TimestampType))
+	b.reserve()
 	return b
 }
 
@@ -495,82 +494,16 @@ func (b *changeBatcher) txn(m *pglogrepl.BeginMessage) {
 	b.tsV = arrow.Timestamp(m.CommitTime.UnixMicro())
 }
 
-// change decodes an insert, update or delete of the relation relID (others are not the table's).
-func (b *changeBatcher) change(m pglogrepl.Message, relID uint32, cols []int) (int64, error) {
-	switch m := m.(type) {
-	case *pglogrepl.InsertMessage:
-		if m.RelationID == relID {
-			return b.row("i", m.Tuple, nil, cols)
-		}
-	case *pglogrepl.UpdateMessage:
-		if m.RelationID == relID {
-			return b.row("u", m.NewTuple, m.OldTuple, cols)
-		}
-	case *pglogrepl.DeleteMessage:
-		if m.RelationID == relID {
-			return b.row("d", m.OldTuple, nil, cols)
-		}
-	}
-	return 0, nil
-}
-
-// row decodes one tuple; an unchanged TOASTed value ('u') is taken from the old tuple, which REPLICA IDENTITY
-// FULL makes whole. It returns the bytes of row data.
-func (b *changeBatcher) row(op string, tup, old *pglogrepl.TupleData, cols []int) (int64, error) {
-	if tup == nil {
-		return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s carries no row: is REPLICA IDENTITY FULL still set?", op, b.s.base.table.Sanitize()))
-	}
-	var size int64
-	vals, set := b.vals, b.set
-	clear(vals)
-	clear(set)
-	for j, c := range tup.Columns {
-		if j >= len(cols) || cols[j] < 0 {
-			continue
-		}
-		i := cols[j]
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeNull:
-			set[i] = true
-		case pglogrepl.TupleDataTypeBinary:
-			vals[i], set[i] = c.Data, true
-		case pglogrepl.TupleDataTypeToast:
-			if old == nil || j >= len(old.Columns) || old.Columns[j].DataType != pglogrepl.TupleDataTypeBinary {
-				return 0, stage.Permanent(fmt.Errorf("postgres cdc: an update of %s left column %q unchanged (TOAST) and the old row does not carry it: set ALTER TABLE %s REPLICA IDENTITY FULL",
-					b.s.base.table.Sanitize(), b.decs[i].col, b.s.base.table.Sanitize()))
-			}
-			vals[i], set[i] = old.Columns[j].Data, true
-		default:
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: column %q of %s came as %q, not binary", b.decs[i].col, b.s.base.table.Sanitize(), c.DataType))
-		}
-		size += int64(len(vals[i]))
-	}
-	for i, d := range b.decs {
-		if !set[i] && i < len(b.absent) && b.absent[i] {
-			d.b.AppendNull() // dropped from the table while streaming
-			continue
-		}
-		if !set[i] {
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))
-		}
-		if vals[i] == nil {
-			d.b.AppendNull()
-			continue
-		}
-		if err := d.decode(vals[i]); err != nil {
-			return 0, stage.Permanent(fmt.Errorf("postgres cdc: %s change at %s: %w", op, pglogrepl.LSN(b.lsnV), err))
-		}
-	}
+// endRow stamps the decoded row with its change columns and emits a batch when it is full.
+func (b *changeBatcher) endRow(op string) error {
 	b.op.Append(op)
-	b.lsn.Append(b.lsnV)
-	b.ts.Append(b.tsV)
+	b.lsn.UnsafeAppend(b.lsnV)
+	b.ts.UnsafeAppend(b.tsV)
 	b.n++
 	if b.n >= b.rows {
-		if err := b.flush(); err != nil {
-			return 0, err
-		}
+		return b.flush()
 	}
-	return size, nil
+	return nil
 }
 
 // flush emits the rows in the builders as one batch, if any.
@@ -586,5 +519,19 @@ func (b *changeBatcher) flush() error {
 	rows := b.n
 	b.total += int64(rows)
 	b.n = 0
-	return sqlsource.Emit(b.schema, b.arrs, rows, b.out)
+	if err := sqlsource.Emit(b.schema, b.arrs, rows, b.out); err != nil {
+		return err
+	}
+	b.reserve()
+	return nil
+}
+
+// reserve makes room for a batch of rows in the builders: fixed-width values skip Append's capacity check.
+func (b *changeBatcher) reserve() {
+	for _, d := range b.decs {
+		d.b.Reserve(b.rows)
+	}
+	b.op.Reserve(b.rows)
+	b.lsn.Reserve(b.rows)
+	b.ts.Reserve(b.rows)
 }
