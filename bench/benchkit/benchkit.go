@@ -227,5 +227,6 @@ func ProcStat(pid int) (ppid int, cpu, children time.Duration) {
 	ppid, _ = strconv.Atoi(f[1])
 	return ppid, tick(f[11]) + tick(f[12]), tick(f[13]) + tick(f[14])
 }
+
 // VmHWM is the peak RSS in KiB of process pid so far, as /proc says (false when it cannot be read).
 func VmHWM(pid int) (int64, bool) { return vmHWM(pid) }
