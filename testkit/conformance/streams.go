@@ -76,14 +76,15 @@ func Streams(t *testing.T, cs ConformanceStream) {
 type committed struct {
 	mu          sync.Mutex
 	checkpoints map[string]string
-	keys        map[string]string // record key -> partition key that committed it
+	keys        map[string]string   // record key -> partition key that committed it
+	order       map[string][]string // per lane, record keys in the order they were committed
 	parts       []stage.Partition
 	dups        []string
 	active      int // handlers running
 }
 
 func newCommitted() *committed {
-	return &committed{checkpoints: map[string]string{}, keys: map[string]string{}}
+	return &committed{checkpoints: map[string]string{}, keys: map[string]string{}, order: map[string][]string{}}
 }
 
 func (c *committed) resume(_ context.Context, lane string) (string, bool, error) {
@@ -151,6 +152,7 @@ func (c *committed) session(t *testing.T, cs ConformanceStream, mem memory.Alloc
 				continue
 			}
 			c.keys[k] = p.Key
+			c.order[p.Lane] = append(c.order[p.Lane], k)
 		}
 		c.checkpoints[p.Lane] = cp
 		c.parts = append(c.parts, p)
@@ -257,7 +259,9 @@ func checkStreamResume(t *testing.T, cs ConformanceStream, mem memory.Allocator)
 		return
 	}
 	// An endless source: a fresh session reads at least as many records, which must include every one read
-	// across the restart (one skipped would leave a later record without a match).
+	// across the restart (one skipped would leave a later record without a match). The fresh session may read
+	// on past them before its cancel lands, so each lane is compared in order: a record the restart did not
+	// read, followed in the fresh lane by one it did, was skipped.
 	fresh := newCommitted()
 	n := c.count()
 	if _, err := fresh.session(t, cs, mem, func() bool { return fresh.count() >= n }); err != nil {
@@ -274,6 +278,26 @@ func checkStreamResume(t *testing.T, cs ConformanceStream, mem memory.Allocator)
 	}
 	if missing > 0 {
 		t.Errorf("%d records read across the restart were not in the fresh session: the restart skipped records", missing)
+	}
+	for lane, keys := range fresh.order {
+		last := -1 // the last record of the lane the restart read
+		for i, k := range keys {
+			if _, ok := c.keys[k]; ok {
+				last = i
+			}
+		}
+		skipped := 0
+		for _, k := range keys[:last+1] {
+			if _, ok := c.keys[k]; !ok {
+				if skipped < 5 {
+					t.Errorf("lane %q: record (%s) was skipped across the restart: a fresh session reads it before later records the restart read", lane, k)
+				}
+				skipped++
+			}
+		}
+		if skipped > 0 {
+			t.Errorf("lane %q: %d records skipped across the restart", lane, skipped)
+		}
 	}
 }
 
