@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
@@ -282,7 +283,9 @@ func (w *mergeWriter) openParquet(fs icebergio.IO, p string) (*pqarrow.FileReade
 		f.Close()
 		return nil, nil, err
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, w.l.alloc)
+	// Go's allocator, not the loader's: arrow-go's DELTA_BINARY_PACKED decoder (integer key columns are written
+	// so) allocates a buffer it never releases, which only the garbage collector can take back.
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
 	if err != nil {
 		rdr.Close()
 		return nil, nil, err
