@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,7 +39,8 @@ func DuckDBQuery(t testing.TB, sql string) []map[string]string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), duckDBTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "query.mjs"), sql)
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "query.mjs")) // the statement on stdin: it can pass argv's limit
+	cmd.Stdin = strings.NewReader(sql)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

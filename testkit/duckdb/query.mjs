@@ -4,12 +4,14 @@
 //                                                   "2026-11-22 13:45:00.123456+00"), never through a JS float;
 //   DOUBLE/FLOAT -> the shortest text that round-trips the double; BOOLEAN -> "true"/"false";
 //   LIST/STRUCT/MAP -> compact JSON with the same rules inside;  NULL -> the key is left out of the row.
-// Usage: node query.mjs "SELECT count(*) AS n FROM read_parquet('out/**/*.parquet')"
+// Usage: node query.mjs "SELECT count(*) AS n FROM read_parquet('out/**/*.parquet')", or the statement on stdin
+// with no argument (a statement naming thousands of files is longer than one argument may be).
 import { DuckDBInstance } from '@duckdb/node-api';
+import { readFileSync } from 'node:fs';
 
-const sql = process.argv[2];
-if (!sql || process.argv.length > 3) {
-  console.error('usage: node query.mjs "<one SQL statement>"');
+const sql = process.argv.length === 2 ? readFileSync(0, 'utf8') : process.argv[2];
+if (!sql || !sql.trim() || process.argv.length > 3) {
+  console.error('usage: node query.mjs "<one SQL statement>" (or the statement on stdin)');
   process.exit(2);
 }
 
