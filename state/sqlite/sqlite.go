@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite: no cgo, one static binary
+	"modernc.org/sqlite" // pure-Go SQLite: no cgo, one static binary
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/jetflow-dev/jetflow/state"
 )
@@ -89,6 +90,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_run ON attempts (pipeline, run_label);`
 
+// busyTimeout is how long a statement waits for another process's write to the store before it fails.
+const busyTimeout = 30 * time.Second
+
 // Open opens (creating if needed) the store file at path and its directory.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
@@ -97,7 +101,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
@@ -105,15 +109,35 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state store %s: %w", path, err)
 	}
+	// Processes that open a new store together race to switch it to WAL and create its tables; SQLite answers
+	// the loser "database is locked" at once, without waiting out busy_timeout, so that is retried here.
+	giveUp := time.Now().Add(busyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err = prepare(ctx, db)
+		if err == nil {
+			return &Store{db: db, path: path}, nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || ctx.Err() != nil || time.Now().After(giveUp) {
+			db.Close()
+			return nil, fmt.Errorf("state store %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// prepare creates the tables of a new store and migrates those of an older one.
+func prepare(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, schemaSQL); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state store %s: create tables: %w", path, err)
+		return fmt.Errorf("create tables: %w", err)
 	}
 	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state store %s: add the columns of this version to the tables of an older one: %w", path, err)
+		return fmt.Errorf("add the columns of this version to the tables of an older one: %w", err)
 	}
-	return &Store{db: db, path: path}, nil
+	return nil
 }
 
 // migrate adds to the tables of a store made by an older jetflow the columns this version records (a table it
