@@ -193,8 +193,11 @@ func buildAt(rev, work string) (string, error) {
 		return "", fmt.Errorf("git archive %s (run from the repository): %w", rev, err)
 	}
 	bin := filepath.Join(work, "jetflow-base")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/jetflow")
+	// With the revision's own go.mod and ch-go patch script: this run's GOFLAGS name this tree's patched go.mod,
+	// whose replace directives (third_party/) the revision may not have.
+	build := exec.Command(filepath.Join(src, "testkit", "chtest", "gotest-patched.sh"), "build", "-o", bin, "./cmd/jetflow")
 	build.Dir, build.Stderr = src, os.Stderr
+	build.Env = append(os.Environ(), "GOFLAGS=")
 	if err := build.Run(); err != nil {
 		return "", fmt.Errorf("build jetflow at %s: %w", rev, err)
 	}
