@@ -109,15 +109,11 @@ func main() {
 }
 
 func run(rows int64, workers int, pgRows int64) error {
-	work, err := os.MkdirTemp("", "jetflow-bench-")
+	work, bin, cleanup, err := benchkit.Workspace("main")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	fmt.Fprintf(os.Stderr, "bench: %d rows, %d workers, %d cores\n", rows, workers, runtime.NumCPU())
 
 	small, err := jetflowRun(bin, work, "small", rows/10, workers)

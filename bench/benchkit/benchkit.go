@@ -50,6 +50,21 @@ func BuildJetflow(work string) (string, error) {
 	return bin, nil
 }
 
+// Workspace makes a temporary folder for a bench program named name and builds cmd/jetflow into it; cleanup
+// removes the folder. Run from the repository root.
+func Workspace(name string) (work, bin string, cleanup func(), err error) {
+	work, err = os.MkdirTemp("", "jetflow-bench-"+name+"-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(work) }
+	if bin, err = BuildJetflow(work); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return work, bin, cleanup, nil
+}
+
 // CPUNow is the CPU time (user+sys) this process has used so far.
 func CPUNow() time.Duration {
 	var ru syscall.Rusage

@@ -77,15 +77,11 @@ type txn struct {
 
 func run(duration time.Duration, rate int, roll time.Duration) error {
 	ctx := context.Background()
-	work, err := os.MkdirTemp("", "jetflow-bench-cdc-")
+	work, bin, cleanup, err := benchkit.Workspace("cdc")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	srv, stop, err := pgtest.StartMain()
 	if err != nil {
 		return err

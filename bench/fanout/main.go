@@ -62,15 +62,11 @@ func main() {
 }
 
 func run(rows, scale int64) error {
-	work, err := os.MkdirTemp("", "jetflow-bench-fanout-")
+	work, bin, cleanup, err := benchkit.Workspace("fanout")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	rounds := []int64{rows}
 	if scale > 1 {
 		rounds = append(rounds, rows*scale)

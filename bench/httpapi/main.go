@@ -106,15 +106,11 @@ func api() (*httptest.Server, int) {
 }
 
 func run(records int64) error {
-	work, err := os.MkdirTemp("", "jetflow-bench-httpapi-")
+	work, bin, cleanup, err := benchkit.Workspace("httpapi")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	self, err := os.Executable()
 	if err != nil {
 		return err

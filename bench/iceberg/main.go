@@ -69,15 +69,11 @@ func main() {
 }
 
 func run(rows int64, parts, tenants, days, workers, commits int) error {
-	work, err := os.MkdirTemp("", "jetflow-bench-iceberg-")
+	work, bin, cleanup, err := benchkit.Workspace("iceberg")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	bin, err := benchkit.BuildJetflow(work)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	cases := []struct{ name, loader string }{
 		{"generate → Parquet (zstd), unpartitioned (baseline)", "{type: parquet, path: out, compression: zstd}"},
 		{"generate → Parquet, Hive dirs by tenant", "{type: parquet, path: out, compression: zstd, partition_by: [tenant]}"},
