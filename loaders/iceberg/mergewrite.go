@@ -233,6 +233,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	c := &candidates{}
 	byPath := map[string]int{}
 	var delFiles []iceberg.DataFile
+	seenDel := map[string]bool{} // a delete file applies to many data files: list it once
 	for _, t := range tasks {
 		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
 			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
@@ -247,7 +248,8 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		c.files = append(c.files, t.File)
 		c.deletes = append(c.deletes, t.DeleteFiles)
 		for _, d := range t.DeleteFiles {
-			if !slices.ContainsFunc(delFiles, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+			if !seenDel[d.FilePath()] {
+				seenDel[d.FilePath()] = true
 				delFiles = append(delFiles, d)
 			}
 		}
