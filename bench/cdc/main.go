@@ -4,6 +4,7 @@
 //
 //	go run ./bench/cdc                      # 30 s at 2,000 changes/s (make bench)
 //	go run ./bench/cdc -duration 10m        # the issue's case: RSS over a 10-minute stream
+//	BENCH_CDC_ARGS="--cpu-profile /tmp/cdc.cpu" go run ./bench/cdc   # extra flags for `jetflow run --stream`
 //
 // A writer commits a transaction every 50 ms (inserts, updates and deletes, rate/20 changes) and notes each
 // one's end in the log (pg_current_wal_lsn() right after its commit, on its connection) and the time. The lake
@@ -108,7 +109,7 @@ func run(duration time.Duration, rate int, roll time.Duration) error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command(bin, "run", "p.yaml", "--stream")
+	cmd := exec.Command(bin, append([]string{"run", "p.yaml", "--stream"}, strings.Fields(os.Getenv("BENCH_CDC_ARGS"))...)...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = work, append(os.Environ(), "PG_DSN="+dsn), log, log
 	if err := cmd.Start(); err != nil {
 		return err
