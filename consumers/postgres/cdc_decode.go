@@ -129,11 +129,11 @@ func parseTuple(p []byte, cols []tupleCol) ([]tupleCol, []byte, error) {
 // IDENTITY FULL makes whole. It returns the bytes of row data.
 func (b *changeBatcher) decodeChange(data []byte, relID uint32, cols []int) (int64, error) {
 	t := &b.tuples
+	if len(data) >= 5 && be32(data[1:]) != relID {
+		return 0, nil // another table of the publication: not parsed
+	}
 	if err := parseChange(data, t); err != nil {
 		return 0, stage.Permanent(fmt.Errorf("postgres cdc: %s, in the transaction committed at %s", err, pglogrepl.LSN(b.lsnV)))
-	}
-	if t.relID != relID {
-		return 0, nil
 	}
 	op := t.op
 	var size int64
@@ -163,8 +163,7 @@ func (b *changeBatcher) decodeChange(data []byte, relID uint32, cols []int) (int
 	}
 	for i, d := range b.decs {
 		if !set[i] && i < len(b.absent) && b.absent[i] {
-			d.b.AppendNull() // dropped from the table while streaming
-			continue
+			continue // dropped from the table while streaming: its value stays nil, a null below
 		}
 		if !set[i] {
 			return 0, stage.Permanent(fmt.Errorf("postgres cdc: a %s change of %s lacks column %q", op, b.s.base.table.Sanitize(), d.col))

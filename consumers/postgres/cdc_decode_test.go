@@ -89,11 +89,12 @@ func TestCDCTupleDecoder(t *testing.T) {
 	const rel = 16384
 	identity := []int{0, 1, 2}
 	tests := []struct {
-		name string
-		msgs []pgoutput
-		cols []int // relation column → schema column
-		want []string
-		err  string
+		name   string
+		msgs   []pgoutput
+		cols   []int  // relation column → schema column
+		absent []bool // schema columns dropped from the table while streaming
+		want   []string
+		err    string
 	}{
 		{name: "insert", msgs: []pgoutput{change('I', rel).tuple('N', i8(1), []byte("a"), nil)},
 			want: []string{"1|a|∅|i"}},
@@ -112,6 +113,9 @@ func TestCDCTupleDecoder(t *testing.T) {
 		{name: "relation columns in another order, one not read", cols: []int{2, -1, 0, 1},
 			msgs: []pgoutput{change('I', rel).tuple('N', []byte("n"), []byte("skipped"), i8(5), []byte("e"))},
 			want: []string{"5|e|n|i"}},
+		{name: "column dropped while streaming", cols: []int{0, 1}, absent: []bool{false, false, true},
+			msgs: []pgoutput{change('I', rel).tuple('N', i8(1), []byte("a")), change('I', rel).tuple('N', i8(2), []byte("b"))},
+			want: []string{"1|a|∅|i", "2|b|∅|i"}},
 		{name: "TOAST without old row", msgs: []pgoutput{change('U', rel).tuple('N', i8(1), []byte("b"), []byte("\x00u"))},
 			err: `left column "note" unchanged (TOAST)`},
 		{name: "text value", msgs: []pgoutput{change('I', rel).tuple('N', []byte("t:1"), []byte("a"), nil)},
@@ -134,6 +138,7 @@ func TestCDCTupleDecoder(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			var got []arrow.RecordBatch
 			b := testChangeBatcher(t, mem, &got)
+			b.absent = tt.absent
 			cols := tt.cols
 			if cols == nil {
 				cols = identity
@@ -152,6 +157,13 @@ func TestCDCTupleDecoder(t *testing.T) {
 			case tt.err == "":
 				if err := b.flush(); err != nil {
 					t.Fatal(err)
+				}
+				for _, rec := range got {
+					for i, col := range rec.Columns() {
+						if col.Len() != int(rec.NumRows()) {
+							t.Errorf("column %d holds %d values for %d rows", i, col.Len(), rec.NumRows())
+						}
+					}
 				}
 				if rows := rowsOf(got); strings.Join(rows, "\n") != strings.Join(tt.want, "\n") {
 					t.Errorf("rows\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(tt.want, "\n"))
