@@ -189,7 +189,6 @@ func ganttOf(parts []partView, tries map[string][]state.Attempt, now time.Time) 
 			if a.Number >= p.Attempts || a.StartedAt.IsZero() {
 				continue
 			}
-			a := a
 			end := a.FinishedAt
 			if end.Before(a.StartedAt) {
 				end = a.StartedAt

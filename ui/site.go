@@ -307,13 +307,7 @@ func (s *Site) runPage(ctx context.Context, pi *pipeInfo, label string, static b
 		rows[i].Worker = workerName(p.Owner, p.Worker)
 		if as := tries[p.ID]; len(as) > 1 || p.Error != "" {
 			rows[i].Tries = tryRows(as, d.Now)
-			// The summary leads with why: the last failure's class and first cause, the whole message below.
-			if last := as[len(as)-1:]; len(last) == 1 && last[0].Cause != "" && p.Error != "" {
-				rows[i].Summary = firstLine(last[0].Class + ": " + last[0].Cause)
-			}
-			if rows[i].Summary == "" {
-				rows[i].Summary = fmt.Sprintf("%d attempts", len(as))
-			}
+			rows[i].Summary = attemptSummary(as, p.Error)
 		}
 	}
 	for len(rows) > 0 {
@@ -347,6 +341,19 @@ func workerName(owner string, worker int) string {
 		return fmt.Sprintf("%s #%d", owner, worker)
 	}
 	return owner
+}
+
+// attemptSummary is a partition's one-line summary: with an error, the last failure's class and first cause
+// (the whole message is shown below it), else the error's first line; without one, how many attempts it took.
+// A store older than the attempts table has errors without attempts.
+func attemptSummary(as []state.Attempt, errText string) string {
+	if n := len(as); n > 0 && as[n-1].Cause != "" && errText != "" {
+		return firstLine(as[n-1].Class + ": " + as[n-1].Cause)
+	}
+	if errText != "" {
+		return firstLine(errText)
+	}
+	return fmt.Sprintf("%d attempts", len(as))
 }
 
 func tryRows(as []state.Attempt, now time.Time) []tryRow {
