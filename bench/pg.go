@@ -11,12 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/jetflow-dev/jetflow/bench/benchkit"
-
-	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // The PostgreSQL table of the issue: 10 mixed columns, made with generate_series.
@@ -33,17 +30,11 @@ const pgSelect = `SELECT id, n, amount, code, ok, note, at, qty, ratio, day FROM
 // once), and jetflow end to end into Parquet at two sizes.
 func pgBench(bin, work string, rows int64) error {
 	ctx := context.Background()
-	srv, stop, err := pgtest.StartMain()
+	dsn, conn, stop, err := benchkit.Postgres(ctx)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	dsn := srv.DSN("postgres")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
 	fmt.Fprintf(os.Stderr, "bench: creating PostgreSQL tables of %d and %d rows\n", rows/10, rows)
 	for _, t := range []struct {
 		name string

@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/jackc/pgx/v5"
 
 	_ "github.com/jetflow-dev/jetflow/builtin" // every stage type, as the binary has them
 	"github.com/jetflow-dev/jetflow/internal/offheap"
 	"github.com/jetflow-dev/jetflow/pipelines"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 // Case is one measured line of a table.
@@ -63,6 +65,21 @@ func Workspace(name string) (work, bin string, cleanup func(), err error) {
 		return "", "", nil, err
 	}
 	return work, bin, cleanup, nil
+}
+
+// Postgres starts the bench's PostgreSQL server (testkit/pgtest) and connects to its postgres database; stop
+// closes the connection and the server.
+func Postgres(ctx context.Context) (dsn string, conn *pgx.Conn, stop func(), err error) {
+	srv, stopServer, err := pgtest.StartMain()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	dsn = srv.DSN("postgres")
+	if conn, err = pgx.Connect(ctx, dsn); err != nil {
+		stopServer()
+		return "", nil, nil, err
+	}
+	return dsn, conn, func() { conn.Close(context.WithoutCancel(ctx)); stopServer() }, nil
 }
 
 // CPUNow is the CPU time (user+sys) this process has used so far.

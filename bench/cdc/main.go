@@ -33,7 +33,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jetflow-dev/jetflow/bench/benchkit"
-	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
 
 const pipeline = `name: cdcbench
@@ -83,17 +82,11 @@ func run(duration time.Duration, rate int, roll time.Duration) error {
 		return err
 	}
 	defer cleanup()
-	srv, stop, err := pgtest.StartMain()
+	dsn, conn, stop, err := benchkit.Postgres(ctx)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	dsn := srv.DSN("postgres")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS bench;
 		CREATE TABLE bench (id int8 PRIMARY KEY, n int4 NOT NULL, amount numeric(18,4), code text NOT NULL, note text, at timestamptz NOT NULL);
 		ALTER TABLE bench REPLICA IDENTITY FULL;
