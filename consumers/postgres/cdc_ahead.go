@@ -52,6 +52,10 @@ func (r *replReader) readAhead(stop, abort context.Context, parts chan<- chan ah
 			}
 			return nil
 		})
+		var then error // the partition commits, then the reader stops with it (a new schema)
+		if err != nil && end != 0 {
+			then, err = err, nil
+		}
 		if err == nil {
 			r.pending++
 			err = send(r, abort, pc, aheadItem{end: end}, 0)
@@ -59,6 +63,9 @@ func (r *replReader) readAhead(stop, abort context.Context, parts chan<- chan ah
 			err = send(r, abort, pc, aheadItem{err: err}, 0)
 		}
 		close(pc)
+		if err == nil {
+			err = then
+		}
 		if err != nil {
 			r.ended = err
 			return
