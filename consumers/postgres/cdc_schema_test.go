@@ -139,8 +139,9 @@ func anyLakeRows(t *testing.T, wh string, n int) []string {
 // before the transaction carrying the new schema. The restart goes on from that checkpoint without a new initial
 // load, reads the new schema's changes with the new schema's decoders, and the lake ends equal to the table, read
 // by iceberg-go's scanner and by DuckDB. "retype" widens a column in a transaction of its own (read again with the
-// old schema, the transactions before it would stop the restart too); "add in a transaction" adds a column
-// between changes of one transaction, whose changes before it are dropped from the partition and read again.
+// old schema, the transactions before it would stop the restart too). The others change the schema between
+// changes of one transaction, whose changes before it are dropped from the partition and read again after the
+// restart, with the old schema: the widened column's in its old type, widened; the added column's as null.
 func TestCDCSchemaChangeInFlight(t *testing.T) {
 	t.Parallel()
 	srv := pgtest.Start(t)
@@ -155,6 +156,12 @@ func TestCDCSchemaChangeInFlight(t *testing.T) {
 			fatal:  `changed type`,
 			cols:   `id::text || '|' || status || '|' || coalesce(n::text, '') || '|' || coalesce(md5(payload), '')`,
 			duck:   `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`},
+		{name: "widen in a transaction", evolve: "widen",
+			change: []string{`BEGIN`, `UPDATE items SET n = n + 1, status = 'before' WHERE id <= 3`, `ALTER TABLE items ALTER n TYPE int8`,
+				`UPDATE items SET n = n + 1000000000000 WHERE id <= 5`, `COMMIT`},
+			fatal: `changed type`,
+			cols:  `id::text || '|' || status || '|' || coalesce(n::text, '') || '|' || coalesce(md5(payload), '')`,
+			duck:  `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`},
 		{name: "add in a transaction", evolve: "add_columns",
 			change: []string{`BEGIN`, `UPDATE items SET status = 'before' WHERE id <= 3`, `ALTER TABLE items ADD COLUMN note text`,
 				`UPDATE items SET note = 'noted' WHERE id <= 5`, `COMMIT`},

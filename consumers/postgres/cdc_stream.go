@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -194,6 +196,7 @@ type replReader struct {
 	relID      uint32        // the table's relation id in the stream, once a Relation message named it
 	cols       []int         // relation column → schema column (-1: not read)
 	absent     []bool        // schema columns the relation lacks (dropped): written as null
+	widen      []*pgType     // schema columns the relation sends in a narrower type: read in it, then widened
 	begin      *pglogrepl.BeginMessage
 	idle       bool      // no partition open: a keepalive's position may be confirmed
 	lost       error     // the connection failed (not the server's refusal): the stream reconnects
@@ -375,6 +378,9 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 	})
 	defer b.release()
 	b.absent = r.absent
+	if err := b.widenFrom(r.widen); err != nil {
+		return 0, err
+	}
 	opened := time.Now()
 	inTxn, skip := true, r.begin.FinalLSN < r.acked
 	b.txn(r.begin)
@@ -414,6 +420,9 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 				return r.endBefore(b, end, before, err)
 			}
 			b.absent = r.absent
+			if err := b.widenFrom(r.widen); err != nil {
+				return 0, err
+			}
 		case *pglogrepl.BeginMessage:
 			inTxn, skip = true, m.FinalLSN < r.acked
 			b.txn(m)
@@ -476,6 +485,7 @@ type changeBatcher struct {
 	out    func(arrow.RecordBatch) error
 	vals   []([]byte) // one row's values, reused
 	absent []bool     // schema columns the relation lacks: null
+	widen  []*pgType  // the narrower types decs read columns in (nil: the schema's), widened at flush
 	set    []bool
 	tuples changeTuples // the change message's tuples, reused
 	// the transaction's
@@ -509,6 +519,41 @@ func (b *changeBatcher) release() {
 	b.ts.Release()
 }
 
+// widenFrom makes the decoders read each column in widen's type (nil: the schema's), widening it at flush. The
+// rows read so far are flushed first when that changes.
+func (b *changeBatcher) widenFrom(widen []*pgType) error {
+	if slices.Equal(widen, b.widen) || (len(widen) == 0 && len(b.widen) == 0) {
+		return nil
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	src, _ := b.s.base.source(context.Background())
+	for i := range b.decs {
+		var was, now *pgType
+		if i < len(b.widen) {
+			was = b.widen[i]
+		}
+		if i < len(widen) {
+			now = widen[i]
+		}
+		if was == now {
+			continue
+		}
+		t := src.types[i]
+		if now != nil {
+			t = now
+		}
+		b.decs[i].b.Release()
+		d := newDecoder(b.s.base.alloc, src.names[i], t, b.s.base.inf)
+		d.top = true
+		d.b.Reserve(b.rows)
+		b.decs[i] = d
+	}
+	b.widen = widen
+	return nil
+}
+
 // txn stamps the rows that follow with the transaction's commit position and time.
 func (b *changeBatcher) txn(m *pglogrepl.BeginMessage) {
 	b.lsnV = int64(m.FinalLSN)
@@ -540,6 +585,23 @@ func (b *changeBatcher) flushFirst(k int) error {
 	}
 	j := len(b.decs)
 	b.arrs[j], b.arrs[j+1], b.arrs[j+2] = b.op.NewArray(), b.lsn.NewArray(), b.ts.NewArray()
+	for i, t := range b.widen {
+		if t == nil {
+			continue
+		}
+		wide, err := compute.CastArray(compute.WithAllocator(context.Background(), b.s.base.alloc), b.arrs[i], compute.SafeCastOptions(b.schema.Field(i).Type))
+		b.arrs[i].Release()
+		b.arrs[i] = wide
+		if err != nil {
+			for _, a := range b.arrs {
+				if a != nil {
+					a.Release()
+				}
+			}
+			clear(b.arrs)
+			return fmt.Errorf("postgres cdc: widen column %q from %s: %w", b.decs[i].col, t.name, err)
+		}
+	}
 	rows := b.n
 	b.total += int64(k)
 	b.n = 0
