@@ -1,12 +1,14 @@
 package postgres
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit/cdctest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
@@ -50,5 +52,27 @@ func TestCDCTruncateClear(t *testing.T) {
 
 	cdctest.Exec(t, dsn, `BEGIN; TRUNCATE items; INSERT INTO items VALUES (30000, 'alone', 1, 'z'); COMMIT`)
 	waitEqual(t, dsn, wh, s, "truncate then insert")
+	s.stop(t)
+}
+
+// TestCDCTruncateFailThenClear: a stream with on_truncate: fail stops at a TRUNCATE; restarted with
+// on_truncate: clear, as the error says, it reads the truncate again and the lake ends equal to the table.
+func TestCDCTruncateFailThenClear(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t).CreateDatabase(t)
+	cdctest.CreateItems(t, dsn, 100)
+	wh := t.TempDir()
+	vars := map[string]string{"PG_DSN": dsn, "WH": wh}
+	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
+	defer mem.AssertSize(t, 0)
+	store := tempStore(t)
+	s := startCDC(t, parsePipeline(t, "items.yaml", cdctest.Pipeline("${WH}", "300ms", ""), vars), mem, store)
+	waitEqual(t, dsn, wh, s, "initial load")
+	cdctest.Exec(t, dsn, `UPDATE items SET status = 'before' WHERE id <= 10`, `TRUNCATE items`, `INSERT INTO items VALUES (500, 'after', 1, 'x')`)
+	if err := <-s.done; !stage.IsFatal(err) || !strings.Contains(err.Error(), "on_truncate: clear") {
+		t.Fatalf("the stream ended with %v, want a fatal error naming on_truncate: clear", err)
+	}
+	s = startCDC(t, parsePipeline(t, "items.yaml", cdctest.Pipeline("${WH}", "300ms", "    on_truncate: clear\n"), vars), mem, store)
+	waitEqual(t, dsn, wh, s, "restarted with on_truncate: clear")
 	s.stop(t)
 }

@@ -69,8 +69,12 @@ func (w *mergeWriter) lastTruncate(verIdx int) (batch, row int, version ordVal, 
 	}
 	for bi := len(w.batches) - 1; bi >= 0 && batch < 0; bi-- {
 		col := w.batches[bi].Column(f[0])
+		is := func(r int) bool { v := valueAt(col, r); return v.kind == kString && v.s == m.Value }
+		if c, ok := col.(*array.String); ok { // the usual case, read without a type switch a row
+			is = func(r int) bool { return c.IsValid(r) && c.Value(r) == m.Value }
+		}
 		for r := col.Len() - 1; r >= 0; r-- {
-			if v := valueAt(col, r); v.kind == kString && v.s == m.Value {
+			if is(r) {
 				batch, row = bi, r
 				break
 			}
