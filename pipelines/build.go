@@ -76,6 +76,8 @@ func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error)
 	bc.Logger = slog.New(bc.Redactor.Handler(bc.Logger.Handler()))
 	sink := p.newSink()
 	b := &Built{}
+	var srcStage *Stage
+	var loaderStages []*Stage
 	for _, st := range stages {
 		if st == nil {
 			continue
@@ -98,7 +100,7 @@ func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error)
 				sink.at(st.TypeNode, "%s: internal error: %s type %q built %T, not a stage.Source", st.Path, st.Kind, st.Type, v)
 				continue
 			}
-			b.Source, b.SourceName = src, st.Name
+			b.Source, b.SourceName, srcStage = src, st.Name, st
 		case stage.KindTransformer:
 			t, ok := v.(stage.Transformer)
 			if !ok || t == nil {
@@ -113,8 +115,13 @@ func (p *Pipeline) build(bc stage.BuildContext, stages []*Stage) (*Built, error)
 				continue
 			}
 			b.Loaders, b.LoaderNames = append(b.Loaders, l), append(b.LoaderNames, st.Name)
+			loaderStages = append(loaderStages, st)
 		}
 	}
+	if err := sink.list.Err(); err != nil {
+		return nil, err
+	}
+	p.wireTruncates(sink, b, srcStage, loaderStages)
 	if err := sink.list.Err(); err != nil {
 		return nil, err
 	}

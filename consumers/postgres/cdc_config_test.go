@@ -33,19 +33,30 @@ func TestCDCValidate(t *testing.T) {
 		`GRANT SELECT ON full_t TO plain`)
 	plainDSN := strings.Replace(dsn, "postgres:"+srv.Password+"@", "plain:plain-pw@", 1)
 	cases := []struct {
-		name, dsn, consumer string
+		name, dsn, consumer, loader string
 	}{
-		{"valid", dsn, "table: full_t\n  cdc: {slot: s1}"},
-		{"bad names, query, windows", dsn, "query: SELECT 1\n  partition: {column: id, every: 1h}\n  cdc:\n    slot: Bad-Slot\n    publication: \"p q\""},
-		{"missing slot, incremental", dsn, "table: full_t\n  incremental: {column: id}\n  cdc: {publication: p}"},
-		{"replica identity default", dsn, "table: default_t\n  cdc: {slot: s2}"},
-		{"publication without the table", dsn, "table: full_t\n  cdc: {slot: s2, publication: other_pub}"},
-		{"view, no publication and not to create", dsn, "table: view_t\n  cdc: {slot: s3, create_publication: false}"},
-		{"user without replication or ownership", plainDSN, "table: full_t\n  cdc: {slot: s4}"},
+		{"valid", dsn, "table: full_t\n  cdc: {slot: s1}", ""},
+		{"bad names, query, windows", dsn, "query: SELECT 1\n  partition: {column: id, every: 1h}\n  cdc:\n    slot: Bad-Slot\n    publication: \"p q\"", ""},
+		{"missing slot, incremental", dsn, "table: full_t\n  incremental: {column: id}\n  cdc: {publication: p}", ""},
+		{"replica identity default", dsn, "table: default_t\n  cdc: {slot: s2}", ""},
+		{"publication without the table", dsn, "table: full_t\n  cdc: {slot: s2, publication: other_pub}", ""},
+		{"view, no publication and not to create", dsn, "table: view_t\n  cdc: {slot: s3, create_publication: false}", ""},
+		{"user without replication or ownership", plainDSN, "table: full_t\n  cdc: {slot: s4}", ""},
+		// on_truncate: clear needs every loader to clear: refused at the consumer's key for a loader type that never
+		// clears, at the loader's own key for an iceberg loader that is not a versioned merge.
+		{"on_truncate clear into parquet", dsn, "table: full_t\n  cdc: {slot: s5, on_truncate: clear}", ""},
+		{"on_truncate clear into an iceberg append", dsn, "table: full_t\n  cdc: {slot: s5, on_truncate: clear}",
+			"  - {type: iceberg, catalog: {warehouse: /tmp/x}, table: a.b}\n"},
+		{"on_truncate clear into a merge without version_by", dsn, "table: full_t\n  cdc: {slot: s5, on_truncate: clear}",
+			"  - {type: iceberg, catalog: {warehouse: /tmp/x}, table: a.b, mode: merge, key: [id]}\n"},
 	}
 	var out strings.Builder
 	for _, tc := range cases {
-		src := "name: items\nconsumer:\n  type: postgres\n  dsn: ${PG_DSN}\n  " + tc.consumer + "\nloaders:\n  - {type: parquet, path: /tmp/x/}\n"
+		loader := tc.loader
+		if loader == "" {
+			loader = "  - {type: parquet, path: /tmp/x/}\n"
+		}
+		src := "name: items\nconsumer:\n  type: postgres\n  dsn: ${PG_DSN}\n  " + tc.consumer + "\nloaders:\n" + loader
 		fmt.Fprintf(&out, "## %s\n", tc.name)
 		p, err := pipelines.Options{LookupEnv: func(k string) (string, bool) { return tc.dsn, k == "PG_DSN" }}.Parse("items.yaml", []byte(src))
 		if err != nil {

@@ -445,8 +445,14 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 				continue
 			}
 			for _, id := range m.RelationIDs {
+				if id == r.relID && r.s.cfg.OnTruncate == "clear" {
+					if err := b.truncate(); err != nil {
+						return 0, err
+					}
+					break
+				}
 				if id == r.relID {
-					return 0, stage.Fatal("table truncated", "the lake still holds the rows: empty the lake table, then run `jetflow cdc drop` on the pipeline's file and run it again with --stream to load the table from a new slot",
+					return 0, stage.Fatal("table truncated", "the lake still holds the rows: set cdc.on_truncate: clear and run again (the truncate is read again and empties the lake table), or empty the lake table, run `jetflow cdc drop` on the pipeline's file and run it again with --stream to load the table from a new slot",
 						fmt.Errorf("postgres cdc: %s was truncated in the transaction committed at %s (on_truncate: fail)", r.s.base.table.Sanitize(), pglogrepl.LSN(b.lsnV)))
 				}
 			}

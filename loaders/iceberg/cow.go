@@ -67,3 +67,14 @@ func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with [
 	}
 	return nil
 }
+
+// fileScoped returns the delete files of dels that apply to df alone: they go when df is rewritten or removed.
+func fileScoped(dels []iceberg.DataFile, df iceberg.DataFile) []iceberg.DataFile {
+	var out []iceberg.DataFile
+	for _, d := range dels {
+		if ref := d.ReferencedDataFile(); ref != nil && *ref == df.FilePath() {
+			out = append(out, d)
+		}
+	}
+	return out
+}

@@ -80,7 +80,8 @@ type Loader struct {
 	log      *slog.Logger
 	red      *stage.Redactor // receives the REST catalog's OAuth token
 
-	group *grouper // nil unless commit.max_partitions > 1
+	group *grouper              // nil unless commit.max_partitions > 1
+	trunc *stage.TruncateMarker // the consumer's truncate rows, when it emits them (truncate.go)
 
 	specOnce  sync.Once // warns once when an existing table's spec is not partition_by
 	identOnce sync.Once // warns once when merge's key columns cannot become identifier fields
@@ -345,7 +346,7 @@ func (l *Loader) CheckSchema(schema *arrow.Schema) error {
 		return err
 	}
 	_, err = buildSpec(l.cfg.PartitionBy, sc)
-	return errors.Join(err, checkMergeSchema(&l.cfg, schema))
+	return errors.Join(err, checkMergeSchema(&l.cfg, schema), l.checkTruncateSchema(schema))
 }
 
 // icebergSchema converts the input schema, refusing unsigned types whose values Iceberg's signed int and long

@@ -40,6 +40,7 @@ type mergeWriter struct {
 
 	batches []arrow.RecordBatch
 	ks      *keyScan // deletes: {detect: key_scan} (keyscan.go)
+	truncAt *ordVal  // the version of the partition's last truncate marker (truncate.go)
 
 	mu        sync.Mutex
 	finished  bool
@@ -102,6 +103,13 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 		}
 		verIdx = f[0]
 	}
+	tb, tr, tv, err := w.lastTruncate(verIdx) // rows up to the last truncate marker are cleared with the table
+	if err != nil {
+		return nil, err
+	}
+	if tb >= 0 {
+		w.truncAt = &tv
+	}
 	k := expr.Constants{Now: time.Now().UTC(), RunInstance: w.p.Run.Label, PartitionID: w.p.ID, Set: true}
 	total := 0
 	for _, b := range w.batches {
@@ -112,6 +120,9 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	var buf []byte
 	enc := make([]func([]byte, int) []byte, len(keyIdx))
 	for bi, b := range w.batches {
+		if bi < tb {
+			continue
+		}
 		for i, c := range keyIdx {
 			enc[i] = keyEncoder(b.Column(c))
 		}
@@ -125,6 +136,9 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 			del, _ = d.(*array.Boolean)
 		}
 		for r := range int(b.NumRows()) {
+			if bi == tb && r <= tr {
+				continue
+			}
 			buf = buf[:0]
 			var first ordVal
 			for i, c := range keyIdx {
@@ -514,7 +528,7 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 			w.written = nil
 			return "", res, fmt.Errorf("iceberg loader: %s: merge into table %s: %w", what(ms), l.cfg.Table, l.s3Context(tbl.Location(), err))
 		}
-		if len(w.written) == 0 && len(plan.removed) == 0 && !plan.tomb.changes() {
+		if len(w.written) == 0 && len(plan.removed) == 0 && !plan.tomb.changes() && !plan.clear.changes() {
 			return "", res, nil // nothing changes the table: no snapshot
 		}
 		if err := failpoint.Inject(FailBeforeCommit); err != nil {
@@ -522,6 +536,9 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 		}
 		txn := tbl.NewTransaction()
 		err = plan.tomb.stage(txn)
+		if err == nil {
+			err = plan.clear.stage(txn)
+		}
 		switch {
 		case err != nil:
 		case len(plan.removed) > 0:
@@ -584,6 +601,7 @@ type mergePlan struct {
 	removed     []iceberg.DataFile // copy_on_write: the data files rewritten
 	removedDels []iceberg.DataFile // copy_on_write: the file-scoped delete files of those, now moot
 	tomb        *tombPlan          // what the merge does to the tombstones (tombstone.go)
+	clear       *clearPlan         // what a truncate does (truncate.go)
 }
 
 func (m *mergePlan) written() []iceberg.DataFile { return append(slices.Clip(m.added), m.dels...) }
@@ -600,12 +618,18 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	if m.tomb, err = w.loadTombstones(ctx, tbl, chs); err != nil {
 		return m, err
 	}
+	if m.clear, err = w.planClear(ctx, tbl, c); err != nil {
+		return m, err
+	}
 	into := map[int][]rowRef{} // copy_on_write: by candidate file, the new rows of keys it held (cow.go)
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
 	for i, ch := range chs {
-		rows := c.stored.of(i)
+		if m.clear.older(ch) {
+			continue // older than the table's last truncate
+		}
+		rows := m.clear.live(c.stored.of(i))
 		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
@@ -631,6 +655,10 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	for i := range drop {
 		fidx = append(fidx, i)
 	}
+	cow := w.l.cfg.Merge.Strategy == "copy_on_write"
+	if m.clear != nil && m.clear.active {
+		fidx, cow = m.clear.files(fidx), true
+	}
 	slices.Sort(fidx)
 	id, err := writeUUID(w.p.ID)
 	if err != nil {
@@ -638,19 +666,21 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	}
 	for n, i := range fidx {
 		df := c.files[i]
-		if w.l.cfg.Merge.Strategy == "copy_on_write" {
+		if m.clear != nil && m.clear.whole[i] {
+			m.removed, m.removedDels = append(m.removed, df), append(m.removedDels, fileScoped(c.deletes[i], df)...)
+			continue
+		}
+		if cow {
 			gone := slices.Clone(c.dead[df.FilePath()]).add(drop[i]...)
+			if m.clear != nil {
+				gone = gone.add(m.clear.gone[i]...)
+			}
 			nf, err := w.rewrite(ctx, tbl, df, gone, into[i])
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
 			}
-			m.removed = append(m.removed, df)
-			for _, d := range c.deletes[i] {
-				if ref := d.ReferencedDataFile(); ref != nil && *ref == df.FilePath() {
-					m.removedDels = append(m.removedDels, d)
-				}
-			}
+			m.removed, m.removedDels = append(m.removed, df), append(m.removedDels, fileScoped(c.deletes[i], df)...)
 			continue
 		}
 		d, err := w.writePosDeletes(ctx, tbl, id, n, df, drop[i])
