@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/cdctest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
@@ -71,7 +72,7 @@ func TestCDCKilledAndRestarted(t *testing.T) {
 
 	want := cdctest.TableRows(t, dsn)
 	tbl := waitLakeEqual(t, dir, want, cmd, &out)
-	duck := duckDBLiveRows(t, tbl, `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`)
+	duck := testkit.IcebergDuckDBRows(t, tbl, `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`)
 	if !slices.Equal(duck, want) {
 		t.Errorf("DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM items:\n%s", cdctest.Diff(want, duck))
 	}

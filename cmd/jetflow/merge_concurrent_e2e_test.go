@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -118,16 +117,7 @@ func mergedRows(t *testing.T, dir string) []string {
 	scanned := testkit.IcebergRows(t, tbl, func(col func(string) arrow.Array, i int) string {
 		return fmt.Sprintf("%d|%s|%d", col("order_id").(*array.Int64).Value(i), col("status").(*array.String).Value(i), col("ver").(*array.Int64).Value(i))
 	})
-	data, dels := snapshotFileLists(t, tbl)
-	q := `SELECT order_id || '|' || status || '|' || ver AS r FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
-	if dels != "" {
-		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
-	}
-	var duck []string
-	for _, r := range testkit.DuckDBQuery(t, q) {
-		duck = append(duck, r["r"])
-	}
-	slices.Sort(duck)
+	duck := testkit.IcebergDuckDBRows(t, tbl, `order_id || '|' || status || '|' || ver`)
 	if d := diffLines(scanned, duck); d != "" {
 		t.Fatalf("%s: DuckDB applying the delete files reads the table unlike iceberg-go's scanner:\n%s", strings.TrimPrefix(dir, "/"), d)
 	}

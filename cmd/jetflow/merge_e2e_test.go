@@ -11,8 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	iceberggo "github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
@@ -150,67 +148,10 @@ func assertLakeEqualsTable(t *testing.T, l *iceberg.Loader, db *pgx.Conn, when s
 		t.Fatalf("%s: iceberg-go's scanner reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}
 
-	duck := duckDBLiveRows(t, tbl, `order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at)`)
+	duck := testkit.IcebergDuckDBRows(t, tbl, `order_id || '|' || status || '|' || coalesce(amount::VARCHAR, '') || '|' || epoch_us(updated_at)`)
 	if d := diffLines(want, duck); d != "" {
 		t.Fatalf("%s: DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM orders:\n%s", when, d)
 	}
-}
-
-// duckDBLiveRows reads the current snapshot of tbl with DuckDB, applying its position delete files in SQL, and
-// returns expr of each live row, sorted.
-func duckDBLiveRows(t *testing.T, tbl *table.Table, expr string) []string {
-	t.Helper()
-	data, dels := snapshotFileLists(t, tbl)
-	q := `SELECT ` + expr + ` AS r FROM read_parquet(` + data + `, filename=true, file_row_number=true) d`
-	if dels != "" {
-		q += ` WHERE NOT EXISTS (SELECT 1 FROM read_parquet(` + dels + `) x
-			WHERE x.file_path = 'file://' || d.filename AND x.pos = d.file_row_number)`
-	}
-	var duck []string
-	for _, r := range testkit.DuckDBQuery(t, q) {
-		duck = append(duck, r["r"])
-	}
-	slices.Sort(duck)
-	return duck
-}
-
-// snapshotFileLists are the current snapshot's data files and position delete files as DuckDB lists ("" when
-// there are none).
-func snapshotFileLists(t *testing.T, tbl *table.Table) (data, dels string) {
-	t.Helper()
-	snap := tbl.CurrentSnapshot()
-	if snap == nil {
-		t.Fatal("the table has no snapshot")
-	}
-	fs, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := snap.Manifests(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d, x []string
-	for _, mf := range mfs {
-		for e, err := range mf.Entries(fs, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := "'" + strings.TrimPrefix(e.DataFile().FilePath(), "file://") + "'"
-			switch e.DataFile().ContentType() {
-			case iceberggo.EntryContentData:
-				d = append(d, p)
-			case iceberggo.EntryContentPosDeletes:
-				x = append(x, p)
-			default:
-				t.Fatalf("unexpected %s file %s", e.DataFile().ContentType(), p)
-			}
-		}
-	}
-	if len(x) > 0 {
-		dels = "[" + strings.Join(x, ", ") + "]"
-	}
-	return "[" + strings.Join(d, ", ") + "]", dels
 }
 
 func diffLines(want, got []string) string {

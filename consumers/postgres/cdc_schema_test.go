@@ -245,3 +245,28 @@ func tableRows(t *testing.T, dsn, cols string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestWidens lists the type changes whose older values a stream reads in their old type and widens.
+func TestWidens(t *testing.T) {
+	t.Parallel()
+	dec := func(p, s int32) arrow.DataType { return &arrow.Decimal128Type{Precision: p, Scale: s} }
+	for _, tt := range []struct {
+		from, to arrow.DataType
+		want     bool
+	}{
+		{arrow.PrimitiveTypes.Int16, arrow.PrimitiveTypes.Int32, true},
+		{arrow.PrimitiveTypes.Int16, arrow.PrimitiveTypes.Int64, true},
+		{arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int64, true},
+		{arrow.PrimitiveTypes.Float32, arrow.PrimitiveTypes.Float64, true},
+		{dec(10, 2), dec(12, 2), true},
+		{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, false},
+		{arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Float64, false},
+		{arrow.PrimitiveTypes.Int32, arrow.BinaryTypes.String, false},
+		{dec(10, 2), dec(12, 4), false},
+		{dec(12, 2), dec(10, 2), false},
+	} {
+		if got := widens(tt.from, tt.to); got != tt.want {
+			t.Errorf("widens(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+}

@@ -28,6 +28,11 @@ const (
 // readExtended runs the SELECT with Parse/Bind/Describe/Execute/Sync, every result column in binary, and decodes
 // each DataRow as it arrives. The connection is hijacked from pgx, so the caller must close it afterwards.
 func (c *Consumer) readExtended(ctx context.Context, conn *pgx.Conn, src *source, params [][]byte, p stage.Partition, bt *batcher) error {
+	// pgconn may still have a read in flight in its background reader (started when a write was slow), which
+	// would take bytes of the result from the socket: SyncConn waits it out, as pgconn asks before a Hijack.
+	if err := conn.PgConn().SyncConn(ctx); err != nil {
+		return fmt.Errorf("take over the connection: %w", err)
+	}
 	hc, err := conn.PgConn().Hijack()
 	if err != nil {
 		return fmt.Errorf("take over the connection: %w", err)
