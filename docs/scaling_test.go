@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jetflow-dev/jetflow/engine"
 )
 
 // SCALING.md sizes a deployment from figures measured by make bench. Its inputs table names, for every figure,
@@ -249,7 +251,9 @@ func TestScalingArithmetic(t *testing.T) {
 	}
 
 	// Partitions and the state store, for the PostgreSQL source (input a: rows/s of one worker) over the nightly
-	// window: ops a partition = 4 + renewals (every 20 s of a 60 s lease); server CPU % of a core = ops/s × µs/op (input o) ÷ 10⁴.
+	// window: ops a partition = 4 + renewals (the engine's renewal interval of its default lease); server CPU % of a
+	// core = ops/s × µs/op (input o) ÷ 10⁴.
+	renewEvery := engine.RenewInterval(engine.DefaultLease).Seconds()
 	parts := tableWith(t, tables, "rows a partition")
 	for _, r := range parts.rows {
 		size, err := number(r[0])
@@ -260,7 +264,7 @@ func TestScalingArithmetic(t *testing.T) {
 		perDay := dayRows / size
 		perSec := night / size
 		secs := size / in["a"]
-		renewals := math.Floor(secs / 20)
+		renewals := math.Floor(secs / renewEvery)
 		ops := 4 + renewals
 		check(r[0]+" rows a partition: partitions a day", r[1], perDay, 0)
 		check(r[0]+" rows a partition: partitions/s", r[2], perSec, 2)

@@ -680,12 +680,20 @@ func (e *Engine) load(ctx context.Context, p stage.Partition, schema *arrow.Sche
 	return rows, bytes, nil
 }
 
+// DefaultLease is how long a claim holds without renewal when Options.Lease is not set.
+const DefaultLease = 60 * time.Second
+
 // progressEvery is the longest time between two renewals of a lease, which record the attempt's progress: the
-// pages of a run in progress (jetflow ui) refresh as often, so the rows/s they show moves at each refresh.
+// pages of a run in progress (jetflow ui) refresh as often, so the rows/s they show moves at each refresh. Each
+// renewal is one store write: docs/SCALING.md counts them.
 const progressEvery = 2 * time.Second
 
+// RenewInterval is how often a worker renews the lease of a partition it loads (and records its progress):
+// a third of the lease, at most progressEvery.
+func RenewInterval(lease time.Duration) time.Duration { return min(lease/3, progressEvery) }
+
 func (e *Engine) renew(ctx context.Context, p stage.Partition, cancel context.CancelCauseFunc, progress *atomic.Int64) {
-	t := time.NewTicker(min(e.opts.Lease/3, progressEvery))
+	t := time.NewTicker(RenewInterval(e.opts.Lease))
 	defer t.Stop()
 	for {
 		select {

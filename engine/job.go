@@ -50,7 +50,7 @@ type Options struct {
 	Shard   int    // with Shards > 1: load only the partitions whose index % Shards == Shard
 	Shards  int
 	Queue   int           // batches buffered between reading and loading one partition; default 4
-	Lease   time.Duration // how long a claim holds without renewal; default 60s
+	Lease   time.Duration // how long a claim holds without renewal; default DefaultLease
 	Logger  *slog.Logger
 	Tracker *Tracker // progress counters for a display; may be nil
 	// PollInterval is how often a worker looks again at partitions another worker is loading; default 500ms.
@@ -68,7 +68,7 @@ func (o *Options) defaults() error {
 		o.Queue = 4
 	}
 	if o.Lease <= 0 {
-		o.Lease = 60 * time.Second
+		o.Lease = DefaultLease
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond

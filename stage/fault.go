@@ -97,12 +97,25 @@ var osFaults = []struct {
 	{syscall.ENOTDIR, "not a directory", "a part of the path is a file: fix the path or move the file"},
 }
 
-// Innermost is the last error of err's chain: the first cause. nil for nil.
+// Innermost is the last error of err's chain: the first cause. An error that wraps several (errors.Join, or
+// fmt.Errorf with more than one %w) is followed into the first of them, the one its message starts with. nil for
+// nil.
 func Innermost(err error) error {
-	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
+	for {
+		var next error
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			next = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			if errs := e.Unwrap(); len(errs) > 0 {
+				next = errs[0]
+			}
+		}
+		if next == nil {
+			return err
+		}
 		err = next
 	}
-	return err
 }
 
 // ErrorClass names how the engine treats err: "fatal" (marked by Fatal: the run stops), "permanent" (marked by

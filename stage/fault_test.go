@@ -113,6 +113,8 @@ func TestInnermostAndErrorClass(t *testing.T) {
 		{"wrapped", fmt.Errorf("loader out: write: %w", root), "connection reset", "transient"},
 		{"fatal", fmt.Errorf("partition 3: %w", stage.Fatal("permission denied", "check", root)), "connection reset", "fatal"},
 		{"permanent", fmt.Errorf("load: %w", stage.Permanent(root)), "connection reset", "permanent"},
+		{"joined", fmt.Errorf("commit: %w", errors.Join(root, errors.New("cleanup failed"))), "connection reset", "transient"},
+		{"two %w", fmt.Errorf("write: %w; abort: %w", root, errors.New("abort failed")), "connection reset", "transient"},
 	}
 	for _, tt := range tests {
 		if got := stage.Innermost(tt.err).Error(); got != tt.cause {

@@ -64,6 +64,8 @@ type CDC struct {
 	schema *arrow.Schema // the table's columns and the three change columns
 
 	lag atomic.Int64 // bytes of WAL past the committed position, as the server last reported it
+
+	ahead aheadBounds
 }
 
 var (
@@ -79,7 +81,9 @@ func newCDC(bc stage.BuildContext, base *Consumer) *CDC {
 	if pub == "" {
 		pub = cfg.Slot
 	}
-	return &CDC{base: base, pipe: bc.Pipeline, cfg: cfg, pub: pub}
+	s := &CDC{base: base, pipe: bc.Pipeline, cfg: cfg, pub: pub}
+	s.ahead.maxBytes = readAheadBytes
+	return s
 }
 
 // DeclaredSchema implements stage.DeclaredSchema: the schema is only known at the source.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -14,6 +15,25 @@ import (
 // readAheadBytes bounds the row data read ahead: decoded while the partition before commits, not yet handed to
 // the loaders. With it, a partition ahead holds this much at most, whatever its roll limits.
 const readAheadBytes = 64 << 20
+
+// aheadBounds is the read-ahead's bound on row data (readAheadBytes; tests lower it) and the most it held, which
+// tests check against its bounds.
+type aheadBounds struct {
+	maxBytes int64
+	bytes    atomic.Int64 // the most row data handed over and not yet taken by the loaders
+	parts    atomic.Int64 // the most partitions read whole and not yet committed
+	waits    atomic.Int64 // hand-overs that had to wait (a bound reached)
+}
+
+// held notes what the read-ahead holds after a hand-over.
+func (a *aheadBounds) held(bytes int64, parts int) {
+	if bytes > a.bytes.Load() {
+		a.bytes.Store(bytes) // one reader at a time writes these
+	}
+	if int64(parts) > a.parts.Load() {
+		a.parts.Store(int64(parts))
+	}
+}
 
 // aheadItem is what the reader hands over for a partition: a batch, or its end (rec nil), or its failure.
 type aheadItem struct {
@@ -52,13 +72,21 @@ func (r *replReader) readAhead(stop, abort context.Context, parts chan<- chan ah
 			}
 			return nil
 		})
+		var then error // the partition commits, then the reader stops with it (a new schema)
+		if err != nil && end != 0 {
+			then, err = err, nil
+		}
 		if err == nil {
 			r.pending++
+			r.s.ahead.held(0, r.pending)
 			err = send(r, abort, pc, aheadItem{end: end}, 0)
 		} else {
 			err = send(r, abort, pc, aheadItem{err: err}, 0)
 		}
 		close(pc)
+		if err == nil {
+			err = then
+		}
 		if err != nil {
 			r.ended = err
 			return
@@ -71,17 +99,28 @@ func (r *replReader) readAhead(stop, abort context.Context, parts chan<- chan ah
 }
 
 // send hands v over on ch, meanwhile confirming committed partitions to the server and keeping the connection
-// alive. An item of n bytes waits while the read-ahead holds readAheadBytes already.
+// alive. An item of n bytes (already counted in r.ahead) waits while the row data handed over and not taken
+// would pass the bound with it; alone, it goes whatever its size.
 func send[T any](r *replReader, abort context.Context, ch chan<- T, v T, n int64) error {
-	for {
+	for waited := false; ; waited = true {
 		to := ch
-		if n > 0 && r.ahead.Load()-n >= readAheadBytes {
+		if held := r.ahead.Load() - n; n > 0 && held > 0 && held+n > r.s.ahead.maxBytes {
 			to = nil // wait for the handler to take what is ahead
+		}
+		if !waited {
+			select {
+			case to <- v:
+				r.s.ahead.held(r.ahead.Load(), 0)
+				return nil
+			default:
+				r.s.ahead.waits.Add(1)
+			}
 		}
 		status := time.NewTimer(time.Until(r.nextStatus))
 		select {
 		case to <- v:
 			status.Stop()
+			r.s.ahead.held(r.ahead.Load(), 0)
 			return nil
 		case <-r.freed:
 		case end := <-r.commits:

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -194,6 +196,7 @@ type replReader struct {
 	relID      uint32        // the table's relation id in the stream, once a Relation message named it
 	cols       []int         // relation column → schema column (-1: not read)
 	absent     []bool        // schema columns the relation lacks (dropped): written as null
+	widen      []*pgType     // schema columns the relation sends in a narrower type: read in it, then widened
 	begin      *pglogrepl.BeginMessage
 	idle       bool      // no partition open: a keepalive's position may be confirmed
 	lost       error     // the connection failed (not the server's refusal): the stream reconnects
@@ -361,6 +364,10 @@ func (r *replReader) waitBegin(ctx, abort context.Context) error {
 // readPartition reads whole transactions into batches until a roll limit is reached at a commit, or the stream
 // stops (stop ends) at a commit. It returns the end of the last transaction read: the partition's checkpoint. out
 // gets each batch with its bytes of row data.
+//
+// A new schema (a column added or retyped) ends the partition before the transaction that carries it, and is
+// returned with that end: the partition commits the transactions before it, then the stream stops. Read again
+// after a restart, those would come with the old schema, which the new one's decoders cannot read.
 func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.RecordBatch, int64) error) (pglogrepl.LSN, error) {
 	cfg := r.s.cfg.Roll
 	var bytes, emitted int64
@@ -371,10 +378,14 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 	})
 	defer b.release()
 	b.absent = r.absent
+	if err := b.widenFrom(r.widen); err != nil {
+		return 0, err
+	}
 	opened := time.Now()
 	inTxn, skip := true, r.begin.FinalLSN < r.acked
 	b.txn(r.begin)
 	var end pglogrepl.LSN
+	var before int64 // the partition's rows of whole transactions
 	for {
 		if !inTxn {
 			full := (cfg.Rows > 0 && b.total+int64(b.n) >= cfg.Rows) || (cfg.Bytes > 0 && bytes >= int64(cfg.Bytes)) ||
@@ -406,14 +417,17 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 		case nil:
 		case *pglogrepl.RelationMessage:
 			if err := r.relation(m); err != nil {
-				return 0, err
+				return r.endBefore(b, end, before, err)
 			}
 			b.absent = r.absent
+			if err := b.widenFrom(r.widen); err != nil {
+				return 0, err
+			}
 		case *pglogrepl.BeginMessage:
 			inTxn, skip = true, m.FinalLSN < r.acked
 			b.txn(m)
 		case *pglogrepl.CommitMessage:
-			inTxn = false
+			inTxn, before = false, b.total+int64(b.n)
 			if !skip {
 				end = pglogrepl.LSN(m.TransactionEndLSN)
 			}
@@ -446,6 +460,22 @@ func (r *replReader) readPartition(ctx, stop context.Context, out func(arrow.Rec
 	}
 }
 
+// endBefore ends the partition at end, before the transaction in flight, whose rows (those before) are dropped,
+// and returns end with err, which stops the stream once the partition is committed. When no transaction ends
+// before it, or some of its rows are handed over already (a transaction that changed more than batch_rows rows
+// before its schema changed), the partition fails with err instead.
+func (r *replReader) endBefore(b *changeBatcher, end pglogrepl.LSN, before int64, err error) (pglogrepl.LSN, error) {
+	if end == 0 || b.total > before {
+		return 0, err
+	}
+	if ferr := b.flushFirst(int(before - b.total)); ferr != nil {
+		return 0, ferr
+	}
+	r.s.base.log.Warn("postgres cdc: the table's schema changed: committing the transactions before the change, then stopping",
+		"slot", r.s.cfg.Slot, "checkpoint", end.String(), "err", err)
+	return end, err
+}
+
 // changeBatcher decodes change tuples with the batch consumer's per-type decoders into reused builders.
 type changeBatcher struct {
 	s      *CDC
@@ -461,6 +491,7 @@ type changeBatcher struct {
 	out    func(arrow.RecordBatch) error
 	vals   []([]byte) // one row's values, reused
 	absent []bool     // schema columns the relation lacks: null
+	widen  []*pgType  // the narrower types decs read columns in (nil: the schema's), widened at flush
 	set    []bool
 	tuples changeTuples // the change message's tuples, reused
 	// the transaction's
@@ -494,6 +525,41 @@ func (b *changeBatcher) release() {
 	b.ts.Release()
 }
 
+// widenFrom makes the decoders read each column in widen's type (nil: the schema's), widening it at flush. The
+// rows read so far are flushed first when that changes.
+func (b *changeBatcher) widenFrom(widen []*pgType) error {
+	if slices.Equal(widen, b.widen) || (len(widen) == 0 && len(b.widen) == 0) {
+		return nil
+	}
+	if err := b.flush(); err != nil {
+		return err
+	}
+	src, _ := b.s.base.source(context.Background())
+	for i := range b.decs {
+		var was, now *pgType
+		if i < len(b.widen) {
+			was = b.widen[i]
+		}
+		if i < len(widen) {
+			now = widen[i]
+		}
+		if was == now {
+			continue
+		}
+		t := src.types[i]
+		if now != nil {
+			t = now
+		}
+		b.decs[i].b.Release()
+		d := newDecoder(b.s.base.alloc, src.names[i], t, b.s.base.inf)
+		d.top = true
+		d.b.Reserve(b.rows)
+		b.decs[i] = d
+	}
+	b.widen = widen
+	return nil
+}
+
 // txn stamps the rows that follow with the transaction's commit position and time.
 func (b *changeBatcher) txn(m *pglogrepl.BeginMessage) {
 	b.lsnV = int64(m.FinalLSN)
@@ -513,19 +579,50 @@ func (b *changeBatcher) endRow(op string) error {
 }
 
 // flush emits the rows in the builders as one batch, if any.
-func (b *changeBatcher) flush() error {
+func (b *changeBatcher) flush() error { return b.flushFirst(b.n) }
+
+// flushFirst emits the first k rows in the builders as one batch, if any, and drops the rest.
+func (b *changeBatcher) flushFirst(k int) error {
 	if b.n == 0 {
 		return nil
 	}
 	for i, d := range b.decs {
 		b.arrs[i] = d.b.NewArray()
 	}
-	k := len(b.decs)
-	b.arrs[k], b.arrs[k+1], b.arrs[k+2] = b.op.NewArray(), b.lsn.NewArray(), b.ts.NewArray()
+	j := len(b.decs)
+	b.arrs[j], b.arrs[j+1], b.arrs[j+2] = b.op.NewArray(), b.lsn.NewArray(), b.ts.NewArray()
+	for i, t := range b.widen {
+		if t == nil {
+			continue
+		}
+		wide, err := compute.CastArray(compute.WithAllocator(context.Background(), b.s.base.alloc), b.arrs[i], compute.SafeCastOptions(b.schema.Field(i).Type))
+		b.arrs[i].Release()
+		b.arrs[i] = wide
+		if err != nil {
+			for _, a := range b.arrs {
+				if a != nil {
+					a.Release()
+				}
+			}
+			clear(b.arrs)
+			return fmt.Errorf("postgres cdc: widen column %q from %s: %w", b.decs[i].col, t.name, err)
+		}
+	}
 	rows := b.n
-	b.total += int64(rows)
+	b.total += int64(k)
 	b.n = 0
-	if err := sqlsource.Emit(b.schema, b.arrs, rows, b.out); err != nil {
+	out := b.out
+	switch {
+	case k == 0:
+		out = func(arrow.RecordBatch) error { return nil }
+	case k < rows:
+		out = func(rec arrow.RecordBatch) error {
+			head := rec.NewSlice(0, int64(k))
+			defer head.Release()
+			return b.out(head)
+		}
+	}
+	if err := sqlsource.Emit(b.schema, b.arrs, rows, out); err != nil {
 		return err
 	}
 	b.reserve()

@@ -36,13 +36,18 @@ var benchSchema = arrow.NewSchema([]arrow.Field{
 const benchBatchRows, benchBatches = 65536, 16
 
 func benchRecords(b *testing.B) []arrow.RecordBatch {
+	return benchRecordsN(benchBatches, benchBatchRows)
+}
+
+// benchRecordsN makes batches of rows each of benchSchema, the same values for the same arguments.
+func benchRecordsN(batches, rows int) []arrow.RecordBatch {
 	mem := memory.DefaultAllocator
 	var out []arrow.RecordBatch
 	rb := array.NewRecordBuilder(mem, benchSchema)
 	defer rb.Release()
-	for k := range benchBatches {
-		for r := range benchBatchRows {
-			i := uint64(k*benchBatchRows + r)
+	for k := range batches {
+		for r := range rows {
+			i := uint64(k*rows + r)
 			rb.Field(0).(*array.Uint64Builder).Append(i)
 			rb.Field(1).(*array.Int32Builder).Append(int32(i % 1000000))
 			rb.Field(2).(*array.Int8Builder).Append(int8(i % 100))

@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -57,12 +60,22 @@ func CreateItems(t testing.TB, dsn string, n int) {
 }
 
 // Writer changes items in multi-row transactions until stopped: inserts, updates of n alone (the TOASTed
-// payload unchanged), updates of the payload, and deletes.
+// payload unchanged), updates of the payload, and deletes. When the server goes away (a restart, a terminated
+// backend), the writer connects again and goes on; the transaction it was in is lost or committed, as the
+// server decided.
 type Writer struct {
-	stop chan struct{}
-	done chan error
-	Txns int // transactions committed
+	stop       chan struct{}
+	done       chan error
+	Txns       int // transactions committed, once finished
+	committed  atomic.Int64
+	reconnects atomic.Int64
 }
+
+// Committed is how many transactions the writer committed so far.
+func (w *Writer) Committed() int64 { return w.committed.Load() }
+
+// Reconnects is how many times the writer connected again after losing its connection.
+func (w *Writer) Reconnects() int64 { return w.reconnects.Load() }
 
 // StartWriter starts a writer whose updates and deletes pick ids up to next and whose inserts take the ids
 // after it.
@@ -75,8 +88,29 @@ func StartWriter(dsn string, seed uint64, next int64) *Writer {
 			w.done <- err
 			return
 		}
-		defer conn.Close(ctx)
+		defer func() { conn.Close(ctx) }()
+		// lost reconnects after an error that lost the connection, and says whether it did.
+		lost := func(err error) bool {
+			var pe *pgconn.PgError
+			if !conn.IsClosed() && !(errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "08"))) {
+				return false
+			}
+			conn.Close(ctx)
+			for {
+				select {
+				case <-w.stop:
+					return true
+				case <-time.After(50 * time.Millisecond):
+				}
+				if c, err := pgx.Connect(ctx, dsn); err == nil {
+					conn = c
+					w.reconnects.Add(1)
+					return true
+				}
+			}
+		}
 		rng := rand.New(rand.NewPCG(seed, 7))
+	txns:
 		for {
 			select {
 			case <-w.stop:
@@ -86,6 +120,9 @@ func StartWriter(dsn string, seed uint64, next int64) *Writer {
 			}
 			tx, err := conn.Begin(ctx)
 			if err != nil {
+				if lost(err) {
+					continue
+				}
 				w.done <- err
 				return
 			}
@@ -107,15 +144,22 @@ func StartWriter(dsn string, seed uint64, next int64) *Writer {
 					sql = `UPDATE items SET status = 'sent' WHERE id = $1`
 				}
 				if _, err := tx.Exec(ctx, sql, id); err != nil {
+					if lost(err) {
+						continue txns
+					}
 					w.done <- err
 					return
 				}
 			}
 			if err := tx.Commit(ctx); err != nil {
+				if lost(err) {
+					continue
+				}
 				w.done <- err
 				return
 			}
 			w.Txns++
+			w.committed.Add(1)
 			time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
 		}
 	}()
