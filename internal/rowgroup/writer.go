@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -52,7 +53,6 @@ type Writer struct {
 	schema   *arrow.Schema
 	nullable []bool
 	ctxs     []context.Context // a write context per column: its scratch buffers are not safe to share
-	defs     [][]int16         // definition levels per nullable column, reused
 	learn    []bool            // dictionary columns under the cost fallback rule
 	plain    []bool            // columns whose dictionary did not pay in an earlier row group of this file
 	closed   bool
@@ -92,7 +92,6 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		fw.nullable = append(fw.nullable, f.Nullable)
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
 	}
-	fw.defs = make([][]int16, len(fw.nullable))
 	fw.plain = make([]bool, len(fw.nullable))
 	for i := range psc.NumColumns() {
 		path := psc.Column(i).ColumnPath().String()
@@ -201,28 +200,51 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 	}
 	var defs []int16
 	if cw.LevelInfo().DefLevel > 0 {
-		defs = slices.Grow(w.defs[i][:0], col.Len())[:col.Len()]
-		switch {
-		case col.NullN() == 0:
-			for j := range defs {
-				defs[j] = 1
-			}
-		case col.DataType().ID() == arrow.NULL || col.NullN() == col.Len(): // a null array has no validity bitmap
-			clear(defs)
-		default:
-			for j := range defs {
-				defs[j] = 0
-				if col.IsValid(j) {
-					defs[j] = 1
-				}
-			}
-		}
-		w.defs[i] = defs
+		scratch := defsPool.Get().(*[]int16)
+		defer defsPool.Put(scratch)
+		defs = slices.Grow((*scratch)[:0], col.Len())[:col.Len()]
+		*scratch = defs
+		definitionLevels(col, defs)
 	}
 	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
 		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
 	}
 	return nil
+}
+
+// defsPool holds the definition level scratch of the columns being encoded: pqarrow encodes the levels into the
+// column writer and keeps no reference, so a buffer serves one column at a time, not one per open file.
+var defsPool = sync.Pool{New: func() any { return new([]int16) }}
+
+// definitionLevels fills defs with col's definition levels (1 valid, 0 null) from its validity bitmap, 64 rows
+// a word.
+func definitionLevels(col arrow.Array, defs []int16) {
+	switch {
+	case col.NullN() == 0:
+		for j := range defs {
+			defs[j] = 1
+		}
+		return
+	case col.DataType().ID() == arrow.NULL || col.NullN() == col.Len(): // a null array has no validity bitmap
+		clear(defs)
+		return
+	}
+	r := bitutil.NewBitmapWordReader(col.NullBitmapBytes(), col.Data().Offset(), col.Len())
+	j := 0
+	for range r.Words() {
+		word := r.NextWord()
+		for k, d := 0, defs[j:j+64]; k < len(d); k++ {
+			d[k] = int16(word >> k & 1)
+		}
+		j += 64
+	}
+	for range r.TrailingBytes() {
+		b, n := r.NextTrailingByte()
+		for k := range n {
+			defs[j+k] = int16(b >> k & 1)
+		}
+		j += n
+	}
 }
 
 // NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
