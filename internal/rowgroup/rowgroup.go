@@ -22,6 +22,36 @@ func AfterWrite(fw Buffered, flushed, rowGroupSize, targetSize int64) (full bool
 	return flushed+rg >= targetSize, nil
 }
 
+// Hold keeps the row groups of one writer's open files within Budget bytes (buffer_size) as a batch is spread
+// over them: see HoldWithin. A check measures every open file, so checking after each file a batch reaches would
+// cost files² a batch, and checking once a batch would let a wide batch's parts pile up past the budget: the
+// loaders call Reached after each file a batch reaches, which checks every holdEvery of them, and Batch after the
+// batch.
+type Hold[K comparable, F any] struct {
+	Open   map[K]F
+	Writer func(F) Buffered
+	Budget int64
+	since  int // files reached since the last check
+}
+
+// holdEvery is how many files a batch may reach between two checks of the budget.
+const holdEvery = 16
+
+// Reached is called after a part of a batch went to a file; on an error it returns the file that failed.
+func (h *Hold[K, F]) Reached() (F, error) {
+	if h.since++; h.since < holdEvery {
+		var none F
+		return none, nil
+	}
+	return h.Batch()
+}
+
+// Batch is called after a whole batch was written; on an error it returns the file that failed.
+func (h *Hold[K, F]) Batch() (F, error) {
+	h.since = 0
+	return HoldWithin(h.Open, h.Writer, h.Budget)
+}
+
 // HoldWithin writes out buffered row groups early, the largest first, while the open files' row groups together
 // hold more than budget bytes in memory (Buffered.BufferedBytes): with many files open (Hive directories, Iceberg
 // partitions), row groups get smaller instead of memory bigger. The loaders call it after each batch: it measures

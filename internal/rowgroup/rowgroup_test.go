@@ -141,3 +141,41 @@ func TestHoldWithin(t *testing.T) {
 		t.Errorf("a single open file was cut: %d row groups", n)
 	}
 }
+
+// TestHoldReached: while a batch is spread over many files, Hold checks the budget every holdEvery files it
+// reaches, so a wide batch's parts cannot pile up past it before the batch ends; Batch checks at the end.
+func TestHoldReached(t *testing.T) {
+	open := map[int]*testFile{}
+	h := Hold[int, *testFile]{Open: open, Writer: func(f *testFile) Buffered { return f.fw }, Budget: 40 << 10}
+	total := func() (n int64) {
+		for _, f := range open {
+			n += f.fw.BufferedBytes()
+		}
+		return n
+	}
+	const files = 5 * holdEvery
+	for round := range 3 {
+		for i := range files {
+			if open[i] == nil {
+				open[i] = newFile(t)
+			}
+			open[i].write(t, 2000)
+			before := total()
+			if _, err := h.Reached(); err != nil {
+				t.Fatal(err)
+			}
+			checked := (i+1)%holdEvery == 0
+			if after := total(); checked && after > h.Budget {
+				t.Fatalf("round %d, file %d: %d bytes held after a check, budget %d", round, i, after, h.Budget)
+			} else if !checked && after != before {
+				t.Fatalf("round %d, file %d: a row group was cut between two checks", round, i)
+			}
+		}
+		if _, err := h.Batch(); err != nil {
+			t.Fatal(err)
+		}
+		if after := total(); after > h.Budget {
+			t.Fatalf("round %d: %d bytes held after the batch, budget %d", round, after, h.Budget)
+		}
+	}
+}

@@ -69,7 +69,7 @@ type directWriter struct {
 	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
-	since int                  // files written since buffer_size was last held
+	hold  rowgroup.Hold[string, *dataFile]
 	seq   int
 	files []iceberg.DataFile
 	idx   *array.Int32Builder
@@ -104,6 +104,7 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
 		clustered: l.cfg.Clustered, passed: map[string]bool{},
 		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
+	d.hold = rowgroup.Hold[string, *dataFile]{Open: d.open, Writer: func(f *dataFile) rowgroup.Buffered { return f.fw }, Budget: int64(l.cfg.BufferSize)}
 	var err error
 	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
 		return nil, nil
@@ -270,19 +271,15 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 		if err != nil {
 			return err
 		}
-		if d.since++; d.since == holdEvery {
-			if err := d.holdWithin(); err != nil {
-				return err
-			}
+		if big, err := d.hold.Reached(); err != nil {
+			return fmt.Errorf("write %s: %w", big.path, err)
 		}
 	}
-	return d.holdWithin()
+	if big, err := d.hold.Batch(); err != nil {
+		return fmt.Errorf("write %s: %w", big.path, err)
+	}
+	return nil
 }
-
-// holdEvery is how many files a batch may reach between two checks of buffer_size: a check measures every open
-// file, so checking after each would cost files² a batch; checking once a batch would let a wide batch's parts
-// pile up past the budget.
-const holdEvery = 16
 
 // toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
 func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -356,15 +353,6 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 		if err := d.closeFile(f); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// holdWithin keeps the open files within buffer_size.
-func (d *directWriter) holdWithin() error {
-	d.since = 0
-	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
-		return fmt.Errorf("write %s: %w", big.path, err)
 	}
 	return nil
 }

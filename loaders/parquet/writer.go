@@ -63,6 +63,7 @@ func newPartitionWriter(ctx context.Context, l *Loader, store *storage.Store, sc
 			files: map[string]*openFile{},
 			seqs:  map[string]int{},
 		}
+		w.hold = rowgroup.Hold[string, *openFile]{Open: w.files, Writer: func(f *openFile) rowgroup.Buffered { return f.fw }, Budget: int64(l.cfg.BufferSize)}
 		if len(l.cfg.PartitionBy) > 0 {
 			w.split = newSplitter(schema, l.cfg.PartitionBy)
 			w.idx = array.NewInt32Builder(l.alloc)
@@ -294,6 +295,7 @@ type fileWorker struct {
 	seqs    map[string]int       // next file number per directory
 	created int                  // files begun, names the temporary files
 	done    []*openFile
+	hold    rowgroup.Hold[string, *openFile] // buffer_size over files
 	cols    []arrow.Array
 }
 
@@ -341,8 +343,7 @@ func (w *fileWorker) write(b arrow.RecordBatch) error {
 	if err := w.writeDirs(b); err != nil {
 		return err
 	}
-	// buffer_size, once a batch: each call measures every open file.
-	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) rowgroup.Buffered { return f.fw }, int64(w.pw.l.cfg.BufferSize)); err != nil {
+	if big, err := w.hold.Batch(); err != nil {
 		return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
 	}
 	return nil
@@ -361,6 +362,9 @@ func (w *fileWorker) writeDirs(b arrow.RecordBatch) error {
 		ind.Release()
 		if err != nil {
 			return err
+		}
+		if big, err := w.hold.Reached(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
 		}
 	}
 	return nil
