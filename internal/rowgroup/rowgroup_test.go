@@ -179,3 +179,61 @@ func TestHoldReached(t *testing.T) {
 		}
 	}
 }
+
+// TestSinks: files written in turn through one shared buffer each get exactly their own bytes, in order, also
+// when their writes interleave; a dropped file's buffered bytes reach nobody; a failing sink's error is its own.
+func TestSinks(t *testing.T) {
+	var s Sinks
+	var a, b, c bytes.Buffer
+	fa, fb, fc := s.New(&a), s.New(&b), s.New(&c)
+	var wantA, wantB bytes.Buffer
+	for i := range 500 {
+		chunk := bytes.Repeat([]byte{byte(i)}, 1+i*37%3000) // some larger than the buffer
+		f, w := fa, &wantA
+		if i%3 == 1 {
+			f, w = fb, &wantB
+		}
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(chunk)
+		if i%3 == 2 {
+			if _, err := fc.Write(chunk[:min(len(chunk), 100)]); err != nil {
+				t.Fatal(err)
+			}
+			fc.Drop()
+		}
+	}
+	if err := fa.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), wantA.Bytes()) || !bytes.Equal(b.Bytes(), wantB.Bytes()) {
+		t.Errorf("files got %d and %d bytes, want %d and %d, or the bytes differ", a.Len(), b.Len(), wantA.Len(), wantB.Len())
+	}
+	if c.Len() != 0 {
+		t.Errorf("the dropped file got %d bytes", c.Len())
+	}
+
+	bad := s.New(failWriter{})
+	good := s.New(&c)
+	if _, err := bad.Write([]byte("x")); err != nil {
+		t.Fatal(err) // buffered: no failure yet
+	}
+	c.Reset()
+	if _, err := good.Write([]byte("y")); err != nil {
+		t.Fatalf("another file's failure reached this one: %v", err)
+	}
+	if err := good.Flush(); err != nil || c.String() != "y" {
+		t.Errorf("good file: %q, %v", c.String(), err)
+	}
+	if err := bad.Flush(); err == nil {
+		t.Error("the failing file's Flush reported no error")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }

@@ -30,11 +30,6 @@ type Buffered interface {
 	NewBufferedRowGroupChecked() error
 }
 
-// SinkBuffer is the size of the write buffer in front of each open file's sink. The Parquet writer writes a row
-// group's pages when it is cut, one page at a time: larger writes bypass the buffer, so a small one only spares
-// system calls for the page headers, and many files may be open at once.
-const SinkBuffer = 32 << 10
-
 // encoders bounds the extra goroutines that encode columns, process-wide: each writer's own goroutine encodes
 // too, and starts helpers only while the bound allows, so many writers (partitions, workers) at once do not
 // multiply goroutines and their scratch memory.

@@ -1,7 +1,6 @@
 package iceberg
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +68,7 @@ type directWriter struct {
 	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
+	sinks rowgroup.Sinks       // one write buffer for the open files
 	hold  rowgroup.Hold[string, *dataFile]
 	seq   int
 	files []iceberg.DataFile
@@ -80,7 +80,7 @@ type dataFile struct {
 	key, path string
 	values    map[int]any // partition values by field id; nil when unpartitioned
 	sink      icebergio.FileWriter
-	buf       *bufio.Writer
+	buf       *rowgroup.Sink
 	count     storage.CountingWriter
 	fw        *rowgroup.Writer
 }
@@ -393,7 +393,7 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
+	f.buf = d.sinks.New(sink)
 	f.count.W = f.buf
 	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops, d.aprops, true); err != nil {
 		_ = sink.Close()
@@ -469,6 +469,7 @@ func (d *directWriter) discard(f *dataFile) {
 	delete(d.open, f.key)
 	f.count.Discard = true
 	_ = f.fw.Close()
+	f.buf.Drop()
 	_ = f.sink.Close()
 	_ = d.fs.Remove(f.path)
 }

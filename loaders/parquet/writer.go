@@ -1,7 +1,6 @@
 package parquet
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -296,13 +295,14 @@ type fileWorker struct {
 	created int                  // files begun, names the temporary files
 	done    []*openFile
 	hold    rowgroup.Hold[string, *openFile] // buffer_size over files
+	sinks   rowgroup.Sinks                   // one write buffer for the open files
 	cols    []arrow.Array
 }
 
 type openFile struct {
 	dir, tmp, final string
 	sink            io.WriteCloser
-	buf             *bufio.Writer
+	buf             *rowgroup.Sink
 	count           storage.CountingWriter
 	fw              *rowgroup.Writer
 	rows, bytes     int64
@@ -439,7 +439,7 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 		return nil, fmt.Errorf("%s: %w", pw.where(), err)
 	}
 	f := &openFile{dir: dir, tmp: tmp, final: final, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
+	f.buf = w.sinks.New(sink)
 	f.count.W = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
 	fw, err := rowgroup.NewWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps(), !pw.l.cfg.OmitArrowSchema)
@@ -459,6 +459,7 @@ func (w *fileWorker) closeFile(f *openFile, discard bool) error {
 	if discard {
 		f.count.Discard = true
 		_ = f.fw.Close()
+		f.buf.Drop()
 		pw.cancel() // a cancelled upload is never published
 		_ = f.sink.Close()
 		return nil
