@@ -237,3 +237,58 @@ func TestSinks(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// TestHoldRollsFooters: row groups cut early by the budget pile up in the open files' footers; after each batch
+// the files with the most row groups are rolled until the footers are within the bound again, and with no bound
+// reached nothing is rolled.
+func TestHoldRollsFooters(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		chunks    int
+		wantRolls bool
+	}{
+		{"footers past the bound: the largest rolled", 40, true},
+		{"within the bound: nothing rolled", 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := map[int]*testFile{}
+			rolled := 0
+			h := Hold[int, *testFile]{Open: open, Writer: func(f *testFile) Buffered { return f.fw }, Budget: 8 << 10, chunks: tc.chunks,
+				Roll: func(f *testFile) error {
+					for k, g := range open {
+						if g == f {
+							delete(open, k)
+						}
+					}
+					if n := f.rowGroups(t); n < 2 {
+						t.Errorf("a file of %d row groups was rolled", n)
+					}
+					rolled++
+					return nil
+				}}
+			footers := func() (n int) {
+				for _, f := range open {
+					n += f.fw.FooterChunks()
+				}
+				return n
+			}
+			for round := range 30 {
+				for i := range 8 {
+					if open[i] == nil {
+						open[i] = newFile(t)
+					}
+					open[i].write(t, 500+i*100)
+				}
+				if _, err := h.Batch(); err != nil {
+					t.Fatal(err)
+				}
+				if n := footers(); n > tc.chunks {
+					t.Fatalf("round %d: the open files' footers describe %d column chunks, bound %d", round, n, tc.chunks)
+				}
+			}
+			if (rolled > 0) != tc.wantRolls {
+				t.Errorf("%d files rolled, want some: %v", rolled, tc.wantRolls)
+			}
+		})
+	}
+}

@@ -28,6 +28,9 @@ type Buffered interface {
 	// under construction and the dictionaries.
 	BufferedBytes() int64
 	NewBufferedRowGroupChecked() error
+	// FooterChunks is how many column chunks the file's footer describes so far: the writer keeps the metadata
+	// of every row group written (statistics, offsets, encodings) until the file is closed.
+	FooterChunks() int
 }
 
 // encoders bounds the extra goroutines that encode columns, process-wide: each writer's own goroutine encodes
@@ -42,6 +45,8 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // structs, maps) are written by pqarrow's FileWriter, column after column.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
+	leaves int                 // leaf columns: column chunks a row group adds to the footer
+	cut    int                 // row groups cut, with a nested schema (pqarrow does not count them)
 
 	wr       *file.Writer
 	rgw      file.BufferedRowGroupWriter
@@ -68,7 +73,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{serial: fw}, nil
+		return &Writer{serial: fw, leaves: psc.NumColumns()}, nil
 	}
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := sc.Metadata()
@@ -82,7 +87,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 	if err != nil {
 		return nil, err
 	}
-	fw := &Writer{wr: wr, schema: sc}
+	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns()}
 	for _, f := range sc.Fields() {
 		fw.nullable = append(fw.nullable, f.Nullable)
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
@@ -245,6 +250,7 @@ func definitionLevels(col arrow.Array, defs []int16) {
 // NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
+		w.cut++
 		return w.serial.NewBufferedRowGroupChecked()
 	}
 	if err := w.closeRowGroup(); err != nil {
@@ -323,6 +329,14 @@ func (w *Writer) BufferedBytes() int64 {
 		}
 	}
 	return n
+}
+
+// FooterChunks is how many column chunks the footer describes so far, the open row group's included.
+func (w *Writer) FooterChunks() int {
+	if w.serial != nil {
+		return (w.cut + 1) * w.leaves
+	}
+	return w.wr.NumRowGroups() * w.leaves
 }
 
 // Close writes the last row group and the footer; it does not close the sink.

@@ -104,7 +104,8 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
 		clustered: l.cfg.Clustered, passed: map[string]bool{},
 		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
-	d.hold = rowgroup.Hold[string, *dataFile]{Open: d.open, Writer: func(f *dataFile) rowgroup.Buffered { return f.fw }, Budget: int64(l.cfg.BufferSize)}
+	d.hold = rowgroup.Hold[string, *dataFile]{Open: d.open, Writer: func(f *dataFile) rowgroup.Buffered { return f.fw },
+		Roll: d.closeFile, Budget: int64(l.cfg.BufferSize)}
 	var err error
 	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
 		return nil, nil

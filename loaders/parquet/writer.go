@@ -62,7 +62,8 @@ func newPartitionWriter(ctx context.Context, l *Loader, store *storage.Store, sc
 			files: map[string]*openFile{},
 			seqs:  map[string]int{},
 		}
-		w.hold = rowgroup.Hold[string, *openFile]{Open: w.files, Writer: func(f *openFile) rowgroup.Buffered { return f.fw }, Budget: int64(l.cfg.BufferSize)}
+		w.hold = rowgroup.Hold[string, *openFile]{Open: w.files, Writer: func(f *openFile) rowgroup.Buffered { return f.fw },
+			Roll: func(f *openFile) error { return w.closeFile(f, false) }, Budget: int64(l.cfg.BufferSize)}
 		if len(l.cfg.PartitionBy) > 0 {
 			w.split = newSplitter(schema, l.cfg.PartitionBy)
 			w.idx = array.NewInt32Builder(l.alloc)
