@@ -22,6 +22,91 @@ func AfterWrite(fw Buffered, flushed, rowGroupSize, targetSize int64) (full bool
 	return flushed+rg >= targetSize, nil
 }
 
+// Hold keeps the row groups of one writer's open files within Budget bytes (buffer_size) as a batch is spread
+// over them: see HoldWithin. A check measures every open file, so checking after each file a batch reaches would
+// cost files² a batch, and checking once a batch would let a wide batch's parts pile up past the budget: the
+// loaders call Reached after each file a batch reaches, which checks every holdEvery of them, and Batch after the
+// batch.
+//
+// Row groups cut early are small, and each adds its metadata to its file's footer, which stays in memory until
+// the file is closed: after each batch, Batch also rolls (Roll: close; the next rows of its partition begin a new
+// file) the open files with the most row groups while the open files' footers describe more than
+// MaxFooterChunks column chunks together. Memory then stays flat however many rows a wide fan-out writes, at the
+// price of more files.
+type Hold[K comparable, F any] struct {
+	Open   map[K]F
+	Writer func(F) Buffered
+	Roll   func(F) error // closes a file and removes it from Open
+	Budget int64
+	since  int // files reached since the last check
+	chunks int // the bound on footer column chunks; MaxFooterChunks when 0 (tests set it lower)
+}
+
+// MaxFooterChunks bounds the column chunks the footers of one writer's open files describe together. A column
+// chunk's metadata (statistics, offsets, encodings) takes some hundreds of bytes of Go heap: 16Ki of them are a
+// few MB, which one 512 MiB file of 16 MiB row groups and 500 columns stays within, so only files of row groups
+// cut early by the budget are rolled.
+const MaxFooterChunks = 16 << 10
+
+// holdEvery is how many files a batch may reach between two checks of the budget.
+const holdEvery = 16
+
+// Reached is called after a part of a batch went to a file; on an error it returns the file that failed.
+func (h *Hold[K, F]) Reached() (F, error) {
+	if h.since++; h.since < holdEvery {
+		var none F
+		return none, nil
+	}
+	return h.Batch()
+}
+
+// Batch is called after a whole batch was written; on an error it returns the file that failed.
+func (h *Hold[K, F]) Batch() (F, error) {
+	h.since = 0
+	if f, err := HoldWithin(h.Open, h.Writer, h.Budget); err != nil {
+		return f, err
+	}
+	return h.rollFooters()
+}
+
+// rollFooters rolls the open files with the most row groups while the footers of the open files describe more
+// than the bound of column chunks together. A single open file is left to the target file size.
+func (h *Hold[K, F]) rollFooters() (F, error) {
+	var none F
+	limit := h.chunks
+	if limit == 0 {
+		limit = MaxFooterChunks
+	}
+	if len(h.Open) < 2 || h.Roll == nil {
+		return none, nil
+	}
+	type held struct {
+		f F
+		n int
+	}
+	all := make([]held, 0, len(h.Open))
+	total := 0
+	for _, f := range h.Open {
+		n := h.Writer(f).FooterChunks()
+		all = append(all, held{f, n})
+		total += n
+	}
+	if total <= limit {
+		return none, nil
+	}
+	slices.SortFunc(all, func(a, b held) int { return cmp.Compare(b.n, a.n) })
+	for _, r := range all {
+		if total <= limit {
+			break
+		}
+		if err := h.Roll(r.f); err != nil {
+			return r.f, err
+		}
+		total -= r.n
+	}
+	return none, nil
+}
+
 // HoldWithin writes out buffered row groups early, the largest first, while the open files' row groups together
 // hold more than budget bytes in memory (Buffered.BufferedBytes): with many files open (Hive directories, Iceberg
 // partitions), row groups get smaller instead of memory bigger. The loaders call it after each batch: it measures

@@ -141,3 +141,154 @@ func TestHoldWithin(t *testing.T) {
 		t.Errorf("a single open file was cut: %d row groups", n)
 	}
 }
+
+// TestHoldReached: while a batch is spread over many files, Hold checks the budget every holdEvery files it
+// reaches, so a wide batch's parts cannot pile up past it before the batch ends; Batch checks at the end.
+func TestHoldReached(t *testing.T) {
+	open := map[int]*testFile{}
+	h := Hold[int, *testFile]{Open: open, Writer: func(f *testFile) Buffered { return f.fw }, Budget: 40 << 10}
+	total := func() (n int64) {
+		for _, f := range open {
+			n += f.fw.BufferedBytes()
+		}
+		return n
+	}
+	const files = 5 * holdEvery
+	for round := range 3 {
+		for i := range files {
+			if open[i] == nil {
+				open[i] = newFile(t)
+			}
+			open[i].write(t, 2000)
+			before := total()
+			if _, err := h.Reached(); err != nil {
+				t.Fatal(err)
+			}
+			checked := (i+1)%holdEvery == 0
+			if after := total(); checked && after > h.Budget {
+				t.Fatalf("round %d, file %d: %d bytes held after a check, budget %d", round, i, after, h.Budget)
+			} else if !checked && after != before {
+				t.Fatalf("round %d, file %d: a row group was cut between two checks", round, i)
+			}
+		}
+		if _, err := h.Batch(); err != nil {
+			t.Fatal(err)
+		}
+		if after := total(); after > h.Budget {
+			t.Fatalf("round %d: %d bytes held after the batch, budget %d", round, after, h.Budget)
+		}
+	}
+}
+
+// TestSinks: files written in turn through one shared buffer each get exactly their own bytes, in order, also
+// when their writes interleave; a dropped file's buffered bytes reach nobody; a failing sink's error is its own.
+func TestSinks(t *testing.T) {
+	var s Sinks
+	var a, b, c bytes.Buffer
+	fa, fb, fc := s.New(&a), s.New(&b), s.New(&c)
+	var wantA, wantB bytes.Buffer
+	for i := range 500 {
+		chunk := bytes.Repeat([]byte{byte(i)}, 1+i*37%3000) // some larger than the buffer
+		f, w := fa, &wantA
+		if i%3 == 1 {
+			f, w = fb, &wantB
+		}
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(chunk)
+		if i%3 == 2 {
+			if _, err := fc.Write(chunk[:min(len(chunk), 100)]); err != nil {
+				t.Fatal(err)
+			}
+			fc.Drop()
+		}
+	}
+	if err := fa.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), wantA.Bytes()) || !bytes.Equal(b.Bytes(), wantB.Bytes()) {
+		t.Errorf("files got %d and %d bytes, want %d and %d, or the bytes differ", a.Len(), b.Len(), wantA.Len(), wantB.Len())
+	}
+	if c.Len() != 0 {
+		t.Errorf("the dropped file got %d bytes", c.Len())
+	}
+
+	bad := s.New(failWriter{})
+	good := s.New(&c)
+	if _, err := bad.Write([]byte("x")); err != nil {
+		t.Fatal(err) // buffered: no failure yet
+	}
+	c.Reset()
+	if _, err := good.Write([]byte("y")); err != nil {
+		t.Fatalf("another file's failure reached this one: %v", err)
+	}
+	if err := good.Flush(); err != nil || c.String() != "y" {
+		t.Errorf("good file: %q, %v", c.String(), err)
+	}
+	if err := bad.Flush(); err == nil {
+		t.Error("the failing file's Flush reported no error")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// TestHoldRollsFooters: row groups cut early by the budget pile up in the open files' footers; after each batch
+// the files with the most row groups are rolled until the footers are within the bound again, and with no bound
+// reached nothing is rolled.
+func TestHoldRollsFooters(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		chunks    int
+		wantRolls bool
+	}{
+		{"footers past the bound: the largest rolled", 40, true},
+		{"within the bound: nothing rolled", 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			open := map[int]*testFile{}
+			rolled := 0
+			h := Hold[int, *testFile]{Open: open, Writer: func(f *testFile) Buffered { return f.fw }, Budget: 8 << 10, chunks: tc.chunks,
+				Roll: func(f *testFile) error {
+					for k, g := range open {
+						if g == f {
+							delete(open, k)
+						}
+					}
+					if n := f.rowGroups(t); n < 2 {
+						t.Errorf("a file of %d row groups was rolled", n)
+					}
+					rolled++
+					return nil
+				}}
+			footers := func() (n int) {
+				for _, f := range open {
+					n += f.fw.FooterChunks()
+				}
+				return n
+			}
+			for round := range 30 {
+				for i := range 8 {
+					if open[i] == nil {
+						open[i] = newFile(t)
+					}
+					open[i].write(t, 500+i*100)
+				}
+				if _, err := h.Batch(); err != nil {
+					t.Fatal(err)
+				}
+				if n := footers(); n > tc.chunks {
+					t.Fatalf("round %d: the open files' footers describe %d column chunks, bound %d", round, n, tc.chunks)
+				}
+			}
+			if (rolled > 0) != tc.wantRolls {
+				t.Errorf("%d files rolled, want some: %v", rolled, tc.wantRolls)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -27,12 +28,10 @@ type Buffered interface {
 	// under construction and the dictionaries.
 	BufferedBytes() int64
 	NewBufferedRowGroupChecked() error
+	// FooterChunks is how many column chunks the file's footer describes so far: the writer keeps the metadata
+	// of every row group written (statistics, offsets, encodings) until the file is closed.
+	FooterChunks() int
 }
-
-// SinkBuffer is the size of the write buffer in front of each open file's sink. The Parquet writer writes a row
-// group's pages when it is cut, one page at a time: larger writes bypass the buffer, so a small one only spares
-// system calls for the page headers, and many files may be open at once.
-const SinkBuffer = 32 << 10
 
 // encoders bounds the extra goroutines that encode columns, process-wide: each writer's own goroutine encodes
 // too, and starts helpers only while the bound allows, so many writers (partitions, workers) at once do not
@@ -46,13 +45,14 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // structs, maps) are written by pqarrow's FileWriter, column after column.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
+	leaves int                 // leaf columns: column chunks a row group adds to the footer
+	cut    int                 // row groups cut, with a nested schema (pqarrow does not count them)
 
 	wr       *file.Writer
 	rgw      file.BufferedRowGroupWriter
 	schema   *arrow.Schema
 	nullable []bool
 	ctxs     []context.Context // a write context per column: its scratch buffers are not safe to share
-	defs     [][]int16         // definition levels per nullable column, reused
 	learn    []bool            // dictionary columns under the cost fallback rule
 	plain    []bool            // columns whose dictionary did not pay in an earlier row group of this file
 	closed   bool
@@ -73,7 +73,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{serial: fw}, nil
+		return &Writer{serial: fw, leaves: psc.NumColumns()}, nil
 	}
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := sc.Metadata()
@@ -87,12 +87,11 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 	if err != nil {
 		return nil, err
 	}
-	fw := &Writer{wr: wr, schema: sc}
+	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns()}
 	for _, f := range sc.Fields() {
 		fw.nullable = append(fw.nullable, f.Nullable)
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
 	}
-	fw.defs = make([][]int16, len(fw.nullable))
 	fw.plain = make([]bool, len(fw.nullable))
 	for i := range psc.NumColumns() {
 		path := psc.Column(i).ColumnPath().String()
@@ -201,23 +200,11 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 	}
 	var defs []int16
 	if cw.LevelInfo().DefLevel > 0 {
-		defs = slices.Grow(w.defs[i][:0], col.Len())[:col.Len()]
-		switch {
-		case col.NullN() == 0:
-			for j := range defs {
-				defs[j] = 1
-			}
-		case col.DataType().ID() == arrow.NULL || col.NullN() == col.Len(): // a null array has no validity bitmap
-			clear(defs)
-		default:
-			for j := range defs {
-				defs[j] = 0
-				if col.IsValid(j) {
-					defs[j] = 1
-				}
-			}
-		}
-		w.defs[i] = defs
+		scratch := defsPool.Get().(*[]int16)
+		defer defsPool.Put(scratch)
+		defs = slices.Grow((*scratch)[:0], col.Len())[:col.Len()]
+		*scratch = defs
+		definitionLevels(col, defs)
 	}
 	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
 		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
@@ -225,9 +212,45 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 	return nil
 }
 
+// defsPool holds the definition level scratch of the columns being encoded: pqarrow encodes the levels into the
+// column writer and keeps no reference, so a buffer serves one column at a time, not one per open file.
+var defsPool = sync.Pool{New: func() any { return new([]int16) }}
+
+// definitionLevels fills defs with col's definition levels (1 valid, 0 null) from its validity bitmap, 64 rows
+// a word.
+func definitionLevels(col arrow.Array, defs []int16) {
+	switch {
+	case col.NullN() == 0:
+		for j := range defs {
+			defs[j] = 1
+		}
+		return
+	case col.DataType().ID() == arrow.NULL || col.NullN() == col.Len(): // a null array has no validity bitmap
+		clear(defs)
+		return
+	}
+	r := bitutil.NewBitmapWordReader(col.NullBitmapBytes(), col.Data().Offset(), col.Len())
+	j := 0
+	for range r.Words() {
+		word := r.NextWord()
+		for k, d := 0, defs[j:j+64]; k < len(d); k++ {
+			d[k] = int16(word >> k & 1)
+		}
+		j += 64
+	}
+	for range r.TrailingBytes() {
+		b, n := r.NextTrailingByte()
+		for k := range n {
+			defs[j+k] = int16(b >> k & 1)
+		}
+		j += n
+	}
+}
+
 // NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
+		w.cut++
 		return w.serial.NewBufferedRowGroupChecked()
 	}
 	if err := w.closeRowGroup(); err != nil {
@@ -306,6 +329,14 @@ func (w *Writer) BufferedBytes() int64 {
 		}
 	}
 	return n
+}
+
+// FooterChunks is how many column chunks the footer describes so far, the open row group's included.
+func (w *Writer) FooterChunks() int {
+	if w.serial != nil {
+		return (w.cut + 1) * w.leaves
+	}
+	return w.wr.NumRowGroups() * w.leaves
 }
 
 // Close writes the last row group and the footer; it does not close the sink.

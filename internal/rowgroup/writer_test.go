@@ -243,3 +243,41 @@ func TestWriterLearnsDictionaries(t *testing.T) {
 		}
 	}
 }
+
+// TestDefinitionLevels: the levels read a word at a time from the validity bitmap are the arrays' IsValid, for
+// slices at every bit offset and of lengths around the word and byte boundaries.
+func TestDefinitionLevels(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewInt32Builder(mem)
+	defer b.Release()
+	for i := range 400 {
+		if i%3 == 0 || i%7 == 0 || (i > 200 && i < 280) {
+			b.AppendNull()
+		} else {
+			b.Append(int32(i))
+		}
+	}
+	all := b.NewArray()
+	defer all.Release()
+	for off := range 72 {
+		for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 65, 127, 128, 129, 200, 328 - off} {
+			col := array.NewSlice(all, int64(off), int64(off+n))
+			defs := make([]int16, n)
+			for j := range defs {
+				defs[j] = 7 // overwritten, or the test fails
+			}
+			definitionLevels(col, defs)
+			for j := range n {
+				want := int16(0)
+				if col.IsValid(j) {
+					want = 1
+				}
+				if defs[j] != want {
+					t.Fatalf("offset %d, length %d, row %d: level %d, want %d", off, n, j, defs[j], want)
+				}
+			}
+			col.Release()
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package iceberg
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +68,8 @@ type directWriter struct {
 	passed    map[string]bool // partitions left behind, when clustered
 
 	open  map[string]*dataFile // by partition key
-	since int                  // files written since buffer_size was last held
+	sinks rowgroup.Sinks       // one write buffer for the open files
+	hold  rowgroup.Hold[string, *dataFile]
 	seq   int
 	files []iceberg.DataFile
 	idx   *array.Int32Builder
@@ -80,7 +80,7 @@ type dataFile struct {
 	key, path string
 	values    map[int]any // partition values by field id; nil when unpartitioned
 	sink      icebergio.FileWriter
-	buf       *bufio.Writer
+	buf       *rowgroup.Sink
 	count     storage.CountingWriter
 	fw        *rowgroup.Writer
 }
@@ -104,6 +104,8 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	d := &directWriter{l: l, tbl: tbl, sc: sc, spec: spec, props: props, version: md.Version(), uuid: id,
 		clustered: l.cfg.Clustered, passed: map[string]bool{},
 		open: map[string]*dataFile{}, partLocs: map[string]table.LocationProvider{}}
+	d.hold = rowgroup.Hold[string, *dataFile]{Open: d.open, Writer: func(f *dataFile) rowgroup.Buffered { return f.fw },
+		Roll: d.closeFile, Budget: int64(l.cfg.BufferSize)}
 	var err error
 	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
 		return nil, nil
@@ -270,19 +272,15 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 		if err != nil {
 			return err
 		}
-		if d.since++; d.since == holdEvery {
-			if err := d.holdWithin(); err != nil {
-				return err
-			}
+		if big, err := d.hold.Reached(); err != nil {
+			return fmt.Errorf("write %s: %w", big.path, err)
 		}
 	}
-	return d.holdWithin()
+	if big, err := d.hold.Batch(); err != nil {
+		return fmt.Errorf("write %s: %w", big.path, err)
+	}
+	return nil
 }
-
-// holdEvery is how many files a batch may reach between two checks of buffer_size: a check measures every open
-// file, so checking after each would cost files² a batch; checking once a batch would let a wide batch's parts
-// pile up past the budget.
-const holdEvery = 16
 
 // toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
 func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -360,15 +358,6 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 	return nil
 }
 
-// holdWithin keeps the open files within buffer_size.
-func (d *directWriter) holdWithin() error {
-	d.since = 0
-	if big, err := rowgroup.HoldWithin(d.open, func(f *dataFile) rowgroup.Buffered { return f.fw }, d.bufferSize); err != nil {
-		return fmt.Errorf("write %s: %w", big.path, err)
-	}
-	return nil
-}
-
 // location places a data file as iceberg-go does: under data/<partition path>/ of the table (or the object
 // storage layout the table's properties ask for).
 func (d *directWriter) location(name string, row partitionRow) (string, error) {
@@ -405,7 +394,7 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
+	f.buf = d.sinks.New(sink)
 	f.count.W = f.buf
 	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops, d.aprops, true); err != nil {
 		_ = sink.Close()
@@ -481,6 +470,7 @@ func (d *directWriter) discard(f *dataFile) {
 	delete(d.open, f.key)
 	f.count.Discard = true
 	_ = f.fw.Close()
+	f.buf.Drop()
 	_ = f.sink.Close()
 	_ = d.fs.Remove(f.path)
 }

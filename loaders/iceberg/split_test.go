@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
+	"github.com/jetflow-dev/jetflow/internal/rowgroup"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -446,17 +447,20 @@ func TestBufferSizeBoundsOpenFiles(t *testing.T) {
 
 // TestBufferSizeBoundsWideFanOut: 259 Iceberg partitions open at once (37 tenants × 7 months) hold no more than
 // buffer_size in memory together after each batch, counted by the writer (encoded pages, pages under
-// construction, dictionaries); without the bound they hold far more. Every row still lands in its one file.
+// construction, dictionaries); without the bound they hold far more. The row groups cut early pile up in the open
+// files' footers, which stay within rowgroup.MaxFooterChunks by rolling files: every row lands once, in a file of
+// its Iceberg partition, each file under its own name.
 func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 	t.Parallel()
-	const budget, batches, rows = 256 << 10, 6, 37 * 7 * 40
+	const budget, batches, rows = 256 << 10, 24, 37 * 7 * 40
 	for _, tc := range []struct {
 		name   string
 		buffer stage.ByteSize
 		within bool
+		rolled bool // more files than partitions
 	}{
-		{"buffer_size bounds the 259 open files", budget, true},
-		{"room enough: the same batches hold more", 1 << 30, false},
+		{"buffer_size bounds the 259 open files", budget, true, true},
+		{"room enough: the same batches hold more", 1 << 30, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -483,14 +487,16 @@ func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(dw.open) != 37*7 {
-					t.Fatalf("%d files open, want 259", len(dw.open))
-				}
 				var held int64
+				chunks := 0
 				for _, f := range dw.open {
 					held += f.fw.BufferedBytes()
+					chunks += f.fw.FooterChunks()
 				}
 				most = max(most, held)
+				if chunks > rowgroup.MaxFooterChunks {
+					t.Fatalf("batch %d: the open files' footers describe %d column chunks, bound %d", b, chunks, rowgroup.MaxFooterChunks)
+				}
 			}
 			if within := most <= budget; within != tc.within {
 				t.Errorf("the open files held up to %d bytes after a batch; buffer_size %d, bound kept: %v, want %v", most, tc.buffer, within, tc.within)
@@ -500,11 +506,21 @@ func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			var n int64
+			names := map[string]bool{}
+			parts := map[string]bool{}
 			for _, f := range files {
 				n += f.Count()
+				if names[f.FilePath()] {
+					t.Errorf("two data files named %s", f.FilePath())
+				}
+				names[f.FilePath()] = true
+				parts[fmt.Sprint(f.Partition())] = true
 			}
-			if len(files) != 37*7 || n != batches*rows {
-				t.Errorf("%d files of %d rows, want 259 of %d", len(files), n, batches*rows)
+			if len(parts) != 37*7 || n != batches*rows {
+				t.Errorf("%d partitions, %d rows in the files, want 259 and %d", len(parts), n, batches*rows)
+			}
+			if rolled := len(files) > 37*7; rolled != tc.rolled {
+				t.Errorf("%d files for 259 partitions: rolled %v, want %v", len(files), rolled, tc.rolled)
 			}
 		})
 	}

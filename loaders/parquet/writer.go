@@ -1,7 +1,6 @@
 package parquet
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +62,8 @@ func newPartitionWriter(ctx context.Context, l *Loader, store *storage.Store, sc
 			files: map[string]*openFile{},
 			seqs:  map[string]int{},
 		}
+		w.hold = rowgroup.Hold[string, *openFile]{Open: w.files, Writer: func(f *openFile) rowgroup.Buffered { return f.fw },
+			Roll: func(f *openFile) error { return w.closeFile(f, false) }, Budget: int64(l.cfg.BufferSize)}
 		if len(l.cfg.PartitionBy) > 0 {
 			w.split = newSplitter(schema, l.cfg.PartitionBy)
 			w.idx = array.NewInt32Builder(l.alloc)
@@ -294,13 +295,15 @@ type fileWorker struct {
 	seqs    map[string]int       // next file number per directory
 	created int                  // files begun, names the temporary files
 	done    []*openFile
+	hold    rowgroup.Hold[string, *openFile] // buffer_size over files
+	sinks   rowgroup.Sinks                   // one write buffer for the open files
 	cols    []arrow.Array
 }
 
 type openFile struct {
 	dir, tmp, final string
 	sink            io.WriteCloser
-	buf             *bufio.Writer
+	buf             *rowgroup.Sink
 	count           storage.CountingWriter
 	fw              *rowgroup.Writer
 	rows, bytes     int64
@@ -341,8 +344,7 @@ func (w *fileWorker) write(b arrow.RecordBatch) error {
 	if err := w.writeDirs(b); err != nil {
 		return err
 	}
-	// buffer_size, once a batch: each call measures every open file.
-	if big, err := rowgroup.HoldWithin(w.files, func(f *openFile) rowgroup.Buffered { return f.fw }, int64(w.pw.l.cfg.BufferSize)); err != nil {
+	if big, err := w.hold.Batch(); err != nil {
 		return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
 	}
 	return nil
@@ -361,6 +363,9 @@ func (w *fileWorker) writeDirs(b arrow.RecordBatch) error {
 		ind.Release()
 		if err != nil {
 			return err
+		}
+		if big, err := w.hold.Reached(); err != nil {
+			return fmt.Errorf("%s: write %s: %w", w.pw.where(), big.final, err)
 		}
 	}
 	return nil
@@ -435,7 +440,7 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 		return nil, fmt.Errorf("%s: %w", pw.where(), err)
 	}
 	f := &openFile{dir: dir, tmp: tmp, final: final, sink: sink}
-	f.buf = bufio.NewWriterSize(sink, rowgroup.SinkBuffer)
+	f.buf = w.sinks.New(sink)
 	f.count.W = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
 	fw, err := rowgroup.NewWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps(), !pw.l.cfg.OmitArrowSchema)
@@ -455,6 +460,7 @@ func (w *fileWorker) closeFile(f *openFile, discard bool) error {
 	if discard {
 		f.count.Discard = true
 		_ = f.fw.Close()
+		f.buf.Drop()
 		pw.cancel() // a cancelled upload is never published
 		_ = f.sink.Close()
 		return nil
