@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
@@ -34,6 +35,24 @@ func (l *Loader) compactAfterMerge(ctx context.Context) {
 	}
 	l.log.Debug("iceberg: compacted after merges", "table", l.cfg.Table, "data_files", res.DataFiles, "files_added", res.FilesAdded,
 		"delete_files", res.DeleteFiles, "rows_deleted", res.RowsDeleted, "attempts", res.Attempts)
+	if keep := l.cfg.Merge.KeepSnapshots; keep > 0 {
+		if err := l.expireAfterMerge(ctx, keep); err != nil {
+			l.log.Warn("iceberg: snapshot expiry after merges failed; trying again after the next compaction", "table", l.cfg.Table, "error", err)
+		}
+	}
+}
+
+// expireAfterMerge expires all but the keep newest snapshots of the table and deletes the files only they used.
+func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
+	tbl, err := l.LoadTable(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tbl.Metadata().Snapshots()) <= keep {
+		return nil
+	}
+	_, err = ExpireSnapshots(ctx, tbl, ExpireOptions{RetainLast: keep})
+	return err
 }
 
 // CompactMerged rewrites, in each Iceberg partition, the small data files (under half of target_file_size) and the
@@ -148,15 +167,15 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 				ch.drop = append(ch.drop, compactedKey(t.File.FilePath()))
 			}
 		}
-		nf, err := rewriteRows(ctx, l.alloc, tbl, pick, []segment{{"", live}}, nil)
+		nf, err := l.rewriteMerged(ctx, tbl, pick, live)
+		ch.added = append(ch.added, nf...)
 		if err != nil {
 			return res, ch.added, nil, fmt.Errorf("rewrite the files of partition %s: %w", k, err)
 		}
-		if nf != nil {
-			ch.added = append(ch.added, nf)
-			res.BytesAfter += nf.FileSizeBytes()
-			res.FilesAdded++
+		for _, f := range nf {
+			res.BytesAfter += f.FileSizeBytes()
 		}
+		res.FilesAdded += len(nf)
 		res.DataFiles += len(pick)
 	}
 	if len(removed) == 0 {
@@ -174,6 +193,8 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 		}
 	}
 	res.DeleteFiles = len(removedDels)
+	// The positions kept for files gone from the table would only wait for eviction.
+	l.deadCache().keepOnly(func(p string) bool { _, ok := at[p]; return ok && !gone[p] })
 	txn = tbl.NewTransaction()
 	if err := txn.ReplaceFiles(ctx, removed, ch.added, removedDels, iceberg.Properties{"jetflow.operation": "compact-merged"}); err != nil {
 		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
@@ -182,4 +203,51 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
 	}
 	return res, ch.added, txn, nil
+}
+
+// rewriteMerged reads the data files of tasks with their delete files applied and writes their rows, want of
+// them, as new data files with the loader's own writer, whose buffer_size bounds the memory however large the
+// partition (a table that writer cannot write gets one file from iceberg-go's). It returns the files written,
+// for the caller to remove on error too.
+func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, want int64) ([]iceberg.DataFile, error) {
+	if want == 0 {
+		return nil, nil
+	}
+	cctx := compute.WithAllocator(ctx, l.alloc)
+	schema, recs, err := tbl.Scan().ReadTasks(cctx, tasks)
+	if err != nil {
+		return nil, fmt.Errorf("read data files: %w", err)
+	}
+	id, err := writeUUID(compactedID)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := newDirectWriter(ctx, l, tbl, schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
+		if df == nil {
+			return nil, err
+		}
+		return []iceberg.DataFile{df}, err
+	}
+	var n int64
+	for b, err := range recs {
+		if err != nil {
+			return dw.abandon(), err
+		}
+		n += b.NumRows()
+		err = dw.write(cctx, b)
+		b.Release()
+		if err != nil {
+			return dw.abandon(), err
+		}
+	}
+	files, err := dw.close()
+	if err == nil && n != want {
+		err = fmt.Errorf("read %d rows, the files less their deletes hold %d", n, want)
+	}
+	return files, err
 }

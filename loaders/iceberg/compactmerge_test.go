@@ -2,8 +2,11 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"slices"
 	"testing"
 
@@ -25,6 +28,7 @@ func TestCompactMerged(t *testing.T) {
 		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
 		c.PartitionBy = []string{"bucket(2, order_id)"}
 		c.Merge.CompactEvery = 3
+		c.Merge.KeepSnapshots = 2
 	})
 	model := map[string]string{}
 	step := 0
@@ -63,9 +67,13 @@ func TestCompactMerged(t *testing.T) {
 		t.Fatalf("%d compactions after two merges, want none", n)
 	}
 	check("before the compaction")
+	before, _ := snapshotFiles(t, l)
 	load("4:paid@12:00", "5:gone!@12:00", "8:new@12:00")
 	if n := compactions(); n != 1 {
 		t.Fatalf("%d compactions after three merges, want one", n)
+	}
+	if n := len(loadTable(t, l).Metadata().Snapshots()); n != 2 {
+		t.Errorf("%d snapshots after the compaction with keep_snapshots: 2", n)
 	}
 	data, dels := snapshotFiles(t, l)
 	if len(data) > 2 || len(dels) != 0 {
@@ -75,9 +83,18 @@ func TestCompactMerged(t *testing.T) {
 	load("1:paid@13:00", "6:gone!@13:00")
 	load("2:sent@14:00", "9:new@14:00")
 	check("after more merges")
+	load("3:new@14:30")
+	check("after the second compaction")
+	// The files the first compaction replaced were used by expired snapshots alone now: deleted.
+	for _, f := range before {
+		if _, err := os.Stat(f); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("data file %s replaced two compactions ago is still there (%v)", f, err)
+		}
+	}
 
 	// A merge commits while a compaction is between planning and commit (and runs no compaction of its own).
 	l.cfg.Merge.CompactEvery = 0
+	load("8:paid@14:45", "2:gone!@14:45")
 	compactDeletesHook = func(attempt int) {
 		if attempt == 0 {
 			load("1:sent@15:00", "7:gone!@15:00")

@@ -128,6 +128,18 @@ func (c *deadCache) evict(keep string) {
 	}
 }
 
+// keepOnly drops the entries of the data files live does not keep.
+func (c *deadCache) keepOnly(live func(string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for f, e := range c.files {
+		if !live(f) {
+			c.size -= e.size
+			delete(c.files, f)
+		}
+	}
+}
+
 // bytes reports what the cache holds (tests).
 func (c *deadCache) bytes() int64 {
 	c.mu.Lock()
