@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -202,7 +203,44 @@ func run(duration time.Duration, rate int, roll time.Duration) error {
 	fmt.Fprintf(w, "changes\tchanges/s\ttxns\troll\tlatency p50\tp99\tmax\tpeak RSS at %s\tat end (%s)\tend/start\t\n", startAt.Round(time.Second), wrote.Round(time.Second))
 	fmt.Fprintf(w, "%d\t%.0f\t%d\t%s\t%.2f s\t%.2f s\t%.2f s\t%.0f MiB\t%.0f MiB\t%.2f×\t\n", changes, float64(changes)/wrote.Seconds(), len(lat), roll,
 		q(0.5).Seconds(), q(0.99).Seconds(), lat[len(lat)-1].Seconds(), float64(rssStart)/1024, float64(rssEnd)/1024, float64(rssEnd)/float64(rssStart))
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return tableMetadata(filepath.Join(work, "wh"))
+}
+
+// tableMetadata prints the size and snapshot count of the table's newest metadata file, which every commit reads
+// and writes whole.
+func tableMetadata(wh string) error {
+	var files []string
+	err := filepath.WalkDir(wh, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".metadata.json") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	var newest string
+	var at time.Time
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(at) {
+			newest, at = f, fi.ModTime()
+		}
+	}
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		return err
+	}
+	var md struct {
+		Snapshots []json.RawMessage `json:"snapshots"`
+	}
+	if err := json.Unmarshal(b, &md); err != nil {
+		return fmt.Errorf("%s: %w", newest, err)
+	}
+	fmt.Printf("table metadata at the end: %d KiB, %d snapshots (%d metadata files written)\n", len(b)>>10, len(md.Snapshots), len(files))
+	return nil
 }
 
 // write commits a transaction every 50 ms, of rate/20 changes: 40% inserts of new rows, 50% updates and 10%

@@ -13,6 +13,7 @@ import (
 // DeletesResult reports what CompactDeletes did.
 type DeletesResult struct {
 	DataFiles   int   // data files rewritten with their deletes applied (or removed: every row deleted)
+	FilesAdded  int   // data files written (CompactMerged: one per Iceberg partition rewritten)
 	DeleteFiles int   // position delete files dropped
 	RowsDeleted int64 // rows the delete files removed, now gone from the data files
 	BytesBefore int64 // data and delete files replaced
@@ -20,7 +21,7 @@ type DeletesResult struct {
 	Attempts    int   // commits tried (more than one: another writer committed meanwhile)
 }
 
-// compactDeletesHook, when set (tests), runs before each commit attempt of CompactDeletes.
+// compactDeletesHook, when set (tests), runs before each commit attempt of CompactDeletes and CompactMerged.
 var compactDeletesHook func(attempt int)
 
 // CompactDeletes rewrites every data file of the table's head that has position deletes (what mode: merge with
@@ -33,6 +34,12 @@ var compactDeletesHook func(attempt int)
 // one cleanly, and it plans again from the new head, up to commit.retries times. A second run after a success
 // finds no delete file and does nothing.
 func (l *Loader) CompactDeletes(ctx context.Context) (DeletesResult, error) {
+	return l.compactLoop(ctx, "compact the deletes of", l.cfg.Commit.Retries, l.planDeletes)
+}
+
+// compactLoop plans a compaction on the table's head and commits it, planning again on the new head after a
+// conflict, up to retries times; what names the operation in errors.
+func (l *Loader) compactLoop(ctx context.Context, what string, retries int, plan func(context.Context, *table.Table) (DeletesResult, []iceberg.DataFile, *table.Transaction, error)) (DeletesResult, error) {
 	cat, err := l.Catalog(ctx)
 	if err != nil {
 		return DeletesResult{}, err
@@ -40,14 +47,14 @@ func (l *Loader) CompactDeletes(ctx context.Context) (DeletesResult, error) {
 	for attempt := 0; ; attempt++ {
 		tbl, err := cat.LoadTable(ctx, l.ident)
 		if err != nil {
-			return DeletesResult{}, fmt.Errorf("compact the deletes of %s: load the table: %w", l.cfg.Table, err)
+			return DeletesResult{}, fmt.Errorf("%s %s: load the table: %w", what, l.cfg.Table, err)
 		}
-		res, written, txn, err := l.planDeletes(ctx, tbl)
+		res, written, txn, err := plan(ctx, tbl)
 		res.Attempts = attempt + 1
 		if err != nil || txn == nil {
 			removeFiles(ctx, tbl, written)
 			if err != nil {
-				return res, fmt.Errorf("compact the deletes of %s: %w", l.cfg.Table, l.s3Context(tbl.Location(), err))
+				return res, fmt.Errorf("%s %s: %w", what, l.cfg.Table, l.s3Context(tbl.Location(), err))
 			}
 			return res, nil
 		}
@@ -60,13 +67,13 @@ func (l *Loader) CompactDeletes(ctx context.Context) (DeletesResult, error) {
 		}
 		if !retryable(err) {
 			// The outcome is unknown: the new files may be live, so they stay (`iceberg show --orphans` lists them if not).
-			return res, fmt.Errorf("compact the deletes of %s (the outcome is unknown; run it again, which finds nothing to do if it committed): %w", l.cfg.Table, err)
+			return res, fmt.Errorf("%s %s (the outcome is unknown; run it again, which finds nothing to do if it committed): %w", what, l.cfg.Table, err)
 		}
 		removeFiles(ctx, tbl, written)
-		if attempt >= l.cfg.Commit.Retries {
-			return res, fmt.Errorf("compact the deletes of %s: another writer committed first %d times (raise commit.retries, or run it when fewer merges run): %w", l.cfg.Table, attempt+1, err)
+		if attempt >= retries {
+			return res, fmt.Errorf("%s %s: another writer committed first %d times (raise commit.retries, or run it when fewer merges run): %w", what, l.cfg.Table, attempt+1, err)
 		}
-		l.log.Debug("iceberg: compaction of deletes conflicted, planning again on the new head", "table", l.cfg.Table, "attempt", attempt+1, "error", err)
+		l.log.Debug("iceberg: compaction conflicted, planning again on the new head", "table", l.cfg.Table, "attempt", attempt+1, "error", err)
 		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
 			return res, err
 		}
@@ -118,11 +125,12 @@ func (l *Loader) planDeletes(ctx context.Context, tbl *table.Table) (res Deletes
 	if len(files) == 0 {
 		return res, nil, nil, nil // delete files that apply to no live row: left for expiry
 	}
-	var allDels []iceberg.DataFile
-	for _, f := range files {
-		allDels = append(allDels, f.DeleteFiles...)
+	dataFiles := make([]iceberg.DataFile, len(files))
+	deletes := make([][]iceberg.DataFile, len(files))
+	for i, f := range files {
+		dataFiles[i], deletes[i] = f.File, f.DeleteFiles
 	}
-	dead, err := (&mergeWriter{l: l}).deadPositions(ctx, fs, allDels, byPath)
+	dead, err := (&mergeWriter{l: l}).deadPositions(ctx, fs, dataFiles, deletes)
 	if err != nil {
 		return res, nil, nil, err
 	}

@@ -26,7 +26,9 @@ type Config struct {
 
 // MergeConfig chooses how a merge removes the stored rows it replaces or deletes.
 type MergeConfig struct {
-	Strategy string `yaml:"strategy" default:"merge_on_read" enum:"merge_on_read,copy_on_write" doc:"merge_on_read writes Iceberg v2 position delete files beside the new data files (cheap writes; every reader applies them, jetflow iceberg compact folds them in); copy_on_write rewrites the data files that hold changed keys (cheap reads)."`
+	Strategy      string `yaml:"strategy" default:"merge_on_read" enum:"merge_on_read,copy_on_write" doc:"merge_on_read writes Iceberg v2 position delete files beside the new data files (cheap writes; every reader applies them, jetflow iceberg compact folds them in); copy_on_write rewrites the data files that hold changed keys (cheap reads)."`
+	CompactEvery  int    `yaml:"compact_every" default:"60" min:"0" fingerprint:"-" doc:"After every this many merge commits of one process (a change capture stream commits once a roll), rewrite each Iceberg partition's small data files (under half of target_file_size) and the large ones a tenth deleted or with 64 delete files into one file with the deletes applied, in a snapshot of its own, before the commit returns: a long stream's file and delete file counts, and so each merge's planning, stay bounded. 0: never (jetflow iceberg compact applies the deletes on demand). Tuning only: it does not change what the table holds."`
+	KeepSnapshots int    `yaml:"keep_snapshots" default:"0" min:"0" fingerprint:"-" doc:"With compact_every: after each compaction, expire all but this many of the newest snapshots, and delete the files only the expired ones used, so a stream's metadata (every commit reads and writes it whole, one snapshot a roll) stays bounded. Readers of an expired snapshot, and time travel to it, fail; a recovery from the lake's checkpoints needs the newest one only. 0: keep every snapshot (jetflow iceberg expire-snapshots expires them on demand)."`
 }
 
 // DeletesConfig chooses how a merge finds the keys the source no longer holds.

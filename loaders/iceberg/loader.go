@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -90,6 +91,10 @@ type Loader struct {
 	cat     catalog.Catalog
 	db      *sql.DB // the sql catalog's handle, closed by Close
 	checked map[string]bool
+
+	deadOnce sync.Once
+	dead     *deadCache   // merges' deleted positions across commits (deadcache.go)
+	merges   atomic.Int64 // merge commits, for merge.compact_every (compactmerge.go)
 }
 
 var _ stage.Loader = (*Loader)(nil)

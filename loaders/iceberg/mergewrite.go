@@ -246,8 +246,6 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	}
 	c := &candidates{}
 	byPath := map[string]int{}
-	var delFiles []iceberg.DataFile
-	seenDel := map[string]bool{} // a delete file applies to many data files: list it once
 	for _, t := range tasks {
 		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
 			return nil, stage.Permanent(fmt.Errorf("data file %s has equality deletes or deletion vectors, which a merge cannot apply: compact the table with the engine that wrote them first", t.File.FilePath()))
@@ -261,14 +259,8 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		byPath[t.File.FilePath()] = len(c.files)
 		c.files = append(c.files, t.File)
 		c.deletes = append(c.deletes, t.DeleteFiles)
-		for _, d := range t.DeleteFiles {
-			if !seenDel[d.FilePath()] {
-				seenDel[d.FilePath()] = true
-				delFiles = append(delFiles, d)
-			}
-		}
 	}
-	if c.dead, err = w.deadPositions(ctx, fs, delFiles, byPath); err != nil {
+	if c.dead, err = w.deadPositions(ctx, fs, c.files, c.deletes); err != nil {
 		return nil, err
 	}
 	for i, df := range c.files {
@@ -325,9 +317,62 @@ func leafIndices(fr *pqarrow.FileReader, ids []int) []int {
 	return out
 }
 
-// deadPositions reads the position delete files that apply to the candidate files (byPath) and returns, per
-// candidate, the positions already deleted.
-func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]positions, error) {
+// deadPositions returns, per data file of files (by path), the positions its position delete files (deletes,
+// by file) already delete. The loader's cache (deadcache.go) keeps them between commits, so a stream's merge
+// reads only the delete files committed since the last one.
+func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, files []iceberg.DataFile, deletes [][]iceberg.DataFile) (map[string]positions, error) {
+	cache := w.l.deadCache()
+	type pending struct {
+		have positions
+		read []iceberg.DataFile
+		full bool
+	}
+	out := make(map[string]positions, len(files))
+	todo := map[string]pending{}
+	need := map[string]int{}
+	var read []iceberg.DataFile
+	seen := map[string]bool{} // a delete file may apply to many data files: read it once
+	for i, f := range files {
+		if len(deletes[i]) == 0 {
+			continue
+		}
+		have, rd, full := cache.plan(f.FilePath(), deletes[i])
+		out[f.FilePath()] = have
+		if len(rd) == 0 {
+			continue
+		}
+		todo[f.FilePath()] = pending{have, rd, full}
+		need[f.FilePath()] = i
+		for _, d := range rd {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				read = append(read, d)
+			}
+		}
+	}
+	if len(read) == 0 {
+		return out, nil
+	}
+	got, err := w.readDeletes(ctx, fs, read, need)
+	if err != nil {
+		return nil, err
+	}
+	for f, p := range todo {
+		// got[f] may hold positions of delete files read for another data file: only delete files that apply
+		// to f can name f (its path is new when written), so they are f's either way.
+		cache.put(f, p.read, got[f], p.full)
+		if p.full {
+			out[f] = got[f]
+		} else {
+			out[f] = mergePositions(p.have, got[f])
+		}
+	}
+	return out, nil
+}
+
+// readDeletes reads the position delete files dels and returns, per data file of byPath, the positions they
+// delete, sorted and without duplicates.
+func (w *mergeWriter) readDeletes(ctx context.Context, fs icebergio.IO, dels []iceberg.DataFile, byPath map[string]int) (map[string]positions, error) {
 	out := map[string]positions{}
 	for _, d := range dels {
 		if ref := d.ReferencedDataFile(); ref != nil {
@@ -477,6 +522,7 @@ func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.
 	w.mu.Lock()
 	w.finished = true
 	w.mu.Unlock()
+	w.l.compactAfterMerge(ctx)
 	return res, nil
 }
 

@@ -1,0 +1,253 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// What a merge's compaction (merge.compact_every) rewrites, besides an Iceberg partition's small files: a large
+// file once this fraction of its rows is deleted, or once this many delete files apply to it (each is a manifest
+// entry every reader and every merge plans with).
+const (
+	compactDeletedFraction = 0.1
+	compactMaxDeleteFiles  = 64
+	compactAttempts        = 3 // a compaction that keeps conflicting waits for the next turn instead of the stream
+)
+
+// compactAfterMerge counts the loader's merge commits and, every merge.compact_every of them, compacts the table
+// (CompactMerged) before the commit returns, so the next merge of a stream plans over a bounded number of files.
+// Its snapshot is its own: the merge is committed already, and a compaction that fails is logged and tried again
+// at the next turn.
+func (l *Loader) compactAfterMerge(ctx context.Context) {
+	every := l.cfg.Merge.CompactEvery
+	if every <= 0 || l.merges.Add(1)%int64(every) != 0 {
+		return
+	}
+	res, err := l.compactMerged(ctx, compactAttempts-1)
+	if err != nil {
+		l.log.Warn("iceberg: compaction after merges failed; trying again after the next merges", "table", l.cfg.Table, "error", err)
+		return
+	}
+	l.log.Debug("iceberg: compacted after merges", "table", l.cfg.Table, "data_files", res.DataFiles, "files_added", res.FilesAdded,
+		"delete_files", res.DeleteFiles, "rows_deleted", res.RowsDeleted, "attempts", res.Attempts)
+	if keep := l.cfg.Merge.KeepSnapshots; keep > 0 {
+		if err := l.expireAfterMerge(ctx, keep); err != nil {
+			l.log.Warn("iceberg: snapshot expiry after merges failed; trying again after the next compaction", "table", l.cfg.Table, "error", err)
+		}
+	}
+}
+
+// expireAfterMerge expires all but the keep newest snapshots of the table and deletes the files only they used.
+func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
+	tbl, err := l.LoadTable(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tbl.Metadata().Snapshots()) <= keep {
+		return nil
+	}
+	_, err = ExpireSnapshots(ctx, tbl, ExpireOptions{RetainLast: keep})
+	return err
+}
+
+// CompactMerged rewrites, in each Iceberg partition, the small data files (under half of target_file_size) and the
+// large ones that carry many deletes (a tenth of their rows, or 64 delete files) into one new data file with the
+// deletes applied, and drops the delete files that applied only to them, in one snapshot. It is what a merge
+// stream runs every merge.compact_every commits: the table's file and delete file counts stay bounded however
+// long the stream runs. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
+// cleanly and it plans again on the new head.
+//
+// The new files carry no jetflow.compacted property: a merge table's rows are found by key and version, never
+// by the jetflow partition that wrote them.
+func (l *Loader) CompactMerged(ctx context.Context) (DeletesResult, error) {
+	return l.compactMerged(ctx, l.cfg.Commit.Retries)
+}
+
+func (l *Loader) compactMerged(ctx context.Context, retries int) (DeletesResult, error) {
+	return l.compactLoop(ctx, "compact the merged files of", retries, l.planMerged)
+}
+
+// mergeGroup is one Iceberg partition's live data files with the delete files that apply to each.
+type mergeGroup struct {
+	tasks []table.FileScanTask
+}
+
+// planMerged writes the rewrites CompactMerged commits and stages them in a transaction; txn is nil when no
+// partition needs one.
+func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesResult, written []iceberg.DataFile, txn *table.Transaction, err error) {
+	if tbl.CurrentSnapshot() == nil {
+		return res, nil, nil, nil
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return res, nil, nil, err
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return res, nil, nil, fmt.Errorf("plan the table's files: %w", err)
+	}
+	var order []string
+	groups := map[string]*mergeGroup{}
+	at := map[string][2]int{}          // by data file: its group and task
+	appliesTo := map[string][]string{} // by delete file: the data files it applies to
+	for _, t := range tasks {
+		if len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
+			return res, nil, nil, fmt.Errorf("data file %s has equality deletes or deletion vectors, which jetflow does not apply: compact the table with the engine that wrote them", t.File.FilePath())
+		}
+		p := t.File.FilePath()
+		if _, ok := at[p]; !ok {
+			k := partitionKey(t.File)
+			g := groups[k]
+			if g == nil {
+				g = &mergeGroup{}
+				groups[k] = g
+				order = append(order, k)
+			}
+			at[p] = [2]int{slices.Index(order, k), len(g.tasks)}
+			g.tasks = append(g.tasks, table.FileScanTask{File: t.File, Start: 0, Length: t.File.FileSizeBytes()})
+		}
+		i := at[p]
+		task := &groups[order[i[0]]].tasks[i[1]]
+		for _, d := range t.DeleteFiles {
+			if !slices.ContainsFunc(task.DeleteFiles, func(x iceberg.DataFile) bool { return x.FilePath() == d.FilePath() }) {
+				task.DeleteFiles = append(task.DeleteFiles, d)
+				appliesTo[d.FilePath()] = append(appliesTo[d.FilePath()], p)
+			}
+		}
+	}
+	var files, dels []iceberg.DataFile
+	var deletes [][]iceberg.DataFile
+	seenDel := map[string]bool{}
+	for _, k := range order {
+		for _, t := range groups[k].tasks {
+			files = append(files, t.File)
+			deletes = append(deletes, t.DeleteFiles)
+			for _, d := range t.DeleteFiles {
+				if !seenDel[d.FilePath()] {
+					seenDel[d.FilePath()] = true
+					dels = append(dels, d)
+				}
+			}
+		}
+	}
+	dead, err := (&mergeWriter{l: l}).deadPositions(ctx, fs, files, deletes)
+	if err != nil {
+		return res, nil, nil, err
+	}
+	small := int64(l.cfg.TargetFileSize) / 2
+	props := tbl.Properties()
+	ch := compactedChanges{set: iceberg.Properties{}}
+	var removed, removedDels []iceberg.DataFile
+	for _, k := range order {
+		var pick []table.FileScanTask
+		withDeletes := false
+		for _, t := range groups[k].tasks {
+			gone := len(dead[t.File.FilePath()])
+			heavy := float64(gone) >= compactDeletedFraction*float64(t.File.Count()) || len(t.DeleteFiles) >= compactMaxDeleteFiles
+			if t.File.FileSizeBytes() < small || (gone > 0 && heavy) {
+				pick = append(pick, t)
+				withDeletes = withDeletes || len(t.DeleteFiles) > 0
+			}
+		}
+		if len(pick) < 2 && !withDeletes {
+			continue
+		}
+		var live int64
+		for _, t := range pick {
+			live += t.File.Count() - int64(len(dead[t.File.FilePath()]))
+			res.RowsDeleted += int64(len(dead[t.File.FilePath()]))
+			res.BytesBefore += t.File.FileSizeBytes()
+			removed = append(removed, t.File)
+			if _, ok := props[compactedKey(t.File.FilePath())]; ok {
+				ch.drop = append(ch.drop, compactedKey(t.File.FilePath()))
+			}
+		}
+		nf, err := l.rewriteMerged(ctx, tbl, pick, live)
+		ch.added = append(ch.added, nf...)
+		if err != nil {
+			return res, ch.added, nil, fmt.Errorf("rewrite the files of partition %s: %w", k, err)
+		}
+		for _, f := range nf {
+			res.BytesAfter += f.FileSizeBytes()
+		}
+		res.FilesAdded += len(nf)
+		res.DataFiles += len(pick)
+	}
+	if len(removed) == 0 {
+		return res, nil, nil, nil
+	}
+	// A delete file goes when every data file it applies to is rewritten (jetflow's apply to one file each).
+	gone := make(map[string]bool, len(removed))
+	for _, f := range removed {
+		gone[f.FilePath()] = true
+	}
+	for _, d := range dels {
+		if !slices.ContainsFunc(appliesTo[d.FilePath()], func(p string) bool { return !gone[p] }) {
+			removedDels = append(removedDels, d)
+			res.BytesBefore += d.FileSizeBytes()
+		}
+	}
+	res.DeleteFiles = len(removedDels)
+	// The positions kept for files gone from the table would only wait for eviction.
+	l.deadCache().keepOnly(func(p string) bool { _, ok := at[p]; return ok && !gone[p] })
+	txn = tbl.NewTransaction()
+	if err := txn.ReplaceFiles(ctx, removed, ch.added, removedDels, iceberg.Properties{"jetflow.operation": "compact-merged"}); err != nil {
+		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
+	}
+	if err := ch.stage(txn); err != nil {
+		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
+	}
+	return res, ch.added, txn, nil
+}
+
+// rewriteMerged reads the data files of tasks with their delete files applied and writes their rows, want of
+// them, as new data files with the loader's own writer, whose buffer_size bounds the memory however large the
+// partition (a table that writer cannot write gets one file from iceberg-go's). It returns the files written,
+// for the caller to remove on error too.
+func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, want int64) ([]iceberg.DataFile, error) {
+	if want == 0 {
+		return nil, nil
+	}
+	cctx := compute.WithAllocator(ctx, l.alloc)
+	schema, recs, err := tbl.Scan().ReadTasks(cctx, tasks)
+	if err != nil {
+		return nil, fmt.Errorf("read data files: %w", err)
+	}
+	id, err := writeUUID(compactedID)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := newDirectWriter(ctx, l, tbl, schema, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
+		if df == nil {
+			return nil, err
+		}
+		return []iceberg.DataFile{df}, err
+	}
+	var n int64
+	for b, err := range recs {
+		if err != nil {
+			return dw.abandon(), err
+		}
+		n += b.NumRows()
+		err = dw.write(cctx, b)
+		b.Release()
+		if err != nil {
+			return dw.abandon(), err
+		}
+	}
+	files, err := dw.close()
+	if err == nil && n != want {
+		err = fmt.Errorf("read %d rows, the files less their deletes hold %d", n, want)
+	}
+	return files, err
+}
