@@ -257,6 +257,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	if c.dead, err = w.deadPositions(ctx, fs, delFiles, byPath); err != nil {
 		return nil, err
 	}
+	reads := make([]keyFile, len(c.files))
 	for i, df := range c.files {
 		read := ids
 		if len(ids) > len(cfg.Key) && oldest.kind != kNull {
@@ -264,11 +265,10 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 				read = ids[:len(cfg.Key)]
 			}
 		}
-		if err := w.scanKeys(ctx, fs, df, read, len(cfg.Key), c.dead[df.FilePath()], want, func(key []byte, pos int64, ver ordVal) {
-			c.stored.rows = append(c.stored.rows, storedRow{ch: want.find(key), file: i, pos: pos, version: ver})
-		}); err != nil {
-			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
-		}
+		reads[i] = keyFile{df: df, ids: read, dead: c.dead[df.FilePath()]}
+	}
+	if c.stored.rows, err = w.readKeys(ctx, fs, reads, len(cfg.Key), want, prune); err != nil {
+		return nil, err
 	}
 	c.stored.group(len(chs))
 	return c, nil
@@ -367,80 +367,6 @@ func (w *mergeWriter) deadPositions(ctx context.Context, fs icebergio.IO, dels [
 		out[p] = ps.add()
 	}
 	return out, nil
-}
-
-// scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
-// and version, for the rows whose keys are in want (every row when want is nil). A file written before a key
-// column existed holds no rows of changed keys. ids are the key columns' field ids, then the version column's
-// when its values are wanted.
-func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead positions, want *keyIndex, fn func([]byte, int64, ordVal)) error {
-	fr, closeFn, err := w.openParquet(fs, df.FilePath())
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	cols := leafIndices(fr, ids)
-	if slices.Contains(cols[:nkey], -1) {
-		return nil
-	}
-	read := slices.DeleteFunc(slices.Clone(cols), func(c int) bool { return c < 0 })
-	rr, err := fr.GetRecordReader(ctx, read, nil)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	hasVer := len(ids) > nkey && cols[nkey] >= 0
-	gone := cursor{p: dead}
-	enc := make([]func([]byte, int) []byte, nkey)
-	var pos int64
-	var buf []byte
-	matched := false // the row's key was matched already (one integer key)
-	row := func(rec arrow.RecordBatch, r int) {
-		p := pos + int64(r)
-		if gone.has(p) {
-			return
-		}
-		buf = buf[:0]
-		for c := range nkey {
-			if rec.Column(c).IsNull(r) {
-				return // rows appended before the table was merged into may lack a key: no change matches them
-			}
-			buf = enc[c](buf, r)
-		}
-		if want != nil && !matched && !want.has(buf) {
-			return
-		}
-		var ver ordVal
-		if hasVer {
-			ver = valueAt(rec.Column(nkey), r)
-		}
-		fn(buf, p, ver)
-	}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		for c := range nkey {
-			enc[c] = keyEncoder(rec.Column(c))
-		}
-		// One integer key without nulls: the values are looked up as they are.
-		var ints []int64
-		if k, ok := rec.Column(0).(*array.Int64); ok && nkey == 1 && want != nil && want.ints != nil && k.NullN() == 0 {
-			ints = k.Int64Values()
-		}
-		if ints != nil {
-			matched = true
-			want.matchInts(ints, func(r int) { row(rec, r) })
-			matched = false
-		} else {
-			for r := range int(rec.NumRows()) {
-				row(rec, r)
-			}
-		}
-		pos += rec.NumRows()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return rr.Err()
 }
 
 func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.CommitResult, error) {
