@@ -130,7 +130,7 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 	maxRows := w.wr.Properties().MaxRowGroupLength()
 	for off := int64(0); off < rec.NumRows(); {
 		if w.rgw == nil {
-			if err := w.NewBufferedRowGroupChecked(); err != nil {
+			if err := w.startRowGroup(); err != nil {
 				return err
 			}
 		}
@@ -140,6 +140,9 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 		}
 		if int64(cur) >= maxRows {
 			if err := w.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+			if err := w.startRowGroup(); err != nil {
 				return err
 			}
 			cur = 0
@@ -225,7 +228,9 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 	return nil
 }
 
-// NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
+// NewBufferedRowGroupChecked closes the current row group, writing it out; the next starts with the next write.
+// (pqarrow starts it at once: a file cut after its last batch, by size or by buffer_size, then ends in an empty
+// row group, whose missing statistics make Iceberg drop the whole file's column bounds.)
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
 		return w.serial.NewBufferedRowGroupChecked()
@@ -233,6 +238,12 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 	if err := w.closeRowGroup(); err != nil {
 		return err
 	}
+	w.rgw = nil
+	return nil
+}
+
+// startRowGroup starts a buffered row group.
+func (w *Writer) startRowGroup() error {
 	rgw, err := w.wr.AppendBufferedRowGroupChecked()
 	if err != nil {
 		return err
