@@ -27,11 +27,11 @@ func (w *mergeWriter) rewriteTarget(rows []storedRow) (file int, ok bool) {
 	if w.l.cfg.Merge.Strategy != "copy_on_write" || len(rows) == 0 {
 		return 0, false
 	}
-	file = rows[0].file
+	f := rows[0].file
 	for _, s := range rows[1:] {
-		file = min(file, s.file)
+		f = min(f, s.file)
 	}
-	return file, true
+	return int(f), true
 }
 
 // writeChanged writes the partition's rows with to dw, a writer made for batches of the table's own rows (the

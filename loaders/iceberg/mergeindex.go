@@ -81,7 +81,8 @@ type intMatcher struct {
 // match calls fn with the index in vals and the change of every value of vals that is a changed key.
 func (m *intMatcher) match(vals []int64, fn func(r int, ch int32)) {
 	asc := m.x.asc
-	for r, v := range vals {
+	for r := 0; r < len(vals); r++ {
+		v := vals[r]
 		if m.run && v < m.prev {
 			if ch := m.x.findInt(v); ch >= 0 {
 				fn(r, ch)
@@ -96,8 +97,17 @@ func (m *intMatcher) match(vals []int64, fn func(r int, ch int32)) {
 		for m.j < len(asc) && asc[m.j] < v {
 			m.j++
 		}
-		if m.j < len(asc) && asc[m.j] == v {
+		if m.j == len(asc) {
+			continue // past every key: only values out of order can match
+		}
+		if asc[m.j] == v {
 			fn(r, m.x.ascCh[m.j])
+		}
+		// Most rows hold no changed key: pass the ascending values below the next key in a tight loop.
+		next := asc[m.j]
+		for r+1 < len(vals) && vals[r+1] < next && vals[r+1] >= m.prev {
+			r++
+			m.prev = vals[r]
 		}
 	}
 }
@@ -176,22 +186,28 @@ type storedByChange struct {
 	start []int32 // by change: where its rows start; the next one's start is where they end
 }
 
-// group orders the rows by change (a counting sort: the rows are found in file order) for n changes.
-func (s *storedByChange) group(n int) {
+// group sets the rows, found by file, grouped by change (a counting sort: each change's rows stay in file order)
+// for n changes.
+func (s *storedByChange) group(found [][]storedRow, n int) {
 	s.start = make([]int32, n+1)
-	for _, r := range s.rows {
-		s.start[r.ch+1]++
+	total := 0
+	for _, rows := range found {
+		for _, r := range rows {
+			s.start[r.ch+1]++
+		}
+		total += len(rows)
 	}
 	for i := range n {
 		s.start[i+1] += s.start[i]
 	}
-	out := make([]storedRow, len(s.rows))
+	s.rows = make([]storedRow, total)
 	next := slices.Clone(s.start[:n])
-	for _, r := range s.rows {
-		out[next[r.ch]] = r
-		next[r.ch]++
+	for _, rows := range found {
+		for _, r := range rows {
+			s.rows[next[r.ch]] = r
+			next[r.ch]++
+		}
 	}
-	s.rows = out
 }
 
 // of returns the stored rows of change i.

@@ -38,8 +38,9 @@ type keyFile struct {
 }
 
 // readKeys reads the key columns of files, up to keyReaders at a time, and returns the live rows whose keys are
-// in want, in file order (storedRow.file indexes files).
-func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []keyFile, nkey int, want *keyIndex, prune *keyPruner) ([]storedRow, error) {
+// in want, by file (storedRow.file indexes files). newer tells whether a stored version is newer than change
+// ch's, for the files whose versions are read.
+func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []keyFile, nkey int, want *keyIndex, prune *keyPruner, newer func(ch int32, v ordVal) bool) ([][]storedRow, error) {
 	found := make([][]storedRow, len(files))
 	errs := make([]error, len(files))
 	ctx, cancel := context.WithCancel(ctx)
@@ -52,7 +53,7 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 			defer wg.Done()
 			for i := range next {
 				kf := files[i]
-				found[i], errs[i] = w.fileKeys(ctx, fs, i, kf, nkey, want, prune)
+				found[i], errs[i] = w.fileKeys(ctx, fs, int32(i), kf, nkey, want, prune, newer)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("read the keys of %s: %w", kf.df.FilePath(), errs[i])
 					cancel()
@@ -68,26 +69,20 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 	}
 	close(next)
 	wg.Wait()
-	n := 0
-	for i, err := range errs {
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		n += len(found[i])
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]storedRow, 0, n)
-	for _, rows := range found {
-		out = append(out, rows...)
-	}
-	return out, nil
+	return found, nil
 }
 
 // fileKeys reads the key (and version) columns of candidate file i, one row group at a time. A file written
 // before a key column existed holds no rows of changed keys.
-func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int, kf keyFile, nkey int, want *keyIndex, prune *keyPruner) ([]storedRow, error) {
+func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int32, kf keyFile, nkey int, want *keyIndex, prune *keyPruner, newer func(ch int32, v ordVal) bool) ([]storedRow, error) {
 	fr, closeFn, err := w.openParquet(fs, kf.df.FilePath())
 	if err != nil {
 		return nil, err
@@ -129,7 +124,7 @@ func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int, kf k
 			err = scanRowGroup(ctx, fr, rg, cols, nkey, want, emit)
 		}
 		if err == nil && ver >= 0 && len(out) > start {
-			err = readVersions(ctx, fr, rg, ver, pos, out[start:])
+			err = readVersions(ctx, fr, rg, ver, pos, out[start:], newer)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("row group %d: %w", rg, err)
@@ -275,9 +270,9 @@ func scanRowGroup(ctx context.Context, fr *pqarrow.FileReader, rg int, cols []in
 	return rr.Err()
 }
 
-// readVersions sets the version of the stored rows rows (ascending positions, all in row group rg, whose first
-// row is position first) from leaf column col.
-func readVersions(ctx context.Context, fr *pqarrow.FileReader, rg, col int, first int64, rows []storedRow) error {
+// readVersions marks the stored rows rows (ascending positions, all in row group rg, whose first row is position
+// first) whose version, in leaf column col, is newer than their change's.
+func readVersions(ctx context.Context, fr *pqarrow.FileReader, rg, col int, first int64, rows []storedRow, newer func(ch int32, v ordVal) bool) error {
 	rr, err := fr.GetRecordReader(ctx, []int{col}, []int{rg})
 	if err != nil {
 		return err
@@ -288,7 +283,7 @@ func readVersions(ctx context.Context, fr *pqarrow.FileReader, rg, col int, firs
 		rec := rr.RecordBatch()
 		end := base + rec.NumRows()
 		for len(rows) > 0 && rows[0].pos < end {
-			rows[0].version = valueAt(rec.Column(0), int(rows[0].pos-base))
+			rows[0].newer = newer(rows[0].ch, valueAt(rec.Column(0), int(rows[0].pos-base)))
 			rows = rows[1:]
 		}
 		base = end

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,7 +80,6 @@ func (w *mergeWriter) release() {
 type change struct {
 	batch, row int
 	key        string
-	first      ordVal // the first key column's value, for the scan filter
 	version    ordVal
 	delete     bool
 }
@@ -107,7 +107,8 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	for _, b := range w.batches {
 		total += int(b.NumRows())
 	}
-	at := make(map[string]int, total)
+	var at map[string]int // by key text
+	var ints *intIndex    // by key, for keys of one integer column
 	out := make([]change, 0, total)
 	var buf []byte
 	enc := make([]func([]byte, int) []byte, len(keyIdx))
@@ -126,22 +127,32 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 		}
 		for r := range int(b.NumRows()) {
 			buf = buf[:0]
-			var first ordVal
 			for i, c := range keyIdx {
 				if b.Column(c).IsNull(r) {
 					return nil, stage.Permanent(fmt.Errorf("key column %q is null in a row: every row of a merge needs its key (filter such rows out, or fill the key)", w.l.cfg.Key[i]))
 				}
-				if i == 0 {
-					first = valueAt(b.Column(c), r)
-				}
 				buf = enc[i](buf, r)
 			}
-			ch := change{batch: bi, row: r, first: first}
+			ch := change{batch: bi, row: r}
 			if verIdx >= 0 {
 				ch.version = valueAt(b.Column(verIdx), r)
 			}
 			ch.delete = del != nil && del.IsValid(r) && del.Value(r)
-			if j, ok := at[string(buf)]; ok {
+			j, ok := -1, false
+			oneInt := len(buf) == 9 && buf[0] == kInt // one integer column: no key text to hash
+			if oneInt {
+				if ints == nil {
+					ints = newIntIndex(total)
+				}
+				j = int(ints.insert(int64(binary.BigEndian.Uint64(buf[1:])), int32(len(out))))
+				ok = j >= 0
+			} else {
+				if at == nil {
+					at = map[string]int{}
+				}
+				j, ok = at[string(buf)]
+			}
+			if ok {
 				if cmpOrd(ch.version, out[j].version) >= 0 {
 					ch.key = out[j].key
 					out[j] = ch
@@ -149,7 +160,9 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				continue
 			}
 			ch.key = string(buf)
-			at[ch.key] = len(out)
+			if !oneInt {
+				at[ch.key] = len(out)
+			}
 			out = append(out, ch)
 		}
 	}
@@ -158,10 +171,10 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 
 // storedRow is a live row of the table holding a changed key.
 type storedRow struct {
-	ch      int32 // index of the key's change
-	file    int   // index into the candidate files
-	pos     int64
-	version ordVal
+	ch    int32 // index of the key's change
+	file  int32 // index into the candidate files
+	pos   int64
+	newer bool // its version is newer than the change's: the change is older than the table and does nothing
 }
 
 // storedRows finds the live rows of tbl's head whose keys are in chs: the scan prunes files by partition and the
@@ -267,10 +280,12 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		}
 		reads[i] = keyFile{df: df, ids: read, dead: c.dead[df.FilePath()]}
 	}
-	if c.stored.rows, err = w.readKeys(ctx, fs, reads, len(cfg.Key), want, prune); err != nil {
+	newer := func(ch int32, v ordVal) bool { return cmpOrd(v, chs[ch].version) > 0 }
+	found, err := w.readKeys(ctx, fs, reads, len(cfg.Key), want, prune, newer)
+	if err != nil {
 		return nil, err
 	}
-	c.stored.group(len(chs))
+	c.stored.group(found, len(chs))
 	return c, nil
 }
 
@@ -532,14 +547,14 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	take := make([][]int32, len(w.batches))
 	for i, ch := range chs {
 		rows := c.stored.of(i)
-		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
+		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return s.newer }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
 		if m.tomb.decide(ch) {
 			continue // a delete of an equal or newer version removed the key: an older row never brings it back
 		}
 		for _, s := range rows {
-			drop[s.file] = append(drop[s.file], s.pos)
+			drop[int(s.file)] = append(drop[int(s.file)], s.pos)
 		}
 		if ch.delete {
 			continue
