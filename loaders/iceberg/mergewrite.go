@@ -577,11 +577,12 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	if err != nil {
 		return m, err
 	}
+	var conv inputConversion // copy_on_write: the input's rows into the rewrites, converted alike
 	for n, i := range fidx {
 		df := c.files[i]
 		if w.l.cfg.Merge.Strategy == "copy_on_write" {
 			gone := slices.Clone(c.dead[df.FilePath()]).add(drop[i]...)
-			nf, err := w.rewrite(ctx, tbl, df, gone, into[i])
+			nf, err := w.rewrite(ctx, tbl, df, gone, into[i], &conv)
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
@@ -606,7 +607,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 // rewrite writes the rows of data file df whose positions gone does not hold, then the partition's rows with,
 // as new data files (copy_on_write), reading the file whole through iceberg-go's scanner (without its delete
 // files: gone holds those positions).
-func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef) ([]iceberg.DataFile, error) {
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef, conv *inputConversion) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
 	if err != nil {
@@ -646,7 +647,7 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if pos != df.Count() {
 		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
 	}
-	if err := w.writeChanged(cctx, dw, with); err != nil {
+	if err := w.writeChanged(cctx, dw, with, conv); err != nil {
 		return dw.abandon(), err
 	}
 	return dw.close()
@@ -654,11 +655,16 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 
 // writeTaken writes the rows rows of b (in that order) to dw.
 func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.RecordBatch, rows []int32) error {
+	return w.writeTakenAs(ctx, dw, dw.taskSchema, b, rows)
+}
+
+// writeTakenAs is writeTaken of a batch whose columns task converts to dw's file's (directWriter.writeAs).
+func (w *mergeWriter) writeTakenAs(ctx context.Context, dw *directWriter, task *iceberg.Schema, b arrow.RecordBatch, rows []int32) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
-		return dw.write(ctx, b)
+		return dw.writeAs(ctx, b, task)
 	}
 	ib := array.NewInt32Builder(w.l.alloc)
 	ib.AppendValues(rows, nil)
@@ -671,7 +677,7 @@ func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.
 	}
 	rec := out.(*compute.RecordDatum).Value
 	defer rec.Release()
-	return dw.write(ctx, rec)
+	return dw.writeAs(ctx, rec, task)
 }
 
 var errNotDirect = errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are")
