@@ -42,7 +42,10 @@ type keyFile struct {
 // ch's, for the files whose versions are read.
 func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []keyFile, nkey int, want *keyIndex, prune *keyPruner, newer func(ch int32, v ordVal) bool) ([][]storedRow, error) {
 	found := make([][]storedRow, len(files))
-	errs := make([]error, len(files))
+	var (
+		mu    sync.Mutex
+		first error // the first failure; the reads it cancels fail after it
+	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan int)
@@ -52,12 +55,16 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				kf := files[i]
-				found[i], errs[i] = w.fileKeys(ctx, fs, int32(i), kf, nkey, want, prune, newer)
-				if errs[i] != nil {
-					errs[i] = fmt.Errorf("read the keys of %s: %w", kf.df.FilePath(), errs[i])
+				rows, err := w.fileKeys(ctx, fs, int32(i), files[i], nkey, want, prune, newer)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("read the keys of %s: %w", files[i].df.FilePath(), err)
+					}
+					mu.Unlock()
 					cancel()
 				}
+				found[i] = rows
 			}
 		}()
 	}
@@ -69,10 +76,8 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 	}
 	close(next)
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if first != nil {
+		return nil, first
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
