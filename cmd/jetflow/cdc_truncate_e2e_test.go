@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetflow-dev/jetflow/loaders/iceberg"
 	"github.com/jetflow-dev/jetflow/stage"
+	"github.com/jetflow-dev/jetflow/testkit"
 	"github.com/jetflow-dev/jetflow/testkit/cdctest"
 	"github.com/jetflow-dev/jetflow/testkit/pgtest"
 )
@@ -74,7 +75,7 @@ func TestCDCTruncateKilled(t *testing.T) {
 		t.Fatalf("the stream after the kills exited %d:\n%s", r.code, r.stdout)
 	}
 	want := cdctest.TableRows(t, dsn)
-	duck := duckDBLiveRows(t, lakeTableAt(t, dir), `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`)
+	duck := testkit.IcebergDuckDBRows(t, lakeTableAt(t, dir), `id || '|' || status || '|' || coalesce(n::VARCHAR, '') || '|' || coalesce(md5(payload), '')`)
 	if !slices.Equal(duck, want) {
 		t.Errorf("DuckDB over the data files minus the position deletes reads the lake unlike SELECT * FROM items:\n%s", cdctest.Diff(want, duck))
 	}

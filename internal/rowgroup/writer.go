@@ -129,7 +129,7 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 	maxRows := w.wr.Properties().MaxRowGroupLength()
 	for off := int64(0); off < rec.NumRows(); {
 		if w.rgw == nil {
-			if err := w.NewBufferedRowGroupChecked(); err != nil {
+			if err := w.startRowGroup(); err != nil {
 				return err
 			}
 		}
@@ -139,6 +139,9 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 		}
 		if int64(cur) >= maxRows {
 			if err := w.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+			if err := w.startRowGroup(); err != nil {
 				return err
 			}
 			cur = 0
@@ -247,7 +250,9 @@ func definitionLevels(col arrow.Array, defs []int16) {
 	}
 }
 
-// NewBufferedRowGroupChecked closes the current row group, writing it out, and starts the next.
+// NewBufferedRowGroupChecked closes the current row group, writing it out; the next starts with the next write.
+// (pqarrow starts it at once: a file cut after its last batch, by size or by buffer_size, then ends in an empty
+// row group, whose missing statistics make Iceberg drop the whole file's column bounds.)
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
 		w.cut++
@@ -256,6 +261,12 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 	if err := w.closeRowGroup(); err != nil {
 		return err
 	}
+	w.rgw = nil
+	return nil
+}
+
+// startRowGroup starts a buffered row group.
+func (w *Writer) startRowGroup() error {
 	rgw, err := w.wr.AppendBufferedRowGroupChecked()
 	if err != nil {
 		return err

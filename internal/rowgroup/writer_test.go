@@ -281,3 +281,72 @@ func TestDefinitionLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterNoEmptyRowGroup: a row group cut after a file's last batch (by size, or by buffer_size) leaves no
+// empty row group behind: every row group has rows and statistics, which Iceberg needs to keep the file's column
+// bounds.
+func TestWriterNoEmptyRowGroup(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		cuts    []bool // after each batch: cut the row group
+		wantRGs int
+	}{
+		{"cut after the last batch", []bool{false, true, false, true}, 2},
+		{"cut twice", []bool{true, true, true}, 3},
+		{"no cut", []bool{false, false}, 1},
+		{"nothing written", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			recs := records(t, mem, flatSchema, len(tc.cuts), 100)
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			props := pq.NewWriterProperties(pq.WithAllocator(mem))
+			var buf bytes.Buffer
+			w, err := NewWriter(flatSchema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rec := range recs {
+				if err := w.WriteBuffered(rec); err != nil {
+					t.Fatal(err)
+				}
+				if tc.cuts[i] {
+					if err := w.NewBufferedRowGroupChecked(); err != nil {
+						t.Fatal(err)
+					}
+					if n := w.BufferedBytes(); n != 0 {
+						t.Errorf("after a cut the writer holds %d bytes", n)
+					}
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if r.NumRowGroups() != tc.wantRGs || r.NumRows() != int64(100*len(recs)) {
+				t.Fatalf("%d rows in %d row groups, want %d in %d", r.NumRows(), r.NumRowGroups(), 100*len(recs), tc.wantRGs)
+			}
+			for rg := range r.NumRowGroups() {
+				md := r.MetaData().RowGroup(rg)
+				cc, err := md.ColumnChunk(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := cc.StatsSet(); md.NumRows() == 0 || !ok || err != nil {
+					t.Errorf("row group %d: %d rows, statistics %t (%v)", rg, md.NumRows(), ok, err)
+				}
+			}
+		})
+	}
+}

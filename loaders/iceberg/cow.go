@@ -27,32 +27,46 @@ func (w *mergeWriter) rewriteTarget(rows []storedRow) (file int, ok bool) {
 	if w.l.cfg.Merge.Strategy != "copy_on_write" || len(rows) == 0 {
 		return 0, false
 	}
-	file = rows[0].file
+	f := rows[0].file
 	for _, s := range rows[1:] {
-		file = min(file, s.file)
+		f = min(f, s.file)
 	}
-	return file, true
+	return int(f), true
+}
+
+// inputConversion is how the partition's rows are converted to the table's columns in the rewrites of one merge
+// attempt: worked out for the first rewrite that takes rows, then reused (every rewrite has the table's schema).
+type inputConversion struct {
+	done bool
+	task *iceberg.Schema // nil: the input's columns are the table's
+}
+
+func (c *inputConversion) of(w *mergeWriter, dw *directWriter) (*iceberg.Schema, error) {
+	if c.done {
+		return c.task, nil
+	}
+	if !sameColumns(w.schema, dw.fileSchema) {
+		task, err := table.ArrowSchemaToIcebergWithOptions(w.schema, table.ArrowToIcebergOptions{
+			NameMapping: dw.sc.NameMapping(), TableSchema: dw.sc, TableProperties: dw.props})
+		if err != nil {
+			return nil, err
+		}
+		c.task = task
+	}
+	c.done = true
+	return c.task, nil
 }
 
 // writeChanged writes the partition's rows with to dw, a writer made for batches of the table's own rows (the
 // rewrite's), converting them from the input's columns as writeRows' writer would.
-func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with []rowRef) error {
+func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with []rowRef, conv *inputConversion) error {
 	if len(with) == 0 {
 		return nil
 	}
-	var task *iceberg.Schema
-	if !sameColumns(w.schema, dw.fileSchema) {
-		var err error
-		task, err = table.ArrowSchemaToIcebergWithOptions(w.schema, table.ArrowToIcebergOptions{
-			NameMapping: dw.sc.NameMapping(), TableSchema: dw.sc, TableProperties: dw.props})
-		if err != nil {
-			return err
-		}
+	task, err := conv.of(w, dw)
+	if err != nil {
+		return err
 	}
-	// dw converts what it writes by its taskSchema: the input's while these rows go in, then the table's again.
-	own := dw.taskSchema
-	dw.taskSchema = task
-	defer func() { dw.taskSchema = own }()
 	slices.SortFunc(with, func(a, b rowRef) int { return cmp.Or(cmp.Compare(a.batch, b.batch), cmp.Compare(a.row, b.row)) })
 	var rows []int32
 	for i, r := range with {
@@ -60,7 +74,7 @@ func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with [
 		if i+1 < len(with) && with[i+1].batch == r.batch {
 			continue
 		}
-		if err := w.writeTaken(ctx, dw, w.batches[r.batch], rows); err != nil {
+		if err := w.writeTakenAs(ctx, dw, task, w.batches[r.batch], rows); err != nil {
 			return err
 		}
 		rows = rows[:0]

@@ -247,7 +247,12 @@ func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
 // write splits batch by Iceberg partition and appends each part to its partition's open file. The caller keeps
 // ownership of batch.
 func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error {
-	rec, err := d.toFile(ctx, batch)
+	return d.writeAs(ctx, batch, d.taskSchema)
+}
+
+// writeAs is write of a batch whose columns task converts to the file's (nil: they are the file's already).
+func (d *directWriter) writeAs(ctx context.Context, batch arrow.RecordBatch, task *iceberg.Schema) error {
+	rec, err := d.toFile(ctx, batch, task)
 	if err != nil {
 		return err
 	}
@@ -282,12 +287,12 @@ func (d *directWriter) write(ctx context.Context, batch arrow.RecordBatch) error
 	return nil
 }
 
-// toFile returns batch with the file's schema (field ids), converting columns only when the input's differ.
-func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if d.taskSchema == nil {
+// toFile returns batch with the file's schema (field ids), converting columns by task when the input's differ.
+func (d *directWriter) toFile(ctx context.Context, batch arrow.RecordBatch, task *iceberg.Schema) (arrow.RecordBatch, error) {
+	if task == nil {
 		return array.NewRecordBatch(d.fileSchema, batch.Columns(), batch.NumRows()), nil
 	}
-	conv, err := table.ToRequestedSchema(compute.WithAllocator(ctx, d.l.alloc), d.sc, d.taskSchema, batch, table.SchemaOptions{IncludeFieldIDs: true})
+	conv, err := table.ToRequestedSchema(compute.WithAllocator(ctx, d.l.alloc), d.sc, task, batch, table.SchemaOptions{IncludeFieldIDs: true})
 	if err != nil {
 		return nil, fmt.Errorf("convert the batch to the table's schema: %w", err)
 	}

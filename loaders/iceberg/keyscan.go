@@ -180,12 +180,8 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 		for r := range int(gb.NumRows()) {
 			ch := change{batch: bi, row: r, delete: true}
 			buf = buf[:0]
-			for i, k := range w.l.cfg.Key {
-				v := valueAt(gb.Column(gb.Schema().FieldIndices(k)[0]), r)
-				if i == 0 {
-					ch.first = v
-				}
-				buf = appendKey(buf, v)
+			for _, k := range w.l.cfg.Key {
+				buf = appendKey(buf, valueAt(gb.Column(gb.Schema().FieldIndices(k)[0]), r))
 			}
 			ch.key = string(buf)
 			if w.l.cfg.VersionBy != "" {

@@ -1,10 +1,11 @@
 package iceberg
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/maphash"
-	"math"
 	"slices"
+	"sort"
 
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/iceberg-go"
@@ -20,6 +21,7 @@ type keyIndex struct {
 	bmask uint64
 	ints  *intIndex // every key is one integer; nil otherwise
 	asc   []int64   // with ints: the keys in ascending order, for files whose keys ascend
+	ascCh []int32   // the change of each key of asc
 	strs  map[string]int32
 }
 
@@ -50,34 +52,62 @@ func newKeyIndex(keys []string) *keyIndex {
 		x.bits[h/64] |= 1 << (h % 64)
 	}
 	if x.ints != nil {
-		x.asc = make([]int64, 0, len(keys))
-		for _, k := range keys {
-			x.asc = append(x.asc, int64(binary.BigEndian.Uint64([]byte(k[1:]))))
+		x.ascCh = make([]int32, len(keys))
+		for i := range x.ascCh {
+			x.ascCh[i] = int32(i)
 		}
-		slices.Sort(x.asc)
+		x.asc = make([]int64, len(keys))
+		for i, k := range keys {
+			x.asc[i] = int64(binary.BigEndian.Uint64([]byte(k[1:])))
+		}
+		slices.SortFunc(x.ascCh, func(a, b int32) int { return cmp.Compare(x.asc[a], x.asc[b]) })
+		for i, ch := range x.ascCh {
+			x.asc[i] = int64(binary.BigEndian.Uint64([]byte(keys[ch][1:])))
+		}
 	}
 	return x
 }
 
-// matchInts calls fn with the index of every value of vals that is a changed key (x.ints must not be nil). Keys
-// that ascend (an id column, mostly) are matched by walking the sorted keys alongside, a comparison a row; a value
-// out of order is looked up.
-func (x *keyIndex) matchInts(vals []int64, fn func(r int)) {
-	j := 0
-	prev := int64(math.MinInt64)
-	for r, v := range vals {
-		if v < prev {
-			if x.findInt(v) >= 0 {
-				fn(r)
+// intMatcher matches the integer key values of one data file, batch after batch, against a keyIndex of one
+// integer column (x.ints not nil). Keys that ascend (an id column, mostly) are matched by walking the sorted keys
+// alongside, a comparison a row, the walk continuing from batch to batch; a value out of order is looked up.
+type intMatcher struct {
+	x    *keyIndex
+	j    int   // the walk's place in x.asc: every key before it is below prev
+	prev int64 // the last value of the ascending run
+	run  bool  // a value was walked to
+}
+
+// match calls fn with the index in vals and the change of every value of vals that is a changed key.
+func (m *intMatcher) match(vals []int64, fn func(r int, ch int32)) {
+	asc := m.x.asc
+	for r := 0; r < len(vals); r++ {
+		v := vals[r]
+		if m.run && v < m.prev {
+			if ch := m.x.findInt(v); ch >= 0 {
+				fn(r, ch)
 			}
 			continue
 		}
-		prev = v
-		for j < len(x.asc) && x.asc[j] < v {
-			j++
+		if m.j < len(asc) && asc[m.j] < v && (m.j+64 >= len(asc) || asc[m.j+64] < v) {
+			// A jump (a file's first value, a gap in the ids): search instead of walking past many keys.
+			m.j += sort.Search(len(asc)-m.j, func(i int) bool { return asc[m.j+i] >= v })
 		}
-		if j < len(x.asc) && x.asc[j] == v {
-			fn(r)
+		m.prev, m.run = v, true
+		for m.j < len(asc) && asc[m.j] < v {
+			m.j++
+		}
+		if m.j == len(asc) {
+			continue // past every key: only values out of order can match
+		}
+		if asc[m.j] == v {
+			fn(r, m.x.ascCh[m.j])
+		}
+		// Most rows hold no changed key: pass the ascending values below the next key in a tight loop.
+		next := asc[m.j]
+		for r+1 < len(vals) && vals[r+1] < next && vals[r+1] >= m.prev {
+			r++
+			m.prev = vals[r]
 		}
 	}
 }
@@ -105,9 +135,6 @@ func (x *keyIndex) find(key []byte) int32 {
 	}
 	return -1
 }
-
-// has tells whether key, a row's key text, is one of the changed keys.
-func (x *keyIndex) has(key []byte) bool { return x.find(key) >= 0 }
 
 // findInt is find of the one-integer key v; x.ints must not be nil.
 func (x *keyIndex) findInt(v int64) int32 {
@@ -159,22 +186,28 @@ type storedByChange struct {
 	start []int32 // by change: where its rows start; the next one's start is where they end
 }
 
-// group orders the rows by change (a counting sort: the rows are found in file order) for n changes.
-func (s *storedByChange) group(n int) {
+// group sets the rows, found by file, grouped by change (a counting sort: each change's rows stay in file order)
+// for n changes.
+func (s *storedByChange) group(found [][]storedRow, n int) {
 	s.start = make([]int32, n+1)
-	for _, r := range s.rows {
-		s.start[r.ch+1]++
+	total := 0
+	for _, rows := range found {
+		for _, r := range rows {
+			s.start[r.ch+1]++
+		}
+		total += len(rows)
 	}
 	for i := range n {
 		s.start[i+1] += s.start[i]
 	}
-	out := make([]storedRow, len(s.rows))
+	s.rows = make([]storedRow, total)
 	next := slices.Clone(s.start[:n])
-	for _, r := range s.rows {
-		out[next[r.ch]] = r
-		next[r.ch]++
+	for _, rows := range found {
+		for _, r := range rows {
+			s.rows[next[r.ch]] = r
+			next[r.ch]++
+		}
 	}
-	s.rows = out
 }
 
 // of returns the stored rows of change i.

@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -20,16 +21,75 @@ func TestKeyIndexMatchInts(t *testing.T) {
 		{"ascending", []int64{-6, -5, 0, 3, 4, 7, 7, 99, 100, 1 << 40, 1<<40 + 1}, []int{1, 3, 5, 6, 8, 9}},
 		{"out of order", []int64{100, 3, 7, -5, 200, 1 << 40, 6}, []int{0, 1, 2, 3, 5}},
 		{"none", []int64{1, 2, 4, 8}, nil},
+		{"starts past keys", []int64{7, 100, 101}, []int{0, 1}},
 	} {
-		var got []int
-		x.matchInts(tc.vals, func(r int) { got = append(got, r) })
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: matched rows %v, want %v", tc.name, got, tc.want)
+		// Whole, and in batches of every size: the walk goes on from batch to batch.
+		for size := 1; size <= len(tc.vals); size++ {
+			var got []int
+			m := &intMatcher{x: x}
+			for at := 0; at < len(tc.vals); at += size {
+				m.match(tc.vals[at:min(at+size, len(tc.vals))], func(r int, ch int32) {
+					got = append(got, at+r)
+					if keys[ch] != string(appendKey(nil, ordVal{kind: kInt, i: tc.vals[at+r]})) {
+						t.Errorf("%s: row %d (%d) matched the change of key %q", tc.name, at+r, tc.vals[at+r], keys[ch])
+					}
+				})
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s, batches of %d: matched rows %v, want %v", tc.name, size, got, tc.want)
+			}
 		}
 		for r, v := range tc.vals {
 			if has, want := x.find(appendKey(nil, ordVal{kind: kInt, i: v})) >= 0, slices.Contains(tc.want, r); has != want {
 				t.Errorf("%s: find(%d) = %t, want %t", tc.name, v, has, want)
 			}
+		}
+	}
+}
+
+// TestIntMatcherRuns: runs of ascending values with gaps (the walk searches past them), values out of order and
+// repeated, in batches of every size, match exactly the rows whose values are keys, each with its own change.
+func TestIntMatcherRuns(t *testing.T) {
+	t.Parallel()
+	var keys []string
+	isKey := map[int64]bool{}
+	for v := int64(0); v < 30000; v += 3 {
+		if v%7 != 0 {
+			keys = append(keys, string(appendKey(nil, ordVal{kind: kInt, i: v})))
+			isKey[v] = true
+		}
+	}
+	x := newKeyIndex(keys)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var vals []int64
+	for v := int64(-50); v < 40000; v += 1 + rng.Int64N(5) {
+		if rng.IntN(50) == 0 {
+			v += 2000 // a gap
+		}
+		vals = append(vals, v)
+		if rng.IntN(40) == 0 {
+			vals = append(vals, rng.Int64N(30000)) // out of order
+		}
+	}
+	var want []int
+	for r, v := range vals {
+		if isKey[v] {
+			want = append(want, r)
+		}
+	}
+	for _, size := range []int{1, 7, 100, 4096, len(vals)} {
+		var got []int
+		m := &intMatcher{x: x}
+		for at := 0; at < len(vals); at += size {
+			m.match(vals[at:min(at+size, len(vals))], func(r int, ch int32) {
+				got = append(got, at+r)
+				if keys[ch] != string(appendKey(nil, ordVal{kind: kInt, i: vals[at+r]})) {
+					t.Fatalf("row %d (%d) matched the change of another key", at+r, vals[at+r])
+				}
+			})
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("batches of %d: matched %d rows, want %d", size, len(got), len(want))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -80,7 +81,6 @@ func (w *mergeWriter) release() {
 type change struct {
 	batch, row int
 	key        string
-	first      ordVal // the first key column's value, for the scan filter
 	version    ordVal
 	delete     bool
 }
@@ -115,7 +115,8 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	for _, b := range w.batches {
 		total += int(b.NumRows())
 	}
-	at := make(map[string]int, total)
+	var at map[string]int // by key text
+	var ints *intIndex    // by key, for keys of one integer column
 	out := make([]change, 0, total)
 	var buf []byte
 	enc := make([]func([]byte, int) []byte, len(keyIdx))
@@ -140,22 +141,32 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				continue
 			}
 			buf = buf[:0]
-			var first ordVal
 			for i, c := range keyIdx {
 				if b.Column(c).IsNull(r) {
 					return nil, stage.Permanent(fmt.Errorf("key column %q is null in a row: every row of a merge needs its key (filter such rows out, or fill the key)", w.l.cfg.Key[i]))
 				}
-				if i == 0 {
-					first = valueAt(b.Column(c), r)
-				}
 				buf = enc[i](buf, r)
 			}
-			ch := change{batch: bi, row: r, first: first}
+			ch := change{batch: bi, row: r}
 			if verIdx >= 0 {
 				ch.version = valueAt(b.Column(verIdx), r)
 			}
 			ch.delete = del != nil && del.IsValid(r) && del.Value(r)
-			if j, ok := at[string(buf)]; ok {
+			j, ok := -1, false
+			oneInt := len(buf) == 9 && buf[0] == kInt // one integer column: no key text to hash
+			if oneInt {
+				if ints == nil {
+					ints = newIntIndex(total)
+				}
+				j = int(ints.insert(int64(binary.BigEndian.Uint64(buf[1:])), int32(len(out))))
+				ok = j >= 0
+			} else {
+				if at == nil {
+					at = map[string]int{}
+				}
+				j, ok = at[string(buf)]
+			}
+			if ok {
 				if cmpOrd(ch.version, out[j].version) >= 0 {
 					ch.key = out[j].key
 					out[j] = ch
@@ -163,7 +174,9 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				continue
 			}
 			ch.key = string(buf)
-			at[ch.key] = len(out)
+			if !oneInt {
+				at[ch.key] = len(out)
+			}
 			out = append(out, ch)
 		}
 	}
@@ -172,10 +185,10 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 
 // storedRow is a live row of the table holding a changed key.
 type storedRow struct {
-	ch      int32 // index of the key's change
-	file    int   // index into the candidate files
-	pos     int64
-	version ordVal
+	ch    int32 // index of the key's change
+	file  int32 // index into the candidate files
+	pos   int64
+	newer bool // its version is newer than the change's: the change is older than the table and does nothing
 }
 
 // storedRows finds the live rows of tbl's head whose keys are in chs: the scan prunes files by partition and the
@@ -263,6 +276,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	if c.dead, err = w.deadPositions(ctx, fs, c.files, c.deletes); err != nil {
 		return nil, err
 	}
+	reads := make([]keyFile, len(c.files))
 	for i, df := range c.files {
 		read := ids
 		if len(ids) > len(cfg.Key) && oldest.kind != kNull {
@@ -270,13 +284,14 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 				read = ids[:len(cfg.Key)]
 			}
 		}
-		if err := w.scanKeys(ctx, fs, df, read, len(cfg.Key), c.dead[df.FilePath()], want, func(key []byte, pos int64, ver ordVal) {
-			c.stored.rows = append(c.stored.rows, storedRow{ch: want.find(key), file: i, pos: pos, version: ver})
-		}); err != nil {
-			return nil, fmt.Errorf("read the keys of %s: %w", df.FilePath(), err)
-		}
+		reads[i] = keyFile{df: df, ids: read, dead: c.dead[df.FilePath()]}
 	}
-	c.stored.group(len(chs))
+	newer := func(ch int32, v ordVal) bool { return cmpOrd(v, chs[ch].version) > 0 }
+	found, err := w.readKeys(ctx, fs, reads, len(cfg.Key), want, prune, newer)
+	if err != nil {
+		return nil, err
+	}
+	c.stored.group(found, len(chs))
 	return c, nil
 }
 
@@ -426,80 +441,6 @@ func (w *mergeWriter) readDeletes(ctx context.Context, fs icebergio.IO, dels []i
 		out[p] = ps.add()
 	}
 	return out, nil
-}
-
-// scanKeys reads the key (and version) columns of data file df, calling fn with each live row's key, position
-// and version, for the rows whose keys are in want (every row when want is nil). A file written before a key
-// column existed holds no rows of changed keys. ids are the key columns' field ids, then the version column's
-// when its values are wanted.
-func (w *mergeWriter) scanKeys(ctx context.Context, fs icebergio.IO, df iceberg.DataFile, ids []int, nkey int, dead positions, want *keyIndex, fn func([]byte, int64, ordVal)) error {
-	fr, closeFn, err := w.openParquet(fs, df.FilePath())
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	cols := leafIndices(fr, ids)
-	if slices.Contains(cols[:nkey], -1) {
-		return nil
-	}
-	read := slices.DeleteFunc(slices.Clone(cols), func(c int) bool { return c < 0 })
-	rr, err := fr.GetRecordReader(ctx, read, nil)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	hasVer := len(ids) > nkey && cols[nkey] >= 0
-	gone := cursor{p: dead}
-	enc := make([]func([]byte, int) []byte, nkey)
-	var pos int64
-	var buf []byte
-	matched := false // the row's key was matched already (one integer key)
-	row := func(rec arrow.RecordBatch, r int) {
-		p := pos + int64(r)
-		if gone.has(p) {
-			return
-		}
-		buf = buf[:0]
-		for c := range nkey {
-			if rec.Column(c).IsNull(r) {
-				return // rows appended before the table was merged into may lack a key: no change matches them
-			}
-			buf = enc[c](buf, r)
-		}
-		if want != nil && !matched && !want.has(buf) {
-			return
-		}
-		var ver ordVal
-		if hasVer {
-			ver = valueAt(rec.Column(nkey), r)
-		}
-		fn(buf, p, ver)
-	}
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		for c := range nkey {
-			enc[c] = keyEncoder(rec.Column(c))
-		}
-		// One integer key without nulls: the values are looked up as they are.
-		var ints []int64
-		if k, ok := rec.Column(0).(*array.Int64); ok && nkey == 1 && want != nil && want.ints != nil && k.NullN() == 0 {
-			ints = k.Int64Values()
-		}
-		if ints != nil {
-			matched = true
-			want.matchInts(ints, func(r int) { row(rec, r) })
-			matched = false
-		} else {
-			for r := range int(rec.NumRows()) {
-				row(rec, r)
-			}
-		}
-		pos += rec.NumRows()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	return rr.Err()
 }
 
 func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.CommitResult, error) {
@@ -676,14 +617,14 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			continue // older than the table's last truncate
 		}
 		rows := m.clear.live(c.stored.of(i))
-		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return cmpOrd(s.version, ch.version) > 0 }) {
+		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return s.newer }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
 		if m.tomb.decide(ch) {
 			continue // a delete of an equal or newer version removed the key: an older row never brings it back
 		}
 		for _, s := range rows {
-			drop[s.file] = append(drop[s.file], s.pos)
+			drop[int(s.file)] = append(drop[int(s.file)], s.pos)
 		}
 		if ch.delete {
 			continue
@@ -710,6 +651,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	if err != nil {
 		return m, err
 	}
+	var conv inputConversion // copy_on_write: the input's rows into the rewrites, converted alike
 	for n, i := range fidx {
 		df := c.files[i]
 		if m.clear != nil && m.clear.whole[i] {
@@ -721,7 +663,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			if m.clear != nil {
 				gone = gone.add(m.clear.gone[i]...)
 			}
-			nf, err := w.rewrite(ctx, tbl, df, gone, into[i])
+			nf, err := w.rewrite(ctx, tbl, df, gone, into[i], &conv)
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
@@ -741,7 +683,7 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 // rewrite writes the rows of data file df whose positions gone does not hold, then the partition's rows with,
 // as new data files (copy_on_write), reading the file whole through iceberg-go's scanner (without its delete
 // files: gone holds those positions).
-func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef) ([]iceberg.DataFile, error) {
+func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef, conv *inputConversion) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
 	if err != nil {
@@ -781,7 +723,7 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if pos != df.Count() {
 		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
 	}
-	if err := w.writeChanged(cctx, dw, with); err != nil {
+	if err := w.writeChanged(cctx, dw, with, conv); err != nil {
 		return dw.abandon(), err
 	}
 	return dw.close()
@@ -789,11 +731,16 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 
 // writeTaken writes the rows rows of b (in that order) to dw.
 func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.RecordBatch, rows []int32) error {
+	return w.writeTakenAs(ctx, dw, dw.taskSchema, b, rows)
+}
+
+// writeTakenAs is writeTaken of a batch whose columns task converts to dw's file's (directWriter.writeAs).
+func (w *mergeWriter) writeTakenAs(ctx context.Context, dw *directWriter, task *iceberg.Schema, b arrow.RecordBatch, rows []int32) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
-		return dw.write(ctx, b)
+		return dw.writeAs(ctx, b, task)
 	}
 	ib := array.NewInt32Builder(w.l.alloc)
 	ib.AppendValues(rows, nil)
@@ -806,7 +753,7 @@ func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.
 	}
 	rec := out.(*compute.RecordDatum).Value
 	defer rec.Release()
-	return dw.write(ctx, rec)
+	return dw.writeAs(ctx, rec, task)
 }
 
 var errNotDirect = errors.New("the table is one jetflow merges into only when it is a Parquet table of format version 2 without a sort order and with column names Parquet takes as they are")

@@ -114,8 +114,8 @@ func (p *clearPlan) live(rows []storedRow) []storedRow {
 	}
 	out := rows[:0:0]
 	for _, s := range rows {
-		if !p.whole[s.file] {
-			if _, found := slices.BinarySearch(p.gone[s.file], s.pos); !found {
+		if !p.whole[int(s.file)] {
+			if _, found := slices.BinarySearch(p.gone[int(s.file)], s.pos); !found {
 				out = append(out, s)
 			}
 		}
@@ -199,7 +199,7 @@ func (w *mergeWriter) planClear(ctx context.Context, tbl *table.Table, c *candid
 			c.files = append(c.files, df)
 			c.deletes = append(c.deletes, t.DeleteFiles)
 			if !whole {
-				dead, err := w.deadPositions(ctx, fs, t.DeleteFiles, map[string]int{df.FilePath(): i})
+				dead, err := w.deadPositions(ctx, fs, []iceberg.DataFile{df}, [][]iceberg.DataFile{t.DeleteFiles})
 				if err != nil {
 					return nil, err
 				}
