@@ -34,9 +34,30 @@ func IcebergDuckDBRows(t testing.TB, tbl *table.Table, expr string) []string {
 // there are none).
 func icebergFileLists(t testing.TB, tbl *table.Table) (data, dels string) {
 	t.Helper()
+	if tbl.CurrentSnapshot() == nil {
+		t.Fatal("testkit.IcebergDuckDBRows: the table has no snapshot")
+	}
+	d, x := IcebergSnapshotFiles(t, tbl)
+	quote := func(ps []string) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = "'" + p + "'"
+		}
+		return out
+	}
+	if len(x) > 0 {
+		dels = "[" + strings.Join(quote(x), ", ") + "]"
+	}
+	return "[" + strings.Join(quote(d), ", ") + "]", dels
+}
+
+// IcebergSnapshotFiles lists the current snapshot's live data files and position delete files as local paths
+// (none without a snapshot); any other kind of file fails the test.
+func IcebergSnapshotFiles(t testing.TB, tbl *table.Table) (data, dels []string) {
+	t.Helper()
 	snap := tbl.CurrentSnapshot()
 	if snap == nil {
-		t.Fatal("testkit.IcebergDuckDBRows: the table has no snapshot")
+		return nil, nil
 	}
 	fs, err := tbl.FS(context.Background())
 	if err != nil {
@@ -46,25 +67,21 @@ func icebergFileLists(t testing.TB, tbl *table.Table) (data, dels string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d, x []string
 	for _, mf := range mfs {
 		for e, err := range mf.Entries(fs, true) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := "'" + strings.TrimPrefix(e.DataFile().FilePath(), "file://") + "'"
+			p := strings.TrimPrefix(e.DataFile().FilePath(), "file://")
 			switch e.DataFile().ContentType() {
 			case iceberggo.EntryContentData:
-				d = append(d, p)
+				data = append(data, p)
 			case iceberggo.EntryContentPosDeletes:
-				x = append(x, p)
+				dels = append(dels, p)
 			default:
-				t.Fatalf("testkit.IcebergDuckDBRows: unexpected %s file %s", e.DataFile().ContentType(), p)
+				t.Fatalf("unexpected %s file %s in the snapshot", e.DataFile().ContentType(), p)
 			}
 		}
 	}
-	if len(x) > 0 {
-		dels = "[" + strings.Join(x, ", ") + "]"
-	}
-	return "[" + strings.Join(d, ", ") + "]", dels
+	return data, dels
 }

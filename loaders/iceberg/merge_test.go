@@ -97,36 +97,7 @@ func mergeText(id, status, ts string) string {
 // snapshotFiles lists the current snapshot's live data files and position delete files as local paths.
 func snapshotFiles(t testing.TB, l *Loader) (data, dels []string) {
 	t.Helper()
-	tbl := loadTable(t, l)
-	snap := tbl.CurrentSnapshot()
-	if snap == nil {
-		return nil, nil
-	}
-	fs, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := snap.Manifests(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for e, err := range mf.Entries(fs, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := strings.TrimPrefix(e.DataFile().FilePath(), "file://")
-			switch e.DataFile().ContentType() {
-			case iceberg.EntryContentData:
-				data = append(data, p)
-			case iceberg.EntryContentPosDeletes:
-				dels = append(dels, p)
-			default:
-				t.Fatalf("unexpected %s file %s", e.DataFile().ContentType(), p)
-			}
-		}
-	}
-	return data, dels
+	return testkit.IcebergSnapshotFiles(t, loadTable(t, l))
 }
 
 // TestMergeSemantics drives the semantics table of mode: merge through the loader, partitioned and not; each
