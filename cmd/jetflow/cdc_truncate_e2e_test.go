@@ -29,7 +29,7 @@ func TestCDCTruncateKilled(t *testing.T) {
 	dsn := pgtest.Start(t).CreateDatabase(t)
 	cdctest.CreateItems(t, dsn, 300)
 	dir := t.TempDir()
-	writeFile(t, dir, "p.yaml", strings.Replace(cdctest.Pipeline("wh", "300ms", "    on_truncate: clear\n"), "slot: items_lake", "slot: items_truncate", 1))
+	writeFile(t, dir, "p.yaml", cdctest.PipelineWithSlot("items_truncate", "wh", "300ms", "    on_truncate: clear\n"))
 	env := []string{"PG_DSN=" + dsn}
 	stream := func(extra ...string) (*syncBuffer, func() result) {
 		cmd := command(dir, append(env, extra...), "run", "p.yaml", "--stream")

@@ -41,8 +41,8 @@ func TestCDCReadAheadBound(t *testing.T) {
 			dsn := srv.CreateDatabase(t)
 			const rows, updates = 1000, 4
 			cdctest.CreateItems(t, dsn, rows)
-			text := strings.NewReplacer("    slot: items_lake\n", "    slot: ahead_"+string(rune('a'+i))+"\n",
-				"roll: {interval: 1s}", "roll: "+tt.roll).Replace(cdctest.Pipeline("${WH}", "1s", "  batch_rows: 16\n"))
+			text := strings.Replace(cdctest.PipelineWithSlot("ahead_"+string(rune('a'+i)), "${WH}", "1s", "  batch_rows: 16\n"),
+				"roll: {interval: 1s}", "roll: "+tt.roll, 1)
 			p := parsePipeline(t, "items.yaml", text, map[string]string{"PG_DSN": dsn, "WH": t.TempDir()})
 			mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 			defer mem.AssertSize(t, 0)

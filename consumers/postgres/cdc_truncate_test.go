@@ -23,7 +23,7 @@ func TestCDCTruncateClear(t *testing.T) {
 	cdctest.CreateItems(t, dsn, 300)
 	wh := t.TempDir()
 	// Slots are the server's, shared by parallel tests: each test names its own.
-	text := strings.Replace(cdctest.Pipeline("${WH}", "300ms", "    on_truncate: clear\n  batch_rows: 100\n"), "slot: items_lake", "slot: truncate_clear", 1)
+	text := cdctest.PipelineWithSlot("truncate_clear", "${WH}", "300ms", "    on_truncate: clear\n  batch_rows: 100\n")
 	p := parsePipeline(t, "items.yaml", text, map[string]string{"PG_DSN": dsn, "WH": wh})
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
@@ -67,13 +67,13 @@ func TestCDCTruncateFailThenClear(t *testing.T) {
 	mem := memory.NewCheckedAllocator(offheap.NewGuarded())
 	defer mem.AssertSize(t, 0)
 	store := tempStore(t)
-	s := startCDC(t, parsePipeline(t, "items.yaml", strings.Replace(cdctest.Pipeline("${WH}", "300ms", ""), "slot: items_lake", "slot: truncate_fail", 1), vars), mem, store)
+	s := startCDC(t, parsePipeline(t, "items.yaml", cdctest.PipelineWithSlot("truncate_fail", "${WH}", "300ms", ""), vars), mem, store)
 	waitEqual(t, dsn, wh, s, "initial load")
 	cdctest.Exec(t, dsn, `UPDATE items SET status = 'before' WHERE id <= 10`, `TRUNCATE items`, `INSERT INTO items VALUES (500, 'after', 1, 'x')`)
 	if err := <-s.done; !stage.IsFatal(err) || !strings.Contains(err.Error(), "on_truncate: clear") {
 		t.Fatalf("the stream ended with %v, want a fatal error naming on_truncate: clear", err)
 	}
-	s = startCDC(t, parsePipeline(t, "items.yaml", strings.Replace(cdctest.Pipeline("${WH}", "300ms", "    on_truncate: clear\n"), "slot: items_lake", "slot: truncate_fail", 1), vars), mem, store)
+	s = startCDC(t, parsePipeline(t, "items.yaml", cdctest.PipelineWithSlot("truncate_fail", "${WH}", "300ms", "    on_truncate: clear\n"), vars), mem, store)
 	waitEqual(t, dsn, wh, s, "restarted with on_truncate: clear")
 	s.stop(t)
 }

@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 
@@ -114,7 +115,7 @@ func (c *deadCache) evict(keep string) {
 			all = append(all, aged{f, e.used})
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int { return cmpU64(a.used, b.used) })
+	slices.SortFunc(all, func(a, b aged) int { return cmp.Compare(a.used, b.used) })
 	for _, a := range all {
 		if c.size <= c.max*3/4 {
 			return
@@ -145,16 +146,6 @@ func (c *deadCache) bytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.size
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // mergePositions returns the union of sorted position lists a and b as a new list (a is shared with callers).

@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -321,16 +322,16 @@ func (kp *keyPruner) rowGroupMayHold(md *metadata.RowGroupMetaData, sc *schema.S
 		}
 		switch st := st.(type) {
 		case *metadata.Int64Statistics:
-			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holdsInt(col.ints, st.Min(), st.Max()) {
+			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holds(col.ints, st.Min(), st.Max()) {
 				return false
 			}
 		case *metadata.Int32Statistics:
-			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holdsInt(col.ints, int64(st.Min()), int64(st.Max())) {
+			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holds(col.ints, int64(st.Min()), int64(st.Max())) {
 				return false
 			}
 		case *metadata.ByteArrayStatistics:
 			// Byte-wise order, as Go compares strings; a truncated bound still bounds.
-			if col.strs != nil && stringColumn(sc.Column(leaves[c])) && !holdsString(col.strs, string(st.Min()), string(st.Max())) {
+			if col.strs != nil && stringColumn(sc.Column(leaves[c])) && !holds(col.strs, string(st.Min()), string(st.Max())) {
 				return false
 			}
 		}
@@ -345,14 +346,8 @@ func stringColumn(c *schema.Column) bool {
 	return c.ConvertedType() == schema.ConvertedTypes.UTF8
 }
 
-// holdsInt tells whether sorted vals has a value in [lo, hi].
-func holdsInt(vals []int64, lo, hi int64) bool {
-	i, _ := slices.BinarySearch(vals, lo)
-	return i < len(vals) && vals[i] <= hi
-}
-
-// holdsString tells whether sorted vals has a value in [lo, hi].
-func holdsString(vals []string, lo, hi string) bool {
+// holds tells whether sorted vals has a value in [lo, hi].
+func holds[T cmp.Ordered](vals []T, lo, hi T) bool {
 	i, _ := slices.BinarySearch(vals, lo)
 	return i < len(vals) && vals[i] <= hi
 }

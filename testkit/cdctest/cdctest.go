@@ -25,9 +25,16 @@ import (
 	"github.com/jetflow-dev/jetflow/testkit"
 )
 
-// Pipeline is the pipeline "items": table items of ${PG_DSN} streamed into the Iceberg merge table lake.items of
-// the warehouse, cut every interval (a YAML duration), with more of the consumer's keys (at two spaces) from extra.
+// Pipeline is the pipeline "items": table items of ${PG_DSN} streamed through slot items_lake into the Iceberg
+// merge table lake.items of the warehouse, cut every interval (a YAML duration), with more of the consumer's keys
+// (at two spaces) from extra.
 func Pipeline(warehouse, interval, extra string) string {
+	return PipelineWithSlot("items_lake", warehouse, interval, extra)
+}
+
+// PipelineWithSlot is Pipeline reading through slot: a slot belongs to the whole server, so tests that share one
+// server each need their own.
+func PipelineWithSlot(slot, warehouse, interval, extra string) string {
 	return `name: items
 consumer:
   type: postgres
@@ -35,7 +42,7 @@ consumer:
   table: public.items
   partition: {column: id, count: 3}
   cdc:
-    slot: items_lake
+    slot: ` + slot + `
     roll: {interval: ` + interval + `}
 ` + extra + `loaders:
   - type: iceberg
