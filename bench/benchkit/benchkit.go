@@ -53,13 +53,17 @@ func BuildJetflow(work string) (string, error) {
 }
 
 // Workspace makes a temporary folder for a bench program named name and builds cmd/jetflow into it; cleanup
-// removes the folder. Run from the repository root.
+// removes the folder, unless JETFLOW_BENCH_KEEP is set (then it says where the folder is, for a look at the
+// logs and the lake after the run). Run from the repository root.
 func Workspace(name string) (work, bin string, cleanup func(), err error) {
 	work, err = os.MkdirTemp("", "jetflow-bench-"+name+"-")
 	if err != nil {
 		return "", "", nil, err
 	}
 	cleanup = func() { os.RemoveAll(work) }
+	if os.Getenv("JETFLOW_BENCH_KEEP") != "" {
+		cleanup = func() { fmt.Fprintf(os.Stderr, "benchkit: kept the workspace %s (JETFLOW_BENCH_KEEP)\n", work) }
+	}
 	if bin, err = BuildJetflow(work); err != nil {
 		cleanup()
 		return "", "", nil, err
