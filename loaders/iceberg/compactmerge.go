@@ -17,17 +17,28 @@ const (
 	compactDeletedFraction = 0.1
 	compactMaxDeleteFiles  = 64
 	compactAttempts        = 3 // a compaction that keeps conflicting waits for the next turn instead of the stream
+	// compactAfterDeleteFiles: the merges of a process compact sooner than merge.compact_every commits once they
+	// have written this many delete files since the last compaction. A merge_on_read commit writes a delete file
+	// for every data file it deletes rows from, so a stream that updates rows all over the table writes more of
+	// them at each commit; every merge plans with, and the compaction's commit reads, all of them.
+	compactAfterDeleteFiles = 1024
 )
 
-// compactAfterMerge counts the loader's merge commits and, every merge.compact_every of them, compacts the table
-// (CompactMerged) before the commit returns, so the next merge of a stream plans over a bounded number of files.
-// Its snapshot is its own: the merge is committed already, and a compaction that fails is logged and tried again
-// at the next turn.
-func (l *Loader) compactAfterMerge(ctx context.Context) {
+// compactAfterMerge counts the loader's merge commits and the delete files they wrote and, every
+// merge.compact_every commits or compactAfterDeleteFiles delete files, compacts the table (CompactMerged) before
+// the commit returns, so the next merge of a stream plans over a bounded number of files. Its snapshot is its own:
+// the merge is committed already, and a compaction that fails is logged and tried again at the next turn.
+func (l *Loader) compactAfterMerge(ctx context.Context, deleteFiles int) {
 	every := l.cfg.Merge.CompactEvery
-	if every <= 0 || l.merges.Add(1)%int64(every) != 0 {
+	if every <= 0 {
 		return
 	}
+	merges, dels := l.merges.Add(1), l.mergeDeletes.Add(int64(deleteFiles))
+	if merges < int64(every) && dels < l.compactDeletes {
+		return
+	}
+	l.merges.Store(0)
+	l.mergeDeletes.Store(0)
 	res, err := l.compactMerged(ctx, compactAttempts-1)
 	if err != nil {
 		l.log.Warn("iceberg: compaction after merges failed; trying again after the next merges", "table", l.cfg.Table, "error", err)
@@ -87,7 +98,8 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 	if err != nil {
 		return res, nil, nil, err
 	}
-	tasks, err := tbl.Scan().PlanFiles(ctx)
+	ids, _ := l.mergeFieldIDs(tbl.Schema()) // the merges' own, so that they and this share the cache's entries
+	tasks, err := l.planTasks(ctx, tbl, ids)
 	if err != nil {
 		return res, nil, nil, fmt.Errorf("plan the table's files: %w", err)
 	}
@@ -167,7 +179,7 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 				ch.drop = append(ch.drop, compactedKey(t.File.FilePath()))
 			}
 		}
-		nf, err := l.rewriteMerged(ctx, tbl, pick, live)
+		nf, err := l.rewriteMerged(ctx, tbl, pick, dead, live)
 		ch.added = append(ch.added, nf...)
 		if err != nil {
 			return res, ch.added, nil, fmt.Errorf("rewrite the files of partition %s: %w", k, err)
@@ -205,49 +217,57 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 	return res, ch.added, txn, nil
 }
 
-// rewriteMerged reads the data files of tasks with their delete files applied and writes their rows, want of
-// them, as new data files with the loader's own writer, whose buffer_size bounds the memory however large the
-// partition (a table that writer cannot write gets one file from iceberg-go's). It returns the files written,
-// for the caller to remove on error too.
-func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, want int64) ([]iceberg.DataFile, error) {
+// rewriteMerged reads the data files of tasks, leaving out the positions dead holds for each (their delete files
+// are read already), and writes their rows, want of them, as new data files with the loader's own writer, whose
+// buffer_size bounds the memory however large the partition (a table that writer cannot write gets one file from
+// iceberg-go's). The files are read one after the other, each without its delete files: iceberg-go's scanner
+// would read the tasks side by side and load every delete file again. It returns the files written, for the
+// caller to remove on error too.
+func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, dead map[string]positions, want int64) ([]iceberg.DataFile, error) {
 	if want == 0 {
 		return nil, nil
-	}
-	cctx := compute.WithAllocator(ctx, l.alloc)
-	schema, recs, err := tbl.Scan().ReadTasks(cctx, tasks)
-	if err != nil {
-		return nil, fmt.Errorf("read data files: %w", err)
 	}
 	id, err := writeUUID(compactedID)
 	if err != nil {
 		return nil, err
 	}
-	dw, err := newDirectWriter(ctx, l, tbl, schema, id)
-	if err != nil {
-		return nil, err
-	}
-	if dw == nil {
-		df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
-		if df == nil {
-			return nil, err
-		}
-		return []iceberg.DataFile{df}, err
-	}
+	cctx := compute.WithAllocator(ctx, l.alloc)
+	var dw *directWriter
 	var n int64
-	for b, err := range recs {
+	for _, t := range tasks {
+		schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: t.File, Start: 0, Length: t.File.FileSizeBytes()}})
 		if err != nil {
-			return dw.abandon(), err
+			return abandonDirect(dw), fmt.Errorf("read data file %s: %w", t.File.FilePath(), err)
 		}
-		n += b.NumRows()
-		err = dw.write(cctx, b)
-		b.Release()
+		if dw == nil {
+			if dw, err = newDirectWriter(ctx, l, tbl, schema, id); err != nil {
+				return nil, err
+			}
+			if dw == nil {
+				df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
+				if df == nil {
+					return nil, err
+				}
+				return []iceberg.DataFile{df}, err
+			}
+		}
+		kept, err := dw.writeLive(cctx, recs, t.File, dead[t.File.FilePath()])
 		if err != nil {
-			return dw.abandon(), err
+			return dw.abandon(), fmt.Errorf("rewrite %s: %w", t.File.FilePath(), err)
 		}
+		n += kept
 	}
 	files, err := dw.close()
 	if err == nil && n != want {
 		err = fmt.Errorf("read %d rows, the files less their deletes hold %d", n, want)
 	}
 	return files, err
+}
+
+// abandonDirect is dw.abandon() of a writer that may not exist yet.
+func abandonDirect(dw *directWriter) []iceberg.DataFile {
+	if dw == nil {
+		return nil
+	}
+	return dw.abandon()
 }

@@ -118,3 +118,54 @@ func TestCompactMerged(t *testing.T) {
 		t.Fatalf("second compaction: %+v, %v; want nothing done and no snapshot", again, err)
 	}
 }
+
+// TestCompactAfterDeleteFiles: the merges compact before merge.compact_every commits once they have written the
+// loader's budget of delete files since the last compaction, and count again from there.
+func TestCompactAfterDeleteFiles(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+		c.PartitionBy = []string{"bucket(2, order_id)"}
+		c.Merge.CompactEvery = 100
+	})
+	l.compactDeletes = 2
+	model := map[string]string{}
+	compactions := func() (n int) {
+		for _, s := range loadTable(t, l).Metadata().Snapshots() {
+			if s.Summary != nil && s.Summary.Properties["jetflow.operation"] == "compact-merged" {
+				n++
+			}
+		}
+		return n
+	}
+	// Each update of key 1 deletes its stored row from one data file: one delete file a merge.
+	rounds := []struct {
+		rows        []string
+		compactions int
+	}{
+		{[]string{"1:new@10:00", "2:new@10:00", "3:new@10:00"}, 0},
+		{[]string{"1:paid@11:00"}, 0},
+		{[]string{"1:sent@12:00", "2:gone!@12:00"}, 1}, // the second delete file (at least): the budget of two is reached
+		{[]string{"1:back@13:00"}, 1},                  // counted from the compaction again
+	}
+	for i, r := range rounds {
+		b := mergeRows(t, mem, r.rows...)
+		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(fmt.Sprintf("p%d", i)), b)
+		b.Release()
+		for _, row := range r.rows {
+			if slices.Contains([]byte(row), '!') {
+				delete(model, row[:1])
+			} else {
+				model[row[:1]] = row
+			}
+		}
+		if n := compactions(); n != r.compactions {
+			t.Fatalf("round %d: %d compactions, want %d", i, n, r.compactions)
+		}
+		if got, want := mergeState(t, l, mem, true), slices.Sorted(maps.Values(model)); !slices.Equal(got, want) {
+			t.Fatalf("round %d: the table holds %v, want %v", i, got, want)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func (w *mergeWriter) writeChanged(ctx context.Context, dw *directWriter, with [
 		if i+1 < len(with) && with[i+1].batch == r.batch {
 			continue
 		}
-		if err := w.writeTakenAs(ctx, dw, task, w.batches[r.batch], rows); err != nil {
+		if err := dw.writeTakenAs(ctx, task, w.batches[r.batch], rows); err != nil {
 			return err
 		}
 		rows = rows[:0]

@@ -92,9 +92,13 @@ type Loader struct {
 	db      *sql.DB // the sql catalog's handle, closed by Close
 	checked map[string]bool
 
-	deadOnce sync.Once
-	dead     *deadCache   // merges' deleted positions across commits (deadcache.go)
-	merges   atomic.Int64 // merge commits, for merge.compact_every (compactmerge.go)
+	deadOnce     sync.Once
+	dead         *deadCache   // merges' deleted positions across commits (deadcache.go)
+	merges       atomic.Int64 // merge commits since the last compaction, for merge.compact_every (compactmerge.go)
+	mergeDeletes atomic.Int64 // delete files those merges wrote (compactmerge.go)
+	// compactDeletes is compactAfterDeleteFiles, lowered by tests.
+	compactDeletes int64
+	plans          planCache // merges' manifests read so far (plancache.go)
 }
 
 var _ stage.Loader = (*Loader)(nil)
@@ -106,7 +110,8 @@ func New(bc stage.BuildContext, cfg *Config) (*Loader, error) { return stage.Bui
 // construct builds a loader from a complete config and context; the tags checked each key alone.
 func construct(bc stage.BuildContext, cfg *Config) (*Loader, error) {
 	c := *cfg
-	l := &Loader{cfg: c, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, red: bc.Redactor, checked: map[string]bool{}}
+	l := &Loader{cfg: c, pipeline: bc.Pipeline, alloc: bc.Alloc, log: bc.Logger, red: bc.Redactor, checked: map[string]bool{},
+		compactDeletes: compactAfterDeleteFiles}
 	if _, secret, ok := strings.Cut(c.Catalog.Credential.Reveal(), ":"); ok {
 		bc.Redactor.Add(secret) // the client secret alone, as a token endpoint may echo it
 	}

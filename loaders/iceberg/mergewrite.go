@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ type mergeWriter struct {
 	finished  bool
 	maybeLive bool               // a commit failed in an unknown state: its files may be live, never remove them
 	written   []iceberg.DataFile // files of the last attempt, removed by Abort unless maybeLive
+	deletes   int                // delete files the commit wrote, for the compaction's turn
 }
 
 func newMergeWriter(l *Loader, schema *arrow.Schema, p stage.Partition) (*mergeWriter, error) {
@@ -203,12 +205,9 @@ type candidates struct {
 	stored  storedByChange       // by change
 }
 
-func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
-	if tbl.CurrentSnapshot() == nil || len(chs) == 0 {
-		return &candidates{}, nil
-	}
-	sc := tbl.Schema()
-	cfg := &w.l.cfg
+// mergeFieldIDs are the field ids of the key columns and then of the version column, if any, in schema sc.
+func (l *Loader) mergeFieldIDs(sc *iceberg.Schema) ([]int, error) {
+	cfg := &l.cfg
 	ids := make([]int, 0, len(cfg.Key)+1)
 	for _, k := range cfg.Key {
 		f, ok := sc.FindFieldByName(k)
@@ -224,17 +223,25 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		}
 		ids = append(ids, f.ID)
 	}
+	return ids, nil
+}
+
+func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []change) (*candidates, error) {
+	if tbl.CurrentSnapshot() == nil || len(chs) == 0 {
+		return &candidates{}, nil
+	}
+	sc := tbl.Schema()
+	cfg := &w.l.cfg
+	ids, err := w.l.mergeFieldIDs(sc)
+	if err != nil {
+		return nil, err
+	}
 	keys := make([]string, len(chs))
 	for i, ch := range chs {
 		keys[i] = ch.key
 	}
 	prune := newKeyPruner(sc, ids[:len(cfg.Key)], keys)
-	filter := prune.filter
-	scan := tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(append(slices.Clone(cfg.Key), cfg.VersionBy)...))
-	if cfg.VersionBy == "" {
-		scan = tbl.Scan(table.WithRowFilter(filter), table.WithSelectedFields(cfg.Key...))
-	}
-	tasks, err := scan.PlanFiles(ctx)
+	tasks, err := w.l.planTasks(ctx, tbl, ids)
 	if err != nil {
 		return nil, fmt.Errorf("find the files that may hold the changed keys: %w", err)
 	}
@@ -401,7 +408,7 @@ func (w *mergeWriter) readDeletes(ctx context.Context, fs icebergio.IO, dels []i
 		}
 		err = func() error {
 			defer closeFn()
-			cols := leafIndices(fr, []int{2147483546, 2147483545})
+			cols := leafIndices(fr, []int{filePathFieldID, posFieldID})
 			if cols[0] < 0 || cols[1] < 0 {
 				return errors.New("it has no file_path and pos columns")
 			}
@@ -463,7 +470,7 @@ func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.
 	w.mu.Lock()
 	w.finished = true
 	w.mu.Unlock()
-	w.l.compactAfterMerge(ctx)
+	w.l.compactAfterMerge(ctx, w.deletes)
 	return res, nil
 }
 
@@ -554,7 +561,7 @@ func (l *Loader) commitMerge(ctx context.Context, w *mergeWriter, chs []change, 
 			if s := next.CurrentSnapshot(); s != nil {
 				token = strconv.FormatInt(s.SnapshotID, 10)
 			}
-			res.Files = len(w.written)
+			res.Files, w.deletes = len(w.written), len(plan.dels)
 			for _, f := range w.written {
 				res.Bytes += f.FileSizeBytes()
 			}
@@ -700,11 +707,23 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if dw == nil {
 		return nil, stage.Permanent(errNotDirect)
 	}
-	var pos int64
+	if _, err := dw.writeLive(cctx, recs, df, gone); err != nil {
+		return dw.abandon(), err
+	}
+	if err := w.writeChanged(cctx, dw, with, conv); err != nil {
+		return dw.abandon(), err
+	}
+	return dw.close()
+}
+
+// writeLive writes the rows of data file df that recs reads (the whole file, in order) whose positions gone does
+// not hold, and returns how many it wrote.
+func (dw *directWriter) writeLive(ctx context.Context, recs iter.Seq2[arrow.RecordBatch, error], df iceberg.DataFile, gone positions) (int64, error) {
+	var pos, kept int64
 	at := cursor{p: gone}
 	for b, err := range recs {
 		if err != nil {
-			return dw.abandon(), err
+			return kept, err
 		}
 		n := b.NumRows()
 		var keep []int32
@@ -714,35 +733,33 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 			}
 		}
 		pos += n
-		err = w.writeTaken(cctx, dw, b, keep)
+		kept += int64(len(keep))
+		err = dw.writeTaken(ctx, b, keep)
 		b.Release()
 		if err != nil {
-			return dw.abandon(), err
+			return kept, err
 		}
 	}
 	if pos != df.Count() {
-		return dw.abandon(), fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
+		return kept, fmt.Errorf("read %d rows, the manifest lists %d", pos, df.Count())
 	}
-	if err := w.writeChanged(cctx, dw, with, conv); err != nil {
-		return dw.abandon(), err
-	}
-	return dw.close()
+	return kept, nil
 }
 
 // writeTaken writes the rows rows of b (in that order) to dw.
-func (w *mergeWriter) writeTaken(ctx context.Context, dw *directWriter, b arrow.RecordBatch, rows []int32) error {
-	return w.writeTakenAs(ctx, dw, dw.taskSchema, b, rows)
+func (dw *directWriter) writeTaken(ctx context.Context, b arrow.RecordBatch, rows []int32) error {
+	return dw.writeTakenAs(ctx, dw.taskSchema, b, rows)
 }
 
 // writeTakenAs is writeTaken of a batch whose columns task converts to dw's file's (directWriter.writeAs).
-func (w *mergeWriter) writeTakenAs(ctx context.Context, dw *directWriter, task *iceberg.Schema, b arrow.RecordBatch, rows []int32) error {
+func (dw *directWriter) writeTakenAs(ctx context.Context, task *iceberg.Schema, b arrow.RecordBatch, rows []int32) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
 		return dw.writeAs(ctx, b, task)
 	}
-	ib := array.NewInt32Builder(w.l.alloc)
+	ib := array.NewInt32Builder(dw.l.alloc)
 	ib.AppendValues(rows, nil)
 	ind := ib.NewInt32Array()
 	ib.Release()
@@ -780,7 +797,7 @@ func (w *mergeWriter) writeRows(ctx context.Context, tbl *table.Table, take [][]
 	}
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	for bi, rows := range take {
-		if err := w.writeTaken(cctx, dw, w.batches[bi], rows); err != nil {
+		if err := dw.writeTaken(cctx, w.batches[bi], rows); err != nil {
 			return dw.abandon(), err
 		}
 	}
