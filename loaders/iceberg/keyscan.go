@@ -178,7 +178,7 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 		bi := len(w.batches)
 		w.batches = append(w.batches, gb)
 		for r := range int(gb.NumRows()) {
-			ch := change{batch: bi, row: r, delete: true}
+			ch := change{batch: int32(bi), row: int32(r), delete: true}
 			buf = buf[:0]
 			for _, k := range w.l.cfg.Key {
 				buf = appendKey(buf, valueAt(gb.Column(gb.Schema().FieldIndices(k)[0]), r))

@@ -3,6 +3,7 @@ package iceberg
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -124,13 +125,25 @@ func orderable(dt arrow.DataType) bool {
 }
 
 // ordVal is one key or version value, comparable across the input's and the data files' Arrow types of a column.
+// A merge holds one a changed row (its version): a float's bits and a decimal's low bits share i.
 type ordVal struct {
 	kind uint8 // kNull, kInt, kFloat, kString, kDecimal
-	i    int64
-	f    float64
+	i    int64 // kInt: the value; kFloat: its bits; kDecimal: its low bits
+	hi   int64 // kDecimal: its high bits
 	s    string
-	d    decimal128.Num
 }
+
+func floatVal(f float64) ordVal { return ordVal{kind: kFloat, i: int64(math.Float64bits(f))} }
+
+func decimalVal(d decimal128.Num) ordVal {
+	return ordVal{kind: kDecimal, i: int64(d.LowBits()), hi: d.HighBits()}
+}
+
+// float is a kFloat value's float.
+func (v ordVal) float() float64 { return math.Float64frombits(uint64(v.i)) }
+
+// decimal is a kDecimal value's decimal.
+func (v ordVal) decimal() decimal128.Num { return decimal128.New(v.hi, uint64(v.i)) }
 
 const (
 	kNull uint8 = iota
@@ -188,9 +201,9 @@ func valueAt(a arrow.Array, i int) ordVal {
 		}
 		return ordVal{kind: kInt}
 	case *array.Float32:
-		return ordVal{kind: kFloat, f: float64(a.Value(i))}
+		return floatVal(float64(a.Value(i)))
 	case *array.Float64:
-		return ordVal{kind: kFloat, f: a.Value(i)}
+		return floatVal(a.Value(i))
 	case *array.String:
 		return ordVal{kind: kString, s: a.Value(i)}
 	case *array.LargeString:
@@ -202,7 +215,7 @@ func valueAt(a arrow.Array, i int) ordVal {
 	case *array.FixedSizeBinary:
 		return ordVal{kind: kString, s: string(a.Value(i))}
 	case *array.Decimal128:
-		return ordVal{kind: kDecimal, d: a.Value(i)}
+		return decimalVal(a.Value(i))
 	case array.ExtensionArray:
 		return valueAt(a.Storage(), i)
 	}
@@ -225,14 +238,14 @@ func cmpOrd(a, b ordVal) int {
 		return 0
 	case kFloat:
 		switch {
-		case a.f < b.f:
+		case a.float() < b.float():
 			return -1
-		case a.f > b.f:
+		case a.float() > b.float():
 			return 1
 		}
 		return 0
 	case kDecimal:
-		return a.d.Cmp(b.d)
+		return a.decimal().Cmp(b.decimal())
 	}
 	return strings.Compare(a.s, b.s)
 }
@@ -246,9 +259,9 @@ func appendKey(b []byte, v ordVal) []byte {
 		u := uint64(v.i)
 		b = append(b, byte(u>>56), byte(u>>48), byte(u>>40), byte(u>>32), byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
 	case kDecimal:
-		b = fmt.Appendf(b, "%d:%d;", v.d.HighBits(), v.d.LowBits())
+		b = fmt.Appendf(b, "%d:%d;", v.hi, uint64(v.i))
 	case kFloat:
-		b = fmt.Appendf(b, "%v;", v.f)
+		b = fmt.Appendf(b, "%v;", v.float())
 	case kString:
 		b = fmt.Appendf(b, "%d:", len(v.s))
 		b = append(b, v.s...)

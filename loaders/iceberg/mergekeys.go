@@ -55,8 +55,9 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var ik intKeys // reused from file to file: a reader's decode buffers are allocated once
 			for i := range next {
-				rows, err := w.fileKeys(ctx, fs, int32(i), files[i], nkey, want, prune, newer)
+				rows, err := w.fileKeys(ctx, fs, int32(i), files[i], nkey, want, prune, newer, &ik)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -88,7 +89,7 @@ func (w *mergeWriter) readKeys(ctx context.Context, fs icebergio.IO, files []key
 
 // fileKeys reads the key (and version) columns of candidate file i, one row group at a time. A file written
 // before a key column existed holds no rows of changed keys.
-func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int32, kf keyFile, nkey int, want *keyIndex, prune *keyPruner, newer func(ch int32, v ordVal) bool) ([]storedRow, error) {
+func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int32, kf keyFile, nkey int, want *keyIndex, prune *keyPruner, newer func(ch int32, v ordVal) bool, ik *intKeys) ([]storedRow, error) {
 	fr, closeFn, err := w.openParquet(fs, kf.df.FilePath())
 	if err != nil {
 		return nil, err
@@ -107,10 +108,12 @@ func (w *mergeWriter) fileKeys(ctx context.Context, fs icebergio.IO, i int32, kf
 	var (
 		out  []storedRow
 		gone = cursor{p: kf.dead}
-		ik   intKeys
 		pos  int64 // the first row of the row group
 	)
 	pr := fr.ParquetReader()
+	if c := prune.mayHoldCount(pr.MetaData(), sc, kf.ids[:nkey], cols[:nkey]); c > 0 {
+		out = make([]storedRow, 0, c) // at most that many rows match: no growing, no slack
+	}
 	for rg := range pr.NumRowGroups() {
 		md := pr.MetaData().RowGroup(rg)
 		n := md.NumRows()
@@ -307,6 +310,28 @@ func readVersions(ctx context.Context, fr *pqarrow.FileReader, rg, col int, firs
 // the min/max statistics of its key columns (field ids ids, leaf columns leaves) against the sorted changed values
 // of each: a row group whose range holds none of them is skipped.
 func (kp *keyPruner) rowGroupMayHold(md *metadata.RowGroupMetaData, sc *schema.Schema, ids, leaves []int) bool {
+	return kp.rowGroupKeys(md, sc, ids, leaves) != 0
+}
+
+// mayHoldCount is how many rows of a file (its metadata md) may hold changed keys, by its row groups' key
+// statistics: a capacity for the rows a key read finds (a table appended to before its merges may hold a key
+// twice, so not a bound); 0 when unknown.
+func (kp *keyPruner) mayHoldCount(md *metadata.FileMetaData, sc *schema.Schema, ids, leaves []int) int {
+	total := 0
+	for rg := range md.NumRowGroups() {
+		n := kp.rowGroupKeys(md.RowGroup(rg), sc, ids, leaves)
+		if n < 0 {
+			return 0
+		}
+		total += n
+	}
+	return total
+}
+
+// rowGroupKeys is how many changed values of the key column with the fewest fall in a row group's min/max
+// statistics (at most its row count); -1 when no key column has usable statistics.
+func (kp *keyPruner) rowGroupKeys(md *metadata.RowGroupMetaData, sc *schema.Schema, ids, leaves []int) int {
+	least := -1
 	for _, col := range kp.cols {
 		c := slices.Index(ids, col.id)
 		if c < 0 || leaves[c] < 0 {
@@ -320,23 +345,30 @@ func (kp *keyPruner) rowGroupMayHold(md *metadata.RowGroupMetaData, sc *schema.S
 		if err != nil || st == nil || !st.HasMinMax() {
 			continue
 		}
+		n := -1
 		switch st := st.(type) {
 		case *metadata.Int64Statistics:
-			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holds(col.ints, st.Min(), st.Max()) {
-				return false
+			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) {
+				n = within(col.ints, st.Min(), st.Max())
 			}
 		case *metadata.Int32Statistics:
-			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) && !holds(col.ints, int64(st.Min()), int64(st.Max())) {
-				return false
+			if col.ints != nil && rawIntKey(sc.Column(leaves[c])) {
+				n = within(col.ints, int64(st.Min()), int64(st.Max()))
 			}
 		case *metadata.ByteArrayStatistics:
 			// Byte-wise order, as Go compares strings; a truncated bound still bounds.
-			if col.strs != nil && stringColumn(sc.Column(leaves[c])) && !holds(col.strs, string(st.Min()), string(st.Max())) {
-				return false
+			if col.strs != nil && stringColumn(sc.Column(leaves[c])) {
+				n = within(col.strs, string(st.Min()), string(st.Max()))
 			}
 		}
+		if n >= 0 && (least < 0 || n < least) {
+			least = n
+		}
 	}
-	return true
+	if least >= 0 {
+		least = int(min(int64(least), md.NumRows()))
+	}
+	return least
 }
 
 func stringColumn(c *schema.Column) bool {
@@ -346,8 +378,15 @@ func stringColumn(c *schema.Column) bool {
 	return c.ConvertedType() == schema.ConvertedTypes.UTF8
 }
 
-// holds tells whether sorted vals has a value in [lo, hi].
-func holds[T cmp.Ordered](vals []T, lo, hi T) bool {
+// within is how many values of sorted, distinct vals are in [lo, hi].
+func within[T cmp.Ordered](vals []T, lo, hi T) int {
+	if hi < lo {
+		return 0
+	}
 	i, _ := slices.BinarySearch(vals, lo)
-	return i < len(vals) && vals[i] <= hi
+	j, found := slices.BinarySearch(vals[i:], hi)
+	if found {
+		j++
+	}
+	return j
 }

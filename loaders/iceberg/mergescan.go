@@ -319,7 +319,7 @@ func versionBound(df iceberg.DataFile, sc *iceberg.Schema, id int) (ordVal, bool
 		}
 	case iceberg.Float64Type:
 		if len(b) == 8 {
-			return ordVal{kind: kFloat, f: math.Float64frombits(binary.LittleEndian.Uint64(b))}, true
+			return floatVal(math.Float64frombits(binary.LittleEndian.Uint64(b))), true
 		}
 	}
 	return ordVal{}, false

@@ -81,9 +81,9 @@ func (w *mergeWriter) release() {
 
 // change is the winning row of one key in the partition.
 type change struct {
-	batch, row int
 	key        string
 	version    ordVal
+	batch, row int32 // a change per row of the partition: kept small
 	delete     bool
 }
 
@@ -149,7 +149,7 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				}
 				buf = enc[i](buf, r)
 			}
-			ch := change{batch: bi, row: r}
+			ch := change{batch: int32(bi), row: int32(r)}
 			if verIdx >= 0 {
 				ch.version = valueAt(b.Column(verIdx), r)
 			}
@@ -637,9 +637,9 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			continue
 		}
 		if f, ok := w.rewriteTarget(rows); ok {
-			into[f] = append(into[f], rowRef{batch: ch.batch, row: int32(ch.row)})
+			into[f] = append(into[f], rowRef{batch: int(ch.batch), row: ch.row})
 		} else {
-			take[ch.batch] = append(take[ch.batch], int32(ch.row))
+			take[ch.batch] = append(take[ch.batch], ch.row)
 		}
 	}
 	if m.added, err = w.writeRows(ctx, tbl, take); err != nil {

@@ -186,7 +186,7 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 	}()
 	byBatch := map[int][]int32{}
 	for _, ch := range t.add {
-		byBatch[ch.batch] = append(byBatch[ch.batch], int32(ch.row))
+		byBatch[int(ch.batch)] = append(byBatch[int(ch.batch)], ch.row)
 	}
 	for bi, b := range w.batches {
 		if rows := byBatch[bi]; len(rows) > 0 {

@@ -282,9 +282,9 @@ func encodeOrd(v ordVal) string {
 	case kInt:
 		return "i:" + strconv.FormatInt(v.i, 10)
 	case kFloat:
-		return "f:" + strconv.FormatFloat(v.f, 'g', -1, 64)
+		return "f:" + strconv.FormatFloat(v.float(), 'g', -1, 64)
 	case kDecimal:
-		return fmt.Sprintf("d:%d:%d", v.d.HighBits(), v.d.LowBits())
+		return fmt.Sprintf("d:%d:%d", v.hi, uint64(v.i))
 	case kString:
 		return "s:" + v.s
 	}
@@ -301,14 +301,14 @@ func decodeOrd(s string) (ordVal, error) {
 			}
 		case "f":
 			if f, err := strconv.ParseFloat(val, 64); err == nil {
-				return ordVal{kind: kFloat, f: f}, nil
+				return floatVal(f), nil
 			}
 		case "d":
 			hi, lo, _ := strings.Cut(val, ":")
 			h, err1 := strconv.ParseInt(hi, 10, 64)
 			l, err2 := strconv.ParseUint(lo, 10, 64)
 			if err1 == nil && err2 == nil {
-				return ordVal{kind: kDecimal, d: decimal128.New(h, l)}, nil
+				return decimalVal(decimal128.New(h, l)), nil
 			}
 		case "s":
 			return ordVal{kind: kString, s: val}, nil
