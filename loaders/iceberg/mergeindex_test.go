@@ -1,9 +1,14 @@
 package iceberg
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 func TestKeyIndexMatchInts(t *testing.T) {
@@ -91,5 +96,58 @@ func TestIntMatcherRuns(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("batches of %d: matched %d rows, want %d", size, len(got), len(want))
 		}
+	}
+}
+
+// ordVal keeps a float's bits and a decimal's low bits in its integer: values still order and encode as before.
+func TestOrdValPacked(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		a, b ordVal
+		want int
+	}{
+		{"floats", floatVal(-1.5), floatVal(2.25), -1},
+		{"negative zero", floatVal(0), floatVal(math.Copysign(0, -1)), 0},
+		{"equal floats", floatVal(3.5), floatVal(3.5), 0},
+		{"decimals", decimalVal(decimal128.FromI64(-7)), decimalVal(decimal128.FromI64(5)), -1},
+		{"big decimals", decimalVal(decimal128.New(1, 0)), decimalVal(decimal128.New(0, math.MaxUint64)), 1},
+		{"null first", ordVal{}, floatVal(-1e300), -1},
+	} {
+		if got := cmpOrd(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: cmpOrd = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if d := decimal128.New(-3, 12345); decimalVal(d).decimal() != d {
+		t.Errorf("decimal %v comes back as %v", d, decimalVal(d).decimal())
+	}
+	if f := -0.125; floatVal(f).float() != f {
+		t.Errorf("float %v comes back as %v", f, floatVal(f).float())
+	}
+	if got, want := string(appendKey(nil, decimalVal(decimal128.New(-3, 12345)))), "\x04-3:12345;"; got != want {
+		t.Errorf("decimal key %q, want %q", got, want)
+	}
+}
+
+// A position delete file's batch: the data file's path once, as a dictionary, and the positions.
+func TestPosDeleteBatch(t *testing.T) {
+	t.Parallel()
+	for _, pos := range [][]int64{nil, {0}, {3, 9, 1 << 40}} {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		rec := posDeleteBatch(mem, "s3://b/t/data/f.parquet", pos)
+		if rec.NumRows() != int64(len(pos)) {
+			t.Errorf("%v: %d rows", pos, rec.NumRows())
+		}
+		paths := rec.Column(0).(*array.Dictionary)
+		for r := range len(pos) {
+			if got := paths.Dictionary().(*array.String).Value(paths.GetValueIndex(r)); got != "s3://b/t/data/f.parquet" {
+				t.Errorf("%v: row %d names %q", pos, r, got)
+			}
+			if got := rec.Column(1).(*array.Int64).Value(r); got != pos[r] {
+				t.Errorf("%v: row %d position %d", pos, r, got)
+			}
+		}
+		rec.Release()
+		mem.AssertSize(t, 0)
 	}
 }

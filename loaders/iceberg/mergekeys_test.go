@@ -199,6 +199,11 @@ func TestReadKeys(t *testing.T) {
 				}
 			}
 
+			// The capacity a file's stored rows get: at least the rows found (each key is once in a file here).
+			if c := prune.mayHoldCount(r.MetaData(), r.MetaData().Schema, ids, leaves); c != 0 && c < len(expect[0]) {
+				t.Errorf("file 0: room for %d stored rows, it holds %d", c, len(expect[0]))
+			}
+
 			// A file that cannot be read fails the read, naming it.
 			bad := append(slices.Clone(reads), keyFile{df: testDataFile(t, filepath.Join(dir, "missing.parquet"), 1), ids: ids})
 			if _, err := w.readKeys(context.Background(), icebergio.LocalFS{}, bad, nkey, want, prune, newer); err == nil || !strings.Contains(err.Error(), "missing.parquet") {
@@ -267,4 +272,22 @@ func testDataFile(t *testing.T, p string, rows int64) iceberg.DataFile {
 		t.Fatal(err)
 	}
 	return b.Build()
+}
+
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	vals := []int64{-3, 0, 5, 9, 12}
+	for _, tc := range []struct {
+		lo, hi int64
+		want   int
+	}{
+		{-10, -4, 0}, {-10, -3, 1}, {-3, 12, 5}, {1, 4, 0}, {0, 9, 3}, {6, 100, 2}, {13, 20, 0}, {5, 5, 1}, {9, 5, 0},
+	} {
+		if got := within(vals, tc.lo, tc.hi); got != tc.want {
+			t.Errorf("within(%v, %d, %d) = %d, want %d", vals, tc.lo, tc.hi, got, tc.want)
+		}
+	}
+	if got := within([]string{"a", "c", "e"}, "b", "e"); got != 2 {
+		t.Errorf("within strings b..e = %d, want 2", got)
+	}
 }

@@ -141,6 +141,9 @@ func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
 		f, ok := sc.FindFieldByID(id)
 		cols[c], usable[c] = prunedCol{id: id, typ: f.Type}, ok
 	}
+	// Whether a column's type takes a value of each kind as a literal: the same for every key, asked once
+	// (inLiteral makes a literal, an allocation, each time).
+	takes := make([][kDecimal + 1]int8, len(ids)) // 0: not asked yet; 1: yes; -1: no
 	var vals []ordVal
 	for _, k := range keys {
 		var ok bool
@@ -148,11 +151,20 @@ func newKeyPruner(sc *iceberg.Schema, ids []int, keys []string) *keyPruner {
 			return kp
 		}
 		for c, v := range vals {
-			if _, ok := inLiteral(cols[c].typ, v); !usable[c] || !ok {
+			if takes[c][v.kind] == 0 {
+				takes[c][v.kind] = -1
+				if _, ok := inLiteral(cols[c].typ, v); ok {
+					takes[c][v.kind] = 1
+				}
+			}
+			if !usable[c] || takes[c][v.kind] < 0 {
 				usable[c] = false
 				continue
 			}
 			if v.kind == kInt {
+				if cols[c].ints == nil {
+					cols[c].ints = make([]int64, 0, len(keys))
+				}
 				cols[c].ints = append(cols[c].ints, v.i)
 			} else {
 				cols[c].strs = append(cols[c].strs, v.s)

@@ -642,9 +642,9 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			take[ch.batch] = append(take[ch.batch], ch.row)
 		}
 	}
-	if m.added, err = w.writeRows(ctx, tbl, take); err != nil {
-		return m, err
-	}
+	// The stored rows are decided: what goes out is in drop. Freed before the files are written, as is each
+	// file's drop once its delete file is, so that the writers' memory does not come on top of them.
+	c.stored = storedByChange{}
 	fidx := make([]int, 0, len(drop))
 	for i := range drop {
 		fidx = append(fidx, i)
@@ -683,6 +683,12 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			return m, err
 		}
 		m.dels = append(m.dels, d)
+		delete(drop, i)
+	}
+	added, err := w.writeRows(ctx, tbl, take)
+	m.added = append(added, m.added...) // the new rows first, then any rewrites
+	if err != nil {
+		return m, err
 	}
 	return m, w.writeTombstones(ctx, tbl, m.tomb)
 }
@@ -827,25 +833,12 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 		return nil, errors.New("the table's file system cannot write")
 	}
 	mem := w.l.alloc
-	pb := array.NewStringBuilder(mem)
-	defer pb.Release()
-	pb.Reserve(len(pos))
-	pb.ReserveData(len(pos) * len(df.FilePath()))
-	for range pos {
-		pb.Append(df.FilePath())
-	}
-	ob := array.NewInt64Builder(mem)
-	defer ob.Release()
-	ob.AppendValues(pos, nil)
-	cols := []arrow.Array{pb.NewArray(), ob.NewArray()}
-	rec := array.NewRecordBatch(table.PositionalDeleteArrowSchema, cols, int64(len(pos)))
-	cols[0].Release()
-	cols[1].Release()
+	rec := posDeleteBatch(mem, df.FilePath(), pos)
 	defer rec.Release()
 
 	dir := df.FilePath()[:strings.LastIndexByte(df.FilePath(), '/')+1]
 	p := dir + fmt.Sprintf("00000-%d-%s-deletes.parquet", seq, id)
-	meta, size, err := writeParquet(wfs, p, table.PositionalDeleteArrowSchema, mem, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) }, posDeleteEncoding...)
+	meta, size, err := writeParquet(wfs, p, posDeleteSchema, mem, func(fw *pqarrow.FileWriter) error { return fw.Write(rec) }, posDeleteEncoding...)
 	if err != nil {
 		return nil, err
 	}
@@ -866,6 +859,38 @@ func (w *mergeWriter) writePosDeletes(ctx context.Context, tbl *table.Table, id 
 		return nil, fmt.Errorf("delete file entry of %s: %w", p, err)
 	}
 	return d, nil
+}
+
+// posDeleteSchema is iceberg-go's position delete schema with file_path as a dictionary: every row of a
+// file-scoped delete file names the same data file, so the writer gets the path once and its indices (all 0)
+// as they are, instead of hashing the path again for every position. The Parquet file is the same: a
+// dictionary-encoded string column.
+var posDeleteSchema = func() *arrow.Schema {
+	fields := slices.Clone(table.PositionalDeleteArrowSchema.Fields())
+	fields[0].Type = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	return arrow.NewSchema(fields, nil)
+}()
+
+// posDeleteBatch is the batch of a delete file of data file path: its positions pos, of schema posDeleteSchema.
+func posDeleteBatch(mem memory.Allocator, path string, pos []int64) arrow.RecordBatch {
+	sb := array.NewStringBuilder(mem)
+	sb.Append(path)
+	dict := sb.NewArray()
+	sb.Release()
+	defer dict.Release()
+	ib := array.NewInt32Builder(mem)
+	ib.AppendEmptyValues(len(pos))
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	ob := array.NewInt64Builder(mem)
+	ob.AppendValues(pos, nil)
+	offs := ob.NewArray()
+	ob.Release()
+	defer offs.Release()
+	paths := array.NewDictionaryArray(posDeleteSchema.Field(0).Type, idx, dict)
+	defer paths.Release()
+	return array.NewRecordBatch(posDeleteSchema, []arrow.Array{paths, offs}, int64(len(pos)))
 }
 
 // keysRequired returns sc with merge's key columns required and listed as its identifier fields, as Iceberg
