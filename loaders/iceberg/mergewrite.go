@@ -765,6 +765,22 @@ func (dw *directWriter) writeTakenAs(ctx context.Context, task *iceberg.Schema, 
 	if len(rows) == int(b.NumRows()) && isIdentity(rows) {
 		return dw.writeAs(ctx, b, task)
 	}
+	// takeChunk rows at a time: the copy of the selected rows costs a bounded buffer, not a second batch.
+	for len(rows) > 0 {
+		n := min(len(rows), takeChunk)
+		if err := dw.writeSelected(ctx, task, b, rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// takeChunk is how many selected rows of a batch a merge copies and writes at a time.
+const takeChunk = 8 << 10
+
+// writeSelected writes the rows rows of b to dw, as a copy.
+func (dw *directWriter) writeSelected(ctx context.Context, task *iceberg.Schema, b arrow.RecordBatch, rows []int32) error {
 	ib := array.NewInt32Builder(dw.l.alloc)
 	ib.AppendValues(rows, nil)
 	ind := ib.NewInt32Array()
