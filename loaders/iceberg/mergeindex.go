@@ -25,17 +25,26 @@ type keyIndex struct {
 	strs  map[string]int32
 }
 
-func newKeyIndex(keys []string) *keyIndex {
+// newKeyIndex indexes keys, the changes' keys in order. have, when not nil, already maps the first have.n of
+// them (one integer each) to their index, as changes left it: it is taken over, not built again.
+func newKeyIndex(keys []string, have *intIndex) *keyIndex {
 	n := uint64(1024)
 	for n < uint64(len(keys))*16 { // about 6% of the other rows get past the bitmap
 		n *= 2
 	}
-	x := &keyIndex{seed: maphash.MakeSeed(), bits: make([]uint64, n/64), bmask: n - 1, ints: newIntIndex(len(keys))}
+	x := &keyIndex{seed: maphash.MakeSeed(), bits: make([]uint64, n/64), bmask: n - 1}
 	for _, k := range keys {
 		if len(k) != 9 || k[0] != kInt {
-			x.ints = nil
 			x.strs = make(map[string]int32, len(keys))
 			break
+		}
+	}
+	from := 0 // the keys not in the index yet
+	if x.strs == nil {
+		if have != nil && have.n <= len(keys) && uint64(len(keys))*2 <= have.mask+1 {
+			x.ints, from = have, have.n
+		} else {
+			x.ints = newIntIndex(len(keys))
 		}
 	}
 	for i, k := range keys {
@@ -43,7 +52,9 @@ func newKeyIndex(keys []string) *keyIndex {
 		if x.ints != nil {
 			v := int64(binary.BigEndian.Uint64([]byte(k[1:])))
 			h = intHash(uint64(v))
-			x.ints.insert(v, int32(i))
+			if i >= from {
+				x.ints.insert(v, int32(i))
+			}
 		} else {
 			h = maphash.String(x.seed, k)
 			x.strs[k] = int32(i)
@@ -149,6 +160,7 @@ type intIndex struct {
 	keys []int64
 	at   []int32 // the value + 1; 0: the slot is empty
 	mask uint64
+	n    int // keys held
 }
 
 func newIntIndex(n int) *intIndex {
@@ -177,6 +189,7 @@ func (x *intIndex) insert(v int64, i int32) int32 {
 		return x.at[s] - 1
 	}
 	x.keys[s], x.at[s] = v, i+1
+	x.n++
 	return -1
 }
 

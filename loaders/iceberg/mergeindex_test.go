@@ -17,7 +17,7 @@ func TestKeyIndexMatchInts(t *testing.T) {
 	for _, v := range []int64{-5, 3, 7, 100, 1 << 40} {
 		keys = append(keys, string(appendKey(nil, ordVal{kind: kInt, i: v})))
 	}
-	x := newKeyIndex(keys)
+	x := newKeyIndex(keys, nil)
 	for _, tc := range []struct {
 		name string
 		vals []int64
@@ -64,7 +64,7 @@ func TestIntMatcherRuns(t *testing.T) {
 			isKey[v] = true
 		}
 	}
-	x := newKeyIndex(keys)
+	x := newKeyIndex(keys, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var vals []int64
 	for v := int64(-50); v < 40000; v += 1 + rng.Int64N(5) {
@@ -149,5 +149,39 @@ func TestPosDeleteBatch(t *testing.T) {
 		}
 		rec.Release()
 		mem.AssertSize(t, 0)
+	}
+}
+
+// A key index takes over the index changes built of the first keys, and adds the rest (key_scan's deletes).
+func TestKeyIndexTakesOver(t *testing.T) {
+	t.Parallel()
+	vals := []int64{40, -2, 7, 1 << 33, 12}
+	keys := make([]string, len(vals))
+	for i, v := range vals {
+		keys[i] = string(appendKey(nil, ordVal{kind: kInt, i: v}))
+	}
+	for _, tc := range []struct {
+		name string
+		have int // keys changes indexed; -1: none
+		size int // the index's capacity, in keys
+	}{
+		{"none", -1, 0}, {"all", 5, 5}, {"some", 3, 8}, {"a smallest index", 2, 2},
+	} {
+		var have *intIndex
+		if tc.have >= 0 {
+			have = newIntIndex(tc.size)
+			for i, v := range vals[:tc.have] {
+				have.insert(v, int32(i))
+			}
+		}
+		x := newKeyIndex(keys, have)
+		for i, v := range vals {
+			if got := x.findInt(v); got != int32(i) {
+				t.Errorf("%s: key %d found as change %d, want %d", tc.name, v, got, i)
+			}
+		}
+		if got := x.findInt(8); got != -1 {
+			t.Errorf("%s: key 8 found as change %d", tc.name, got)
+		}
 	}
 }

@@ -120,7 +120,7 @@ func TestReadKeys(t *testing.T) {
 				chOf[string(buf)] = int32(len(keys))
 				keys = append(keys, string(buf))
 			}
-			want := newKeyIndex(keys)
+			want := newKeyIndex(keys, nil)
 			if (want.ints != nil) != tc.fastPath {
 				t.Fatalf("integer key index: %t, want %t", want.ints != nil, tc.fastPath)
 			}

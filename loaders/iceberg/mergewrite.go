@@ -41,8 +41,9 @@ type mergeWriter struct {
 	del    *expr.Compiled // nil without delete_when
 
 	batches []arrow.RecordBatch
-	ks      *keyScan // deletes: {detect: key_scan} (keyscan.go)
-	truncAt *ordVal  // the version of the partition's last truncate marker (truncate.go)
+	ks      *keyScan  // deletes: {detect: key_scan} (keyscan.go)
+	truncAt *ordVal   // the version of the partition's last truncate marker (truncate.go)
+	chInts  *intIndex // changes' index of keys of one integer, until the key read takes it over
 
 	mu        sync.Mutex
 	finished  bool
@@ -182,6 +183,7 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 			out = append(out, ch)
 		}
 	}
+	w.chInts = ints
 	return out, nil
 }
 
@@ -259,7 +261,8 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 			}
 		}
 	}
-	want := newKeyIndex(keys)
+	want := newKeyIndex(keys, w.chInts)
+	w.chInts = nil // taken over (a retry's merge builds its own)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
