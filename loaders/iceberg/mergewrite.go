@@ -120,6 +120,11 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	}
 	var at map[string]int // by key text
 	var ints *intIndex    // by key, for keys of one integer column
+	// Keys of one integer column: their texts go into one buffer, made one string at the end, which the
+	// changes' keys are substrings of (one allocation, not one a change). keyAt: by change, where its text
+	// starts; -1 for a key of its own.
+	var keyText []byte
+	var keyAt []int
 	out := make([]change, 0, total)
 	var buf []byte
 	enc := make([]func([]byte, int) []byte, len(keyIdx))
@@ -176,11 +181,26 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				}
 				continue
 			}
-			ch.key = string(buf)
-			if !oneInt {
+			if oneInt {
+				if keyText == nil {
+					keyText = make([]byte, 0, total*len(buf))
+				}
+				keyAt = append(keyAt, len(keyText))
+				keyText = append(keyText, buf...)
+			} else {
+				ch.key = string(buf)
 				at[ch.key] = len(out)
+				keyAt = append(keyAt, -1)
 			}
 			out = append(out, ch)
+		}
+	}
+	if len(keyText) > 0 {
+		all := string(keyText)
+		for i, k := range keyAt {
+			if k >= 0 {
+				out[i].key = all[k : k+9]
+			}
 		}
 	}
 	w.chInts = ints
