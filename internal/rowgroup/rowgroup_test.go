@@ -292,3 +292,44 @@ func TestHoldRollsFooters(t *testing.T) {
 		})
 	}
 }
+
+// TestBufferedBytesHeld: a page under construction counts at the buffer arrow-go holds it in (the next power of
+// two, 1 KiB at least), and a dictionary column at a 4-byte index a buffered value, not the bits it encodes to.
+func TestBufferedBytesHeld(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		dict  bool
+		rows  int
+		least int64
+	}{
+		{"plain", false, 300, 4 << 10}, // 2,400 bytes of values in a 4 KiB buffer
+		{"dictionary", true, 3000, 3000 * 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			props := parquet.NewWriterProperties(parquet.WithDictionaryDefault(tc.dict))
+			fw, err := NewWriter(schema, &buf, props, pqarrow.DefaultWriterProps(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := array.NewInt64Builder(memory.DefaultAllocator)
+			defer b.Release()
+			for i := range tc.rows {
+				b.Append(int64(i % 3))
+			}
+			col := b.NewArray()
+			defer col.Release()
+			rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(tc.rows))
+			defer rec.Release()
+			if err := fw.WriteBuffered(rec); err != nil {
+				t.Fatal(err)
+			}
+			if n := fw.BufferedBytes(); n < tc.least {
+				t.Errorf("BufferedBytes %d, want at least %d", n, tc.least)
+			}
+			if grown(2400, 1<<10) != 4<<10 || grown(1, 1<<10) != 1<<10 || grown(0, 1<<10) != 0 || grown(4096, 256) != 4096 {
+				t.Error("grown does not round up to the next power of two")
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -319,7 +320,8 @@ func (w *Writer) RowGroupTotalBytesWritten() int64 {
 }
 
 // BufferedBytes is what the current row group holds in memory: encoded pages, pages under construction and
-// dictionaries. (With a nested schema, only the encoded pages: pqarrow does not show its column writers.)
+// dictionaries, each counted at the size of the buffer that holds it rather than the bytes it encodes (see
+// held). (With a nested schema, only the encoded pages: pqarrow does not show its column writers.)
 func (w *Writer) BufferedBytes() int64 {
 	if w.serial != nil {
 		return w.serial.RowGroupTotalBytesWritten()
@@ -327,19 +329,44 @@ func (w *Writer) BufferedBytes() int64 {
 	if w.rgw == nil {
 		return 0
 	}
-	n := w.rgw.TotalBytesWritten()
+	var n int64
 	for i := range w.schema.NumFields() {
 		cw, err := w.rgw.Column(i)
 		if err != nil {
 			continue
 		}
-		enc := cw.CurrentEncoder()
-		n += enc.EstimatedDataEncodedSize()
-		if d, ok := enc.(interface{ DictEncodedSize() int }); ok {
-			n += int64(d.DictEncodedSize())
-		}
+		n += held(cw)
 	}
 	return n
+}
+
+// held is the memory a column writer's buffered data takes. arrow-go grows each of its buffers to the next power
+// of two (from 1 KiB for a page under construction), and a dictionary encoder keeps a 4-byte index a value
+// until its page is written, where its size estimate counts the few bits a value the index is encoded in: with
+// hundreds of files open, pages under construction are most of what the row groups hold, so counting the
+// encoded bytes let them take about half as much again as the budget said.
+func held(cw file.ColumnChunkWriter) int64 {
+	n := grown(cw.TotalBytesWritten(), 256)
+	enc := cw.CurrentEncoder()
+	size := enc.EstimatedDataEncodedSize()
+	if d, ok := enc.(interface {
+		DictEncodedSize() int
+		BitWidth() int
+	}); ok {
+		n += grown(int64(d.DictEncodedSize()), 256)
+		// The estimate is at least a value's bits for each buffered index, and a row adds at most one.
+		values := min(cw.RowsWritten(), int(size*8/int64(max(d.BitWidth(), 1))))
+		return n + grown(4*int64(values), 4)
+	}
+	return n + grown(size, 1<<10)
+}
+
+// grown is the capacity arrow-go's buffers reach holding n bytes: the next power of two, at least least.
+func grown(n, least int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	return max(least, int64(1)<<bits.Len64(uint64(n-1)))
 }
 
 // FooterChunks is how many column chunks the footer describes so far, the open row group's included.
