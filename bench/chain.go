@@ -48,7 +48,7 @@ func chainCPU(rows int64) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	yaml := strings.Replace(fmt.Sprintf(pipelineYAML, rows), "loaders:", chainYAML+"loaders:", 1)
+	yaml := strings.Replace(fmt.Sprintf(pipelineYAML, rows, partitionRows), "loaders:", chainYAML+"loaders:", 1)
 	p, err := pipelines.Options{}.Parse(filepath.Join(work, "chain.yaml"), []byte(yaml))
 	if err != nil {
 		return err
