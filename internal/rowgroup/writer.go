@@ -40,8 +40,8 @@ type Buffered interface {
 var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
-// but encodes (and compresses) the columns in parallel, in the background, each column's batches in order
-// (WriteBuffered): pqarrow encodes one column after another, so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
+// but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
+// so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
 // group is written plain in the file's later ones (see closeRowGroup). Schemas with nested columns (lists,
 // structs, maps) are written by pqarrow's FileWriter, column after column.
 type Writer struct {
