@@ -50,11 +50,11 @@ loaders:
     table: lake.bench
     partition_by: [bucket(8, id)]
     mode: merge
-    merge: {strategy: merge_on_read}
+    merge: {strategy: merge_on_read%s}
     key: [id]
     version_by: _lsn
     delete_when: _op = 'd'
-`
+%s`
 
 // initialRows is the table's size before the stream starts (the initial load).
 const initialRows = 100_000
@@ -63,8 +63,10 @@ func main() {
 	duration := flag.Duration("duration", 30*time.Second, "how long the writer runs")
 	rate := flag.Int("rate", 2000, "changes per second the writer commits")
 	roll := flag.Duration("roll", time.Second, "the stream's roll interval")
+	buffer := flag.String("buffer-size", "", "the iceberg loader's buffer_size (its default when empty)")
+	keep := flag.Int("keep-snapshots", 0, "the iceberg loader's merge.keep_snapshots (0: its default, keep all)")
 	flag.Parse()
-	if err := run(*duration, *rate, *roll); err != nil {
+	if err := run(*duration, *rate, *roll, *buffer, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/cdc:", err)
 		os.Exit(1)
 	}
@@ -76,7 +78,23 @@ type txn struct {
 	at  time.Time
 }
 
-func run(duration time.Duration, rate int, roll time.Duration) error {
+// keepSetting is the loader's merge.keep_snapshots setting, or nothing for its default.
+func keepSetting(keep int) string {
+	if keep <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", keep_snapshots: %d", keep)
+}
+
+// bufferLine is the loader's buffer_size line, or nothing for its default.
+func bufferLine(buffer string) string {
+	if buffer == "" {
+		return ""
+	}
+	return "    buffer_size: " + buffer + "\n"
+}
+
+func run(duration time.Duration, rate int, roll time.Duration, buffer string, keep int) error {
 	ctx := context.Background()
 	work, bin, cleanup, err := benchkit.Workspace("cdc")
 	if err != nil {
@@ -95,7 +113,7 @@ func run(duration time.Duration, rate int, roll time.Duration) error {
 			timestamptz '2026-11-22' + g * interval '1 second' FROM generate_series(1, %d) g`, initialRows)); err != nil {
 		return fmt.Errorf("create the table: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(work, "p.yaml"), []byte(fmt.Sprintf(pipeline, roll)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(work, "p.yaml"), []byte(fmt.Sprintf(pipeline, roll, keepSetting(keep), bufferLine(buffer))), 0o644); err != nil {
 		return err
 	}
 	log, err := os.Create(filepath.Join(work, "stream.log"))
