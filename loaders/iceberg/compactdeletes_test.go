@@ -24,10 +24,7 @@ func TestCompactDeletes(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
-			l := newLoader(t, t.TempDir(), func(c *Config) {
-				c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-				c.PartitionBy = []string{"bucket(2, order_id)"}
-			})
+			l := newOrdersMergeLoader(t, nil)
 			load := func(name string, rows ...string) {
 				t.Helper()
 				b := mergeRows(t, mem, rows...)

@@ -24,9 +24,7 @@ func TestCompactMerged(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-		c.PartitionBy = []string{"bucket(2, order_id)"}
+	l := newOrdersMergeLoader(t, func(c *Config) {
 		c.Merge.CompactEvery = 3
 		c.Merge.KeepSnapshots = 2
 	})
@@ -52,15 +50,7 @@ func TestCompactMerged(t *testing.T) {
 			t.Fatalf("%s: the table holds %v, want %v", what, got, want)
 		}
 	}
-	compactions := func() int {
-		n := 0
-		for _, s := range loadTable(t, l).Metadata().Snapshots() {
-			if s.Summary != nil && s.Summary.Properties["jetflow.operation"] == "compact-merged" {
-				n++
-			}
-		}
-		return n
-	}
+	compactions := func() int { return compactionCount(t, l) }
 	load("1:new@10:00", "2:new@10:00", "3:new@10:00", "4:new@10:00", "5:new@10:00", "6:new@10:00")
 	load("2:paid@11:00", "3:gone!@11:00", "7:new@11:00")
 	if n := compactions(); n != 0 {
@@ -125,21 +115,9 @@ func TestCompactAfterDeleteFiles(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-		c.PartitionBy = []string{"bucket(2, order_id)"}
-		c.Merge.CompactEvery = 100
-	})
+	l := newOrdersMergeLoader(t, func(c *Config) { c.Merge.CompactEvery = 100 })
 	l.compactDeletes = 2
 	model := map[string]string{}
-	compactions := func() (n int) {
-		for _, s := range loadTable(t, l).Metadata().Snapshots() {
-			if s.Summary != nil && s.Summary.Properties["jetflow.operation"] == "compact-merged" {
-				n++
-			}
-		}
-		return n
-	}
 	// Each update of key 1 deletes its stored row from one data file: one delete file a merge.
 	rounds := []struct {
 		rows        []string
@@ -161,7 +139,7 @@ func TestCompactAfterDeleteFiles(t *testing.T) {
 				model[row[:1]] = row
 			}
 		}
-		if n := compactions(); n != r.compactions {
+		if n := compactionCount(t, l); n != r.compactions {
 			t.Fatalf("round %d: %d compactions, want %d", i, n, r.compactions)
 		}
 		if got, want := mergeState(t, l, mem, true), slices.Sorted(maps.Values(model)); !slices.Equal(got, want) {

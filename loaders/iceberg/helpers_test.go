@@ -125,3 +125,25 @@ func duckList(paths []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
+
+// newOrdersMergeLoader is a loader merging mergeSchema's orders by order_id, newest updated_at, deleted_at marking
+// deletes, into a table of two buckets; edit changes the rest of its config.
+func newOrdersMergeLoader(t testing.TB, edit func(*Config)) *Loader {
+	return newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+		c.PartitionBy = []string{"bucket(2, order_id)"}
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+// compactionCount is how many snapshots of l's table a merge's compaction (CompactMerged) made.
+func compactionCount(t testing.TB, l *Loader) (n int) {
+	for _, s := range loadTable(t, l).Metadata().Snapshots() {
+		if s.Summary != nil && s.Summary.Properties["jetflow.operation"] == "compact-merged" {
+			n++
+		}
+	}
+	return n
+}

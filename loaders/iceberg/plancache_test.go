@@ -20,11 +20,7 @@ func TestPlanTasks(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-		c.PartitionBy = []string{"bucket(2, order_id)"}
-		c.Merge.CompactEvery = 4
-	})
+	l := newOrdersMergeLoader(t, func(c *Config) { c.Merge.CompactEvery = 4 })
 	rounds := [][]string{
 		{"1:new@10:00", "2:new@10:00", "3:new@10:00", "4:new@10:00", "5:new@10:00"},
 		{"2:paid@11:00", "3:gone!@11:00", "6:new@11:00"},
