@@ -9,7 +9,7 @@ type Config struct {
 	User        string            `yaml:"user" default:"default" doc:"User to log in as."`
 	Password    stage.Secret      `yaml:"password" doc:"The user's password, normally from the environment: ${CH_PASSWORD}. It never appears in logs or errors."`
 	TLS         TLSConfig         `yaml:"tls" doc:"TLS to the server (its secure native port, 9440)."`
-	Compression string            `yaml:"compression" default:"lz4" enum:"none,lz4,zstd" doc:"Block compression on the wire: lz4 (cheap, the default), zstd (smaller, more CPU), none (a fast local network)."`
+	Compression string            `yaml:"compression" default:"auto" enum:"auto,none,lz4,zstd" doc:"Block compression on the wire: auto (none for a server on this machine, addr localhost or a loopback address, where compressing costs both ends CPU and saves nothing; lz4 otherwise), lz4 (cheap), zstd (smaller, more CPU), none (a fast local network)."`
 	Table       string            `yaml:"table" doc:"Table or view to read: name (in database:) or database.name. Exactly one of table and query."`
 	Columns     []string          `yaml:"columns" doc:"Columns of table to read, in order (default: every column of SELECT *). Names are quoted as given."`
 	Query       string            `yaml:"query" doc:"SELECT to read instead of a table, without FORMAT or SETTINGS (use settings:). With a partition, {{ .Partition.Lo }} and {{ .Partition.Hi }} stand for the window's bounds, rendered as typed ClickHouse literals (toDateTime('2026-11-22 00:00:00', 'UTC')): WHERE ts >= {{ .Partition.Lo }} AND ts < {{ .Partition.Hi }}."`

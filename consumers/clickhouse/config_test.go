@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	_ "github.com/jetflow-dev/jetflow/loaders/parquet"
@@ -186,7 +187,7 @@ func TestPipelineConfig(t *testing.T) {
 				built, err = p.Build(stage.BuildContext{Alloc: memory.NewGoAllocator()})
 				if err == nil {
 					c := built.Source.(*Consumer)
-					if c.cfg.Compression != "lz4" || c.cfg.BlockRows != 65536 || c.cfg.Database != "default" || c.cfg.Password.Reveal() != password {
+					if c.cfg.Compression != "auto" || c.cfg.BlockRows != 65536 || c.cfg.Database != "default" || c.cfg.Password.Reveal() != password {
 						t.Errorf("defaults: %+v", c.cfg)
 					}
 				}
@@ -209,5 +210,27 @@ func TestPipelineConfig(t *testing.T) {
 				t.Errorf("the error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+func TestAutoCompression(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want ch.Compression
+	}{
+		{"localhost:9000", ch.CompressionDisabled},
+		{"LocalHost:9000", ch.CompressionDisabled},
+		{"127.0.0.1:9000", ch.CompressionDisabled},
+		{"127.0.0.53:9000", ch.CompressionDisabled},
+		{"[::1]:9000", ch.CompressionDisabled},
+		{"10.0.0.5:9000", ch.CompressionLZ4},
+		{"[2001:db8::1]:9440", ch.CompressionLZ4},
+		{"clickhouse.internal:9000", ch.CompressionLZ4},
+		{"localhost.example.com:9000", ch.CompressionLZ4},
+		{"no-port", ch.CompressionLZ4},
+	} {
+		if got := autoCompression(tc.addr); got != tc.want {
+			t.Errorf("autoCompression(%q) = %v, want %v", tc.addr, got, tc.want)
+		}
 	}
 }
