@@ -25,10 +25,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/ch-go"
@@ -56,6 +58,8 @@ func main() {
 	work := flag.String("work", "", "directory for the binary and the Parquet output (default: a temporary one, removed)")
 	compare := flag.String("compare", "", "a git revision (main, a commit) whose jetflow also runs case 4 with one writer, for the ratio")
 	rounds := flag.Int("rounds", 3, "with -compare: runs of each binary, in turn")
+	flag.BoolVar(&hold, "hold", false, "make the table, print the server's address and wait for an interrupt (to run jetflow by hand against it)")
+	flag.StringVar(&profileDir, "profile", "", "write this tree's end-to-end runs' CPU profiles to this folder (e2e-WRITERS.cpu; go tool pprof)")
 	flag.Parse()
 	if err := run(*rows, *work, *compare, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -108,6 +112,13 @@ func run(rows int64, work, compare string, rounds int) error {
 		return fmt.Errorf("table size %q: %w", out, err)
 	}
 
+	if hold {
+		fmt.Printf("ClickHouse at %s, table bench.bench of %d rows; interrupt to stop\n", srv.Addr(), rows)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		return nil
+	}
 	var cases []benchkit.Case
 	add := func(c benchkit.Case, err error) error {
 		if err == nil {
@@ -223,6 +234,12 @@ func chgoAlone(ctx context.Context, addr string, comp ch.Compression, want int64
 	return nil
 }
 
+// profileDir and hold are the -profile and -hold flags: set once by main before anything runs.
+var (
+	profileDir string
+	hold       bool
+)
+
 // endToEnd runs `jetflow run` clickhouse → Parquet (zstd) on one connection and reads the child's peak RSS.
 func endToEnd(bin, rev, work, addr string, rows int64, writers int) (benchkit.Case, error) {
 	dir := filepath.Join(work, fmt.Sprintf("e2e-%d", writers))
@@ -237,7 +254,15 @@ func endToEnd(bin, rev, work, addr string, rows int64, writers int) (benchkit.Ca
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(yaml), 0o644); err != nil {
 		return benchkit.Case{}, err
 	}
-	cmd := exec.Command(bin, "run", "p.yaml", "--run", "2026-11-22", "--workers", "1", "--progress", "none", "--log-level", "warn")
+	args := []string{"run", "p.yaml", "--run", "2026-11-22", "--workers", "1", "--progress", "none", "--log-level", "warn"}
+	if profileDir != "" && rev == "" {
+		abs, err := filepath.Abs(filepath.Join(profileDir, fmt.Sprintf("e2e-%d.cpu", writers)))
+		if err != nil {
+			return benchkit.Case{}, err
+		}
+		args = append(args, "--cpu-profile", abs)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "BENCH_CH_ADDR="+addr)
 	var stderr bytes.Buffer
