@@ -37,6 +37,10 @@ type Allocator struct {
 
 	mu     sync.Mutex
 	mapped map[uintptr][]byte // first byte → the whole mapping
+	// dirty maps a mapping taken from spare to grow a buffer to the offset from which it still holds a released
+	// buffer's bytes: growing within it clears what it hands out from there (reuse clears a whole mapping, which
+	// a buffer given a mapping up to growFactor times its size would mostly never use).
+	dirty map[uintptr]int
 	// spare holds released mappings, oldest first, up to maxSpare bytes in all, for the next batch's buffers of
 	// about their size: a batch of a few hundred KiB per column otherwise costs two system calls and a page fault
 	// per 4 KiB each time, which is most of what the Go heap would have cost.
@@ -52,7 +56,7 @@ func New(minSize int) *Allocator {
 	if minSize <= 0 {
 		minSize = DefaultMinSize
 	}
-	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}}
+	return &Allocator{small: memory.NewGoAllocator(), minSize: minSize, mapped: map[uintptr][]byte{}, dirty: map[uintptr]int{}}
 }
 
 // NewGuarded returns an allocator for tests: every buffer is mapped, and Free makes its pages inaccessible and
@@ -60,7 +64,7 @@ func New(minSize int) *Allocator {
 // once (a panic under debug.SetPanicOnFault, a crash otherwise) instead of seeing another batch's data. It
 // costs a page and two system calls per buffer; use it where catching a use after free is the point.
 func NewGuarded() *Allocator {
-	return &Allocator{small: memory.NewGoAllocator(), minSize: 1, guarded: true, mapped: map[uintptr][]byte{}}
+	return &Allocator{small: memory.NewGoAllocator(), minSize: 1, guarded: true, mapped: map[uintptr][]byte{}, dirty: map[uintptr]int{}}
 }
 
 // Mapped reports the bytes mapped now and the most mapped at once.
@@ -86,22 +90,83 @@ func (a *Allocator) Reallocate(size int, b []byte) []byte {
 	if size <= cap(b) {
 		return b[:size]
 	}
-	if old, ok := a.lookup(b); ok {
-		if size <= len(old) { // within the page the mapping was rounded up to
-			return old[:size:size]
+	old, mapped := a.lookup(b)
+	if mapped && size <= len(old) { // within the mapping: the page it was rounded up to, or a spare it took
+		a.clearDirty(old, cap(b), size)
+		return old[:size:size]
+	}
+	if size >= a.minSize && supported {
+		// A growing buffer (a column chunk's pages, a builder's values) takes a released mapping it fits in
+		// before new pages: writing into pages already resident costs a copy of what it holds, where fresh
+		// pages cost a page fault each as the buffer fills them, the larger cost in a virtual machine.
+		if m := a.reuseToGrow(pageRound(size)); m != nil {
+			copy(m, b)
+			a.Free(b)
+			return m[:size:size]
 		}
-		if !a.guarded { // a guarded buffer moves instead, so that the old address faults
-			if m, err := remapBytes(old, pageRound(size)); err == nil {
-				a.untrack(old)
-				a.track(m)
-				return m[:size:size]
-			}
+	}
+	if mapped && !a.guarded { // a guarded buffer moves instead, so that the old address faults
+		if m, err := remapBytes(old, pageRound(size)); err == nil {
+			a.untrack(old)
+			a.track(m)
+			return m[:size:size]
 		}
 	}
 	nb := a.Allocate(size)
 	copy(nb, b)
 	a.Free(b)
 	return nb
+}
+
+// growFactor bounds the released mapping a growing buffer takes: at most this many times its new size, so a
+// buffer that stops growing does not hold a much larger mapping another buffer could have used.
+const growFactor = 4
+
+// reuseToGrow returns the smallest released mapping of n to growFactor·n bytes, its first n bytes cleared and
+// the rest marked dirty, or nil.
+func (a *Allocator) reuseToGrow(n int) []byte {
+	if a.guarded {
+		return nil
+	}
+	a.mu.Lock()
+	best := -1
+	for i, m := range a.spare {
+		if len(m) >= n && len(m) <= growFactor*n && (best < 0 || len(m) < len(a.spare[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	m := a.spare[best]
+	a.spare = append(a.spare[:best], a.spare[best+1:]...)
+	a.spareBytes -= len(m)
+	a.mapped[start(m)] = m
+	if n < len(m) {
+		a.dirty[start(m)] = n
+	}
+	a.mu.Unlock()
+	a.count(len(m))
+	clear(m[:n])
+	return m
+}
+
+// clearDirty clears m[from:to] where it may hold a released buffer's bytes, so that a buffer grown within a
+// reused mapping reads zeros as in a new one.
+func (a *Allocator) clearDirty(m []byte, from, to int) {
+	a.mu.Lock()
+	d, ok := a.dirty[start(m)]
+	if ok && to > d {
+		a.dirty[start(m)] = to
+		if to >= len(m) {
+			delete(a.dirty, start(m))
+		}
+	}
+	a.mu.Unlock()
+	if ok && to > d {
+		clear(m[max(from, d):to])
+	}
 }
 
 func (a *Allocator) Free(b []byte) {
@@ -190,7 +255,12 @@ func (a *Allocator) track(m []byte) {
 	a.mu.Lock()
 	a.mapped[start(m)] = m
 	a.mu.Unlock()
-	now := a.inUse.Add(int64(len(m)))
+	a.count(len(m))
+}
+
+// count adds n mapped bytes to those in use and the peak.
+func (a *Allocator) count(n int) {
+	now := a.inUse.Add(int64(n))
 	for p := a.peak.Load(); now > p && !a.peak.CompareAndSwap(p, now); p = a.peak.Load() {
 	}
 }
@@ -198,6 +268,7 @@ func (a *Allocator) track(m []byte) {
 func (a *Allocator) untrack(m []byte) {
 	a.mu.Lock()
 	delete(a.mapped, start(m))
+	delete(a.dirty, start(m))
 	a.mu.Unlock()
 	a.inUse.Add(-int64(len(m)))
 }

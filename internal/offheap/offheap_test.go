@@ -236,3 +236,61 @@ func TestGuardedNeverReuses(t *testing.T) {
 		t.Error("the guarded allocator reused a released mapping: a late access to it would not fault")
 	}
 }
+
+// A growing buffer moves into a released mapping of up to growFactor times its new size rather than into new
+// pages, keeps its bytes, and reads zeros wherever it grows within that mapping, though the mapping held another
+// buffer's bytes.
+func TestGrowingBufferTakesAReleasedMapping(t *testing.T) {
+	a := New(0)
+	spare := a.Allocate(1 << 20)
+	for i := range spare {
+		spare[i] = 0xff
+	}
+	spareAt := start(spare)
+	a.Free(spare)
+
+	b := a.Allocate(200 << 10)
+	for i := range b {
+		b[i] = byte(i%251) + 1
+	}
+	b = a.Reallocate(300<<10, b)
+	if start(b) != spareAt {
+		t.Fatalf("grown into %#x, want the released mapping at %#x", start(b), spareAt)
+	}
+	check := func(b []byte, written int) {
+		t.Helper()
+		for i := range written {
+			if b[i] != byte(i%251)+1 {
+				t.Fatalf("byte %d is %#x after growing, want %#x", i, b[i], byte(i%251)+1)
+			}
+		}
+		for i := written; i < len(b); i++ {
+			if b[i] != 0 {
+				t.Fatalf("grown byte %d of %d is %#x, want zero", i, len(b), b[i])
+			}
+		}
+	}
+	check(b, 200<<10)
+	for _, size := range []int{300<<10 + 1, 700 << 10, 1 << 20} { // within the mapping: cleared as handed out
+		b = a.Reallocate(size, b)
+		if start(b) != spareAt {
+			t.Fatalf("growing to %d within the mapping moved it", size)
+		}
+		check(b, 200<<10)
+	}
+	a.Free(b)
+
+	// Past growFactor times the size asked, a released mapping is left for a buffer of about its size.
+	big := a.Allocate(8 << 20)
+	bigAt := start(big)
+	a.Free(big)
+	small := a.Allocate(100 << 10)
+	small = a.Reallocate(1<<20, small)
+	if start(small) == bigAt {
+		t.Error("a buffer growing to 1 MiB took a released mapping of 8 MiB")
+	}
+	a.Free(small)
+	if now, _ := a.Mapped(); now != 0 {
+		t.Errorf("%d bytes still counted in use after every buffer was released", now)
+	}
+}
