@@ -99,7 +99,7 @@ func (a *Allocator) Reallocate(size int, b []byte) []byte {
 		// A growing buffer (a column chunk's pages, a builder's values) takes a released mapping it fits in
 		// before new pages: writing into pages already resident costs a copy of what it holds, where fresh
 		// pages cost a page fault each as the buffer fills them, the larger cost in a virtual machine.
-		if m := a.reuseToGrow(pageRound(size)); m != nil {
+		if m := a.reuseToGrow(pageRound(size), len(b)); m != nil {
 			copy(m, b)
 			a.Free(b)
 			return m[:size:size]
@@ -122,9 +122,9 @@ func (a *Allocator) Reallocate(size int, b []byte) []byte {
 // buffer that stops growing does not hold a much larger mapping another buffer could have used.
 const growFactor = 4
 
-// reuseToGrow returns the smallest released mapping of n to growFactor·n bytes, its first n bytes cleared and
-// the rest marked dirty, or nil.
-func (a *Allocator) reuseToGrow(n int) []byte {
+// reuseToGrow returns the smallest released mapping of n to growFactor·n bytes, or nil. Its bytes from kept to n
+// are cleared (the caller copies the first kept over) and the rest marked dirty.
+func (a *Allocator) reuseToGrow(n, kept int) []byte {
 	if a.guarded {
 		return nil
 	}
@@ -148,7 +148,7 @@ func (a *Allocator) reuseToGrow(n int) []byte {
 	}
 	a.mu.Unlock()
 	a.count(len(m))
-	clear(m[:n])
+	clear(m[min(kept, n):n])
 	return m
 }
 
