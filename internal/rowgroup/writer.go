@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -42,7 +44,8 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
 // so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
-// group is written plain in the file's later ones (see closeRowGroup). Schemas with nested columns (lists,
+// group is written plain in the file's later ones (see closeRowGroup), and that a column of Arrow dictionary
+// arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged). Schemas with nested columns (lists,
 // structs, maps) are written by pqarrow's FileWriter, column after column.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
@@ -210,10 +213,35 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 		*scratch = defs
 		definitionLevels(col, defs)
 	}
+	if d, ok := col.(*array.Dictionary); ok && dictionaryChanged(cw, d) {
+		dense, err := compute.TakeArray(compute.WithAllocator(context.Background(), w.wr.Properties().Allocator()), d.Dictionary(), d.Indices())
+		if err != nil {
+			return fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
+		}
+		defer dense.Release()
+		col = dense
+	}
 	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
 		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
 	}
 	return nil
+}
+
+// dictionaryChanged reports whether d's dictionary differs from the one the column chunk's dictionary encoder
+// took from an earlier batch. pqarrow writes a dictionary array's indices straight into the chunk only while
+// its dictionary stays the same; when it changes (ClickHouse's LowCardinality columns bring one per block) it
+// falls back to plain values for the rest of the chunk, so a column of a few dozen distinct strings was written
+// as plain strings. Given the values instead, the chunk's encoder adds them to the dictionary it has.
+func dictionaryChanged(cw file.ColumnChunkWriter, d *array.Dictionary) bool {
+	enc := cw.CurrentEncoder()
+	if e := enc.Encoding(); e != pq.Encodings.PlainDict && e != pq.Encodings.RLEDict {
+		return false // plain already: pqarrow writes the values
+	}
+	p, ok := enc.(interface{ PreservedDictionary() arrow.Array })
+	if !ok || p.PreservedDictionary() == nil {
+		return false // the chunk's first dictionary: pqarrow writes the indices
+	}
+	return !array.Equal(p.PreservedDictionary(), d.Dictionary())
 }
 
 // defsPool holds the definition level scratch of the columns being encoded: pqarrow encodes the levels into the

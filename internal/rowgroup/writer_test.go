@@ -57,7 +57,7 @@ func records(t *testing.T, mem memory.Allocator, sc *arrow.Schema, n, rows int) 
 			fmt.Fprintf(&sb, `{"id": %d, "small": %d, "u": %d, "f": %d.5, "price": %d.25, "ok": %t, "name": "name-%d",`+
 				` "big": "big-%d", "raw": "cmF3", "code": "Y29kZQ==", "day": %d, "at": "2026-11-22T00:00:%02d.123456Z",`+
 				` "amount": "%d.0100", "city": "city-%d", "nothing": null}`,
-				i, i%100, i*7, i, i, i%3 == 0, i, i%50, i%300, i%60, i, i%9)
+				i, i%100, i*7, i, i, i%3 == 0, i, i%50, i%300, i%60, i, r%9) // city: the same dictionary in each batch
 		}
 		sb.WriteString("]")
 		js := sb.String()
@@ -349,4 +349,110 @@ func TestWriterNoEmptyRowGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWriterDictionaryArrays: a column of Arrow dictionary arrays stays dictionary-encoded in Parquet whether
+// each batch brings the same dictionary or a new one (ClickHouse's LowCardinality brings one per block), and
+// reads back as the values written.
+func TestWriterDictionaryArrays(t *testing.T) {
+	t.Parallel()
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	sc := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true}}, nil)
+	for _, tc := range []struct {
+		name  string
+		dicts [][]string // a batch's dictionary
+	}{
+		{"the same dictionary", [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
+		{"a new dictionary each batch", [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
+		{"back to the first", [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			var recs []arrow.RecordBatch
+			var want []string // "" for null
+			for b, dict := range tc.dicts {
+				values := mustStrings(mem, dict)
+				db := array.NewDictionaryBuilderWithDict(mem, dictType, values).(*array.BinaryDictionaryBuilder)
+				values.Release()
+				for i := range 500 {
+					if (b+i)%7 == 0 {
+						db.AppendNull()
+						want = append(want, "")
+						continue
+					}
+					v := dict[(i*5+b)%len(dict)]
+					if err := db.AppendString(v); err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, v)
+				}
+				arr := db.NewArray()
+				db.Release()
+				recs = append(recs, array.NewRecordBatch(sc, []arrow.Array{arr}, int64(arr.Len())))
+				arr.Release()
+			}
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true))
+			var buf bytes.Buffer
+			w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range recs {
+				if err := w.WriteBuffered(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			cc, err := r.MetaData().RowGroup(0).ColumnChunk(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cc.HasDictionaryPage() {
+				t.Errorf("no dictionary page: the column was written as plain values (encodings %v)", cc.Encodings())
+			}
+			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := fr.ReadTable(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tbl.Release()
+			var got []string
+			for _, chunk := range tbl.Column(0).Data().Chunks() {
+				for i := range chunk.Len() {
+					if chunk.IsNull(i) {
+						got = append(got, "")
+					} else {
+						got = append(got, chunk.ValueStr(i))
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("read back %d values that differ from the %d written", len(got), len(want))
+			}
+		})
+	}
+}
+
+func mustStrings(mem memory.Allocator, vals []string) arrow.Array {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.AppendValues(vals, nil)
+	return b.NewArray()
 }
