@@ -922,8 +922,14 @@ func (n *enumNode) release() {
 }
 
 // lowCardNode reads LowCardinality(T): per block a dictionary (a column of T) and keys into it (UInt8..64 by
-// the dictionary's size), which become an Arrow dictionary<int32, T> array with that block's dictionary. In
-// LowCardinality(Nullable(T)) the dictionary is a column of T whose entry 0 stands for NULL.
+// the dictionary's size), which become an Arrow dictionary<int32, T> array. In LowCardinality(Nullable(T)) the
+// dictionary is a column of T whose entry 0 stands for NULL.
+//
+// The server sends a dictionary per block, in its own order. The node unifies them (arrow-go's
+// DictionaryUnifier) into one dictionary for the whole read, which only grows, and maps each block's keys onto
+// it, so consecutive batches share one dictionary: a Parquet writer then writes the keys as they are, where a
+// dictionary changing from batch to batch made it hash every value again (or write them plain). Past
+// maxUnifiedDictionary entries it gives up and hands on each block's own dictionary.
 type lowCardNode struct {
 	mem      memory.Allocator
 	dt       *arrow.DictionaryType
@@ -934,8 +940,17 @@ type lowCardNode struct {
 	bitmap   *memory.Buffer
 	nulls    int
 	rows     int
-	hasDict  bool
+	dict     arrow.ArrayData // the dictionary of the block decoded, for finish
+
+	unifier  array.DictionaryUnifier // nil once the dictionary passed maxUnifiedDictionary, or for a type it cannot hash
+	unified  arrow.Array             // the read's dictionary so far
+	gaveUpOn bool                    // unifying was tried and given up
 }
+
+// maxUnifiedDictionary bounds the entries of a read's unified LowCardinality dictionary (ClickHouse caps a
+// block's at low_cardinality_max_dictionary_size, 8,192 by default): past it, a column is not low-cardinality
+// enough for one dictionary to pay, and each block keeps its own.
+const maxUnifiedDictionary = 1 << 16
 
 // LowCardinality serialization constants (ClickHouse's SerializationLowCardinality).
 const (
@@ -974,7 +989,11 @@ func (n *lowCardNode) decodeState(r *proto.Reader) error {
 	return n.index.decodeState(r)
 }
 func (n *lowCardNode) decode(r *proto.Reader, rows int) error {
-	n.rows, n.hasDict = rows, false
+	n.rows = rows
+	if n.dict != nil { // a block decoded and not finished
+		n.dict.Release()
+		n.dict = nil
+	}
 	if rows == 0 {
 		return nil // ClickHouse writes nothing for an empty column
 	}
@@ -1002,7 +1021,7 @@ func (n *lowCardNode) decode(r *proto.Reader, rows int) error {
 	if err := n.index.decode(r, int(dictRows)); err != nil {
 		return fmt.Errorf("low cardinality dictionary: %w", err)
 	}
-	n.hasDict = true
+	n.dict = n.index.finish()
 	keyRows, err := r.Int64()
 	if err != nil {
 		return fmt.Errorf("low cardinality keys size: %w", err)
@@ -1055,13 +1074,82 @@ func (n *lowCardNode) decode(r *proto.Reader, rows int) error {
 			}
 		}
 	}
+	return n.unify(dst)
+}
+
+// unify maps the block's keys onto the read's unified dictionary, growing it by the block's new values, and
+// makes it the block's dictionary; past maxUnifiedDictionary it stops and leaves the block's own.
+func (n *lowCardNode) unify(keys []int32) error {
+	if n.gaveUpOn {
+		return nil
+	}
+	base := n.mem
+	if p, ok := base.(*pool); ok {
+		base = p.base // the unified dictionary outlives the block's pooled buffers
+	}
+	if n.unifier == nil {
+		u, err := array.NewDictionaryUnifier(base, n.dt.ValueType)
+		if err != nil {
+			n.gaveUpOn = true // a value type it cannot hash: each block keeps its dictionary
+			return nil
+		}
+		n.unifier = u
+	}
+	blockDict := array.MakeFromData(n.dict)
+	defer blockDict.Release()
+	transposed, err := n.unifier.UnifyAndTranspose(blockDict)
+	if err != nil {
+		return fmt.Errorf("low cardinality dictionary: %w", err)
+	}
+	defer transposed.Release()
+	to := arrow.Int32Traits.CastFromBytes(transposed.Bytes())
+	known := 0
+	if n.unified != nil {
+		known = n.unified.Len()
+	}
+	grown := false
+	for _, t := range to {
+		grown = grown || int(t) >= known
+	}
+	if grown {
+		// GetResult empties the unifier; given the result back it holds the same values at the same indices.
+		dict, err := n.unifier.GetResultWithIndexType(arrow.PrimitiveTypes.Int32)
+		if err != nil {
+			return fmt.Errorf("low cardinality dictionary: %w", err)
+		}
+		if n.unified != nil {
+			n.unified.Release()
+		}
+		n.unified = dict
+		if dict.Len() > maxUnifiedDictionary {
+			n.giveUp()
+		} else if err := n.unifier.Unify(dict); err != nil {
+			return fmt.Errorf("low cardinality dictionary: %w", err)
+		}
+	}
+	for i, k := range keys {
+		keys[i] = to[k]
+	}
+	n.dict.Release()
+	n.dict = n.unified.Data()
+	n.dict.Retain()
+	if n.gaveUpOn {
+		n.unified.Release()
+		n.unified = nil
+	}
 	return nil
 }
+
+// giveUp stops unifying: the blocks after this one keep their own dictionaries.
+func (n *lowCardNode) giveUp() {
+	n.gaveUpOn = true
+	n.unifier.Release()
+	n.unifier = nil
+}
 func (n *lowCardNode) finish() arrow.ArrayData {
-	var dict arrow.ArrayData
-	if n.hasDict {
-		dict = n.index.finish()
-	} else {
+	dict := n.dict
+	n.dict = nil
+	if dict == nil {
 		mem := n.mem
 		if p, ok := mem.(*pool); ok {
 			mem = p.base
@@ -1084,5 +1172,17 @@ func (n *lowCardNode) finish() arrow.ArrayData {
 func (n *lowCardNode) release() {
 	releaseBuf(&n.keys)
 	releaseBuf(&n.bitmap)
+	if n.dict != nil {
+		n.dict.Release()
+		n.dict = nil
+	}
+	if n.unified != nil {
+		n.unified.Release()
+		n.unified = nil
+	}
+	if n.unifier != nil {
+		n.unifier.Release()
+		n.unifier = nil
+	}
 	n.index.release()
 }

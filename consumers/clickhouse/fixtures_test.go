@@ -66,9 +66,10 @@ func TestNativeFixtures(t *testing.T) {
 			{"ip4", "utf8", `["10.0.0.1" "10.0.0.2" "10.0.0.3"]`},
 			{"ip6", "utf8", `["2001:db8::1" "2001:db8::2" "2001:db8::3"]`},
 			{"m", "map<utf8, uint64, items_nullable>", `[{["k0" "z"] [0 100]} {["k1" "z"] [1 101]} {["k2" "z"] [2 102]}]`},
-			// LowCardinality(Nullable): dictionary entry 0 stands for NULL.
-			{"lcn", "dictionary<values=utf8, indices=int32, ordered=false>", `{ dictionary: ["" "" "v0"]
-  indices: [2 (null) 2] }`},
+			// LowCardinality(Nullable): the block's dictionary entry 0 stands for NULL, entry 1 is ""; the read's
+			// unified dictionary holds "" once.
+			{"lcn", "dictionary<values=utf8, indices=int32, ordered=false>", `{ dictionary: ["" "v0"]
+  indices: [1 (null) 1] }`},
 			{"d32", "date32", "[1900-01-01 1900-01-02 1900-01-03]"},
 			{"i128", "decimal256(39, 0)", "[-170141183460469231731687303715884105728 -170141183460469231731687303715884105727 -170141183460469231731687303715884105726]"},
 			{"u128", "decimal256(39, 0)", "[0 1000000000000000000000 2000000000000000000000]"},
