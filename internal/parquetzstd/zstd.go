@@ -44,18 +44,22 @@ func (c *codec) pool(level zstd.EncoderLevel) *sync.Pool {
 	}
 	p := c.pools[level]
 	if p == nil {
-		p = &sync.Pool{New: func() any {
-			// The same frame options as arrow-go's encoder, so files read the same everywhere.
-			enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithWindowSize(Window),
-				zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithAllLitEntropyCompression(true))
-			if err != nil {
-				panic("parquetzstd: " + err.Error()) // only bad options fail, and these are constant
-			}
-			return enc
-		}}
+		p = &sync.Pool{New: func() any { return newEncoder(level) }}
 		c.pools[level] = p
 	}
 	return p
+}
+
+// newEncoder makes a page encoder: the same frame options as arrow-go's, so files read the same everywhere. The
+// window comes first: set after it, a level picks its own block size too (64 KiB for SpeedFastest), and an
+// encoder compresses a page larger than one block through a history buffer of twice the window.
+func newEncoder(level zstd.EncoderLevel) *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(Window), zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithAllLitEntropyCompression(true))
+	if err != nil {
+		panic("parquetzstd: " + err.Error()) // only bad options fail, and these are constant
+	}
+	return enc
 }
 
 func (c *codec) encode(dst, src []byte, level zstd.EncoderLevel) []byte {

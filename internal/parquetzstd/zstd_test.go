@@ -104,3 +104,22 @@ func TestEncoderMemory(t *testing.T) {
 		t.Errorf("the small-window encoder allocates %d KiB, not under two thirds of the default's %d KiB", small>>10, wide>>10)
 	}
 }
+
+// TestPageWithinABlockNeedsNoHistory: an encoder compresses a page of up to one zstd block (128 KiB) without the
+// history buffer of twice the window (4 MiB) that a larger input makes it allocate and keep, at every level the
+// loaders use; pooled encoders would each hold one.
+func TestPageWithinABlockNeedsNoHistory(t *testing.T) {
+	src := page(120 << 10)
+	for _, level := range []zstd.EncoderLevel{DefaultLevel, zstd.SpeedDefault} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		enc := newEncoder(level)
+		enc.EncodeAll(src, make([]byte, 0, len(src)))
+		runtime.ReadMemStats(&after)
+		enc.Close()
+		if got := after.TotalAlloc - before.TotalAlloc; got >= 2*Window {
+			t.Errorf("%v: a new encoder compressing a 120 KiB page allocated %d KiB: a history buffer", level, got>>10)
+		}
+	}
+}
