@@ -102,17 +102,23 @@ func fileScoped(dels []iceberg.DataFile, df iceberg.DataFile) []iceberg.DataFile
 }
 
 // A copy_on_write rewrite streams the data file it rewrites through the loader's writer: a row group at a time,
-// in batches of about rewriteBatchBytes decoded, reading each column chunk through a buffer of at most
-// rewriteReadBuffer bytes rather than whole. What it holds besides the writer's row group is then one batch and
+// in batches of about rewriteBatchBytes decoded, reading the column chunks through buffers of rewriteReadBytes
+// together (readBuffer) rather than whole. What it holds besides the writer's row group is then one batch and
 // the read buffers, whatever the size of the file or of its row groups.
 const (
 	rewriteBatchBytes = 1 << 20
-	rewriteReadBuffer = 1 << 20
+	rewriteReadBytes  = 4 << 20
 	// The bounds on the rows of a batch: a few rows cost the writer more per row, a very narrow table
 	// could otherwise make batches of millions of rows.
 	rewriteMinRows = 1 << 10
 	rewriteMaxRows = 64 << 10
 )
+
+// readBuffer is the read buffer of each of a file's cols column chunks: rewriteReadBytes shared, from 64 KiB (a
+// wide table reads in more, smaller requests) to 1 MiB (fewer, larger requests gain little more).
+func readBuffer(cols int) int64 {
+	return min(max(rewriteReadBytes/int64(max(cols, 1)), 64<<10), 1<<20)
+}
 
 // rewriteBatchRows is how many rows of a file with metadata md a rewrite reads at a time: about
 // rewriteBatchBytes by the uncompressed size of its widest row group's rows.
@@ -139,12 +145,13 @@ func (w *mergeWriter) readBounded(ctx context.Context, fsys icebergio.IO, df ice
 	}
 	props := pq.NewReaderProperties(w.l.alloc)
 	props.BufferedStreamEnabled = true
-	props.BufferSize = rewriteReadBuffer
 	rdr, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		f.Close()
 		return nil, nil, false, err
 	}
+	props.BufferSize = readBuffer(rdr.MetaData().Schema.NumColumns()) // the reader reads its chunks with props
+
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: rewriteBatchRows(rdr.MetaData())}, w.l.alloc)
 	if err != nil {
 		rdr.Close()
