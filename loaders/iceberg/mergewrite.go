@@ -693,7 +693,10 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			if m.clear != nil {
 				gone = gone.add(m.clear.gone[i]...)
 			}
-			nf, err := w.rewrite(ctx, tbl, df, gone, into[i], &conv)
+			with := into[i]
+			delete(drop, i) // gone holds them now; each file's go as it is rewritten
+			delete(into, i)
+			nf, err := w.rewrite(ctx, tbl, df, gone, with, &conv)
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
