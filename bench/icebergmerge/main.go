@@ -63,7 +63,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "internal: write the child's CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "internal: write the child's allocation profile to this file")
 	profile := flag.String("profile", "", "write each case's CPU and allocation profiles to this folder (ROWS-CASE.cpu, ROWS-CASE.mem; go tool pprof)")
-	cases := flag.String("cases", "all", "all, or mor: the append and merge_on_read alone (with their reloads), for iterating on merge_on_read")
+	cases := flag.String("cases", "all", "all; mor: the append and merge_on_read alone (with their reloads), for iterating on merge_on_read; cow: the append and copy_on_write alone")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -86,7 +86,7 @@ func main() {
 			}
 		}
 	} else {
-		err = run(*sizes, *months, *profile, *cases == "mor")
+		err = run(*sizes, *months, *profile, *cases)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -108,13 +108,30 @@ type result struct {
 }
 
 type measured struct {
+	mode string // the child's case
 	name string
 	res  result
 	rss  int64 // KiB
 	cpu  time.Duration
 }
 
-func run(sizes string, months int, profile string, morOnly bool) error {
+// caseNames are the cases of a run, in order, with the names the table prints.
+var caseNames = map[string]string{
+	"append": "append the change batch", "merge_on_read": "merge, merge_on_read", "copy_on_write": "merge, copy_on_write",
+	"copy_on_write_recent": "merge, copy_on_write, recent month",
+}
+
+func run(sizes string, months int, profile string, cases string) error {
+	modes := []string{"append", "merge_on_read", "copy_on_write", "copy_on_write_recent"}
+	switch cases {
+	case "all":
+	case "mor":
+		modes = []string{"append", "merge_on_read"}
+	case "cow":
+		modes = []string{"append", "copy_on_write"}
+	default:
+		return fmt.Errorf("-cases %q: want all, mor or cow", cases)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -154,7 +171,7 @@ func run(sizes string, months int, profile string, morOnly bool) error {
 		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 			return measured{}, fmt.Errorf("%s: child printed %q: %w", mode, out.String(), err)
 		}
-		return measured{name: mode, res: r, rss: c.RSSKB, cpu: c.CPU}, nil
+		return measured{mode: mode, name: caseNames[mode], res: r, rss: c.RSSKB, cpu: c.CPU}, nil
 	}
 	load1, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("load average at the start: %s", load1)
@@ -163,10 +180,6 @@ func run(sizes string, months int, profile string, morOnly bool) error {
 	for _, n := range ns {
 		var ms []measured
 		var reloads []measured
-		modes := []string{"append", "merge_on_read", "copy_on_write", "copy_on_write_recent"}
-		if morOnly {
-			modes = modes[:2]
-		}
 		for _, mode := range modes {
 			dir := filepath.Join(work, fmt.Sprintf("%d-%s", n, mode))
 			fmt.Fprintf(os.Stderr, "bench/icebergmerge: %d rows: reload, then %s ...\n", n, mode)
@@ -187,18 +200,18 @@ func run(sizes string, months int, profile string, morOnly bool) error {
 		// The reload of the three is the fastest one: the same work each time.
 		slices.SortFunc(reloads, func(a, b measured) int { return int(a.res.Seconds*1e6 - b.res.Seconds*1e6) })
 		reloads[0].name = "reload the whole table"
-		for i, name := range []string{"append the change batch", "merge, merge_on_read", "merge, copy_on_write", "merge, copy_on_write, recent month"}[:len(ms)] {
-			ms[i].name = name
-		}
 		ms = append([]measured{reloads[0]}, ms...)
 		all = append(all, ms)
 		printTable(n, months, ms)
 	}
 	if len(all) > 1 {
 		fmt.Println()
-		for i, name := range []string{"append", "merge_on_read", "copy_on_write"}[:min(3, len(all[0])-1)] {
+		for i, mode := range modes {
+			if mode == "copy_on_write_recent" {
+				continue
+			}
 			a, b := all[0][i+1], all[len(all)-1][i+1]
-			fmt.Printf("peak RSS %s, %d rows / %d rows: %.2fx\n", name, ns[len(ns)-1], ns[0], float64(b.rss)/float64(a.rss))
+			fmt.Printf("peak RSS %s, %d rows / %d rows: %.2fx\n", mode, ns[len(ns)-1], ns[0], float64(b.rss)/float64(a.rss))
 		}
 	}
 	load2, _ := os.ReadFile("/proc/loadavg")
@@ -217,16 +230,25 @@ func printTable(n int64, months int, ms []measured) {
 	}
 	tw.Flush()
 	reload, app := ms[0], ms[1]
-	fmt.Printf("merge_on_read / append: %.2fx by wall time, %.2fx by the operations' CPU seconds (target ≤ 2x); peak RSS %.2fx (target ≤ 1.3x)\n",
-		ms[2].res.Seconds/app.res.Seconds, ms[2].res.CPU/app.res.CPU, float64(ms[2].rss)/float64(app.rss))
-	if len(ms) < 5 {
+	byMode := map[string]measured{}
+	for _, m := range ms[1:] {
+		byMode[m.mode] = m
+	}
+	if mor, ok := byMode["merge_on_read"]; ok {
+		fmt.Printf("merge_on_read / append: %.2fx by wall time, %.2fx by the operations' CPU seconds (target ≤ 2x); peak RSS %.2fx (target ≤ 1.3x)\n",
+			mor.res.Seconds/app.res.Seconds, mor.res.CPU/app.res.CPU, float64(mor.rss)/float64(app.rss))
+	}
+	cow, ok := byMode["copy_on_write"]
+	if !ok {
 		return
 	}
 	fmt.Printf("copy_on_write / reload: %.2fx; by CPU %.2fx (target ≤ 0.2x)\n",
-		ms[3].res.Seconds/reload.res.Seconds, ms[3].res.CPU/reload.res.CPU)
-	fmt.Printf("copy_on_write of changes in the most recent month / reload: %.2fx; by CPU %.2fx\n",
-		ms[4].res.Seconds/reload.res.Seconds, ms[4].res.CPU/reload.res.CPU)
-	fmt.Printf("peak RSS / append's: copy_on_write %.2fx (target ≤ 1.3x)\n", float64(ms[3].rss)/float64(app.rss))
+		cow.res.Seconds/reload.res.Seconds, cow.res.CPU/reload.res.CPU)
+	if recent, ok := byMode["copy_on_write_recent"]; ok {
+		fmt.Printf("copy_on_write of changes in the most recent month / reload: %.2fx; by CPU %.2fx\n",
+			recent.res.Seconds/reload.res.Seconds, recent.res.CPU/reload.res.CPU)
+	}
+	fmt.Printf("peak RSS / append's: copy_on_write %.2fx (target ≤ 1.3x)\n", float64(cow.rss)/float64(app.rss))
 }
 
 func schema() *arrow.Schema {

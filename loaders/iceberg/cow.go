@@ -3,9 +3,17 @@ package iceberg
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"iter"
 	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	pq "github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -91,4 +99,109 @@ func fileScoped(dels []iceberg.DataFile, df iceberg.DataFile) []iceberg.DataFile
 		}
 	}
 	return out
+}
+
+// A copy_on_write rewrite streams the data file it rewrites through the loader's writer: a row group at a time,
+// in batches of about rewriteBatchBytes decoded, reading the column chunks through buffers of rewriteReadBytes
+// together (readBuffer) rather than whole. What it holds besides the writer's row group is then one batch and
+// the read buffers, whatever the size of the file or of its row groups.
+const (
+	rewriteBatchBytes = 1 << 20
+	rewriteReadBytes  = 4 << 20
+	// The bounds on the rows of a batch: a few rows cost the writer more per row, a very narrow table
+	// could otherwise make batches of millions of rows.
+	rewriteMinRows = 1 << 10
+	rewriteMaxRows = 64 << 10
+)
+
+// readBuffer is the read buffer of each of a file's cols column chunks: rewriteReadBytes shared, from 64 KiB (a
+// wide table reads in more, smaller requests) to 1 MiB (fewer, larger requests gain little more).
+func readBuffer(cols int) int64 {
+	return min(max(rewriteReadBytes/int64(max(cols, 1)), 64<<10), 1<<20)
+}
+
+// rewriteBatchRows is how many rows of a file with metadata md a rewrite reads at a time: about
+// rewriteBatchBytes by the uncompressed size of its widest row group's rows.
+func rewriteBatchRows(md *metadata.FileMetaData) int64 {
+	perRow := int64(1)
+	for i := range md.NumRowGroups() {
+		rg := md.RowGroup(i)
+		if n := rg.NumRows(); n > 0 {
+			perRow = max(perRow, rg.TotalByteSize()/n)
+		}
+	}
+	return min(max(rewriteBatchBytes/perRow, rewriteMinRows), rewriteMaxRows)
+}
+
+// readBounded opens data file df for a rewrite: its batches, a row group at a time and a bounded slice of rows
+// at a time, in file order. ok is false (and nothing is open) when the file's columns are not want, the table's
+// as its writer writes them — the same names, types and field ids, in the same order (a file written before the table's schema
+// changed) — so that iceberg-go's scanner must read it, converting its columns. The caller calls done when it
+// has consumed the batches; each batch the sequence yields is the caller's to release.
+func (w *mergeWriter) readBounded(ctx context.Context, fsys icebergio.IO, df iceberg.DataFile, want *arrow.Schema) (recs iter.Seq2[arrow.RecordBatch, error], done func(), ok bool, err error) {
+	f, err := fsys.Open(df.FilePath())
+	if err != nil {
+		return nil, nil, false, err
+	}
+	props := pq.NewReaderProperties(w.l.alloc)
+	props.BufferedStreamEnabled = true
+	rdr, err := file.NewParquetReader(f, file.WithReadProps(props))
+	if err != nil {
+		f.Close()
+		return nil, nil, false, err
+	}
+	props.BufferSize = readBuffer(rdr.MetaData().Schema.NumColumns()) // the reader reads its chunks with props
+
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: rewriteBatchRows(rdr.MetaData())}, w.l.alloc)
+	if err != nil {
+		rdr.Close()
+		return nil, nil, false, err
+	}
+	sc, err := fr.Schema()
+	if err != nil || !sameFileColumns(sc, want) {
+		rdr.Close()
+		return nil, nil, false, nil
+	}
+	recs = func(yield func(arrow.RecordBatch, error) bool) {
+		for rg := range rdr.NumRowGroups() {
+			rr, err := fr.GetRecordReader(ctx, nil, []int{rg})
+			if err != nil {
+				yield(nil, fmt.Errorf("row group %d: %w", rg, err))
+				return
+			}
+			for rr.Next() {
+				b := rr.RecordBatch()
+				b.Retain()
+				if !yield(b, nil) {
+					rr.Release()
+					return
+				}
+			}
+			err = rr.Err()
+			rr.Release()
+			if err != nil {
+				yield(nil, fmt.Errorf("row group %d: %w", rg, err))
+				return
+			}
+		}
+	}
+	return recs, func() { rdr.Close() }, true, nil
+}
+
+// sameFileColumns tells whether a data file read as file holds the columns the table's writer writes (want):
+// the same names, types (nested fields' ids included) and field ids in the same order, and no column that may
+// hold nulls where the table requires values.
+func sameFileColumns(file, want *arrow.Schema) bool {
+	if file.NumFields() != want.NumFields() {
+		return false
+	}
+	for i, f := range file.Fields() {
+		g := want.Field(i)
+		id, ok := f.Metadata.GetValue(table.ArrowParquetFieldIDKey)
+		wid, wok := g.Metadata.GetValue(table.ArrowParquetFieldIDKey)
+		if f.Name != g.Name || !ok || !wok || id != wid || !arrow.TypeEqual(f.Type, g.Type, arrow.CheckMetadata()) || (f.Nullable && !g.Nullable) {
+			return false
+		}
+	}
+	return true
 }

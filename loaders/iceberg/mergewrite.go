@@ -693,7 +693,10 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 			if m.clear != nil {
 				gone = gone.add(m.clear.gone[i]...)
 			}
-			nf, err := w.rewrite(ctx, tbl, df, gone, into[i], &conv)
+			with := into[i]
+			delete(drop, i) // gone holds them now; each file's go as it is rewritten
+			delete(into, i)
+			nf, err := w.rewrite(ctx, tbl, df, gone, with, &conv)
 			m.added = append(m.added, nf...)
 			if err != nil {
 				return m, fmt.Errorf("rewrite %s: %w", df.FilePath(), err)
@@ -717,16 +720,31 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 }
 
 // rewrite writes the rows of data file df whose positions gone does not hold, then the partition's rows with,
-// as new data files (copy_on_write), reading the file whole through iceberg-go's scanner (without its delete
-// files: gone holds those positions).
+// as new data files (copy_on_write). It streams df a row group and a bounded slice of rows at a time (readBounded),
+// or, when df's columns are not the table's current ones, reads it through iceberg-go's scanner, which converts
+// them; either way without df's delete files: gone holds those positions.
 func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef, conv *inputConversion) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
-	schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}})
+	id, err := writeUUID(w.p.ID)
 	if err != nil {
 		return nil, err
 	}
-	id, err := writeUUID(w.p.ID)
+	fsys, err := tbl.FS(ctx)
 	if err != nil {
+		return nil, err
+	}
+	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
+	if err != nil {
+		return nil, err
+	}
+	schema := fileSchema
+	recs, done, ok, err := w.readBounded(cctx, fsys, df, fileSchema)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		defer done()
+	} else if schema, recs, err = tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}}); err != nil {
 		return nil, err
 	}
 	dw, err := newDirectWriter(ctx, w.l, tbl, schema, id)
@@ -736,6 +754,9 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if dw == nil {
 		return nil, stage.Permanent(errNotDirect)
 	}
+	// A rewrite holds at most buffer_size of its file's row group, as a writer with many files open does:
+	// without this, a single open file keeps its row group until the table's row group size.
+	dw.rowGroupBytes = min(dw.rowGroupBytes, dw.bufferSize)
 	if _, err := dw.writeLive(cctx, recs, df, gone); err != nil {
 		return dw.abandon(), err
 	}
@@ -750,12 +771,13 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 func (dw *directWriter) writeLive(ctx context.Context, recs iter.Seq2[arrow.RecordBatch, error], df iceberg.DataFile, gone positions) (int64, error) {
 	var pos, kept int64
 	at := cursor{p: gone}
+	var keep []int32 // reused from batch to batch
 	for b, err := range recs {
 		if err != nil {
 			return kept, err
 		}
 		n := b.NumRows()
-		var keep []int32
+		keep = keep[:0]
 		for r := range n {
 			if !at.has(pos + r) {
 				keep = append(keep, int32(r))
