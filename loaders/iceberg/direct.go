@@ -192,6 +192,9 @@ var codecsByName = map[string]compress.Compression{
 	"brotli": compress.Codecs.Brotli,
 }
 
+// zstdPage is the data page size of a zstd-compressed table that leaves it open.
+const zstdPage = 112 << 10
+
 // writerProps are the Parquet settings of the table's properties, with the Parquet loader's tuning where the
 // table leaves a setting open.
 func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
@@ -210,6 +213,12 @@ func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
 		// row groups and files are cut close to their sizes, as the Parquet loader does.
 		// buffer_size bounds them too: every open file has a page under construction per column.
 		page = min(max(min(d.rowGroupBytes, d.targetSize, d.bufferSize)/int64(16*max(sc.NumColumns(), 1)), 8<<10), pq.DefaultDataPageSize)
+		if codec == compress.Codecs.Zstd {
+			// zstd compresses a page of up to one block (128 KiB) without a history window; a larger page makes
+			// each encoder at work allocate a history buffer of about twice its window (megabytes) on the Go
+			// heap. Pages are cut once they pass the size, by up to a batch of values: this leaves room for it.
+			page = min(page, zstdPage)
+		}
 	}
 	opts := []pq.WriterProperty{
 		pq.WithAllocator(d.l.alloc),
