@@ -16,10 +16,10 @@ import (
 // Window is the encoders' window: a power of two at least as large as a Parquet page.
 const Window = 2 << 20
 
-// DefaultLevel is the level of pages written without compression_level: zstd level 1, as Arrow C++ and pyarrow
-// default to. On Parquet pages, already dictionary-, delta- and bit-packed, it compresses within about a
-// percent of level 3 (sometimes smaller) for most of the CPU level 3 spends (bench/RESULTS.md).
-const DefaultLevel = zstd.SpeedFastest
+// DefaultLevel is the level of pages written without compression_level: zstd's default, level 3. Level 1 (Arrow
+// C++'s and pyarrow's default) saves about a tenth of a Parquet load's CPU and wrote files of the same size from
+// some tables but 60% larger ones from others (bench/RESULTS.md), so it is a choice per pipeline, not the default.
+const DefaultLevel = zstd.SpeedDefault
 
 func init() {
 	base, err := compress.GetCodec(compress.Codecs.Zstd)

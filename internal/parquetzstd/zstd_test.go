@@ -100,8 +100,8 @@ func TestEncoderMemory(t *testing.T) {
 	small := allocated(append(common, zstd.WithWindowSize(Window))...)
 	wide := allocated(common...)
 	t.Logf("one encoder and a 1 MiB page: %d KiB with a %d MiB window, %d KiB with the default", small>>10, Window>>20, wide>>10)
-	if small*3 > wide*2 {
-		t.Errorf("the small-window encoder allocates %d KiB, not under two thirds of the default's %d KiB", small>>10, wide>>10)
+	if small*2 > wide {
+		t.Errorf("the small-window encoder allocates %d KiB, not under half of the default's %d KiB", small>>10, wide>>10)
 	}
 }
 
@@ -110,7 +110,7 @@ func TestEncoderMemory(t *testing.T) {
 // loaders use; pooled encoders would each hold one.
 func TestPageWithinABlockNeedsNoHistory(t *testing.T) {
 	src := page(120 << 10)
-	for _, level := range []zstd.EncoderLevel{DefaultLevel, zstd.SpeedDefault} {
+	for _, level := range []zstd.EncoderLevel{DefaultLevel, zstd.SpeedFastest} {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
