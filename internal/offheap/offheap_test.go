@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -201,8 +202,8 @@ func TestReleasedMappingsServeAboutTheirSize(t *testing.T) {
 			}
 		})
 		a.mu.Lock()
-		for _, m := range a.spare { // start each case empty
-			_ = unmapBytes(m)
+		for _, sp := range a.spare { // start each case empty
+			_ = unmapBytes(sp.m)
 		}
 		a.spare, a.spareBytes = nil, 0
 		a.mu.Unlock()
@@ -234,5 +235,47 @@ func TestGuardedNeverReuses(t *testing.T) {
 	a.Free(b)
 	if c := a.Allocate(100); start(c) == first {
 		t.Error("the guarded allocator reused a released mapping: a late access to it would not fault")
+	}
+}
+
+// A released mapping not reused within spareTTL is unmapped at the allocator's next release or allocation, so
+// what a burst released does not stay resident; one reused in time is served as before.
+func TestReleasedMappingsExpire(t *testing.T) {
+	a := New(0)
+	var now time.Duration
+	a.now = func() time.Duration { return now }
+	spare := func() (n, bytes int) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.spare), a.spareBytes
+	}
+	burst := [][]byte{a.Allocate(4 << 20), a.Allocate(8 << 20)}
+	for _, b := range burst {
+		a.Free(b)
+	}
+	if n, bytes := spare(); n != 2 || bytes != 12<<20 {
+		t.Fatalf("after the burst: %d mappings, %d bytes kept, want 2 and %d", n, bytes, 12<<20)
+	}
+	// Within spareTTL a buffer of a kept size is served by its mapping.
+	now += spareTTL / 2
+	b := a.Allocate(4 << 20)
+	a.Free(b)
+	if n, _ := spare(); n != 2 {
+		t.Fatalf("%d mappings kept after a reuse, want 2", n)
+	}
+	// Past spareTTL, the 8 MiB mapping (released at 0) goes with the next release; the 4 MiB one, released again
+	// at spareTTL/2, stays until spareTTL after that.
+	now = spareTTL + time.Millisecond
+	small := a.Allocate(DefaultMinSize)
+	a.Free(small)
+	if n, bytes := spare(); n != 2 || bytes != 4<<20+DefaultMinSize {
+		t.Fatalf("past the TTL: %d mappings, %d bytes kept, want the 4 MiB one and the new one (%d bytes)", n, bytes, 4<<20+DefaultMinSize)
+	}
+	// An allocation ages them out too, and a size whose mapping went gets a new one.
+	now = 3 * spareTTL
+	c := a.Allocate(8 << 20)
+	defer a.Free(c)
+	if n, bytes := spare(); n != 0 || bytes != 0 {
+		t.Fatalf("long after: %d mappings, %d bytes kept, want none", n, bytes)
 	}
 }
