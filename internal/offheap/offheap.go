@@ -6,9 +6,9 @@
 // as the batch is released, those buffers cost exactly what is in use, and the collector neither scans nor waits
 // for them. Small buffers stay on the Go heap, where a system call per allocation would cost more than it saves.
 // Released mappings of up to 32 MiB in all are kept for the next buffers of about their size (batches repeat their
-// sizes roughly), cleared as new ones are, so a steady load maps nothing after its first batches; one not reused
-// within spareTTL is unmapped, so that what a burst released (a compaction, a large batch) does not stay resident
-// for the rest of a long stream.
+// sizes roughly), cleared as new ones are, so a steady load maps nothing after its first batches. They never hold
+// more than the peak in use over the last spareTTL or two, and one not reused within spareTTL is unmapped, so that
+// what a burst released (a compaction, a large batch) does not stay resident for the rest of a long stream.
 package offheap
 
 import (
@@ -53,6 +53,11 @@ type Allocator struct {
 	spare      []spareMapping
 	spareBytes int
 	now        func() time.Duration // the clock spares age by (tests set it); nil: monotonic time
+	// recent and prior are the peaks of the mapped bytes in use in the current window of spareTTL (begun at
+	// window) and in the one before: the spares never hold more than that, so they follow what the allocator's
+	// users hold, not the sizes they have released since it started.
+	recent, prior int64
+	window        time.Duration
 
 	inUse atomic.Int64 // mapped bytes
 	peak  atomic.Int64
@@ -182,17 +187,41 @@ func (a *Allocator) reuse(n int) []byte {
 }
 
 // expire removes from spare, oldest first, the mappings released longer than spareTTL ago, and more while the
-// spares and room more bytes would pass maxSpare; it returns them for the caller to unmap outside the lock.
+// spares and room more bytes would pass their bound (spareBound); it returns them for the caller to unmap outside
+// the lock. a.mu is held.
 func (a *Allocator) expire(room int) [][]byte {
 	var evict [][]byte
 	now := a.clock()
-	for len(a.spare) > 0 && (a.spareBytes+room > maxSpare || now-a.spare[0].at > spareTTL) {
+	bound := a.spareBound(now)
+	for len(a.spare) > 0 && (int64(a.spareBytes+room) > bound || now-a.spare[0].at > spareTTL) {
 		evict = append(evict, a.spare[0].m)
 		a.spareBytes -= len(a.spare[0].m)
 		a.spare[0] = spareMapping{}
 		a.spare = a.spare[1:]
 	}
 	return evict
+}
+
+// spareBound is how many bytes the spares may hold at now: the peak of the mapped bytes in use over the last
+// spareTTL or two (a batch's buffers, kept for the next batch), and maxSpare at most. Kept beyond what was in use,
+// spares of sizes not asked for again would make the allocator's footprint grow to maxSpare over a long run while
+// its users hold a few MiB. a.mu is held.
+func (a *Allocator) spareBound(now time.Duration) int64 {
+	a.roll(now)
+	return min(max(a.recent, a.prior), maxSpare)
+}
+
+// roll starts a new window of the in-use peak once the current one is spareTTL old. a.mu is held.
+func (a *Allocator) roll(now time.Duration) {
+	if now-a.window < spareTTL {
+		return
+	}
+	if now-a.window < 2*spareTTL {
+		a.prior = a.recent
+	} else {
+		a.prior = 0 // a window without allocations went by
+	}
+	a.recent, a.window = a.inUse.Load(), now
 }
 
 func unmapAll(ms [][]byte) {
@@ -211,11 +240,14 @@ func (a *Allocator) keep(m []byte) bool {
 	}
 	a.mu.Lock()
 	evict := a.expire(len(m))
-	a.spare = append(a.spare, spareMapping{m: m, at: a.clock()})
-	a.spareBytes += len(m)
+	kept := int64(a.spareBytes+len(m)) <= a.spareBound(a.clock())
+	if kept {
+		a.spare = append(a.spare, spareMapping{m: m, at: a.clock()})
+		a.spareBytes += len(m)
+	}
 	a.mu.Unlock()
 	unmapAll(evict)
-	return true
+	return kept
 }
 
 func (a *Allocator) lookup(b []byte) ([]byte, bool) {
@@ -231,8 +263,10 @@ func (a *Allocator) lookup(b []byte) ([]byte, bool) {
 func (a *Allocator) track(m []byte) {
 	a.mu.Lock()
 	a.mapped[start(m)] = m
-	a.mu.Unlock()
 	now := a.inUse.Add(int64(len(m)))
+	a.roll(a.clock())
+	a.recent = max(a.recent, now)
+	a.mu.Unlock()
 	for p := a.peak.Load(); now > p && !a.peak.CompareAndSwap(p, now); p = a.peak.Load() {
 	}
 }

@@ -279,3 +279,36 @@ func TestReleasedMappingsExpire(t *testing.T) {
 		t.Fatalf("long after: %d mappings, %d bytes kept, want none", n, bytes)
 	}
 }
+
+// The spares hold at most the peak of the mapped bytes in use over the last spareTTL or two: buffers of growing
+// sizes, each released before the next is asked for, leave the largest one kept, not all of them, and a quiet
+// while lowers the bound again.
+func TestSparesFollowTheBytesInUse(t *testing.T) {
+	a := New(0)
+	var now time.Duration
+	a.now = func() time.Duration { return now }
+	kept := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.spareBytes
+	}
+	for _, n := range []int{1 << 20, 2 << 20, 4 << 20, 8 << 20} {
+		a.Free(a.Allocate(n))
+		now += time.Millisecond
+	}
+	if got := kept(); got > 8<<20 {
+		t.Fatalf("%d bytes kept after buffers of at most 8 MiB were in use one at a time, want at most %d", got, 8<<20)
+	}
+	if b := a.Allocate(8 << 20); kept() != 0 { // the last one serves the same size again
+		t.Fatalf("an 8 MiB buffer was not served by the kept mapping: %d bytes still kept", kept())
+	} else {
+		a.Free(b)
+	}
+	// Two windows later with 1 MiB in use, an 8 MiB release is past the bound: unmapped, not kept.
+	now += 2 * spareTTL
+	small := a.Allocate(1 << 20)
+	a.Free(small)
+	if got := kept(); got != 1<<20 {
+		t.Fatalf("%d bytes kept once 1 MiB was the recent peak, want %d", got, 1<<20)
+	}
+}
