@@ -6,12 +6,15 @@
 // as the batch is released, those buffers cost exactly what is in use, and the collector neither scans nor waits
 // for them. Small buffers stay on the Go heap, where a system call per allocation would cost more than it saves.
 // Released mappings of up to 32 MiB in all are kept for the next buffers of about their size (batches repeat their
-// sizes roughly), cleared as new ones are, so a steady load maps nothing after its first batches.
+// sizes roughly), cleared as new ones are, so a steady load maps nothing after its first batches. They never hold
+// more than the peak in use over the last spareTTL or two, and one not reused within spareTTL is unmapped, so that
+// what a burst released (a compaction, a large batch) does not stay resident for the rest of a long stream.
 package offheap
 
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -23,6 +26,13 @@ const DefaultMinSize = 64 << 10
 
 // maxSpare bounds the released mappings kept for reuse: about the buffers of a few batches.
 const maxSpare = 32 << 20
+
+// spareTTL is how long a released mapping is kept for reuse. A load's batches repeat their buffers within
+// milliseconds, a stream's commits within its roll; a mapping of a size not asked for again is resident memory
+// that serves nothing, and kept up to maxSpare it would make a long stream's memory grow towards maxSpare over
+// its first minutes (each compaction, each larger partition leaving mappings of new sizes) instead of following
+// what it uses.
+const spareTTL = 5 * time.Second
 
 // Allocator hands out buffers of at least minSize bytes from anonymous private mappings and smaller ones from
 // the Go allocator. Free of a mapped buffer unmaps it, or keeps it for a next buffer of about its size, so a buffer
@@ -44,11 +54,33 @@ type Allocator struct {
 	// spare holds released mappings, oldest first, up to maxSpare bytes in all, for the next batch's buffers of
 	// about their size: a batch of a few hundred KiB per column otherwise costs two system calls and a page fault
 	// per 4 KiB each time, which is most of what the Go heap would have cost.
-	spare      [][]byte
+	spare      []spareMapping
 	spareBytes int
+	now        func() time.Duration // the clock spares age by (tests set it); nil: monotonic time
+	// recent and prior are the peaks of the mapped bytes in use in the current window of spareTTL (begun at
+	// window) and in the one before: the spares never hold more than that, so they follow what the allocator's
+	// users hold, not the sizes they have released since it started.
+	recent, prior int64
+	window        time.Duration
 
 	inUse atomic.Int64 // mapped bytes
 	peak  atomic.Int64
+}
+
+// spareMapping is a released mapping kept for reuse, and when it was released.
+type spareMapping struct {
+	m  []byte
+	at time.Duration
+}
+
+// epoch starts the allocators' clock.
+var epoch = time.Now()
+
+func (a *Allocator) clock() time.Duration {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Since(epoch)
 }
 
 // New returns an allocator that maps buffers of minSize bytes and more (DefaultMinSize if minSize ≤ 0).
@@ -130,8 +162,8 @@ func (a *Allocator) reuseToGrow(n, kept int) []byte {
 	}
 	a.mu.Lock()
 	best := -1
-	for i, m := range a.spare {
-		if len(m) >= n && len(m) <= growFactor*n && (best < 0 || len(m) < len(a.spare[best])) {
+	for i, sp := range a.spare {
+		if len(sp.m) >= n && len(sp.m) <= growFactor*n && (best < 0 || len(sp.m) < len(a.spare[best].m)) {
 			best = i
 		}
 	}
@@ -139,7 +171,7 @@ func (a *Allocator) reuseToGrow(n, kept int) []byte {
 		a.mu.Unlock()
 		return nil
 	}
-	m := a.spare[best]
+	m := a.spare[best].m
 	a.spare = append(a.spare[:best], a.spare[best+1:]...)
 	a.spareBytes -= len(m)
 	a.mapped[start(m)] = m
@@ -198,47 +230,89 @@ func (a *Allocator) reuse(n int) []byte {
 		return nil
 	}
 	a.mu.Lock()
+	stale := a.expire(0)
 	best := -1
-	for i, m := range a.spare {
-		if len(m) >= n && len(m) <= n+n/4 && (best < 0 || len(m) < len(a.spare[best])) {
+	for i, sp := range a.spare {
+		if len(sp.m) >= n && len(sp.m) <= n+n/4 && (best < 0 || len(sp.m) < len(a.spare[best].m)) {
 			best = i
 		}
 	}
-	if best < 0 {
-		a.mu.Unlock()
-		return nil
+	var m []byte
+	if best >= 0 {
+		m = a.spare[best].m
+		a.spare = append(a.spare[:best], a.spare[best+1:]...)
+		a.spareBytes -= len(m)
 	}
-	m := a.spare[best]
-	a.spare = append(a.spare[:best], a.spare[best+1:]...)
-	a.spareBytes -= len(m)
 	a.mu.Unlock()
-	clear(m)
+	unmapAll(stale)
+	if m != nil {
+		clear(m)
+	}
 	return m
 }
 
+// expire removes from spare, oldest first, the mappings released longer than spareTTL ago, and more while the
+// spares and room more bytes would pass their bound (spareBound); it returns them for the caller to unmap outside
+// the lock. a.mu is held.
+func (a *Allocator) expire(room int) [][]byte {
+	var evict [][]byte
+	now := a.clock()
+	bound := a.spareBound(now)
+	for len(a.spare) > 0 && (int64(a.spareBytes+room) > bound || now-a.spare[0].at > spareTTL) {
+		evict = append(evict, a.spare[0].m)
+		a.spareBytes -= len(a.spare[0].m)
+		a.spare[0] = spareMapping{}
+		a.spare = a.spare[1:]
+	}
+	return evict
+}
+
+// spareBound is how many bytes the spares may hold at now: the peak of the mapped bytes in use over the last
+// spareTTL or two (a batch's buffers, kept for the next batch), and maxSpare at most. Kept beyond what was in use,
+// spares of sizes not asked for again would make the allocator's footprint grow to maxSpare over a long run while
+// its users hold a few MiB. a.mu is held.
+func (a *Allocator) spareBound(now time.Duration) int64 {
+	a.roll(now)
+	return min(max(a.recent, a.prior), maxSpare)
+}
+
+// roll starts a new window of the in-use peak once the current one is spareTTL old. a.mu is held.
+func (a *Allocator) roll(now time.Duration) {
+	if now-a.window < spareTTL {
+		return
+	}
+	if now-a.window < 2*spareTTL {
+		a.prior = a.recent
+	} else {
+		a.prior = 0 // a window without allocations went by
+	}
+	a.recent, a.window = a.inUse.Load(), now
+}
+
+func unmapAll(ms [][]byte) {
+	for _, m := range ms {
+		if err := unmapBytes(m); err != nil {
+			panic("offheap: munmap: " + err.Error())
+		}
+	}
+}
+
 // keep holds a released mapping for reuse, unmapping the oldest ones kept when they would pass maxSpare (sizes
-// that are no longer asked for make way); a guarded allocator never reuses.
+// that are no longer asked for make way) and those kept longer than spareTTL; a guarded allocator never reuses.
 func (a *Allocator) keep(m []byte) bool {
 	if a.guarded || len(m) > maxSpare {
 		return false
 	}
 	a.mu.Lock()
-	var evict [][]byte
-	for a.spareBytes+len(m) > maxSpare {
-		evict = append(evict, a.spare[0])
-		a.spareBytes -= len(a.spare[0])
-		a.spare[0] = nil
-		a.spare = a.spare[1:]
+	evict := a.expire(len(m))
+	kept := int64(a.spareBytes+len(m)) <= a.spareBound(a.clock())
+	if kept {
+		a.spare = append(a.spare, spareMapping{m: m, at: a.clock()})
+		a.spareBytes += len(m)
 	}
-	a.spare = append(a.spare, m)
-	a.spareBytes += len(m)
 	a.mu.Unlock()
-	for _, old := range evict {
-		if err := unmapBytes(old); err != nil {
-			panic("offheap: munmap: " + err.Error())
-		}
-	}
-	return true
+	unmapAll(evict)
+	return kept
 }
 
 func (a *Allocator) lookup(b []byte) ([]byte, bool) {
@@ -258,9 +332,13 @@ func (a *Allocator) track(m []byte) {
 	a.count(len(m))
 }
 
-// count adds n mapped bytes to those in use and the peak.
+// count adds n mapped bytes to those in use, the recent peak and the peak.
 func (a *Allocator) count(n int) {
+	a.mu.Lock()
 	now := a.inUse.Add(int64(n))
+	a.roll(a.clock())
+	a.recent = max(a.recent, now)
+	a.mu.Unlock()
 	for p := a.peak.Load(); now > p && !a.peak.CompareAndSwap(p, now); p = a.peak.Load() {
 	}
 }

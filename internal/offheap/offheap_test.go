@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -201,8 +202,8 @@ func TestReleasedMappingsServeAboutTheirSize(t *testing.T) {
 			}
 		})
 		a.mu.Lock()
-		for _, m := range a.spare { // start each case empty
-			_ = unmapBytes(m)
+		for _, sp := range a.spare { // start each case empty
+			_ = unmapBytes(sp.m)
 		}
 		a.spare, a.spareBytes = nil, 0
 		a.mu.Unlock()
@@ -292,5 +293,80 @@ func TestGrowingBufferTakesAReleasedMapping(t *testing.T) {
 	a.Free(small)
 	if now, _ := a.Mapped(); now != 0 {
 		t.Errorf("%d bytes still counted in use after every buffer was released", now)
+	}
+}
+
+// A released mapping not reused within spareTTL is unmapped at the allocator's next release or allocation, so
+// what a burst released does not stay resident; one reused in time is served as before.
+func TestReleasedMappingsExpire(t *testing.T) {
+	a := New(0)
+	var now time.Duration
+	a.now = func() time.Duration { return now }
+	spare := func() (n, bytes int) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.spare), a.spareBytes
+	}
+	burst := [][]byte{a.Allocate(4 << 20), a.Allocate(8 << 20)}
+	for _, b := range burst {
+		a.Free(b)
+	}
+	if n, bytes := spare(); n != 2 || bytes != 12<<20 {
+		t.Fatalf("after the burst: %d mappings, %d bytes kept, want 2 and %d", n, bytes, 12<<20)
+	}
+	// Within spareTTL a buffer of a kept size is served by its mapping.
+	now += spareTTL / 2
+	b := a.Allocate(4 << 20)
+	a.Free(b)
+	if n, _ := spare(); n != 2 {
+		t.Fatalf("%d mappings kept after a reuse, want 2", n)
+	}
+	// Past spareTTL, the 8 MiB mapping (released at 0) goes with the next release; the 4 MiB one, released again
+	// at spareTTL/2, stays until spareTTL after that.
+	now = spareTTL + time.Millisecond
+	small := a.Allocate(DefaultMinSize)
+	a.Free(small)
+	if n, bytes := spare(); n != 2 || bytes != 4<<20+DefaultMinSize {
+		t.Fatalf("past the TTL: %d mappings, %d bytes kept, want the 4 MiB one and the new one (%d bytes)", n, bytes, 4<<20+DefaultMinSize)
+	}
+	// An allocation ages them out too, and a size whose mapping went gets a new one.
+	now = 3 * spareTTL
+	c := a.Allocate(8 << 20)
+	defer a.Free(c)
+	if n, bytes := spare(); n != 0 || bytes != 0 {
+		t.Fatalf("long after: %d mappings, %d bytes kept, want none", n, bytes)
+	}
+}
+
+// The spares hold at most the peak of the mapped bytes in use over the last spareTTL or two: buffers of growing
+// sizes, each released before the next is asked for, leave the largest one kept, not all of them, and a quiet
+// while lowers the bound again.
+func TestSparesFollowTheBytesInUse(t *testing.T) {
+	a := New(0)
+	var now time.Duration
+	a.now = func() time.Duration { return now }
+	kept := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.spareBytes
+	}
+	for _, n := range []int{1 << 20, 2 << 20, 4 << 20, 8 << 20} {
+		a.Free(a.Allocate(n))
+		now += time.Millisecond
+	}
+	if got := kept(); got > 8<<20 {
+		t.Fatalf("%d bytes kept after buffers of at most 8 MiB were in use one at a time, want at most %d", got, 8<<20)
+	}
+	if b := a.Allocate(8 << 20); kept() != 0 { // the last one serves the same size again
+		t.Fatalf("an 8 MiB buffer was not served by the kept mapping: %d bytes still kept", kept())
+	} else {
+		a.Free(b)
+	}
+	// Two windows later with 1 MiB in use, an 8 MiB release is past the bound: unmapped, not kept.
+	now += 2 * spareTTL
+	small := a.Allocate(1 << 20)
+	a.Free(small)
+	if got := kept(); got != 1<<20 {
+		t.Fatalf("%d bytes kept once 1 MiB was the recent peak, want %d", got, 1<<20)
 	}
 }

@@ -232,16 +232,23 @@ func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []ta
 		return nil, err
 	}
 	cctx := compute.WithAllocator(ctx, l.alloc)
+	scan := tbl.Scan(table.WithArrowBatchSize(compactBatchRows(tbl.Schema(), int64(l.cfg.BufferSize))))
 	var dw *directWriter
 	var n int64
 	for _, t := range tasks {
-		schema, recs, err := tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: t.File, Start: 0, Length: t.File.FileSizeBytes()}})
+		schema, recs, err := scan.ReadTasks(cctx, []table.FileScanTask{{File: t.File, Start: 0, Length: t.File.FileSizeBytes()}})
 		if err != nil {
 			return abandonDirect(dw), fmt.Errorf("read data file %s: %w", t.File.FilePath(), err)
 		}
 		if dw == nil {
 			if dw, err = newDirectWriter(ctx, l, tbl, schema, id); err != nil {
 				return nil, err
+			}
+			if dw != nil {
+				// One partition's rows go to one file, which buffer_size bounds as it bounds a partition's
+				// open files together: its row groups are cut at buffer_size, not at the table's row group
+				// size, so that the rewrite holds as much at the end of a long stream as at its start.
+				dw.capRowGroups(int64(l.cfg.BufferSize))
 			}
 			if dw == nil {
 				df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
@@ -270,4 +277,49 @@ func abandonDirect(dw *directWriter) []iceberg.DataFile {
 		return nil
 	}
 	return dw.abandon()
+}
+
+// compactBatchRows is how many rows a compaction's rewrite decodes at a time: as many as fit a sixteenth of
+// buffer_size at the schema's estimated row width, and never more than a merge's takeChunk (the rows it copies
+// at a time anyway). A merge stream compacts every minute or so; read with the scanner's default batch (131,072
+// rows), each data file would be decoded whole, a cost that grows with the table.
+func compactBatchRows(sc *iceberg.Schema, bufferSize int64) int {
+	return int(min(max(bufferSize/16/estimatedRowBytes(sc), 256), takeChunk))
+}
+
+// estimatedRowBytes is the decoded size of a row of sc in Arrow: the width of fixed-size columns, and a guess of
+// 32 bytes (with the offset) for strings, binaries and the values of nested columns.
+func estimatedRowBytes(sc *iceberg.Schema) int64 {
+	var n int64
+	for _, f := range sc.Fields() {
+		n += estimatedValueBytes(f.Type)
+	}
+	return max(n, 1)
+}
+
+func estimatedValueBytes(t iceberg.Type) int64 {
+	switch t := t.(type) {
+	case iceberg.BooleanType:
+		return 1
+	case iceberg.Int32Type, iceberg.Float32Type, iceberg.DateType:
+		return 4
+	case iceberg.Int64Type, iceberg.Float64Type, iceberg.TimeType, iceberg.TimestampType, iceberg.TimestampTzType:
+		return 8
+	case iceberg.DecimalType, iceberg.UUIDType:
+		return 16
+	case iceberg.FixedType:
+		return int64(t.Len())
+	case *iceberg.StructType:
+		var n int64
+		for _, f := range t.FieldList {
+			n += estimatedValueBytes(f.Type)
+		}
+		return n + 1
+	case *iceberg.ListType:
+		return 4 + 4*estimatedValueBytes(t.Element)
+	case *iceberg.MapType:
+		return 4 + 4*(estimatedValueBytes(t.KeyType)+estimatedValueBytes(t.ValueType))
+	default: // strings, binaries, nanosecond timestamps, variants
+		return 32
+	}
 }

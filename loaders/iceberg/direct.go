@@ -162,6 +162,13 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	return d, nil
 }
 
+// capRowGroups cuts the row groups of d's files at n bytes at most (when the table's row group size is larger),
+// so that a single open file, which buffer_size does not bound (rowgroup.HoldWithin leaves it to the row group
+// size), buffers at most n: a compaction writes one partition's rows to one file.
+func (d *directWriter) capRowGroups(n int64) {
+	d.rowGroupBytes = min(d.rowGroupBytes, n)
+}
+
 // sameColumns tells whether batches of input can be written as file's columns unchanged: the same names and
 // types in the same order, and no column that may hold nulls where the table requires values.
 func sameColumns(input, file *arrow.Schema) bool {

@@ -493,6 +493,9 @@ func (w *mergeWriter) Commit(ctx context.Context, info stage.CommitInfo) (stage.
 	w.mu.Lock()
 	w.finished = true
 	w.mu.Unlock()
+	// The partition's batches are committed: they go before the compaction, which would otherwise hold them
+	// while it reads and writes.
+	w.release()
 	w.l.compactAfterMerge(ctx, w.deletes)
 	return res, nil
 }
