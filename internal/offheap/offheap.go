@@ -161,26 +161,35 @@ func (a *Allocator) reuseToGrow(n, kept int) []byte {
 		return nil
 	}
 	a.mu.Lock()
+	m := a.takeSpare(n, growFactor*n)
+	if m == nil {
+		a.mu.Unlock()
+		return nil
+	}
+	a.mapped[start(m)] = m
+	if n < len(m) {
+		a.dirty[start(m)] = n
+	}
+	a.countLocked(len(m))
+	a.mu.Unlock()
+	clear(m[min(kept, n):n])
+	return m
+}
+
+// takeSpare removes and returns the smallest released mapping of lo to hi bytes, or nil. a.mu is held.
+func (a *Allocator) takeSpare(lo, hi int) []byte {
 	best := -1
 	for i, sp := range a.spare {
-		if len(sp.m) >= n && len(sp.m) <= growFactor*n && (best < 0 || len(sp.m) < len(a.spare[best].m)) {
+		if len(sp.m) >= lo && len(sp.m) <= hi && (best < 0 || len(sp.m) < len(a.spare[best].m)) {
 			best = i
 		}
 	}
 	if best < 0 {
-		a.mu.Unlock()
 		return nil
 	}
 	m := a.spare[best].m
 	a.spare = append(a.spare[:best], a.spare[best+1:]...)
 	a.spareBytes -= len(m)
-	a.mapped[start(m)] = m
-	if n < len(m) {
-		a.dirty[start(m)] = n
-	}
-	a.mu.Unlock()
-	a.count(len(m))
-	clear(m[min(kept, n):n])
 	return m
 }
 
@@ -231,18 +240,7 @@ func (a *Allocator) reuse(n int) []byte {
 	}
 	a.mu.Lock()
 	stale := a.expire(0)
-	best := -1
-	for i, sp := range a.spare {
-		if len(sp.m) >= n && len(sp.m) <= n+n/4 && (best < 0 || len(sp.m) < len(a.spare[best].m)) {
-			best = i
-		}
-	}
-	var m []byte
-	if best >= 0 {
-		m = a.spare[best].m
-		a.spare = append(a.spare[:best], a.spare[best+1:]...)
-		a.spareBytes -= len(m)
-	}
+	m := a.takeSpare(n, n+n/4)
 	a.mu.Unlock()
 	unmapAll(stale)
 	if m != nil {
@@ -328,19 +326,16 @@ func (a *Allocator) lookup(b []byte) ([]byte, bool) {
 func (a *Allocator) track(m []byte) {
 	a.mu.Lock()
 	a.mapped[start(m)] = m
+	a.countLocked(len(m))
 	a.mu.Unlock()
-	a.count(len(m))
 }
 
-// count adds n mapped bytes to those in use, the recent peak and the peak.
-func (a *Allocator) count(n int) {
-	a.mu.Lock()
+// countLocked adds n mapped bytes to those in use, the recent peak and the peak. a.mu is held.
+func (a *Allocator) countLocked(n int) {
 	now := a.inUse.Add(int64(n))
 	a.roll(a.clock())
 	a.recent = max(a.recent, now)
-	a.mu.Unlock()
-	for p := a.peak.Load(); now > p && !a.peak.CompareAndSwap(p, now); p = a.peak.Load() {
-	}
+	a.peak.Store(max(a.peak.Load(), now))
 }
 
 func (a *Allocator) untrack(m []byte) {

@@ -45,8 +45,9 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
 // so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
 // group is written plain in the file's later ones (see closeRowGroup), and that a column of Arrow dictionary
-// arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged). Schemas with nested columns (lists,
-// structs, maps) are written by pqarrow's FileWriter, column after column.
+// arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged). Schemas with
+// nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column, where such a
+// column still falls back to plain values.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 	leaves int                 // leaf columns: column chunks a row group adds to the footer
