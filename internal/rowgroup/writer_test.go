@@ -365,6 +365,7 @@ func TestWriterDictionaryArrays(t *testing.T) {
 		{"the same dictionary", [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
 		{"a new dictionary each batch", [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
 		{"back to the first", [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
+		{"one value, then a grown dictionary", [][]string{{"v0"}, {"v0"}, {"v0", "v1"}, {"v0", "v1", "v2"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -398,7 +399,7 @@ func TestWriterDictionaryArrays(t *testing.T) {
 					r.Release()
 				}
 			}()
-			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true))
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10))
 			var buf bytes.Buffer
 			w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
 			if err != nil {
