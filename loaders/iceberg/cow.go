@@ -24,8 +24,7 @@ import (
 
 // rowRef is a row of the partition's batches.
 type rowRef struct {
-	batch int
-	row   int32
+	batch, row int32
 }
 
 // rewriteTarget is the candidate file whose rewrite takes the new row of a key stored in rows: the first file

@@ -123,7 +123,7 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 	if err != nil {
 		return nil, fmt.Errorf("read the keys of snapshot %d: %w", *w.ks.snap, err)
 	}
-	have := changedKeys(chs)
+	have := w.changedKeys(chs)
 	nkey := len(w.l.cfg.Key)
 	var parts []arrow.RecordBatch
 	defer func() {
@@ -170,6 +170,9 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 	w.l.log.Debug("iceberg: key scan", "table", w.l.cfg.Table, "partition", w.p.Key, "source_keys", len(w.ks.keys),
 		"table_files", w.ks.files, "table_keys", w.ks.rows, "gone", w.ks.gone)
 	w.ks.keys, w.ks.done = nil, true // the source's keys are no longer needed
+	// The gone keys' texts, added to the changes' at once.
+	var text []byte
+	first := len(chs)
 	for _, p := range parts {
 		gb, err := w.asInput(ctx, p, cols)
 		if err != nil {
@@ -178,17 +181,19 @@ func (w *mergeWriter) goneChanges(ctx context.Context, chs []change) ([]change, 
 		bi := len(w.batches)
 		w.batches = append(w.batches, gb)
 		for r := range int(gb.NumRows()) {
-			ch := change{batch: int32(bi), row: int32(r), delete: true}
-			buf = buf[:0]
+			at := len(text)
 			for _, k := range w.l.cfg.Key {
-				buf = appendKey(buf, valueAt(gb.Column(gb.Schema().FieldIndices(k)[0]), r))
+				text = appendKey(text, valueAt(gb.Column(gb.Schema().FieldIndices(k)[0]), r))
 			}
-			ch.key = string(buf)
-			if w.l.cfg.VersionBy != "" {
-				ch.version = valueAt(gb.Column(gb.Schema().FieldIndices(w.l.cfg.VersionBy)[0]), r)
-			}
-			chs = append(chs, ch)
+			chs = append(chs, change{keyAt: uint32(at), keyLen: uint32(len(text) - at), batch: int32(bi), row: int32(r), delete: true})
 		}
+	}
+	base, err := w.addKeys(text)
+	if err != nil {
+		return nil, err
+	}
+	for i := range chs[first:] {
+		chs[first+i].keyAt += base
 	}
 	return chs, nil
 }

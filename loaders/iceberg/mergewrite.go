@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ type mergeWriter struct {
 	batches []arrow.RecordBatch
 	ks      *keyScan  // deletes: {detect: key_scan} (keyscan.go)
 	truncAt *ordVal   // the version of the partition's last truncate marker (truncate.go)
+	verIdx  int       // the input's version column; -1 without version_by (set by changes)
+	keyText string    // the changes' keys (change.keyAt)
 	chInts  *intIndex // changes' index of keys of one integer, until the key read takes it over
 
 	mu        sync.Mutex
@@ -53,7 +56,7 @@ type mergeWriter struct {
 }
 
 func newMergeWriter(l *Loader, schema *arrow.Schema, p stage.Partition) (*mergeWriter, error) {
-	w := &mergeWriter{l: l, p: p, schema: schema}
+	w := &mergeWriter{l: l, p: p, schema: schema, verIdx: -1}
 	if l.cfg.DeleteWhen != "" {
 		c, err := expr.Compile(l.cfg.DeleteWhen, schema)
 		if err != nil {
@@ -80,12 +83,35 @@ func (w *mergeWriter) release() {
 	w.batches = nil
 }
 
-// change is the winning row of one key in the partition.
+// change is the winning row of one key in the partition. A merge holds one a changed row for as long as it
+// merges (its rewrites included), so it holds where the row is and where its key text is, no values: the key is
+// a piece of the partition's key text (key), the version is read from the row (version).
 type change struct {
-	key        string
-	version    ordVal
-	batch, row int32 // a change per row of the partition: kept small
-	delete     bool
+	keyAt, keyLen uint32 // its key text: keyText[keyAt:keyAt+keyLen]
+	batch, row    int32
+	delete        bool
+}
+
+// key is the key text of change ch (appendKey's encoding of its key columns).
+func (w *mergeWriter) key(ch change) string { return w.keyText[ch.keyAt : ch.keyAt+ch.keyLen] }
+
+// addKeys appends key texts to the changes' key text, returning where the first starts; the changes' keys stay
+// pieces of one string, not one allocation each.
+func (w *mergeWriter) addKeys(text []byte) (uint32, error) {
+	at := len(w.keyText)
+	if at+len(text) > math.MaxUint32 {
+		return 0, stage.Permanent(fmt.Errorf("the partition's keys take more than %d bytes: cut smaller partitions", uint32(math.MaxUint32)))
+	}
+	w.keyText += string(text)
+	return uint32(at), nil
+}
+
+// version is the version of change ch's row; null without version_by.
+func (w *mergeWriter) version(ch change) ordVal {
+	if w.verIdx < 0 {
+		return ordVal{}
+	}
+	return valueAt(w.batches[ch.batch].Column(w.verIdx), int(ch.row))
 }
 
 // changes reduces the partition to one row per key: the newest version, the later row on a tie.
@@ -98,15 +124,15 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 		}
 		keyIdx[i] = f[0]
 	}
-	verIdx := -1
+	w.verIdx = -1
 	if v := w.l.cfg.VersionBy; v != "" {
 		f := w.schema.FieldIndices(v)
 		if len(f) != 1 {
 			return nil, stage.Permanent(fmt.Errorf("the input has no version column %q", v))
 		}
-		verIdx = f[0]
+		w.verIdx = f[0]
 	}
-	tb, tr, tv, err := w.lastTruncate(verIdx) // rows up to the last truncate marker are cleared with the table
+	tb, tr, tv, err := w.lastTruncate(w.verIdx) // rows up to the last truncate marker are cleared with the table
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +146,9 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 	}
 	var at map[string]int // by key text
 	var ints *intIndex    // by key, for keys of one integer column
-	// Keys of one integer column: their texts go into one buffer, made one string at the end, which the
-	// changes' keys are substrings of (one allocation, not one a change). keyAt: by change, where its text
-	// starts; -1 for a key of its own.
+	// The keys' texts go into one buffer, made one string at the end (addKeys), which the changes' keys are
+	// pieces of.
 	var keyText []byte
-	var keyAt []int
 	out := make([]change, 0, total)
 	var buf []byte
 	enc := make([]func([]byte, int) []byte, len(keyIdx))
@@ -156,9 +180,6 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				buf = enc[i](buf, r)
 			}
 			ch := change{batch: int32(bi), row: int32(r)}
-			if verIdx >= 0 {
-				ch.version = valueAt(b.Column(verIdx), r)
-			}
 			ch.delete = del != nil && del.IsValid(r) && del.Value(r)
 			j, ok := -1, false
 			oneInt := len(buf) == 9 && buf[0] == kInt // one integer column: no key text to hash
@@ -175,33 +196,30 @@ func (w *mergeWriter) changes(ctx context.Context) ([]change, error) {
 				j, ok = at[string(buf)]
 			}
 			if ok {
-				if cmpOrd(ch.version, out[j].version) >= 0 {
-					ch.key = out[j].key
+				if cmpOrd(w.version(ch), w.version(out[j])) >= 0 {
+					ch.keyAt, ch.keyLen = out[j].keyAt, out[j].keyLen
 					out[j] = ch
 				}
 				continue
 			}
-			if oneInt {
-				if keyText == nil {
-					keyText = make([]byte, 0, total*len(buf))
-				}
-				keyAt = append(keyAt, len(keyText))
-				keyText = append(keyText, buf...)
-			} else {
-				ch.key = string(buf)
-				at[ch.key] = len(out)
-				keyAt = append(keyAt, -1)
+			if keyText == nil && oneInt {
+				keyText = make([]byte, 0, total*len(buf))
 			}
+			if !oneInt {
+				at[string(buf)] = len(out)
+			}
+			ch.keyAt, ch.keyLen = uint32(len(keyText)), uint32(len(buf))
+			keyText = append(keyText, buf...)
 			out = append(out, ch)
 		}
 	}
-	if len(keyText) > 0 {
-		all := string(keyText)
-		for i, k := range keyAt {
-			if k >= 0 {
-				out[i].key = all[k : k+9]
-			}
-		}
+	w.keyText = ""
+	base, err := w.addKeys(keyText)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].keyAt += base
 	}
 	w.chInts = ints
 	return out, nil
@@ -260,7 +278,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	}
 	keys := make([]string, len(chs))
 	for i, ch := range chs {
-		keys[i] = ch.key
+		keys[i] = w.key(ch)
 	}
 	prune := newKeyPruner(sc, ids[:len(cfg.Key)], keys)
 	tasks, err := w.l.planTasks(ctx, tbl, ids)
@@ -272,12 +290,13 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 	var oldest ordVal
 	if cfg.VersionBy != "" {
 		for i, ch := range chs {
-			if ch.version.kind == kNull {
+			v := w.version(ch)
+			if v.kind == kNull {
 				oldest = ordVal{}
 				break
 			}
-			if i == 0 || cmpOrd(ch.version, oldest) < 0 {
-				oldest = ch.version
+			if i == 0 || cmpOrd(v, oldest) < 0 {
+				oldest = v
 			}
 		}
 	}
@@ -316,7 +335,7 @@ func (w *mergeWriter) storedRows(ctx context.Context, tbl *table.Table, chs []ch
 		}
 		reads[i] = keyFile{df: df, ids: read, dead: c.dead[df.FilePath()]}
 	}
-	newer := func(ch int32, v ordVal) bool { return cmpOrd(v, chs[ch].version) > 0 }
+	newer := func(ch int32, v ordVal) bool { return cmpOrd(v, w.version(chs[ch])) > 0 }
 	found, err := w.readKeys(ctx, fs, reads, len(cfg.Key), want, prune, newer)
 	if err != nil {
 		return nil, err
@@ -645,25 +664,39 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 	versioned := w.l.cfg.VersionBy != ""
 	drop := map[int][]int64{} // by candidate file: positions to delete
 	take := make([][]int32, len(w.batches))
+	// A file's stored rows bound both its positions to delete and the new rows its rewrite takes: each list is
+	// made that size once, rather than grown (by up to twice what it holds) while the rewrites hold it.
+	held := make([]int32, len(c.files))
+	for _, s := range c.stored.rows {
+		held[s.file]++
+	}
 	for i, ch := range chs {
-		if m.clear.older(ch) {
+		v := w.version(ch)
+		if m.clear.older(v) {
 			continue // older than the table's last truncate
 		}
 		rows := m.clear.live(c.stored.of(i))
 		if versioned && slices.ContainsFunc(rows, func(s storedRow) bool { return s.newer }) {
 			continue // the table holds a newer version: an older run instance never overwrites it
 		}
-		if m.tomb.decide(ch) {
+		if m.tomb.decide(w.key(ch), ch, v) {
 			continue // a delete of an equal or newer version removed the key: an older row never brings it back
 		}
 		for _, s := range rows {
-			drop[int(s.file)] = append(drop[int(s.file)], s.pos)
+			f := int(s.file)
+			if drop[f] == nil {
+				drop[f] = make([]int64, 0, held[f])
+			}
+			drop[f] = append(drop[f], s.pos)
 		}
 		if ch.delete {
 			continue
 		}
 		if f, ok := w.rewriteTarget(rows); ok {
-			into[f] = append(into[f], rowRef{batch: int(ch.batch), row: ch.row})
+			if into[f] == nil {
+				into[f] = make([]rowRef, 0, held[f])
+			}
+			into[f] = append(into[f], rowRef{batch: ch.batch, row: ch.row})
 		} else {
 			take[ch.batch] = append(take[ch.batch], ch.row)
 		}

@@ -67,7 +67,7 @@ func tombstoneDir(location string) string { return strings.TrimSuffix(location, 
 type tombPlan struct {
 	files      []string          // the head's tombstone files
 	byKey      map[string]ordVal // the head's tombstones of the changed keys: their newest delete's version
-	add        []change          // deletes that leave a tombstone
+	add        []rowRef          // the rows of the deletes that leave a tombstone
 	superseded map[string]bool   // tombstoned keys this merge writes a newer row of
 	written    string            // the tombstone file this attempt wrote ("" when none)
 	prop       string            // the property's new value ("" removes it)
@@ -84,7 +84,7 @@ func (w *mergeWriter) loadTombstones(ctx context.Context, tbl *table.Table, chs 
 	if len(t.files) == 0 {
 		return t, nil
 	}
-	want := changedKeys(chs)
+	want := w.changedKeys(chs)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
@@ -104,17 +104,17 @@ func (w *mergeWriter) loadTombstones(ctx context.Context, tbl *table.Table, chs 
 	return t, nil
 }
 
-// decide applies the key's tombstone to change ch (whose stored rows are not newer): skip is true when a delete
-// of an equal or newer version already removed the key.
-func (t *tombPlan) decide(ch change) (skip bool) {
-	tv, has := t.byKey[ch.key]
-	if has && cmpOrd(tv, ch.version) >= 0 {
+// decide applies the tombstone of key to change ch of version v (whose stored rows are not newer): skip is true
+// when a delete of an equal or newer version already removed the key.
+func (t *tombPlan) decide(key string, ch change, v ordVal) (skip bool) {
+	tv, has := t.byKey[key]
+	if has && cmpOrd(tv, v) >= 0 {
 		return !ch.delete // a delete no newer than the tombstone changes nothing it did not
 	}
 	if ch.delete {
-		t.add = append(t.add, ch)
+		t.add = append(t.add, rowRef{batch: ch.batch, row: ch.row})
 	} else if has {
-		t.superseded[ch.key] = true
+		t.superseded[key] = true
 	}
 	return false
 }
@@ -436,10 +436,10 @@ func tombstonesOnly(ctx context.Context, txn *table.Transaction, props iceberg.P
 }
 
 // changedKeys is the set of the changes' keys.
-func changedKeys(chs []change) map[string]bool {
+func (w *mergeWriter) changedKeys(chs []change) map[string]bool {
 	want := make(map[string]bool, len(chs))
 	for _, ch := range chs {
-		want[ch.key] = true
+		want[w.key(ch)] = true
 	}
 	return want
 }

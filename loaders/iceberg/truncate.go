@@ -102,9 +102,9 @@ type clearPlan struct {
 	gone   map[int]positions // by candidate file, the positions cleared (files not removed whole)
 }
 
-// older tells whether a change is older than the table's last truncate: it never goes in.
-func (p *clearPlan) older(ch change) bool {
-	return p != nil && p.floor.kind != kNull && cmpOrd(ch.version, p.floor) < 0
+// older tells whether a change of version v is older than the table's last truncate: it never goes in.
+func (p *clearPlan) older(v ordVal) bool {
+	return p != nil && p.floor.kind != kNull && cmpOrd(v, p.floor) < 0
 }
 
 // live returns the stored rows the clear leaves.
