@@ -113,6 +113,12 @@ const (
 	rewriteMaxRows = 64 << 10
 )
 
+// rewriteRowGroupShare: a rewrite's row group holds at most buffer_size / rewriteRowGroupShare (without a bound,
+// a single open file keeps its row group until the table's row group size). The merge holds the partition's
+// batches and changes beside it, which an append of the same rows does not, and a writer with many files open
+// cuts each file's row groups about as small.
+const rewriteRowGroupShare = 8
+
 // readBuffer is the read buffer of each of a file's cols column chunks: rewriteReadBytes shared, from 64 KiB (a
 // wide table reads in more, smaller requests) to 1 MiB (fewer, larger requests gain little more).
 func readBuffer(cols int) int64 {

@@ -790,9 +790,7 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if dw == nil {
 		return nil, stage.Permanent(errNotDirect)
 	}
-	// A rewrite holds at most buffer_size of its file's row group, as a writer with many files open does:
-	// without this, a single open file keeps its row group until the table's row group size.
-	dw.rowGroupBytes = min(dw.rowGroupBytes, dw.bufferSize)
+	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
 	if _, err := dw.writeLive(cctx, recs, df, gone); err != nil {
 		return dw.abandon(), err
 	}
