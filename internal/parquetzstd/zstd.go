@@ -7,6 +7,7 @@ package parquetzstd
 
 import (
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -29,25 +30,41 @@ func init() {
 	compress.RegisterCodec(compress.Codecs.Zstd, &codec{base: base})
 }
 
-// codec encodes with pooled small-window encoders and leaves decoding and streams to arrow-go's codec.
+// codec encodes with small-window encoders kept for reuse and leaves decoding and streams to arrow-go's codec.
+//
+// The idle encoders of each level are kept in a list of at most GOMAXPROCS (as many as can encode at once), not
+// in a sync.Pool: a pool drops what it holds at every other collection, and a write that keeps the collector
+// busy (a copy_on_write rewrite, reading and writing a file a batch at a time) then made a new encoder (about
+// 1.3 MiB at level 3) on each P after each collection, holding three or four at once and feeding the collector
+// their allocations. Encoders past the bound are left to the collector.
 type codec struct {
-	base  compress.Codec
-	mu    sync.Mutex
-	pools map[zstd.EncoderLevel]*sync.Pool
+	base compress.Codec
+	mu   sync.Mutex
+	idle map[zstd.EncoderLevel][]*zstd.Encoder
 }
 
-func (c *codec) pool(level zstd.EncoderLevel) *sync.Pool {
+func (c *codec) get(level zstd.EncoderLevel) *zstd.Encoder {
+	c.mu.Lock()
+	if l := c.idle[level]; len(l) > 0 {
+		enc := l[len(l)-1]
+		l[len(l)-1] = nil
+		c.idle[level] = l[:len(l)-1]
+		c.mu.Unlock()
+		return enc
+	}
+	c.mu.Unlock()
+	return newEncoder(level)
+}
+
+func (c *codec) put(level zstd.EncoderLevel, enc *zstd.Encoder) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pools == nil {
-		c.pools = map[zstd.EncoderLevel]*sync.Pool{}
+	if c.idle == nil {
+		c.idle = map[zstd.EncoderLevel][]*zstd.Encoder{}
 	}
-	p := c.pools[level]
-	if p == nil {
-		p = &sync.Pool{New: func() any { return newEncoder(level) }}
-		c.pools[level] = p
+	if len(c.idle[level]) < runtime.GOMAXPROCS(0) {
+		c.idle[level] = append(c.idle[level], enc)
 	}
-	return p
 }
 
 // newEncoder makes a page encoder: the same frame options as arrow-go's, so files read the same everywhere. The
@@ -63,9 +80,8 @@ func newEncoder(level zstd.EncoderLevel) *zstd.Encoder {
 }
 
 func (c *codec) encode(dst, src []byte, level zstd.EncoderLevel) []byte {
-	p := c.pool(level)
-	enc := p.Get().(*zstd.Encoder)
-	defer p.Put(enc)
+	enc := c.get(level)
+	defer c.put(level, enc)
 	return enc.EncodeAll(src, dst[:0])
 }
 
