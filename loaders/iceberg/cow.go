@@ -105,7 +105,7 @@ func fileScoped(dels []iceberg.DataFile, df iceberg.DataFile) []iceberg.DataFile
 // together (readBuffer) rather than whole. What it holds besides the writer's row group is then one batch and
 // the read buffers, whatever the size of the file or of its row groups.
 const (
-	rewriteBatchBytes = 1 << 20
+	rewriteBatchBytes = 512 << 10
 	rewriteReadBytes  = 4 << 20
 	// The bounds on the rows of a batch: a few rows cost the writer more per row, a very narrow table
 	// could otherwise make batches of millions of rows.
