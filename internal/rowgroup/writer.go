@@ -44,14 +44,20 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
 // so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
-// group is written plain in the file's later ones (see closeRowGroup), and that a column of Arrow dictionary
-// arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged). Schemas with
-// nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column, where such a
-// column still falls back to plain values.
+// group is written plain in the file's later ones (see closeRowGroup), and that a top-level column of Arrow
+// dictionary arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged).
+// Schemas with nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column;
+// their top-level dictionary columns stay dictionary-encoded too (see writeSerial), while a dictionary nested in a
+// list or struct still falls back to plain values when it changes.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 	leaves int                 // leaf columns: column chunks a row group adds to the footer
 	cut    int                 // row groups cut, with a nested schema (pqarrow does not count them)
+	props  *pq.WriterProperties
+	// firstDicts holds, with a nested schema, each top-level dictionary column's first dictionary in the row
+	// group: the one pqarrow's column chunk keeps and writes indices into. It must be the chunk's: pqarrow
+	// refuses a first dictionary array after values (see TestWriterDictionaryArrays, row groups of 700 rows).
+	firstDicts []arrow.Array
 
 	wr       *file.Writer
 	rgw      file.BufferedRowGroupWriter
@@ -78,7 +84,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{serial: fw, leaves: psc.NumColumns()}, nil
+		return &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc, firstDicts: make([]arrow.Array, sc.NumFields())}, nil
 	}
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := sc.Metadata()
@@ -92,7 +98,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 	if err != nil {
 		return nil, err
 	}
-	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns()}
+	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns(), props: props}
 	for _, f := range sc.Fields() {
 		fw.nullable = append(fw.nullable, f.Nullable)
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
@@ -122,23 +128,17 @@ func flat(sc *arrow.Schema, leaves int, leaf func(i int) (def, rep int16, depth 
 
 // WriteBuffered adds rec to the current buffered row group, starting one if none is open.
 func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
-	if w.serial != nil {
-		return w.serial.WriteBuffered(rec)
-	}
 	if w.closed {
 		return errors.New("WriteBuffered after Close")
 	}
 	if !rec.Schema().Equal(w.schema) {
 		return fmt.Errorf("record schema does not match the writer's\nrecord: %s\nwriter: %s", rec.Schema(), w.schema)
 	}
-	maxRows := w.wr.Properties().MaxRowGroupLength()
+	// Each write stays within one row group, so that the row group each batch lands in is known: a nested
+	// schema's dictionary columns need it (see writeSerial).
+	maxRows := w.props.MaxRowGroupLength()
 	for off := int64(0); off < rec.NumRows(); {
-		if w.rgw == nil {
-			if err := w.startRowGroup(); err != nil {
-				return err
-			}
-		}
-		cur, err := w.rgw.NumRows()
+		cur, err := w.rowGroupRows()
 		if err != nil {
 			return err
 		}
@@ -146,17 +146,18 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 			if err := w.NewBufferedRowGroupChecked(); err != nil {
 				return err
 			}
-			if err := w.startRowGroup(); err != nil {
-				return err
-			}
-			cur = 0
+			continue // to start the next
 		}
 		n := min(rec.NumRows()-off, maxRows-int64(cur))
 		part := rec
 		if off != 0 || n != rec.NumRows() {
 			part = rec.NewSlice(off, off+n)
 		}
-		err = w.writeColumns(part)
+		if w.serial != nil {
+			err = w.writeSerial(part)
+		} else {
+			err = w.writeColumns(part)
+		}
 		if part != rec {
 			part.Release()
 		}
@@ -166,6 +167,76 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 		off += n
 	}
 	return nil
+}
+
+// rowGroupRows is the number of rows in the open row group; without a nested schema it starts one if none is
+// open (pqarrow's FileWriter starts its own).
+func (w *Writer) rowGroupRows() (int, error) {
+	if w.serial != nil {
+		return w.serial.RowGroupNumRows()
+	}
+	if w.rgw == nil {
+		if err := w.startRowGroup(); err != nil {
+			return 0, err
+		}
+	}
+	return w.rgw.NumRows()
+}
+
+// writeSerial writes rec, which fits in the open row group, through pqarrow's FileWriter. pqarrow writes a
+// dictionary array's indices into the column chunk while its dictionary is the chunk's first, and falls back to
+// plain values for the rest of the chunk when it changes (see dictionaryChanged): so a batch whose dictionary
+// differs from the row group's first is handed on as its values, which the chunk's dictionary encoder adds to
+// the dictionary it has.
+func (w *Writer) writeSerial(rec arrow.RecordBatch) error {
+	var cols []arrow.Array // rec's columns, once one is replaced by its values
+	for i, col := range rec.Columns() {
+		d, ok := col.(*array.Dictionary)
+		if !ok {
+			continue
+		}
+		first := w.firstDicts[i]
+		if first == nil {
+			d.Dictionary().Retain()
+			w.firstDicts[i] = d.Dictionary()
+			continue
+		}
+		if array.Equal(first, d.Dictionary()) {
+			continue
+		}
+		dense, err := w.values(i, d)
+		if err != nil {
+			return err
+		}
+		defer dense.Release()
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+		}
+		cols[i] = dense
+	}
+	if cols != nil {
+		rec = withColumns{rec, cols}
+	}
+	return w.serial.WriteBuffered(rec)
+}
+
+// withColumns is a record batch with some columns replaced by arrays of another type: a dictionary column by its
+// values. pqarrow's FileWriter checks the batch's schema, then writes each column by its array's type.
+type withColumns struct {
+	arrow.RecordBatch
+	cols []arrow.Array
+}
+
+func (r withColumns) Column(i int) arrow.Array { return r.cols[i] }
+func (r withColumns) Columns() []arrow.Array   { return r.cols }
+
+// values is dictionary column i's values, for a column chunk that keeps another dictionary.
+func (w *Writer) values(i int, d *array.Dictionary) (arrow.Array, error) {
+	dense, err := compute.TakeArray(compute.WithAllocator(context.Background(), w.props.Allocator()), d.Dictionary(), d.Indices())
+	if err != nil {
+		return nil, fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
+	}
+	return dense, nil
 }
 
 // writeColumns encodes rec's columns into the row group: this goroutine takes columns one by one, helped by as
@@ -215,9 +286,9 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 		definitionLevels(col, defs)
 	}
 	if d, ok := col.(*array.Dictionary); ok && dictionaryChanged(cw, d) {
-		dense, err := compute.TakeArray(compute.WithAllocator(context.Background(), w.wr.Properties().Allocator()), d.Dictionary(), d.Indices())
+		dense, err := w.values(i, d)
 		if err != nil {
-			return fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
+			return err
 		}
 		defer dense.Release()
 		col = dense
@@ -286,6 +357,7 @@ func definitionLevels(col arrow.Array, defs []int16) {
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
 		w.cut++
+		w.releaseFirstDicts()
 		return w.serial.NewBufferedRowGroupChecked()
 	}
 	if err := w.closeRowGroup(); err != nil {
@@ -293,6 +365,16 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 	}
 	w.rgw = nil
 	return nil
+}
+
+// releaseFirstDicts forgets the row group's first dictionaries, as its column chunks are closed.
+func (w *Writer) releaseFirstDicts() {
+	for i, d := range w.firstDicts {
+		if d != nil {
+			d.Release()
+			w.firstDicts[i] = nil
+		}
+	}
 }
 
 // startRowGroup starts a buffered row group.
@@ -408,13 +490,14 @@ func (w *Writer) FooterChunks() int {
 
 // Close writes the last row group and the footer; it does not close the sink.
 func (w *Writer) Close() error {
-	if w.serial != nil {
-		return w.serial.Close()
-	}
 	if w.closed {
 		return nil
 	}
 	w.closed = true
+	if w.serial != nil {
+		w.releaseFirstDicts()
+		return w.serial.Close()
+	}
 	if w.rgw != nil {
 		if err := w.rgw.Close(); err != nil {
 			return err

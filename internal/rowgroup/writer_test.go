@@ -352,21 +352,33 @@ func TestWriterNoEmptyRowGroup(t *testing.T) {
 }
 
 // TestWriterDictionaryArrays: a column of Arrow dictionary arrays stays dictionary-encoded in Parquet whether
-// each batch brings the same dictionary or a new one (ClickHouse's LowCardinality brings one per block), and
-// reads back as the values written.
+// each batch brings the same dictionary or a new one (ClickHouse's LowCardinality brings one per block), beside
+// flat columns or beside a nested one (pqarrow's own writer), and reads back as the values written.
 func TestWriterDictionaryArrays(t *testing.T) {
 	t.Parallel()
 	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
-	sc := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true}}, nil)
-	for _, tc := range []struct {
+	flatSchema := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true}}, nil)
+	withList := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true}}, nil)
+	type testCase struct {
 		name  string
 		dicts [][]string // a batch's dictionary
-	}{
-		{"the same dictionary", [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
-		{"a new dictionary each batch", [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
-		{"back to the first", [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
-		{"one value, then a grown dictionary", [][]string{{"v0"}, {"v0"}, {"v0", "v1"}, {"v0", "v1", "v2"}}},
+		sc    *arrow.Schema
+	}
+	var cases []testCase
+	for _, tc := range []testCase{
+		{name: "the same dictionary", dicts: [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
+		{name: "a new dictionary each batch", dicts: [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
+		{name: "back to the first", dicts: [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
+		{name: "one value, then a grown dictionary", dicts: [][]string{{"v0"}, {"v0"}, {"v0", "v1"}, {"v0", "v1", "v2"}}},
 	} {
+		tc.sc = flatSchema
+		cases = append(cases, tc)
+		tc.name += ", beside a list"
+		tc.sc = withList
+		cases = append(cases, tc)
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
@@ -389,19 +401,31 @@ func TestWriterDictionaryArrays(t *testing.T) {
 					}
 					want = append(want, v)
 				}
-				arr := db.NewArray()
+				cols := []arrow.Array{db.NewArray()}
 				db.Release()
-				recs = append(recs, array.NewRecordBatch(sc, []arrow.Array{arr}, int64(arr.Len())))
-				arr.Release()
+				if tc.sc.NumFields() > 1 {
+					lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32)
+					for i := range cols[0].Len() {
+						lb.Append(true)
+						lb.ValueBuilder().(*array.Int32Builder).Append(int32(i))
+					}
+					cols = append(cols, lb.NewArray())
+					lb.Release()
+				}
+				recs = append(recs, array.NewRecordBatch(tc.sc, cols, int64(cols[0].Len())))
+				for _, c := range cols {
+					c.Release()
+				}
 			}
 			defer func() {
 				for _, r := range recs {
 					r.Release()
 				}
 			}()
-			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10))
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10),
+				pq.WithMaxRowGroupLength(700)) // batches split across row groups, each starting with a dictionary of its own
 			var buf bytes.Buffer
-			w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+			w, err := NewWriter(tc.sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,12 +442,14 @@ func TestWriterDictionaryArrays(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			cc, err := r.MetaData().RowGroup(0).ColumnChunk(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !cc.HasDictionaryPage() {
-				t.Errorf("no dictionary page: the column was written as plain values (encodings %v)", cc.Encodings())
+			for rg := range r.NumRowGroups() {
+				cc, err := r.MetaData().RowGroup(rg).ColumnChunk(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !cc.HasDictionaryPage() {
+					t.Errorf("row group %d: no dictionary page: the column was written as plain values (encodings %v)", rg, cc.Encodings())
+				}
 			}
 			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
 			if err != nil {
