@@ -5,6 +5,7 @@ package clickhouse
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -103,6 +104,20 @@ loaders:
 	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT typeof(u) AS tu, typeof(e) AS te FROM read_parquet('%s') LIMIT 1`, files[0]))
 	if len(rows) != 1 || rows[0]["tu"] != "UUID" || rows[0]["te"] != "VARCHAR" {
 		t.Errorf("DuckDB reads the UUID and Enum8 columns as %v, want UUID and VARCHAR", rows)
+	}
+	// The LowCardinality column, whose dictionary grows by a value every 1,000 rows (blocks of 700), stays
+	// dictionary-encoded in every column chunk, beside nested columns (arr, tup).
+	for _, f := range files {
+		chunks := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT row_group_id AS rg, encodings AS enc, dictionary_page_offset AS dpo
+			FROM parquet_metadata('%s') WHERE path_in_schema = 'lc'`, f))
+		if len(chunks) == 0 {
+			t.Errorf("%s: no column chunk of lc", f)
+		}
+		for _, c := range chunks {
+			if !strings.Contains(c["enc"], "DICTIONARY") || c["dpo"] == "" {
+				t.Errorf("%s: row group %s of lc: encodings %s, dictionary page offset %q: not dictionary-encoded", f, c["rg"], c["enc"], c["dpo"])
+			}
+		}
 	}
 }
 
