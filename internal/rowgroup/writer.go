@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -47,8 +48,8 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // group is written plain in the file's later ones (see closeRowGroup), and that a top-level column of Arrow
 // dictionary arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged).
 // Schemas with nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column;
-// their top-level dictionary columns stay dictionary-encoded too (see writeSerial), while a dictionary nested in a
-// list or struct still falls back to plain values when it changes.
+// their dictionary columns stay dictionary-encoded too, also within lists and structs (see writeSerial), while a
+// dictionary within a map or a fixed-size list still falls back to plain values when it changes.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 	leaves int                 // leaf columns: column chunks a row group adds to the footer
@@ -58,6 +59,9 @@ type Writer struct {
 	// group: the one pqarrow's column chunk keeps and writes indices into. It must be the chunk's: pqarrow
 	// refuses a first dictionary array after values (see TestWriterDictionaryArrays, row groups of 700 rows).
 	firstDicts []arrow.Array
+	// valueTypes holds, with a nested schema, the type of each list or struct column with dictionaries inside
+	// with those replaced by their values' types (nil for other columns).
+	valueTypes []arrow.DataType
 
 	wr       *file.Writer
 	rgw      file.BufferedRowGroupWriter
@@ -84,7 +88,15 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc, firstDicts: make([]arrow.Array, sc.NumFields())}, nil
+		vw := &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc, firstDicts: make([]arrow.Array, sc.NumFields())}
+		for _, f := range sc.Fields() {
+			vt, ok := valueType(f.Type)
+			if _, dict := f.Type.(*arrow.DictionaryType); dict || !ok {
+				vt = nil
+			}
+			vw.valueTypes = append(vw.valueTypes, vt)
+		}
+		return vw, nil
 	}
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := sc.Metadata()
@@ -188,9 +200,29 @@ func (w *Writer) rowGroupRows() (int, error) {
 // plain values for the rest of the chunk when it changes (see dictionaryChanged): so a batch whose dictionary
 // differs from the row group's first is handed on as its values, which the chunk's dictionary encoder adds to
 // the dictionary it has.
+//
+// Which dictionary pqarrow's chunk took for a dictionary within a list or struct is not tracked (its level
+// builder decides which slices of the leaf it writes), so such a column is always handed on with its
+// dictionaries replaced by their values, hashed into the chunk's dictionary: what pqarrow does anyway for the
+// batches after a change.
 func (w *Writer) writeSerial(rec arrow.RecordBatch) error {
 	var cols []arrow.Array // rec's columns, once one is replaced by its values
+	replace := func(i int, values arrow.Array) {
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+		}
+		cols[i] = values
+	}
 	for i, col := range rec.Columns() {
+		if vt := w.valueTypes[i]; vt != nil {
+			values, err := withValues(w.props.Allocator(), col.Data(), vt)
+			if err != nil {
+				return fmt.Errorf("column %s: dictionaries to values: %w", w.schema.Field(i).Name, err)
+			}
+			defer values.Release()
+			replace(i, values)
+			continue
+		}
 		d, ok := col.(*array.Dictionary)
 		if !ok {
 			continue
@@ -209,15 +241,92 @@ func (w *Writer) writeSerial(rec arrow.RecordBatch) error {
 			return err
 		}
 		defer dense.Release()
-		if cols == nil {
-			cols = slices.Clone(rec.Columns())
-		}
-		cols[i] = dense
+		replace(i, dense)
 	}
 	if cols != nil {
 		rec = withColumns{rec, cols}
 	}
 	return w.serial.WriteBuffered(rec)
+}
+
+// valueType is t with the dictionaries within it replaced by their value types, and whether it had any that
+// withValues can replace: at the top or within lists and structs, not within maps or fixed-size lists.
+func valueType(t arrow.DataType) (arrow.DataType, bool) {
+	switch t := t.(type) {
+	case *arrow.DictionaryType:
+		return t.ValueType, true
+	case *arrow.ListType:
+		if vt, ok := valueType(t.Elem()); ok {
+			f := t.ElemField()
+			f.Type = vt
+			return arrow.ListOfField(f), true
+		}
+	case *arrow.LargeListType:
+		if vt, ok := valueType(t.Elem()); ok {
+			f := t.ElemField()
+			f.Type = vt
+			return arrow.LargeListOfField(f), true
+		}
+	case *arrow.StructType:
+		fields := slices.Clone(t.Fields())
+		changed := false
+		for i, f := range fields {
+			if vt, ok := valueType(f.Type); ok {
+				fields[i].Type = vt
+				changed = true
+			}
+		}
+		if changed {
+			return arrow.StructOf(fields...), true
+		}
+	}
+	return t, false
+}
+
+// withValues is the array of data with the dictionaries within it replaced by their values, of type vt (see
+// valueType): a new array around the same buffers, with new children where they held dictionaries. (arrow-go's
+// cast of a list of dictionaries to a list of their values panics: it expects the values' buffers to number
+// the indices'.)
+func withValues(mem memory.Allocator, data arrow.ArrayData, vt arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(data.DataType(), vt) {
+		return array.MakeFromData(data), nil
+	}
+	if _, ok := data.DataType().(*arrow.DictionaryType); ok {
+		d := array.NewDictionaryData(data)
+		defer d.Release()
+		return compute.TakeArray(compute.WithAllocator(context.Background(), mem), d.Dictionary(), d.Indices())
+	}
+	children := make([]arrow.ArrayData, len(data.Children()))
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for k, child := range data.Children() {
+		var ct arrow.DataType
+		switch t := vt.(type) {
+		case *arrow.ListType:
+			ct = t.Elem()
+		case *arrow.LargeListType:
+			ct = t.Elem()
+		case *arrow.StructType:
+			ct = t.Field(k).Type
+		default:
+			return nil, fmt.Errorf("dictionaries within %s", data.DataType())
+		}
+		c, err := withValues(mem, child, ct)
+		if err != nil {
+			return nil, err
+		}
+		children[k] = c.Data()
+		children[k].Retain()
+		c.Release()
+	}
+	out := array.NewData(vt, data.Len(), data.Buffers(), children, data.NullN(), data.Offset())
+	defer out.Release()
+	return array.MakeFromData(out), nil
 }
 
 // withColumns is a record batch with some columns replaced by arrays of another type: a dictionary column by its

@@ -483,3 +483,97 @@ func mustStrings(mem memory.Allocator, vals []string) arrow.Array {
 	b.AppendValues(vals, nil)
 	return b.NewArray()
 }
+
+// TestWriterDictionariesWithinNested: dictionaries within a list and a struct, growing from batch to batch, stay
+// dictionary-encoded in every row group (pqarrow alone writes them plain once a dictionary changes) and read back
+// as the values written.
+func TestWriterDictionariesWithinNested(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "tags", Type: arrow.ListOf(dictType), Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "c", Type: dictType, Nullable: true}, arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int32}), Nullable: true},
+	}, nil)
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for b := range 6 {
+		var sb strings.Builder
+		sb.WriteString("[")
+		for i := range 300 {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			// the batch's dictionary grows: batch b brings v<b>
+			fmt.Fprintf(&sb, `{"tags": ["v%d", "v%d"], "st": {"c": "v%d", "n": %d}}`, i%(b+1), b, (i+1)%(b+1), i)
+		}
+		sb.WriteString("]")
+		rec, _, err := array.RecordFromJSON(mem, sc, strings.NewReader(sb.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithMaxRowGroupLength(700))
+	var buf bytes.Buffer
+	w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.NumRowGroups() < 2 {
+		t.Fatalf("%d row groups, want several", r.NumRowGroups())
+	}
+	for rg := range r.NumRowGroups() {
+		for _, col := range []int{0, 1} { // tags.list.element, st.c
+			cc, err := r.MetaData().RowGroup(rg).ColumnChunk(col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cc.HasDictionaryPage() {
+				t.Errorf("row group %d, column %s: no dictionary page (encodings %v)", rg, cc.PathInSchema(), cc.Encodings())
+			}
+		}
+	}
+	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var want, got []string
+	for _, rec := range recs {
+		for i := range int(rec.NumRows()) {
+			want = append(want, rec.Column(0).ValueStr(i)+" "+rec.Column(1).ValueStr(i))
+		}
+	}
+	for k := range tbl.Column(0).Data().Chunks() {
+		tags, st := tbl.Column(0).Data().Chunk(k), tbl.Column(1).Data().Chunk(k)
+		for i := range tags.Len() {
+			got = append(got, tags.ValueStr(i)+" "+st.ValueStr(i))
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("read back differs: first rows %q, want %q", got[:2], want[:2])
+	}
+}
