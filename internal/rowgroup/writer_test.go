@@ -424,23 +424,7 @@ func TestWriterDictionaryArrays(t *testing.T) {
 			}()
 			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10),
 				pq.WithMaxRowGroupLength(700)) // batches split across row groups, each starting with a dictionary of its own
-			var buf bytes.Buffer
-			w, err := NewWriter(tc.sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, rec := range recs {
-				if err := w.WriteBuffered(rec); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := writeFile(t, mem, tc.sc, props, recs)
 			defer r.Close()
 			for rg := range r.NumRowGroups() {
 				cc, err := r.MetaData().RowGroup(rg).ColumnChunk(0)
@@ -520,23 +504,7 @@ func TestWriterDictionariesWithinNested(t *testing.T) {
 		recs = append(recs, rec)
 	}
 	props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithMaxRowGroupLength(700))
-	var buf bytes.Buffer
-	w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range recs {
-		if err := w.WriteBuffered(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := writeFile(t, mem, sc, props, recs)
 	defer r.Close()
 	if r.NumRowGroups() < 2 {
 		t.Fatalf("%d row groups, want several", r.NumRowGroups())
@@ -576,4 +544,27 @@ func TestWriterDictionariesWithinNested(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("read back differs: first rows %q, want %q", got[:2], want[:2])
 	}
+}
+
+// writeFile writes recs to a Parquet file in memory with a Writer and opens it; the caller closes the reader.
+func writeFile(t *testing.T, mem memory.Allocator, sc *arrow.Schema, props *pq.WriterProperties, recs []arrow.RecordBatch) *file.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
