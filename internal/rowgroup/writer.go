@@ -45,22 +45,19 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // Writer writes Arrow record batches to one Parquet file in buffered row groups, as pqarrow's FileWriter does,
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
 // so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
-// group is written plain in the file's later ones (see closeRowGroup), and that a top-level column of Arrow
-// dictionary arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged).
-// Schemas with nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column;
-// their dictionary columns stay dictionary-encoded too, also within lists and structs (see writeSerial), while a
-// dictionary within a map or a fixed-size list still falls back to plain values when it changes.
+// group is written plain in the file's later ones (see closeRowGroup), and that a column of Arrow dictionary
+// arrays stays dictionary-encoded when its dictionary changes between batches (see dictionaryChanged) and has
+// its indices cut into pages by their values' size (see addRawSize). Schemas with nested columns (lists,
+// structs, maps) are written by pqarrow's FileWriter, column after column; their dictionary arrays, also within
+// lists and structs, are handed on as values to stay dictionary-encoded (see writeSerial), while a dictionary
+// within a map or a fixed-size list still falls back to plain values when it changes.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 	leaves int                 // leaf columns: column chunks a row group adds to the footer
 	cut    int                 // row groups cut, with a nested schema (pqarrow does not count them)
 	props  *pq.WriterProperties
-	// firstDicts holds, with a nested schema, each top-level dictionary column's first dictionary in the row
-	// group: the one pqarrow's column chunk keeps and writes indices into. It must be the chunk's: pqarrow
-	// refuses a first dictionary array after values (see TestWriterDictionaryArrays, row groups of 700 rows).
-	firstDicts []arrow.Array
-	// valueTypes holds, with a nested schema, the type of each list or struct column with dictionaries inside
-	// with those replaced by their values' types (nil for other columns).
+	// valueTypes holds, with a nested schema, the type of each column with dictionaries (a dictionary column,
+	// or a list or struct with dictionaries within) with those replaced by their values' types; nil for others.
 	valueTypes []arrow.DataType
 
 	wr       *file.Writer
@@ -88,10 +85,10 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		vw := &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc, firstDicts: make([]arrow.Array, sc.NumFields())}
+		vw := &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc}
 		for _, f := range sc.Fields() {
 			vt, ok := valueType(f.Type)
-			if _, dict := f.Type.(*arrow.DictionaryType); dict || !ok {
+			if !ok {
 				vt = nil
 			}
 			vw.valueTypes = append(vw.valueTypes, vt)
@@ -140,17 +137,23 @@ func flat(sc *arrow.Schema, leaves int, leaf func(i int) (def, rep int16, depth 
 
 // WriteBuffered adds rec to the current buffered row group, starting one if none is open.
 func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
+	if w.serial != nil {
+		return w.writeSerial(rec)
+	}
 	if w.closed {
 		return errors.New("WriteBuffered after Close")
 	}
 	if !rec.Schema().Equal(w.schema) {
 		return fmt.Errorf("record schema does not match the writer's\nrecord: %s\nwriter: %s", rec.Schema(), w.schema)
 	}
-	// Each write stays within one row group, so that the row group each batch lands in is known: a nested
-	// schema's dictionary columns need it (see writeSerial).
-	maxRows := w.props.MaxRowGroupLength()
+	maxRows := w.wr.Properties().MaxRowGroupLength()
 	for off := int64(0); off < rec.NumRows(); {
-		cur, err := w.rowGroupRows()
+		if w.rgw == nil {
+			if err := w.startRowGroup(); err != nil {
+				return err
+			}
+		}
+		cur, err := w.rgw.NumRows()
 		if err != nil {
 			return err
 		}
@@ -158,18 +161,17 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 			if err := w.NewBufferedRowGroupChecked(); err != nil {
 				return err
 			}
-			continue // to start the next
+			if err := w.startRowGroup(); err != nil {
+				return err
+			}
+			cur = 0
 		}
 		n := min(rec.NumRows()-off, maxRows-int64(cur))
 		part := rec
 		if off != 0 || n != rec.NumRows() {
 			part = rec.NewSlice(off, off+n)
 		}
-		if w.serial != nil {
-			err = w.writeSerial(part)
-		} else {
-			err = w.writeColumns(part)
-		}
+		err = w.writeColumns(part)
 		if part != rec {
 			part.Release()
 		}
@@ -181,67 +183,28 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// rowGroupRows is the number of rows in the open row group; without a nested schema it starts one if none is
-// open (pqarrow's FileWriter starts its own).
-func (w *Writer) rowGroupRows() (int, error) {
-	if w.serial != nil {
-		return w.serial.RowGroupNumRows()
-	}
-	if w.rgw == nil {
-		if err := w.startRowGroup(); err != nil {
-			return 0, err
-		}
-	}
-	return w.rgw.NumRows()
-}
-
-// writeSerial writes rec, which fits in the open row group, through pqarrow's FileWriter. pqarrow writes a
-// dictionary array's indices into the column chunk while its dictionary is the chunk's first, and falls back to
-// plain values for the rest of the chunk when it changes (see dictionaryChanged): so a batch whose dictionary
-// differs from the row group's first is handed on as its values, which the chunk's dictionary encoder adds to
-// the dictionary it has.
-//
-// Which dictionary pqarrow's chunk took for a dictionary within a list or struct is not tracked (its level
-// builder decides which slices of the leaf it writes), so such a column is always handed on with its
-// dictionaries replaced by their values, hashed into the chunk's dictionary: what pqarrow does anyway for the
-// batches after a change.
+// writeSerial writes rec through pqarrow's FileWriter, its dictionaries replaced by their values, which the
+// column chunks' dictionary encoders hash. pqarrow writes a dictionary array's indices while its dictionary is
+// the chunk's first and falls back to plain values for the rest of the chunk when it changes (see
+// dictionaryChanged); and indices written so do not count in the raw size arrow-go compares the dictionary
+// with before the first page, so a dictionary that grows after many batches of indices was dropped for plain
+// values anyway (see addRawSize). The values cost what pqarrow spends after a change anyway.
 func (w *Writer) writeSerial(rec arrow.RecordBatch) error {
 	var cols []arrow.Array // rec's columns, once one is replaced by its values
-	replace := func(i int, values arrow.Array) {
+	for i, col := range rec.Columns() {
+		vt := w.valueTypes[i]
+		if vt == nil {
+			continue
+		}
+		values, err := withValues(w.props.Allocator(), col.Data(), vt)
+		if err != nil {
+			return fmt.Errorf("column %s: dictionaries to values: %w", w.schema.Field(i).Name, err)
+		}
+		defer values.Release()
 		if cols == nil {
 			cols = slices.Clone(rec.Columns())
 		}
 		cols[i] = values
-	}
-	for i, col := range rec.Columns() {
-		if vt := w.valueTypes[i]; vt != nil {
-			values, err := withValues(w.props.Allocator(), col.Data(), vt)
-			if err != nil {
-				return fmt.Errorf("column %s: dictionaries to values: %w", w.schema.Field(i).Name, err)
-			}
-			defer values.Release()
-			replace(i, values)
-			continue
-		}
-		d, ok := col.(*array.Dictionary)
-		if !ok {
-			continue
-		}
-		first := w.firstDicts[i]
-		if first == nil {
-			d.Dictionary().Retain()
-			w.firstDicts[i] = d.Dictionary()
-			continue
-		}
-		if array.Equal(first, d.Dictionary()) {
-			continue
-		}
-		dense, err := w.values(i, d)
-		if err != nil {
-			return err
-		}
-		defer dense.Release()
-		replace(i, dense)
 	}
 	if cols != nil {
 		rec = withColumns{rec, cols}
@@ -339,15 +302,6 @@ type withColumns struct {
 func (r withColumns) Column(i int) arrow.Array { return r.cols[i] }
 func (r withColumns) Columns() []arrow.Array   { return r.cols }
 
-// values is dictionary column i's values, for a column chunk that keeps another dictionary.
-func (w *Writer) values(i int, d *array.Dictionary) (arrow.Array, error) {
-	dense, err := compute.TakeArray(compute.WithAllocator(context.Background(), w.props.Allocator()), d.Dictionary(), d.Indices())
-	if err != nil {
-		return nil, fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
-	}
-	return dense, nil
-}
-
 // writeColumns encodes rec's columns into the row group: this goroutine takes columns one by one, helped by as
 // many others as there are free cores.
 func (w *Writer) writeColumns(rec arrow.RecordBatch) error {
@@ -394,18 +348,67 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 		*scratch = defs
 		definitionLevels(col, defs)
 	}
-	if d, ok := col.(*array.Dictionary); ok && dictionaryChanged(cw, d) {
-		dense, err := w.values(i, d)
+	d, indices := col.(*array.Dictionary)
+	if indices && dictionaryChanged(cw, d) {
+		dense, err := withValues(w.props.Allocator(), d.Data(), d.Dictionary().DataType())
 		if err != nil {
-			return err
+			return fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
 		}
 		defer dense.Release()
-		col = dense
+		col, indices = dense, false
 	}
 	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
 		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
 	}
+	if indices {
+		addRawSize(cw, d)
+	}
 	return nil
+}
+
+// addRawSize adds the plain size of d's values, written as indices into the column chunk's dictionary, to the
+// raw size arrow-go's dictionary encoder keeps of the values since its last page, which counts only values
+// (PutIndices adds nothing). arrow-go cuts pages by that size, so a chunk written as indices held them all in
+// one page; and before the first page it falls back to plain values when the dictionary and the indices'
+// encoded size are no smaller than it, so one batch of values (a dictionary that grew, see dictionaryChanged)
+// after many batches of indices dropped the dictionary for plain values.
+func addRawSize(cw file.ColumnChunkWriter, d *array.Dictionary) {
+	enc := cw.CurrentEncoder()
+	raw, ok := enc.(interface{ AddRawSize(int64) })
+	if e := enc.Encoding(); !ok || e != pq.Encodings.PlainDict && e != pq.Encodings.RLEDict {
+		return // plain: pqarrow wrote the values
+	}
+	vt := d.Dictionary().DataType().ID()
+	if !arrow.IsPrimitive(vt) && !arrow.IsBaseBinary(vt) {
+		return // pqarrow wrote the values (its writeDictionaryArrow writes indices of these only)
+	}
+	valid := int64(d.Len() - d.NullN())
+	// Per value, what arrow-go's encoders count: the physical type's size, a byte array's length and its
+	// 4-byte length prefix.
+	switch cw.Descr().PhysicalType() {
+	case pq.Types.ByteArray:
+		dict, ok := d.Dictionary().(interface{ ValueLen(int) int })
+		if !ok {
+			return
+		}
+		n := valid * 4
+		for j := range d.Len() {
+			if d.IsValid(j) {
+				n += int64(dict.ValueLen(d.GetValueIndex(j)))
+			}
+		}
+		raw.AddRawSize(n)
+	case pq.Types.FixedLenByteArray:
+		raw.AddRawSize(valid * int64(cw.Descr().TypeLength()))
+	case pq.Types.Int96:
+		raw.AddRawSize(valid * 12)
+	case pq.Types.Int64, pq.Types.Double:
+		raw.AddRawSize(valid * 8)
+	case pq.Types.Boolean:
+		raw.AddRawSize(valid)
+	default: // INT32, FLOAT
+		raw.AddRawSize(valid * 4)
+	}
 }
 
 // dictionaryChanged reports whether d's dictionary differs from the one the column chunk's dictionary encoder
@@ -466,7 +469,6 @@ func definitionLevels(col arrow.Array, defs []int16) {
 func (w *Writer) NewBufferedRowGroupChecked() error {
 	if w.serial != nil {
 		w.cut++
-		w.releaseFirstDicts()
 		return w.serial.NewBufferedRowGroupChecked()
 	}
 	if err := w.closeRowGroup(); err != nil {
@@ -474,16 +476,6 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 	}
 	w.rgw = nil
 	return nil
-}
-
-// releaseFirstDicts forgets the row group's first dictionaries, as its column chunks are closed.
-func (w *Writer) releaseFirstDicts() {
-	for i, d := range w.firstDicts {
-		if d != nil {
-			d.Release()
-			w.firstDicts[i] = nil
-		}
-	}
 }
 
 // startRowGroup starts a buffered row group.
@@ -604,7 +596,6 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	if w.serial != nil {
-		w.releaseFirstDicts()
 		return w.serial.Close()
 	}
 	if w.rgw != nil {

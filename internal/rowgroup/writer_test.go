@@ -3,6 +3,7 @@ package rowgroup
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,7 +106,9 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 			t.Parallel()
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer mem.AssertSize(t, 0)
-			recs := records(t, mem, tc.sc, 4, 1000)
+			// Without the dictionary array columns, whose pages the Writer cuts by their values' size (see
+			// addRawSize) where pqarrow holds a chunk's indices in one page.
+			sc, recs := withoutDictionaries(tc.sc, records(t, mem, tc.sc, 4, 1000))
 			defer func() {
 				for _, r := range recs {
 					r.Release()
@@ -119,11 +122,11 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 			props := pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem)}, tc.props...)...)
 
 			var want, got bytes.Buffer
-			ref, err := pqarrow.NewFileWriter(tc.sc, &want, props, aprops)
+			ref, err := pqarrow.NewFileWriter(sc, &want, props, aprops)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewWriter(tc.sc, &got, props, aprops, tc.store)
+			w, err := NewWriter(sc, &got, props, aprops, tc.store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -546,6 +549,85 @@ func TestWriterDictionariesWithinNested(t *testing.T) {
 	}
 }
 
+// TestWriterDictionaryGrowsAfterManyBatches: a dictionary that grows only after many batches written as indices
+// keeps the column chunk dictionary-encoded (arrow-go's cost rule counted the indices' encoded size but not their
+// values, and dropped it), beside flat columns or a nested one, and the indices are cut into pages.
+func TestWriterDictionaryGrowsAfterManyBatches(t *testing.T) {
+	t.Parallel()
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	for _, sc := range []*arrow.Schema{
+		arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType}}, nil),
+		arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType}, {Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)}}, nil),
+	} {
+		t.Run(fmt.Sprint(sc.NumFields(), " columns"), func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			dicts := append(slices.Repeat([][]string{{"oslo", "rome", "lima"}}, 40), []string{"oslo", "rome", "lima", "kiev"})
+			var recs []arrow.RecordBatch
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			for b, dict := range dicts {
+				values := mustStrings(mem, dict)
+				db := array.NewDictionaryBuilderWithDict(mem, dictType, values).(*array.BinaryDictionaryBuilder)
+				values.Release()
+				for i := range 1000 {
+					if err := db.AppendString(dict[(i*5+b)%len(dict)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cols := []arrow.Array{db.NewArray()}
+				db.Release()
+				if sc.NumFields() > 1 {
+					lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32)
+					for i := range 1000 {
+						lb.Append(true)
+						lb.ValueBuilder().(*array.Int32Builder).Append(int32(i))
+					}
+					cols = append(cols, lb.NewArray())
+					lb.Release()
+				}
+				recs = append(recs, array.NewRecordBatch(sc, cols, 1000))
+				for _, c := range cols {
+					c.Release()
+				}
+			}
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd),
+				pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(64<<10))
+			r := writeFile(t, mem, sc, props, recs)
+			defer r.Close()
+			cc, err := r.MetaData().RowGroup(0).ColumnChunk(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cc.HasDictionaryPage() {
+				t.Fatalf("no dictionary page: the column was written as plain values (encodings %v)", cc.Encodings())
+			}
+			pages, err := r.RowGroup(0).GetColumnPageReader(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pages.Close()
+			data := 0
+			for pages.Next() {
+				if _, dict := pages.Page().(*file.DictionaryPage); !dict {
+					data++
+				}
+			}
+			if err := pages.Err(); err != nil {
+				t.Fatal(err)
+			}
+			// 41,000 values of 8 bytes or so, plain: several pages of 64 KiB.
+			if data < 3 {
+				t.Errorf("%d data pages, want several", data)
+			}
+		})
+	}
+}
+
 // writeFile writes recs to a Parquet file in memory with a Writer and opens it; the caller closes the reader.
 func writeFile(t *testing.T, mem memory.Allocator, sc *arrow.Schema, props *pq.WriterProperties, recs []arrow.RecordBatch) *file.Reader {
 	t.Helper()
@@ -567,4 +649,27 @@ func writeFile(t *testing.T, mem memory.Allocator, sc *arrow.Schema, props *pq.W
 		t.Fatal(err)
 	}
 	return r
+}
+
+// withoutDictionaries is sc and recs without their dictionary array columns; it releases recs.
+func withoutDictionaries(sc *arrow.Schema, recs []arrow.RecordBatch) (*arrow.Schema, []arrow.RecordBatch) {
+	var keep []int
+	var fields []arrow.Field
+	for i, f := range sc.Fields() {
+		if f.Type.ID() != arrow.DICTIONARY {
+			keep = append(keep, i)
+			fields = append(fields, f)
+		}
+	}
+	out := arrow.NewSchema(fields, nil)
+	projected := make([]arrow.RecordBatch, len(recs))
+	for k, rec := range recs {
+		cols := make([]arrow.Array, len(keep))
+		for j, i := range keep {
+			cols[j] = rec.Column(i)
+		}
+		projected[k] = array.NewRecordBatch(out, cols, rec.NumRows())
+		rec.Release()
+	}
+	return out, projected
 }
