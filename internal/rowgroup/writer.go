@@ -392,9 +392,15 @@ func addRawSize(cw file.ColumnChunkWriter, d *array.Dictionary) {
 			return
 		}
 		n := valid * 4
-		for j := range d.Len() {
-			if d.IsValid(j) {
-				n += int64(dict.ValueLen(d.GetValueIndex(j)))
+		if idx, ok := d.Indices().(*array.Int32); ok && d.NullN() == 0 { // the ClickHouse consumer's
+			for _, k := range idx.Int32Values() {
+				n += int64(dict.ValueLen(int(k)))
+			}
+		} else {
+			for j := range d.Len() {
+				if d.IsValid(j) {
+					n += int64(dict.ValueLen(d.GetValueIndex(j)))
+				}
 			}
 		}
 		raw.AddRawSize(n)
