@@ -419,7 +419,7 @@ func addRawSize(cw file.ColumnChunkWriter, d *array.Dictionary) {
 
 // dictionaryChanged reports whether d's dictionary differs from the one the column chunk's dictionary encoder
 // took from an earlier batch. pqarrow writes a dictionary array's indices straight into the chunk only while
-// its dictionary stays the same; when it changes (ClickHouse's LowCardinality columns bring one per block) it
+// its dictionary stays the same; when it changes (a ClickHouse LowCardinality dictionary grows through a read) it
 // falls back to plain values for the rest of the chunk, so a column of a few dozen distinct strings was written
 // as plain strings. Given the values instead, the chunk's encoder adds them to the dictionary it has.
 func dictionaryChanged(cw file.ColumnChunkWriter, d *array.Dictionary) bool {
@@ -597,13 +597,13 @@ func (w *Writer) FooterChunks() int {
 
 // Close writes the last row group and the footer; it does not close the sink.
 func (w *Writer) Close() error {
+	if w.serial != nil {
+		return w.serial.Close()
+	}
 	if w.closed {
 		return nil
 	}
 	w.closed = true
-	if w.serial != nil {
-		return w.serial.Close()
-	}
 	if w.rgw != nil {
 		if err := w.rgw.Close(); err != nil {
 			return err
