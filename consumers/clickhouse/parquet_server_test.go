@@ -5,6 +5,7 @@ package clickhouse
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -28,11 +29,12 @@ func TestToParquet(t *testing.T) {
 	db := srv.CreateDatabase(t)
 	srv.Exec(t, db, `CREATE TABLE kinds (id Int64, lc LowCardinality(String), e Enum8('a' = 1, 'b' = 2), dec Decimal(18, 4),
 		dec128 Decimal(30, 2), arr Array(Nullable(String)), tup Tuple(UInt8, String), ns Nullable(String), u UUID,
-		fs FixedString(2), d Date, dt DateTime, b UInt8) ENGINE = MergeTree ORDER BY id`,
+		fs FixedString(2), d Date, dt DateTime, b UInt8, alc Array(LowCardinality(String))) ENGINE = MergeTree ORDER BY id`,
 		`INSERT INTO kinds SELECT toInt64(number), concat('v', toString(intDiv(number, 1000))), if(number % 2 = 0, 'a', 'b'),
 		toDecimal64(number / 7, 4), toDecimal128(number * 1000, 2), [if(number % 3 = 0, NULL, toString(number)), 'x'],
 		(toUInt8(number % 200), toString(number)), if(number % 4 = 0, NULL, 'n'), generateUUIDv4(), toFixedString('ab', 2),
-		toDate('2026-01-01') + number % 30, toDateTime('2026-01-01 00:00:00', 'UTC') + number, toUInt8(number % 256)
+		toDate('2026-01-01') + number % 30, toDateTime('2026-01-01 00:00:00', 'UTC') + number, toUInt8(number % 256),
+		[concat('t', toString(intDiv(number, 1000))), 'x']
 		FROM system.numbers LIMIT 5000`)
 	out := t.TempDir()
 	src := `name: kinds
@@ -103,6 +105,22 @@ loaders:
 	rows := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT typeof(u) AS tu, typeof(e) AS te FROM read_parquet('%s') LIMIT 1`, files[0]))
 	if len(rows) != 1 || rows[0]["tu"] != "UUID" || rows[0]["te"] != "VARCHAR" {
 		t.Errorf("DuckDB reads the UUID and Enum8 columns as %v, want UUID and VARCHAR", rows)
+	}
+	// The LowCardinality columns, whose dictionaries grow by a value every 1,000 rows (blocks of 700), stay
+	// dictionary-encoded in every column chunk, beside nested columns (arr, tup) and within an array (alc).
+	for _, f := range files {
+		for _, path := range []string{"lc", "alc, list, element"} {
+			chunks := testkit.DuckDBQuery(t, fmt.Sprintf(`SELECT row_group_id AS rg, encodings AS enc, dictionary_page_offset AS dpo
+				FROM parquet_metadata('%s') WHERE path_in_schema = '%s'`, f, path))
+			if len(chunks) == 0 {
+				t.Errorf("%s: no column chunk of %s", f, path)
+			}
+			for _, c := range chunks {
+				if !strings.Contains(c["enc"], "DICTIONARY") || c["dpo"] == "" {
+					t.Errorf("%s: row group %s of %s: encodings %s, dictionary page offset %q: not dictionary-encoded", f, c["rg"], path, c["enc"], c["dpo"])
+				}
+			}
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
@@ -45,13 +46,19 @@ var encoders = make(chan struct{}, runtime.GOMAXPROCS(0))
 // but encodes (and compresses) the columns of each batch in parallel: pqarrow encodes one column after another,
 // so one file used one core. The bytes are pqarrow's, except that a column whose dictionary did not pay in a row
 // group is written plain in the file's later ones (see closeRowGroup), and that a column of Arrow dictionary
-// arrays whose dictionary changes between batches stays dictionary-encoded (see dictionaryChanged). Schemas with
-// nested columns (lists, structs, maps) are written by pqarrow's FileWriter, column after column, where such a
-// column still falls back to plain values.
+// arrays stays dictionary-encoded when its dictionary changes between batches (see dictionaryChanged) and has
+// its indices cut into pages by their values' size (see addRawSize). Schemas with nested columns (lists,
+// structs, maps) are written by pqarrow's FileWriter, column after column; their dictionary arrays, also within
+// lists and structs, are handed on as values to stay dictionary-encoded (see writeSerial), while a dictionary
+// within a map or a fixed-size list still falls back to plain values when it changes.
 type Writer struct {
 	serial *pqarrow.FileWriter // nested schemas
 	leaves int                 // leaf columns: column chunks a row group adds to the footer
 	cut    int                 // row groups cut, with a nested schema (pqarrow does not count them)
+	props  *pq.WriterProperties
+	// valueTypes holds, with a nested schema, the type of each column with dictionaries (a dictionary column,
+	// or a list or struct with dictionaries within) with those replaced by their values' types; nil for others.
+	valueTypes []arrow.DataType
 
 	wr       *file.Writer
 	rgw      file.BufferedRowGroupWriter
@@ -78,7 +85,15 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{serial: fw, leaves: psc.NumColumns()}, nil
+		vw := &Writer{serial: fw, leaves: psc.NumColumns(), props: props, schema: sc}
+		for _, f := range sc.Fields() {
+			vt, ok := valueType(f.Type)
+			if !ok {
+				vt = nil
+			}
+			vw.valueTypes = append(vw.valueTypes, vt)
+		}
+		return vw, nil
 	}
 	meta := make(metadata.KeyValueMetadata, 0)
 	md := sc.Metadata()
@@ -92,7 +107,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 	if err != nil {
 		return nil, err
 	}
-	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns()}
+	fw := &Writer{wr: wr, schema: sc, leaves: psc.NumColumns(), props: props}
 	for _, f := range sc.Fields() {
 		fw.nullable = append(fw.nullable, f.Nullable)
 		fw.ctxs = append(fw.ctxs, pqarrow.NewArrowWriteContext(context.Background(), &aprops))
@@ -123,7 +138,7 @@ func flat(sc *arrow.Schema, leaves int, leaf func(i int) (def, rep int16, depth 
 // WriteBuffered adds rec to the current buffered row group, starting one if none is open.
 func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 	if w.serial != nil {
-		return w.serial.WriteBuffered(rec)
+		return w.writeSerial(rec)
 	}
 	if w.closed {
 		return errors.New("WriteBuffered after Close")
@@ -167,6 +182,125 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 	}
 	return nil
 }
+
+// writeSerial writes rec through pqarrow's FileWriter, its dictionaries replaced by their values, which the
+// column chunks' dictionary encoders hash. pqarrow writes a dictionary array's indices while its dictionary is
+// the chunk's first and falls back to plain values for the rest of the chunk when it changes (see
+// dictionaryChanged); and indices written so do not count in the raw size arrow-go compares the dictionary
+// with before the first page, so a dictionary that grows after many batches of indices was dropped for plain
+// values anyway (see addRawSize). The values cost what pqarrow spends after a change anyway.
+func (w *Writer) writeSerial(rec arrow.RecordBatch) error {
+	var cols []arrow.Array // rec's columns, once one is replaced by its values
+	for i, col := range rec.Columns() {
+		vt := w.valueTypes[i]
+		if vt == nil {
+			continue
+		}
+		values, err := withValues(w.props.Allocator(), col.Data(), vt)
+		if err != nil {
+			return fmt.Errorf("column %s: dictionaries to values: %w", w.schema.Field(i).Name, err)
+		}
+		defer values.Release()
+		if cols == nil {
+			cols = slices.Clone(rec.Columns())
+		}
+		cols[i] = values
+	}
+	if cols != nil {
+		rec = withColumns{rec, cols}
+	}
+	return w.serial.WriteBuffered(rec)
+}
+
+// valueType is t with the dictionaries within it replaced by their value types, and whether it had any that
+// withValues can replace: at the top or within lists and structs, not within maps or fixed-size lists.
+func valueType(t arrow.DataType) (arrow.DataType, bool) {
+	switch t := t.(type) {
+	case *arrow.DictionaryType:
+		return t.ValueType, true
+	case *arrow.ListType:
+		if vt, ok := valueType(t.Elem()); ok {
+			f := t.ElemField()
+			f.Type = vt
+			return arrow.ListOfField(f), true
+		}
+	case *arrow.LargeListType:
+		if vt, ok := valueType(t.Elem()); ok {
+			f := t.ElemField()
+			f.Type = vt
+			return arrow.LargeListOfField(f), true
+		}
+	case *arrow.StructType:
+		fields := slices.Clone(t.Fields())
+		changed := false
+		for i, f := range fields {
+			if vt, ok := valueType(f.Type); ok {
+				fields[i].Type = vt
+				changed = true
+			}
+		}
+		if changed {
+			return arrow.StructOf(fields...), true
+		}
+	}
+	return t, false
+}
+
+// withValues is the array of data with the dictionaries within it replaced by their values, of type vt (see
+// valueType): a new array around the same buffers, with new children where they held dictionaries. (arrow-go's
+// cast of a list of dictionaries to a list of their values panics: it expects the values' buffers to number
+// the indices'.)
+func withValues(mem memory.Allocator, data arrow.ArrayData, vt arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(data.DataType(), vt) {
+		return array.MakeFromData(data), nil
+	}
+	if _, ok := data.DataType().(*arrow.DictionaryType); ok {
+		d := array.NewDictionaryData(data)
+		defer d.Release()
+		return compute.TakeArray(compute.WithAllocator(context.Background(), mem), d.Dictionary(), d.Indices())
+	}
+	children := make([]arrow.ArrayData, len(data.Children()))
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for k, child := range data.Children() {
+		var ct arrow.DataType
+		switch t := vt.(type) {
+		case *arrow.ListType:
+			ct = t.Elem()
+		case *arrow.LargeListType:
+			ct = t.Elem()
+		case *arrow.StructType:
+			ct = t.Field(k).Type
+		default:
+			return nil, fmt.Errorf("dictionaries within %s", data.DataType())
+		}
+		c, err := withValues(mem, child, ct)
+		if err != nil {
+			return nil, err
+		}
+		children[k] = c.Data()
+		children[k].Retain()
+		c.Release()
+	}
+	out := array.NewData(vt, data.Len(), data.Buffers(), children, data.NullN(), data.Offset())
+	defer out.Release()
+	return array.MakeFromData(out), nil
+}
+
+// withColumns is a record batch with some columns replaced by arrays of another type: a dictionary column by its
+// values. pqarrow's FileWriter checks the batch's schema, then writes each column by its array's type.
+type withColumns struct {
+	arrow.RecordBatch
+	cols []arrow.Array
+}
+
+func (r withColumns) Column(i int) arrow.Array { return r.cols[i] }
+func (r withColumns) Columns() []arrow.Array   { return r.cols }
 
 // writeColumns encodes rec's columns into the row group: this goroutine takes columns one by one, helped by as
 // many others as there are free cores.
@@ -214,23 +348,78 @@ func (w *Writer) writeColumn(i int, col arrow.Array) error {
 		*scratch = defs
 		definitionLevels(col, defs)
 	}
-	if d, ok := col.(*array.Dictionary); ok && dictionaryChanged(cw, d) {
-		dense, err := compute.TakeArray(compute.WithAllocator(context.Background(), w.wr.Properties().Allocator()), d.Dictionary(), d.Indices())
+	d, indices := col.(*array.Dictionary)
+	if indices && dictionaryChanged(cw, d) {
+		dense, err := withValues(w.props.Allocator(), d.Data(), d.Dictionary().DataType())
 		if err != nil {
 			return fmt.Errorf("column %s: dictionary to values: %w", w.schema.Field(i).Name, err)
 		}
 		defer dense.Release()
-		col = dense
+		col, indices = dense, false
 	}
 	if err := pqarrow.WriteArrowToColumn(w.ctxs[i], cw, col, defs, nil, w.nullable[i]); err != nil {
 		return fmt.Errorf("column %s: %w", w.schema.Field(i).Name, err)
 	}
+	if indices {
+		addRawSize(cw, d)
+	}
 	return nil
+}
+
+// addRawSize adds the plain size of d's values, written as indices into the column chunk's dictionary, to the
+// raw size arrow-go's dictionary encoder keeps of the values since its last page, which counts only values
+// (PutIndices adds nothing). arrow-go cuts pages by that size, so a chunk written as indices held them all in
+// one page; and before the first page it falls back to plain values when the dictionary and the indices'
+// encoded size are no smaller than it, so one batch of values (a dictionary that grew, see dictionaryChanged)
+// after many batches of indices dropped the dictionary for plain values.
+func addRawSize(cw file.ColumnChunkWriter, d *array.Dictionary) {
+	enc := cw.CurrentEncoder()
+	raw, ok := enc.(interface{ AddRawSize(int64) })
+	if e := enc.Encoding(); !ok || e != pq.Encodings.PlainDict && e != pq.Encodings.RLEDict {
+		return // plain: pqarrow wrote the values
+	}
+	vt := d.Dictionary().DataType().ID()
+	if !arrow.IsPrimitive(vt) && !arrow.IsBaseBinary(vt) {
+		return // pqarrow wrote the values (its writeDictionaryArrow writes indices of these only)
+	}
+	valid := int64(d.Len() - d.NullN())
+	// Per value, what arrow-go's encoders count: the physical type's size, a byte array's length and its
+	// 4-byte length prefix.
+	switch cw.Descr().PhysicalType() {
+	case pq.Types.ByteArray:
+		dict, ok := d.Dictionary().(interface{ ValueLen(int) int })
+		if !ok {
+			return
+		}
+		n := valid * 4
+		if idx, ok := d.Indices().(*array.Int32); ok && d.NullN() == 0 { // the ClickHouse consumer's
+			for _, k := range idx.Int32Values() {
+				n += int64(dict.ValueLen(int(k)))
+			}
+		} else {
+			for j := range d.Len() {
+				if d.IsValid(j) {
+					n += int64(dict.ValueLen(d.GetValueIndex(j)))
+				}
+			}
+		}
+		raw.AddRawSize(n)
+	case pq.Types.FixedLenByteArray:
+		raw.AddRawSize(valid * int64(cw.Descr().TypeLength()))
+	case pq.Types.Int96:
+		raw.AddRawSize(valid * 12)
+	case pq.Types.Int64, pq.Types.Double:
+		raw.AddRawSize(valid * 8)
+	case pq.Types.Boolean:
+		raw.AddRawSize(valid)
+	default: // INT32, FLOAT
+		raw.AddRawSize(valid * 4)
+	}
 }
 
 // dictionaryChanged reports whether d's dictionary differs from the one the column chunk's dictionary encoder
 // took from an earlier batch. pqarrow writes a dictionary array's indices straight into the chunk only while
-// its dictionary stays the same; when it changes (ClickHouse's LowCardinality columns bring one per block) it
+// its dictionary stays the same; when it changes (a ClickHouse LowCardinality dictionary grows through a read) it
 // falls back to plain values for the rest of the chunk, so a column of a few dozen distinct strings was written
 // as plain strings. Given the values instead, the chunk's encoder adds them to the dictionary it has.
 func dictionaryChanged(cw file.ColumnChunkWriter, d *array.Dictionary) bool {

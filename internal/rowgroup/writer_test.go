@@ -3,6 +3,7 @@ package rowgroup
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,7 +106,9 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 			t.Parallel()
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer mem.AssertSize(t, 0)
-			recs := records(t, mem, tc.sc, 4, 1000)
+			// Without the dictionary array columns, whose pages the Writer cuts by their values' size (see
+			// addRawSize) where pqarrow holds a chunk's indices in one page.
+			sc, recs := withoutDictionaries(tc.sc, records(t, mem, tc.sc, 4, 1000))
 			defer func() {
 				for _, r := range recs {
 					r.Release()
@@ -119,11 +122,11 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 			props := pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem)}, tc.props...)...)
 
 			var want, got bytes.Buffer
-			ref, err := pqarrow.NewFileWriter(tc.sc, &want, props, aprops)
+			ref, err := pqarrow.NewFileWriter(sc, &want, props, aprops)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewWriter(tc.sc, &got, props, aprops, tc.store)
+			w, err := NewWriter(sc, &got, props, aprops, tc.store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,21 +355,33 @@ func TestWriterNoEmptyRowGroup(t *testing.T) {
 }
 
 // TestWriterDictionaryArrays: a column of Arrow dictionary arrays stays dictionary-encoded in Parquet whether
-// each batch brings the same dictionary or a new one (ClickHouse's LowCardinality brings one per block), and
-// reads back as the values written.
+// each batch brings the same dictionary or a new one (ClickHouse's LowCardinality brings one per block), beside
+// flat columns or beside a nested one (pqarrow's own writer), and reads back as the values written.
 func TestWriterDictionaryArrays(t *testing.T) {
 	t.Parallel()
 	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
-	sc := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true}}, nil)
-	for _, tc := range []struct {
+	flatSchema := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true}}, nil)
+	withList := arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType, Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32), Nullable: true}}, nil)
+	type testCase struct {
 		name  string
 		dicts [][]string // a batch's dictionary
-	}{
-		{"the same dictionary", [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
-		{"a new dictionary each batch", [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
-		{"back to the first", [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
-		{"one value, then a grown dictionary", [][]string{{"v0"}, {"v0"}, {"v0", "v1"}, {"v0", "v1", "v2"}}},
+		sc    *arrow.Schema
+	}
+	var cases []testCase
+	for _, tc := range []testCase{
+		{name: "the same dictionary", dicts: [][]string{{"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}, {"oslo", "rome", "lima"}}},
+		{name: "a new dictionary each batch", dicts: [][]string{{"oslo", "rome", "lima"}, {"lima", "oslo", "kiev", "rome"}, {"kiev", "lima"}}},
+		{name: "back to the first", dicts: [][]string{{"oslo", "rome"}, {"rome", "oslo"}, {"oslo", "rome"}}},
+		{name: "one value, then a grown dictionary", dicts: [][]string{{"v0"}, {"v0"}, {"v0", "v1"}, {"v0", "v1", "v2"}}},
 	} {
+		tc.sc = flatSchema
+		cases = append(cases, tc)
+		tc.name += ", beside a list"
+		tc.sc = withList
+		cases = append(cases, tc)
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
@@ -389,41 +404,39 @@ func TestWriterDictionaryArrays(t *testing.T) {
 					}
 					want = append(want, v)
 				}
-				arr := db.NewArray()
+				cols := []arrow.Array{db.NewArray()}
 				db.Release()
-				recs = append(recs, array.NewRecordBatch(sc, []arrow.Array{arr}, int64(arr.Len())))
-				arr.Release()
+				if tc.sc.NumFields() > 1 {
+					lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32)
+					for i := range cols[0].Len() {
+						lb.Append(true)
+						lb.ValueBuilder().(*array.Int32Builder).Append(int32(i))
+					}
+					cols = append(cols, lb.NewArray())
+					lb.Release()
+				}
+				recs = append(recs, array.NewRecordBatch(tc.sc, cols, int64(cols[0].Len())))
+				for _, c := range cols {
+					c.Release()
+				}
 			}
 			defer func() {
 				for _, r := range recs {
 					r.Release()
 				}
 			}()
-			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10))
-			var buf bytes.Buffer
-			w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, rec := range recs {
-				if err := w.WriteBuffered(rec); err != nil {
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(1<<10),
+				pq.WithMaxRowGroupLength(700)) // batches split across row groups, each starting with a dictionary of its own
+			r := writeFile(t, mem, tc.sc, props, recs)
+			defer r.Close()
+			for rg := range r.NumRowGroups() {
+				cc, err := r.MetaData().RowGroup(rg).ColumnChunk(0)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			cc, err := r.MetaData().RowGroup(0).ColumnChunk(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !cc.HasDictionaryPage() {
-				t.Errorf("no dictionary page: the column was written as plain values (encodings %v)", cc.Encodings())
+				if !cc.HasDictionaryPage() {
+					t.Errorf("row group %d: no dictionary page: the column was written as plain values (encodings %v)", rg, cc.Encodings())
+				}
 			}
 			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
 			if err != nil {
@@ -456,4 +469,207 @@ func mustStrings(mem memory.Allocator, vals []string) arrow.Array {
 	defer b.Release()
 	b.AppendValues(vals, nil)
 	return b.NewArray()
+}
+
+// TestWriterDictionariesWithinNested: dictionaries within a list and a struct, growing from batch to batch, stay
+// dictionary-encoded in every row group (pqarrow alone writes them plain once a dictionary changes) and read back
+// as the values written.
+func TestWriterDictionariesWithinNested(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "tags", Type: arrow.ListOf(dictType), Nullable: true},
+		{Name: "st", Type: arrow.StructOf(arrow.Field{Name: "c", Type: dictType, Nullable: true}, arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int32}), Nullable: true},
+	}, nil)
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for b := range 6 {
+		var sb strings.Builder
+		sb.WriteString("[")
+		for i := range 300 {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			// the batch's dictionary grows: batch b brings v<b>
+			fmt.Fprintf(&sb, `{"tags": ["v%d", "v%d"], "st": {"c": "v%d", "n": %d}}`, i%(b+1), b, (i+1)%(b+1), i)
+		}
+		sb.WriteString("]")
+		rec, _, err := array.RecordFromJSON(mem, sc, strings.NewReader(sb.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithMaxRowGroupLength(700))
+	r := writeFile(t, mem, sc, props, recs)
+	defer r.Close()
+	if r.NumRowGroups() < 2 {
+		t.Fatalf("%d row groups, want several", r.NumRowGroups())
+	}
+	for rg := range r.NumRowGroups() {
+		for _, col := range []int{0, 1} { // tags.list.element, st.c
+			cc, err := r.MetaData().RowGroup(rg).ColumnChunk(col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cc.HasDictionaryPage() {
+				t.Errorf("row group %d, column %s: no dictionary page (encodings %v)", rg, cc.PathInSchema(), cc.Encodings())
+			}
+		}
+	}
+	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var want, got []string
+	for _, rec := range recs {
+		for i := range int(rec.NumRows()) {
+			want = append(want, rec.Column(0).ValueStr(i)+" "+rec.Column(1).ValueStr(i))
+		}
+	}
+	for k := range tbl.Column(0).Data().Chunks() {
+		tags, st := tbl.Column(0).Data().Chunk(k), tbl.Column(1).Data().Chunk(k)
+		for i := range tags.Len() {
+			got = append(got, tags.ValueStr(i)+" "+st.ValueStr(i))
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("read back differs: first rows %q, want %q", got[:2], want[:2])
+	}
+}
+
+// TestWriterDictionaryGrowsAfterManyBatches: a dictionary that grows only after many batches written as indices
+// keeps the column chunk dictionary-encoded (arrow-go's cost rule counted the indices' encoded size but not their
+// values, and dropped it), beside flat columns or a nested one, and the indices are cut into pages.
+func TestWriterDictionaryGrowsAfterManyBatches(t *testing.T) {
+	t.Parallel()
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	for _, sc := range []*arrow.Schema{
+		arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType}}, nil),
+		arrow.NewSchema([]arrow.Field{{Name: "city", Type: dictType}, {Name: "tags", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)}}, nil),
+	} {
+		t.Run(fmt.Sprint(sc.NumFields(), " columns"), func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			dicts := append(slices.Repeat([][]string{{"oslo", "rome", "lima"}}, 40), []string{"oslo", "rome", "lima", "kiev"})
+			var recs []arrow.RecordBatch
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			for b, dict := range dicts {
+				values := mustStrings(mem, dict)
+				db := array.NewDictionaryBuilderWithDict(mem, dictType, values).(*array.BinaryDictionaryBuilder)
+				values.Release()
+				for i := range 1000 {
+					if err := db.AppendString(dict[(i*5+b)%len(dict)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cols := []arrow.Array{db.NewArray()}
+				db.Release()
+				if sc.NumFields() > 1 {
+					lb := array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32)
+					for i := range 1000 {
+						lb.Append(true)
+						lb.ValueBuilder().(*array.Int32Builder).Append(int32(i))
+					}
+					cols = append(cols, lb.NewArray())
+					lb.Release()
+				}
+				recs = append(recs, array.NewRecordBatch(sc, cols, 1000))
+				for _, c := range cols {
+					c.Release()
+				}
+			}
+			props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd),
+				pq.WithDictionaryCostFallbackFor("city", true), pq.WithDataPageSize(64<<10))
+			r := writeFile(t, mem, sc, props, recs)
+			defer r.Close()
+			cc, err := r.MetaData().RowGroup(0).ColumnChunk(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cc.HasDictionaryPage() {
+				t.Fatalf("no dictionary page: the column was written as plain values (encodings %v)", cc.Encodings())
+			}
+			pages, err := r.RowGroup(0).GetColumnPageReader(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pages.Close()
+			data := 0
+			for pages.Next() {
+				if _, dict := pages.Page().(*file.DictionaryPage); !dict {
+					data++
+				}
+			}
+			if err := pages.Err(); err != nil {
+				t.Fatal(err)
+			}
+			// 41,000 values of 8 bytes or so, plain: several pages of 64 KiB.
+			if data < 3 {
+				t.Errorf("%d data pages, want several", data)
+			}
+		})
+	}
+}
+
+// writeFile writes recs to a Parquet file in memory with a Writer and opens it; the caller closes the reader.
+func writeFile(t *testing.T, mem memory.Allocator, sc *arrow.Schema, props *pq.WriterProperties, recs []arrow.RecordBatch) *file.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewWriter(sc, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := w.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()), file.WithReadProps(pq.NewReaderProperties(mem)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// withoutDictionaries is sc and recs without their dictionary array columns; it releases recs.
+func withoutDictionaries(sc *arrow.Schema, recs []arrow.RecordBatch) (*arrow.Schema, []arrow.RecordBatch) {
+	var keep []int
+	var fields []arrow.Field
+	for i, f := range sc.Fields() {
+		if f.Type.ID() != arrow.DICTIONARY {
+			keep = append(keep, i)
+			fields = append(fields, f)
+		}
+	}
+	out := arrow.NewSchema(fields, nil)
+	projected := make([]arrow.RecordBatch, len(recs))
+	for k, rec := range recs {
+		cols := make([]arrow.Array, len(keep))
+		for j, i := range keep {
+			cols[j] = rec.Column(i)
+		}
+		projected[k] = array.NewRecordBatch(out, cols, rec.NumRows())
+		rec.Release()
+	}
+	return out, projected
 }
