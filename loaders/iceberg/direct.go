@@ -52,7 +52,7 @@ type directWriter struct {
 	// a batch is made by repeating the value, not gathered row by row, and written without a dictionary (a
 	// single repeated value costs a hash lookup per row to dictionary-encode and compresses as well plain).
 	constant map[int]bool
-	wprops   *pq.WriterProperties
+	wprops   *rowgroup.Props
 	aprops   pqarrow.ArrowWriterProperties
 	uuid     uuid.UUID
 
@@ -204,7 +204,7 @@ const zstdPage = 112 << 10
 
 // writerProps are the Parquet settings of the table's properties, with the Parquet loader's tuning where the
 // table leaves a setting open.
-func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
+func (d *directWriter) writerProps() (*rowgroup.Props, error) {
 	name := strings.ToLower(d.props.Get(table.ParquetCompressionKey, table.ParquetCompressionDefault))
 	codec, ok := codecsByName[name]
 	if !ok {
@@ -248,16 +248,18 @@ func (d *directWriter) writerProps() (*pq.WriterProperties, error) {
 	for i := range d.constant {
 		opts = append(opts, pq.WithDictionaryFor(d.fileSchema.Field(i).Name, false))
 	}
-	opts = append(opts, keyEncoding(d.sc)...)
+	keyOpts, fixed := keyEncoding(d.sc) // fixed: the keys' encoding is the merge's, a column's dictionary the user's
+	opts = append(opts, keyOpts...)
 	for key, val := range d.props {
 		if col, ok := strings.CutPrefix(key, propDictColumnPrefix+"."); ok && col != "" {
 			opts = append(opts, pq.WithDictionaryFor(col, strings.EqualFold(val, "true")))
+			fixed = append(fixed, col)
 		}
 		if col, ok := strings.CutPrefix(key, table.ParquetBloomFilterColumnEnabledKeyPrefix+"."); ok && col != "" {
 			opts = append(opts, pq.WithBloomFilterEnabledFor(col, strings.EqualFold(val, "true")))
 		}
 	}
-	return pq.NewWriterProperties(opts...), nil
+	return rowgroup.NewProps(sc, opts, d.l.cfg.DeltaEncoding, fixed...), nil
 }
 
 // write splits batch by Iceberg partition and appends each part to its partition's open file. The caller keeps
@@ -360,7 +362,7 @@ func (d *directWriter) writeTo(ctx context.Context, key string, vals map[int]any
 	}
 	if f == nil {
 		var err error
-		if f, err = d.openFile(key, vals, row); err != nil {
+		if f, err = d.openFile(key, vals, row, rec); err != nil {
 			return err
 		}
 	}
@@ -402,7 +404,8 @@ func (d *directWriter) location(name string, row partitionRow) (string, error) {
 	return lp.NewDataLocation(name), nil
 }
 
-func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) (*dataFile, error) {
+// openFile starts the data file of Iceberg partition key, whose first rows are first.
+func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow, first arrow.RecordBatch) (*dataFile, error) {
 	// iceberg-go's name pattern, with the write UUID that carries the partition's FileTag.
 	name := fmt.Sprintf("00000-%d-%s-00000.parquet", d.seq, d.uuid)
 	d.seq++
@@ -417,7 +420,7 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow) 
 	f := &dataFile{key: key, path: path, values: vals, sink: sink}
 	f.buf = d.sinks.New(sink)
 	f.count.W = f.buf
-	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops, d.aprops, true); err != nil {
+	if f.fw, err = rowgroup.NewWriter(d.fileSchema, &f.count, d.wprops.For(first), d.aprops, true); err != nil {
 		_ = sink.Close()
 		_ = d.fs.Remove(path)
 		return nil, fmt.Errorf("start %s: %w", path, err)

@@ -241,9 +241,8 @@ var posDeleteEncoding = []pq.WriterProperty{
 // keyEncoding writes the integer identifier fields (a merge's key) of table schema sc as deltas, without a
 // dictionary: a merge reads the key column of every candidate file whole, and an id column, mostly ascending,
 // packs to a few bits a value, which decode at a fraction of the cost of decompressing plain or dictionary
-// pages. Random integers cost what plain ones do.
-func keyEncoding(sc *iceberg.Schema) []pq.WriterProperty {
-	var opts []pq.WriterProperty
+// pages. Random integers cost what plain ones do. columns are the keys so written.
+func keyEncoding(sc *iceberg.Schema) (opts []pq.WriterProperty, columns []string) {
 	for _, id := range sc.IdentifierFieldIDs {
 		f, ok := sc.FindFieldByID(id)
 		if name, found := sc.FindColumnName(id); !ok || !found || name != f.Name { // a top-level column only
@@ -252,7 +251,8 @@ func keyEncoding(sc *iceberg.Schema) []pq.WriterProperty {
 		switch f.Type.(type) {
 		case iceberg.Int32Type, iceberg.Int64Type, iceberg.DateType, iceberg.TimeType, iceberg.TimestampType, iceberg.TimestampTzType:
 			opts = append(opts, pq.WithDictionaryFor(f.Name, false), pq.WithEncodingFor(f.Name, pq.Encodings.DeltaBinaryPacked))
+			columns = append(columns, f.Name)
 		}
 	}
-	return opts
+	return opts, columns
 }

@@ -74,8 +74,9 @@ func TestSmallFiles(t *testing.T) {
 		// Files roll on bytes already flushed: row groups (and, at this small scale, pages) must be smaller than
 		// the target.
 		l := newLoader(t, t.TempDir(), func(c *Config) {
-			c.TargetFileSize, c.RowGroupSize = 64<<10, 16<<10
-			c.Properties = map[string]string{"write.parquet.page-size-bytes": "4096"}
+			// The orders' sequential ids and times are delta-encoded: 20,000 rows take some 14 KB.
+			c.TargetFileSize, c.RowGroupSize = 4<<10, 1<<10
+			c.Properties = map[string]string{"write.parquet.page-size-bytes": "512"}
 		})
 		var batches []arrow.RecordBatch
 		for i := range 10 {
@@ -92,8 +93,8 @@ func TestSmallFiles(t *testing.T) {
 			}
 			total += info.Size()
 		}
-		if len(files) < 2 || int64(len(files)) < total/(128<<10) {
-			t.Errorf("%d data files, %d bytes in all, at a 64 KiB target: files did not roll", len(files), total)
+		if len(files) < 2 || int64(len(files)) < total/(8<<10) {
+			t.Errorf("%d data files, %d bytes in all, at a 4 KiB target: files did not roll", len(files), total)
 		}
 	})
 	t.Run("compact rewrites small files", func(t *testing.T) {

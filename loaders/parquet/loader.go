@@ -288,6 +288,11 @@ func columnNames(s *arrow.Schema) string {
 }
 
 func (l *Loader) writerProps(sc *schema.Schema) *pq.WriterProperties {
+	return pq.NewWriterProperties(l.writerOptions(sc)...)
+}
+
+// writerOptions are the writer properties of files of Parquet schema sc (nil: before it is known).
+func (l *Loader) writerOptions(sc *schema.Schema) []pq.WriterProperty {
 	leafColumns := 0
 	if sc != nil {
 		leafColumns = sc.NumColumns()
@@ -313,7 +318,7 @@ func (l *Loader) writerProps(sc *schema.Schema) *pq.WriterProperties {
 	if l.cfg.CompressionLevel != 0 {
 		opts = append(opts, pq.WithCompressionLevel(l.cfg.CompressionLevel))
 	}
-	return pq.NewWriterProperties(opts...)
+	return opts
 }
 
 // dataPageSize keeps pages small enough that the data not yet in a page (which the writer's byte counts do not

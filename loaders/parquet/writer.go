@@ -12,7 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
-	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
@@ -52,7 +51,8 @@ func newPartitionWriter(ctx context.Context, l *Loader, store *storage.Store, sc
 	if err != nil {
 		return nil, fmt.Errorf("parquet loader: partition %s: %w", p.Key, err)
 	}
-	props := l.writerProps(sc) // page size and dictionary fallback depend on the leaf columns
+	// Page size and dictionary fallback depend on the leaf columns, integer encodings on each file's first batch.
+	props := rowgroup.NewProps(sc, l.writerOptions(sc), l.cfg.DeltaEncoding)
 	wctx, cancel := context.WithCancel(ctx)
 	pw := &partitionWriter{l: l, store: store, schema: schema, p: p, nonce: nonce, ctx: wctx, cancel: cancel}
 	for i := range l.cfg.Writers {
@@ -287,7 +287,7 @@ type fileWorker struct {
 	in         chan arrow.RecordBatch
 	discard    bool
 
-	props *pq.WriterProperties
+	props *rowgroup.Props
 	split *splitter
 	idx   *array.Int32Builder
 
@@ -405,7 +405,7 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 	f := w.files[dir]
 	if f == nil {
 		var err error
-		if f, err = w.openFile(dir); err != nil {
+		if f, err = w.openFile(dir, rec); err != nil {
 			return err
 		}
 	}
@@ -425,7 +425,8 @@ func (w *fileWorker) writeDir(dir string, b arrow.RecordBatch, ind *array.Int32)
 	return nil
 }
 
-func (w *fileWorker) openFile(dir string) (*openFile, error) {
+// openFile starts the file of directory dir, whose first rows are first.
+func (w *fileWorker) openFile(dir string, first arrow.RecordBatch) (*openFile, error) {
 	pw := w.pw
 	seq := w.seqs[dir]
 	w.seqs[dir] = seq + 1
@@ -443,7 +444,7 @@ func (w *fileWorker) openFile(dir string) (*openFile, error) {
 	f.buf = w.sinks.New(sink)
 	f.count.W = f.buf
 	// The counting writer is not an io.Closer, so pqarrow leaves closing the object (publish or discard) to us.
-	fw, err := rowgroup.NewWriter(w.fileSchema, &f.count, w.props, pw.l.arrowProps(), !pw.l.cfg.OmitArrowSchema)
+	fw, err := rowgroup.NewWriter(w.fileSchema, &f.count, w.props.For(first), pw.l.arrowProps(), !pw.l.cfg.OmitArrowSchema)
 	if err != nil {
 		_ = sink.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", pw.where(), final, err)
