@@ -199,8 +199,8 @@ func TestPropsWriteDeltaColumnsReadBack(t *testing.T) {
 					t.Errorf("column %s: encodings %v, delta-encoded %v, want %v", name, md.Encodings(), got, tc.want[name])
 				}
 			}
-			// Go's allocator for the reader: arrow-go's DELTA_BINARY_PACKED decoder keeps a buffer it never releases.
-			fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+			// The checked allocator for the reader too: arrow-go's DELTA_BINARY_PACKED decoder leaked from it before v18.9.0.
+			fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
 			if err != nil {
 				t.Fatal(err)
 			}

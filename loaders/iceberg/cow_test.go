@@ -87,8 +87,7 @@ func TestMergeCopyOnWriteStreamsRowGroups(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	// The loader allocates on Go's allocator, as the package's other tests' loaders do: arrow-go's
-	// DELTA_BINARY_PACKED decoder (the key column's) never releases a small buffer it takes.
+	// The loader allocates on Go's allocator, as the package's other tests' loaders do.
 	l := newLoader(t, t.TempDir(), func(c *Config) {
 		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
 		c.Merge.Strategy = "copy_on_write"

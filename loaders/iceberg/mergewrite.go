@@ -355,8 +355,8 @@ func (w *mergeWriter) openParquet(fs icebergio.IO, p string) (*pqarrow.FileReade
 		f.Close()
 		return nil, nil, err
 	}
-	// Go's allocator, not the loader's: arrow-go's DELTA_BINARY_PACKED decoder (integer key columns are written
-	// so) allocates a buffer it never releases, which only the garbage collector can take back.
+	// Go's allocator, not the loader's: chosen while arrow-go's DELTA_BINARY_PACKED decoder (integer key columns
+	// are written so) leaked a buffer from its allocator, fixed in v18.9.0; the loader's allocator here is untried.
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
 	if err != nil {
 		rdr.Close()
