@@ -1,7 +1,6 @@
 package rowgroup
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	pq "github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -156,9 +154,8 @@ func TestPropsWriteDeltaColumnsReadBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			props := NewProps(psc, base, tc.delta, tc.fixed...)
-			var buf bytes.Buffer
-			var fw *Writer
-			for off := 0; off < n; off += 5000 { // the first batch picks the encodings of the whole file
+			var recs []arrow.RecordBatch
+			for off := 0; off < n; off += 5000 {
 				cols := make([]arrow.Array, 3)
 				for j, vals := range [][]int64{ids, noise, seq} {
 					b := array.NewInt64Builder(mem)
@@ -166,29 +163,17 @@ func TestPropsWriteDeltaColumnsReadBack(t *testing.T) {
 					cols[j] = b.NewArray()
 					b.Release()
 				}
-				rec := array.NewRecordBatch(sc, cols, 5000)
+				recs = append(recs, array.NewRecordBatch(sc, cols, 5000))
 				for _, c := range cols {
 					c.Release()
 				}
-				if fw == nil {
-					if fw, err = NewWriter(sc, &buf, props.For(rec), pqarrow.DefaultWriterProps(), false); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := fw.WriteBuffered(rec); err != nil {
-					t.Fatal(err)
-				}
+			}
+			// The first batch picks the encodings of the whole file.
+			rdr := writeFile(t, mem, sc, props.For(recs[0]), recs)
+			defer rdr.Close()
+			for _, rec := range recs {
 				rec.Release()
 			}
-			if err := fw.Close(); err != nil {
-				t.Fatal(err)
-			}
-
-			rdr, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rdr.Close()
 			for c := range 3 {
 				name := rdr.MetaData().Schema.Column(c).Name()
 				md, err := rdr.MetaData().RowGroup(0).ColumnChunk(c)
