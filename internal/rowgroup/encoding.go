@@ -119,7 +119,8 @@ func DeltaColumns(psc *pqschema.Schema, first arrow.RecordBatch, props *pq.Write
 }
 
 // integers reads up to deltaSample of col's non-null values as int64, for the types whose Parquet values are the
-// Arrow values themselves (unsigned and narrower types are left alone: they are rarely sequences).
+// Arrow values themselves: unsigned ones as the same bits, as Parquet stores them (deltas wrap alike). Types
+// narrower than 32 bits are left to the dictionary: they hold few values.
 func integers(col arrow.Array) ([]int64, bool) {
 	n := col.Len() - col.NullN()
 	if n < deltaMinValues {
@@ -138,6 +139,10 @@ func integers(col arrow.Array) ([]int64, bool) {
 		add(func(i int) int64 { return int64(a.Value(i)) })
 	case *array.Int64:
 		add(func(i int) int64 { return a.Value(i) })
+	case *array.Uint32:
+		add(func(i int) int64 { return int64(a.Value(i)) })
+	case *array.Uint64:
+		add(func(i int) int64 { return int64(a.Value(i)) })
 	case *array.Date32:
 		add(func(i int) int64 { return int64(a.Value(i)) })
 	case *array.Time32:

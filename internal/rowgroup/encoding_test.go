@@ -2,6 +2,7 @@ package rowgroup
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -40,6 +41,9 @@ func deltaCases() []deltaCase {
 	}
 	return []deltaCase{
 		{name: "sequential int64 id", typ: arrow.PrimitiveTypes.Int64, n: 4096, value: func(i int) int64 { return 1_000_000 + int64(i) }, want: true},
+		{name: "sequential uint64 id", typ: arrow.PrimitiveTypes.Uint64, n: 4096, value: func(i int) int64 { return 1<<40 + int64(i) }, want: true},
+		{name: "uint64 across the sign bit", typ: arrow.PrimitiveTypes.Uint64, n: 4096, value: func(i int) int64 { return math.MaxInt64 - 2000 + int64(i) }, want: true},
+		{name: "sequential uint32", typ: arrow.PrimitiveTypes.Uint32, n: 4096, value: func(i int) int64 { return 1<<31 - 100 + int64(i) }, want: true},
 		{name: "sequential int32", typ: arrow.PrimitiveTypes.Int32, n: 4096, value: func(i int) int64 { return int64(i) }, want: true},
 		{name: "descending int64", typ: arrow.PrimitiveTypes.Int64, n: 4096, value: func(i int) int64 { return -3 * int64(i) }, want: true},
 		{name: "event times with jitter", typ: arrow.FixedWidthTypes.Timestamp_us, n: 4096, value: func(i int) int64 { return jitter[i] }, want: true},
@@ -71,6 +75,10 @@ func buildColumn(t *testing.T, mem memory.Allocator, c deltaCase) arrow.Array {
 			b.Append(v)
 		case *array.Int32Builder:
 			b.Append(int32(v))
+		case *array.Uint64Builder:
+			b.Append(uint64(v))
+		case *array.Uint32Builder:
+			b.Append(uint32(v))
 		case *array.Int16Builder:
 			b.Append(int16(v))
 		case *array.TimestampBuilder:
@@ -204,5 +212,56 @@ func TestPropsWriteDeltaColumnsReadBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeltaUnsignedAcrossTheSignBit: unsigned values whose deltas wrap as signed ones (a UInt64 id past 2^63, a
+// UInt32 past 2^31) are delta-encoded and read back unchanged.
+func TestDeltaUnsignedAcrossTheSignBit(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sc := arrow.NewSchema([]arrow.Field{{Name: "u64", Type: arrow.PrimitiveTypes.Uint64}, {Name: "u32", Type: arrow.PrimitiveTypes.Uint32}}, nil)
+	const n = 4000
+	b64, b32 := array.NewUint64Builder(mem), array.NewUint32Builder(mem)
+	for i := range n {
+		b64.Append(math.MaxInt64 - n/2 + uint64(i))
+		b32.Append(math.MaxInt32 - n/2 + uint32(i))
+	}
+	c64, c32 := b64.NewArray(), b32.NewArray()
+	b64.Release()
+	b32.Release()
+	rec := array.NewRecordBatch(sc, []arrow.Array{c64, c32}, n)
+	c64.Release()
+	c32.Release()
+	defer rec.Release()
+	base := []pq.WriterProperty{pq.WithAllocator(mem)}
+	psc, err := pqarrow.ToParquet(sc, pq.NewWriterProperties(base...), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr := writeFile(t, mem, sc, NewProps(psc, base, true).For(rec), []arrow.RecordBatch{rec})
+	defer rdr.Close()
+	for c := range 2 {
+		md, err := rdr.MetaData().RowGroup(0).ColumnChunk(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(md.Encodings(), pq.Encodings.DeltaBinaryPacked) {
+			t.Errorf("column %d: encodings %v, want DELTA_BINARY_PACKED", c, md.Encodings())
+		}
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	got64 := tbl.Column(0).Data().Chunk(0).(*array.Uint64).Uint64Values()
+	got32 := tbl.Column(1).Data().Chunk(0).(*array.Uint32).Uint32Values()
+	if !slices.Equal(got64, c64.(*array.Uint64).Uint64Values()) || !slices.Equal(got32, c32.(*array.Uint32).Uint32Values()) {
+		t.Fatal("unsigned columns read back differ")
 	}
 }
