@@ -67,11 +67,12 @@ func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
 	return err
 }
 
-// CompactMerged rewrites, in each Iceberg partition, the small data files (under half of target_file_size) and the
-// large ones that carry many deletes (a tenth of their rows, or 64 delete files) into one new data file with the
-// deletes applied, and drops the delete files that applied only to them, in one snapshot. It is what a merge
-// stream runs every merge.compact_every commits: the table's file and delete file counts stay bounded however
-// long the stream runs. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
+// CompactMerged compacts a merge table incrementally: in each Iceberg partition it rewrites the files the merges
+// wrote since the last compaction, the files its deletes make heavy, and its own outputs of about that size
+// (pickMerged) into one new data file with the deletes applied, merges the delete files of the files it leaves in
+// place into one each, and drops the delete files that applied only to rewritten files, in one snapshot. It is
+// what a merge stream runs every merge.compact_every commits: the table's file and delete file counts stay
+// bounded however long the stream runs, and each compaction's work follows what the stream wrote since the last. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
 // cleanly and it plans again on the new head.
 //
 // The new files carry no jetflow.compacted property: a merge table's rows are found by key and version, never
