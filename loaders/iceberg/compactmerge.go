@@ -11,11 +11,13 @@ import (
 	"github.com/apache/iceberg-go/table"
 )
 
-// What a merge's compaction (merge.compact_every) rewrites, besides an Iceberg partition's small files: a large
-// file once this fraction of its rows is deleted, or once this many delete files apply to it (each is a manifest
-// entry every reader and every merge plans with).
+// What a merge's compaction (merge.compact_every) rewrites, besides the files written since the last one: a file
+// it left in place once this fraction of its rows is deleted (Iceberg's own rewrite_data_files default; with
+// updates all over the table a tenth is deleted within a compaction or two, and the table would be rewritten
+// nearly whole each time), or once this many delete files apply to it (each is a manifest entry every reader and
+// every merge plans with).
 const (
-	compactDeletedFraction = 0.1
+	compactDeletedFraction = 0.3
 	compactMaxDeleteFiles  = 64
 	compactAttempts        = 3 // a compaction that keeps conflicting waits for the next turn instead of the stream
 	// compactAfterDeleteFiles: the merges of a process compact sooner than merge.compact_every commits once they
@@ -243,7 +245,7 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 // the partition's size:
 //
 //   - the files the merges wrote (not compaction outputs) under small, and any file whose deletes make it heavy
-//     (a tenth of its rows, or compactMaxDeleteFiles delete files), are rewritten;
+//     (compactDeletedFraction of its rows, or compactMaxDeleteFiles delete files), are rewritten;
 //   - a compaction output under small joins them, smallest first, while it holds no more live rows than the
 //     rewrite so far: a row is rewritten only into a file at least twice the size of the one it was in, so
 //     O(log n) times over a partition of n rows, and the outputs under small number O(log n) per partition

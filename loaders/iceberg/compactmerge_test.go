@@ -103,8 +103,9 @@ func TestCompactMerged(t *testing.T) {
 		t.Errorf("result %+v: want the data files rewritten in a second attempt", res)
 	}
 	check("after a compaction that conflicted")
-	if _, dels := snapshotFiles(t, l); len(dels) != 0 {
-		t.Errorf("delete files remain after the compaction: %v", dels)
+	// The files left in place keep one delete file each at most (their own were merged into it).
+	if data, dels := snapshotFiles(t, l); len(dels) > len(data) {
+		t.Errorf("%d delete files for %d data files after the compaction: %v", len(dels), len(data), dels)
 	}
 	snap := loadTable(t, l).CurrentSnapshot().SnapshotID
 	if again, err := l.CompactMerged(ctx); err != nil || again.DataFiles != 0 || loadTable(t, l).CurrentSnapshot().SnapshotID != snap {
