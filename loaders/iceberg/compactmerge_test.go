@@ -88,17 +88,7 @@ func TestCompactMerged(t *testing.T) {
 	// A merge commits while a compaction is between planning and commit (and runs no compaction of its own).
 	l.cfg.Merge.CompactEvery = 0
 	load("8:paid@14:45", "2:gone!@14:45")
-	compactDeletesHook = func(attempt int) {
-		if attempt == 0 {
-			load("1:sent@15:00", "7:gone!@15:00")
-		}
-	}
-	t.Cleanup(func() { compactDeletesHook = nil })
-	res, err := l.CompactMerged(ctx)
-	compactDeletesHook = nil
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := compactDuring(t, l, func() { load("1:sent@15:00", "7:gone!@15:00") })
 	if res.Attempts != 2 || res.DataFiles == 0 {
 		t.Errorf("result %+v: want the data files rewritten in a second attempt", res)
 	}
@@ -216,17 +206,7 @@ func TestCompactMergedIncremental(t *testing.T) {
 	// merges them conflicts with a merge of more updates: it plans again, and every change stays.
 	load("x1", ordersBatch(mem, 1, rounds*per+1, 97, "sent", rounds, false))
 	load("x2", ordersBatch(mem, 2, rounds*per+1, 89, "sent", rounds+1, false))
-	compactDeletesHook = func(attempt int) {
-		if attempt == 0 {
-			load("x3", ordersBatch(mem, 3, rounds*per+1, 83, "back", rounds+2, false))
-		}
-	}
-	t.Cleanup(func() { compactDeletesHook = nil })
-	res, err := l.CompactMerged(ctx)
-	compactDeletesHook = nil
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := compactDuring(t, l, func() { load("x3", ordersBatch(mem, 3, rounds*per+1, 83, "back", rounds+2, false)) })
 	if res.Attempts != 2 || res.DeletesMerged == 0 {
 		t.Errorf("result %+v: want the delete files merged in a second attempt", res)
 	}
@@ -253,4 +233,22 @@ func TestCompactMergedIncremental(t *testing.T) {
 		}
 	}
 	checkFiles("after the conflicted compaction")
+}
+
+// compactDuring runs l.CompactMerged with merge committing between its first planning and its commit, which makes
+// it plan again on the new head.
+func compactDuring(t *testing.T, l *Loader, merge func()) DeletesResult {
+	t.Helper()
+	compactDeletesHook = func(attempt int) {
+		if attempt == 0 {
+			merge()
+		}
+	}
+	t.Cleanup(func() { compactDeletesHook = nil })
+	res, err := l.CompactMerged(context.Background())
+	compactDeletesHook = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
