@@ -12,13 +12,15 @@ import (
 
 // DeletesResult reports what CompactDeletes did.
 type DeletesResult struct {
-	DataFiles   int   // data files rewritten with their deletes applied (or removed: every row deleted)
-	FilesAdded  int   // data files written (CompactMerged: one per Iceberg partition rewritten)
-	DeleteFiles int   // position delete files dropped
-	RowsDeleted int64 // rows the delete files removed, now gone from the data files
-	BytesBefore int64 // data and delete files replaced
-	BytesAfter  int64 // data files written
-	Attempts    int   // commits tried (more than one: another writer committed meanwhile)
+	DataFiles     int   // data files rewritten with their deletes applied (or removed: every row deleted)
+	FilesAdded    int   // data files written (CompactMerged: one per Iceberg partition rewritten)
+	DeleteFiles   int   // position delete files dropped
+	RowsDeleted   int64 // rows the delete files removed, now gone from the data files
+	RowsWritten   int64 // rows written to new data files (CompactMerged)
+	DeletesMerged int   // data files left in place whose delete files were merged into one (CompactMerged)
+	BytesBefore   int64 // data and delete files replaced
+	BytesAfter    int64 // data files written
+	Attempts      int   // commits tried (more than one: another writer committed meanwhile)
 }
 
 // compactDeletesHook, when set (tests), runs before each commit attempt of CompactDeletes and CompactMerged.

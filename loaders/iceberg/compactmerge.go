@@ -1,6 +1,7 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,11 +11,13 @@ import (
 	"github.com/apache/iceberg-go/table"
 )
 
-// What a merge's compaction (merge.compact_every) rewrites, besides an Iceberg partition's small files: a large
-// file once this fraction of its rows is deleted, or once this many delete files apply to it (each is a manifest
-// entry every reader and every merge plans with).
+// What a merge's compaction (merge.compact_every) rewrites, besides the files written since the last one: a file
+// it left in place once this fraction of its rows is deleted (Iceberg's own rewrite_data_files default; with
+// updates all over the table a tenth is deleted within a compaction or two, and the table would be rewritten
+// nearly whole each time), or once this many delete files apply to it (each is a manifest entry every reader and
+// every merge plans with).
 const (
-	compactDeletedFraction = 0.1
+	compactDeletedFraction = 0.3
 	compactMaxDeleteFiles  = 64
 	compactAttempts        = 3 // a compaction that keeps conflicting waits for the next turn instead of the stream
 	// compactAfterDeleteFiles: the merges of a process compact sooner than merge.compact_every commits once they
@@ -66,11 +69,12 @@ func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
 	return err
 }
 
-// CompactMerged rewrites, in each Iceberg partition, the small data files (under half of target_file_size) and the
-// large ones that carry many deletes (a tenth of their rows, or 64 delete files) into one new data file with the
-// deletes applied, and drops the delete files that applied only to them, in one snapshot. It is what a merge
-// stream runs every merge.compact_every commits: the table's file and delete file counts stay bounded however
-// long the stream runs. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
+// CompactMerged compacts a merge table incrementally: in each Iceberg partition it rewrites the files the merges
+// wrote since the last compaction, the files its deletes make heavy, and its own outputs of about that size
+// (pickMerged) into one new data file with the deletes applied, merges the delete files of the files it leaves in
+// place into one each, and drops the delete files that applied only to rewritten files, in one snapshot. It is
+// what a merge stream runs every merge.compact_every commits: the table's file and delete file counts stay
+// bounded however long the stream runs, and each compaction's work follows what the stream wrote since the last. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
 // cleanly and it plans again on the new head.
 //
 // The new files carry no jetflow.compacted property: a merge table's rows are found by key and version, never
@@ -155,18 +159,15 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 	props := tbl.Properties()
 	ch := compactedChanges{set: iceberg.Properties{}}
 	var removed, removedDels []iceberg.DataFile
+	var merged []table.FileScanTask // files left in place whose delete files become one
 	for _, k := range order {
-		var pick []table.FileScanTask
-		withDeletes := false
-		for _, t := range groups[k].tasks {
-			gone := len(dead[t.File.FilePath()])
-			heavy := float64(gone) >= compactDeletedFraction*float64(t.File.Count()) || len(t.DeleteFiles) >= compactMaxDeleteFiles
-			if t.File.FileSizeBytes() < small || (gone > 0 && heavy) {
-				pick = append(pick, t)
-				withDeletes = withDeletes || len(t.DeleteFiles) > 0
+		pick, keep := pickMerged(groups[k].tasks, dead, small)
+		for _, t := range keep {
+			if len(t.DeleteFiles) >= 2 && ownDeletes(t, appliesTo) {
+				merged = append(merged, t)
 			}
 		}
-		if len(pick) < 2 && !withDeletes {
+		if len(pick) == 0 {
 			continue
 		}
 		var live int64
@@ -189,8 +190,9 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 		}
 		res.FilesAdded += len(nf)
 		res.DataFiles += len(pick)
+		res.RowsWritten += live
 	}
-	if len(removed) == 0 {
+	if len(removed) == 0 && len(merged) == 0 {
 		return res, nil, nil, nil
 	}
 	// A delete file goes when every data file it applies to is rewritten (jetflow's apply to one file each).
@@ -204,17 +206,140 @@ func (l *Loader) planMerged(ctx context.Context, tbl *table.Table) (res DeletesR
 			res.BytesBefore += d.FileSizeBytes()
 		}
 	}
+	written = ch.added
+	adds, err := l.mergeDeleteFiles(ctx, tbl, merged, dead)
+	for _, a := range adds {
+		written = append(written, a.File)
+	}
+	if err != nil {
+		return res, written, nil, err
+	}
+	for _, t := range merged {
+		removedDels = append(removedDels, t.DeleteFiles...)
+		for _, d := range t.DeleteFiles {
+			res.BytesBefore += d.FileSizeBytes()
+		}
+	}
 	res.DeleteFiles = len(removedDels)
+	res.DeletesMerged = len(merged)
 	// The positions kept for files gone from the table would only wait for eviction.
 	l.deadCache().keepOnly(func(p string) bool { _, ok := at[p]; return ok && !gone[p] })
 	txn = tbl.NewTransaction()
-	if err := txn.ReplaceFiles(ctx, removed, ch.added, removedDels, iceberg.Properties{"jetflow.operation": "compact-merged"}); err != nil {
-		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
+	props = iceberg.Properties{"jetflow.operation": "compact-merged"}
+	if len(adds) > 0 {
+		err = txn.ReplaceFilesWithDeleteFiles(ctx, removed, ch.added, removedDels, adds, props)
+	} else {
+		err = txn.ReplaceFiles(ctx, removed, ch.added, removedDels, props)
+	}
+	if err != nil {
+		return res, written, nil, fmt.Errorf("stage the rewrite: %w", err)
 	}
 	if err := ch.stage(txn); err != nil {
-		return res, ch.added, nil, fmt.Errorf("stage the rewrite: %w", err)
+		return res, written, nil, fmt.Errorf("stage the rewrite: %w", err)
 	}
-	return res, ch.added, txn, nil
+	return res, written, txn, nil
+}
+
+// pickMerged chooses, in one Iceberg partition's files (tasks), those a compaction rewrites together (pick) and
+// those it leaves in place (keep), so that its work follows what the merges wrote since the last compaction, not
+// the partition's size:
+//
+//   - the files the merges wrote (not compaction outputs) under small, and any file whose deletes make it heavy
+//     (compactDeletedFraction of its rows, or compactMaxDeleteFiles delete files), are rewritten;
+//   - a compaction output under small joins them, smallest first, while it holds no more live rows than the
+//     rewrite so far: a row is rewritten only into a file at least twice the size of the one it was in, so
+//     O(log n) times over a partition of n rows, and the outputs under small number O(log n) per partition
+//     (each holds more than all smaller ones together), as in a size-tiered LSM tree;
+//   - other compaction outputs, and the merges' files of small or more, stay.
+//
+// Nothing is picked when that would rewrite one file that has no deletes: it would come out the same.
+func pickMerged(tasks []table.FileScanTask, dead map[string]positions, small int64) (pick, keep []table.FileScanTask) {
+	var tier []table.FileScanTask // compaction outputs under small, not heavy
+	var rows int64
+	withDeletes := false
+	for _, t := range tasks {
+		p := t.File.FilePath()
+		gone := len(dead[p])
+		heavy := gone > 0 && (float64(gone) >= compactDeletedFraction*float64(t.File.Count()) || len(t.DeleteFiles) >= compactMaxDeleteFiles)
+		switch {
+		case heavy || (t.File.FileSizeBytes() < small && !isCompactedFile(p)):
+			pick = append(pick, t)
+			rows += t.File.Count() - int64(gone)
+			withDeletes = withDeletes || len(t.DeleteFiles) > 0
+		case t.File.FileSizeBytes() < small:
+			tier = append(tier, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	liveRows := func(t table.FileScanTask) int64 { return t.File.Count() - int64(len(dead[t.File.FilePath()])) }
+	slices.SortStableFunc(tier, func(a, b table.FileScanTask) int { return cmp.Compare(liveRows(a), liveRows(b)) })
+	n := 0
+	if len(pick) > 0 {
+		for n < len(tier) && liveRows(tier[n]) <= rows {
+			rows += liveRows(tier[n])
+			withDeletes = withDeletes || len(tier[n].DeleteFiles) > 0
+			n++
+		}
+	}
+	pick = append(pick, tier[:n]...)
+	keep = append(keep, tier[n:]...)
+	if len(pick) < 2 && !withDeletes {
+		return nil, append(keep, pick...)
+	}
+	return pick, keep
+}
+
+// isCompactedFile tells whether the data file at path is a compaction's output: its name carries the tag of
+// compactedID.
+func isCompactedFile(path string) bool { return nameTag(path) == compactedTag }
+
+var compactedTag = tagHex(compactedID)
+
+// ownDeletes tells whether every delete file of t applies to t's file alone and has a known data sequence number,
+// so that one delete file can replace them.
+func ownDeletes(t table.FileScanTask, appliesTo map[string][]string) bool {
+	for _, d := range t.DeleteFiles {
+		if _, ok := d.(*plannedFile); !ok {
+			return false
+		}
+		if to := appliesTo[d.FilePath()]; len(to) != 1 || to[0] != t.File.FilePath() {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeDeleteFiles writes, for each file of tasks that stays in place, one position delete file with the positions
+// all its delete files (dead) remove, to replace them: a stream's merges write one delete file per data file they
+// touch at each commit, which every reader and every merge then plans with. The new file takes the highest data
+// sequence number of those it replaces, which Iceberg requires and which still applies it to the file. It returns
+// the files written, for the caller to remove on error too.
+func (l *Loader) mergeDeleteFiles(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, dead map[string]positions) ([]table.DeleteFileAddition, error) {
+	if len(tasks) == 0 {
+		return nil, nil
+	}
+	id, err := writeUUID(compactedID)
+	if err != nil {
+		return nil, err
+	}
+	w := &mergeWriter{l: l}
+	var out []table.DeleteFileAddition
+	for i, t := range tasks {
+		var seq int64
+		for _, d := range t.DeleteFiles {
+			seq = max(seq, d.(*plannedFile).seq)
+		}
+		pos := dead[t.File.FilePath()]
+		d, err := w.writePosDeletes(ctx, tbl, id, i, t.File, slices.Clone(pos))
+		if err != nil {
+			return out, fmt.Errorf("merge the delete files of %s: %w", t.File.FilePath(), err)
+		}
+		out = append(out, table.DeleteFileAddition{File: d, DataSequenceNumber: seq})
+		// The new file removes what the cached entry holds: the next merge reads none of them again.
+		l.deadCache().put(t.File.FilePath(), []iceberg.DataFile{d}, pos, true)
+	}
+	return out, nil
 }
 
 // rewriteMerged reads the data files of tasks, leaving out the positions dead holds for each (their delete files

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math/bits"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -85,23 +88,14 @@ func TestCompactMerged(t *testing.T) {
 	// A merge commits while a compaction is between planning and commit (and runs no compaction of its own).
 	l.cfg.Merge.CompactEvery = 0
 	load("8:paid@14:45", "2:gone!@14:45")
-	compactDeletesHook = func(attempt int) {
-		if attempt == 0 {
-			load("1:sent@15:00", "7:gone!@15:00")
-		}
-	}
-	t.Cleanup(func() { compactDeletesHook = nil })
-	res, err := l.CompactMerged(ctx)
-	compactDeletesHook = nil
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := compactDuring(t, l, func() { load("1:sent@15:00", "7:gone!@15:00") })
 	if res.Attempts != 2 || res.DataFiles == 0 {
 		t.Errorf("result %+v: want the data files rewritten in a second attempt", res)
 	}
 	check("after a compaction that conflicted")
-	if _, dels := snapshotFiles(t, l); len(dels) != 0 {
-		t.Errorf("delete files remain after the compaction: %v", dels)
+	// The files left in place keep one delete file each at most (their own were merged into it).
+	if data, dels := snapshotFiles(t, l); len(dels) > len(data) {
+		t.Errorf("%d delete files for %d data files after the compaction: %v", len(dels), len(data), dels)
 	}
 	snap := loadTable(t, l).CurrentSnapshot().SnapshotID
 	if again, err := l.CompactMerged(ctx); err != nil || again.DataFiles != 0 || loadTable(t, l).CurrentSnapshot().SnapshotID != snap {
@@ -146,4 +140,115 @@ func TestCompactAfterDeleteFiles(t *testing.T) {
 			t.Fatalf("round %d: the table holds %v, want %v", i, got, want)
 		}
 	}
+}
+
+// TestCompactMergedIncremental: a stream of merges, each followed by a compaction, has its compactions rewrite
+// what the merges wrote since the last one and the compaction outputs of about that size (size tiers), not the
+// table: over the rounds the rows rewritten stay within a logarithmic factor of the rows written, far below
+// rewriting the table every time, and each partition keeps a logarithmic number of files with at most one delete
+// file each (the updates' delete files of the outputs left in place are merged into one). The table reads the
+// same before and after each compaction (iceberg-go's scanner, DuckDB over the data and delete files), also when
+// a merge commits while a compaction that merges delete files is between planning and commit.
+func TestCompactMergedIncremental(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	l := newOrdersMergeLoader(t, func(c *Config) { c.Merge.CompactEvery = 0 }) // compacted below, after each merge
+	const rounds, per = 30, 200
+	load := func(name string, b arrow.RecordBatch) {
+		t.Helper()
+		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(name), b)
+		b.Release()
+	}
+	var written, rewritten, full, merged int64
+	for r := range rounds {
+		// New keys, and an update of three stored keys (one delete file for each data file holding them).
+		load(fmt.Sprintf("i%d", r), ordersBatch(mem, r*per+1, (r+1)*per+1, 1, "new", r, false))
+		written += per
+		if r > 0 {
+			load(fmt.Sprintf("u%d", r), ordersBatch(mem, r*7%(r*per)+1, r*per+1, r*per/3+1, "paid", r, false))
+			written += 3
+		}
+		deep := r%10 == 9
+		before := mergeState(t, l, mem, false)
+		res, err := l.CompactMerged(ctx)
+		if err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
+		rewritten += res.RowsWritten
+		full += int64(len(before)) // what rewriting every file at every compaction would write
+		merged += int64(res.DeletesMerged)
+		if got := mergeState(t, l, mem, deep); !slices.Equal(got, before) {
+			t.Fatalf("round %d: the compaction changed the table: %d rows before, %d after", r, len(before), len(got))
+		}
+		if len(before) != (r+1)*per {
+			t.Fatalf("round %d: the table holds %d rows, want %d", r, len(before), (r+1)*per)
+		}
+	}
+	// Each row is rewritten once from the merges' files, then only into a file at least twice the size.
+	bound := written * int64(2+bits.Len(uint(rounds)))
+	if rewritten > bound || 4*rewritten > full {
+		t.Errorf("the compactions rewrote %d rows for %d written; want at most %d, and well below the %d of rewriting the table each time", rewritten, written, bound, full)
+	}
+	if merged == 0 {
+		t.Error("no compaction merged the delete files of a file it left in place")
+	}
+	checkFiles := func(what string) {
+		t.Helper()
+		data, dels := snapshotFiles(t, l)
+		if max := 2 * (2 + bits.Len(uint(rounds))); len(data) > max || len(dels) > len(data) {
+			t.Errorf("%s: %d data files and %d delete files in 2 partitions, want at most %d data files and a delete file each", what, len(data), len(dels), max)
+		}
+	}
+	checkFiles("after the rounds")
+
+	// Updates of files the compactions leave in place, twice (two delete files on each), then a compaction that
+	// merges them conflicts with a merge of more updates: it plans again, and every change stays.
+	load("x1", ordersBatch(mem, 1, rounds*per+1, 97, "sent", rounds, false))
+	load("x2", ordersBatch(mem, 2, rounds*per+1, 89, "sent", rounds+1, false))
+	res := compactDuring(t, l, func() { load("x3", ordersBatch(mem, 3, rounds*per+1, 83, "back", rounds+2, false)) })
+	if res.Attempts != 2 || res.DeletesMerged == 0 {
+		t.Errorf("result %+v: want the delete files merged in a second attempt", res)
+	}
+	got := mergeState(t, l, mem, true)
+	if len(got) != rounds*per {
+		t.Fatalf("after the conflicted compaction the table holds %d rows, want %d", len(got), rounds*per)
+	}
+	for _, row := range got {
+		var id int
+		if _, err := fmt.Sscanf(row, "%d:", &id); err != nil {
+			t.Fatal(err)
+		}
+		want := "new"
+		switch {
+		case (id-3)%83 == 0:
+			want = "back"
+		case (id-2)%89 == 0, (id-1)%97 == 0:
+			want = "sent"
+		case strings.Contains(row, ":paid-"):
+			want = "paid"
+		}
+		if !strings.Contains(row, ":"+want+"-") {
+			t.Errorf("row %s: want status %s", row, want)
+		}
+	}
+	checkFiles("after the conflicted compaction")
+}
+
+// compactDuring runs l.CompactMerged with merge committing between its first planning and its commit, which makes
+// it plan again on the new head.
+func compactDuring(t *testing.T, l *Loader, merge func()) DeletesResult {
+	t.Helper()
+	compactDeletesHook = func(attempt int) {
+		if attempt == 0 {
+			merge()
+		}
+	}
+	t.Cleanup(func() { compactDeletesHook = nil })
+	res, err := l.CompactMerged(context.Background())
+	compactDeletesHook = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -56,6 +56,7 @@ type plannedFile struct {
 	ref          *string
 	key          []byte
 	splits       []int64
+	seq          int64 // the manifest entry's data sequence number
 }
 
 func (f *plannedFile) ContentType() iceberg.ManifestEntryContent { return f.content }
@@ -221,10 +222,13 @@ func readPlanned(fs icebergio.IO, mf iceberg.ManifestFile, ids []int) ([]planned
 		case df.ContentType() == iceberg.EntryContentPosDeletes && df.FileFormat() == iceberg.PuffinFile:
 			return nil, nil // a deletion vector
 		case df.ContentType() == iceberg.EntryContentData:
-			df = newPlannedFile(df, ids)
+			pf := newPlannedFile(df, ids)
+			pf.seq = e.SequenceNum()
+			df = pf
 		default:
 			ref = strings.Clone(referencedPath(df))
 			pf := newPlannedFile(df, nil)
+			pf.seq = e.SequenceNum()
 			if ref != "" {
 				pf.ref = &ref // named or bounded alike, for those that ask the file which data file it names
 			}
