@@ -103,83 +103,100 @@ func DeltaColumns(psc *pqschema.Schema, first arrow.RecordBatch, props *pq.Write
 		if len(idx) != 1 {
 			continue
 		}
-		vals, ok := integers(first.Column(idx[0]))
-		if !ok {
+		col := first.Column(idx[0])
+		value, ok := integers(col)
+		if !ok || col.Len()-col.NullN() < deltaMinValues {
 			continue
+		}
+		var est deltaEstimate
+		for i, n := 0, 0; i < col.Len() && n < deltaSample; i++ {
+			if col.IsValid(i) {
+				est.add(value(i))
+				n++
+			}
 		}
 		width := 64
 		if c.PhysicalType() == pq.Types.Int32 {
 			width = 32
 		}
-		if deltaPays(vals, width, props.DictionaryEnabledFor(path.String())) {
+		if est.pays(width, props.DictionaryEnabledFor(path.String())) {
 			out = append(out, path.String())
 		}
 	}
 	return out
 }
 
-// integers reads up to deltaSample of col's non-null values as int64, for the types whose Parquet values are the
-// Arrow values themselves: unsigned ones as the same bits, as Parquet stores them (deltas wrap alike). Types
-// narrower than 32 bits are left to the dictionary: they hold few values.
-func integers(col arrow.Array) ([]int64, bool) {
-	n := col.Len() - col.NullN()
-	if n < deltaMinValues {
-		return nil, false
-	}
-	out := make([]int64, 0, min(n, deltaSample))
-	add := func(at func(i int) int64) {
-		for i := 0; i < col.Len() && len(out) < cap(out); i++ {
-			if col.IsValid(i) {
-				out = append(out, at(i))
-			}
-		}
-	}
+// integers gives the value at a row of col as int64, for the types whose Parquet values are the Arrow values
+// themselves: unsigned ones as the same bits, as Parquet stores them (deltas wrap alike). Types narrower than 32
+// bits are left to the dictionary: they hold few values.
+func integers(col arrow.Array) (func(i int) int64, bool) {
 	switch a := col.(type) {
 	case *array.Int32:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Int64:
-		add(func(i int) int64 { return a.Value(i) })
+		return a.Value, true
 	case *array.Uint32:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Uint64:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Date32:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Time32:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Time64:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Timestamp:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Duration:
-		add(func(i int) int64 { return int64(a.Value(i)) })
+		return func(i int) int64 { return int64(a.Value(i)) }, true
 	case *array.Decimal128: // stored as INT32/INT64 only up to 18 digits, which the low 64 bits hold
-		add(func(i int) int64 { return int64(a.Value(i).LowBits()) })
-	default:
-		return nil, false
+		return func(i int) int64 { return int64(a.Value(i).LowBits()) }, true
 	}
-	return out, true
+	return nil, false
 }
 
-// deltaPays estimates the DELTA_BINARY_PACKED size of vals (each miniblock's deltas take the bits of its largest
-// delta less its smallest) against a quarter of their plain width.
-func deltaPays(vals []int64, width int, dictionary bool) bool {
-	var packed, equal int
-	for start := 1; start < len(vals); start += deltaMiniBlock {
-		end := min(start+deltaMiniBlock, len(vals))
-		lo, hi := vals[start]-vals[start-1], vals[start]-vals[start-1]
-		for i := start; i < end; i++ {
-			d := vals[i] - vals[i-1]
-			lo, hi = min(lo, d), max(hi, d)
-			if d == 0 {
-				equal++
-			}
-		}
-		packed += bits.Len64(uint64(hi-lo)) * (end - start)
+// deltaEstimate sizes a column's values as DELTA_BINARY_PACKED as they come, without keeping them: each
+// miniblock's deltas take the bits of its largest delta less its smallest.
+type deltaEstimate struct {
+	n, packed, equal int // values, bits of the miniblocks closed, zero deltas
+	prev, lo, hi     int64
+	inBlock          int // deltas in the open miniblock
+}
+
+func (e *deltaEstimate) add(v int64) {
+	e.n++
+	if e.n == 1 {
+		e.prev = v
+		return
 	}
-	n := len(vals) - 1
-	if dictionary && 2*equal >= n {
+	d := v - e.prev
+	e.prev = v
+	if d == 0 {
+		e.equal++
+	}
+	if e.inBlock == 0 {
+		e.lo, e.hi = d, d
+	}
+	e.lo, e.hi = min(e.lo, d), max(e.hi, d)
+	if e.inBlock++; e.inBlock == deltaMiniBlock {
+		e.closeBlock()
+	}
+}
+
+func (e *deltaEstimate) closeBlock() {
+	e.packed += bits.Len64(uint64(e.hi-e.lo)) * e.inBlock
+	e.inBlock = 0
+}
+
+// pays tells whether the values take at most a quarter of their plain width, and, when the column has a
+// dictionary, whether fewer than half of neighbouring values are equal.
+func (e *deltaEstimate) pays(width int, dictionary bool) bool {
+	if e.inBlock > 0 {
+		e.closeBlock()
+	}
+	deltas := e.n - 1
+	if deltas <= 0 || dictionary && 2*e.equal >= deltas {
 		return false
 	}
-	return 4*(packed+deltaHeaderBits*n) <= width*n
+	return 4*(e.packed+deltaHeaderBits*deltas) <= width*deltas
 }
