@@ -392,9 +392,13 @@ func addRawSize(cw file.ColumnChunkWriter, d *array.Dictionary) {
 			return
 		}
 		n := valid * 4
-		if idx, ok := d.Indices().(*array.Int32); ok && d.NullN() == 0 { // the ClickHouse consumer's
+		// The ClickHouse consumer's: int32 indices, no nulls, string values, summed without a call a value.
+		idx, ok := d.Indices().(*array.Int32)
+		offs, withOffsets := d.Dictionary().(interface{ ValueOffsets() []int32 })
+		if ok && withOffsets && d.NullN() == 0 {
+			o := offs.ValueOffsets()
 			for _, k := range idx.Int32Values() {
-				n += int64(dict.ValueLen(int(k)))
+				n += int64(o[k+1] - o[k])
 			}
 		} else {
 			for j := range d.Len() {

@@ -74,8 +74,9 @@ func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
 // (pickMerged) into one new data file with the deletes applied, merges the delete files of the files it leaves in
 // place into one each, and drops the delete files that applied only to rewritten files, in one snapshot. It is
 // what a merge stream runs every merge.compact_every commits: the table's file and delete file counts stay
-// bounded however long the stream runs, and each compaction's work follows what the stream wrote since the last. Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one
-// cleanly and it plans again on the new head.
+// bounded however long the stream runs, and each compaction's work follows what the stream wrote since the last.
+// Exactly once as CompactDeletes: a commit of another writer meanwhile fails this one cleanly and it plans again
+// on the new head.
 //
 // The new files carry no jetflow.compacted property: a merge table's rows are found by key and version, never
 // by the jetflow partition that wrote them.
