@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jetflow-dev/jetflow/storage"
@@ -96,5 +102,56 @@ func TestFatalFaults(t *testing.T) {
 			}()
 			testkit.AssertFault(t, err, tc.reason)
 		})
+	}
+}
+
+// A store's error is never taken for a missing key because of the ids S3 stamps on it. gocloud.dev before v0.47
+// read any error whose text held "301" (a request or host id, at random) as a missing bucket, so a throttled read
+// of a commit marker could look like "never committed". A proxy in front of gofakes3 gives every response ids with
+// "301" in them, and answers reads of one key with S3's 503 SlowDown.
+func TestErrorIdsDoNotMakeAKeyMissing(t *testing.T) {
+	ctx := context.Background()
+	opts := fakeS3(t, "lake")
+	target, err := url.Parse(opts.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httputil.NewSingleHostReverseProxy(target)
+	var throttled atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amz-request-id", "4A3016C0F2B301E9")
+		w.Header().Set("x-amz-id-2", "s3013Ab301cdEf301")
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/slow.json") {
+			throttled.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>`+
+				`<Message>Please reduce your request rate.</Message><RequestId>4A3016C0F2B301E9</RequestId>`+
+				`<HostId>s3013Ab301cdEf301</HostId></Error>`)
+			return
+		}
+		upstream.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	opts.Endpoint = proxy.URL
+
+	s, err := storage.Open(ctx, "s3://lake/markers", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteAll(ctx, "slow.json", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ReadAll(ctx, "slow.json")
+	if err == nil || throttled.Load() == 0 {
+		t.Fatalf("read through the throttling proxy: err %v after %d throttled requests", err, throttled.Load())
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a throttled read was taken for a missing key: %v", err)
+	}
+	testkit.AssertFault(t, err, "") // throttling is transient
+	if _, err := s.ReadAll(ctx, "gone.json"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a missing key through the proxy: %v, want storage.ErrNotFound", err)
 	}
 }
