@@ -27,7 +27,9 @@ func uiFolder(t *testing.T) string {
 	dir := t.TempDir()
 	writeFile(t, dir, "pipelines/orders.yaml", seqPipeline("orders", 60000, 6, ""))
 	writeFile(t, dir, "pipelines/gold.yaml", seqPipeline("gold", 3000, 3, "depends_on: [orders]\n"))
-	writeFile(t, dir, "pipelines/events.yaml", seqPipeline("events", 12000, 12, ""))
+	// 40 partitions: the run must outlast the browser's look at it however slow a loaded machine is; the test
+	// ends it, so its length costs no time.
+	writeFile(t, dir, "pipelines/events.yaml", seqPipeline("events", 40000, 40, ""))
 	writeFile(t, dir, "pipelines/bad.yaml", `name: "<script>alert('pwned')</script>"`+"\n")
 	if err := os.Mkdir(filepath.Join(dir, "reports"), 0o755); err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func TestUIInBrowser(t *testing.T) {
 		"--report", "reports/orders-2026-11-22.json").must(t, exitOK)
 	gold := jetflow(t, dir, []string{"JETFLOW_FAILPOINTS=parquet.before-marker=error"}, "run", "pipelines/gold.yaml",
 		"--run", "2026-11-22", "--report", "reports/gold-2026-11-22.json").must(t, exitFailed)
-	// events loads a partition every 3 s on each of two workers, for 18 s, while the browser watches.
+	// events loads a partition every 3 s on each of two workers, for a minute, while the browser watches.
 	events := command(dir, []string{"JETFLOW_FAILPOINTS=parquet.before-marker=sleep:3s"}, "run", "pipelines/events.yaml",
 		"--run", "2026-11-22", "--workers", "2", "--progress", "none")
 	if err := events.Start(); err != nil {
