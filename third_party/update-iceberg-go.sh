@@ -5,7 +5,8 @@
 #
 # Why a patched copy: iceberg-go's table/substrait parses every bundled Substrait YAML file in a package
 # initializer, which every jetflow command paid at start (see bench/RESULTS.md, "Start-up"). The patch loads
-# it on first use, and drops internal/mock_fs.go, a testify mock that linked test code into the jetflow binary.
+# it on first use, as it does internal's prebuilt Avro schemas of manifests, and drops internal/mock_fs.go, a
+# testify mock that linked test code into the jetflow binary.
 # Drop the copy and the replace line once upstream does the same.
 #
 # Usage: third_party/update-iceberg-go.sh [VERSION]   (default: the version go.mod requires)

@@ -11,10 +11,11 @@ import (
 
 // Every command pays for every package initializer linked into the binary, so work done there must stay small:
 // what a command needs is built when it is first used. The budget is on bytes allocated, which the Go runtime
-// reports exactly (GODEBUG=inittrace=1), not on time, which the machine's load decides.
+// reports exactly (GODEBUG=inittrace=1), not on time, which the machine's load decides. The total stays under the
+// Go runtime's first collection goal (4 MiB of heap), so that a command's start runs no garbage collection.
 const (
-	packageInitBudget = 4 << 20
-	totalInitBudget   = 16 << 20
+	packageInitBudget = 1 << 20
+	totalInitBudget   = 4 << 20
 )
 
 var initTraceLine = regexp.MustCompile(`(?m)^init (\S+) @[0-9.]+ ms, [0-9.]+ ms clock, ([0-9]+) bytes, [0-9]+ allocs$`)

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/apache/iceberg-go/internal"
 	"github.com/apache/iceberg-go/internal/datafileavro"
@@ -276,7 +277,10 @@ type dataFileSchemaEntry struct {
 	maps   dataFileFieldMaps
 }
 
-var dataFileSchemaCache = mustNewSchemaCache(defaultSchemaCacheSize)
+// Patched for jetflow: made on first use, not in the package initializer every command's start paid.
+var dataFileSchemaCache = sync.OnceValue(func() *lru.Cache[dataFileSchemaCacheKey, *dataFileSchemaEntry] {
+	return mustNewSchemaCache(defaultSchemaCacheSize)
+})
 
 func mustNewSchemaCache(size int) *lru.Cache[dataFileSchemaCacheKey, *dataFileSchemaEntry] {
 	c, err := lru.New[dataFileSchemaCacheKey, *dataFileSchemaEntry](size)
@@ -299,7 +303,7 @@ func SetSchemaCacheSize(size int) error {
 	if size <= 0 {
 		return fmt.Errorf("iceberg: SetSchemaCacheSize: size must be positive, got %d", size)
 	}
-	dataFileSchemaCache.Resize(size)
+	dataFileSchemaCache().Resize(size)
 
 	return nil
 }
@@ -314,7 +318,7 @@ func manifestEntrySchemaFor(spec PartitionSpec, schema *Schema, version int) (*a
 		return nil, dataFileFieldMaps{}, err
 	}
 	key := dataFileSchemaCacheKey{partAvroFingerprint: fingerprint, version: version}
-	if cached, ok := dataFileSchemaCache.Get(key); ok {
+	if cached, ok := dataFileSchemaCache().Get(key); ok {
 		return cached.schema, cached.maps, nil
 	}
 	partSchema, err := partitionTypeToAvroSchema(spec.PartitionType(schema))
@@ -330,7 +334,7 @@ func manifestEntrySchemaFor(spec PartitionSpec, schema *Schema, version int) (*a
 		schema: fullSchema,
 		maps:   fieldMaps,
 	}
-	dataFileSchemaCache.Add(key, entry)
+	dataFileSchemaCache().Add(key, entry)
 
 	return entry.schema, entry.maps, nil
 }
