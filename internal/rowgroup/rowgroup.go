@@ -51,6 +51,18 @@ const MaxFooterChunks = 16 << 10
 // holdEvery is how many files a batch may reach between two checks of the budget.
 const holdEvery = 16
 
+// encodedFiles is about how many of a Hold's files may have a row group encoded as it comes, each with its
+// column writers (see Writer.StageUpTo), however many are open: StageLimit.
+const encodedFiles = 16
+
+// StageLimit is what the row group of each of h's files may hold staged as Arrow (Writer.StageUpTo) before it is
+// encoded as batches come: the budget's share of encodedFiles files, at most the row group size. Row groups are
+// kept within the budget together, so only about encodedFiles of them can be larger; the rest (with hundreds of
+// files open, all but a few) hold their rows and no column writers.
+func (h *Hold[K, F]) StageLimit(rowGroupSize int64) int64 {
+	return max(min(h.Budget/encodedFiles, rowGroupSize), 1)
+}
+
 // Reached is called after a part of a batch went to a file; on an error it returns the file that failed.
 func (h *Hold[K, F]) Reached() (F, error) {
 	if h.since++; h.since < holdEvery {
