@@ -171,6 +171,25 @@ func TestStageLimit(t *testing.T) {
 	}
 }
 
+// TestFooterLimit: the open footers may describe as many column chunks as take half the budget, at least
+// minFooterChunks.
+func TestFooterLimit(t *testing.T) {
+	for _, tc := range []struct {
+		budget int64
+		want   int
+	}{
+		{16 << 20, 8 << 10},
+		{32 << 20, 16 << 10},
+		{1 << 30, 512 << 10},
+		{256 << 10, minFooterChunks},
+	} {
+		h := Hold[string, *testFile]{Budget: tc.budget}
+		if got := h.FooterLimit(); got != tc.want {
+			t.Errorf("budget %d: FooterLimit %d, want %d", tc.budget, got, tc.want)
+		}
+	}
+}
+
 // TestHoldReached: while a batch is spread over many files, Hold checks the budget every holdEvery files it
 // reaches, so a wide batch's parts cannot pile up past it before the batch ends; Batch checks at the end.
 func TestHoldReached(t *testing.T) {
