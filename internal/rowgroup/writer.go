@@ -130,7 +130,7 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 
 // StageUpTo makes the writer keep each row group's batches as Arrow, not encoded, while they take less than n
 // bytes, and encode the row group at once when it is cut (or when it reaches n: then as usual, as batches
-// come). arrow-go's column writers of a row group under construction hold a dozen KB of encoders, statistics,
+// come). arrow-go's column writers of a row group under construction hold kilobytes of encoders, statistics,
 // page and metadata builders a column whatever its rows; a writer with hundreds of files open (a wide fan-out),
 // most of them holding a small row group each, then held megabytes of such state that buffer_size does not
 // count. A staged row group holds its rows only, which BufferedBytes counts. 0 (the default) encodes every batch
