@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/jetflow-dev/jetflow/internal/failpoint"
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/state"
 )
@@ -722,7 +723,7 @@ func (e *Engine) pump(ctx context.Context, p stage.Partition, read streamRead, c
 		var n, b int64
 		checkpoint, readErr = read(ctx, func(batch arrow.RecordBatch) error {
 			n += batch.NumRows()
-			size := batchBytes(batch)
+			size := records.Bytes(batch)
 			b += size
 			e.opts.Tracker.Rows.Add(batch.NumRows())
 			progress.Add(batch.NumRows())
@@ -891,29 +892,4 @@ func (e *Engine) stream(ctx context.Context, run stage.RunInstance) (*Report, er
 		return rep, fmt.Errorf("stream: %w", err)
 	}
 	return rep, nil
-}
-
-// batchBytes is the size of a batch's Arrow buffers (slices count whole, as they hold that memory).
-func batchBytes(b arrow.RecordBatch) int64 {
-	var n int64
-	for _, col := range b.Columns() {
-		n += dataBytes(col.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, buf := range d.Buffers() {
-		if buf != nil {
-			n += int64(buf.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
-		n += dataBytes(d.Dictionary())
-	}
-	return n
 }

@@ -52,9 +52,10 @@ func BuildJetflow(work string) (string, error) {
 	return bin, nil
 }
 
-// Workspace makes a temporary folder for a bench program named name and builds cmd/jetflow into it; cleanup
-// removes the folder, unless JETFLOW_BENCH_KEEP is set (then it says where the folder is, for a look at the
-// logs and the lake after the run). Run from the repository root.
+// Workspace makes a temporary folder for a bench program named name and builds cmd/jetflow into it, or takes
+// the binary JETFLOW_BENCH_BIN names (to run two builds in turn); cleanup removes the folder, unless
+// JETFLOW_BENCH_KEEP is set (then it says where the folder is, for a look at the logs and the lake after the
+// run). Run from the repository root.
 func Workspace(name string) (work, bin string, cleanup func(), err error) {
 	work, err = os.MkdirTemp("", "jetflow-bench-"+name+"-")
 	if err != nil {
@@ -63,6 +64,9 @@ func Workspace(name string) (work, bin string, cleanup func(), err error) {
 	cleanup = func() { os.RemoveAll(work) }
 	if os.Getenv("JETFLOW_BENCH_KEEP") != "" {
 		cleanup = func() { fmt.Fprintf(os.Stderr, "benchkit: kept the workspace %s (JETFLOW_BENCH_KEEP)\n", work) }
+	}
+	if bin = os.Getenv("JETFLOW_BENCH_BIN"); bin != "" {
+		return work, bin, cleanup, nil
 	}
 	if bin, err = BuildJetflow(work); err != nil {
 		cleanup()

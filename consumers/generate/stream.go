@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/jetflow-dev/jetflow/internal/records"
 	"github.com/jetflow-dev/jetflow/stage"
 )
 
@@ -134,9 +135,7 @@ func (s *Stream) readPartition(ctx context.Context, b *batcher, lim *limiter, fi
 			}
 		}
 		rec := b.batch(r, n)
-		for _, col := range rec.Columns() {
-			bytes += dataBytes(col.Data())
-		}
+		bytes += records.Bytes(rec)
 		err := out(rec)
 		rec.Release()
 		if err != nil {

@@ -49,23 +49,6 @@ func newBuf(mem memory.Allocator, size int) *memory.Buffer {
 	return b
 }
 
-// dataBytes sums the buffer bytes of an array and its children, the measure roll.bytes limits.
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
-		n += dataBytes(d.Dictionary())
-	}
-	return n
-}
-
 func finish(dt arrow.DataType, n int, validity *memory.Buffer, nulls int, bufs []*memory.Buffer, children []arrow.ArrayData) arrow.ArrayData {
 	all := append([]*memory.Buffer{validity}, bufs...)
 	d := array.NewData(dt, n, all, children, nulls, 0)

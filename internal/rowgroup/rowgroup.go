@@ -30,26 +30,50 @@ func AfterWrite(fw Buffered, flushed, rowGroupSize, targetSize int64) (full bool
 //
 // Row groups cut early are small, and each adds its metadata to its file's footer, which stays in memory until
 // the file is closed: after each batch, Batch also rolls (Roll: close; the next rows of its partition begin a new
-// file) the open files with the most row groups while the open files' footers describe more than
-// MaxFooterChunks column chunks together. Memory then stays flat however many rows a wide fan-out writes, at the
-// price of more files.
+// file) the open files with the most row groups while the open files' footers describe more column chunks
+// together than FooterLimit, which the budget sets. Memory then stays flat however many rows a wide fan-out
+// writes, at the price of more files.
 type Hold[K comparable, F any] struct {
 	Open   map[K]F
 	Writer func(F) Buffered
 	Roll   func(F) error // closes a file and removes it from Open
 	Budget int64
 	since  int // files reached since the last check
-	chunks int // the bound on footer column chunks; MaxFooterChunks when 0 (tests set it lower)
+	chunks int // the bound on footer column chunks, when not 0 (tests set it)
 }
 
-// MaxFooterChunks bounds the column chunks the footers of one writer's open files describe together. A column
-// chunk's metadata (statistics, offsets, encodings) takes some hundreds of bytes of Go heap: 16Ki of them are a
-// few MB, which one 512 MiB file of 16 MiB row groups and 500 columns stays within, so only files of row groups
-// cut early by the budget are rolled.
-const MaxFooterChunks = 16 << 10
+// footerChunkBytes is about what the metadata of one column chunk (thrift structures, statistics, encodings)
+// takes on the Go heap while its file is open: about a kilobyte for a few columns of numbers and short strings.
+const footerChunkBytes = 1 << 10
+
+// minFooterChunks is the least FooterLimit, so that the files of a small budget still hold a few row groups each.
+const minFooterChunks = 1 << 10
+
+// FooterLimit bounds the column chunks the footers of h's open files describe together: as many as take about
+// half the budget (8Ki at 16 MiB), so that the budget bounds the footers of a wide fan-out as it bounds its row
+// groups, and one 512 MiB file of 16 MiB row groups and 250 columns stays within it: only files of row groups cut
+// early by the budget are rolled.
+func (h *Hold[K, F]) FooterLimit() int {
+	if h.chunks > 0 {
+		return h.chunks
+	}
+	return int(max(h.Budget/(2*footerChunkBytes), minFooterChunks))
+}
 
 // holdEvery is how many files a batch may reach between two checks of the budget.
 const holdEvery = 16
+
+// encodedFiles is about how many of a Hold's files may have a row group encoded as it comes, each with its
+// column writers (see Writer.StageUpTo), however many are open: StageLimit.
+const encodedFiles = 16
+
+// StageLimit is what the row group of each of h's files may hold staged as Arrow (Writer.StageUpTo) before it is
+// encoded as batches come: the budget's share of encodedFiles files, at most the row group size. Row groups are
+// kept within the budget together, so only about encodedFiles of them can be larger; the rest (with hundreds of
+// files open, all but a few) hold their rows and no column writers.
+func (h *Hold[K, F]) StageLimit(rowGroupSize int64) int64 {
+	return max(min(h.Budget/encodedFiles, rowGroupSize), 1)
+}
 
 // Reached is called after a part of a batch went to a file; on an error it returns the file that failed.
 func (h *Hold[K, F]) Reached() (F, error) {
@@ -73,10 +97,7 @@ func (h *Hold[K, F]) Batch() (F, error) {
 // than the bound of column chunks together. A single open file is left to the target file size.
 func (h *Hold[K, F]) rollFooters() (F, error) {
 	var none F
-	limit := h.chunks
-	if limit == 0 {
-		limit = MaxFooterChunks
-	}
+	limit := h.FooterLimit()
 	if len(h.Open) < 2 || h.Roll == nil {
 		return none, nil
 	}

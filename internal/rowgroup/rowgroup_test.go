@@ -96,9 +96,21 @@ func TestAfterWrite(t *testing.T) {
 // TestHoldWithin: the open files' buffered row groups stay within the budget after each call, the largest are cut
 // first, and one file alone is never cut.
 func TestHoldWithin(t *testing.T) {
+	for _, staged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("staged=%v", staged), func(t *testing.T) { testHoldWithin(t, staged) })
+	}
+}
+
+// testHoldWithin: HoldWithin keeps the row groups of open files within the budget, encoded as they come or
+// staged as Arrow (Writer.StageUpTo) and encoded when cut.
+func testHoldWithin(t *testing.T, staged bool) {
+	const budget = 40 << 10
 	open := map[string]*testFile{}
 	for i := range 4 {
 		open[fmt.Sprint(i)] = newFile(t)
+		if staged {
+			open[fmt.Sprint(i)].fw.StageUpTo(budget)
+		}
 	}
 	writer := func(f *testFile) Buffered { return f.fw }
 	total := func() (n int64) {
@@ -107,7 +119,6 @@ func TestHoldWithin(t *testing.T) {
 		}
 		return n
 	}
-	const budget = 40 << 10
 	cuts := 0
 	for round := range 20 {
 		for k, f := range open {
@@ -139,6 +150,43 @@ func TestHoldWithin(t *testing.T) {
 	}
 	if n := alone["only"].rowGroups(t); n != 1 {
 		t.Errorf("a single open file was cut: %d row groups", n)
+	}
+}
+
+// TestStageLimit: a file's row group is staged up to the budget's share of encodedFiles files, never past
+// the row group size, and at least a byte.
+func TestStageLimit(t *testing.T) {
+	for _, tc := range []struct {
+		budget, rowGroup, want int64
+	}{
+		{16 << 20, 128 << 20, 1 << 20},
+		{16 << 20, 64 << 10, 64 << 10},
+		{256 << 20, 128 << 20, 16 << 20},
+		{8, 1 << 20, 1},
+	} {
+		h := Hold[string, *testFile]{Budget: tc.budget}
+		if got := h.StageLimit(tc.rowGroup); got != tc.want {
+			t.Errorf("budget %d, row group size %d: StageLimit %d, want %d", tc.budget, tc.rowGroup, got, tc.want)
+		}
+	}
+}
+
+// TestFooterLimit: the open footers may describe as many column chunks as take half the budget, at least
+// minFooterChunks.
+func TestFooterLimit(t *testing.T) {
+	for _, tc := range []struct {
+		budget int64
+		want   int
+	}{
+		{16 << 20, 8 << 10},
+		{32 << 20, 16 << 10},
+		{1 << 30, 512 << 10},
+		{256 << 10, minFooterChunks},
+	} {
+		h := Hold[string, *testFile]{Budget: tc.budget}
+		if got := h.FooterLimit(); got != tc.want {
+			t.Errorf("budget %d: FooterLimit %d, want %d", tc.budget, got, tc.want)
+		}
 	}
 }
 

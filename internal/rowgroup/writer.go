@@ -22,6 +22,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/jetflow-dev/jetflow/internal/records"
 )
 
 // Buffered is what the row group rules need of a file writer.
@@ -68,6 +70,12 @@ type Writer struct {
 	learn    []bool            // dictionary columns under the cost fallback rule
 	plain    []bool            // columns whose dictionary did not pay in an earlier row group of this file
 	closed   bool
+
+	// The row group's batches while it is staged (see StageUpTo): kept as Arrow, encoded when it is cut.
+	stageLimit  int64
+	staged      []arrow.RecordBatch
+	stagedRows  int64
+	stagedBytes int64
 }
 
 // NewWriter starts a Parquet file on w. storeSchema must say whether aprops has pqarrow.WithStoreSchema (the
@@ -120,6 +128,23 @@ func NewWriter(sc *arrow.Schema, w io.Writer, props *pq.WriterProperties, aprops
 	return fw, nil
 }
 
+// StageUpTo makes the writer keep each row group's batches as Arrow, not encoded, while they take less than n
+// bytes, and encode the row group at once when it is cut (or when it reaches n: then as usual, as batches
+// come). arrow-go's column writers of a row group under construction hold kilobytes of encoders, statistics,
+// page and metadata builders a column whatever its rows; a writer with hundreds of files open (a wide fan-out),
+// most of them holding a small row group each, then held megabytes of such state that buffer_size does not
+// count. A staged row group holds its rows only, which BufferedBytes counts. 0 (the default) encodes every batch
+// as it comes, as a single file should: encoded pages are smaller than the Arrow rows. Nested schemas are
+// always encoded as they come.
+func (w *Writer) StageUpTo(n int64) {
+	if w.serial == nil {
+		w.stageLimit = n
+	}
+}
+
+// Encoding reports whether the writer holds column writers: a row group under construction that is not staged.
+func (w *Writer) Encoding() bool { return w.serial != nil || w.rgw != nil }
+
 // flat reports whether every field of sc is one top-level leaf column with at most one definition level: the
 // columns this package writes itself, with definition levels it can derive from the validity bitmap.
 func flat(sc *arrow.Schema, leaves int, leaf func(i int) (def, rep int16, depth int)) bool {
@@ -147,6 +172,20 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 		return fmt.Errorf("record schema does not match the writer's\nrecord: %s\nwriter: %s", rec.Schema(), w.schema)
 	}
 	maxRows := w.wr.Properties().MaxRowGroupLength()
+	if w.stageLimit > 0 && w.rgw == nil {
+		size := records.Bytes(rec)
+		if w.stagedBytes+size < w.stageLimit && w.stagedRows+rec.NumRows() <= maxRows {
+			rec.Retain()
+			w.staged = append(w.staged, rec)
+			w.stagedRows += rec.NumRows()
+			w.stagedBytes += size
+			return nil
+		}
+		// The row group outgrew staging: encode what it has, then the rest as it comes.
+		if err := w.encodeStaged(); err != nil {
+			return err
+		}
+	}
 	for off := int64(0); off < rec.NumRows(); {
 		if w.rgw == nil {
 			if err := w.startRowGroup(); err != nil {
@@ -171,7 +210,7 @@ func (w *Writer) WriteBuffered(rec arrow.RecordBatch) error {
 		if off != 0 || n != rec.NumRows() {
 			part = rec.NewSlice(off, off+n)
 		}
-		err = w.writeColumns(part)
+		err = w.writeColumns([]arrow.RecordBatch{part})
 		if part != rec {
 			part.Release()
 		}
@@ -302,10 +341,30 @@ type withColumns struct {
 func (r withColumns) Column(i int) arrow.Array { return r.cols[i] }
 func (r withColumns) Columns() []arrow.Array   { return r.cols }
 
-// writeColumns encodes rec's columns into the row group: this goroutine takes columns one by one, helped by as
-// many others as there are free cores.
-func (w *Writer) writeColumns(rec arrow.RecordBatch) error {
-	ncols := int(rec.NumCols())
+// encodeStaged starts a row group and encodes the staged batches into it.
+func (w *Writer) encodeStaged() error {
+	if len(w.staged) == 0 {
+		return nil
+	}
+	defer w.releaseStaged()
+	if err := w.startRowGroup(); err != nil {
+		return err
+	}
+	return w.writeColumns(w.staged)
+}
+
+func (w *Writer) releaseStaged() {
+	for _, b := range w.staged {
+		b.Release()
+	}
+	clear(w.staged)
+	w.staged, w.stagedRows, w.stagedBytes = w.staged[:0], 0, 0
+}
+
+// writeColumns encodes the columns of recs, one after another, into the row group: this goroutine takes
+// columns one by one, helped by as many others as there are free cores.
+func (w *Writer) writeColumns(recs []arrow.RecordBatch) error {
+	ncols := w.schema.NumFields()
 	errs := make([]error, ncols)
 	var next atomic.Int64
 	work := func() {
@@ -314,7 +373,11 @@ func (w *Writer) writeColumns(rec arrow.RecordBatch) error {
 			if i >= ncols {
 				return
 			}
-			errs[i] = w.writeColumn(i, rec.Column(i))
+			for _, rec := range recs {
+				if errs[i] = w.writeColumn(i, rec.Column(i)); errs[i] != nil {
+					break
+				}
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -481,6 +544,9 @@ func (w *Writer) NewBufferedRowGroupChecked() error {
 		w.cut++
 		return w.serial.NewBufferedRowGroupChecked()
 	}
+	if err := w.encodeStaged(); err != nil {
+		return err
+	}
 	if err := w.closeRowGroup(); err != nil {
 		return err
 	}
@@ -541,15 +607,16 @@ func (w *Writer) RowGroupTotalBytesWritten() int64 {
 	return 0
 }
 
-// BufferedBytes is what the current row group holds in memory: encoded pages, pages under construction and
-// dictionaries, each counted at the size of the buffer that holds it rather than the bytes it encodes (see
-// held). (With a nested schema, only the encoded pages: pqarrow does not show its column writers.)
+// BufferedBytes is what the current row group holds in memory: staged, its batches' Arrow buffers; encoded,
+// its encoded pages, pages under construction and dictionaries, each counted at the size of the buffer that
+// holds it rather than the bytes it encodes (see held). (With a nested schema, only the encoded pages: pqarrow
+// does not show its column writers.)
 func (w *Writer) BufferedBytes() int64 {
 	if w.serial != nil {
 		return w.serial.RowGroupTotalBytesWritten()
 	}
 	if w.rgw == nil {
-		return 0
+		return w.stagedBytes
 	}
 	var n int64
 	for i := range w.schema.NumFields() {
@@ -596,7 +663,11 @@ func (w *Writer) FooterChunks() int {
 	if w.serial != nil {
 		return (w.cut + 1) * w.leaves
 	}
-	return w.wr.NumRowGroups() * w.leaves
+	n := w.wr.NumRowGroups()
+	if len(w.staged) > 0 {
+		n++
+	}
+	return n * w.leaves
 }
 
 // Close writes the last row group and the footer; it does not close the sink.
@@ -608,6 +679,10 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	defer w.releaseStaged() // when encoding them failed
+	if err := w.encodeStaged(); err != nil {
+		return err
+	}
 	if w.rgw != nil {
 		if err := w.rgw.Close(); err != nil {
 			return err

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/jetflow-dev/jetflow/internal/records"
 )
 
 var flatSchema = arrow.NewSchema([]arrow.Field{
@@ -39,8 +41,8 @@ var nestedSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
 }, nil)
 
-// records builds n batches of rows rows of sc from JSON, a null in every nullable column now and then.
-func records(t *testing.T, mem memory.Allocator, sc *arrow.Schema, n, rows int) []arrow.RecordBatch {
+// sampleBatches builds n batches of rows rows of sc from JSON, a null in every nullable column now and then.
+func sampleBatches(t *testing.T, mem memory.Allocator, sc *arrow.Schema, n, rows int) []arrow.RecordBatch {
 	t.Helper()
 	var out []arrow.RecordBatch
 	for b := range n {
@@ -108,7 +110,7 @@ func TestWriterMatchesPqarrow(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			// Without the dictionary array columns, whose pages the Writer cuts by their values' size (see
 			// addRawSize) where pqarrow holds a chunk's indices in one page.
-			sc, recs := withoutDictionaries(tc.sc, records(t, mem, tc.sc, 4, 1000))
+			sc, recs := withoutDictionaries(tc.sc, sampleBatches(t, mem, tc.sc, 4, 1000))
 			defer func() {
 				for _, r := range recs {
 					r.Release()
@@ -180,7 +182,7 @@ func TestWriterLearnsDictionaries(t *testing.T) {
 	t.Parallel()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
-	recs := records(t, mem, flatSchema, 3, 1000)
+	recs := sampleBatches(t, mem, flatSchema, 3, 1000)
 	defer func() {
 		for _, r := range recs {
 			r.Release()
@@ -304,7 +306,7 @@ func TestWriterNoEmptyRowGroup(t *testing.T) {
 			t.Parallel()
 			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer mem.AssertSize(t, 0)
-			recs := records(t, mem, flatSchema, len(tc.cuts), 100)
+			recs := sampleBatches(t, mem, flatSchema, len(tc.cuts), 100)
 			defer func() {
 				for _, r := range recs {
 					r.Release()
@@ -672,4 +674,102 @@ func withoutDictionaries(sc *arrow.Schema, recs []arrow.RecordBatch) (*arrow.Sch
 		rec.Release()
 	}
 	return out, projected
+}
+
+// TestWriterStaged: a writer that stages its row groups as Arrow (StageUpTo) writes the same bytes as one that
+// encodes every batch as it comes, whether a row group is cut while staged, outgrows the limit, reaches the row
+// group length or is still staged at Close; while staged it holds the batches' buffers (BufferedBytes), no
+// encoded bytes, and counts the row group in its footer; it releases every batch it kept.
+func TestWriterStaged(t *testing.T) {
+	t.Parallel()
+	const rows = 100
+	for _, tc := range []struct {
+		name    string
+		limit   int64 // in batches' sizes
+		maxRows int64
+		cuts    []bool // after each batch: cut the row group
+		wantRGs int
+	}{
+		{"cut while staged", 10, 0, []bool{false, true, false, true, true}, 3},
+		{"outgrows the limit", 2, 0, []bool{false, false, false, true, false, true}, 2},
+		{"row group length", 10, 250, []bool{false, false, false, false, false, true}, 3},
+		{"staged at Close", 10, 0, []bool{false, false}, 1},
+		{"nothing written", 10, 0, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			recs := sampleBatches(t, mem, flatSchema, len(tc.cuts), rows)
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			opts := []pq.WriterProperty{pq.WithAllocator(mem), pq.WithCompression(compress.Codecs.Zstd), pq.WithDataPageSize(1 << 10)}
+			if tc.maxRows > 0 {
+				opts = append(opts, pq.WithMaxRowGroupLength(tc.maxRows))
+			}
+			props := pq.NewWriterProperties(opts...)
+			aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema())
+			write := func(stage bool) []byte {
+				var buf bytes.Buffer
+				w, err := NewWriter(flatSchema, &buf, props, aprops, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stage && len(recs) > 0 {
+					w.StageUpTo(tc.limit * records.Bytes(recs[0]))
+				}
+				var staged int64
+				for i, rec := range recs {
+					if err := w.WriteBuffered(rec); err != nil {
+						t.Fatal(err)
+					}
+					if stage && w.rgw == nil {
+						staged += records.Bytes(rec)
+						if got := w.BufferedBytes(); got != staged {
+							t.Errorf("batch %d staged: BufferedBytes %d, want the batches' %d", i, got, staged)
+						}
+						if got := w.RowGroupTotalBytesWritten(); got != 0 {
+							t.Errorf("batch %d staged: %d bytes encoded", i, got)
+						}
+						if got, want := w.FooterChunks(), (w.wr.NumRowGroups()+1)*w.leaves; got != want {
+							t.Errorf("batch %d staged: %d footer chunks, want %d", i, got, want)
+						}
+					} else {
+						staged = 0
+					}
+					if tc.cuts[i] {
+						if err := w.NewBufferedRowGroupChecked(); err != nil {
+							t.Fatal(err)
+						}
+						staged = 0
+						if n := w.BufferedBytes(); n != 0 {
+							t.Errorf("after a cut the writer holds %d bytes", n)
+						}
+					}
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Bytes()
+			}
+			plain, staged := write(false), write(true)
+			if !bytes.Equal(plain, staged) {
+				t.Fatalf("staged row groups wrote %d bytes, different from the %d written batch by batch", len(staged), len(plain))
+			}
+			r, err := file.NewParquetReader(bytes.NewReader(staged))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if got := r.NumRowGroups(); got != tc.wantRGs {
+				t.Errorf("%d row groups, want %d", got, tc.wantRGs)
+			}
+			if got, want := r.NumRows(), int64(len(recs)*rows); got != want {
+				t.Errorf("%d rows, want %d", got, want)
+			}
+		})
+	}
 }

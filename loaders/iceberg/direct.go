@@ -425,6 +425,9 @@ func (d *directWriter) openFile(key string, vals map[int]any, row partitionRow, 
 		_ = d.fs.Remove(path)
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
+	if d.split != nil && !d.clustered { // files of many partitions open at once
+		f.fw.StageUpTo(d.hold.StageLimit(d.rowGroupBytes))
+	}
 	d.open[key] = f
 	return f, nil
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jetflow-dev/jetflow/internal/offheap"
-	"github.com/jetflow-dev/jetflow/internal/rowgroup"
 	"github.com/jetflow-dev/jetflow/stage"
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -446,10 +445,11 @@ func TestBufferSizeBoundsOpenFiles(t *testing.T) {
 }
 
 // TestBufferSizeBoundsWideFanOut: 259 Iceberg partitions open at once (37 tenants × 7 months) hold no more than
-// buffer_size in memory together after each batch, counted by the writer (encoded pages, pages under
-// construction, dictionaries); without the bound they hold far more. The row groups cut early pile up in the open
-// files' footers, which stay within rowgroup.MaxFooterChunks by rolling files: every row lands once, in a file of
-// its Iceberg partition, each file under its own name.
+// buffer_size in memory together after each batch, counted by the writer (row groups staged as Arrow; encoded
+// pages, pages under construction, dictionaries); without the bound they hold far more. Row groups are staged,
+// so that only a few open files at a time (at most 16, rowgroup.Hold.StageLimit) have column writers. The row
+// groups cut early pile up in the open files' footers, which stay within rowgroup.Hold.FooterLimit by rolling
+// files: every row lands once, in a file of its Iceberg partition, each file under its own name.
 func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 	t.Parallel()
 	const budget, batches, rows = 256 << 10, 24, 37 * 7 * 40
@@ -488,14 +488,20 @@ func TestBufferSizeBoundsWideFanOut(t *testing.T) {
 					t.Fatal(err)
 				}
 				var held int64
-				chunks := 0
+				chunks, encoding := 0, 0
 				for _, f := range dw.open {
 					held += f.fw.BufferedBytes()
 					chunks += f.fw.FooterChunks()
+					if f.fw.Encoding() {
+						encoding++
+					}
 				}
 				most = max(most, held)
-				if chunks > rowgroup.MaxFooterChunks {
-					t.Fatalf("batch %d: the open files' footers describe %d column chunks, bound %d", b, chunks, rowgroup.MaxFooterChunks)
+				if encoding > 16 {
+					t.Fatalf("batch %d: %d of %d open files have column writers, want at most 16", b, encoding, len(dw.open))
+				}
+				if limit := dw.hold.FooterLimit(); chunks > limit {
+					t.Fatalf("batch %d: the open files' footers describe %d column chunks, bound %d", b, chunks, limit)
 				}
 			}
 			if within := most <= budget; within != tc.within {

@@ -449,6 +449,9 @@ func (w *fileWorker) openFile(dir string, first arrow.RecordBatch) (*openFile, e
 		_ = sink.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", pw.where(), final, err)
 	}
+	if w.split != nil { // files of many directories open at once
+		fw.StageUpTo(w.hold.StageLimit(int64(pw.l.cfg.RowGroupSize)))
+	}
 	f.fw = fw
 	w.files[dir] = f
 	return f, nil
