@@ -53,15 +53,11 @@ func (c *inputConversion) of(w *mergeWriter, dw *directWriter) (*iceberg.Schema,
 	if c.done {
 		return c.task, nil
 	}
-	if !sameColumns(w.schema, dw.fileSchema) {
-		task, err := table.ArrowSchemaToIcebergWithOptions(w.schema, table.ArrowToIcebergOptions{
-			NameMapping: dw.sc.NameMapping(), TableSchema: dw.sc, TableProperties: dw.props})
-		if err != nil {
-			return nil, err
-		}
-		c.task = task
+	task, err := dw.taskFor(w.schema)
+	if err != nil {
+		return nil, err
 	}
-	c.done = true
+	c.task, c.done = task, true
 	return c.task, nil
 }
 
