@@ -332,7 +332,9 @@ func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, 
 }
 
 // writeParquet writes a small Parquet file of schema sc at p with fill, zstd-compressed; a file it fails to
-// write is removed. It returns the file's footer and size.
+// write is removed. It returns the file's footer and size. Its pages and dictionaries are cut at zstdPage, as
+// the data files' are: a larger page costs zstd a history buffer of megabytes (parquetzstd), and a fold of a
+// stream's tombstones, a column of unique keys, filled 1 MiB pages and dictionaries at arrow-go's defaults.
 func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem memory.Allocator, fill func(*pqarrow.FileWriter) error, opts ...pq.WriterProperty) (*metadata.FileMetaData, int64, error) {
 	sink, err := wfs.Create(p)
 	if err != nil {
@@ -342,7 +344,8 @@ func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem mem
 	buf := bufio.NewWriterSize(sink, 64<<10)
 	count.W = buf
 	fw, err := pqarrow.NewFileWriter(sc, &count,
-		pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)}, opts...)...),
+		pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd),
+			pq.WithDataPageSize(zstdPage), pq.WithDictionaryPageSizeLimit(zstdPage)}, opts...)...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err == nil {
 		err = fill(fw)
