@@ -358,15 +358,7 @@ func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []ta
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
-	if err != nil {
-		return nil, err
-	}
-	dw, err := newDirectWriter(ctx, l, tbl, fileSchema, id)
+	dw, fsys, err := newRewriteWriter(ctx, l, tbl, id)
 	if err != nil {
 		return nil, err
 	}
@@ -377,9 +369,6 @@ func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []ta
 		}
 		return []iceberg.DataFile{df}, err
 	}
-	// One partition's rows go to one file, which buffer_size does not bound (it bounds many open files
-	// together): its row groups are cut as a copy_on_write rewrite's are.
-	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
 	cctx := compute.WithAllocator(ctx, l.alloc)
 	w := &mergeWriter{l: l}
 	var n int64

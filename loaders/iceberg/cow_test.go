@@ -10,11 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	pq "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/iceberg-go"
-	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/testkit"
@@ -228,9 +225,9 @@ func firstDiff(got, want []string) string {
 	return "one is a prefix of the other"
 }
 
-// TestRewriteBatchRowsDecoded: a rewrite's batch is about rewriteBatchBytes decoded, also for a file whose integer
-// columns are delta-encoded (a byte or less a row encoded, eight decoded) and whose other column is a dictionary:
-// counted by the encoded size alone, its batches would be of rewriteMaxRows rows, several times that decoded.
+// TestRewriteBatchRowsDecoded: a rewrite's batch is about rewriteBatchBytes decoded, also for a file whose key is
+// delta-encoded (a byte or less a row encoded, eight decoded) and whose other columns are dictionaries: counted
+// by the encoded size alone, its batches would be of rewriteMaxRows rows, several times that decoded.
 func TestRewriteBatchRowsDecoded(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -243,30 +240,14 @@ func TestRewriteBatchRowsDecoded(t *testing.T) {
 	const rows = 200_000
 	for i := range rows {
 		b.Field(0).(*array.Int64Builder).Append(int64(i))
-		b.Field(1).(*array.Int64Builder).Append(int64(1_700_000_000_000 + i*1000))
+		b.Field(1).(*array.Int64Builder).Append(int64(1_700_000_000_000 + i/1000*1000))
 		b.Field(2).(*array.Int32Builder).Append(int32(i % 10))
 	}
 	rec := b.NewRecordBatch()
 	b.Release()
 	defer rec.Release()
 	p := t.TempDir() + "/delta.parquet"
-	f, err := icebergio.LocalFS{}.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	props := pq.NewWriterProperties(pq.WithAllocator(mem), pq.WithMaxRowGroupLength(rows),
-		pq.WithDictionaryFor("id", false), pq.WithEncodingFor("id", pq.Encodings.DeltaBinaryPacked),
-		pq.WithDictionaryFor("at", false), pq.WithEncodingFor("at", pq.Encodings.DeltaBinaryPacked))
-	fw, err := pqarrow.NewFileWriter(sc, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := fw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeTestParquet(t, mem, p, rec, rows)
 	r, err := file.OpenParquetFile(p, false)
 	if err != nil {
 		t.Fatal(err)

@@ -762,22 +762,13 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
-	if err != nil {
-		return nil, err
-	}
-	dw, err := newDirectWriter(ctx, w.l, tbl, fileSchema, id)
+	dw, fsys, err := newRewriteWriter(ctx, w.l, tbl, id)
 	if err != nil {
 		return nil, err
 	}
 	if dw == nil {
 		return nil, stage.Permanent(errNotDirect)
 	}
-	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
 	if _, err := w.rewriteLive(cctx, tbl, fsys, dw, df, gone); err != nil {
 		return dw.abandon(), err
 	}
@@ -785,6 +776,25 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 		return dw.abandon(), err
 	}
 	return dw.close()
+}
+
+// newRewriteWriter prepares a rewrite of data files of tbl: a writer of the table's own columns, and the table's
+// file system to read the files from; dw is nil when the table is one iceberg-go's writer must write. The
+// writer's row groups are cut at buffer_size / rewriteRowGroupShare: a rewrite writes one file at a time, which
+// buffer_size (a bound on many open files together) does not cut.
+func newRewriteWriter(ctx context.Context, l *Loader, tbl *table.Table, id uuid.UUID) (dw *directWriter, fsys icebergio.IO, err error) {
+	if fsys, err = tbl.FS(ctx); err != nil {
+		return nil, nil, err
+	}
+	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
+	if err != nil {
+		return nil, nil, err
+	}
+	if dw, err = newDirectWriter(ctx, l, tbl, fileSchema, id); err != nil || dw == nil {
+		return nil, nil, err
+	}
+	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
+	return dw, fsys, nil
 }
 
 // rewriteLive writes to dw, a writer of the table's columns, the rows of data file df whose positions gone does

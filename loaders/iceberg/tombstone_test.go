@@ -73,21 +73,27 @@ func TestMergeTombstonesAnyOrder(t *testing.T) {
 	}
 }
 
+// tombstoneLoader is a merge loader of mergeSchema's rows (key order_id, version updated_at, deleted when
+// deleted_at is set) and load, which commits rows ("id:status@hh:mm") as the partition key.
+func tombstoneLoader(t *testing.T, mem memory.Allocator) (*Loader, func(key string, rows ...string)) {
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+	})
+	return l, func(key string, rows ...string) {
+		b := mergeRows(t, mem, rows...)
+		defer b.Release()
+		testkit.LoadPartition(context.Background(), t, l, mergeSchema(), testkit.PartitionFor(key), b)
+	}
+}
+
 // TestMergeTombstonesFold: every delete commit adds a tombstone file until more than tombstoneFold are live,
 // when a commit folds them into one; a newer row of a tombstoned key folds too and drops its tombstone, so
 // the tombstones are the keys whose newest event is a delete. Folding keeps every other tombstone in force.
 func TestMergeTombstonesFold(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-	})
+	l, load := tombstoneLoader(t, mem)
 	ctx := context.Background()
-	load := func(key string, rows ...string) {
-		b := mergeRows(t, mem, rows...)
-		defer b.Release()
-		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(key), b)
-	}
 	files := func() []string { return tombstoneFiles(loadTable(t, l).Metadata()) }
 	var snaps []int64
 	for k := 1; k <= tombstoneFold; k++ {
@@ -156,15 +162,8 @@ func TestMergeTombstonesFold(t *testing.T) {
 func TestMergeTombstonesFoldNewest(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-	})
+	l, load := tombstoneLoader(t, mem)
 	ctx := context.Background()
-	load := func(key string, rows ...string) {
-		b := mergeRows(t, mem, rows...)
-		defer b.Release()
-		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(key), b)
-	}
 	load("first", "1:gone!@12:00", "2:gone!@12:00", "3:gone!@12:00")
 	load("again", "2:gone!@13:00", "3:gone!@11:00") // key 3's is older than its tombstone: no new one
 	for k := range tombstoneFold - 1 {              // new keys' deletes until a fold
