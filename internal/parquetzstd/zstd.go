@@ -36,7 +36,8 @@ func init() {
 // in a sync.Pool: a pool drops what it holds at every other collection, and a write that keeps the collector
 // busy (a copy_on_write rewrite, reading and writing a file a batch at a time) then made a new encoder (about
 // 1.3 MiB at level 3) on each P after each collection, holding three or four at once and feeding the collector
-// their allocations. Encoders past the bound are left to the collector.
+// their allocations. Encoders past the bound are left to the collector, and so is an encoder that compressed a
+// page larger than a block (encode).
 type codec struct {
 	base compress.Codec
 	mu   sync.Mutex
