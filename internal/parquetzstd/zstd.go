@@ -36,7 +36,8 @@ func init() {
 // in a sync.Pool: a pool drops what it holds at every other collection, and a write that keeps the collector
 // busy (a copy_on_write rewrite, reading and writing a file a batch at a time) then made a new encoder (about
 // 1.3 MiB at level 3) on each P after each collection, holding three or four at once and feeding the collector
-// their allocations. Encoders past the bound are left to the collector.
+// their allocations. Encoders past the bound are left to the collector, and so is an encoder that compressed a
+// page larger than a block (encode).
 type codec struct {
 	base compress.Codec
 	mu   sync.Mutex
@@ -53,7 +54,7 @@ func (c *codec) get(level zstd.EncoderLevel) *zstd.Encoder {
 		return enc
 	}
 	c.mu.Unlock()
-	return newEncoder(level)
+	return newEncoder(level, false)
 }
 
 func (c *codec) put(level zstd.EncoderLevel, enc *zstd.Encoder) {
@@ -69,17 +70,28 @@ func (c *codec) put(level zstd.EncoderLevel, enc *zstd.Encoder) {
 
 // newEncoder makes a page encoder: the same frame options as arrow-go's, so files read the same everywhere. The
 // window comes first: set after it, a level picks its own block size too (64 KiB for SpeedFastest), and an
-// encoder compresses a page larger than one block through a history buffer of twice the window.
-func newEncoder(level zstd.EncoderLevel) *zstd.Encoder {
+// encoder compresses a page larger than one block through a history buffer of twice the window, or of the
+// window and a block with lowMem (which changes buffer sizes only, not the output).
+func newEncoder(level zstd.EncoderLevel, lowMem bool) *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(Window), zstd.WithEncoderLevel(level),
-		zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithAllLitEntropyCompression(true))
+		zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithAllLitEntropyCompression(true),
+		zstd.WithLowerEncoderMem(lowMem))
 	if err != nil {
 		panic("parquetzstd: " + err.Error()) // only bad options fail, and these are constant
 	}
 	return enc
 }
 
+// block is zstd's largest block: an encoder compresses an input of up to one block without a history buffer.
+const block = 128 << 10
+
 func (c *codec) encode(dst, src []byte, level zstd.EncoderLevel) []byte {
+	if len(src) > block {
+		// A larger page (a dictionary page: data pages are cut smaller) makes the encoder allocate a history
+		// buffer that it keeps for good; kept idle, the encoders that once met one would hold megabytes each
+		// for the rest of the process. Such a page gets an encoder of its own, left to the collector after.
+		return newEncoder(level, true).EncodeAll(src, dst[:0])
+	}
 	enc := c.get(level)
 	defer c.put(level, enc)
 	return enc.EncodeAll(src, dst[:0])

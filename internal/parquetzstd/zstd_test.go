@@ -114,12 +114,46 @@ func TestPageWithinABlockNeedsNoHistory(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		enc := newEncoder(level)
+		enc := newEncoder(level, false)
 		enc.EncodeAll(src, make([]byte, 0, len(src)))
 		runtime.ReadMemStats(&after)
 		enc.Close()
 		if got := after.TotalAlloc - before.TotalAlloc; got >= 2*Window {
 			t.Errorf("%v: a new encoder compressing a 120 KiB page allocated %d KiB: a history buffer", level, got>>10)
 		}
+	}
+}
+
+// TestLargePageEncoderNotKept: an encoder that compressed a page larger than a block, and so holds a history
+// buffer, is not kept idle (the heap after collections holds none of it), while one that compressed a smaller
+// page is; the large page's own encoder (lowMem) writes the same bytes as one without lowMem.
+func TestLargePageEncoderNotKept(t *testing.T) {
+	reg, err := compress.GetCodec(compress.Codecs.Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &codec{base: reg.(*codec).base}
+	big := page(1 << 20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var out []byte
+	for range 4 {
+		out = c.Encode(nil, big)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := len(c.idle[DefaultLevel]); n != 0 {
+		t.Fatalf("%d idle encoders after 1 MiB pages, want none", n)
+	}
+	if kept := int64(after.HeapAlloc) - int64(before.HeapAlloc) - int64(len(out)); kept >= Window {
+		t.Errorf("the heap holds %d KiB more after four 1 MiB pages: an encoder's history buffer", kept>>10)
+	}
+	c.Encode(nil, page(64<<10))
+	if n := len(c.idle[DefaultLevel]); n != 1 {
+		t.Fatalf("%d idle encoders after a 64 KiB page, want 1", n)
+	}
+	if ref := newEncoder(DefaultLevel, false).EncodeAll(big, nil); !bytes.Equal(out, ref) {
+		t.Errorf("a 1 MiB page: %d bytes with lowMem, %d without, or different bytes", len(out), len(ref))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/iceberg-go"
 
 	"github.com/jetflow-dev/jetflow/testkit"
 )
@@ -36,23 +36,26 @@ func ordersBatch(mem memory.Allocator, from, to, step int, status string, minute
 	return b.NewRecordBatch()
 }
 
-// TestCompactMergedWithinBufferSize: a compaction rewrites a partition far larger than buffer_size in row groups
-// cut at buffer_size (one file, which the buffer_size rule for many open files does not cut), reading the files in
-// batches of a few hundred rows, and the deletes that fall anywhere in those batches are applied: the table
-// reads the same before and after.
+// TestCompactMergedWithinBufferSize: a compaction rewrites a partition far larger than a read batch and than
+// buffer_size as a copy_on_write rewrite reads and writes a file: its files a row group and a bounded slice of
+// rows at a time (readBounded), its output's row groups cut at an eighth of buffer_size (one file, which the
+// buffer_size rule for many open files does not cut). The Arrow memory it holds at its peak stays below a file
+// of the partition decoded (the checked allocator's highest use), and the deletes that fall
+// anywhere in its batches are applied: the table reads the same before and after.
 func TestCompactMergedWithinBufferSize(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	const budget = 32 << 10
-	l := newOrdersMergeLoader(t, func(c *Config) {
+	const budget = 2 << 20
+	loaderMem := &peakAlloc{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	defer loaderMem.AssertSize(t, 0)
+	l := newLoaderAlloc(t, t.TempDir(), loaderMem, func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+		c.PartitionBy = []string{"bucket(2, order_id)"}
 		c.BufferSize = budget
 		c.Merge.CompactEvery = 0 // compacted below, on demand
 	})
-	if n := compactBatchRows(loadTableSchema(t, l), budget); n != 256 {
-		t.Fatalf("a compaction of the orders table at buffer_size %d reads %d rows at a time, want 256", budget, n)
-	}
-	const rows = 40_000
+	const rows = 400_000
 	for i, b := range []arrow.RecordBatch{
 		ordersBatch(mem, 1, rows/2, 1, "new", 600, false),
 		ordersBatch(mem, rows/2, rows+1, 1, "new", 600, false),
@@ -66,9 +69,18 @@ func TestCompactMergedWithinBufferSize(t *testing.T) {
 	if want := rows - rows/13; len(before) < want-1 || len(before) > want+1 {
 		t.Fatalf("the merges left %d rows, want about %d", len(before), want)
 	}
+	base := loaderMem.reset()
 	res, err := l.CompactMerged(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A file of a bucket holds about rows/4 rows, of about 40 bytes each decoded; a batch about
+	// rewriteBatchBytes of them. Besides a batch the peak holds the pages being decoded, the copy of a batch's
+	// live rows and the output's pages.
+	if peak, file := loaderMem.peak.Load()-base, int64(rows/4*40); peak > file*3/4 {
+		t.Errorf("the compaction held %d bytes of Arrow memory at its peak, more than three quarters of a file of the partition decoded (%d)", peak, file)
+	} else {
+		t.Logf("the compaction held %d bytes of Arrow memory at its peak; a file decoded is about %d", peak, file)
 	}
 	if res.DataFiles < 4 || res.DeleteFiles == 0 {
 		t.Fatalf("the compaction rewrote %d data files and dropped %d delete files, want every file and their deletes", res.DataFiles, res.DeleteFiles)
@@ -97,9 +109,9 @@ func TestCompactMergedWithinBufferSize(t *testing.T) {
 				}
 				size += cc.TotalCompressedSize()
 			}
-			// Cut once it holds buffer_size; the last write and the pages still open come on top.
-			if size > 3*budget {
-				t.Errorf("%s: row group %d holds %d bytes, more than three times buffer_size (%d)", p, g, size, budget)
+			// Cut once it holds an eighth of buffer_size; the last write and the pages still open come on top.
+			if limit := int64(3 * budget / rewriteRowGroupShare); size > limit {
+				t.Errorf("%s: row group %d holds %d bytes, more than three times an eighth of buffer_size (%d)", p, g, size, limit)
 			}
 		}
 		groups += md.NumRowGroups()
@@ -110,40 +122,35 @@ func TestCompactMergedWithinBufferSize(t *testing.T) {
 	}
 }
 
-// loadTableSchema is the Iceberg schema a merge of mergeSchema's rows into l's table has: the table is made by a
-// first (empty-result) load.
-func loadTableSchema(t *testing.T, l *Loader) *iceberg.Schema {
-	t.Helper()
-	tbl, err := l.Table(context.Background(), mergeSchema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tbl.Schema()
+// peakAlloc is a checked allocator that notes the most it held at once since reset.
+type peakAlloc struct {
+	*memory.CheckedAllocator
+	peak atomic.Int64
 }
 
-// TestCompactBatchRows: a compaction decodes at most takeChunk rows at a time, fewer as buffer_size shrinks or
-// rows widen, and never fewer than 256.
-func TestCompactBatchRows(t *testing.T) {
-	narrow := iceberg.NewSchema(0,
-		iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true},
-		iceberg.NestedField{ID: 2, Name: "name", Type: iceberg.PrimitiveTypes.String})
-	var wide []iceberg.NestedField
-	for i := range 500 {
-		wide = append(wide, iceberg.NestedField{ID: i + 1, Name: fmt.Sprintf("c%d", i), Type: iceberg.PrimitiveTypes.Float64})
-	}
-	for _, tt := range []struct {
-		name   string
-		sc     *iceberg.Schema
-		buffer int64
-		want   int
-	}{
-		{"narrow, default buffer_size", narrow, 16 << 20, takeChunk},
-		{"narrow, 1 MiB", narrow, 1 << 20, (1 << 20) / 16 / 40},
-		{"500 doubles, default buffer_size", iceberg.NewSchema(0, wide...), 16 << 20, (16 << 20) / 16 / 4000},
-		{"500 doubles, 1 MiB", iceberg.NewSchema(0, wide...), 1 << 20, 256},
-	} {
-		if got := compactBatchRows(tt.sc, tt.buffer); got != tt.want {
-			t.Errorf("%s: %d rows, want %d", tt.name, got, tt.want)
+func (a *peakAlloc) Allocate(size int) []byte {
+	b := a.CheckedAllocator.Allocate(size)
+	a.note()
+	return b
+}
+
+func (a *peakAlloc) Reallocate(size int, b []byte) []byte {
+	b = a.CheckedAllocator.Reallocate(size, b)
+	a.note()
+	return b
+}
+
+func (a *peakAlloc) note() {
+	for n := int64(a.CurrentAlloc()); ; {
+		if p := a.peak.Load(); n <= p || a.peak.CompareAndSwap(p, n) {
+			return
 		}
 	}
+}
+
+// reset starts the peak over from what the allocator holds now, which it returns.
+func (a *peakAlloc) reset() int64 {
+	n := int64(a.CurrentAlloc())
+	a.peak.Store(n)
+	return n
 }

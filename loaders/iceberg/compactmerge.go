@@ -346,8 +346,9 @@ func (l *Loader) mergeDeleteFiles(ctx context.Context, tbl *table.Table, tasks [
 // rewriteMerged reads the data files of tasks, leaving out the positions dead holds for each (their delete files
 // are read already), and writes their rows, want of them, as new data files with the loader's own writer, whose
 // buffer_size bounds the memory however large the partition (a table that writer cannot write gets one file from
-// iceberg-go's). The files are read one after the other, each without its delete files: iceberg-go's scanner
-// would read the tasks side by side and load every delete file again. It returns the files written, for the
+// iceberg-go's). The files are read one after the other, each without its delete files, and each as a
+// copy_on_write rewrite reads its file (openRewrite): a row group and a bounded slice of rows at a time, so that
+// what a compaction holds does not grow with the files it rewrites. It returns the files written, for the
 // caller to remove on error too.
 func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []table.FileScanTask, dead map[string]positions, want int64) ([]iceberg.DataFile, error) {
 	if want == 0 {
@@ -357,34 +358,22 @@ func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []ta
 	if err != nil {
 		return nil, err
 	}
+	dw, fsys, err := newRewriteWriter(ctx, l, tbl, id)
+	if err != nil {
+		return nil, err
+	}
+	if dw == nil {
+		df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
+		if df == nil {
+			return nil, err
+		}
+		return []iceberg.DataFile{df}, err
+	}
 	cctx := compute.WithAllocator(ctx, l.alloc)
-	scan := tbl.Scan(table.WithArrowBatchSize(compactBatchRows(tbl.Schema(), int64(l.cfg.BufferSize))))
-	var dw *directWriter
+	w := &mergeWriter{l: l}
 	var n int64
 	for _, t := range tasks {
-		schema, recs, err := scan.ReadTasks(cctx, []table.FileScanTask{{File: t.File, Start: 0, Length: t.File.FileSizeBytes()}})
-		if err != nil {
-			return abandonDirect(dw), fmt.Errorf("read data file %s: %w", t.File.FilePath(), err)
-		}
-		if dw == nil {
-			if dw, err = newDirectWriter(ctx, l, tbl, schema, id); err != nil {
-				return nil, err
-			}
-			if dw != nil {
-				// One partition's rows go to one file, which buffer_size bounds as it bounds a partition's
-				// open files together: its row groups are cut at buffer_size, not at the table's row group
-				// size, so that the rewrite holds as much at the end of a long stream as at its start.
-				dw.capRowGroups(int64(l.cfg.BufferSize))
-			}
-			if dw == nil {
-				df, err := rewriteRows(ctx, l.alloc, tbl, tasks, []segment{{"", want}}, nil)
-				if df == nil {
-					return nil, err
-				}
-				return []iceberg.DataFile{df}, err
-			}
-		}
-		kept, err := dw.writeLive(cctx, recs, t.File, dead[t.File.FilePath()])
+		kept, err := w.rewriteLive(cctx, tbl, fsys, dw, t.File, dead[t.File.FilePath()])
 		if err != nil {
 			return dw.abandon(), fmt.Errorf("rewrite %s: %w", t.File.FilePath(), err)
 		}
@@ -395,57 +384,4 @@ func (l *Loader) rewriteMerged(ctx context.Context, tbl *table.Table, tasks []ta
 		err = fmt.Errorf("read %d rows, the files less their deletes hold %d", n, want)
 	}
 	return files, err
-}
-
-// abandonDirect is dw.abandon() of a writer that may not exist yet.
-func abandonDirect(dw *directWriter) []iceberg.DataFile {
-	if dw == nil {
-		return nil
-	}
-	return dw.abandon()
-}
-
-// compactBatchRows is how many rows a compaction's rewrite decodes at a time: as many as fit a sixteenth of
-// buffer_size at the schema's estimated row width, and never more than a merge's takeChunk (the rows it copies
-// at a time anyway). A merge stream compacts every minute or so; read with the scanner's default batch (131,072
-// rows), each data file would be decoded whole, a cost that grows with the table.
-func compactBatchRows(sc *iceberg.Schema, bufferSize int64) int {
-	return int(min(max(bufferSize/16/estimatedRowBytes(sc), 256), takeChunk))
-}
-
-// estimatedRowBytes is the decoded size of a row of sc in Arrow: the width of fixed-size columns, and a guess of
-// 32 bytes (with the offset) for strings, binaries and the values of nested columns.
-func estimatedRowBytes(sc *iceberg.Schema) int64 {
-	var n int64
-	for _, f := range sc.Fields() {
-		n += estimatedValueBytes(f.Type)
-	}
-	return max(n, 1)
-}
-
-func estimatedValueBytes(t iceberg.Type) int64 {
-	switch t := t.(type) {
-	case iceberg.BooleanType:
-		return 1
-	case iceberg.Int32Type, iceberg.Float32Type, iceberg.DateType:
-		return 4
-	case iceberg.Int64Type, iceberg.Float64Type, iceberg.TimeType, iceberg.TimestampType, iceberg.TimestampTzType:
-		return 8
-	case iceberg.DecimalType, iceberg.UUIDType:
-		return 16
-	case iceberg.FixedType:
-		return int64(t.Len())
-	case *iceberg.StructType:
-		var n int64
-		for _, f := range t.FieldList {
-			n += estimatedValueBytes(f.Type)
-		}
-		return n + 1
-	case *iceberg.ListType:
-		return 4 + 4*estimatedValueBytes(t.Element)
-	case *iceberg.MapType:
-		return 4 + 4*(estimatedValueBytes(t.KeyType)+estimatedValueBytes(t.ValueType))
-	default: // strings, binaries, nanosecond timestamps, variants
-		return 32
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -52,15 +53,11 @@ func (c *inputConversion) of(w *mergeWriter, dw *directWriter) (*iceberg.Schema,
 	if c.done {
 		return c.task, nil
 	}
-	if !sameColumns(w.schema, dw.fileSchema) {
-		task, err := table.ArrowSchemaToIcebergWithOptions(w.schema, table.ArrowToIcebergOptions{
-			NameMapping: dw.sc.NameMapping(), TableSchema: dw.sc, TableProperties: dw.props})
-		if err != nil {
-			return nil, err
-		}
-		c.task = task
+	task, err := dw.taskFor(w.schema)
+	if err != nil {
+		return nil, err
 	}
-	c.done = true
+	c.task, c.done = task, true
 	return c.task, nil
 }
 
@@ -126,16 +123,53 @@ func readBuffer(cols int) int64 {
 }
 
 // rewriteBatchRows is how many rows of a file with metadata md a rewrite reads at a time: about
-// rewriteBatchBytes by the uncompressed size of its widest row group's rows.
+// rewriteBatchBytes decoded, by the decoded size of a row of its widest row group. A column counts the larger of
+// its width in Arrow and its encoded, uncompressed bytes a row: by the encoded size alone a delta- or
+// dictionary-encoded integer column counts a byte or two a row, where it decodes to four or eight, and a batch
+// would decode to several times rewriteBatchBytes.
 func rewriteBatchRows(md *metadata.FileMetaData) int64 {
 	perRow := int64(1)
 	for i := range md.NumRowGroups() {
 		rg := md.RowGroup(i)
-		if n := rg.NumRows(); n > 0 {
-			perRow = max(perRow, rg.TotalByteSize()/n)
+		n := rg.NumRows()
+		if n <= 0 {
+			continue
 		}
+		row := rg.TotalByteSize() / n
+		if cols := rg.NumColumns(); cols == md.Schema.NumColumns() {
+			row = 0
+			for c := range cols {
+				cc, err := rg.ColumnChunk(c)
+				if err != nil {
+					row = max(row, rg.TotalByteSize()/n)
+					break
+				}
+				row += max(decodedWidth(md.Schema.Column(c)), cc.TotalUncompressedSize()/n)
+			}
+		}
+		perRow = max(perRow, row)
 	}
 	return min(max(rewriteBatchBytes/perRow, rewriteMinRows), rewriteMaxRows)
+}
+
+// decodedWidth is the bytes a value of col takes in Arrow besides its data: fixed-size types whole, the offset
+// of a string or binary (whose data the column's encoded size counts).
+func decodedWidth(col *schema.Column) int64 {
+	if _, ok := col.LogicalType().(*schema.DecimalLogicalType); ok {
+		return 16 // decimal128, however it is stored
+	}
+	switch col.PhysicalType() {
+	case pq.Types.Boolean:
+		return 1
+	case pq.Types.Int32, pq.Types.Float:
+		return 4
+	case pq.Types.Int64, pq.Types.Double, pq.Types.Int96:
+		return 8
+	case pq.Types.FixedLenByteArray:
+		return int64(col.TypeLength())
+	default:
+		return 4
+	}
 }
 
 // readBounded opens data file df for a rewrite: its batches, a row group at a time and a bounded slice of rows

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
@@ -222,4 +223,42 @@ func firstDiff(got, want []string) string {
 		}
 	}
 	return "one is a prefix of the other"
+}
+
+// TestRewriteBatchRowsDecoded: a rewrite's batch is about rewriteBatchBytes decoded, also for a file whose key is
+// delta-encoded (a byte or less a row encoded, eight decoded) and whose other columns are dictionaries: counted
+// by the encoded size alone, its batches would be of rewriteMaxRows rows, several times that decoded.
+func TestRewriteBatchRowsDecoded(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "at", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "n", Type: arrow.PrimitiveTypes.Int32},
+	}, nil)
+	b := array.NewRecordBuilder(mem, sc)
+	const rows = 200_000
+	for i := range rows {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.Int64Builder).Append(int64(1_700_000_000_000 + i/1000*1000))
+		b.Field(2).(*array.Int32Builder).Append(int32(i % 10))
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	p := t.TempDir() + "/delta.parquet"
+	writeTestParquet(t, mem, p, rec, rows)
+	r, err := file.OpenParquetFile(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	md := r.MetaData()
+	if enc := md.RowGroup(0).TotalByteSize() / rows; enc > 4 {
+		t.Fatalf("the file holds %d bytes a row encoded: the columns are not delta- and dictionary-encoded", enc)
+	}
+	const decoded = 8 + 8 + 4
+	if n := rewriteBatchRows(md); n*decoded > rewriteBatchBytes || n*decoded < rewriteBatchBytes/2 {
+		t.Errorf("batches of %d rows, %d bytes decoded; want about %d", n, n*decoded, rewriteBatchBytes)
+	}
 }

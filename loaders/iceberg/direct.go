@@ -110,12 +110,8 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 	if d.fileSchema, err = table.SchemaToArrowSchemaWithOptions(sc, table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: props}); err != nil {
 		return nil, nil
 	}
-	if !sameColumns(input, d.fileSchema) {
-		d.taskSchema, err = table.ArrowSchemaToIcebergWithOptions(input, table.ArrowToIcebergOptions{
-			NameMapping: sc.NameMapping(), TableSchema: sc, TableProperties: props})
-		if err != nil {
-			return nil, nil
-		}
+	if d.taskSchema, err = d.taskFor(input); err != nil {
+		return nil, nil
 	}
 	// Batches are split after they are made the file's columns (toFile), so column positions are the file's.
 	if !spec.IsUnpartitioned() {
@@ -167,6 +163,16 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 // size), buffers at most n: a compaction writes one partition's rows to one file.
 func (d *directWriter) capRowGroups(n int64) {
 	d.rowGroupBytes = min(d.rowGroupBytes, n)
+}
+
+// taskFor is the Iceberg schema that converts batches of input to d's file columns (writeAs), or nil when they
+// are those columns already.
+func (d *directWriter) taskFor(input *arrow.Schema) (*iceberg.Schema, error) {
+	if sameColumns(input, d.fileSchema) {
+		return nil, nil
+	}
+	return table.ArrowSchemaToIcebergWithOptions(input, table.ArrowToIcebergOptions{
+		NameMapping: d.sc.NameMapping(), TableSchema: d.sc, TableProperties: d.props})
 }
 
 // sameColumns tells whether batches of input can be written as file's columns unchanged: the same names and

@@ -29,6 +29,17 @@ func newLoader(t testing.TB, dir string, edit func(*Config)) *Loader {
 // newLoaderLog is newLoader logging to log.
 func newLoaderLog(t testing.TB, dir string, log *slog.Logger, edit func(*Config)) *Loader {
 	t.Helper()
+	return newLoaderWith(t, dir, log, memory.NewGoAllocator(), edit)
+}
+
+// newLoaderAlloc is newLoader allocating Arrow memory from mem.
+func newLoaderAlloc(t testing.TB, dir string, mem memory.Allocator, edit func(*Config)) *Loader {
+	t.Helper()
+	return newLoaderWith(t, dir, quietLogger(), mem, edit)
+}
+
+func newLoaderWith(t testing.TB, dir string, log *slog.Logger, mem memory.Allocator, edit func(*Config)) *Loader {
+	t.Helper()
 	cfg := Config{
 		Catalog: CatalogConfig{Warehouse: filepath.Join(dir, "warehouse")},
 		Table:   "analytics.orders",
@@ -36,7 +47,7 @@ func newLoaderLog(t testing.TB, dir string, log *slog.Logger, edit func(*Config)
 	if edit != nil {
 		edit(&cfg)
 	}
-	l, err := New(stage.BuildContext{Pipeline: "test", Alloc: memory.NewGoAllocator(), Logger: log}, &cfg)
+	l, err := New(stage.BuildContext{Pipeline: "test", Alloc: mem, Logger: log}, &cfg)
 	if err != nil {
 		t.Fatalf("building the iceberg loader: %v", err)
 	}

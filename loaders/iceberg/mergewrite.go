@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -756,42 +755,21 @@ func (w *mergeWriter) mergeFiles(ctx context.Context, tbl *table.Table, chs []ch
 }
 
 // rewrite writes the rows of data file df whose positions gone does not hold, then the partition's rows with,
-// as new data files (copy_on_write). It streams df a row group and a bounded slice of rows at a time (readBounded),
-// or, when df's columns are not the table's current ones, reads it through iceberg-go's scanner, which converts
-// them; either way without df's delete files: gone holds those positions.
+// as new data files (copy_on_write); df is read as rewriteLive reads it.
 func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.DataFile, gone positions, with []rowRef, conv *inputConversion) ([]iceberg.DataFile, error) {
 	cctx := compute.WithAllocator(ctx, w.l.alloc)
 	id, err := writeUUID(w.p.ID)
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
-	if err != nil {
-		return nil, err
-	}
-	schema := fileSchema
-	recs, done, ok, err := w.readBounded(cctx, fsys, df, fileSchema)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		defer done()
-	} else if schema, recs, err = tbl.Scan().ReadTasks(cctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}}); err != nil {
-		return nil, err
-	}
-	dw, err := newDirectWriter(ctx, w.l, tbl, schema, id)
+	dw, fsys, err := newRewriteWriter(ctx, w.l, tbl, id)
 	if err != nil {
 		return nil, err
 	}
 	if dw == nil {
 		return nil, stage.Permanent(errNotDirect)
 	}
-	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
-	if _, err := dw.writeLive(cctx, recs, df, gone); err != nil {
+	if _, err := w.rewriteLive(cctx, tbl, fsys, dw, df, gone); err != nil {
 		return dw.abandon(), err
 	}
 	if err := w.writeChanged(cctx, dw, with, conv); err != nil {
@@ -800,9 +778,48 @@ func (w *mergeWriter) rewrite(ctx context.Context, tbl *table.Table, df iceberg.
 	return dw.close()
 }
 
-// writeLive writes the rows of data file df that recs reads (the whole file, in order) whose positions gone does
-// not hold, and returns how many it wrote.
-func (dw *directWriter) writeLive(ctx context.Context, recs iter.Seq2[arrow.RecordBatch, error], df iceberg.DataFile, gone positions) (int64, error) {
+// newRewriteWriter prepares a rewrite of data files of tbl: a writer of the table's own columns, and the table's
+// file system to read the files from; dw is nil when the table is one iceberg-go's writer must write. The
+// writer's row groups are cut at buffer_size / rewriteRowGroupShare: a rewrite writes one file at a time, which
+// buffer_size (a bound on many open files together) does not cut.
+func newRewriteWriter(ctx context.Context, l *Loader, tbl *table.Table, id uuid.UUID) (dw *directWriter, fsys icebergio.IO, err error) {
+	if fsys, err = tbl.FS(ctx); err != nil {
+		return nil, nil, err
+	}
+	fileSchema, err := table.SchemaToArrowSchemaWithOptions(tbl.Schema(), table.ArrowSchemaOptions{IncludeFieldIDs: true, TableProperties: tbl.Metadata().Properties()})
+	if err != nil {
+		return nil, nil, err
+	}
+	if dw, err = newDirectWriter(ctx, l, tbl, fileSchema, id); err != nil || dw == nil {
+		return nil, nil, err
+	}
+	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
+	return dw, fsys, nil
+}
+
+// rewriteLive writes to dw, a writer of the table's columns, the rows of data file df whose positions gone does
+// not hold, and returns how many it wrote. It streams df a row group and a bounded slice of rows at a time
+// (readBounded), or, when df's columns are not the table's current ones, reads it through iceberg-go's scanner,
+// which converts them, in batches of rewriteMinRows; either way without df's delete files: gone holds those
+// positions.
+func (w *mergeWriter) rewriteLive(ctx context.Context, tbl *table.Table, fsys icebergio.IO, dw *directWriter, df iceberg.DataFile, gone positions) (int64, error) {
+	recs, done, ok, err := w.readBounded(ctx, fsys, df, dw.fileSchema)
+	if err != nil {
+		return 0, err
+	}
+	var task *iceberg.Schema
+	if ok {
+		defer done()
+	} else {
+		var schema *arrow.Schema
+		scan := tbl.Scan(table.WithArrowBatchSize(rewriteMinRows))
+		if schema, recs, err = scan.ReadTasks(ctx, []table.FileScanTask{{File: df, Start: 0, Length: df.FileSizeBytes()}}); err != nil {
+			return 0, err
+		}
+		if task, err = dw.taskFor(schema); err != nil {
+			return 0, err
+		}
+	}
 	var pos, kept int64
 	at := cursor{p: gone}
 	var keep []int32 // reused from batch to batch
@@ -819,7 +836,7 @@ func (dw *directWriter) writeLive(ctx context.Context, recs iter.Seq2[arrow.Reco
 		}
 		pos += n
 		kept += int64(len(keep))
-		err = dw.writeTaken(ctx, b, keep)
+		err = dw.writeTakenAs(ctx, task, b, keep)
 		b.Release()
 		if err != nil {
 			return kept, err

@@ -2,9 +2,12 @@ package iceberg
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -165,6 +168,13 @@ func (w *mergeWriter) tombstoneSchema() (*arrow.Schema, []int) {
 	return arrow.NewSchema(fields, nil), idx
 }
 
+// tombRef is a tombstone a fold considers: its row of parts[part], its key's text (keys[off:off+n]) and the
+// order it was noted in.
+type tombRef struct {
+	off, n, seq uint32
+	part, row   int32
+}
+
 // tombPart is rows of a record of the tombstone schema (or one castable to it).
 type tombPart struct {
 	rec  arrow.RecordBatch
@@ -204,28 +214,32 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 		if err != nil {
 			return err
 		}
-		type at struct {
-			part, row int
-			ver       ordVal
-		}
-		newest := map[string]at{}
-		keep := func(key []byte, part, row int, ver ordVal) {
-			if t.superseded[string(key)] {
+		// Each tombstone is noted by its place and its key's text in one buffer, then sorted by key, newest
+		// first: a map by key held several times that a tombstone, and a stream that deletes keys for good folds
+		// more of them at every fold.
+		var keys []byte
+		var all []tombRef
+		var tooMany error
+		note := func(key []byte, part, row int) {
+			if t.superseded[string(key)] || tooMany != nil {
 				return
 			}
-			if o, ok := newest[string(key)]; !ok || cmpOrd(ver, o.ver) > 0 {
-				newest[string(key)] = at{part, row, ver}
+			if len(keys)+len(key) > math.MaxUint32 {
+				tooMany = fmt.Errorf("the tombstones' keys take more than %d bytes: fold fewer at a time", uint64(math.MaxUint32))
+				return
 			}
+			all = append(all, tombRef{off: uint32(len(keys)), n: uint32(len(key)), seq: uint32(len(all)), part: int32(part), row: int32(row)})
+			keys = append(keys, key...)
 		}
 		for _, p := range t.files {
 			var recs []arrow.RecordBatch
-			err := w.readTombstones(ctx, fs, p, func(key []byte, rec arrow.RecordBatch, row int, ver ordVal) {
+			err := w.readTombstones(ctx, fs, p, func(key []byte, rec arrow.RecordBatch, row int, _ ordVal) {
 				if len(recs) == 0 || recs[len(recs)-1] != rec {
 					rec.Retain()
 					recs = append(recs, rec)
 					parts = append(parts, tombPart{rec: rec})
 				}
-				keep(key, len(parts)-1, row, ver)
+				note(key, len(parts)-1, row)
 			})
 			if err != nil {
 				return err
@@ -234,7 +248,7 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 		nkey := len(w.l.cfg.Key)
 		var buf []byte
 		for pi, p := range parts {
-			if len(p.rows) == 0 { // a tombstone file's record: kept above
+			if len(p.rows) == 0 { // a tombstone file's record: noted above
 				continue
 			}
 			for _, r := range p.rows {
@@ -242,14 +256,28 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 				for c := range nkey {
 					buf = appendKey(buf, valueAt(p.rec.Column(c), int(r)))
 				}
-				keep(buf, pi, int(r), valueAt(p.rec.Column(nkey), int(r)))
+				note(buf, pi, int(r))
 			}
 		}
+		if tooMany != nil {
+			return tooMany
+		}
+		key := func(r tombRef) []byte { return keys[r.off : r.off+r.n] }
+		version := func(r tombRef) ordVal { return valueAt(parts[r.part].rec.Column(nkey), int(r.row)) }
+		// Of equal versions the first noted stays first.
+		slices.SortFunc(all, func(a, b tombRef) int {
+			if c := bytes.Compare(key(a), key(b)); c != 0 {
+				return c
+			}
+			return cmp.Or(cmpOrd(version(b), version(a)), cmp.Compare(a.seq, b.seq))
+		})
 		for i := range parts {
 			parts[i].rows = nil
 		}
-		for _, a := range newest {
-			parts[a.part].rows = append(parts[a.part].rows, int32(a.row))
+		for i, r := range all {
+			if i == 0 || !bytes.Equal(key(r), key(all[i-1])) {
+				parts[r.part].rows = append(parts[r.part].rows, r.row)
+			}
 		}
 		for i := range parts {
 			slices.Sort(parts[i].rows)
@@ -304,7 +332,9 @@ func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, 
 }
 
 // writeParquet writes a small Parquet file of schema sc at p with fill, zstd-compressed; a file it fails to
-// write is removed. It returns the file's footer and size.
+// write is removed. It returns the file's footer and size. Its pages and dictionaries are cut at zstdPage, as
+// the data files' are: a larger page costs zstd a history buffer of megabytes (parquetzstd), and a fold of a
+// stream's tombstones, a column of unique keys, filled 1 MiB pages and dictionaries at arrow-go's defaults.
 func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem memory.Allocator, fill func(*pqarrow.FileWriter) error, opts ...pq.WriterProperty) (*metadata.FileMetaData, int64, error) {
 	sink, err := wfs.Create(p)
 	if err != nil {
@@ -314,7 +344,8 @@ func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem mem
 	buf := bufio.NewWriterSize(sink, 64<<10)
 	count.W = buf
 	fw, err := pqarrow.NewFileWriter(sc, &count,
-		pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd)}, opts...)...),
+		pq.NewWriterProperties(append([]pq.WriterProperty{pq.WithAllocator(mem), pq.WithCreatedBy("jetflow"), pq.WithCompression(compress.Codecs.Zstd),
+			pq.WithDataPageSize(zstdPage), pq.WithDictionaryPageSizeLimit(zstdPage)}, opts...)...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err == nil {
 		err = fill(fw)

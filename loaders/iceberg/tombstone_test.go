@@ -73,21 +73,27 @@ func TestMergeTombstonesAnyOrder(t *testing.T) {
 	}
 }
 
+// tombstoneLoader is a merge loader of mergeSchema's rows (key order_id, version updated_at, deleted when
+// deleted_at is set) and load, which commits rows ("id:status@hh:mm") as the partition key.
+func tombstoneLoader(t *testing.T, mem memory.Allocator) (*Loader, func(key string, rows ...string)) {
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+	})
+	return l, func(key string, rows ...string) {
+		b := mergeRows(t, mem, rows...)
+		defer b.Release()
+		testkit.LoadPartition(context.Background(), t, l, mergeSchema(), testkit.PartitionFor(key), b)
+	}
+}
+
 // TestMergeTombstonesFold: every delete commit adds a tombstone file until more than tombstoneFold are live,
 // when a commit folds them into one; a newer row of a tombstoned key folds too and drops its tombstone, so
 // the tombstones are the keys whose newest event is a delete. Folding keeps every other tombstone in force.
 func TestMergeTombstonesFold(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	l := newLoader(t, t.TempDir(), func(c *Config) {
-		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
-	})
+	l, load := tombstoneLoader(t, mem)
 	ctx := context.Background()
-	load := func(key string, rows ...string) {
-		b := mergeRows(t, mem, rows...)
-		defer b.Release()
-		testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor(key), b)
-	}
 	files := func() []string { return tombstoneFiles(loadTable(t, l).Metadata()) }
 	var snaps []int64
 	for k := 1; k <= tombstoneFold; k++ {
@@ -147,5 +153,45 @@ func TestMergeTombstonesFold(t *testing.T) {
 		if strings.Contains(o, fs[0][strings.LastIndexByte(fs[0], '/')+1:]) {
 			t.Fatalf("the live tombstone file %s is listed as an orphan", o)
 		}
+	}
+}
+
+// TestMergeTombstonesFoldNewest: a key deleted again at a newer version has two tombstones until the next fold,
+// which keeps the newest alone: a late row older than the second delete (but newer than the first) stays out,
+// and every key keeps one tombstone, its newest.
+func TestMergeTombstonesFoldNewest(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	l, load := tombstoneLoader(t, mem)
+	ctx := context.Background()
+	load("first", "1:gone!@12:00", "2:gone!@12:00", "3:gone!@12:00")
+	load("again", "2:gone!@13:00", "3:gone!@11:00") // key 3's is older than its tombstone: no new one
+	for k := range tombstoneFold - 1 {              // new keys' deletes until a fold
+		load(fmt.Sprint("d", k), fmt.Sprintf("%d:gone!@12:00", 10+k))
+	}
+	tbl := loadTable(t, l)
+	if got := len(tombstoneFiles(tbl.Metadata())); got != 1 {
+		t.Fatalf("%d tombstone files, want them folded into 1", got)
+	}
+	w := &mergeWriter{l: l, schema: mergeSchema()}
+	tfs, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, p := range tombstoneFiles(tbl.Metadata()) {
+		if err := w.readTombstones(ctx, tfs, p, func(_ []byte, rec arrow.RecordBatch, row int, _ ordVal) {
+			k := testkit.CellText(rec.Column(0), row)
+			got[k] = append(got[k], testkit.CellText(rec.Column(1), row))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3+tombstoneFold-1 || len(got["2"]) != 1 || !strings.Contains(got["2"][0], "13:00") || !strings.Contains(got["3"][0], "12:00") {
+		t.Fatalf("tombstones after the fold: %v; want one per key, key 2's of 13:00 and key 3's of 12:00", got)
+	}
+	load("late", "2:late@12:30", "3:late@11:30", "1:late@12:00")
+	if got := mergeState(t, l, mem, false); len(got) != 0 {
+		t.Fatalf("late rows older than their keys' deletes went in: %v", got)
 	}
 }
