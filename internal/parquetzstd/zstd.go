@@ -36,12 +36,13 @@ func init() {
 // in a sync.Pool: a pool drops what it holds at every other collection, and a write that keeps the collector
 // busy (a copy_on_write rewrite, reading and writing a file a batch at a time) then made a new encoder (about
 // 1.3 MiB at level 3) on each P after each collection, holding three or four at once and feeding the collector
-// their allocations. Encoders past the bound are left to the collector, and so is an encoder that compressed a
-// page larger than a block (encode).
+// their allocations. Encoders past the bound are left to the collector. Pages larger than a block have encoders
+// of their own, pooled apart (encode).
 type codec struct {
-	base compress.Codec
-	mu   sync.Mutex
-	idle map[zstd.EncoderLevel][]*zstd.Encoder
+	base  compress.Codec
+	mu    sync.Mutex
+	idle  map[zstd.EncoderLevel][]*zstd.Encoder
+	large map[zstd.EncoderLevel]*sync.Pool
 }
 
 func (c *codec) get(level zstd.EncoderLevel) *zstd.Encoder {
@@ -85,12 +86,33 @@ func newEncoder(level zstd.EncoderLevel, lowMem bool) *zstd.Encoder {
 // block is zstd's largest block: an encoder compresses an input of up to one block without a history buffer.
 const block = 128 << 10
 
+// largePool is the pool of level's encoders for pages larger than a block.
+func (c *codec) largePool(level zstd.EncoderLevel) *sync.Pool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.large == nil {
+		c.large = map[zstd.EncoderLevel]*sync.Pool{}
+	}
+	p := c.large[level]
+	if p == nil {
+		p = &sync.Pool{New: func() any { return newEncoder(level, true) }}
+		c.large[level] = p
+	}
+	return p
+}
+
 func (c *codec) encode(dst, src []byte, level zstd.EncoderLevel) []byte {
 	if len(src) > block {
-		// A larger page (a dictionary page: data pages are cut smaller) makes the encoder allocate a history
-		// buffer that it keeps for good; kept idle, the encoders that once met one would hold megabytes each
-		// for the rest of the process. Such a page gets an encoder of its own, left to the collector after.
-		return newEncoder(level, true).EncodeAll(src, dst[:0])
+		// A larger page (a dictionary page, or a data page of a narrow table's Parquet file) makes its encoder
+		// allocate a history buffer that it keeps for good: kept idle in the list, the encoders that once met
+		// one held megabytes each for the rest of the process (a stream's, between its compactions). Such pages
+		// have encoders of their own in a sync.Pool: a write of many reuses them, and the collector takes them
+		// once the process stops writing such pages. An encoder made for each page instead cost several times
+		// the compression itself.
+		p := c.largePool(level)
+		enc := p.Get().(*zstd.Encoder)
+		defer p.Put(enc)
+		return enc.EncodeAll(src, dst[:0])
 	}
 	enc := c.get(level)
 	defer c.put(level, enc)

@@ -125,8 +125,9 @@ func TestPageWithinABlockNeedsNoHistory(t *testing.T) {
 }
 
 // TestLargePageEncoderNotKept: an encoder that compressed a page larger than a block, and so holds a history
-// buffer, is not kept idle (the heap after collections holds none of it), while one that compressed a smaller
-// page is; the large page's own encoder (lowMem) writes the same bytes as one without lowMem.
+// buffer, is not kept idle (the heap after collections holds none of it: its pool keeps it through one
+// collection, not two), while one that compressed a smaller page is; the large page's own encoder (lowMem)
+// writes the same bytes as one without lowMem, and pages in a row reuse it.
 func TestLargePageEncoderNotKept(t *testing.T) {
 	reg, err := compress.GetCodec(compress.Codecs.Zstd)
 	if err != nil {
@@ -141,6 +142,10 @@ func TestLargePageEncoderNotKept(t *testing.T) {
 	for range 4 {
 		out = c.Encode(nil, big)
 	}
+	if n := testing.AllocsPerRun(4, func() { c.Encode(out[:0], big) }); n > 1 {
+		t.Errorf("%.0f allocations a 1 MiB page, want its encoder reused", n)
+	}
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	if n := len(c.idle[DefaultLevel]); n != 0 {
