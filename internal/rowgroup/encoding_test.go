@@ -1,7 +1,6 @@
 package rowgroup
 
 import (
-	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -193,14 +192,7 @@ func TestPropsWriteDeltaColumnsReadBack(t *testing.T) {
 				}
 			}
 			// The checked allocator for the reader too: arrow-go's DELTA_BINARY_PACKED decoder leaked from it before v18.9.0.
-			fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tbl, err := fr.ReadTable(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl := readTable(t, rdr, mem)
 			defer tbl.Release()
 			for j, want := range [][]int64{ids, noise, seq} {
 				var got []int64
@@ -250,14 +242,7 @@ func TestDeltaUnsignedAcrossTheSignBit(t *testing.T) {
 			t.Errorf("column %d: encodings %v, want DELTA_BINARY_PACKED", c, md.Encodings())
 		}
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := readTable(t, rdr, mem)
 	defer tbl.Release()
 	got64 := tbl.Column(0).Data().Chunk(0).(*array.Uint64).Uint64Values()
 	got32 := tbl.Column(1).Data().Chunk(0).(*array.Uint32).Uint32Values()

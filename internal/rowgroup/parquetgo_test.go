@@ -2,7 +2,6 @@ package rowgroup
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"runtime/metrics"
@@ -175,14 +174,7 @@ func TestParquetGoWriterWritesWhatArrowReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdr.Close()
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := readTable(t, rdr, mem)
 	defer tbl.Release()
 	if tbl.NumRows() != 2000 {
 		t.Fatalf("read %d rows, want 2000", tbl.NumRows())

@@ -231,14 +231,7 @@ func TestWriterLearnsDictionaries(t *testing.T) {
 			}
 		}
 	}
-	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := readTable(t, r, mem)
 	defer tbl.Release()
 	tr := array.NewTableReader(tbl, 1000)
 	defer tr.Release()
@@ -440,14 +433,7 @@ func TestWriterDictionaryArrays(t *testing.T) {
 					t.Errorf("row group %d: no dictionary page: the column was written as plain values (encodings %v)", rg, cc.Encodings())
 				}
 			}
-			fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tbl, err := fr.ReadTable(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl := readTable(t, r, mem)
 			defer tbl.Release()
 			var got []string
 			for _, chunk := range tbl.Column(0).Data().Chunks() {
@@ -525,14 +511,7 @@ func TestWriterDictionariesWithinNested(t *testing.T) {
 			}
 		}
 	}
-	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := readTable(t, r, mem)
 	defer tbl.Release()
 	var want, got []string
 	for _, rec := range recs {
@@ -772,4 +751,18 @@ func TestWriterStaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readTable reads a whole file back through pqarrow, the reader of Parquet files other programs use.
+func readTable(t *testing.T, r *file.Reader, mem memory.Allocator) arrow.Table {
+	t.Helper()
+	fr, err := pqarrow.NewFileReader(r, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
 }
