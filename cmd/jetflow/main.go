@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	// Imported for its initializer, which must run before most others: see the package.
+	_ "github.com/jetflow-dev/jetflow/cmd/jetflow/internal/briefgc"
 	"github.com/jetflow-dev/jetflow/internal/suggest"
 	"github.com/jetflow-dev/jetflow/stage"
 )

@@ -6,11 +6,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/jinzhu/inflection"
+
+	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/briefgc"
 )
 
 // Every command pays for every package initializer linked into the binary, so work done there must stay small:
@@ -32,7 +36,7 @@ func TestStartupInitializersAllocateLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(jetflowBin, "validate", pipeline)
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	cmd.Env = append(withoutGOGC(os.Environ()), "GODEBUG=inittrace=1,gctrace=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("jetflow validate: %v\n%s", err, out)
@@ -55,6 +59,26 @@ func TestStartupInitializersAllocateLittle(t *testing.T) {
 	}
 	if total > totalInitBudget {
 		t.Errorf("package initializers allocate %d bytes in all when the binary starts (budget %d)", total, totalInitBudget)
+	}
+	if gc := gcTraceLine.FindString(string(out)); gc != "" {
+		t.Errorf("jetflow validate ran a garbage collection (briefgc should leave it none):\n%s", gc)
+	}
+}
+
+var gcTraceLine = regexp.MustCompile(`(?m)^gc [0-9]+ @.*$`)
+
+// withoutGOGC is env without GOGC, which would override a command's own setting.
+func withoutGOGC(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") })
+}
+
+// Every brief command is a command.
+func TestBriefCommandsExist(t *testing.T) {
+	t.Parallel()
+	for _, name := range briefgc.Commands {
+		if !slices.ContainsFunc(commands, func(c cliCommand) bool { return c.name == name }) {
+			t.Errorf("briefgc.Commands names %q, which is not a command", name)
+		}
 	}
 }
 
