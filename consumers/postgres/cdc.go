@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sync"
 	"sync/atomic"
 
@@ -25,9 +24,20 @@ const (
 	ColCommitTime = "_commit_time" // the commit's time; null for the initial load
 )
 
-// slotName is what PostgreSQL accepts as a replication slot name; publications keep to it too, so both can be
-// written into replication commands without quoting.
-var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+// isSlotName reports whether s is what PostgreSQL accepts as a replication slot name: 1 to 63 lower-case letters,
+// digits and _. Publications keep to it too, so both can be written into replication commands without quoting. (A
+// loop, not a regular expression: `{1,63}` compiles to 63 copies of the class, at every command's start.)
+func isSlotName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // checkCDC checks what spans cdc: and the rest of the config.
 func (c *Consumer) checkCDC() []error {
@@ -42,10 +52,10 @@ func (c *Consumer) checkCDC() []error {
 	if c.cfg.Partition.Every > 0 {
 		errs = append(errs, stage.FieldErrorf("partition.every", "a stream has no run instance to cut in windows: cut the initial load with step, count or ranges of an integer column"))
 	}
-	if !slotName.MatchString(cfg.Slot) {
+	if !isSlotName(cfg.Slot) {
 		errs = append(errs, stage.FieldErrorf("cdc.slot", "%q is not a replication slot name: lower-case letters, digits and _, at most 63", cfg.Slot))
 	}
-	if cfg.Publication != "" && !slotName.MatchString(cfg.Publication) {
+	if cfg.Publication != "" && !isSlotName(cfg.Publication) {
 		errs = append(errs, stage.FieldErrorf("cdc.publication", "%q: write a publication name in lower-case letters, digits and _, at most 63", cfg.Publication))
 	}
 	c.cfg.Snapshot = "export" // the initial load reads the slot's exported snapshot

@@ -116,3 +116,15 @@ func TestCDCDocPipeline(t *testing.T) {
 		t.Fatalf("the pipeline of docs/CDC.md does not validate: %v", err)
 	}
 }
+
+func TestIsSlotName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"s1": true, "jetflow_orders_2": true, strings.Repeat("a", 63): true,
+		"": false, strings.Repeat("a", 64): false, "Bad": false, "a-b": false, "a b": false, "é": false, `a"`: false,
+	} {
+		if got := isSlotName(name); got != want {
+			t.Errorf("isSlotName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
