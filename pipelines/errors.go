@@ -3,7 +3,9 @@ package pipelines
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -26,6 +28,19 @@ func (e *Error) Error() string {
 	default:
 		return fmt.Sprintf("%s: %s", e.File, e.Msg)
 	}
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// YAMLSyntaxError is err, yaml.v3's error parsing file, as an Error at its line. yaml.v3 leaves the line out of an
+// error on the first line (its line 0), and gives no column.
+func YAMLSyntaxError(file string, err error) *Error {
+	e := &Error{File: file, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = "YAML syntax: " + m[2]
+	}
+	return e
 }
 
 // ErrorList is every problem found, sorted by file, line and column; it prints one error a line.

@@ -343,8 +343,6 @@ func (o Options) parse(file string, data []byte, pr *project) (*Pipeline, error)
 	return p, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // parseYAML parses one YAML document into its root mapping, turning syntax errors into positioned errors. An
 // empty project file is no error (nil, and no error recorded).
 func parseYAML(sink *errorSink, data []byte, isProject bool) *yaml.Node {
@@ -370,13 +368,7 @@ func parseYAML(sink *errorSink, data []byte, isProject bool) *yaml.Node {
 			}
 			return nil
 		}
-		// yaml.v3 leaves the line out of an error on the first line (its line 0), and gives no column.
-		e := &Error{File: sink.file, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = "YAML syntax: " + m[2]
-		}
-		sink.list = append(sink.list, e)
+		sink.list = append(sink.list, YAMLSyntaxError(sink.file, err))
 		return nil
 	}
 	var extra yaml.Node

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -122,12 +121,7 @@ func LoadCases(p *pipelines.Pipeline) ([]*Case, error) {
 		} else {
 			var doc yaml.Node
 			if err := yaml.Unmarshal(data, &doc); err != nil {
-				e := &pipelines.Error{File: sib, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-				if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-					e.Line, _ = strconv.Atoi(m[1])
-					e.Msg = "YAML syntax: " + m[2]
-				}
-				fd.errs = append(fd.errs, e)
+				fd.errs = append(fd.errs, pipelines.YAMLSyntaxError(sib, err))
 			} else if len(doc.Content) > 0 {
 				more := fd.decodeCases(&doc, "test file")
 				for _, c := range more {
@@ -144,8 +138,6 @@ func LoadCases(p *pipelines.Pipeline) ([]*Case, error) {
 	}
 	return cases, d.errs.Err()
 }
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // siblings are the test files that belong to a pipeline file.
 func siblings(file string) []string {
