@@ -51,6 +51,7 @@ bench:
 	$(GO) run ./bench/kafka
 	$(GO) run ./bench/kafkaregistry
 	$(GO) run ./bench/statestore
+	$(GO) run ./bench/startup
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./consumers/generate ./internal/rowgroup ./loaders/parquet ./transformers ./transformers/expr ./consumers/httpapi ./loaders/iceberg
 	# Kafka's decode benchmarks time one message per op: they need many ops, not 3.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./consumers/kafka

@@ -52,6 +52,21 @@ func BuildJetflow(work string) (string, error) {
 	return bin, nil
 }
 
+// Checkout writes the tree of git revision rev (main, a commit) into a folder under work and returns the folder,
+// to build the revision's jetflow for a comparison. Run from the repository.
+func Checkout(rev, work string) (string, error) {
+	src := filepath.Join(work, "src-"+strings.NewReplacer("/", "-", ".", "-").Replace(rev))
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.Command("sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s (run from the repository): %w", rev, err)
+	}
+	return src, nil
+}
+
 // Workspace makes a temporary folder for a bench program named name and builds cmd/jetflow into it, or takes
 // the binary JETFLOW_BENCH_BIN names (to run two builds in turn); cleanup removes the folder, unless
 // JETFLOW_BENCH_KEEP is set (then it says where the folder is, for a look at the logs and the lake after the

@@ -194,14 +194,9 @@ func run(rows int64, work, compare string, rounds int) error {
 
 // buildAt builds cmd/jetflow as of the git revision rev (git archive into work) and returns the binary's path.
 func buildAt(rev, work string) (string, error) {
-	src := filepath.Join(work, "src-"+strings.NewReplacer("/", "-", ".", "-").Replace(rev))
-	if err := os.MkdirAll(src, 0o755); err != nil {
+	src, err := benchkit.Checkout(rev, work)
+	if err != nil {
 		return "", err
-	}
-	archive := exec.Command("sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
-	archive.Stderr = os.Stderr
-	if err := archive.Run(); err != nil {
-		return "", fmt.Errorf("git archive %s (run from the repository): %w", rev, err)
 	}
 	bin := filepath.Join(work, "jetflow-base")
 	// With the revision's own go.mod and ch-go patch script: this run's GOFLAGS name this tree's patched go.mod,
