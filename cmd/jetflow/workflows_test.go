@@ -41,19 +41,24 @@ func TestWorkflowsPassActionlint(t *testing.T) {
 
 type workflow struct {
 	Jobs map[string]struct {
-		Steps []struct {
-			Name string            `yaml:"name"`
-			Run  string            `yaml:"run"`
-			If   string            `yaml:"if"`
-			Env  map[string]string `yaml:"env"`
-		} `yaml:"steps"`
+		Steps []workflowStep `yaml:"steps"`
 	} `yaml:"jobs"`
 }
 
-// workflowSteps returns the shell steps of a workflow file, but the one that installs jetflow (this test puts
-// the binary under test on PATH instead). A script must take inputs through env, never ${{ }} inside the script,
-// where a crafted input would run as shell.
-func workflowSteps(t *testing.T, file string) []string {
+type workflowStep struct {
+	Name string            `yaml:"name"`
+	Uses string            `yaml:"uses"`
+	With map[string]string `yaml:"with"`
+	Run  string            `yaml:"run"`
+	If   string            `yaml:"if"`
+	Env  map[string]string `yaml:"env"`
+}
+
+// installStep is the name of the step that builds jetflow in both workflows.
+const installStep = "install jetflow"
+
+// readWorkflow returns the steps of a workflow file's jobs, in the jobs' name order.
+func readWorkflow(t *testing.T, file string) []workflowStep {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -68,19 +73,88 @@ func workflowSteps(t *testing.T, file string) []string {
 		jobs = append(jobs, name)
 	}
 	sort.Strings(jobs)
-	var out []string
+	var steps []workflowStep
 	for _, j := range jobs {
-		for _, st := range wf.Jobs[j].Steps {
-			if st.Run == "" || strings.HasPrefix(st.Run, "go install ") {
-				continue
-			}
-			if strings.Contains(st.Run, "${{") {
-				t.Errorf("%s: step %q puts an expression into its script; pass it through env", file, st.Name)
-			}
-			out = append(out, st.Run)
+		steps = append(steps, wf.Jobs[j].Steps...)
+	}
+	return steps
+}
+
+// workflowSteps returns the shell steps of a workflow file, but the one that installs jetflow (this test puts
+// the binary under test on PATH instead). A script must take inputs through env, never ${{ }} inside the script,
+// where a crafted input would run as shell.
+func workflowSteps(t *testing.T, file string) []string {
+	t.Helper()
+	var out []string
+	for _, st := range readWorkflow(t, file) {
+		if st.Run == "" || st.Name == installStep {
+			continue
 		}
+		if strings.Contains(st.Run, "${{") {
+			t.Errorf("%s: step %q puts an expression into its script; pass it through env", file, st.Name)
+		}
+		out = append(out, st.Run)
 	}
 	return out
+}
+
+// Both workflows build jetflow from a checkout of its source (`go install ...@version` refuses a module whose
+// go.mod replaces dependencies, as jetflow's does with third_party/), with cgo off, onto the job's PATH. The
+// install step runs here with a go on PATH that records its command line and hands over the binary under test;
+// TestDockerfileBuildsAStaticBinary checks that every package builds with cgo off.
+func TestWorkflowsInstallJetflowFromSource(t *testing.T) {
+	for _, file := range []string{"../../deploy/github/nightly.yaml", "../../deploy/github/pull-request.yaml"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			var src, goMod, script string
+			for _, st := range readWorkflow(t, file) {
+				switch {
+				case strings.HasPrefix(st.Uses, "actions/checkout@") && st.With["repository"] == "jetflow-dev/jetflow":
+					src = st.With["path"]
+				case strings.HasPrefix(st.Uses, "actions/setup-go@"):
+					goMod = st.With["go-version-file"]
+				case st.Name == installStep:
+					script = st.Run
+				}
+			}
+			if src == "" || script == "" || goMod != src+"/go.mod" {
+				t.Fatalf("want a checkout of jetflow-dev/jetflow into a path, setup-go reading the Go version from its go.mod, and a step %q; found path %q, go-version-file %q, script %q", installStep, src, goMod, script)
+			}
+			dir, runnerTemp := t.TempDir(), t.TempDir()
+			shims, githubPath, record := t.TempDir(), filepath.Join(t.TempDir(), "path"), filepath.Join(t.TempDir(), "go-args")
+			writeFile(t, shims, "go", `#!/bin/sh
+printf '%s
+' "CGO_ENABLED=$CGO_ENABLED" "$@" > "$GO_RECORD"
+while [ $# -gt 0 ]; do [ "$1" = -o ] && { mkdir -p "$(dirname "$2")" && cp "$JETFLOW_BIN" "$2"; }; shift; done
+`)
+			if err := os.Chmod(filepath.Join(shims, "go"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("bash", "-e", "-c", script)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "PATH="+shims+string(os.PathListSeparator)+os.Getenv("PATH"), "RUNNER_TEMP="+runnerTemp,
+				"GITHUB_PATH="+githubPath, "GO_RECORD="+record, "JETFLOW_BIN="+jetflowBin)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", installStep, err, out)
+			}
+			args, err := os.ReadFile(record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			installed := filepath.Join(runnerTemp, "bin", "jetflow")
+			want := strings.Join([]string{"CGO_ENABLED=0", "build", "-C", src, "-trimpath", "-o", installed, "./cmd/jetflow"}, "\n") + "\n"
+			if string(args) != want {
+				t.Errorf("the step runs go as\n%s\nwant\n%s", args, want)
+			}
+			paths, err := os.ReadFile(githubPath)
+			if err != nil || strings.TrimSpace(string(paths)) != filepath.Dir(installed) {
+				t.Errorf("GITHUB_PATH holds %q (%v), want %s", paths, err, filepath.Dir(installed))
+			}
+			if out, err := exec.Command(installed, "version").CombinedOutput(); err != nil {
+				t.Errorf("the installed jetflow: %v\n%s", err, out)
+			}
+		})
+	}
 }
 
 // The workflows' shell steps, run as GitHub Actions would against a folder of pipelines: the nightly run loads
