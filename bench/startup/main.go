@@ -1,5 +1,5 @@
 // Command startup measures what `jetflow validate` on one file costs before it does anything: wall time, CPU and
-// peak RSS of whole processes, against the start of a Go program that prints one line (the machine's floor for a Go
+// peak RSS of whole processes of jetflow built as deploy/ builds it (cgo off, -trimpath: a static binary), against the start of a Go program that prints one line (the machine's floor for a Go
 // binary, measured in the same run), and with -compare against the jetflow of another git revision. Each binary
 // runs in turn, -runs times after a warm-up; the medians are printed with the ratios, which are what to read on a
 // shared machine. Every binary is run from a copy written the same way, since how a file's page cache was filled
@@ -52,11 +52,15 @@ type binary struct {
 }
 
 func run(runs int, compare, pipeline string) error {
-	work, bin, cleanup, err := benchkit.Workspace("startup")
+	work, err := os.MkdirTemp("", "jetflow-bench-startup-")
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "jetflow")
+	if err := buildJetflow(".", bin); err != nil {
+		return err
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("start of `jetflow validate %s`, %d runs each (load average at the start: %.14s)\n", pipeline, runs, load)
 
@@ -76,11 +80,8 @@ func run(runs int, compare, pipeline string) error {
 			return err
 		}
 		base := filepath.Join(work, "jetflow-base")
-		build := exec.Command("go", "build", "-o", base, "./cmd/jetflow")
-		build.Dir, build.Stderr = src, os.Stderr
-		build.Env = append(os.Environ(), "GOFLAGS=")
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build jetflow at %s: %w", compare, err)
+		if err := buildJetflow(src, base); err != nil {
+			return fmt.Errorf("at %s: %w", compare, err)
 		}
 		bins = append(bins, &binary{name: "jetflow at " + compare, path: base, args: jetflow})
 	}
@@ -122,6 +123,18 @@ func run(runs int, compare, pipeline string) error {
 	ratio(bins[1], bins[0])
 	if len(bins) > 2 {
 		ratio(bins[1], bins[2])
+	}
+	return nil
+}
+
+// buildJetflow builds cmd/jetflow of the tree in dir into out as deploy/ builds it: cgo off, -trimpath. (The first
+// such build compiles every package again, since the flags differ from the tests'.)
+func buildJetflow(dir, out string) error {
+	build := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/jetflow")
+	build.Dir, build.Stderr = dir, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build jetflow (run from the repository root): %w", err)
 	}
 	return nil
 }
