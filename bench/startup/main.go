@@ -19,14 +19,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jetflow-dev/jetflow/bench/benchkit"
+	"github.com/jetflow-dev/jetflow/internal/inittrace"
 )
 
 func main() {
@@ -106,13 +105,13 @@ func run(runs int, compare, pipeline string) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "binary\twall (median)\tp10\tp90\tCPU (median)\tpeak RSS (median)\tinitializers\tallocate\tcollections at start\tsize\t")
 	for _, b := range bins {
-		inits, bytes, gcs, err := trace(b)
+		tr, err := trace(b)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.1f MiB\t%d\t%.2f MB\t%d\t%.1f MB\t\n", b.name,
 			ms(median(b.wall)), ms(percentile(b.wall, 10)), ms(percentile(b.wall, 90)), ms(median(b.cpu)),
-			float64(median(b.rssKB))/1024, inits, float64(bytes)/1e6, gcs, float64(b.size)/1e6)
+			float64(median(b.rssKB))/1024, len(tr.Inits), float64(tr.Allocated())/1e6, len(tr.Collections), float64(b.size)/1e6)
 	}
 	w.Flush()
 	ratio := func(a, b *binary) {
@@ -217,7 +216,7 @@ func copyBinary(src, dst string) (string, int64, error) {
 // in KiB.
 func start(launcher, path string, args []string) (time.Duration, time.Duration, int64, error) {
 	cmd := exec.Command(launcher, append([]string{path}, args...)...)
-	cmd.Env = withoutGOGC(os.Environ())
+	cmd.Env = slices.DeleteFunc(slices.Clone(os.Environ()), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") })
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -231,30 +230,16 @@ func start(launcher, path string, args []string) (time.Duration, time.Duration, 
 	return time.Duration(wall), time.Duration(cpu), rss, nil
 }
 
-// withoutGOGC is env without GOGC, which would override what a binary sets for itself.
-func withoutGOGC(env []string) []string {
-	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") })
-}
-
-var (
-	initLine = regexp.MustCompile(`(?m)^init \S+ @[0-9.]+ ms, [0-9.]+ ms clock, ([0-9]+) bytes, [0-9]+ allocs$`)
-	gcLine   = regexp.MustCompile(`(?m)^gc [0-9]+ @`)
-)
-
 // trace starts b once more with the runtime's traces: its package initializers, what they allocate, and the
 // garbage collections of its start.
-func trace(b *binary) (inits int, bytes int64, gcs int, err error) {
+func trace(b *binary) (inittrace.Trace, error) {
 	cmd := exec.Command(b.path, b.args...)
-	cmd.Env = append(withoutGOGC(os.Environ()), "GODEBUG=inittrace=1,gctrace=1")
+	cmd.Env = inittrace.Env(os.Environ())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("%s with GODEBUG traces: %v\n%s", b.name, err, out)
+		return inittrace.Trace{}, fmt.Errorf("%s with GODEBUG traces: %v\n%s", b.name, err, out)
 	}
-	for _, m := range initLine.FindAllSubmatch(out, -1) {
-		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
-		inits, bytes = inits+1, bytes+n
-	}
-	return inits, bytes, len(gcLine.FindAll(out, -1)), nil
+	return inittrace.Parse(out), nil
 }
 
 func median[T cmp.Ordered](xs []T) T { return percentile(xs, 50) }

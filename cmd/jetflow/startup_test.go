@@ -5,9 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/jinzhu/inflection"
 
 	"github.com/jetflow-dev/jetflow/cmd/jetflow/internal/briefgc"
+	"github.com/jetflow-dev/jetflow/internal/inittrace"
 )
 
 // Every command pays for every package initializer linked into the binary, so work done there must stay small:
@@ -27,8 +26,6 @@ const (
 	totalInitBudget   = 3 << 20
 )
 
-var initTraceLine = regexp.MustCompile(`(?m)^init (\S+) @[0-9.]+ ms, [0-9.]+ ms clock, ([0-9]+) bytes, [0-9]+ allocs$`)
-
 func TestStartupInitializersAllocateLittle(t *testing.T) {
 	t.Parallel()
 	pipeline, err := filepath.Abs("../../examples/demo.yaml")
@@ -36,40 +33,27 @@ func TestStartupInitializersAllocateLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(jetflowBin, "validate", pipeline)
-	cmd.Env = append(withoutGOGC(os.Environ()), "GODEBUG=inittrace=1,gctrace=1")
+	cmd.Env = inittrace.Env(os.Environ())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("jetflow validate: %v\n%s", err, out)
 	}
-	lines := initTraceLine.FindAllStringSubmatch(string(out), -1)
-	if len(lines) < 50 {
-		t.Fatalf("read %d init trace lines from GODEBUG=inittrace=1; has the format changed?\n%s", len(lines), out)
+	trace := inittrace.Parse(out)
+	if len(trace.Inits) < 50 {
+		t.Fatalf("read %d init trace lines from GODEBUG=inittrace=1; has the format changed?\n%s", len(trace.Inits), out)
 	}
-	total := 0
-	for _, line := range lines {
-		bytes, err := strconv.Atoi(line[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += bytes
-		if bytes > packageInitBudget {
+	for _, init := range trace.Inits {
+		if init.Bytes > packageInitBudget {
 			t.Errorf("package %s allocates %d bytes when the binary starts (budget %d): build what it needs on first use (sync.OnceValue); third_party/update.sh shows how a dependency is patched for this",
-				line[1], bytes, packageInitBudget)
+				init.Package, init.Bytes, packageInitBudget)
 		}
 	}
-	if total > totalInitBudget {
+	if total := trace.Allocated(); total > totalInitBudget {
 		t.Errorf("package initializers allocate %d bytes in all when the binary starts (budget %d)", total, totalInitBudget)
 	}
-	if gc := gcTraceLine.FindString(string(out)); gc != "" {
-		t.Errorf("jetflow validate ran a garbage collection (briefgc should leave it none):\n%s", gc)
+	if len(trace.Collections) > 0 {
+		t.Errorf("jetflow validate ran a garbage collection (briefgc should leave it none):\n%s", strings.Join(trace.Collections, "\n"))
 	}
-}
-
-var gcTraceLine = regexp.MustCompile(`(?m)^gc [0-9]+ @.*$`)
-
-// withoutGOGC is env without GOGC, which would override a command's own setting.
-func withoutGOGC(env []string) []string {
-	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") })
 }
 
 // Every brief command is a command.
