@@ -9,8 +9,10 @@ DUCKDB  := testkit/duckdb
 # How long `make fuzz` runs each fuzz target (.ci/fuzz lists them).
 FUZZTIME ?= 30s
 
+# The binary as deploy/ builds it: cgo off, so one static binary (SQLite is pure Go), which also starts faster
+# without a dynamic loader (bench/startup).
 build:
-	$(GO) build -o $(BIN) ./cmd/jetflow
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/jetflow
 
 # DuckDB (an npm package) is the independent Parquet reader tests check loaders with; after this, tests need no
 # network. npm ci installs exactly the lock file, which locks every platform's optional DuckDB bindings (npm ci
