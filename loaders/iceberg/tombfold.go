@@ -360,6 +360,12 @@ func (w *mergeWriter) foldTombstones(ctx context.Context, tbl *table.Table, t *t
 		return "", err
 	}
 	nkey := len(w.l.cfg.Key)
+	var opened []*tombFile
+	defer func() { // after the sources reading them (deferred calls run last first)
+		for _, f := range opened {
+			f.close()
+		}
+	}()
 	var srcs []*tombSource
 	defer func() {
 		for _, s := range srcs {
@@ -377,7 +383,7 @@ func (w *mergeWriter) foldTombstones(ctx context.Context, tbl *table.Table, t *t
 		if err != nil {
 			return "", err
 		}
-		defer f.close()
+		opened = append(opened, f)
 		var s *tombSource
 		if f.sorted {
 			s, err = w.fileSource(ctx, f)
