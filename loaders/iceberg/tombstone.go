@@ -2,12 +2,9 @@ package iceberg
 
 import (
 	"bufio"
-	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -39,12 +36,13 @@ import (
 // every merge commit is pinned to the head it read (AssertRefSnapshotID): a writer that merged without seeing a
 // concurrent writer's tombstones conflicts, reloads and merges again.
 //
-// Cost: a commit that leaves tombstones writes one small file; every merge commit reads the key and version
-// columns of the live tombstone files (one row per deleted key) and holds those of its own changed keys. When
-// more than tombstoneFold files are live, or a newer row of a tombstoned key goes in, the commit folds them into
-// one file without the tombstones that no longer decide anything; so a tombstone lives as long as the delete is
-// the newest thing that happened to its key. The files a fold replaces are left to `jetflow iceberg show
-// --orphans`, since a writer on the previous head may still be reading them.
+// Cost: a commit that leaves tombstones writes one small file; every merge commit reads, of the live tombstone
+// files, the row groups whose key range can hold one of its changed keys (tombfold.go), and holds the tombstones
+// of those keys. When more than tombstoneFold files are live, the commit folds the newest ones (foldFrom) into
+// one file; when a newer row of a tombstoned key goes in, it folds the file holding it and the newer ones, without
+// that tombstone: a tombstone lives as long as the delete is the newest thing that happened to its key. The files
+// a fold replaces are left to `jetflow iceberg show --orphans`, since a writer on the previous head may still be
+// reading them.
 const (
 	tombstoneProp = "jetflow.merge.tombstones"
 	tombstoneFold = 8
@@ -68,8 +66,11 @@ func tombstoneDir(location string) string { return strings.TrimSuffix(location, 
 
 // tombPlan is what one merge attempt does to the tombstones.
 type tombPlan struct {
-	files      []string          // the head's tombstone files
+	files      []string          // the head's tombstone files, oldest first
+	rows       []int64           // their tombstones' counts
+	unsorted   []bool            // which of them are not in key order (written before they were)
 	byKey      map[string]ordVal // the head's tombstones of the changed keys: their newest delete's version
+	in         map[string]int    // the head's tombstones of the changed keys: the oldest file holding one
 	add        []rowRef          // the rows of the deletes that leave a tombstone
 	superseded map[string]bool   // tombstoned keys this merge writes a newer row of
 	written    string            // the tombstone file this attempt wrote ("" when none)
@@ -77,9 +78,10 @@ type tombPlan struct {
 	changed    bool              // the property changes
 }
 
-// loadTombstones reads the head's tombstones of the changed keys.
+// loadTombstones reads the head's tombstones of the changed keys: of each file, the row groups whose key range
+// can hold one of them.
 func (w *mergeWriter) loadTombstones(ctx context.Context, tbl *table.Table, chs []change) (*tombPlan, error) {
-	t := &tombPlan{byKey: map[string]ordVal{}, superseded: map[string]bool{}}
+	t := &tombPlan{byKey: map[string]ordVal{}, in: map[string]int{}, superseded: map[string]bool{}}
 	if w.l.cfg.VersionBy == "" {
 		return t, nil // without versions the last commit wins: nothing to remember
 	}
@@ -88,18 +90,35 @@ func (w *mergeWriter) loadTombstones(ctx context.Context, tbl *table.Table, chs 
 		return t, nil
 	}
 	want := w.changedKeys(chs)
+	firsts := w.firstKeys(chs)
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range t.files {
-		err := w.readTombstones(ctx, fs, p, func(key []byte, _ arrow.RecordBatch, _ int, ver ordVal) {
+	for i, p := range t.files {
+		f, err := w.openTombstones(fs, p)
+		if err != nil {
+			return nil, err
+		}
+		t.rows, t.unsorted = append(t.rows, f.rows()), append(t.unsorted, !f.sorted)
+		var rgs []int
+		if firsts != nil {
+			if rgs = f.rowGroups(firsts); len(rgs) == 0 {
+				f.close()
+				continue
+			}
+		}
+		err = w.eachTombstone(ctx, f, rgs, func(key []byte, _ arrow.RecordBatch, _ int, ver ordVal) {
 			if want[string(key)] {
 				if old, ok := t.byKey[string(key)]; !ok || cmpOrd(ver, old) > 0 {
 					t.byKey[string(key)] = ver
 				}
+				if _, ok := t.in[string(key)]; !ok {
+					t.in[string(key)] = i
+				}
 			}
 		})
+		f.close()
 		if err != nil {
 			return nil, err
 		}
@@ -124,35 +143,12 @@ func (t *tombPlan) decide(key string, ch change, v ordVal) (skip bool) {
 
 // readTombstones calls fn with every tombstone of file p: its key text, its record and row, its version.
 func (w *mergeWriter) readTombstones(ctx context.Context, fs icebergio.IO, p string, fn func([]byte, arrow.RecordBatch, int, ordVal)) error {
-	fr, closeFn, err := w.openParquet(fs, p)
+	f, err := w.openTombstones(fs, p)
 	if err != nil {
-		return fmt.Errorf("open the tombstone file %s: %w", p, err)
+		return err
 	}
-	defer closeFn()
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
-	if err != nil {
-		return fmt.Errorf("read the tombstone file %s: %w", p, err)
-	}
-	defer rr.Release()
-	nkey := len(w.l.cfg.Key)
-	var buf []byte
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		if int(rec.NumCols()) != nkey+1 {
-			return fmt.Errorf("the tombstone file %s has %d columns, the key %v and a version make %d: was the key changed? Merge with the key the table was merged with", p, rec.NumCols(), w.l.cfg.Key, nkey+1)
-		}
-		for r := range int(rec.NumRows()) {
-			buf = buf[:0]
-			for c := range nkey {
-				buf = appendKey(buf, valueAt(rec.Column(c), r))
-			}
-			fn(buf, rec, r, valueAt(rec.Column(nkey), r))
-		}
-	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("read the tombstone file %s: %w", p, err)
-	}
-	return nil
+	defer f.close()
+	return w.eachTombstone(ctx, f, nil, fn)
 }
 
 // tombstoneSchema is the schema of a tombstone file: the key columns as the input has them, then the version.
@@ -168,21 +164,21 @@ func (w *mergeWriter) tombstoneSchema() (*arrow.Schema, []int) {
 	return arrow.NewSchema(fields, nil), idx
 }
 
-// tombRef is a tombstone a fold considers: its row of parts[part], its key's text (keys[off:off+n]) and the
-// order it was noted in.
+// tombRef is a tombstone a fold sorts in memory: its row of parts[part], its key's text (keys[off:off+n]) and
+// the order it was noted in.
 type tombRef struct {
 	off, n, seq uint32
 	part, row   int32
 }
 
-// tombPart is rows of a record of the tombstone schema (or one castable to it).
+// tombPart is rows of a record of the tombstone schema (or one castable to it); nil rows: all of them.
 type tombPart struct {
 	rec  arrow.RecordBatch
 	rows []int32
 }
 
-// writeTombstones writes what the merge does to the tombstones: the new ones in a file of their own, or, past
-// tombstoneFold files or when a tombstone is superseded, every live tombstone folded into one file.
+// writeTombstones writes what the merge does to the tombstones: the new ones in a file of their own or, past
+// tombstoneFold files or when a tombstone is superseded, folded with the newest files (foldFrom).
 func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *tombPlan) error {
 	if len(t.add) == 0 && len(t.superseded) == 0 {
 		return nil
@@ -207,94 +203,15 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 			parts = append(parts, tombPart{rec: array.NewRecordBatch(sc, cols, b.NumRows()), rows: rows})
 		}
 	}
-	files := t.files
-	if len(t.superseded) > 0 || len(t.files)+1 > tombstoneFold {
-		// Fold: every tombstone, the newest of each key, minus those a newer row now decides.
-		fs, err := tbl.FS(ctx)
-		if err != nil {
-			return err
-		}
-		// Each tombstone is noted by its place and its key's text in one buffer, then sorted by key, newest
-		// first: a map by key held several times that a tombstone, and a stream that deletes keys for good folds
-		// more of them at every fold.
-		var keys []byte
-		var all []tombRef
-		var tooMany error
-		note := func(key []byte, part, row int) {
-			if t.superseded[string(key)] || tooMany != nil {
-				return
-			}
-			if len(keys)+len(key) > math.MaxUint32 {
-				tooMany = fmt.Errorf("the tombstones' keys take more than %d bytes: fold fewer at a time", uint64(math.MaxUint32))
-				return
-			}
-			all = append(all, tombRef{off: uint32(len(keys)), n: uint32(len(key)), seq: uint32(len(all)), part: int32(part), row: int32(row)})
-			keys = append(keys, key...)
-		}
-		for _, p := range t.files {
-			var recs []arrow.RecordBatch
-			err := w.readTombstones(ctx, fs, p, func(key []byte, rec arrow.RecordBatch, row int, _ ordVal) {
-				if len(recs) == 0 || recs[len(recs)-1] != rec {
-					rec.Retain()
-					recs = append(recs, rec)
-					parts = append(parts, tombPart{rec: rec})
-				}
-				note(key, len(parts)-1, row)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		nkey := len(w.l.cfg.Key)
-		var buf []byte
-		for pi, p := range parts {
-			if len(p.rows) == 0 { // a tombstone file's record: noted above
-				continue
-			}
-			for _, r := range p.rows {
-				buf = buf[:0]
-				for c := range nkey {
-					buf = appendKey(buf, valueAt(p.rec.Column(c), int(r)))
-				}
-				note(buf, pi, int(r))
-			}
-		}
-		if tooMany != nil {
-			return tooMany
-		}
-		key := func(r tombRef) []byte { return keys[r.off : r.off+r.n] }
-		version := func(r tombRef) ordVal { return valueAt(parts[r.part].rec.Column(nkey), int(r.row)) }
-		// Of equal versions the first noted stays first.
-		slices.SortFunc(all, func(a, b tombRef) int {
-			if c := bytes.Compare(key(a), key(b)); c != 0 {
-				return c
-			}
-			return cmp.Or(cmpOrd(version(b), version(a)), cmp.Compare(a.seq, b.seq))
-		})
-		for i := range parts {
-			parts[i].rows = nil
-		}
-		for i, r := range all {
-			if i == 0 || !bytes.Equal(key(r), key(all[i-1])) {
-				parts[r.part].rows = append(parts[r.part].rows, r.row)
-			}
-		}
-		for i := range parts {
-			slices.Sort(parts[i].rows)
-		}
-		files = nil
+	from := t.foldFrom()
+	p, err := w.foldTombstones(ctx, tbl, t, from, sc, parts)
+	if err != nil {
+		return err
 	}
-	n := 0
-	for _, p := range parts {
-		n += len(p.rows)
-	}
-	if n > 0 {
-		p, err := w.writeTombstoneFile(ctx, tbl, sc, parts)
-		if err != nil {
-			return err
-		}
+	files := slices.Clip(t.files[:from])
+	if p != "" {
 		t.written = p
-		files = append(slices.Clip(files), p)
+		files = append(files, p)
 	}
 	names := make([]string, len(files))
 	for i, f := range files {
@@ -305,8 +222,36 @@ func (w *mergeWriter) writeTombstones(ctx context.Context, tbl *table.Table, t *
 	return nil
 }
 
-// writeTombstoneFile writes the rows of parts as one Parquet file under the table's metadata/ directory.
-func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, sc *arrow.Schema, parts []tombPart) (string, error) {
+// foldFrom is the first of the head's files the merge folds with its new tombstones: none (len(t.files)) until
+// more than tombstoneFold files would be live; then the newest, and each older one as long as it holds no more
+// tombstones than the newer ones chosen together (so the files' counts at least double from newest to oldest,
+// and a tombstone is rewritten about log2 of their count times, not at every fold); and any file holding a
+// tombstone a newer row supersedes, with the files newer than it. A fold also takes the oldest file not in key
+// order, and the newer ones, so that every merge after it reads by key range.
+func (t *tombPlan) foldFrom() int {
+	from := len(t.files)
+	if len(t.files)+1 > tombstoneFold {
+		from--
+		sum := int64(len(t.add)) + t.rows[from]
+		for from > 0 && t.rows[from-1] <= sum {
+			from--
+			sum += t.rows[from]
+		}
+		if i := slices.Index(t.unsorted, true); i >= 0 && i < from {
+			from = i
+		}
+	}
+	for k := range t.superseded {
+		if i, ok := t.in[k]; ok && i < from {
+			from = i
+		}
+	}
+	return from
+}
+
+// writeTombstoneFile writes a tombstone file of schema sc with fill under the table's metadata/ directory, in
+// row groups of tombRowGroup rows, marked as in key order (fill writes it so).
+func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, sc *arrow.Schema, fill func(*pqarrow.FileWriter) error) (string, error) {
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return "", err
@@ -316,19 +261,22 @@ func (w *mergeWriter) writeTombstoneFile(ctx context.Context, tbl *table.Table, 
 		return "", errors.New("the table's file system cannot write")
 	}
 	p := tombstoneDir(tbl.Location()) + "jetflow-tombstones-" + uuid.NewString() + ".parquet"
-	mem := w.l.alloc
-	_, _, err = writeParquet(wfs, p, sc, mem, func(fw *pqarrow.FileWriter) error {
-		cctx := compute.WithAllocator(ctx, mem)
-		for _, part := range parts {
-			if len(part.rows) > 0 {
-				if err := writeTombPart(cctx, fw, sc, part); err != nil {
-					return err
-				}
-			}
+	_, _, err = writeParquet(wfs, p, sc, w.l.alloc, func(fw *pqarrow.FileWriter) error {
+		if err := fill(fw); err != nil {
+			return err
 		}
-		return nil
-	})
+		return fw.AppendKeyValueMetadata(tombSortedKey, tombSortedVal)
+	}, pq.WithMaxRowGroupLength(tombRowGroup))
 	return p, err
+}
+
+// removeTombstoneFile removes tombstone file p, which no commit lists.
+func (w *mergeWriter) removeTombstoneFile(ctx context.Context, tbl *table.Table, p string) {
+	if fs, err := tbl.FS(ctx); err == nil {
+		if wfs, ok := fs.(icebergio.WriteFileIO); ok {
+			_ = wfs.Remove(p) // an orphan left behind is listed by `show --orphans`
+		}
+	}
 }
 
 // writeParquet writes a small Parquet file of schema sc at p with fill, zstd-compressed; a file it fails to
@@ -372,12 +320,11 @@ func writeParquet(wfs icebergio.WriteFileIO, p string, sc *arrow.Schema, mem mem
 	return meta, count.N, nil
 }
 
-// writeTombPart writes the rows of part, cast to sc's types (a tombstone written before the input's key type
-// was widened).
-func writeTombPart(ctx context.Context, fw *pqarrow.FileWriter, sc *arrow.Schema, part tombPart) error {
-	rec, err := takeRows(ctx, compute.GetAllocator(ctx), part.rec, part.rows)
+// tombRows is rows of rec, cast to sc's types (a tombstone written before the input's key type was widened).
+func tombRows(ctx context.Context, sc *arrow.Schema, rec arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	rec, err := takeRows(ctx, compute.GetAllocator(ctx), rec, rows)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rec.Release()
 	cols := make([]arrow.Array, rec.NumCols())
@@ -392,15 +339,14 @@ func writeTombPart(ctx context.Context, fw *pqarrow.FileWriter, sc *arrow.Schema
 			for _, x := range cols[:i] {
 				x.Release()
 			}
-			return fmt.Errorf("cast an older tombstone's %s to %s: %w", sc.Field(i).Name, sc.Field(i).Type, err)
+			return nil, fmt.Errorf("cast an older tombstone's %s to %s: %w", sc.Field(i).Name, sc.Field(i).Type, err)
 		}
 	}
 	cast := array.NewRecordBatch(sc, cols, rec.NumRows())
 	for _, c := range cols {
 		c.Release()
 	}
-	defer cast.Release()
-	return fw.WriteBuffered(cast)
+	return cast, nil
 }
 
 // stageTombstones puts the tombstones' change into txn and pins txn to the head it was planned on, so that a
@@ -451,11 +397,7 @@ func (t *tombPlan) cleanup(ctx context.Context, tbl *table.Table, w *mergeWriter
 	if live {
 		return
 	}
-	if fs, err := tbl.FS(ctx); err == nil {
-		if wfs, ok := fs.(icebergio.WriteFileIO); ok {
-			_ = wfs.Remove(t.written) // an orphan left behind is listed by `show --orphans`
-		}
-	}
+	w.removeTombstoneFile(ctx, tbl, t.written)
 	t.written = ""
 }
 
