@@ -52,6 +52,9 @@ make_copy() {
 	)
 	chmod -R u+w "$out"
 	patch -s -d "$out" -p1 <"third_party/$name.patch"
+	# gofmt as the rest of the tree (upstream's doc comments predate Go 1.19's format); the patches apply to
+	# upstream's text, before it.
+	gofmt -w "$out"
 	echo "$module $version with third_party/$name.patch applied; made by third_party/update.sh" >"$out/VERSION"
 }
 
