@@ -57,9 +57,13 @@ func (f *tombFile) rows() int64 { return f.fr.ParquetReader().NumRows() }
 // the column's statistics; a row group without usable statistics is listed.
 func (f *tombFile) rowGroups(firsts []ordVal) []int {
 	md := f.fr.ParquetReader().MetaData()
+	var first arrow.Type = arrow.NULL // no statistics are usable
+	if sc, err := f.fr.Schema(); err == nil {
+		first = sc.Field(0).Type.ID()
+	}
 	var out []int
 	for rg := range md.NumRowGroups() {
-		lo, hi, ok := firstKeyRange(f.fr, md, rg)
+		lo, hi, ok := firstKeyRange(md, rg, first)
 		if ok {
 			i, _ := slices.BinarySearchFunc(firsts, lo, cmpOrd)
 			if i == len(firsts) || cmpOrd(firsts[i], hi) > 0 {
@@ -71,10 +75,10 @@ func (f *tombFile) rowGroups(firsts []ordVal) []int {
 	return out
 }
 
-// firstKeyRange is the least and greatest value of the first key column in row group rg, as valueAt has them;
-// ok is false unless the statistics hold both and the column's type is one whose statistics order as cmpOrd does
-// (signed integers, dates, strings).
-func firstKeyRange(fr *pqarrow.FileReader, md *metadata.FileMetaData, rg int) (lo, hi ordVal, ok bool) {
+// firstKeyRange is the least and greatest value of the first key column, of Arrow type first, in row group rg, as
+// valueAt has them; ok is false unless the statistics hold both and the type is one whose statistics order as
+// cmpOrd does (signed integers, dates, strings).
+func firstKeyRange(md *metadata.FileMetaData, rg int, first arrow.Type) (lo, hi ordVal, ok bool) {
 	cc, err := md.RowGroup(rg).ColumnChunk(0)
 	if err != nil {
 		return lo, hi, false
@@ -83,11 +87,7 @@ func firstKeyRange(fr *pqarrow.FileReader, md *metadata.FileMetaData, rg int) (l
 	if err != nil || st == nil || !st.HasMinMax() {
 		return lo, hi, false
 	}
-	sc, err := fr.Schema()
-	if err != nil {
-		return lo, hi, false
-	}
-	switch sc.Field(0).Type.ID() {
+	switch first {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.DATE32:
 		if s, is := st.(*metadata.Int32Statistics); is {
 			return ordVal{kind: kInt, i: int64(s.Min())}, ordVal{kind: kInt, i: int64(s.Max())}, true
