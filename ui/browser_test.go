@@ -43,7 +43,7 @@ func TestBrowserShowsScriptAsText(t *testing.T) {
 		navigate(t, ctx, srv.URL+tt.path)
 		// The error's summary is visible; the full text is in the details element, opened here.
 		chromiumtest.Eval[any](t, ctx, `document.querySelectorAll('details').forEach(d => d.open = true)`)
-		if text := chromiumtest.Eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, tt.want) {
+		if text := chromiumtest.BodyText(t, ctx, tt.want, 10*time.Second); !strings.Contains(text, tt.want) {
 			t.Errorf("%s: the page does not show %q as text:\n%s", tt.path, tt.want, text)
 		}
 		if n := chromiumtest.Eval[int](t, ctx, `document.scripts.length`); n != 1 {

@@ -9,11 +9,13 @@ package chromiumtest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -110,6 +112,19 @@ func Eval[T any](t testing.TB, ctx context.Context, js string) T {
 // evaluation fails ("Inspected target navigated or closed") until the new one is there.
 func TryEval[T any](ctx context.Context, js string) (T, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[T](js))
+}
+
+// BodyText waits until the page's rendered text contains want and returns it; after timeout it returns the text
+// as it is. The rendered text is what a reader sees, so it waits for the page's first frame: until that frame the
+// browser skips the content of an element with content-visibility: auto, and innerText leaves it out.
+func BodyText(t testing.TB, ctx context.Context, want string, timeout time.Duration) string {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.PollFunction[bool](`want => document.body.innerText.includes(want)`,
+		chromedp.WithPollingArgs(want), chromedp.WithPollingTimeout(timeout)))
+	if err != nil && !errors.Is(err, chromedp.ErrPollingTimeout) {
+		t.Fatalf("wait for the page to show %q: %v", want, err)
+	}
+	return Eval[string](t, ctx, `document.body.innerText`)
 }
 
 // WatchDialogs counts the JavaScript dialogs (alert, confirm, prompt) the pages of ctx open from now on, and
