@@ -101,9 +101,9 @@ func (b *browser) location() string {
 
 func (b *browser) wantText(page string, want ...string) {
 	b.t.Helper()
-	text := b.text()
 	for _, w := range want {
-		if !strings.Contains(text, w) {
+		// Waits for the page's first frame: the rows of the partitions table are not text until then.
+		if text := chromiumtest.BodyText(b.t, b.ctx, w, 10*time.Second); !strings.Contains(text, w) {
 			b.t.Errorf("%s: the page does not show %q; it shows:\n%s", page, w, text)
 		}
 	}
