@@ -56,17 +56,18 @@ loaders:
     delete_when: _op = 'd'
 %s`
 
-// initialRows is the table's size before the stream starts (the initial load).
-const initialRows = 100_000
+// defaultInitialRows is the table's size before the stream starts (the initial load).
+const defaultInitialRows = 100_000
 
 func main() {
 	duration := flag.Duration("duration", 30*time.Second, "how long the writer runs")
 	rate := flag.Int("rate", 2000, "changes per second the writer commits")
 	roll := flag.Duration("roll", time.Second, "the stream's roll interval")
+	initial := flag.Int64("initial-rows", defaultInitialRows, "rows in the table before the stream starts (the initial load); the stream adds about 0.3 rows a change")
 	buffer := flag.String("buffer-size", "", "the iceberg loader's buffer_size (its default when empty)")
 	keep := flag.Int("keep-snapshots", 0, "the iceberg loader's merge.keep_snapshots (0: its default, keep all)")
 	flag.Parse()
-	if err := run(*duration, *rate, *roll, *buffer, *keep); err != nil {
+	if err := run(*duration, *rate, *roll, *buffer, *keep, *initial); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/cdc:", err)
 		os.Exit(1)
 	}
@@ -94,7 +95,7 @@ func bufferLine(buffer string) string {
 	return "    buffer_size: " + buffer + "\n"
 }
 
-func run(duration time.Duration, rate int, roll time.Duration, buffer string, keep int) error {
+func run(duration time.Duration, rate int, roll time.Duration, buffer string, keep int, initialRows int64) error {
 	ctx := context.Background()
 	work, bin, cleanup, err := benchkit.Workspace("cdc")
 	if err != nil {
@@ -158,7 +159,7 @@ func run(duration time.Duration, rate int, roll time.Duration, buffer string, ke
 	defer stopWriter()
 	werr := make(chan error, 1)
 	go func() {
-		werr <- write(wctx, dsn, rate, func(t txn, n int) { mu.Lock(); pending = append(pending, t); changes += int64(n); mu.Unlock() })
+		werr <- write(wctx, dsn, rate, initialRows, func(t txn, n int) { mu.Lock(); pending = append(pending, t); changes += int64(n); mu.Unlock() })
 	}()
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
@@ -263,7 +264,7 @@ func tableMetadata(wh string) error {
 
 // write commits a transaction every 50 ms, of rate/20 changes: 40% inserts of new rows, 50% updates and 10%
 // deletes of rows it inserted, until ctx ends. It reports each transaction's end and the changes it made.
-func write(ctx context.Context, dsn string, rate int, done func(txn, int)) error {
+func write(ctx context.Context, dsn string, rate int, initialRows int64, done func(txn, int)) error {
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		return err
@@ -272,7 +273,7 @@ func write(ctx context.Context, dsn string, rate int, done func(txn, int)) error
 	per := max(rate/20, 10)
 	ins, upd, del := per*4/10, per*5/10, per-per*4/10-per*5/10
 	rng := rand.New(rand.NewPCG(1, 2))
-	next := int64(initialRows + 1)
+	next := initialRows + 1
 	lo := int64(1) // rows below lo were deleted
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
