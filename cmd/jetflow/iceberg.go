@@ -45,7 +45,7 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.DurationVar(&olderThan, "older-than", -1, "with --orphans: only files older than this (default 0 to list, 1h to remove: a younger file may belong to a write in progress)")
 	case "expire-snapshots":
 		fs.DurationVar(&olderThan, "older-than", 7*24*time.Hour, "expire snapshots older than this")
-		fs.IntVar(&retainLast, "retain-last", 1, "always keep this many newest snapshots")
+		fs.IntVar(&retainLast, "retain-last", 1, "always keep this many newest snapshots (and, whatever its age, the newest carrying each stream lane's checkpoint)")
 		fs.BoolVar(&keepFiles, "keep-files", false, "leave the files only expired snapshots used on storage (readers may still be on them)")
 	case "compact":
 		fs.TextVar(&target, "target-file-size", stage.ByteSize(0), "size of the rewritten files (default: the loader's target_file_size)")

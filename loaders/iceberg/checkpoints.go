@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/jetflow-dev/jetflow/stage"
 )
@@ -33,17 +34,12 @@ func (l *Loader) Checkpoints(ctx context.Context, pipeline string, _ stage.RunIn
 	}
 	out := map[string][]string{}
 	for _, snap := range tbl.Metadata().Snapshots() {
-		if snap.Summary == nil {
+		if !slices.Contains(snapshotPipelines(snap), pipeline) {
 			continue
 		}
-		props := snap.Summary.Properties
-		raw := props[PropCheckpoint]
-		if raw == "" || !slices.Contains(strings.Split(props[PropPipeline], ","), pipeline) {
-			continue
-		}
-		var cps []streamCheckpoint
-		if err := json.Unmarshal([]byte(raw), &cps); err != nil {
-			return nil, fmt.Errorf("iceberg loader: table %s, snapshot %d: %s is not a list of lanes and checkpoints: %w", l.cfg.Table, snap.SnapshotID, PropCheckpoint, err)
+		cps, err := snapshotCheckpoints(snap)
+		if err != nil {
+			return nil, fmt.Errorf("iceberg loader: table %s: %w", l.cfg.Table, err)
 		}
 		for _, c := range cps {
 			if c.Lane != "" {
@@ -52,4 +48,56 @@ func (l *Loader) Checkpoints(ctx context.Context, pipeline string, _ stage.RunIn
 		}
 	}
 	return out, nil
+}
+
+// checkpointSnapshots is the newest snapshot of each pipeline's stream lane that carries the lane's checkpoint:
+// what Checkpoints needs of the table's history, which snapshot expiry keeps.
+func checkpointSnapshots(md table.Metadata) ([]int64, error) {
+	newest := map[[2]string]table.Snapshot{} // by pipeline and lane
+	for _, snap := range md.Snapshots() {
+		cps, err := snapshotCheckpoints(snap)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cps {
+			if c.Lane == "" {
+				continue
+			}
+			for _, p := range snapshotPipelines(snap) {
+				k := [2]string{p, c.Lane}
+				if old, ok := newest[k]; !ok || snap.SequenceNumber > old.SequenceNumber ||
+					(snap.SequenceNumber == old.SequenceNumber && snap.TimestampMs > old.TimestampMs) {
+					newest[k] = snap
+				}
+			}
+		}
+	}
+	ids := make([]int64, 0, len(newest))
+	for _, snap := range newest {
+		if !slices.Contains(ids, snap.SnapshotID) {
+			ids = append(ids, snap.SnapshotID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// snapshotPipelines are the pipelines whose partitions snap commits (PropPipeline).
+func snapshotPipelines(snap table.Snapshot) []string {
+	if snap.Summary == nil || snap.Summary.Properties[PropPipeline] == "" {
+		return nil
+	}
+	return strings.Split(snap.Summary.Properties[PropPipeline], ",")
+}
+
+// snapshotCheckpoints are the stream partitions snap commits with their lanes and checkpoints (PropCheckpoint).
+func snapshotCheckpoints(snap table.Snapshot) ([]streamCheckpoint, error) {
+	if snap.Summary == nil || snap.Summary.Properties[PropCheckpoint] == "" {
+		return nil, nil
+	}
+	var cps []streamCheckpoint
+	if err := json.Unmarshal([]byte(snap.Summary.Properties[PropCheckpoint]), &cps); err != nil {
+		return nil, fmt.Errorf("snapshot %d: %s is not a list of lanes and checkpoints: %w", snap.SnapshotID, PropCheckpoint, err)
+	}
+	return cps, nil
 }

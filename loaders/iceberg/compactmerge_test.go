@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"math/bits"
 	"os"
@@ -251,4 +252,66 @@ func compactDuring(t *testing.T, l *Loader, merge func()) DeletesResult {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestExpiryKeepsEachLanesCheckpoint: the expiry after a compaction (merge.keep_snapshots: 1) keeps, besides the
+// newest snapshot, the newest one carrying each stream lane's checkpoint, so a recovery from the lake still finds
+// every lane: one idle since the stream's first commit, and one whose newest commit a compaction's snapshot
+// followed. The table's history stays bounded by the lanes, not by the commits.
+func TestExpiryKeepsEachLanesCheckpoint(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	var logs strings.Builder // the expiries' warnings: none (a second expiry used to fail on files the first deleted)
+	l := newLoaderWith(t, t.TempDir(), slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})), memory.DefaultAllocator, func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+		c.PartitionBy = []string{"bucket(2, order_id)"}
+		c.Merge.CompactEvery = 3
+		c.Merge.KeepSnapshots = 1
+	})
+	commit := func(lane, checkpoint string, rows ...string) {
+		t.Helper()
+		p := testkit.PartitionFor(lane + "@" + checkpoint)
+		w, err := l.Begin(ctx, mergeSchema(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := mergeRows(t, mem, rows...)
+		defer b.Release()
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		info := testkit.CommitInfoFor(p, b.NumRows())
+		info.Lane, info.Checkpoint = lane, checkpoint
+		if _, err := w.Commit(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("orders/0", "100", "1:new@10:00", "2:new@10:00")
+	for i := range 8 { // three compactions, each expiring all but the newest snapshot and the lanes'
+		commit("orders/1", fmt.Sprint(i+1), fmt.Sprintf("%d:new@11:%02d", 3+i%4, i))
+	}
+	// Nine commits: compactions after the third, sixth and ninth, the last after lane orders/1's newest commit.
+	if op := loadTable(t, l).CurrentSnapshot().Summary.Properties["jetflow.operation"]; op != "compact-merged" {
+		t.Fatalf("the newest snapshot is %q, want the compaction after the ninth commit", op)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("warnings: %s", logs.String())
+	}
+	got, err := l.Checkpoints(ctx, "testkit", testkit.RunInstance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got["orders/0"]; !slices.Equal(c, []string{"100"}) {
+		t.Errorf("lane orders/0, idle since the first commit: checkpoints %v, want [100]", c)
+	}
+	if c := got["orders/1"]; len(c) == 0 || c[len(c)-1] != "8" {
+		t.Errorf("lane orders/1: checkpoints %v, want the newest, 8, last", c)
+	}
+	if n := len(loadTable(t, l).Metadata().Snapshots()); n > 4 {
+		t.Errorf("%d snapshots after the expiries, want the newest, a compaction's, and one per lane at most", n)
+	}
+	if got, want := mergeState(t, l, mem, true), []string{"1:new@10:00", "2:new@10:00", "3:new@11:04", "4:new@11:05", "5:new@11:06", "6:new@11:07"}; !slices.Equal(got, want) {
+		t.Errorf("the table holds %v, want %v", got, want)
+	}
 }

@@ -28,13 +28,20 @@ type ExpireOptions struct {
 
 // ExpireSnapshots removes old snapshots from the table's metadata and, unless opts.KeepFiles, the files only
 // they referenced. Files of jetflow partitions stay findable by their names, so a later re-run of a partition
-// still replaces its files.
+// still replaces its files. The newest snapshot holding each stream lane's checkpoint stays whatever its age
+// (checkpointSnapshots): a recovery from the lake (Loader.Checkpoints) needs it, and a lane idle for longer than
+// the retention, or one whose newest commit a compaction's snapshot followed, would otherwise start as new.
 func ExpireSnapshots(ctx context.Context, tbl *table.Table, opts ExpireOptions) (*table.Table, error) {
 	if opts.RetainLast < 1 {
 		opts.RetainLast = 1
 	}
+	keep, err := checkpointSnapshots(tbl.Metadata())
+	if err != nil {
+		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+	}
 	txn := tbl.NewTransaction()
-	if err := txn.ExpireSnapshots(table.WithOlderThan(opts.OlderThan), table.WithRetainLast(opts.RetainLast), table.WithPostCommit(!opts.KeepFiles)); err != nil {
+	if err := txn.ExpireSnapshots(table.WithOlderThan(opts.OlderThan), table.WithRetainLast(opts.RetainLast), table.WithPostCommit(!opts.KeepFiles),
+		table.WithRetainSnapshots(keep...)); err != nil {
 		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
 	}
 	next, err := txn.Commit(ctx)

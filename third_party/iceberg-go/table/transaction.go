@@ -647,6 +647,7 @@ type expireSnapshotsCfg struct {
 	maxSnapshotAgeMs   *int64
 	postCommit         bool
 	validationErr      error
+	retain             []int64
 }
 
 type ExpireSnapshotsOpt func(*expireSnapshotsCfg)
@@ -676,6 +677,16 @@ func WithOlderThan(t time.Duration) ExpireSnapshotsOpt {
 		if t < 0 && cfg.validationErr == nil {
 			cfg.validationErr = errors.New("snapshot age must be non-negative")
 		}
+	}
+}
+
+// WithRetainSnapshots keeps the snapshots with these ids whatever their age and
+// the retention counts, as a tag would, without a ref in the metadata: a writer
+// that records its progress in snapshot summaries keeps the newest summary of
+// each of its streams. Ids of snapshots the table no longer has are ignored.
+func WithRetainSnapshots(ids ...int64) ExpireSnapshotsOpt {
+	return func(cfg *expireSnapshotsCfg) {
+		cfg.retain = append(cfg.retain, ids...)
 	}
 }
 
@@ -852,6 +863,10 @@ func (t *Transaction) ExpireSnapshots(opts ...ExpireSnapshotsOpt) error {
 		if snap.TimestampMs >= unreferencedSnapshotCutoff {
 			snapsToKeep[snap.SnapshotID] = struct{}{}
 		}
+	}
+
+	for _, id := range cfg.retain {
+		snapsToKeep[id] = struct{}{}
 	}
 
 	var snapsToDelete []int64

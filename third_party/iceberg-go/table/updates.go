@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"strings"
@@ -803,7 +804,9 @@ func (u *removeSnapshotsUpdate) PostCommit(ctx context.Context, preTable *Table,
 	var res error
 
 	for _, f := range paths {
-		if err := prefs.Remove(f); err != nil {
+		// A file an earlier expiry deleted is listed again by the DELETED entries of the manifests it leaves:
+		// gone already is what a delete is for (object stores answer a delete of a missing key with success).
+		if err := prefs.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			res = errors.Join(res, err)
 		}
 	}
