@@ -154,3 +154,87 @@ func (a *peakAlloc) reset() int64 {
 	a.peak.Store(n)
 	return n
 }
+
+// TestRewriteDictionaryWithinRowGroup: a compaction's output keeps each column's dictionary, and so the hash
+// table arrow-go's encoder holds for it on the Go heap (which the row group's byte counts do not see), within
+// half the rewrite's row group. A change stream's version column (a value per transaction of a few rows) passes
+// the dictionary's cost check on its first page; its dictionary then grew to a fifth of the rows, far below the
+// table format's 2 MB, with a table of megabytes.
+func TestRewriteDictionaryWithinRowGroup(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	l := newLoader(t, t.TempDir(), func(c *Config) {
+		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
+		c.Merge.CompactEvery = 0 // compacted below
+	})
+	const rows, txn = 60_000, 5
+	b := array.NewRecordBuilder(mem, mergeSchema())
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for id := range rows {
+		b.Field(0).(*array.Int64Builder).Append(int64(id))
+		b.Field(1).(*array.StringBuilder).Append("new")
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(start.Add(time.Duration(id/txn) * time.Second).UnixMicro()))
+		b.Field(3).AppendNull()
+	}
+	batch := b.NewRecordBatch()
+	b.Release()
+	testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor("init"), batch)
+	batch.Release()
+	batch = ordersBatch(mem, 1, rows, 97, "paid", 24*60, false)
+	testkit.LoadPartition(ctx, t, l, mergeSchema(), testkit.PartitionFor("update"), batch)
+	batch.Release()
+	if res, err := l.CompactMerged(ctx); err != nil || res.DataFiles == 0 {
+		t.Fatalf("compaction: %+v, %v; want the files rewritten", res, err)
+	}
+	data, _ := snapshotFiles(t, l)
+	dicts := 0
+	for _, p := range data {
+		r, err := file.OpenParquetFile(strings.TrimPrefix(p, "file://"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := r.MetaData()
+		rowGroup := int64(l.cfg.BufferSize) / rewriteRowGroupShare
+		for g := range md.NumRowGroups() {
+			for c := range md.Schema.NumColumns() {
+				pages, err := r.RowGroup(g).GetColumnPageReader(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !pages.Next() {
+					t.Fatalf("%s: column %d of row group %d has no page: %v", p, c, g, pages.Err())
+				}
+				dict, ok := pages.Page().(*file.DictionaryPage)
+				if !ok {
+					continue
+				}
+				dicts++
+				col := md.Schema.Column(c)
+				if held := dictionaryTable(int64(dict.NumValues()), col.PhysicalType().ByteSize()); held > rowGroup/2 {
+					t.Errorf("%s: the dictionary of %s (%d values) took a hash table of %d bytes, more than half the rewrite's row group (%d)", p, col.Name(), dict.NumValues(), held, rowGroup)
+				}
+			}
+		}
+		r.Close()
+	}
+	if dicts == 0 {
+		t.Fatal("no column of the compacted files has a dictionary: the test no longer writes one")
+	}
+}
+
+// dictionaryTable is the Go heap arrow-go's dictionary encoder of a column whose physical type takes width bytes
+// holds once it has n values: its hash table, 64 slots to begin with, quadrupled when half used, each a hash, an
+// index and the value: 24 bytes for 8-byte values, 16 for 4-byte ones and for the tables of byte arrays (the
+// index in place of the value, which is kept apart).
+func dictionaryTable(n int64, width int) int64 {
+	slot := int64(16)
+	if width == 8 {
+		slot = 24
+	}
+	slots := int64(64)
+	for n*2 >= slots {
+		slots *= 4
+	}
+	return slots * slot
+}

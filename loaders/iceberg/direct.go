@@ -160,9 +160,13 @@ func newDirectWriter(ctx context.Context, l *Loader, tbl *table.Table, input *ar
 
 // capRowGroups cuts the row groups of d's files at n bytes at most (when the table's row group size is larger),
 // so that a single open file, which buffer_size does not bound (rowgroup.HoldWithin leaves it to the row group
-// size), buffers at most n: a compaction writes one partition's rows to one file.
-func (d *directWriter) capRowGroups(n int64) {
+// size), buffers at most n: a compaction writes one partition's rows to one file. The page size and the
+// dictionary limit follow the row group size (writerProps): they are chosen again.
+func (d *directWriter) capRowGroups(n int64) error {
 	d.rowGroupBytes = min(d.rowGroupBytes, n)
+	var err error
+	d.wprops, err = d.writerProps()
+	return err
 }
 
 // taskFor is the Iceberg schema that converts batches of input to d's file columns (writeAs), or nil when they
@@ -220,12 +224,14 @@ func (d *directWriter) writerProps() (*rowgroup.Props, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the table's Parquet schema: %w", err)
 	}
+	// rowGroup is what a row group may hold: its row group size, file size and buffer_size bound it (every open
+	// file has a page under construction and a dictionary per column).
+	rowGroup := min(d.rowGroupBytes, d.targetSize, d.bufferSize)
 	page := int64(d.props.GetInt(table.ParquetPageSizeBytesKey, 0))
 	if page <= 0 {
 		// Small pages keep what the writer's byte counts do not see (the page under construction) small, so
 		// row groups and files are cut close to their sizes, as the Parquet loader does.
-		// buffer_size bounds them too: every open file has a page under construction per column.
-		page = min(max(min(d.rowGroupBytes, d.targetSize, d.bufferSize)/int64(16*max(sc.NumColumns(), 1)), 8<<10), pq.DefaultDataPageSize)
+		page = min(max(rowGroup/int64(16*max(sc.NumColumns(), 1)), 8<<10), pq.DefaultDataPageSize)
 		if codec == compress.Codecs.Zstd {
 			// zstd compresses a page of up to one block (128 KiB) without a history window; a larger page makes
 			// each encoder at work allocate a history buffer of about twice its window (megabytes) on the Go
@@ -233,13 +239,24 @@ func (d *directWriter) writerProps() (*rowgroup.Props, error) {
 			page = min(page, zstdPage)
 		}
 	}
+	dict := int64(d.props.GetInt(table.ParquetDictSizeBytesKey, 0))
+	if dict <= 0 {
+		// Iceberg's defaults give a column's dictionary a 64th of the row group (2 MB of 128 MB); jetflow's row
+		// groups are much smaller (buffer_size, and an eighth of it in a rewrite), and the dictionary follows
+		// them. arrow-go's encoder looks values up in a hash table on the Go heap of up to 32 times the
+		// dictionary's bytes (16-byte slots for 4-byte values, up to 8 slots a value once it quadruples them),
+		// which no byte count of the row group sees: at 2 MB a column of longs could hold tens of megabytes
+		// beside a rewrite's row group of a few. So each column's table stays within about half the row group.
+		dict = max(rowGroup/(table.ParquetRowGroupSizeBytesDefault/table.ParquetDictSizeBytesDefault), 8<<10)
+		dict = min(dict, table.ParquetDictSizeBytesDefault)
+	}
 	opts := []pq.WriterProperty{
 		pq.WithAllocator(d.l.alloc),
 		pq.WithCreatedBy("jetflow"),
 		pq.WithCompression(codec),
 		pq.WithDataPageSize(page),
 		pq.WithMaxRowGroupLength(int64(d.props.GetInt(table.ParquetRowGroupLimitKey, table.ParquetRowGroupLimitDefault))),
-		pq.WithDictionaryPageSizeLimit(int64(d.props.GetInt(table.ParquetDictSizeBytesKey, table.ParquetDictSizeBytesDefault))),
+		pq.WithDictionaryPageSizeLimit(dict),
 		pq.WithDictionaryDefault(d.props.Get(propDictEnabled, "true") != "false"),
 		// Decimals of up to 18 digits as INT32/INT64, as the Iceberg spec prefers.
 		pq.WithStoreDecimalAsInteger(true),

@@ -793,7 +793,9 @@ func newRewriteWriter(ctx context.Context, l *Loader, tbl *table.Table, id uuid.
 	if dw, err = newDirectWriter(ctx, l, tbl, fileSchema, id); err != nil || dw == nil {
 		return nil, nil, err
 	}
-	dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare)
+	if err := dw.capRowGroups(dw.bufferSize / rewriteRowGroupShare); err != nil {
+		return nil, nil, err
+	}
 	return dw, fsys, nil
 }
 
