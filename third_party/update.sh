@@ -5,9 +5,12 @@
 #
 # Why patched copies: every jetflow command, `validate` included, runs every package initializer of everything the
 # binary links, and these modules built large values in theirs (see bench/RESULTS.md, "Start-up"). The patches
-# build them on first use instead:
+# build them on first use instead (the iceberg-go patch also fixes two things expiry needs):
 #   iceberg-go  the Substrait function tables (every bundled YAML file parsed) and the manifests' Avro schemas; it
-#               also drops internal/mock_fs.go, a testify mock that linked test code into the jetflow binary;
+#               also drops internal/mock_fs.go, a testify mock that linked test code into the jetflow binary,
+#               adds table.WithRetainSnapshots (snapshot expiry keeps the snapshots the loader names: each
+#               stream lane's newest checkpoint) and treats a file already gone as deleted when expiry removes
+#               files (a second expiry listed again what the first deleted);
 #   apd         its digit-count and power-of-ten tables and its ln(10) constants at every precision (through
 #               substrait-go, which iceberg-go imports);
 #   inflection  about 250 regular expressions (through bun, which iceberg-go's SQL catalog imports).
