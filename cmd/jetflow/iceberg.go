@@ -116,12 +116,11 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%d orphan file(s), %s; remove them with --orphans --remove\n", len(files), humanBytes(size))
 		return nil
 	case "expire-snapshots":
-		before := len(tbl.Metadata().Snapshots())
-		next, err := iceberg.ExpireSnapshots(ctx, tbl, iceberg.ExpireOptions{OlderThan: olderThan, RetainLast: retainLast, KeepFiles: keepFiles})
+		res, err := il.ExpireSnapshots(ctx, iceberg.ExpireOptions{OlderThan: olderThan, RetainLast: retainLast, KeepFiles: keepFiles})
 		if err != nil {
 			return withCode(exitError, err)
 		}
-		fmt.Fprintf(stdout, "expired %d snapshot(s) of %s; %d remain\n", before-len(next.Metadata().Snapshots()), il.TableName(), len(next.Metadata().Snapshots()))
+		fmt.Fprintf(stdout, "expired %d snapshot(s) of %s; %d remain%s\n", res.Expired, il.TableName(), res.Remaining, retriedNote(res.Attempts))
 		return nil
 	default: // compact
 		size := int64(target)
@@ -135,11 +134,8 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if dres.DataFiles > 0 {
 			fmt.Fprintf(stdout, "applied %d delete file(s) of %s: %d data files (%s) rewritten without their %d deleted rows (%s)\n", dres.DeleteFiles, il.TableName(),
 				dres.DataFiles, humanBytes(dres.BytesBefore), dres.RowsDeleted, humanBytes(dres.BytesAfter))
-			if tbl, err = il.LoadTable(ctx); err != nil {
-				return withCode(exitError, err)
-			}
 		}
-		res, err := iceberg.Compact(ctx, tbl, size, minInputs)
+		res, err := il.Compact(ctx, size, minInputs)
 		if err != nil {
 			return withCode(exitError, err)
 		}
@@ -150,8 +146,16 @@ func cmdIceberg(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintf(stdout, "nothing to compact in %s: no Iceberg partition has %d or more small files\n", il.TableName(), minInputs)
 			return nil
 		}
-		fmt.Fprintf(stdout, "compacted %d partition(s) of %s: %d files (%s) rewritten into %d (%s)\n", res.Groups, il.TableName(),
-			res.FilesRemoved, humanBytes(res.BytesBefore), res.FilesAdded, humanBytes(res.BytesAfter))
+		fmt.Fprintf(stdout, "compacted %d partition(s) of %s: %d files (%s) rewritten into %d (%s)%s\n", res.Groups, il.TableName(),
+			res.FilesRemoved, humanBytes(res.BytesBefore), res.FilesAdded, humanBytes(res.BytesAfter), retriedNote(res.Attempts))
 		return nil
 	}
+}
+
+// retriedNote tells that a maintenance commit went in only after other writers' commits (a stream beside it).
+func retriedNote(attempts int) string {
+	if attempts <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (committed at attempt %d: other writers committed meanwhile)", attempts)
 }

@@ -122,7 +122,7 @@ func BenchmarkRerun(b *testing.B) {
 			for i := range b.N {
 				if compacted {
 					b.StopTimer()
-					if _, err := Compact(ctx, loadTable(b, l), 0, 2); err != nil {
+					if _, err := l.Compact(ctx, 0, 2); err != nil {
 						b.Fatal(err)
 					}
 					b.StartTimer()

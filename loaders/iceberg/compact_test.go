@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,71 +24,20 @@ func TestCompactThenRerun(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	l := newLoader(t, t.TempDir(), func(c *Config) { c.PartitionBy = []string{"tenant_id"} })
 
-	// want[key] is what the table holds for partition key; 6 partitions of 30 ids over 3 tenants.
-	want := map[string]arrow.RecordBatch{}
-	defer func() {
-		for _, r := range want {
-			r.Release()
-		}
-	}()
-	put := func(key string, rec arrow.RecordBatch) {
-		if old := want[key]; old != nil {
-			old.Release()
-		}
-		want[key] = rec
-		load(t, l, key, rec)
-	}
+	// 6 partitions of 30 ids over 3 tenants.
+	want := newExpected(t, l)
+	defer want.release()
+	put := want.put
 	for i := range 6 {
 		put(fmt.Sprint(i), orders(t, mem, i*30, 30))
 	}
 	check := func(step string) {
 		t.Helper()
-		keys := make([]string, 0, len(want))
-		for k := range want {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var all []arrow.RecordBatch
-		var rows int64
-		for _, k := range keys {
-			all = append(all, want[k])
-			rows += want[k].NumRows()
-		}
-		exp := testkit.ConcatRecords(mem, all)
-		defer exp.Release()
-		got := scan(t, l, mem, nil)
-		defer got.Release()
-		if d := testkit.DiffRecords(exp, got, testkit.SortBy("id")); d != "" {
-			t.Fatalf("%s: iceberg-go's scan differs from what was loaded:\n%s", step, d)
-		}
-		files := dataFiles(t, l)
-		res := testkit.DuckDBQuery(t, "SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(total) AS s FROM read_parquet("+duckList(files)+")")
-		if res[0]["n"] != fmt.Sprint(rows) || res[0]["ids"] != fmt.Sprint(rows) {
-			t.Fatalf("%s: DuckDB over the %d live files: %v, want %d rows, each id once", step, len(files), res, rows)
-		}
-		// Every compacted file has its property and every property a live file.
-		tbl := loadTable(t, l)
-		var keysLive []string
-		for _, f := range files {
-			if fileHasTag(f, FileTag(compactedID)) {
-				keysLive = append(keysLive, compactedKey(f))
-			}
-		}
-		var keysProp []string
-		for k := range tbl.Properties() {
-			if strings.HasPrefix(k, PropCompactedPrefix) {
-				keysProp = append(keysProp, k)
-			}
-		}
-		slices.Sort(keysLive)
-		slices.Sort(keysProp)
-		if !slices.Equal(keysLive, keysProp) {
-			t.Fatalf("%s: compacted files %v, properties %v", step, keysLive, keysProp)
-		}
+		want.assertHeld(t, step, l, mem)
 	}
 	check("loaded")
 
-	res, err := Compact(ctx, loadTable(t, l), 0, 2)
+	res, err := l.Compact(ctx, 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +58,7 @@ func TestCompactThenRerun(t *testing.T) {
 	check("re-run of 5 with no rows")
 
 	// Compacting again merges compacted files with new small ones; the runs carry over.
-	res, err = Compact(ctx, loadTable(t, l), 0, 2)
+	res, err = l.Compact(ctx, 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,13 +102,13 @@ func TestCompactThenRerun(t *testing.T) {
 		}
 	}
 	for i, key := range []string{"4", "2"} {
-		want[key].Release()
-		want[key] = recs[i]
+		want.recs[key].Release()
+		want.recs[key] = recs[i]
 	}
 	check("grouped re-run of 4 and 2")
 
 	// Expiry removes the summaries, not the properties.
-	if _, err := ExpireSnapshots(ctx, loadTable(t, l), ExpireOptions{RetainLast: 1}); err != nil {
+	if _, err := l.ExpireSnapshots(ctx, ExpireOptions{RetainLast: 1}); err != nil {
 		t.Fatal(err)
 	}
 	put("1", orders(t, mem, 30, 30))

@@ -23,8 +23,9 @@ type DeletesResult struct {
 	Attempts      int   // commits tried (more than one: another writer committed meanwhile)
 }
 
-// compactDeletesHook, when set (tests), runs before each commit attempt of CompactDeletes and CompactMerged.
-var compactDeletesHook func(attempt int)
+// maintenanceCommitHook, when set (tests), runs before each commit attempt of the maintenance operations:
+// CompactDeletes, CompactMerged, Compact and ExpireSnapshots.
+var maintenanceCommitHook func(attempt int)
 
 // CompactDeletes rewrites every data file of the table's head that has position deletes (what mode: merge with
 // merge_on_read writes) without its deleted rows, and drops the delete files, in one snapshot. Readers then read
@@ -60,8 +61,8 @@ func (l *Loader) compactLoop(ctx context.Context, what string, retries int, plan
 			}
 			return res, nil
 		}
-		if compactDeletesHook != nil {
-			compactDeletesHook(attempt)
+		if maintenanceCommitHook != nil {
+			maintenanceCommitHook(attempt)
 		}
 		_, err = txn.Commit(ctx)
 		if err == nil {

@@ -43,12 +43,12 @@ func TestCompactDeletes(t *testing.T) {
 			}
 			wantAttempts := 1
 			if tc.conflict {
-				compactDeletesHook = func(attempt int) {
+				maintenanceCommitHook = func(attempt int) {
 					if attempt == 0 {
 						load("p4", "1:paid@13:00", "6:gone!@13:00")
 					}
 				}
-				t.Cleanup(func() { compactDeletesHook = nil })
+				t.Cleanup(func() { maintenanceCommitHook = nil })
 				want = []string{"1:paid@13:00", "2:paid@11:00", "4:paid@12:00", "7:new@11:00"}
 				wantAttempts = 2
 			}

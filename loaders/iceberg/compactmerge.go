@@ -19,7 +19,7 @@ import (
 const (
 	compactDeletedFraction = 0.3
 	compactMaxDeleteFiles  = 64
-	compactAttempts        = 3 // a compaction that keeps conflicting waits for the next turn instead of the stream
+	compactAttempts        = 3 // plans of a compaction at most: a stream's then waits for its next turn, Compact gives up
 	// compactAfterDeleteFiles: the merges of a process compact sooner than merge.compact_every commits once they
 	// have written this many delete files since the last compaction. A merge_on_read commit writes a delete file
 	// for every data file it deletes rows from, so a stream that updates rows all over the table writes more of
@@ -65,7 +65,7 @@ func (l *Loader) expireAfterMerge(ctx context.Context, keep int) error {
 	if len(tbl.Metadata().Snapshots()) <= keep {
 		return nil
 	}
-	_, err = ExpireSnapshots(ctx, tbl, ExpireOptions{RetainLast: keep})
+	_, err = l.ExpireSnapshots(ctx, ExpireOptions{RetainLast: keep})
 	return err
 }
 

@@ -240,14 +240,14 @@ func TestCompactMergedIncremental(t *testing.T) {
 // it plan again on the new head.
 func compactDuring(t *testing.T, l *Loader, merge func()) DeletesResult {
 	t.Helper()
-	compactDeletesHook = func(attempt int) {
+	maintenanceCommitHook = func(attempt int) {
 		if attempt == 0 {
 			merge()
 		}
 	}
-	t.Cleanup(func() { compactDeletesHook = nil })
+	t.Cleanup(func() { maintenanceCommitHook = nil })
 	res, err := l.CompactMerged(context.Background())
-	compactDeletesHook = nil
+	maintenanceCommitHook = nil
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestReplace(t *testing.T) {
 		load(t, l, "a", a)
 		load(t, l, "b", b)
 		// Expire every snapshot but the newest: the summaries naming partition a are gone.
-		if _, err := ExpireSnapshots(context.Background(), loadTable(t, l), ExpireOptions{RetainLast: 1}); err != nil {
+		if _, err := l.ExpireSnapshots(context.Background(), ExpireOptions{RetainLast: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if n := len(loadTable(t, l).Metadata().Snapshots()); n != 1 {

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -26,29 +27,65 @@ type ExpireOptions struct {
 	KeepFiles bool
 }
 
+// ExpireResult says what ExpireSnapshots did.
+type ExpireResult struct {
+	Expired, Remaining int
+	Attempts           int // commits tried: more than one when other writers committed meanwhile
+}
+
 // ExpireSnapshots removes old snapshots from the table's metadata and, unless opts.KeepFiles, the files only
 // they referenced. Files of jetflow partitions stay findable by their names, so a later re-run of a partition
 // still replaces its files. The newest snapshot holding each stream lane's checkpoint stays whatever its age
 // (checkpointSnapshots): a recovery from the lake (Loader.Checkpoints) needs it, and a lane idle for longer than
 // the retention, or one whose newest commit a compaction's snapshot followed, would otherwise start as new.
-func ExpireSnapshots(ctx context.Context, tbl *table.Table, opts ExpireOptions) (*table.Table, error) {
+// It runs beside writers of the table (a stream commits every roll): when one commits first, it reloads the
+// table and expires again, up to commit.retries times.
+func (l *Loader) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (ExpireResult, error) {
 	if opts.RetainLast < 1 {
 		opts.RetainLast = 1
 	}
+	for attempt := 0; ; attempt++ {
+		res, err := l.expireOnce(ctx, opts, attempt)
+		res.Attempts = attempt + 1
+		if err == nil {
+			return res, nil
+		}
+		if !retryable(err) {
+			return res, fmt.Errorf("expire snapshots of %s: %w", l.cfg.Table, err)
+		}
+		if attempt >= l.cfg.Commit.Retries {
+			return res, fmt.Errorf("expire snapshots of %s: other writers committed first at each of %d attempts (raise commit.retries): %w", l.cfg.Table, attempt+1, err)
+		}
+		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
+			return res, err
+		}
+	}
+}
+
+func (l *Loader) expireOnce(ctx context.Context, opts ExpireOptions, attempt int) (ExpireResult, error) {
+	tbl, err := l.LoadTable(ctx)
+	if err != nil {
+		return ExpireResult{}, err
+	}
+	before := len(tbl.Metadata().Snapshots())
 	keep, err := checkpointSnapshots(tbl.Metadata())
 	if err != nil {
-		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+		return ExpireResult{}, err
 	}
 	txn := tbl.NewTransaction()
 	if err := txn.ExpireSnapshots(table.WithOlderThan(opts.OlderThan), table.WithRetainLast(opts.RetainLast), table.WithPostCommit(!opts.KeepFiles),
 		table.WithRetainSnapshots(keep...)); err != nil {
-		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+		return ExpireResult{}, err
+	}
+	if maintenanceCommitHook != nil {
+		maintenanceCommitHook(attempt)
 	}
 	next, err := txn.Commit(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("expire snapshots of %s: %w", strings.Join(tbl.Identifier(), "."), err)
+		return ExpireResult{}, err
 	}
-	return next, nil
+	after := len(next.Metadata().Snapshots())
+	return ExpireResult{Expired: before - after, Remaining: after}, nil
 }
 
 // Orphans lists files under the table's location that no snapshot references and that are older than
@@ -96,18 +133,54 @@ type CompactResult struct {
 	// SkippedDeletes counts groups left as they are because their files have delete files (written by another
 	// engine): their row counts no longer say which rows came from which jetflow partition.
 	SkippedDeletes int
+	Attempts       int // commits tried: more than one when other writers committed meanwhile
 }
 
 // Compact rewrites small data files into files of about targetSize, one Iceberg partition at a time, in one
 // snapshot. Each new file holds the rows of many jetflow partitions, so its name carries none of their tags:
 // the table property jetflow.compacted.<file> records which partition each run of its rows came from, and a
 // later commit of one of those partitions rewrites the file without its rows (see compacted.go).
-func Compact(ctx context.Context, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, error) {
-	return compact(ctx, memory.DefaultAllocator, tbl, targetSize, minInputFiles)
+//
+// It runs beside writers of the table (a stream commits every roll, faster than a large rewrite): when one commits
+// first, the rewrite is not thrown away. Compact reloads the table and, while every file it replaces is still live
+// there, commits the same new files on the new head, up to commit.retries times; once one of them is gone (a
+// re-run of its partition replaced it) it plans again, at most compactAttempts times.
+func (l *Loader) Compact(ctx context.Context, targetSize int64, minInputFiles int) (CompactResult, error) {
+	for plan := 1; ; plan++ {
+		tbl, err := l.LoadTable(ctx)
+		if err != nil {
+			return CompactResult{}, fmt.Errorf("compact %s: %w", l.cfg.Table, err)
+		}
+		res, rw, err := planCompaction(ctx, l.alloc, tbl, targetSize, minInputFiles)
+		if err != nil {
+			return CompactResult{}, fmt.Errorf("compact %s: %w", l.cfg.Table, l.s3Context(tbl.Location(), err))
+		}
+		if res.Groups == 0 {
+			return res, nil
+		}
+		res.Attempts, err = l.commitCompaction(ctx, tbl, rw)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, errReplaced) || plan >= compactAttempts {
+			return CompactResult{}, fmt.Errorf("compact %s: %w", l.cfg.Table, err)
+		}
+		l.log.Debug("iceberg: a file the compaction replaces was replaced meanwhile; planning again", "table", l.cfg.Table, "plan", plan)
+	}
 }
 
-func compact(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, error) {
-	name := strings.Join(tbl.Identifier(), ".")
+// errReplaced: a file a compaction rewrote is no longer live on the table's head.
+var errReplaced = errors.New("a file it rewrote was replaced by another commit meanwhile")
+
+// rewrites is what a compaction wrote, ready to commit.
+type rewrites struct {
+	groups []table.CompactionGroupResult
+	ch     compactedChanges
+}
+
+// planCompaction writes the rewrites of tbl's small files; res.Groups is 0 when there is nothing to compact. On
+// error it removes what it wrote.
+func planCompaction(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targetSize int64, minInputFiles int) (CompactResult, rewrites, error) {
 	cfg := compaction.DefaultConfig()
 	if targetSize > 0 {
 		cfg.TargetFileSizeBytes = targetSize
@@ -119,19 +192,14 @@ func compact(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targ
 	}
 	plan, err := compaction.Analyze(ctx, tbl, cfg)
 	if err != nil {
-		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+		return CompactResult{}, rewrites{}, err
 	}
 	var res CompactResult
-	if len(plan.Groups) == 0 {
-		return res, nil
-	}
+	rw := rewrites{ch: compactedChanges{set: iceberg.Properties{}}}
 	props := tbl.Properties()
-	txn := tbl.NewTransaction()
-	rewrite := txn.NewRewrite(iceberg.Properties{"jetflow.operation": "compact"})
-	ch := compactedChanges{set: iceberg.Properties{}}
-	fail := func(err error) (CompactResult, error) {
-		removeFiles(ctx, tbl, ch.added)
-		return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+	fail := func(err error) (CompactResult, rewrites, error) {
+		removeFiles(ctx, tbl, rw.ch.added)
+		return CompactResult{}, rewrites{}, err
 	}
 	for _, g := range plan.Groups {
 		if g.DeleteFileCount > 0 {
@@ -161,7 +229,7 @@ func compact(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targ
 				segs = appendSegment(segs, s.tag, s.rows)
 			}
 			if _, ok := props[compactedKey(in.task.File.FilePath())]; ok {
-				ch.drop = append(ch.drop, compactedKey(in.task.File.FilePath()))
+				rw.ch.drop = append(rw.ch.drop, compactedKey(in.task.File.FilePath()))
 			}
 		}
 		df, err := rewriteRows(ctx, alloc, tbl, tasks, segs, nil)
@@ -171,33 +239,98 @@ func compact(ctx context.Context, alloc memory.Allocator, tbl *table.Table, targ
 		var added []iceberg.DataFile
 		if df != nil {
 			added = []iceberg.DataFile{df}
-			ch.added = append(ch.added, df)
-			ch.set[compactedKey(df.FilePath())] = encodeSegments(segs)
+			rw.ch.added = append(rw.ch.added, df)
+			rw.ch.set[compactedKey(df.FilePath())] = encodeSegments(segs)
 			res.FilesAdded++
 			res.BytesAfter += df.FileSizeBytes()
 		}
-		rewrite.ApplyResult(table.CompactionGroupResult{PartitionKey: g.PartitionKey, OldDataFiles: old, NewDataFiles: added})
+		rw.groups = append(rw.groups, table.CompactionGroupResult{PartitionKey: g.PartitionKey, OldDataFiles: old, NewDataFiles: added})
 		res.Groups++
 		res.FilesRemoved += len(old)
 		res.BytesBefore += g.TotalSizeBytes
 	}
-	if res.Groups == 0 {
-		return res, nil
-	}
-	if err := rewrite.Commit(ctx); err != nil {
-		return fail(err)
-	}
-	if err := ch.stage(txn); err != nil {
-		return fail(err)
-	}
-	if _, err := txn.Commit(ctx); err != nil {
+	return res, rw, nil
+}
+
+// commitCompaction commits rw on tbl and, when another writer committed first, on the table's new head while
+// every file rw replaces is still live there (errReplaced once one is not). It returns the commits tried. Unless
+// the outcome is unknown, the new files are removed when it fails.
+func (l *Loader) commitCompaction(ctx context.Context, tbl *table.Table, rw rewrites) (int, error) {
+	for attempt := 0; ; attempt++ {
+		txn := tbl.NewTransaction()
+		rewrite := txn.NewRewrite(iceberg.Properties{"jetflow.operation": "compact"})
+		for _, g := range rw.groups {
+			rewrite.ApplyResult(g)
+		}
+		err := rewrite.Commit(ctx)
+		if err == nil {
+			err = rw.ch.stage(txn)
+		}
+		var staged *table.StagedTable
+		if err == nil {
+			staged, err = txn.StagedTable()
+		}
+		if err != nil {
+			removeFiles(ctx, tbl, rw.ch.added)
+			return attempt + 1, fmt.Errorf("stage the commit: %w", err)
+		}
+		if maintenanceCommitHook != nil {
+			maintenanceCommitHook(attempt)
+		}
+		if _, err = txn.Commit(ctx); err == nil {
+			return attempt + 1, nil
+		}
 		if !retryable(err) {
 			// The outcome is unknown: the new files may be live, so they stay (an orphan is listed by --orphans).
-			return CompactResult{}, fmt.Errorf("compact %s (the outcome is unknown; `jetflow iceberg show` tells): %w", name, err)
+			return attempt + 1, fmt.Errorf("the outcome is unknown; `jetflow iceberg show` tells: %w", err)
 		}
-		return fail(fmt.Errorf("another writer committed first; run compact again: %w", err))
+		removeStaged(ctx, tbl, staged.CurrentSnapshot(), l.log)
+		if attempt >= l.cfg.Commit.Retries {
+			removeFiles(ctx, tbl, rw.ch.added)
+			return attempt + 1, fmt.Errorf("other writers committed first at each of %d attempts (raise commit.retries, or run it when fewer commits run): %w", attempt+1, err)
+		}
+		l.log.Debug("iceberg: compaction commit conflicted, committing on the new head", "table", l.cfg.Table, "attempt", attempt+1, "error", err)
+		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
+			removeFiles(ctx, tbl, rw.ch.added)
+			return attempt + 1, err
+		}
+		next, err := l.LoadTable(ctx)
+		if err != nil {
+			removeFiles(ctx, tbl, rw.ch.added)
+			return attempt + 1, err
+		}
+		tbl = next
+		if err := stillLive(ctx, tbl, rw.groups); err != nil {
+			removeFiles(ctx, tbl, rw.ch.added)
+			return attempt + 1, err
+		}
 	}
-	return res, nil
+}
+
+// stillLive returns errReplaced unless every file the groups replace is live on tbl's head.
+func stillLive(ctx context.Context, tbl *table.Table, groups []table.CompactionGroupResult) error {
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return errReplaced
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, g := range groups {
+		for _, f := range g.OldDataFiles {
+			want[f.FilePath()] = true
+		}
+	}
+	live, err := liveFiles(ctx, fs, snap, func(df iceberg.DataFile) bool { return want[df.FilePath()] })
+	if err != nil {
+		return err
+	}
+	if len(live) != len(want) {
+		return errReplaced
+	}
+	return nil
 }
 
 // Describe writes the table's location, schema, partition spec, properties and snapshots (with the jetflow

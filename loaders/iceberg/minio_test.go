@@ -44,7 +44,7 @@ func TestMinIOWarehouse(t *testing.T) {
 		t.Errorf("table location %s, want under s3://lake/warehouse/", loadTable(t, l).Location())
 	}
 
-	res, err := Compact(context.Background(), loadTable(t, l), 0, 2)
+	res, err := l.Compact(context.Background(), 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

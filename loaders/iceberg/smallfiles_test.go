@@ -108,7 +108,7 @@ func TestSmallFiles(t *testing.T) {
 			load(t, l, fmt.Sprint(i), rec)
 		}
 		defer testkit.ReleaseAll(all)
-		res, err := Compact(ctx, loadTable(t, l), 0, 2)
+		res, err := l.Compact(ctx, 0, 2)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,221 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/jetflow-dev/jetflow/testkit"
+)
+
+// `jetflow iceberg compact` and `expire-snapshots` run beside writers of the table, such as a stream that commits
+// every roll. A writer's commit before theirs makes them commit again on the new head instead of failing (a
+// compaction keeps its rewrite while the files it replaces are live, and plans again once one was replaced), and
+// the table still holds every partition's rows once, as iceberg-go's scanner and DuckDB read it.
+func TestMaintenanceBesideWriter(t *testing.T) {
+	type step func(t *testing.T, n int, put func(key string, rec arrow.RecordBatch), mem memory.Allocator)
+	newPartitions := func(count int) step {
+		return func(t *testing.T, n int, put func(string, arrow.RecordBatch), mem memory.Allocator) {
+			if n < count {
+				put(fmt.Sprint(100+n), orders(t, mem, 3000+n*30, 30))
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		expire       bool // expire-snapshots, else compact
+		before       step // runs before the n-th commit attempt (counted over plans), with put loading a partition
+		wantAttempts int  // commits tried by the plan that committed
+	}{
+		{name: "compact: partitions commit before its first three attempts", before: newPartitions(3), wantAttempts: 4},
+		{name: "compact: a re-run replaces a file it rewrote", before: func(t *testing.T, n int, put func(string, arrow.RecordBatch), mem memory.Allocator) {
+			if n == 0 {
+				put("4", orders(t, mem, 5000, 7))
+			}
+		}, wantAttempts: 1},
+		{name: "expire-snapshots: a partition commits before its first attempt", expire: true, before: newPartitions(1), wantAttempts: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			dir := t.TempDir()
+			edit := func(c *Config) { c.PartitionBy = []string{"tenant_id"} }
+			writer, maint := newLoader(t, dir, edit), newLoaderAlloc(t, dir, mem, edit)
+
+			want := newExpected(t, writer)
+			defer want.release()
+			put := want.put
+			for i := range 6 {
+				put(fmt.Sprint(i), orders(t, mem, i*30, 30))
+			}
+			n := 0
+			maintenanceCommitHook = func(int) { tc.before(t, n, put, mem); n++ }
+			t.Cleanup(func() { maintenanceCommitHook = nil })
+
+			attempts := 0
+			if tc.expire {
+				res, err := maint.ExpireSnapshots(ctx, ExpireOptions{RetainLast: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Remaining != 2 || res.Expired == 0 {
+					t.Errorf("expiry %+v: want all but 2 snapshots expired", res)
+				}
+				attempts = res.Attempts
+			} else {
+				res, err := maint.Compact(ctx, 0, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Groups != 3 || res.FilesAdded != 3 {
+					t.Errorf("compaction %+v: want 3 Iceberg partitions rewritten into 3 files", res)
+				}
+				attempts = res.Attempts
+			}
+			maintenanceCommitHook = nil
+			if attempts != tc.wantAttempts {
+				t.Errorf("committed at attempt %d, want %d", attempts, tc.wantAttempts)
+			}
+			want.assertHeld(t, "after", maint, mem)
+			// A later re-run still replaces its rows, in compacted files too.
+			put("2", orders(t, mem, 7000, 5))
+			want.assertHeld(t, "re-run of 2 after", maint, mem)
+		})
+	}
+
+	// A writer committing all along, as a stream does: every maintenance run succeeds.
+	t.Run("a writer commits all along", func(t *testing.T) {
+		ctx := context.Background()
+		mem := memory.NewGoAllocator()
+		dir := t.TempDir()
+		edit := func(c *Config) { c.PartitionBy = []string{"tenant_id"} }
+		writer, maint := newLoader(t, dir, edit), newLoader(t, dir, edit)
+		want := newExpected(t, writer)
+		defer want.release()
+		recs := make([]arrow.RecordBatch, 30)
+		for i := range recs {
+			recs[i] = orders(t, mem, i*30, 30)
+		}
+		for i := range 6 {
+			want.put(fmt.Sprint(i), recs[i])
+		}
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		wg.Go(func() {
+			defer close(done)
+			for i := 6; i < 30; i++ {
+				want.put(fmt.Sprint(i), recs[i])
+			}
+		})
+		runs := 0
+		for running := true; running; runs++ {
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+			if _, err := maint.Compact(ctx, 0, 2); err != nil {
+				t.Fatalf("compaction %d beside the writer: %v", runs+1, err)
+			}
+			if _, err := maint.ExpireSnapshots(ctx, ExpireOptions{RetainLast: 3}); err != nil {
+				t.Fatalf("expiry %d beside the writer: %v", runs+1, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		wg.Wait()
+		want.assertHeld(t, "after", maint, mem)
+	})
+}
+
+// expected is what a table of orders should hold, by jetflow partition key; put loads a partition through the
+// writer and records it.
+type expected struct {
+	t      testing.TB
+	writer *Loader
+	mu     sync.Mutex
+	recs   map[string]arrow.RecordBatch
+}
+
+func newExpected(t testing.TB, writer *Loader) *expected {
+	return &expected{t: t, writer: writer, recs: map[string]arrow.RecordBatch{}}
+}
+
+func (e *expected) put(key string, rec arrow.RecordBatch) {
+	e.t.Helper()
+	load(e.t, e.writer, key, rec)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old := e.recs[key]; old != nil {
+		old.Release()
+	}
+	e.recs[key] = rec
+}
+
+func (e *expected) release() {
+	for _, r := range e.recs {
+		r.Release()
+	}
+}
+
+// assertHeld checks that l's table holds exactly the expected rows, read by iceberg-go's scanner and by DuckDB
+// over the live data files, that each compacted file has its property and each property a live file, and that
+// no data file under the table's location is left unreferenced.
+func (e *expected) assertHeld(t *testing.T, step string, l *Loader, mem memory.Allocator) {
+	t.Helper()
+	var all []arrow.RecordBatch
+	var rows int64
+	for _, k := range slices.Sorted(maps.Keys(e.recs)) {
+		all = append(all, e.recs[k])
+		rows += e.recs[k].NumRows()
+	}
+	exp := testkit.ConcatRecords(mem, all)
+	defer exp.Release()
+	got := scan(t, l, mem, nil)
+	if got == nil {
+		t.Fatalf("%s: the table has no snapshot", step)
+	}
+	defer got.Release()
+	if d := testkit.DiffRecords(exp, got, testkit.SortBy("id")); d != "" {
+		t.Fatalf("%s: iceberg-go's scan differs from what was loaded:\n%s", step, d)
+	}
+	files := dataFiles(t, l)
+	res := testkit.DuckDBQuery(t, "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM read_parquet("+duckList(files)+")")
+	if res[0]["n"] != fmt.Sprint(rows) || res[0]["ids"] != fmt.Sprint(rows) {
+		t.Fatalf("%s: DuckDB over the %d live files: %v, want %d rows, each id once", step, len(files), res, rows)
+	}
+	tbl := loadTable(t, l)
+	var live, props []string
+	for _, f := range files {
+		if fileHasTag(f, FileTag(compactedID)) {
+			live = append(live, compactedKey(f))
+		}
+	}
+	for k := range tbl.Properties() {
+		if strings.HasPrefix(k, PropCompactedPrefix) {
+			props = append(props, k)
+		}
+	}
+	slices.Sort(live)
+	slices.Sort(props)
+	if !slices.Equal(live, props) {
+		t.Fatalf("%s: compacted files %v, properties %v", step, live, props)
+	}
+	orphans, _, err := Orphans(context.Background(), tbl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range orphans {
+		if strings.HasSuffix(f, ".parquet") {
+			t.Errorf("%s: data file %s is referenced by no snapshot: a failed attempt left it", step, f)
+		}
+	}
+}
