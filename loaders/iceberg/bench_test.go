@@ -133,3 +133,35 @@ func BenchmarkRerun(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStreamCommit: a stream's commit of a new partition into a table that already has 400 (one file and
+// one manifest each), with every snapshot kept (the baseline: no summary names the partition, nothing is listed)
+// and after the history was expired, when the commit must look for the partition's files
+// (liveFilesCached). Run with -benchtime 20x: each op adds a snapshot.
+func BenchmarkStreamCommit(b *testing.B) {
+	for _, expired := range []bool{false, true} {
+		name := "history kept"
+		if expired {
+			name = "history expired"
+		}
+		b.Run(name, func(b *testing.B) {
+			mem := memory.NewGoAllocator()
+			l := newLoader(b, b.TempDir(), nil)
+			rec := orders(b, mem, 0, 10)
+			defer rec.Release()
+			for i := range 400 {
+				load(b, l, fmt.Sprint(i), rec)
+			}
+			if expired {
+				if _, err := l.ExpireSnapshots(context.Background(), ExpireOptions{RetainLast: 10}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				load(b, l, fmt.Sprint(400+i), rec)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/commit")
+		})
+	}
+}

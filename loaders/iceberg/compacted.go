@@ -14,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
-	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -239,13 +238,13 @@ func (l *Loader) cutPartitions(ctx context.Context, tbl *table.Table, df iceberg
 	return nf, kept, nil
 }
 
-// compactedFiles returns the live data files of snap that are compacted files holding rows of the partitions
+// compactedFiles returns the live data files of tbl's head that are compacted files holding rows of the partitions
 // tags marks, with their runs.
-func compactedFiles(ctx context.Context, fs icebergio.IO, snap *table.Snapshot, props iceberg.Properties, tags map[string]bool) ([]iceberg.DataFile, [][]segment, error) {
+func (l *Loader) compactedFiles(ctx context.Context, tbl *table.Table, props iceberg.Properties, tags map[string]bool) ([]iceberg.DataFile, [][]segment, error) {
 	var files []iceberg.DataFile
 	var runs [][]segment
 	var bad error
-	_, err := liveFiles(ctx, fs, snap, func(df iceberg.DataFile) bool {
+	_, err := l.liveFilesCached(ctx, tbl, func(df iceberg.DataFile) bool {
 		if _, ok := props[compactedKey(df.FilePath())]; !ok || bad != nil {
 			return false
 		}
@@ -307,11 +306,7 @@ func (l *Loader) replaceCompacted(ctx context.Context, tbl *table.Table, ids []s
 	for _, id := range ids {
 		tags[tagHex(id)] = true
 	}
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		return ch, err
-	}
-	files, runs, err := compactedFiles(ctx, fs, snap, props, tags)
+	files, runs, err := l.compactedFiles(ctx, tbl, props, tags)
 	if err != nil {
 		return ch, fmt.Errorf("list the compacted files: %w", err)
 	}

@@ -160,6 +160,36 @@ func TestReplace(t *testing.T) {
 			t.Errorf("re-commit made a %q snapshot, want overwrite (files replaced in one snapshot)", op)
 		}
 	})
+	// Once the history is expired every commit looks for its partitions' files; a stream's commits read only the
+	// manifests added since the last one, not the whole table at each roll.
+	t.Run("commits after expiry read only new manifests", func(t *testing.T) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		l := newLoader(t, t.TempDir(), nil)
+		rec := orders(t, mem, 0, 10)
+		defer rec.Release()
+		for i := range 8 {
+			load(t, l, fmt.Sprint(i), rec)
+		}
+		if _, err := l.ExpireSnapshots(context.Background(), ExpireOptions{RetainLast: 1}); err != nil {
+			t.Fatal(err)
+		}
+		load(t, l, "8", rec)
+		if l.plans.reads < 8 {
+			t.Fatalf("the first commit after expiry read %d manifests through the cache, want the table's 8", l.plans.reads)
+		}
+		before := l.plans.reads
+		load(t, l, "9", rec)
+		if n := l.plans.reads - before; n > 2 {
+			t.Errorf("the next commit read %d manifests, want only those the commit before added", n)
+		}
+		load(t, l, "3", rec) // a re-run of an expired partition still replaces its rows
+		got := scan(t, l, mem, nil)
+		defer got.Release()
+		if got.NumRows() != 100 {
+			t.Errorf("%d rows after re-committing 3, want 100", got.NumRows())
+		}
+	})
 	t.Run("overwrite_partition", func(t *testing.T) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		defer mem.AssertSize(t, 0)

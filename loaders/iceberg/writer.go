@@ -514,11 +514,7 @@ func (l *Loader) filesToReplace(ctx context.Context, tbl *table.Table, ids, tags
 			targets[partitionKey(f)] = true
 		}
 	}
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return liveFiles(ctx, fs, snap, func(df iceberg.DataFile) bool {
+	return l.liveFilesCached(ctx, tbl, func(df iceberg.DataFile) bool {
 		for _, tag := range tags {
 			if fileHasTag(df.FilePath(), tag) {
 				return true
@@ -572,6 +568,24 @@ func partitionKey(df iceberg.DataFile) string {
 }
 
 // liveFiles returns the data files of snap that keep says to.
+// liveFilesCached is liveFiles of tbl's head read through the loader's manifest cache (planTasks): manifests never
+// change, so only those the commits since the last call added are read. Once a table's history was expired, every
+// commit looks for its partitions' files (mayHoldPartitions), and a stream would otherwise read every manifest of
+// the table at each roll. The cache keeps a few hundred bytes a live data file, as a merge's planning does.
+func (l *Loader) liveFilesCached(ctx context.Context, tbl *table.Table, keep func(iceberg.DataFile) bool) ([]iceberg.DataFile, error) {
+	tasks, err := l.planTasks(ctx, tbl, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []iceberg.DataFile
+	for _, t := range tasks {
+		if keep(t.File) {
+			out = append(out, t.File)
+		}
+	}
+	return out, nil
+}
+
 func liveFiles(ctx context.Context, fs icebergio.IO, snap *table.Snapshot, keep func(iceberg.DataFile) bool) ([]iceberg.DataFile, error) {
 	mfs, err := snap.Manifests(fs)
 	if err != nil {
