@@ -161,10 +161,16 @@ func TestKilledConnection(t *testing.T) {
 	if err == nil {
 		t.Fatalf("Read succeeded after its backend was terminated (%d batches)", batches)
 	}
-	for _, w := range []string{"partition all", "terminating connection", "again whole"} {
+	for _, w := range []string{"partition all", "again whole"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
+	}
+	// The server's reason when it could send it. A backend terminated while blocked sending a row (the client's
+	// socket buffer full) cannot: PostgreSQL never interleaves a message into one half sent, so it closes the
+	// connection without its FATAL, and the error must say the connection was lost mid-result.
+	if !strings.Contains(err.Error(), "terminating connection") && !strings.Contains(err.Error(), "connection lost mid-result") {
+		t.Errorf("error %q gives neither the server's reason nor a connection lost mid-result", err)
 	}
 	t.Log(err)
 }
