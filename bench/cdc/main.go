@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,11 +51,11 @@ loaders:
     table: lake.bench
     partition_by: [bucket(8, id)]
     mode: merge
-    merge: {strategy: merge_on_read%s}
+    merge: {strategy: merge_on_read}
     key: [id]
     version_by: _lsn
     delete_when: _op = 'd'
-%s`
+%s%s`
 
 // defaultInitialRows is the table's size before the stream starts (the initial load).
 const defaultInitialRows = 100_000
@@ -65,7 +66,7 @@ func main() {
 	roll := flag.Duration("roll", time.Second, "the stream's roll interval")
 	initial := flag.Int64("initial-rows", defaultInitialRows, "rows in the table before the stream starts (the initial load); the stream adds about 0.3 rows a change")
 	buffer := flag.String("buffer-size", "", "the iceberg loader's buffer_size (its default when empty)")
-	keep := flag.Int("keep-snapshots", 0, "the iceberg loader's merge.keep_snapshots (0: its default, keep all)")
+	keep := flag.Int("keep-snapshots", 0, "the iceberg loader's keep_snapshots (0: its default, keep all)")
 	flag.Parse()
 	if err := run(*duration, *rate, *roll, *buffer, *keep, *initial); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/cdc:", err)
@@ -79,20 +80,20 @@ type txn struct {
 	at  time.Time
 }
 
-// keepSetting is the loader's merge.keep_snapshots setting, or nothing for its default.
-func keepSetting(keep int) string {
+// loaderLine is a line of the loader's settings, or nothing when value is empty (the loader's default then).
+func loaderLine(key, value string) string {
+	if value == "" {
+		return ""
+	}
+	return "    " + key + ": " + value + "\n"
+}
+
+// keepValue is -keep-snapshots as a setting: empty for 0, the loader's default.
+func keepValue(keep int) string {
 	if keep <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(", keep_snapshots: %d", keep)
-}
-
-// bufferLine is the loader's buffer_size line, or nothing for its default.
-func bufferLine(buffer string) string {
-	if buffer == "" {
-		return ""
-	}
-	return "    buffer_size: " + buffer + "\n"
+	return strconv.Itoa(keep)
 }
 
 func run(duration time.Duration, rate int, roll time.Duration, buffer string, keep int, initialRows int64) error {
@@ -114,7 +115,7 @@ func run(duration time.Duration, rate int, roll time.Duration, buffer string, ke
 			timestamptz '2026-11-22' + g * interval '1 second' FROM generate_series(1, %d) g`, initialRows)); err != nil {
 		return fmt.Errorf("create the table: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(work, "p.yaml"), []byte(fmt.Sprintf(pipeline, roll, keepSetting(keep), bufferLine(buffer))), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(work, "p.yaml"), []byte(fmt.Sprintf(pipeline, roll, loaderLine("keep_snapshots", keepValue(keep)), loaderLine("buffer_size", buffer))), 0o644); err != nil {
 		return err
 	}
 	log, err := os.Create(filepath.Join(work, "stream.log"))

@@ -49,7 +49,7 @@ func (l *Loader) compactAfterMerge(ctx context.Context, deleteFiles int) {
 	}
 	l.log.Debug("iceberg: compacted after merges", "table", l.cfg.Table, "data_files", res.DataFiles, "files_added", res.FilesAdded,
 		"delete_files", res.DeleteFiles, "rows_deleted", res.RowsDeleted, "attempts", res.Attempts)
-	if keep := l.cfg.Merge.KeepSnapshots; keep > 0 {
+	if keep := l.cfg.KeepSnapshots; keep > 0 {
 		if err := l.expireAfterMerge(ctx, keep); err != nil {
 			l.log.Warn("iceberg: snapshot expiry after merges failed; trying again after the next compaction", "table", l.cfg.Table, "error", err)
 		}

@@ -30,7 +30,7 @@ func TestCompactMerged(t *testing.T) {
 	ctx := context.Background()
 	l := newOrdersMergeLoader(t, func(c *Config) {
 		c.Merge.CompactEvery = 3
-		c.Merge.KeepSnapshots = 2
+		c.KeepSnapshots = 2
 	})
 	model := map[string]string{}
 	step := 0
@@ -254,7 +254,7 @@ func compactDuring(t *testing.T, l *Loader, merge func()) DeletesResult {
 	return res
 }
 
-// TestExpiryKeepsEachLanesCheckpoint: the expiry after a compaction (merge.keep_snapshots: 1) keeps, besides the
+// TestExpiryKeepsEachLanesCheckpoint: the expiry after a compaction (keep_snapshots: 1) keeps, besides the
 // newest snapshot, the newest one carrying each stream lane's checkpoint, so a recovery from the lake still finds
 // every lane: one idle since the stream's first commit, and one whose newest commit a compaction's snapshot
 // followed. The table's history stays bounded by the lanes, not by the commits.
@@ -267,7 +267,7 @@ func TestExpiryKeepsEachLanesCheckpoint(t *testing.T) {
 		c.Mode, c.Key, c.VersionBy, c.DeleteWhen = "merge", []string{"order_id"}, "updated_at", "deleted_at is not null"
 		c.PartitionBy = []string{"bucket(2, order_id)"}
 		c.Merge.CompactEvery = 3
-		c.Merge.KeepSnapshots = 1
+		c.KeepSnapshots = 1
 	})
 	commit := func(lane, checkpoint string, rows ...string) {
 		t.Helper()

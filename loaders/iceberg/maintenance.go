@@ -41,6 +41,10 @@ type ExpireResult struct {
 // It runs beside writers of the table (a stream commits every roll): when one commits first, it reloads the
 // table and expires again, up to commit.retries times.
 func (l *Loader) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (ExpireResult, error) {
+	return l.expire(ctx, opts, l.cfg.Commit.Retries)
+}
+
+func (l *Loader) expire(ctx context.Context, opts ExpireOptions, retries int) (ExpireResult, error) {
 	if opts.RetainLast < 1 {
 		opts.RetainLast = 1
 	}
@@ -53,13 +57,31 @@ func (l *Loader) ExpireSnapshots(ctx context.Context, opts ExpireOptions) (Expir
 		if !retryable(err) {
 			return res, fmt.Errorf("expire snapshots of %s: %w", l.cfg.Table, err)
 		}
-		if attempt >= l.cfg.Commit.Retries {
+		if attempt >= retries {
 			return res, fmt.Errorf("expire snapshots of %s: other writers committed first at each of %d attempts (raise commit.retries): %w", l.cfg.Table, attempt+1, err)
 		}
 		if err := sleepBackoff(ctx, attempt, l.cfg.Commit.MaxWait.D()); err != nil {
 			return res, err
 		}
 	}
+}
+
+// expireIfDue applies keep_snapshots after a commit of an append or overwrite_partition table: once the commit
+// left more than keep_snapshots plus a quarter (at least 4) snapshots, it expires all but the newest
+// keep_snapshots, so that a stream's metadata stays bounded with an expiry every few commits rather than at each.
+// An expiry that fails is logged and tried again after the next commit; the commit itself stands.
+func (l *Loader) expireIfDue(ctx context.Context) {
+	keep := l.cfg.KeepSnapshots
+	if keep <= 0 || l.snapshots.Load() <= int64(keep+max(keep/4, 4)) || !l.expiring.CompareAndSwap(false, true) {
+		return
+	}
+	defer l.expiring.Store(false)
+	res, err := l.expire(ctx, ExpireOptions{RetainLast: keep}, compactAttempts-1)
+	if err != nil {
+		l.log.Warn("iceberg: snapshot expiry after a commit failed; trying again after the next commit", "table", l.cfg.Table, "error", err)
+		return
+	}
+	l.log.Debug("iceberg: expired snapshots after a commit", "table", l.cfg.Table, "expired", res.Expired, "remaining", res.Remaining)
 }
 
 func (l *Loader) expireOnce(ctx context.Context, opts ExpireOptions, attempt int) (ExpireResult, error) {
@@ -85,6 +107,7 @@ func (l *Loader) expireOnce(ctx context.Context, opts ExpireOptions, attempt int
 		return ExpireResult{}, err
 	}
 	after := len(next.Metadata().Snapshots())
+	l.snapshots.Store(int64(after))
 	return ExpireResult{Expired: before - after, Remaining: after}, nil
 }
 

@@ -219,3 +219,61 @@ func (e *expected) assertHeld(t *testing.T, step string, l *Loader, mem memory.A
 		}
 	}
 }
+
+// TestKeepSnapshotsAppend: keep_snapshots bounds an append stream's history as it commits (a Kafka topic into
+// Iceberg): once a commit leaves more than the count plus 4 snapshots, all but the newest go, except the newest of
+// each lane, which a recovery from the lake needs; the rows all stay. 0 keeps every snapshot.
+func TestKeepSnapshotsAppend(t *testing.T) {
+	for _, tc := range []struct {
+		keep, wantMax int
+	}{{keep: 0, wantMax: 21}, {keep: 3, wantMax: 3 + 4}} {
+		t.Run(fmt.Sprintf("keep_snapshots %d", tc.keep), func(t *testing.T) {
+			ctx := context.Background()
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			l := newLoaderAlloc(t, t.TempDir(), mem, func(c *Config) { c.KeepSnapshots = tc.keep })
+			commit := func(lane string, offset int) {
+				t.Helper()
+				p := testkit.PartitionFor(fmt.Sprintf("%s@%d", lane, offset))
+				rec := orders(t, mem, offset*10, 10)
+				defer rec.Release()
+				w, err := l.Begin(ctx, ordersSchema(), p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Write(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+				info := testkit.CommitInfoFor(p, rec.NumRows())
+				info.Lane, info.Checkpoint = lane, fmt.Sprint(offset)
+				if _, err := w.Commit(ctx, info); err != nil {
+					t.Fatal(err)
+				}
+			}
+			most := 0
+			commit("events/0", 0)
+			for i := 1; i <= 20; i++ {
+				commit("events/1", i)
+				most = max(most, len(loadTable(t, l).Metadata().Snapshots()))
+			}
+			if most != tc.wantMax {
+				t.Errorf("the table held up to %d snapshots, want %d", most, tc.wantMax)
+			}
+			got, err := l.Checkpoints(ctx, "testkit", testkit.RunInstance())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := got["events/0"]; !slices.Equal(c, []string{"0"}) {
+				t.Errorf("lane events/0, idle since the first commit: checkpoints %v, want [0]", c)
+			}
+			if c := got["events/1"]; len(c) == 0 || c[len(c)-1] != "20" {
+				t.Errorf("lane events/1: checkpoints %v, want the newest, 20, last", c)
+			}
+			rows := scan(t, l, mem, nil)
+			defer rows.Release()
+			if rows.NumRows() != 21*10 {
+				t.Errorf("%d rows, want %d", rows.NumRows(), 21*10)
+			}
+		})
+	}
+}

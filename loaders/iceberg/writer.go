@@ -252,6 +252,7 @@ func (w *partitionWriter) Commit(ctx context.Context, info stage.CommitInfo) (st
 	w.mu.Lock()
 	w.finished = true
 	w.mu.Unlock()
+	w.l.expireIfDue(ctx)
 	return res, nil
 }
 
@@ -405,6 +406,7 @@ func (l *Loader) commitFiles(ctx context.Context, ms []member) (string, error) {
 		}
 		next, err := txn.Commit(ctx)
 		if err == nil {
+			l.snapshots.Store(int64(len(next.Metadata().Snapshots())))
 			var token string
 			if s := next.CurrentSnapshot(); s != nil {
 				token = strconv.FormatInt(s.SnapshotID, 10)
