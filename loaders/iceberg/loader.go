@@ -99,9 +99,10 @@ type Loader struct {
 	// compactDeletes is compactAfterDeleteFiles, lowered by tests.
 	compactDeletes int64
 	plans          planCache // merges' manifests read so far (plancache.go)
-	// snapshots is the table's snapshot count after this loader's last commit, and expiring is set while an
-	// expiry runs, for keep_snapshots in the modes other than merge (expireIfDue).
+	// snapshots is the table's snapshot count after this loader's last commit, expiredTo what its last expiry
+	// left, and expiring is set while an expiry runs: keep_snapshots in the modes other than merge (expireIfDue).
 	snapshots atomic.Int64
+	expiredTo atomic.Int64
 	expiring  atomic.Bool
 }
 

@@ -66,21 +66,24 @@ func (l *Loader) expire(ctx context.Context, opts ExpireOptions, retries int) (E
 	}
 }
 
-// expireIfDue applies keep_snapshots after a commit of an append or overwrite_partition table: once the commit
-// left more than keep_snapshots plus a quarter (at least 4) snapshots, it expires all but the newest
-// keep_snapshots, so that a stream's metadata stays bounded with an expiry every few commits rather than at each.
-// An expiry that fails is logged and tried again after the next commit; the commit itself stands.
+// expireIfDue applies keep_snapshots after a commit of an append or overwrite_partition table: once the table
+// holds more snapshots than keep_snapshots, or than the last expiry left, by a quarter of keep_snapshots (4 at
+// least), it expires all but the newest keep_snapshots, so that a stream's metadata stays bounded with an expiry
+// every few commits rather than at each. What an expiry leaves counts because it holds each stream lane's newest
+// snapshot too: with more lanes than the margin, counting from keep_snapshots alone would expire at every commit. An expiry that fails is
+// logged and tried again after the next commit; the commit itself stands.
 func (l *Loader) expireIfDue(ctx context.Context) {
-	keep := l.cfg.KeepSnapshots
-	if keep <= 0 || l.snapshots.Load() <= int64(keep+max(keep/4, 4)) || !l.expiring.CompareAndSwap(false, true) {
+	keep := int64(l.cfg.KeepSnapshots)
+	if keep <= 0 || l.snapshots.Load() <= max(keep, l.expiredTo.Load())+max(keep/4, 4) || !l.expiring.CompareAndSwap(false, true) {
 		return
 	}
 	defer l.expiring.Store(false)
-	res, err := l.expire(ctx, ExpireOptions{RetainLast: keep}, compactAttempts-1)
+	res, err := l.expire(ctx, ExpireOptions{RetainLast: int(keep)}, compactAttempts-1)
 	if err != nil {
 		l.log.Warn("iceberg: snapshot expiry after a commit failed; trying again after the next commit", "table", l.cfg.Table, "error", err)
 		return
 	}
+	l.expiredTo.Store(int64(res.Remaining))
 	l.log.Debug("iceberg: expired snapshots after a commit", "table", l.cfg.Table, "expired", res.Expired, "remaining", res.Remaining)
 }
 

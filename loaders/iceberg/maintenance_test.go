@@ -3,6 +3,7 @@ package iceberg
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -221,17 +222,26 @@ func (e *expected) assertHeld(t *testing.T, step string, l *Loader, mem memory.A
 }
 
 // TestKeepSnapshotsAppend: keep_snapshots bounds an append stream's history as it commits (a Kafka topic into
-// Iceberg): once a commit leaves more than the count plus 4 snapshots, all but the newest go, except the newest of
-// each lane, which a recovery from the lake needs; the rows all stay. 0 keeps every snapshot.
+// Iceberg): once the table holds 4 snapshots more than the count, or than the last expiry left, all but the
+// newest go, except the newest of each lane, which a recovery from the lake needs; the rows all stay. With more
+// lanes than that margin the expiry still runs every few commits, not after each. 0 keeps every snapshot.
 func TestKeepSnapshotsAppend(t *testing.T) {
 	for _, tc := range []struct {
-		keep, wantMax int
-	}{{keep: 0, wantMax: 21}, {keep: 3, wantMax: 3 + 4}} {
-		t.Run(fmt.Sprintf("keep_snapshots %d", tc.keep), func(t *testing.T) {
+		keep, lanes  int // lanes besides events/0, which commits once first and then stays idle
+		wantMax      int // snapshots the table holds at most after a commit
+		wantExpiries int
+	}{
+		{keep: 0, lanes: 1, wantMax: 21},
+		{keep: 3, lanes: 1, wantMax: 4 + 4, wantExpiries: 3}, // 8 → 4 (the newest 3 and events/0's), then 9 → 4
+		{keep: 1, lanes: 6, wantMax: 7 + 4, wantExpiries: 4}, // 6 → 6, then 11 → 7: the 7 lanes' newest stay
+	} {
+		t.Run(fmt.Sprintf("keep_snapshots %d, %d lanes", tc.keep, tc.lanes+1), func(t *testing.T) {
 			ctx := context.Background()
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			l := newLoaderAlloc(t, t.TempDir(), mem, func(c *Config) { c.KeepSnapshots = tc.keep })
+			var logs strings.Builder
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			l := newLoaderWith(t, t.TempDir(), log, mem, func(c *Config) { c.KeepSnapshots = tc.keep })
 			commit := func(lane string, offset int) {
 				t.Helper()
 				p := testkit.PartitionFor(fmt.Sprintf("%s@%d", lane, offset))
@@ -253,11 +263,14 @@ func TestKeepSnapshotsAppend(t *testing.T) {
 			most := 0
 			commit("events/0", 0)
 			for i := 1; i <= 20; i++ {
-				commit("events/1", i)
+				commit(fmt.Sprintf("events/%d", 1+(i-1)%tc.lanes), i)
 				most = max(most, len(loadTable(t, l).Metadata().Snapshots()))
 			}
 			if most != tc.wantMax {
 				t.Errorf("the table held up to %d snapshots, want %d", most, tc.wantMax)
+			}
+			if n := strings.Count(logs.String(), "expired snapshots after a commit"); n != tc.wantExpiries {
+				t.Errorf("%d expiries over 21 commits, want %d", n, tc.wantExpiries)
 			}
 			got, err := l.Checkpoints(ctx, "testkit", testkit.RunInstance())
 			if err != nil {
@@ -266,8 +279,11 @@ func TestKeepSnapshotsAppend(t *testing.T) {
 			if c := got["events/0"]; !slices.Equal(c, []string{"0"}) {
 				t.Errorf("lane events/0, idle since the first commit: checkpoints %v, want [0]", c)
 			}
-			if c := got["events/1"]; len(c) == 0 || c[len(c)-1] != "20" {
-				t.Errorf("lane events/1: checkpoints %v, want the newest, 20, last", c)
+			for lane := 1; lane <= tc.lanes; lane++ {
+				last := 20 - (20-lane)%tc.lanes // the lane's newest offset
+				if c := got[fmt.Sprintf("events/%d", lane)]; len(c) == 0 || c[len(c)-1] != fmt.Sprint(last) {
+					t.Errorf("lane events/%d: checkpoints %v, want the newest, %d, last", lane, c, last)
+				}
 			}
 			rows := scan(t, l, mem, nil)
 			defer rows.Release()
