@@ -102,8 +102,7 @@ func TestCompactThenRerun(t *testing.T) {
 		}
 	}
 	for i, key := range []string{"4", "2"} {
-		want.recs[key].Release()
-		want.recs[key] = recs[i]
+		want.record(key, recs[i])
 	}
 	check("grouped re-run of 4 and 2")
 

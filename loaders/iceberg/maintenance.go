@@ -70,8 +70,8 @@ func (l *Loader) expire(ctx context.Context, opts ExpireOptions, retries int) (E
 // holds more snapshots than keep_snapshots, or than the last expiry left, by a quarter of keep_snapshots (4 at
 // least), it expires all but the newest keep_snapshots, so that a stream's metadata stays bounded with an expiry
 // every few commits rather than at each. What an expiry leaves counts because it holds each stream lane's newest
-// snapshot too: with more lanes than the margin, counting from keep_snapshots alone would expire at every commit. An expiry that fails is
-// logged and tried again after the next commit; the commit itself stands.
+// snapshot too: with more lanes than the margin, counting from keep_snapshots alone would expire at every commit.
+// An expiry that fails is logged and tried again after the next commit; the commit itself stands.
 func (l *Loader) expireIfDue(ctx context.Context) {
 	keep := int64(l.cfg.KeepSnapshots)
 	if keep <= 0 || l.snapshots.Load() <= max(keep, l.expiredTo.Load())+max(keep/4, 4) || !l.expiring.CompareAndSwap(false, true) {
@@ -326,22 +326,18 @@ func (l *Loader) commitCompaction(ctx context.Context, tbl *table.Table, rw rewr
 			return attempt + 1, err
 		}
 		tbl = next
-		if err := stillLive(ctx, tbl, rw.groups); err != nil {
+		if err := l.stillLive(ctx, tbl, rw.groups); err != nil {
 			removeFiles(ctx, tbl, rw.ch.added)
 			return attempt + 1, err
 		}
 	}
 }
 
-// stillLive returns errReplaced unless every file the groups replace is live on tbl's head.
-func stillLive(ctx context.Context, tbl *table.Table, groups []table.CompactionGroupResult) error {
-	snap := tbl.CurrentSnapshot()
-	if snap == nil {
+// stillLive returns errReplaced unless every file the groups replace is live on tbl's head. It reads through the
+// manifest cache, so each attempt reads only the manifests the commits since the last one added.
+func (l *Loader) stillLive(ctx context.Context, tbl *table.Table, groups []table.CompactionGroupResult) error {
+	if tbl.CurrentSnapshot() == nil {
 		return errReplaced
-	}
-	fs, err := tbl.FS(ctx)
-	if err != nil {
-		return err
 	}
 	want := map[string]bool{}
 	for _, g := range groups {
@@ -349,7 +345,7 @@ func stillLive(ctx context.Context, tbl *table.Table, groups []table.CompactionG
 			want[f.FilePath()] = true
 		}
 	}
-	live, err := liveFiles(ctx, fs, snap, func(df iceberg.DataFile) bool { return want[df.FilePath()] })
+	live, err := l.liveFilesCached(ctx, tbl, func(df iceberg.DataFile) bool { return want[df.FilePath()] })
 	if err != nil {
 		return err
 	}

@@ -153,6 +153,11 @@ func newExpected(t testing.TB, writer *Loader) *expected {
 func (e *expected) put(key string, rec arrow.RecordBatch) {
 	e.t.Helper()
 	load(e.t, e.writer, key, rec)
+	e.record(key, rec)
+}
+
+// record sets what the table holds of partition key, which a caller loaded itself.
+func (e *expected) record(key string, rec arrow.RecordBatch) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old := e.recs[key]; old != nil {

@@ -569,7 +569,6 @@ func partitionKey(df iceberg.DataFile) string {
 	return fmt.Sprintf("%d:%v", df.SpecID(), df.Partition())
 }
 
-// liveFiles returns the data files of snap that keep says to.
 // liveFilesCached is liveFiles of tbl's head read through the loader's manifest cache (planTasks): manifests never
 // change, so only those the commits since the last call added are read. Once a table's history was expired, every
 // commit looks for its partitions' files (mayHoldPartitions), and a stream would otherwise read every manifest of
@@ -588,6 +587,7 @@ func (l *Loader) liveFilesCached(ctx context.Context, tbl *table.Table, keep fun
 	return out, nil
 }
 
+// liveFiles returns the data files of snap that keep says to.
 func liveFiles(ctx context.Context, fs icebergio.IO, snap *table.Snapshot, keep func(iceberg.DataFile) bool) ([]iceberg.DataFile, error) {
 	mfs, err := snap.Manifests(fs)
 	if err != nil {
